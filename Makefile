@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`. Everything else serves them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint install migrate demo clean
+
+# Reinstall when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/grid-report db upgrade
+
+demo: migrate
+	$(BIN)/grid-report seed-demo --if-empty
+
+run: demo
+	PORT=$(PORT) $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'server:create_app()'
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info

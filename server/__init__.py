@@ -1,0 +1,39 @@
+"""grid-report's core: the app factory, and under it the models and rules of a case.
+
+`server` imports neither `admin` nor `miniprogram_api`: the surfaces are plugged in by
+name (the SURFACES setting), so the arrows point one way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.utils import import_string
+
+from server import config as config_module
+from server.extensions import db, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: typed defaults, then the environment, then `overrides`."""
+    instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(config_module.load(app.instance_path, overrides))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+
+    from server import cli, database, health
+
+    database.init_app(app)
+    health.init_app(app)
+    cli.init_app(app)
+
+    for name in filter(None, (s.strip() for s in str(app.config["SURFACES"]).split(","))):
+        import_string(name).init_app(app)
+    return app

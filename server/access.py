@@ -1,0 +1,94 @@
+"""The access policy: who may see which cases, which of their fields, and act on them.
+
+Every read of a case, from either surface, asks here. In short:
+- grid worker: the cases of the villages of their grids, except a confidential
+  category's cases that someone else reported;
+- handler: the cases sent to their department (now or before);
+- center: every case, and alone sees who reported it (every such view is audited);
+- leader: every case, read-only;
+- admin: configuration only, no case content (system and business duties kept apart).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+
+from server import audit
+from server.models import Case, CaseAssignment, Category, Role, User
+
+READ_ALL = frozenset({Role.CENTER, Role.LEADER})
+# Roles that may act on cases at all (the workflow narrows it per action).
+ACTING = frozenset({Role.CENTER, Role.HANDLER, Role.GRID_WORKER})
+
+
+def case_filter(user: User) -> ColumnElement[bool]:
+    """A WHERE clause selecting the cases `user` may see."""
+    if not user.active:
+        return false()
+    if user.role in READ_ALL:
+        return true()
+    if user.role == Role.HANDLER:
+        return exists(
+            select(CaseAssignment.id).where(
+                CaseAssignment.case_id == Case.id,
+                CaseAssignment.department_id == user.department_id,
+            )
+        )
+    if user.role == Role.GRID_WORKER:
+        not_confidential = ~exists(
+            select(Category.id).where(Category.id == Case.category_id,
+                                      Category.confidential.is_(True))
+        )
+        return and_(
+            Case.village_id.in_(user.village_ids or {-1}),
+            or_(not_confidential, Case.created_by_id == user.id),
+        )
+    return false()
+
+
+def can_view_case(user: User | None, case: Case) -> bool:
+    """Whether `user` may see `case` at all."""
+    if user is None or not user.active:
+        return False
+    if user.role in READ_ALL:
+        return True
+    if user.role == Role.HANDLER:
+        return any(a.department_id == user.department_id for a in case.assignments)
+    if user.role == Role.GRID_WORKER:
+        mine = case.created_by_id == user.id
+        return case.village_id in user.village_ids and (not case.category.confidential or mine)
+    return False
+
+
+def can_act(user: User | None) -> bool:
+    """Whether `user`'s role may change cases at all (leaders and admins may not)."""
+    return user is not None and user.active and user.role in ACTING
+
+
+def can_see_informant(user: User | None, case: Case) -> bool:
+    """The informant's name, phone and WeChat id: the mediation center only."""
+    return user is not None and user.active and user.role == Role.CENTER
+
+
+def can_see_exact_location(user: User | None, case: Case) -> bool:
+    """Coordinates of a confidential report would point at the informant: center only."""
+    if not can_view_case(user, case):
+        return False
+    return not case.category.confidential or user.role == Role.CENTER
+
+
+def can_see_internal(user: User | None, case: Case) -> bool:
+    """Internal notes and supervision: staff who may see the case (never the reporter)."""
+    return can_view_case(user, case)
+
+
+def reveal_informant(case: Case, *, actor: User, ip: str | None = None) -> dict | None:
+    """The informant's identity for `actor`, audited; None if anonymous or not allowed."""
+    if not can_see_informant(actor, case):
+        return None
+    audit.record("case.view_informant", actor=actor, object_type="case", object_id=case.code,
+                 ip=ip)
+    if case.reporter_anonymous:
+        return None
+    return {"name": case.reporter_name, "phone": case.reporter_phone,
+            "wechat": case.reporter_wechat}

@@ -1,0 +1,129 @@
+"""The `grid-report` command: Flask's CLI group with our commands.
+
+`grid-report db upgrade` (Flask-Migrate), `seed-demo`, `create-user`, `case CODE`.
+Each command is one unit of work: it commits once at the end, or not at all.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+from sqlalchemy import func, select
+
+from server import clock, codes, passwords
+from server.errors import DomainError
+from server.extensions import db
+from server.models import Department, Grid, Role, User
+
+
+def main() -> None:
+    """Entry point of the `grid-report` console script."""
+    from server import create_app
+
+    cli = FlaskGroup(create_app=lambda: create_app(),
+                     help="网格事件上报与矛盾纠纷调处 (grid-report)")
+    cli.main(prog_name="grid-report")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only when the database has no users yet.")
+def seed_demo_command(if_empty: bool) -> None:
+    """Load the demo town: 45 villages, departments, accounts and cases."""
+    from server import demo
+
+    if if_empty and db.session.scalar(select(func.count(User.id))):
+        click.echo("database already has data; demo not loaded")
+        return
+    summary = demo.seed()
+    db.session.commit()
+    click.echo("demo loaded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+@click.command("seed-categories")
+def seed_categories_command() -> None:
+    """Install the default categories (DESIGN.md) that are missing, by code."""
+    from server import catalogue
+
+    added = catalogue.install_categories()
+    db.session.commit()
+    click.echo(f"categories added: {added}")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", "display_name", help="Display name (defaults to the username).")
+@click.option("--department", help="Department name (handlers).")
+@click.option("--grid", "grid_codes", multiple=True, help="Grid code (grid workers; repeatable).")
+@click.password_option(help="Password (asked for when not given).")
+def create_user_command(username, role, display_name, department, grid_codes, password) -> None:
+    """Create an account."""
+    try:
+        passwords.check_policy(password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    if db.session.scalar(select(User).where(User.username == username)):
+        raise click.ClickException(f"用户名已存在：{username}")
+    user = User(username=username, display_name=display_name or username, role=Role(role),
+                password_hash=passwords.hash_password(password))
+    if role == Role.HANDLER:
+        if not department:
+            raise click.ClickException("处置人员须指定部门（--department）。")
+        user.department = db.session.scalar(select(Department).where(Department.name == department))
+        if user.department is None:
+            raise click.ClickException(f"未知部门：{department}")
+    elif department:
+        raise click.ClickException("只有处置人员属于部门。")
+    for code in grid_codes:
+        grid = db.session.scalar(select(Grid).where(Grid.code == code))
+        if grid is None:
+            raise click.ClickException(f"未知网格：{code}")
+        user.grids.append(grid)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created {role} {username}")
+
+
+@click.command("case")
+@click.argument("code")
+def case_command(code: str) -> None:
+    """Print a case and its timeline (times in the town's zone)."""
+    from server.operations import find_case
+    from server.workflow import ACTIONS
+
+    case = find_case(code)
+    if case is None:
+        raise click.ClickException(f"找不到案件：{code}")
+
+    def when(moment):
+        return clock.local(moment).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    click.echo(f"案件 {codes.display(case.code)}  [{case.status.label}]  {case.category.name}"
+               f"（{case.category.group.label}）")
+    click.echo(f"  村：{case.village.name}  来源：{case.source.label}"
+               f"  风险：{case.risk_level.label}"
+               f"  上报：{when(case.created_at)}")
+    if case.lead_department:
+        click.echo(f"  主办：{case.lead_department.name}")
+    if case.due_at:
+        click.echo(f"  当前环节：{case.step.label}  期限：{when(case.due_at)}")
+    flags = [name for name, on in (("督办", case.supervised), ("上报区级", case.escalated),
+                                   ("紧急", case.urgent)) if on]
+    if flags:
+        click.echo("  标记：" + "、".join(flags))
+    click.echo(f"  描述：{case.description}")
+    click.echo("时间线：")
+    for event in case.events:
+        actor = event.actor.display_name if event.actor else "群众/系统"
+        move = event.to_status.label if event.from_status != event.to_status else ""
+        label = ACTIONS[event.action].label if event.action in ACTIONS else "上报"
+        click.echo(f"  {when(event.at)}  {label:<6} {actor:<12} {move}"
+                   f"{'  ' + event.note if event.note else ''}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app's CLI."""
+    for command in (seed_demo_command, seed_categories_command, create_user_command,
+                    case_command):
+        app.cli.add_command(command)

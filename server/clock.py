@@ -1,0 +1,55 @@
+"""The current time, in one place, so tests and the demo data can move it.
+
+Everything stored is UTC; `local()` gives the town's wall-clock time for display and
+for counting working days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+_frozen: datetime | None = None
+
+
+def now() -> datetime:
+    """The current time as an aware UTC datetime (the frozen one inside `frozen_at`)."""
+    return _frozen if _frozen is not None else datetime.now(UTC)
+
+
+def town_tz() -> ZoneInfo:
+    """The town's time zone: the app's TIMEZONE setting, or Asia/Shanghai outside an app."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.config.get("TZ", DEFAULT_TZ)
+    return DEFAULT_TZ
+
+
+def local(moment: datetime) -> datetime:
+    """`moment` on the town's wall clock."""
+    return moment.astimezone(town_tz())
+
+
+@contextmanager
+def frozen_at(moment: datetime) -> Iterator[None]:
+    """Run the block as if the time were `moment` (must be aware)."""
+    global _frozen
+    if moment.tzinfo is None:
+        raise ValueError("frozen_at needs an aware datetime")
+    previous, _frozen = _frozen, moment.astimezone(UTC)
+    try:
+        yield
+    finally:
+        _frozen = previous
+
+
+def advance(delta: timedelta) -> None:
+    """Move a frozen clock forward (only inside `frozen_at`)."""
+    global _frozen
+    if _frozen is None:
+        raise RuntimeError("advance() works only inside frozen_at()")
+    _frozen = _frozen + delta

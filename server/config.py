@@ -1,0 +1,61 @@
+"""Configuration: typed defaults, then the environment, then the caller's overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+# Values a deployment must never run with: a secret anyone can read in this repository.
+INSECURE_SECRETS = frozenset({"", "dev", "change-me", "dev-insecure-secret-key"})
+DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105 - refused in production
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to set."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+# name -> (default, parser). Defaults are safe for a developer's machine; production
+# (ENV=production) must set what `validate` asks for.
+DEFAULTS: dict[str, tuple[object, object]] = {
+    "ENV": ("development", str),
+    "SECRET_KEY": (DEV_SECRET_KEY, str),
+    "DATABASE_URL": (None, str),  # None: an SQLite file in the instance folder
+    "TIMEZONE": ("Asia/Shanghai", str),
+    "SQLITE_BUSY_TIMEOUT_MS": (15000, int),
+    "DEMO_PASSWORD": ("Demo@2026", str),
+    "TOWN_NAME": ("大钟庄镇", str),
+    "SURFACES": ("admin,miniprogram_api", str),
+}
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Return the configuration mapping for an app whose instance folder is `instance_path`."""
+    config: dict[str, object] = {}
+    for name, (default, parse) in DEFAULTS.items():
+        raw = os.environ.get(name)
+        config[name] = parse(raw) if raw is not None else default
+    config.update(overrides or {})
+
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "grid-report.sqlite3")
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    config["TZ"] = ZoneInfo(str(config["TIMEZONE"]))
+    validate(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    """Refuse settings that are unsafe for the environment the app runs in."""
+    if config["ENV"] == "production" and config["SECRET_KEY"] in INSECURE_SECRETS:
+        raise ConfigError(
+            "SECRET_KEY is missing or is a published default; "
+            "set a long random SECRET_KEY in the environment before starting in production."
+        )
+    if config["ENV"] == "production" and len(str(config["SECRET_KEY"])) < 32:
+        raise ConfigError("SECRET_KEY is too short for production: use at least 32 characters.")

@@ -1,0 +1,176 @@
+"""Deadlines: time limits per category and step, counted on the Chinese working calendar.
+
+A limit is written as a number and a unit: ``30m`` (clock minutes, any hour: urgent
+steps), ``4h`` (clock hours), ``30d`` (calendar days: the 30-day mediation period) or
+``2wd`` (working days: weekends and public holidays skipped, make-up workdays (调休)
+counted). Working days come from the `chinese_calendar` library, corrected by the
+`calendar_day` table an admin maintains, since each year's schedule is published in
+December and the library may lag behind it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+
+import chinese_calendar
+from sqlalchemy import select
+
+from server import clock
+from server.extensions import db
+from server.models import CalendarDay, Category, CategoryGroup, Step
+
+_DURATION = re.compile(r"^(\d{1,4})(m|h|d|wd)$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A parsed time limit."""
+
+    amount: int
+    unit: str  # m, h, d or wd
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+    @property
+    def label(self) -> str:
+        """The limit in Chinese, for pages: 30分钟, 2个工作日, ..."""
+        names = {"m": "分钟", "h": "小时", "d": "天", "wd": "个工作日"}
+        return f"{self.amount}{names[self.unit]}"
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``30m``/``4h``/``30d``/``2wd``; raise ValueError with a Chinese message."""
+    match = _DURATION.match((text or "").strip())
+    if not match:
+        raise ValueError(f"时限格式应为数字加单位（m/h/d/wd），例如 2wd：{text!r}")
+    return Duration(int(match.group(1)), match.group(2))
+
+
+# The defaults of DESIGN.md; a category's own `CategoryTimeLimit` rows override them.
+# (warn, due); warn None: no yellow stage.
+DEFAULT_LIMITS: dict[Step, tuple[str | None, str]] = {
+    Step.ACCEPT: ("1wd", "2wd"),
+    Step.DISPATCH: (None, "1wd"),
+    Step.SIGN_FOR: (None, "1wd"),
+    Step.HANDLE: ("5wd", "10wd"),
+    Step.VERIFY: ("1wd", "2wd"),
+    Step.FOLLOW_UP: ("5d", "7d"),
+}
+# A dispute's handling is its mediation: 30 days (人民调解工作若干规定 art. 33).
+DISPUTE_HANDLE_LIMIT = ("25d", "30d")
+# Urgent categories: accepted, dispatched and signed for within 30 minutes, any hour.
+URGENT_LIMITS: dict[Step, tuple[str | None, str]] = {
+    Step.ACCEPT: ("15m", "30m"),
+    Step.DISPATCH: ("15m", "30m"),
+    Step.SIGN_FOR: ("15m", "30m"),
+}
+
+
+def default_limits(group: CategoryGroup, urgent: bool) -> dict[Step, tuple[str | None, str]]:
+    """The starting limits for a new category of `group`."""
+    limits = dict(DEFAULT_LIMITS)
+    if group == CategoryGroup.DISPUTE:
+        limits[Step.HANDLE] = DISPUTE_HANDLE_LIMIT
+    if urgent:
+        limits.update(URGENT_LIMITS)
+    return limits
+
+
+class WorkCalendar:
+    """Which days are working days: the admin's corrections, else the library, else Mon-Fri."""
+
+    def __init__(self, corrections: dict[date, bool] | None = None):
+        self.corrections = corrections or {}
+
+    def is_workday(self, day: date) -> bool:
+        """Whether `day` is a working day in the town."""
+        if day in self.corrections:
+            return self.corrections[day]
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            # A year the library does not know yet: weekdays, until an admin corrects it.
+            return day.weekday() < 5
+
+    def next_workday(self, day: date) -> date:
+        """The first working day strictly after `day`."""
+        day += timedelta(days=1)
+        for _ in range(366):
+            if self.is_workday(day):
+                return day
+            day += timedelta(days=1)
+        raise ValueError("no working day within a year: check the calendar corrections")
+
+    def add_workdays(self, start: datetime, days: int) -> datetime:
+        """`days` working days after `start` (aware), on the town's wall clock.
+
+        Friday 15:00 + 1 is Monday 15:00. A start on a day off counts from the beginning
+        of the next working day: Saturday + 1 is the end of Monday (Tuesday 00:00).
+        """
+        local = clock.local(start)
+        day, at = local.date(), local.timetz()
+        if not self.is_workday(day):
+            day, at = self.next_workday(day), time(0, tzinfo=local.tzinfo)
+            if days == 0:
+                return datetime.combine(day, at)
+        for _ in range(days):
+            day = self.next_workday(day)
+        return datetime.combine(day, at.replace(tzinfo=None), tzinfo=local.tzinfo)
+
+    def add(self, start: datetime, duration: Duration) -> datetime:
+        """`start` plus `duration`, as an aware UTC-comparable datetime."""
+        if duration.unit == "m":
+            return start + timedelta(minutes=duration.amount)
+        if duration.unit == "h":
+            return start + timedelta(hours=duration.amount)
+        if duration.unit == "d":
+            return start + timedelta(days=duration.amount)
+        return self.add_workdays(start, duration.amount)
+
+
+def load_calendar() -> WorkCalendar:
+    """The calendar with the admin's corrections from the database."""
+    rows = db.session.execute(select(CalendarDay.day, CalendarDay.workday)).all()
+    return WorkCalendar(dict(rows))
+
+
+@dataclass(frozen=True)
+class StepClock:
+    """When a step started, turns yellow and turns red."""
+
+    step: Step
+    started_at: datetime
+    warn_at: datetime | None
+    due_at: datetime
+
+
+class Deadlines:
+    """Computes step clocks for categories; one per unit of work (it caches the calendar)."""
+
+    def __init__(self, calendar: WorkCalendar | None = None):
+        self._calendar = calendar
+
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        return self._calendar or load_calendar()
+
+    def limits(self, category: Category, step: Step) -> tuple[str | None, str]:
+        """The (warn, due) limits of `step` for `category`: its own row, else the default."""
+        for row in category.time_limits:
+            if row.step == step:
+                return row.warn, row.due
+        return default_limits(category.group, category.urgent)[step]
+
+    def clock(self, category: Category, step: Step, start: datetime | None = None) -> StepClock:
+        """The clock of `step` for a case of `category` starting at `start` (now)."""
+        start = start or clock.now()
+        warn, due = self.limits(category, step)
+        due_at = self.calendar.add(start, parse_duration(due))
+        warn_at = self.calendar.add(start, parse_duration(warn)) if warn else None
+        if warn_at is not None and warn_at > due_at:
+            warn_at = due_at
+        return StepClock(step, start, warn_at, due_at)

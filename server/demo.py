@@ -1,0 +1,204 @@
+"""Demo data that mirrors the town in the report: 45 villages and a living case load.
+
+Every demo case is made by the same operations as real ones (`submit_report`,
+`workflow.apply`) on a clock moved back in time, so timelines and deadlines are real.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from server import access, catalogue, clock, passwords, workflow
+from server.extensions import db
+from server.models import (
+    Category,
+    ClosingReason,
+    Department,
+    DepartmentKind,
+    Grid,
+    ResultCode,
+    Role,
+    Town,
+    User,
+    Village,
+)
+from server.operations import Party, ReportDraft, Reporter, submit_report
+from server.routing import route
+
+VILLAGE_NAMES = [
+    "大钟庄", "小钟庄", "东王庄", "西王庄", "前辛庄", "后辛庄", "李家口", "张家铺", "刘家堡",
+    "北马庄", "南马庄", "高家庄", "杨家营", "赵各庄", "孙家湾", "周庄", "吴家坨", "郑各庄",
+    "冯家台", "陈家口", "褚庄", "卫家庄", "蒋庄", "沈家坟", "韩家铺", "朱庄子", "秦家庄",
+    "许家台", "何庄", "吕家湾", "施庄", "孔庄子", "曹家庄", "严家口", "华庄", "金庄子",
+    "魏家堡", "陶庄", "姜家庄", "戚庄", "谢家营", "邹庄", "喻家庄", "柏庄", "水庄子",
+]
+
+# (category, description, people, place) for the demo's reports.
+STORIES = [
+    ("D02", "两户邻居因院墙排水问题多次争吵，一方扬言要拆墙。", 4, "村东头胡同"),
+    ("D10", "村里十二名农民工反映包工头拖欠去年秋收后的工资共约八万元。", 12, "村委会门口"),
+    ("D03", "兄弟两家对老宅基地的分界有争议，已发生推搡。", 6, "村西老宅"),
+    ("D01", "老人反映儿子儿媳不尽赡养义务，生活困难。", 3, "村南"),
+    ("D07", "两个生产队对一片承包地的边界各执一词。", 20, "村北承包地"),
+    ("D14", "电动三轮车与农用车相撞，双方就赔偿协商不成。", 2, "县道路口"),
+    ("D06", "养殖户的鸭子被邻居家的狗咬死，赔偿谈不拢。", 2, "坑塘边"),
+    ("D04", "村民借款三万元到期不还，出借人多次上门讨要。", 2, "村中街"),
+    ("S04", "有陌生人夜里在废弃厂房附近交易可疑物品。", 3, "村东废弃厂房"),
+    ("S06", "有人挨家挨户发放宣传邪教的材料。", 2, "村中心广场"),
+    ("S07", "有人组织村民开会，要求交钱入会拉人头。", 15, "村文化室"),
+    ("S09", "村头小卖部后屋有人聚众赌博。", 8, "村头小卖部"),
+    ("S10", "多户村民接到冒充公安的诈骗电话，一人被骗两千元。", 5, "全村"),
+    ("H01", "几户人家院外堆放大量秸秆，紧挨电线杆。", 5, "村西胡同"),
+    ("H01", "村里小饭馆后厨私拉电线，液化气罐放在灶边。", 3, "主街饭馆"),
+    ("H02", "村边小作坊用电焊，旁边堆着油漆桶。", 4, "村边作坊"),
+    ("H03", "村口桥护栏损坏，晚上没有路灯。", 1, "村口桥"),
+    ("H04", "集市上有人卖来路不明的保健药品。", 1, "集市"),
+    ("E01", "有人在基本农田上违规搭建大棚房。", 1, "村南农田"),
+    ("E03", "有人在河道用电网捕鱼。", 2, "村北河道"),
+    ("E05", "夜间有人在村外焚烧垃圾和秸秆。", 1, "村外空地"),
+    ("E04", "河道里堆放大量建筑垃圾。", 1, "村北河道"),
+]
+
+# The path each demo case takes through the lifecycle (the last item is where it stops).
+PATHS = {
+    "submitted": [],
+    "accepted": ["accept"],
+    "rejected": ["reject"],
+    "merged": ["merge"],
+    "dispatched": ["accept", "dispatch"],
+    "in_progress": ["accept", "dispatch", "sign_for"],
+    "extension": ["accept", "dispatch", "sign_for", "request_extension"],
+    "supervised": ["accept", "dispatch", "sign_for", "supervise"],
+    "resolved": ["accept", "dispatch", "sign_for", "resolve"],
+    "follow_up": ["accept", "dispatch", "sign_for", "resolve", "verify"],
+    "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
+    "reopened": ["accept", "dispatch", "sign_for", "resolve", "verify", "reopen"],
+}
+PLAN = (["submitted"] * 5 + ["accepted"] * 3 + ["rejected"] * 2 + ["merged"]
+        + ["dispatched"] * 4 + ["in_progress"] * 5 + ["extension", "supervised", "supervised"]
+        + ["resolved"] * 3 + ["follow_up"] * 3 + ["closed"] * 7 + ["reopened"])
+
+
+def seed() -> dict[str, int]:
+    """Create the demo town in the current session (the caller commits)."""
+    rng = random.Random(2026)  # noqa: S311 - demo variety, not security
+    password = current_app.config["DEMO_PASSWORD"]
+    password_hash = passwords.hash_password(password)
+    town = Town(name=current_app.config["TOWN_NAME"], hotline="12345")
+    db.session.add(town)
+
+    villages, grids = [], []
+    for number, name in enumerate(VILLAGE_NAMES, start=1):
+        village = Village(town=town, code=f"V{number:02d}", name=f"{name}村")
+        grid = Grid(village=village, code=f"V{number:02d}-G1", name=f"{name}村第一网格")
+        villages.append(village)
+        grids.append(grid)
+        db.session.add(Department(town=town, name=f"{name}村委会",
+                                  kind=DepartmentKind.VILLAGE_COMMITTEE, villages=[village]))
+
+    def department(name, kind, **kw):
+        dept = Department(town=town, name=name, kind=kind, **kw)
+        db.session.add(dept)
+        return dept
+
+    police = department("大钟庄派出所", DepartmentKind.POLICE_STATION, town_wide=True)
+    justice = department("大钟庄司法所", DepartmentKind.JUSTICE_OFFICE, town_wide=True)
+    safety = department("镇安监办", DepartmentKind.WORK_SAFETY_OFFICE, town_wide=True)
+    enforcement = department("镇综合执法大队", DepartmentKind.ENFORCEMENT_TEAM, town_wide=True)
+    # The district retains ten legal advisors: one for the town government, nine who
+    # each cover five villages.
+    department("镇政府法律顾问", DepartmentKind.LEGAL_ADVISOR, town_wide=True)
+    for i in range(9):
+        department(f"法律顾问（第{i + 1}片区）", DepartmentKind.LEGAL_ADVISOR,
+                   villages=villages[i * 5 : i * 5 + 5])
+
+    def user(username, display_name, role, **kw):
+        account = User(username=username, display_name=display_name, role=role,
+                       password_hash=password_hash, **kw)
+        db.session.add(account)
+        return account
+
+    user("admin", "系统管理员", Role.ADMIN)
+    center = user("center", "调处中心值班员", Role.CENTER)
+    user("leader", "分管领导", Role.LEADER)
+    handlers = {
+        "police": user("police", "派出所民警", Role.HANDLER, department=police),
+        "justice": user("justice", "司法所调解员", Role.HANDLER, department=justice),
+        "safety": user("safety", "安监办干事", Role.HANDLER, department=safety),
+        "enforcement": user("enforcement", "执法队员", Role.HANDLER, department=enforcement),
+    }
+    workers = [user(f"grid{n:02d}", f"{v.name}网格员", Role.GRID_WORKER, grids=[g])
+               for n, (v, g) in enumerate(zip(villages, grids, strict=True), start=1)]
+    db.session.flush()
+    catalogue.install_categories()
+
+    categories = {c.code: c for c in db.session.scalars(select(Category))}
+    lead_handler = {
+        DepartmentKind.POLICE_STATION: handlers["police"],
+        DepartmentKind.WORK_SAFETY_OFFICE: handlers["safety"],
+        DepartmentKind.ENFORCEMENT_TEAM: handlers["enforcement"],
+    }
+    cases = []
+    start = clock.now() - timedelta(days=60)
+    for index, path_name in enumerate(PLAN):
+        code, text, people, place = STORIES[index % len(STORIES)]
+        category = categories[code]
+        village_index = rng.randrange(len(villages))
+        village, worker = villages[village_index], workers[village_index]
+        begin = start + timedelta(days=index * 50 / len(PLAN), hours=rng.randrange(0, 9))
+        with clock.frozen_at(begin):
+            by_worker = index % 3 != 0
+            draft = ReportDraft(
+                village=village, category=category, description=text, place_text=place,
+                people_involved=people, source="grid_worker" if by_worker else "qr",
+                grid=grids[village_index] if by_worker else None,
+                group_dispute=people >= 5 and category.is_dispute,
+                reporter=Reporter() if by_worker or index % 2 else Reporter(
+                    anonymous=False, name="王先生", phone="13800000000"),
+                parties=[Party(name="张某"), Party(name="李某", side="respondent")]
+                if category.is_dispute else [],
+            )
+            case = submit_report(draft, actor=worker if by_worker else None)
+            suggestion = route(category, village)
+            lead = justice if category.is_dispute else suggestion.lead
+            handler = handlers["justice"] if category.is_dispute else lead_handler[lead.kind]
+            for step_number, action in enumerate(PATHS[path_name]):
+                clock.advance(timedelta(hours=2 + step_number * 8))
+                actor, fields = center, {}
+                if action == "merge":
+                    fields = {"into": cases[0]}
+                elif action == "reject":
+                    fields = {"reason": "经核实不属于本镇管辖范围，已告知向县有关部门反映。"}
+                elif action == "dispatch":
+                    fields = {"lead_department": lead.id,
+                              "co_departments": [d.id for d in suggestion.co if d.id != lead.id]}
+                elif action in {"sign_for", "resolve", "request_extension"}:
+                    actor = handler
+                    if action == "resolve":
+                        fields = {"result_code": (ResultCode.MEDIATED if category.is_dispute
+                                                  else ResultCode.HAZARD_REMOVED).value,
+                                  "result_text": "已到现场处置，双方达成一致意见。"
+                                  if category.is_dispute else "已到现场核实，隐患已整改消除。"}
+                    elif action == "request_extension":
+                        fields = {"until": case.due_at + timedelta(days=10),
+                                  "reason": "当事人外出务工，需等其返乡后调解。",
+                                  "parties_consent": True}
+                elif action == "record_visit":
+                    # A confidential tip by someone else is not the grid worker's to see.
+                    actor = worker if access.can_view_case(worker, case) else center
+                    fields = {"text": "回访当事人，问题已解决，表示满意。",
+                              "satisfaction": "satisfied"}
+                elif action == "close":
+                    fields = {"closing_reason": ClosingReason.RESOLVED.value}
+                elif action == "reopen":
+                    actor = worker if access.can_view_case(worker, case) else center
+                    fields = {"reason": "回访发现问题再次出现。"}
+                workflow.apply(case, action, actor=actor, **fields)
+        cases.append(case)
+    db.session.flush()
+    return {"villages": len(villages), "users": len(handlers) + 3 + len(workers),
+            "cases": len(cases)}

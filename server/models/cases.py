@@ -1,0 +1,286 @@
+"""The case: one report followed until it is closed, its parties, assignments and timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.extensions import db
+from server.models.base import LabelledEnum, UTCDateTime, enum_type, utcnow
+from server.models.categories import AssignmentRole, Category, RiskLevel, Severity, Step
+from server.models.organisation import Department, User
+from server.models.places import Grid, Village
+
+
+class CaseStatus(LabelledEnum):
+    SUBMITTED = "submitted", "待受理"
+    ACCEPTED = "accepted", "已受理"
+    REJECTED = "rejected", "不予受理"
+    MERGED = "merged", "已合并"
+    DISPATCHED = "dispatched", "已派遣"
+    IN_PROGRESS = "in_progress", "处置中"
+    RESOLVED = "resolved", "已办结"
+    FOLLOW_UP = "follow_up", "待回访"
+    CLOSED = "closed", "已结案"
+
+
+class Source(LabelledEnum):
+    QR = "qr", "扫码上报"
+    GRID_WORKER = "grid_worker", "网格员上报"
+    SCREENING = "screening", "排查发现"
+    WALK_IN = "walk_in", "来访"
+    HOTLINE = "hotline", "来电"
+
+
+class ResultCode(LabelledEnum):
+    """What the department reports when it resolves a case (办结结果)."""
+
+    MEDIATED = "mediated", "调解成功"
+    HAZARD_REMOVED = "hazard_removed", "隐患已消除"
+    MEDIATION_FAILED = "mediation_failed", "调解不成，引导诉讼或仲裁"
+    REFERRED_POLICE = "referred_police", "移交公安"
+    REFERRED_ELSEWHERE = "referred_elsewhere", "移交其他部门"
+    NO_ACTION_NEEDED = "no_action_needed", "经核实无需处置"
+
+
+class ClosingReason(LabelledEnum):
+    RESOLVED = "resolved", "已化解（调解成功或隐患消除）"
+    REFERRED_LITIGATION = "referred_litigation", "调解不成，转诉讼或仲裁"
+    REFERRED_ELSEWHERE = "referred_elsewhere", "非本级职责，已移交"
+    DUPLICATE = "duplicate", "重复上报"
+    NO_FURTHER_ACTION = "no_further_action", "无需进一步处理"
+
+
+class PartySide(LabelledEnum):
+    APPLICANT = "applicant", "申请人"
+    RESPONDENT = "respondent", "被申请人"
+
+
+class PartyKind(LabelledEnum):
+    PERSON = "person", "个人"
+    ORGANISATION = "organisation", "单位"
+
+
+# Statuses in which a department holds the case: it must have a lead department.
+_WITH_DEPARTMENT = "'dispatched', 'in_progress', 'resolved'"
+
+
+class Case(db.Model):
+    """A report taken on and followed step by step until it is closed (案件).
+
+    `status` is written by `server.workflow.apply` alone. `version` is bumped by every
+    change, so two people acting on a stale copy cannot both win.
+    """
+
+    __tablename__ = "case_file"  # "case" is an SQL keyword
+    __table_args__ = (
+        CheckConstraint(f"status NOT IN ({_WITH_DEPARTMENT}) OR lead_department_id IS NOT NULL",
+                        name="dispatched_has_department"),
+        CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)",
+                        name="closed_at_iff_closed"),
+        CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL)",
+                        name="merged_has_target"),
+        CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="coordinates_paired"),
+        CheckConstraint("latitude IS NULL OR (latitude BETWEEN -90 AND 90)", name="latitude_range"),
+        CheckConstraint("longitude IS NULL OR (longitude BETWEEN -180 AND 180)",
+                        name="longitude_range"),
+        CheckConstraint("people_involved >= 1", name="people_involved_positive"),
+        CheckConstraint(
+            "NOT reporter_anonymous OR (reporter_name IS NULL AND reporter_phone IS NULL"
+            " AND reporter_wechat IS NULL)",
+            name="anonymous_has_no_identity",
+        ),
+        # The triage queue: open cases by status, then village/category, by due time.
+        Index("ix_case_file_status_due_at", "status", "due_at"),
+        Index("ix_case_file_village_status", "village_id", "status"),
+        Index("ix_case_file_category_status", "category_id", "status"),
+        Index("ix_case_file_lead_department_status", "lead_department_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Public case number: random, not sequential, so numbers reveal neither volume nor
+    # neighbours (see `server.codes`).
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    source: Mapped[Source] = mapped_column(enum_type(Source, "source"))
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
+    severity: Mapped[Severity] = mapped_column(enum_type(Severity, "case_severity"))
+    risk_level: Mapped[RiskLevel] = mapped_column(enum_type(RiskLevel, "case_risk_level"))
+    people_involved: Mapped[int] = mapped_column(Integer, default=1)
+    group_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 民转刑: a dispute that may turn into a crime.
+    criminal_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text)
+    place_text: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The informant (举报人): shown to the mediation center only (`server.access`).
+    reporter_anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
+    reporter_name: Mapped[str | None] = mapped_column(String(64))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    reporter_wechat: Mapped[str | None] = mapped_column(String(64))
+    # The account that filed it (a grid worker, center staff); NULL for villagers.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    status: Mapped[CaseStatus] = mapped_column(
+        enum_type(CaseStatus, "case_status"), default=CaseStatus.SUBMITTED
+    )
+    lead_department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    # The running step's clock: yellow from warn_at, red (overdue) from due_at.
+    step: Mapped[Step | None] = mapped_column(enum_type(Step, "case_step"))
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An extension asked for and not yet decided.
+    extension_requested_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    result_code: Mapped[ResultCode | None] = mapped_column(enum_type(ResultCode, "result_code"))
+    result_text: Mapped[str | None] = mapped_column(Text)
+    # Said to the reporter when the report is not taken on.
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
+    closing_reason: Mapped[ClosingReason | None] = mapped_column(
+        enum_type(ClosingReason, "closing_reason")
+    )
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    village: Mapped[Village] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    category: Mapped[Category] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    lead_department: Mapped[Department | None] = relationship()
+    handler: Mapped[User | None] = relationship(foreign_keys=[handler_id])
+    merged_into: Mapped[Case | None] = relationship(remote_side=[id])
+    parties: Mapped[list[CaseParty]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseParty.id"
+    )
+    assignments: Mapped[list[CaseAssignment]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseAssignment.id"
+    )
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", viewonly=True
+    )
+
+    @property
+    def active_assignments(self) -> list[CaseAssignment]:
+        """The departments holding the case now (lead first)."""
+        current = [a for a in self.assignments if a.ended_at is None]
+        return sorted(current, key=lambda a: a.role != AssignmentRole.LEAD)
+
+    def __repr__(self) -> str:
+        return f"<Case {self.code} {self.status}>"
+
+
+class CaseParty(db.Model):
+    """A party to a dispute (当事人): applicant or respondent, person or organisation."""
+
+    __tablename__ = "case_party"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"),
+                                         index=True)
+    side: Mapped[PartySide] = mapped_column(enum_type(PartySide, "party_side"))
+    kind: Mapped[PartyKind] = mapped_column(enum_type(PartyKind, "party_kind"))
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+    case: Mapped[Case] = relationship(back_populates="parties")
+
+
+class CaseAssignment(db.Model):
+    """A department's share of a case: lead (主办) or co-handler (联调), with its own clock."""
+
+    __tablename__ = "case_assignment"
+    __table_args__ = (Index("ix_case_assignment_department_open", "department_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"),
+                                         index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    role: Mapped[AssignmentRole] = mapped_column(enum_type(AssignmentRole, "assignment_role"))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the case is returned, re-dispatched or closed: the share is over.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="assignments")
+    department: Mapped[Department] = relationship()
+
+
+class CaseEvent(db.Model):
+    """One entry of a case's timeline (案卷): append-only, never updated or deleted."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (Index("ix_case_event_case_at", "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[CaseStatus | None] = mapped_column(
+        enum_type(CaseStatus, "event_from_status")
+    )
+    to_status: Mapped[CaseStatus] = mapped_column(enum_type(CaseStatus, "event_to_status"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # NULL actor: a villager or the system (the sweep).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    # Free text the actor wrote (a reason, a result, a note).
+    note: Mapped[str | None] = mapped_column(Text)
+    # The other fields given with the action, as plain JSON values.
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Internal events (notes, supervision) are never shown to the reporter.
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class Photo(db.Model):
+    """A photo's metadata; the bytes live in the media storage under `storage_key`."""
+
+    __tablename__ = "photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id"))
+    storage_key: Mapped[str] = mapped_column(String(80), unique=True)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(80))
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

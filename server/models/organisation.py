@@ -1,0 +1,106 @@
+"""Departments that handle cases, and the people who use the system."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.extensions import db
+from server.models.base import LabelledEnum, UTCDateTime, enum_type, utcnow
+from server.models.places import Grid, Town, Village
+
+
+class DepartmentKind(LabelledEnum):
+    POLICE_STATION = "police_station", "派出所"
+    JUSTICE_OFFICE = "justice_office", "司法所"
+    WORK_SAFETY_OFFICE = "work_safety_office", "安监办"
+    ENFORCEMENT_TEAM = "enforcement_team", "综合执法大队"
+    VILLAGE_COMMITTEE = "village_committee", "村委会"
+    LEGAL_ADVISOR = "legal_advisor", "法律顾问"
+    OTHER = "other", "其他"
+
+
+class Role(LabelledEnum):
+    GRID_WORKER = "grid_worker", "网格员"
+    HANDLER = "handler", "处置人员"
+    CENTER = "center", "调处中心"
+    LEADER = "leader", "领导"
+    ADMIN = "admin", "系统管理员"
+
+
+department_village = Table(
+    "department_village",
+    db.metadata,
+    Column("department_id", ForeignKey("department.id", ondelete="CASCADE"), primary_key=True),
+    Column("village_id", ForeignKey("village.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_grid = Table(
+    "user_grid",
+    db.metadata,
+    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Department(db.Model):
+    """A body that handles cases (部门): the police station, a village committee, ...
+
+    A town-wide department covers every village; the others cover the villages listed.
+    """
+
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[DepartmentKind] = mapped_column(enum_type(DepartmentKind, "department_kind"))
+    town_wide: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    town: Mapped[Town] = relationship()
+    villages: Mapped[list[Village]] = relationship(secondary=department_village)
+    members: Mapped[list[User]] = relationship(back_populates="department")
+
+    def covers(self, village: Village) -> bool:
+        """Whether this department serves `village`."""
+        return self.town_wide or village in self.villages
+
+    def __repr__(self) -> str:
+        return f"<Department {self.name}>"
+
+
+class User(db.Model):
+    """A person with an account: grid worker, handler, center staff, leader or admin."""
+
+    __tablename__ = "user_account"  # "user" is reserved on PostgreSQL
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'handler') = (department_id IS NOT NULL)", name="handler_has_department"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    department: Mapped[Department | None] = relationship(back_populates="members")
+    grids: Mapped[list[Grid]] = relationship(secondary=user_grid)
+
+    @property
+    def village_ids(self) -> set[int]:
+        """The villages a grid worker looks after, through their grids."""
+        return {grid.village_id for grid in self.grids}
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"

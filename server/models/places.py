@@ -1,0 +1,51 @@
+"""The town, its villages and the grids inside them."""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.extensions import db
+
+
+class Town(db.Model):
+    """The township government running the system (镇)."""
+
+    __tablename__ = "town"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # The number villagers are told to call (shown on posters and pages).
+    hotline: Mapped[str | None] = mapped_column(String(32))
+
+    villages: Mapped[list[Village]] = relationship(back_populates="town", order_by="Village.code")
+
+
+class Village(db.Model):
+    """An administrative village (行政村): owns a QR code and a screening duty."""
+
+    __tablename__ = "village"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+
+    town: Mapped[Town] = relationship(back_populates="villages")
+    grids: Mapped[list[Grid]] = relationship(back_populates="village", order_by="Grid.code")
+
+    def __repr__(self) -> str:
+        return f"<Village {self.code} {self.name}>"
+
+
+class Grid(db.Model):
+    """A patch of a village looked after by one grid worker (网格)."""
+
+    __tablename__ = "grid"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+
+    village: Mapped[Village] = relationship(back_populates="grids")

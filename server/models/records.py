@@ -1,0 +1,41 @@
+"""Supporting records: the working-day calendar's corrections and the audit log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.extensions import db
+from server.models.base import UTCDateTime, utcnow
+
+
+class CalendarDay(db.Model):
+    """An admin's correction to the holiday calendar: this day is (not) a working day.
+
+    The library knows the published schedule; this table wins over it, for a year the
+    library does not know yet or a local change.
+    """
+
+    __tablename__ = "calendar_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(db.Model):
+    """Who did what, when, from where: written with the change it records, never edited."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,248 @@
+"""Verb functions that create and find cases. State changes go through `server.workflow`.
+
+Operations take domain objects and plain values, never a request; they add to the
+session and flush when an id is needed, and leave the commit to the caller (one commit
+per request or CLI command).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server import access, clock, codes, workflow
+from server.deadlines import Deadlines
+from server.errors import Forbidden, NotFound, ValidationFailed
+from server.extensions import db
+from server.models import (
+    Case,
+    CaseEvent,
+    CaseParty,
+    CaseStatus,
+    Category,
+    Grid,
+    PartyKind,
+    PartySide,
+    RiskLevel,
+    Role,
+    Severity,
+    Source,
+    Step,
+    User,
+    Village,
+)
+from server.routing import Route, route
+
+MAX_DESCRIPTION = 2000
+# Who may file a report through each channel; villagers (no account) only by QR code.
+SOURCE_ROLES = {
+    Source.QR: {None},
+    Source.GRID_WORKER: {Role.GRID_WORKER},
+    Source.SCREENING: {Role.GRID_WORKER},
+    Source.WALK_IN: {Role.CENTER},
+    Source.HOTLINE: {Role.CENTER},
+}
+
+
+@dataclass
+class Party:
+    """A party to a dispute as given by the person reporting it."""
+
+    name: str
+    side: str = PartySide.APPLICANT.value
+    kind: str = PartyKind.PERSON.value
+    phone: str | None = None
+
+
+@dataclass
+class Reporter:
+    """Who reports: anonymous unless they choose to give a name or a way to reach them."""
+
+    anonymous: bool = True
+    name: str | None = None
+    phone: str | None = None
+    wechat: str | None = None
+
+
+@dataclass
+class ReportDraft:
+    """Everything a new report may carry; `submit_report` checks it all."""
+
+    village: int | Village
+    category: str | Category
+    description: str
+    source: str = Source.QR.value
+    grid: int | Grid | None = None
+    severity: str | None = None
+    risk_level: str | None = None
+    people_involved: int = 1
+    group_dispute: bool = False
+    criminal_risk: bool = False
+    place_text: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    occurred_at: datetime | None = None
+    reporter: Reporter = field(default_factory=Reporter)
+    parties: list[Party] = field(default_factory=list)
+
+
+def _fail(message: str, field_name: str, code: str = "invalid_field") -> ValidationFailed:
+    return ValidationFailed(message, code=code, field=field_name)
+
+
+def _resolve_category(value) -> Category:
+    category = value if isinstance(value, Category) else db.session.scalar(
+        select(Category).where(Category.code == str(value)))
+    if category is None:
+        raise _fail(f"未知的类别：{value!r}。", "category", "unknown_category")
+    if not category.active:
+        raise _fail("该类别已停用。", "category", "inactive_category")
+    return category
+
+
+def _resolve_village(value) -> Village:
+    village = value if isinstance(value, Village) else None
+    if village is None and isinstance(value, int) and not isinstance(value, bool):
+        village = db.session.get(Village, value)
+    if village is None:
+        raise _fail(f"未知的村：{value!r}。", "village", "unknown_village")
+    return village
+
+
+def _check_reporter(reporter: Reporter) -> Reporter:
+    given = {k: (v or "").strip() or None for k, v in
+             {"name": reporter.name, "phone": reporter.phone, "wechat": reporter.wechat}.items()}
+    if reporter.anonymous:
+        if any(given.values()):
+            raise _fail("匿名上报不能同时填写姓名或联系方式。", "reporter",
+                        "anonymous_with_identity")
+        return Reporter()
+    if not given["name"] and not given["phone"] and not given["wechat"]:
+        raise _fail("实名上报请至少留下姓名或联系方式。", "reporter", "missing_identity")
+    for key, limit in (("name", 64), ("phone", 32), ("wechat", 64)):
+        if given[key] and len(given[key]) > limit:
+            raise _fail("姓名或联系方式过长。", f"reporter.{key}", "too_long")
+    return Reporter(False, given["name"], given["phone"], given["wechat"])
+
+
+def submit_report(draft: ReportDraft, *, actor: User | None) -> Case:
+    """File a new report: check every field, create the case and its first event.
+
+    `actor` is the account filing it (None for a villager on the QR page). Raises
+    ValidationFailed or Forbidden before anything is added to the session.
+    """
+    try:
+        source = Source(draft.source)
+    except ValueError:
+        raise _fail(f"未知的来源：{draft.source!r}。", "source", "invalid_choice") from None
+    role = actor.role if actor is not None else None
+    if actor is not None and not actor.active:
+        raise Forbidden("账号已停用。")
+    if role not in SOURCE_ROLES[source]:
+        raise Forbidden(f"此账号不能以“{source.label}”方式上报。")
+
+    category = _resolve_category(draft.category)
+    village = _resolve_village(draft.village)
+    if role == Role.GRID_WORKER and village.id not in actor.village_ids:
+        raise Forbidden("网格员只能上报本人负责的村。")
+    grid = None
+    if draft.grid is not None:
+        grid = draft.grid if isinstance(draft.grid, Grid) else db.session.get(Grid, draft.grid)
+        if grid is None or grid.village_id != village.id:
+            raise _fail("网格不属于所选的村。", "grid", "grid_not_in_village")
+
+    description = (draft.description or "").strip()
+    if not description:
+        raise _fail("请描述发生了什么。", "description", "missing_field")
+    if len(description) > MAX_DESCRIPTION:
+        raise _fail(f"描述最多{MAX_DESCRIPTION}字。", "description", "too_long")
+    if (draft.latitude is None) != (draft.longitude is None):
+        raise _fail("经纬度须同时提供。", "coordinates", "coordinates_unpaired")
+    if draft.latitude is not None and not (
+        -90 <= draft.latitude <= 90 and -180 <= draft.longitude <= 180
+    ):
+        raise _fail("经纬度超出范围。", "coordinates", "coordinates_out_of_range")
+    if draft.occurred_at is not None:
+        if draft.occurred_at.tzinfo is None:
+            raise _fail("发生时间须带时区。", "occurred_at", "invalid_datetime")
+        if draft.occurred_at > clock.now():
+            raise _fail("发生时间不能晚于现在。", "occurred_at", "occurred_in_future")
+    if not isinstance(draft.people_involved, int) or not 1 <= draft.people_involved <= 100000:
+        raise _fail("涉及人数须为正整数。", "people_involved", "invalid_number")
+    try:
+        severity = Severity(draft.severity) if draft.severity else category.default_severity
+        risk = RiskLevel(draft.risk_level) if draft.risk_level else category.default_risk_level
+    except ValueError:
+        raise _fail("严重程度或风险等级取值无效。", "risk_level", "invalid_choice") from None
+    reporter = _check_reporter(draft.reporter)
+    parties = []
+    for i, party in enumerate(draft.parties):
+        name = (party.name or "").strip()
+        if not name or len(name) > 64:
+            raise _fail("当事人姓名不能为空且不超过64字。", f"parties[{i}].name")
+        try:
+            parties.append(CaseParty(name=name, side=PartySide(party.side),
+                                     kind=PartyKind(party.kind), phone=party.phone or None))
+        except ValueError:
+            raise _fail("当事人类型无效。", f"parties[{i}]", "invalid_choice") from None
+
+    now = clock.now()
+    accept = Deadlines().clock(category, Step.ACCEPT, now)
+    case = Case(
+        code=codes.new_case_code(), source=source, village=village, grid=grid,
+        category=category, severity=severity, risk_level=risk,
+        people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
+        criminal_risk=bool(draft.criminal_risk), urgent=category.urgent,
+        description=description, place_text=(draft.place_text or "").strip() or None,
+        latitude=draft.latitude, longitude=draft.longitude, occurred_at=draft.occurred_at,
+        reporter_anonymous=reporter.anonymous, reporter_name=reporter.name,
+        reporter_phone=reporter.phone, reporter_wechat=reporter.wechat,
+        created_by_id=actor.id if actor is not None else None,
+        status=CaseStatus.SUBMITTED, step=accept.step, step_started_at=now,
+        warn_at=accept.warn_at, due_at=accept.due_at, created_at=now, updated_at=now,
+        parties=parties,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(case)
+            db.session.add(CaseEvent(
+                case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
+                at=now, actor_id=case.created_by_id, actor_role=role.value if role else None,
+                data={"source": source.value, "category": category.code},
+            ))
+            db.session.flush()
+    except IntegrityError:  # pragma: no cover - a 60-bit code collision
+        raise ValidationFailed("系统繁忙，请重试。", code="retry") from None
+    return case
+
+
+def find_case(code: str) -> Case | None:
+    """The case with public number `code` (as typed by a person), or None."""
+    return db.session.scalar(select(Case).where(Case.code == codes.normalise(code)))
+
+
+def get_case_for(code: str, user: User) -> Case:
+    """The case `code` if `user` may see it; NotFound otherwise (existence is not leaked)."""
+    case = find_case(code)
+    if case is None or not access.can_view_case(user, case):
+        raise NotFound("找不到该案件，或您无权查看。")
+    return case
+
+
+def suggest_dispatch(case: Case) -> Route:
+    """The departments routing suggests for `case` (the center may choose others)."""
+    return route(case.category, case.village)
+
+
+def timeline(case: Case, *, viewer: User | None) -> list[CaseEvent]:
+    """The case's events `viewer` may see: all for staff, public ones for the reporter."""
+    if viewer is not None and access.can_see_internal(viewer, case):
+        return list(case.events)
+    return [e for e in case.events if not e.internal]
+
+
+__all__ = ["Party", "ReportDraft", "Reporter", "find_case", "get_case_for", "submit_report",
+           "suggest_dispatch", "timeline", "workflow"]

@@ -1,0 +1,567 @@
+"""The case lifecycle as data, and the one function that changes a case's state.
+
+`TRANSITIONS[(status, action)]` says where an action leads, who may take it, what it
+needs and which step's clock it starts. `apply` checks all of that, changes the case,
+appends one event and bumps the version, inside one savepoint: either all of it is
+written or none. Nothing else writes `Case.status`. `allowed_actions` drives the
+admin's buttons and the API's `actions` field from the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from server import access, clock
+from server.deadlines import Deadlines
+from server.errors import Forbidden, InvalidTransition, StaleCase, ValidationFailed
+from server.extensions import db
+from server.models import (
+    AssignmentRole,
+    Case,
+    CaseAssignment,
+    CaseEvent,
+    CaseStatus,
+    Category,
+    ClosingReason,
+    Department,
+    ResultCode,
+    RiskLevel,
+    Role,
+    Severity,
+    Step,
+    User,
+)
+
+S = CaseStatus
+
+# Status groups: code asks for the group, not the label.
+OPEN = frozenset({S.SUBMITTED, S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED, S.FOLLOW_UP})
+ENDED = frozenset({S.REJECTED, S.MERGED, S.CLOSED})
+WITH_DEPARTMENT = frozenset({S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED})
+ALL = OPEN | ENDED
+
+# The status shown to the villager who reported: (code, label).
+PUBLIC_STATUS: dict[CaseStatus, tuple[str, str]] = {
+    S.SUBMITTED: ("received", "已收到"),
+    S.ACCEPTED: ("accepted", "已受理"),
+    S.DISPATCHED: ("handling", "处理中"),
+    S.IN_PROGRESS: ("handling", "处理中"),
+    S.RESOLVED: ("resolved", "已办结"),
+    S.FOLLOW_UP: ("resolved", "已办结"),
+    S.CLOSED: ("closed", "已结案"),
+    S.REJECTED: ("rejected", "不予受理"),
+    S.MERGED: ("merged", "已与同一事项合并处理"),
+}
+
+SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+KEEP = object()  # a transition that leaves the running clock alone
+
+
+def public_status(case: Case) -> tuple[str, str]:
+    """The (code, label) a reporter sees: no internal detail, merged cases follow the target."""
+    if case.status == S.MERGED and case.merged_into is not None:
+        return public_status(case.merged_into)
+    return PUBLIC_STATUS[case.status]
+
+
+@dataclass
+class Context:
+    """What an effect needs: the case, the actor, the cleaned fields, the time, the clocks."""
+
+    case: Case
+    actor: User
+    fields: dict
+    now: datetime
+    deadlines: Deadlines
+    # What the event records besides the fields (set by effects).
+    data: dict = field(default_factory=dict)
+    step_clock: object = KEEP
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge of the lifecycle."""
+
+    action: str
+    label: str
+    sources: frozenset[CaseStatus]
+    to: CaseStatus | None  # None: the status stays (flags, notes, extensions)
+    roles: frozenset[Role]
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    # The step whose clock starts on arrival; None stops the clock; KEEP leaves it.
+    step: object = KEEP
+    # The actor's relation to the case (e.g. "holds the lead assignment").
+    relation: Callable[[Case, User], bool] | None = None
+    # A condition on the case beyond its status; returns a Chinese reason when refused.
+    guard: Callable[[Case], str | None] | None = None
+    effect: Callable[[Context], None] | None = None
+    # Hidden from the reporter's timeline.
+    internal: bool = False
+    note_field: str | None = None  # which field is the event's free-text note
+
+
+# --- field cleaning ----------------------------------------------------------------------
+
+
+def _text(value, name, max_length=2000) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed(f"请填写{_FIELD_LABELS.get(name, name)}。", code="missing_field",
+                               field=name)
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}过长（最多{max_length}字）。",
+                               code="too_long", field=name)
+    return value
+
+
+def _choice(enum_cls, value, name):
+    try:
+        return enum_cls(value)
+    except ValueError:
+        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}的取值无效：{value!r}。",
+                               code="invalid_choice", field=name) from None
+
+
+def _row(model, value, name):
+    row = value if isinstance(value, model) else None
+    if row is None and isinstance(value, int) and not isinstance(value, bool):
+        row = db.session.get(model, value)
+    if row is None:
+        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}不存在：{value!r}。",
+                               code="unknown_reference", field=name)
+    return row
+
+
+def _moment(value, name) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}须为带时区的时间。",
+                               code="invalid_datetime", field=name)
+    return value
+
+
+_FIELD_LABELS = {
+    "reason": "原因", "into": "合并目标案件", "lead_department": "主办部门",
+    "co_departments": "协办部门", "handler": "处置人员", "due_at": "办理期限",
+    "until": "延期至", "result_code": "办结结果", "result_text": "办结情况",
+    "closing_reason": "结案原因", "text": "内容", "category": "类别", "risk_level": "风险等级",
+    "severity": "严重程度", "satisfaction": "满意度", "parties_consent": "当事人同意",
+    "note": "备注",
+}
+
+
+def _json(value):
+    """A field value as the event stores it."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, db.Model):
+        return getattr(value, "code", None) or value.id
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
+
+
+# --- relations and guards ----------------------------------------------------------------
+
+
+def _holds_lead(case: Case, user: User) -> bool:
+    return user.role == Role.HANDLER and any(
+        a.department_id == user.department_id and a.role == AssignmentRole.LEAD
+        for a in case.active_assignments
+    )
+
+
+def _holds_co(case: Case, user: User) -> bool:
+    return user.role == Role.HANDLER and any(
+        a.department_id == user.department_id and a.role == AssignmentRole.CO
+        for a in case.active_assignments
+    )
+
+
+def _is_assigned(case: Case, user: User) -> bool:
+    return user.role != Role.HANDLER or any(
+        a.department_id == user.department_id for a in case.active_assignments
+    )
+
+
+def _looks_after_village(case: Case, user: User) -> bool:
+    return user.role != Role.GRID_WORKER or case.village_id in user.village_ids
+
+
+def _extension_pending(case: Case) -> str | None:
+    return None if case.extension_requested_until else "没有待审批的延期申请。"
+
+
+def _no_extension_pending(case: Case) -> str | None:
+    return "已有延期申请待审批。" if case.extension_requested_until else None
+
+
+def _not_supervised(case: Case) -> str | None:
+    return "案件已在督办中。" if case.supervised else None
+
+
+def _not_escalated(case: Case) -> str | None:
+    return "案件已上报区级。" if case.escalated else None
+
+
+# --- effects -----------------------------------------------------------------------------
+
+
+def _end_assignments(ctx: Context) -> None:
+    for assignment in ctx.case.active_assignments:
+        assignment.ended_at = ctx.now
+
+
+def _accept(ctx: Context) -> None:
+    case, f = ctx.case, ctx.fields
+    if "category" in f:
+        category = _row(Category, f["category"], "category")
+        if not category.active:
+            raise ValidationFailed("该类别已停用。", code="inactive_category", field="category")
+        if category.id != case.category_id:
+            ctx.data["category_from"] = case.category.code
+            case.category = category
+    if "risk_level" in f:
+        case.risk_level = _choice(RiskLevel, f["risk_level"], "risk_level")
+    if "severity" in f:
+        case.severity = _choice(Severity, f["severity"], "severity")
+    case.accepted_at = ctx.now
+
+
+def _reject(ctx: Context) -> None:
+    ctx.case.rejection_reason = _text(ctx.fields["reason"], "reason")
+
+
+def _merge(ctx: Context) -> None:
+    target = ctx.fields["into"]
+    if not isinstance(target, Case):
+        from server.operations import find_case
+
+        target = find_case(str(target)) if target is not None else None
+    if target is None or target.id == ctx.case.id or target.status in {S.REJECTED, S.MERGED}:
+        raise ValidationFailed("合并目标须是另一件未被合并或驳回的案件。",
+                               code="invalid_merge_target", field="into")
+    if not access.can_view_case(ctx.actor, target):
+        raise Forbidden("您无权查看合并目标案件。")
+    ctx.case.merged_into = target
+    ctx.data["into"] = target.code
+
+
+def _dispatch(ctx: Context) -> None:
+    case, f = ctx.case, ctx.fields
+    lead = _row(Department, f["lead_department"], "lead_department")
+    co = [_row(Department, d, "co_departments") for d in f.get("co_departments") or []]
+    for department in [lead, *co]:
+        if not department.active:
+            raise ValidationFailed(f"部门已停用：{department.name}。", code="inactive_department",
+                                   field="lead_department")
+    handler = None
+    if f.get("handler") is not None:
+        handler = _row(User, f["handler"], "handler")
+        if handler.department_id != lead.id or not handler.active:
+            raise ValidationFailed("处置人员须是主办部门的在岗人员。", code="invalid_handler",
+                                   field="handler")
+    handle = ctx.deadlines.clock(case.category, Step.HANDLE, ctx.now)
+    due_at = _moment(f["due_at"], "due_at") if f.get("due_at") is not None else handle.due_at
+    if due_at <= ctx.now:
+        raise ValidationFailed("办理期限须晚于现在。", code="due_in_past", field="due_at")
+
+    _end_assignments(ctx)
+    case.lead_department = lead
+    case.handler = handler
+    seen = {lead.id}
+    case.assignments.append(CaseAssignment(department=lead, role=AssignmentRole.LEAD,
+                                           assigned_at=ctx.now, due_at=due_at))
+    for department in co:
+        if department.id not in seen:
+            seen.add(department.id)
+            case.assignments.append(CaseAssignment(department=department, role=AssignmentRole.CO,
+                                                   assigned_at=ctx.now, due_at=due_at))
+    ctx.data.update(lead_department=lead.name, co_departments=[d.name for d in co],
+                    handle_due_at=due_at.isoformat())
+
+
+def _lead_assignment(case: Case) -> CaseAssignment:
+    return next(a for a in case.active_assignments if a.role == AssignmentRole.LEAD)
+
+
+def _sign_for(ctx: Context) -> None:
+    case = ctx.case
+    lead = _lead_assignment(case)
+    lead.signed_at = ctx.now
+    if case.handler is None:
+        case.handler = ctx.actor
+    handle = ctx.deadlines.clock(case.category, Step.HANDLE, lead.assigned_at)
+    warn_at = handle.warn_at if handle.warn_at and handle.warn_at < lead.due_at else None
+    ctx.step_clock = (Step.HANDLE, lead.assigned_at, warn_at, lead.due_at)
+
+
+def _return(ctx: Context) -> None:
+    _end_assignments(ctx)
+    ctx.case.lead_department = None
+    ctx.case.handler = None
+    ctx.case.extension_requested_until = None
+
+
+def _request_extension(ctx: Context) -> None:
+    case, f = ctx.case, ctx.fields
+    until = _moment(f["until"], "until")
+    if case.due_at is not None and until <= case.due_at:
+        raise ValidationFailed("延期后的期限须晚于当前期限。", code="extension_not_later",
+                               field="until")
+    if case.category.is_dispute and f.get("parties_consent") is not True:
+        # 人民调解工作若干规定: mediation is extended only with both parties' consent.
+        raise ValidationFailed("矛盾纠纷调解延期须经双方当事人同意。",
+                               code="parties_consent_required", field="parties_consent")
+    case.extension_requested_until = until
+
+
+def _approve_extension(ctx: Context) -> None:
+    case = ctx.case
+    until = case.extension_requested_until
+    ctx.data["due_from"] = case.due_at.isoformat() if case.due_at else None
+    ctx.data["due_to"] = until.isoformat()
+    case.due_at = until
+    _lead_assignment(case).due_at = until
+    case.extension_requested_until = None
+
+
+def _refuse_extension(ctx: Context) -> None:
+    ctx.case.extension_requested_until = None
+
+
+def _resolve(ctx: Context) -> None:
+    case, f = ctx.case, ctx.fields
+    case.result_code = _choice(ResultCode, f["result_code"], "result_code")
+    case.result_text = _text(f["result_text"], "result_text")
+    case.resolved_at = ctx.now
+    case.extension_requested_until = None
+    lead = _lead_assignment(case)
+    lead.feedback, lead.feedback_at = case.result_text, ctx.now
+
+
+def _send_back(ctx: Context) -> None:
+    ctx.case.resolved_at = None
+    ctx.case.result_code = None
+    ctx.case.result_text = None
+
+
+def _record_visit(ctx: Context) -> None:
+    if "satisfaction" in ctx.fields and ctx.fields["satisfaction"] not in SATISFACTION:
+        raise ValidationFailed("满意度取值无效。", code="invalid_choice", field="satisfaction")
+    _text(ctx.fields["text"], "text")
+
+
+def _close(ctx: Context) -> None:
+    ctx.case.closing_reason = _choice(ClosingReason, ctx.fields["closing_reason"],
+                                      "closing_reason")
+    ctx.case.closed_at = ctx.now
+    _end_assignments(ctx)
+
+
+def _reopen(ctx: Context) -> None:
+    case = ctx.case
+    _end_assignments(ctx)
+    case.closed_at = None
+    case.closing_reason = None
+    case.resolved_at = None
+    case.result_code = None
+    case.result_text = None
+    case.lead_department = None
+    case.handler = None
+
+
+def _supervise(ctx: Context) -> None:
+    ctx.case.supervised = True
+
+
+def _escalate(ctx: Context) -> None:
+    ctx.case.escalated = True
+
+
+def _feedback(ctx: Context) -> None:
+    text = _text(ctx.fields["text"], "text")
+    for assignment in ctx.case.active_assignments:
+        if assignment.department_id == ctx.actor.department_id:
+            assignment.feedback, assignment.feedback_at = text, ctx.now
+
+
+def _note(ctx: Context) -> None:
+    _text(ctx.fields["text"], "text")
+
+
+# --- the table ---------------------------------------------------------------------------
+
+CENTER = frozenset({Role.CENTER})
+HANDLER = frozenset({Role.HANDLER})
+
+_EDGES: list[Transition] = [
+    Transition("accept", "受理", frozenset({S.SUBMITTED}), S.ACCEPTED, CENTER,
+               optional=("category", "risk_level", "severity", "note"), step=Step.DISPATCH,
+               effect=_accept, note_field="note"),
+    Transition("reject", "不予受理", frozenset({S.SUBMITTED}), S.REJECTED, CENTER,
+               required=("reason",), step=None, effect=_reject, note_field="reason"),
+    Transition("merge", "合并", frozenset({S.SUBMITTED}), S.MERGED, CENTER,
+               required=("into",), optional=("note",), step=None, effect=_merge,
+               note_field="note"),
+    Transition("dispatch", "派遣", frozenset({S.ACCEPTED}), S.DISPATCHED, CENTER,
+               required=("lead_department",),
+               optional=("co_departments", "handler", "due_at", "note"),
+               step=Step.SIGN_FOR, effect=_dispatch, note_field="note"),
+    Transition("sign_for", "签收", frozenset({S.DISPATCHED}), S.IN_PROGRESS, HANDLER,
+               optional=("note",), relation=_holds_lead, effect=_sign_for, note_field="note"),
+    Transition("return", "退回", frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.ACCEPTED, HANDLER,
+               required=("reason",), step=Step.DISPATCH, relation=_holds_lead, effect=_return,
+               note_field="reason", internal=True),
+    Transition("request_extension", "申请延期", frozenset({S.IN_PROGRESS}), None, HANDLER,
+               required=("until", "reason"), optional=("parties_consent",),
+               relation=_holds_lead, guard=_no_extension_pending, effect=_request_extension,
+               note_field="reason", internal=True),
+    Transition("approve_extension", "批准延期", frozenset({S.IN_PROGRESS}), None, CENTER,
+               optional=("note",), guard=_extension_pending, effect=_approve_extension,
+               note_field="note", internal=True),
+    Transition("refuse_extension", "不批准延期", frozenset({S.IN_PROGRESS}), None, CENTER,
+               required=("reason",), guard=_extension_pending, effect=_refuse_extension,
+               note_field="reason", internal=True),
+    Transition("resolve", "办结", frozenset({S.IN_PROGRESS}), S.RESOLVED, HANDLER,
+               required=("result_code", "result_text"), step=Step.VERIFY,
+               relation=_holds_lead, effect=_resolve, note_field="result_text"),
+    Transition("verify", "核查通过", frozenset({S.RESOLVED}), S.FOLLOW_UP, CENTER,
+               optional=("note",), step=Step.FOLLOW_UP, note_field="note"),
+    Transition("send_back", "核查退回", frozenset({S.RESOLVED}), S.IN_PROGRESS, CENTER,
+               required=("reason",), step=Step.HANDLE, effect=_send_back,
+               note_field="reason", internal=True),
+    Transition("record_visit", "回访", frozenset({S.FOLLOW_UP}), None,
+               frozenset({Role.CENTER, Role.GRID_WORKER}), required=("text",),
+               optional=("satisfaction",), relation=_looks_after_village,
+               effect=_record_visit, note_field="text", internal=True),
+    Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
+               required=("closing_reason",), optional=("note",), step=None, effect=_close,
+               note_field="note"),
+    Transition("reopen", "重开", frozenset({S.FOLLOW_UP, S.CLOSED}), S.ACCEPTED,
+               frozenset({Role.CENTER, Role.GRID_WORKER}), required=("reason",),
+               step=Step.DISPATCH, relation=_looks_after_village, effect=_reopen,
+               note_field="reason"),
+    Transition("supervise", "督办", OPEN - {S.SUBMITTED}, None, CENTER, optional=("note",),
+               guard=_not_supervised, effect=_supervise, note_field="note", internal=True),
+    Transition("escalate", "上报区级", OPEN, None, CENTER, required=("reason",),
+               guard=_not_escalated, effect=_escalate, note_field="reason", internal=True),
+    Transition("feedback", "协办反馈", frozenset({S.DISPATCHED, S.IN_PROGRESS}), None, HANDLER,
+               required=("text",), relation=_holds_co, effect=_feedback, note_field="text",
+               internal=True),
+    Transition("note", "内部备注", ALL, None, frozenset({Role.CENTER, Role.HANDLER}),
+               required=("text",), relation=_is_assigned, effect=_note, note_field="text",
+               internal=True),
+]
+
+TRANSITIONS: dict[tuple[CaseStatus, str], Transition] = {
+    (source, edge.action): edge for edge in _EDGES for source in edge.sources
+}
+ACTIONS: dict[str, Transition] = {edge.action: edge for edge in _EDGES}
+
+
+# --- the one way to change a case --------------------------------------------------------
+
+
+def _refusal(case: Case, transition: Transition | None, actor: User | None):
+    """Why `actor` may not take `transition` on `case` now (an error), or None."""
+    if transition is None:
+        return InvalidTransition(f"案件当前状态（{case.status.label}）不允许此操作。")
+    if actor is None or not access.can_act(actor) or actor.role not in transition.roles:
+        return Forbidden(f"您的角色不能执行“{transition.label}”。")
+    if not access.can_view_case(actor, case):
+        return Forbidden("您无权处理此案件。")
+    if transition.relation is not None and not transition.relation(case, actor):
+        return Forbidden(f"您不是此案件“{transition.label}”的责任人。")
+    if transition.guard is not None and (reason := transition.guard(case)):
+        return InvalidTransition(reason)
+    return None
+
+
+def allowed_actions(case: Case, actor: User | None) -> list[Transition]:
+    """The actions `actor` may take on `case` now, in the table's order."""
+    return [
+        edge for edge in _EDGES
+        if case.status in edge.sources and _refusal(case, edge, actor) is None
+    ]
+
+
+def _clean(transition: Transition, fields: dict) -> dict:
+    unknown = set(fields) - set(transition.required) - set(transition.optional)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise ValidationFailed(f"“{transition.label}”不接受这些字段：{names}。",
+                               code="unknown_field", fields=sorted(unknown))
+    for name in transition.required:
+        value = fields.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValidationFailed(f"请填写{_FIELD_LABELS.get(name, name)}。",
+                                   code="missing_field", field=name)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def apply(case: Case, action: str, *, actor: User, expected_version: int | None = None,
+          **fields) -> CaseEvent:
+    """Take `action` on `case` as `actor`; return the event written.
+
+    Raises a DomainError (and writes nothing) when the action is unknown or not allowed
+    from this state, the actor may not take it, a field is missing or wrong, or the case
+    changed since the actor saw it (`expected_version`, and the version check on write).
+    """
+    if action not in ACTIONS:
+        raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
+    transition = TRANSITIONS.get((case.status, action))
+    if transition is None and case.status in ENDED:
+        raise InvalidTransition(f"案件{case.status.label}，不能再执行此操作。", code="case_ended")
+    if (error := _refusal(case, transition, actor)) is not None:
+        raise error
+    if expected_version is not None and expected_version != case.version:
+        raise StaleCase(current_status=case.status.value, current_version=case.version)
+    cleaned = _clean(transition, fields)
+
+    now = clock.now()
+    ctx = Context(case, actor, cleaned, now, Deadlines())
+    from_status = case.status
+    try:
+        # No autoflush while the case changes: one flush, so one version bump per action.
+        with db.session.begin_nested(), db.session.no_autoflush:
+            if transition.effect is not None:
+                transition.effect(ctx)
+            if transition.to is not None:
+                case.status = transition.to
+            _set_clock(ctx, transition)
+            event = CaseEvent(
+                case=case, action=transition.action, from_status=from_status,
+                to_status=case.status, at=now, actor_id=actor.id, actor_role=actor.role.value,
+                note=cleaned.get(transition.note_field) if transition.note_field else None,
+                data={**{k: _json(v) for k, v in cleaned.items() if k != transition.note_field},
+                      **ctx.data},
+                internal=transition.internal,
+            )
+            db.session.add(event)
+            case.updated_at = now
+            db.session.flush()
+    except StaleDataError:
+        raise StaleCase() from None
+    return event
+
+
+def _set_clock(ctx: Context, transition: Transition) -> None:
+    case = ctx.case
+    if isinstance(ctx.step_clock, tuple):
+        case.step, case.step_started_at, case.warn_at, case.due_at = ctx.step_clock
+    elif transition.step is None:
+        case.step = case.step_started_at = case.warn_at = case.due_at = None
+    elif transition.step is not KEEP:
+        c = ctx.deadlines.clock(case.category, transition.step, ctx.now)
+        case.step, case.step_started_at, case.warn_at, case.due_at = (
+            c.step, c.started_at, c.warn_at, c.due_at)

@@ -1,0 +1,124 @@
+"""Fixtures: one database migrated to head per run, and each test in a rolled-back transaction.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL names a
+server (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test): it then creates a
+database of its own on that server and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server import catalogue, create_app
+from server.extensions import db
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+@contextmanager
+def fresh_database(tmp_dir: Path) -> Iterator[str]:
+    """A new empty database (SQLite file, or a PostgreSQL database dropped afterwards)."""
+    if not TEST_DATABASE_URL.startswith("postgresql"):
+        yield f"sqlite:///{tmp_dir / f'test-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    server_url = make_url(TEST_DATABASE_URL)
+    name = f"grid_report_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_app(database_url: str, **overrides):
+    """An app on `database_url`, migrated to head, with the default categories installed."""
+    app = create_app({"DATABASE_URL": database_url, "ENV": "testing", "TESTING": True,
+                      **overrides})
+    with app.app_context():
+        upgrade()
+        catalogue.install_categories()
+        db.session.commit()
+    return app
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    """The app every ordinary test shares; its database is migrated once."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        app = make_app(url)
+        yield app
+        with app.app_context():
+            db.engine.dispose()
+
+
+class ConnectionBoundSession(FlaskSession):
+    """Flask-SQLAlchemy's session picks its engine by bind key and would ignore the
+    test's connection; this one uses the connection it was given."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+
+
+@pytest.fixture
+def session(app):
+    """A session whose work is rolled back after the test (commits become savepoints)."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        scoped = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint",
+             "class_": ConnectionBoundSession}
+        )
+        real, db.session = db.session, scoped
+        try:
+            yield scoped
+        finally:
+            scoped.remove()
+            db.session = real
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, session):
+    """A test client whose requests see the test's (uncommitted) data."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, session):
+    """A CLI runner inside the test's transaction."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    """An app on a database of its own, for tests that must really commit (concurrency)."""
+    with fresh_database(tmp_path) as url:
+        app = make_app(url)
+        yield app
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def world(session):
+    """A small town: two villages, their departments and one account of each role."""
+    from tests.factories import build_world
+
+    return build_world()

@@ -1,0 +1,109 @@
+"""factory_boy factories for the models, and `build_world`, a small town to test in."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy import select
+
+from server import passwords
+from server.extensions import db
+from server.models import Category, Department, DepartmentKind, Grid, Role, Town, User, Village
+
+PASSWORD = "Test@2026pw"
+_PASSWORD_HASH = passwords.hash_password(PASSWORD)
+
+
+class Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731 - read at call time
+        sqlalchemy_session_persistence = "flush"
+
+
+class TownFactory(Base):
+    class Meta:
+        model = Town
+
+    name = factory.Sequence(lambda n: f"测试镇{n}")
+    hotline = "12345"
+
+
+class VillageFactory(Base):
+    class Meta:
+        model = Village
+
+    town = factory.SubFactory(TownFactory)
+    code = factory.Sequence(lambda n: f"T{n:03d}")
+    name = factory.Sequence(lambda n: f"测试{n}村")
+
+
+class GridFactory(Base):
+    class Meta:
+        model = Grid
+
+    village = factory.SubFactory(VillageFactory)
+    code = factory.Sequence(lambda n: f"G{n:04d}")
+    name = factory.Sequence(lambda n: f"第{n}网格")
+
+
+class DepartmentFactory(Base):
+    class Meta:
+        model = Department
+
+    town = factory.SubFactory(TownFactory)
+    name = factory.Sequence(lambda n: f"部门{n}")
+    kind = DepartmentKind.OTHER
+    town_wide = False
+
+
+class UserFactory(Base):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    display_name = factory.LazyAttribute(lambda o: o.username)
+    role = Role.CENTER
+    password_hash = _PASSWORD_HASH
+    active = True
+
+
+def category(code: str) -> Category:
+    """A default category (installed with the test database) by code."""
+    return db.session.scalar(select(Category).where(Category.code == code))
+
+
+def build_world() -> SimpleNamespace:
+    """Two villages; police, justice, safety, enforcement; committees; a legal advisor;
+    one account for each role, handlers for several departments."""
+    town = TownFactory()
+    v1 = VillageFactory(town=town, name="东村")
+    v2 = VillageFactory(town=town, name="西村")
+    g1, g2 = GridFactory(village=v1), GridFactory(village=v2)
+
+    def dept(name, kind, **kw):
+        return DepartmentFactory(town=town, name=name, kind=kind, **kw)
+
+    w = SimpleNamespace(town=town, v1=v1, v2=v2, g1=g1, g2=g2)
+    w.police = dept("测试派出所", DepartmentKind.POLICE_STATION, town_wide=True)
+    w.justice = dept("测试司法所", DepartmentKind.JUSTICE_OFFICE, town_wide=True)
+    w.safety = dept("测试安监办", DepartmentKind.WORK_SAFETY_OFFICE, town_wide=True)
+    w.enforcement = dept("测试执法大队", DepartmentKind.ENFORCEMENT_TEAM, town_wide=True)
+    w.committee1 = dept("东村村委会", DepartmentKind.VILLAGE_COMMITTEE, villages=[v1])
+    w.committee2 = dept("西村村委会", DepartmentKind.VILLAGE_COMMITTEE, villages=[v2])
+    w.advisor1 = dept("东片法律顾问", DepartmentKind.LEGAL_ADVISOR, villages=[v1])
+
+    w.center = UserFactory(username="t_center", role=Role.CENTER)
+    w.leader = UserFactory(username="t_leader", role=Role.LEADER)
+    w.admin = UserFactory(username="t_admin", role=Role.ADMIN)
+    w.police_handler = UserFactory(username="t_police", role=Role.HANDLER, department=w.police)
+    w.justice_handler = UserFactory(username="t_justice", role=Role.HANDLER,
+                                    department=w.justice)
+    w.committee1_handler = UserFactory(username="t_cw1", role=Role.HANDLER,
+                                       department=w.committee1)
+    w.worker1 = UserFactory(username="t_grid1", role=Role.GRID_WORKER, grids=[g1])
+    w.worker2 = UserFactory(username="t_grid2", role=Role.GRID_WORKER, grids=[g2])
+    db.session.flush()
+    return w

@@ -1,0 +1,76 @@
+"""Build cases in any state, through the real operations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from server import workflow
+from server.models import Case
+from server.operations import Party, ReportDraft, submit_report
+from tests.factories import category
+
+# How to reach each situation from a new report: (action, actor attribute on the world).
+PATHS: dict[str, list[str]] = {
+    "submitted": [],
+    "accepted": ["accept"],
+    "rejected": ["reject"],
+    "merged": ["merge"],
+    "dispatched": ["accept", "dispatch"],
+    "in_progress": ["accept", "dispatch", "sign_for"],
+    "extension_pending": ["accept", "dispatch", "sign_for", "request_extension"],
+    "resolved": ["accept", "dispatch", "sign_for", "resolve"],
+    "follow_up": ["accept", "dispatch", "sign_for", "resolve", "verify"],
+    "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "close"],
+}
+
+
+def new_report(world, code: str = "D02", village=None, actor=None, **draft) -> Case:
+    """A fresh report filed by the village's grid worker (or `actor`)."""
+    village = village or world.v1
+    actor = actor or (world.worker1 if village is world.v1 else world.worker2)
+    fields = {"description": "两户邻居因排水沟争吵。", "source": "grid_worker",
+              "parties": [Party("张三"), Party("李四", side="respondent")]} | draft
+    return submit_report(ReportDraft(village=village, category=category(code), **fields),
+                         actor=actor)
+
+
+def fields_for(action: str, case: Case, world) -> dict:
+    """Valid fields for `action` on `case`."""
+    return {
+        "reject": {"reason": "不属于本镇管辖。"},
+        "merge": {"into": new_report(world).code},
+        "dispatch": {"lead_department": world.justice.id,
+                     "co_departments": [world.committee1.id]},
+        "return": {"reason": "不属于本部门职责。"},
+        "request_extension": {
+            "until": (case.due_at or case.created_at) + timedelta(days=5),
+            "reason": "当事人外出。", "parties_consent": True},
+        "refuse_extension": {"reason": "期限内可以办完。"},
+        "resolve": {"result_code": "mediated", "result_text": "双方达成调解协议。"},
+        "send_back": {"reason": "材料不全。"},
+        "record_visit": {"text": "回访：问题已解决。", "satisfaction": "satisfied"},
+        "close": {"closing_reason": "resolved"},
+        "reopen": {"reason": "回访发现问题复发。"},
+        "escalate": {"reason": "涉及人数多，需区级协调。"},
+        "feedback": {"text": "村委会已做双方工作。"},
+        "note": {"text": "内部备注。"},
+    }.get(action, {})
+
+
+def actor_for(action: str, role: str, world):
+    """The account of `role` best placed to take `action` (the lead or co handler, the
+    village's grid worker)."""
+    if role == "handler":
+        return world.committee1_handler if action == "feedback" else world.justice_handler
+    return {"center": world.center, "leader": world.leader, "admin": world.admin,
+            "grid_worker": world.worker1}[role]
+
+
+def case_in(situation: str, world, code: str = "D02") -> Case:
+    """A case of category `code` in village 1, walked to `situation` (see PATHS)."""
+    case = new_report(world, code)
+    for action in PATHS[situation]:
+        role = "handler" if action in {"sign_for", "resolve", "request_extension"} else "center"
+        workflow.apply(case, action, actor=actor_for(action, role, world),
+                       **fields_for(action, case, world))
+    return case
