@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 import chinese_calendar
@@ -122,14 +122,11 @@ class WorkCalendar:
         return datetime.combine(day, at.replace(tzinfo=None), tzinfo=local.tzinfo)
 
     def add(self, start: datetime, duration: Duration) -> datetime:
-        """`start` plus `duration`, as an aware UTC-comparable datetime."""
-        if duration.unit == "m":
-            return start + timedelta(minutes=duration.amount)
-        if duration.unit == "h":
-            return start + timedelta(hours=duration.amount)
-        if duration.unit == "d":
-            return start + timedelta(days=duration.amount)
-        return self.add_workdays(start, duration.amount)
+        """`start` plus `duration`, in UTC (as everything is stored)."""
+        if duration.unit == "wd":
+            return self.add_workdays(start, duration.amount).astimezone(UTC)
+        step = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+        return (start + duration.amount * step[duration.unit]).astimezone(UTC)
 
 
 def load_calendar() -> WorkCalendar:
