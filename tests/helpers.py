@@ -24,10 +24,11 @@ PATHS: dict[str, list[str]] = {
 }
 
 
-def new_report(world, code: str = "D02", village=None, actor=None, **draft) -> Case:
-    """A fresh report filed by the village's grid worker (or `actor`)."""
+def new_report(world, code: str = "D02", village=None, actor=..., **draft) -> Case:
+    """A fresh report filed by the village's grid worker (or `actor`; None: a villager)."""
     village = village or world.v1
-    actor = actor or (world.worker1 if village is world.v1 else world.worker2)
+    if actor is ...:
+        actor = world.worker1 if village is world.v1 else world.worker2
     fields = {"description": "两户邻居因排水沟争吵。", "source": "grid_worker",
               "parties": [Party("张三"), Party("李四", side="respondent")]} | draft
     return submit_report(ReportDraft(village=village, category=category(code), **fields),

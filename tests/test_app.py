@@ -1,0 +1,106 @@
+"""The app factory, configuration, /healthz and SQLite's settings."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import text
+
+from server import create_app
+from server.config import ConfigError
+from server.extensions import db
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok"
+    assert response.json["database"] == "ok"
+
+
+def test_healthz_503_when_the_database_is_down(tmp_path):
+    # Nothing listens on port 1 of this machine: the connection is refused at once.
+    app = create_app({"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}}})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+
+
+@pytest.mark.parametrize("secret", [None, "dev-insecure-secret-key", "", "short-but-set"])
+def test_production_refuses_a_missing_default_or_weak_secret(monkeypatch, tmp_path, secret):
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    if secret is None:
+        monkeypatch.delenv("SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SECRET_KEY", secret)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_configuration_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("TIMEZONE", "Asia/Urumqi")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/grid-report.sqlite3"
+    assert str(app.config["TZ"]) == "Asia/Urumqi"
+    # Overrides win over the environment.
+    assert create_app({"TIMEZONE": "Asia/Shanghai"}).config["TIMEZONE"] == "Asia/Shanghai"
+
+
+def test_sqlite_is_set_up_for_a_server(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
+                      "SQLITE_BUSY_TIMEOUT_MS": 1234})
+    with app.app_context():
+        connection = db.session.connection()
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        db.session.rollback()
+
+
+def test_every_sqlite_transaction_takes_the_write_lock_at_begin(tmp_path):
+    """A read-then-write transaction cannot be overtaken by a writer in between, which is
+    what makes pysqlite's deferred BEGIN fail with "database is locked"."""
+    path = tmp_path / "lock.sqlite3"
+    app = create_app({"DATABASE_URL": f"sqlite:///{path}"})
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))  # only a read, but the transaction is IMMEDIATE
+        other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        db.session.rollback()
+        other.execute("BEGIN IMMEDIATE")  # free again once our transaction ends
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_server_imports_no_surface():
+    """The arrows point one way: the core never imports the admin or the API."""
+    import pathlib
+    import re
+
+    core = pathlib.Path(__file__).parents[1] / "server"
+    for path in core.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(from|import)\s+(admin|miniprogram_api)\b", source, re.M), path
+
+
+def test_only_the_workflow_writes_a_case_status():
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).parents[1]
+    writers = [
+        path.relative_to(root).as_posix()
+        for folder in ("server", "admin", "miniprogram_api")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"\.status\s*=[^=]", path.read_text(encoding="utf-8"))
+    ]
+    assert writers == ["server/workflow.py"]

@@ -1,0 +1,120 @@
+"""The `grid-report` commands and the demo town."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from server import passwords
+from server.extensions import db
+from server.models import Case, CaseStatus, Department, DepartmentKind, Role, User, Village
+from tests.factories import PASSWORD
+
+
+def test_grid_report_help_lists_our_commands():
+    script = Path(sys.executable).with_name("grid-report")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=True,
+                            timeout=60)
+    for command in ("db", "seed-demo", "seed-categories", "create-user", "case"):
+        assert f"  {command} " in result.stdout
+
+
+def test_seed_demo_builds_the_town_of_the_report(runner, app):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(func.count(Village.id))) == 45
+    kinds = db.session.execute(select(Department.kind, func.count())
+                               .group_by(Department.kind)).all()
+    assert dict(kinds) == {
+        DepartmentKind.VILLAGE_COMMITTEE: 45, DepartmentKind.POLICE_STATION: 1,
+        DepartmentKind.JUSTICE_OFFICE: 1, DepartmentKind.WORK_SAFETY_OFFICE: 1,
+        DepartmentKind.ENFORCEMENT_TEAM: 1, DepartmentKind.LEGAL_ADVISOR: 10,
+    }
+    # Nine advisors cover five villages each; one serves the town government.
+    advisors = db.session.scalars(select(Department).where(
+        Department.kind == DepartmentKind.LEGAL_ADVISOR)).all()
+    assert sorted(len(a.villages) for a in advisors) == [0] + [5] * 9
+
+    users = {u.username: u for u in db.session.scalars(select(User))}
+    for name, role in [("admin", Role.ADMIN), ("center", Role.CENTER), ("leader", Role.LEADER),
+                       ("police", Role.HANDLER), ("justice", Role.HANDLER),
+                       ("safety", Role.HANDLER)]:
+        assert users[name].role == role
+    assert users["police"].department.kind == DepartmentKind.POLICE_STATION
+    assert users["grid01"].grids[0].village.code == "V01"
+    assert users["grid45"].grids[0].village.code == "V45"
+    assert passwords.verify_password(users["grid07"].password_hash,
+                                     app.config["DEMO_PASSWORD"])
+
+    statuses = set(db.session.scalars(select(Case.status).distinct()))
+    assert statuses == set(CaseStatus)
+    assert db.session.scalar(select(func.count(Case.id))) >= 30
+
+
+def test_seed_demo_if_empty_leaves_a_used_database_alone(runner, world):
+    result = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert result.exit_code == 0
+    assert "already" in result.output
+    assert db.session.scalar(select(func.count(Village.id))) == 2
+
+
+def test_case_command_prints_the_timeline(runner, world):
+    from tests.helpers import case_in
+
+    case = case_in("closed", world)
+    result = runner.invoke(args=["case", case.code.lower()])
+    assert result.exit_code == 0, result.output
+    for text in ("已结案", "邻里纠纷", "受理", "派遣", "签收", "办结", "核查通过", "结案"):
+        assert text in result.output
+    missing = runner.invoke(args=["case", "NOSUCHCASE"])
+    assert missing.exit_code != 0
+    assert "找不到" in missing.output
+
+
+def test_create_user(runner, world):
+    result = runner.invoke(args=["create-user", "zhang", "--role", "handler", "--department",
+                                 world.police.name, "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.username == "zhang"))
+    assert user.department is world.police
+    assert user.password_hash.startswith("$argon2id$")
+    assert passwords.verify_password(user.password_hash, PASSWORD)
+
+    grid_worker = runner.invoke(args=["create-user", "li", "--role", "grid_worker", "--grid",
+                                      world.g2.code, "--password", PASSWORD])
+    assert grid_worker.exit_code == 0, grid_worker.output
+    assert db.session.scalar(select(User).where(User.username == "li")).village_ids == {
+        world.v2.id}
+
+
+def test_create_user_refuses_bad_input(runner, world):
+    cases = [
+        (["weak", "--role", "center", "--password", "password"], "密码"),
+        (["t_center", "--role", "center", "--password", PASSWORD], "已存在"),
+        (["h", "--role", "handler", "--password", PASSWORD], "部门"),
+        (["h", "--role", "handler", "--department", "无此部门", "--password", PASSWORD],
+         "未知部门"),
+        (["c", "--role", "center", "--department", world.police.name, "--password", PASSWORD],
+         "处置人员"),
+    ]
+    before = db.session.scalar(select(func.count(User.id)))
+    for args, message in cases:
+        result = runner.invoke(args=["create-user", *args])
+        assert result.exit_code != 0
+        assert message in result.output
+    assert db.session.scalar(select(func.count(User.id))) == before
+
+
+def test_password_policy():
+    import pytest
+
+    from server.errors import ValidationFailed
+
+    for weak in ("short1A", "alllowercase1", "ALLUPPER123", "NoDigitsHere"):
+        with pytest.raises(ValidationFailed):
+            passwords.check_policy(weak)
+    passwords.check_policy("Demo@2026")
+    passwords.check_policy("longer-pass-99")
