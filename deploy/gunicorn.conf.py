@@ -1,8 +1,8 @@
 """gunicorn settings for grid-report (used by `make run` and the systemd unit).
 
-Workers are forked before the app opens any database connection (no preload), and each
-worker drops any pool it inherited anyway: a connection shared across a fork corrupts
-SQLite's locks and PostgreSQL's protocol state.
+No preload: each worker builds the app, and so its database pool, after the fork. A
+connection opened in the master and shared across a fork would corrupt SQLite's locks
+and PostgreSQL's protocol state.
 """
 
 import os
@@ -16,17 +16,11 @@ timeout = 60
 graceful_timeout = 30
 # Photos come from phones on slow networks; nginx buffers them before they reach us.
 limit_request_line = 8190
+# gunicorn 27's control socket sits in $HOME: two instances (make run beside a systemd
+# service) would fight over it, and nothing here uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 # No query strings in the access log: a villager's tracking link carries its secret there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 
-
-def post_fork(server, worker):
-    """Drop database connections inherited from the master (there should be none)."""
-    from server.extensions import db
-
-    app = getattr(worker, "wsgi", None)
-    if app is not None:
-        with app.app_context():
-            db.engine.dispose(close=False)

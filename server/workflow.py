@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from server import access, clock
@@ -549,6 +550,9 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
             )
             db.session.add(event)
             case.updated_at = now
+            # Every action bumps the version, even one that changes no column of the case
+            # (a note, a co-handler's feedback): a form shown before it is then stale too.
+            flag_modified(case, "updated_at")
             db.session.flush()
     except StaleDataError:
         raise StaleCase() from None
