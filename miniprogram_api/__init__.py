@@ -1,10 +1,56 @@
-"""The phone surface: the mini program's JSON API (/api/v1) and the villagers' QR pages."""
+"""The phone surface: the mini program's JSON API (/api/v1) and the villagers' QR pages.
 
-from flask import Blueprint, Flask
+Views parse and authenticate, call one operation in `server`, and serialise; every rule
+about cases is the core's.
+"""
 
-bp = Blueprint("miniprogram_api", __name__, url_prefix="/api/v1")
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Flask, send_from_directory
+
+from miniprogram_api.api import PREFIX, SPEC_INFO, Api, handle_domain_error
+from server.errors import DomainError
+
+
+def _swagger_dist() -> Path:
+    import flask_swagger_ui
+
+    return Path(flask_swagger_ui.__file__).parent / "dist"
+
+
+# Swagger UI's files, served by the app itself: the town's intranet has no CDN.
+assets = Blueprint("api_assets", __name__, url_prefix=f"{PREFIX}/static")
+
+
+@assets.get("/swagger-ui/<path:filename>")
+def swagger_asset(filename: str):
+    """A file of the Swagger UI bundle."""
+    return send_from_directory(_swagger_dist(), filename, max_age=86400)
 
 
 def init_app(app: Flask) -> None:
-    """Register the API (built in a later issue)."""
-    app.register_blueprint(bp)
+    """Register the API, its docs and its error handling."""
+    from miniprogram_api.auth.resources import bp as auth_bp
+    from miniprogram_api.cases.resources import bp as cases_bp
+    from miniprogram_api.media.resources import bp as media_bp
+    from miniprogram_api.reference.resources import bp as reference_bp
+
+    app.config.setdefault("API_TITLE", "grid-report 小程序接口")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "/docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{PREFIX}/static/swagger-ui/")
+    # The default would fetch a validator badge from swagger.io.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_CONFIG", {"validatorUrl": None})
+    api = Api(app, spec_kwargs={"info": SPEC_INFO})  # one per app: it holds the app's spec
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    for blueprint in (auth_bp, reference_bp, cases_bp, media_bp):
+        api.register_blueprint(blueprint)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_blueprint(assets)

@@ -30,6 +30,19 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
     "SURFACES": ("admin,miniprogram_api", str),
+    "TOKEN_TTL_SECONDS": (7 * 24 * 3600, int),
+    # WeChat: "live" talks to WECHAT_API_BASE; "fake" answers locally (offline `make run`);
+    # "off" refuses WeChat sign-in. Default: fake in development, off in production.
+    "WECHAT_MODE": (None, str),
+    "WECHAT_API_BASE": ("https://api.weixin.qq.com", str),
+    "WECHAT_APPID": ("", str),
+    "WECHAT_SECRET": ("", str),
+    "WECHAT_TIMEOUT_SECONDS": (5.0, float),
+    # Photos: stored outside the static folder; bounded in bytes and in pixels.
+    "MEDIA_ROOT": (None, str),
+    "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),
+    "MEDIA_MAX_PIXELS": (50_000_000, int),
+    "MEDIA_MAX_SIDE": (2048, int),
 }
 
 
@@ -46,6 +59,14 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     config["TZ"] = ZoneInfo(str(config["TIMEZONE"]))
+    if config["WECHAT_MODE"] is None:
+        config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"
+    if not config["MEDIA_ROOT"]:
+        config["MEDIA_ROOT"] = str(Path(instance_path) / "media")
+    # Request bounds: one photo and a few form fields per request.
+    config.setdefault("MAX_CONTENT_LENGTH", int(config["MEDIA_MAX_BYTES"]) + 64 * 1024)
+    config.setdefault("MAX_FORM_PARTS", 20)
+    config.setdefault("MAX_FORM_MEMORY_SIZE", 64 * 1024)
     validate(config)
     return config
 
@@ -59,3 +80,10 @@ def validate(config: dict) -> None:
         )
     if config["ENV"] == "production" and len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("SECRET_KEY is too short for production: use at least 32 characters.")
+    if config["WECHAT_MODE"] not in {"live", "fake", "off"}:
+        raise ConfigError("WECHAT_MODE must be live, fake or off.")
+    if config["ENV"] == "production" and config["WECHAT_MODE"] == "fake":
+        raise ConfigError("WECHAT_MODE=fake lets anyone sign in as a bound user: "
+                          "not in production.")
+    if config["WECHAT_MODE"] == "live" and not (config["WECHAT_APPID"] and config["WECHAT_SECRET"]):
+        raise ConfigError("WECHAT_MODE=live needs WECHAT_APPID and WECHAT_SECRET.")

@@ -13,10 +13,13 @@ class DomainError(Exception):
     http_status = 400
     default_message = "请求无法处理。"
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, **details):
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 http_status: int | None = None, **details):
         self.message = message or self.default_message
         if code:
             self.code = code
+        if http_status:
+            self.http_status = http_status
         self.details = details
         super().__init__(self.message)
 
@@ -56,3 +59,39 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
     http_status = 422
     default_message = "填写的内容有误。"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    http_status = 401
+    default_message = "请先登录。"
+
+
+class TooManyRequests(DomainError):
+    code = "too_many_requests"
+    http_status = 429
+    default_message = "操作过于频繁，请稍后再试。"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    http_status = 413
+    default_message = "上传的内容过大。"
+
+
+class UnsupportedMedia(DomainError):
+    code = "unsupported_media_type"
+    http_status = 415
+    default_message = "不支持的文件类型，请上传 JPEG、PNG 或 WebP 图片。"
+
+
+class ServiceUnavailable(DomainError):
+    code = "service_unavailable"
+    http_status = 503
+    default_message = "服务暂时不可用，请稍后再试。"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+    default_message = "与现有记录冲突。"

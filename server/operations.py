@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import access, clock, codes, workflow
 from server.deadlines import Deadlines
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import (
     Case,
@@ -128,11 +128,13 @@ def _check_reporter(reporter: Reporter) -> Reporter:
     return Reporter(False, given["name"], given["phone"], given["wechat"])
 
 
-def submit_report(draft: ReportDraft, *, actor: User | None) -> Case:
+def submit_report(draft: ReportDraft, *, actor: User | None,
+                  idempotency_key: str | None = None) -> Case:
     """File a new report: check every field, create the case and its first event.
 
-    `actor` is the account filing it (None for a villager on the QR page). Raises
-    ValidationFailed or Forbidden before anything is added to the session.
+    `actor` is the account filing it (None for a villager on the QR page);
+    `idempotency_key` the client's key, unique on the case. Raises ValidationFailed or
+    Forbidden before anything is added to the session.
     """
     try:
         source = Source(draft.source)
@@ -201,7 +203,8 @@ def submit_report(draft: ReportDraft, *, actor: User | None) -> Case:
         reporter_anonymous=reporter.anonymous, reporter_name=reporter.name,
         reporter_phone=reporter.phone, reporter_wechat=reporter.wechat,
         created_by_id=actor.id if actor is not None else None,
-        status=CaseStatus.SUBMITTED, step=accept.step, step_started_at=now,
+        idempotency_key=idempotency_key, status=CaseStatus.SUBMITTED, step=accept.step,
+        step_started_at=now,
         warn_at=accept.warn_at, due_at=accept.due_at, created_at=now, updated_at=now,
         parties=parties,
     )
@@ -214,9 +217,16 @@ def submit_report(draft: ReportDraft, *, actor: User | None) -> Case:
                 data={"source": source.value, "category": category.code},
             ))
             db.session.flush()
-    except IntegrityError:  # pragma: no cover - a 60-bit code collision
-        raise ValidationFailed("系统繁忙，请重试。", code="retry") from None
+    except IntegrityError:
+        if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
+            raise Conflict("此请求已提交过。", code="already_submitted") from None
+        raise ValidationFailed("系统繁忙，请重试。", code="retry") from None  # a code collision
     return case
+
+
+def find_by_idempotency_key(key: str) -> Case | None:
+    """The case a client created with `key`, if any."""
+    return db.session.scalar(select(Case).where(Case.idempotency_key == key))
 
 
 def find_case(code: str) -> Case | None:

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from server import access, clock
 from server.deadlines import Deadlines
-from server.errors import Forbidden, InvalidTransition, StaleCase, ValidationFailed
+from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
 from server.extensions import db
 from server.models import (
     AssignmentRole,
@@ -225,7 +227,10 @@ def _end_assignments(ctx: Context) -> None:
 def _accept(ctx: Context) -> None:
     case, f = ctx.case, ctx.fields
     if "category" in f:
-        category = _row(Category, f["category"], "category")
+        value = f["category"]
+        if isinstance(value, str):  # a category code, as the surfaces send it
+            value = db.session.scalar(select(Category).where(Category.code == value)) or value
+        category = _row(Category, value, "category")
         if not category.active:
             raise ValidationFailed("该类别已停用。", code="inactive_category", field="category")
         if category.id != case.category_id:
@@ -511,7 +516,7 @@ def _clean(transition: Transition, fields: dict) -> dict:
 
 
 def apply(case: Case, action: str, *, actor: User, expected_version: int | None = None,
-          **fields) -> CaseEvent:
+          idempotency_key: str | None = None, **fields) -> CaseEvent:
     """Take `action` on `case` as `actor`; return the event written.
 
     Raises a DomainError (and writes nothing) when the action is unknown or not allowed
@@ -546,7 +551,7 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 note=cleaned.get(transition.note_field) if transition.note_field else None,
                 data={**{k: _json(v) for k, v in cleaned.items() if k != transition.note_field},
                       **ctx.data},
-                internal=transition.internal,
+                internal=transition.internal, idempotency_key=idempotency_key,
             )
             db.session.add(event)
             case.updated_at = now
@@ -556,6 +561,10 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
             db.session.flush()
     except StaleDataError:
         raise StaleCase() from None
+    except IntegrityError:
+        if idempotency_key:  # the same client request, applied before
+            raise Conflict("此操作已提交过。", code="already_applied") from None
+        raise
     return event
 
 

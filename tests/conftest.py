@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask import has_request_context, request
+from flask.globals import app_ctx
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import create_engine, text
@@ -55,11 +58,34 @@ def make_app(database_url: str, **overrides):
     return app
 
 
+def _scope():
+    """Each request gets a session of its own (as in production), the test another."""
+    if has_request_context():
+        return ("request", id(request._get_current_object()))
+    return ("app", id(app_ctx._get_current_object()))
+
+
+class ExpiringClient(FlaskClient):
+    """After each request, forget what the test's session had loaded: the request may
+    have changed it (in its own session, on the same connection)."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     """The app every ordinary test shares; its database is migrated once."""
     with fresh_database(tmp_path_factory.mktemp("db")) as url:
         app = make_app(url)
+        app.test_client_class = ExpiringClient
+
+        @app.teardown_request
+        def _end_request_session(_exc):
+            db.session.remove()  # the request's own session (see _scope)
+
         yield app
         with app.app_context():
             db.engine.dispose()
@@ -81,7 +107,7 @@ def session(app):
         outer = connection.begin()
         scoped = db._make_scoped_session(
             {"bind": connection, "join_transaction_mode": "create_savepoint",
-             "class_": ConnectionBoundSession}
+             "class_": ConnectionBoundSession, "scopefunc": _scope}
         )
         real, db.session = db.session, scoped
         try:

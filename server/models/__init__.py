@@ -25,7 +25,7 @@ from server.models.categories import (
 )
 from server.models.organisation import Department, DepartmentKind, Role, User
 from server.models.places import Grid, Town, Village
-from server.models.records import AuditEntry, CalendarDay
+from server.models.records import AuditEntry, CalendarDay, IdempotencyRecord, LoginThrottle
 
 __all__ = [
     "AssignmentRole",
@@ -43,6 +43,8 @@ __all__ = [
     "Department",
     "DepartmentKind",
     "Grid",
+    "IdempotencyRecord",
+    "LoginThrottle",
     "PartyKind",
     "PartySide",
     "Photo",

@@ -137,6 +137,9 @@ class Case(db.Model):
     reporter_wechat: Mapped[str | None] = mapped_column(String(64))
     # The account that filed it (a grid worker, center staff); NULL for villagers.
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The client's Idempotency-Key for the create: unique here, so no retry, however late,
+    # can make a second case.
+    idempotency_key: Mapped[str | None] = mapped_column(String(36), unique=True)
 
     status: Mapped[CaseStatus] = mapped_column(
         enum_type(CaseStatus, "case_status"), default=CaseStatus.SUBMITTED
@@ -189,6 +192,7 @@ class Case(db.Model):
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", viewonly=True
     )
+    photos: Mapped[list[Photo]] = relationship(back_populates="case", order_by="Photo.id")
 
     @property
     def active_assignments(self) -> list[CaseAssignment]:
@@ -262,6 +266,8 @@ class CaseEvent(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     # Internal events (notes, supervision) are never shown to the reporter.
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The client's Idempotency-Key for the action (phones retry): one event per key.
+    idempotency_key: Mapped[str | None] = mapped_column(String(36), unique=True)
 
     case: Mapped[Case] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
@@ -273,6 +279,8 @@ class Photo(db.Model):
     __tablename__ = "photo"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The id in URLs: random, so photo numbers say nothing about volume or neighbours.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id"))
     storage_key: Mapped[str] = mapped_column(String(80), unique=True)
@@ -284,3 +292,5 @@ class Photo(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case | None] = relationship(back_populates="photos")

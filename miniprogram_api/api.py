@@ -1,0 +1,165 @@
+"""The API object, its one error shape, and who is calling.
+
+Every error under /api/v1 answers with the same JSON: a stable machine `code`, a Chinese
+`message` a phone can show, and `errors` per field where there are some. No stack trace
+or SQL ever reaches a client: an unexpected failure is logged and answered 500 plainly.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flask_smorest
+import marshmallow as ma
+from flask import Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from server import auth
+from server.errors import DomainError, Unauthorized
+from server.extensions import db
+
+PREFIX = "/api/v1"
+BEARER = [{"bearerAuth": []}]
+
+
+class ErrorSchema(ma.Schema):
+    """The error body of every API answer that is not a success."""
+
+    code = ma.fields.String(required=True, metadata={"description": "稳定的错误代码"})
+    message = ma.fields.String(required=True, metadata={"description": "可展示给用户的中文说明"})
+    errors = ma.fields.Dict(metadata={"description": "按字段的错误"})
+    details = ma.fields.Dict(metadata={"description": "补充信息"})
+
+
+# Chinese messages for HTTP errors raised outside our code (routing, parsing, limits).
+_HTTP_MESSAGES = {
+    400: ("bad_request", "请求格式有误。"),
+    401: ("unauthorized", "请先登录。"),
+    403: ("forbidden", "您没有权限执行此操作。"),
+    404: ("not_found", "找不到请求的内容。"),
+    405: ("method_not_allowed", "不支持此请求方法。"),
+    406: ("not_acceptable", "不支持请求的返回格式。"),
+    409: ("conflict", "请求与当前状态冲突。"),
+    413: ("payload_too_large", "上传的内容过大。"),
+    415: ("unsupported_media_type", "不支持的内容类型。"),
+    422: ("validation_failed", "填写的内容有误。"),
+    429: ("too_many_requests", "操作过于频繁，请稍后再试。"),
+    500: ("internal_error", "服务器出错了，请稍后再试。"),
+}
+# marshmallow's English field messages, as a phone shows them.
+_FIELD_MESSAGES = {
+    "Missing data for required field.": "必填。",
+    "Unknown field.": "不允许的字段。",
+    "Field may not be null.": "不能为空。",
+    "Not a valid integer.": "须为整数。",
+    "Not a valid string.": "须为文本。",
+    "Not a valid boolean.": "须为是或否。",
+    "Not a valid number.": "须为数字。",
+    "Not a valid datetime.": "须为时间（ISO 8601）。",
+    "Not a valid aware datetime.": "须为带时区的时间。",
+    "Not a valid UUID.": "须为 UUID。",
+    "Not a valid list.": "须为列表。",
+    "Invalid input type.": "类型不正确。",
+}
+
+
+def _translate(messages):
+    if isinstance(messages, dict):
+        return {str(k): _translate(v) for k, v in messages.items()}
+    if isinstance(messages, list):
+        return [_translate(m) for m in messages]
+    if isinstance(messages, str):
+        return _FIELD_MESSAGES.get(messages, messages)
+    return messages
+
+
+def error_body(code: str, message: str, errors: dict | None = None,
+               details: dict | None = None) -> dict:
+    """The one error shape."""
+    body = {"code": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    if details:
+        body["details"] = details
+    return body
+
+
+def domain_error_response(error: DomainError) -> Response:
+    """A DomainError as an API answer."""
+    details = dict(error.details)
+    errors = None
+    if "field" in details:
+        errors = {details["field"]: [error.message]}
+    response = jsonify(error_body(error.code, error.message, errors, details or None))
+    response.status_code = error.http_status
+    if "retry_after" in details:
+        response.headers["Retry-After"] = str(details["retry_after"])
+    return response
+
+
+def http_error_response(error: HTTPException) -> Response:
+    """An HTTPException (routing, parsing, size limits, crashes) as an API answer."""
+    status = error.code or 500
+    code, message = _HTTP_MESSAGES.get(status, ("http_error", "请求无法处理。"))
+    data = getattr(error, "data", None) or {}
+    errors = None
+    if "messages" in data:  # webargs: {"json": {"field": ["..."]}, "query": {...}}
+        errors = {}
+        for location in data["messages"].values():
+            errors.update(_translate(location))
+    response = jsonify(error_body(code, data.get("message", message), errors))
+    response.status_code = status
+    # Keep what the exception says about itself (Allow on 405, WWW-Authenticate, ...).
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api with our error shape, for API paths only."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        if not request.path.startswith(PREFIX):
+            return error  # the admin and the villager pages answer in HTML
+        if error.code and error.code >= 500:
+            db.session.rollback()
+        return http_error_response(error)
+
+
+SPEC_INFO = {"description": "网格事件上报与矛盾纠纷调处：小程序接口。时间一律为带时区的 ISO 8601。"}
+
+
+def handle_domain_error(error: DomainError):
+    """DomainErrors as JSON (the HTML surfaces register their own on their blueprints)."""
+    db.session.rollback()
+    return domain_error_response(error)
+
+
+def current_user():
+    """The signed-in user of this request (set by `login_required`)."""
+    return g.user
+
+
+def login_required(view):
+    """Require a valid bearer token; the user is then `current_user()`."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("请先登录。", code="token_missing")
+        g.user = auth.user_from_token(token.strip())
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def client_ip() -> str | None:
+    """The caller's address as our proxy (nginx) saw it."""
+    return request.remote_addr

@@ -1,0 +1,80 @@
+"""/auth: tokens for the mini program."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from miniprogram_api.api import client_ip, current_user, login_required
+from miniprogram_api.auth.schemas import (
+    BoundSchema,
+    LoginSchema,
+    TokenSchema,
+    UserSchema,
+    WeChatCodeSchema,
+)
+from server import auth
+from server.extensions import db
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
+
+
+def _token_answer(user):
+    token = auth.issue_token(user)
+    return {"token": token.value, "token_type": "Bearer", "expires_at": token.expires_at,
+            "user": user}
+
+
+@bp.route("/login")
+class Login(MethodView):
+    @bp.doc(security=[])
+    @bp.arguments(LoginSchema)
+    @bp.response(200, TokenSchema)
+    @bp.alt_response(401, description="用户名或密码错误")
+    @bp.alt_response(429, description="失败次数过多，稍后再试或已锁定")
+    def post(self, data):
+        """Sign in with username and password."""
+        try:
+            user = auth.authenticate(data["username"], data["password"], ip=client_ip())
+        except auth.LoginFailed:
+            db.session.commit()  # the failure counts, although the request fails
+            raise
+        db.session.commit()
+        return _token_answer(user)
+
+
+@bp.route("/wechat")
+class WeChatLogin(MethodView):
+    @bp.doc(security=[])
+    @bp.arguments(WeChatCodeSchema)
+    @bp.response(200, TokenSchema)
+    @bp.alt_response(400, description="code 无效或过期")
+    @bp.alt_response(403, description="该微信未绑定账号，或未开通微信登录")
+    @bp.alt_response(503, description="微信接口暂时不可用")
+    def post(self, data):
+        """Sign in with the code from wx.login(), for a WeChat account bound to a user."""
+        user = auth.login_with_wechat(data["code"], ip=client_ip())
+        db.session.commit()
+        return _token_answer(user)
+
+
+@bp.route("/wechat/bind")
+class WeChatBind(MethodView):
+    decorators = [login_required]
+
+    @bp.arguments(WeChatCodeSchema)
+    @bp.response(200, BoundSchema)
+    @bp.alt_response(409, description="该微信已绑定其他账号")
+    def post(self, data):
+        """Bind the caller's WeChat account (code from wx.login()) to the signed-in user."""
+        auth.bind_wechat(current_user(), data["code"], ip=client_ip())
+        db.session.commit()
+        return {"bound": True}
+
+
+@bp.route("/me")
+class Me(MethodView):
+    decorators = [login_required]
+
+    @bp.response(200, UserSchema)
+    def get(self):
+        """The signed-in user."""
+        return current_user()

@@ -1,0 +1,1 @@
+"""Reports and cases: file a report, list and read cases, act on them."""

@@ -1,0 +1,86 @@
+"""Cases as the API shows them to one viewer: the fields the access policy allows."""
+
+from __future__ import annotations
+
+from server import access, clock, operations, workflow
+from server.models import Case, User
+from server.workflow import OPEN
+
+
+def _ref(obj):
+    return {"id": obj.id, "name": obj.name} if obj is not None else None
+
+
+def summary(case: Case, viewer: User) -> dict:
+    """The list view of a case."""
+    now = clock.now()
+    return {
+        "code": case.code,
+        "status": case.status.value,
+        "status_label": case.status.label,
+        "category": {"code": case.category.code, "name": case.category.name,
+                     "group": case.category.group.value,
+                     "group_label": case.category.group.label},
+        "village": _ref(case.village),
+        "source": case.source.value,
+        "risk_level": case.risk_level.value,
+        "severity": case.severity.value,
+        "urgent": case.urgent,
+        "supervised": case.supervised,
+        "escalated": case.escalated,
+        "step": case.step.value if case.step else None,
+        "due_at": case.due_at,
+        "overdue": bool(case.due_at and case.status in OPEN and case.due_at < now),
+        "created_at": case.created_at,
+        "summary": case.description[:80],
+        "place_text": case.place_text,
+    }
+
+
+def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
+    """Everything `viewer` may see of `case`, with the actions they may take now."""
+    exact = access.can_see_exact_location(viewer, case)
+    body = summary(case, viewer) | {
+        "version": case.version,
+        "description": case.description,
+        "people_involved": case.people_involved,
+        "group_dispute": case.group_dispute,
+        "criminal_risk": case.criminal_risk,
+        "occurred_at": case.occurred_at,
+        "latitude": case.latitude if exact else None,
+        "longitude": case.longitude if exact else None,
+        "grid": _ref(case.grid),
+        "parties": [{"name": p.name, "side": p.side.value, "kind": p.kind.value}
+                    for p in case.parties],
+        "lead_department": _ref(case.lead_department),
+        "assignments": [
+            {"department": _ref(a.department), "role": a.role.value, "due_at": a.due_at,
+             "signed_at": a.signed_at, "feedback": a.feedback}
+            for a in case.active_assignments
+        ],
+        "extension_requested_until": case.extension_requested_until,
+        "result_code": case.result_code.value if case.result_code else None,
+        "result_text": case.result_text,
+        "rejection_reason": case.rejection_reason,
+        "closing_reason": case.closing_reason.value if case.closing_reason else None,
+        "photos": list(case.photos),
+        "timeline": [
+            {"action": e.action,
+             "label": workflow.ACTIONS[e.action].label if e.action in workflow.ACTIONS
+             else "上报",
+             "from_status": e.from_status.value if e.from_status else None,
+             "to_status": e.to_status.value, "at": e.at,
+             "actor": e.actor.display_name if e.actor else None,
+             "note": e.note, "internal": e.internal}
+            for e in operations.timeline(case, viewer=viewer)
+        ],
+        "actions": [
+            {"action": t.action, "label": t.label, "required": list(t.required),
+             "optional": list(t.optional)}
+            for t in workflow.allowed_actions(case, viewer)
+        ],
+    }
+    if access.can_see_informant(viewer, case):
+        identity = access.reveal_informant(case, actor=viewer, ip=ip)
+        body["reporter"] = {"anonymous": case.reporter_anonymous, **(identity or {})}
+    return body

@@ -1,0 +1,118 @@
+"""/reports (file one) and /cases (list, read, act)."""
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from miniprogram_api.api import client_ip, current_user, login_required
+from miniprogram_api.cases import present
+from miniprogram_api.cases.schemas import (
+    ActionSchema,
+    CaseDetailSchema,
+    CaseListQuerySchema,
+    CasePageSchema,
+    ReportCreateSchema,
+)
+from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
+from miniprogram_api.idempotent import idempotent
+from server import media, operations, queries, workflow
+from server.extensions import db
+from server.operations import Party, ReportDraft, Reporter
+
+bp = Blueprint("cases", __name__, url_prefix="/api/v1", description="上报与案件")
+
+
+@bp.route("/reports")
+class Reports(MethodView):
+    decorators = [login_required]
+
+    @idempotent
+    @bp.doc(parameters=[IDEMPOTENCY_KEY])
+    @bp.arguments(ReportCreateSchema)
+    @bp.response(201, CaseDetailSchema)
+    @bp.alt_response(400, description="缺少或无效的 Idempotency-Key")
+    @bp.alt_response(403, description="无权以此身份或为此村上报")
+    @bp.alt_response(409, description="同一请求正在处理中")
+    @bp.alt_response(422, description="内容有误，或 Idempotency-Key 已用于另一个请求")
+    def post(self, data):
+        """File a report (a grid worker's, or the center's walk-in or hotline report)."""
+        user = current_user()
+        draft = ReportDraft(
+            village=data["village"], category=data["category"],
+            description=data["description"], source=data["source"], grid=data.get("grid"),
+            severity=data.get("severity"), risk_level=data.get("risk_level"),
+            people_involved=data["people_involved"], group_dispute=data["group_dispute"],
+            criminal_risk=data["criminal_risk"], place_text=data.get("place_text"),
+            latitude=data.get("latitude"), longitude=data.get("longitude"),
+            occurred_at=data.get("occurred_at"),
+            reporter=Reporter(**data["reporter"]),
+            parties=[Party(**p) for p in data["parties"]],
+        )
+        case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
+        media.claim_photos(data["photos"], owner=user, case=case, event=case.events[0])
+        db.session.flush()
+        db.session.refresh(case)
+        return present.detail(case, user, ip=client_ip()), 201
+
+
+@bp.route("/cases")
+class Cases(MethodView):
+    decorators = [login_required]
+
+    @bp.arguments(CaseListQuerySchema, location="query")
+    @bp.response(200, CasePageSchema)
+    def get(self, query):
+        """Cases the user may see, newest first; `next_cursor` fetches the next page."""
+        user = current_user()
+        filters = queries.CaseFilters(status=query.get("status"),
+                                      category=query.get("category"),
+                                      village=query.get("village"),
+                                      overdue=query.get("overdue"))
+        page = queries.list_cases(user, filters, limit=query["limit"],
+                                  cursor=query.get("cursor"))
+        return {"items": [present.summary(c, user) for c in page.items],
+                "next_cursor": page.next_cursor}
+
+
+@bp.route("/cases/<string:code>")
+class CaseDetail(MethodView):
+    decorators = [login_required]
+
+    @bp.response(200, CaseDetailSchema)
+    @bp.alt_response(404, description="不存在或无权查看")
+    def get(self, code):
+        """One case: details, photos, timeline and the actions the user may take now."""
+        user = current_user()
+        case = operations.get_case_for(code, user)
+        body = present.detail(case, user, ip=client_ip())
+        db.session.commit()  # an informant view by the center is audited
+        return body
+
+
+@bp.route("/cases/<string:code>/actions")
+class CaseActions(MethodView):
+    decorators = [login_required]
+
+    @idempotent
+    @bp.doc(parameters=[IDEMPOTENCY_KEY])
+    @bp.arguments(ActionSchema)
+    @bp.response(200, CaseDetailSchema)
+    @bp.alt_response(400, description="缺少或无效的 Idempotency-Key")
+    @bp.alt_response(403, description="无权执行此操作")
+    @bp.alt_response(404, description="不存在或无权查看")
+    @bp.alt_response(409, description="状态不允许、案件已被他人更新（附当前状态）或请求处理中")
+    @bp.alt_response(422, description="内容有误")
+    def post(self, data, code):
+        """Take an action on a case through the workflow (sign for, resolve, ...)."""
+        user = current_user()
+        case = operations.get_case_for(code, user)
+        action, version = data.pop("action"), data.pop("version")
+        photos = data.pop("photos", [])
+        if "into" in data:
+            data["into"] = operations.get_case_for(data["into"], user)
+        event = workflow.apply(case, action, actor=user, expected_version=version,
+                               idempotency_key=g.idempotency_key, **data)
+        media.claim_photos(photos, owner=user, case=case, event=event)
+        db.session.flush()
+        db.session.refresh(case)
+        return present.detail(case, user, ip=client_ip())

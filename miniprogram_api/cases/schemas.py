@@ -1,0 +1,203 @@
+"""Bodies of /reports and /cases. Input schemas refuse unknown fields (marshmallow's RAISE)."""
+
+import marshmallow as ma
+from marshmallow import validate
+
+from miniprogram_api.media.schemas import PhotoSchema
+from server.models import (
+    CaseStatus,
+    ClosingReason,
+    PartyKind,
+    PartySide,
+    ResultCode,
+    RiskLevel,
+    Severity,
+)
+from server.workflow import ACTIONS, SATISFACTION
+
+MAX_PHOTOS = 9
+
+
+def _values(enum_cls):
+    return validate.OneOf([m.value for m in enum_cls])
+
+
+Text = ma.fields.String
+
+
+class ReporterSchema(ma.Schema):
+    anonymous = ma.fields.Boolean(load_default=True)
+    name = Text(validate=validate.Length(max=64), allow_none=True)
+    phone = Text(validate=validate.Length(max=32), allow_none=True)
+    wechat = Text(validate=validate.Length(max=64), allow_none=True)
+
+
+class PartySchema(ma.Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=64))
+    side = Text(load_default=PartySide.APPLICANT.value, validate=_values(PartySide))
+    kind = Text(load_default=PartyKind.PERSON.value, validate=_values(PartyKind))
+    phone = Text(validate=validate.Length(max=32), allow_none=True)
+
+
+class ReportCreateSchema(ma.Schema):
+    category = Text(required=True, validate=validate.Length(min=1, max=16),
+                    metadata={"description": "类别代码，如 D02、S04"})
+    village = ma.fields.Integer(required=True, strict=True)
+    grid = ma.fields.Integer(strict=True, allow_none=True)
+    description = Text(required=True, validate=validate.Length(min=1, max=2000))
+    place_text = Text(validate=validate.Length(max=200), allow_none=True)
+    latitude = ma.fields.Float(validate=validate.Range(-90, 90), allow_none=True,
+                               allow_nan=False)
+    longitude = ma.fields.Float(validate=validate.Range(-180, 180), allow_none=True,
+                                allow_nan=False)
+    occurred_at = ma.fields.AwareDateTime(allow_none=True)
+    people_involved = ma.fields.Integer(load_default=1, strict=True,
+                                        validate=validate.Range(1, 100000))
+    group_dispute = ma.fields.Boolean(load_default=False)
+    criminal_risk = ma.fields.Boolean(load_default=False)
+    severity = Text(validate=_values(Severity), allow_none=True)
+    risk_level = Text(validate=_values(RiskLevel), allow_none=True)
+    source = Text(load_default="grid_worker",
+                  validate=validate.OneOf(["grid_worker", "screening", "walk_in", "hotline"]))
+    reporter = ma.fields.Nested(ReporterSchema, load_default=dict)
+    parties = ma.fields.List(ma.fields.Nested(PartySchema), load_default=list,
+                             validate=validate.Length(max=20))
+    photos = ma.fields.List(Text(validate=validate.Length(min=1, max=32)), load_default=list,
+                            validate=validate.Length(max=MAX_PHOTOS),
+                            metadata={"description": "先上传到 /media 得到的图片 id"})
+
+
+class ActionSchema(ma.Schema):
+    action = Text(required=True, validate=validate.OneOf(sorted(ACTIONS)))
+    version = ma.fields.Integer(required=True, strict=True,
+                                metadata={"description": "看到的案件版本；已被他人更新则返回 409"})
+    note = Text(validate=validate.Length(min=1, max=2000))
+    reason = Text(validate=validate.Length(min=1, max=2000))
+    text = Text(validate=validate.Length(min=1, max=2000))
+    lead_department = ma.fields.Integer(strict=True)
+    co_departments = ma.fields.List(ma.fields.Integer(strict=True),
+                                    validate=validate.Length(max=10))
+    handler = ma.fields.Integer(strict=True)
+    due_at = ma.fields.AwareDateTime()
+    until = ma.fields.AwareDateTime()
+    parties_consent = ma.fields.Boolean()
+    result_code = Text(validate=_values(ResultCode))
+    result_text = Text(validate=validate.Length(min=1, max=2000))
+    closing_reason = Text(validate=_values(ClosingReason))
+    category = Text(validate=validate.Length(min=1, max=16))
+    risk_level = Text(validate=_values(RiskLevel))
+    severity = Text(validate=_values(Severity))
+    satisfaction = Text(validate=validate.OneOf(sorted(SATISFACTION)))
+    into = Text(validate=validate.Length(min=1, max=20))
+    photos = ma.fields.List(Text(validate=validate.Length(min=1, max=32)),
+                            validate=validate.Length(max=MAX_PHOTOS))
+
+
+class CaseListQuerySchema(ma.Schema):
+    status = Text(validate=_values(CaseStatus))
+    category = Text(validate=validate.Length(min=1, max=16))
+    village = ma.fields.Integer()
+    overdue = ma.fields.Boolean()
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = Text(validate=validate.Length(min=1, max=200))
+
+
+class RefSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = Text(required=True)
+
+
+class CategoryRefSchema(ma.Schema):
+    code = Text(required=True)
+    name = Text(required=True)
+    group = Text(required=True)
+    group_label = Text(required=True)
+
+
+class CaseSummarySchema(ma.Schema):
+    code = Text(required=True, metadata={"description": "案件编号（随机，不可猜测）"})
+    status = Text(required=True)
+    status_label = Text(required=True)
+    category = ma.fields.Nested(CategoryRefSchema, required=True)
+    village = ma.fields.Nested(RefSchema, required=True)
+    source = Text(required=True)
+    risk_level = Text(required=True)
+    severity = Text(required=True)
+    urgent = ma.fields.Boolean(required=True)
+    supervised = ma.fields.Boolean(required=True)
+    escalated = ma.fields.Boolean(required=True)
+    step = Text(allow_none=True, required=True)
+    due_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    overdue = ma.fields.Boolean(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    summary = Text(required=True, metadata={"description": "描述的前 80 字"})
+    place_text = Text(allow_none=True, required=True)
+
+
+class CasePageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CaseSummarySchema), required=True)
+    next_cursor = Text(allow_none=True, required=True)
+
+
+class AssignmentSchema(ma.Schema):
+    department = ma.fields.Nested(RefSchema, required=True)
+    role = Text(required=True)
+    due_at = ma.fields.AwareDateTime(allow_none=True)
+    signed_at = ma.fields.AwareDateTime(allow_none=True)
+    feedback = Text(allow_none=True)
+
+
+class EventSchema(ma.Schema):
+    action = Text(required=True)
+    label = Text(required=True)
+    from_status = Text(allow_none=True, required=True)
+    to_status = Text(required=True)
+    at = ma.fields.AwareDateTime(required=True)
+    actor = Text(allow_none=True, required=True)
+    note = Text(allow_none=True, required=True)
+    internal = ma.fields.Boolean(required=True)
+
+
+class AvailableActionSchema(ma.Schema):
+    action = Text(required=True)
+    label = Text(required=True)
+    required = ma.fields.List(Text(), required=True)
+    optional = ma.fields.List(Text(), required=True)
+
+
+class ReporterOutSchema(ma.Schema):
+    anonymous = ma.fields.Boolean(required=True)
+    name = Text(allow_none=True)
+    phone = Text(allow_none=True)
+    wechat = Text(allow_none=True)
+
+
+class PartyOutSchema(ma.Schema):
+    name = Text(required=True)
+    side = Text(required=True)
+    kind = Text(required=True)
+
+
+class CaseDetailSchema(CaseSummarySchema):
+    version = ma.fields.Integer(required=True)
+    description = Text(required=True)
+    people_involved = ma.fields.Integer(required=True)
+    group_dispute = ma.fields.Boolean(required=True)
+    criminal_risk = ma.fields.Boolean(required=True)
+    occurred_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    latitude = ma.fields.Float(allow_none=True, required=True)
+    longitude = ma.fields.Float(allow_none=True, required=True)
+    grid = ma.fields.Nested(RefSchema, allow_none=True, required=True)
+    parties = ma.fields.List(ma.fields.Nested(PartyOutSchema), required=True)
+    lead_department = ma.fields.Nested(RefSchema, allow_none=True, required=True)
+    assignments = ma.fields.List(ma.fields.Nested(AssignmentSchema), required=True)
+    extension_requested_until = ma.fields.AwareDateTime(allow_none=True, required=True)
+    result_code = Text(allow_none=True, required=True)
+    result_text = Text(allow_none=True, required=True)
+    rejection_reason = Text(allow_none=True, required=True)
+    closing_reason = Text(allow_none=True, required=True)
+    photos = ma.fields.List(ma.fields.Nested(PhotoSchema), required=True)
+    timeline = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
+    actions = ma.fields.List(ma.fields.Nested(AvailableActionSchema), required=True)
+    reporter = ma.fields.Nested(ReporterOutSchema, allow_none=True,
+                                metadata={"description": "举报人：仅调处中心可见，每次查看均审计"})

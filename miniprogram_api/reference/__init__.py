@@ -1,0 +1,1 @@
+"""Reference data the mini program needs to fill its forms."""

@@ -1,0 +1,50 @@
+"""/categories, /villages, /departments."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from miniprogram_api.api import current_user, login_required
+from miniprogram_api.reference.schemas import CategorySchema, DepartmentSchema, VillageSchema
+from server.extensions import db
+from server.models import Category, Department, Role, Village
+
+bp = Blueprint("reference", __name__, url_prefix="/api/v1", description="基础数据")
+
+
+@bp.route("/categories")
+class Categories(MethodView):
+    decorators = [login_required]
+
+    @bp.response(200, CategorySchema(many=True))
+    def get(self):
+        """Active categories, grouped and ordered as the form shows them."""
+        return db.session.scalars(select(Category).where(Category.active.is_(True))
+                                  .order_by(Category.sort_order, Category.code)).all()
+
+
+@bp.route("/villages")
+class Villages(MethodView):
+    decorators = [login_required]
+
+    @bp.response(200, VillageSchema(many=True))
+    def get(self):
+        """The villages the user works in (grid workers: their grids' villages)."""
+        user = current_user()
+        query = select(Village).order_by(Village.code)
+        if user.role == Role.GRID_WORKER:
+            query = query.where(Village.id.in_(user.village_ids or {-1}))
+        elif user.role == Role.HANDLER and not user.department.town_wide:
+            query = query.where(Village.id.in_([v.id for v in user.department.villages] or [-1]))
+        return db.session.scalars(query).all()
+
+
+@bp.route("/departments")
+class Departments(MethodView):
+    decorators = [login_required]
+
+    @bp.response(200, DepartmentSchema(many=True))
+    def get(self):
+        """Active departments and the villages each covers."""
+        return db.session.scalars(select(Department).where(Department.active.is_(True))
+                                  .order_by(Department.kind, Department.name)).all()

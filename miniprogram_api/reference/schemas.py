@@ -1,0 +1,37 @@
+"""Bodies of the reference endpoints."""
+
+import marshmallow as ma
+
+
+class CategorySchema(ma.Schema):
+    code = ma.fields.String()
+    name = ma.fields.String()
+    group = ma.fields.String()
+    group_label = ma.fields.Function(lambda c: c.group.label)
+    hint = ma.fields.String(allow_none=True)
+    urgent = ma.fields.Boolean()
+    emergency = ma.fields.Boolean()
+    confidential = ma.fields.Boolean()
+    default_risk_level = ma.fields.String()
+
+
+class GridSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    name = ma.fields.String()
+
+
+class VillageSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    name = ma.fields.String()
+    grids = ma.fields.List(ma.fields.Nested(GridSchema))
+
+
+class DepartmentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    kind = ma.fields.String()
+    kind_label = ma.fields.Function(lambda d: d.kind.label)
+    town_wide = ma.fields.Boolean()
+    village_ids = ma.fields.Function(lambda d: [v.id for v in d.villages])

@@ -1,0 +1,187 @@
+"""Who is asking: password sign-in with throttling, API tokens, WeChat binding.
+
+Failed sign-ins are counted per username in the database (every worker sees the same
+count): after a few the next try must wait, after more the account is locked for a while
+(MLPS level 3 asks for both). The caller commits the count even though sign-in failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from flask import current_app
+from sqlalchemy import select
+
+from server import audit, clock, passwords, wechat
+from server.errors import Conflict, DomainError, TooManyRequests, Unauthorized
+from server.extensions import db
+from server.models import LoginThrottle, User
+
+SLOW_AFTER = 3  # failures before each further try must wait (1 s, 2 s, ...)
+LOCK_AFTER = 5  # failures before the account is locked
+LOCK_FOR = timedelta(minutes=15)
+# Checked against when the username is unknown, so both answers take as long.
+_DUMMY_HASH = passwords.hash_password("timing-equaliser-not-a-password")
+
+
+class LoginFailed(DomainError):
+    """Wrong username or password (which one is not said)."""
+
+    code = "invalid_credentials"
+    http_status = 401
+    default_message = "用户名或密码错误。"
+
+
+def _throttle_key(username: str) -> str:
+    return f"user:{username.strip().lower()}"
+
+
+def check_throttle(username: str) -> None:
+    """Raise TooManyRequests when this username is locked or must wait before trying."""
+    throttle = db.session.get(LoginThrottle, _throttle_key(username))
+    if throttle is None:
+        return
+    now = clock.now()
+    if throttle.locked_until and throttle.locked_until > now:
+        wait = int((throttle.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests(f"登录失败次数过多，账号已锁定，请{wait // 60 + 1}分钟后再试。",
+                              code="account_locked", retry_after=wait)
+    if throttle.failures >= SLOW_AFTER and throttle.last_failure_at:
+        ready = throttle.last_failure_at + timedelta(seconds=2 ** (throttle.failures - SLOW_AFTER))
+        if ready > now:
+            wait = int((ready - now).total_seconds()) + 1
+            raise TooManyRequests(f"登录失败次数较多，请{wait}秒后再试。", code="login_throttled",
+                                  retry_after=wait)
+
+
+def authenticate(username: str, password: str, *, ip: str | None = None) -> User:
+    """The active user with this username and password; LoginFailed or TooManyRequests if not.
+
+    On failure the failure count is in the session: the caller commits it.
+    """
+    check_throttle(username)
+    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    good = passwords.verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not good or not user.active:
+        _count_failure(username, user, ip)
+        raise LoginFailed()
+    throttle = db.session.get(LoginThrottle, _throttle_key(username))
+    if throttle is not None:
+        db.session.delete(throttle)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    audit.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip)
+    return user
+
+
+def _count_failure(username: str, user: User | None, ip: str | None) -> None:
+    key = _throttle_key(username)
+    throttle = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
+    db.session.add(throttle)
+    now = clock.now()
+    if throttle.locked_until and throttle.locked_until <= now:
+        throttle.failures, throttle.locked_until = 0, None  # a served lock starts afresh
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    audit.record("auth.login_failed", actor=None, object_type="user",
+                 object_id=user.id if user else None, ip=ip, username=username[:64])
+    if throttle.failures >= LOCK_AFTER:
+        throttle.locked_until = now + LOCK_FOR
+        audit.record("auth.locked", actor=None, object_type="user",
+                     object_id=user.id if user else None, ip=ip, username=username[:64])
+
+
+def set_password(user: User, new_password: str, *, actor: User) -> None:
+    """Change `user`'s password (policy-checked); every token issued before stops working."""
+    passwords.check_policy(new_password)
+    user.password_hash = passwords.hash_password(new_password)
+    user.password_changed_at = clock.now()
+    audit.record("user.password_changed", actor=actor, object_type="user", object_id=user.id)
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token and when it stops working."""
+
+    value: str
+    expires_at: datetime
+
+
+def _signing_key() -> bytes:
+    # A key of its own for tokens, derived from SECRET_KEY (32 bytes, as HS256 wants).
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"grid-report api token v1", hashlib.sha256).digest()
+
+
+def _stamp(user: User) -> int:
+    # Changing the password changes the stamp, and with it every token's validity.
+    return int(user.password_changed_at.timestamp() * 1_000_000)
+
+
+def issue_token(user: User) -> Token:
+    """A signed bearer token for `user`, valid for TOKEN_TTL_SECONDS."""
+    now = clock.now()
+    expires = now + timedelta(seconds=int(current_app.config["TOKEN_TTL_SECONDS"]))
+    claims = {"sub": str(user.id), "pwd": _stamp(user), "typ": "api",
+              "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+    return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
+
+
+def user_from_token(value: str) -> User:
+    """The user a bearer token speaks for; Unauthorized when it is bad, old or revoked."""
+    try:
+        # Expiry is checked below on our clock (tests move it), not on the system's.
+        claims = jwt.decode(value, _signing_key(), algorithms=["HS256"],
+                            options={"verify_exp": False, "require": ["sub", "exp", "pwd"]})
+    except jwt.PyJWTError:
+        raise Unauthorized("登录凭证无效，请重新登录。", code="token_invalid") from None
+    if claims.get("typ") != "api" or not str(claims["sub"]).isdigit():
+        raise Unauthorized("登录凭证无效，请重新登录。", code="token_invalid")
+    if claims["exp"] <= clock.now().timestamp():
+        raise Unauthorized("登录已过期，请重新登录。", code="token_expired")
+    user = db.session.get(User, int(claims["sub"]))
+    if user is None or not user.active or claims["pwd"] != _stamp(user):
+        raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
+    return user
+
+
+# --- WeChat ------------------------------------------------------------------------------
+
+
+class WeChatNotBound(DomainError):
+    code = "wechat_not_bound"
+    http_status = 403
+    default_message = "该微信尚未绑定账号：请先用账号密码登录，再在小程序中绑定微信。"
+
+
+def login_with_wechat(code: str, *, ip: str | None = None) -> User:
+    """The user bound to the WeChat account behind `code`; WeChatNotBound if none.
+
+    Nothing is stored for an unbound or failed exchange.
+    """
+    session = wechat.client().code_to_session(code)
+    user = db.session.scalar(select(User).where(User.wechat_openid == session.openid))
+    if user is None or not user.active:
+        raise WeChatNotBound()
+    user.wechat_session_key = session.session_key
+    audit.record("auth.login_wechat", actor=user, object_type="user", object_id=user.id, ip=ip)
+    return user
+
+
+def bind_wechat(user: User, code: str, *, ip: str | None = None) -> None:
+    """Bind the WeChat account behind `code` to `user` (who is signed in)."""
+    session = wechat.client().code_to_session(code)
+    holder = db.session.scalar(select(User).where(User.wechat_openid == session.openid))
+    if holder is not None and holder.id != user.id:
+        raise Conflict("该微信已绑定其他账号，请先解除原绑定。", code="wechat_already_bound")
+    user.wechat_openid = session.openid
+    user.wechat_unionid = session.unionid
+    user.wechat_session_key = session.session_key
+    audit.record("auth.bind_wechat", actor=user, object_type="user", object_id=user.id, ip=ip)

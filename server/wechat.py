@@ -1,0 +1,114 @@
+"""Our own small WeChat API client (wechatpy is unmaintained; see ECOSYSTEM.md).
+
+It talks to WECHAT_API_BASE (the real API in production, a local fake server in tests)
+with bounded timeouts. The session key it receives is WeChat's secret for a user's
+session: it is returned to the caller for server-side storage and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import requests
+from flask import current_app
+
+from server.errors import DomainError, ServiceUnavailable
+
+
+class WeChatCodeInvalid(DomainError):
+    code = "wechat_invalid_code"
+    http_status = 400
+    default_message = "微信登录凭证无效或已过期，请重新打开小程序再试。"
+
+
+class WeChatUnavailable(ServiceUnavailable):
+    code = "wechat_unavailable"
+    default_message = "暂时无法连接微信，请稍后再试，或使用账号密码登录。"
+
+
+class WeChatDisabled(DomainError):
+    code = "wechat_disabled"
+    http_status = 403
+    default_message = "本系统未开通微信登录，请使用账号密码登录。"
+
+
+@dataclass(frozen=True)
+class WeChatSession:
+    """What jscode2session answers: who the user is to this mini program."""
+
+    openid: str
+    session_key: str
+    unionid: str | None = None
+
+    def __repr__(self) -> str:  # never print the session key
+        return f"WeChatSession(openid={self.openid!r})"
+
+
+# errcodes that mean "this code is no good" rather than "WeChat is not answering".
+_BAD_CODE = {40029, 40163, 40226}
+
+
+class WeChatClient:
+    """HTTP client for the handful of WeChat endpoints we use."""
+
+    def __init__(self, base_url: str, appid: str, secret: str, timeout: float = 5.0,
+                 http: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.appid, self.secret = appid, secret
+        # (connect, read): a dead network fails fast, a slow answer gets a little longer.
+        self.timeout = (min(3.05, timeout), timeout)
+        self.http = http or requests.Session()
+
+    def _get(self, path: str, params: dict) -> dict:
+        try:
+            response = self.http.get(f"{self.base_url}{path}", params=params,
+                                     timeout=self.timeout)
+        except requests.RequestException:
+            raise WeChatUnavailable() from None
+        if response.status_code >= 500:
+            raise WeChatUnavailable()
+        try:
+            body = response.json()
+        except ValueError:
+            raise WeChatUnavailable() from None
+        if not isinstance(body, dict):
+            raise WeChatUnavailable()
+        return body
+
+    def code_to_session(self, code: str) -> WeChatSession:
+        """Exchange a `wx.login` code for the user's openid (jscode2session)."""
+        body = self._get("/sns/jscode2session", {
+            "appid": self.appid, "secret": self.secret, "js_code": code,
+            "grant_type": "authorization_code",
+        })
+        errcode = body.get("errcode") or 0
+        if errcode in _BAD_CODE:
+            raise WeChatCodeInvalid()
+        if errcode or not body.get("openid") or not body.get("session_key"):
+            # -1 busy, 45011 rate limited, or an answer we do not understand.
+            raise WeChatUnavailable()
+        return WeChatSession(str(body["openid"]), str(body["session_key"]),
+                             body.get("unionid"))
+
+
+class FakeWeChatClient:
+    """Offline stand-in for `make run`: any code maps to a stable openid."""
+
+    def code_to_session(self, code: str) -> WeChatSession:
+        if not code or code == "invalid":
+            raise WeChatCodeInvalid()
+        digest = hashlib.sha256(code.encode()).hexdigest()
+        return WeChatSession(f"fake-{digest[:24]}", digest[24:48])
+
+
+def client():
+    """The WeChat client the app is configured for."""
+    config = current_app.config
+    mode = config["WECHAT_MODE"]
+    if mode == "off":
+        raise WeChatDisabled()
+    if mode == "fake":
+        return FakeWeChatClient()
+    return WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
+                        config["WECHAT_SECRET"], float(config["WECHAT_TIMEOUT_SECONDS"]))

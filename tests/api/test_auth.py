@@ -1,0 +1,193 @@
+"""Sign-in: passwords, tokens (expiry, revocation), throttling, WeChat."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from server import auth, clock
+from server.extensions import db
+from server.models import AuditEntry
+from tests.factories import PASSWORD
+from tests.fakes import FakeWeChat
+
+NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+
+
+def _login(client, username, password=PASSWORD):
+    return client.post("/api/v1/auth/login", json={"username": username, "password": password})
+
+
+def test_login_gives_a_working_token(client, world):
+    response = _login(client, "t_grid1")
+    assert response.status_code == 200
+    body = response.json
+    assert body["token_type"] == "Bearer"
+    assert body["user"]["role"] == "grid_worker"
+    assert "password" not in response.get_data(as_text=True)
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.json["username"] == "t_grid1"
+
+
+@pytest.mark.parametrize(("headers", "code"), [
+    ({}, "token_missing"),
+    ({"Authorization": "Basic abc"}, "token_missing"),
+    ({"Authorization": "Bearer not-a-token"}, "token_invalid"),
+])
+def test_requests_without_a_good_token_are_refused(client, world, headers, code):
+    response = client.get("/api/v1/cases", headers=headers)
+    assert response.status_code == 401
+    assert response.json["code"] == code
+    assert response.json["message"]
+
+
+def test_wrong_password_and_unknown_user_answer_alike(client, world):
+    wrong = _login(client, "t_grid1", "Wrong@2026x")
+    unknown = _login(client, "nobody", "Wrong@2026x")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json == {"code": "invalid_credentials",
+                                          "message": "用户名或密码错误。"}
+
+
+def test_a_token_expires(client, world, app):
+    with clock.frozen_at(NOW):
+        token = _login(client, "t_grid1").json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    ttl = app.config["TOKEN_TTL_SECONDS"]
+    with clock.frozen_at(NOW + timedelta(seconds=ttl - 5)):
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with clock.frozen_at(NOW + timedelta(seconds=ttl + 1)):
+        response = client.get("/api/v1/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json["code"] == "token_expired"
+
+
+def test_a_token_dies_with_a_disabled_account_or_a_new_password(client, world, login):
+    headers = login(world.worker1)
+    world.worker1.active = False
+    db.session.flush()
+    assert client.get("/api/v1/auth/me", headers=headers).json["code"] == "token_revoked"
+    world.worker1.active = True
+    db.session.flush()
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with clock.frozen_at(clock.now() + timedelta(seconds=1)):
+        auth.set_password(world.worker1, "New@Password1", actor=world.worker1)
+    db.session.flush()
+    assert client.get("/api/v1/auth/me", headers=headers).json["code"] == "token_revoked"
+    response = _login(client, "t_grid1", "New@Password1")
+    assert response.status_code == 200, response.json
+
+
+def test_failed_logins_are_slowed_then_locked(client, world):
+    with clock.frozen_at(NOW) as _:
+        for _attempt in range(3):
+            assert _login(client, "t_grid1", "Wrong@2026x").status_code == 401
+        slowed = _login(client, "t_grid1", PASSWORD)  # even the right password must wait
+        assert slowed.status_code == 429
+        assert slowed.json["code"] == "login_throttled"
+        assert int(slowed.headers["Retry-After"]) >= 1
+        clock.advance(timedelta(seconds=2))
+        assert _login(client, "t_grid1", "Wrong@2026x").status_code == 401  # 4th failure
+        clock.advance(timedelta(seconds=3))
+        assert _login(client, "t_grid1", "Wrong@2026x").status_code == 401  # 5th: locked
+        locked = _login(client, "t_grid1", PASSWORD)
+        assert locked.status_code == 429
+        assert locked.json["code"] == "account_locked"
+        clock.advance(timedelta(minutes=14))
+        assert _login(client, "t_grid1", PASSWORD).status_code == 429
+        clock.advance(timedelta(minutes=2))
+        assert _login(client, "t_grid1", PASSWORD).status_code == 200
+        # A success wipes the count.
+        assert _login(client, "t_grid1", "Wrong@2026x").status_code == 401
+        assert _login(client, "t_grid1", PASSWORD).status_code == 200
+    actions = db.session.scalars(select(AuditEntry.action)).all()
+    assert actions.count("auth.login_failed") == 6
+    assert actions.count("auth.locked") == 1
+
+
+@pytest.fixture
+def wechat(app):
+    """The fake WeChat server, with the app pointed at it (live mode)."""
+    with FakeWeChat(slow_seconds=2.0) as fake:
+        saved = {k: app.config[k] for k in ("WECHAT_MODE", "WECHAT_API_BASE",
+                                            "WECHAT_TIMEOUT_SECONDS")}
+        app.config.update(WECHAT_MODE="live", WECHAT_API_BASE=fake.base_url,
+                          WECHAT_APPID="wx-test-app", WECHAT_SECRET="test-secret",
+                          WECHAT_TIMEOUT_SECONDS=0.5)
+        yield fake
+        app.config.update(saved)
+
+
+def test_wechat_login_for_a_bound_account(client, world, wechat, caplog):
+    world.worker1.wechat_openid = "OPENID-1"
+    db.session.flush()
+    with caplog.at_level(logging.DEBUG):
+        response = client.post("/api/v1/auth/wechat", json={"code": "ok-OPENID-1"})
+    assert response.status_code == 200, response.json
+    assert response.json["user"]["username"] == "t_grid1"
+    assert "SK-OPENID-1-secret" not in response.get_data(as_text=True)
+    assert "SK-OPENID-1-secret" not in caplog.text
+    assert world.worker1.wechat_session_key == "SK-OPENID-1-secret"  # kept server-side
+    path, query = wechat.calls[-1]
+    assert path == "/sns/jscode2session"
+    assert query == {"appid": "wx-test-app", "secret": "test-secret", "js_code": "ok-OPENID-1",
+                     "grant_type": "authorization_code"}
+
+
+def _audit_count():
+    return db.session.scalar(select(func.count(AuditEntry.id)))
+
+
+@pytest.mark.parametrize(("code", "status", "error"), [
+    ("ok-STRANGER", 403, "wechat_not_bound"),
+    ("bad", 400, "wechat_invalid_code"),
+    ("busy", 503, "wechat_unavailable"),
+    ("boom", 503, "wechat_unavailable"),
+    ("slow", 503, "wechat_unavailable"),
+])
+def test_wechat_login_failures_are_clear_and_store_nothing(client, world, wechat, code, status,
+                                                           error):
+    before = _audit_count()
+    response = client.post("/api/v1/auth/wechat", json={"code": code})
+    assert response.status_code == status
+    assert response.json["code"] == error
+    assert response.json["message"]
+    assert _audit_count() == before
+    assert world.worker1.wechat_session_key is None
+
+
+def test_wechat_down_entirely(client, world, app, wechat):
+    app.config["WECHAT_API_BASE"] = "http://127.0.0.1:1"  # nothing listens there
+    response = client.post("/api/v1/auth/wechat", json={"code": "ok-X"})
+    assert response.status_code == 503
+    assert response.json["code"] == "wechat_unavailable"
+
+
+def test_binding_wechat_needs_a_signed_in_user(client, world, wechat, login):
+    assert client.post("/api/v1/auth/wechat/bind", json={"code": "ok-W1"}).status_code == 401
+    response = client.post("/api/v1/auth/wechat/bind", json={"code": "ok-W1"},
+                           headers=login(world.worker1))
+    assert response.json == {"bound": True}
+    assert world.worker1.wechat_openid == "W1"
+    assert client.post("/api/v1/auth/wechat", json={"code": "ok-W1"}).status_code == 200
+    taken = client.post("/api/v1/auth/wechat/bind", json={"code": "ok-W1"},
+                        headers=login(world.worker2))
+    assert taken.status_code == 409
+    assert taken.json["code"] == "wechat_already_bound"
+
+
+def test_fake_mode_works_offline_and_off_mode_refuses(client, world, app):
+    assert app.config["WECHAT_MODE"] == "fake"
+    assert client.post("/api/v1/auth/wechat", json={"code": "anything"}).json["code"] == \
+        "wechat_not_bound"
+    app.config["WECHAT_MODE"] = "off"
+    try:
+        response = client.post("/api/v1/auth/wechat", json={"code": "anything"})
+    finally:
+        app.config["WECHAT_MODE"] = "fake"
+    assert response.status_code == 403
+    assert response.json["code"] == "wechat_disabled"
