@@ -3,19 +3,29 @@
 SQLite is the default store (`make run` needs nothing installed), so it is tuned for
 a server: WAL lets readers work while one writer writes; synchronous=FULL makes a
 commit survive a power cut, since a report acknowledged to a phone must not vanish;
-a busy timeout waits for a lock instead of failing at once. Every transaction starts
-with BEGIN IMMEDIATE: pysqlite's default deferred BEGIN takes the write lock only at
-the first write, and two gunicorn workers that both read then write would see
-"database is locked" (SQLITE_BUSY_SNAPSHOT) however long the timeout.
+a busy timeout waits for a lock instead of failing at once.
+
+Transactions that may write start with BEGIN IMMEDIATE: pysqlite's deferred BEGIN takes
+the write lock only at the first write, and two gunicorn workers that both read then
+write would see "database is locked" (SQLITE_BUSY_SNAPSHOT) however long the timeout.
+Read-only requests (GET, HEAD) begin deferred instead, so they never queue behind a
+writer nor hold writers up; one that must write after all calls `begin_writing()`.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from contextvars import ContextVar
+
+from flask import Flask, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from server.extensions import db
+
+# True: the next transaction takes the write lock at BEGIN. The default (CLI, sweeps,
+# writing requests) is to write; safe-method requests turn it off.
+_writing: ContextVar[bool] = ContextVar("writing", default=True)
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask) -> None:
@@ -25,13 +35,31 @@ def init_app(app: Flask) -> None:
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
+    @app.before_request
+    def _choose_transaction_mode():
+        _writing.set(request.method not in READ_ONLY_METHODS)
+
+    @app.teardown_request
+    def _restore_transaction_mode(_exc):
+        _writing.set(True)  # what runs next in this thread (a CLI, a test) may write
+
+
+def begin_writing() -> None:
+    """In a read-only request, end the read transaction so the next one may write.
+
+    Objects loaded so far are expired and reload on next use.
+    """
+    if not _writing.get():
+        db.session.rollback()
+        _writing.set(True)
+
 
 def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    """Set pragmas on each new connection and open transactions with BEGIN IMMEDIATE."""
+    """Set pragmas on each new connection and open transactions with the right BEGIN."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
-        # Let SQLAlchemy, not the driver, emit BEGIN (the driver's is deferred).
+        # Let SQLAlchemy, not the driver, emit BEGIN (the driver's is always deferred).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -43,4 +71,4 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")

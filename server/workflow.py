@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -152,6 +152,9 @@ def _moment(value, name) -> datetime:
     return value
 
 
+# Free text: a non-empty string of at most 2000 characters, whichever action carries it.
+TEXT_FIELDS = frozenset({"reason", "note", "text", "result_text"})
+
 _FIELD_LABELS = {
     "reason": "原因", "into": "合并目标案件", "lead_department": "主办部门",
     "co_departments": "协办部门", "handler": "处置人员", "due_at": "办理期限",
@@ -208,6 +211,18 @@ def _no_extension_pending(case: Case) -> str | None:
     return "已有延期申请待审批。" if case.extension_requested_until else None
 
 
+def _visited(case: Case) -> str | None:
+    # 回访 before 结案: a follow-up visit recorded since the result was verified.
+    verified = db.session.scalar(
+        select(func.max(CaseEvent.id)).where(CaseEvent.case_id == case.id,
+                                             CaseEvent.action == "verify"))
+    visited = db.session.scalar(
+        select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id,
+                                               CaseEvent.action == "record_visit",
+                                               CaseEvent.id > (verified or 0)))
+    return None if visited else "结案前须先完成回访。"
+
+
 def _not_supervised(case: Case) -> str | None:
     return "案件已在督办中。" if case.supervised else None
 
@@ -236,11 +251,18 @@ def _accept(ctx: Context) -> None:
         if category.id != case.category_id:
             ctx.data["category_from"] = case.category.code
             case.category = category
+            case.urgent = category.urgent
     if "risk_level" in f:
         case.risk_level = _choice(RiskLevel, f["risk_level"], "risk_level")
     if "severity" in f:
         case.severity = _choice(Severity, f["severity"], "severity")
     case.accepted_at = ctx.now
+    if case.urgent:
+        # An urgent report must be accepted *and dispatched* within its limit of the
+        # report itself, not of the acceptance.
+        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at)
+        ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at,
+                          dispatch.due_at)
 
 
 def _reject(ctx: Context) -> None:
@@ -253,8 +275,8 @@ def _merge(ctx: Context) -> None:
         from server.operations import find_case
 
         target = find_case(str(target)) if target is not None else None
-    if target is None or target.id == ctx.case.id or target.status in {S.REJECTED, S.MERGED}:
-        raise ValidationFailed("合并目标须是另一件未被合并或驳回的案件。",
+    if target is None or target.id == ctx.case.id or target.status not in OPEN:
+        raise ValidationFailed("合并目标须是另一件仍在办理中的案件。",
                                code="invalid_merge_target", field="into")
     if not access.can_view_case(ctx.actor, target):
         raise Forbidden("您无权查看合并目标案件。")
@@ -265,11 +287,19 @@ def _merge(ctx: Context) -> None:
 def _dispatch(ctx: Context) -> None:
     case, f = ctx.case, ctx.fields
     lead = _row(Department, f["lead_department"], "lead_department")
-    co = [_row(Department, d, "co_departments") for d in f.get("co_departments") or []]
-    for department in [lead, *co]:
-        if not department.active:
-            raise ValidationFailed(f"部门已停用：{department.name}。", code="inactive_department",
-                                   field="lead_department")
+    given = f.get("co_departments") or []
+    if not isinstance(given, list | tuple):
+        raise ValidationFailed("协办部门须为列表。", code="invalid_field", field="co_departments")
+    co = []
+    for value in given:
+        department = _row(Department, value, "co_departments")
+        if department.id != lead.id and department not in co:
+            co.append(department)
+    for name, departments in (("lead_department", [lead]), ("co_departments", co)):
+        for department in departments:
+            if not department.active:
+                raise ValidationFailed(f"部门已停用：{department.name}。",
+                                       code="inactive_department", field=name)
     handler = None
     if f.get("handler") is not None:
         handler = _row(User, f["handler"], "handler")
@@ -284,14 +314,11 @@ def _dispatch(ctx: Context) -> None:
     _end_assignments(ctx)
     case.lead_department = lead
     case.handler = handler
-    seen = {lead.id}
     case.assignments.append(CaseAssignment(department=lead, role=AssignmentRole.LEAD,
                                            assigned_at=ctx.now, due_at=due_at))
     for department in co:
-        if department.id not in seen:
-            seen.add(department.id)
-            case.assignments.append(CaseAssignment(department=department, role=AssignmentRole.CO,
-                                                   assigned_at=ctx.now, due_at=due_at))
+        case.assignments.append(CaseAssignment(department=department, role=AssignmentRole.CO,
+                                               assigned_at=ctx.now, due_at=due_at))
     ctx.data.update(lead_department=lead.name, co_departments=[d.name for d in co],
                     handle_due_at=due_at.isoformat())
 
@@ -300,15 +327,21 @@ def _lead_assignment(case: Case) -> CaseAssignment:
     return next(a for a in case.active_assignments if a.role == AssignmentRole.LEAD)
 
 
-def _sign_for(ctx: Context) -> None:
-    case = ctx.case
-    lead = _lead_assignment(case)
-    lead.signed_at = ctx.now
-    if case.handler is None:
-        case.handler = ctx.actor
-    handle = ctx.deadlines.clock(case.category, Step.HANDLE, lead.assigned_at)
+def _resume_handling(ctx: Context) -> None:
+    """Run the department's handling clock: it started at dispatch and ends at the lead
+    assignment's due time (set at dispatch, moved only by an approved extension)."""
+    lead = _lead_assignment(ctx.case)
+    handle = ctx.deadlines.clock(ctx.case.category, Step.HANDLE, lead.assigned_at)
     warn_at = handle.warn_at if handle.warn_at and handle.warn_at < lead.due_at else None
     ctx.step_clock = (Step.HANDLE, lead.assigned_at, warn_at, lead.due_at)
+
+
+def _sign_for(ctx: Context) -> None:
+    case = ctx.case
+    _lead_assignment(case).signed_at = ctx.now
+    if case.handler is None:
+        case.handler = ctx.actor
+    _resume_handling(ctx)
 
 
 def _return(ctx: Context) -> None:
@@ -334,10 +367,18 @@ def _request_extension(ctx: Context) -> None:
 def _approve_extension(ctx: Context) -> None:
     case = ctx.case
     until = case.extension_requested_until
+    if until <= ctx.now:
+        raise ValidationFailed("申请延期至的时间已过，请处置部门重新申请。",
+                               code="extension_expired")
     ctx.data["due_from"] = case.due_at.isoformat() if case.due_at else None
     ctx.data["due_to"] = until.isoformat()
+    # Yellow comes as long before the new due time as it did before the old one.
+    if case.warn_at is not None and case.due_at is not None:
+        case.warn_at = max(ctx.now, until - (case.due_at - case.warn_at))
     case.due_at = until
-    _lead_assignment(case).due_at = until
+    # The whole department team gets the time: co-handlers work to the same end.
+    for assignment in case.active_assignments:
+        assignment.due_at = until
     case.extension_requested_until = None
 
 
@@ -355,7 +396,14 @@ def _resolve(ctx: Context) -> None:
     lead.feedback, lead.feedback_at = case.result_text, ctx.now
 
 
+def _verify(ctx: Context) -> None:
+    # The follow-up visit is due a week after the result, not after the check.
+    follow = ctx.deadlines.clock(ctx.case.category, Step.FOLLOW_UP, ctx.case.resolved_at)
+    ctx.step_clock = (follow.step, follow.started_at, follow.warn_at, follow.due_at)
+
+
 def _send_back(ctx: Context) -> None:
+    _resume_handling(ctx)
     ctx.case.resolved_at = None
     ctx.case.result_code = None
     ctx.case.result_text = None
@@ -442,7 +490,7 @@ _EDGES: list[Transition] = [
                required=("result_code", "result_text"), step=Step.VERIFY,
                relation=_holds_lead, effect=_resolve, note_field="result_text"),
     Transition("verify", "核查通过", frozenset({S.RESOLVED}), S.FOLLOW_UP, CENTER,
-               optional=("note",), step=Step.FOLLOW_UP, note_field="note"),
+               optional=("note",), effect=_verify, note_field="note"),
     Transition("send_back", "核查退回", frozenset({S.RESOLVED}), S.IN_PROGRESS, CENTER,
                required=("reason",), step=Step.HANDLE, effect=_send_back,
                note_field="reason", internal=True),
@@ -451,8 +499,8 @@ _EDGES: list[Transition] = [
                optional=("satisfaction",), relation=_looks_after_village,
                effect=_record_visit, note_field="text", internal=True),
     Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
-               required=("closing_reason",), optional=("note",), step=None, effect=_close,
-               note_field="note"),
+               required=("closing_reason",), optional=("note",), step=None, guard=_visited,
+               effect=_close, note_field="note"),
     Transition("reopen", "重开", frozenset({S.FOLLOW_UP, S.CLOSED}), S.ACCEPTED,
                frozenset({Role.CENTER, Role.GRID_WORKER}), required=("reason",),
                step=Step.DISPATCH, relation=_looks_after_village, effect=_reopen,
@@ -512,7 +560,10 @@ def _clean(transition: Transition, fields: dict) -> dict:
         if value is None or (isinstance(value, str) and not value.strip()):
             raise ValidationFailed(f"请填写{_FIELD_LABELS.get(name, name)}。",
                                    code="missing_field", field=name)
-    return {k: v for k, v in fields.items() if v is not None}
+    cleaned = {k: v for k, v in fields.items() if v is not None}
+    for name in TEXT_FIELDS & set(cleaned):
+        cleaned[name] = _text(cleaned[name], name)
+    return cleaned
 
 
 def apply(case: Case, action: str, *, actor: User, expected_version: int | None = None,

@@ -20,7 +20,8 @@ PATHS: dict[str, list[str]] = {
     "extension_pending": ["accept", "dispatch", "sign_for", "request_extension"],
     "resolved": ["accept", "dispatch", "sign_for", "resolve"],
     "follow_up": ["accept", "dispatch", "sign_for", "resolve", "verify"],
-    "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "close"],
+    "visited": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit"],
+    "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
 }
 
 
@@ -71,7 +72,8 @@ def case_in(situation: str, world, code: str = "D02") -> Case:
     """A case of category `code` in village 1, walked to `situation` (see PATHS)."""
     case = new_report(world, code)
     for action in PATHS[situation]:
-        role = "handler" if action in {"sign_for", "resolve", "request_extension"} else "center"
+        role = {"sign_for": "handler", "resolve": "handler", "request_extension": "handler",
+                "record_visit": "grid_worker"}.get(action, "center")
         workflow.apply(case, action, actor=actor_for(action, role, world),
                        **fields_for(action, case, world))
     return case

@@ -176,3 +176,44 @@ def test_errors_carry_a_stable_code_and_chinese_text():
                                "details": {"field": "reason"}}
     assert error.http_status == 422
     assert InvalidTransition().http_status == 409
+
+
+@pytest.mark.parametrize("reason", [{"a": 1}, 42, ["x"], "字" * 2001, "   "])
+def test_free_text_must_be_text(world, reason):
+    case = case_in("in_progress", world)
+    error = _refused(case, "return", world.justice_handler, ValidationFailed, reason=reason)
+    assert error.code in {"missing_field", "too_long"}
+    _refused(case, "supervise", world.center, ValidationFailed, note=reason)
+
+
+def test_co_departments_must_be_a_list(world):
+    case = case_in("accepted", world)
+    _refused(case, "dispatch", world.center, ValidationFailed, "invalid_field",
+             lead_department=world.justice.id, co_departments=world.committee1.id)
+
+
+def test_an_inactive_co_department_is_named_as_such(world):
+    case = case_in("accepted", world)
+    world.committee1.active = False
+    error = _refused(case, "dispatch", world.center, ValidationFailed, "inactive_department",
+                     lead_department=world.justice.id, co_departments=[world.committee1.id])
+    assert error.details == {"field": "co_departments"}
+
+
+def test_a_report_cannot_be_merged_into_a_closed_case(world):
+    closed = case_in("closed", world)
+    case = case_in("submitted", world)
+    _refused(case, "merge", world.center, ValidationFailed, "invalid_merge_target",
+             into=closed.code)
+
+
+def test_closing_needs_a_follow_up_visit(world):
+    case = case_in("follow_up", world)
+    error = _refused(case, "close", world.center, InvalidTransition, closing_reason="resolved")
+    assert "回访" in error.message
+
+
+def test_an_expired_extension_request_cannot_be_approved(world):
+    case = case_in("extension_pending", world)
+    with clock.frozen_at(case.extension_requested_until + timedelta(minutes=1)):
+        _refused(case, "approve_extension", world.center, ValidationFailed, "extension_expired")

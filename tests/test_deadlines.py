@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import pytest
 
 from server import clock, workflow
@@ -61,13 +62,19 @@ def test_weekend_start_counts_from_the_next_working_day():
     assert calendar.add_workdays(at(2026, 6, 5, 15, 30), 1) == at(2026, 6, 8, 15, 30)
 
 
-def test_corrections_win_over_the_library_and_cover_unknown_years():
-    # The library does not know 2027 yet: weekdays until an admin enters the schedule.
+def test_corrections_win_over_the_library_and_cover_unknown_years(monkeypatch):
+    # A year the library does not know yet (as 2027 is until its December release):
+    # weekdays count, until an admin enters the schedule.
+    def unknown_year(day):
+        raise NotImplementedError(f"no data for {day.year}")
+
+    monkeypatch.setattr(chinese_calendar, "is_workday", unknown_year)
     plain = WorkCalendar()
-    assert plain.add_workdays(at(2026, 12, 31, 9, 0), 1) == at(2027, 1, 1, 9, 0)
-    corrected = WorkCalendar({date(2027, 1, 1): False, date(2027, 1, 2): True})
-    assert corrected.add_workdays(at(2026, 12, 31, 9, 0), 1) == at(2027, 1, 2, 9, 0)
-    assert corrected.add_workdays(at(2026, 12, 31, 9, 0), 2) == at(2027, 1, 4, 9, 0)
+    assert plain.add_workdays(at(2027, 12, 31, 9, 0), 1) == at(2028, 1, 3, 9, 0)  # Fri -> Mon
+    assert plain.add_workdays(at(2027, 12, 30, 9, 0), 1) == at(2027, 12, 31, 9, 0)
+    corrected = WorkCalendar({date(2027, 12, 31): False, date(2028, 1, 1): True})
+    assert corrected.add_workdays(at(2027, 12, 30, 9, 0), 1) == at(2028, 1, 1, 9, 0)
+    assert corrected.add_workdays(at(2027, 12, 30, 9, 0), 2) == at(2028, 1, 3, 9, 0)
 
 
 def test_calendar_corrections_are_read_from_the_database(session):

@@ -109,3 +109,46 @@ def test_allowed_actions_follow_the_actor(world):
     assert names(world.police_handler) == []
     assert names(world.leader) == []
     assert names(world.worker1) == []
+
+
+def test_an_urgent_report_must_be_dispatched_within_30_minutes_of_the_report(world):
+    with clock.frozen_at(START):
+        case = new_report(world, "S01", parties=[])  # 涉暴恐
+        assert case.due_at == START + timedelta(minutes=30)
+        clock.advance(timedelta(minutes=20))
+        workflow.apply(case, "accept", actor=world.center)
+    # Dispatch is due 30 minutes after the report, not after the acceptance.
+    assert case.due_at == START + timedelta(minutes=30)
+    assert case.warn_at == START + timedelta(minutes=15)
+
+
+def test_recategorising_at_accept_carries_the_new_categorys_rules(world):
+    with clock.frozen_at(START):
+        case = new_report(world, "D02")
+        assert not case.urgent
+        workflow.apply(case, "accept", actor=world.center, category="S02")
+    assert case.category.code == "S02"
+    assert case.urgent
+    assert case.due_at == START + timedelta(minutes=30)
+    assert case.events[-1].data["category_from"] == "D02"
+
+
+def test_the_dispatch_event_names_each_department_once(world):
+    case = case_in("accepted", world)
+    event = workflow.apply(case, "dispatch", actor=world.center,
+                           lead_department=world.justice.id,
+                           co_departments=[world.justice.id, world.committee1.id,
+                                           world.committee1.id])
+    assert event.data["lead_department"] == world.justice.name
+    assert event.data["co_departments"] == [world.committee1.name]
+    assert len(case.active_assignments) == 2
+
+
+def test_an_approved_extension_moves_the_whole_team_and_the_yellow_line(world):
+    case = case_in("extension_pending", world)
+    until = case.extension_requested_until
+    gap = case.due_at - case.warn_at
+    workflow.apply(case, "approve_extension", actor=world.center)
+    assert case.due_at == until
+    assert case.due_at - case.warn_at == gap
+    assert {a.due_at for a in case.active_assignments} == {until}

@@ -40,6 +40,12 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch migrations copy and drop tables; with foreign keys enforced, dropping a
+        # referenced table fails. The pragma only works outside a transaction, so it is
+        # set on the driver's connection before Alembic begins; checked again after.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
     context.configure(
         connection=connection,
         target_metadata=db.metadata,
@@ -50,6 +56,12 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        driver = connection.connection.driver_connection
+        broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+        driver.execute("PRAGMA foreign_keys = ON")
+        if broken:
+            raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
 
 
 if context.is_offline_mode():
