@@ -11,11 +11,11 @@ import functools
 
 import flask_smorest
 import marshmallow as ma
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from server import auth
-from server.errors import DomainError, Unauthorized
+from server.errors import DomainError, PayloadTooLarge, Unauthorized, UnsupportedMedia
 from server.extensions import db
 
 PREFIX = "/api/v1"
@@ -158,6 +158,21 @@ def login_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def require_body_type(*mimetypes: str):
+    """A before_request hook: writes must send one of `mimetypes` (else 415)."""
+
+    def check():
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        if limit and (request.content_length or 0) > limit:
+            # Refuse before reading: parsers would otherwise stop quietly at the limit.
+            raise PayloadTooLarge(f"请求内容过大（最多 {limit // 1024 // 1024} MB）。")
+        if request.method in {"POST", "PUT", "PATCH"} and request.mimetype not in mimetypes:
+            raise UnsupportedMedia(f"请求体类型须为 {' 或 '.join(mimetypes)}。",
+                                   code="unsupported_media_type")
+
+    return check
 
 
 def client_ip() -> str | None:

@@ -32,12 +32,13 @@ def case_filter(user: User) -> ColumnElement[bool]:
             select(CaseAssignment.id).where(
                 CaseAssignment.case_id == Case.id,
                 CaseAssignment.department_id == user.department_id,
-            )
+            ).correlate_except(CaseAssignment)
         )
     if user.role == Role.GRID_WORKER:
         not_confidential = ~exists(
             select(Category.id).where(Category.id == Case.category_id,
                                       Category.confidential.is_(True))
+            .correlate_except(Category)  # also when the outer query joins Category
         )
         return and_(
             Case.village_id.in_(user.village_ids or {-1}),
@@ -65,7 +66,7 @@ def can_act(user: User | None) -> bool:
     return user is not None and user.active and user.role in ACTING
 
 
-def can_see_informant(user: User | None, case: Case) -> bool:
+def can_see_informant(user: User | None, case: Case | None = None) -> bool:
     """The informant's name, phone and WeChat id: the mediation center only."""
     return user is not None and user.active and user.role == Role.CENTER
 

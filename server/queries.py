@@ -59,7 +59,8 @@ def list_cases(user: User, filters: CaseFilters, *, limit: int = 20,
     if filters.status:
         query = query.where(Case.status == filters.status)
     if filters.category:
-        query = query.join(Category).where(Category.code == filters.category)
+        query = query.where(Case.category_id.in_(
+            select(Category.id).where(Category.code == filters.category)))
     if filters.village is not None:
         query = query.where(Case.village_id == filters.village)
     if filters.overdue is True:

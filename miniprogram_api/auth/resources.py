@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from miniprogram_api.api import client_ip, current_user, login_required
+from miniprogram_api.api import client_ip, current_user, login_required, require_body_type
 from miniprogram_api.auth.schemas import (
     BoundSchema,
     LoginSchema,
@@ -15,6 +15,7 @@ from server import auth
 from server.extensions import db
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
+bp.before_request(require_body_type("application/json"))
 
 
 def _token_answer(user):

@@ -4,13 +4,14 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from miniprogram_api.api import current_user, login_required
+from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.media.schemas import MediaQuerySchema, PhotoSchema, UploadSchema
 from server import media
 from server.extensions import db
 from server.storage import storage
 
 bp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="照片")
+bp.before_request(require_body_type("multipart/form-data"))
 
 
 @bp.route("")

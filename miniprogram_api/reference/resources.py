@@ -4,12 +4,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from miniprogram_api.api import current_user, login_required
+from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.reference.schemas import CategorySchema, DepartmentSchema, VillageSchema
 from server.extensions import db
 from server.models import Category, Department, Role, Village
 
 bp = Blueprint("reference", __name__, url_prefix="/api/v1", description="基础数据")
+bp.before_request(require_body_type("application/json"))
 
 
 @bp.route("/categories")

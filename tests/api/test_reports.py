@@ -1,0 +1,413 @@
+"""Reports and cases through the API: idempotent creates and actions, lists, access."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from server.extensions import db
+from server.models import Case, CaseEvent, IdempotencyRecord, Role
+from server.operations import Reporter
+from tests.api.conftest import key
+from tests.factories import PASSWORD, UserFactory
+from tests.helpers import case_in, new_report
+
+
+def report_body(world, **changes):
+    return {"category": "D02", "village": world.v1.id, "grid": world.g1.id,
+            "description": "两户邻居因排水沟争吵。", "place_text": "村东头",
+            "latitude": 39.1, "longitude": 117.3, "occurred_at": "2026-05-30T08:00:00+08:00",
+            "people_involved": 4,
+            "parties": [{"name": "张三"}, {"name": "李四", "side": "respondent"}]} | changes
+
+
+def _cases():
+    return db.session.scalar(select(func.count(Case.id)))
+
+
+def test_a_grid_worker_files_a_report(client, world, login):
+    headers = login(world.worker1) | key()
+    response = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert body["status"] == "submitted"
+    assert body["village"] == {"id": world.v1.id, "name": "东村"}
+    assert body["occurred_at"] == "2026-05-30T00:00:00+00:00"
+    assert body["due_at"].endswith("+00:00")
+    assert [p["name"] for p in body["parties"]] == ["张三", "李四"]
+    assert body["timeline"][0]["action"] == "submit"
+    assert body["actions"] == []  # a grid worker cannot accept
+    assert "reporter" not in body
+    case = db.session.scalar(select(Case).where(Case.code == body["code"]))
+    assert case.created_by_id == world.worker1.id
+    assert case.idempotency_key == headers["Idempotency-Key"]
+
+
+def test_a_retry_gets_the_first_answer_and_makes_no_second_case(client, world, login):
+    headers = login(world.worker1) | key()
+    first = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    before = _cases()
+    again = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    assert again.status_code == first.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.json == first.json
+    assert _cases() == before
+
+
+def test_a_replay_ignores_json_spacing_and_key_order(client, world, login):
+    headers = login(world.worker1) | key()
+    body = report_body(world)
+    first = client.post("/api/v1/reports", headers=headers, json=body)
+    respaced = json.dumps(dict(reversed(body.items())), indent=2)
+    again = client.post("/api/v1/reports", headers=headers, data=respaced,
+                        content_type="application/json")
+    assert again.status_code == 201
+    assert again.json["code"] == first.json["code"]
+
+
+def test_the_same_key_with_another_body_is_refused(client, world, login):
+    headers = login(world.worker1) | key()
+    client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    before = _cases()
+    other = client.post("/api/v1/reports", headers=headers,
+                        json=report_body(world, description="另一件事。"))
+    assert other.status_code == 422
+    assert other.json["code"] == "idempotency_key_reused"
+    assert _cases() == before
+
+
+@pytest.mark.parametrize(("value", "code"), [(None, "idempotency_key_missing"),
+                                             ("not-a-uuid", "idempotency_key_invalid"),
+                                             ("", "idempotency_key_invalid")])
+def test_a_missing_or_malformed_key_is_refused(client, world, login, value, code):
+    headers = login(world.worker1)
+    if value is not None:
+        headers["Idempotency-Key"] = value
+    before = _cases()
+    response = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    assert response.status_code == 400
+    assert response.json["code"] == code
+    assert _cases() == before
+
+
+def test_a_request_in_flight_with_the_same_key_gets_409(client, world, login):
+    headers = login(world.worker1) | key()
+    # Another worker process holds the claim and has not answered yet.
+    from server import idempotency
+
+    digest = idempotency.fingerprint("POST", "/api/v1/reports",
+                                     json.dumps(report_body(world)).encode())
+    db.session.add(IdempotencyRecord(scope=f"user:{world.worker1.id}",
+                                     key=headers["Idempotency-Key"], fingerprint=digest))
+    db.session.flush()
+    response = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    assert response.status_code == 409
+    assert response.json["code"] == "request_in_flight"
+
+
+def test_keys_of_different_users_do_not_meet(client, world, login):
+    shared = key()
+    first = client.post("/api/v1/reports", headers=login(world.worker1) | shared,
+                        json=report_body(world))
+    assert first.status_code == 201
+    center = client.post("/api/v1/reports", headers=login(world.center) | shared,
+                         json=report_body(world, source="walk_in"))
+    # Never another user's stored answer; the key on the case row refuses a double.
+    assert "Idempotent-Replayed" not in center.headers
+    assert center.status_code == 409
+    assert center.json["code"] == "already_submitted"
+
+
+def test_an_error_answer_is_replayed_too(client, world, login):
+    headers = login(world.worker1) | key()
+    body = report_body(world, village=world.v2.id, grid=None)  # not the worker's village
+    first = client.post("/api/v1/reports", headers=headers, json=body)
+    assert first.status_code == 403
+    again = client.post("/api/v1/reports", headers=headers, json=body)
+    assert again.status_code == 403
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_twenty_sends_ten_at_once_make_one_case(fresh_app):
+    """The same create, sent 20 times (10 of them concurrently), makes one case."""
+    from tests.factories import build_world
+
+    with fresh_app.app_context():
+        world = build_world()
+        body = report_body(world)
+        db.session.commit()
+        db.session.remove()
+    client = fresh_app.test_client()
+    token = client.post("/api/v1/auth/login",
+                        json={"username": "t_grid1", "password": PASSWORD}).json["token"]
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    answers = []
+    lock = threading.Lock()
+
+    def send():
+        response = fresh_app.test_client().post("/api/v1/reports", headers=headers, json=body)
+        with lock:
+            answers.append(response)
+
+    barrier = threading.Barrier(10)
+
+    def send_together():
+        barrier.wait(timeout=30)
+        send()
+
+    threads = [threading.Thread(target=send_together) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for _ in range(10):
+        send()
+
+    assert len(answers) == 20
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [r for r in answers if r.status_code == 201]
+    assert len({r.json["code"] for r in created}) == 1
+    assert sum(1 for r in created if "Idempotent-Replayed" not in r.headers) == 1
+    assert all(r.json["code"] == "request_in_flight" for r in answers if r.status_code == 409)
+    assert answers[-1].status_code == 201  # once the first has answered, retries replay
+    with fresh_app.app_context():
+        assert db.session.scalar(select(func.count(Case.id))) == 1
+        db.session.remove()
+
+
+def test_listing_is_scoped_filtered_and_paged_by_cursor(client, world, login):
+    mine = [new_report(world) for _ in range(5)]
+    hazard = new_report(world, "H01", parties=[])
+    new_report(world, village=world.v2)  # another village
+    db.session.flush()
+    headers = login(world.worker1)
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/cases", headers=headers, query_string=query).json
+        seen += [item["code"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(c.code for c in [*mine, hazard])
+    assert len(seen) == len(set(seen))
+    hazards = client.get("/api/v1/cases", headers=headers,
+                         query_string={"category": "H01"}).json["items"]
+    assert [i["code"] for i in hazards] == [hazard.code]
+    assert client.get("/api/v1/cases", headers=headers,
+                      query_string={"limit": 101}).status_code == 422
+    bad = client.get("/api/v1/cases", headers=headers, query_string={"cursor": "zzz"})
+    assert bad.status_code == 422
+    assert bad.json["code"] == "invalid_cursor"
+
+
+def test_overdue_filter(client, world, login):
+    from datetime import timedelta
+
+    from server import clock
+
+    old = new_report(world)
+    db.session.flush()
+    with clock.frozen_at(old.due_at + timedelta(hours=1)):
+        fresh = new_report(world)
+        db.session.flush()
+        response = client.get("/api/v1/cases", headers=login(world.center),
+                              query_string={"overdue": "true"})
+        assert response.status_code == 200, response.json
+        items = response.json["items"]
+    codes = [i["code"] for i in items]
+    assert old.code in codes
+    assert fresh.code not in codes
+    assert all(i["overdue"] for i in items)
+
+
+def test_a_grid_worker_cannot_read_or_act_on_another_village(client, world, login):
+    other = new_report(world, village=world.v2)
+    db.session.flush()
+    headers = login(world.worker1)
+    assert client.get(f"/api/v1/cases/{other.code}", headers=headers).status_code == 404
+    acted = client.post(f"/api/v1/cases/{other.code}/actions", headers=headers | key(),
+                        json={"action": "note", "version": other.version, "text": "x"})
+    assert acted.status_code == 404
+    missing = client.get("/api/v1/cases/ZZZZZZZZZZZZ", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json == acted.json  # the same answer: ids do not leak
+
+
+def test_a_handler_sees_only_their_departments_cases(client, world, login):
+    theirs = case_in("dispatched", world)
+    db.session.flush()
+    assert client.get(f"/api/v1/cases/{theirs.code}",
+                      headers=login(world.justice_handler)).status_code == 200
+    assert client.get(f"/api/v1/cases/{theirs.code}",
+                      headers=login(world.police_handler)).status_code == 404
+    listed = client.get("/api/v1/cases", headers=login(world.police_handler)).json["items"]
+    assert theirs.code not in [i["code"] for i in listed]
+
+
+def test_the_informant_is_shown_to_the_center_only(client, world, login):
+    case = new_report(world, actor=None, source="qr", parties=[],
+                      reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"))
+    db.session.flush()
+    leader = login(world.leader)
+    for headers in (leader, login(world.worker1)):
+        for url in (f"/api/v1/cases/{case.code}", "/api/v1/cases"):
+            text = client.get(url, headers=headers).get_data(as_text=True)
+            assert "王秀英" not in text
+            assert "13911112222" not in text
+    center = client.get(f"/api/v1/cases/{case.code}", headers=login(world.center)).json
+    assert center["reporter"] == {"anonymous": False, "name": "王秀英",
+                                  "phone": "13911112222", "wechat": None}
+
+
+def test_a_handler_works_a_case_from_the_phone(client, world, login):
+    case = case_in("dispatched", world)
+    db.session.flush()
+    headers = login(world.justice_handler)
+    url = f"/api/v1/cases/{case.code}"
+    detail = client.get(url, headers=headers).json
+    assert [a["action"] for a in detail["actions"]] == ["sign_for", "return", "note"]
+    signed = client.post(f"{url}/actions", headers=headers | key(),
+                         json={"action": "sign_for", "version": detail["version"]})
+    assert signed.status_code == 200, signed.json
+    assert signed.json["status"] == "in_progress"
+
+    from tests.api.test_media import jpeg_with_gps, upload
+
+    photo = upload(client, headers, jpeg_with_gps()).json
+    resolved = client.post(f"{url}/actions", headers=headers | key(), json={
+        "action": "resolve", "version": signed.json["version"], "result_code": "mediated",
+        "result_text": "双方签订调解协议。", "photos": [photo["id"]]})
+    assert resolved.status_code == 200, resolved.json
+    assert resolved.json["status"] == "resolved"
+    assert photo["id"] in [p["id"] for p in resolved.json["photos"]]
+    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                      CaseEvent.action == "resolve"))
+    assert event.idempotency_key is not None
+
+
+def test_a_stale_version_gets_409_with_the_current_state(client, world, login):
+    case = case_in("dispatched", world)
+    db.session.flush()
+    seen = case.version
+    headers = login(world.justice_handler)
+    url = f"/api/v1/cases/{case.code}/actions"
+    assert client.post(url, headers=headers | key(),
+                       json={"action": "note", "version": seen, "text": "先记一笔"}
+                       ).status_code == 200
+    stale = client.post(url, headers=headers | key(),
+                        json={"action": "sign_for", "version": seen})
+    assert stale.status_code == 409
+    assert stale.json["code"] == "stale_case"
+    assert stale.json["details"] == {"current_status": "dispatched",
+                                     "current_version": seen + 1}
+
+
+def test_an_action_retry_is_applied_once(client, world, login):
+    case = case_in("dispatched", world)
+    db.session.flush()
+    headers = login(world.justice_handler) | key()
+    body = {"action": "sign_for", "version": case.version}
+    url = f"/api/v1/cases/{case.code}/actions"
+    first = client.post(url, headers=headers, json=body)
+    again = client.post(url, headers=headers, json=body)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert db.session.scalar(select(func.count(CaseEvent.id)).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == "sign_for")) == 1
+
+
+def test_a_grid_worker_records_a_visit(client, world, login):
+    case = case_in("follow_up", world)
+    db.session.flush()
+    response = client.post(f"/api/v1/cases/{case.code}/actions",
+                           headers=login(world.worker1) | key(),
+                           json={"action": "record_visit", "version": case.version,
+                                 "text": "双方履行了协议", "satisfaction": "satisfied"})
+    assert response.status_code == 200, response.json
+    assert response.json["timeline"][-1]["action"] == "record_visit"
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"action": "sign_for"}, 422, "validation_failed"),  # no version
+    ({"action": "fly", "version": 1}, 422, "validation_failed"),
+    ({"action": "sign_for", "version": 1, "colour": "red"}, 422, "validation_failed"),
+    ({"action": "supervise", "version": 1}, 403, "forbidden"),
+    ({"action": "accept", "version": 1}, 409, "invalid_transition"),
+    ({"action": "resolve", "version": 1, "result_code": "mediated"}, 409,
+     "invalid_transition"),
+])
+def test_bad_actions(client, world, login, body, status, code):
+    case = case_in("dispatched", world)
+    db.session.flush()
+    if "version" in body:
+        body = body | {"version": case.version}
+    response = client.post(f"/api/v1/cases/{case.code}/actions",
+                           headers=login(world.justice_handler) | key(), json=body)
+    assert response.status_code == status, response.json
+    assert response.json["code"] == code
+    assert response.json["message"]
+
+
+def test_reference_data(client, world, login):
+    headers = login(world.worker1)
+    categories = client.get("/api/v1/categories", headers=headers).json
+    by_code = {c["code"]: c for c in categories}
+    assert by_code["S01"]["emergency"]
+    assert by_code["S01"]["urgent"]
+    assert by_code["D02"]["group"] == "dispute"
+    villages = client.get("/api/v1/villages", headers=headers).json
+    assert [v["id"] for v in villages] == [world.v1.id]
+    assert villages[0]["grids"][0]["id"] == world.g1.id
+    assert len(client.get("/api/v1/villages", headers=login(world.center)).json) >= 2
+    departments = client.get("/api/v1/departments", headers=headers).json
+    assert {"测试派出所", "东村村委会"} <= {d["name"] for d in departments}
+
+
+def test_errors_share_one_shape(client, world, login, app):
+    headers = login(world.worker1)
+    not_found = client.get("/api/v1/nowhere", headers=headers)
+    assert not_found.status_code == 404
+    assert not_found.json == {"code": "not_found", "message": "找不到请求的内容。"}
+    wrong_method = client.delete("/api/v1/reports", headers=headers)
+    assert wrong_method.status_code == 405
+    assert "POST" in wrong_method.headers["Allow"]
+    assert wrong_method.json["code"] == "method_not_allowed"
+    not_json = client.post("/api/v1/reports", headers=headers | key(), data="category=D02",
+                           content_type="application/x-www-form-urlencoded")
+    assert not_json.status_code == 415
+    assert not_json.json["code"] == "unsupported_media_type"
+    invalid = client.post("/api/v1/reports", headers=headers | key(),
+                          json={"village": "东村", "extra": 1})
+    assert invalid.status_code == 422
+    assert invalid.json["errors"]["extra"] == ["不允许的字段。"]
+    assert invalid.json["errors"]["category"] == ["必填。"]
+
+
+def test_a_crash_reaches_the_client_as_a_plain_500(client, world, login, app, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("SELECT secret FROM case_file -- internal detail")
+
+    monkeypatch.setattr("server.queries.list_cases", explode)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    response = client.get("/api/v1/cases", headers=login(world.worker1))
+    assert response.status_code == 500
+    assert response.json == {"code": "internal_error", "message": "服务器出错了，请稍后再试。"}
+    assert "SELECT" not in response.get_data(as_text=True)
+
+
+def test_the_center_can_file_a_walk_in_report(client, world, login):
+    center = UserFactory(username="t_center_b", role=Role.CENTER)
+    db.session.flush()
+    response = client.post("/api/v1/reports", headers=login(center) | key(),
+                           json=report_body(world, source="walk_in", grid=None,
+                                            reporter={"anonymous": False, "name": "来访人"}))
+    assert response.status_code == 201, response.json
+    assert response.json["source"] == "walk_in"
+    assert response.json["reporter"]["name"] == "来访人"
