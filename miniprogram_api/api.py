@@ -60,6 +60,7 @@ _FIELD_MESSAGES = {
     "Not a valid UUID.": "须为 UUID。",
     "Not a valid list.": "须为列表。",
     "Invalid input type.": "类型不正确。",
+    "Invalid JSON body.": "请求体不是有效的 JSON。",
 }
 
 
@@ -105,8 +106,11 @@ def http_error_response(error: HTTPException) -> Response:
     errors = None
     if "messages" in data:  # webargs: {"json": {"field": ["..."]}, "query": {...}}
         errors = {}
-        for location in data["messages"].values():
-            errors.update(_translate(location))
+        for location, messages in data["messages"].items():
+            if isinstance(messages, dict):
+                errors.update(_translate(messages))
+            else:  # about the whole body, e.g. "Invalid JSON body."
+                errors[f"_{location}"] = _translate(messages)
     response = jsonify(error_body(code, data.get("message", message), errors))
     response.status_code = status
     # Keep what the exception says about itself (Allow on 405, WWW-Authenticate, ...).

@@ -25,6 +25,12 @@ def _values(enum_cls):
 Text = ma.fields.String
 
 
+def Id(**kwargs):  # noqa: N802 - reads as a field type
+    """A database id: a positive integer that fits every database's INTEGER."""
+    return ma.fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1), **kwargs)
+
+
+
 class ReporterSchema(ma.Schema):
     anonymous = ma.fields.Boolean(load_default=True)
     name = Text(validate=validate.Length(max=64), allow_none=True)
@@ -42,8 +48,8 @@ class PartySchema(ma.Schema):
 class ReportCreateSchema(ma.Schema):
     category = Text(required=True, validate=validate.Length(min=1, max=16),
                     metadata={"description": "类别代码，如 D02、S04"})
-    village = ma.fields.Integer(required=True, strict=True)
-    grid = ma.fields.Integer(strict=True, allow_none=True)
+    village = Id(required=True)
+    grid = Id(allow_none=True)
     description = Text(required=True, validate=validate.Length(min=1, max=2000))
     place_text = Text(validate=validate.Length(max=200), allow_none=True)
     latitude = ma.fields.Float(validate=validate.Range(-90, 90), allow_none=True,
@@ -69,15 +75,14 @@ class ReportCreateSchema(ma.Schema):
 
 class ActionSchema(ma.Schema):
     action = Text(required=True, validate=validate.OneOf(sorted(ACTIONS)))
-    version = ma.fields.Integer(required=True, strict=True,
+    version = ma.fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1),
                                 metadata={"description": "看到的案件版本；已被他人更新则返回 409"})
     note = Text(validate=validate.Length(min=1, max=2000))
     reason = Text(validate=validate.Length(min=1, max=2000))
     text = Text(validate=validate.Length(min=1, max=2000))
-    lead_department = ma.fields.Integer(strict=True)
-    co_departments = ma.fields.List(ma.fields.Integer(strict=True),
-                                    validate=validate.Length(max=10))
-    handler = ma.fields.Integer(strict=True)
+    lead_department = Id()
+    co_departments = ma.fields.List(Id(), validate=validate.Length(max=10))
+    handler = Id()
     due_at = ma.fields.AwareDateTime()
     until = ma.fields.AwareDateTime()
     parties_consent = ma.fields.Boolean()
@@ -96,10 +101,12 @@ class ActionSchema(ma.Schema):
 class CaseListQuerySchema(ma.Schema):
     status = Text(validate=_values(CaseStatus))
     category = Text(validate=validate.Length(min=1, max=16))
-    village = ma.fields.Integer()
+    village = Id()
     overdue = ma.fields.Boolean()
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = Text(validate=validate.Length(min=1, max=200))
+    cursor = Text(validate=[validate.Length(min=1, max=200),
+                            validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+                  metadata={"description": "上一页返回的 next_cursor"})
 
 
 class RefSchema(ma.Schema):

@@ -5,7 +5,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from miniprogram_api.api import current_user, login_required, require_body_type
-from miniprogram_api.media.schemas import MediaQuerySchema, PhotoSchema, UploadSchema
+from miniprogram_api.media.schemas import (
+    MediaQuerySchema,
+    NoFormFields,
+    PhotoSchema,
+    UploadSchema,
+)
 from server import media
 from server.extensions import db
 from server.storage import storage
@@ -19,11 +24,12 @@ class Upload(MethodView):
     decorators = [login_required]
 
     @bp.arguments(UploadSchema, location="files")
+    @bp.arguments(NoFormFields, location="form")
     @bp.response(201, PhotoSchema)
     @bp.alt_response(413, description="文件或像素过大")
     @bp.alt_response(415, description="不是 JPEG/PNG/WebP 图片")
     @bp.alt_response(422, description="图片损坏")
-    def post(self, files):
+    def post(self, files, _form):
         """Upload one photo (multipart field `file`); attach it to a report by its id."""
         raw = files["file"].read()
         photo = media.store_photo(raw, uploader=current_user())

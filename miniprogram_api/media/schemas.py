@@ -9,6 +9,10 @@ class UploadSchema(ma.Schema):
     file = Upload(required=True, metadata={"description": "一张 JPEG、PNG 或 WebP 照片"})
 
 
+class NoFormFields(ma.Schema):
+    """The upload takes no form fields besides the file: anything else is refused."""
+
+
 class MediaQuerySchema(ma.Schema):
     size = ma.fields.String(load_default="full", validate=ma.validate.OneOf(["full", "thumb"]))
 

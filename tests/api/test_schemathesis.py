@@ -1,0 +1,73 @@
+"""Schemathesis over the whole OpenAPI document, as a grid worker and as a handler.
+
+The app runs on a real HTTP server on 127.0.0.1 (a database of its own, really
+committing); schemathesis' CLI drives it with every check on. SCHEMATHESIS_SEED picks
+the seed (a fixed one by default, so CI is repeatable; any other finds other inputs).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from server.extensions import db
+from tests.factories import PASSWORD, build_world
+from tests.helpers import case_in
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+
+
+@pytest.fixture
+def live_api(fresh_app):
+    """The app served on 127.0.0.1 with a small town and a few cases in it."""
+    fresh_app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500 as production does
+    with fresh_app.app_context():
+        world = build_world()
+        for situation in ("submitted", "dispatched", "in_progress", "follow_up"):
+            case_in(situation, world)
+        db.session.commit()
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, fresh_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _token(base_url: str, username: str) -> str:
+    import requests
+
+    response = requests.post(f"{base_url}/api/v1/auth/login", timeout=10,
+                             json={"username": username, "password": PASSWORD})
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+@pytest.mark.parametrize("username", ["t_grid1", "t_justice"], ids=["grid_worker", "handler"])
+def test_schemathesis_finds_no_failure(live_api, username, tmp_path):
+    token = _token(live_api, username)
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG),
+        "run", f"{live_api}/api/v1/openapi.json",
+        "--checks", "all",
+        "--header", f"Authorization: Bearer {token}",
+        "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
+        "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261126"),
+        "--workers", "1",
+        "--no-color",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            cwd=tmp_path, check=False)
+    output = result.stdout + result.stderr
+    (Path(os.environ.get("TEST_OUTPUT", tmp_path)) / f"schemathesis-{username}.log").write_text(
+        output, encoding="utf-8")
+    assert result.returncode == 0, output[-6000:]
