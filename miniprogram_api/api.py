@@ -14,7 +14,7 @@ import marshmallow as ma
 from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from server import auth
+from server import auth, database
 from server.errors import DomainError, PayloadTooLarge, Unauthorized, UnsupportedMedia
 from server.extensions import db
 
@@ -158,7 +158,8 @@ def login_required(view):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("请先登录。", code="token_missing")
-        g.user = auth.user_from_token(token.strip())
+        with database.read_first():  # a writing request takes its write lock later
+            g.user = auth.user_from_token(token.strip())
         return view(*args, **kwargs)
 
     return wrapper

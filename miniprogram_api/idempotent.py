@@ -2,8 +2,10 @@
 
 A retry with the same key gets the first answer (`Idempotent-Replayed: true`); the same
 key on another request gets 422; a missing or malformed key gets 400; the same request
-still being worked on gets 409. 4xx answers are kept and replayed like successes (the
-same request would fail the same way); 5xx answers are forgotten so a retry can succeed.
+still being worked on gets 409. 4xx answers of the work are kept and replayed like
+successes (the same request would fail the same way); 5xx answers are forgotten so a
+retry can succeed. The body is parsed before the key is claimed (a malformed body is
+refused the same way every time, and parsing need not hold SQLite's write lock).
 """
 
 from __future__ import annotations

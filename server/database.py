@@ -14,6 +14,8 @@ writer nor hold writers up; one that must write after all calls `begin_writing()
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, request
@@ -42,6 +44,30 @@ def init_app(app: Flask) -> None:
     @app.teardown_request
     def _restore_transaction_mode(_exc):
         _writing.set(True)  # what runs next in this thread (a CLI, a test) may write
+
+
+@contextmanager
+def read_first() -> Iterator[None]:
+    """Run the block in a short deferred (read) transaction of its own, ended after it.
+
+    For the reads a writing request does before it writes (who is asking): they need not
+    hold the write lock, and the objects they load stay loaded.
+    """
+    if db.session().in_transaction():  # too late to choose: keep the one we are in
+        yield
+        return
+    previous = _writing.get()
+    _writing.set(False)
+    try:
+        yield
+    finally:
+        session = db.session()
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()  # nothing was written: this only ends the read
+        finally:
+            session.expire_on_commit = expire
+            _writing.set(previous)
 
 
 def begin_writing() -> None:

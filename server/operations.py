@@ -8,7 +8,7 @@ per request or CLI command).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -136,6 +136,16 @@ def submit_report(draft: ReportDraft, *, actor: User | None,
     `idempotency_key` the client's key, unique on the case. Raises ValidationFailed or
     Forbidden before anything is added to the session.
     """
+    return file_report(prepare_report(draft, actor=actor), actor=actor,
+                       idempotency_key=idempotency_key)
+
+
+def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
+    """Check a report and build its case, reading only: nothing is added to the session.
+
+    Split from `file_report` so that a surface can do this part before it takes a
+    write lock (SQLite's is one for the whole database).
+    """
     try:
         source = Source(draft.source)
     except ValueError:
@@ -193,28 +203,35 @@ def submit_report(draft: ReportDraft, *, actor: User | None,
 
     now = clock.now()
     accept = Deadlines().clock(category, Step.ACCEPT, now)
-    case = Case(
+    return Case(
         code=codes.new_case_code(), source=source, village=village, grid=grid,
         category=category, severity=severity, risk_level=risk,
         people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
         criminal_risk=bool(draft.criminal_risk), urgent=category.urgent,
         description=description, place_text=(draft.place_text or "").strip() or None,
-        latitude=draft.latitude, longitude=draft.longitude, occurred_at=draft.occurred_at,
+        latitude=draft.latitude, longitude=draft.longitude,
+        occurred_at=draft.occurred_at.astimezone(UTC) if draft.occurred_at else None,
         reporter_anonymous=reporter.anonymous, reporter_name=reporter.name,
         reporter_phone=reporter.phone, reporter_wechat=reporter.wechat,
         created_by_id=actor.id if actor is not None else None,
-        idempotency_key=idempotency_key, status=CaseStatus.SUBMITTED, step=accept.step,
-        step_started_at=now,
+        status=CaseStatus.SUBMITTED, step=accept.step, step_started_at=now,
         warn_at=accept.warn_at, due_at=accept.due_at, created_at=now, updated_at=now,
-        parties=parties,
+        # A new case has none yet: saying so spares a query for each when it is shown.
+        parties=parties, assignments=[], photos=[],
     )
+
+
+def file_report(case: Case, *, actor: User | None, idempotency_key: str | None = None) -> Case:
+    """Write a case built by `prepare_report`, with its first event ("submit")."""
+    case.idempotency_key = idempotency_key
     try:
         with db.session.begin_nested():
             db.session.add(case)
             db.session.add(CaseEvent(
                 case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
-                at=now, actor_id=case.created_by_id, actor_role=role.value if role else None,
-                data={"source": source.value, "category": category.code},
+                at=case.created_at, actor_id=case.created_by_id,
+                actor_role=actor.role.value if actor is not None else None,
+                data={"source": case.source.value, "category": case.category.code},
             ))
             db.session.flush()
     except IntegrityError:

@@ -27,9 +27,9 @@ bp.before_request(require_body_type("application/json"))
 class Reports(MethodView):
     decorators = [login_required]
 
-    @idempotent
-    @bp.doc(parameters=[IDEMPOTENCY_KEY])
     @bp.arguments(ReportCreateSchema)
+    @bp.doc(parameters=[IDEMPOTENCY_KEY])
+    @idempotent
     @bp.response(201, CaseDetailSchema)
     @bp.alt_response(400, description="缺少或无效的 Idempotency-Key")
     @bp.alt_response(403, description="无权以此身份或为此村上报")
@@ -49,10 +49,11 @@ class Reports(MethodView):
             reporter=Reporter(**data["reporter"]),
             parties=[Party(**p) for p in data["parties"]],
         )
-        case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
+        with database.read_first():  # checks and lookups need no write lock
+            case = operations.prepare_report(draft, actor=user)
+        case = operations.file_report(case, actor=user, idempotency_key=g.idempotency_key)
         media.claim_photos(data["photos"], owner=user, case=case, event=case.events[0])
         db.session.flush()
-        db.session.refresh(case)
         return present.detail(case, user, ip=client_ip()), 201
 
 
@@ -97,9 +98,9 @@ class CaseDetail(MethodView):
 class CaseActions(MethodView):
     decorators = [login_required]
 
-    @idempotent
-    @bp.doc(parameters=[IDEMPOTENCY_KEY])
     @bp.arguments(ActionSchema)
+    @bp.doc(parameters=[IDEMPOTENCY_KEY])
+    @idempotent
     @bp.response(200, CaseDetailSchema)
     @bp.alt_response(400, description="缺少或无效的 Idempotency-Key")
     @bp.alt_response(403, description="无权执行此操作")

@@ -1,0 +1,157 @@
+"""Report-create throughput and latency: grid-report's endpoint beside a minimal one.
+
+Runs both under gunicorn with deploy/gunicorn.conf.py (same workers and threads) on
+SQLite files with the same settings, drives each with 16 concurrent keep-alive clients
+for the same time, and prints requests/s, p50 and p99 and the ratios. Goals (issue 3):
+ours at least 0.5x the minimal throughput, and p99 at most 2x.
+
+    .venv/bin/python benchmarks/bench_reports.py [--seconds 15] [--clients 16]
+
+Traffic goes only to 127.0.0.1. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+BODY = {"category": "D02", "village": 1, "grid": 1, "description": "两户邻居因排水沟争吵。",
+        "place_text": "村东头", "people_involved": 2,
+        "parties": [{"name": "张三"}, {"name": "李四", "side": "respondent"}]}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(app: str, port: int, env: dict) -> subprocess.Popen:
+    process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
+        [str(BIN / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"), app],
+        env=os.environ | env | {"PORT": str(port), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    for _ in range(100):
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{app} did not start")
+
+
+def load(port: int, path: str, headers_for, seconds: float, clients: int):
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while time.monotonic() < deadline:
+            payload = json.dumps(BODY).encode()
+            started = time.perf_counter()
+            connection.request("POST", path, body=payload, headers=headers_for())
+            response = connection.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 201:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies), "errors": errors[0], "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+    }
+
+
+def prepare_grid_report(database: str) -> dict:
+    """Migrate and seed the demo town; return the environment that serves it."""
+    instance = str(Path(database.removeprefix("sqlite:///")).parent)
+    env = os.environ | {"DATABASE_URL": database, "INSTANCE_PATH": instance}
+    for command in (["db", "upgrade"], ["seed-demo"]):
+        subprocess.run([str(BIN / "grid-report"), *command], env=env, check=True,  # noqa: S603
+                       cwd=ROOT, capture_output=True)
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ours_db = f"sqlite:///{tmp}/grid.sqlite3"
+        env = prepare_grid_report(ours_db)
+        env.pop("PYTHONPATH", None)
+        ours_port, minimal_port = free_port(), free_port()
+        ours = start("server:create_app()", ours_port, {k: env[k] for k in
+                                                        ("DATABASE_URL", "INSTANCE_PATH")})
+        minimal_env = {"MINIMAL_DATABASE_URL": f"sqlite:///{tmp}/minimal.sqlite3"}
+        subprocess.run([sys.executable, "-c", "from benchmarks.minimal_app import create_app;"
+                        " create_app()"], env=os.environ | minimal_env, cwd=ROOT, check=True)
+        minimal = start("benchmarks.minimal_app:create_app()", minimal_port, minimal_env)
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", ours_port)
+            connection.request("POST", "/api/v1/auth/login", headers={
+                "Content-Type": "application/json"}, body=json.dumps(
+                {"username": "grid01", "password": os.environ.get("DEMO_PASSWORD",
+                                                                  "Demo@2026")}))
+            token = json.loads(connection.getresponse().read())["token"]
+
+            def ours_headers():
+                return {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
+                        "Idempotency-Key": str(uuid.uuid4())}
+
+            def minimal_headers():
+                return {"Content-Type": "application/json"}
+
+            load(minimal_port, "/minimal/reports", minimal_headers, 2, args.clients)  # warm up
+            load(ours_port, "/api/v1/reports", ours_headers, 2, args.clients)
+            base = load(minimal_port, "/minimal/reports", minimal_headers, args.seconds,
+                        args.clients)
+            mine = load(ours_port, "/api/v1/reports", ours_headers, args.seconds, args.clients)
+        finally:
+            for process in (ours, minimal):
+                process.terminate()
+                process.wait(10)
+
+    print(f"{args.clients} clients, {args.seconds:.0f} s each, "
+          "gunicorn per deploy/gunicorn.conf.py")
+    print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, r in (("minimal", base), ("grid", mine)):
+        print(f"{name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")
+    print(f"throughput ratio (grid/minimal): {mine['rps'] / base['rps']:.2f}  (goal >= 0.5)")
+    print(f"p99 ratio (grid/minimal):        {mine['p99_ms'] / base['p99_ms']:.2f}  (goal <= 2.0)")
+
+
+if __name__ == "__main__":
+    main()
