@@ -42,7 +42,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "MEDIA_ROOT": (None, str),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),
     "MEDIA_MAX_PIXELS": (50_000_000, int),
-    "MEDIA_MAX_SIDE": (2048, int),
+    # 1920 px: enough to read a licence plate or a crack, and a 12-megapixel photo
+    # (4000 px) decodes at half scale.
+    "MEDIA_MAX_SIDE": (1920, int),
 }
 
 
