@@ -122,8 +122,53 @@ def case_command(code: str) -> None:
                    f"{'  ' + event.note if event.note else ''}")
 
 
+@click.command("export-qr")
+@click.argument("directory", type=click.Path(file_okay=False))
+def export_qr_command(directory: str) -> None:
+    """Write every village's QR code (PNG, SVG) and A4 poster (HTML) into DIRECTORY."""
+    from pathlib import Path
+
+    from flask import render_template
+
+    from server import qr
+    from server.models import Town, Village
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    town = db.session.scalar(select(Town).order_by(Town.id))
+    css_path = Path(__file__).parents[1] / "miniprogram_api" / "static" / "poster.css"
+    css = css_path.read_text(encoding="utf-8") if css_path.exists() else ""
+    villages = db.session.scalars(select(Village).order_by(Village.code)).all()
+    for village in villages:
+        stem = f"{village.code}-{village.name}"
+        (target / f"{stem}.png").write_bytes(qr.png(village))
+        (target / f"{stem}.svg").write_text(qr.svg(village), encoding="utf-8")
+        page = render_template("villager/poster.html", villages=[village], town=town,
+                               qr_svg=qr.svg, url_of=qr.village_url, inline_css=css)
+        (target / f"{stem}-poster.html").write_text(page, encoding="utf-8")
+    sheet = render_template("villager/poster.html", villages=villages, town=town,
+                            qr_svg=qr.svg, url_of=qr.village_url, inline_css=css)
+    (target / "all-villages-posters.html").write_text(sheet, encoding="utf-8")
+    click.echo(f"wrote QR codes and posters of {len(villages)} villages to {target}")
+
+
+@click.command("rotate-qr")
+@click.argument("village_code")
+def rotate_qr_command(village_code: str) -> None:
+    """Replace a village's QR token (a defaced or abused poster); print the new URL."""
+    from server import qr
+    from server.models import Village
+
+    village = db.session.scalar(select(Village).where(Village.code == village_code))
+    if village is None:
+        raise click.ClickException(f"未知的村：{village_code}")
+    qr.rotate(village, actor=None)
+    db.session.commit()
+    click.echo(f"{village.name}: {qr.village_url(village)}")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
     for command in (seed_demo_command, seed_categories_command, create_user_command,
-                    case_command):
+                    case_command, export_qr_command, rotate_qr_command):
         app.cli.add_command(command)

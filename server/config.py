@@ -39,6 +39,14 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "WECHAT_SECRET": ("", str),
     "WECHAT_TIMEOUT_SECONDS": (5.0, float),
     # Photos: stored outside the static folder; bounded in bytes and in pixels.
+    # The address villagers' phones reach the app at: what QR codes and links encode.
+    "PUBLIC_BASE_URL": ("http://127.0.0.1:5000", str),
+    # Rate limits ("N/period") for the villagers' pages, counted per client address and
+    # per village; shared across workers when RATELIMIT_STORAGE_URI is redis://...
+    "RATELIMIT_STORAGE_URI": ("memory://", str),
+    "QR_SUBMIT_LIMIT_PER_ADDRESS": ("10/hour", str),
+    "QR_SUBMIT_LIMIT_PER_VILLAGE": ("120/hour", str),
+    "TRACKING_LIMIT_PER_ADDRESS": ("60/hour", str),
     "MEDIA_ROOT": (None, str),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),
     "MEDIA_MAX_PIXELS": (50_000_000, int),

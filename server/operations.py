@@ -273,3 +273,36 @@ def timeline(case: Case, *, viewer: User | None) -> list[CaseEvent]:
 
 __all__ = ["Party", "ReportDraft", "Reporter", "find_case", "get_case_for", "submit_report",
            "suggest_dispatch", "timeline", "workflow"]
+
+
+def submit_villager_report(village: Village, *, category: str, description: str,
+                           idempotency_key: str, place_text: str | None = None,
+                           reporter: Reporter | None = None,
+                           photos: list | None = None) -> tuple[Case, str, bool]:
+    """A report from a village's QR page: (case, tracking secret, whether it was a resend).
+
+    Keyed by the form's idempotency key: a double tap or a resend finds the first case
+    and shows the same tracking secret. Stores no address, user agent or device id.
+    """
+    from server import tracking
+
+    secret = tracking.secret_for(idempotency_key)
+    stored_key = tracking.key_hash(idempotency_key)
+    existing = find_by_idempotency_key(stored_key)
+    if existing is not None:
+        return existing, secret, True
+    draft = ReportDraft(village=village, category=category, description=description,
+                        source=Source.QR.value, place_text=place_text,
+                        reporter=reporter or Reporter())
+    case = prepare_report(draft, actor=None)
+    case.tracking_hash = tracking.secret_hash(secret)
+    try:
+        file_report(case, actor=None, idempotency_key=stored_key)
+    except Conflict:
+        # The same form sent twice at once: the other request made the case.
+        db.session.rollback()
+        return find_by_idempotency_key(stored_key), secret, True
+    for photo in photos or []:
+        photo.case = case
+        photo.event_id = case.events[0].id if case.events else None
+    return case, secret, False

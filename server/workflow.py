@@ -629,3 +629,83 @@ def _set_clock(ctx: Context, transition: Transition) -> None:
         c = ctx.deadlines.clock(case.category, transition.step, ctx.now)
         case.step, case.step_started_at, case.warn_at, case.due_at = (
             c.step, c.started_at, c.warn_at, c.due_at)
+
+
+# --- what the reporter (a villager, no account) may add ----------------------------------
+
+# action -> (statuses it is allowed in, label). Neither changes the status.
+REPORTER_ACTIONS: dict[str, tuple[frozenset[CaseStatus], str]] = {
+    "add_info": (OPEN, "群众补充情况"),
+    "answer_follow_up": (frozenset({S.FOLLOW_UP, S.CLOSED}), "群众评价"),
+}
+
+
+def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
+                      satisfied: bool | None = None) -> CaseEvent:
+    """Record what the villager who reported adds from the tracking page.
+
+    The event has no actor (the reporter is not an account) and is shown to staff and
+    to the reporter; one version bump, as for every action.
+    """
+    if action not in REPORTER_ACTIONS:
+        raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
+    allowed, label = REPORTER_ACTIONS[action]
+    if case.status not in allowed:
+        raise InvalidTransition(f"报告当前状态（{public_status(case)[1]}）不能{label}。")
+    data = {}
+    if action == "add_info":
+        text = _text(text, "text")
+    else:
+        if satisfied is None:
+            raise ValidationFailed("请选择满意或不满意。", code="missing_field", field="satisfied")
+        if db.session.scalar(select(func.count(CaseEvent.id)).where(
+                CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up")):
+            raise InvalidTransition("您已经评价过了。", code="already_answered")
+        text = _text(text, "text") if text and text.strip() else None
+        data["satisfaction"] = "satisfied" if satisfied else "dissatisfied"
+    now = clock.now()
+    event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
+                      at=now, actor_id=None, actor_role="reporter", note=text, data=data)
+    db.session.add(event)
+    case.updated_at = now
+    flag_modified(case, "updated_at")
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise StaleCase() from None
+    return event
+
+
+# What the reporter's timeline says for each event (None: not shown to the reporter).
+PUBLIC_EVENT_TEXT: dict[str, str | None] = {
+    "submit": "收到您的报告",
+    "accept": "调处中心已受理",
+    "reject": "不予受理",
+    "merge": "已与同一事项合并处理",
+    "dispatch": "已交由相关部门处理",
+    "sign_for": "相关部门已签收，正在处理",
+    "resolve": "已处理完毕",
+    "verify": "调处中心已核实处理结果",
+    "close": "已结案",
+    "reopen": "问题再次出现，已重新处理",
+    "add_info": "您补充了情况",
+    "answer_follow_up": "您对处理结果作出了评价",
+}
+
+
+def public_timeline(case: Case) -> list[dict]:
+    """The reporter's view of the timeline: what happened and on which day, nothing else.
+
+    No names of handlers or departments, no internal notes; the reason of a rejection
+    is shown, because it was written for the reporter.
+    """
+    entries = []
+    for event in case.events:
+        text = PUBLIC_EVENT_TEXT.get(event.action)
+        if event.internal or text is None:
+            continue
+        detail = event.note if event.action in {"reject", "add_info"} else None
+        if event.action == "resolve" and case.result_code is not None:
+            detail = case.result_code.label
+        entries.append({"day": clock.local(event.at).date(), "text": text, "detail": detail})
+    return entries

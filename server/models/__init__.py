@@ -24,7 +24,7 @@ from server.models.categories import (
     Step,
 )
 from server.models.organisation import Department, DepartmentKind, Role, User
-from server.models.places import Grid, Town, Village
+from server.models.places import Grid, RetiredQrToken, Town, Village
 from server.models.records import AuditEntry, CalendarDay, IdempotencyRecord, LoginThrottle
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "PartySide",
     "Photo",
     "ResultCode",
+    "RetiredQrToken",
     "RiskLevel",
     "Role",
     "RoutingRule",

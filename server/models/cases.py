@@ -135,6 +135,9 @@ class Case(db.Model):
     reporter_name: Mapped[str | None] = mapped_column(String(64))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reporter_wechat: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of the villager's tracking secret (the private link): the secret itself is
+    # never stored, so the database cannot lead anyone to the report's author.
+    tracking_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The account that filed it (a grid worker, center staff); NULL for villagers.
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # The client's Idempotency-Key for the create: unique here, so no retry, however late,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
+from server.models.base import UTCDateTime, utcnow
 
 
 class Town(db.Model):
@@ -21,6 +24,12 @@ class Town(db.Model):
     villages: Mapped[list[Village]] = relationship(back_populates="town", order_by="Village.code")
 
 
+def _new_qr_token() -> str:
+    from server.qr import new_token
+
+    return new_token()
+
+
 class Village(db.Model):
     """An administrative village (行政村): owns a QR code and a screening duty."""
 
@@ -30,12 +39,27 @@ class Village(db.Model):
     town_id: Mapped[int] = mapped_column(ForeignKey("town.id"), index=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(64))
+    # What the village's QR code points at (/q/<token>): unguessable, so codes cannot be
+    # enumerated, and replaceable when a poster is defaced or abused.
+    qr_token: Mapped[str] = mapped_column(String(32), unique=True, default=_new_qr_token)
 
     town: Mapped[Town] = relationship(back_populates="villages")
     grids: Mapped[list[Grid]] = relationship(back_populates="village", order_by="Grid.code")
 
     def __repr__(self) -> str:
         return f"<Village {self.code} {self.name}>"
+
+
+class RetiredQrToken(db.Model):
+    """A village's former QR token: its URL now says "this code has been replaced" (410)."""
+
+    __tablename__ = "retired_qr_token"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    village: Mapped[Village] = relationship()
 
 
 class Grid(db.Model):

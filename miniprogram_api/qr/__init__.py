@@ -1,0 +1,1 @@
+"""The mini program's side of a village QR code."""

@@ -1,0 +1,219 @@
+"""/q/<token> (report), /t (follow a report), and a village's QR code and poster."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from server import codes, media, operations, qr, ratelimit, tracking, workflow
+from server.deadlines import Deadlines, parse_duration
+from server.errors import DomainError, NotFound
+from server.extensions import db
+from server.models import Category, CategoryGroup, Step, Town
+from server.operations import Reporter
+
+bp = Blueprint("villager", __name__, template_folder="../templates",
+               static_folder="../static", static_url_path="/static/villager")
+
+MAX_PHOTOS = 3
+GROUP_ORDER = [CategoryGroup.DISPUTE, CategoryGroup.SECURITY_HAZARD, CategoryGroup.SAFETY_HAZARD,
+               CategoryGroup.ENFORCEMENT]
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    # The tracking link is a secret in the URL: never sent on as a Referer, never cached.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    if request.path.startswith("/t"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    db.session.rollback()
+    template = {410: "villager/replaced.html", 429: "villager/limited.html"}.get(
+        error.http_status, "villager/error.html")
+    response = Response(render_template(template, error=error, town=_town()),
+                        status=error.http_status)
+    if "retry_after" in error.details:
+        response.headers["Retry-After"] = str(error.details["retry_after"])
+    return response
+
+
+def _town() -> Town | None:
+    return db.session.scalar(select(Town).order_by(Town.id))
+
+
+def _client() -> str:
+    return ratelimit.anonymise(request.remote_addr or "unknown")
+
+
+def _categories() -> list[tuple[CategoryGroup, list[Category]]]:
+    rows = db.session.scalars(select(Category).where(Category.active.is_(True))
+                              .order_by(Category.sort_order, Category.code)).all()
+    return [(group, [c for c in rows if c.group == group]) for group in GROUP_ORDER]
+
+
+def _accept_promise(category: Category) -> str:
+    _warn, due = Deadlines().limits(category, Step.ACCEPT)
+    return parse_duration(due).label
+
+
+@bp.get("/q/<token>")
+def report_form(token: str):
+    """Step 1: choose the kind of problem; step 2 (?kind=CODE): describe it."""
+    village = qr.resolve(token)
+    kind = request.args.get("kind")
+    category = None
+    if kind:
+        category = db.session.scalar(select(Category).where(Category.code == kind,
+                                                            Category.active.is_(True)))
+        if category is None:
+            raise NotFound("没有这一类问题，请返回重新选择。")
+    return render_template("villager/report.html", village=village, token=token,
+                           category=category, groups=_categories(), town=_town(),
+                           form_key=str(uuid.uuid4()), values={}, error=None,
+                           max_photos=MAX_PHOTOS)
+
+
+@bp.post("/q/<token>")
+def submit(token: str):
+    """Take the report; answer with its tracking code (the same one for a resend)."""
+    village = qr.resolve(token)
+    form = request.form
+    category = db.session.scalar(select(Category).where(Category.code == form.get("kind", "")))
+    if category is None:
+        raise NotFound("没有这一类问题，请返回重新选择。")
+    if form.get("website"):  # a field people never see: only robots fill it in
+        raise DomainError("提交失败，请稍后再试。", code="rejected", http_status=422)
+    try:
+        key = str(uuid.UUID(form.get("form_key", "")))
+    except ValueError:
+        raise DomainError("表单已过期，请返回重新填写。", code="form_expired") from None
+    ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
+    ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
+    anonymous = form.get("anonymous", "yes") != "no"
+    values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
+    values["anonymous"] = anonymous
+    try:
+        uploads = [f for f in request.files.getlist("photos") if f and f.filename][:MAX_PHOTOS]
+        photos = [media.store_photo(f.read(), uploader=None) for f in uploads]
+        case, secret, resent = operations.submit_villager_report(
+            village, category=category.code, description=values["description"],
+            place_text=values["place_text"], idempotency_key=key, photos=photos,
+            reporter=Reporter(anonymous=anonymous,
+                              name=None if anonymous else values["name"],
+                              phone=None if anonymous else values["phone"]))
+    except DomainError as error:
+        if error.http_status not in {413, 415, 422}:
+            raise
+        db.session.rollback()
+        page = render_template("villager/report.html", village=village, token=token,
+                               category=category, groups=_categories(), town=_town(),
+                               form_key=key, values=values, error=error,
+                               max_photos=MAX_PHOTOS)
+        return Response(page, status=422)
+    db.session.commit()
+    link = url_for("villager.track", secret=secret, _external=False)
+    return render_template("villager/submitted.html", case=case, village=village,
+                           secret=tracking.display(secret), link=link, resent=resent,
+                           public_url=str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/"),
+                           promise=_accept_promise(case.category), town=_town())
+
+
+@bp.route("/t", methods=["GET", "POST"])
+def track_lookup():
+    """Type in a tracking code."""
+    if request.method == "POST":
+        secret = codes.normalise(request.form.get("code", ""))
+        return redirect(url_for("villager.track", secret=secret), code=303)
+    return render_template("villager/lookup.html", town=_town())
+
+
+def _tracked(secret: str):
+    ratelimit.check("TRACKING_LIMIT_PER_ADDRESS", _client())
+    case = tracking.find(secret)
+    if case is None:
+        raise NotFound("没有找到这个跟踪码对应的报告，请核对后重新输入。", code="tracking_unknown")
+    return case
+
+
+@bp.get("/t/<secret>")
+def track(secret: str):
+    """The report's status and public timeline; forms to add information or answer."""
+    case = _tracked(secret)
+    status_code, status_label = workflow.public_status(case)
+    answered = any(e.action == "answer_follow_up" for e in case.events)
+    return render_template(
+        "villager/track.html", case=case, status_code=status_code, status_label=status_label,
+        timeline=workflow.public_timeline(case), secret=secret, town=_town(),
+        can_add=case.status in workflow.REPORTER_ACTIONS["add_info"][0],
+        can_answer=case.status in workflow.REPORTER_ACTIONS["answer_follow_up"][0]
+        and not answered)
+
+
+@bp.post("/t/<secret>/info")
+def add_info(secret: str):
+    """The villager adds information to their report."""
+    case = _tracked(secret)
+    workflow.apply_as_reporter(case, "add_info", text=request.form.get("text"))
+    db.session.commit()
+    return redirect(url_for("villager.track", secret=secret), code=303)
+
+
+@bp.post("/t/<secret>/feedback")
+def answer(secret: str):
+    """The villager says whether they are satisfied with how it was handled."""
+    case = _tracked(secret)
+    choice = request.form.get("satisfied")
+    workflow.apply_as_reporter(case, "answer_follow_up",
+                               satisfied={"yes": True, "no": False}.get(choice),
+                               text=request.form.get("text"))
+    db.session.commit()
+    return redirect(url_for("villager.track", secret=secret), code=303)
+
+
+@bp.get("/q/<token>/qr.png")
+def qr_png(token: str):
+    """The village's QR code (PNG)."""
+    village = qr.resolve(token)
+    return Response(qr.png(village), mimetype="image/png",
+                    headers={"Content-Disposition": f'inline; filename="{village.code}.png"'})
+
+
+@bp.get("/q/<token>/qr.svg")
+def qr_svg(token: str):
+    """The village's QR code (SVG)."""
+    village = qr.resolve(token)
+    return Response(qr.svg(village), mimetype="image/svg+xml",
+                    headers={"Content-Disposition": f'inline; filename="{village.code}.svg"'})
+
+
+@bp.get("/q/<token>/poster")
+def poster(token: str):
+    """A printable A4 poster for the village (the token is on the poster anyway)."""
+    village = qr.resolve(token)
+    return render_template("villager/poster.html", villages=[village], town=_town(),
+                           qr_svg=qr.svg, url_of=qr.village_url, inline_css=False)
+
+
+def init_app(app) -> None:
+    """Register the villagers' pages."""
+    app.register_blueprint(bp)
+

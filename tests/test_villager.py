@@ -1,0 +1,264 @@
+"""The villagers' QR page and tracking page, through the test client."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import uuid
+
+import pytest
+import zxingcpp
+from PIL import Image
+from sqlalchemy import func, select
+
+from server import qr, ratelimit, workflow
+from server.extensions import db
+from server.models import AuditEntry, Case, CaseEvent, Photo
+from tests.api.test_media import jpeg_with_gps
+
+PHONE = {"REMOTE_ADDR": "10.77.66.55"}
+UA = "Mozilla/5.0 (Linux; Android 12) MicroMessenger/8.0.40 NetType/4G TestPhone-XYZ"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits(app):
+    with app.app_context():
+        ratelimit.reset_all()
+
+
+def form(world, kind="D02", **changes):
+    return {"kind": kind, "form_key": str(uuid.uuid4()), "description": "村东头两家为排水沟吵架。",
+            "place_text": "村东头", "anonymous": "yes", "website": ""} | changes
+
+
+def post(client, world, data, token=None):
+    return client.post(f"/q/{token or world.v1.qr_token}", data=data,
+                       content_type="multipart/form-data", environ_base=PHONE,
+                       headers={"User-Agent": UA})
+
+
+def tracking_link(page: str) -> str:
+    return re.search(r'href="(/t/[0-9A-Z]+)"', page).group(1)
+
+
+def test_the_qr_code_decodes_to_the_village_page(client, world, app):
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.png(world.v1))))
+    assert len(decoded) == 1
+    url = decoded[0].text
+    assert url == f"{app.config['PUBLIC_BASE_URL']}/q/{world.v1.qr_token}"
+    page = client.get(url.removeprefix(app.config["PUBLIC_BASE_URL"]))
+    assert page.status_code == 200
+    assert "东村" in page.get_data(as_text=True)
+    svg = client.get(f"/q/{world.v1.qr_token}/qr.svg")
+    assert svg.mimetype == "image/svg+xml"
+    assert svg.data.startswith(b"<")
+    assert client.get(f"/q/{world.v1.qr_token}/qr.png").mimetype == "image/png"
+
+
+def test_tokens_are_unguessable_and_rotation_retires_the_old_one(client, world, app):
+    assert len(world.v1.qr_token) >= 22
+    assert world.v1.qr_token != world.v2.qr_token
+    old = world.v1.qr_token
+    qr.rotate(world.v1, actor=world.admin)
+    db.session.flush()
+    replaced = client.get(f"/q/{old}")
+    assert replaced.status_code == 410
+    assert "已经更换" in replaced.get_data(as_text=True)
+    assert client.get(f"/q/{world.v1.qr_token}").status_code == 200
+    assert client.get("/q/not-a-real-token").status_code == 404
+    api_old = client.get(f"/api/v1/qr/{old}")
+    assert (api_old.status_code, api_old.json["code"]) == (410, "qr_replaced")
+    assert client.get(f"/api/v1/qr/{world.v1.qr_token}").json["name"] == "东村"
+    assert db.session.scalar(select(AuditEntry.action).where(
+        AuditEntry.object_id == world.v1.code)) == "village.rotate_qr"
+
+
+def test_an_emergency_kind_says_call_110_first(client, world):
+    page = client.get(f"/q/{world.v1.qr_token}?kind=S01").get_data(as_text=True)
+    assert page.index("拨打 110") < page.index("<form")
+    assert 'href="tel:110"' in page
+    ordinary = client.get(f"/q/{world.v1.qr_token}?kind=D02").get_data(as_text=True)
+    assert "请先报警" not in ordinary
+
+
+def test_an_anonymous_report_with_a_photo(client, world, caplog):
+    data = form(world) | {"photos": (io.BytesIO(jpeg_with_gps()), "IMG_0001.jpg")}
+    with caplog.at_level(logging.DEBUG):
+        response = post(client, world, data)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    page = response.get_data(as_text=True)
+    assert "报告已提交" in page
+    assert "1个工作日" in page or "2个工作日" in page  # when the center will accept it
+    assert "Set-Cookie" not in response.headers
+    link = tracking_link(page)
+    case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+    assert (case.source, case.reporter_anonymous, case.created_by_id) == ("qr", True, None)
+    assert case.tracking_hash
+    assert link.split("/")[-1] not in case.tracking_hash
+    # Nothing about the phone is kept: not in the case, its events, the audit or the log.
+    rows = [case, *db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)),
+            *db.session.scalars(select(AuditEntry))]
+    stored = " ".join(str(getattr(row, c.key)) for row in rows for c in row.__table__.columns)
+    for trace in ("10.77.66.55", "TestPhone-XYZ", "MicroMessenger"):
+        assert trace not in stored
+        assert trace not in caplog.text
+    photo = db.session.scalar(select(Photo).where(Photo.case_id == case.id))
+    assert photo is not None
+    assert photo.uploaded_by_id is None
+    tracked = client.get(link)
+    assert tracked.status_code == 200
+    assert "已收到" in tracked.get_data(as_text=True)
+    assert tracked.headers["Cache-Control"] == "no-store"
+    assert tracked.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_resend_makes_one_report_and_shows_the_same_code(client, world):
+    data = form(world)
+    first = post(client, world, data)
+    before = db.session.scalar(select(func.count(Case.id)))
+    again = post(client, world, data)
+    assert again.status_code == 200
+    assert db.session.scalar(select(func.count(Case.id))) == before
+    assert tracking_link(again.get_data(as_text=True)) == tracking_link(
+        first.get_data(as_text=True))
+    assert "已经提交过" in again.get_data(as_text=True)
+
+
+def test_the_robot_trap_and_bad_input(client, world):
+    before = db.session.scalar(select(func.count(Case.id)))
+    assert post(client, world, form(world, website="http://spam.example")).status_code == 422
+    empty = post(client, world, form(world, description="  "))
+    assert empty.status_code == 422
+    assert "请描述发生了什么" in empty.get_data(as_text=True)
+    named_without_name = post(client, world, form(world, anonymous="no"))
+    assert named_without_name.status_code == 422
+    not_an_image = form(world) | {"photos": (io.BytesIO(b"hello"), "x.jpg")}
+    assert post(client, world, not_an_image).status_code == 422
+    assert post(client, world, form(world, kind="ZZZ")).status_code == 404
+    assert post(client, world, form(world, form_key="nope")).status_code == 400
+    assert db.session.scalar(select(func.count(Case.id))) == before
+
+
+def test_a_named_report_keeps_the_name_for_the_center_only(client, world):
+    page = post(client, world, form(world, anonymous="no", name="王大妈", phone="13900001111"))
+    assert page.status_code == 200
+    case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+    assert (case.reporter_name, case.reporter_phone) == ("王大妈", "13900001111")
+    tracked = client.get(tracking_link(page.get_data(as_text=True))).get_data(as_text=True)
+    assert "王大妈" not in tracked
+    assert "13900001111" not in tracked
+
+
+def test_too_many_reports_get_a_friendly_page(client, world, app):
+    app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "2/hour"
+    try:
+        for _ in range(2):
+            assert post(client, world, form(world)).status_code == 200
+        limited = post(client, world, form(world))
+    finally:
+        app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "10/hour"
+    assert limited.status_code == 429
+    assert "请稍后再试" in limited.get_data(as_text=True)
+    assert "110" in limited.get_data(as_text=True)
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_the_village_limit_counts_every_phone(client, world, app):
+    app.config["QR_SUBMIT_LIMIT_PER_VILLAGE"] = "1/hour"
+    try:
+        assert post(client, world, form(world)).status_code == 200
+        other_phone = client.post(f"/q/{world.v1.qr_token}", data=form(world),
+                                  content_type="multipart/form-data",
+                                  environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        other_village = post(client, world, form(world), token=world.v2.qr_token)
+    finally:
+        app.config["QR_SUBMIT_LIMIT_PER_VILLAGE"] = "120/hour"
+    assert other_phone.status_code == 429
+    assert other_village.status_code == 200
+
+
+def test_the_tracking_page_follows_the_case_and_shows_nothing_private(client, world):
+    page = post(client, world, form(world, description="<script>alert('x')</script>有人打架"))
+    link = tracking_link(page.get_data(as_text=True))
+    case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+    workflow.apply(case, "accept", actor=world.center)
+    workflow.apply(case, "note", actor=world.center, text="内部：当事人是村干部亲戚")
+    workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id)
+    db.session.flush()
+    tracked = client.get(link).get_data(as_text=True)
+    assert "处理中" in tracked
+    assert "已交由相关部门处理" in tracked
+    for private in ("内部", "t_center", world.justice.name, world.center.display_name):
+        assert private not in tracked
+    assert "<script>alert" not in tracked
+    assert "&lt;script&gt;alert(" in tracked
+
+
+def test_the_villager_adds_information_and_answers_the_follow_up(client, world):
+    page = post(client, world, form(world))
+    link = tracking_link(page.get_data(as_text=True))
+    added = client.post(f"{link}/info", data={"text": "昨晚又吵了一次。"})
+    assert added.status_code == 303
+    case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+    assert [e.action for e in case.events][-1] == "add_info"
+    assert "昨晚又吵了一次" in client.get(link).get_data(as_text=True)
+    # Not before the case is resolved.
+    assert client.post(f"{link}/feedback", data={"satisfied": "yes"}).status_code == 409
+    for action, actor, fields in (
+        ("accept", world.center, {}),
+        ("dispatch", world.center, {"lead_department": world.justice.id}),
+        ("sign_for", world.justice_handler, {}),
+        ("resolve", world.justice_handler, {"result_code": "mediated", "result_text": "和好"}),
+        ("verify", world.center, {}),
+    ):
+        workflow.apply(case, action, actor=actor, **fields)
+    db.session.flush()
+    tracked = client.get(link).get_data(as_text=True)
+    assert "满意吗" in tracked
+    assert "调解成功" in tracked
+    assert client.post(f"{link}/feedback", data={"satisfied": "no",
+                                                 "text": "还没解决"}).status_code == 303
+    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                      CaseEvent.action == "answer_follow_up"))
+    assert event.data == {"satisfaction": "dissatisfied"}
+    assert event.actor_id is None
+    assert client.post(f"{link}/feedback", data={"satisfied": "yes"}).status_code == 409
+
+
+def test_tracking_lookup(client, world):
+    page = post(client, world, form(world))
+    link = tracking_link(page.get_data(as_text=True))
+    secret = link.split("/")[-1]
+    typed = "-".join(secret[i:i + 4] for i in range(0, len(secret), 4)).lower()
+    response = client.post("/t", data={"code": typed})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(link)
+    assert client.get("/t/" + "A" * 26).status_code == 404
+    assert client.get("/t/short").status_code == 404
+
+
+def test_the_access_log_leaves_out_who_sent_a_report():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from server.accesslog import PrivateAccessLogger
+
+    logger = PrivateAccessLogger(Config())
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    request = SimpleNamespace(headers=[("USER-AGENT", UA)])
+
+    def atoms(path):
+        environ = {"REMOTE_ADDR": "10.77.66.55", "REQUEST_METHOD": "GET", "RAW_URI": path,
+                   "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": path, "QUERY_STRING": "",
+                   "HTTP_USER_AGENT": UA}
+        return logger.atoms(response, request, environ, timedelta(milliseconds=5))
+
+    for path in ("/q/TOKEN", "/t/SECRETSECRETSECRET"):
+        line = " ".join(str(v) for v in atoms(path).values())
+        assert "10.77.66.55" not in line
+        assert "TestPhone-XYZ" not in line
+        assert "SECRETSECRET" not in line
+    assert atoms("/api/v1/cases")["h"] == "10.77.66.55"
