@@ -262,3 +262,45 @@ def test_the_access_log_leaves_out_who_sent_a_report():
         assert "TestPhone-XYZ" not in line
         assert "SECRETSECRET" not in line
     assert atoms("/api/v1/cases")["h"] == "10.77.66.55"
+
+
+def test_a_too_large_upload_gets_a_friendly_page(client, world, app):
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    big = FileStorage(io.BytesIO(b"\xff\xd8\xff" + b"0" * (app.config["MAX_CONTENT_LENGTH"])),
+                      "big.jpg")
+    boundary, body = encode_multipart(form(world) | {"photos": big})
+    response = client.post(f"/q/{world.v1.qr_token}", data=body,
+                           content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 413
+    assert "照片太大" in response.get_data(as_text=True)
+
+
+def test_limits_are_shared_by_every_worker_through_redis(world, app):
+    """Two app processes (here: two apps) on one Redis count together."""
+    import redis
+
+    from server import create_app
+
+    uri = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(uri, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if __import__("os").environ.get("CI"):
+            raise
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    redis.Redis.from_url(uri).flushdb()
+    workers = [create_app({"DATABASE_URL": app.config["DATABASE_URL"], "ENV": "testing",
+                           "RATELIMIT_STORAGE_URI": uri,
+                           "QR_SUBMIT_LIMIT_PER_ADDRESS": "3/hour"}) for _ in range(2)]
+    answers = []
+    for attempt in range(4):
+        with workers[attempt % 2].app_context():
+            try:
+                ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", "phone-1")
+                answers.append("ok")
+            except ratelimit.RateLimited:
+                answers.append("limited")
+    assert answers == ["ok", "ok", "ok", "limited"]
+    redis.Redis.from_url(uri).flushdb()

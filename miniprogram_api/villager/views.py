@@ -14,10 +14,11 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from server import codes, media, operations, qr, ratelimit, tracking, workflow
 from server.deadlines import Deadlines, parse_duration
-from server.errors import DomainError, NotFound
+from server.errors import DomainError, NotFound, PayloadTooLarge
 from server.extensions import db
 from server.models import Category, CategoryGroup, Step, Town
 from server.operations import Reporter
@@ -54,6 +55,11 @@ def _domain_error(error: DomainError):
     if "retry_after" in error.details:
         response.headers["Retry-After"] = str(error.details["retry_after"])
     return response
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_error):
+    return _domain_error(PayloadTooLarge("照片太大了，请少选几张或换一张再试。"))
 
 
 def _town() -> Town | None:

@@ -411,3 +411,13 @@ def test_the_center_can_file_a_walk_in_report(client, world, login):
     assert response.status_code == 201, response.json
     assert response.json["source"] == "walk_in"
     assert response.json["reporter"]["name"] == "来访人"
+
+
+def test_markup_in_a_description_comes_back_as_plain_data(client, world, login):
+    text = "<script>alert('x')</script><b>有人</b>打架"
+    response = client.post("/api/v1/reports", headers=login(world.worker1) | key(),
+                           json=report_body(world, description=text))
+    assert response.mimetype == "application/json"
+    assert response.json["description"] == text  # data, for the phone to show as text
+    detail = client.get(f"/api/v1/cases/{response.json['code']}", headers=login(world.center))
+    assert detail.json["description"] == text
