@@ -1,10 +1,25 @@
-"""The mediation center's web admin (/admin): server-rendered pages over `server`."""
+"""The mediation center's web admin (/admin): server-rendered pages over `server`.
 
-from flask import Blueprint, Flask
+Views parse the form, check who is asking, call one operation in `server`, and render.
+Sessions are server-side (server/websession.py); every form carries a CSRF token.
+"""
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+from __future__ import annotations
+
+from flask import Flask
+
+from admin.blueprint import bp, csrf
 
 
 def init_app(app: Flask) -> None:
-    """Register the admin's pages (built in a later issue)."""
+    """Register the admin pages, its sessions and CSRF protection."""
+    from admin import audit, cases, manage, queue, signin  # noqa: F401 - they add routes
+    from server import websession
+
+    websession.init_app(app)
+    # CSRF is checked by the admin blueprint itself (the API and villagers' pages have
+    # no sessions to ride on).
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    csrf.init_app(app)
     app.register_blueprint(bp)

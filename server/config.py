@@ -48,6 +48,8 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "QR_SUBMIT_LIMIT_PER_VILLAGE": ("120/hour", str),
     "TRACKING_LIMIT_PER_ADDRESS": ("60/hour", str),
     "MEDIA_ROOT": (None, str),
+    # The web admin: a session ends after this long without a request.
+    "ADMIN_IDLE_MINUTES": (30, int),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),
     "MEDIA_MAX_PIXELS": (50_000_000, int),
     # 1920 px: enough to read a licence plate or a crack, and a 12-megapixel photo
@@ -73,9 +75,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"
     if not config["MEDIA_ROOT"]:
         config["MEDIA_ROOT"] = str(Path(instance_path) / "media")
+    # Admin cookies only over HTTPS in production (nginx terminates TLS).
+    config.setdefault("SESSION_COOKIE_SECURE", config["ENV"] == "production")
     # Request bounds: one photo and a few form fields per request.
     config.setdefault("MAX_CONTENT_LENGTH", int(config["MEDIA_MAX_BYTES"]) + 64 * 1024)
-    config.setdefault("MAX_FORM_PARTS", 20)
+    config.setdefault("MAX_FORM_PARTS", 200)
     config.setdefault("MAX_FORM_MEMORY_SIZE", 64 * 1024)
     validate(config)
     return config

@@ -576,13 +576,14 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
     """
     if action not in ACTIONS:
         raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
+    # A form shown before someone else acted is stale, whatever the action: say so first.
+    if expected_version is not None and expected_version != case.version:
+        raise StaleCase(current_status=case.status.value, current_version=case.version)
     transition = TRANSITIONS.get((case.status, action))
     if transition is None and case.status in ENDED:
         raise InvalidTransition(f"案件{case.status.label}，不能再执行此操作。", code="case_ended")
     if (error := _refusal(case, transition, actor)) is not None:
         raise error
-    if expected_version is not None and expected_version != case.version:
-        raise StaleCase(current_status=case.status.value, current_version=case.version)
     cleaned = _clean(transition, fields)
 
     now = clock.now()

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from flask import has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask.globals import app_ctx
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -66,11 +66,19 @@ def _scope():
 
 
 class ExpiringClient(FlaskClient):
-    """After each request, forget what the test's session had loaded: the request may
-    have changed it (in its own session, on the same connection)."""
+    """A client for tests that hold an app context (which Flask then reuses for requests).
+
+    After each request it forgets what the test's session had loaded (the request may have
+    changed it, in its own session on the same connection), and what the request put on
+    `g` (in production every request has a `g` of its own).
+    """
 
     def open(self, *args, **kwargs):
+        before = set(vars(g)) if has_app_context() else set()
         response = super().open(*args, **kwargs)
+        if has_app_context():
+            for name in set(vars(g)) - before:
+                delattr(g, name)
         db.session.expire_all()
         return response
 

@@ -25,7 +25,13 @@ from server.models.categories import (
 )
 from server.models.organisation import Department, DepartmentKind, Role, User
 from server.models.places import Grid, RetiredQrToken, Town, Village
-from server.models.records import AuditEntry, CalendarDay, IdempotencyRecord, LoginThrottle
+from server.models.records import (
+    AuditEntry,
+    CalendarDay,
+    IdempotencyRecord,
+    LoginThrottle,
+    WebSession,
+)
 
 __all__ = [
     "AssignmentRole",
@@ -59,4 +65,5 @@ __all__ = [
     "Town",
     "User",
     "Village",
+    "WebSession",
 ]

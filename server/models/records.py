@@ -85,3 +85,17 @@ class IdempotencyRecord(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_code: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSession(db.Model):
+    """One signed-in browser."""
+
+    __tablename__ = "web_session"
+
+    # sha256 of the cookie's value: a database leak does not hand out live sessions.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id",
+                                                           ondelete="CASCADE"), index=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,46 @@
+"""The audit log: who did what, when, from where. Read-only: there is no edit or delete."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from flask import render_template, request
+from sqlalchemy import select
+
+from admin.blueprint import bp, require
+from server import clock
+from server.extensions import db
+from server.models import AuditEntry, Role, User
+
+PAGE = 100
+
+
+@bp.get("/audit")
+@require(Role.ADMIN, Role.CENTER)
+def audit_log():
+    """Audit entries, newest first, filtered by action, user and dates; keyset paged."""
+    query = select(AuditEntry, User).outerjoin(User, User.id == AuditEntry.actor_id)
+    action = request.args.get("action", "").strip()
+    if action:
+        query = query.where(AuditEntry.action.contains(action))
+    username = request.args.get("user", "").strip()
+    if username:
+        query = query.where(User.username == username)
+    tz = clock.town_tz()
+    for name, op in (("from", "ge"), ("to", "lt")):
+        raw = request.args.get(name, "")
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            continue
+        moment = datetime.combine(day + timedelta(days=1 if op == "lt" else 0), time(0),
+                                  tzinfo=tz)
+        query = query.where(AuditEntry.at >= moment if op == "ge" else AuditEntry.at < moment)
+    before = request.args.get("before", "")
+    if before.isdigit():
+        query = query.where(AuditEntry.id < int(before))
+    rows = db.session.execute(query.order_by(AuditEntry.id.desc()).limit(PAGE + 1)).all()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return render_template("admin/audit.html", rows=rows, local=clock.local, args=request.args,
+                           next_before=rows[-1][0].id if more and rows else None)

@@ -1,0 +1,102 @@
+"""The admin blueprint and what every admin page shares: who is signed in, CSRF, errors."""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+
+from server import clock
+from server.errors import DomainError
+from server.extensions import db
+from server.models import Role, User
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+csrf = CSRFProtect()
+
+# Who may use the admin at all; grid workers work from the mini program.
+ADMIN_ROLES = frozenset({Role.CENTER, Role.LEADER, Role.HANDLER, Role.ADMIN})
+
+
+@bp.before_request
+def _load_user():
+    g.user = None
+    user_id = session.get("user_id")
+    if user_id is not None:
+        user = db.session.get(User, user_id)
+        # A disabled account or a changed password ends the session.
+        if (user is None or not user.active or user.role not in ADMIN_ROLES
+                or session.get("pwd") != user.password_changed_at.isoformat()):
+            session.clear()
+        else:
+            g.user = user
+    if request.method == "POST":
+        csrf.protect()
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.context_processor
+def _globals():
+    return {"user": g.get("user"), "csrf_token": generate_csrf, "Role": Role}
+
+
+@bp.app_template_filter("localtime")
+def _localtime(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time on the town's clock."""
+    return clock.local(moment).strftime(fmt) if moment else ""
+
+
+@bp.app_template_filter("pagequery")
+def _pagequery(args, cursor: str) -> str:
+    """The current filters with the next page's cursor."""
+    pairs = [(k, v) for k, v in args.items(multi=True) if k != "after"]
+    return urlencode([*pairs, ("after", cursor)])
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(error):
+    return render_template("admin/error.html", title="页面已过期",
+                           message="表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。"), 400
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    db.session.rollback()
+    return render_template("admin/error.html", title="无法完成", message=error.message,
+                           code=error.code), error.http_status
+
+
+def require(*roles: Role):
+    """Only signed-in users of `roles` (any admin role if none given) may open the view."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.user is None:
+                return redirect(url_for("admin.login", next=request.full_path))
+            if roles and g.user.role not in roles:
+                return render_template("admin/error.html", title="无权访问",
+                                       message="您的账号不能使用此页面。"), 403
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def client_ip() -> str | None:
+    return request.remote_addr

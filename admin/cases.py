@@ -1,0 +1,161 @@
+"""A case: everything about it, its timeline, the actions allowed now, its printable file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from admin.blueprint import bp, client_ip, require
+from server import access, clock, codes, database, media, operations, workflow
+from server.duplicates import likely_duplicates
+from server.errors import StaleCase, ValidationFailed
+from server.extensions import db
+from server.models import (
+    Category,
+    ClosingReason,
+    Department,
+    ResultCode,
+    RiskLevel,
+    Role,
+    Severity,
+    User,
+)
+from server.storage import storage
+
+CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
+LIST_FIELDS = {"co_departments"}
+INT_FIELDS = {"lead_department", "handler"}
+TIME_FIELDS = {"due_at", "until"}
+BOOL_FIELDS = {"parties_consent"}
+
+
+def _case(code: str):
+    return operations.get_case_for(code, g.user)
+
+
+def _context(case):
+    """What the case page and the printable file show."""
+    informant = None
+    if access.can_see_informant(g.user, case):
+        informant = access.reveal_informant(case, actor=g.user, ip=client_ip())
+    suggestion = operations.suggest_dispatch(case) if case.status == "accepted" else None
+    return {
+        "case": case, "display": codes.display, "informant": informant,
+        "show_informant": access.can_see_informant(g.user, case),
+        "exact_location": access.can_see_exact_location(g.user, case),
+        "timeline": operations.timeline(case, viewer=g.user),
+        "labels": {a: t.label for a, t in workflow.ACTIONS.items()} | {"submit": "上报",
+                   **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}},
+        "actions": workflow.allowed_actions(case, g.user),
+        "suggestion": suggestion,
+        "duplicates": likely_duplicates(case, viewer=g.user)
+        if case.status == "submitted" else [],
+        "departments": db.session.scalars(select(Department).where(Department.active.is_(True))
+                                          .order_by(Department.kind, Department.name)).all(),
+        "handlers": db.session.scalars(select(User).where(User.role == Role.HANDLER,
+                                                          User.active.is_(True))).all(),
+        "categories": db.session.scalars(select(Category).where(Category.active.is_(True))
+                                         .order_by(Category.sort_order)).all(),
+        "result_codes": list(ResultCode), "closing_reasons": list(ClosingReason),
+        "risk_levels": list(RiskLevel), "severities": list(Severity),
+        "satisfaction": workflow.SATISFACTION, "local": clock.local,
+    }
+
+
+@bp.get("/cases/<code>")
+@require(*CASE_ROLES)
+def case_page(code: str):
+    """One case: details, photos, parties, timeline, and forms for the allowed actions."""
+    if access.can_see_informant(g.user):
+        database.begin_writing()  # the view of the informant is audited
+    case = _case(code)
+    context = _context(case)
+    db.session.commit()
+    return render_template("admin/case.html", **context)
+
+
+@bp.get("/cases/<code>/print")
+@require(*CASE_ROLES)
+def case_file(code: str):
+    """The printable case file (案卷) with the whole timeline."""
+    if access.can_see_informant(g.user):
+        database.begin_writing()
+    case = _case(code)
+    context = _context(case)
+    db.session.commit()
+    return render_template("admin/case_file.html", **context, printed_at=clock.now())
+
+
+def _fields(action: str) -> dict:
+    """The action's fields from the form, typed as the workflow takes them."""
+    transition = workflow.ACTIONS.get(action)
+    if transition is None:
+        abort(404)
+    fields = {}
+    tz = clock.town_tz()
+    for name in (*transition.required, *transition.optional):
+        if name in LIST_FIELDS:
+            values = [int(v) for v in request.form.getlist(name) if v.isdigit()]
+            if values:
+                fields[name] = values
+            continue
+        raw = request.form.get(name, "").strip()
+        if name in BOOL_FIELDS:
+            fields[name] = raw == "yes"
+        elif not raw:
+            continue
+        elif name in INT_FIELDS:
+            if not raw.isdigit():
+                raise ValidationFailed("请选择有效的选项。", code="invalid_choice", field=name)
+            fields[name] = int(raw)
+        elif name in TIME_FIELDS:
+            try:  # <input type=datetime-local> gives the town's wall-clock time
+                fields[name] = datetime.fromisoformat(raw).replace(tzinfo=tz)
+            except ValueError:
+                raise ValidationFailed("时间格式不正确。", code="invalid_datetime",
+                                       field=name) from None
+        else:
+            fields[name] = raw
+    return fields
+
+
+@bp.post("/cases/<code>/actions/<action>")
+@require(Role.CENTER, Role.HANDLER)
+def act(code: str, action: str):
+    """Take one action through the workflow; a stale form is told and shown the news."""
+    case = _case(code)
+    version = request.form.get("version", "")
+    try:
+        workflow.apply(case, action, actor=g.user,
+                       expected_version=int(version) if version.isdigit() else -1,
+                       **_fields(action))
+        photos = [f for f in request.files.getlist("photos") if f and f.filename][:9]
+        for upload in photos:
+            photo = media.store_photo(upload.read(), uploader=g.user)
+            photo.case = case
+            photo.event_id = case.events[-1].id if case.events else None
+        db.session.commit()
+    except StaleCase:
+        db.session.rollback()
+        flash("这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。",
+              "warning")
+        return redirect(url_for("admin.case_page", code=case.code))
+    except ValidationFailed as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin.case_page", code=case.code))
+    flash(f"已{workflow.ACTIONS[action].label}。", "success")
+    return redirect(url_for("admin.case_page", code=case.code))
+
+
+@bp.get("/media/<public_id>")
+@require(*CASE_ROLES)
+def photo(public_id: str):
+    """A case photo (or its thumbnail) for users who may see the case."""
+    item = media.photo_for(public_id, g.user)
+    key = item.thumbnail_key if request.args.get("size") == "thumb" else item.storage_key
+    return Response(storage().get(key), mimetype=item.content_type,
+                    headers={"X-Content-Type-Options": "nosniff",
+                             "Cache-Control": "private, max-age=3600"})

@@ -1,0 +1,213 @@
+"""Management (admin role): villages and their QR codes, users, departments, categories,
+the holiday calendar."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from admin.blueprint import bp, client_ip, require
+from server import management, qr
+from server.errors import DomainError, NotFound
+from server.extensions import db
+from server.models import (
+    CalendarDay,
+    Category,
+    Department,
+    DepartmentKind,
+    Grid,
+    RiskLevel,
+    Role,
+    Step,
+    Town,
+    User,
+    Village,
+)
+
+
+def _ids(name: str) -> list[int]:
+    return [int(v) for v in request.form.getlist(name) if v.isdigit()]
+
+
+def _done(message: str, endpoint: str, **values):
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values))
+
+
+def _failed(error: DomainError, endpoint: str, **values):
+    db.session.rollback()
+    flash(error.message, "error")
+    return redirect(url_for(endpoint, **values))
+
+
+@bp.get("/villages")
+@require(Role.ADMIN, Role.CENTER)
+def villages():
+    """Villages, their grids, QR codes and posters."""
+    rows = db.session.scalars(select(Village).order_by(Village.code)).all()
+    return render_template("admin/villages.html", villages=rows, url_of=qr.village_url)
+
+
+@bp.get("/villages/posters")
+@require(Role.ADMIN, Role.CENTER)
+def posters():
+    """One print sheet: every village's A4 poster."""
+    rows = db.session.scalars(select(Village).order_by(Village.code)).all()
+    return render_template("villager/poster.html", villages=rows,
+                           town=db.session.scalar(select(Town).order_by(Town.id)),
+                           qr_svg=qr.svg, url_of=qr.village_url, inline_css=False)
+
+
+@bp.post("/villages/<code>/rotate")
+@require(Role.ADMIN)
+def rotate_qr(code: str):
+    """Replace a village's QR code (the old one will say it has been replaced)."""
+    village = db.session.scalar(select(Village).where(Village.code == code))
+    if village is None:
+        raise NotFound("找不到该村。")
+    qr.rotate(village, actor=g.user, ip=client_ip())
+    return _done(f"{village.name}的二维码已更换，请打印新海报。", "admin.villages")
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@require(Role.ADMIN)
+def users():
+    """Accounts: create, and the list."""
+    if request.method == "POST":
+        form = request.form
+        try:
+            department = form.get("department", "")
+            management.create_user(
+                actor=g.user, username=form.get("username", ""),
+                display_name=form.get("display_name", ""), role=form.get("role", ""),
+                password=form.get("password", ""),
+                department_id=int(department) if department.isdigit() else None,
+                grid_ids=_ids("grids"), ip=client_ip())
+        except DomainError as error:
+            return _failed(error, "admin.users")
+        return _done("账号已创建。", "admin.users")
+    return render_template(
+        "admin/users.html", users=db.session.scalars(select(User).order_by(User.role,
+                                                                          User.username)).all(),
+        roles=list(Role), departments=db.session.scalars(select(Department)
+                                                         .order_by(Department.name)).all(),
+        grids=db.session.scalars(select(Grid).order_by(Grid.code)).all())
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("找不到该账号。")
+    return user
+
+
+@bp.post("/users/<int:user_id>/active")
+@require(Role.ADMIN)
+def user_active(user_id: int):
+    """Disable or re-enable an account."""
+    try:
+        management.set_active(_user(user_id), request.form.get("active") == "yes",
+                              actor=g.user, ip=client_ip())
+    except DomainError as error:
+        return _failed(error, "admin.users")
+    return _done("已更新账号状态。", "admin.users")
+
+
+@bp.post("/users/<int:user_id>/password")
+@require(Role.ADMIN)
+def user_password(user_id: int):
+    """Reset a password (the user's sessions and tokens end)."""
+    try:
+        management.reset_password(_user(user_id), request.form.get("password", ""),
+                                  actor=g.user, ip=client_ip())
+    except DomainError as error:
+        return _failed(error, "admin.users")
+    return _done("密码已重置。", "admin.users")
+
+
+@bp.post("/users/<int:user_id>/bind")
+@require(Role.ADMIN)
+def user_bind(user_id: int):
+    """Bind a user to grids or a department."""
+    department = request.form.get("department", "")
+    try:
+        management.update_user(_user(user_id), actor=g.user,
+                               department_id=int(department) if department.isdigit() else None,
+                               grid_ids=_ids("grids"), ip=client_ip())
+    except DomainError as error:
+        return _failed(error, "admin.users")
+    return _done("已更新绑定。", "admin.users")
+
+
+@bp.route("/departments", methods=["GET", "POST"])
+@require(Role.ADMIN)
+def departments():
+    """Departments and the villages each covers."""
+    if request.method == "POST":
+        form = request.form
+        department_id = form.get("id", "")
+        department = db.session.get(Department, int(department_id)) if department_id.isdigit() \
+            else None
+        try:
+            management.save_department(
+                actor=g.user, department=department, name=form.get("name", ""),
+                kind=form.get("kind", ""), town_wide=form.get("town_wide") == "yes",
+                village_ids=_ids("villages"), active=form.get("active", "yes") == "yes",
+                ip=client_ip())
+        except DomainError as error:
+            return _failed(error, "admin.departments")
+        return _done("部门已保存。", "admin.departments")
+    return render_template(
+        "admin/departments.html",
+        departments=db.session.scalars(select(Department).order_by(Department.kind,
+                                                                   Department.name)).all(),
+        kinds=list(DepartmentKind),
+        villages=db.session.scalars(select(Village).order_by(Village.code)).all())
+
+
+@bp.route("/categories", methods=["GET", "POST"])
+@require(Role.ADMIN)
+def categories():
+    """Categories: flags, time limits per step, routing."""
+    if request.method == "POST":
+        form = request.form
+        category = db.session.scalar(select(Category).where(Category.code == form.get("code")))
+        if category is None:
+            raise NotFound("找不到该类别。")
+        limits = {step.value: (form.get(f"warn_{step.value}", "").strip() or None,
+                               form.get(f"due_{step.value}", "").strip()) for step in Step}
+        try:
+            management.save_category(
+                category, actor=g.user, name=form.get("name", ""), hint=form.get("hint"),
+                urgent=form.get("urgent") == "yes", confidential=form.get("confidential") == "yes",
+                emergency=form.get("emergency") == "yes", active=form.get("active") == "yes",
+                default_risk_level=form.get("default_risk_level", ""), limits=limits,
+                lead_kind=form.get("lead_kind") or None, co_kinds=form.getlist("co_kinds"),
+                ip=client_ip())
+        except DomainError as error:
+            return _failed(error, "admin.categories")
+        return _done(f"类别 {category.name} 已保存。", "admin.categories")
+    rows = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
+    return render_template("admin/categories.html", categories=rows, steps=list(Step),
+                           kinds=list(DepartmentKind), risk_levels=list(RiskLevel))
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+@require(Role.ADMIN)
+def calendar():
+    """Corrections to the working calendar (holidays, make-up workdays)."""
+    if request.method == "POST":
+        try:
+            day = date.fromisoformat(request.form.get("day", ""))
+        except ValueError:
+            flash("日期格式不正确。", "error")
+            return redirect(url_for("admin.calendar"))
+        choice = request.form.get("workday")
+        management.set_calendar_day(day, {"yes": True, "no": False}.get(choice), actor=g.user,
+                                    name=request.form.get("name"), ip=client_ip())
+        return _done("工作日历已更新。", "admin.calendar")
+    rows = db.session.scalars(select(CalendarDay).order_by(CalendarDay.day.desc())).all()
+    return render_template("admin/calendar.html", days=rows)

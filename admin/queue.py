@@ -1,0 +1,79 @@
+"""The triage queue: the center's home page (a handler sees their department's cases)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import g, jsonify, render_template, request
+from sqlalchemy import select
+
+from admin.blueprint import bp, require
+from server import clock, codes
+from server import queue as triage
+from server.deadlines import load_calendar
+from server.extensions import db
+from server.models import (
+    CaseStatus,
+    Category,
+    Department,
+    RiskLevel,
+    Role,
+    Village,
+)
+
+CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
+
+
+def _int(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _filters() -> triage.QueueFilters:
+    status = request.args.get("status") or None
+    risk = request.args.get("risk_level") or None
+    return triage.QueueFilters(
+        status=status if status in {s.value for s in CaseStatus} else None,
+        village=_int("village"), category=request.args.get("category") or None,
+        risk_level=risk if risk in {r.value for r in RiskLevel} else None,
+        department=_int("department"), overdue=request.args.get("overdue") == "1",
+        supervised=request.args.get("supervised") == "1")
+
+
+@bp.get("/")
+@require(*CASE_ROLES, Role.ADMIN)
+def index():
+    """The queue: new and open cases, urgent and nearest their deadline first."""
+    if g.user.role == Role.ADMIN:
+        from flask import redirect, url_for
+
+        return redirect(url_for("admin.villages"))
+    filters = _filters()
+    page = triage.page(g.user, filters, cursor=request.args.get("after") or None)
+    calendar = load_calendar()
+    rows = [(case, triage.time_left(case, calendar=calendar)) for case in page.items]
+    return render_template(
+        "admin/queue.html", rows=rows, page=page, filters=filters,
+        counts=triage.counts(g.user, filters), statuses=list(CaseStatus),
+        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
+        categories=db.session.scalars(select(Category).order_by(Category.sort_order)).all(),
+        departments=db.session.scalars(select(Department).where(Department.active.is_(True))
+                                       .order_by(Department.kind, Department.name)).all(),
+        risk_levels=list(RiskLevel), display=codes.display, now=clock.now(),
+        args=request.args)
+
+
+@bp.get("/queue/urgent.json")
+@require(*CASE_ROLES)
+def urgent_since():
+    """New urgent reports since `since` (the queue page asks every half minute)."""
+    try:
+        since = datetime.fromisoformat(request.args.get("since", ""))
+    except ValueError:
+        since = clock.now() - timedelta(minutes=10)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=clock.now().tzinfo)
+    cases = triage.new_urgent(g.user, since)
+    return jsonify(now=clock.now().isoformat(), cases=[
+        {"code": codes.display(c.code), "category": c.category.name, "village": c.village.name}
+        for c in cases])

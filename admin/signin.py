@@ -1,0 +1,56 @@
+"""Signing in and out of the admin."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import g, redirect, render_template, request, session, url_for
+
+from admin.blueprint import ADMIN_ROLES, bp, client_ip
+from server import auth
+from server.errors import TooManyRequests
+from server.extensions import db
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths inside the admin: never an open redirect to another site.
+    if target and target.startswith("/admin") and not urlsplit(target).netloc:
+        return target
+    return url_for("admin.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The sign-in form (username, password)."""
+    error = None
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        try:
+            user = auth.authenticate(username, request.form.get("password", ""),
+                                     ip=client_ip())
+            if user.role not in ADMIN_ROLES:
+                raise auth.LoginFailed("网格员请使用小程序登录。")
+        except auth.LoginFailed as failed:
+            db.session.commit()  # the failure counts
+            error = failed.message
+        except TooManyRequests as refused:
+            db.session.rollback()
+            error = refused.message
+        else:
+            db.session.commit()
+            session.clear()
+            session.regenerate()  # a new session id at sign-in
+            session["user_id"] = user.id
+            session["pwd"] = user.password_changed_at.isoformat()
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("admin/login.html", error=error, username=username), 401
+    if g.user is not None:
+        return redirect(url_for("admin.index"))
+    return render_template("admin/login.html", error=None, username="")
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out: the session row is deleted."""
+    session.clear()
+    return redirect(url_for("admin.login"))

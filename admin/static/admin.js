@@ -1,0 +1,29 @@
+// The admin's small helpers; every page works without them.
+(function () {
+  "use strict";
+  // A new urgent report is impossible to miss: ask every half minute, show a banner.
+  var alertBox = document.getElementById("urgent-alert");
+  if (alertBox) {
+    var since = alertBox.dataset.since;
+    var poll = function () {
+      fetch(alertBox.dataset.url + "?since=" + encodeURIComponent(since), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data || !data.cases.length) { return; }
+          alertBox.hidden = false;
+          alertBox.textContent = "有 " + data.cases.length + " 件新的紧急报告：" +
+            data.cases.map(function (c) { return c.village + " " + c.category + "（" + c.code + "）"; }).join("；") +
+            "。请刷新页面处理。";
+          document.title = "【紧急】" + document.title.replace(/^【紧急】/, "");
+        })
+        .catch(function () {});
+    };
+    setInterval(poll, 30000);
+  }
+  // Ask before actions that cannot be undone.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+}());

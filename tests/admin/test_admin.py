@@ -1,0 +1,279 @@
+"""The web admin through the test client: sign-in, CSRF, the queue, a case, management."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from server import clock, workflow
+from server.extensions import db
+from server.models import AuditEntry, Case, CaseStatus, User, WebSession
+from server.operations import Reporter
+from tests.admin.conftest import csrf_from
+from tests.factories import PASSWORD
+from tests.helpers import case_in, new_report
+
+
+def test_sign_in_and_out(client, world, signin):
+    assert client.get("/admin/").status_code == 302  # to the sign-in page
+    token = signin(world.center)
+    cookie = client.get_cookie("gr_admin", path="/admin")
+    assert cookie is not None
+    assert cookie.http_only
+    assert cookie.same_site == "Lax"
+    assert db.session.scalar(select(func.count(WebSession.id_hash))) == 1
+    assert client.get("/admin/").status_code == 200
+    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/admin/").status_code == 302
+    assert db.session.scalar(select(func.count(WebSession.id_hash))) == 0
+
+
+def test_the_villager_and_api_pages_set_no_cookie(client, world):
+    for url in (f"/q/{world.v1.qr_token}", "/healthz", "/api/v1/openapi.json"):
+        assert "Set-Cookie" not in client.get(url).headers
+
+
+def test_an_idle_session_ends(client, world, signin, app):
+    start = clock.now()
+    with clock.frozen_at(start):
+        signin(world.center)
+    with clock.frozen_at(start + timedelta(minutes=app.config["ADMIN_IDLE_MINUTES"] - 1)):
+        assert client.get("/admin/").status_code == 200
+    later = start + timedelta(minutes=2 * app.config["ADMIN_IDLE_MINUTES"])
+    with clock.frozen_at(later):
+        assert client.get("/admin/").status_code == 302
+
+
+def test_the_sixth_wrong_password_finds_the_account_locked(client, world):
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    now = clock.now()
+    with clock.frozen_at(now):
+        for _attempt in range(5):
+            page = client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
+                                                     "password": "Wrong@2026x"})
+            assert page.status_code == 401
+            assert "用户名或密码错误" in page.get_data(as_text=True)
+            clock.advance(timedelta(seconds=5))  # past the slowing down
+        sixth = client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
+                                                  "password": PASSWORD})
+    assert sixth.status_code == 401
+    assert "锁定" in sixth.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(AuditEntry.id)).where(
+        AuditEntry.action == "auth.locked")) == 1
+    with clock.frozen_at(now + timedelta(minutes=16)):
+        ok = client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
+                                               "password": PASSWORD})
+    assert ok.status_code == 302
+
+
+def test_a_grid_worker_cannot_use_the_admin(client, world):
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    page = client.post("/admin/login", data={"csrf_token": token, "username": "t_grid1",
+                                             "password": PASSWORD})
+    assert page.status_code == 401
+    assert "小程序" in page.get_data(as_text=True)
+
+
+def _forms(world):
+    """Every admin form: (url, data) with valid fields besides the CSRF token."""
+    case = case_in("submitted", world)
+    db.session.flush()
+    return [
+        ("/admin/login", {"username": "t_center", "password": PASSWORD}),
+        ("/admin/logout", {}),
+        (f"/admin/cases/{case.code}/actions/accept", {"version": str(case.version)}),
+        (f"/admin/villages/{world.v1.code}/rotate", {}),
+        ("/admin/users", {"username": "n1", "display_name": "n", "role": "center",
+                          "password": PASSWORD}),
+        (f"/admin/users/{world.worker2.id}/active", {"active": "no"}),
+        (f"/admin/users/{world.worker2.id}/password", {"password": PASSWORD}),
+        (f"/admin/users/{world.worker2.id}/bind", {"grids": str(world.g1.id)}),
+        ("/admin/departments", {"name": "新部门", "kind": "other"}),
+        ("/admin/categories", {"code": "D02", "name": "邻里纠纷"}),
+        ("/admin/calendar", {"day": "2027-01-01", "workday": "no"}),
+    ]
+
+
+@pytest.mark.parametrize("token", [None, "forged-token"], ids=["missing", "wrong"])
+def test_every_form_refuses_a_missing_or_wrong_csrf_token(client, world, signin, token):
+    signin(world.admin)
+    for url, data in _forms(world):
+        sent = data | ({"csrf_token": token} if token else {})
+        before = db.session.scalar(select(func.count(AuditEntry.id)))
+        response = client.post(url, data=sent)
+        assert response.status_code == 400, url
+        assert "CSRF" in response.get_data(as_text=True)
+        assert db.session.scalar(select(func.count(AuditEntry.id))) == before, url
+
+
+def test_the_queue_puts_urgent_and_late_first(client, world, signin):
+    with clock.frozen_at(clock.now() - timedelta(days=10)):
+        late = new_report(world)
+    calm = new_report(world, village=world.v2)
+    urgent = new_report(world, "S01", actor=None, source="qr", parties=[])
+    db.session.flush()
+    signin(world.center)
+    page = client.get("/admin/").get_data(as_text=True)
+    codes = [c.code for c in (urgent, late, calm)]
+    positions = [page.index(c[:4] + "-" + c[4:8]) for c in codes]
+    assert positions == sorted(positions)
+    assert "超期" in page
+    filtered = client.get(f"/admin/?village={world.v2.id}").get_data(as_text=True)
+    assert calm.code[:4] in filtered
+    assert late.code[:4] + "-" + late.code[4:8] not in filtered
+    data = client.get("/admin/queue/urgent.json?since=2000-01-01T00:00:00+00:00").json
+    assert [c["category"] for c in data["cases"]] == ["涉暴恐"]
+
+
+def test_a_handler_sees_only_their_departments_cases(client, world, signin):
+    theirs = case_in("dispatched", world)
+    other = case_in("submitted", world)
+    db.session.flush()
+    signin(world.justice_handler)
+    queue = client.get("/admin/").get_data(as_text=True)
+    assert theirs.code[:4] + "-" + theirs.code[4:8] in queue
+    assert other.code[:4] + "-" + other.code[4:8] not in queue
+    assert client.get(f"/admin/cases/{theirs.code}").status_code == 200
+    typed = client.get(f"/admin/cases/{other.code}")
+    assert typed.status_code == 404
+    assert other.description not in typed.get_data(as_text=True)
+
+
+def test_the_informant_is_shown_to_the_center_only_and_each_view_is_logged(client, world,
+                                                                          signin):
+    case = new_report(world, actor=None, source="qr", parties=[],
+                      reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"))
+    workflow.apply(case, "accept", actor=world.center)
+    workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id)
+    db.session.flush()
+    for user in (world.justice_handler, world.leader):
+        signin(user)
+        page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+        assert "王秀英" not in page
+        assert "13911112222" not in page
+        printed = client.get(f"/admin/cases/{case.code}/print").get_data(as_text=True)
+        assert "王秀英" not in printed
+    signin(world.center)
+    page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+    assert "王秀英" in page
+    assert "13911112222" in page
+    views = db.session.scalar(select(func.count(AuditEntry.id)).where(
+        AuditEntry.action == "case.view_informant", AuditEntry.object_id == case.code))
+    assert views == 1
+
+
+def test_markup_in_a_description_is_shown_as_text(client, world, signin):
+    case = new_report(world, description="<script>alert('x')</script><img src=x onerror=1>")
+    db.session.flush()
+    signin(world.center)
+    for url in (f"/admin/cases/{case.code}", f"/admin/cases/{case.code}/print", "/admin/"):
+        page = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;" in page
+
+
+def test_accept_and_dispatch_through_the_forms(client, world, signin):
+    case = case_in("submitted", world)
+    db.session.flush()
+    token = signin(world.center)
+    url = f"/admin/cases/{case.code}/actions"
+    accepted = client.post(f"{url}/accept", data={"csrf_token": token,
+                                                  "version": str(case.version),
+                                                  "risk_level": "orange"})
+    assert accepted.status_code == 302
+    case = db.session.get(Case, case.id)
+    assert (case.status, case.risk_level) == (CaseStatus.ACCEPTED, "orange")
+    page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+    assert "已受理" in page
+    # Routing preselects the village committee for a neighbours' dispute.
+    assert f'value="{world.committee1.id}" selected' in page
+    client.post(f"{url}/dispatch", data={
+        "csrf_token": token, "version": str(case.version),
+        "lead_department": str(world.justice.id),
+        "co_departments": [str(world.committee1.id)], "note": "请司法所牵头"})
+    case = db.session.get(Case, case.id)
+    assert case.status == CaseStatus.DISPATCHED
+    assert [a.department for a in case.active_assignments] == [world.justice, world.committee1]
+
+
+def test_a_stale_form_says_so_and_shows_the_new_state(client, world, signin):
+    case = case_in("submitted", world)
+    db.session.flush()
+    token = signin(world.center)
+    seen = case.version
+    workflow.apply(case, "accept", actor=world.center)  # someone else, first
+    db.session.flush()
+    response = client.post(f"/admin/cases/{case.code}/actions/reject",
+                           data={"csrf_token": token, "version": str(seen), "reason": "重复"},
+                           follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "刚被其他人更新过" in page
+    assert "已受理" in page
+    assert db.session.get(Case, case.id).status == CaseStatus.ACCEPTED
+
+
+def test_leaders_read_only(client, world, signin):
+    case = case_in("submitted", world)
+    db.session.flush()
+    token = signin(world.leader)
+    page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+    assert "领导账号只读" in page
+    refused = client.post(f"/admin/cases/{case.code}/actions/accept",
+                          data={"csrf_token": token, "version": str(case.version)})
+    assert refused.status_code == 403
+
+
+def test_management_changes_are_audited(client, world, signin):
+    token = signin(world.admin)
+    created = client.post("/admin/users", data={
+        "csrf_token": token, "username": "zhangsan", "display_name": "张三", "role": "handler",
+        "department": str(world.police.id), "password": PASSWORD})
+    assert created.status_code == 302
+    user = db.session.scalar(select(User).where(User.username == "zhangsan"))
+    assert user.department == world.police
+    weak = client.post("/admin/users", data={"csrf_token": token, "username": "lisi",
+                                             "display_name": "李四", "role": "center",
+                                             "password": "password"}, follow_redirects=True)
+    assert "密码至少" in weak.get_data(as_text=True)
+    client.post(f"/admin/users/{user.id}/active", data={"csrf_token": token, "active": "no"})
+    assert not db.session.get(User, user.id).active
+    client.post("/admin/calendar", data={"csrf_token": token, "day": "2027-01-01",
+                                         "workday": "no", "name": "元旦"})
+    client.post("/admin/categories", data={
+        "csrf_token": token, "code": "H01", "name": "火灾隐患", "default_risk_level": "red",
+        "urgent": "yes", "active": "yes", "lead_kind": "work_safety_office",
+        "co_kinds": ["village_committee"],
+        **{f"due_{s}": d for s, d in (("accept", "30m"), ("dispatch", "1h"), ("sign_for", "1h"),
+                                      ("handle", "5wd"), ("verify", "2wd"),
+                                      ("follow_up", "7d"))}})
+    old = world.v1.qr_token
+    client.post(f"/admin/villages/{world.v1.code}/rotate", data={"csrf_token": token})
+    assert db.session.get(type(world.v1), world.v1.id).qr_token != old
+    actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {"user.create", "user.disable", "calendar.set", "category.save",
+            "village.rotate_qr"} <= actions
+    audit_page = client.get("/admin/audit?action=user.").get_data(as_text=True)
+    assert "user.create" in audit_page
+    assert "calendar.set" not in audit_page
+    # The log can be read, not changed.
+    assert client.post("/admin/audit", data={"csrf_token": token}).status_code == 405
+    assert client.delete("/admin/audit").status_code == 405
+
+
+def test_disabling_a_user_ends_their_session(client, app, world, signin):
+    signin(world.center)
+    assert client.get("/admin/").status_code == 200
+    world.center.active = False
+    db.session.flush()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_poster_sheet_and_villages(client, world, signin):
+    signin(world.center)
+    page = client.get("/admin/villages").get_data(as_text=True)
+    assert world.v1.qr_token in page
+    sheet = client.get("/admin/villages/posters").get_data(as_text=True)
+    assert sheet.count('class="poster"') >= 2
