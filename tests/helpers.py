@@ -38,9 +38,10 @@ def new_report(world, code: str = "D02", village=None, actor=..., **draft) -> Ca
 
 def fields_for(action: str, case: Case, world) -> dict:
     """Valid fields for `action` on `case`."""
+    if action == "merge":  # the twin is made only when asked for
+        return {"into": new_report(world).code}
     return {
         "reject": {"reason": "不属于本镇管辖。"},
-        "merge": {"into": new_report(world).code},
         "dispatch": {"lead_department": world.justice.id,
                      "co_departments": [world.committee1.id]},
         "return": {"reason": "不属于本部门职责。"},

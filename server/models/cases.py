@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -102,10 +103,20 @@ class Case(db.Model):
             " AND reporter_wechat IS NULL)",
             name="anonymous_has_no_identity",
         ),
-        # The triage queue: open cases by status, then village/category, by due time.
-        Index("ix_case_file_status_due_at", "status", "due_at"),
-        Index("ix_case_file_village_status", "village_id", "status"),
-        Index("ix_case_file_category_status", "category_id", "status"),
+        # An open case always has a running clock, and a finished one never: the queue's
+        # partial indexes below rely on it.
+        CheckConstraint("(due_at IS NULL) = (status IN ('rejected', 'merged', 'closed'))",
+                        name="clock_iff_open"),
+        # The triage queue (server/queue.py): open cases in (urgent, due_at, id) order,
+        # alone or within one village, category or status; partial, so the finished
+        # majority of cases costs them nothing.
+        *[Index(f"ix_case_file_queue{suffix}", *lead, "urgent", "due_at", "id",
+                sqlite_where=text("due_at IS NOT NULL"),
+                postgresql_where=text("due_at IS NOT NULL"))
+          for suffix, lead in (("", ()), ("_village", ("village_id",)),
+                               ("_category", ("category_id",)), ("_status", ("status",)))],
+        # Finished cases, most recently changed first.
+        Index("ix_case_file_status_updated", "status", "updated_at", "id"),
         Index("ix_case_file_lead_department_status", "lead_department_id", "status"),
     )
 
