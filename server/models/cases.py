@@ -110,11 +110,15 @@ class Case(db.Model):
         # The triage queue (server/queue.py): open cases in (urgent, due_at, id) order,
         # alone or within one village, category or status; partial, so the finished
         # majority of cases costs them nothing.
-        *[Index(f"ix_case_file_queue{suffix}", *lead, "urgent", "due_at", "id",
+        *[Index(f"ix_case_file_queue{suffix}", *lead, "urgent", "due_at", "id", *extra,
                 sqlite_where=text("due_at IS NOT NULL"),
                 postgresql_where=text("due_at IS NOT NULL"))
-          for suffix, lead in (("", ()), ("_village", ("village_id",)),
-                               ("_category", ("category_id",)), ("_status", ("status",)))],
+          for suffix, lead, extra in (
+              ("", (), ()), ("_village", ("village_id",), ()),
+              ("_category", ("category_id",), ()),
+              # Also covers the per-status counts under the common filters.
+              ("_status", ("status",), ("village_id", "category_id", "risk_level",
+                                        "supervised")))],
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
         Index("ix_case_file_lead_department_status", "lead_department_id", "status"),

@@ -24,7 +24,7 @@ def upgrade():
         batch_op.drop_index(batch_op.f('ix_case_file_village_status'))
         batch_op.create_index('ix_case_file_queue', ['urgent', 'due_at', 'id'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
         batch_op.create_index('ix_case_file_queue_category', ['category_id', 'urgent', 'due_at', 'id'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
-        batch_op.create_index('ix_case_file_queue_status', ['status', 'urgent', 'due_at', 'id'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
+        batch_op.create_index('ix_case_file_queue_status', ['status', 'urgent', 'due_at', 'id', 'village_id', 'category_id', 'risk_level', 'supervised'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
         batch_op.create_index('ix_case_file_queue_village', ['village_id', 'urgent', 'due_at', 'id'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
         batch_op.create_index('ix_case_file_status_updated', ['status', 'updated_at', 'id'], unique=False)
         batch_op.create_check_constraint(
