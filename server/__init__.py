@@ -36,4 +36,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     for name in filter(None, (s.strip() for s in str(app.config["SURFACES"]).split(","))):
         import_string(name).init_app(app)
+    if int(app.config["PROXY_COUNT"]) > 0:
+        # Behind nginx every request comes from 127.0.0.1: take the client's address (rate
+        # limits, the audit log) and scheme from the headers our own proxy sets.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
     return app

@@ -167,8 +167,26 @@ def rotate_qr_command(village_code: str) -> None:
     click.echo(f"{village.name}: {qr.village_url(village)}")
 
 
+@click.command("sweep")
+def sweep_command() -> None:
+    """Mark due-soon and overdue steps, supervise and chase (run every minute)."""
+    from server import sweep
+
+    click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in sweep.run().items()))
+
+
+@click.command("notify")
+def notify_command() -> None:
+    """Deliver pending notifications (run every minute)."""
+    from server import notifications
+
+    click.echo("notify: " + ", ".join(f"{k} {v}" for k, v in
+                                      notifications.deliver_due().items()))
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
     for command in (seed_demo_command, seed_categories_command, create_user_command,
-                    case_command, export_qr_command, rotate_qr_command):
+                    case_command, export_qr_command, rotate_qr_command, sweep_command,
+                    notify_command):
         app.cli.add_command(command)

@@ -38,9 +38,14 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "WECHAT_APPID": ("", str),
     "WECHAT_SECRET": ("", str),
     "WECHAT_TIMEOUT_SECONDS": (5.0, float),
+    # The subscribe-message template for case updates (from the mini program's console).
+    "WECHAT_TEMPLATE_ID": ("", str),
     # Photos: stored outside the static folder; bounded in bytes and in pixels.
     # The address villagers' phones reach the app at: what QR codes and links encode.
     "PUBLIC_BASE_URL": ("http://127.0.0.1:5000", str),
+    # How many proxies (nginx) stand in front and set X-Forwarded-For/-Proto: 1 behind
+    # deploy/nginx-grid-report.conf. 0 trusts no such header (a client could forge it).
+    "PROXY_COUNT": (0, int),
     # Rate limits ("N/period") for the villagers' pages, counted per client address and
     # per village; shared across workers when RATELIMIT_STORAGE_URI is redis://...
     "RATELIMIT_STORAGE_URI": ("memory://", str),

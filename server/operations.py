@@ -7,13 +7,15 @@ per request or CLI command).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import access, clock, codes, workflow
+from server import access, clock, codes, notifications, workflow
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
@@ -234,6 +236,7 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
                 data={"source": case.source.value, "category": case.category.code},
             ))
             db.session.flush()
+            notifications.queue_for_new_report(case)
     except IntegrityError:
         if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
             raise Conflict("此请求已提交过。", code="already_submitted") from None
@@ -275,19 +278,42 @@ __all__ = ["Party", "ReportDraft", "Reporter", "find_case", "get_case_for", "sub
            "suggest_dispatch", "timeline", "workflow"]
 
 
+def villager_form_key(idempotency_key: str, village: Village, *, category: str,
+                     description: str, place_text: str | None,
+                     reporter: Reporter | None) -> str:
+    """The form's key bound to what the form says: a resend of the same report matches,
+    while a stale key sent with another report (a shared phone, a cached page) does not,
+    so nobody is ever shown someone else's report or tracking code."""
+    reporter = reporter or Reporter()
+    content = json.dumps([village.id, category, (description or "").strip(),
+                          (place_text or "").strip(), reporter.anonymous, reporter.name,
+                          reporter.phone], ensure_ascii=False)
+    return f"{idempotency_key}:{hashlib.sha256(content.encode()).hexdigest()}"
+
+
+def find_villager_report(form_key: str) -> Case | None:
+    """The case a villager's form (see `villager_form_key`) already made, if any."""
+    from server import tracking
+
+    return find_by_idempotency_key(tracking.key_hash(form_key))
+
+
 def submit_villager_report(village: Village, *, category: str, description: str,
                            idempotency_key: str, place_text: str | None = None,
                            reporter: Reporter | None = None,
                            photos: list | None = None) -> tuple[Case, str, bool]:
     """A report from a village's QR page: (case, tracking secret, whether it was a resend).
 
-    Keyed by the form's idempotency key: a double tap or a resend finds the first case
-    and shows the same tracking secret. Stores no address, user agent or device id.
+    Keyed by the form's key bound to its content: a double tap or a resend finds the first
+    case and shows the same tracking secret. Stores no address, user agent or device id.
     """
     from server import tracking
 
-    secret = tracking.secret_for(idempotency_key)
-    stored_key = tracking.key_hash(idempotency_key)
+    form_key = villager_form_key(idempotency_key, village, category=category,
+                                 description=description, place_text=place_text,
+                                 reporter=reporter)
+    secret = tracking.secret_for(form_key)
+    stored_key = tracking.key_hash(form_key)
     existing = find_by_idempotency_key(stored_key)
     if existing is not None:
         return existing, secret, True

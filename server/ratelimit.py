@@ -31,7 +31,13 @@ def _limiter(uri: str) -> MovingWindowRateLimiter:
 
 
 def anonymise(value: str) -> str:
-    """A stable stand-in for a client address (keyed, so it cannot be reversed by lookup)."""
+    """A stable stand-in for a client address (keyed, so it cannot be reversed by lookup).
+
+    An IPv6 address counts by its /64: one phone gets a whole /64 and could otherwise
+    change address at every request.
+    """
+    if ":" in value:
+        value = ":".join(value.split(":")[:4]) + "::/64"
     key = str(current_app.config["SECRET_KEY"]).encode()
     return hmac.new(key, b"ratelimit:" + value.encode(), hashlib.sha256).hexdigest()[:24]
 

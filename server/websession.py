@@ -64,7 +64,10 @@ class DatabaseSessionInterface(SessionInterface):
         if row is None or row.last_seen_at < clock.now() - idle:
             return ServerSession()  # unknown or timed out: start afresh
         session = ServerSession(dict(row.data or {}), sid=sid)
-        if clock.now() - row.last_seen_at > timedelta(minutes=1):
+        # A page polling in the background is not a person at the desk: it does not keep
+        # the session alive, so an unattended screen still times out.
+        background = request.headers.get("X-Background-Poll") == "1"
+        if not background and clock.now() - row.last_seen_at > timedelta(minutes=1):
             session.modified = True  # keep it alive (at most one write a minute)
         return session
 
@@ -95,6 +98,12 @@ class DatabaseSessionInterface(SessionInterface):
         db.session.commit()
         response.set_cookie(COOKIE_NAME, session.sid, path=SESSION_PATH, secure=secure,
                             httponly=True, samesite="Lax")
+
+
+def purge_expired(idle_minutes: int) -> int:
+    """Delete sessions idle for longer than the time-out (the sweep calls it)."""
+    cutoff = clock.now() - timedelta(minutes=idle_minutes)
+    return db.session.execute(delete(WebSession).where(WebSession.last_seen_at < cutoff)).rowcount
 
 
 def end_sessions_of(user_id: int) -> None:

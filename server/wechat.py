@@ -112,3 +112,55 @@ def client():
         return FakeWeChatClient()
     return WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
                         config["WECHAT_SECRET"], float(config["WECHAT_TIMEOUT_SECONDS"]))
+
+
+class WeChatNoConsent(DomainError):
+    code = "wechat_no_consent"
+    default_message = "用户未同意接收此订阅消息。"
+
+
+class WeChatTokenExpired(DomainError):
+    code = "wechat_token_expired"
+
+
+def _post(client: WeChatClient, path: str, params: dict, body: dict) -> dict:
+    try:
+        response = client.http.post(f"{client.base_url}{path}", params=params, json=body,
+                                    timeout=client.timeout)
+    except requests.RequestException:
+        raise WeChatUnavailable() from None
+    if response.status_code >= 500:
+        raise WeChatUnavailable()
+    try:
+        answer = response.json()
+    except ValueError:
+        raise WeChatUnavailable() from None
+    return answer if isinstance(answer, dict) else {}
+
+
+def stable_token(client: WeChatClient, *, force_refresh: bool = False) -> tuple[str, int]:
+    """(access_token, seconds it lasts) from /cgi-bin/stable_token: repeated calls return
+    the same token, so several processes do not invalidate each other's."""
+    answer = _post(client, "/cgi-bin/stable_token", {}, {
+        "grant_type": "client_credential", "appid": client.appid, "secret": client.secret,
+        "force_refresh": force_refresh})
+    if answer.get("errcode") or not answer.get("access_token"):
+        raise WeChatUnavailable()
+    return str(answer["access_token"]), int(answer.get("expires_in") or 7200)
+
+
+def subscribe_send(client: WeChatClient, access_token: str, *, openid: str, template_id: str,
+                   page: str, data: dict[str, str], state: str = "formal") -> None:
+    """Send one subscribe message; raises WeChatNoConsent (43101), WeChatTokenExpired
+    (40001, 42001) or WeChatUnavailable (anything else)."""
+    answer = _post(client, "/cgi-bin/message/subscribe/send", {"access_token": access_token}, {
+        "touser": openid, "template_id": template_id, "page": page,
+        "data": {key: {"value": value} for key, value in data.items()},
+        "miniprogram_state": state, "lang": "zh_CN"})
+    errcode = answer.get("errcode") or 0
+    if errcode == 43101:
+        raise WeChatNoConsent()
+    if errcode in (40001, 42001, 40014):
+        raise WeChatTokenExpired()
+    if errcode:
+        raise WeChatUnavailable()

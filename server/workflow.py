@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock
+from server import access, clock, notifications
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
 from server.extensions import db
@@ -161,6 +161,7 @@ _FIELD_LABELS = {
     "until": "延期至", "result_code": "办结结果", "result_text": "办结情况",
     "closing_reason": "结案原因", "text": "内容", "category": "类别", "risk_level": "风险等级",
     "severity": "严重程度", "satisfaction": "满意度", "parties_consent": "当事人同意",
+    "outcome": "回访结果",
     "note": "备注",
 }
 
@@ -376,6 +377,7 @@ def _approve_extension(ctx: Context) -> None:
     if case.warn_at is not None and case.due_at is not None:
         case.warn_at = max(ctx.now, until - (case.due_at - case.warn_at))
     case.due_at = until
+    case.clock_alert = None
     # The whole department team gets the time: co-handlers work to the same end.
     for assignment in case.active_assignments:
         assignment.due_at = until
@@ -409,9 +411,17 @@ def _send_back(ctx: Context) -> None:
     ctx.case.result_text = None
 
 
+# What a follow-up visit found; the "back" ones reopen the case.
+VISIT_OUTCOMES = {"gone": "问题已解决", "back_again": "问题再次出现", "kept": "协议已履行",
+                  "broken": "协议未履行"}
+REOPENING_OUTCOMES = frozenset({"back_again", "broken"})
+
+
 def _record_visit(ctx: Context) -> None:
     if "satisfaction" in ctx.fields and ctx.fields["satisfaction"] not in SATISFACTION:
         raise ValidationFailed("满意度取值无效。", code="invalid_choice", field="satisfaction")
+    if "outcome" in ctx.fields and ctx.fields["outcome"] not in VISIT_OUTCOMES:
+        raise ValidationFailed("回访结果取值无效。", code="invalid_choice", field="outcome")
     _text(ctx.fields["text"], "text")
 
 
@@ -496,7 +506,7 @@ _EDGES: list[Transition] = [
                note_field="reason", internal=True),
     Transition("record_visit", "回访", frozenset({S.FOLLOW_UP}), None,
                frozenset({Role.CENTER, Role.GRID_WORKER}), required=("text",),
-               optional=("satisfaction",), relation=_looks_after_village,
+               optional=("satisfaction", "outcome"), relation=_looks_after_village,
                effect=_record_visit, note_field="text", internal=True),
     Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
                required=("closing_reason",), optional=("note",), step=None, guard=_visited,
@@ -606,6 +616,7 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 internal=transition.internal, idempotency_key=idempotency_key,
             )
             db.session.add(event)
+            notifications.queue_for_event(case, event)  # in this transaction, or not at all
             case.updated_at = now
             # Every action bumps the version, even one that changes no column of the case
             # (a note, a co-handler's feedback): a form shown before it is then stale too.
@@ -617,11 +628,17 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
         if idempotency_key:  # the same client request, applied before
             raise Conflict("此操作已提交过。", code="already_applied") from None
         raise
+    if action == "record_visit" and cleaned.get("outcome") in REOPENING_OUTCOMES:
+        # The visit found the problem back: the case opens again, in the same transaction.
+        apply(case, "reopen", actor=actor,
+              reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[:2000])
     return event
 
 
 def _set_clock(ctx: Context, transition: Transition) -> None:
     case = ctx.case
+    if transition.step is not KEEP or isinstance(ctx.step_clock, tuple):
+        case.clock_alert = None  # a new clock is chased afresh
     if isinstance(ctx.step_clock, tuple):
         case.step, case.step_started_at, case.warn_at, case.due_at = ctx.step_clock
     elif transition.step is None:
@@ -668,6 +685,7 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
                       at=now, actor_id=None, actor_role="reporter", note=text, data=data)
     db.session.add(event)
+    notifications.queue_for_event(case, event)
     case.updated_at = now
     flag_modified(case, "updated_at")
     try:
@@ -710,3 +728,32 @@ def public_timeline(case: Case) -> list[dict]:
             detail = case.result_code.label
         entries.append({"day": clock.local(event.at).date(), "text": text, "detail": detail})
     return entries
+
+
+# --- what the system itself records (the sweep) ------------------------------------------
+
+SYSTEM_ACTIONS = {"supervise": "督办", "chase": "超期提醒", "escalate_to_leader": "报告分管领导"}
+
+
+def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
+    """An event written by the system (the deadline sweep), not by a person.
+
+    "supervise" sets the supervised flag (督办) as the center's own action would; the others
+    only record that the system chased the case. Internal: the reporter never sees them.
+    """
+    if action not in SYSTEM_ACTIONS:
+        raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
+    if case.status not in OPEN:
+        raise InvalidTransition("案件已办结，无需督办。", code="case_ended")
+    now = clock.now()
+    if action == "supervise":
+        case.supervised = True
+    event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
+                      at=now, actor_id=None, actor_role="system", note=note, data={},
+                      internal=True)
+    db.session.add(event)
+    notifications.queue_for_event(case, event)
+    case.updated_at = now
+    flag_modified(case, "updated_at")
+    db.session.flush()
+    return event

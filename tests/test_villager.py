@@ -304,3 +304,42 @@ def test_limits_are_shared_by_every_worker_through_redis(world, app):
                 answers.append("limited")
     assert answers == ["ok", "ok", "ok", "limited"]
     redis.Redis.from_url(uri).flushdb()
+
+
+def test_a_stale_form_key_with_another_report_makes_its_own_report(client, world):
+    key = str(uuid.uuid4())
+    one = post(client, world, form(world, form_key=key))
+    other = post(client, world, form(world, form_key=key, kind="E03",
+                                     description="完全不同的事：河里有人电鱼。"),
+                 token=world.v2.qr_token)
+    assert other.status_code == 200
+    assert "已经提交过" not in other.get_data(as_text=True)
+    first_link = tracking_link(one.get_data(as_text=True))
+    assert first_link != tracking_link(other.get_data(as_text=True))
+    assert "完全不同" not in client.get(first_link).get_data(as_text=True)
+    assert "no-store" in client.get(f"/q/{world.v1.qr_token}").headers["Cache-Control"]
+
+
+def test_behind_the_proxy_each_phone_counts_for_itself(fresh_app):
+    from server import create_app
+    from tests.factories import build_world
+
+    with fresh_app.app_context():
+        token = build_world().v1.qr_token
+        db.session.commit()
+        db.session.remove()
+    proxied = create_app({"DATABASE_URL": fresh_app.config["DATABASE_URL"], "ENV": "testing",
+                          "PROXY_COUNT": 1, "QR_SUBMIT_LIMIT_PER_ADDRESS": "1/hour",
+                          "RATELIMIT_STORAGE_URI": "memory://"})
+    with proxied.app_context():
+        ratelimit.reset_all()
+    client = proxied.test_client()
+    answers = []
+    for phone in ("10.0.0.1", "10.0.0.2", "10.0.0.1"):
+        data = {"kind": "D02", "form_key": str(uuid.uuid4()), "description": f"来自{phone}"}
+        answers.append(client.post(f"/q/{token}", data=data, headers={
+            "X-Forwarded-For": phone}).status_code)
+    with proxied.app_context():
+        ratelimit.reset_all()
+        db.session.remove()
+    assert answers == [200, 200, 429]

@@ -6,7 +6,8 @@
   if (alertBox) {
     var since = alertBox.dataset.since;
     var poll = function () {
-      fetch(alertBox.dataset.url + "?since=" + encodeURIComponent(since), {credentials: "same-origin"})
+      fetch(alertBox.dataset.url + "?since=" + encodeURIComponent(since),
+            {credentials: "same-origin", headers: {"X-Background-Poll": "1"}})
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data || !data.cases.length) { return; }

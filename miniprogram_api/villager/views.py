@@ -40,7 +40,8 @@ def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-    if request.path.startswith("/t"):
+    if request.path.startswith(("/t", "/q")):
+        # A shared phone's back button must not bring back someone else's form or code.
         response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -117,15 +118,23 @@ def submit(token: str):
     anonymous = form.get("anonymous", "yes") != "no"
     values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
     values["anonymous"] = anonymous
+    reporter = Reporter(anonymous=anonymous, name=None if anonymous else values["name"],
+                        phone=None if anonymous else values["phone"])
     try:
-        uploads = [f for f in request.files.getlist("photos") if f and f.filename][:MAX_PHOTOS]
-        photos = [media.store_photo(f.read(), uploader=None) for f in uploads]
+        form_key = operations.villager_form_key(key, village, category=category.code,
+                                                description=values["description"],
+                                                place_text=values["place_text"],
+                                                reporter=reporter)
+        # A resend is answered before any photo is processed again.
+        photos = []
+        if operations.find_villager_report(form_key) is None:
+            uploads = [f for f in request.files.getlist("photos") if f and f.filename]
+            photos = [media.store_photo(f.read(), uploader=None)
+                      for f in uploads[:MAX_PHOTOS]]
         case, secret, resent = operations.submit_villager_report(
             village, category=category.code, description=values["description"],
             place_text=values["place_text"], idempotency_key=key, photos=photos,
-            reporter=Reporter(anonymous=anonymous,
-                              name=None if anonymous else values["name"],
-                              phone=None if anonymous else values["phone"]))
+            reporter=reporter)
     except DomainError as error:
         if error.http_status not in {413, 415, 422}:
             raise

@@ -30,7 +30,10 @@ from server.models.records import (
     CalendarDay,
     IdempotencyRecord,
     LoginThrottle,
+    Notification,
+    ServiceToken,
     WebSession,
+    WeChatConsent,
 )
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "Grid",
     "IdempotencyRecord",
     "LoginThrottle",
+    "Notification",
     "PartyKind",
     "PartySide",
     "Photo",
@@ -59,11 +63,13 @@ __all__ = [
     "RiskLevel",
     "Role",
     "RoutingRule",
+    "ServiceToken",
     "Severity",
     "Source",
     "Step",
     "Town",
     "User",
     "Village",
+    "WeChatConsent",
     "WebSession",
 ]

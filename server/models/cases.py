@@ -170,6 +170,9 @@ class Case(db.Model):
     step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How far the sweep has chased the running step: None, "warn" (yellow) or "overdue"
+    # (red). A new clock starts it afresh, so each step is chased once per level.
+    clock_alert: Mapped[str | None] = mapped_column(String(8))
     # An extension asked for and not yet decided.
     extension_requested_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -277,3 +277,18 @@ def test_the_poster_sheet_and_villages(client, world, signin):
     assert world.v1.qr_token in page
     sheet = client.get("/admin/villages/posters").get_data(as_text=True)
     assert sheet.count('class="poster"') >= 2
+
+
+def test_a_background_poll_does_not_keep_an_idle_session_alive(client, world, signin, app):
+    start = clock.now()
+    idle = timedelta(minutes=app.config["ADMIN_IDLE_MINUTES"])
+    with clock.frozen_at(start):
+        signin(world.center)
+    for step in range(1, 5):  # the queue page polls while nobody is at the desk
+        with clock.frozen_at(start + step * idle / 3):
+            client.get("/admin/queue/urgent.json", headers={"X-Background-Poll": "1"})
+    with clock.frozen_at(start + idle * 4 / 3 + timedelta(minutes=1)):
+        assert client.get("/admin/").status_code == 302
+        from server import websession
+
+        assert websession.purge_expired(app.config["ADMIN_IDLE_MINUTES"]) == 1

@@ -1,0 +1,239 @@
+"""Notifications: an outbox written with the event that causes it, delivered afterwards.
+
+`queue_for_event` is called by the workflow in the same transaction as the event: a
+notification exists exactly when its event does. `deliver_due` (the `grid-report notify`
+command) sends what is pending, each channel behind one small interface: the in-app inbox,
+WeChat subscribe messages, SMS (log-only by default). A failure is retried with backoff and
+ends as "dead" after MAX_ATTEMPTS; it never touches the case.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from server import clock, codes, wechat
+from server.extensions import db
+from server.models import (
+    Case,
+    CaseEvent,
+    DepartmentKind,
+    Notification,
+    Role,
+    ServiceToken,
+    User,
+    WeChatConsent,
+)
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 6
+BATCH = 200
+
+
+# --- who hears about what ----------------------------------------------------------------
+
+
+def _center() -> list[User]:
+    return list(db.session.scalars(select(User).where(User.role == Role.CENTER,
+                                                      User.active.is_(True))))
+
+
+def _leaders() -> list[User]:
+    return list(db.session.scalars(select(User).where(User.role == Role.LEADER,
+                                                      User.active.is_(True))))
+
+
+def _department_members(case: Case, *, lead_only: bool = False) -> list[User]:
+    people = []
+    for assignment in case.active_assignments:
+        if lead_only and assignment.role.value != "lead":
+            continue
+        people += [u for u in assignment.department.members if u.active]
+    return people
+
+
+def _police() -> list[User]:
+    return list(db.session.scalars(select(User).join(User.department).where(
+        User.active.is_(True), User.department.has(kind=DepartmentKind.POLICE_STATION))))
+
+
+def _subject(case: Case) -> str:
+    return f"{case.village.name} · {case.category.name}（{codes.display(case.code)}）"
+
+
+# action -> (recipients, title)
+_RULES = {
+    "dispatch": (lambda c: _department_members(c), "新派遣案件"),
+    "return": (lambda c: _center(), "案件被部门退回"),
+    "request_extension": (lambda c: _center(), "部门申请延期"),
+    "approve_extension": (lambda c: _department_members(c, lead_only=True), "延期已批准"),
+    "refuse_extension": (lambda c: _department_members(c, lead_only=True), "延期未批准"),
+    "resolve": (lambda c: _center(), "案件已办结，待核查"),
+    "send_back": (lambda c: _department_members(c, lead_only=True), "核查退回，请继续处理"),
+    "reopen": (lambda c: _center(), "案件重开"),
+    "supervise": (lambda c: _department_members(c) + _center(), "督办：案件已超期"),
+    "escalate": (lambda c: _leaders(), "案件已上报"),
+    "chase": (lambda c: _department_members(c) or _center(), "超期提醒"),
+    "add_info": (lambda c: _center(), "群众补充了情况"),
+}
+
+
+def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: str) -> None:
+    """Add notifications for `users` on every channel they can be reached by."""
+    seen = set()
+    for user in users:
+        if user.id in seen:
+            continue
+        seen.add(user.id)
+        channels = ["inbox"]
+        if user.wechat_openid:
+            channels.append("wechat")
+        if user.phone:
+            channels.append("sms")
+        for channel in channels:
+            db.session.add(Notification(user_id=user.id, channel=channel, kind=kind,
+                                        case_id=case.id if case else None, title=title[:100],
+                                        body=body[:500], next_attempt_at=clock.now()))
+
+
+def queue_for_event(case: Case, event: CaseEvent) -> None:
+    """The notifications an event causes (called in the event's transaction)."""
+    rule = _RULES.get(event.action)
+    if rule is None:
+        return
+    recipients, title = rule
+    queue(recipients(case), event.action, case=case, title=title,
+          body=f"{_subject(case)}：{case.status.label}")
+
+
+def queue_for_new_report(case: Case) -> None:
+    """An urgent hazard alerts the center and the police station at once, day or night."""
+    if not case.urgent:
+        return
+    queue(_center() + _police(), "urgent_report", case=case, title="紧急：新报告",
+          body=f"{_subject(case)}：{case.description[:60]}")
+
+
+# --- delivering --------------------------------------------------------------------------
+
+
+class LogSms:
+    """The default SMS gateway: writes to the log (the phone number masked)."""
+
+    def send(self, phone: str, text: str) -> None:
+        log.info("sms to %s: %s", f"{phone[:3]}****{phone[-4:]}" if len(phone) > 7 else "***",
+                 text)
+
+
+def sms_gateway():
+    """The configured SMS gateway (log-only until one is contracted)."""
+    return LogSms()
+
+
+def access_token(client, *, refresh: bool = False) -> str:
+    """WeChat's access token, cached in the database for every process until shortly
+    before it expires."""
+    now = clock.now()
+    row = db.session.get(ServiceToken, "wechat")
+    if row is not None and not refresh and row.expires_at > now + timedelta(minutes=5):
+        return row.value
+    value, lifetime = wechat.stable_token(client, force_refresh=refresh)
+    row = row or ServiceToken(name="wechat")
+    row.value, row.expires_at = value, now + timedelta(seconds=lifetime)
+    db.session.add(row)
+    return value
+
+
+def _deliver_wechat(note: Notification, user: User) -> str:
+    config = current_app.config
+    template = str(config.get("WECHAT_TEMPLATE_ID") or "")
+    consent = db.session.get(WeChatConsent, (user.id, template)) if template else None
+    if not template or not user.wechat_openid or consent is None or consent.credits < 1:
+        return "skipped"  # no consent reported by the mini program: never send
+    client = wechat.client()
+    data = {"thing1": note.title[:20], "thing2": note.body[:20],
+            "time3": clock.local(note.created_at).strftime("%Y-%m-%d %H:%M")}
+    page = f"pages/case/detail?code={note.case_id or ''}"
+    token = access_token(client)
+    try:
+        wechat.subscribe_send(client, token, openid=user.wechat_openid, template_id=template,
+                              page=page, data=data)
+    except wechat.WeChatTokenExpired:
+        token = access_token(client, refresh=True)  # once more, with a fresh token
+        wechat.subscribe_send(client, token, openid=user.wechat_openid, template_id=template,
+                              page=page, data=data)
+    except wechat.WeChatNoConsent:
+        consent.credits = 0
+        return "skipped"
+    consent.credits -= 1
+    return "sent"
+
+
+def _deliver(note: Notification) -> str:
+    user = db.session.get(User, note.user_id)
+    if note.channel == "inbox":
+        return "sent"  # the inbox is the table itself
+    if user is None or not user.active:
+        return "skipped"
+    if note.channel == "sms":
+        if not user.phone:
+            return "skipped"
+        sms_gateway().send(user.phone, f"【网格调处】{note.title}：{note.body}")
+        return "sent"
+    return _deliver_wechat(note, user)
+
+
+def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
+    """Send pending notifications whose time has come; returns counts by outcome.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED (on PostgreSQL), so several senders can
+    run; each notification is committed on its own, so one failure costs nothing else.
+    """
+    outcome = {"sent": 0, "skipped": 0, "retry": 0, "dead": 0}
+    ids = db.session.scalars(
+        select(Notification.id).where(Notification.status == "pending",
+                                      Notification.next_attempt_at <= clock.now())
+        .order_by(Notification.id).limit(limit)).all()
+    db.session.commit()
+    for note_id in ids:
+        note = db.session.scalar(select(Notification).where(
+            Notification.id == note_id, Notification.status == "pending")
+            .with_for_update(skip_locked=True))
+        if note is None:  # another sender has it
+            db.session.rollback()
+            continue
+        try:
+            result = _deliver(note)
+        except wechat.WeChatUnavailable as error:
+            db.session.rollback()
+            note = db.session.get(Notification, note_id)
+            note.attempts += 1
+            note.last_error = error.code
+            if note.attempts >= MAX_ATTEMPTS:
+                note.status = "dead"
+                outcome["dead"] += 1
+            else:
+                # 1, 2, 4, 8, 16 minutes: WeChat busy or the network down.
+                note.next_attempt_at = clock.now() + timedelta(minutes=2 ** (note.attempts - 1))
+                outcome["retry"] += 1
+            db.session.commit()
+            continue
+        note.status = result
+        note.attempts += 1
+        if result == "sent":
+            note.sent_at = clock.now()
+        outcome[result] += 1
+        db.session.commit()
+    return outcome
+
+
+def unread_count(user: User) -> int:
+    """Unread inbox notifications of `user` (the admin's header shows it)."""
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.channel == "inbox",
+        Notification.read_at.is_(None))) or 0

@@ -1,0 +1,75 @@
+"""The deadline sweep (`grid-report sweep`, run every minute by a timer).
+
+Turns running steps yellow (due soon) and red (overdue), raises supervision (督办) on an
+overdue case once, chases it, and reports an urgent report nobody accepted in time to the
+leaders. Safe to run twice at once or on two machines: each case is claimed with a row
+lock (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's writes are serial anyway) and its
+`clock_alert` says how far it was already chased, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from server import clock, notifications, workflow
+from server.extensions import db
+from server.models import Case, CaseStatus
+
+
+def _due(now):
+    return select(Case.id).where(
+        Case.due_at.is_not(None),
+        or_(Case.due_at <= now, Case.warn_at <= now),
+        or_(Case.clock_alert.is_(None),
+            (Case.clock_alert == "warn") & (Case.due_at <= now)),
+    ).order_by(Case.due_at)
+
+
+def run(*, limit: int = 500) -> dict[str, int]:
+    """One sweep; returns how many steps turned yellow and red, and cases supervised."""
+    now = clock.now()
+    counts = {"warned": 0, "overdue": 0, "supervised": 0, "escalated": 0}
+    ids = db.session.scalars(_due(now).limit(limit)).all()
+    db.session.commit()
+    for case_id in ids:
+        case = db.session.scalar(select(Case).where(Case.id == case_id)
+                                 .with_for_update(skip_locked=True))
+        if case is None or case.due_at is None:
+            db.session.rollback()
+            continue
+        if case.due_at <= now and case.clock_alert != "overdue":
+            case.clock_alert = "overdue"
+            counts["overdue"] += 1
+            if case.status == CaseStatus.SUBMITTED:
+                if case.urgent:
+                    workflow.apply_as_system(case, "escalate_to_leader",
+                                             note="紧急报告超时未受理，已报告分管领导。")
+                    notifications.queue(notifications._leaders() + notifications._center(),
+                                        "urgent_unaccepted", case=case,
+                                        title="紧急报告超时未受理",
+                                        body=f"{notifications._subject(case)}")
+                    counts["escalated"] += 1
+                else:
+                    workflow.apply_as_system(case, "chase", note="超过受理时限，请尽快受理。")
+            elif not case.supervised:
+                workflow.apply_as_system(case, "supervise",
+                                         note=f"{case.step.label}已超过期限，系统自动督办。")
+                counts["supervised"] += 1
+            else:
+                workflow.apply_as_system(case, "chase", note=f"{case.step.label}已超过期限。")
+        elif case.clock_alert is None and case.warn_at is not None and case.warn_at <= now:
+            case.clock_alert = "warn"
+            counts["warned"] += 1
+            people = notifications._department_members(case) or notifications._center()
+            notifications.queue(people, "due_soon", case=case, title="即将到期",
+                                body=f"{notifications._subject(case)}：{case.step.label}将于"
+                                     f"{clock.local(case.due_at):%m-%d %H:%M}到期")
+        db.session.commit()
+    from flask import current_app
+
+    from server import websession
+
+    counts["sessions_purged"] = websession.purge_expired(
+        int(current_app.config["ADMIN_IDLE_MINUTES"]))
+    db.session.commit()
+    return counts
