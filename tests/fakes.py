@@ -20,6 +20,11 @@ class FakeWeChat:
     def __init__(self, slow_seconds: float = 3.0):
         self.calls: list[tuple[str, dict]] = []
         self.slow_seconds = slow_seconds
+        # subscribe/send behaviour: "ok", "expired_once" (40001 until a token is
+        # refreshed), "no_consent" (43101), "down" (HTTP 503)
+        self.send_mode = "ok"
+        self.tokens_issued = 0
+        self.sent: list[dict] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +49,28 @@ class FakeWeChat:
                 openid = code.removeprefix("ok-")
                 return self._send(200, {"openid": openid, "session_key": f"SK-{openid}-secret",
                                         "unionid": f"U-{openid}"})
+
+            def do_POST(self):
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                fake.calls.append((url.path, query | {"body": body}))
+                if url.path == "/cgi-bin/stable_token":
+                    if body.get("force_refresh") or fake.tokens_issued == 0:
+                        fake.tokens_issued += 1
+                    return self._send(200, {"access_token": f"TOKEN-{fake.tokens_issued}",
+                                            "expires_in": 7200})
+                if url.path == "/cgi-bin/message/subscribe/send":
+                    if fake.send_mode == "down":
+                        return self._send(503, {})
+                    if fake.send_mode == "no_consent":
+                        return self._send(200, {"errcode": 43101, "errmsg": "user refuse"})
+                    if fake.send_mode == "expired_once" and query.get("access_token") == "TOKEN-1":
+                        return self._send(200, {"errcode": 40001, "errmsg": "invalid token"})
+                    fake.sent.append(body)
+                    return self._send(200, {"errcode": 0, "errmsg": "ok"})
+                return self._send(404, {"errcode": 404})
 
             def _send(self, status, body):
                 data = json.dumps(body).encode()

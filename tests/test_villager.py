@@ -304,6 +304,9 @@ def test_limits_are_shared_by_every_worker_through_redis(world, app):
                 answers.append("limited")
     assert answers == ["ok", "ok", "ok", "limited"]
     redis.Redis.from_url(uri).flushdb()
+    for worker in workers:
+        with worker.app_context():
+            db.engine.dispose()
 
 
 def test_a_stale_form_key_with_another_report_makes_its_own_report(client, world):
@@ -342,4 +345,5 @@ def test_behind_the_proxy_each_phone_counts_for_itself(fresh_app):
     with proxied.app_context():
         ratelimit.reset_all()
         db.session.remove()
+        db.engine.dispose()  # before the test database is dropped
     assert answers == [200, 200, 429]

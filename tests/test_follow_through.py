@@ -1,0 +1,209 @@
+"""Deadlines chased by the sweep, follow-up visits, and notifications delivered."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from server import clock, notifications, sweep, workflow
+from server.extensions import db
+from server.models import Case, CaseEvent, Notification, User, WeChatConsent
+from tests.factories import build_world
+from tests.fakes import FakeWeChat
+from tests.helpers import case_in
+
+START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # Monday 09:00 in the town
+
+
+def _events(case, action):
+    return db.session.scalar(select(func.count(CaseEvent.id)).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == action))
+
+
+def _notes(case, kind):
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.case_id == case.id, Notification.kind == kind))
+
+
+def test_a_dispatched_dispute_left_alone_is_supervised_once(world):
+    with clock.frozen_at(START):
+        case = case_in("dispatched", world)  # signing for is due in 1 working day
+    due = case.due_at
+    with clock.frozen_at(due - timedelta(minutes=1)):
+        assert sweep.run()["overdue"] == 0
+        assert not case.supervised
+    with clock.frozen_at(due + timedelta(minutes=1)):
+        result = sweep.run()
+    assert (result["overdue"], result["supervised"]) == (1, 1)
+    db.session.refresh(case)
+    assert case.supervised
+    assert case.clock_alert == "overdue"
+    assert _events(case, "supervise") == 1
+    queued = _notes(case, "supervise")
+    assert queued >= 2  # the department's handler and the center
+    for hours in (1, 5, 30):
+        with clock.frozen_at(due + timedelta(hours=hours)):
+            sweep.run()
+    assert _events(case, "supervise") == 1  # not again at every sweep
+    assert _notes(case, "supervise") == queued
+    # Signing for starts a new clock, chased afresh.
+    with clock.frozen_at(due + timedelta(hours=31)):
+        workflow.apply(case, "sign_for", actor=world.justice_handler)
+    assert case.clock_alert is None
+
+
+def test_yellow_comes_before_red_and_once(world):
+    with clock.frozen_at(START):
+        case = case_in("submitted", world)  # accept: yellow at 1, red at 2 working days
+    with clock.frozen_at(case.warn_at + timedelta(minutes=1)):
+        assert sweep.run()["warned"] == 1
+        assert sweep.run()["warned"] == 0
+    db.session.refresh(case)
+    assert case.clock_alert == "warn"
+    assert _notes(case, "due_soon") >= 1
+
+
+def test_an_urgent_report_not_accepted_in_time_goes_to_the_leaders(world):
+    with clock.frozen_at(START):
+        case = case_in("submitted", world, code="S01")
+    assert _notes(case, "urgent_report") >= 1  # the center and police at once
+    with clock.frozen_at(START + timedelta(minutes=31)):
+        assert sweep.run()["escalated"] == 1
+    leader_notes = db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.case_id == case.id, Notification.user_id == world.leader.id))
+    assert leader_notes >= 1
+    assert _events(case, "escalate_to_leader") == 1
+
+
+def test_two_sweeps_at_once_write_no_duplicate(fresh_app):
+    with fresh_app.app_context():
+        world = build_world()
+        with clock.frozen_at(START):
+            case = case_in("dispatched", world)
+        case_id, due = case.id, case.due_at
+        db.session.commit()
+        db.session.remove()
+    barrier = threading.Barrier(2, timeout=30)
+    errors = []
+
+    def run_sweep():
+        with fresh_app.app_context(), clock.frozen_at(due + timedelta(minutes=5)):
+            try:
+                barrier.wait()
+                sweep.run()
+            except Exception as error:
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run_sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with fresh_app.app_context():
+        case = db.session.get(Case, case_id)
+        assert _events(case, "supervise") == 1
+        db.session.remove()
+
+
+def test_back_again_reopens_and_the_case_closes_after_a_good_visit(world):
+    case = case_in("resolved", world)
+    workflow.apply(case, "verify", actor=world.center)
+    workflow.apply(case, "record_visit", actor=world.worker1, text="又吵起来了",
+                   outcome="back_again", satisfaction="dissatisfied")
+    assert case.status == "accepted"
+    workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id)
+    workflow.apply(case, "sign_for", actor=world.justice_handler)
+    workflow.apply(case, "resolve", actor=world.justice_handler, result_code="mediated",
+                   result_text="重新调解，双方签字。")
+    workflow.apply(case, "verify", actor=world.center)
+    workflow.apply(case, "record_visit", actor=world.worker1, text="已解决", outcome="gone",
+                   satisfaction="satisfied")
+    workflow.apply(case, "close", actor=world.center, closing_reason="resolved")
+    actions = [e.action for e in case.events]
+    assert actions.count("reopen") == 1
+    assert actions[-3:] == ["verify", "record_visit", "close"]
+    visits = [e.data.get("satisfaction") for e in case.events if e.action == "record_visit"]
+    assert visits == ["dissatisfied", "satisfied"]
+
+
+@pytest.fixture
+def wechat_app(app, world):
+    """The app pointed at the fake WeChat, the worker bound and consenting once."""
+    with FakeWeChat() as fake:
+        saved = dict(app.config)
+        app.config.update(WECHAT_MODE="live", WECHAT_API_BASE=fake.base_url,
+                          WECHAT_APPID="wx-app", WECHAT_SECRET="s", WECHAT_TIMEOUT_SECONDS=1,
+                          WECHAT_TEMPLATE_ID="TPL-1")
+        world.justice_handler.wechat_openid = "OPENID-J"
+        db.session.add(WeChatConsent(user_id=world.justice_handler.id, template_id="TPL-1",
+                                     credits=1))
+        db.session.flush()
+        yield fake
+        app.config.clear()
+        app.config.update(saved)
+
+
+def _wechat_notes(user: User):
+    return db.session.scalars(select(Notification).where(Notification.user_id == user.id,
+                                                         Notification.channel == "wechat")
+                              ).all()
+
+
+def test_wechat_sends_once_per_consent(world, wechat_app):
+    case_in("dispatched", world)  # queues a notification to the justice office
+    outcome = notifications.deliver_due()
+    assert outcome["sent"] >= 1
+    assert len(wechat_app.sent) == 1
+    assert wechat_app.sent[0]["touser"] == "OPENID-J"
+    assert db.session.get(WeChatConsent, (world.justice_handler.id, "TPL-1")).credits == 0
+    # A second message finds no consent left: not sent.
+    notifications.queue([world.justice_handler], "test", case=None, title="再一条", body="x")
+    notifications.deliver_due()
+    assert len(wechat_app.sent) == 1
+    assert [n.status for n in _wechat_notes(world.justice_handler)] == ["sent", "skipped"]
+
+
+def test_an_expired_token_is_refreshed_and_the_send_retried(world, wechat_app):
+    wechat_app.send_mode = "expired_once"
+    case_in("dispatched", world)
+    notifications.deliver_due()
+    assert len(wechat_app.sent) == 1
+    assert wechat_app.tokens_issued == 2
+    assert [n.status for n in _wechat_notes(world.justice_handler)] == ["sent"]
+
+
+def test_a_refused_consent_sends_nothing(world, wechat_app):
+    wechat_app.send_mode = "no_consent"
+    case_in("dispatched", world)
+    notifications.deliver_due()
+    assert wechat_app.sent == []
+    assert [n.status for n in _wechat_notes(world.justice_handler)] == ["skipped"]
+
+
+def test_wechat_down_retries_with_backoff_then_gives_up(world, wechat_app):
+    wechat_app.send_mode = "down"
+    with clock.frozen_at(START):
+        case_in("dispatched", world)
+        moment = START
+        for attempt in range(1, notifications.MAX_ATTEMPTS + 1):
+            notifications.deliver_due()
+            note = _wechat_notes(world.justice_handler)[0]
+            db.session.refresh(note)
+            if attempt < notifications.MAX_ATTEMPTS:
+                assert note.status == "pending"
+                wait = note.next_attempt_at - moment
+                assert wait == timedelta(minutes=2 ** (attempt - 1))
+                moment = note.next_attempt_at
+                clock.advance(wait)
+    assert note.status == "dead"
+    assert note.attempts == notifications.MAX_ATTEMPTS
+    # The case and the other channels are untouched by the failure.
+    inbox = db.session.scalars(select(Notification).where(
+        Notification.user_id == world.justice_handler.id, Notification.channel == "inbox")).all()
+    assert {n.status for n in inbox} == {"sent"}
