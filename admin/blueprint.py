@@ -51,7 +51,14 @@ def _headers(response: Response) -> Response:
 
 @bp.context_processor
 def _globals():
-    return {"user": g.get("user"), "csrf_token": generate_csrf, "Role": Role}
+    user = g.get("user")
+
+    def unread():
+        from server.notifications import unread_count
+
+        return unread_count(user) if user else 0
+
+    return {"user": user, "csrf_token": generate_csrf, "Role": Role, "unread": unread}
 
 
 @bp.app_template_filter("localtime")

@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     from miniprogram_api.auth.resources import bp as auth_bp
     from miniprogram_api.cases.resources import bp as cases_bp
     from miniprogram_api.media.resources import bp as media_bp
+    from miniprogram_api.notices.resources import bp as notices_bp
     from miniprogram_api.qr.resources import bp as qr_bp
     from miniprogram_api.reference.resources import bp as reference_bp
 
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blueprint in (auth_bp, reference_bp, cases_bp, media_bp, qr_bp):
+    for blueprint in (auth_bp, reference_bp, cases_bp, media_bp, qr_bp, notices_bp):
         api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_blueprint(assets)

@@ -207,3 +207,39 @@ def test_wechat_down_retries_with_backoff_then_gives_up(world, wechat_app):
     inbox = db.session.scalars(select(Notification).where(
         Notification.user_id == world.justice_handler.id, Notification.channel == "inbox")).all()
     assert {n.status for n in inbox} == {"sent"}
+
+
+def test_the_mini_program_reports_consent(client, world):
+    from tests.factories import PASSWORD
+
+    token = client.post("/api/v1/auth/login", json={"username": "t_justice",
+                                                    "password": PASSWORD}).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    first = client.post("/api/v1/wechat/consents", headers=headers,
+                        json={"template_ids": ["TPL-1", "TPL-1"]})
+    assert first.json == {"credits": {"TPL-1": 1}}
+    again = client.post("/api/v1/wechat/consents", headers=headers,
+                        json={"template_ids": ["TPL-1"]})
+    assert again.json == {"credits": {"TPL-1": 2}}
+
+
+def test_the_inbox_and_the_supervision_list(client, world):
+    from tests.admin.conftest import csrf_from
+    from tests.factories import PASSWORD
+
+    with clock.frozen_at(START):
+        case = case_in("dispatched", world)
+    with clock.frozen_at(case.due_at + timedelta(hours=2)):
+        sweep.run()
+    db.session.flush()
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
+                                      "password": PASSWORD})
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'id="unread"' in page
+    inbox = client.get("/admin/inbox").get_data(as_text=True)
+    assert "督办" in inbox
+    supervised = client.get("/admin/supervision").get_data(as_text=True)
+    assert case.code[:4] in supervised
+    client.post("/admin/inbox/read", data={"csrf_token": csrf_from(inbox)})
+    assert 'id="unread"' not in client.get("/admin/").get_data(as_text=True)

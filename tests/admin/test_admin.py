@@ -93,6 +93,7 @@ def _forms(world):
         ("/admin/departments", {"name": "新部门", "kind": "other"}),
         ("/admin/categories", {"code": "D02", "name": "邻里纠纷"}),
         ("/admin/calendar", {"day": "2027-01-01", "workday": "no"}),
+        ("/admin/inbox/read", {}),
     ]
 
 

@@ -1,0 +1,49 @@
+"""The in-app inbox and the supervision list (督办)."""
+
+from __future__ import annotations
+
+from flask import g, redirect, render_template, url_for
+from sqlalchemy import func, select, update
+
+from admin.blueprint import bp, require
+from server import access, clock, codes
+from server.extensions import db
+from server.models import Case, CaseEvent, Notification, Role
+
+
+@bp.get("/inbox")
+@require()
+def inbox():
+    """The user's notifications, newest first."""
+    notes = db.session.scalars(select(Notification).where(
+        Notification.user_id == g.user.id, Notification.channel == "inbox")
+        .order_by(Notification.id.desc()).limit(200)).all()
+    cases = {c.id: c for c in db.session.scalars(select(Case).where(
+        Case.id.in_({n.case_id for n in notes if n.case_id})))}
+    return render_template("admin/inbox.html", notes=notes, cases=cases, display=codes.display)
+
+
+@bp.post("/inbox/read")
+@require()
+def inbox_read():
+    """Mark every notification read."""
+    db.session.execute(update(Notification).where(
+        Notification.user_id == g.user.id, Notification.channel == "inbox",
+        Notification.read_at.is_(None)).values(read_at=clock.now()))
+    db.session.commit()
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.get("/supervision")
+@require(Role.CENTER, Role.LEADER)
+def supervision():
+    """Supervised open cases: how late each is and how often it was chased."""
+    chases = (select(CaseEvent.case_id, func.count(CaseEvent.id).label("n"))
+              .where(CaseEvent.action.in_(["supervise", "chase"]))
+              .group_by(CaseEvent.case_id).subquery())
+    rows = db.session.execute(
+        select(Case, chases.c.n).outerjoin(chases, chases.c.case_id == Case.id)
+        .where(access.case_filter(g.user), Case.supervised.is_(True),
+               Case.due_at.is_not(None)).order_by(Case.due_at)).all()
+    now = clock.now()
+    return render_template("admin/supervision.html", rows=rows, now=now, display=codes.display)

@@ -1,0 +1,1 @@
+"""What the mini program reports about WeChat subscribe-message consent."""
