@@ -47,3 +47,20 @@ def supervision():
                Case.due_at.is_not(None)).order_by(Case.due_at)).all()
     now = clock.now()
     return render_template("admin/supervision.html", rows=rows, now=now, display=codes.display)
+
+
+@bp.get("/coverage")
+@require(Role.CENTER, Role.LEADER, Role.ADMIN)
+def coverage():
+    """Screening coverage (排查无盲区): villages x weeks and months; gaps highlighted."""
+    from flask import current_app
+
+    from server import screening
+
+    today = clock.local(clock.now()).date()
+    config = current_app.config
+    week_periods = screening.weeks(today, 8, int(config["SCREENINGS_PER_WEEK"]))
+    month_periods = screening.months(today, 3, int(config["SCREENINGS_PER_MONTH"]))
+    return render_template("admin/coverage.html", weeks=week_periods, months=month_periods,
+                           by_week=screening.coverage(week_periods),
+                           by_month=dict(screening.coverage(month_periods)), today=today)

@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
     from miniprogram_api.notices.resources import bp as notices_bp
     from miniprogram_api.qr.resources import bp as qr_bp
     from miniprogram_api.reference.resources import bp as reference_bp
+    from miniprogram_api.screenings.resources import bp as screenings_bp
 
     app.config.setdefault("API_TITLE", "grid-report 小程序接口")
     app.config.setdefault("API_VERSION", "v1")
@@ -52,7 +53,8 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blueprint in (auth_bp, reference_bp, cases_bp, media_bp, qr_bp, notices_bp):
+    for blueprint in (auth_bp, reference_bp, cases_bp, media_bp, qr_bp, notices_bp,
+                      screenings_bp):
         api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_blueprint(assets)

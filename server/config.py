@@ -53,6 +53,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "QR_SUBMIT_LIMIT_PER_VILLAGE": ("120/hour", str),
     "TRACKING_LIMIT_PER_ADDRESS": ("60/hour", str),
     "MEDIA_ROOT": (None, str),
+    # Screening duty (排查): at least this many per village per week and per month.
+    "SCREENINGS_PER_WEEK": (1, int),
+    "SCREENINGS_PER_MONTH": (2, int),
     # The web admin: a session ends after this long without a request.
     "ADMIN_IDLE_MINUTES": (30, int),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),

@@ -71,5 +71,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
 
     counts["sessions_purged"] = websession.purge_expired(
         int(current_app.config["ADMIN_IDLE_MINUTES"]))
+    from server import screening
+
+    counts["screening_reminders"] = screening.remind_late_villages(
+        required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"]))
     db.session.commit()
     return counts

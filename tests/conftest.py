@@ -156,3 +156,18 @@ def world(session):
     from tests.factories import build_world
 
     return build_world()
+
+
+@pytest.fixture
+def login(client):
+    """`login(user)` -> headers with a bearer token for `user`."""
+
+    def sign_in(user) -> dict:
+        from tests.factories import PASSWORD
+
+        response = client.post("/api/v1/auth/login",
+                               json={"username": user.username, "password": PASSWORD})
+        assert response.status_code == 200, response.json
+        return {"Authorization": f"Bearer {response.json['token']}"}
+
+    return sign_in

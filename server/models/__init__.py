@@ -24,7 +24,7 @@ from server.models.categories import (
     Step,
 )
 from server.models.organisation import Department, DepartmentKind, Role, User
-from server.models.places import Grid, RetiredQrToken, Town, Village
+from server.models.places import Grid, RetiredQrToken, Screening, Town, Village
 from server.models.records import (
     AuditEntry,
     CalendarDay,
@@ -63,6 +63,7 @@ __all__ = [
     "RiskLevel",
     "Role",
     "RoutingRule",
+    "Screening",
     "ServiceToken",
     "Severity",
     "Source",

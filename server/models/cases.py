@@ -131,6 +131,8 @@ class Case(db.Model):
     source: Mapped[Source] = mapped_column(enum_type(Source, "source"))
     village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    # The screening (排查) that found it, for cases with source "screening".
+    screening_id: Mapped[int | None] = mapped_column(ForeignKey("screening.id"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
     severity: Mapped[Severity] = mapped_column(enum_type(Severity, "case_severity"))
     risk_level: Mapped[RiskLevel] = mapped_column(enum_type(RiskLevel, "case_risk_level"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -73,3 +73,28 @@ class Grid(db.Model):
     name: Mapped[str] = mapped_column(String(64))
 
     village: Mapped[Village] = relationship(back_populates="grids")
+
+
+class Screening(db.Model):
+    """A village's regular sweep for disputes and hazards (排查), filed by a grid worker.
+
+    Each finding becomes a case linked here; a screening with none is a nil return (零报告)
+    and counts just the same.
+    """
+
+    __tablename__ = "screening"
+    __table_args__ = (Index("ix_screening_village_at", "village_id", "screened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    screened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The category codes looked at (the checklist), and whether anything was found.
+    checked: Mapped[list] = mapped_column(JSON, default=list)
+    nil_return: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(36), unique=True)
+
+    village: Mapped[Village] = relationship()

@@ -1,0 +1,1 @@
+"""Screenings (排查) filed from the grid worker's phone."""

@@ -1,0 +1,112 @@
+"""/screenings: file a village's screening (findings become cases), list recent ones."""
+
+import marshmallow as ma
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import validate
+from sqlalchemy import select
+
+from miniprogram_api.api import current_user, login_required, require_body_type
+from miniprogram_api.cases.schemas import Id, PartySchema
+from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
+from miniprogram_api.idempotent import idempotent
+from server import access, screening
+from server.errors import NotFound
+from server.extensions import db
+from server.models import Case, Screening, Village
+from server.operations import Party, ReportDraft
+
+bp = Blueprint("screenings", __name__, url_prefix="/api/v1/screenings", description="排查")
+bp.before_request(require_body_type("application/json"))
+
+
+class FindingSchema(ma.Schema):
+    category = ma.fields.String(required=True, validate=validate.Length(min=1, max=16))
+    description = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    place_text = ma.fields.String(validate=validate.Length(max=200), allow_none=True)
+    people_involved = ma.fields.Integer(load_default=1, strict=True,
+                                        validate=validate.Range(1, 100000))
+    group_dispute = ma.fields.Boolean(load_default=False)
+    criminal_risk = ma.fields.Boolean(load_default=False)
+    parties = ma.fields.List(ma.fields.Nested(PartySchema), load_default=list,
+                             validate=validate.Length(max=20))
+
+
+class ScreeningCreateSchema(ma.Schema):
+    village = Id(required=True)
+    screened_at = ma.fields.AwareDateTime(allow_none=True)
+    checked = ma.fields.List(ma.fields.String(validate=validate.Length(min=1, max=16)),
+                             required=True, validate=validate.Length(min=1, max=100),
+                             metadata={"description": "已排查的类别代码（清单）"})
+    findings = ma.fields.List(ma.fields.Nested(FindingSchema), load_default=list,
+                              validate=validate.Length(max=50),
+                              metadata={"description": "发现的问题；为空即零报告"})
+    note = ma.fields.String(validate=validate.Length(max=500), allow_none=True)
+
+
+class ScreeningSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    village = ma.fields.Dict(required=True, metadata={"description": "{id, name}"})
+    screened_at = ma.fields.AwareDateTime(required=True)
+    nil_return = ma.fields.Boolean(required=True)
+    checked = ma.fields.List(ma.fields.String(), required=True)
+    case_codes = ma.fields.List(ma.fields.String(), required=True)
+
+
+class ScreeningQuerySchema(ma.Schema):
+    village = Id()
+
+
+def _present(item: Screening, user) -> dict:
+    cases = db.session.scalars(select(Case).where(Case.screening_id == item.id)).all()
+    return {"id": item.id, "village": {"id": item.village.id, "name": item.village.name},
+            "screened_at": item.screened_at,
+            "nil_return": item.nil_return, "checked": item.checked,
+            "case_codes": [c.code for c in cases if access.can_view_case(user, c)]}
+
+
+@bp.route("")
+class Screenings(MethodView):
+    decorators = [login_required]
+
+    @bp.arguments(ScreeningCreateSchema)
+    @idempotent
+    @bp.doc(parameters=[IDEMPOTENCY_KEY])
+    @bp.response(201, ScreeningSchema)
+    @bp.alt_response(403, description="不是本人负责的村")
+    @bp.alt_response(404, description="村不存在")
+    @bp.alt_response(409, description="同一请求正在处理中")
+    @bp.alt_response(422, description="内容有误")
+    def post(self, data):
+        """File a screening; each finding becomes a case linked to it (none: a nil return)."""
+        user = current_user()
+        village = db.session.get(Village, data["village"])
+        if village is None:
+            raise NotFound("村不存在。")
+        findings = [ReportDraft(village=village, category=f["category"],
+                                description=f["description"], place_text=f.get("place_text"),
+                                people_involved=f["people_involved"],
+                                group_dispute=f["group_dispute"],
+                                criminal_risk=f["criminal_risk"],
+                                parties=[Party(**p) for p in f["parties"]])
+                    for f in data["findings"]]
+        item = screening.file_screening(actor=user, village=village, checked=data["checked"],
+                                        findings=findings, screened_at=data.get("screened_at"),
+                                        note=data.get("note"),
+                                        idempotency_key=g.idempotency_key)
+        db.session.flush()
+        return _present(item, user), 201
+
+    @bp.arguments(ScreeningQuerySchema, location="query")
+    @bp.response(200, ScreeningSchema(many=True))
+    def get(self, query):
+        """The user's villages' latest screenings (50)."""
+        user = current_user()
+        villages = user.village_ids if user.role == "grid_worker" else None
+        statement = select(Screening).order_by(Screening.screened_at.desc()).limit(50)
+        if query.get("village"):
+            statement = statement.where(Screening.village_id == query["village"])
+        if villages is not None:
+            statement = statement.where(Screening.village_id.in_(villages or {-1}))
+        return [_present(s, user) for s in db.session.scalars(statement)]
