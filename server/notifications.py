@@ -55,6 +55,12 @@ def _department_members(case: Case, *, lead_only: bool = False) -> list[User]:
     return people
 
 
+def _village_workers(case: Case) -> list[User]:
+    return [u for u in db.session.scalars(select(User).where(User.role == Role.GRID_WORKER,
+                                                             User.active.is_(True)))
+            if case.village_id in u.village_ids]
+
+
 def _police() -> list[User]:
     return list(db.session.scalars(select(User).join(User.department).where(
         User.active.is_(True), User.department.has(kind=DepartmentKind.POLICE_STATION))))
@@ -73,6 +79,8 @@ _RULES = {
     "refuse_extension": (lambda c: _department_members(c, lead_only=True), "延期未批准"),
     "resolve": (lambda c: _center(), "案件已办结，待核查"),
     "send_back": (lambda c: _department_members(c, lead_only=True), "核查退回，请继续处理"),
+    # The follow-up visit (回访) is the village's grid worker's task, due with the step.
+    "verify": (lambda c: _village_workers(c), "回访任务"),
     "reopen": (lambda c: _center(), "案件重开"),
     "supervise": (lambda c: _department_members(c) + _center(), "督办：案件已超期"),
     "escalate": (lambda c: _leaders(), "案件已上报"),

@@ -9,11 +9,13 @@ lock (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's writes are serial anyway) a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import or_, select
 
 from server import clock, notifications, workflow
 from server.extensions import db
-from server.models import Case, CaseStatus
+from server.models import Case, CaseStatus, Notification, ResultCode
 
 
 def _due(now):
@@ -71,9 +73,36 @@ def run(*, limit: int = 500) -> dict[str, int]:
 
     counts["sessions_purged"] = websession.purge_expired(
         int(current_app.config["ADMIN_IDLE_MINUTES"]))
+    counts["confirmation_reminders"] = remind_judicial_confirmation(now)
     from server import screening
 
     counts["screening_reminders"] = screening.remind_late_villages(
         required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"]))
     db.session.commit()
     return counts
+
+
+# A mediation agreement may be confirmed by a court (司法确认) within 30 days of it; the
+# department and the center are reminded five days before that window closes.
+CONFIRMATION_WINDOW = timedelta(days=30)
+CONFIRMATION_NOTICE = timedelta(days=5)
+
+
+def remind_judicial_confirmation(now) -> int:
+    """Remind once for each mediated agreement whose confirmation window closes soon."""
+    start = now - CONFIRMATION_WINDOW
+    end = now - CONFIRMATION_WINDOW + CONFIRMATION_NOTICE
+    reminded_ids = select(Notification.case_id).where(
+        Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None))
+    cases = db.session.scalars(select(Case).where(
+        Case.result_code == ResultCode.MEDIATED, Case.resolved_at > start,
+        Case.resolved_at <= end, Case.id.not_in(reminded_ids))).all()
+    for case in cases:
+        closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)
+        people = notifications._department_members(case) or []
+        notifications.queue(people + notifications._center(), "judicial_confirmation",
+                            case=case, title="司法确认期限将至",
+                            body=f"{notifications._subject(case)}：调解协议可于{closes:%m月%d日}前"
+                                 f"申请司法确认")
+    db.session.commit()
+    return len(cases)

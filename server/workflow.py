@@ -423,6 +423,8 @@ def _record_visit(ctx: Context) -> None:
     if "outcome" in ctx.fields and ctx.fields["outcome"] not in VISIT_OUTCOMES:
         raise ValidationFailed("回访结果取值无效。", code="invalid_choice", field="outcome")
     _text(ctx.fields["text"], "text")
+    if "satisfaction" in ctx.fields:
+        ctx.case.satisfaction = ctx.fields["satisfaction"]
 
 
 def _close(ctx: Context) -> None:
@@ -681,6 +683,7 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
             raise InvalidTransition("您已经评价过了。", code="already_answered")
         text = _text(text, "text") if text and text.strip() else None
         data["satisfaction"] = "satisfied" if satisfied else "dissatisfied"
+        case.satisfaction = data["satisfaction"]
     now = clock.now()
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
                       at=now, actor_id=None, actor_role="reporter", note=text, data=data)

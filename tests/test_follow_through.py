@@ -243,3 +243,27 @@ def test_the_inbox_and_the_supervision_list(client, world):
     assert case.code[:4] in supervised
     client.post("/admin/inbox/read", data={"csrf_token": csrf_from(inbox)})
     assert 'id="unread"' not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_satisfaction_is_kept_per_case_and_the_visit_is_the_grid_workers_task(world):
+    case = case_in("resolved", world)
+    workflow.apply(case, "verify", actor=world.center)
+    task = db.session.scalars(select(Notification).where(
+        Notification.case_id == case.id, Notification.kind == "verify")).all()
+    assert {n.user_id for n in task} == {world.worker1.id}
+    workflow.apply(case, "record_visit", actor=world.worker1, text="满意", outcome="gone",
+                   satisfaction="basically_satisfied")
+    assert case.satisfaction == "basically_satisfied"
+
+
+def test_a_mediation_agreement_gets_one_confirmation_reminder(world):
+    with clock.frozen_at(START):
+        case = case_in("resolved", world)  # result: mediated
+    for days in (20, 26, 27, 31):
+        with clock.frozen_at(START + timedelta(days=days)):
+            sweep.run()
+    reminders = db.session.scalars(select(Notification).where(
+        Notification.case_id == case.id, Notification.kind == "judicial_confirmation")).all()
+    assert reminders
+    assert len({(n.user_id, n.channel) for n in reminders}) == len(reminders)  # once each
+    assert min(n.created_at for n in reminders) >= START + timedelta(days=25)

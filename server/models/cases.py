@@ -181,6 +181,8 @@ class Case(db.Model):
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # The latest satisfaction heard at a follow-up (a visit, or the reporter's own answer).
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
     result_code: Mapped[ResultCode | None] = mapped_column(enum_type(ResultCode, "result_code"))
     result_text: Mapped[str | None] = mapped_column(Text)
     # Said to the reporter when the report is not taken on.
