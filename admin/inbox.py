@@ -61,6 +61,12 @@ def coverage():
     config = current_app.config
     week_periods = screening.weeks(today, 8, int(config["SCREENINGS_PER_WEEK"]))
     month_periods = screening.months(today, 3, int(config["SCREENINGS_PER_MONTH"]))
+    from server.models import Screening, User
+
+    recent = db.session.execute(
+        select(Screening, User).join(User, User.id == Screening.user_id)
+        .order_by(Screening.screened_at.desc()).limit(30)).all()
     return render_template("admin/coverage.html", weeks=week_periods, months=month_periods,
                            by_week=screening.coverage(week_periods),
-                           by_month=dict(screening.coverage(month_periods)), today=today)
+                           by_month=dict(screening.coverage(month_periods)), today=today,
+                           recent=recent)

@@ -79,6 +79,8 @@ def test_the_coverage_page_shows_the_village_that_missed_the_week(client, world)
     west = page[page.index("西村"):].split("</tr>")[0]
     east = page[page.index("东村"):].split("</tr>")[0]
     assert "盲区" in west  # the west village screened in no finished week
+    assert "零报告" in page  # who screened, and how
+    assert world.worker1.display_name in page
     assert east.count('class="gap"') < west.count('class="gap"')
 
 
