@@ -601,6 +601,9 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
     now = clock.now()
     ctx = Context(case, actor, cleaned, now, Deadlines())
     from_status = case.status
+    # The clock this action ran against: statistics count on-time steps from it.
+    if case.step is not None and case.due_at is not None and transition.to is not None:
+        ctx.data.update(step=case.step.value, step_due_at=case.due_at.isoformat())
     try:
         # No autoflush while the case changes: one flush, so one version bump per action.
         with db.session.begin_nested(), db.session.no_autoflush:

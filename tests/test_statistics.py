@@ -1,0 +1,127 @@
+"""The town's figures against a hand-built month (June 2026, Dragon Boat holiday on the 19th)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server import clock, screening, statistics, workflow
+from tests.helpers import new_report
+
+SH = ZoneInfo("Asia/Shanghai")
+CHECKLIST = ["D02", "H01", "S04"]
+
+
+def at(m, d, h=10, minute=0):
+    return datetime(2026, m, d, h, minute, tzinfo=SH)
+
+
+def step(moment, case, action, actor, **fields):
+    with clock.frozen_at(moment):
+        workflow.apply(case, action, actor=actor, **fields)
+
+
+def report(moment, world, code="D02", **kw):
+    with clock.frozen_at(moment):
+        return new_report(world, code, parties=[], **kw)
+
+
+def handle(world, case, days, result="mediated"):
+    """accept .. resolve on the given days of June or July: (month, day) pairs."""
+    (am, ad), (dm, dd), (sm, sd), (rm, rd) = days
+    step(at(am, ad, 11), case, "accept", world.center)
+    step(at(dm, dd, 11), case, "dispatch", world.center, lead_department=world.justice.id)
+    step(at(sm, sd, 11), case, "sign_for", world.justice_handler)
+    step(at(rm, rd, 11), case, "resolve", world.justice_handler, result_code=result,
+         result_text="处理完毕")
+
+
+@pytest.fixture
+def june(world):
+    """Six reports, one merged away, one reopened, one crossing into July."""
+    w = world
+    a = report(at(6, 2, 9), w)
+    d = report(at(6, 3, 9), w)  # a duplicate of A: merged, never counted
+    step(at(6, 3, 10), d, "merge", w.center, into=a.code)
+    handle(w, a, [(6, 2), (6, 2), (6, 3), (6, 10)])
+    step(at(6, 11), a, "verify", w.center)
+    step(at(6, 12), a, "record_visit", w.worker1, text="好", satisfaction="satisfied",
+         outcome="gone")
+    step(at(6, 12, 15), a, "close", w.center, closing_reason="resolved")
+
+    b = report(at(6, 5, 9), w, "D03")
+    handle(w, b, [(6, 5), (6, 5), (6, 8), (6, 8)])
+    step(at(6, 9), b, "verify", w.center)
+    step(at(6, 15), b, "record_visit", w.worker1, text="又吵", outcome="back_again",
+         satisfaction="dissatisfied")  # reopened
+    step(at(6, 16), b, "dispatch", w.center, lead_department=w.justice.id)
+    step(at(6, 16, 12), b, "sign_for", w.justice_handler)
+    step(at(6, 20, 12), b, "resolve", w.justice_handler, result_code="mediated",
+         result_text="再次调解成功")
+    step(at(6, 24), b, "verify", w.center)
+    step(at(6, 24, 12), b, "record_visit", w.worker1, text="好了", outcome="gone",
+         satisfaction="satisfied")
+    step(at(6, 25), b, "close", w.center, closing_reason="resolved")
+
+    c = report(at(6, 29, 9), w, "H01")  # crosses into July
+    handle(w, c, [(6, 29), (6, 30), (7, 1), (7, 3)], result="hazard_removed")
+
+    e = report(at(6, 10, 9), w, "S04")  # urgent: 30 minutes to accept, taken in 2 hours
+    step(at(6, 10, 11), e, "accept", w.center)
+
+    # Thursday 18 June 10:00: two working days end on Tuesday 23 June 10:00, because
+    # Friday 19 is the Dragon Boat holiday; accepted on Monday 22 at 15:00: on time.
+    f = report(at(6, 18, 10), w)
+    step(at(6, 22, 15), f, "accept", w.center)
+
+    for moment, village, worker in ((at(6, 4), w.v1, w.worker1), (at(6, 18), w.v1, w.worker1),
+                                    (at(6, 9), w.v2, w.worker2)):
+        with clock.frozen_at(moment):
+            screening.file_screening(actor=worker, village=village, checked=CHECKLIST,
+                                     findings=[])
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}
+
+
+def test_the_month_of_june(june, world):
+    with clock.frozen_at(at(7, 10)):
+        figures = statistics.compute(statistics.month(2026, 6))
+    assert figures.received == 5  # A, B, C, E, F (D was merged)
+    assert figures.received_by_group == {"矛盾纠纷": 3, "安全隐患": 1, "治安隐患": 1}
+    assert figures.received_by_source == {"网格员上报": 5}
+    assert figures.accepted == 5
+    assert figures.resolved == 2  # A, and B once although resolved twice
+    assert figures.closed == 2
+    assert (figures.disputes_closed, figures.disputes_closed_resolved) == (2, 2)
+    assert figures.resolution_rate == 1.0
+    assert (figures.mediations, figures.mediations_succeeded) == (2, 2)
+    assert figures.hazards_found == 2
+    assert figures.hazards_removed == 0  # C was removed in July
+    # Accepts: A, B, C, F on time (F thanks to the holiday), E late.
+    assert figures.on_time["accept"] == (4, 5)
+    assert figures.follow_ups == 3
+    assert (figures.satisfied, figures.answered) == (2, 3)
+    assert (figures.screenings, figures.nil_returns) == (3, 3)
+    assert (figures.villages, figures.villages_screened) == (2, 1)  # two a month required
+    assert figures.trend == [("2026-06", 5)]
+
+
+def test_july_sees_what_crossed_the_month(june):
+    with clock.frozen_at(at(7, 10)):
+        july = statistics.compute(statistics.month(2026, 7))
+    assert july.received == 0
+    assert july.resolved == 1
+    assert july.hazards_removed == 1
+    assert july.on_time["handle"] == (1, 1)
+
+
+def test_a_quarter_and_filters(june, world):
+    with clock.frozen_at(at(7, 10)):
+        quarter = statistics.compute(statistics.quarter(2026, 2))
+        only_east = statistics.compute(statistics.month(2026, 6), village_id=world.v1.id)
+        neighbours = statistics.compute(statistics.month(2026, 6), category_code="D02")
+    assert quarter.received == 5
+    assert only_east.received == 5  # every report is in the east village
+    assert neighbours.received == 2  # A and F (D merged)
+    assert quarter.trend == [("2026-04", 0), ("2026-05", 0), ("2026-06", 5)]
