@@ -167,6 +167,30 @@ def rotate_qr_command(village_code: str) -> None:
     click.echo(f"{village.name}: {qr.village_url(village)}")
 
 
+@click.command("export-ledger")
+@click.argument("kind", type=click.Choice(["disputes", "hazards", "cases", "screenings"]))
+@click.option("--from", "first", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last day (included), YYYY-MM-DD.")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
+    """Write a ledger (台账) for the days FROM..TO to an Excel FILE."""
+    from datetime import date, timedelta
+
+    from server import ledgers
+    from server.statistics import Period
+
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError:
+        raise click.ClickException("日期格式应为 YYYY-MM-DD。") from None
+    if end < start:
+        raise click.ClickException("截止日期早于起始日期。")
+    period = Period(start, end + timedelta(days=1), f"{start}至{end}")
+    with click.progressbar(length=0, label="导出中", show_pos=True) as bar:
+        written = ledgers.write(kind, period, file, progress=bar.update)
+    click.echo(f"{ledgers.KINDS[kind][0]}：{written} 行 → {file}")
+
+
 @click.command("sweep")
 def sweep_command() -> None:
     """Mark due-soon and overdue steps, supervise and chase (run every minute)."""
@@ -188,5 +212,5 @@ def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
     for command in (seed_demo_command, seed_categories_command, create_user_command,
                     case_command, export_qr_command, rotate_qr_command, sweep_command,
-                    notify_command):
+                    notify_command, export_ledger_command):
         app.cli.add_command(command)

@@ -125,3 +125,53 @@ def test_a_quarter_and_filters(june, world):
     assert only_east.received == 5  # every report is in the east village
     assert neighbours.received == 2  # A and F (D merged)
     assert quarter.trend == [("2026-04", 0), ("2026-05", 0), ("2026-06", 5)]
+
+
+def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    from server import ledgers
+    from server.operations import Reporter
+
+    with clock.frozen_at(at(6, 6, 9)):
+        named = new_report(world, "D02", actor=None, source="qr", parties=[],
+                           reporter=Reporter(anonymous=False, name="王秀英",
+                                             phone="13911112222"))
+    with clock.frozen_at(at(7, 10)):
+        out = io.BytesIO()
+        assert ledgers.write("disputes", statistics.month(2026, 6), out) == 4
+    def read(source):
+        book = load_workbook(source, read_only=True)
+        try:
+            return book.sheetnames, list(book.active.iter_rows(values_only=True))
+        finally:
+            book.close()  # read-only workbooks keep their file open until closed
+
+    names, rows = read(io.BytesIO(out.getvalue()))
+    assert names == ["矛盾纠纷排查调处台账"]
+    assert rows[0][:5] == ("序号", "案件编号", "登记日期", "村", "纠纷类别")
+    codes_in_ledger = {row[1].replace("-", "") for row in rows[1:]}
+    assert codes_in_ledger == {june["a"].code, june["b"].code, june["f"].code, named.code}
+    by_code = {row[1].replace("-", ""): row for row in rows[1:]}
+    assert by_code[june["a"].code][2] == "2026-06-02"
+    assert by_code[june["a"].code][12] == "调解成功"
+    assert by_code[june["a"].code][16] == "已结案"
+    text = " ".join(str(v) for row in rows for v in row if v is not None)
+    assert "王秀英" not in text
+    assert "13911112222" not in text
+
+    hazards = tmp_path / "hazards.xlsx"
+    result = runner.invoke(args=["export-ledger", "hazards", "--from", "2026-06-01", "--to",
+                                 "2026-06-30", str(hazards)])
+    assert result.exit_code == 0, result.output
+    hazard_rows = read(hazards)[1]
+    assert hazard_rows[0][4] == "隐患类别"
+    assert {row[4] for row in hazard_rows[1:]} == {"火灾隐患", "涉贩毒"}
+    cases = tmp_path / "cases.xlsx"
+    runner.invoke(args=["export-ledger", "cases", "--from", "2026-06-01", "--to", "2026-06-30",
+                        str(cases)])
+    steps = read(cases)[1]
+    assert steps[0][6:14] == ("上报", "受理", "派遣", "签收", "办结", "核查", "回访", "结案")
+    assert len(steps) == 1 + 6  # five of June and the named one (not the merged duplicate)
