@@ -13,7 +13,7 @@ from admin.blueprint import bp, csrf
 
 def init_app(app: Flask) -> None:
     """Register the admin pages, its sessions and CSRF protection."""
-    from admin import audit, cases, inbox, manage, queue, signin  # noqa: F401 - they add routes
+    from admin import audit, cases, figures, inbox, manage, queue, signin  # noqa: F401
     from server import websession
 
     websession.init_app(app)

@@ -56,6 +56,8 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     # Screening duty (排查): at least this many per village per week and per month.
     "SCREENINGS_PER_WEEK": (1, int),
     "SCREENINGS_PER_MONTH": (2, int),
+    # The public monthly figures show no count below this (a person could be recognised).
+    "DISCLOSURE_MIN_COUNT": (5, int),
     # The web admin: a session ends after this long without a request.
     "ADMIN_IDLE_MINUTES": (30, int),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),

@@ -277,3 +277,26 @@ def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Pe
         return month(int(y), int(m))
     except (ValueError, TypeError):
         return month(today.year, today.month)
+
+
+def disclosure(period: Period, *, threshold: int = 5) -> dict:
+    """The month's public figures (每月一公开): by group and by village, with no count small
+    enough to point at a person: a cell below `threshold` reads "<5", and villages below it
+    are merged into one row (itself shown as "<5" if still small)."""
+    figures = compute(period)
+
+    def shown(value: int) -> str:
+        return f"<{threshold}" if 0 < value < threshold else str(value)
+
+    groups = [(label, shown(figures.received_by_group.get(label, 0)))
+              for label in (g.label for g in CategoryGroup)]
+    big = [(name, n) for name, n in figures.received_by_village.items() if n >= threshold]
+    small = sum(n for _name, n in figures.received_by_village.items() if n < threshold)
+    villages = [(name, str(n)) for name, n in big]
+    if small:
+        villages.append(("其他各村（合计）", shown(small)))
+    return {"period": period, "received": shown(figures.received),
+            "resolved": shown(figures.resolved), "closed": shown(figures.closed),
+            "resolution_rate": figures.resolution_rate, "groups": groups,
+            "villages": villages, "screenings": shown(figures.screenings),
+            "threshold": threshold}

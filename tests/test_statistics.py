@@ -175,3 +175,29 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
     steps = read(cases)[1]
     assert steps[0][6:14] == ("上报", "受理", "派遣", "签收", "办结", "核查", "回访", "结案")
     assert len(steps) == 1 + 6  # five of June and the named one (not the merged duplicate)
+
+
+def test_the_dashboard_report_and_disclosure_pages(june, world, client):
+    from tests.admin.conftest import csrf_from
+    from tests.factories import PASSWORD
+
+    with clock.frozen_at(at(7, 10)):
+        token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+        client.post("/admin/login", data={"csrf_token": token, "username": "t_leader",
+                                          "password": PASSWORD})
+        page = client.get("/admin/dashboard?kind=month&value=2026-06").get_data(as_text=True)
+        assert 'id="fig-received">5<' in page
+        assert "<svg" in page
+        assert "化解率" in page
+        report = client.get("/admin/report?kind=month&value=2026-06").get_data(as_text=True)
+        assert "全镇共收到各类报告5件次" in report
+        assert "调解成功2件" in report
+        assert "化解率100.0%" in report
+        xlsx = client.get("/admin/report.xlsx?kind=month&value=2026-06")
+        assert xlsx.mimetype.endswith("spreadsheetml.sheet")
+        public = client.get("/disclosure/2026-6").get_data(as_text=True)
+    # Five reports, all in one village: the village may be shown, each group is below 5.
+    assert "<b>5</b> 件次" in public
+    assert "&lt;5" in public
+    assert "东村" in public
+    assert june["a"].description not in public

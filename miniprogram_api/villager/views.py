@@ -16,7 +16,7 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from server import codes, media, operations, qr, ratelimit, tracking, workflow
+from server import clock, codes, media, operations, qr, ratelimit, tracking, workflow
 from server.deadlines import Deadlines, parse_duration
 from server.errors import DomainError, NotFound, PayloadTooLarge
 from server.extensions import db
@@ -226,6 +226,23 @@ def poster(token: str):
     village = qr.resolve(token)
     return render_template("villager/poster.html", villages=[village], town=_town(),
                            qr_svg=qr.svg, url_of=qr.village_url, inline_css=False)
+
+
+@bp.get("/disclosure")
+@bp.get("/disclosure/<int:year>-<int:month>")
+def disclosure(year: int | None = None, month: int | None = None):
+    """每月一公开: the month's aggregate figures, public, with no case detail."""
+    from server import statistics
+
+    today = clock.local(clock.now()).date()
+    if year is None:  # the last full month
+        first = today.replace(day=1)
+        year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
+    if not 1 <= (month or 0) <= 12 or not 2000 <= year <= 2100:
+        raise NotFound("没有这个月份。")
+    figures = statistics.disclosure(statistics.month(year, month),
+                                    threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"]))
+    return render_template("villager/disclosure.html", d=figures, town=_town())
 
 
 def init_app(app) -> None:

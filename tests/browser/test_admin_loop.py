@@ -39,7 +39,7 @@ def _sign_in(page, base, username):
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/admin/")
+    page.wait_for_url(f"{base}/admin/**")
 
 
 def _act(page, action, fill=None):
@@ -113,3 +113,25 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
     center.goto(f"{live}/admin/cases/{code}/print")
     assert "矛盾纠纷调处化解案卷" in center.locator("h1").inner_text()
     _shot(center, "admin-3-case-file")
+
+
+def test_the_dashboard_draws_its_charts_from_the_app_alone(desk, live, fresh_app):
+    from server import clock
+    from server.extensions import db as database
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        world = build_world()
+        for code in ("D02", "D02", "D03", "H01", "S04", "E03"):
+            new_report(world, code, parties=[])
+        database.session.commit()
+        month = clock.local(clock.now()).strftime("%Y-%m")
+        database.session.remove()
+    page = desk()
+    _sign_in(page, live, "t_leader")
+    page.goto(f"{live}/admin/dashboard?kind=month&value={month}")
+    assert page.locator("#fig-received").inner_text() == "6"
+    assert page.locator(".chart svg rect.bar").count() >= 5
+    page.locator(".chart details summary").first.click()  # the numbers, one click away
+    assert page.locator(".chart details table").first.is_visible()
+    _shot(page, "admin-4-dashboard")
