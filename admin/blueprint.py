@@ -35,6 +35,9 @@ def _load_user():
             g.user = user
     if request.method == "POST":
         csrf.protect()
+        if any("\x00" in v for v in request.form.values()):
+            # No text column takes a NUL character (PostgreSQL refuses it).
+            raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
 
 
 @bp.after_request

@@ -15,7 +15,13 @@ from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from server import auth, database
-from server.errors import DomainError, PayloadTooLarge, Unauthorized, UnsupportedMedia
+from server.errors import (
+    DomainError,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+    ValidationFailed,
+)
 from server.extensions import db
 
 PREFIX = "/api/v1"
@@ -165,6 +171,12 @@ def login_required(view):
     return wrapper
 
 
+def has_nul(body: bytes) -> bool:
+    """Whether a JSON body carries a NUL character, raw or escaped: no database text column
+    takes one (PostgreSQL refuses it), so it is refused at the door."""
+    return b"\x00" in body or b"\\u0000" in body.lower()
+
+
 def require_body_type(*mimetypes: str):
     """A before_request hook: writes must send one of `mimetypes` (else 415)."""
 
@@ -176,6 +188,9 @@ def require_body_type(*mimetypes: str):
         if request.method in {"POST", "PUT", "PATCH"} and request.mimetype not in mimetypes:
             raise UnsupportedMedia(f"请求体类型须为 {' 或 '.join(mimetypes)}。",
                                    code="unsupported_media_type")
+        if ("\x00" in request.path or b"%00" in request.query_string
+                or (request.mimetype == "application/json" and has_nul(request.get_data()))):
+            raise ValidationFailed("内容不能包含空字符（NUL）。", code="nul_character")
 
     return check
 

@@ -347,3 +347,9 @@ def test_behind_the_proxy_each_phone_counts_for_itself(fresh_app):
         db.session.remove()
         db.engine.dispose()  # before the test database is dropped
     assert answers == [200, 200, 429]
+
+
+def test_a_nul_character_in_a_form_is_refused(client, world):
+    response = post(client, world, form(world, description="有\x00人"))
+    assert response.status_code == 422
+    assert "空字符" in response.get_data(as_text=True)

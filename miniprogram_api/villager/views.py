@@ -58,6 +58,13 @@ def _domain_error(error: DomainError):
     return response
 
 
+@bp.before_request
+def _refuse_nul():
+    # No text column takes a NUL character (PostgreSQL refuses it): refuse it at the door.
+    if request.method == "POST" and any("\x00" in v for v in request.form.values()):
+        raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
+
+
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_error):
     return _domain_error(PayloadTooLarge("照片太大了，请少选几张或换一张再试。"))

@@ -421,3 +421,20 @@ def test_markup_in_a_description_comes_back_as_plain_data(client, world, login):
     assert response.json["description"] == text  # data, for the phone to show as text
     detail = client.get(f"/api/v1/cases/{response.json['code']}", headers=login(world.center))
     assert detail.json["description"] == text
+
+
+@pytest.mark.parametrize("where", ["body", "escaped", "query", "path"])
+def test_a_nul_character_is_refused_at_the_door(client, world, login, where):
+    headers = login(world.worker1) | key()
+    if where in {"body", "escaped"}:
+        raw = json.dumps(report_body(world, description="有\u0000人")).encode()
+        if where == "body":
+            raw = raw.replace(b"\\u0000", b"\x00")
+        response = client.post("/api/v1/reports", headers=headers, data=raw,
+                               content_type="application/json")
+    elif where == "query":
+        response = client.get("/api/v1/cases?category=D%0002", headers=headers)
+    else:
+        response = client.get("/api/v1/media/ab%00cd", headers=headers)
+    assert response.status_code == 422
+    assert response.json["code"] == "nul_character"
