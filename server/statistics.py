@@ -169,52 +169,54 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.trend = [(f"{y}-{m:02d}", per_month.get((y, m), 0)) for y, m in period.months()]
     figures.hazards_found = sum(1 for r in rows if CategoryGroup(r[3]) != CategoryGroup.DISPUTE)
 
-    # Events in the period, for the cases in scope.
+    # Events in the period, for the cases in scope: plain columns, not ORM objects, as a
+    # year holds hundreds of thousands of them.
     events = db.session.execute(
-        select(CaseEvent, Case, Category.group).join(Case, CaseEvent.case_id == Case.id)
+        select(CaseEvent.case_id, CaseEvent.action, CaseEvent.at, CaseEvent.data,
+               Case.created_at, Category.group).join(Case, CaseEvent.case_id == Case.id)
         .join(Category, Case.category_id == Category.id)
         .where(*scope, CaseEvent.at >= start, CaseEvent.at < end)
         .order_by(CaseEvent.id)).all()
     accepted, resolved, closed = set(), set(), set()
     last_result: dict[int, str] = {}
     disputes_closed, disputes_closed_resolved, removed = set(), set(), set()
+    dispute_cases: set[int] = set()
     on_time: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     satisfied = answered = 0
     to_accept, to_resolve, to_close = [], [], []
-    for event, case, group in events:
-        dispute = CategoryGroup(group) == CategoryGroup.DISPUTE
-        hours = (event.at - case.created_at).total_seconds() / 3600
-        data = event.data or {}
+    dispute_group = CategoryGroup.DISPUTE.value
+    for case_id, action, at, data, created_at, group in events:
+        dispute = (group.value if hasattr(group, "value") else group) == dispute_group
+        if dispute:
+            dispute_cases.add(case_id)
+        data = data or {}
         if "step_due_at" in data:
-            due = datetime.fromisoformat(data["step_due_at"])
             tally = on_time[data["step"]]
             tally[1] += 1
-            tally[0] += event.at <= due
-        if event.action == "accept" and case.id not in accepted:
-            accepted.add(case.id)
-            to_accept.append(hours)
-        elif event.action == "resolve":
-            if case.id not in resolved:
-                to_resolve.append(hours)
-            resolved.add(case.id)
-            last_result[case.id] = data.get("result_code", "")
+            tally[0] += at <= datetime.fromisoformat(data["step_due_at"])
+        if action == "accept" and case_id not in accepted:
+            accepted.add(case_id)
+            to_accept.append((at - created_at).total_seconds() / 3600)
+        elif action == "resolve":
+            if case_id not in resolved:
+                to_resolve.append((at - created_at).total_seconds() / 3600)
+            resolved.add(case_id)
+            last_result[case_id] = data.get("result_code", "")
             if not dispute and data.get("result_code") == ResultCode.HAZARD_REMOVED.value:
-                removed.add(case.id)
-        elif event.action == "close":
-            if case.id not in closed:
-                to_close.append(hours)
-            closed.add(case.id)
+                removed.add(case_id)
+        elif action == "close":
+            if case_id not in closed:
+                to_close.append((at - created_at).total_seconds() / 3600)
+            closed.add(case_id)
             if dispute:
-                disputes_closed.add(case.id)
+                disputes_closed.add(case_id)
                 if data.get("closing_reason") == ClosingReason.RESOLVED.value:
-                    disputes_closed_resolved.add(case.id)
-        elif event.action in {"record_visit", "answer_follow_up"}:
-            figures.follow_ups += event.action == "record_visit"
+                    disputes_closed_resolved.add(case_id)
+        elif action in {"record_visit", "answer_follow_up"}:
+            figures.follow_ups += action == "record_visit"
             if data.get("satisfaction"):
                 answered += 1
                 satisfied += data["satisfaction"] in {"satisfied", "basically_satisfied"}
-    dispute_cases = {case.id for _e, case, group in events
-                     if CategoryGroup(group) == CategoryGroup.DISPUTE}
     figures.accepted, figures.resolved, figures.closed = len(accepted), len(resolved), len(closed)
     figures.disputes_handled = len(dispute_cases & (accepted | resolved | closed))
     figures.disputes_closed = len(disputes_closed)

@@ -1,0 +1,147 @@
+"""The town's figures on a large data set: the yearly and monthly dashboard, and a ledger.
+
+Seeds a fresh SQLite database with N cases spread over five years, each with the events
+of its life (most of them closed), then prints how long statistics.compute takes for the
+latest full year and month (goals, issue 7: under 1 s and under 300 ms at 1,000,000
+cases) and the time and peak extra memory of exporting 100,000 cases' ledger (goal:
+under 200 MB).
+
+    .venv/bin/python benchmarks/bench_figures.py [--cases 1000000] [--export 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select, text
+
+from server import create_app, ledgers, statistics
+from server.extensions import db
+from server.models import Case, CaseEvent, Category, Department, DepartmentKind, Village
+
+ACTIONS = [("accept", "accept", "accepted"), ("dispatch", "dispatch", "dispatched"),
+           ("sign_for", "sign_for", "in_progress"), ("resolve", "handle", "resolved"),
+           ("verify", "verify", "follow_up"), ("close", "follow_up", "closed")]
+
+
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def seed(count: int) -> None:
+    from flask_migrate import upgrade
+
+    from server import demo
+
+    upgrade()
+    demo.seed()
+    db.session.commit()
+    villages = db.session.scalars(select(Village.id)).all()
+    categories = db.session.scalars(select(Category.id)).all()
+    justice = db.session.scalar(select(Department.id).where(
+        Department.kind == DepartmentKind.JUSTICE_OFFICE))
+    first_id = (db.session.scalar(select(db.func.max(Case.id))) or 0) + 1
+    rng = random.Random(11)  # noqa: S311 - synthetic data
+    now = datetime.now(UTC)
+    cases, events = [], []
+    started = time.perf_counter()
+    for i in range(count):
+        created = now - timedelta(minutes=rng.randrange(60, 5 * 365 * 24 * 60))
+        closed = rng.random() < 0.97
+        case_id = first_id + i
+        cases.append({
+            "id": case_id, "code": f"F{i:011d}", "source": "grid_worker",
+            "village_id": rng.choice(villages), "category_id": rng.choice(categories),
+            "severity": "general", "risk_level": "yellow", "people_involved": 2,
+            "group_dispute": False, "criminal_risk": False, "urgent": False,
+            "description": "生成的案件", "reporter_anonymous": True,
+            "status": "closed" if closed else "submitted", "lead_department_id": justice,
+            "step": None if closed else "accept",
+            "due_at": None if closed else created + timedelta(days=2),
+            "supervised": False, "escalated": False, "created_at": created,
+            "updated_at": created, "closed_at": created + timedelta(days=9) if closed else None,
+            "result_code": "mediated" if closed else None,
+            "closing_reason": "resolved" if closed else None, "version": 1,
+        })
+        events.append({"case_id": case_id, "action": "submit", "from_status": None,
+                       "to_status": "submitted", "at": created, "data": {},
+                       "internal": False})
+        if closed:
+            moment, status = created, "submitted"
+            for action, step_name, to in ACTIONS:
+                due = moment + timedelta(days=2)
+                moment = moment + timedelta(hours=rng.randrange(1, 60))
+                data = {"step": step_name, "step_due_at": due.isoformat()}
+                if action == "resolve":
+                    data["result_code"] = "mediated"
+                if action == "close":
+                    data["closing_reason"] = "resolved"
+                events.append({"case_id": case_id, "action": action, "from_status": status,
+                               "to_status": to, "at": moment, "data": data, "internal": False})
+                status = to
+        if len(cases) >= 5000:
+            db.session.execute(insert(Case.__table__), cases)
+            db.session.execute(insert(CaseEvent.__table__), events)
+            cases, events = [], []
+    if cases:
+        db.session.execute(insert(Case.__table__), cases)
+        db.session.execute(insert(CaseEvent.__table__), events)
+    db.session.commit()
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+    print(f"seeded {count:,} cases with their events in {time.perf_counter() - started:.0f} s")
+
+
+def timed(label: str, function, runs: int = 3) -> None:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        db.session.rollback()
+        samples.append(time.perf_counter() - started)
+    print(f"{label:40} {min(samples) * 1000:9.0f} ms (best of {runs})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--export", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["INSTANCE_PATH"] = tmp
+        app = create_app({"DATABASE_URL": f"sqlite:///{Path(tmp) / 'figures.sqlite3'}"})
+        with app.app_context():
+            seed(args.cases)
+            today = datetime.now(UTC).date()
+            last_year = statistics.year(today.year - 1)
+            first = today.replace(day=1)
+            last_month = statistics.month(*(divmod(first.year * 12 + first.month - 2, 12)[0],
+                                            divmod(first.year * 12 + first.month - 2, 12)[1] + 1))
+            timed(f"dashboard, {last_year.label} (goal < 1000)",
+                  lambda: statistics.compute(last_year), runs=1)
+            timed(f"dashboard, {last_month.label} (goal < 300)",
+                  lambda: statistics.compute(last_month))
+            # Export enough whole months to reach about --export cases.
+            share = args.export / args.cases
+            days = max(1, int(5 * 365 * share))
+            period = statistics.Period(today - timedelta(days=days), today, "导出")
+            Path("/proc/self/clear_refs").write_text("5")
+            before = _rss_kb("VmRSS")
+            started = time.perf_counter()
+            rows = ledgers.write("disputes", period, Path(tmp) / "ledger.xlsx")
+            extra = (_rss_kb("VmHWM") - before) / 1024
+            print(f"ledger export, {rows:,} rows: {time.perf_counter() - started:.0f} s, "
+                  f"peak +{extra:.0f} MB (goal < 200 MB)")
+
+
+if __name__ == "__main__":
+    main()
