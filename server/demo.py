@@ -199,6 +199,22 @@ def seed() -> dict[str, int]:
                     fields = {"reason": "回访发现问题再次出现。"}
                 workflow.apply(case, action, actor=actor, **fields)
         cases.append(case)
+    # Six weeks of screenings (排查): most villages weekly, a few missing weeks, so the
+    # coverage page has gaps to show; most are nil returns.
+    from server import screening
+
+    checklist = [c.code for c in categories.values()]
+    screenings = 0
+    for index, (village, worker) in enumerate(zip(villages, workers, strict=True)):
+        for week in range(6):
+            if (index + week) % 7 == 0:
+                continue  # a missed week
+            moment = clock.now() - timedelta(weeks=week, days=rng.randrange(0, 5),
+                                             hours=rng.randrange(0, 8))
+            with clock.frozen_at(moment):
+                screening.file_screening(actor=worker, village=village, checked=checklist,
+                                         findings=[])
+            screenings += 1
     db.session.flush()
     return {"villages": len(villages), "users": len(handlers) + 3 + len(workers),
-            "cases": len(cases)}
+            "cases": len(cases), "screenings": screenings}
