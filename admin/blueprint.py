@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from server import clock
+from server import clock, pageheaders
 from server.errors import DomainError
 from server.extensions import db
 from server.models import Role, User
@@ -42,14 +42,7 @@ def _load_user():
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pageheaders.apply(response, referrer="same-origin", no_store=True)
 
 
 @bp.context_processor

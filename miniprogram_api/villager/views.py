@@ -16,7 +16,17 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from server import clock, codes, media, operations, qr, ratelimit, tracking, workflow
+from server import (
+    clock,
+    codes,
+    media,
+    operations,
+    pageheaders,
+    qr,
+    ratelimit,
+    tracking,
+    workflow,
+)
 from server.deadlines import Deadlines, parse_duration
 from server.errors import DomainError, NotFound, PayloadTooLarge
 from server.extensions import db
@@ -33,17 +43,10 @@ GROUP_ORDER = [CategoryGroup.DISPUTE, CategoryGroup.SECURITY_HAZARD, CategoryGro
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    # The tracking link is a secret in the URL: never sent on as a Referer, never cached.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-    if request.path.startswith(("/t", "/q")):
-        # A shared phone's back button must not bring back someone else's form or code.
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    # The tracking link is a secret in the URL: never sent on as a Referer, never cached;
+    # and a shared phone's back button must not bring back someone else's form or code.
+    return pageheaders.apply(response, referrer="no-referrer",
+                             no_store=request.path.startswith(("/t", "/q")))
 
 
 @bp.errorhandler(DomainError)
