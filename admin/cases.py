@@ -128,14 +128,12 @@ def act(code: str, action: str):
     case = _case(code)
     version = request.form.get("version", "")
     try:
-        workflow.apply(case, action, actor=g.user,
-                       expected_version=int(version) if version.isdigit() else -1,
-                       **_fields(action))
-        photos = [f for f in request.files.getlist("photos") if f and f.filename][:9]
-        for upload in photos:
-            photo = media.store_photo(upload.read(), uploader=g.user)
-            photo.case = case
-            photo.event_id = case.events[-1].id if case.events else None
+        event = workflow.apply(case, action, actor=g.user,
+                               expected_version=int(version) if version.isdigit() else -1,
+                               **_fields(action))
+        uploads = [f for f in request.files.getlist("photos") if f and f.filename][:9]
+        media.attach([media.store_photo(f.read(), uploader=g.user) for f in uploads],
+                     case=case, event=event)
         db.session.commit()
     except StaleCase:
         db.session.rollback()

@@ -162,7 +162,12 @@ def claim_photos(public_ids: list[str], *, owner: User | None, case, event=None)
     if len(usable) != len(public_ids):
         raise ValidationFailed("图片不存在或已被使用，请重新上传。", code="invalid_photo",
                                field="photos")
-    for photo in usable:
+    attach(usable, case=case, event=event)
+    return usable
+
+
+def attach(photos: list[Photo], *, case, event=None) -> None:
+    """Make `photos` part of `case` (and of the event they illustrate)."""
+    for photo in photos:
         photo.case = case
         photo.event_id = event.id if event is not None else None
-    return usable

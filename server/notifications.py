@@ -21,6 +21,7 @@ from server.models import (
     Case,
     CaseEvent,
     DepartmentKind,
+    Grid,
     Notification,
     Role,
     ServiceToken,
@@ -36,17 +37,20 @@ BATCH = 200
 # --- who hears about what ----------------------------------------------------------------
 
 
-def _center() -> list[User]:
+def center_staff() -> list[User]:
+    """Active mediation center staff."""
     return list(db.session.scalars(select(User).where(User.role == Role.CENTER,
                                                       User.active.is_(True))))
 
 
-def _leaders() -> list[User]:
+def leaders() -> list[User]:
+    """Active leaders."""
     return list(db.session.scalars(select(User).where(User.role == Role.LEADER,
                                                       User.active.is_(True))))
 
 
-def _department_members(case: Case, *, lead_only: bool = False) -> list[User]:
+def department_members(case: Case, *, lead_only: bool = False) -> list[User]:
+    """Active members of the departments holding `case` (the lead's only, if asked)."""
     people = []
     for assignment in case.active_assignments:
         if lead_only and assignment.role.value != "lead":
@@ -55,37 +59,41 @@ def _department_members(case: Case, *, lead_only: bool = False) -> list[User]:
     return people
 
 
-def _village_workers(case: Case) -> list[User]:
-    return [u for u in db.session.scalars(select(User).where(User.role == Role.GRID_WORKER,
-                                                             User.active.is_(True)))
-            if case.village_id in u.village_ids]
+def village_workers(village_id: int) -> list[User]:
+    """Active grid workers whose grids lie in the village."""
+    return list(db.session.scalars(select(User).where(
+        User.role == Role.GRID_WORKER, User.active.is_(True),
+        User.grids.any(Grid.village_id == village_id))))
 
 
-def _police() -> list[User]:
+def police_staff() -> list[User]:
+    """Active members of the police station."""
     return list(db.session.scalars(select(User).join(User.department).where(
         User.active.is_(True), User.department.has(kind=DepartmentKind.POLICE_STATION))))
 
 
-def _subject(case: Case) -> str:
+def subject(case: Case) -> str:
+    """How a case is named in a message: village, category, number."""
     return f"{case.village.name} · {case.category.name}（{codes.display(case.code)}）"
 
 
 # action -> (recipients, title)
 _RULES = {
-    "dispatch": (lambda c: _department_members(c), "新派遣案件"),
-    "return": (lambda c: _center(), "案件被部门退回"),
-    "request_extension": (lambda c: _center(), "部门申请延期"),
-    "approve_extension": (lambda c: _department_members(c, lead_only=True), "延期已批准"),
-    "refuse_extension": (lambda c: _department_members(c, lead_only=True), "延期未批准"),
-    "resolve": (lambda c: _center(), "案件已办结，待核查"),
-    "send_back": (lambda c: _department_members(c, lead_only=True), "核查退回，请继续处理"),
+    "dispatch": (lambda c: department_members(c), "新派遣案件"),
+    "return": (lambda c: center_staff(), "案件被部门退回"),
+    "request_extension": (lambda c: center_staff(), "部门申请延期"),
+    "approve_extension": (lambda c: department_members(c, lead_only=True), "延期已批准"),
+    "refuse_extension": (lambda c: department_members(c, lead_only=True), "延期未批准"),
+    "resolve": (lambda c: center_staff(), "案件已办结，待核查"),
+    "send_back": (lambda c: department_members(c, lead_only=True), "核查退回，请继续处理"),
     # The follow-up visit (回访) is the village's grid worker's task, due with the step.
-    "verify": (lambda c: _village_workers(c), "回访任务"),
-    "reopen": (lambda c: _center(), "案件重开"),
-    "supervise": (lambda c: _department_members(c) + _center(), "督办：案件已超期"),
-    "escalate": (lambda c: _leaders(), "案件已上报"),
-    "chase": (lambda c: _department_members(c) or _center(), "超期提醒"),
-    "add_info": (lambda c: _center(), "群众补充了情况"),
+    "verify": (lambda c: village_workers(c.village_id), "回访任务"),
+    "reopen": (lambda c: center_staff(), "案件重开"),
+    "supervise": (lambda c: department_members(c) + center_staff(), "督办：案件已超期"),
+    "escalate": (lambda c: leaders(), "案件已上报"),
+    "chase": (lambda c: department_members(c) or center_staff(), "超期提醒"),
+    "escalate_to_leader": (lambda c: leaders() + center_staff(), "紧急报告超时未受理"),
+    "add_info": (lambda c: center_staff(), "群众补充了情况"),
 }
 
 
@@ -114,15 +122,15 @@ def queue_for_event(case: Case, event: CaseEvent) -> None:
         return
     recipients, title = rule
     queue(recipients(case), event.action, case=case, title=title,
-          body=f"{_subject(case)}：{case.status.label}")
+          body=f"{subject(case)}：{case.status.label}")
 
 
 def queue_for_new_report(case: Case) -> None:
     """An urgent hazard alerts the center and the police station at once, day or night."""
     if not case.urgent:
         return
-    queue(_center() + _police(), "urgent_report", case=case, title="紧急：新报告",
-          body=f"{_subject(case)}：{case.description[:60]}")
+    queue(center_staff() + police_staff(), "urgent_report", case=case, title="紧急：新报告",
+          body=f"{subject(case)}：{case.description[:60]}")
 
 
 # --- delivering --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import access, clock, codes, notifications, workflow
+from server import access, clock, codes, notifications
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
@@ -274,8 +274,6 @@ def timeline(case: Case, *, viewer: User | None) -> list[CaseEvent]:
     return [e for e in case.events if not e.internal]
 
 
-__all__ = ["Party", "ReportDraft", "Reporter", "find_case", "get_case_for", "submit_report",
-           "suggest_dispatch", "timeline", "workflow"]
 
 
 def villager_form_key(idempotency_key: str, village: Village, *, category: str,
@@ -307,7 +305,7 @@ def submit_villager_report(village: Village, *, category: str, description: str,
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
     case and shows the same tracking secret. Stores no address, user agent or device id.
     """
-    from server import tracking
+    from server import media, tracking
 
     form_key = villager_form_key(idempotency_key, village, category=category,
                                  description=description, place_text=place_text,
@@ -328,7 +326,5 @@ def submit_villager_report(village: Village, *, category: str, description: str,
         # The same form sent twice at once: the other request made the case.
         db.session.rollback()
         return find_by_idempotency_key(stored_key), secret, True
-    for photo in photos or []:
-        photo.case = case
-        photo.event_id = case.events[0].id if case.events else None
+    media.attach(photos or [], case=case, event=case.events[0])
     return case, secret, False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from functools import cache
 
 from flask import current_app
@@ -48,8 +49,6 @@ def check(setting: str, *identity: str) -> None:
     limiter = _limiter(str(current_app.config["RATELIMIT_STORAGE_URI"]))
     if not limiter.hit(limit, "grid-report", setting, *identity):
         reset, _remaining = limiter.get_window_stats(limit, "grid-report", setting, *identity)
-        import time
-
         raise RateLimited(retry_after=max(1, int(reset - time.time())))
 
 

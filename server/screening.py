@@ -112,8 +112,7 @@ def remind_late_villages(*, required_per_week: int) -> int:
     for village in db.session.scalars(select(Village)):
         if done.get(village.id, 0) >= required_per_week:
             continue
-        workers = [u for u in db.session.scalars(select(User).where(
-            User.role == Role.GRID_WORKER, User.active.is_(True))) if village.id in u.village_ids]
+        workers = notifications.village_workers(village.id)
         already = db.session.scalar(select(func.count(Notification.id)).where(
             Notification.kind == "screening_due", Notification.created_at >= since,
             Notification.user_id.in_([u.id for u in workers] or [-1])))

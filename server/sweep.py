@@ -44,12 +44,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
             counts["overdue"] += 1
             if case.status == CaseStatus.SUBMITTED:
                 if case.urgent:
+                    # The event's notification rule tells the leaders and the center.
                     workflow.apply_as_system(case, "escalate_to_leader",
                                              note="紧急报告超时未受理，已报告分管领导。")
-                    notifications.queue(notifications._leaders() + notifications._center(),
-                                        "urgent_unaccepted", case=case,
-                                        title="紧急报告超时未受理",
-                                        body=f"{notifications._subject(case)}")
                     counts["escalated"] += 1
                 else:
                     workflow.apply_as_system(case, "chase", note="超过受理时限，请尽快受理。")
@@ -62,9 +59,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
         elif case.clock_alert is None and case.warn_at is not None and case.warn_at <= now:
             case.clock_alert = "warn"
             counts["warned"] += 1
-            people = notifications._department_members(case) or notifications._center()
+            people = notifications.department_members(case) or notifications.center_staff()
             notifications.queue(people, "due_soon", case=case, title="即将到期",
-                                body=f"{notifications._subject(case)}：{case.step.label}将于"
+                                body=f"{notifications.subject(case)}：{case.step.label}将于"
                                      f"{clock.local(case.due_at):%m-%d %H:%M}到期")
         db.session.commit()
     from flask import current_app
@@ -99,10 +96,10 @@ def remind_judicial_confirmation(now) -> int:
         Case.resolved_at <= end, Case.id.not_in(reminded_ids))).all()
     for case in cases:
         closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)
-        people = notifications._department_members(case) or []
-        notifications.queue(people + notifications._center(), "judicial_confirmation",
+        people = notifications.department_members(case)
+        notifications.queue(people + notifications.center_staff(), "judicial_confirmation",
                             case=case, title="司法确认期限将至",
-                            body=f"{notifications._subject(case)}：调解协议可于{closes:%m月%d日}前"
+                            body=f"{notifications.subject(case)}：调解协议可于{closes:%m月%d日}前"
                                  f"申请司法确认")
     db.session.commit()
     return len(cases)
