@@ -293,3 +293,23 @@ def test_a_background_poll_does_not_keep_an_idle_session_alive(client, world, si
         from server import websession
 
         assert websession.purge_expired(app.config["ADMIN_IDLE_MINUTES"]) == 1
+
+
+def test_a_handler_asks_for_more_time_at_the_desk_and_the_center_decides(client, world,
+                                                                         signin):
+    case = case_in("in_progress", world)
+    db.session.flush()
+    until = clock.local(case.due_at + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    token = signin(world.justice_handler)
+    asked = client.post(f"/admin/cases/{case.code}/actions/request_extension", data={
+        "csrf_token": token, "version": str(case.version), "until": until,
+        "reason": "一方外出务工", "parties_consent": "yes"})
+    assert asked.status_code == 302
+    case = db.session.get(Case, case.id)
+    assert clock.local(case.extension_requested_until).strftime("%Y-%m-%dT%H:%M") == until
+    token = signin(world.center)
+    client.post(f"/admin/cases/{case.code}/actions/approve_extension",
+                data={"csrf_token": token, "version": str(case.version)})
+    case = db.session.get(Case, case.id)
+    assert clock.local(case.due_at).strftime("%Y-%m-%dT%H:%M") == until
+    assert case.extension_requested_until is None
