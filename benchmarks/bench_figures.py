@@ -29,6 +29,8 @@ ACTIONS = [("accept", "accept", "accepted"), ("dispatch", "dispatch", "dispatche
            ("sign_for", "sign_for", "in_progress"), ("resolve", "handle", "resolved"),
            ("verify", "verify", "follow_up"), ("close", "follow_up", "closed")]
 
+SATISFACTION = ["satisfied", "satisfied", "basically_satisfied", "dissatisfied", None]
+
 
 def _rss_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -72,25 +74,38 @@ def seed(count: int) -> None:
             "result_code": "mediated" if closed else None,
             "closing_reason": "resolved" if closed else None, "version": 1,
         })
+        village, category = cases[-1]["village_id"], cases[-1]["category_id"]
+        facts = {"village_id": village, "category_id": category, "previous_at": None}
         events.append({"case_id": case_id, "action": "submit", "from_status": None,
                        "to_status": "submitted", "at": created, "data": {},
-                       "internal": False})
+                       "internal": False, "step": None, "step_due_at": None,
+                       "seconds_since_report": 0, "result": None, **facts})
         if closed:
             moment, status = created, "submitted"
             for action, step_name, to in ACTIONS:
                 due = moment + timedelta(days=2)
                 moment = moment + timedelta(hours=rng.randrange(1, 60))
-                data = {"step": step_name, "step_due_at": due.isoformat()}
-                if action == "resolve":
-                    data["result_code"] = "mediated"
-                if action == "close":
-                    data["closing_reason"] = "resolved"
+                result = {"resolve": "mediated", "close": "resolved"}.get(action)
+                data = {"result_code": result} if action == "resolve" else (
+                    {"closing_reason": result} if action == "close" else {})
                 events.append({"case_id": case_id, "action": action, "from_status": status,
-                               "to_status": to, "at": moment, "data": data, "internal": False})
+                               "to_status": to, "at": moment, "data": data, "internal": False,
+                               "step": step_name, "step_due_at": due, "result": result,
+                               "seconds_since_report": int((moment - created).total_seconds()),
+                               **facts})
                 status = to
-        if len(cases) >= 5000:
+                if action == "verify":  # the follow-up visit the close requires
+                    events.append({
+                        "case_id": case_id, "action": "record_visit", "from_status": status,
+                        "to_status": status, "at": moment + timedelta(hours=1),
+                        "data": {"outcome": "gone"}, "internal": True, "step": None,
+                        "step_due_at": None, "result": rng.choice(SATISFACTION),
+                        "seconds_since_report": int((moment - created).total_seconds()) + 3600,
+                        **facts})
+        if len(cases) >= 20000:
             db.session.execute(insert(Case.__table__), cases)
             db.session.execute(insert(CaseEvent.__table__), events)
+            db.session.commit()  # a batch at a time keeps the write-ahead log small
             cases, events = [], []
     if cases:
         db.session.execute(insert(Case.__table__), cases)
@@ -115,12 +130,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--export", type=int, default=100_000)
+    parser.add_argument("--database", type=Path,
+                        help="keep the seeded database in this file and reuse it next time "
+                             "(seeding a million cases takes minutes)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["INSTANCE_PATH"] = tmp
-        app = create_app({"DATABASE_URL": f"sqlite:///{Path(tmp) / 'figures.sqlite3'}"})
+        database = args.database or Path(tmp) / "figures.sqlite3"
+        reuse = database.exists()
+        app = create_app({"DATABASE_URL": f"sqlite:///{database.resolve()}"})
         with app.app_context():
-            seed(args.cases)
+            if reuse:
+                print(f"reusing {database}")
+            else:
+                seed(args.cases)
             today = datetime.now(UTC).date()
             last_year = statistics.year(today.year - 1)
             first = today.replace(day=1)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import access, clock, codes, notifications
+from server import access, clock, codes, notifications, workflow
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
@@ -234,6 +234,7 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
                 at=case.created_at, actor_id=case.created_by_id,
                 actor_role=actor.role.value if actor is not None else None,
                 data={"source": case.source.value, "category": case.category.code},
+                **workflow.event_facts(case, "submit", case.created_at, {}),
             ))
             db.session.flush()
             notifications.queue_for_new_report(case)

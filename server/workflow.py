@@ -601,9 +601,13 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
     now = clock.now()
     ctx = Context(case, actor, cleaned, now, Deadlines())
     from_status = case.status
-    # The clock this action ran against: statistics count on-time steps from it.
+    # The clock this action ran against: statistics count on-time steps from its columns;
+    # the event's data keeps it too, so the record reads whole on its own.
+    ran_against = {}
     if case.step is not None and case.due_at is not None and transition.to is not None:
+        ran_against = {"step": case.step.value, "step_due_at": case.due_at}
         ctx.data.update(step=case.step.value, step_due_at=case.due_at.isoformat())
+    previous_at = _previous_at(case, transition.action)
     try:
         # No autoflush while the case changes: one flush, so one version bump per action.
         with db.session.begin_nested(), db.session.no_autoflush:
@@ -619,6 +623,8 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 data={**{k: _json(v) for k, v in cleaned.items() if k != transition.note_field},
                       **ctx.data},
                 internal=transition.internal, idempotency_key=idempotency_key,
+                **ran_against, **event_facts(case, transition.action, now, cleaned,
+                                             previous_at=previous_at),
             )
             db.session.add(event)
             notifications.queue_for_event(case, event)  # in this transaction, or not at all
@@ -638,6 +644,32 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
         apply(case, "reopen", actor=actor,
               reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[:2000])
     return event
+
+
+# The field each action concludes with, kept on its event as `result` for the figures.
+RESULT_FIELDS = {"resolve": "result_code", "close": "closing_reason",
+                 "record_visit": "satisfaction", "answer_follow_up": "satisfaction"}
+
+
+def _previous_at(case: Case, action: str):
+    """When `case` last had `action` (None for a new case or the first time)."""
+    if case.id is None:
+        return None
+    return db.session.scalar(select(func.max(CaseEvent.at)).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == action))
+
+
+def event_facts(case: Case, action: str, now, fields: dict, *, previous_at=None) -> dict:
+    """The columns of a new event that the figures count by (see `CaseEvent`)."""
+    result = fields.get(RESULT_FIELDS.get(action, ""))
+    return {
+        "previous_at": previous_at,
+        # The relationship, not the column: acceptance may just have changed the category.
+        "village_id": case.village.id if case.village is not None else case.village_id,
+        "category_id": case.category.id if case.category is not None else case.category_id,
+        "seconds_since_report": max(0, int((now - case.created_at).total_seconds())),
+        "result": str(_json(result)) if result is not None else None,
+    }
 
 
 def _set_clock(ctx: Context, transition: Transition) -> None:
@@ -689,7 +721,9 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
         case.satisfaction = data["satisfaction"]
     now = clock.now()
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
-                      at=now, actor_id=None, actor_role="reporter", note=text, data=data)
+                      at=now, actor_id=None, actor_role="reporter", note=text, data=data,
+                      **event_facts(case, action, now, data,
+                                    previous_at=_previous_at(case, action)))
     db.session.add(event)
     notifications.queue_for_event(case, event)
     case.updated_at = now
@@ -756,7 +790,8 @@ def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
         case.supervised = True
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
                       at=now, actor_id=None, actor_role="system", note=note, data={},
-                      internal=True)
+                      internal=True, **event_facts(case, action, now, {},
+                                                   previous_at=_previous_at(case, action)))
     db.session.add(event)
     notifications.queue_for_event(case, event)
     case.updated_at = now

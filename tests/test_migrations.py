@@ -54,3 +54,42 @@ def test_the_database_refuses_a_dispatched_case_without_department(world, sessio
         with pytest.raises(IntegrityError):
             session.execute(text(statement), {"id": case.id})
         savepoint.rollback()
+
+
+def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_app):
+    """Events written before case_event had the figures' columns get the same values."""
+    from sqlalchemy import select
+
+    from server import workflow
+    from server.models import CaseEvent
+    from tests.factories import build_world
+    from tests.helpers import new_report
+
+    columns = [getattr(CaseEvent, name) for name in (
+        "id", "action", "step", "step_due_at", "previous_at", "village_id", "category_id",
+        "seconds_since_report", "result")]
+    with fresh_app.app_context():
+        w = build_world()
+        case = new_report(w, "D02", parties=[])
+        for action, actor, fields in (
+                ("accept", w.center, {}),
+                ("dispatch", w.center, {"lead_department": w.justice.id}),
+                ("sign_for", w.justice_handler, {}),
+                ("resolve", w.justice_handler, {"result_code": "mediation_failed",
+                                                "result_text": "调解不成"}),
+                ("verify", w.center, {}),
+                ("record_visit", w.worker1, {"text": "又吵", "outcome": "back_again",
+                                             "satisfaction": "dissatisfied"}),
+                ("dispatch", w.center, {"lead_department": w.justice.id}),
+                ("sign_for", w.justice_handler, {}),
+                ("resolve", w.justice_handler, {"result_code": "mediated",
+                                                "result_text": "调解成功"})):
+            workflow.apply(case, action, actor=actor, **fields)
+        db.session.commit()
+        written = db.session.execute(select(*columns).order_by(CaseEvent.id)).all()
+        db.session.remove()
+        assert any(row.previous_at for row in written)
+
+        downgrade(revision="0c9900f6bb2e")
+        upgrade()
+        assert db.session.execute(select(*columns).order_by(CaseEvent.id)).all() == written

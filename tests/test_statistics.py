@@ -201,3 +201,68 @@ def test_the_dashboard_report_and_disclosure_pages(june, world, client):
     assert "&lt;5" in public
     assert "东村" in public
     assert june["a"].description not in public
+
+
+def test_a_mediation_counts_by_its_last_result_and_a_case_once(world):
+    """Resolved in June as failed, reopened, mediated in June, reopened again and resolved
+    in July: June counts one mediation, successful; July one more resolve; the quarter
+    counts the case once, by its last result (failed)."""
+    w = world
+    g = report(at(6, 1, 9), w)
+    handle(w, g, [(6, 1), (6, 1), (6, 2), (6, 3)], result="mediation_failed")
+    step(at(6, 4), g, "verify", w.center)
+    step(at(6, 5), g, "record_visit", w.worker1, text="又吵", outcome="back_again")
+    step(at(6, 8), g, "dispatch", w.center, lead_department=w.justice.id)
+    step(at(6, 8, 12), g, "sign_for", w.justice_handler)
+    step(at(6, 9, 12), g, "resolve", w.justice_handler, result_code="mediated",
+         result_text="调解成功")
+    step(at(6, 10), g, "verify", w.center)
+    step(at(7, 1), g, "record_visit", w.worker1, text="又吵", outcome="broken")
+    step(at(7, 2), g, "dispatch", w.center, lead_department=w.justice.id)
+    step(at(7, 2, 12), g, "sign_for", w.justice_handler)
+    step(at(7, 3, 12), g, "resolve", w.justice_handler, result_code="mediation_failed",
+         result_text="调解不成")
+    with clock.frozen_at(at(7, 10)):
+        june = statistics.compute(statistics.month(2026, 6))
+        july = statistics.compute(statistics.month(2026, 7))
+        quarter = statistics.compute(statistics.Period(at(6, 1).date(), at(8, 1).date(), "夏"))
+    assert (june.resolved, june.mediations, june.mediations_succeeded) == (1, 1, 1)
+    assert (july.resolved, july.mediations, july.mediations_succeeded) == (1, 1, 0)
+    assert (quarter.resolved, quarter.mediations, quarter.mediations_succeeded) == (1, 1, 0)
+    assert (june.disputes_handled, july.disputes_handled, quarter.disputes_handled) == (1, 1, 1)
+    assert june.hours_to_resolve[0] == 2 * 24 + 2  # 9:00 on the 1st to 11:00 on the 3rd
+
+
+def test_each_event_carries_what_the_figures_count(world):
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import CaseEvent
+
+    w = world
+    g = report(at(6, 1, 9), w)
+    handle(w, g, [(6, 1), (6, 1), (6, 2), (6, 3)], result="mediation_failed")
+    step(at(6, 4), g, "verify", w.center)
+    step(at(6, 5), g, "record_visit", w.worker1, text="又吵", outcome="back_again",
+         satisfaction="dissatisfied")
+    step(at(6, 8), g, "dispatch", w.center, lead_department=w.justice.id)
+    step(at(6, 8, 12), g, "sign_for", w.justice_handler)
+    step(at(6, 9, 12), g, "resolve", w.justice_handler, result_code="mediated",
+         result_text="调解成功")
+    events = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == g.id)
+                                .order_by(CaseEvent.id)).all()
+    by_action = {}
+    for event in events:
+        by_action.setdefault(event.action, []).append(event)
+        assert (event.village_id, event.category_id) == (g.village_id, g.category_id)
+    first, second = by_action["resolve"]
+    assert first.previous_at is None
+    assert second.previous_at == at(6, 3, 11)
+    assert (first.result, second.result) == ("mediation_failed", "mediated")
+    assert first.step == "handle"
+    assert first.step_due_at is not None
+    assert first.seconds_since_report == (2 * 24 + 2) * 3600
+    assert by_action["record_visit"][0].result == "dissatisfied"
+    assert by_action["reopen"][0].step == "follow_up"
+    assert by_action["accept"][0].step == "accept"
+    assert by_action["submit"][0].step is None

@@ -121,6 +121,9 @@ class Case(db.Model):
                                         "supervised")))],
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
+        # Reports received in a period, counted by the figures from this index alone.
+        Index("ix_case_file_received", "created_at", "status", "source", "category_id",
+              "village_id"),
         Index("ix_case_file_lead_department_status", "lead_department_id", "status"),
     )
 
@@ -272,7 +275,16 @@ class CaseEvent(db.Model):
     """One entry of a case's timeline (案卷): append-only, never updated or deleted."""
 
     __tablename__ = "case_event"
-    __table_args__ = (Index("ix_case_event_case_at", "case_id", "at"),)
+    __table_args__ = (
+        Index("ix_case_event_case_at", "case_id", "at"),
+        # The figures (server/statistics.py) count a year of events inside the database:
+        # the actions counted per case, and the step clocks, each from one index alone.
+        Index("ix_case_event_figures", "action", "at", "previous_at", "category_id",
+              "village_id", "result", "seconds_since_report", "case_id"),
+        Index("ix_case_event_steps", "at", "step", "step_due_at", "action", "category_id",
+              "village_id", sqlite_where=text("step IS NOT NULL"),
+              postgresql_where=text("step IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
@@ -293,6 +305,23 @@ class CaseEvent(db.Model):
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     # The client's Idempotency-Key for the action (phones retry): one event per key.
     idempotency_key: Mapped[str | None] = mapped_column(String(36), unique=True)
+
+    # What the figures count, as plain columns written with the event (never changed):
+    # the step clock a status change ran against (on time when at <= step_due_at);
+    step: Mapped[str | None] = mapped_column(String(16))
+    step_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when this case last had the same action (NULL: the first time), so "cases resolved
+    # in a period" counts a case resolved twice once: its first resolve in the period is
+    # the one whose previous_at is NULL or before the period;
+    previous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the case's village and category then (the category is settled at acceptance, before
+    # any counted event), and how long after the report this happened;
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"))
+    seconds_since_report: Mapped[int | None] = mapped_column(Integer)
+    # what the action concluded: a resolve's result code, a close's closing reason, the
+    # satisfaction heard at a follow-up.
+    result: Mapped[str | None] = mapped_column(String(24))
 
     case: Mapped[Case] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
