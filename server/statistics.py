@@ -3,12 +3,20 @@
 A period is a half-open range of days [start, end) on the town's calendar. Counting rules:
 - a report counts once, in the period it was submitted; a merged duplicate never counts;
 - accepted / resolved / closed count distinct cases with that event in the period, so a
-  case reopened and resolved again counts once;
+  case reopened and resolved again counts once; so do "disputes handled" (accepted,
+  resolved or closed), "mediated successfully" (a resolve with result mediated), "hazards
+  removed" and "closed as resolved";
 - a step is on time when the event that ended it came no later than the due time it ran
   against (recorded on the event; working days and holidays are already in it);
 - 化解率 (resolution rate): disputes closed as resolved / disputes closed;
-  mediation success: disputes whose last result in the period is "mediated" / disputes
-  resolved in the period.
+  mediation success: disputes mediated successfully / disputes resolved.
+
+How, at a million cases: each event carries, as columns, when its case last had the same
+action (and the same result, and any counted action). A case counts once in a period by
+its one event there whose previous time is before the period, so counting needs no
+DISTINCT, and a month's counts can be kept with the previous times' month (a `Partial`):
+a quarter or a year adds up its months, each read from `MonthlyFigures` once the month is
+over (the sweep keeps them) and counted from the indexes otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from server import clock
 from server.extensions import db
@@ -29,6 +38,7 @@ from server.models import (
     Category,
     CategoryGroup,
     ClosingReason,
+    MonthlyFigures,
     ResultCode,
     Screening,
     Source,
@@ -37,6 +47,10 @@ from server.models import (
 from server.models import (
     CaseEvent as Event,
 )
+
+# The actions a case counts by ("disputes handled": any of them); the workflow records on
+# each event when its case last had one (CaseEvent.previous_counted_at).
+COUNTED_ACTIONS = ("accept", "resolve", "close")
 
 STEP_LABELS = {"accept": "受理", "dispatch": "派遣", "sign_for": "签收", "handle": "处置",
                "verify": "核查", "follow_up": "回访"}
@@ -144,14 +158,176 @@ def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
     return round(stats.median(ordered), 1), round(p90, 1)
 
 
+# What a case counts once for, per period: (key, its events, the previous time it uses).
+_ONCE = (
+    ("accept", lambda: Event.action == "accept", lambda: Event.previous_at),
+    ("resolve", lambda: Event.action == "resolve", lambda: Event.previous_at),
+    ("close", lambda: Event.action == "close", lambda: Event.previous_at),
+    ("handled", lambda: Event.action.in_(COUNTED_ACTIONS), lambda: Event.previous_counted_at),
+    ("mediated", lambda: (Event.action == "resolve")
+     & (Event.result == ResultCode.MEDIATED.value), lambda: Event.previous_result_at),
+    ("removed", lambda: (Event.action == "resolve")
+     & (Event.result == ResultCode.HAZARD_REMOVED.value), lambda: Event.previous_result_at),
+    ("closed_resolved", lambda: (Event.action == "close")
+     & (Event.result == ClosingReason.RESOLVED.value), lambda: Event.previous_result_at),
+)
+_TIMED = ("accept", "resolve", "close")  # hours from the report to these
+
+
+@dataclass
+class Partial:
+    """What a range of time [start, end) adds to any period that contains it.
+
+    A count "once per case" is kept by the *bucket* of its event's previous time: the
+    number of the range's `marks` (period starts it may belong to, ascending, the last
+    being its own start) at or before that time, 0 when there is none. In a period that
+    starts at marks[j], the event counts when its bucket is at most j.
+    """
+
+    received: list[list] = field(default_factory=list)  # [source, category, village, n]
+    once: list[list] = field(default_factory=list)  # [key, bucket, dispute, n]
+    seconds: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # key->bucket->
+    on_time: dict[str, list[int]] = field(default_factory=dict)  # step -> [kept, all]
+    follow_ups: list[list] = field(default_factory=list)  # [action, satisfaction, n]
+
+    def as_json(self) -> dict:
+        return {"received": self.received, "once": self.once, "seconds": self.seconds,
+                "on_time": self.on_time, "follow_ups": self.follow_ups}
+
+
+def _marks_of_month(first: date) -> list[datetime]:
+    """The starts of the 12 months that end with `first`'s: a year or a quarter containing
+    this month starts at one of them."""
+    number = first.year * 12 + first.month - 1
+    tz = clock.town_tz()
+    return [datetime(n // 12, n % 12 + 1, 1, tzinfo=tz) for n in range(number - 11, number + 1)]
+
+
+def _bucket(column, marks: list[datetime]):
+    """SQL: how many of `marks` are at or before `column` (0 when NULL)."""
+    whens = [(column >= mark, len(marks) - i) for i, mark in enumerate(reversed(marks))]
+    return sql_case(*whens, else_=0)
+
+
+def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes: list[int],
+             village_id: int | None = None, category_ids: list[int] | None = None) -> Partial:
+    """Count [start, end) from the indexes; `marks` end with `start`."""
+    out = Partial()
+    received = [Case.status != CaseStatus.MERGED, Case.created_at >= start,
+                Case.created_at < end]
+    in_range = [Event.at >= start, Event.at < end]
+    if village_id:
+        received.append(Case.village_id == village_id)
+        in_range.append(Event.village_id == village_id)
+    if category_ids is not None:
+        received.append(Case.category_id.in_(category_ids))
+        in_range.append(Event.category_id.in_(category_ids))
+    out.received = [list(row) for row in db.session.execute(
+        select(Case.source, Case.category_id, Case.village_id, func.count()).where(*received)
+        .group_by(Case.source, Case.category_id, Case.village_id))]
+    dispute = sql_case((Event.category_id.in_(disputes), 1), else_=0)
+    for key, events, previous in _ONCE:
+        first = or_(previous().is_(None), previous() < start)  # once in this range
+        bucket = _bucket(previous(), marks)
+        if key in _TIMED:  # these come with their times, in one read
+            rows = db.session.execute(select(bucket, dispute, Event.seconds_since_report)
+                                      .where(events(), *in_range, first)).all()
+            counts: Counter = Counter()
+            timed: dict[str, list[int]] = defaultdict(list)
+            for b, d, seconds in rows:
+                counts[(b, d)] += 1
+                timed[str(b)].append(seconds)
+            out.seconds[key] = dict(timed)
+            out.once += [[key, b, d, n] for (b, d), n in counts.items()]
+        else:
+            out.once += [[key, b, d, n] for b, d, n in db.session.execute(
+                select(bucket, dispute, func.count()).where(events(), *in_range, first)
+                .group_by(bucket, dispute))]
+    # On time: each status change against the step clock it ran on (a merge ends a
+    # duplicate, which counts nowhere).
+    out.on_time = {step: [int(kept or 0), n] for step, kept, n in db.session.execute(
+        select(Event.step, func.sum(sql_case((Event.at <= Event.step_due_at, 1), else_=0)),
+               func.count())
+        .where(Event.step.is_not(None), *in_range, Event.action != "merge")
+        .group_by(Event.step))}
+    out.follow_ups = [list(row) for row in db.session.execute(
+        select(Event.action, Event.result, func.count())
+        .where(Event.action.in_(("record_visit", "answer_follow_up")), *in_range)
+        .group_by(Event.action, Event.result))]
+    return out
+
+
+def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, int]]:
+    """The partial of each month of `period` and the index of the period's start in its
+    marks: kept for the months that are over, counted for the others."""
+    now = clock.now()
+    months = period.months()
+    kept = {row.month: row.partial for row in db.session.scalars(
+        select(MonthlyFigures).where(MonthlyFigures.month.in_(
+            [date(y, m, 1) for y, m in months])))}
+    out = []
+    for i, (y, m) in enumerate(months):
+        first, after = month(y, m).bounds
+        if first > now:
+            break
+        marks = _marks_of_month(date(y, m, 1))
+        stored = kept.get(date(y, m, 1))
+        partial = (Partial(**stored) if stored is not None
+                   else _partial(first, after, marks, disputes=disputes))
+        out.append((partial, len(marks) - 1 - i))
+    return out
+
+
+def keep_month_figures(*, limit: int = 24) -> int:
+    """Compute and keep the partials of months that are over and have none (the sweep runs
+    this): at most `limit` at a time, newest first. Returns how many were kept."""
+    now = clock.now()
+    this_month = clock.local(now).date().replace(day=1)
+    oldest = db.session.scalar(select(func.min(Case.created_at)))
+    if oldest is None:
+        return 0
+    first = clock.local(oldest).date().replace(day=1)
+    wanted = []
+    day = this_month
+    while day > first and len(wanted) < limit * 4:
+        day = (day - timedelta(days=1)).replace(day=1)
+        wanted.append(day)
+    have = set(db.session.scalars(select(MonthlyFigures.month).where(
+        MonthlyFigures.month.in_(wanted))))
+    disputes = _dispute_categories()
+    done = 0
+    for day in wanted:
+        if day in have:
+            continue
+        start, end = month(day.year, day.month).bounds
+        partial = _partial(start, end, _marks_of_month(day), disputes=disputes)
+        try:
+            with db.session.begin_nested():
+                db.session.add(MonthlyFigures(month=day, partial=partial.as_json(),
+                                              computed_at=now))
+        except IntegrityError:
+            continue  # another sweep kept it meanwhile: the same figures
+        done += 1
+        if done >= limit:
+            break
+    return done
+
+
+def forget_month(moment: datetime) -> None:
+    """What a month counted has changed (a report merged or reclassified): its kept
+    partial goes, and the sweep computes it again."""
+    day = clock.local(moment).date().replace(day=1)
+    db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.month == day))
+
+
+def _dispute_categories() -> list[int]:
+    return list(db.session.scalars(select(Category.id).where(
+        Category.group == CategoryGroup.DISPUTE)))
+
+
 def compute(period: Period, *, village_id: int | None = None,
             category_code: str | None = None, required_screenings: int = 2) -> Figures:
-    """The figures of `period`, optionally for one village or category.
-
-    Every count is done by the database over the indexes made for it (ix_case_file_received,
-    ix_case_event_figures, ix_case_event_steps): a year of a million-case town is never
-    read into Python, only the times to accept, resolve and close (for their percentiles).
-    """
+    """The figures of `period`, optionally for one village or category."""
     start, end = period.bounds
     figures = Figures(period)
     categories = {c.id: c for c in db.session.scalars(select(Category))}
@@ -159,124 +335,99 @@ def compute(period: Period, *, village_id: int | None = None,
     village_names = dict(db.session.execute(select(Village.id, Village.name)).all())
     category_ids = ([cid for cid, c in categories.items() if c.code == category_code]
                     if category_code else None)
+    whole_months = (period.start.day == 1 and period.end.day == 1
+                    and len(period.months()) <= 12)
+    if whole_months and not village_id and category_ids is None:
+        parts = _month_partials(period, disputes)
+        figures.trend = [(f"{y}-{m:02d}", 0) for y, m in period.months()]
+        for i, (part, _j) in enumerate(parts):
+            figures.trend[i] = (figures.trend[i][0], sum(row[3] for row in part.received))
+    else:
+        parts = [(_partial(start, end, [start], disputes=disputes, village_id=village_id,
+                           category_ids=category_ids), 0)]
+        figures.trend = _trend(period, village_id, category_ids)
 
-    # Received: submitted in the period; a merged duplicate never counts.
-    received = [Case.status != CaseStatus.MERGED]
-    if village_id:
-        received.append(Case.village_id == village_id)
-    if category_ids is not None:
-        received.append(Case.category_id.in_(category_ids))
+    # Received.
     by_source, by_group, by_category, by_village = Counter(), Counter(), Counter(), Counter()
-    for source, category_id, village, n in db.session.execute(
-            select(Case.source, Case.category_id, Case.village_id, func.count())
-            .where(*received, Case.created_at >= start, Case.created_at < end)
-            .group_by(Case.source, Case.category_id, Case.village_id)):
-        category = categories[category_id]
-        figures.received += n
-        by_source[Source(source).label] += n
-        by_group[category.group.label] += n
-        by_category[category.name] += n
-        by_village[village_names[village]] += n
-        figures.hazards_found += n * (category.group != CategoryGroup.DISPUTE)
+    for part, _j in parts:
+        for source, category_id, village, n in part.received:
+            category = categories[category_id]
+            figures.received += n
+            by_source[Source(source).label] += n
+            by_group[category.group.label] += n
+            by_category[category.name] += n
+            by_village[village_names[village]] += n
+            figures.hazards_found += n * (category.group != CategoryGroup.DISPUTE)
     figures.received_by_source = dict(by_source)
     figures.received_by_group = dict(by_group)
     figures.received_by_category = dict(by_category.most_common())
     figures.received_by_village = dict(by_village.most_common())
-    figures.trend = []
-    for y, m in period.months():
-        first, after = month(y, m).bounds
-        if len(figures.trend) == 0 and after >= end and first <= start:
-            count = figures.received  # the period is this one month
-        else:
-            count = db.session.scalar(select(func.count()).select_from(Case).where(
-                *received, Case.created_at >= max(first, start),
-                Case.created_at < min(after, end))) or 0
-        figures.trend.append((f"{y}-{m:02d}", count))
 
-    # Events in the period: their own columns say which village and category they count for.
-    in_period = [Event.at >= start, Event.at < end]
-    if village_id:
-        in_period.append(Event.village_id == village_id)
-    if category_ids is not None:
-        in_period.append(Event.category_id.in_(category_ids))
-    # A case resolved twice in the period counts once: by its first resolve in the period.
-    first_in_period = or_(Event.previous_at.is_(None), Event.previous_at < start)
-    counted = ("accept", "resolve", "close")
-    dispute = Event.category_id.in_(disputes)
-    first_mediated = 0
-    for action, category_id, result, n in db.session.execute(
-            select(Event.action, Event.category_id, Event.result, func.count())
-            .where(Event.action.in_(counted), *in_period, first_in_period)
-            .group_by(Event.action, Event.category_id, Event.result)):
-        is_dispute = category_id in disputes
-        if action == "accept":
-            figures.accepted += n
-        elif action == "resolve":
-            figures.resolved += n
-            if is_dispute:
-                figures.mediations += n
-                first_mediated += n * (result == ResultCode.MEDIATED.value)
-        else:
-            figures.closed += n
-            figures.disputes_closed += n * is_dispute
-
-    def distinct_cases(*where) -> int:
-        return db.session.scalar(select(func.count(distinct(Event.case_id))).where(
-            *in_period, *where)) or 0
-
-    figures.disputes_handled = distinct_cases(Event.action.in_(counted), dispute)
-    figures.disputes_closed_resolved = distinct_cases(
-        Event.action == "close", dispute, Event.result == ClosingReason.RESOLVED.value)
-    figures.hazards_removed = distinct_cases(
-        Event.action == "resolve", Event.category_id.not_in(disputes),
-        Event.result == ResultCode.HAZARD_REMOVED.value)
-    # A mediation succeeds by the last result of the period: the first one (counted above)
-    # is corrected for the few disputes resolved more than once in it.
-    again = select(Event.case_id).where(Event.action == "resolve", *in_period,
-                                        Event.previous_at >= start)
-    results: dict[int, list[str | None]] = defaultdict(list)
-    for case_id, result in db.session.execute(
-            select(Event.case_id, Event.result)
-            .where(Event.action == "resolve", *in_period, dispute, Event.case_id.in_(again))
-            .order_by(Event.case_id, Event.at, Event.id)):
-        results[case_id].append(result)
-    mediated = ResultCode.MEDIATED.value
-    figures.mediations_succeeded = first_mediated + sum(
-        (seen[-1] == mediated) - (seen[0] == mediated) for seen in results.values())
-
-    # Hours from the report to each case's first accept, resolve and close in the period.
+    # Counted once per case: the events whose previous time is before the period.
+    once: Counter = Counter()
     hours: dict[str, list[float]] = defaultdict(list)
-    for action, seconds in db.session.execute(
-            select(Event.action, Event.seconds_since_report)
-            .where(Event.action.in_(counted), *in_period, first_in_period)):
-        hours[action].append(seconds / 3600)
+    on_time: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for part, j in parts:
+        for key, bucket, dispute, n in part.once:
+            if bucket <= j:
+                once[key, bool(dispute)] += n
+        for key, by_bucket in part.seconds.items():
+            for bucket, values in by_bucket.items():
+                if int(bucket) <= j:
+                    hours[key] += [v / 3600 for v in values]
+        for step, (kept, n) in part.on_time.items():
+            on_time[step][0] += kept
+            on_time[step][1] += n
+        for action, satisfaction, n in part.follow_ups:
+            figures.follow_ups += n * (action == "record_visit")
+            if satisfaction:
+                figures.answered += n
+                figures.satisfied += n * (satisfaction in {"satisfied", "basically_satisfied"})
+    figures.accepted = once["accept", True] + once["accept", False]
+    figures.resolved = once["resolve", True] + once["resolve", False]
+    figures.closed = once["close", True] + once["close", False]
+    figures.disputes_handled = once["handled", True]
+    figures.mediations = once["resolve", True]
+    figures.mediations_succeeded = once["mediated", True]
+    figures.hazards_removed = once["removed", False]
+    figures.disputes_closed = once["close", True]
+    figures.disputes_closed_resolved = once["closed_resolved", True]
     figures.hours_to_accept = _quantiles(hours["accept"])
     figures.hours_to_resolve = _quantiles(hours["resolve"])
     figures.hours_to_close = _quantiles(hours["close"])
+    figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
-    # On time: each status change against the step clock it ran on (a merge ends a
-    # duplicate, which counts nowhere).
-    on_time = db.session.execute(
-        select(Event.step, func.sum(sql_case((Event.at <= Event.step_due_at, 1), else_=0)),
-               func.count())
-        .where(Event.step.is_not(None), *in_period, Event.action != "merge")
-        .group_by(Event.step))
-    figures.on_time = {step: (int(kept or 0), n) for step, kept, n in on_time}
+    _now_figures(figures, village_names, village_id, category_ids)
+    _screening_figures(figures, period, village_id, list(village_names), required_screenings)
+    return figures
 
-    # Follow-ups and the satisfaction heard at them (a visit, or the reporter's answer).
-    for action, result, n in db.session.execute(
-            select(Event.action, Event.result, func.count())
-            .where(Event.action.in_(("record_visit", "answer_follow_up")), *in_period)
-            .group_by(Event.action, Event.result)):
-        figures.follow_ups += n * (action == "record_visit")
-        if result:
-            figures.answered += n
-            figures.satisfied += n * (result in {"satisfied", "basically_satisfied"})
 
-    # Now: what is open, late and supervised.
-    # An open case is one with a running clock (ck_case_file_clock_iff_open): the queue's
-    # partial indexes serve this.
-    scope = received[1:]
+def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:
+    """Reports received in each month of `period` (its first and last month in part)."""
+    start, end = period.bounds
+    scope = [Case.status != CaseStatus.MERGED]
+    if village_id:
+        scope.append(Case.village_id == village_id)
+    if category_ids is not None:
+        scope.append(Case.category_id.in_(category_ids))
+    trend = []
+    for y, m in period.months():
+        first, after = month(y, m).bounds
+        trend.append((f"{y}-{m:02d}", db.session.scalar(
+            select(func.count()).select_from(Case).where(
+                *scope, Case.created_at >= max(first, start),
+                Case.created_at < min(after, end))) or 0))
+    return trend
+
+
+def _now_figures(figures: Figures, village_names, village_id, category_ids) -> None:
+    """What is open, late and supervised now. An open case is one with a running clock
+    (ck_case_file_clock_iff_open): the queue's partial indexes serve this."""
+    scope = []
+    if village_id:
+        scope.append(Case.village_id == village_id)
+    if category_ids is not None:
+        scope.append(Case.category_id.in_(category_ids))
     now = clock.now()
     open_rows = db.session.execute(
         select(Case.village_id, func.count(Case.id),
@@ -289,22 +440,23 @@ def compute(period: Period, *, village_id: int | None = None,
         ((village_names[v], n, int(late or 0)) for v, n, late, _s in open_rows),
         key=lambda row: (-row[2], -row[1], row[0]))[:10]
 
-    # Screenings.
-    screen_scope = [Screening.screened_at >= start, Screening.screened_at < end]
+
+def _screening_figures(figures: Figures, period: Period, village_id, all_villages,
+                       required: int) -> None:
+    start, end = period.bounds
+    scope = [Screening.screened_at >= start, Screening.screened_at < end]
     if village_id:
-        screen_scope.append(Screening.village_id == village_id)
+        scope.append(Screening.village_id == village_id)
     per_village = Counter()
     for village, nil, n in db.session.execute(
             select(Screening.village_id, Screening.nil_return, func.count())
-            .where(*screen_scope).group_by(Screening.village_id, Screening.nil_return)):
+            .where(*scope).group_by(Screening.village_id, Screening.nil_return)):
         per_village[village] += n
         figures.screenings += n
         figures.nil_returns += n * bool(nil)
-    village_ids = [village_id] if village_id else list(village_names)
+    village_ids = [village_id] if village_id else all_villages
     figures.villages = len(village_ids)
-    figures.villages_screened = sum(1 for v in village_ids
-                                    if per_village.get(v, 0) >= required_screenings)
-    return figures
+    figures.villages_screened = sum(1 for v in village_ids if per_village.get(v, 0) >= required)
 
 
 def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Period:

@@ -2,9 +2,10 @@
 
 Turns running steps yellow (due soon) and red (overdue), raises supervision (督办) on an
 overdue case once, chases it, and reports an urgent report nobody accepted in time to the
-leaders. Safe to run twice at once or on two machines: each case is claimed with a row
-lock (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's writes are serial anyway) and its
-`clock_alert` says how far it was already chased, so nothing is done twice.
+leaders; keeps the figures of each month that is over (server/statistics.py). Safe to run
+twice at once or on two machines: each case is claimed with a row lock (FOR UPDATE SKIP
+LOCKED on PostgreSQL; SQLite's writes are serial anyway) and its `clock_alert` says how
+far it was already chased, so nothing is done twice.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def run(*, limit: int = 500) -> dict[str, int]:
 
     counts["screening_reminders"] = screening.remind_late_villages(
         required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"]))
+    db.session.commit()
+    from server import statistics
+
+    # The dashboard adds up months that are over from what is kept here.
+    counts["months_kept"] = statistics.keep_month_figures()
     db.session.commit()
     return counts
 

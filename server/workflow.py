@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock, notifications
+from server import access, clock, notifications, statistics
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
 from server.extensions import db
@@ -607,7 +608,6 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
     if case.step is not None and case.due_at is not None and transition.to is not None:
         ran_against = {"step": case.step.value, "step_due_at": case.due_at}
         ctx.data.update(step=case.step.value, step_due_at=case.due_at.isoformat())
-    previous_at = _previous_at(case, transition.action)
     try:
         # No autoflush while the case changes: one flush, so one version bump per action.
         with db.session.begin_nested(), db.session.no_autoflush:
@@ -615,6 +615,9 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 transition.effect(ctx)
             if transition.to is not None:
                 case.status = transition.to
+            if transition.action == "merge" or "category_from" in ctx.data:
+                # The report's month counted it as received, under its first category.
+                statistics.forget_month(case.created_at)
             _set_clock(ctx, transition)
             event = CaseEvent(
                 case=case, action=transition.action, from_status=from_status,
@@ -623,8 +626,7 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 data={**{k: _json(v) for k, v in cleaned.items() if k != transition.note_field},
                       **ctx.data},
                 internal=transition.internal, idempotency_key=idempotency_key,
-                **ran_against, **event_facts(case, transition.action, now, cleaned,
-                                             previous_at=previous_at),
+                **ran_against, **event_facts(case, transition.action, now, cleaned),
             )
             db.session.add(event)
             notifications.queue_for_event(case, event)  # in this transaction, or not at all
@@ -651,24 +653,27 @@ RESULT_FIELDS = {"resolve": "result_code", "close": "closing_reason",
                  "record_visit": "satisfaction", "answer_follow_up": "satisfaction"}
 
 
-def _previous_at(case: Case, action: str):
-    """When `case` last had `action` (None for a new case or the first time)."""
-    if case.id is None:
-        return None
-    return db.session.scalar(select(func.max(CaseEvent.at)).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == action))
-
-
-def event_facts(case: Case, action: str, now, fields: dict, *, previous_at=None) -> dict:
+def event_facts(case: Case, action: str, now, fields: dict) -> dict:
     """The columns of a new event that the figures count by (see `CaseEvent`)."""
     result = fields.get(RESULT_FIELDS.get(action, ""))
+    result = str(_json(result)) if result is not None else None
+    previous = (None, None, None)
+    if case.id is not None:  # one query over the case's own events
+        E = CaseEvent  # noqa: N806 - short, for the expressions below
+        previous = db.session.execute(select(
+            func.max(sql_case((E.action == action, E.at))),
+            func.max(sql_case(((E.action == action) & (E.result == result), E.at))),
+            func.max(sql_case((E.action.in_(statistics.COUNTED_ACTIONS), E.at))),
+        ).where(E.case_id == case.id)).one()
     return {
-        "previous_at": previous_at,
+        "previous_at": previous[0],
+        "previous_result_at": previous[1] if result is not None else None,
+        "previous_counted_at": previous[2],
         # The relationship, not the column: acceptance may just have changed the category.
         "village_id": case.village.id if case.village is not None else case.village_id,
         "category_id": case.category.id if case.category is not None else case.category_id,
         "seconds_since_report": max(0, int((now - case.created_at).total_seconds())),
-        "result": str(_json(result)) if result is not None else None,
+        "result": result,
     }
 
 
@@ -722,8 +727,7 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
     now = clock.now()
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
                       at=now, actor_id=None, actor_role="reporter", note=text, data=data,
-                      **event_facts(case, action, now, data,
-                                    previous_at=_previous_at(case, action)))
+                      **event_facts(case, action, now, data))
     db.session.add(event)
     notifications.queue_for_event(case, event)
     case.updated_at = now
@@ -790,8 +794,7 @@ def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
         case.supervised = True
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
                       at=now, actor_id=None, actor_role="system", note=note, data={},
-                      internal=True, **event_facts(case, action, now, {},
-                                                   previous_at=_previous_at(case, action)))
+                      internal=True, **event_facts(case, action, now, {}))
     db.session.add(event)
     notifications.queue_for_event(case, event)
     case.updated_at = now

@@ -66,8 +66,8 @@ def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_a
     from tests.helpers import new_report
 
     columns = [getattr(CaseEvent, name) for name in (
-        "id", "action", "step", "step_due_at", "previous_at", "village_id", "category_id",
-        "seconds_since_report", "result")]
+        "id", "action", "step", "step_due_at", "previous_at", "previous_result_at",
+        "previous_counted_at", "village_id", "category_id", "seconds_since_report", "result")]
     with fresh_app.app_context():
         w = build_world()
         case = new_report(w, "D02", parties=[])
@@ -75,8 +75,8 @@ def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_a
                 ("accept", w.center, {}),
                 ("dispatch", w.center, {"lead_department": w.justice.id}),
                 ("sign_for", w.justice_handler, {}),
-                ("resolve", w.justice_handler, {"result_code": "mediation_failed",
-                                                "result_text": "调解不成"}),
+                ("resolve", w.justice_handler, {"result_code": "mediated",
+                                                "result_text": "调解成功"}),
                 ("verify", w.center, {}),
                 ("record_visit", w.worker1, {"text": "又吵", "outcome": "back_again",
                                              "satisfaction": "dissatisfied"}),
@@ -89,6 +89,7 @@ def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_a
         written = db.session.execute(select(*columns).order_by(CaseEvent.id)).all()
         db.session.remove()
         assert any(row.previous_at for row in written)
+        assert any(row.previous_result_at for row in written)
 
         downgrade(revision="0c9900f6bb2e")
         upgrade()

@@ -203,10 +203,10 @@ def test_the_dashboard_report_and_disclosure_pages(june, world, client):
     assert june["a"].description not in public
 
 
-def test_a_mediation_counts_by_its_last_result_and_a_case_once(world):
+def test_a_dispute_counts_once_and_succeeds_when_a_mediation_did(world):
     """Resolved in June as failed, reopened, mediated in June, reopened again and resolved
-    in July: June counts one mediation, successful; July one more resolve; the quarter
-    counts the case once, by its last result (failed)."""
+    in July: June counts one mediation, successful; July one more, failed; the two months
+    together count the dispute once, mediated successfully (in June)."""
     w = world
     g = report(at(6, 1, 9), w)
     handle(w, g, [(6, 1), (6, 1), (6, 2), (6, 3)], result="mediation_failed")
@@ -228,7 +228,7 @@ def test_a_mediation_counts_by_its_last_result_and_a_case_once(world):
         quarter = statistics.compute(statistics.Period(at(6, 1).date(), at(8, 1).date(), "夏"))
     assert (june.resolved, june.mediations, june.mediations_succeeded) == (1, 1, 1)
     assert (july.resolved, july.mediations, july.mediations_succeeded) == (1, 1, 0)
-    assert (quarter.resolved, quarter.mediations, quarter.mediations_succeeded) == (1, 1, 0)
+    assert (quarter.resolved, quarter.mediations, quarter.mediations_succeeded) == (1, 1, 1)
     assert (june.disputes_handled, july.disputes_handled, quarter.disputes_handled) == (1, 1, 1)
     assert june.hours_to_resolve[0] == 2 * 24 + 2  # 9:00 on the 1st to 11:00 on the 3rd
 
@@ -266,3 +266,33 @@ def test_each_event_carries_what_the_figures_count(world):
     assert by_action["reopen"][0].step == "follow_up"
     assert by_action["accept"][0].step == "accept"
     assert by_action["submit"][0].step is None
+
+
+def test_kept_monthly_figures_give_the_same_figures(june, world):
+    """The sweep keeps each month that is over; a quarter adds them up exactly as counting
+    the events would, and a merge in a kept month sends it back to be counted again."""
+    from dataclasses import asdict
+
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import MonthlyFigures
+
+    periods = [statistics.month(2026, 6), statistics.quarter(2026, 2),
+               statistics.year(2026), statistics.Period(at(6, 2).date(), at(7, 4).date(), "")]
+    with clock.frozen_at(at(8, 3)):
+        counted = [asdict(statistics.compute(p)) for p in periods]
+        assert statistics.keep_month_figures() == 2  # June (the first report's) and July
+        assert statistics.keep_month_figures() == 0  # nothing left to keep
+        assert [asdict(statistics.compute(p)) for p in periods] == counted
+        # A kept month is really read: change its row, and the figures follow it.
+        june_row = db.session.get(MonthlyFigures, at(6, 1).date())
+        june_row.partial = {**june_row.partial, "received": []}
+        db.session.flush()
+        assert statistics.compute(periods[0]).received == 0
+
+    late = report(at(6, 30, 23), world)  # a report of June, found a duplicate in August
+    assert db.session.scalar(select(MonthlyFigures.month).where(
+        MonthlyFigures.month == at(6, 1).date())) is not None
+    step(at(8, 3, 12), late, "merge", world.center, into=june["f"].code)
+    assert db.session.get(MonthlyFigures, at(6, 1).date()) is None

@@ -279,8 +279,9 @@ class CaseEvent(db.Model):
         Index("ix_case_event_case_at", "case_id", "at"),
         # The figures (server/statistics.py) count a year of events inside the database:
         # the actions counted per case, and the step clocks, each from one index alone.
-        Index("ix_case_event_figures", "action", "at", "previous_at", "category_id",
-              "village_id", "result", "seconds_since_report", "case_id"),
+        Index("ix_case_event_figures", "action", "at", "category_id", "village_id", "result",
+              "previous_at", "previous_result_at", "previous_counted_at",
+              "seconds_since_report"),
         Index("ix_case_event_steps", "at", "step", "step_due_at", "action", "category_id",
               "village_id", sqlite_where=text("step IS NOT NULL"),
               postgresql_where=text("step IS NOT NULL")),
@@ -310,10 +311,14 @@ class CaseEvent(db.Model):
     # the step clock a status change ran against (on time when at <= step_due_at);
     step: Mapped[str | None] = mapped_column(String(16))
     step_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # when this case last had the same action (NULL: the first time), so "cases resolved
-    # in a period" counts a case resolved twice once: its first resolve in the period is
-    # the one whose previous_at is NULL or before the period;
+    # when this case last had the same action, the same action with the same result, and
+    # any of accept/resolve/close (NULL: never), so that a case counts once in a period,
+    # by its one event there whose previous time is NULL or before the period: "cases
+    # resolved", "disputes mediated successfully", "disputes handled" need no DISTINCT and
+    # add up month by month (server/statistics.py);
     previous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previous_result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previous_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the case's village and category then (the category is settled at acceptance, before
     # any counted event), and how long after the report this happened;
     village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"))

@@ -151,3 +151,19 @@ class ServiceToken(db.Model):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(512))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MonthlyFigures(db.Model):
+    """A month's figures for the whole town, kept once the month is over (server/statistics).
+
+    Events are written at the moment they happen, so a month that is over gains none; what
+    can still change it (a duplicate merged, a report reclassified at acceptance) deletes
+    the row, and the sweep computes it again.
+    """
+
+    __tablename__ = "monthly_figures"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    # The month's partial figures, in the form statistics.Partial reads (JSON).
+    partial: Mapped[dict] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
