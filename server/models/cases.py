@@ -282,7 +282,7 @@ class CaseEvent(db.Model):
         Index("ix_case_event_figures", "action", "at", "category_id", "village_id", "result",
               "previous_at", "previous_result_at", "previous_counted_at",
               "seconds_since_report"),
-        Index("ix_case_event_steps", "at", "step", "step_due_at", "action", "category_id",
+        Index("ix_case_event_steps", "step", "at", "step_due_at", "action", "category_id",
               "village_id", sqlite_where=text("step IS NOT NULL"),
               postgresql_where=text("step IS NOT NULL")),
     )

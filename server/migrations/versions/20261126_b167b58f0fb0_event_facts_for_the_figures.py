@@ -38,7 +38,7 @@ def upgrade():
 
     with op.batch_alter_table('case_event', schema=None) as batch_op:
         batch_op.create_index('ix_case_event_figures', ['action', 'at', 'previous_at', 'category_id', 'village_id', 'result', 'seconds_since_report', 'case_id'], unique=False)
-        batch_op.create_index('ix_case_event_steps', ['at', 'step', 'step_due_at', 'action', 'category_id', 'village_id'], unique=False, sqlite_where=sa.text('step IS NOT NULL'), postgresql_where=sa.text('step IS NOT NULL'))
+        batch_op.create_index('ix_case_event_steps', ['step', 'at', 'step_due_at', 'action', 'category_id', 'village_id'], unique=False, sqlite_where=sa.text('step IS NOT NULL'), postgresql_where=sa.text('step IS NOT NULL'))
         batch_op.create_foreign_key(batch_op.f('fk_case_event_village_id_village'), 'village', ['village_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_case_event_category_id_category'), 'category', ['category_id'], ['id'])
 
