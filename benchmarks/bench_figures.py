@@ -180,9 +180,10 @@ def main() -> None:
             started = time.perf_counter()
             # The case list: every case of the period, with each step's time.
             rows = ledgers.write("cases", period, Path(tmp) / "ledger.xlsx")
-            extra = max(0, _rss_kb("VmHWM") - before) / 1024
+            peak = _rss_kb("VmHWM")
             print(f"case-list ledger, {rows:,} cases: {time.perf_counter() - started:.0f} s, "
-                  f"peak +{extra:.0f} MB (goal < 200 MB)")
+                  f"peak +{max(0, peak - before) / 1024:.0f} MB (goal < 200 MB; the "
+                  f"process held {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at most)")
 
 
 if __name__ == "__main__":

@@ -191,6 +191,10 @@ class Partial:
     on_time: dict[str, list[int]] = field(default_factory=dict)  # step -> [kept, all]
     follow_ups: list[list] = field(default_factory=list)  # [action, satisfaction, n]
 
+    # Bumped when what a partial holds changes: kept rows of another version are ignored
+    # (counted again) until the sweep replaces them.
+    VERSION = 1
+
     def as_json(self) -> dict:
         return {"received": self.received, "once": self.once, "seconds": self.seconds,
                 "on_time": self.on_time, "follow_ups": self.follow_ups}
@@ -288,8 +292,9 @@ def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, 
     now = clock.now()
     months = period.months()
     kept = {row.month: row.partial for row in db.session.scalars(
-        select(MonthlyFigures).where(MonthlyFigures.month.in_(
-            [date(y, m, 1) for y, m in months])))}
+        select(MonthlyFigures).where(MonthlyFigures.version == Partial.VERSION,
+                                     MonthlyFigures.month.in_(
+                                         [date(y, m, 1) for y, m in months])))}
     out = []
     for i, (y, m) in enumerate(months):
         first, after = month(y, m).bounds
@@ -317,6 +322,8 @@ def keep_month_figures(*, limit: int = 24) -> int:
     while day > first and len(wanted) < limit * 4:
         day = (day - timedelta(days=1)).replace(day=1)
         wanted.append(day)
+    # Rows of another version are replaced.
+    db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.version != Partial.VERSION))
     have = set(db.session.scalars(select(MonthlyFigures.month).where(
         MonthlyFigures.month.in_(wanted))))
     disputes = _dispute_categories()
@@ -329,7 +336,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
         try:
             with db.session.begin_nested():
                 db.session.add(MonthlyFigures(month=day, partial=partial.as_json(),
-                                              computed_at=now))
+                                              version=Partial.VERSION, computed_at=now))
         except IntegrityError:
             continue  # another sweep kept it meanwhile: the same figures
         done += 1

@@ -164,6 +164,8 @@ class MonthlyFigures(db.Model):
     __tablename__ = "monthly_figures"
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
-    # The month's partial figures, in the form statistics.Partial reads (JSON).
+    # The month's partial figures, in the form statistics.Partial reads (JSON), and the
+    # version of that form (rows of another are counted again).
     partial: Mapped[dict] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,6 +28,7 @@ def upgrade():
     op.create_table('monthly_figures',
     sa.Column('month', sa.Date(), nullable=False),
     sa.Column('partial', sa.JSON(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('month', name=op.f('pk_monthly_figures'))
     )
