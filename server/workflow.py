@@ -658,7 +658,7 @@ def event_facts(case: Case, action: str, now, fields: dict) -> dict:
     result = fields.get(RESULT_FIELDS.get(action, ""))
     result = str(_json(result)) if result is not None else None
     previous = (None, None, None)
-    if case.id is not None:  # one query over the case's own events
+    if case.id is not None and action != "submit":  # one query over the case's events
         E = CaseEvent  # noqa: N806 - short, for the expressions below
         previous = db.session.execute(select(
             func.max(sql_case((E.action == action, E.at))),
