@@ -1,11 +1,12 @@
 """The Idempotency-Key header on phone writes (see `server.idempotency`).
 
 A retry with the same key gets the first answer (`Idempotent-Replayed: true`); the same
-key on another request gets 422; a missing or malformed key gets 400; the same request
-still being worked on gets 409. 4xx answers of the work are kept and replayed like
-successes (the same request would fail the same way); 5xx answers are forgotten so a
-retry can succeed. The body is parsed before the key is claimed (a malformed body is
-refused the same way every time, and parsing need not hold SQLite's write lock).
+key on another request gets 422; a missing or malformed key gets 400; a key held by an
+unfinished claim gets 409. A retry sent while the first is still being worked on waits
+for it at the database and gets its answer. 4xx answers of the work are kept and replayed
+like successes (the same request would fail the same way); 5xx answers are forgotten so a
+retry can succeed. The body is parsed, and the key looked up, before the work takes
+SQLite's write lock; the key and its answer are written in the work's own transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask import Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from miniprogram_api.api import current_user, domain_error_response, http_error_response
-from server import idempotency
+from server import database, idempotency
 from server.errors import DomainError
 from server.extensions import db
 from server.idempotency import Claim
@@ -40,6 +41,20 @@ def _key() -> str:
         raise DomainError("Idempotency-Key 须为 UUID。", code="idempotency_key_invalid") from None
 
 
+def _answer_known(outcome: idempotency.Outcome) -> Response:
+    """The answer for a key seen before: replayed, refused, or still in flight."""
+    if outcome.claim is Claim.MISMATCH:
+        raise DomainError("此 Idempotency-Key 已用于另一个请求。",
+                          code="idempotency_key_reused", http_status=422)
+    if outcome.claim is Claim.IN_FLIGHT:
+        raise DomainError("同一请求正在处理中，请稍后重试。", code="request_in_flight",
+                          http_status=409)
+    record = outcome.record
+    response = Response(record.body, status=record.status_code, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 def idempotent(view):
     """Make a writing view safe to retry; it must not commit (this commits)."""
 
@@ -47,40 +62,40 @@ def idempotent(view):
     def wrapper(*args, **kwargs):
         key = _key()
         digest = idempotency.fingerprint(request.method, request.path, request.get_data())
-        outcome = idempotency.claim(f"user:{current_user().id}", key, digest)
-        if outcome.claim is Claim.MISMATCH:
-            raise DomainError("此 Idempotency-Key 已用于另一个请求。",
-                              code="idempotency_key_reused", http_status=422)
-        if outcome.claim is Claim.IN_FLIGHT:
-            raise DomainError("同一请求正在处理中，请稍后重试。", code="request_in_flight",
-                              http_status=409)
-        if outcome.claim is Claim.REPLAY:
-            record = outcome.record
-            response = Response(record.body, status=record.status_code,
-                                mimetype="application/json")
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
+        scope = f"user:{current_user().id}"
+        with database.read_first():
+            outcome = idempotency.lookup(scope, key, digest)
+        if outcome.claim is not Claim.NEW:
+            return _answer_known(outcome)
 
         g.idempotency_key = key
-        record = outcome.record
         try:
             response = view(*args, **kwargs)
         except DomainError as error:
             db.session.rollback()
             response = domain_error_response(error)
         except HTTPException as error:
-            if (error.code or 500) >= 500:
-                idempotency.release(record)
-                raise
             db.session.rollback()
+            if (error.code or 500) >= 500:
+                raise
             response = http_error_response(error)
         except Exception:
-            idempotency.release(record)
+            db.session.rollback()
             raise
         if response.status_code >= 500:
-            idempotency.release(record)
+            db.session.rollback()
             return response
-        idempotency.complete(record, response.status_code, response.get_data(as_text=True))
+        try:
+            idempotency.record(outcome, scope, key, digest, response.status_code,
+                               response.get_data(as_text=True))
+        except idempotency.Taken:
+            # The same request, sent again meanwhile, was answered first: its answer stands.
+            db.session.rollback()
+            with database.read_first():
+                outcome = idempotency.lookup(scope, key, digest)
+            if outcome.claim is Claim.NEW:  # taken, then released: the client retries
+                outcome = idempotency.Outcome(Claim.IN_FLIGHT)
+            return _answer_known(outcome)
         db.session.commit()
         return response
 

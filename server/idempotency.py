@@ -1,9 +1,17 @@
 """Idempotency keys: a retried request gets the first answer, and never a second effect.
 
 Phones on weak networks resend what they did not hear answered. A request carries a key
-(a UUID the client made); `claim` records it in its own short transaction before the work,
-so a concurrent duplicate sees it in flight; `complete` stores the answer in the same
-transaction as the work. A claim whose worker died is taken over after a while.
+(a UUID the client made). `lookup` reads, before any work, whether the key was answered
+already (replay that answer), used for another request (refuse), or is still held by an
+unfinished claim (in flight). A new request does its work, and `record` writes the key
+with its answer in the same transaction as the work: one commit per request, and the work
+and its answer land together or not at all.
+
+Two requests with the same key at once both find nothing and both work; the database
+lets only one of them write (the key is unique here, and on the row the work creates, such
+as the case), and the other, refused with `Taken`, answers with the first one's answer.
+A claim without an answer is written by nothing now but may survive from an older release;
+after ABANDONED_AFTER it is taken over.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server import clock
@@ -34,10 +42,15 @@ class Claim(enum.Enum):
 
 @dataclass
 class Outcome:
-    """What `claim` decided, with the record (for REPLAY: its stored answer)."""
+    """What `lookup` found: for REPLAY the record with its stored answer; for NEW, the
+    abandoned claim to take over, if there is one."""
 
     claim: Claim
     record: IdempotencyRecord | None = None
+
+
+class Taken(Exception):
+    """Another request stored an answer for the key first (this one's work must go)."""
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -50,52 +63,43 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-def claim(scope: str, key: str, digest: str) -> Outcome:
-    """Record that `scope` starts the request `key`, committing the claim at once.
-
-    Must be called with no other work pending in the session (it commits).
-    """
-    now = clock.now()
-    record = IdempotencyRecord(scope=scope, key=key, fingerprint=digest, created_at=now)
-    db.session.add(record)
-    try:
-        db.session.commit()
-        return Outcome(Claim.NEW, record)
-    except IntegrityError:
-        db.session.rollback()
+def lookup(scope: str, key: str, digest: str) -> Outcome:
+    """What to do with the request `key` of `scope` (reads only)."""
     existing = db.session.scalar(select(IdempotencyRecord).where(
         IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
-    if existing is None:  # released by a failed attempt just now: the client retries
-        return Outcome(Claim.IN_FLIGHT)
+    if existing is None:
+        return Outcome(Claim.NEW)
     if existing.fingerprint != digest:
         return Outcome(Claim.MISMATCH, existing)
     if existing.completed_at is not None:
         return Outcome(Claim.REPLAY, existing)
-    if existing.created_at < now - ABANDONED_AFTER:
-        # Take the abandoned claim over, unless another retry just did.
-        taken = db.session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == existing.id,
-                   IdempotencyRecord.created_at == existing.created_at,
-                   IdempotencyRecord.completed_at.is_(None))
-            .values(created_at=now)
-        ).rowcount
-        db.session.commit()
-        if taken:
-            return Outcome(Claim.NEW, db.session.get(IdempotencyRecord, existing.id))
+    if existing.created_at < clock.now() - ABANDONED_AFTER:
+        return Outcome(Claim.NEW, existing)
     return Outcome(Claim.IN_FLIGHT, existing)
 
 
-def complete(record: IdempotencyRecord, status_code: int, body: str) -> None:
-    """Store the answer; it commits with the work it answers for."""
-    record = db.session.merge(record)
-    record.status_code = status_code
-    record.body = body
-    record.completed_at = clock.now()
+def record(outcome: Outcome, scope: str, key: str, digest: str, status_code: int,
+           body: str) -> None:
+    """Store the key with its answer in the current transaction (it commits with the work).
 
-
-def release(record: IdempotencyRecord) -> None:
-    """Forget a claim whose request failed in a way a retry may fix (commits)."""
-    db.session.rollback()
-    db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
-    db.session.commit()
+    Raises Taken when another request stored one first; the transaction must then be
+    rolled back (on PostgreSQL it is already aborted).
+    """
+    now = clock.now()
+    answer = {"status_code": status_code, "body": body, "completed_at": now}
+    table = IdempotencyRecord.__table__
+    if outcome.record is not None:  # an abandoned claim: take it over, unless another did
+        taken = db.session.execute(
+            update(table).where(table.c.id == outcome.record.id,
+                                table.c.created_at == outcome.record.created_at,
+                                table.c.completed_at.is_(None))
+            .values(created_at=now, **answer)).rowcount
+        if not taken:
+            raise Taken()
+        return
+    try:
+        with db.session.no_autoflush:  # the work's own changes flush at the commit
+            db.session.execute(insert(table).values(scope=scope, key=key, fingerprint=digest,
+                                                    created_at=now, **answer))
+    except IntegrityError as error:  # the key's unique constraint: stored by another
+        raise Taken() from error

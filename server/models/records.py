@@ -68,8 +68,8 @@ class LoginThrottle(db.Model):
 class IdempotencyRecord(db.Model):
     """A request made with an Idempotency-Key, and the first answer it got.
 
-    Claimed (committed) before the work starts, so a concurrent retry sees it in flight;
-    completed in the same transaction as the work, so the answer and the work land together.
+    Written with its answer in the same transaction as the work, so the answer and the work
+    land together (see `server.idempotency`); a row without an answer is an unfinished claim.
     """
 
     __tablename__ = "idempotency_record"
