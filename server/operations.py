@@ -7,13 +7,18 @@ per request or CLI command).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import MANYTOONE
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.session import make_transient_to_detached
 
 from server import access, clock, codes, notifications, workflow
 from server.deadlines import Deadlines
@@ -138,8 +143,11 @@ def submit_report(draft: ReportDraft, *, actor: User | None,
     `idempotency_key` the client's key, unique on the case. Raises ValidationFailed or
     Forbidden before anything is added to the session.
     """
-    return file_report(prepare_report(draft, actor=actor), actor=actor,
+    case = file_report(prepare_report(draft, actor=actor), actor=actor,
                        idempotency_key=idempotency_key)
+    # The caller may go on to act on the case: its timeline is read afresh when next asked.
+    db.session.expire(case, ["events"])
+    return case
 
 
 def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
@@ -224,25 +232,93 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
 
 
 def file_report(case: Case, *, actor: User | None, idempotency_key: str | None = None) -> Case:
-    """Write a case built by `prepare_report`, with its first event ("submit")."""
+    """Write a case built by `prepare_report`, with its first event ("submit").
+
+    The rows are new and known whole, so each is one INSERT (`_insert_new`) rather than a
+    unit-of-work flush; afterwards they are in the session as if just loaded, and
+    `case.events` is the submit event (a view-only list: code that acts on the case
+    afterwards expires it, as `submit_report` does). Raises Conflict when a case with
+    `idempotency_key` exists, having written nothing.
+    """
     case.idempotency_key = idempotency_key
-    try:
-        with db.session.begin_nested():
-            db.session.add(case)
-            db.session.add(CaseEvent(
-                case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
-                at=case.created_at, actor_id=case.created_by_id,
-                actor_role=actor.role.value if actor is not None else None,
-                data={"source": case.source.value, "category": case.category.code},
-                **workflow.event_facts(case, "submit", case.created_at, {}),
-            ))
-            db.session.flush()
-            notifications.queue_for_new_report(case)
-    except IntegrityError:
+    if not _insert_new(case, unless_conflict=True):
         if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
-            raise Conflict("此请求已提交过。", code="already_submitted") from None
-        raise ValidationFailed("系统繁忙，请重试。", code="retry") from None  # a code collision
+            raise Conflict("此请求已提交过。", code="already_submitted")
+        raise ValidationFailed("系统繁忙，请重试。", code="retry")  # a code collision
+    event = CaseEvent(
+        case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
+        at=case.created_at, actor_id=case.created_by_id,
+        actor_role=actor.role.value if actor is not None else None,
+        data={"source": case.source.value, "category": case.category.code},
+        **workflow.event_facts(case, "submit", case.created_at, {}),
+    )
+    _insert_new(event)
+    for party in case.parties:
+        _insert_new(party)
+    for row in (case, event, *case.parties):
+        make_transient_to_detached(row)
+    db.session.add_all([case, event])  # the parties follow the case
+    set_committed_value(case, "events", [event])
+    notifications.queue_for_new_report(case)
     return case
+
+
+def _insert_new(row, *, unless_conflict: bool = False) -> bool:
+    """INSERT a new model instance with one statement; set its id and every column on it.
+
+    Column defaults are applied here (so nothing is left to load back), and many-to-one
+    relationships give their foreign keys. With `unless_conflict`, a row that would break
+    a unique constraint is not written and False is returned: no savepoint is needed, and
+    the transaction stays usable on PostgreSQL.
+    """
+    mapper = sa_inspect(row).mapper
+    table = mapper.local_table
+    state = row.__dict__
+    values = {}
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if prop.key in state:
+            value = state[prop.key]
+        elif column.primary_key:
+            continue
+        elif column is mapper.version_id_col:
+            value = 1
+        elif column.default is None:
+            value = None
+        elif column.default.is_scalar:
+            value = column.default.arg
+        else:
+            value = column.default.arg(None)
+        values[column.key] = value
+    for relation in mapper.relationships:
+        target = state.get(relation.key)
+        if relation.direction is MANYTOONE and target is not None:
+            target_mapper = sa_inspect(target).mapper
+            for local, remote in relation.local_remote_pairs:
+                values[local.key] = getattr(
+                    target, target_mapper.get_property_by_column(remote).key)
+    (primary_key,) = mapper.primary_key
+    connection = db.session.connection()
+    statement = _insert_statement(connection.dialect.name, table, primary_key, unless_conflict)
+    new_id = connection.execute(statement, values).scalar()
+    if new_id is None:
+        return False
+    values[primary_key.key] = new_id
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if column.key in values and (prop.key not in state
+                                     or state[prop.key] is not values[column.key]):
+            setattr(row, prop.key, values[column.key])
+    return True
+
+
+@functools.cache
+def _insert_statement(dialect: str, table, primary_key, unless_conflict: bool):
+    """INSERT ... [ON CONFLICT DO NOTHING] RETURNING id, built once per table."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if unless_conflict:
+        statement = statement.on_conflict_do_nothing()
+    return statement.returning(primary_key)
 
 
 def find_by_idempotency_key(key: str) -> Case | None:
