@@ -27,6 +27,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "DATABASE_URL": (None, str),  # None: an SQLite file in the instance folder
     "TIMEZONE": ("Asia/Shanghai", str),
     "SQLITE_BUSY_TIMEOUT_MS": (15000, int),
+    # How long a process keeps its copy of categories, villages, grids and the calendar's
+    # corrections (server/reference.py); an admin's edit is seen by the others this late.
+    "REFERENCE_CACHE_SECONDS": (10.0, float),
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
     "SURFACES": ("admin,miniprogram_api", str),

@@ -85,16 +85,21 @@ class WorkCalendar:
 
     def __init__(self, corrections: dict[date, bool] | None = None):
         self.corrections = corrections or {}
+        self._known: dict[date, bool] = {}  # the answers so far (a calendar is shared)
 
     def is_workday(self, day: date) -> bool:
         """Whether `day` is a working day in the town."""
         if day in self.corrections:
             return self.corrections[day]
-        try:
-            return chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            # A year the library does not know yet: weekdays, until an admin corrects it.
-            return day.weekday() < 5
+        known = self._known.get(day)
+        if known is None:
+            try:
+                known = chinese_calendar.is_workday(day)
+            except NotImplementedError:
+                # A year the library does not know yet: weekdays, until an admin corrects it.
+                known = day.weekday() < 5
+            self._known[day] = known
+        return known
 
     def next_workday(self, day: date) -> date:
         """The first working day strictly after `day`."""
@@ -129,9 +134,9 @@ class WorkCalendar:
         return (start + duration.amount * step[duration.unit]).astimezone(UTC)
 
 
-def load_calendar() -> WorkCalendar:
+def load_calendar(session=None) -> WorkCalendar:
     """The calendar with the admin's corrections from the database."""
-    rows = db.session.execute(select(CalendarDay.day, CalendarDay.workday)).all()
+    rows = (session or db.session).execute(select(CalendarDay.day, CalendarDay.workday)).all()
     return WorkCalendar(dict(rows))
 
 
@@ -153,7 +158,9 @@ class Deadlines:
 
     @cached_property
     def calendar(self) -> WorkCalendar:
-        return self._calendar or load_calendar()
+        from server import reference  # it holds the process's copy of the corrections
+
+        return self._calendar or reference.calendar()
 
     def limits(self, category: Category, step: Step) -> tuple[str | None, str]:
         """The (warn, due) limits of `step` for `category`: its own row, else the default."""

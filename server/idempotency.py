@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server import clock
@@ -31,6 +31,13 @@ from server.models import IdempotencyRecord
 
 # A claim older than this with no answer belongs to a request that died: retry it.
 ABANDONED_AFTER = timedelta(seconds=60)
+
+# Every request with a key runs these: built once, executed as plain Core statements.
+_TABLE = IdempotencyRecord.__table__
+_FIND = select(_TABLE.c.id, _TABLE.c.fingerprint, _TABLE.c.created_at, _TABLE.c.completed_at,
+               _TABLE.c.status_code, _TABLE.c.body).where(
+    _TABLE.c.scope == bindparam("scope"), _TABLE.c.key == bindparam("key"))
+_INSERT = insert(_TABLE)
 
 
 class Claim(enum.Enum):
@@ -42,11 +49,12 @@ class Claim(enum.Enum):
 
 @dataclass
 class Outcome:
-    """What `lookup` found: for REPLAY the record with its stored answer; for NEW, the
-    abandoned claim to take over, if there is one."""
+    """What `lookup` found: for REPLAY the record (id, fingerprint, created_at,
+    completed_at, status_code, body) with its stored answer; for NEW, the abandoned claim
+    to take over, if there is one."""
 
     claim: Claim
-    record: IdempotencyRecord | None = None
+    record: Row | None = None
 
 
 class Taken(Exception):
@@ -65,8 +73,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 def lookup(scope: str, key: str, digest: str) -> Outcome:
     """What to do with the request `key` of `scope` (reads only)."""
-    existing = db.session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+    existing = db.session.connection().execute(_FIND, {"scope": scope, "key": key}).first()
     if existing is None:
         return Outcome(Claim.NEW)
     if existing.fingerprint != digest:
@@ -87,19 +94,20 @@ def record(outcome: Outcome, scope: str, key: str, digest: str, status_code: int
     """
     now = clock.now()
     answer = {"status_code": status_code, "body": body, "completed_at": now}
-    table = IdempotencyRecord.__table__
+    # The connection, not the session: the work's own changes flush at the commit, and an
+    # IntegrityError here is about the key alone.
+    connection = db.session.connection()
     if outcome.record is not None:  # an abandoned claim: take it over, unless another did
-        taken = db.session.execute(
-            update(table).where(table.c.id == outcome.record.id,
-                                table.c.created_at == outcome.record.created_at,
-                                table.c.completed_at.is_(None))
+        taken = connection.execute(
+            update(_TABLE).where(_TABLE.c.id == outcome.record.id,
+                                 _TABLE.c.created_at == outcome.record.created_at,
+                                 _TABLE.c.completed_at.is_(None))
             .values(created_at=now, **answer)).rowcount
         if not taken:
             raise Taken()
         return
     try:
-        with db.session.no_autoflush:  # the work's own changes flush at the commit
-            db.session.execute(insert(table).values(scope=scope, key=key, fingerprint=digest,
-                                                    created_at=now, **answer))
+        connection.execute(_INSERT, {"scope": scope, "key": key, "fingerprint": digest,
+                                     "created_at": now, **answer})
     except IntegrityError as error:  # the key's unique constraint: stored by another
         raise Taken() from error

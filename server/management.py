@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from server import audit, clock, passwords, websession
+from server import audit, clock, passwords, reference, websession
 from server.deadlines import parse_duration
 from server.errors import Conflict, ValidationFailed
 from server.extensions import db
@@ -173,6 +173,7 @@ def save_category(category: Category, *, actor: User, name: str, hint: str | Non
             department_kind=kind,
             role=AssignmentRole.LEAD if index == 0 and lead_kind else AssignmentRole.CO))
     db.session.flush()
+    reference.forget()
     audit.record("category.save", actor=actor, object_type="category", object_id=category.code,
                  ip=ip, urgent=urgent, confidential=confidential, emergency=emergency,
                  active=active, limits={s.value: list(v) for s, v in steps.items()},
@@ -190,5 +191,6 @@ def set_calendar_day(day: date, workday: bool | None, *, actor: User, name: str 
         row = row or CalendarDay(day=day)
         row.workday, row.name = workday, (name or "").strip()[:64] or None
         db.session.add(row)
+    reference.forget()
     audit.record("calendar.set", actor=actor, object_type="calendar_day",
                  object_id=day.isoformat(), ip=ip, workday=workday, name=name)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
-from server import access, clock, codes, notifications, workflow
+from server import access, clock, codes, notifications, reference, workflow
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
@@ -101,8 +101,7 @@ def _fail(message: str, field_name: str, code: str = "invalid_field") -> Validat
 
 
 def _resolve_category(value) -> Category:
-    category = value if isinstance(value, Category) else db.session.scalar(
-        select(Category).where(Category.code == str(value)))
+    category = value if isinstance(value, Category) else reference.category(str(value))
     if category is None:
         raise _fail(f"未知的类别：{value!r}。", "category", "unknown_category")
     if not category.active:
@@ -113,7 +112,7 @@ def _resolve_category(value) -> Category:
 def _resolve_village(value) -> Village:
     village = value if isinstance(value, Village) else None
     if village is None and isinstance(value, int) and not isinstance(value, bool):
-        village = db.session.get(Village, value)
+        village = reference.village(value)
     if village is None:
         raise _fail(f"未知的村：{value!r}。", "village", "unknown_village")
     return village
@@ -172,7 +171,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         raise Forbidden("网格员只能上报本人负责的村。")
     grid = None
     if draft.grid is not None:
-        grid = draft.grid if isinstance(draft.grid, Grid) else db.session.get(Grid, draft.grid)
+        grid = draft.grid if isinstance(draft.grid, Grid) else reference.grid(draft.grid)
         if grid is None or grid.village_id != village.id:
             raise _fail("网格不属于所选的村。", "grid", "grid_not_in_village")
 
@@ -241,7 +240,8 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
     `idempotency_key` exists, having written nothing.
     """
     case.idempotency_key = idempotency_key
-    if not _insert_new(case, unless_conflict=True):
+    connection = db.session.connection()
+    if not _insert_new(connection, case, unless_conflict=True):
         if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
             raise Conflict("此请求已提交过。", code="already_submitted")
         raise ValidationFailed("系统繁忙，请重试。", code="retry")  # a code collision
@@ -252,9 +252,9 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
         data={"source": case.source.value, "category": case.category.code},
         **workflow.event_facts(case, "submit", case.created_at, {}),
     )
-    _insert_new(event)
+    _insert_new(connection, event)
     for party in case.parties:
-        _insert_new(party)
+        _insert_new(connection, party)
     for row in (case, event, *case.parties):
         make_transient_to_detached(row)
     db.session.add_all([case, event])  # the parties follow the case
@@ -263,7 +263,7 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
     return case
 
 
-def _insert_new(row, *, unless_conflict: bool = False) -> bool:
+def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
     """INSERT a new model instance with one statement; set its id and every column on it.
 
     Column defaults are applied here (so nothing is left to load back), and many-to-one
@@ -298,7 +298,6 @@ def _insert_new(row, *, unless_conflict: bool = False) -> bool:
                 values[local.key] = getattr(
                     target, target_mapper.get_property_by_column(remote).key)
     (primary_key,) = mapper.primary_key
-    connection = db.session.connection()
     statement = _insert_statement(connection.dialect.name, table, primary_key, unless_conflict)
     new_id = connection.execute(statement, values).scalar()
     if new_id is None:

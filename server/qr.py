@@ -16,7 +16,7 @@ import qrcode.image.svg
 from flask import current_app
 from sqlalchemy import select
 
-from server import audit, clock
+from server import audit, clock, reference
 from server.errors import DomainError, NotFound
 from server.extensions import db
 from server.models import RetiredQrToken, User, Village
@@ -58,6 +58,7 @@ def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> st
     db.session.add(RetiredQrToken(token=village.qr_token, village_id=village.id,
                                   retired_at=clock.now()))
     village.qr_token = new_token()
+    reference.forget()
     audit.record("village.rotate_qr", actor=actor, object_type="village",
                  object_id=village.code, ip=ip)
     return village.qr_token

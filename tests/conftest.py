@@ -22,7 +22,7 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from server import catalogue, create_app
+from server import catalogue, create_app, reference
 from server.extensions import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -125,6 +125,8 @@ def session(app):
             db.session = real
             outer.rollback()
             connection.close()
+            # The process's copy of reference data may hold what this test rolled back.
+            reference.forget()
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""The per-process copy of reference data: used without queries, and never trusted over an
+edit it knows of or over the session's own objects."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import event, update
+
+from server import management, reference
+from server.extensions import db
+from server.models import Category, Step
+from tests.factories import category
+
+
+def _queries(app):
+    statements = []
+
+    def count(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    return statements, count
+
+
+def test_a_copy_is_used_without_a_query(app, world):
+    reference.category("D02")  # loads the copy
+    db.session.expunge_all()
+    statements, count = _queries(app)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        found = reference.category("D02")
+        village = reference.village(world.v1.id)
+        grid = reference.grid(world.g1.id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert statements == []
+    assert (found.code, village.name, grid.village_id) == ("D02", "东村", world.v1.id)
+    assert found in db.session
+    assert {r.step for r in found.time_limits} >= {Step.ACCEPT}
+
+
+def test_the_session_s_own_object_wins(world):
+    reference.category("D02")
+    mine = category("D02")
+    mine.urgent = True  # not flushed: only this session knows
+    assert reference.category("D02") is mine
+
+
+def test_an_admin_edit_is_seen_at_once(world):
+    before = reference.category("D02")
+    assert before.active
+    db.session.expunge_all()
+    management.save_category(category("D02"), actor=world.admin, name="邻里纠纷",
+                             hint=None, urgent=False, confidential=False, emergency=False,
+                             active=False, default_risk_level="yellow", limits={},
+                             lead_kind=None, co_kinds=[])
+    db.session.flush()
+    db.session.expunge_all()
+    assert not reference.category("D02").active
+    management.set_calendar_day(date(2026, 6, 8), False, actor=world.admin)
+    db.session.flush()
+    assert not reference.calendar().is_workday(date(2026, 6, 8))
+
+
+def test_another_process_s_edit_is_seen_after_the_copy_expires(app, world):
+    reference.category("D02")
+    # Another worker deactivates the category: this process is not told.
+    db.session.execute(update(Category).where(Category.code == "D02").values(active=False))
+    db.session.expunge_all()
+    assert reference.category("D02").active  # the copy, for now
+    db.session.expunge_all()
+    copy = app.extensions["reference_copy"]["copy"]
+    copy.loaded_at -= app.config["REFERENCE_CACHE_SECONDS"] + 1
+    assert not reference.category("D02").active
+
+
+def test_no_copy_when_turned_off(app, world, monkeypatch):
+    monkeypatch.setitem(app.config, "REFERENCE_CACHE_SECONDS", 0)
+    reference.forget()
+    assert reference.category("D02").code == "D02"
+    assert "copy" not in app.extensions.get("reference_copy", {})
