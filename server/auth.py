@@ -14,16 +14,19 @@ from datetime import datetime, timedelta
 
 import jwt
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm.attributes import set_committed_value
 
-from server import audit, clock, passwords, wechat
+from server import audit, clock, passwords, reference, wechat
 from server.errors import Conflict, DomainError, TooManyRequests, Unauthorized
 from server.extensions import db
 from server.models import LoginThrottle, User
+from server.models.organisation import user_grid
 
 SLOW_AFTER = 3  # failures before each further try must wait (1 s, 2 s, ...)
 LOCK_AFTER = 5  # failures before the account is locked
 LOCK_FOR = timedelta(minutes=15)
+_GRID_IDS = select(user_grid.c.grid_id).where(user_grid.c.user_id == bindparam("user_id"))
 # Checked against when the username is unknown, so both answers take as long.
 _DUMMY_HASH = passwords.hash_password("timing-equaliser-not-a-password")
 
@@ -150,7 +153,20 @@ def user_from_token(value: str) -> User:
     user = db.session.get(User, int(claims["sub"]))
     if user is None or not user.active or claims["pwd"] != _stamp(user):
         raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
+    _load_grids(user)
     return user
+
+
+def _load_grids(user: User) -> None:
+    """Give `user` their grids now: every access check of a grid worker asks for them.
+
+    Which grids is read afresh (an admin may have just changed it); the grids themselves
+    come from the process's reference copy, so this is one small query, not an ORM load.
+    """
+    if "grids" in user.__dict__:
+        return
+    ids = db.session.connection().execute(_GRID_IDS, {"user_id": user.id}).scalars()
+    set_committed_value(user, "grids", [g for g in map(reference.grid, ids) if g is not None])
 
 
 # --- WeChat ------------------------------------------------------------------------------

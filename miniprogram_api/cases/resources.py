@@ -22,12 +22,18 @@ from server.operations import Party, ReportDraft, Reporter
 bp = Blueprint("cases", __name__, url_prefix="/api/v1", description="上报与案件")
 bp.before_request(require_body_type("application/json"))
 
+# Input schemas as instances: given a class, webargs builds a new schema (and its nested
+# ones) for every request. A schema holds no per-load state, so one serves every thread.
+REPORT_CREATE = ReportCreateSchema()
+CASE_LIST_QUERY = CaseListQuerySchema()
+ACTION = ActionSchema()
+
 
 @bp.route("/reports")
 class Reports(MethodView):
     decorators = [login_required]
 
-    @bp.arguments(ReportCreateSchema)
+    @bp.arguments(REPORT_CREATE)
     @bp.doc(parameters=[IDEMPOTENCY_KEY])
     @idempotent
     @bp.response(201, CaseDetailSchema)
@@ -61,7 +67,7 @@ class Reports(MethodView):
 class Cases(MethodView):
     decorators = [login_required]
 
-    @bp.arguments(CaseListQuerySchema, location="query")
+    @bp.arguments(CASE_LIST_QUERY, location="query")
     @bp.response(200, CasePageSchema)
     def get(self, query):
         """Cases the user may see, newest first; `next_cursor` fetches the next page."""
@@ -98,7 +104,7 @@ class CaseDetail(MethodView):
 class CaseActions(MethodView):
     decorators = [login_required]
 
-    @bp.arguments(ActionSchema)
+    @bp.arguments(ACTION)
     @bp.doc(parameters=[IDEMPOTENCY_KEY])
     @idempotent
     @bp.response(200, CaseDetailSchema)
