@@ -155,6 +155,11 @@ def current_user():
     return g.user
 
 
+# Reads a writing request needs before its work, done with the token check in one read
+# transaction (each is given the signed-in user), e.g. the Idempotency-Key lookup.
+FIRST_READS: list = []
+
+
 def login_required(view):
     """Require a valid bearer token; the user is then `current_user()`."""
 
@@ -166,6 +171,9 @@ def login_required(view):
             raise Unauthorized("请先登录。", code="token_missing")
         with database.read_first():  # a writing request takes its write lock later
             g.user = auth.user_from_token(token.strip())
+            if request.method not in database.READ_ONLY_METHODS:
+                for read in FIRST_READS:
+                    read(g.user)
         return view(*args, **kwargs)
 
     return wrapper

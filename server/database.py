@@ -64,7 +64,8 @@ def read_first() -> Iterator[None]:
         session = db.session()
         expire, session.expire_on_commit = session.expire_on_commit, False
         try:
-            session.commit()  # nothing was written: this only ends the read
+            if session.in_transaction():  # the block may have needed no query at all
+                session.commit()  # nothing was written: this only ends the read
         finally:
             session.expire_on_commit = expire
             _writing.set(previous)

@@ -303,11 +303,12 @@ def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
     if new_id is None:
         return False
     values[primary_key.key] = new_id
+    # As written, without change events: the row is about to be marked as loaded.
     for prop in mapper.column_attrs:
         column = prop.columns[0]
         if column.key in values and (prop.key not in state
                                      or state[prop.key] is not values[column.key]):
-            setattr(row, prop.key, values[column.key])
+            set_committed_value(row, prop.key, values[column.key])
     return True
 
 
