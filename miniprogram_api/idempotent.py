@@ -1,12 +1,12 @@
 """The Idempotency-Key header on phone writes (see `server.idempotency`).
 
 A retry with the same key gets the first answer (`Idempotent-Replayed: true`); the same
-key on another request gets 422; a missing or malformed key gets 400; a key held by an
-unfinished claim gets 409. A retry sent while the first is still being worked on waits
-for it at the database and gets its answer. 4xx answers of the work are kept and replayed
-like successes (the same request would fail the same way); 5xx answers are forgotten so a
-retry can succeed. The body is parsed, and the key looked up, before the work takes
-SQLite's write lock; the key and its answer are written in the work's own transaction.
+key on another request gets 422; a missing or malformed key gets 400; a retry sent while
+the first is still being worked on gets 409 (its key is held in the shared store). 4xx
+answers of the work are kept and replayed like successes (the same request would fail the
+same way); 5xx answers are forgotten so a retry can succeed. The body is parsed, and the
+key looked up, before the work takes SQLite's write lock; the key and its answer are
+written in the work's own transaction.
 """
 
 from __future__ import annotations
@@ -98,36 +98,45 @@ def idempotent(view):
                 outcome = idempotency.lookup(scope, key, digest)
         if outcome.claim is not Claim.NEW:
             return _answer_known(outcome)
-
-        g.idempotency_key = key
+        if not idempotency.hold(scope, key):
+            return _answer_known(idempotency.Outcome(Claim.IN_FLIGHT))
         try:
-            response = view(*args, **kwargs)
-        except DomainError as error:
-            db.session.rollback()
-            response = domain_error_response(error)
-        except HTTPException as error:
-            db.session.rollback()
-            if (error.code or 500) >= 500:
-                raise
-            response = http_error_response(error)
-        except Exception:
-            db.session.rollback()
-            raise
-        if response.status_code >= 500:
-            db.session.rollback()
-            return response
-        try:
-            idempotency.record(outcome, scope, key, digest, response.status_code,
-                               response.get_data(as_text=True))
-        except idempotency.Taken:
-            # The same request, sent again meanwhile, was answered first: its answer stands.
-            db.session.rollback()
-            with database.read_first():
-                outcome = idempotency.lookup(scope, key, digest)
-            if outcome.claim is Claim.NEW:  # taken, then released: the client retries
-                outcome = idempotency.Outcome(Claim.IN_FLIGHT)
-            return _answer_known(outcome)
-        db.session.commit()
-        return response
+            return _work(view, outcome, scope, key, digest, *args, **kwargs)
+        finally:
+            idempotency.release(scope, key)
 
     return wrapper
+
+
+def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
+    """Do the work of a new request and write its answer with it (one commit)."""
+    g.idempotency_key = key
+    try:
+        response = view(*args, **kwargs)
+    except DomainError as error:
+        db.session.rollback()
+        response = domain_error_response(error)
+    except HTTPException as error:
+        db.session.rollback()
+        if (error.code or 500) >= 500:
+            raise
+        response = http_error_response(error)
+    except Exception:
+        db.session.rollback()
+        raise
+    if response.status_code >= 500:
+        db.session.rollback()
+        return response
+    try:
+        idempotency.record(outcome, scope, key, digest, response.status_code,
+                           response.get_data(as_text=True))
+    except idempotency.Taken:
+        # The same request, sent again meanwhile, was answered first: its answer stands.
+        db.session.rollback()
+        with database.read_first():
+            outcome = idempotency.lookup(scope, key, digest)
+        if outcome.claim is Claim.NEW:  # taken, then released: the client retries
+            outcome = idempotency.Outcome(Claim.IN_FLIGHT)
+        return _answer_known(outcome)
+    db.session.commit()
+    return response

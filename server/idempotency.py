@@ -7,7 +7,10 @@ unfinished claim (in flight). A new request does its work, and `record` writes t
 with its answer in the same transaction as the work: one commit per request, and the work
 and its answer land together or not at all.
 
-Two requests with the same key at once both find nothing and both work; the database
+While a request works, `hold` marks its key in flight in the store every worker shares
+(the rate limits' store: Redis in production, this process's memory otherwise), so the same
+request sent again meanwhile is told 409 at once, without a database write (a commit costs
+a disk flush). Should two still meet (two workers without a shared store), the database
 lets only one of them write (the key is unique here, and on the row the work creates, such
 as the case), and the other, refused with `Taken`, answers with the first one's answer.
 A claim without an answer is written by nothing now but may survive from an older release;
@@ -25,7 +28,7 @@ from datetime import timedelta
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server import clock
+from server import clock, ratelimit
 from server.extensions import db
 from server.models import IdempotencyRecord
 
@@ -55,6 +58,21 @@ class Outcome:
 
     claim: Claim
     record: Row | None = None
+
+
+def _marker(scope: str, key: str) -> str:
+    return f"grid-report/in-flight/{scope}/{key}"
+
+
+def hold(scope: str, key: str) -> bool:
+    """Mark the request in flight; False when another request holds the key now. A mark
+    left by a request that died expires after ABANDONED_AFTER."""
+    storage = ratelimit.shared_store()
+    return storage.incr(_marker(scope, key), int(ABANDONED_AFTER.total_seconds())) == 1
+
+
+def release(scope: str, key: str) -> None:
+    ratelimit.shared_store().clear(_marker(scope, key))
 
 
 class Taken(Exception):

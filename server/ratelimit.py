@@ -52,6 +52,11 @@ def check(setting: str, *identity: str) -> None:
         raise RateLimited(retry_after=max(1, int(reset - time.time())))
 
 
+def shared_store():
+    """The store every worker shares (also for requests in flight: server.idempotency)."""
+    return _limiter(str(current_app.config["RATELIMIT_STORAGE_URI"])).storage
+
+
 def reset_all() -> None:
     """Forget every count (tests)."""
     uri = str(current_app.config["RATELIMIT_STORAGE_URI"])

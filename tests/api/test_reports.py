@@ -96,8 +96,29 @@ def test_a_missing_or_malformed_key_is_refused(client, world, login, value, code
 
 
 def test_a_request_in_flight_with_the_same_key_gets_409(client, world, login):
+    from server import idempotency
+
     headers = login(world.worker1) | key()
-    # Another worker process holds the claim and has not answered yet.
+    scope = f"user:{world.worker1.id}"
+    # Another worker is working on this request: it holds the key in the shared store.
+    assert idempotency.hold(scope, headers["Idempotency-Key"])
+    try:
+        response = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+        assert response.status_code == 409
+        assert response.json["code"] == "request_in_flight"
+        assert not idempotency.hold(scope, headers["Idempotency-Key"])
+    finally:
+        idempotency.release(scope, headers["Idempotency-Key"])
+    # Once it is done (here: gone without an answer), the retry does the work.
+    again = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    assert again.status_code == 201
+    assert idempotency.hold(scope, headers["Idempotency-Key"])  # released after answering
+    idempotency.release(scope, headers["Idempotency-Key"])
+
+
+def test_an_unfinished_claim_of_an_older_release_gets_409(client, world, login):
+    headers = login(world.worker1) | key()
+    # An older release claimed keys with a row before working; this one was not answered.
     from server import idempotency
 
     digest = idempotency.fingerprint("POST", "/api/v1/reports",
@@ -438,3 +459,39 @@ def test_a_nul_character_is_refused_at_the_door(client, world, login, where):
         response = client.get("/api/v1/media/ab%00cd", headers=headers)
     assert response.status_code == 422
     assert response.json["code"] == "nul_character"
+
+
+def test_a_request_in_flight_is_seen_by_every_worker_through_redis(app):
+    """Two app processes (here: two apps) on one Redis see each other's requests in flight."""
+    import os
+
+    import redis
+
+    from server import create_app, idempotency
+
+    uri = "redis://127.0.0.1:6379/14"
+    try:
+        redis.Redis.from_url(uri, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    redis.Redis.from_url(uri).flushdb()
+    workers = [create_app({"DATABASE_URL": app.config["DATABASE_URL"], "ENV": "testing",
+                           "RATELIMIT_STORAGE_URI": uri}) for _ in range(2)]
+    held = str(uuid.uuid4())
+    try:
+        with workers[0].app_context():
+            assert idempotency.hold("user:1", held)
+        with workers[1].app_context():
+            assert not idempotency.hold("user:1", held)  # the other worker has it
+            assert idempotency.hold("user:2", held)  # another user's key is another key
+        with workers[0].app_context():
+            idempotency.release("user:1", held)
+        with workers[1].app_context():
+            assert idempotency.hold("user:1", held)
+    finally:
+        redis.Redis.from_url(uri).flushdb()
+        for worker in workers:
+            with worker.app_context():
+                db.engine.dispose()
