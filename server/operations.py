@@ -22,7 +22,13 @@ from sqlalchemy.orm.session import make_transient_to_detached
 
 from server import access, clock, codes, notifications, reference, workflow
 from server.deadlines import Deadlines
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from server.extensions import db
 from server.models import (
     Case,
@@ -244,7 +250,9 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
     if not _insert_new(connection, case, unless_conflict=True):
         if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
             raise Conflict("此请求已提交过。", code="already_submitted")
-        raise ValidationFailed("系统繁忙，请重试。", code="retry")  # a code collision
+        # A case number drawn twice: a 5xx, so the idempotency layer forgets this answer
+        # and the client's retry (same key) draws again.
+        raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
     event = CaseEvent(
         case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
         at=case.created_at, actor_id=case.created_by_id,

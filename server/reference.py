@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
+from sqlalchemy import event, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from server.deadlines import WorkCalendar, load_calendar
@@ -76,8 +76,21 @@ def _copy() -> _Copy | None:
 
 
 def forget() -> None:
-    """Drop this process's copy (after an edit of categories, villages, grids or calendar)."""
-    current_app.extensions.get("reference_copy", {}).pop("copy", None)
+    """Drop this process's copy (at an edit of categories, villages, grids or calendar),
+    now and again when the edit commits: another thread may reload the copy in between,
+    before the edit is there to be read."""
+    holder = current_app.extensions.setdefault("reference_copy", {})
+    holder.pop("copy", None)
+    session = db.session()
+    if not event.contains(session, "after_commit", _forget_on_commit):
+        event.listen(session, "after_commit", _forget_on_commit, once=True)
+    session.info["reference_holder"] = holder
+
+
+def _forget_on_commit(session) -> None:
+    holder = session.info.pop("reference_holder", None)
+    if holder is not None:
+        holder.pop("copy", None)
 
 
 def _attach(obj):

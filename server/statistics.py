@@ -16,7 +16,8 @@ action (and the same result, and any counted action). A case counts once in a pe
 its one event there whose previous time is before the period, so counting needs no
 DISTINCT, and a month's counts can be kept with the previous times' month (a `Partial`):
 a quarter or a year adds up its months, each read from `MonthlyFigures` once the month is
-over (the sweep keeps them) and counted from the indexes otherwise.
+over (the sweep keeps them) and counted from the indexes otherwise; the reports received
+are counted afresh each time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from server import clock
+from server import clock, database
 from server.extensions import db
 from server.models import (
     Case,
@@ -177,7 +178,11 @@ _TIMED = ("accept", "resolve", "close")  # hours from the report to these
 
 @dataclass
 class Partial:
-    """What a range of time [start, end) adds to any period that contains it.
+    """What the events of a range of time [start, end) add to any period containing it.
+
+    Only events: they are written at the moment they happen and never change, so a month
+    that is over keeps its partial for good. The reports received are counted afresh
+    each time (a duplicate merged later, a report reclassified at acceptance, change them).
 
     A count "once per case" is kept by the *bucket* of its event's previous time: the
     number of the range's `marks` (period starts it may belong to, ascending, the last
@@ -185,19 +190,18 @@ class Partial:
     starts at marks[j], the event counts when its bucket is at most j.
     """
 
-    received: list[list] = field(default_factory=list)  # [source, category, village, n]
     once: list[list] = field(default_factory=list)  # [key, bucket, dispute, n]
     seconds: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # key->bucket->
     on_time: dict[str, list[int]] = field(default_factory=dict)  # step -> [kept, all]
     follow_ups: list[list] = field(default_factory=list)  # [action, satisfaction, n]
 
-    # Bumped when what a partial holds changes: kept rows of another version are ignored
+    # Bumped when what a partial holds changes: kept rows of an older version are ignored
     # (counted again) until the sweep replaces them.
-    VERSION = 1
+    VERSION = 2
 
     def as_json(self) -> dict:
-        return {"received": self.received, "once": self.once, "seconds": self.seconds,
-                "on_time": self.on_time, "follow_ups": self.follow_ups}
+        return {"once": self.once, "seconds": self.seconds, "on_time": self.on_time,
+                "follow_ups": self.follow_ups}
 
 
 def _marks_of_month(first: date) -> list[datetime]:
@@ -221,18 +225,11 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes:
     # Core, not the ORM session's execute: rows come back as plain tuples, without the
     # ORM's per-row loading (several times the cost on a month's tens of thousands).
     read = db.session.connection().execute
-    received = [Case.status != CaseStatus.MERGED, Case.created_at >= start,
-                Case.created_at < end]
     in_range = [Event.at >= start, Event.at < end]
     if village_id:
-        received.append(Case.village_id == village_id)
         in_range.append(Event.village_id == village_id)
     if category_ids is not None:
-        received.append(Case.category_id.in_(category_ids))
         in_range.append(Event.category_id.in_(category_ids))
-    out.received = [list(row) for row in read(
-        select(Case.source, Case.category_id, Case.village_id, func.count()).where(*received)
-        .group_by(Case.source, Case.category_id, Case.village_id))]
     dispute = sql_case((Event.category_id.in_(disputes), 1), else_=0)
     for key, events, previous in _ONCE:
         if key == "handled":
@@ -277,6 +274,19 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes:
     return out
 
 
+def _received(start: datetime, end: datetime, *, village_id: int | None = None,
+              category_ids: list[int] | None = None) -> list[tuple]:
+    """(source, category, village, n) of the reports received in [start, end), not merged."""
+    where = [Case.status != CaseStatus.MERGED, Case.created_at >= start, Case.created_at < end]
+    if village_id:
+        where.append(Case.village_id == village_id)
+    if category_ids is not None:
+        where.append(Case.category_id.in_(category_ids))
+    return _raw_rows(db.session.connection().execute(
+        select(Case.source, Case.category_id, Case.village_id, func.count()).where(*where)
+        .group_by(Case.source, Case.category_id, Case.village_id)))
+
+
 def _raw_rows(result) -> list[tuple]:
     """A result's rows as the driver gives them: for tens of thousands of plain numbers,
     SQLAlchemy's row objects would cost more than the database's own work."""
@@ -286,9 +296,9 @@ def _raw_rows(result) -> list[tuple]:
         result.close()
 
 
-def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, int]]:
-    """The partial of each month of `period` and the index of the period's start in its
-    marks: kept for the months that are over, counted for the others."""
+def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, int, list]]:
+    """For each month of `period`: its partial (kept for the months that are over, counted
+    for the others), the index of the period's start in its marks, and its reports."""
     now = clock.now()
     months = period.months()
     kept = {row.month: row.partial for row in db.session.scalars(
@@ -304,52 +314,60 @@ def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, 
         stored = kept.get(date(y, m, 1))
         partial = (Partial(**stored) if stored is not None
                    else _partial(first, after, marks, disputes=disputes))
-        out.append((partial, len(marks) - 1 - i))
+        out.append((partial, len(marks) - 1 - i, _received(first, after)))
     return out
+
+
+# A month is kept this long after it ended: an event stamped just before midnight may
+# still be waiting for the write lock, or its transaction be committing, at midnight.
+KEEP_AFTER = timedelta(hours=1)
 
 
 def keep_month_figures(*, limit: int = 24) -> int:
     """Compute and keep the partials of months that are over and have none (the sweep runs
-    this): at most `limit` at a time, newest first. Returns how many were kept."""
+    this): at most `limit` at a time, newest first. Returns how many were kept.
+
+    Each month is counted in a read transaction of its own and written in a short one, so
+    on SQLite the sweep holds the write lock only to write a row.
+    """
     now = clock.now()
-    this_month = clock.local(now).date().replace(day=1)
-    oldest = db.session.scalar(select(func.min(Case.created_at)))
-    if oldest is None:
-        return 0
-    first = clock.local(oldest).date().replace(day=1)
-    wanted = []
-    day = this_month
-    while day > first and len(wanted) < limit * 4:
-        day = (day - timedelta(days=1)).replace(day=1)
-        wanted.append(day)
-    # Rows of another version are replaced.
-    db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.version != Partial.VERSION))
-    have = set(db.session.scalars(select(MonthlyFigures.month).where(
-        MonthlyFigures.month.in_(wanted))))
-    disputes = _dispute_categories()
+    last = clock.local(now - KEEP_AFTER).date().replace(day=1)  # the first month not kept
+    with database.read_first():
+        oldest = db.session.scalar(select(func.min(Case.created_at)))
+        if oldest is None:
+            return 0
+        first = clock.local(oldest).date().replace(day=1)
+        wanted, day = [], last
+        while day > first and len(wanted) < limit * 4:
+            day = (day - timedelta(days=1)).replace(day=1)
+            wanted.append(day)
+        stale = db.session.scalar(select(func.count()).select_from(MonthlyFigures).where(
+            MonthlyFigures.version < Partial.VERSION))
+        have = set(db.session.scalars(select(MonthlyFigures.month).where(
+            MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION)))
+        disputes = _dispute_categories()
+    if stale:  # kept by an older version: counted again below (a newer one's rows stay)
+        db.session.execute(delete(MonthlyFigures).where(
+            MonthlyFigures.version < Partial.VERSION))
+        db.session.commit()
     done = 0
     for day in wanted:
         if day in have:
             continue
         start, end = month(day.year, day.month).bounds
-        partial = _partial(start, end, _marks_of_month(day), disputes=disputes)
+        with database.read_first():
+            partial = _partial(start, end, _marks_of_month(day), disputes=disputes)
         try:
             with db.session.begin_nested():
                 db.session.add(MonthlyFigures(month=day, partial=partial.as_json(),
                                               version=Partial.VERSION, computed_at=now))
         except IntegrityError:
             continue  # another sweep kept it meanwhile: the same figures
+        db.session.commit()
         done += 1
         if done >= limit:
             break
     return done
-
-
-def forget_month(moment: datetime) -> None:
-    """What a month counted has changed (a report merged or reclassified): its kept
-    partial goes, and the sweep computes it again."""
-    day = clock.local(moment).date().replace(day=1)
-    db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.month == day))
 
 
 def _dispute_categories() -> list[int]:
@@ -372,17 +390,18 @@ def compute(period: Period, *, village_id: int | None = None,
     if whole_months and not village_id and category_ids is None:
         parts = _month_partials(period, disputes)
         figures.trend = [(f"{y}-{m:02d}", 0) for y, m in period.months()]
-        for i, (part, _j) in enumerate(parts):
-            figures.trend[i] = (figures.trend[i][0], sum(row[3] for row in part.received))
+        for i, (_part, _j, received) in enumerate(parts):
+            figures.trend[i] = (figures.trend[i][0], sum(row[3] for row in received))
     else:
-        parts = [(_partial(start, end, [start], disputes=disputes, village_id=village_id,
-                           category_ids=category_ids), 0)]
+        scope = {"village_id": village_id, "category_ids": category_ids}
+        parts = [(_partial(start, end, [start], disputes=disputes, **scope), 0,
+                  _received(start, end, **scope))]
         figures.trend = _trend(period, village_id, category_ids)
 
     # Received.
     by_source, by_group, by_category, by_village = Counter(), Counter(), Counter(), Counter()
-    for part, _j in parts:
-        for source, category_id, village, n in part.received:
+    for _part, _j, received in parts:
+        for source, category_id, village, n in received:
             category = categories[category_id]
             figures.received += n
             by_source[Source(source).label] += n
@@ -399,7 +418,7 @@ def compute(period: Period, *, village_id: int | None = None,
     once: Counter = Counter()
     hours: dict[str, list[float]] = defaultdict(list)
     on_time: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for part, j in parts:
+    for part, j, _received_rows in parts:
         for key, bucket, dispute, n in part.once:
             if bucket <= j:
                 once[key, bool(dispute)] += n

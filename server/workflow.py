@@ -615,9 +615,6 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 transition.effect(ctx)
             if transition.to is not None:
                 case.status = transition.to
-            if transition.action == "merge" or "category_from" in ctx.data:
-                # The report's month counted it as received, under its first category.
-                statistics.forget_month(case.created_at)
             _set_clock(ctx, transition)
             event = CaseEvent(
                 case=case, action=transition.action, from_status=from_status,

@@ -79,3 +79,14 @@ def test_no_copy_when_turned_off(app, world, monkeypatch):
     reference.forget()
     assert reference.category("D02").code == "D02"
     assert "copy" not in app.extensions.get("reference_copy", {})
+
+
+def test_a_copy_loaded_before_an_edit_commits_is_dropped_at_the_commit(app, world):
+    """Another thread may reload the copy between the edit's forget() and its commit: the
+    copy it loads lacks the edit, so the commit drops it again."""
+    reference.category("D02")
+    reference.forget()  # the edit begins
+    reference.category("D02")  # a reload meanwhile (here: this thread)
+    assert app.extensions["reference_copy"].get("copy") is not None
+    db.session.commit()  # the edit lands
+    assert app.extensions["reference_copy"].get("copy") is None

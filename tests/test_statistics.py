@@ -270,28 +270,30 @@ def test_each_event_carries_what_the_figures_count(world):
 
 def test_kept_monthly_figures_give_the_same_figures(june, world):
     """The sweep keeps each month that is over; a quarter adds them up exactly as counting
-    the events would, and a merge in a kept month sends it back to be counted again."""
+    the events would. The reports received are counted afresh: a duplicate merged after
+    its month was kept stops counting at once."""
     from dataclasses import asdict
-
-    from sqlalchemy import select
 
     from server.extensions import db
     from server.models import MonthlyFigures
 
     periods = [statistics.month(2026, 6), statistics.quarter(2026, 2),
                statistics.year(2026), statistics.Period(at(6, 2).date(), at(7, 4).date(), "")]
+    with clock.frozen_at(at(8, 1, 0, 30)):  # July ended half an hour ago: not kept yet
+        assert statistics.keep_month_figures() == 1  # June (the first report's) only
     with clock.frozen_at(at(8, 3)):
         counted = [asdict(statistics.compute(p)) for p in periods]
-        assert statistics.keep_month_figures() == 2  # June (the first report's) and July
+        assert statistics.keep_month_figures() == 1  # July
         assert statistics.keep_month_figures() == 0  # nothing left to keep
         assert [asdict(statistics.compute(p)) for p in periods] == counted
         # A kept month is really read: change its row, and the figures follow it.
         june_row = db.session.get(MonthlyFigures, at(6, 1).date())
-        june_row.partial = {**june_row.partial, "received": []}
+        kept = june_row.partial
+        june_row.partial = {**kept, "once": []}
         db.session.flush()
-        assert statistics.compute(periods[0]).received == 0
-        # A row kept by another version of the code is not read, and the sweep replaces it.
-        june_row.version = statistics.Partial.VERSION - 1
+        assert statistics.compute(periods[0]).accepted == 0
+        # A row kept by an older version is not read, and the sweep replaces it.
+        june_row.partial, june_row.version = kept, statistics.Partial.VERSION - 1
         db.session.flush()
         assert asdict(statistics.compute(periods[0])) == counted[0]
         assert statistics.keep_month_figures() == 1
@@ -299,7 +301,9 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
         assert june_row.version == statistics.Partial.VERSION
 
     late = report(at(6, 30, 23), world)  # a report of June, found a duplicate in August
-    assert db.session.scalar(select(MonthlyFigures.month).where(
-        MonthlyFigures.month == at(6, 1).date())) is not None
+    with clock.frozen_at(at(8, 3, 11)):
+        assert statistics.compute(periods[0]).received == counted[0]["received"] + 1
     step(at(8, 3, 12), late, "merge", world.center, into=june["f"].code)
-    assert db.session.get(MonthlyFigures, at(6, 1).date()) is None
+    with clock.frozen_at(at(8, 3, 13)):
+        assert statistics.compute(periods[0]).received == counted[0]["received"]
+    assert db.session.get(MonthlyFigures, at(6, 1).date()) is not None  # still valid

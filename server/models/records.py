@@ -154,11 +154,10 @@ class ServiceToken(db.Model):
 
 
 class MonthlyFigures(db.Model):
-    """A month's figures for the whole town, kept once the month is over (server/statistics).
+    """A month's event figures for the whole town, kept once the month is over.
 
-    Events are written at the moment they happen, so a month that is over gains none; what
-    can still change it (a duplicate merged, a report reclassified at acceptance) deletes
-    the row, and the sweep computes it again.
+    Events are written at the moment they happen and never change, so a month that is
+    over (by an hour: server.statistics.KEEP_AFTER) gains none, and its row stays valid.
     """
 
     __tablename__ = "monthly_figures"
