@@ -8,7 +8,7 @@ with its answer in the same transaction as the work: one commit per request, and
 and its answer land together or not at all.
 
 While a request works, `hold` marks its key in flight in the store every worker shares
-(the rate limits' store: Redis in production, this process's memory otherwise), so the same
+(the rate limits' store: Redis in production, a dict of this process's otherwise), so the same
 request sent again meanwhile is told 409 at once, without a database write (a commit costs
 a disk flush). Should two still meet (two workers without a shared store), the database
 lets only one of them write (the key is unique here, and on the row the work creates, such
@@ -22,9 +22,12 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -64,15 +67,47 @@ def _marker(scope: str, key: str) -> str:
     return f"grid-report/in-flight/{scope}/{key}"
 
 
+class _LocalMarks:
+    """Marks in this process, when the rate limits' store is this process's memory too:
+    the `limits` memory store starts a timer thread to expire each new key, a cost every
+    keyed request would pay."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def incr(self, name: str, expiry: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            if self._until.get(name, 0) > now:
+                return 2
+            self._until[name] = now + expiry
+            if len(self._until) > 10_000:  # forget long-dead marks now and then
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            return 1
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            self._until.pop(name, None)
+
+
+_local_marks = _LocalMarks()
+
+
+def _marks():
+    if str(current_app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        return _local_marks
+    return ratelimit.shared_store()
+
+
 def hold(scope: str, key: str) -> bool:
     """Mark the request in flight; False when another request holds the key now. A mark
     left by a request that died expires after ABANDONED_AFTER."""
-    storage = ratelimit.shared_store()
-    return storage.incr(_marker(scope, key), int(ABANDONED_AFTER.total_seconds())) == 1
+    return _marks().incr(_marker(scope, key), int(ABANDONED_AFTER.total_seconds())) == 1
 
 
 def release(scope: str, key: str) -> None:
-    ratelimit.shared_store().clear(_marker(scope, key))
+    _marks().clear(_marker(scope, key))
 
 
 class Taken(Exception):
