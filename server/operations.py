@@ -280,44 +280,68 @@ def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
     the transaction stays usable on PostgreSQL.
     """
     mapper = sa_inspect(row).mapper
-    table = mapper.local_table
+    columns, relations, primary_key = _insert_plan(mapper)
     state = row.__dict__
     values = {}
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        if prop.key in state:
-            value = state[prop.key]
-        elif column.primary_key:
+    for prop_key, column_key, kind, default in columns:
+        if prop_key in state:
+            value = state[prop_key]
+        elif kind == "primary_key":
             continue
-        elif column is mapper.version_id_col:
+        elif kind == "version":
             value = 1
-        elif column.default is None:
-            value = None
-        elif column.default.is_scalar:
-            value = column.default.arg
+        elif kind == "scalar":
+            value = default
+        elif kind == "callable":
+            value = default(None)
         else:
-            value = column.default.arg(None)
-        values[column.key] = value
-    for relation in mapper.relationships:
-        target = state.get(relation.key)
-        if relation.direction is MANYTOONE and target is not None:
+            value = None
+        values[column_key] = value
+    for relation_key, pairs in relations:
+        target = state.get(relation_key)
+        if target is not None:
             target_mapper = sa_inspect(target).mapper
-            for local, remote in relation.local_remote_pairs:
-                values[local.key] = getattr(
+            for local_key, remote in pairs:
+                values[local_key] = getattr(
                     target, target_mapper.get_property_by_column(remote).key)
-    (primary_key,) = mapper.primary_key
-    statement = _insert_statement(connection.dialect.name, table, primary_key, unless_conflict)
+    statement = _insert_statement(connection.dialect.name, mapper.local_table, primary_key,
+                                  unless_conflict)
     new_id = connection.execute(statement, values).scalar()
     if new_id is None:
         return False
     values[primary_key.key] = new_id
     # As written, without change events: the row is about to be marked as loaded.
+    for prop_key, column_key, _kind, _default in columns:
+        if column_key in values and (prop_key not in state
+                                     or state[prop_key] is not values[column_key]):
+            set_committed_value(row, prop_key, values[column_key])
+    return True
+
+
+@functools.cache
+def _insert_plan(mapper):
+    """What `_insert_new` needs to know of a model, worked out once: each column with how
+    its value is found when the object has none, the many-to-one relationships that give
+    foreign keys, and the primary key."""
+    columns = []
     for prop in mapper.column_attrs:
         column = prop.columns[0]
-        if column.key in values and (prop.key not in state
-                                     or state[prop.key] is not values[column.key]):
-            set_committed_value(row, prop.key, values[column.key])
-    return True
+        if column.primary_key:
+            kind, default = "primary_key", None
+        elif column is mapper.version_id_col:
+            kind, default = "version", None
+        elif column.default is None:
+            kind, default = "none", None
+        elif column.default.is_scalar:
+            kind, default = "scalar", column.default.arg
+        else:
+            kind, default = "callable", column.default.arg
+        columns.append((prop.key, column.key, kind, default))
+    relations = [(relation.key, [(local.key, remote) for local, remote in
+                                 relation.local_remote_pairs])
+                 for relation in mapper.relationships if relation.direction is MANYTOONE]
+    (primary_key,) = mapper.primary_key
+    return columns, relations, primary_key
 
 
 @functools.cache
