@@ -246,13 +246,8 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
     `idempotency_key` exists, having written nothing.
     """
     case.idempotency_key = idempotency_key
-    connection = db.session.connection()
-    if not _insert_new(connection, case, unless_conflict=True):
-        if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
-            raise Conflict("此请求已提交过。", code="already_submitted")
-        # A case number drawn twice: a 5xx, so the idempotency layer forgets this answer
-        # and the client's retry (same key) draws again.
-        raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
+    # Everything is built before the first statement: on SQLite that statement takes the
+    # write lock, which every other writer waits for.
     event = CaseEvent(
         case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
         at=case.created_at, actor_id=case.created_by_id,
@@ -260,7 +255,14 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
         data={"source": case.source.value, "category": case.category.code},
         **workflow.event_facts(case, "submit", case.created_at, {}),
     )
-    _insert_new(connection, event)
+    connection = db.session.connection()
+    if not _insert_new(connection, case, unless_conflict=True):
+        if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
+            raise Conflict("此请求已提交过。", code="already_submitted")
+        # A case number drawn twice: a 5xx, so the idempotency layer forgets this answer
+        # and the client's retry (same key) draws again.
+        raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
+    _insert_new(connection, event)  # its case_id comes from the case just written
     for party in case.parties:
         _insert_new(connection, party)
     for row in (case, event, *case.parties):
