@@ -160,20 +160,13 @@ def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
     return round(stats.median(ordered), 1), round(p90, 1)
 
 
-# What a case counts once for, per period: (key, its events, the previous time it uses).
-_ONCE = (
-    ("accept", lambda: Event.action == "accept", lambda: Event.previous_at),
-    ("resolve", lambda: Event.action == "resolve", lambda: Event.previous_at),
-    ("close", lambda: Event.action == "close", lambda: Event.previous_at),
-    ("handled", lambda: Event.action.in_(COUNTED_ACTIONS), lambda: Event.previous_counted_at),
-    ("mediated", lambda: (Event.action == "resolve")
-     & (Event.result == ResultCode.MEDIATED.value), lambda: Event.previous_result_at),
-    ("removed", lambda: (Event.action == "resolve")
-     & (Event.result == ResultCode.HAZARD_REMOVED.value), lambda: Event.previous_result_at),
-    ("closed_resolved", lambda: (Event.action == "close")
-     & (Event.result == ClosingReason.RESOLVED.value), lambda: Event.previous_result_at),
-)
-_TIMED = ("accept", "resolve", "close")  # hours from the report to these
+# Counted once per case by a resolve or close with this result, each by the previous time
+# of the same action with the same result: key -> (action, result).
+_BY_RESULT = {
+    "mediated": ("resolve", ResultCode.MEDIATED.value),
+    "removed": ("resolve", ResultCode.HAZARD_REMOVED.value),
+    "closed_resolved": ("close", ClosingReason.RESOLVED.value),
+}
 
 
 @dataclass
@@ -218,6 +211,21 @@ def _bucket(column, marks: list[datetime]):
     return sql_case((column.is_(None), 0), *whens, else_=0)  # NULL first: the usual case
 
 
+def _first_since(previous, start: datetime):
+    """SQL: the event is its case's first of its kind since `start` (counted once there)."""
+    return or_(previous.is_(None), previous < start)
+
+
+def _case_scope(village_id: int | None, category_ids: list[int] | None) -> list:
+    """The conditions on cases of a dashboard for one village or category."""
+    scope = []
+    if village_id:
+        scope.append(Case.village_id == village_id)
+    if category_ids is not None:
+        scope.append(Case.category_id.in_(category_ids))
+    return scope
+
+
 def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes: list[int],
              village_id: int | None = None, category_ids: list[int] | None = None) -> Partial:
     """Count [start, end) from the indexes; `marks` end with `start`."""
@@ -231,36 +239,38 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes:
     if category_ids is not None:
         in_range.append(Event.category_id.in_(category_ids))
     dispute = sql_case((Event.category_id.in_(disputes), 1), else_=0)
-    for key, events, previous in _ONCE:
-        if key == "handled":
-            continue  # counted with the timed ones below
-        first = or_(previous().is_(None), previous() < start)  # once in this range
-        bucket = _bucket(previous(), marks)
-        if key not in _TIMED:
-            out.once += [[key, b, d, n] for b, d, n in read(
-                select(bucket, dispute, func.count()).where(events(), *in_range, first)
-                .group_by(bucket, dispute))]
-            continue
-        # One read gives the counts, the hours from the report, and "handled": an event
-        # first of any counted action in a range is first of its own action too.
-        counted = Event.previous_counted_at
-        handled = sql_case((counted.is_(None), 0), (counted >= start, -1),
-                           else_=_bucket(counted, marks))
+    for key, (action, result) in _BY_RESULT.items():
+        bucket = _bucket(Event.previous_result_at, marks)
+        out.once += [[key, b, d, n] for b, d, n in read(
+            select(bucket, dispute, func.count())
+            .where(Event.action == action, Event.result == result, *in_range,
+                   _first_since(Event.previous_result_at, start))
+            .group_by(bucket, dispute))]
+    # Accept, resolve and close: one read each gives the counts, the hours from the report,
+    # and "handled" (an event first of any counted action in a range is first of its own
+    # action too, so these rows hold every one).
+    counted = Event.previous_counted_at
+    handled = sql_case((counted.is_(None), 0), (counted >= start, -1),
+                       else_=_bucket(counted, marks))
+    bucket = _bucket(Event.previous_at, marks)
+    for action in COUNTED_ACTIONS:
         counts, handled_counts = Counter(), Counter()
         seconds: dict[str, list[int]] = defaultdict(list)
         for b, d, h, value in _raw_rows(read(
                 select(bucket, dispute, handled, Event.seconds_since_report)
-                .where(events(), *in_range, first))):
+                .where(Event.action == action, *in_range,
+                       _first_since(Event.previous_at, start)))):
             counts[b, d] += 1
             seconds[str(b)].append(value)
             if h >= 0:
                 handled_counts[h, d] += 1
-        out.once += [[key, b, d, n] for (b, d), n in counts.items()]
+        out.once += [[action, b, d, n] for (b, d), n in counts.items()]
         out.once += [["handled", h, d, n] for (h, d), n in handled_counts.items()]
-        out.seconds[key] = dict(seconds)
+        out.seconds[action] = dict(seconds)
     # On time: each status change against the step clock it ran on (a merge ends a
     # duplicate, which counts nowhere).
-    # Naming every step lets the index (step, at, ...) give each step's range in order.
+    # Naming every step lets the index (step, at, ...) give each step's range in order; the
+    # IS NOT NULL stays, as SQLite uses the partial index only when a query says so.
     out.on_time = {step: [int(kept or 0), n] for step, kept, n in read(
         select(Event.step, func.sum(sql_case((Event.at <= Event.step_due_at, 1), else_=0)),
                func.count())
@@ -277,11 +287,8 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes:
 def _received(start: datetime, end: datetime, *, village_id: int | None = None,
               category_ids: list[int] | None = None) -> list[tuple]:
     """(source, category, village, n) of the reports received in [start, end), not merged."""
-    where = [Case.status != CaseStatus.MERGED, Case.created_at >= start, Case.created_at < end]
-    if village_id:
-        where.append(Case.village_id == village_id)
-    if category_ids is not None:
-        where.append(Case.category_id.in_(category_ids))
+    where = [Case.status != CaseStatus.MERGED, Case.created_at >= start, Case.created_at < end,
+             *_case_scope(village_id, category_ids)]
     return _raw_rows(db.session.connection().execute(
         select(Case.source, Case.category_id, Case.village_id, func.count()).where(*where)
         .group_by(Case.source, Case.category_id, Case.village_id)))
@@ -389,9 +396,10 @@ def compute(period: Period, *, village_id: int | None = None,
                     and len(period.months()) <= 12)
     if whole_months and not village_id and category_ids is None:
         parts = _month_partials(period, disputes)
-        figures.trend = [(f"{y}-{m:02d}", 0) for y, m in period.months()]
-        for i, (_part, _j, received) in enumerate(parts):
-            figures.trend[i] = (figures.trend[i][0], sum(row[3] for row in received))
+        totals = [sum(row[3] for row in received) for _part, _j, received in parts]
+        totals += [0] * (len(period.months()) - len(totals))  # months still to come
+        figures.trend = [(f"{y}-{m:02d}", n) for (y, m), n in zip(period.months(), totals,
+                                                                 strict=True)]
     else:
         scope = {"village_id": village_id, "category_ids": category_ids}
         parts = [(_partial(start, end, [start], disputes=disputes, **scope), 0,
@@ -456,11 +464,7 @@ def compute(period: Period, *, village_id: int | None = None,
 def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:
     """Reports received in each month of `period` (its first and last month in part)."""
     start, end = period.bounds
-    scope = [Case.status != CaseStatus.MERGED]
-    if village_id:
-        scope.append(Case.village_id == village_id)
-    if category_ids is not None:
-        scope.append(Case.category_id.in_(category_ids))
+    scope = [Case.status != CaseStatus.MERGED, *_case_scope(village_id, category_ids)]
     trend = []
     for y, m in period.months():
         first, after = month(y, m).bounds
@@ -474,11 +478,7 @@ def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:
 def _now_figures(figures: Figures, village_names, village_id, category_ids) -> None:
     """What is open, late and supervised now. An open case is one with a running clock
     (ck_case_file_clock_iff_open): the queue's partial indexes serve this."""
-    scope = []
-    if village_id:
-        scope.append(Case.village_id == village_id)
-    if category_ids is not None:
-        scope.append(Case.category_id.in_(category_ids))
+    scope = _case_scope(village_id, category_ids)
     now = clock.now()
     # Two reads, each answered by one of the queue's indexes alone.
     open_rows = db.session.execute(
