@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select, text
+from town import demo_town, status_kb
 
 from server import clock, create_app, ledgers, statistics
 from server.extensions import db
-from server.models import Case, CaseEvent, Category, Department, DepartmentKind, Village
+from server.models import Case, CaseEvent, Department, DepartmentKind, Village
 
 ACTIONS = [("accept", "accept", "accepted"), ("dispatch", "dispatch", "dispatched"),
            ("sign_for", "sign_for", "in_progress"), ("resolve", "handle", "resolved"),
@@ -33,23 +34,8 @@ ACTIONS = [("accept", "accept", "accepted"), ("dispatch", "dispatch", "dispatche
 SATISFACTION = ["satisfied", "satisfied", "basically_satisfied", "dissatisfied", None]
 
 
-def _rss_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def seed(count: int) -> None:
-    from flask_migrate import upgrade
-
-    from server import demo
-
-    upgrade()
-    demo.seed()
-    db.session.commit()
-    villages = db.session.scalars(select(Village.id)).all()
-    categories = db.session.scalars(select(Category.id)).all()
+    villages, categories = demo_town()
     justice = db.session.scalar(select(Department.id).where(
         Department.kind == DepartmentKind.JUSTICE_OFFICE))
     first_id = (db.session.scalar(select(db.func.max(Case.id))) or 0) + 1
@@ -176,11 +162,11 @@ def main() -> None:
             days = max(1, int(5 * 365 * share))
             period = statistics.Period(today - timedelta(days=days), today, "导出")
             Path("/proc/self/clear_refs").write_text("5")
-            before = _rss_kb("VmRSS")
+            before = status_kb("VmRSS")
             started = time.perf_counter()
             # The case list: every case of the period, with each step's time.
             rows = ledgers.write("cases", period, Path(tmp) / "ledger.xlsx")
-            peak = _rss_kb("VmHWM")
+            peak = status_kb("VmHWM")
             print(f"case-list ledger, {rows:,} cases: {time.perf_counter() - started:.0f} s, "
                   f"peak +{max(0, peak - before) / 1024:.0f} MB (goal < 200 MB; the "
                   f"process held {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at most)")

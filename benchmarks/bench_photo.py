@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from PIL import Image
+from town import status_kb
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 1920  # MEDIA_MAX_SIDE's default
@@ -64,22 +65,15 @@ def timed(function, raw: bytes, runs: int) -> float:
     return statistics.median(samples)
 
 
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise LookupError(field)
-
-
 def memory_child(which: str, path: str) -> None:
     """In a fresh process: peak resident memory added by one run of `which` (Linux)."""
     raw = Path(path).read_bytes()
     import server.media  # noqa: F401 - imported before measuring, like in the app
 
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to now
-    before = _status_kb("VmRSS")
+    before = status_kb("VmRSS")
     (ours if which == "ours" else pillow_pipeline)(raw)
-    peak = _status_kb("VmHWM")
+    peak = status_kb("VmHWM")
     print(json.dumps({"extra_mb": (peak - before) / 1024}))
 
 

@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import event, insert, select, text
+from town import demo_town
 
 from server import create_app
 from server import queue as triage
 from server.extensions import db
-from server.models import Case, Category, Department, DepartmentKind, User, Village
+from server.models import Case, Department, DepartmentKind, User, Village
 
 OPEN_SHARE = 0.03  # about a month's open work in a town that keeps years of cases
 URGENT_SHARE = 0.01
@@ -33,15 +34,7 @@ URGENT_SHARE = 0.01
 
 def seed(count: int) -> None:
     """Insert `count` cases in bulk (one transaction), consistent with every check."""
-    from flask_migrate import upgrade
-
-    from server import demo
-
-    upgrade()
-    demo.seed()
-    db.session.commit()
-    villages = db.session.scalars(select(Village.id)).all()
-    categories = db.session.scalars(select(Category.id)).all()
+    villages, categories = demo_town()
     police = db.session.scalar(select(Department.id).where(
         Department.kind == DepartmentKind.POLICE_STATION))
     rng = random.Random(7)  # noqa: S311 - synthetic data
