@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 from PIL import Image, ImageOps
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server import access, clock
 from server.errors import NotFound, PayloadTooLarge, UnsupportedMedia, ValidationFailed
@@ -140,8 +142,6 @@ def can_view_photo(user: User | None, photo: Photo) -> bool:
 
 def photo_for(public_id: str, user: User | None) -> Photo:
     """The photo `public_id` if `user` may see it; NotFound otherwise."""
-    from sqlalchemy import select
-
     photo = db.session.scalar(select(Photo).where(Photo.public_id == public_id))
     if photo is None or not can_view_photo(user, photo):
         raise NotFound("找不到该图片，或您无权查看。")
@@ -150,8 +150,14 @@ def photo_for(public_id: str, user: User | None) -> Photo:
 
 def claim_photos(public_ids: list[str], *, owner: User | None, case, event=None) -> list[Photo]:
     """Attach the uploader's unattached photos to `case` (and an event); refuse others'."""
-    from sqlalchemy import select
+    photos = claimable_photos(public_ids, owner=owner)
+    attach(photos, case=case, event=event)
+    return photos
 
+
+def claimable_photos(public_ids: list[str], *, owner: User | None) -> list[Photo]:
+    """The photos `public_ids`, if each is the uploader's own and on no case yet (reads
+    only: `attach` checks the last part again as it writes)."""
     if not public_ids:
         return []
     if len(set(public_ids)) != len(public_ids):
@@ -160,14 +166,33 @@ def claim_photos(public_ids: list[str], *, owner: User | None, case, event=None)
     usable = [p for p in photos if p.case_id is None
               and p.uploaded_by_id == (owner.id if owner else None)]
     if len(usable) != len(public_ids):
-        raise ValidationFailed("图片不存在或已被使用，请重新上传。", code="invalid_photo",
-                               field="photos")
-    attach(usable, case=case, event=event)
+        raise _photo_taken()
     return usable
 
 
+def _photo_taken() -> ValidationFailed:
+    return ValidationFailed("图片不存在或已被使用，请重新上传。", code="invalid_photo",
+                            field="photos")
+
+
 def attach(photos: list[Photo], *, case, event=None) -> None:
-    """Make `photos` part of `case` (and of the event they illustrate)."""
+    """Make `photos` (flushed, on no case) part of `case` and of the event they illustrate.
+
+    One UPDATE that takes only photos still on no case: the check may have been made
+    before this transaction, and another request may have taken one since.
+    """
+    if not photos:
+        return
+    event_id = event.id if event is not None else None
+    taken = db.session.execute(
+        update(Photo).where(Photo.id.in_([p.id for p in photos]), Photo.case_id.is_(None))
+        .values(case_id=case.id, event_id=event_id),
+        execution_options={"synchronize_session": False}).rowcount
+    if taken != len(photos):
+        raise _photo_taken()
     for photo in photos:
-        photo.case = case
-        photo.event_id = event.id if event is not None else None
+        set_committed_value(photo, "case_id", case.id)
+        set_committed_value(photo, "event_id", event_id)
+        set_committed_value(photo, "case", case)
+    if "photos" in case.__dict__:
+        set_committed_value(case, "photos", [*case.photos, *photos])

@@ -148,8 +148,7 @@ def submit_report(draft: ReportDraft, *, actor: User | None,
     `idempotency_key` the client's key, unique on the case. Raises ValidationFailed or
     Forbidden before anything is added to the session.
     """
-    case = file_report(prepare_report(draft, actor=actor), actor=actor,
-                       idempotency_key=idempotency_key)
+    case = file_report(prepare_report(draft, actor=actor), idempotency_key=idempotency_key)
     # The caller may go on to act on the case: its timeline is read afresh when next asked.
     db.session.expire(case, ["events"])
     return case
@@ -218,7 +217,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
 
     now = clock.now()
     accept = Deadlines().clock(category, Step.ACCEPT, now)
-    return Case(
+    case = Case(
         code=codes.new_case_code(), source=source, village=village, grid=grid,
         category=category, severity=severity, risk_level=risk,
         people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
@@ -234,9 +233,21 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         # A new case has none yet: saying so spares a query for each when it is shown.
         parties=parties, assignments=[], photos=[],
     )
+    event = CaseEvent(
+        action="submit", from_status=None, to_status=CaseStatus.SUBMITTED, at=now,
+        actor_id=case.created_by_id, actor_role=role.value if role is not None else None,
+        data={"source": source.value, "category": category.code},
+        **workflow.event_facts(case, "submit", now, {}),
+    )
+    # Set, not appended: the event is known whole and needs no change events.
+    set_committed_value(event, "case", case)
+    set_committed_value(case, "events", [event])
+    for row in (case, event, *parties):
+        _apply_defaults(row)  # so the case can be shown before it is written
+    return case
 
 
-def file_report(case: Case, *, actor: User | None, idempotency_key: str | None = None) -> Case:
+def file_report(case: Case, *, idempotency_key: str | None = None) -> Case:
     """Write a case built by `prepare_report`, with its first event ("submit").
 
     The rows are new and known whole, so each is one INSERT (`_insert_new`) rather than a
@@ -244,17 +255,12 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
     `case.events` is the submit event (a view-only list: code that acts on the case
     afterwards expires it, as `submit_report` does). Raises Conflict when a case with
     `idempotency_key` exists, having written nothing.
+
+    Everything is built before the first statement: on SQLite that statement takes the
+    write lock, which every other writer waits for.
     """
     case.idempotency_key = idempotency_key
-    # Everything is built before the first statement: on SQLite that statement takes the
-    # write lock, which every other writer waits for.
-    event = CaseEvent(
-        case=case, action="submit", from_status=None, to_status=CaseStatus.SUBMITTED,
-        at=case.created_at, actor_id=case.created_by_id,
-        actor_role=actor.role.value if actor is not None else None,
-        data={"source": case.source.value, "category": case.category.code},
-        **workflow.event_facts(case, "submit", case.created_at, {}),
-    )
+    (event,) = case.events
     connection = db.session.connection()
     if not _insert_new(connection, case, unless_conflict=True):
         if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
@@ -268,7 +274,6 @@ def file_report(case: Case, *, actor: User | None, idempotency_key: str | None =
     for row in (case, event, *case.parties):
         make_transient_to_detached(row)
     db.session.add_all([case, event])  # the parties follow the case
-    set_committed_value(case, "events", [event])
     notifications.queue_for_new_report(case)
     return case
 
@@ -318,6 +323,20 @@ def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
                                      or state[prop_key] is not values[column_key]):
             set_committed_value(row, prop_key, values[column_key])
     return True
+
+
+def _apply_defaults(row) -> None:
+    """Give a new row the values its column defaults (and version counter) would get."""
+    state = row.__dict__
+    for prop_key, _column_key, kind, default in _insert_plan(sa_inspect(row).mapper)[0]:
+        if prop_key in state:
+            continue
+        if kind == "version":
+            set_committed_value(row, prop_key, 1)
+        elif kind == "scalar":
+            set_committed_value(row, prop_key, default)
+        elif kind == "callable":
+            set_committed_value(row, prop_key, default(None))
 
 
 @functools.cache
@@ -432,7 +451,7 @@ def submit_villager_report(village: Village, *, category: str, description: str,
     case = prepare_report(draft, actor=None)
     case.tracking_hash = tracking.secret_hash(secret)
     try:
-        file_report(case, actor=None, idempotency_key=stored_key)
+        file_report(case, idempotency_key=stored_key)
     except Conflict:
         # The same form sent twice at once: the other request made the case.
         db.session.rollback()

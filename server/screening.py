@@ -47,7 +47,7 @@ def file_screening(*, actor: User, village: Village, checked: list[str],
     db.session.flush()
     for case in cases:
         case.screening_id = screening.id
-        file_report(case, actor=actor)
+        file_report(case)
     return screening
 
 

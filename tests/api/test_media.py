@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from server.extensions import db
-from server.models import Photo
+from server.models import Case, Photo
 from tests.api.conftest import key
 
 
@@ -163,6 +163,33 @@ def test_photos_are_seen_only_by_who_may_see_their_case(client, world, login):
     assert again.status_code == 422
     assert again.json["code"] == "invalid_photo"
     assert client.get("/api/v1/media/doesnotexist", headers=mine).status_code == 404
+
+
+def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
+        client, world, login, monkeypatch):
+    """The photo is checked before the write lock and taken again as it is written: a
+    report that took it in between wins, and this one is refused whole."""
+    from server import operations
+    from tests.helpers import new_report
+
+    mine = login(world.worker1)
+    photo_id = upload(client, mine, jpeg_with_gps()).json["id"]
+    other_id = new_report(world).id
+    file_report = operations.file_report
+
+    def another_report_first(case, **kwargs):
+        db.session.execute(update(Photo).where(Photo.public_id == photo_id)
+                           .values(case_id=other_id))
+        return file_report(case, **kwargs)
+
+    monkeypatch.setattr(operations, "file_report", another_report_first)
+    cases = db.session.scalar(select(func.count(Case.id)))
+    response = client.post("/api/v1/reports", headers=mine | key(), json={
+        "category": "D02", "village": world.v1.id, "description": "两家争地。",
+        "photos": [photo_id]})
+    assert response.status_code == 422, response.json
+    assert response.json["code"] == "invalid_photo"
+    assert db.session.scalar(select(func.count(Case.id))) == cases  # both rolled back
 
 
 def test_someone_elses_photo_cannot_be_attached(client, world, login):
