@@ -10,6 +10,8 @@ the write lock only at the first write, and two gunicorn workers that both read 
 write would see "database is locked" (SQLITE_BUSY_SNAPSHOT) however long the timeout.
 Read-only requests (GET, HEAD) begin deferred instead, so they never queue behind a
 writer nor hold writers up; one that must write after all calls `begin_writing()`.
+Before BEGIN IMMEDIATE a writer waits in `server.write_queue`, where it is woken as soon
+as the writer before it is done, instead of in SQLite's sleeping busy handler.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from server.extensions import db
+from server.write_queue import QueuedConnection, WriteQueue
 
 # True: the next transaction takes the write lock at BEGIN. The default (CLI, sweeps,
 # writing requests) is to write; safe-method requests turn it off.
@@ -84,13 +87,24 @@ def begin_writing() -> None:
 def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     """Set pragmas on each new connection and open transactions with the right BEGIN."""
 
+    on_disk = engine.url.database not in (None, "", ":memory:")
+    # Writers queue for their turn (server/write_queue.py); a file named by URI is left
+    # to SQLite's own lock, since its path is not ours to place a file beside.
+    queue = None
+    if on_disk and not engine.url.query.get("uri"):
+        queue = WriteQueue(engine.url.database, busy_timeout_ms / 1000)
+
+        @event.listens_for(engine, "do_connect")
+        def _queued(_dialect, _record, _cargs, cparams):
+            cparams["factory"] = QueuedConnection
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         # Let SQLAlchemy, not the driver, emit BEGIN (the driver's is always deferred).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        if engine.url.database not in (None, "", ":memory:"):
+        if on_disk:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -98,4 +112,15 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+        if not _writing.get():
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if queue is not None and queue.enter():
+            dbapi_connection.queue = queue  # left at its COMMIT or ROLLBACK
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if queue is not None:
+                dbapi_connection.leave_queue()
+            raise

@@ -1,0 +1,158 @@
+"""SQLite writers queue for their turn (server/write_queue.py) instead of polling SQLite."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from server import create_app, database
+from server.extensions import db
+from server.write_queue import WriteQueue
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(os.environ.get("TEST_DATABASE_URL", "").startswith(
+    "postgresql"), reason="the queue is SQLite's")
+
+# Another process (a second gunicorn worker, the sweep) inside a write transaction until
+# it reads a line.
+HOLDER = """
+import sys
+from sqlalchemy import text
+from server import create_app
+from server.extensions import db
+app = create_app({"DATABASE_URL": sys.argv[1]})
+with app.app_context():
+    db.session.execute(text("INSERT INTO note (body) VALUES ('theirs')"))
+    print("holding", flush=True)
+    sys.stdin.readline()
+    db.session.commit()
+"""
+
+
+def _app(path: Path, **overrides):
+    app = create_app({"DATABASE_URL": f"sqlite:///{path}", **overrides})
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE IF NOT EXISTS note (body TEXT)"))
+        db.session.commit()
+    return app
+
+
+def _queue_taken(path: Path) -> bool:
+    """Whether some connection is in the queue now (tried from a descriptor of our own)."""
+    fd = os.open(f"{path}-writers", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_writer_waits_for_another_process_in_the_queue_not_in_sqlite(tmp_path):
+    """SQLite's busy timeout here is 100 ms: a writer waiting in SQLite would fail with
+    "database is locked" long before the other process commits."""
+    path = tmp_path / "q.sqlite3"
+    app = _app(path, SQLITE_BUSY_TIMEOUT_MS=100)
+    outcome = []
+
+    def write():
+        with app.app_context():
+            try:
+                db.session.execute(text("INSERT INTO note (body) VALUES ('ours')"))
+                db.session.commit()
+                outcome.append("written")
+            except Exception as error:
+                outcome.append(repr(error))
+
+    with subprocess.Popen([sys.executable, "-c", HOLDER, f"sqlite:///{path}"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                          env=os.environ | {"PYTHONPATH": str(ROOT)}) as holder:
+        assert holder.stdout.readline().strip() == "holding"
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(0.6)
+        assert writer.is_alive()  # still waiting, six of SQLite's timeouts later
+        assert outcome == []
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        writer.join(10)
+        assert outcome == ["written"]
+    with app.app_context():
+        assert db.session.execute(text("SELECT body FROM note ORDER BY rowid")).scalars().all() \
+            == ["theirs", "ours"]
+
+
+def test_the_queue_is_left_when_a_transaction_ends(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    app = _app(path)
+    with app.app_context():
+        db.session.execute(text("INSERT INTO note (body) VALUES ('a')"))
+        assert _queue_taken(path)
+        db.session.commit()
+        assert not _queue_taken(path)
+
+        db.session.execute(text("INSERT INTO note (body) VALUES ('b')"))
+        db.session.rollback()
+        assert not _queue_taken(path)
+
+        db.session.execute(text("SELECT 1"))
+        db.session.close()  # the connection goes back to the pool
+        assert not _queue_taken(path)
+
+        with database.read_first():  # a reader never queues
+            db.session.execute(text("SELECT count(*) FROM note"))
+            assert not _queue_taken(path)
+
+        db.session.execute(text("SELECT 1"))
+        db.session.connection().invalidate()  # a broken connection is closed, not reused
+        assert not _queue_taken(path)
+        db.session.rollback()
+
+
+def test_a_failed_begin_leaves_the_queue(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    app = _app(path, SQLITE_BUSY_TIMEOUT_MS=50)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer that does not queue (another program)
+    try:
+        with app.app_context():
+            with pytest.raises(Exception, match="locked"):
+                db.session.execute(text("INSERT INTO note (body) VALUES ('x')"))
+            assert not _queue_taken(path)
+            db.session.rollback()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_without_its_file_the_queue_steps_aside(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    (tmp_path / "q.sqlite3-writers").mkdir()  # cannot be opened as a file
+    app = _app(path)
+    with app.app_context():
+        db.session.execute(text("INSERT INTO note (body) VALUES ('a')"))
+        db.session.commit()
+        assert db.session.execute(text("SELECT count(*) FROM note")).scalar() == 1
+
+
+def test_a_wait_in_the_process_is_bounded(tmp_path):
+    queue = WriteQueue(str(tmp_path / "q.sqlite3"), timeout_s=0.05)
+    assert queue.enter()
+    waited = []
+    waiter = threading.Thread(target=lambda: waited.append(queue.enter()))
+    waiter.start()
+    waiter.join(5)
+    assert waited == [False]  # gave up: the writer goes on to SQLite's own lock
+    queue.leave()
+    assert queue.enter()
+    queue.leave()
