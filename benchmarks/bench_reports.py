@@ -2,12 +2,19 @@
 
 Runs both under gunicorn with deploy/gunicorn.conf.py (same workers and threads) on
 SQLite files with the same settings (WAL, synchronous=FULL, BEGIN IMMEDIATE), drives
-each with 16 concurrent keep-alive clients for the same time, one after the other in
-one run, and prints requests/s, p50 and p99 and the ratios. Goals (issue 3): ours at
-least 0.5x the minimal throughput, and p99 at most 2x.
+each with 16 concurrent clients for the same time, one after the other in one run, and
+prints requests/s, p50 and p99 and the ratios. Goals (issue 3): ours at least 0.5x the
+minimal throughput, and p99 at most 2x.
 
     .venv/bin/python benchmarks/bench_reports.py [--seconds 15] [--clients 16]
-                                                 [--driver wrk|python]
+        [--driver wrk|python] [--keep-alive] [--queued-minimal]
+
+Each request comes on a connection of its own, as nginx sends them to gunicorn
+(deploy/nginx-grid-report.conf keeps no upstream connection open). With --keep-alive the
+16 connections stay open, and where gunicorn's two workers happen to accept them decides
+the result: 14 on one worker and 2 on the other halves our figure from one run to the
+next. --queued-minimal gives the minimal endpoint grid-report's write queue
+(server/write_queue.py) too, to see what the queue alone is worth.
 
 The load comes from `wrk` (Debian: `apt-get install wrk`) when it is installed: it is
 one small C process, so on a 2-core machine the clients take little CPU from the
@@ -60,6 +67,9 @@ end
 
 function request()
   local headers = {["Content-Type"] = "application/json"}
+  if os.getenv("BENCH_CLOSE") == "1" then
+    headers["Connection"] = "close"
+  end
   if token ~= nil and token ~= "" then
     counter = counter + 1
     headers["Authorization"] = "Bearer " .. token
@@ -102,7 +112,8 @@ def start(app: str, port: int, env: dict) -> subprocess.Popen:
     raise RuntimeError(f"{app} did not start")
 
 
-def load_python(port: int, path: str, token: str | None, seconds: float, clients: int):
+def load_python(port: int, path: str, token: str | None, seconds: float, clients: int,
+                close: bool):
     """Python threads as clients (when wrk is missing)."""
     latencies: list[float] = []
     errors = [0]
@@ -111,10 +122,12 @@ def load_python(port: int, path: str, token: str | None, seconds: float, clients
     payload = json.dumps(BODY).encode()
 
     def headers():
+        common = {"Content-Type": "application/json"} | ({"Connection": "close"} if close
+                                                          else {})
         if token is None:
-            return {"Content-Type": "application/json"}
-        return {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
-                "Idempotency-Key": str(uuid.uuid4())}
+            return common
+        return common | {"Authorization": f"Bearer {token}",
+                         "Idempotency-Key": str(uuid.uuid4())}
 
     def client():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -147,10 +160,11 @@ def load_python(port: int, path: str, token: str | None, seconds: float, clients
 
 
 def load_wrk(port: int, path: str, token: str | None, seconds: float, clients: int,
-             script: Path):
-    """wrk as the clients: one thread, `clients` keep-alive connections."""
+             script: Path, close: bool):
+    """wrk as the clients: one thread, `clients` connections."""
     env = os.environ | {"BENCH_BODY": json.dumps(BODY, ensure_ascii=False),
-                        "BENCH_TOKEN": token or "", "BENCH_PATH": path}
+                        "BENCH_TOKEN": token or "", "BENCH_PATH": path,
+                        "BENCH_CLOSE": "1" if close else "0"}
     out = subprocess.run(  # noqa: S603 - wrk, our own arguments
         [shutil.which("wrk"), "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s",
          "--timeout", "30s", "-s", str(script), f"http://127.0.0.1:{port}"],
@@ -178,6 +192,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--driver", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="keep each client's connection open (not as behind nginx)")
+    parser.add_argument("--queued-minimal", action="store_true",
+                        help="give the minimal endpoint grid-report's write queue")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,9 +203,10 @@ def main() -> None:
         script.write_text(WRK_SCRIPT)
 
         def load(port, path, token, seconds):
+            close = not args.keep_alive
             if args.driver == "wrk":
-                return load_wrk(port, path, token, seconds, args.clients, script)
-            return load_python(port, path, token, seconds, args.clients)
+                return load_wrk(port, path, token, seconds, args.clients, script, close)
+            return load_python(port, path, token, seconds, args.clients, close)
 
         ours_db = f"sqlite:///{tmp}/grid.sqlite3"
         env = prepare_grid_report(ours_db)
@@ -195,7 +214,8 @@ def main() -> None:
         ours_port, minimal_port = free_port(), free_port()
         ours = start("server:create_app()", ours_port, {k: env[k] for k in
                                                         ("DATABASE_URL", "INSTANCE_PATH")})
-        minimal_env = {"MINIMAL_DATABASE_URL": f"sqlite:///{tmp}/minimal.sqlite3"}
+        minimal_env = {"MINIMAL_DATABASE_URL": f"sqlite:///{tmp}/minimal.sqlite3",
+                       "MINIMAL_WRITE_QUEUE": "1" if args.queued_minimal else ""}
         subprocess.run([sys.executable, "-c", "from benchmarks.minimal_app import create_app;"
                         " create_app()"], env=os.environ | minimal_env, cwd=ROOT, check=True)
         minimal = start("benchmarks.minimal_app:create_app()", minimal_port, minimal_env)
@@ -216,8 +236,10 @@ def main() -> None:
                 process.terminate()
                 process.wait(10)
 
-    print(f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s each, "
-          "gunicorn per deploy/gunicorn.conf.py")
+    print(f"{args.clients} clients ({args.driver}, "
+          f"{'keep-alive' if args.keep_alive else 'a connection per request'}), "
+          f"{args.seconds:.0f} s each, gunicorn per deploy/gunicorn.conf.py"
+          + (", the minimal with the write queue" if args.queued_minimal else ""))
     print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in (("minimal", base), ("grid", mine)):
         print(f"{name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")

@@ -1,7 +1,9 @@
 """The yardstick for bench_reports.py: the least a report endpoint can do.
 
 Flask + SQLAlchemy, the same SQLite settings as grid-report (WAL, synchronous=FULL,
-BEGIN IMMEDIATE), parsing the same JSON and inserting one row and one audit row.
+BEGIN IMMEDIATE), parsing the same JSON and inserting one row and one audit row. With
+MINIMAL_WRITE_QUEUE set (bench_reports.py --queued-minimal) its writers also queue as
+grid-report's do (server/write_queue.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ class Audit(Base):
 def create_app() -> Flask:
     app = Flask(__name__)
     engine = create_engine(os.environ["MINIMAL_DATABASE_URL"])
+    queue = None
+    if os.environ.get("MINIMAL_WRITE_QUEUE"):  # for comparison only
+        from server.write_queue import QueuedConnection, WriteQueue
+
+        queue = WriteQueue(engine.url.database, 15)
+
+        @event.listens_for(engine, "do_connect")
+        def _queued(_dialect, _record, _cargs, cparams):
+            cparams["factory"] = QueuedConnection
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):
@@ -48,6 +59,8 @@ def create_app() -> Flask:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):
+        if queue is not None and queue.enter():
+            connection.connection.dbapi_connection.queue = queue
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     Base.metadata.create_all(engine)  # bench_reports.py creates the tables before forking

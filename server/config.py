@@ -82,7 +82,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "grid-report.sqlite3")
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A server's connection can be dropped while it idles in the pool (a restart, a
+    # firewall): test it on checkout. An SQLite file cannot be, and a ping is a statement.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+        "pool_pre_ping": not str(config["DATABASE_URL"]).startswith("sqlite")})
     config["TZ"] = ZoneInfo(str(config["TIMEZONE"]))
     if config["WECHAT_MODE"] is None:
         config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"
