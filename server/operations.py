@@ -241,6 +241,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
     )
     # Set, not appended: the event is known whole and needs no change events.
     set_committed_value(event, "case", case)
+    set_committed_value(event, "actor", actor)
     set_committed_value(case, "events", [event])
     for row in (case, event, *parties):
         _apply_defaults(row)  # so the case can be shown before it is written
@@ -279,23 +280,39 @@ def file_report(case: Case, *, idempotency_key: str | None = None) -> Case:
 
 
 def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
-    """INSERT a new model instance with one statement; set its id and every column on it.
+    """INSERT a new model instance with one statement, and set its id on it.
 
-    Column defaults are applied here (so nothing is left to load back), and many-to-one
-    relationships give their foreign keys. With `unless_conflict`, a row that would break
-    a unique constraint is not written and False is returned: no savepoint is needed, and
+    Every other column is on the row already, or given now by `_apply_defaults` (so
+    nothing is left to load back). With `unless_conflict`, a row that would break a
+    unique constraint is not written and False is returned: no savepoint is needed, and
     the transaction stays usable on PostgreSQL.
     """
     mapper = sa_inspect(row).mapper
-    columns, relations, primary_key = _insert_plan(mapper)
+    plan = _insert_plan(mapper)
+    _apply_defaults(row)  # again: a foreign key of a row written since (an event's case)
     state = row.__dict__
-    values = {}
-    for prop_key, column_key, kind, default in columns:
-        if prop_key in state:
-            value = state[prop_key]
-        elif kind == "primary_key":
+    values = {column_key: state[prop_key] for prop_key, column_key, _kind, _default
+              in plan.columns if prop_key in state}
+    statement = _insert_statement(connection.dialect.name, mapper.local_table,
+                                  plan.primary_key, unless_conflict)
+    new_id = connection.execute(statement, values).scalar()
+    if new_id is None:
+        return False
+    set_committed_value(row, plan.id_key, new_id)
+    return True
+
+
+def _apply_defaults(row) -> None:
+    """Give a new row every value but its id, as its INSERT will write it: column
+    defaults, the version counter, None, and the foreign keys of its many-to-one
+    relationships whose objects have ids. Done while building the row, so that it can be
+    shown before it is written and `_insert_new`, under the write lock, sets little."""
+    plan = _insert_plan(sa_inspect(row).mapper)
+    state = row.__dict__
+    for prop_key, _column_key, kind, default in plan.columns:
+        if prop_key in state or kind == "primary_key":
             continue
-        elif kind == "version":
+        if kind == "version":
             value = 1
         elif kind == "scalar":
             value = default
@@ -303,47 +320,30 @@ def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
             value = default(None)
         else:
             value = None
-        values[column_key] = value
-    for relation_key, pairs in relations:
+        set_committed_value(row, prop_key, value)
+    for relation_key, pairs in plan.relations:
         target = state.get(relation_key)
-        if target is not None:
-            target_mapper = sa_inspect(target).mapper
-            for local_key, remote in pairs:
-                values[local_key] = getattr(
-                    target, target_mapper.get_property_by_column(remote).key)
-    statement = _insert_statement(connection.dialect.name, mapper.local_table, primary_key,
-                                  unless_conflict)
-    new_id = connection.execute(statement, values).scalar()
-    if new_id is None:
-        return False
-    values[primary_key.key] = new_id
-    # As written, without change events: the row is about to be marked as loaded.
-    for prop_key, column_key, _kind, _default in columns:
-        if column_key in values and (prop_key not in state
-                                     or state[prop_key] is not values[column_key]):
-            set_committed_value(row, prop_key, values[column_key])
-    return True
-
-
-def _apply_defaults(row) -> None:
-    """Give a new row the values its column defaults (and version counter) would get."""
-    state = row.__dict__
-    for prop_key, _column_key, kind, default in _insert_plan(sa_inspect(row).mapper)[0]:
-        if prop_key in state:
+        if target is None:
             continue
-        if kind == "version":
-            set_committed_value(row, prop_key, 1)
-        elif kind == "scalar":
-            set_committed_value(row, prop_key, default)
-        elif kind == "callable":
-            set_committed_value(row, prop_key, default(None))
+        for local_key, remote_key in pairs:
+            value = getattr(target, remote_key)
+            if value is not None and state.get(local_key) != value:
+                set_committed_value(row, local_key, value)
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    # (attribute, column, how a missing value is found, the column default)
+    columns: list[tuple[str, str, str, object]]
+    # (relationship, [(local foreign key attribute, the target's attribute)])
+    relations: list[tuple[str, list[tuple[str, str]]]]
+    primary_key: object
+    id_key: str
 
 
 @functools.cache
-def _insert_plan(mapper):
-    """What `_insert_new` needs to know of a model, worked out once: each column with how
-    its value is found when the object has none, the many-to-one relationships that give
-    foreign keys, and the primary key."""
+def _insert_plan(mapper) -> _InsertPlan:
+    """What `_insert_new` needs to know of a model, worked out once."""
     columns = []
     for prop in mapper.column_attrs:
         column = prop.columns[0]
@@ -358,11 +358,14 @@ def _insert_plan(mapper):
         else:
             kind, default = "callable", column.default.arg
         columns.append((prop.key, column.key, kind, default))
-    relations = [(relation.key, [(local.key, remote) for local, remote in
-                                 relation.local_remote_pairs])
-                 for relation in mapper.relationships if relation.direction is MANYTOONE]
+    relations = [
+        (relation.key, [(mapper.get_property_by_column(local).key,
+                         relation.mapper.get_property_by_column(remote).key)
+                        for local, remote in relation.local_remote_pairs])
+        for relation in mapper.relationships if relation.direction is MANYTOONE]
     (primary_key,) = mapper.primary_key
-    return columns, relations, primary_key
+    return _InsertPlan(columns, relations, primary_key,
+                       mapper.get_property_by_column(primary_key).key)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.extensions import db
-from server.models import Case, CaseEvent, IdempotencyRecord, Role
+from server.models import AuditEntry, Case, CaseEvent, IdempotencyRecord, Role
 from server.operations import Reporter
 from tests.api.conftest import key
 from tests.factories import PASSWORD, UserFactory
@@ -42,9 +42,13 @@ def test_a_grid_worker_files_a_report(client, world, login):
     assert body["timeline"][0]["action"] == "submit"
     assert body["actions"] == []  # a grid worker cannot accept
     assert "reporter" not in body
+    assert (body["latitude"], body["longitude"]) == (39.1, 117.3)  # the reporter's own village
     case = db.session.scalar(select(Case).where(Case.code == body["code"]))
     assert case.created_by_id == world.worker1.id
     assert case.idempotency_key == headers["Idempotency-Key"]
+    # The answer is made before the case is written: it is the case as it is then read.
+    shown = client.get(f"/api/v1/cases/{body['code']}", headers=login(world.worker1))
+    assert shown.json == body
 
 
 def test_a_retry_gets_the_first_answer_and_makes_no_second_case(client, world, login):
@@ -432,6 +436,12 @@ def test_the_center_can_file_a_walk_in_report(client, world, login):
     assert response.status_code == 201, response.json
     assert response.json["source"] == "walk_in"
     assert response.json["reporter"]["name"] == "来访人"
+    # Shown to the center as it is written, with the viewing audited for the case.
+    shown = client.get(f"/api/v1/cases/{response.json['code']}", headers=login(center))
+    assert shown.json == response.json
+    views = db.session.scalars(select(AuditEntry.object_id).where(
+        AuditEntry.action == "case.view_informant", AuditEntry.actor_id == center.id)).all()
+    assert views == [response.json["code"]] * 2
 
 
 def test_markup_in_a_description_comes_back_as_plain_data(client, world, login):
