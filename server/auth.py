@@ -7,26 +7,29 @@ count): after a few the next try must wait, after more the account is locked for
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 import jwt
 from flask import current_app
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm.attributes import set_committed_value
 
-from server import audit, clock, passwords, reference, wechat
+from server import audit, clock, passwords, wechat
 from server.errors import Conflict, DomainError, TooManyRequests, Unauthorized
 from server.extensions import db
-from server.models import LoginThrottle, User
+from server.models import Grid, LoginThrottle, Role, User
 from server.models.organisation import user_grid
 
 SLOW_AFTER = 3  # failures before each further try must wait (1 s, 2 s, ...)
 LOCK_AFTER = 5  # failures before the account is locked
 LOCK_FOR = timedelta(minutes=15)
-_GRID_IDS = select(user_grid.c.grid_id).where(user_grid.c.user_id == bindparam("user_id"))
+_VILLAGE_IDS = (select(Grid.village_id).distinct()
+                .join(user_grid, user_grid.c.grid_id == Grid.id)
+                .where(user_grid.c.user_id == bindparam("user_id")))
 # Checked against when the username is unknown, so both answers take as long.
 _DUMMY_HASH = passwords.hash_password("timing-equaliser-not-a-password")
 
@@ -137,13 +140,21 @@ def issue_token(user: User) -> Token:
     return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
 
 
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(value: str, key: bytes) -> MappingProxyType:
+    """The claims of a token whose signature is good (PyJWTError if not). A token's
+    signature stays good or bad, so each is checked once per process; its times are
+    checked at every use, on our clock (tests move it), not the system's."""
+    return MappingProxyType(jwt.decode(
+        value, key, algorithms=["HS256"],
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                 "require": ["sub", "exp", "pwd"]}))
+
+
 def user_from_token(value: str) -> User:
     """The user a bearer token speaks for; Unauthorized when it is bad, old or revoked."""
     try:
-        # Times are checked below on our clock (tests move it), not on the system's.
-        claims = jwt.decode(value, _signing_key(), algorithms=["HS256"],
-                            options={"verify_exp": False, "verify_iat": False,
-                                     "verify_nbf": False, "require": ["sub", "exp", "pwd"]})
+        claims = _verified_claims(value, _signing_key())
     except jwt.PyJWTError:
         raise Unauthorized("登录凭证无效，请重新登录。", code="token_invalid") from None
     if claims.get("typ") != "api" or not str(claims["sub"]).isdigit():
@@ -153,20 +164,19 @@ def user_from_token(value: str) -> User:
     user = db.session.get(User, int(claims["sub"]))
     if user is None or not user.active or claims["pwd"] != _stamp(user):
         raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
-    _load_grids(user)
+    _load_villages(user)
     return user
 
 
-def _load_grids(user: User) -> None:
-    """Give `user` their grids now: every access check of a grid worker asks for them.
+def _load_villages(user: User) -> None:
+    """Tell `user` their villages now: every access check of a grid worker asks for them.
 
-    Which grids is read afresh (an admin may have just changed it); the grids themselves
-    come from the process's reference copy, so this is one small query, not an ORM load.
+    Read afresh (an admin may have just changed them) with one small query, and kept on
+    the user for this request (`User.village_ids`); their grids load only if asked for.
     """
-    if "grids" in user.__dict__:
-        return
-    ids = db.session.connection().execute(_GRID_IDS, {"user_id": user.id}).scalars()
-    set_committed_value(user, "grids", [g for g in map(reference.grid, ids) if g is not None])
+    if user.role == Role.GRID_WORKER:
+        user.known_village_ids = set(db.session.connection().execute(
+            _VILLAGE_IDS, {"user_id": user.id}).scalars())
 
 
 # --- WeChat ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -102,10 +102,23 @@ class User(db.Model):
     department: Mapped[Department | None] = relationship(back_populates="members")
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)
 
+    # Set by the API's token check for the request (server.auth), and forgotten when the
+    # grids change: the villages without loading each grid.
+    known_village_ids = None  # or a set of village ids
+
     @property
     def village_ids(self) -> set[int]:
         """The villages a grid worker looks after, through their grids."""
+        if self.known_village_ids is not None:
+            return self.known_village_ids
         return {grid.village_id for grid in self.grids}
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
+
+
+@event.listens_for(User.grids, "append")
+@event.listens_for(User.grids, "remove")
+@event.listens_for(User.grids, "set")
+def _forget_known_villages(user, *_args):
+    user.known_village_ids = None

@@ -82,6 +82,25 @@ def test_a_token_dies_with_a_disabled_account_or_a_new_password(client, world, l
     assert response.status_code == 200, response.json
 
 
+def test_a_grid_workers_villages_are_read_afresh_for_each_request(client, world, login):
+    """An admin moving a grid worker to another grid takes effect at their next request,
+    and within a request a change of grids is seen at once."""
+    from tests.helpers import new_report
+
+    headers = login(world.worker1)
+    code = new_report(world).code  # in village 1, the worker's
+    assert client.get(f"/api/v1/cases/{code}", headers=headers).status_code == 200
+    world.worker1.grids = [world.g2]
+    db.session.flush()
+    assert client.get(f"/api/v1/cases/{code}", headers=headers).status_code == 404
+    worker = auth.user_from_token(headers["Authorization"].split()[1])
+    assert worker.village_ids == {world.v2.id}
+    worker.grids.append(world.g1)
+    assert worker.village_ids == {world.v1.id, world.v2.id}
+    worker.grids.remove(world.g2)
+    assert worker.village_ids == {world.v1.id}
+
+
 def test_failed_logins_are_slowed_then_locked(client, world):
     with clock.frozen_at(NOW) as _:
         for _attempt in range(3):
