@@ -138,5 +138,5 @@ def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
         if outcome.claim is Claim.NEW:  # taken, then released: the client retries
             outcome = idempotency.Outcome(Claim.IN_FLIGHT)
         return _answer_known(outcome)
-    db.session.commit()
+    database.commit_keeping_objects()  # the answer is made: nothing reads them again
     return response
