@@ -24,8 +24,9 @@ from flask import Flask, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from server import write_queue
 from server.extensions import db
-from server.write_queue import QueuedConnection, WriteQueue
+from server.write_queue import QueuedConnection
 
 # True: the next transaction takes the write lock at BEGIN. The default (CLI, sweeps,
 # writing requests) is to write; safe-method requests turn it off.
@@ -101,7 +102,7 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     # to SQLite's own lock, since its path is not ours to place a file beside.
     queue = None
     if on_disk and not engine.url.query.get("uri"):
-        queue = WriteQueue(engine.url.database, busy_timeout_ms / 1000)
+        queue = write_queue.for_database(engine.url.database)
 
         @event.listens_for(engine, "do_connect")
         def _queued(_dialect, _record, _cargs, cparams):
@@ -125,7 +126,7 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             connection.exec_driver_sql("BEGIN")
             return
         dbapi_connection = connection.connection.dbapi_connection
-        if queue is not None and queue.enter():
+        if queue is not None and queue.enter(busy_timeout_ms / 1000):
             dbapi_connection.queue = queue  # left at its COMMIT or ROLLBACK
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")

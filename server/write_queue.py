@@ -15,51 +15,71 @@ flock of a process that dies. The queue is left right after COMMIT or ROLLBACK, 
 connection class `QueuedConnection`.
 
 A wait in the process is bounded by the busy timeout; after it, the writer goes to
-SQLite's own lock, whose timeout then gives the usual "database is locked". The flock
-wait has no timeout (the kernel offers none): it lasts while a writer of another process
-is inside a transaction, which holds SQLite's lock too.
+SQLite's own lock, whose timeout then gives the usual "database is locked". So does a
+thread that is already in the queue (a second connection of its own: SQLite's lock
+would refuse it too), and a writer whose file cannot be opened or locked. The flock wait
+itself has no timeout (the kernel offers none): it lasts while a writer of another
+process is inside a write transaction, which holds SQLite's lock meanwhile, and
+transactions that write are kept short (long reads run in read transactions).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
+import time
+
+log = logging.getLogger(__name__)
+
+# After a failed open, try again this much later (a file-descriptor shortage passes).
+REOPEN_AFTER_S = 60.0
 
 
 class WriteQueue:
-    """The queue of one database file's writers, in this process."""
+    """The queue of one database file's writers, in this process (see `for_database`)."""
 
-    def __init__(self, database_path: str, timeout_s: float):
-        self.path = database_path + "-writers"
-        self.timeout_s = timeout_s
+    def __init__(self, path: str):
+        self.path = path
+        self._reset()
+
+    def _reset(self) -> None:
         self._turn = threading.Lock()
+        self._holder: int | None = None  # the thread in the queue now
         self._fd: int | None = None
-        self._pid: int | None = None
+        self._failed_at: float | None = None
 
     def _file(self) -> int | None:
-        # One descriptor per process: a descriptor inherited across a fork would share
-        # its flock with the parent. Read-only is enough to flock; a file another user
-        # created (a CLI run as root) then still serves, or, unreadable, is done without.
-        if self._pid != os.getpid():
+        # Read-only is enough to flock; a file another user created (a CLI run as root)
+        # then still serves. One that cannot be opened is tried again later.
+        if self._fd is None and (self._failed_at is None
+                                 or time.monotonic() - self._failed_at > REOPEN_AFTER_S):
             try:
                 self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError:
-                self._fd = None
-            self._pid = os.getpid()
+                self._failed_at = None
+            except OSError as error:
+                self._failed_at = time.monotonic()
+                log.warning("write queue off for now: cannot open %s (%s)", self.path, error)
         return self._fd
 
-    def enter(self) -> bool:
-        """Wait for this process's turn, then the database's; False when not queued (the
-        process's queue took longer than the timeout, or the file cannot be opened)."""
-        if not self._turn.acquire(timeout=self.timeout_s):
+    def enter(self, timeout_s: float) -> bool:
+        """Wait for this process's turn (up to `timeout_s`), then the database's; False
+        when not queued."""
+        me = threading.get_ident()
+        if self._holder == me:  # its own second connection: leave it to SQLite's lock
+            return False
+        if not self._turn.acquire(timeout=timeout_s):
             return False
         try:
             fd = self._file()
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                self._holder = me
                 return True
+        except OSError as error:  # e.g. a file system without flock
+            log.warning("write queue skipped: cannot lock %s (%s)", self.path, error)
         except BaseException:
             self._turn.release()
             raise
@@ -67,10 +87,38 @@ class WriteQueue:
         return False
 
     def leave(self) -> None:
+        self._holder = None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._turn.release()
+
+
+_by_path: dict[str, WriteQueue] = {}
+_by_path_lock = threading.Lock()
+
+
+def for_database(database_path: str) -> WriteQueue:
+    """The process's queue for the database file at `database_path`: one per file, so that
+    two engines on one file (two apps in a process) queue together."""
+    path = os.path.realpath(database_path) + "-writers"
+    with _by_path_lock:
+        queue = _by_path.get(path)
+        if queue is None:
+            queue = _by_path[path] = WriteQueue(path)
+        return queue
+
+
+def _after_fork_in_child() -> None:
+    # A child starts with no place in any queue: a lock held by another thread of the
+    # parent would never be released here, and the parent's descriptor shares its flock.
+    for queue in _by_path.values():
+        if queue._fd is not None:
+            os.close(queue._fd)
+        queue._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class QueuedConnection(sqlite3.Connection):

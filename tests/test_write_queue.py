@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from server import create_app, database
+from server import create_app, database, write_queue
 from server.extensions import db
-from server.write_queue import WriteQueue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,13 +145,76 @@ def test_without_its_file_the_queue_steps_aside(tmp_path):
 
 
 def test_a_wait_in_the_process_is_bounded(tmp_path):
-    queue = WriteQueue(str(tmp_path / "q.sqlite3"), timeout_s=0.05)
-    assert queue.enter()
+    queue = write_queue.for_database(str(tmp_path / "q.sqlite3"))
+    assert queue.enter(0.05)
     waited = []
-    waiter = threading.Thread(target=lambda: waited.append(queue.enter()))
+    waiter = threading.Thread(target=lambda: waited.append(queue.enter(0.05)))
     waiter.start()
     waiter.join(5)
     assert waited == [False]  # gave up: the writer goes on to SQLite's own lock
+    assert not queue.enter(5)  # the holder's own second connection: no wait at all
     queue.leave()
-    assert queue.enter()
+    assert queue.enter(0.05)
     queue.leave()
+
+
+def test_two_apps_on_one_file_share_the_queue(tmp_path):
+    """A second engine on the same file (another app in the process) must not wait in a
+    queue of its own for a flock this process holds: that wait would never end."""
+    path = tmp_path / "q.sqlite3"
+    first, second = _app(path, SQLITE_BUSY_TIMEOUT_MS=100), _app(path, SQLITE_BUSY_TIMEOUT_MS=100)
+    outcome = []
+
+    def write_in_second():
+        with second.app_context():
+            try:
+                db.session.execute(text("INSERT INTO note (body) VALUES ('b')"))
+                db.session.commit()
+                outcome.append("written")
+            except Exception as error:
+                outcome.append(type(error).__name__)
+
+    def hold_first_and_write_second():
+        with first.app_context():
+            db.session.execute(text("INSERT INTO note (body) VALUES ('a')"))
+            write_in_second()  # the same thread: SQLite's timeout answers, at once
+            other = threading.Thread(target=write_in_second, daemon=True)
+            other.start()
+            other.join(10)
+            db.session.commit()
+
+    # In a thread of its own, so that a wait that never ends fails the test, not hangs it.
+    scenario = threading.Thread(target=hold_first_and_write_second, daemon=True)
+    scenario.start()
+    scenario.join(20)
+    assert not scenario.is_alive()
+    assert outcome == ["OperationalError", "OperationalError"]  # "database is locked"
+    write_in_second()
+    assert outcome[-1] == "written"
+
+
+def test_a_file_system_without_flock_leaves_writes_to_sqlite(tmp_path, monkeypatch):
+    def no_flock(_fd, _operation):
+        raise OSError(37, "No locks available")
+
+    path = tmp_path / "q.sqlite3"
+    app = _app(path)
+    monkeypatch.setattr(write_queue.fcntl, "flock", no_flock)
+    with app.app_context():
+        db.session.execute(text("INSERT INTO note (body) VALUES ('a')"))
+        db.session.commit()
+        assert db.session.execute(text("SELECT count(*) FROM note")).scalar() == 1
+
+
+def test_a_forked_child_starts_outside_the_queue(tmp_path):
+    queue = write_queue.for_database(str(tmp_path / "q.sqlite3"))
+    assert queue.enter(1)
+    try:
+        child = os.fork()
+        if child == 0:  # the child: the parent's place in the queue is not its own
+            fresh = not queue._turn.locked() and queue._holder is None and queue._fd is None
+            os._exit(0 if fresh else 1)
+        _pid, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        queue.leave()
