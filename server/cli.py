@@ -1,20 +1,35 @@
 """The `grid-report` command: Flask's CLI group with our commands.
 
 `grid-report db upgrade` (Flask-Migrate), `seed-demo`, `create-user`, `case CODE`.
-Each command is one unit of work: it commits once at the end, or not at all.
+Each command is one unit of work: it commits once at the end, or not at all. Commands
+that only read do so in a read transaction (`reads_only`): a long export must not hold
+SQLite's write lock, which every phone's report waits for.
 """
 
 from __future__ import annotations
+
+import functools
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
-from server import clock, codes, passwords
+from server import clock, codes, database, passwords
 from server.errors import DomainError
 from server.extensions import db
 from server.models import Department, Grid, Role, User
+
+
+def reads_only(command):
+    """Run a command that writes nothing in a read transaction (see the module's note)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with database.read_first():
+            return command(*args, **kwargs)
+
+    return wrapper
 
 
 def main() -> None:
@@ -87,6 +102,7 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
 
 @click.command("case")
 @click.argument("code")
+@reads_only
 def case_command(code: str) -> None:
     """Print a case and its timeline (times in the town's zone)."""
     from server.operations import find_case
@@ -124,6 +140,7 @@ def case_command(code: str) -> None:
 
 @click.command("export-qr")
 @click.argument("directory", type=click.Path(file_okay=False))
+@reads_only
 def export_qr_command(directory: str) -> None:
     """Write every village's QR code (PNG, SVG) and A4 poster (HTML) into DIRECTORY."""
     from pathlib import Path
@@ -172,6 +189,7 @@ def rotate_qr_command(village_code: str) -> None:
 @click.option("--from", "first", required=True, help="First day, YYYY-MM-DD.")
 @click.option("--to", "last", required=True, help="Last day (included), YYYY-MM-DD.")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@reads_only
 def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     """Write a ledger (台账) for the days FROM..TO to an Excel FILE."""
     from datetime import date, timedelta

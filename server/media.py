@@ -162,7 +162,8 @@ def claimable_photos(public_ids: list[str], *, owner: User | None) -> list[Photo
         return []
     if len(set(public_ids)) != len(public_ids):
         raise ValidationFailed("图片重复。", code="duplicate_photo", field="photos")
-    photos = db.session.scalars(select(Photo).where(Photo.public_id.in_(public_ids))).all()
+    photos = db.session.scalars(select(Photo).where(Photo.public_id.in_(public_ids))
+                                .order_by(Photo.id)).all()  # as a case lists them
     usable = [p for p in photos if p.case_id is None
               and p.uploaded_by_id == (owner.id if owner else None)]
     if len(usable) != len(public_ids):
@@ -194,5 +195,6 @@ def attach(photos: list[Photo], *, case, event=None) -> None:
         set_committed_value(photo, "case_id", case.id)
         set_committed_value(photo, "event_id", event_id)
         set_committed_value(photo, "case", case)
-    if "photos" in case.__dict__:
-        set_committed_value(case, "photos", [*case.photos, *photos])
+    if "photos" in case.__dict__:  # a new case may show them already
+        set_committed_value(case, "photos",
+                            [*case.photos, *(p for p in photos if p not in case.photos)])

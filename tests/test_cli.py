@@ -118,3 +118,35 @@ def test_password_policy():
             passwords.check_policy(weak)
     passwords.check_policy("Demo@2026")
     passwords.check_policy("longer-pass-99")
+
+
+def test_an_export_leaves_sqlites_write_lock_free(fresh_app, tmp_path, monkeypatch):
+    """A ledger export can take a minute: phones' reports must not wait for it."""
+    import os
+    import sqlite3
+
+    import pytest
+
+    from server import ledgers
+
+    if fresh_app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("SQLite's write lock")
+    path = fresh_app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    writes = []
+
+    def write_while_exporting(*_args, **_kwargs):
+        db.session.scalar(select(func.count(Case.id)))  # the export reads
+        other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" if the export held it
+        other.execute("ROLLBACK")
+        other.close()
+        writes.append(os.getpid())
+        return 0
+
+    monkeypatch.setattr(ledgers, "write", write_while_exporting)
+    with fresh_app.app_context():
+        result = fresh_app.test_cli_runner().invoke(args=[
+            "export-ledger", "cases", "--from", "2026-06-01", "--to", "2026-06-30",
+            str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 0, result.output
+    assert writes

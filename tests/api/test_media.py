@@ -165,6 +165,17 @@ def test_photos_are_seen_only_by_who_may_see_their_case(client, world, login):
     assert client.get("/api/v1/media/doesnotexist", headers=mine).status_code == 404
 
 
+def test_a_report_shows_its_photos_in_the_order_a_later_read_does(client, world, login):
+    mine = login(world.worker1)
+    ids = [upload(client, mine, jpeg_with_gps(size=(64 + i, 48))).json["id"] for i in range(6)]
+    report = client.post("/api/v1/reports", headers=mine | key(), json={
+        "category": "D02", "village": world.v1.id, "description": "六张图。",
+        "photos": sorted(ids)})
+    assert report.status_code == 201, report.json
+    shown = client.get(f"/api/v1/cases/{report.json['code']}", headers=mine).json
+    assert [p["id"] for p in report.json["photos"]] == [p["id"] for p in shown["photos"]] == ids
+
+
 def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
         client, world, login, monkeypatch):
     """The photo is checked before the write lock and taken again as it is written: a
