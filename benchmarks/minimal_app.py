@@ -43,9 +43,9 @@ def create_app() -> Flask:
     engine = create_engine(os.environ["MINIMAL_DATABASE_URL"])
     queue = None
     if os.environ.get("MINIMAL_WRITE_QUEUE"):  # for comparison only
-        from server.write_queue import QueuedConnection, WriteQueue
+        from server.write_queue import QueuedConnection, for_database
 
-        queue = WriteQueue(engine.url.database, 15)
+        queue = for_database(engine.url.database)
 
         @event.listens_for(engine, "do_connect")
         def _queued(_dialect, _record, _cargs, cparams):
@@ -59,7 +59,7 @@ def create_app() -> Flask:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):
-        if queue is not None and queue.enter():
+        if queue is not None and queue.enter(15):
             connection.connection.dbapi_connection.queue = queue
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
