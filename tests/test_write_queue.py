@@ -45,6 +45,17 @@ def _app(path: Path, **overrides):
     return app
 
 
+def _write_note(app, body: str, outcome: list) -> None:
+    """Write a row in a transaction of its own; add "written" or the error's name."""
+    with app.app_context():
+        try:
+            db.session.execute(text("INSERT INTO note (body) VALUES (:body)"), {"body": body})
+            db.session.commit()
+            outcome.append("written")
+        except Exception as error:
+            outcome.append(type(error).__name__)
+
+
 def _queue_taken(path: Path) -> bool:
     """Whether some connection is in the queue now (tried from a descriptor of our own)."""
     fd = os.open(f"{path}-writers", os.O_RDONLY)
@@ -65,13 +76,7 @@ def test_a_writer_waits_for_another_process_in_the_queue_not_in_sqlite(tmp_path)
     outcome = []
 
     def write():
-        with app.app_context():
-            try:
-                db.session.execute(text("INSERT INTO note (body) VALUES ('ours')"))
-                db.session.commit()
-                outcome.append("written")
-            except Exception as error:
-                outcome.append(repr(error))
+        _write_note(app, "ours", outcome)
 
     with subprocess.Popen([sys.executable, "-c", HOLDER, f"sqlite:///{path}"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
@@ -166,13 +171,7 @@ def test_two_apps_on_one_file_share_the_queue(tmp_path):
     outcome = []
 
     def write_in_second():
-        with second.app_context():
-            try:
-                db.session.execute(text("INSERT INTO note (body) VALUES ('b')"))
-                db.session.commit()
-                outcome.append("written")
-            except Exception as error:
-                outcome.append(type(error).__name__)
+        _write_note(second, "b", outcome)
 
     def hold_first_and_write_second():
         with first.app_context():
