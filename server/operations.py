@@ -7,20 +7,16 @@ per request or CLI command).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
-from server import access, clock, codes, notifications, reference, workflow
+from server import access, clock, codes, media, new_rows, notifications, reference, workflow
 from server.deadlines import Deadlines
 from server.errors import (
     Conflict,
@@ -100,6 +96,8 @@ class ReportDraft:
     occurred_at: datetime | None = None
     reporter: Reporter = field(default_factory=Reporter)
     parties: list[Party] = field(default_factory=list)
+    # Photos already checked for this report (media.claimable_photos); taken as it is filed.
+    photos: list = field(default_factory=list)  # of Photo
 
 
 def _fail(message: str, field_name: str, code: str = "invalid_field") -> ValidationFailed:
@@ -231,27 +229,22 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         status=CaseStatus.SUBMITTED, step=accept.step, step_started_at=now,
         warn_at=accept.warn_at, due_at=accept.due_at, created_at=now, updated_at=now,
         # A new case has none yet: saying so spares a query for each when it is shown.
-        parties=parties, assignments=[], photos=[],
+        parties=parties, assignments=[],
     )
-    event = CaseEvent(
-        action="submit", from_status=None, to_status=CaseStatus.SUBMITTED, at=now,
-        actor_id=case.created_by_id, actor_role=role.value if role is not None else None,
-        data={"source": source.value, "category": category.code},
-        **workflow.event_facts(case, "submit", now, {}),
-    )
-    # Set, not appended: the event is known whole and needs no change events.
-    set_committed_value(event, "case", case)
-    set_committed_value(event, "actor", actor)
+    event = workflow.submit_event(case, actor)
+    # Set, not appended: the rows are known whole and need no change events.
     set_committed_value(case, "events", [event])
+    set_committed_value(case, "photos", list(draft.photos))  # attached as it is written
     for row in (case, event, *parties):
-        _apply_defaults(row)  # so the case can be shown before it is written
+        new_rows.apply_defaults(row)  # so the case can be shown before it is written
     return case
 
 
 def file_report(case: Case, *, idempotency_key: str | None = None) -> Case:
-    """Write a case built by `prepare_report`, with its first event ("submit").
+    """Write a case built by `prepare_report`, with its first event ("submit"), and take
+    its photos (ValidationFailed if another report took one since they were checked).
 
-    The rows are new and known whole, so each is one INSERT (`_insert_new`) rather than a
+    The rows are new and known whole, so each is one INSERT (`new_rows.insert`) rather than a
     unit-of-work flush; afterwards they are in the session as if just loaded, and
     `case.events` is the submit event (a view-only list: code that acts on the case
     afterwards expires it, as `submit_report` does). Raises Conflict when a case with
@@ -263,118 +256,21 @@ def file_report(case: Case, *, idempotency_key: str | None = None) -> Case:
     case.idempotency_key = idempotency_key
     (event,) = case.events
     connection = db.session.connection()
-    if not _insert_new(connection, case, unless_conflict=True):
+    if not new_rows.insert(connection, case, unless_conflict=True):
         if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
             raise Conflict("此请求已提交过。", code="already_submitted")
         # A case number drawn twice: a 5xx, so the idempotency layer forgets this answer
         # and the client's retry (same key) draws again.
         raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
-    _insert_new(connection, event)  # its case_id comes from the case just written
+    new_rows.insert(connection, event)  # its case_id comes from the case just written
     for party in case.parties:
-        _insert_new(connection, party)
+        new_rows.insert(connection, party)
     for row in (case, event, *case.parties):
         make_transient_to_detached(row)
     db.session.add_all([case, event])  # the parties follow the case
+    media.attach(case.photos, case=case, event=event)
     notifications.queue_for_new_report(case)
     return case
-
-
-def _insert_new(connection, row, *, unless_conflict: bool = False) -> bool:
-    """INSERT a new model instance with one statement, and set its id on it.
-
-    Every other column is on the row already, or given now by `_apply_defaults` (so
-    nothing is left to load back). With `unless_conflict`, a row that would break a
-    unique constraint is not written and False is returned: no savepoint is needed, and
-    the transaction stays usable on PostgreSQL.
-    """
-    mapper = sa_inspect(row).mapper
-    plan = _insert_plan(mapper)
-    _apply_defaults(row)  # again: a foreign key of a row written since (an event's case)
-    state = row.__dict__
-    values = {column_key: state[prop_key] for prop_key, column_key, _kind, _default
-              in plan.columns if prop_key in state}
-    statement = _insert_statement(connection.dialect.name, mapper.local_table,
-                                  plan.primary_key, unless_conflict)
-    new_id = connection.execute(statement, values).scalar()
-    if new_id is None:
-        return False
-    set_committed_value(row, plan.id_key, new_id)
-    return True
-
-
-def _apply_defaults(row) -> None:
-    """Give a new row every value but its id, as its INSERT will write it: column
-    defaults, the version counter, None, and the foreign keys of its many-to-one
-    relationships whose objects have ids. Done while building the row, so that it can be
-    shown before it is written and `_insert_new`, under the write lock, sets little."""
-    plan = _insert_plan(sa_inspect(row).mapper)
-    state = row.__dict__
-    for prop_key, _column_key, kind, default in plan.columns:
-        if prop_key in state or kind == "primary_key":
-            continue
-        if kind == "version":
-            value = 1
-        elif kind == "scalar":
-            value = default
-        elif kind == "callable":
-            value = default(None)
-        else:
-            value = None
-        set_committed_value(row, prop_key, value)
-    for relation_key, pairs in plan.relations:
-        target = state.get(relation_key)
-        if target is None:
-            continue
-        for local_key, remote_key in pairs:
-            value = getattr(target, remote_key)
-            if value is not None and state.get(local_key) != value:
-                set_committed_value(row, local_key, value)
-
-
-@dataclass(frozen=True)
-class _InsertPlan:
-    # (attribute, column, how a missing value is found, the column default)
-    columns: list[tuple[str, str, str, object]]
-    # (relationship, [(local foreign key attribute, the target's attribute)])
-    relations: list[tuple[str, list[tuple[str, str]]]]
-    primary_key: object
-    id_key: str
-
-
-@functools.cache
-def _insert_plan(mapper) -> _InsertPlan:
-    """What `_insert_new` needs to know of a model, worked out once."""
-    columns = []
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        if column.primary_key:
-            kind, default = "primary_key", None
-        elif column is mapper.version_id_col:
-            kind, default = "version", None
-        elif column.default is None:
-            kind, default = "none", None
-        elif column.default.is_scalar:
-            kind, default = "scalar", column.default.arg
-        else:
-            kind, default = "callable", column.default.arg
-        columns.append((prop.key, column.key, kind, default))
-    relations = [
-        (relation.key, [(mapper.get_property_by_column(local).key,
-                         relation.mapper.get_property_by_column(remote).key)
-                        for local, remote in relation.local_remote_pairs])
-        for relation in mapper.relationships if relation.direction is MANYTOONE]
-    (primary_key,) = mapper.primary_key
-    return _InsertPlan(columns, relations, primary_key,
-                       mapper.get_property_by_column(primary_key).key)
-
-
-@functools.cache
-def _insert_statement(dialect: str, table, primary_key, unless_conflict: bool):
-    """INSERT ... [ON CONFLICT DO NOTHING] RETURNING id, built once per table."""
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    if unless_conflict:
-        statement = statement.on_conflict_do_nothing()
-    return statement.returning(primary_key)
 
 
 def find_by_idempotency_key(key: str) -> Case | None:
@@ -438,7 +334,7 @@ def submit_villager_report(village: Village, *, category: str, description: str,
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
     case and shows the same tracking secret. Stores no address, user agent or device id.
     """
-    from server import media, tracking
+    from server import tracking
 
     form_key = villager_form_key(idempotency_key, village, category=category,
                                  description=description, place_text=place_text,
@@ -450,7 +346,7 @@ def submit_villager_report(village: Village, *, category: str, description: str,
         return existing, secret, True
     draft = ReportDraft(village=village, category=category, description=description,
                         source=Source.QR.value, place_text=place_text,
-                        reporter=reporter or Reporter())
+                        reporter=reporter or Reporter(), photos=list(photos or []))
     case = prepare_report(draft, actor=None)
     case.tracking_hash = tracking.secret_hash(secret)
     try:
@@ -459,5 +355,4 @@ def submit_villager_report(village: Village, *, category: str, description: str,
         # The same form sent twice at once: the other request made the case.
         db.session.rollback()
         return find_by_idempotency_key(stored_key), secret, True
-    media.attach(photos or [], case=case, event=case.events[0])
     return case, secret, False

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from server import access, clock, notifications, statistics
@@ -642,6 +642,22 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
         # The visit found the problem back: the case opens again, in the same transaction.
         apply(case, "reopen", actor=actor,
               reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[:2000])
+    return event
+
+
+def submit_event(case: Case, actor: User | None) -> CaseEvent:
+    """The first event of a new case built in memory (`operations.prepare_report`): its
+    report, by `actor` (None: a villager), with the columns the figures count by."""
+    event = CaseEvent(
+        action="submit", from_status=None, to_status=case.status, at=case.created_at,
+        actor_id=actor.id if actor is not None else None,
+        actor_role=actor.role.value if actor is not None else None,
+        data={"source": case.source.value, "category": case.category.code},
+        **event_facts(case, "submit", case.created_at, {}),
+    )
+    # Set, not assigned: the case is not in the session, and its event is known whole.
+    set_committed_value(event, "case", case)
+    set_committed_value(event, "actor", actor)
     return event
 
 

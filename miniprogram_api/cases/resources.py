@@ -3,7 +3,6 @@
 from flask import g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy.orm.attributes import set_committed_value
 
 from miniprogram_api.api import client_ip, current_user, login_required, require_body_type
 from miniprogram_api.cases import present
@@ -58,15 +57,13 @@ class Reports(MethodView):
             parties=[Party(**p) for p in data["parties"]],
         )
         with database.read_first():  # checks and lookups need no write lock
+            draft.photos = media.claimable_photos(data["photos"], owner=user)
             case = operations.prepare_report(draft, actor=user)
-            photos = media.claimable_photos(data["photos"], owner=user)
         # The answer is made before the writes, since on SQLite the first write takes the
         # lock every other writer waits for: inside it there are only the INSERTs.
-        set_committed_value(case, "photos", photos)
         answer = jsonify(CASE_DETAIL.dump(present.detail(case, user, ip=client_ip())))
         answer.status_code = 201
         operations.file_report(case, idempotency_key=g.idempotency_key)
-        media.attach(photos, case=case, event=case.events[0])
         return answer
 
 
