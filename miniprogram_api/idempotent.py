@@ -59,9 +59,13 @@ def _look_up_early(user) -> None:
         key = str(uuid.UUID(raw.strip()))
     except ValueError:
         return
+    g.idempotency_lookup = (user.id, key, *_look_up(f"user:{user.id}", key))
+
+
+def _look_up(scope: str, key: str) -> tuple[str, idempotency.Outcome]:
+    """This request's fingerprint, and what is known of its key (in the current read)."""
     digest = idempotency.fingerprint(request.method, request.path, request.get_data())
-    g.idempotency_lookup = (user.id, key, digest,
-                            idempotency.lookup(f"user:{user.id}", key, digest))
+    return digest, idempotency.lookup(scope, key, digest)
 
 
 FIRST_READS.append(_look_up_early)
@@ -93,9 +97,8 @@ def idempotent(view):
         if early is not None and early[:2] == (user_id, key):
             digest, outcome = early[2:]
         else:
-            digest = idempotency.fingerprint(request.method, request.path, request.get_data())
             with database.read_first():
-                outcome = idempotency.lookup(scope, key, digest)
+                digest, outcome = _look_up(scope, key)
         if outcome.claim is not Claim.NEW:
             return _answer_known(outcome)
         if not idempotency.hold(scope, key):

@@ -56,6 +56,11 @@ def _write_note(app, body: str, outcome: list) -> None:
             outcome.append(type(error).__name__)
 
 
+def _notes(app) -> list[str]:
+    with app.app_context():
+        return db.session.execute(text("SELECT body FROM note ORDER BY rowid")).scalars().all()
+
+
 def _queue_taken(path: Path) -> bool:
     """Whether some connection is in the queue now (tried from a descriptor of our own)."""
     fd = os.open(f"{path}-writers", os.O_RDONLY)
@@ -91,9 +96,7 @@ def test_a_writer_waits_for_another_process_in_the_queue_not_in_sqlite(tmp_path)
         holder.stdin.flush()
         writer.join(10)
         assert outcome == ["written"]
-    with app.app_context():
-        assert db.session.execute(text("SELECT body FROM note ORDER BY rowid")).scalars().all() \
-            == ["theirs", "ours"]
+    assert _notes(app) == ["theirs", "ours"]
 
 
 def test_the_queue_is_left_when_a_transaction_ends(tmp_path):
@@ -143,10 +146,10 @@ def test_without_its_file_the_queue_steps_aside(tmp_path):
     path = tmp_path / "q.sqlite3"
     (tmp_path / "q.sqlite3-writers").mkdir()  # cannot be opened as a file
     app = _app(path)
-    with app.app_context():
-        db.session.execute(text("INSERT INTO note (body) VALUES ('a')"))
-        db.session.commit()
-        assert db.session.execute(text("SELECT count(*) FROM note")).scalar() == 1
+    outcome = []
+    _write_note(app, "a", outcome)
+    assert outcome == ["written"]
+    assert _notes(app) == ["a"]
 
 
 def test_a_wait_in_the_process_is_bounded(tmp_path):
@@ -196,13 +199,12 @@ def test_a_file_system_without_flock_leaves_writes_to_sqlite(tmp_path, monkeypat
     def no_flock(_fd, _operation):
         raise OSError(37, "No locks available")
 
-    path = tmp_path / "q.sqlite3"
-    app = _app(path)
+    app = _app(tmp_path / "q.sqlite3")
     monkeypatch.setattr(write_queue.fcntl, "flock", no_flock)
-    with app.app_context():
-        db.session.execute(text("INSERT INTO note (body) VALUES ('a')"))
-        db.session.commit()
-        assert db.session.execute(text("SELECT count(*) FROM note")).scalar() == 1
+    outcome = []
+    _write_note(app, "a", outcome)
+    assert outcome == ["written"]
+    assert _notes(app) == ["a"]
 
 
 def test_a_forked_child_starts_outside_the_queue(tmp_path):
