@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -505,3 +506,31 @@ def test_a_request_in_flight_is_seen_by_every_worker_through_redis(app):
         for worker in workers:
             with worker.app_context():
                 db.engine.dispose()
+
+
+def test_a_handler_returns_a_case_and_asks_for_more_time(client, world, login):
+    headers = login(world.justice_handler)
+    returned = case_in("dispatched", world)
+    extended = case_in("in_progress", world)
+    db.session.flush()
+
+    def act(case, **body):
+        version = client.get(f"/api/v1/cases/{case.code}", headers=headers).json["version"]
+        return client.post(f"/api/v1/cases/{case.code}/actions", headers=headers | key(),
+                           json={"version": version, **body})
+
+    back = act(returned, action="return", reason="不属于司法所职责，请重新派遣。")
+    assert back.status_code == 200, back.json
+    assert back.json["status"] == "accepted"  # back with the center, to dispatch again
+    until = (extended.due_at + timedelta(days=5)).isoformat()
+    unheard = act(extended, action="request_extension", until=until, reason="当事人外出务工。")
+    assert unheard.status_code == 422  # a dispute's mediation runs longer only if both agree
+    assert unheard.json["code"] == "parties_consent_required"
+    asked = act(extended, action="request_extension", until=until, reason="当事人外出务工。",
+                parties_consent=True)
+    assert asked.status_code == 200, asked.json
+    assert asked.json["status"] == "in_progress"
+    assert asked.json["extension_requested_until"] == until
+    again = act(extended, action="request_extension", until=until, reason="再申请一次。",
+                parties_consent=True)
+    assert again.status_code == 409, again.json  # one request pending at a time
