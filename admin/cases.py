@@ -8,7 +8,7 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, require
-from server import access, clock, codes, database, media, operations, workflow
+from server import access, clock, codes, database, media, operations, routing, workflow
 from server.duplicates import likely_duplicates
 from server.errors import StaleCase, ValidationFailed
 from server.extensions import db
@@ -41,6 +41,8 @@ def _context(case):
     if access.can_see_informant(g.user, case):
         informant = access.reveal_informant(case, actor=g.user, ip=client_ip())
     suggestion = operations.suggest_dispatch(case) if case.status == "accepted" else None
+    departments = db.session.scalars(select(Department).where(Department.active.is_(True))
+                                     .order_by(Department.kind, Department.name)).all()
     return {
         "case": case, "display": codes.display, "informant": informant,
         "show_informant": access.can_see_informant(g.user, case),
@@ -52,8 +54,7 @@ def _context(case):
         "suggestion": suggestion,
         "duplicates": likely_duplicates(case, viewer=g.user)
         if case.status == "submitted" else [],
-        "departments": db.session.scalars(select(Department).where(Department.active.is_(True))
-                                          .order_by(Department.kind, Department.name)).all(),
+        "departments": departments, "staffed": routing.staffed_ids(departments),
         "handlers": db.session.scalars(select(User).where(User.role == Role.HANDLER,
                                                           User.active.is_(True))).all(),
         "categories": db.session.scalars(select(Category).where(Category.active.is_(True))

@@ -37,6 +37,10 @@ VILLAGE_NAMES = [
     "魏家堡", "陶庄", "姜家庄", "戚庄", "谢家营", "邹庄", "喻家庄", "柏庄", "水庄子",
 ]
 
+# The parties' names of the demo's disputes, varied so no two disputes look repeated.
+SURNAMES = "张李王刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "甲乙丙丁戊己庚"
+
 # (category, description, people, place) for the demo's reports.
 STORIES = [
     ("D02", "两户邻居因院墙排水问题多次争吵，一方扬言要拆墙。", 4, "村东头胡同"),
@@ -91,14 +95,15 @@ def seed() -> dict[str, int]:
     town = Town(name=current_app.config["TOWN_NAME"], hotline="12345")
     db.session.add(town)
 
-    villages, grids = [], []
+    villages, grids, committees = [], [], []
     for number, name in enumerate(VILLAGE_NAMES, start=1):
         village = Village(town=town, code=f"V{number:02d}", name=f"{name}村")
         grid = Grid(village=village, code=f"V{number:02d}-G1", name=f"{name}村第一网格")
         villages.append(village)
         grids.append(grid)
-        db.session.add(Department(town=town, name=f"{name}村委会",
-                                  kind=DepartmentKind.VILLAGE_COMMITTEE, villages=[village]))
+        committees.append(Department(town=town, name=f"{name}村调委会",
+                                     kind=DepartmentKind.VILLAGE_COMMITTEE, villages=[village]))
+        db.session.add(committees[-1])
 
     def department(name, kind, **kw):
         dept = Department(town=town, name=name, kind=kind, **kw)
@@ -111,10 +116,9 @@ def seed() -> dict[str, int]:
     enforcement = department("镇综合执法大队", DepartmentKind.ENFORCEMENT_TEAM, town_wide=True)
     # The district retains ten legal advisors: one for the town government, nine who
     # each cover five villages.
-    department("镇政府法律顾问", DepartmentKind.LEGAL_ADVISOR, town_wide=True)
-    for i in range(9):
-        department(f"法律顾问（第{i + 1}片区）", DepartmentKind.LEGAL_ADVISOR,
-                   villages=villages[i * 5 : i * 5 + 5])
+    advisors = [department(f"法律顾问（第{i + 1}片区）", DepartmentKind.LEGAL_ADVISOR,
+                           villages=villages[i * 5 : i * 5 + 5]) for i in range(9)]
+    advisors.append(department("镇政府法律顾问", DepartmentKind.LEGAL_ADVISOR, town_wide=True))
 
     def user(username, display_name, role, **kw):
         account = User(username=username, display_name=display_name, role=role,
@@ -133,11 +137,18 @@ def seed() -> dict[str, int]:
     }
     workers = [user(f"grid{n:02d}", f"{v.name}网格员", Role.GRID_WORKER, grids=[g])
                for n, (v, g) in enumerate(zip(villages, grids, strict=True), start=1)]
+    # Every department routing can name has someone to sign for its cases: a mediator
+    # for each village's mediation committee, an account for each legal advisor.
+    mediators = [user(f"med{n:02d}", f"{v.name}人民调解员", Role.HANDLER, department=c)
+                 for n, (v, c) in enumerate(zip(villages, committees, strict=True), start=1)]
+    lawyers = [user(f"lawyer{n:02d}", d.name, Role.HANDLER, department=d)
+               for n, d in enumerate(advisors, start=1)]
     db.session.flush()
     catalogue.install_categories()
 
     categories = {c.code: c for c in db.session.scalars(select(Category))}
     lead_handler = {
+        DepartmentKind.JUSTICE_OFFICE: handlers["justice"],
         DepartmentKind.POLICE_STATION: handlers["police"],
         DepartmentKind.WORK_SAFETY_OFFICE: handlers["safety"],
         DepartmentKind.ENFORCEMENT_TEAM: handlers["enforcement"],
@@ -159,13 +170,18 @@ def seed() -> dict[str, int]:
                 group_dispute=people >= 5 and category.is_dispute,
                 reporter=Reporter() if by_worker or index % 2 else Reporter(
                     anonymous=False, name="王先生", phone="13800000000"),
-                parties=[Party(name="张某"), Party(name="李某", side="respondent")]
+                parties=[Party(name=f"{SURNAMES[index % 20]}某{GIVEN[index % 7]}"),
+                         Party(name=f"{SURNAMES[(index + 7) % 20]}某{GIVEN[(index + 3) % 7]}",
+                               side="respondent")]
                 if category.is_dispute else [],
             )
             case = submit_report(draft, actor=worker if by_worker else None)
             suggestion = route(category, village)
-            lead = justice if category.is_dispute else suggestion.lead
-            handler = handlers["justice"] if category.is_dispute else lead_handler[lead.kind]
+            # Disputes are settled first in the village, by its mediators; some go
+            # straight to the justice office.
+            lead = justice if category.is_dispute and index % 4 == 0 else suggestion.lead
+            handler = (mediators[village_index] if lead is committees[village_index]
+                       else lead_handler[lead.kind])
             for step_number, action in enumerate(PATHS[path_name]):
                 clock.advance(timedelta(hours=2 + step_number * 8))
                 actor, fields = center, {}
@@ -216,5 +232,6 @@ def seed() -> dict[str, int]:
                                          findings=[])
             screenings += 1
     db.session.flush()
-    return {"villages": len(villages), "users": len(handlers) + 3 + len(workers),
+    return {"villages": len(villages),
+            "users": len(handlers) + 3 + len(workers) + len(mediators) + len(lawyers),
             "cases": len(cases), "screenings": screenings}

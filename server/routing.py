@@ -1,9 +1,12 @@
 """Routing: category x village -> a lead department and co-handlers (联调).
 
 The rules are data (`RoutingRule`): a rule names a department, or a kind of department
-resolved to the one serving the village (its village committee, its legal advisor).
-Rules for one village win over the rules for every village. A village's legal advisor
-joins every dispute in that village. The center can always override at dispatch.
+resolved to the one serving the village (its village mediation committee, its legal
+advisor). Rules for one village win over the rules for every village. A village's legal
+advisor joins every dispute in that village. The center can always override at dispatch.
+
+A department with nobody in it cannot act on a case: routing never suggests one, and
+says which it passed over and why, and dispatch refuses one (`unstaffed`).
 """
 
 from __future__ import annotations
@@ -18,17 +21,37 @@ from server.models import (
     Category,
     Department,
     DepartmentKind,
+    Role,
     RoutingRule,
+    User,
     Village,
 )
+
+NOBODY = "无在岗人员"
 
 
 @dataclass
 class Route:
-    """The suggested departments for a case."""
+    """The suggested departments for a case, and those passed over with the reason."""
 
     lead: Department | None
     co: list[Department] = field(default_factory=list)
+    skipped: list[tuple[Department, str]] = field(default_factory=list)
+
+
+def staffed_ids(departments) -> set[int]:
+    """The ids of those `departments` with at least one active member (one query)."""
+    ids = {d.id for d in departments}
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(User.department_id).distinct().where(
+        User.department_id.in_(ids), User.role == Role.HANDLER, User.active.is_(True))))
+
+
+def unstaffed(departments) -> list[Department]:
+    """Those of `departments` nobody active works in: no case can be signed for there."""
+    staffed = staffed_ids(departments)
+    return [d for d in departments if d.id not in staffed]
 
 
 def departments_of_kind(kind: DepartmentKind, village: Village) -> list[Department]:
@@ -41,10 +64,10 @@ def departments_of_kind(kind: DepartmentKind, village: Village) -> list[Departme
     return sorted(serving, key=lambda d: d.town_wide)
 
 
-def _targets(rule: RoutingRule, village: Village) -> list[Department]:
+def _candidates(rule: RoutingRule, village: Village) -> list[Department]:
     if rule.department is not None:
         return [rule.department] if rule.department.active else []
-    return departments_of_kind(rule.department_kind, village)[:1]
+    return departments_of_kind(rule.department_kind, village)
 
 
 def route(category: Category, village: Village) -> Route:
@@ -54,15 +77,28 @@ def route(category: Category, village: Village) -> Route:
         rules = [r for r in category.routing_rules if r.village_id is None]
     rules.sort(key=lambda r: r.id or 0)
 
-    result = Route(lead=None)
-    for rule in rules:
-        for department in _targets(rule, village):
-            if rule.role == AssignmentRole.LEAD and result.lead is None:
-                result.lead = department
-            else:
-                result.co.append(department)
+    # Each rule names its candidates in order of preference; the first staffed one serves.
+    wanted = [(rule.role, _candidates(rule, village)) for rule in rules]
     if category.is_dispute:
-        result.co.extend(departments_of_kind(DepartmentKind.LEGAL_ADVISOR, village)[:1])
+        wanted.append((AssignmentRole.CO,
+                       departments_of_kind(DepartmentKind.LEGAL_ADVISOR, village)))
+    staffed = staffed_ids({d for _role, candidates in wanted for d in candidates})
+
+    result = Route(lead=None)
+    for role, candidates in wanted:
+        chosen = next((d for d in candidates if d.id in staffed), None)
+        for department in candidates:
+            if department.id not in staffed and all(department is not s
+                                                    for s, _ in result.skipped):
+                result.skipped.append((department, NOBODY))
+            if department is chosen:
+                break  # the others of the kind were not needed
+        if chosen is None:
+            continue
+        if role == AssignmentRole.LEAD and result.lead is None:
+            result.lead = chosen
+        else:
+            result.co.append(chosen)
     if result.lead is None and result.co:
         result.lead = result.co.pop(0)
     seen = {result.lead.id} if result.lead else set()

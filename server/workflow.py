@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock, notifications, statistics
+from server import access, clock, notifications, routing, statistics
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
 from server.extensions import db
@@ -286,8 +286,10 @@ def _merge(ctx: Context) -> None:
     ctx.data["into"] = target.code
 
 
-def _dispatch(ctx: Context) -> None:
-    case, f = ctx.case, ctx.fields
+def _departments(ctx: Context) -> tuple[Department, list[Department]]:
+    """The lead and co-handling departments an action names, checked: each exists, is
+    active and has somebody in it who can sign for the case."""
+    f = ctx.fields
     lead = _row(Department, f["lead_department"], "lead_department")
     given = f.get("co_departments") or []
     if not isinstance(given, list | tuple):
@@ -302,6 +304,20 @@ def _dispatch(ctx: Context) -> None:
             if not department.active:
                 raise ValidationFailed(f"部门已停用：{department.name}。",
                                        code="inactive_department", field=name)
+    empty = routing.unstaffed([lead, *co])
+    if empty:
+        # Nobody could sign for it there: the case would wait on a desk nobody sits at.
+        names = "、".join(d.name for d in empty)
+        raise ValidationFailed(f"{names}没有在岗人员，无法签收办理。"
+                               "请先为其添加人员，或选择其他部门。", code="department_unstaffed",
+                               field="lead_department" if lead in empty else "co_departments")
+    return lead, co
+
+
+def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
+    """Hand the case to `lead` (and `co`) afresh: earlier shares end, the handling clock
+    starts now (or at the given `due_at`)."""
+    case, f = ctx.case, ctx.fields
     handler = None
     if f.get("handler") is not None:
         handler = _row(User, f["handler"], "handler")
@@ -323,6 +339,10 @@ def _dispatch(ctx: Context) -> None:
                                                assigned_at=ctx.now, due_at=due_at))
     ctx.data.update(lead_department=lead.name, co_departments=[d.name for d in co],
                     handle_due_at=due_at.isoformat())
+
+
+def _dispatch(ctx: Context) -> None:
+    _assign(ctx, *_departments(ctx))
 
 
 def _lead_assignment(case: Case) -> CaseAssignment:

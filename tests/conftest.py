@@ -173,3 +173,34 @@ def login(client):
         return {"Authorization": f"Bearer {response.json['token']}"}
 
     return sign_in
+
+
+@pytest.fixture
+def signin(client):
+    """`signin(user)` signs the client in to the admin as `user`; returns a CSRF token."""
+    from tests.admin.conftest import csrf_from
+    from tests.factories import PASSWORD
+
+    def sign_in(user, password=PASSWORD):
+        client.delete_cookie("gr_admin", path="/admin")  # whoever was signed in before
+        token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+        response = client.post("/admin/login", data={
+            "csrf_token": token, "username": user.username, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:400]
+        return csrf_from(client.get("/admin/").get_data(as_text=True)) if user.role != "admin" \
+            else csrf_from(client.get("/admin/users").get_data(as_text=True))
+
+    return sign_in
+
+
+@pytest.fixture
+def demo(session):
+    """The demo town of `make run` (45 villages, their people, a living case load), seeded
+    in the test's transaction; the accounts by username."""
+    from sqlalchemy import select
+
+    from server import demo as demo_town
+    from server.models import User
+
+    demo_town.seed()
+    return {u.username: u for u in session.scalars(select(User))}

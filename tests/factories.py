@@ -76,8 +76,8 @@ def category(code: str) -> Category:
 
 
 def build_world() -> SimpleNamespace:
-    """Two villages; police, justice, safety, enforcement; committees; a legal advisor;
-    one account for each role, handlers for several departments."""
+    """Two villages; police, justice, safety, enforcement; mediation committees; a legal
+    advisor; one account for each role, a handler in every department."""
     town = TownFactory()
     v1 = VillageFactory(town=town, name="东村")
     v2 = VillageFactory(town=town, name="西村")
@@ -103,6 +103,14 @@ def build_world() -> SimpleNamespace:
                                     department=w.justice)
     w.committee1_handler = UserFactory(username="t_cw1", role=Role.HANDLER,
                                        department=w.committee1)
+    # Every department has someone in it: dispatch refuses a department nobody works in.
+    w.safety_handler = UserFactory(username="t_safety", role=Role.HANDLER, department=w.safety)
+    w.enforcement_handler = UserFactory(username="t_enforce", role=Role.HANDLER,
+                                        department=w.enforcement)
+    w.committee2_handler = UserFactory(username="t_cw2", role=Role.HANDLER,
+                                       department=w.committee2)
+    w.advisor1_handler = UserFactory(username="t_lawyer1", role=Role.HANDLER,
+                                     department=w.advisor1)
     w.worker1 = UserFactory(username="t_grid1", role=Role.GRID_WORKER, grids=[g1])
     w.worker2 = UserFactory(username="t_grid2", role=Role.GRID_WORKER, grids=[g2])
     db.session.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server import access, clock, operations, workflow
-from server.models import Case, User
+from server.models import Case, CaseStatus, Role, User
 from server.workflow import OPEN
 
 
@@ -80,6 +80,11 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
             for t in workflow.allowed_actions(case, viewer)
         ],
     }
+    if case.status == CaseStatus.ACCEPTED and viewer.role == Role.CENTER:
+        suggestion = operations.suggest_dispatch(case)
+        body["suggested_dispatch"] = {
+            "lead": _ref(suggestion.lead), "co": [_ref(d) for d in suggestion.co],
+            "skipped": [{"department": _ref(d), "reason": why} for d, why in suggestion.skipped]}
     if access.can_see_informant(viewer, case):
         identity = access.reveal_informant(case, actor=viewer, ip=ip)
         body["reporter"] = {"anonymous": case.reporter_anonymous, **(identity or {})}

@@ -185,6 +185,18 @@ class PartyOutSchema(ma.Schema):
     kind = Text(required=True)
 
 
+class SkippedDepartmentSchema(ma.Schema):
+    department = ma.fields.Nested(RefSchema, required=True)
+    reason = Text(required=True)
+
+
+class SuggestedDispatchSchema(ma.Schema):
+    lead = ma.fields.Nested(RefSchema, allow_none=True, required=True)
+    co = ma.fields.List(ma.fields.Nested(RefSchema), required=True)
+    skipped = ma.fields.List(ma.fields.Nested(SkippedDepartmentSchema), required=True,
+                             metadata={"description": "因无在岗人员等原因未建议的部门"})
+
+
 class CaseDetailSchema(CaseSummarySchema):
     version = ma.fields.Integer(required=True)
     description = Text(required=True)
@@ -206,5 +218,8 @@ class CaseDetailSchema(CaseSummarySchema):
     photos = ma.fields.List(ma.fields.Nested(PhotoSchema), required=True)
     timeline = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
     actions = ma.fields.List(ma.fields.Nested(AvailableActionSchema), required=True)
+    suggested_dispatch = ma.fields.Nested(
+        SuggestedDispatchSchema,
+        metadata={"description": "调处中心派遣已受理案件时的建议（主办、协办、跳过的部门）"})
     reporter = ma.fields.Nested(ReporterOutSchema, allow_none=True,
                                 metadata={"description": "举报人：仅调处中心可见，每次查看均审计"})

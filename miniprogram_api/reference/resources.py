@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.reference.schemas import CategorySchema, DepartmentSchema, VillageSchema
+from server import routing
 from server.extensions import db
 from server.models import Category, Department, Role, Village
 
@@ -46,6 +47,10 @@ class Departments(MethodView):
 
     @bp.response(200, DepartmentSchema(many=True))
     def get(self):
-        """Active departments and the villages each covers."""
-        return db.session.scalars(select(Department).where(Department.active.is_(True))
-                                  .order_by(Department.kind, Department.name)).all()
+        """Active departments, the villages each covers, and whether anyone works there."""
+        departments = db.session.scalars(select(Department).where(Department.active.is_(True))
+                                         .order_by(Department.kind, Department.name)).all()
+        staffed = routing.staffed_ids(departments)
+        return [{"id": d.id, "name": d.name, "kind": d.kind.value, "kind_label": d.kind.label,
+                 "town_wide": d.town_wide, "village_ids": [v.id for v in d.villages],
+                 "staffed": d.id in staffed} for d in departments]

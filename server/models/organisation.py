@@ -17,7 +17,7 @@ class DepartmentKind(LabelledEnum):
     JUSTICE_OFFICE = "justice_office", "司法所"
     WORK_SAFETY_OFFICE = "work_safety_office", "安监办"
     ENFORCEMENT_TEAM = "enforcement_team", "综合执法大队"
-    VILLAGE_COMMITTEE = "village_committee", "村委会"
+    VILLAGE_COMMITTEE = "village_committee", "村调委会"  # the village mediation committee
     LEGAL_ADVISOR = "legal_advisor", "法律顾问"
     OTHER = "other", "其他"
 

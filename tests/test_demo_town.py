@@ -1,0 +1,45 @@
+"""The demo town of `make run`: everyone routing can name has people who can act."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server import passwords
+from server.models import Category, Department, DepartmentKind, Role, Village
+from server.routing import route, unstaffed
+
+
+def test_every_village_committee_and_legal_advisor_has_an_account(demo, session, app):
+    committees = session.scalars(
+        select(Department)
+        .where(Department.kind == DepartmentKind.VILLAGE_COMMITTEE)
+        .order_by(Department.id)
+    ).all()
+    villages = session.scalars(select(Village).order_by(Village.code)).all()
+    for number, (village, committee) in enumerate(zip(villages, committees, strict=True), 1):
+        mediator = demo[f"med{number:02d}"]
+        assert mediator.role == Role.HANDLER
+        assert mediator.department is committee
+        assert committee.villages == [village]
+        assert committee.name == f"{village.name}调委会"
+    advisors = [demo[f"lawyer{n:02d}"].department for n in range(1, 11)]
+    assert {d.kind for d in advisors} == {DepartmentKind.LEGAL_ADVISOR}
+    # lawyer01 … lawyer09 cover villages 1-5, 6-10, …; lawyer10 is the town government's.
+    assert [v.code for v in advisors[1].villages] == ["V06", "V07", "V08", "V09", "V10"]
+    assert advisors[9].town_wide
+    assert passwords.verify_password(demo["med45"].password_hash, app.config["DEMO_PASSWORD"])
+    assert passwords.verify_password(demo["lawyer10"].password_hash, app.config["DEMO_PASSWORD"])
+
+
+def test_routing_suggests_no_department_nobody_staffs(demo, session):
+    villages = session.scalars(select(Village)).all()
+    categories = session.scalars(select(Category)).all()
+    suggested = set()
+    for category in categories:
+        for village in villages:
+            suggestion = route(category, village)
+            assert suggestion.lead is not None, (category.code, village.code)
+            assert suggestion.skipped == [], (category.code, village.code)
+            suggested |= {suggestion.lead, *suggestion.co}
+    assert unstaffed(list(suggested)) == []
+    assert unstaffed(session.scalars(select(Department)).all()) == []
