@@ -44,6 +44,8 @@ def _context(case):
     departments = db.session.scalars(select(Department).where(Department.active.is_(True))
                                      .order_by(Department.kind, Department.name)).all()
     return {
+        "return_reason": next((e.note for e in reversed(case.events) if e.action == "return"),
+                              None) if case.return_requested_at else None,
         "case": case, "display": codes.display, "informant": informant,
         "show_informant": access.can_see_informant(g.user, case),
         "exact_location": access.can_see_exact_location(g.user, case),

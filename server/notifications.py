@@ -80,7 +80,9 @@ def subject(case: Case) -> str:
 # action -> (recipients, title)
 _RULES = {
     "dispatch": (lambda c: department_members(c), "新派遣案件"),
-    "return": (lambda c: center_staff(), "案件被部门退回"),
+    "reassign": (lambda c: department_members(c), "改派：新派遣案件"),
+    "return": (lambda c: center_staff(), "部门申请退回，待审核"),
+    "refuse_return": (lambda c: department_members(c, lead_only=True), "退回申请未获同意"),
     "request_extension": (lambda c: center_staff(), "部门申请延期"),
     "approve_extension": (lambda c: department_members(c, lead_only=True), "延期已批准"),
     "refuse_extension": (lambda c: department_members(c, lead_only=True), "延期未批准"),
@@ -95,6 +97,17 @@ _RULES = {
     "escalate_to_leader": (lambda c: leaders() + center_staff(), "紧急报告超时未受理"),
     "add_info": (lambda c: center_staff(), "群众补充了情况"),
 }
+
+
+# action -> title, for the departments whose share of the case the action ended.
+_RELEASED_RULES = {
+    "reassign": "案件已改派其他部门",
+    "recall": "案件已被调处中心收回",
+    "approve_return": "退回申请已同意",
+}
+# Actions whose note the recipients need to read (why it came back, why it moved).
+_WITH_NOTE = frozenset({"reassign", "recall", "refuse_return", "refuse_extension",
+                        "send_back"})
 
 
 def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: str) -> None:
@@ -115,14 +128,21 @@ def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: 
                                         body=body[:500], next_attempt_at=clock.now()))
 
 
-def queue_for_event(case: Case, event: CaseEvent) -> None:
-    """The notifications an event causes (called in the event's transaction)."""
+def queue_for_event(case: Case, event: CaseEvent, *, released=()) -> None:
+    """The notifications an event causes (called in the event's transaction); `released`:
+    the departments whose share of the case the event ended."""
+    body = f"{subject(case)}：{case.status.label}"
+    if event.action in _WITH_NOTE and event.note:
+        body += f"。{event.note}"
     rule = _RULES.get(event.action)
-    if rule is None:
-        return
-    recipients, title = rule
-    queue(recipients(case), event.action, case=case, title=title,
-          body=f"{subject(case)}：{case.status.label}")
+    if rule is not None:
+        recipients, title = rule
+        queue(recipients(case), event.action, case=case, title=title, body=body)
+    holding = [a.department for a in case.active_assignments]
+    released = [d for d in released if d not in holding]  # those still on it heard above
+    if event.action in _RELEASED_RULES and released:
+        people = [u for department in released for u in department.members if u.active]
+        queue(people, event.action, case=case, title=_RELEASED_RULES[event.action], body=body)
 
 
 def queue_for_new_report(case: Case) -> None:

@@ -84,6 +84,8 @@ class Context:
     # What the event records besides the fields (set by effects).
     data: dict = field(default_factory=dict)
     step_clock: object = KEEP
+    # The departments whose share of the case this action ended (they are told).
+    released: list[Department] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,13 @@ def _not_escalated(case: Case) -> str | None:
 def _end_assignments(ctx: Context) -> None:
     for assignment in ctx.case.active_assignments:
         assignment.ended_at = ctx.now
+        ctx.released.append(assignment.department)
+
+
+def _withdraw_requests(case: Case) -> None:
+    """The department's open requests lapse: the case moved on without them."""
+    case.extension_requested_until = None
+    case.return_requested_at = None
 
 
 def _accept(ctx: Context) -> None:
@@ -345,6 +354,22 @@ def _dispatch(ctx: Context) -> None:
     _assign(ctx, *_departments(ctx))
 
 
+def _reassign(ctx: Context) -> None:
+    """改派: another lead (or other co-handlers); the old shares end, the new lead signs for
+    it afresh on a fresh clock."""
+    case = ctx.case
+    lead, co = _departments(ctx)
+    held = case.active_assignments
+    before = (case.lead_department_id, {a.department_id for a in held[1:]})
+    if before == (lead.id, {d.id for d in co}):
+        raise ValidationFailed("改派后的主办和协办部门与现在相同。", code="no_change",
+                               field="lead_department")
+    ctx.data.update(from_lead_department=case.lead_department.name,
+                    from_co_departments=[a.department.name for a in held[1:]])
+    _withdraw_requests(case)
+    _assign(ctx, lead, co)
+
+
 def _lead_assignment(case: Case) -> CaseAssignment:
     return next(a for a in case.active_assignments if a.role == AssignmentRole.LEAD)
 
@@ -361,16 +386,34 @@ def _resume_handling(ctx: Context) -> None:
 def _sign_for(ctx: Context) -> None:
     case = ctx.case
     _lead_assignment(case).signed_at = ctx.now
+    case.return_requested_at = None  # signing for it is taking it on
     if case.handler is None:
         case.handler = ctx.actor
     _resume_handling(ctx)
 
 
-def _return(ctx: Context) -> None:
+def _take_back(ctx: Context) -> None:
+    """The case comes back to the center (an approved return, a recall) for dispatch."""
     _end_assignments(ctx)
     ctx.case.lead_department = None
     ctx.case.handler = None
-    ctx.case.extension_requested_until = None
+    _withdraw_requests(ctx.case)
+
+
+def _request_return(ctx: Context) -> None:
+    ctx.case.return_requested_at = ctx.now
+
+
+def _refuse_return(ctx: Context) -> None:
+    ctx.case.return_requested_at = None
+
+
+def _return_pending(case: Case) -> str | None:
+    return None if case.return_requested_at else "没有待审核的退回申请。"
+
+
+def _no_return_pending(case: Case) -> str | None:
+    return "已有退回申请待调处中心审核。" if case.return_requested_at else None
 
 
 def _request_extension(ctx: Context) -> None:
@@ -414,7 +457,7 @@ def _resolve(ctx: Context) -> None:
     case.result_code = _choice(ResultCode, f["result_code"], "result_code")
     case.result_text = _text(f["result_text"], "result_text")
     case.resolved_at = ctx.now
-    case.extension_requested_until = None
+    _withdraw_requests(case)
     lead = _lead_assignment(case)
     lead.feedback, lead.feedback_at = case.result_text, ctx.now
 
@@ -490,6 +533,8 @@ def _note(ctx: Context) -> None:
 
 CENTER = frozenset({Role.CENTER})
 HANDLER = frozenset({Role.HANDLER})
+# Dispatched or being handled: a lead department holds the case and has not resolved it.
+WITH_LEAD = frozenset({S.DISPATCHED, S.IN_PROGRESS})
 
 _EDGES: list[Transition] = [
     Transition("accept", "受理", frozenset({S.SUBMITTED}), S.ACCEPTED, CENTER,
@@ -506,9 +551,23 @@ _EDGES: list[Transition] = [
                step=Step.SIGN_FOR, effect=_dispatch, note_field="note"),
     Transition("sign_for", "签收", frozenset({S.DISPATCHED}), S.IN_PROGRESS, HANDLER,
                optional=("note",), relation=_holds_lead, effect=_sign_for, note_field="note"),
-    Transition("return", "退回", frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.ACCEPTED, HANDLER,
-               required=("reason",), step=Step.DISPATCH, relation=_holds_lead, effect=_return,
+    # 改派 / 收回: whoever holds a case, the center can always move it.
+    Transition("reassign", "改派", WITH_LEAD, S.DISPATCHED, CENTER,
+               required=("lead_department", "reason"),
+               optional=("co_departments", "handler", "due_at"), step=Step.SIGN_FOR,
+               effect=_reassign, note_field="reason", internal=True),
+    Transition("recall", "收回", WITH_LEAD, S.ACCEPTED, CENTER, required=("reason",),
+               step=Step.DISPATCH, effect=_take_back, note_field="reason", internal=True),
+    # 退回 is asked for, and the center reviews it (退单审核): meanwhile the case stays.
+    Transition("return", "申请退回", WITH_LEAD, None, HANDLER, required=("reason",),
+               relation=_holds_lead, guard=_no_return_pending, effect=_request_return,
                note_field="reason", internal=True),
+    Transition("approve_return", "同意退回", WITH_LEAD, S.ACCEPTED, CENTER, optional=("note",),
+               step=Step.DISPATCH, guard=_return_pending, effect=_take_back,
+               note_field="note", internal=True),
+    Transition("refuse_return", "不同意退回", WITH_LEAD, None, CENTER, required=("reason",),
+               guard=_return_pending, effect=_refuse_return, note_field="reason",
+               internal=True),
     Transition("request_extension", "申请延期", frozenset({S.IN_PROGRESS}), None, HANDLER,
                required=("until", "reason"), optional=("parties_consent",),
                relation=_holds_lead, guard=_no_extension_pending, effect=_request_extension,
@@ -646,7 +705,8 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 **ran_against, **event_facts(case, transition.action, now, cleaned),
             )
             db.session.add(event)
-            notifications.queue_for_event(case, event)  # in this transaction, or not at all
+            # In this transaction, or not at all.
+            notifications.queue_for_event(case, event, released=ctx.released)
             case.updated_at = now
             # Every action bumps the version, even one that changes no column of the case
             # (a note, a co-handler's feedback): a form shown before it is then stale too.

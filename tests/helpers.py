@@ -18,6 +18,7 @@ PATHS: dict[str, list[str]] = {
     "dispatched": ["accept", "dispatch"],
     "in_progress": ["accept", "dispatch", "sign_for"],
     "extension_pending": ["accept", "dispatch", "sign_for", "request_extension"],
+    "return_pending": ["accept", "dispatch", "return"],
     "resolved": ["accept", "dispatch", "sign_for", "resolve"],
     "follow_up": ["accept", "dispatch", "sign_for", "resolve", "verify"],
     "visited": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit"],
@@ -45,6 +46,10 @@ def fields_for(action: str, case: Case, world) -> dict:
         "dispatch": {"lead_department": world.justice.id,
                      "co_departments": [world.committee1.id]},
         "return": {"reason": "不属于本部门职责。"},
+        "refuse_return": {"reason": "属于本部门职责，请继续办理。"},
+        "reassign": {"lead_department": world.committee1.id,
+                     "co_departments": [world.justice.id], "reason": "由村调委会先行调解。"},
+        "recall": {"reason": "需调处中心重新研判。"},
         "request_extension": {
             "until": (case.due_at or case.created_at) + timedelta(days=5),
             "reason": "当事人外出。", "parties_consent": True},
@@ -74,7 +79,7 @@ def case_in(situation: str, world, code: str = "D02") -> Case:
     case = new_report(world, code)
     for action in PATHS[situation]:
         role = {"sign_for": "handler", "resolve": "handler", "request_extension": "handler",
-                "record_visit": "grid_worker"}.get(action, "center")
+                "return": "handler", "record_visit": "grid_worker"}.get(action, "center")
         workflow.apply(case, action, actor=actor_for(action, role, world),
                        **fields_for(action, case, world))
     return case

@@ -49,6 +49,8 @@ def test_who_sees_which_case(world):
 def test_a_department_keeps_sight_of_a_case_it_handled(world):
     case = case_in("in_progress", world)
     workflow.apply(case, "return", actor=world.justice_handler, reason="不是本所职责")
+    workflow.apply(case, "approve_return", actor=world.center)
+    assert case.active_assignments == []
     assert access.can_view_case(world.justice_handler, case)
     assert case.id in _visible(world.justice_handler)
 

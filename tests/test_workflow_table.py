@@ -16,8 +16,8 @@ from tests.helpers import PATHS, actor_for, case_in, fields_for
 
 KEEP, STOP = "keep", "stop"
 ROLES = [r.value for r in Role]
-OPEN = ["submitted", "accepted", "dispatched", "in_progress", "extension_pending", "resolved",
-        "follow_up", "visited"]
+OPEN = ["submitted", "accepted", "dispatched", "return_pending", "in_progress",
+        "extension_pending", "resolved", "follow_up", "visited"]
 EVERYWHERE = [*OPEN, "rejected", "merged", "closed"]
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -46,12 +46,16 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, set[str], object]] = {
     ("submitted", "merge"): ("merged", {"center"}, STOP),
     ("accepted", "dispatch"): ("dispatched", {"center"}, SIGN_FOR),
     ("dispatched", "sign_for"): ("in_progress", {"handler"}, HANDLE),
-    ("dispatched", "return"): ("accepted", {"handler"}, DISPATCH),
-    ("in_progress", "return"): ("accepted", {"handler"}, DISPATCH),
+    # A return is asked for; the center approves it (back to the center) or refuses it.
+    ("dispatched", "return"): (None, {"handler"}, KEEP),
+    ("in_progress", "return"): (None, {"handler"}, KEEP),
+    ("extension_pending", "return"): (None, {"handler"}, KEEP),
+    ("return_pending", "approve_return"): ("accepted", {"center"}, DISPATCH),
+    ("return_pending", "refuse_return"): (None, {"center"}, KEEP),
+    ("return_pending", "sign_for"): ("in_progress", {"handler"}, HANDLE),
     ("in_progress", "request_extension"): (None, {"handler"}, KEEP),
     ("extension_pending", "approve_extension"): (None, {"center"}, EXTENDED),
     ("extension_pending", "refuse_extension"): (None, {"center"}, KEEP),
-    ("extension_pending", "return"): ("accepted", {"handler"}, DISPATCH),
     ("in_progress", "resolve"): ("resolved", {"handler"}, VERIFY),
     ("extension_pending", "resolve"): ("resolved", {"handler"}, VERIFY),
     ("resolved", "verify"): ("follow_up", {"center"}, FOLLOW_UP),
@@ -66,15 +70,21 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, set[str], object]] = {
     ("dispatched", "feedback"): (None, {"handler"}, KEEP),
     ("in_progress", "feedback"): (None, {"handler"}, KEEP),
     ("extension_pending", "feedback"): (None, {"handler"}, KEEP),
+    ("return_pending", "feedback"): (None, {"handler"}, KEEP),
 }
+# Whoever holds a case, the center can move it to another lead (a fresh clock to sign
+# for) or take it back.
+for _situation in ("dispatched", "return_pending", "in_progress", "extension_pending"):
+    EXPECTED[(_situation, "reassign")] = ("dispatched", {"center"}, SIGN_FOR)
+    EXPECTED[(_situation, "recall")] = ("accepted", {"center"}, DISPATCH)
 for _situation in OPEN:
     if _situation != "submitted":
         EXPECTED[(_situation, "supervise")] = (None, {"center"}, KEEP)
     EXPECTED[(_situation, "escalate")] = (None, {"center"}, KEEP)
 for _situation in EVERYWHERE:
     # Handlers may write notes only on cases their department holds.
-    holds = _situation in {"dispatched", "in_progress", "extension_pending", "resolved",
-                           "follow_up", "visited"}
+    holds = _situation in {"dispatched", "return_pending", "in_progress", "extension_pending",
+                           "resolved", "follow_up", "visited"}
     EXPECTED[(_situation, "note")] = (None, {"center", "handler"} if holds else {"center"}, KEEP)
 
 ACTIONS = sorted(workflow.ACTIONS)

@@ -211,6 +211,9 @@ class CaseDetailSchema(CaseSummarySchema):
     lead_department = ma.fields.Nested(RefSchema, allow_none=True, required=True)
     assignments = ma.fields.List(ma.fields.Nested(AssignmentSchema), required=True)
     extension_requested_until = ma.fields.AwareDateTime(allow_none=True, required=True)
+    return_requested_at = ma.fields.AwareDateTime(
+        allow_none=True, required=True,
+        metadata={"description": "部门申请退回、待调处中心审核的时间"})
     result_code = Text(allow_none=True, required=True)
     result_text = Text(allow_none=True, required=True)
     rejection_reason = Text(allow_none=True, required=True)

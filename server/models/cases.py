@@ -180,6 +180,9 @@ class Case(db.Model):
     clock_alert: Mapped[str | None] = mapped_column(String(8))
     # An extension asked for and not yet decided.
     extension_requested_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A return (退回) the lead department asked for, awaiting the center's review (退单审核);
+    # the reason is on the event.
+    return_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -521,7 +521,10 @@ def test_a_handler_returns_a_case_and_asks_for_more_time(client, world, login):
 
     back = act(returned, action="return", reason="不属于司法所职责，请重新派遣。")
     assert back.status_code == 200, back.json
-    assert back.json["status"] == "accepted"  # back with the center, to dispatch again
+    # The center reviews a return (退单审核): until then the department keeps the case.
+    assert back.json["status"] == "dispatched"
+    assert back.json["return_requested_at"] is not None
+    assert [a["action"] for a in back.json["actions"]] == ["sign_for", "note"]
     until = (extended.due_at + timedelta(days=5)).isoformat()
     unheard = act(extended, action="request_extension", until=until, reason="当事人外出务工。")
     assert unheard.status_code == 422  # a dispute's mediation runs longer only if both agree
