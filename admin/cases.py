@@ -41,6 +41,7 @@ def _context(case):
     if access.can_see_informant(g.user, case):
         informant = access.reveal_informant(case, actor=g.user, ip=client_ip())
     suggestion = operations.suggest_dispatch(case) if case.status == "accepted" else None
+    actions = workflow.allowed_actions(case, g.user)
     departments = db.session.scalars(select(Department).where(Department.active.is_(True))
                                      .order_by(Department.kind, Department.name)).all()
     return {
@@ -52,7 +53,8 @@ def _context(case):
         "timeline": operations.timeline(case, viewer=g.user),
         "labels": {a: t.label for a, t in workflow.ACTIONS.items()} | {"submit": "上报",
                    **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}},
-        "actions": workflow.allowed_actions(case, g.user),
+        "actions": actions,
+        "choices": {t.action: workflow.field_choices(case, t) for t in actions},
         "suggestion": suggestion,
         "duplicates": likely_duplicates(case, viewer=g.user)
         if case.status == "submitted" else [],
@@ -63,7 +65,7 @@ def _context(case):
                                          .order_by(Category.sort_order)).all(),
         "result_codes": list(ResultCode), "closing_reasons": list(ClosingReason),
         "risk_levels": list(RiskLevel), "severities": list(Severity),
-        "satisfaction": workflow.SATISFACTION, "local": clock.local,
+        "local": clock.local,
     }
 
 

@@ -206,7 +206,9 @@ def seed() -> dict[str, int]:
                 elif action == "record_visit":
                     # A confidential tip by someone else is not the grid worker's to see.
                     actor = worker if access.can_view_case(worker, case) else center
-                    fields = {"text": "回访当事人，问题已解决，表示满意。",
+                    fields = {"outcome": "kept" if category.is_dispute else "gone",
+                              "text": "回访当事人，协议已履行，表示满意。" if category.is_dispute
+                              else "回访现场，隐患已消除，群众满意。",
                               "satisfaction": "satisfied"}
                 elif action == "close":
                     fields = {"closing_reason": ClosingReason.RESOLVED.value}

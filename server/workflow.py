@@ -475,17 +475,28 @@ def _send_back(ctx: Context) -> None:
     ctx.case.result_text = None
 
 
-# What a follow-up visit found; the "back" ones reopen the case.
-VISIT_OUTCOMES = {"gone": "问题已解决", "back_again": "问题再次出现", "kept": "协议已履行",
+# What a follow-up visit (回访) found; the "back" ones reopen the case. A hazard has no
+# agreement to keep: its visit finds the problem gone or back.
+VISIT_OUTCOMES = {"gone": "问题已消除", "back_again": "问题再次出现", "kept": "协议已履行",
                   "broken": "协议未履行"}
 REOPENING_OUTCOMES = frozenset({"back_again", "broken"})
+HAZARD_OUTCOMES = ("gone", "back_again")
+
+
+def visit_outcomes(case: Case) -> dict[str, str]:
+    """The outcomes a follow-up visit of `case` may record: value -> label."""
+    if case.category.is_dispute:
+        return VISIT_OUTCOMES
+    return {k: VISIT_OUTCOMES[k] for k in HAZARD_OUTCOMES}
 
 
 def _record_visit(ctx: Context) -> None:
     if "satisfaction" in ctx.fields and ctx.fields["satisfaction"] not in SATISFACTION:
         raise ValidationFailed("满意度取值无效。", code="invalid_choice", field="satisfaction")
-    if "outcome" in ctx.fields and ctx.fields["outcome"] not in VISIT_OUTCOMES:
-        raise ValidationFailed("回访结果取值无效。", code="invalid_choice", field="outcome")
+    allowed = visit_outcomes(ctx.case)
+    if ctx.fields["outcome"] not in allowed:
+        raise ValidationFailed(f"回访结果须为：{'、'.join(allowed.values())}。",
+                               code="invalid_choice", field="outcome")
     _text(ctx.fields["text"], "text")
     if "satisfaction" in ctx.fields:
         ctx.case.satisfaction = ctx.fields["satisfaction"]
@@ -587,8 +598,8 @@ _EDGES: list[Transition] = [
                required=("reason",), step=Step.HANDLE, effect=_send_back,
                note_field="reason", internal=True),
     Transition("record_visit", "回访", frozenset({S.FOLLOW_UP}), None,
-               frozenset({Role.CENTER, Role.GRID_WORKER}), required=("text",),
-               optional=("satisfaction", "outcome"), relation=_looks_after_village,
+               frozenset({Role.CENTER, Role.GRID_WORKER}), required=("outcome", "text"),
+               optional=("satisfaction",), relation=_looks_after_village,
                effect=_record_visit, note_field="text", internal=True),
     Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
                required=("closing_reason",), optional=("note",), step=None, guard=_visited,
@@ -631,6 +642,22 @@ def _refusal(case: Case, transition: Transition | None, actor: User | None):
     if transition.guard is not None and (reason := transition.guard(case)):
         return InvalidTransition(reason)
     return None
+
+
+def field_choices(case: Case, transition: Transition) -> dict[str, dict[str, str]]:
+    """The values each choice field of `transition` takes on `case`: value -> Chinese
+    label, so that every surface offers the same choices in the same words."""
+    fixed = {"result_code": ResultCode, "closing_reason": ClosingReason,
+             "risk_level": RiskLevel, "severity": Severity}
+    choices = {}
+    for name in (*transition.required, *transition.optional):
+        if name in fixed:
+            choices[name] = {m.value: m.label for m in fixed[name]}
+        elif name == "satisfaction":
+            choices[name] = dict(SATISFACTION)
+        elif name == "outcome":
+            choices[name] = dict(visit_outcomes(case))
+    return choices
 
 
 def allowed_actions(case: Case, actor: User | None) -> list[Transition]:

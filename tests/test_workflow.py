@@ -49,7 +49,7 @@ def test_a_dispute_from_report_to_closed_and_back(world):
                        result_text="达成书面调解协议，已补照片")
         workflow.apply(case, "verify", actor=world.center)
         workflow.apply(case, "record_visit", actor=world.worker1, text="双方履行协议",
-                       satisfaction="satisfied")
+                       outcome="kept", satisfaction="satisfied")
         workflow.apply(case, "close", actor=world.center, closing_reason="resolved")
         assert (case.status, case.closed_at, case.due_at) == ("closed", clock.now(), None)
         assert case.active_assignments == []

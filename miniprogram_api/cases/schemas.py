@@ -13,7 +13,7 @@ from server.models import (
     RiskLevel,
     Severity,
 )
-from server.workflow import ACTIONS, SATISFACTION
+from server.workflow import ACTIONS, SATISFACTION, VISIT_OUTCOMES
 
 MAX_PHOTOS = 9
 
@@ -93,6 +93,9 @@ class ActionSchema(ma.Schema):
     risk_level = Text(validate=_values(RiskLevel))
     severity = Text(validate=_values(Severity))
     satisfaction = Text(validate=validate.OneOf(sorted(SATISFACTION)))
+    outcome = Text(validate=validate.OneOf(sorted(VISIT_OUTCOMES)), metadata={
+        "description": "回访结果：gone 问题已消除、back_again 问题再次出现、kept 协议已履行、"
+                       "broken 协议未履行（后两项仅限矛盾纠纷）"})
     into = Text(validate=validate.Length(min=1, max=20))
     photos = ma.fields.List(Text(validate=validate.Length(min=1, max=32)),
                             validate=validate.Length(max=MAX_PHOTOS))
@@ -165,11 +168,19 @@ class EventSchema(ma.Schema):
     internal = ma.fields.Boolean(required=True)
 
 
+class ChoiceSchema(ma.Schema):
+    value = Text(required=True)
+    label = Text(required=True)
+
+
 class AvailableActionSchema(ma.Schema):
     action = Text(required=True)
     label = Text(required=True)
     required = ma.fields.List(Text(), required=True)
     optional = ma.fields.List(Text(), required=True)
+    choices = ma.fields.Dict(
+        keys=Text(), values=ma.fields.List(ma.fields.Nested(ChoiceSchema)), required=True,
+        metadata={"description": "选择型字段的可选值及中文名称，如回访结果 outcome"})
 
 
 class ReporterOutSchema(ma.Schema):

@@ -355,7 +355,8 @@ def test_a_grid_worker_records_a_visit(client, world, login):
     response = client.post(f"/api/v1/cases/{case.code}/actions",
                            headers=login(world.worker1) | key(),
                            json={"action": "record_visit", "version": case.version,
-                                 "text": "双方履行了协议", "satisfaction": "satisfied"})
+                                 "outcome": "kept", "text": "双方履行了协议",
+                                 "satisfaction": "satisfied"})
     assert response.status_code == 200, response.json
     assert response.json["timeline"][-1]["action"] == "record_visit"
 

@@ -49,7 +49,9 @@ def _act(page, action, fill=None):
         details.locator("summary").click()
     for selector, value in (fill or {}).items():
         field = form.locator(selector)
-        if field.evaluate("e => e.tagName") == "SELECT":
+        if value is True:  # a radio button or a checkbox
+            field.check()
+        elif field.evaluate("e => e.tagName") == "SELECT":
             field.select_option(value)
         else:
             field.fill(value)
@@ -98,7 +100,9 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
 
     center.reload()
     _act(center, "verify")
-    _act(center, "record_visit", {"textarea[name=text]": "回访两户，协议已履行。"})
+    _act(center, "record_visit", {"input[name=outcome][value=kept]": True,
+                                  "input[name=satisfaction][value=satisfied]": True,
+                                  "textarea[name=text]": "回访两户，协议已履行。"})
     _act(center, "close", {"select[name=closing_reason]": "resolved"})
     assert center.locator(".status").inner_text() == "已结案"
 
