@@ -45,6 +45,9 @@ def _context(case):
     departments = db.session.scalars(select(Department).where(Department.active.is_(True))
                                      .order_by(Department.kind, Department.name)).all()
     return {
+        "complaint": next((e.note or "（未说明）" for e in reversed(case.events)
+                           if e.action in ("answer_follow_up", "complain")), None)
+        if case.complaint_at else None,
         "return_reason": next((e.note for e in reversed(case.events) if e.action == "return"),
                               None) if case.return_requested_at else None,
         "case": case, "display": codes.display, "informant": informant,

@@ -55,6 +55,7 @@ def index():
     return render_template(
         "admin/queue.html", rows=rows, page=page, filters=filters,
         counts=triage.counts(g.user, filters), statuses=list(CaseStatus),
+        reviews=triage.awaiting_review(g.user) if g.user.role != Role.HANDLER else [],
         villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
         categories=db.session.scalars(select(Category).order_by(Category.sort_order)).all(),
         departments=db.session.scalars(select(Department).where(Department.active.is_(True))

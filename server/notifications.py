@@ -96,6 +96,10 @@ _RULES = {
     "chase": (lambda c: department_members(c) or center_staff(), "超期提醒"),
     "escalate_to_leader": (lambda c: leaders() + center_staff(), "紧急报告超时未受理"),
     "add_info": (lambda c: center_staff(), "群众补充了情况"),
+    # 不满意重办: the reporter's 不满意 or complaint awaits the center's review.
+    "answer_follow_up": (lambda c: center_staff() if c.complaint_at else [],
+                         "群众对处理结果不满意，待复核"),
+    "complain": (lambda c: center_staff(), "群众反映问题未解决，待复核"),
 }
 
 
@@ -107,7 +111,7 @@ _RELEASED_RULES = {
 }
 # Actions whose note the recipients need to read (why it came back, why it moved).
 _WITH_NOTE = frozenset({"reassign", "recall", "refuse_return", "refuse_extension",
-                        "send_back"})
+                        "send_back", "answer_follow_up", "complain"})
 
 
 def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: str) -> None:

@@ -7,12 +7,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 
 from server import access, clock
 from server.errors import ValidationFailed
 from server.extensions import db
 from server.models import Case, Category, User
+from server.models.cases import AWAITING_REVIEW
 from server.workflow import OPEN
 
 MAX_PAGE = 100
@@ -26,6 +27,8 @@ class CaseFilters:
     category: str | None = None
     village: int | None = None
     overdue: bool | None = None
+    # Only what awaits the center's review: a return, an extension, a complaint.
+    awaiting_review: bool = False
 
 
 @dataclass
@@ -67,6 +70,8 @@ def list_cases(user: User, filters: CaseFilters, *, limit: int = 20,
         query = query.where(Case.status.in_(OPEN), Case.due_at < clock.now())
     elif filters.overdue is False:
         query = query.where(or_(Case.due_at.is_(None), Case.due_at >= clock.now()))
+    if filters.awaiting_review:
+        query = query.where(text(AWAITING_REVIEW))
     if cursor:
         created, case_id = _decode(cursor)
         query = query.where(or_(Case.created_at < created,

@@ -12,13 +12,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 
 from server import access, clock
 from server.deadlines import WorkCalendar
 from server.errors import ValidationFailed
 from server.extensions import db
-from server.models import Case, CaseAssignment, CaseStatus, Category, User
+from server.models import Case, CaseAssignment, CaseEvent, CaseStatus, Category, User
+from server.models.cases import AWAITING_REVIEW
 from server.workflow import ENDED, OPEN
 
 ENDED_VALUES = {s.value for s in ENDED}
@@ -153,6 +154,51 @@ def counts(user: User, filters: QueueFilters) -> dict[str, int]:
     return {status.value: db.session.scalar(base.where(Case.status == status)
                                             .with_only_columns(func.count(Case.id)))
             for status in CaseStatus if status in OPEN}
+
+
+@dataclass
+class ReviewItem:
+    """Something a department or the reporter asked of the center, awaiting its answer."""
+
+    case: Case
+    kind: str  # complaint, return, extension
+    label: str
+    since: datetime | None
+    text: str | None  # what they wrote
+
+
+# kind -> (label, the event that asked, the case column that holds it open)
+REVIEW_KINDS = {
+    "complaint": ("群众不满意，待复核", ("answer_follow_up", "complain"), "complaint_at"),
+    "return": ("部门申请退回，待审核", ("return",), "return_requested_at"),
+    "extension": ("部门申请延期，待审批", ("request_extension",), None),
+}
+
+
+def awaiting_review(user: User, *, limit: int = 50) -> list[ReviewItem]:
+    """What awaits the center's review (不满意重办, 退单审核, 延期审批), oldest first, with
+    what was asked: read from the partial index of such cases, then their asking events."""
+    cases = db.session.scalars(select(Case).where(
+        text(AWAITING_REVIEW), access.case_filter(user)).order_by(Case.id).limit(limit)).all()
+    if not cases:
+        return []
+    asked = {}
+    actions = [a for _label, names, _column in REVIEW_KINDS.values() for a in names]
+    for event in db.session.scalars(select(CaseEvent).where(
+            CaseEvent.case_id.in_([c.id for c in cases]), CaseEvent.action.in_(actions))
+            .order_by(CaseEvent.id)):
+        asked[event.case_id, event.action] = event  # the latest of each
+    items = []
+    for case in cases:
+        for kind, (label, names, column) in REVIEW_KINDS.items():
+            pending = (getattr(case, column) if column else case.extension_requested_until)
+            if pending is None:
+                continue
+            event = max((asked[case.id, a] for a in names if (case.id, a) in asked),
+                        key=lambda e: e.id, default=None)
+            items.append(ReviewItem(case, kind, label, event.at if event else None,
+                                    event.note if event else None))
+    return sorted(items, key=lambda item: (item.since is None, item.since or 0, item.case.id))
 
 
 def new_urgent(user: User, since: datetime) -> list[Case]:

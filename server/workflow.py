@@ -227,6 +227,20 @@ def _visited(case: Case) -> str | None:
     return None if visited else "结案前须先完成回访。"
 
 
+def _no_complaint_pending(case: Case) -> str | None:
+    if case.complaint_at is not None:
+        return "群众对处理结果不满意，请先复核：重开、核查退回，或维持原结果并说明理由。"
+    return None
+
+
+def _complaint_pending(case: Case) -> str | None:
+    return None if case.complaint_at is not None else "没有待复核的群众意见。"
+
+
+def _closable(case: Case) -> str | None:
+    return _no_complaint_pending(case) or _visited(case)
+
+
 def _not_supervised(case: Case) -> str | None:
     return "案件已在督办中。" if case.supervised else None
 
@@ -470,6 +484,7 @@ def _verify(ctx: Context) -> None:
 
 def _send_back(ctx: Context) -> None:
     _resume_handling(ctx)
+    ctx.case.complaint_at = None  # the reporter's complaint is answered by more work
     ctx.case.resolved_at = None
     ctx.case.result_code = None
     ctx.case.result_text = None
@@ -509,8 +524,13 @@ def _close(ctx: Context) -> None:
     _end_assignments(ctx)
 
 
+def _confirm_result(ctx: Context) -> None:
+    ctx.case.complaint_at = None
+
+
 def _reopen(ctx: Context) -> None:
     case = ctx.case
+    case.complaint_at = None
     _end_assignments(ctx)
     case.closed_at = None
     case.closing_reason = None
@@ -593,7 +613,8 @@ _EDGES: list[Transition] = [
                required=("result_code", "result_text"), step=Step.VERIFY,
                relation=_holds_lead, effect=_resolve, note_field="result_text"),
     Transition("verify", "核查通过", frozenset({S.RESOLVED}), S.FOLLOW_UP, CENTER,
-               optional=("note",), effect=_verify, note_field="note"),
+               optional=("note",), guard=_no_complaint_pending, effect=_verify,
+               note_field="note"),
     Transition("send_back", "核查退回", frozenset({S.RESOLVED}), S.IN_PROGRESS, CENTER,
                required=("reason",), step=Step.HANDLE, effect=_send_back,
                note_field="reason", internal=True),
@@ -602,12 +623,17 @@ _EDGES: list[Transition] = [
                optional=("satisfaction",), relation=_looks_after_village,
                effect=_record_visit, note_field="text", internal=True),
     Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
-               required=("closing_reason",), optional=("note",), step=None, guard=_visited,
+               required=("closing_reason",), optional=("note",), step=None, guard=_closable,
                effect=_close, note_field="note"),
     Transition("reopen", "重开", frozenset({S.FOLLOW_UP, S.CLOSED}), S.ACCEPTED,
                frozenset({Role.CENTER, Role.GRID_WORKER}), required=("reason",),
                step=Step.DISPATCH, relation=_looks_after_village, effect=_reopen,
                note_field="reason"),
+    # 不满意重办: the reporter's complaint is reviewed; reopen (above) or keep the result,
+    # with a reason written for the reporter.
+    Transition("confirm_result", "维持原结果", frozenset({S.RESOLVED, S.FOLLOW_UP, S.CLOSED}),
+               None, CENTER, required=("reason",), guard=_complaint_pending,
+               effect=_confirm_result, note_field="reason"),
     Transition("supervise", "督办", OPEN - {S.SUBMITTED}, None, CENTER, optional=("note",),
                guard=_not_supervised, effect=_supervise, note_field="note", internal=True),
     Transition("escalate", "上报区级", OPEN, None, CENTER, required=("reason",),
@@ -813,19 +839,22 @@ def _set_clock(ctx: Context, transition: Transition) -> None:
 
 # --- what the reporter (a villager, no account) may add ----------------------------------
 
-# action -> (statuses it is allowed in, label). Neither changes the status.
+# action -> (statuses it is allowed in, label). None changes the status.
+AFTER_RESULT = frozenset({S.RESOLVED, S.FOLLOW_UP, S.CLOSED})
 REPORTER_ACTIONS: dict[str, tuple[frozenset[CaseStatus], str]] = {
     "add_info": (OPEN, "群众补充情况"),
-    "answer_follow_up": (frozenset({S.FOLLOW_UP, S.CLOSED}), "群众评价"),
+    "answer_follow_up": (AFTER_RESULT, "群众评价"),
+    "complain": (AFTER_RESULT, "群众反映问题未解决"),
 }
 
 
 def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
-                      satisfied: bool | None = None) -> CaseEvent:
+                      satisfaction: str | None = None) -> CaseEvent:
     """Record what the villager who reported adds from the tracking page.
 
     The event has no actor (the reporter is not an account) and is shown to staff and
-    to the reporter; one version bump, as for every action.
+    to the reporter; one version bump, as for every action. A 不满意 answer or a complaint
+    puts the case before the center for review (`Case.complaint_at`).
     """
     if action not in REPORTER_ACTIONS:
         raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
@@ -833,18 +862,26 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
     if case.status not in allowed:
         raise InvalidTransition(f"报告当前状态（{public_status(case)[1]}）不能{label}。")
     data = {}
+    now = clock.now()
     if action == "add_info":
         text = _text(text, "text")
+    elif action == "complain":
+        if case.complaint_at is not None:
+            raise InvalidTransition("您反映的意见正在复核中，请耐心等待答复。",
+                                    code="complaint_pending")
+        text = _text(text, "text")
+        case.complaint_at = now
     else:
-        if satisfied is None:
-            raise ValidationFailed("请选择满意或不满意。", code="missing_field", field="satisfied")
+        if satisfaction not in SATISFACTION:
+            raise ValidationFailed("请选择满意、基本满意或不满意。", code="missing_field",
+                                   field="satisfaction")
         if db.session.scalar(select(func.count(CaseEvent.id)).where(
                 CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up")):
             raise InvalidTransition("您已经评价过了。", code="already_answered")
         text = _text(text, "text") if text and text.strip() else None
-        data["satisfaction"] = "satisfied" if satisfied else "dissatisfied"
-        case.satisfaction = data["satisfaction"]
-    now = clock.now()
+        data["satisfaction"] = case.satisfaction = satisfaction
+        if satisfaction == "dissatisfied":
+            case.complaint_at = now
     event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
                       at=now, actor_id=None, actor_role="reporter", note=text, data=data,
                       **event_facts(case, action, now, data))
@@ -871,8 +908,10 @@ PUBLIC_EVENT_TEXT: dict[str, str | None] = {
     "verify": "调处中心已核实处理结果",
     "close": "已结案",
     "reopen": "问题再次出现，已重新处理",
+    "confirm_result": "调处中心复核后维持处理结果",
     "add_info": "您补充了情况",
     "answer_follow_up": "您对处理结果作出了评价",
+    "complain": "您反映问题未解决",
 }
 
 
@@ -887,7 +926,9 @@ def public_timeline(case: Case) -> list[dict]:
         text = PUBLIC_EVENT_TEXT.get(event.action)
         if event.internal or text is None:
             continue
-        detail = event.note if event.action in {"reject", "add_info"} else None
+        # Written for the reporter, or by them.
+        detail = (event.note if event.action in {"reject", "add_info", "complain",
+                                                   "confirm_result"} else None)
         if event.action == "resolve" and case.result_code is not None:
             detail = case.result_code.label
         entries.append({"day": clock.local(event.at).date(), "text": text, "detail": detail})

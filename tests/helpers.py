@@ -23,6 +23,9 @@ PATHS: dict[str, list[str]] = {
     "follow_up": ["accept", "dispatch", "sign_for", "resolve", "verify"],
     "visited": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit"],
     "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
+    # The reporter says it is not solved (不满意重办): the closed case awaits review.
+    "complained": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit",
+                   "close", "complain"],
 }
 
 
@@ -50,6 +53,7 @@ def fields_for(action: str, case: Case, world) -> dict:
         "reassign": {"lead_department": world.committee1.id,
                      "co_departments": [world.justice.id], "reason": "由村调委会先行调解。"},
         "recall": {"reason": "需调处中心重新研判。"},
+        "confirm_result": {"reason": "经复核，双方已按协议履行，维持原处理结果。"},
         "request_extension": {
             "until": (case.due_at or case.created_at) + timedelta(days=5),
             "reason": "当事人外出。", "parties_consent": True},
@@ -79,6 +83,9 @@ def case_in(situation: str, world, code: str = "D02") -> Case:
     """A case of category `code` in village 1, walked to `situation` (see PATHS)."""
     case = new_report(world, code)
     for action in PATHS[situation]:
+        if action in workflow.REPORTER_ACTIONS:
+            workflow.apply_as_reporter(case, action, text="问题还没有解决。")
+            continue
         role = {"sign_for": "handler", "resolve": "handler", "request_extension": "handler",
                 "return": "handler", "record_visit": "grid_worker"}.get(action, "center")
         workflow.apply(case, action, actor=actor_for(action, role, world),

@@ -204,7 +204,7 @@ def test_the_villager_adds_information_and_answers_the_follow_up(client, world):
     assert [e.action for e in case.events][-1] == "add_info"
     assert "昨晚又吵了一次" in client.get(link).get_data(as_text=True)
     # Not before the case is resolved.
-    assert client.post(f"{link}/feedback", data={"satisfied": "yes"}).status_code == 409
+    assert client.post(f"{link}/feedback", data={"satisfaction": "satisfied"}).status_code == 409
     for action, actor, fields in (
         ("accept", world.center, {}),
         ("dispatch", world.center, {"lead_department": world.justice.id}),
@@ -217,13 +217,13 @@ def test_the_villager_adds_information_and_answers_the_follow_up(client, world):
     tracked = client.get(link).get_data(as_text=True)
     assert "满意吗" in tracked
     assert "调解成功" in tracked
-    assert client.post(f"{link}/feedback", data={"satisfied": "no",
+    assert client.post(f"{link}/feedback", data={"satisfaction": "dissatisfied",
                                                  "text": "还没解决"}).status_code == 303
     event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
                                                       CaseEvent.action == "answer_follow_up"))
     assert event.data == {"satisfaction": "dissatisfied"}
     assert event.actor_id is None
-    assert client.post(f"{link}/feedback", data={"satisfied": "yes"}).status_code == 409
+    assert client.post(f"{link}/feedback", data={"satisfaction": "satisfied"}).status_code == 409
 
 
 def test_tracking_lookup(client, world):

@@ -18,7 +18,7 @@ KEEP, STOP = "keep", "stop"
 ROLES = [r.value for r in Role]
 OPEN = ["submitted", "accepted", "dispatched", "return_pending", "in_progress",
         "extension_pending", "resolved", "follow_up", "visited"]
-EVERYWHERE = [*OPEN, "rejected", "merged", "closed"]
+EVERYWHERE = [*OPEN, "rejected", "merged", "closed", "complained"]
 SH = ZoneInfo("Asia/Shanghai")
 
 
@@ -67,6 +67,9 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, set[str], object]] = {
     ("follow_up", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),
     ("visited", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),
     ("closed", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),
+    # The reporter's complaint: reopened, or the result kept with a reason for them.
+    ("complained", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),
+    ("complained", "confirm_result"): (None, {"center"}, KEEP),
     ("dispatched", "feedback"): (None, {"handler"}, KEEP),
     ("in_progress", "feedback"): (None, {"handler"}, KEEP),
     ("extension_pending", "feedback"): (None, {"handler"}, KEEP),

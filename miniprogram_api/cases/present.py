@@ -60,6 +60,7 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
         ],
         "extension_requested_until": case.extension_requested_until,
         "return_requested_at": case.return_requested_at,
+        "complaint_at": case.complaint_at,
         "result_code": case.result_code.value if case.result_code else None,
         "result_text": case.result_text,
         "rejection_reason": case.rejection_reason,

@@ -79,7 +79,8 @@ class Cases(MethodView):
         filters = queries.CaseFilters(status=query.get("status"),
                                       category=query.get("category"),
                                       village=query.get("village"),
-                                      overdue=query.get("overdue"))
+                                      overdue=query.get("overdue"),
+                                      awaiting_review=query["awaiting_review"])
         page = queries.list_cases(user, filters, limit=query["limit"],
                                   cursor=query.get("cursor"))
         return {"items": [present.summary(c, user) for c in page.items],

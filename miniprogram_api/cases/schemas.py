@@ -106,6 +106,8 @@ class CaseListQuerySchema(ma.Schema):
     category = Text(validate=validate.Length(min=1, max=16))
     village = Id()
     overdue = ma.fields.Boolean()
+    awaiting_review = ma.fields.Boolean(load_default=False, metadata={
+        "description": "仅列出待调处中心审核的：申请退回、申请延期、群众不满意"})
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
     cursor = Text(validate=[validate.Length(min=1, max=200),
                             validate.Regexp(r"^[A-Za-z0-9_-]+$")],
@@ -225,6 +227,9 @@ class CaseDetailSchema(CaseSummarySchema):
     return_requested_at = ma.fields.AwareDateTime(
         allow_none=True, required=True,
         metadata={"description": "部门申请退回、待调处中心审核的时间"})
+    complaint_at = ma.fields.AwareDateTime(
+        allow_none=True, required=True,
+        metadata={"description": "举报人表示不满意或反映问题未解决、待调处中心复核的时间"})
     result_code = Text(allow_none=True, required=True)
     result_text = Text(allow_none=True, required=True)
     rejection_reason = Text(allow_none=True, required=True)

@@ -185,12 +185,14 @@ def track(secret: str):
     case = _tracked(secret)
     status_code, status_label = workflow.public_status(case)
     answered = any(e.action == "answer_follow_up" for e in case.events)
+    after_result = case.status in workflow.AFTER_RESULT
     return render_template(
         "villager/track.html", case=case, status_code=status_code, status_label=status_label,
         timeline=workflow.public_timeline(case), secret=secret, town=_town(),
         can_add=case.status in workflow.REPORTER_ACTIONS["add_info"][0],
-        can_answer=case.status in workflow.REPORTER_ACTIONS["answer_follow_up"][0]
-        and not answered)
+        can_answer=after_result and not answered, satisfaction=workflow.SATISFACTION,
+        can_complain=after_result and answered and case.complaint_at is None,
+        under_review=case.complaint_at is not None)
 
 
 @bp.post("/t/<secret>/info")
@@ -206,10 +208,18 @@ def add_info(secret: str):
 def answer(secret: str):
     """The villager says whether they are satisfied with how it was handled."""
     case = _tracked(secret)
-    choice = request.form.get("satisfied")
     workflow.apply_as_reporter(case, "answer_follow_up",
-                               satisfied={"yes": True, "no": False}.get(choice),
+                               satisfaction=request.form.get("satisfaction") or None,
                                text=request.form.get("text"))
+    db.session.commit()
+    return redirect(url_for("villager.track", secret=secret), code=303)
+
+
+@bp.post("/t/<secret>/complaint")
+def complain(secret: str):
+    """The villager says the problem is not solved (不满意重办): the center reviews it."""
+    case = _tracked(secret)
+    workflow.apply_as_reporter(case, "complain", text=request.form.get("text"))
     db.session.commit()
     return redirect(url_for("villager.track", secret=secret), code=303)
 

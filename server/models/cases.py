@@ -74,6 +74,10 @@ class PartyKind(LabelledEnum):
     ORGANISATION = "organisation", "单位"
 
 
+# A case awaiting the center's review: a return or an extension asked for, a complaint.
+AWAITING_REVIEW = ("complaint_at IS NOT NULL OR return_requested_at IS NOT NULL"
+                   " OR extension_requested_until IS NOT NULL")
+
 # Statuses in which a department holds the case: it must have a lead department.
 _WITH_DEPARTMENT = "'dispatched', 'in_progress', 'resolved'"
 
@@ -125,6 +129,9 @@ class Case(db.Model):
         Index("ix_case_file_received", "created_at", "status", "source", "category_id",
               "village_id"),
         Index("ix_case_file_lead_department_status", "lead_department_id", "status"),
+        # What awaits the center's review (server/queue.py): few rows, at any status.
+        Index("ix_case_file_review", "id", sqlite_where=text(AWAITING_REVIEW),
+              postgresql_where=text(AWAITING_REVIEW)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -183,6 +190,9 @@ class Case(db.Model):
     # A return (退回) the lead department asked for, awaiting the center's review (退单审核);
     # the reason is on the event.
     return_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The reporter's 不满意 or complaint (不满意重办), awaiting the center's review: it reopens
+    # the case or confirms the result with a reason the reporter sees.
+    complaint_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
