@@ -65,11 +65,19 @@ SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "d
 KEEP = object()  # a transition that leaves the running clock alone
 
 
+def survivor(case: Case) -> Case:
+    """The case a merged report lives on in (its target's target, …); the case itself
+    if it was not merged."""
+    for _ in range(20):  # a merge chain is short; a loop would be a data error
+        if case.status != S.MERGED or case.merged_into is None:
+            break
+        case = case.merged_into
+    return case
+
+
 def public_status(case: Case) -> tuple[str, str]:
     """The (code, label) a reporter sees: no internal detail, merged cases follow the target."""
-    if case.status == S.MERGED and case.merged_into is not None:
-        return public_status(case.merged_into)
-    return PUBLIC_STATUS[case.status]
+    return PUBLIC_STATUS[survivor(case).status]
 
 
 @dataclass
@@ -915,16 +923,21 @@ PUBLIC_EVENT_TEXT: dict[str, str | None] = {
 }
 
 
-def public_timeline(case: Case) -> list[dict]:
+def public_timeline(case: Case, *, of_survivor: bool = False) -> list[dict]:
     """The reporter's view of the timeline: what happened and on which day, nothing else.
 
     No names of handlers or departments, no internal notes; the reason of a rejection
-    is shown, because it was written for the reporter.
+    is shown, because it was written for the reporter. `of_survivor`: the timeline of
+    the case a report was merged into, for that report's reporter: without what the
+    survivor's own reporter wrote or was answered.
     """
     entries = []
     for event in case.events:
         text = PUBLIC_EVENT_TEXT.get(event.action)
         if event.internal or text is None:
+            continue
+        if of_survivor and (event.action in REPORTER_ACTIONS
+                            or event.action == "confirm_result"):
             continue
         # Written for the reporter, or by them.
         detail = (event.note if event.action in {"reject", "add_info", "complain",

@@ -66,6 +66,8 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
         "rejection_reason": case.rejection_reason,
         "closing_reason": case.closing_reason.value if case.closing_reason else None,
         "photos": list(case.photos),
+        "merged_reports": [{"code": m.code, "created_at": m.created_at}
+                           for m in case.merged_reports if access.can_view_case(viewer, m)],
         "timeline": [
             {"action": e.action,
              "label": workflow.ACTIONS[e.action].label if e.action in workflow.ACTIONS

@@ -198,6 +198,11 @@ class PartyOutSchema(ma.Schema):
     kind = Text(required=True)
 
 
+class MergedReportSchema(ma.Schema):
+    code = Text(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
 class SkippedDepartmentSchema(ma.Schema):
     department = ma.fields.Nested(RefSchema, required=True)
     reason = Text(required=True)
@@ -235,6 +240,8 @@ class CaseDetailSchema(CaseSummarySchema):
     rejection_reason = Text(allow_none=True, required=True)
     closing_reason = Text(allow_none=True, required=True)
     photos = ma.fields.List(ma.fields.Nested(PhotoSchema), required=True)
+    merged_reports = ma.fields.List(ma.fields.Nested(MergedReportSchema), required=True,
+                                    metadata={"description": "并入本案的重复报告"})
     timeline = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
     actions = ma.fields.List(ma.fields.Nested(AvailableActionSchema), required=True)
     suggested_dispatch = ma.fields.Nested(

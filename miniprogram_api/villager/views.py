@@ -185,6 +185,8 @@ def track(secret: str):
     case = _tracked(secret)
     status_code, status_label = workflow.public_status(case)
     answered = any(e.action == "answer_follow_up" for e in case.events)
+    # A report merged into another follows it: the surviving case's progress.
+    lives_on = workflow.survivor(case)
     after_result = case.status in workflow.AFTER_RESULT
     return render_template(
         "villager/track.html", case=case, status_code=status_code, status_label=status_label,
@@ -192,7 +194,9 @@ def track(secret: str):
         can_add=case.status in workflow.REPORTER_ACTIONS["add_info"][0],
         can_answer=after_result and not answered, satisfaction=workflow.SATISFACTION,
         can_complain=after_result and answered and case.complaint_at is None,
-        under_review=case.complaint_at is not None)
+        under_review=case.complaint_at is not None,
+        survivor_timeline=workflow.public_timeline(lives_on, of_survivor=True)
+        if lives_on is not case else None)
 
 
 @bp.post("/t/<secret>/info")

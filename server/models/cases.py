@@ -224,6 +224,10 @@ class Case(db.Model):
     lead_department: Mapped[Department | None] = relationship()
     handler: Mapped[User | None] = relationship(foreign_keys=[handler_id])
     merged_into: Mapped[Case | None] = relationship(remote_side=[id])
+    # The duplicates folded into this case (合并), oldest first.
+    merged_reports: Mapped[list[Case]] = relationship(
+        primaryjoin="Case.id == foreign(Case.merged_into_id)", order_by="Case.id",
+        viewonly=True)
     parties: Mapped[list[CaseParty]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseParty.id"
     )
