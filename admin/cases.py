@@ -8,7 +8,17 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, require
-from server import access, clock, codes, database, media, operations, routing, workflow
+from server import (
+    access,
+    clock,
+    codes,
+    database,
+    media,
+    operations,
+    repeats,
+    routing,
+    workflow,
+)
 from server.duplicates import likely_duplicates
 from server.errors import StaleCase, ValidationFailed
 from server.extensions import db
@@ -28,7 +38,7 @@ CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 LIST_FIELDS = {"co_departments"}
 INT_FIELDS = {"lead_department", "handler"}
 TIME_FIELDS = {"due_at", "until"}
-BOOL_FIELDS = {"parties_consent"}
+BOOL_FIELDS = {"parties_consent", "criminal_risk"}
 
 
 def _case(code: str):
@@ -52,6 +62,7 @@ def _context(case):
                               None) if case.return_requested_at else None,
         "case": case, "display": codes.display,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],
+        "repeats": [r for r in repeats.repeats_of(case) if access.can_view_case(g.user, r.case)],
         "informant": informant,
         "show_informant": access.can_see_informant(g.user, case),
         "exact_location": access.can_see_exact_location(g.user, case),

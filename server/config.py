@@ -61,6 +61,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "SCREENINGS_PER_MONTH": (2, int),
     # The public monthly figures show no count below this (a person could be recognised).
     "DISCLOSURE_MIN_COUNT": (5, int),
+    # A dispute between the same parties within this many months of an earlier one is a
+    # repeat dispute (重复纠纷), flagged for the center: an early warning of 民转刑.
+    "REPEAT_DISPUTE_MONTHS": (12, int),
     # The web admin: a session ends after this long without a request.
     "ADMIN_IDLE_MINUTES": (30, int),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),

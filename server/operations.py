@@ -16,7 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
-from server import access, clock, codes, media, new_rows, notifications, reference, workflow
+from server import (
+    access,
+    clock,
+    codes,
+    media,
+    new_rows,
+    notifications,
+    reference,
+    repeats,
+    workflow,
+)
 from server.deadlines import Deadlines
 from server.errors import (
     Conflict,
@@ -208,18 +218,26 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         if not name or len(name) > 64:
             raise _fail("当事人姓名不能为空且不超过64字。", f"parties[{i}].name")
         try:
+            phone = (party.phone or "").strip() or None
+            if phone is not None and len(phone) > 32:
+                raise _fail("当事人电话过长。", f"parties[{i}].phone", "too_long")
             parties.append(CaseParty(name=name, side=PartySide(party.side),
-                                     kind=PartyKind(party.kind), phone=party.phone or None))
+                                     kind=PartyKind(party.kind), phone=phone,
+                                     name_key=repeats.name_key(name),
+                                     phone_key=repeats.phone_key(phone)))
         except ValueError:
             raise _fail("当事人类型无效。", f"parties[{i}]", "invalid_choice") from None
 
     now = clock.now()
+    # The same parties again within the window: flagged for the center (重复纠纷).
+    repeat = category.is_dispute and bool(repeats.earlier_disputes(parties, now))
     accept = Deadlines().clock(category, Step.ACCEPT, now)
     case = Case(
         code=codes.new_case_code(), source=source, village=village, grid=grid,
         category=category, severity=severity, risk_level=risk,
         people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
         criminal_risk=bool(draft.criminal_risk), urgent=category.urgent,
+        repeat_dispute=repeat,
         description=description, place_text=(draft.place_text or "").strip() or None,
         latitude=draft.latitude, longitude=draft.longitude,
         occurred_at=draft.occurred_at.astimezone(UTC) if draft.occurred_at else None,

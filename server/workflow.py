@@ -172,6 +172,7 @@ _FIELD_LABELS = {
     "until": "延期至", "result_code": "办结结果", "result_text": "办结情况",
     "closing_reason": "结案原因", "text": "内容", "category": "类别", "risk_level": "风险等级",
     "severity": "严重程度", "satisfaction": "满意度", "parties_consent": "当事人同意",
+    "criminal_risk": "民转刑风险",
     "outcome": "回访结果",
     "note": "备注",
 }
@@ -285,8 +286,7 @@ def _accept(ctx: Context) -> None:
             ctx.data["category_from"] = case.category.code
             case.category = category
             case.urgent = category.urgent
-    if "risk_level" in f:
-        case.risk_level = _choice(RiskLevel, f["risk_level"], "risk_level")
+    _set_risk(ctx)
     if "severity" in f:
         case.severity = _choice(Severity, f["severity"], "severity")
     case.accepted_at = ctx.now
@@ -296,6 +296,30 @@ def _accept(ctx: Context) -> None:
         dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at)
         ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at,
                           dispatch.due_at)
+
+
+def _set_risk(ctx: Context) -> bool:
+    """The risk level and the 民转刑 flag the center gives; records what changed."""
+    case, f, changed = ctx.case, ctx.fields, False
+    if "risk_level" in f:
+        level = _choice(RiskLevel, f["risk_level"], "risk_level")
+        if level != case.risk_level:
+            ctx.data["risk_level_from"] = case.risk_level.value
+            case.risk_level, changed = level, True
+    if "criminal_risk" in f:
+        if not isinstance(f["criminal_risk"], bool):
+            raise ValidationFailed("民转刑风险须为是或否。", code="invalid_field",
+                                   field="criminal_risk")
+        if f["criminal_risk"] != case.criminal_risk:
+            ctx.data["criminal_risk_from"] = case.criminal_risk
+            case.criminal_risk, changed = f["criminal_risk"], True
+    return changed
+
+
+def _assess_risk(ctx: Context) -> None:
+    if not _set_risk(ctx):
+        raise ValidationFailed("风险等级和民转刑风险都没有改变。", code="no_change",
+                               field="risk_level")
 
 
 def _reject(ctx: Context) -> None:
@@ -577,8 +601,8 @@ WITH_LEAD = frozenset({S.DISPATCHED, S.IN_PROGRESS})
 
 _EDGES: list[Transition] = [
     Transition("accept", "受理", frozenset({S.SUBMITTED}), S.ACCEPTED, CENTER,
-               optional=("category", "risk_level", "severity", "note"), step=Step.DISPATCH,
-               effect=_accept, note_field="note"),
+               optional=("category", "risk_level", "criminal_risk", "severity", "note"),
+               step=Step.DISPATCH, effect=_accept, note_field="note"),
     Transition("reject", "不予受理", frozenset({S.SUBMITTED}), S.REJECTED, CENTER,
                required=("reason",), step=None, effect=_reject, note_field="reason"),
     Transition("merge", "合并", frozenset({S.SUBMITTED}), S.MERGED, CENTER,
@@ -642,6 +666,10 @@ _EDGES: list[Transition] = [
     Transition("confirm_result", "维持原结果", frozenset({S.RESOLVED, S.FOLLOW_UP, S.CLOSED}),
                None, CENTER, required=("reason",), guard=_complaint_pending,
                effect=_confirm_result, note_field="reason"),
+    # 风险研判: the center sets the risk and the 民转刑 flag at any time after acceptance.
+    Transition("assess_risk", "风险研判", OPEN - {S.SUBMITTED}, None, CENTER,
+               required=("reason",), optional=("risk_level", "criminal_risk"),
+               effect=_assess_risk, note_field="reason", internal=True),
     Transition("supervise", "督办", OPEN - {S.SUBMITTED}, None, CENTER, optional=("note",),
                guard=_not_supervised, effect=_supervise, note_field="note", internal=True),
     Transition("escalate", "上报区级", OPEN, None, CENTER, required=("reason",),

@@ -53,6 +53,8 @@ def fields_for(action: str, case: Case, world) -> dict:
         "reassign": {"lead_department": world.committee1.id,
                      "co_departments": [world.justice.id], "reason": "由村调委会先行调解。"},
         "recall": {"reason": "需调处中心重新研判。"},
+        "assess_risk": {"risk_level": "red", "criminal_risk": True,
+                        "reason": "双方多次冲突，有激化可能。"},
         "confirm_result": {"reason": "经复核，双方已按协议履行，维持原处理结果。"},
         "request_extension": {
             "until": (case.due_at or case.created_at) + timedelta(days=5),

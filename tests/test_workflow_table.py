@@ -83,6 +83,7 @@ for _situation in ("dispatched", "return_pending", "in_progress", "extension_pen
 for _situation in OPEN:
     if _situation != "submitted":
         EXPECTED[(_situation, "supervise")] = (None, {"center"}, KEEP)
+        EXPECTED[(_situation, "assess_risk")] = (None, {"center"}, KEEP)
     EXPECTED[(_situation, "escalate")] = (None, {"center"}, KEEP)
 for _situation in EVERYWHERE:
     # Handlers may write notes only on cases their department holds.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server import access, clock, operations, workflow
+from server import access, clock, operations, repeats, workflow
 from server.models import Case, CaseStatus, Role, User
 from server.workflow import OPEN
 
@@ -66,6 +66,11 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
         "rejection_reason": case.rejection_reason,
         "closing_reason": case.closing_reason.value if case.closing_reason else None,
         "photos": list(case.photos),
+        "repeat_dispute": case.repeat_dispute,
+        "repeats": [{"code": r.case.code, "status": r.case.status.value,
+                     "status_label": r.case.status.label, "created_at": r.case.created_at,
+                     "shared_parties": r.shared}
+                    for r in repeats.repeats_of(case) if access.can_view_case(viewer, r.case)],
         "merged_reports": [{"code": m.code, "created_at": m.created_at}
                            for m in case.merged_reports if access.can_view_case(viewer, m)],
         "timeline": [

@@ -91,6 +91,7 @@ class ActionSchema(ma.Schema):
     closing_reason = Text(validate=_values(ClosingReason))
     category = Text(validate=validate.Length(min=1, max=16))
     risk_level = Text(validate=_values(RiskLevel))
+    criminal_risk = ma.fields.Boolean(metadata={"description": "民转刑风险"})
     severity = Text(validate=_values(Severity))
     satisfaction = Text(validate=validate.OneOf(sorted(SATISFACTION)))
     outcome = Text(validate=validate.OneOf(sorted(VISIT_OUTCOMES)), metadata={
@@ -198,6 +199,14 @@ class PartyOutSchema(ma.Schema):
     kind = Text(required=True)
 
 
+class RepeatSchema(ma.Schema):
+    code = Text(required=True)
+    status = Text(required=True)
+    status_label = Text(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    shared_parties = ma.fields.List(Text(), required=True)
+
+
 class MergedReportSchema(ma.Schema):
     code = Text(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
@@ -240,6 +249,10 @@ class CaseDetailSchema(CaseSummarySchema):
     rejection_reason = Text(allow_none=True, required=True)
     closing_reason = Text(allow_none=True, required=True)
     photos = ma.fields.List(ma.fields.Nested(PhotoSchema), required=True)
+    repeat_dispute = ma.fields.Boolean(
+        required=True, metadata={"description": "重复纠纷：同一当事人在期限内已有纠纷"})
+    repeats = ma.fields.List(ma.fields.Nested(RepeatSchema), required=True,
+                             metadata={"description": "同一当事人此前的纠纷（任何状态）"})
     merged_reports = ma.fields.List(ma.fields.Nested(MergedReportSchema), required=True,
                                     metadata={"description": "并入本案的重复报告"})
     timeline = ma.fields.List(ma.fields.Nested(EventSchema), required=True)

@@ -129,6 +129,9 @@ class Case(db.Model):
         Index("ix_case_file_received", "created_at", "status", "source", "category_id",
               "village_id"),
         Index("ix_case_file_lead_department_status", "lead_department_id", "status"),
+        # Repeat disputes received in a period, for the figures: few rows.
+        Index("ix_case_file_repeat", "created_at", sqlite_where=text("repeat_dispute"),
+              postgresql_where=text("repeat_dispute")),
         # What awaits the center's review (server/queue.py): few rows, at any status.
         Index("ix_case_file_review", "id", sqlite_where=text(AWAITING_REVIEW),
               postgresql_where=text(AWAITING_REVIEW)),
@@ -151,6 +154,9 @@ class Case(db.Model):
     # 民转刑: a dispute that may turn into a crime.
     criminal_risk: Mapped[bool] = mapped_column(Boolean, default=False)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A dispute between the same parties as an earlier one within the window (重复纠纷),
+    # found when it is filed (server/repeats.py); the figures count them.
+    repeat_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text)
     place_text: Mapped[str | None] = mapped_column(String(200))
     latitude: Mapped[float | None] = mapped_column(Float)
@@ -261,6 +267,10 @@ class CaseParty(db.Model):
     kind: Mapped[PartyKind] = mapped_column(enum_type(PartyKind, "party_kind"))
     name: Mapped[str] = mapped_column(String(64), index=True)
     phone: Mapped[str | None] = mapped_column(String(32))
+    # The name and phone as compared (server/repeats.py): the same person written with
+    # other spaces, width or punctuation, or the phone with +86, matches.
+    name_key: Mapped[str] = mapped_column(String(64), index=True)
+    phone_key: Mapped[str | None] = mapped_column(String(32))
 
     case: Mapped[Case] = relationship(back_populates="parties")
 
