@@ -162,17 +162,26 @@ class Deadlines:
 
         return self._calendar or reference.calendar()
 
-    def limits(self, category: Category, step: Step) -> tuple[str | None, str]:
-        """The (warn, due) limits of `step` for `category`: its own row, else the default."""
+    def limits(self, category: Category, step: Step, *,
+               urgent: bool = False) -> tuple[str | None, str]:
+        """The (warn, due) limits of `step` for `category`: its own row, else the default.
+
+        `urgent`: the case is urgent though its category is not (the reporter says it is
+        happening now): accepted, dispatched and signed for within the urgent limits.
+        """
+        if urgent and not category.urgent and step in URGENT_LIMITS:
+            return URGENT_LIMITS[step]
         for row in category.time_limits:
             if row.step == step:
                 return row.warn, row.due
         return default_limits(category.group, category.urgent)[step]
 
-    def clock(self, category: Category, step: Step, start: datetime | None = None) -> StepClock:
-        """The clock of `step` for a case of `category` starting at `start` (now)."""
+    def clock(self, category: Category, step: Step, start: datetime | None = None, *,
+              urgent: bool = False) -> StepClock:
+        """The clock of `step` for a case of `category` starting at `start` (now);
+        `urgent` as for `limits`."""
         start = start or clock.now()
-        warn, due = self.limits(category, step)
+        warn, due = self.limits(category, step, urgent=urgent)
         due_at = self.calendar.add(start, parse_duration(due))
         warn_at = self.calendar.add(start, parse_duration(warn)) if warn else None
         if warn_at is not None and warn_at > due_at:

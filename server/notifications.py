@@ -20,7 +20,6 @@ from server.extensions import db
 from server.models import (
     Case,
     CaseEvent,
-    DepartmentKind,
     Grid,
     Notification,
     Role,
@@ -64,12 +63,6 @@ def village_workers(village_id: int) -> list[User]:
     return list(db.session.scalars(select(User).where(
         User.role == Role.GRID_WORKER, User.active.is_(True),
         User.grids.any(Grid.village_id == village_id))))
-
-
-def police_staff() -> list[User]:
-    """Active members of the police station."""
-    return list(db.session.scalars(select(User).join(User.department).where(
-        User.active.is_(True), User.department.has(kind=DepartmentKind.POLICE_STATION))))
 
 
 def subject(case: Case) -> str:
@@ -150,10 +143,17 @@ def queue_for_event(case: Case, event: CaseEvent, *, released=()) -> None:
 
 
 def queue_for_new_report(case: Case) -> None:
-    """An urgent hazard alerts the center and the police station at once, day or night."""
+    """An urgent report alerts the center and the department that would lead it (the
+    police for public security, the work-safety office for safety hazards, …) at once,
+    day or night."""
     if not case.urgent:
         return
-    queue(center_staff() + police_staff(), "urgent_report", case=case, title="紧急：新报告",
+    from server.routing import route
+
+    lead = route(case.category, case.village).lead
+    people = center_staff() + ([u for u in lead.members if u.active] if lead else [])
+    queue(people, "urgent_report", case=case,
+          title="紧急：正在发生" if case.happening_now else "紧急：新报告",
           body=f"{subject(case)}：{case.description[:60]}")
 
 

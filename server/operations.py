@@ -100,6 +100,8 @@ class ReportDraft:
     people_involved: int = 1
     group_dispute: bool = False
     criminal_risk: bool = False
+    # Happening now (正在发生): the report is urgent whatever its category.
+    happening_now: bool = False
     place_text: str | None = None
     latitude: float | None = None
     longitude: float | None = None
@@ -231,12 +233,14 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
     now = clock.now()
     # The same parties again within the window: flagged for the center (重复纠纷).
     repeat = category.is_dispute and bool(repeats.earlier_disputes(parties, now))
-    accept = Deadlines().clock(category, Step.ACCEPT, now)
+    urgent = category.urgent or bool(draft.happening_now)
+    accept = Deadlines().clock(category, Step.ACCEPT, now, urgent=urgent)
     case = Case(
         code=codes.new_case_code(), source=source, village=village, grid=grid,
         category=category, severity=severity, risk_level=risk,
         people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
-        criminal_risk=bool(draft.criminal_risk), urgent=category.urgent,
+        criminal_risk=bool(draft.criminal_risk), urgent=urgent,
+        happening_now=bool(draft.happening_now),
         repeat_dispute=repeat,
         description=description, place_text=(draft.place_text or "").strip() or None,
         latitude=draft.latitude, longitude=draft.longitude,
@@ -346,7 +350,8 @@ def find_villager_report(form_key: str) -> Case | None:
 def submit_villager_report(village: Village, *, category: str, description: str,
                            idempotency_key: str, place_text: str | None = None,
                            reporter: Reporter | None = None,
-                           photos: list | None = None) -> tuple[Case, str, bool]:
+                           photos: list | None = None,
+                           happening_now: bool = False) -> tuple[Case, str, bool]:
     """A report from a village's QR page: (case, tracking secret, whether it was a resend).
 
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
@@ -364,6 +369,7 @@ def submit_villager_report(village: Village, *, category: str, description: str,
         return existing, secret, True
     draft = ReportDraft(village=village, category=category, description=description,
                         source=Source.QR.value, place_text=place_text,
+                        happening_now=happening_now,
                         reporter=reporter or Reporter(), photos=list(photos or []))
     case = prepare_report(draft, actor=None)
     case.tracking_hash = tracking.secret_hash(secret)

@@ -285,7 +285,7 @@ def _accept(ctx: Context) -> None:
         if category.id != case.category_id:
             ctx.data["category_from"] = case.category.code
             case.category = category
-            case.urgent = category.urgent
+            case.urgent = category.urgent or case.happening_now
     _set_risk(ctx)
     if "severity" in f:
         case.severity = _choice(Severity, f["severity"], "severity")
@@ -293,7 +293,8 @@ def _accept(ctx: Context) -> None:
     if case.urgent:
         # An urgent report must be accepted *and dispatched* within its limit of the
         # report itself, not of the acceptance.
-        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at)
+        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at,
+                                       urgent=True)
         ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at,
                           dispatch.due_at)
 
@@ -868,7 +869,7 @@ def _set_clock(ctx: Context, transition: Transition) -> None:
     elif transition.step is None:
         case.step = case.step_started_at = case.warn_at = case.due_at = None
     elif transition.step is not KEEP:
-        c = ctx.deadlines.clock(case.category, transition.step, ctx.now)
+        c = ctx.deadlines.clock(case.category, transition.step, ctx.now, urgent=case.urgent)
         case.step, case.step_started_at, case.warn_at, case.due_at = (
             c.step, c.started_at, c.warn_at, c.due_at)
 

@@ -26,6 +26,7 @@ def summary(case: Case, viewer: User) -> dict:
         "risk_level": case.risk_level.value,
         "severity": case.severity.value,
         "urgent": case.urgent,
+        "happening_now": case.happening_now,
         "supervised": case.supervised,
         "escalated": case.escalated,
         "step": case.step.value if case.step else None,

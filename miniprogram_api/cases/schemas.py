@@ -61,6 +61,8 @@ class ReportCreateSchema(ma.Schema):
                                         validate=validate.Range(1, 100000))
     group_dispute = ma.fields.Boolean(load_default=False)
     criminal_risk = ma.fields.Boolean(load_default=False)
+    happening_now = ma.fields.Boolean(load_default=False, metadata={
+        "description": "正在发生（起火、冒烟、打架…）：任何类别都按紧急处理，30分钟内受理派遣"})
     severity = Text(validate=_values(Severity), allow_none=True)
     risk_level = Text(validate=_values(RiskLevel), allow_none=True)
     source = Text(load_default="grid_worker",
@@ -137,6 +139,7 @@ class CaseSummarySchema(ma.Schema):
     risk_level = Text(required=True)
     severity = Text(required=True)
     urgent = ma.fields.Boolean(required=True)
+    happening_now = ma.fields.Boolean(required=True)
     supervised = ma.fields.Boolean(required=True)
     escalated = ma.fields.Boolean(required=True)
     step = Text(allow_none=True, required=True)

@@ -87,8 +87,8 @@ def _categories() -> list[tuple[CategoryGroup, list[Category]]]:
     return [(group, [c for c in rows if c.group == group]) for group in GROUP_ORDER]
 
 
-def _accept_promise(category: Category) -> str:
-    _warn, due = Deadlines().limits(category, Step.ACCEPT)
+def _accept_promise(case) -> str:
+    _warn, due = Deadlines().limits(case.category, Step.ACCEPT, urgent=case.urgent)
     return parse_duration(due).label
 
 
@@ -128,6 +128,7 @@ def submit(token: str):
     anonymous = form.get("anonymous", "yes") != "no"
     values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
     values["anonymous"] = anonymous
+    values["happening_now"] = form.get("happening_now") == "yes"
     reporter = Reporter(anonymous=anonymous, name=None if anonymous else values["name"],
                         phone=None if anonymous else values["phone"])
     try:
@@ -144,7 +145,7 @@ def submit(token: str):
         case, secret, resent = operations.submit_villager_report(
             village, category=category.code, description=values["description"],
             place_text=values["place_text"], idempotency_key=key, photos=photos,
-            reporter=reporter)
+            reporter=reporter, happening_now=values["happening_now"])
     except DomainError as error:
         if error.http_status not in {413, 415, 422}:
             raise
@@ -159,7 +160,7 @@ def submit(token: str):
     return render_template("villager/submitted.html", case=case, village=village,
                            secret=tracking.display(secret), link=link, resent=resent,
                            public_url=str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/"),
-                           promise=_accept_promise(case.category), town=_town())
+                           promise=_accept_promise(case), town=_town())
 
 
 @bp.route("/t", methods=["GET", "POST"])

@@ -154,6 +154,9 @@ class Case(db.Model):
     # 民转刑: a dispute that may turn into a crime.
     criminal_risk: Mapped[bool] = mapped_column(Boolean, default=False)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The reporter says it is happening now (正在发生：起火、冒烟、打架…): urgent whatever
+    # the category, on the 30-minute clock, its lead department alerted at once.
+    happening_now: Mapped[bool] = mapped_column(Boolean, default=False)
     # A dispute between the same parties as an earlier one within the window (重复纠纷),
     # found when it is filed (server/repeats.py); the figures count them.
     repeat_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
