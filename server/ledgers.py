@@ -5,6 +5,7 @@ memory. Headers in Chinese, times in the town's zone, and never an informant's i
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -38,10 +39,11 @@ def _cases(period: Period, groups: set[CategoryGroup] | None) -> Iterator[Case]:
     yield from db.session.scalars(query)
 
 
-def _steps_of(case_ids: list[int]) -> dict[int, dict[str, datetime]]:
+def _steps_of(case_ids: list[int]) -> tuple[dict[int, dict[str, datetime]], Counter]:
     """When each step of these cases first happened (the last result and closing count),
-    read in one query for the whole batch."""
+    and how often each was reopened, read in one query for the whole batch."""
     steps: dict[int, dict[str, datetime]] = {case_id: {} for case_id in case_ids}
+    reopened: Counter = Counter()
     rows = db.session.execute(select(CaseEvent.case_id, CaseEvent.action, CaseEvent.at)
                               .where(CaseEvent.case_id.in_(case_ids)).order_by(CaseEvent.id))
     for case_id, action, at in rows:
@@ -49,7 +51,8 @@ def _steps_of(case_ids: list[int]) -> dict[int, dict[str, datetime]]:
         firsts.setdefault(action, at)
         if action in {"resolve", "close"}:
             firsts[action] = at
-    return steps
+        reopened[case_id] += action == "reopen"
+    return steps, reopened
 
 
 def _batches(items: Iterator[Case], size: int = BATCH) -> Iterator[list[Case]]:
@@ -65,20 +68,29 @@ def _batches(items: Iterator[Case], size: int = BATCH) -> Iterator[list[Case]]:
 
 def _dispute_rows(period: Period):
     yield ["序号", "案件编号", "登记日期", "村", "纠纷类别", "申请人", "被申请人", "涉及人数",
-           "群体性", "民转刑风险", "纠纷简要情况", "调处部门", "调处结果", "办结日期", "回访满意度",
-           "结案日期", "当前状态"]
-    for number, case in enumerate(_cases(period, {CategoryGroup.DISPUTE}), start=1):
-        sides = {"applicant": [], "respondent": []}
-        for party in case.parties:
-            sides[party.side.value].append(party.name)
-        yield [number, codes.display(case.code), _when(case.created_at, "%Y-%m-%d"),
-               case.village.name, case.category.name, "、".join(sides["applicant"]),
-               "、".join(sides["respondent"]), case.people_involved,
-               "是" if case.group_dispute else "否", "是" if case.criminal_risk else "否",
-               case.description[:500], case.lead_department.name if case.lead_department else "",
-               case.result_code.label if case.result_code else "",
-               _when(case.resolved_at, "%Y-%m-%d"), _satisfaction(case.satisfaction),
-               _when(case.closed_at, "%Y-%m-%d"), case.status.label]
+           "群体性", "民转刑风险", "重复纠纷", "纠纷简要情况", "调处部门", "调处结果", "办结日期",
+           "回访满意度", "结案日期", "重开次数", "当前状态"]
+    number = 0
+    for batch in _batches(_cases(period, {CategoryGroup.DISPUTE})):
+        _steps, reopened = _steps_of([case.id for case in batch])
+        for case in batch:
+            number += 1
+            sides = {"applicant": [], "respondent": []}
+            for party in case.parties:
+                sides[party.side.value].append(party.name)
+            yield [number, codes.display(case.code), _when(case.created_at, "%Y-%m-%d"),
+                   case.village.name, case.category.name, "、".join(sides["applicant"]),
+                   "、".join(sides["respondent"]), case.people_involved,
+                   _yes(case.group_dispute), _yes(case.criminal_risk),
+                   _yes(case.repeat_dispute), case.description[:500],
+                   case.lead_department.name if case.lead_department else "",
+                   case.result_code.label if case.result_code else "",
+                   _when(case.resolved_at, "%Y-%m-%d"), _satisfaction(case.satisfaction),
+                   _when(case.closed_at, "%Y-%m-%d"), reopened[case.id], case.status.label]
+
+
+def _yes(value: bool) -> str:
+    return "是" if value else "否"
 
 
 def _satisfaction(value: str | None) -> str:
@@ -106,15 +118,15 @@ def _case_rows(period: Period):
                ("resolve", "办结"), ("verify", "核查"), ("record_visit", "回访"),
                ("close", "结案")]
     yield ["案件编号", "类别", "分组", "村", "来源", "风险等级", *[label for _a, label in actions],
-           "当前状态", "督办"]
+           "重开次数", "当前状态", "督办"]
     for batch in _batches(_cases(period, None)):
-        steps_of = _steps_of([case.id for case in batch])
+        steps_of, reopened = _steps_of([case.id for case in batch])
         for case in batch:
             steps = steps_of[case.id]
             yield [codes.display(case.code), case.category.name, case.category.group.label,
                    case.village.name, case.source.label, case.risk_level.label,
                    *[_when(steps.get(action)) for action, _label in actions],
-                   case.status.label, "是" if case.supervised else ""]
+                   reopened[case.id], case.status.label, "是" if case.supervised else ""]
 
 
 def _screening_rows(period: Period):

@@ -9,7 +9,12 @@ A period is a half-open range of days [start, end) on the town's calendar. Count
 - a step is on time when the event that ended it came no later than the due time it ran
   against (recorded on the event; working days and holidays are already in it);
 - 化解率 (resolution rate): disputes closed as resolved / disputes closed;
-  mediation success: disputes mediated successfully / disputes resolved.
+  mediation success: disputes mediated successfully / disputes resolved;
+- reopened: distinct cases reopened in the period (a case reopened twice counts once, and
+  still once as a case received, accepted, resolved); 重开率 (reopen rate): reopened /
+  resolved in the period, as the hotline's 重办率 counts it;
+- repeat disputes: disputes received in the period between the same parties as an
+  earlier one (server/repeats.py), counted afresh like the reports received.
 
 How, at a million cases: each event carries, as columns, when its case last had the same
 action (and the same result, and any counted action). A case counts once in a period by
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from server import clock, database
@@ -122,6 +127,9 @@ class Figures:
     hours_to_close: tuple[float | None, float | None] = (None, None)
     overdue_now: int = 0
     supervised_now: int = 0
+    reopened: int = 0
+    disputes_reopened: int = 0
+    repeat_disputes: int = 0
     follow_ups: int = 0
     satisfied: int = 0
     answered: int = 0
@@ -142,6 +150,10 @@ class Figures:
     @property
     def mediation_success(self) -> float | None:
         return self.rate(self.mediations_succeeded, self.mediations)
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return self.rate(self.reopened, self.resolved)
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -189,8 +201,8 @@ class Partial:
     follow_ups: list[list] = field(default_factory=list)  # [action, satisfaction, n]
 
     # Bumped when what a partial holds changes: kept rows of an older version are ignored
-    # (counted again) until the sweep replaces them.
-    VERSION = 2
+    # (counted again) until the sweep replaces them. 3: reopened cases.
+    VERSION = 3
 
     def as_json(self) -> dict:
         return {"once": self.once, "seconds": self.seconds, "on_time": self.on_time,
@@ -246,6 +258,12 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes:
             .where(Event.action == action, Event.result == result, *in_range,
                    _first_since(Event.previous_result_at, start))
             .group_by(bucket, dispute))]
+    # Reopened: once per case, by the previous reopen of the case.
+    bucket = _bucket(Event.previous_at, marks)
+    out.once += [["reopen", b, d, n] for b, d, n in read(
+        select(bucket, dispute, func.count())
+        .where(Event.action == "reopen", *in_range, _first_since(Event.previous_at, start))
+        .group_by(bucket, dispute))]
     # Accept, resolve and close: one read each gives the counts, the hours from the report,
     # and "handled" (an event first of any counted action in a range is first of its own
     # action too, so these rows hold every one).
@@ -451,6 +469,9 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.hazards_removed = once["removed", False]
     figures.disputes_closed = once["close", True]
     figures.disputes_closed_resolved = once["closed_resolved", True]
+    figures.reopened = once["reopen", True] + once["reopen", False]
+    figures.disputes_reopened = once["reopen", True]
+    figures.repeat_disputes = _repeat_disputes(start, end, village_id, category_ids)
     figures.hours_to_accept = _quantiles(hours["accept"])
     figures.hours_to_resolve = _quantiles(hours["resolve"])
     figures.hours_to_close = _quantiles(hours["close"])
@@ -459,6 +480,14 @@ def compute(period: Period, *, village_id: int | None = None,
     _now_figures(figures, village_names, village_id, category_ids)
     _screening_figures(figures, period, village_id, list(village_names), required_screenings)
     return figures
+
+
+def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -> int:
+    """Repeat disputes received in [start, end), not merged (the partial index of them)."""
+    return db.session.scalar(select(func.count()).select_from(Case).where(
+        # Written as the index's own condition, so both databases use it.
+        text("repeat_dispute"), Case.created_at >= start, Case.created_at < end,
+        Case.status != CaseStatus.MERGED, *_case_scope(village_id, category_ids))) or 0
 
 
 def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:

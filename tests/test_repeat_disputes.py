@@ -190,3 +190,22 @@ def test_the_center_sets_risk_and_criminal_risk_at_accept_or_later(client, world
     )  # the box left unticked: no 民转刑 risk
     case = db.session.get(Case, case.id)
     assert (case.risk_level, case.criminal_risk) == ("yellow", False)
+
+
+def test_the_figures_count_repeat_disputes(world, client, signin):
+    from server import statistics
+
+    start = clock.now() - timedelta(days=40)
+    with clock.frozen_at(start):
+        closed_dispute(world, [Party("冯一"), Party("冯二", side="respondent")])
+    with clock.frozen_at(start + timedelta(days=30)):
+        again = new_report(world, parties=[Party("冯一"), Party("冯二", side="respondent")])
+        new_report(world, parties=[Party("冯三"), Party("冯四", side="respondent")])
+    db.session.flush()
+    day = clock.local(again.created_at).date()
+    period = statistics.Period(day, day + timedelta(days=1), "那天")
+    assert statistics.compute(period).repeat_disputes == 1
+    assert statistics.compute(period, village_id=world.v2.id).repeat_disputes == 0
+    signin(world.center)
+    page = client.get(f"/admin/dashboard?kind=custom&from={day}&to={day}").get_data(as_text=True)
+    assert 'id="fig-repeat">1<' in page

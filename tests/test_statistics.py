@@ -105,6 +105,9 @@ def test_the_month_of_june(june, world):
     assert (figures.screenings, figures.nil_returns) == (3, 3)
     assert (figures.villages, figures.villages_screened) == (2, 1)  # two a month required
     assert figures.trend == [("2026-06", 5)]
+    # B was reopened once; two cases resolved.
+    assert (figures.reopened, figures.disputes_reopened, figures.reopen_rate) == (1, 1, 0.5)
+    assert figures.repeat_disputes == 0
 
 
 def test_july_sees_what_crossed_the_month(june):
@@ -154,10 +157,13 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
     assert rows[0][:5] == ("序号", "案件编号", "登记日期", "村", "纠纷类别")
     codes_in_ledger = {row[1].replace("-", "") for row in rows[1:]}
     assert codes_in_ledger == {june["a"].code, june["b"].code, june["f"].code, named.code}
-    by_code = {row[1].replace("-", ""): row for row in rows[1:]}
-    assert by_code[june["a"].code][2] == "2026-06-02"
-    assert by_code[june["a"].code][12] == "调解成功"
-    assert by_code[june["a"].code][16] == "已结案"
+    by_code = {row[1].replace("-", ""): dict(zip(rows[0], row, strict=True))
+               for row in rows[1:]}
+    assert by_code[june["a"].code]["登记日期"] == "2026-06-02"
+    assert by_code[june["a"].code]["调处结果"] == "调解成功"
+    assert by_code[june["a"].code]["当前状态"] == "已结案"
+    assert [by_code[june[k].code]["重开次数"] for k in "abf"] == [0, 1, 0]
+    assert by_code[june["a"].code]["重复纠纷"] == "否"
     text = " ".join(str(v) for row in rows for v in row if v is not None)
     assert "王秀英" not in text
     assert "13911112222" not in text
@@ -173,7 +179,8 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
     runner.invoke(args=["export-ledger", "cases", "--from", "2026-06-01", "--to", "2026-06-30",
                         str(cases)])
     steps = read(cases)[1]
-    assert steps[0][6:14] == ("上报", "受理", "派遣", "签收", "办结", "核查", "回访", "结案")
+    assert steps[0][6:15] == ("上报", "受理", "派遣", "签收", "办结", "核查", "回访", "结案",
+                              "重开次数")
     assert len(steps) == 1 + 6  # five of June and the named one (not the merged duplicate)
 
 
@@ -193,6 +200,8 @@ def test_the_dashboard_report_and_disclosure_pages(june, world, client):
         assert "全镇共收到各类报告5件次" in report
         assert "调解成功2件" in report
         assert "化解率100.0%" in report
+        assert "重开案件1件，重开率50.0%" in report
+        assert 'id="fig-reopen-rate">50.0%<' in page
         xlsx = client.get("/admin/report.xlsx?kind=month&value=2026-06")
         assert xlsx.mimetype.endswith("spreadsheetml.sheet")
         public = client.get("/disclosure/2026-6").get_data(as_text=True)
@@ -230,6 +239,8 @@ def test_a_dispute_counts_once_and_succeeds_when_a_mediation_did(world):
     assert (july.resolved, july.mediations, july.mediations_succeeded) == (1, 1, 0)
     assert (quarter.resolved, quarter.mediations, quarter.mediations_succeeded) == (1, 1, 1)
     assert (june.disputes_handled, july.disputes_handled, quarter.disputes_handled) == (1, 1, 1)
+    # Reopened in June and again in July: once in each month, once in the two together.
+    assert (june.reopened, july.reopened, quarter.reopened) == (1, 1, 1)
     assert june.hours_to_resolve[0] == 2 * 24 + 2  # 9:00 on the 1st to 11:00 on the 3rd
 
 
