@@ -164,11 +164,11 @@ def world(session):
 def login(client):
     """`login(user)` -> headers with a bearer token for `user`."""
 
-    def sign_in(user) -> dict:
-        from tests.factories import PASSWORD
+    from tests.factories import PASSWORD
 
+    def sign_in(user, password=PASSWORD) -> dict:
         response = client.post("/api/v1/auth/login",
-                               json={"username": user.username, "password": PASSWORD})
+                               json={"username": user.username, "password": password})
         assert response.status_code == 200, response.json
         return {"Authorization": f"Bearer {response.json['token']}"}
 
