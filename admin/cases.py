@@ -39,6 +39,8 @@ LIST_FIELDS = {"co_departments"}
 INT_FIELDS = {"lead_department", "handler"}
 TIME_FIELDS = {"due_at", "until"}
 BOOL_FIELDS = {"parties_consent", "criminal_risk"}
+# Actions the center can take at almost any time: offered, but not opened first.
+SIDE_ACTIONS = frozenset({"reassign", "recall", "assess_risk", "supervise", "escalate", "note"})
 
 
 def _case(code: str):
@@ -70,6 +72,9 @@ def _context(case):
         "labels": {a: t.label for a, t in workflow.ACTIONS.items()} | {"submit": "上报",
                    **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}},
         "actions": actions,
+        # The form shown open: the case's next step, not one of the moves always at hand.
+        "primary": next((t.action for t in actions if t.action not in SIDE_ACTIONS),
+                        actions[0].action if actions else None),
         "choices": {t.action: workflow.field_choices(case, t) for t in actions},
         "suggestion": suggestion,
         "duplicates": likely_duplicates(case, viewer=g.user)

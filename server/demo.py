@@ -81,10 +81,22 @@ PATHS = {
     "follow_up": ["accept", "dispatch", "sign_for", "resolve", "verify"],
     "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
     "reopened": ["accept", "dispatch", "sign_for", "resolve", "verify", "reopen"],
+    # A department asks to return it; the center has not decided yet (退单审核).
+    "return_asked": ["accept", "dispatch", "return"],
+    # Moved to another department (改派).
+    "reassigned": ["accept", "dispatch", "sign_for", "reassign"],
+    # Closed, then the villager says it is not solved (不满意重办): awaiting review.
+    "complained": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit",
+                   "close", "complain"],
+    # The same parties as an earlier dispute (重复纠纷), just reported.
+    "repeat": [],
+    # Smoke now (正在发生): urgent whatever the category.
+    "happening": [],
 }
 PLAN = (["submitted"] * 5 + ["accepted"] * 3 + ["rejected"] * 2 + ["merged"]
         + ["dispatched"] * 4 + ["in_progress"] * 5 + ["extension", "supervised", "supervised"]
-        + ["resolved"] * 3 + ["follow_up"] * 3 + ["closed"] * 7 + ["reopened"])
+        + ["resolved"] * 3 + ["follow_up"] * 3 + ["closed"] * 7 + ["reopened"]
+        + ["return_asked", "reassigned", "complained", "repeat", "happening"])
 
 
 def seed() -> dict[str, int]:
@@ -157,12 +169,23 @@ def seed() -> dict[str, int]:
     start = clock.now() - timedelta(days=60)
     for index, path_name in enumerate(PLAN):
         code, text, people, place = STORIES[index % len(STORIES)]
-        category = categories[code]
+        if path_name == "happening":
+            code, text, people, place = ("H01", "村西柴草垛冒烟了，紧挨着电线杆，请快来人！",
+                                         3, "村西胡同")
         village_index = rng.randrange(len(villages))
+        parties = [Party(name=f"{SURNAMES[index % 20]}某{GIVEN[index % 7]}"),
+                   Party(name=f"{SURNAMES[(index + 7) % 20]}某{GIVEN[(index + 3) % 7]}",
+                         side="respondent")]
+        if path_name == "repeat":
+            earlier = next(c for c in cases if c.category.is_dispute and c.status == "closed")
+            code, village_index = earlier.category.code, villages.index(earlier.village)
+            text = "两家又为同一件事吵起来，一方扬言要动手。"
+            parties = [Party(name=p.name, side=p.side.value) for p in earlier.parties]
+        category = categories[code]
         village, worker = villages[village_index], workers[village_index]
         begin = start + timedelta(days=index * 50 / len(PLAN), hours=rng.randrange(0, 9))
         with clock.frozen_at(begin):
-            by_worker = index % 3 != 0
+            by_worker = index % 3 != 0 and path_name != "complained"
             draft = ReportDraft(
                 village=village, category=category, description=text, place_text=place,
                 people_involved=people, source="grid_worker" if by_worker else "qr",
@@ -170,10 +193,8 @@ def seed() -> dict[str, int]:
                 group_dispute=people >= 5 and category.is_dispute,
                 reporter=Reporter() if by_worker or index % 2 else Reporter(
                     anonymous=False, name="王先生", phone="13800000000"),
-                parties=[Party(name=f"{SURNAMES[index % 20]}某{GIVEN[index % 7]}"),
-                         Party(name=f"{SURNAMES[(index + 7) % 20]}某{GIVEN[(index + 3) % 7]}",
-                               side="respondent")]
-                if category.is_dispute else [],
+                parties=parties if category.is_dispute else [],
+                happening_now=path_name == "happening",
             )
             case = submit_report(draft, actor=worker if by_worker else None)
             suggestion = route(category, village)
@@ -215,6 +236,16 @@ def seed() -> dict[str, int]:
                 elif action == "reopen":
                     actor = worker if access.can_view_case(worker, case) else center
                     fields = {"reason": "回访发现问题再次出现。"}
+                elif action == "return":
+                    actor, fields = handler, {"reason": "经核实不属于本部门职责，请调处中心改派。"}
+                elif action == "reassign":
+                    fields = {"lead_department": (enforcement if lead is not enforcement
+                                                  else safety).id,
+                              "reason": "经研判需由其他部门牵头处置。"}
+                elif action == "complain":
+                    workflow.apply_as_reporter(case, action,
+                                               text="结案后问题又出现了，希望再来看看。")
+                    continue
                 workflow.apply(case, action, actor=actor, **fields)
         cases.append(case)
     # Six weeks of screenings (排查): most villages weekly, a few missing weeks, so the

@@ -43,3 +43,17 @@ def test_routing_suggests_no_department_nobody_staffs(demo, session):
             suggested |= {suggestion.lead, *suggestion.co}
     assert unstaffed(list(suggested)) == []
     assert unstaffed(session.scalars(select(Department)).all()) == []
+
+
+def test_the_demo_shows_every_new_part_of_the_loop(demo, session):
+    from server.models import Case, CaseEvent
+
+    cases = session.scalars(select(Case)).all()
+    assert any(c.return_requested_at for c in cases)
+    assert any(c.complaint_at for c in cases)
+    assert any(c.repeat_dispute for c in cases)
+    assert any(c.happening_now and c.urgent for c in cases)
+    assert session.scalar(select(CaseEvent.id).where(CaseEvent.action == "reassign"))
+    # Disputes are signed for by the villages' own mediators.
+    signed = session.scalars(select(CaseEvent).where(CaseEvent.action == "sign_for")).all()
+    assert any(e.actor.username.startswith("med") for e in signed)
