@@ -27,6 +27,7 @@ from server.models import (
     User,
     WeChatConsent,
 )
+from server.routing import route
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -148,8 +149,6 @@ def queue_for_new_report(case: Case) -> None:
     day or night."""
     if not case.urgent:
         return
-    from server.routing import route
-
     lead = route(case.category, case.village).lead
     people = center_staff() + ([u for u in lead.members if u.active] if lead else [])
     queue(people, "urgent_report", case=case,

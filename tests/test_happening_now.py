@@ -118,3 +118,15 @@ def test_a_fight_happening_now_through_the_api(client, world, login):
 def test_the_lead_department_of_the_category_is_alerted(world, code, happening_now, who):
     case = new_report(world, code, parties=[], happening_now=happening_now)
     assert alerted(case) == who
+
+
+def test_the_admin_shows_it_first_and_tagged(client, world, signin):
+    calm = new_report(world, "H01", parties=[])
+    now = new_report(world, "H01", parties=[], happening_now=True)
+    db.session.flush()
+    signin(world.center)
+    queue = client.get("/admin/").get_data(as_text=True)
+    shown = [c.code[:4] + "-" + c.code[4:8] for c in (now, calm)]
+    assert queue.index(shown[0]) < queue.index(shown[1])
+    page = client.get(f"/admin/cases/{now.code}").get_data(as_text=True)
+    assert '<span class="tag tag-urgent">正在发生</span>' in page
