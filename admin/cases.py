@@ -19,10 +19,12 @@ from server import (
     routing,
     workflow,
 )
+from server import queue as triage
 from server.duplicates import likely_duplicates
 from server.errors import StaleCase, ValidationFailed
 from server.extensions import db
 from server.models import (
+    AssignmentRole,
     Category,
     ClosingReason,
     Department,
@@ -40,7 +42,8 @@ INT_FIELDS = {"lead_department", "handler"}
 TIME_FIELDS = {"due_at", "until"}
 BOOL_FIELDS = {"parties_consent", "criminal_risk"}
 # Actions the center can take at almost any time: offered, but not opened first.
-SIDE_ACTIONS = frozenset({"reassign", "recall", "assess_risk", "supervise", "escalate", "note"})
+SIDE_ACTIONS = frozenset({"reassign", "change_co_handlers", "recall", "assess_risk",
+                          "supervise", "escalate", "note"})
 
 
 def _case(code: str):
@@ -57,11 +60,7 @@ def _context(case):
     departments = db.session.scalars(select(Department).where(Department.active.is_(True))
                                      .order_by(Department.kind, Department.name)).all()
     return {
-        "complaint": next((e.note or "（未说明）" for e in reversed(case.events)
-                           if e.action in ("answer_follow_up", "complain")), None)
-        if case.complaint_at else None,
-        "return_reason": next((e.note for e in reversed(case.events) if e.action == "return"),
-                              None) if case.return_requested_at else None,
+        "reviews": triage.reviews_of(case),
         "case": case, "display": codes.display,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],
         "repeats": [r for r in repeats.repeats_of(case) if access.can_view_case(g.user, r.case)],
@@ -80,6 +79,8 @@ def _context(case):
         "duplicates": likely_duplicates(case, viewer=g.user)
         if case.status == "submitted" else [],
         "departments": departments, "staffed": routing.staffed_ids(departments),
+        "current_co": {a.department_id for a in case.active_assignments
+                       if a.role == AssignmentRole.CO},
         "handlers": db.session.scalars(select(User).where(User.role == Role.HANDLER,
                                                           User.active.is_(True))).all(),
         "categories": db.session.scalars(select(Category).where(Category.active.is_(True))

@@ -39,7 +39,7 @@ VILLAGE_NAMES = [
 
 # The parties' names of the demo's disputes, varied so no two disputes look repeated.
 SURNAMES = "张李王刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = "甲乙丙丁戊己庚"
+GIVEN = ["建国", "秀英", "志强", "桂兰", "春生", "玉梅", "德福"]
 
 # (category, description, people, place) for the demo's reports.
 STORIES = [
@@ -173,8 +173,8 @@ def seed() -> dict[str, int]:
             code, text, people, place = ("H01", "村西柴草垛冒烟了，紧挨着电线杆，请快来人！",
                                          3, "村西胡同")
         village_index = rng.randrange(len(villages))
-        parties = [Party(name=f"{SURNAMES[index % 20]}某{GIVEN[index % 7]}"),
-                   Party(name=f"{SURNAMES[(index + 7) % 20]}某{GIVEN[(index + 3) % 7]}",
+        parties = [Party(name=f"{SURNAMES[index % 20]}{GIVEN[index % 7]}"),
+                   Party(name=f"{SURNAMES[(index + 7) % 20]}{GIVEN[(index + 3) % 7]}",
                          side="respondent")]
         if path_name == "repeat":
             earlier = next(c for c in cases if c.category.is_dispute and c.status == "closed")
@@ -242,7 +242,9 @@ def seed() -> dict[str, int]:
                     fields = {"lead_department": (enforcement if lead is not enforcement
                                                   else safety).id,
                               "reason": "经研判需由其他部门牵头处置。"}
-                elif action == "complain":
+                elif action == "complain":  # satisfied then, but it came back since
+                    workflow.apply_as_reporter(case, "answer_follow_up",
+                                               satisfaction="satisfied")
                     workflow.apply_as_reporter(case, action,
                                                text="结案后问题又出现了，希望再来看看。")
                     continue

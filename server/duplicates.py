@@ -26,11 +26,11 @@ def likely_duplicates(case: Case, *, viewer: User, limit: int = 5) -> list[tuple
         Case.id != case.id, Case.status.in_(OPEN), Case.village_id == case.village_id,
         Case.category_id == case.category_id, Case.created_at >= case.created_at - RECENT,
         access.case_filter(viewer)).limit(50)).all()
-    names = [p.name for p in case.parties]
+    keys = [p.name_key for p in case.parties if p.name_key]
     same_parties = db.session.scalars(select(Case).join(CaseParty).where(
-        Case.id != case.id, Case.status.in_(OPEN), CaseParty.name.in_(names or ["\0"]),
+        Case.id != case.id, Case.status.in_(OPEN), CaseParty.name_key.in_(keys or ["\0"]),
         Case.created_at >= case.created_at - PARTY_WINDOW, access.case_filter(viewer))
-        .distinct().limit(50)).all() if names else []
+        .distinct().limit(50)).all() if keys else []
     scored: dict[int, tuple[float, Case, list[str]]] = {}
     for other in {c.id: c for c in [*nearby, *same_parties]}.values():
         reasons, score = [], 0.0
@@ -41,7 +41,7 @@ def likely_duplicates(case: Case, *, viewer: User, limit: int = 5) -> list[tuple
         if similarity >= 0.5:
             reasons.append(f"描述相似（{similarity:.0%}）")
             score += similarity * 2
-        shared = sorted({p.name for p in other.parties} & set(names))
+        shared = sorted({p.name for p in other.parties if p.name_key in set(keys)})
         if shared:
             reasons.append("相同当事人：" + "、".join(shared))
             score += 2

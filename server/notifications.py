@@ -10,6 +10,7 @@ ends as "dead" after MAX_ATTEMPTS; it never touches the case.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -20,6 +21,7 @@ from server.extensions import db
 from server.models import (
     Case,
     CaseEvent,
+    DepartmentKind,
     Grid,
     Notification,
     Role,
@@ -27,7 +29,7 @@ from server.models import (
     User,
     WeChatConsent,
 )
-from server.routing import route
+from server.routing import departments_of_kind, route
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -91,25 +93,37 @@ _RULES = {
     "escalate_to_leader": (lambda c: leaders() + center_staff(), "紧急报告超时未受理"),
     "add_info": (lambda c: center_staff(), "群众补充了情况"),
     # 不满意重办: the reporter's 不满意 or complaint awaits the center's review.
-    "answer_follow_up": (lambda c: center_staff() if c.complaint_at else [],
-                         "群众对处理结果不满意，待复核"),
+    "answer_follow_up": (lambda c: center_staff(), "群众对处理结果不满意，待复核"),
     "complain": (lambda c: center_staff(), "群众反映问题未解决，待复核"),
+    # A return asked for lapses when the department takes the case on after all.
+    "sign_for": (lambda c: center_staff(), "部门已撤回退回申请并签收"),
+}
+# Rules that hold only for some events of their action.
+_ONLY_IF = {
+    "answer_follow_up": lambda e: (e.data or {}).get("satisfaction") == "dissatisfied",
+    "sign_for": lambda e: bool((e.data or {}).get("return_withdrawn")),
 }
 
 
 # action -> title, for the departments whose share of the case the action ended.
 _RELEASED_RULES = {
     "reassign": "案件已改派其他部门",
+    "change_co_handlers": "已不再协办此案件",
     "recall": "案件已被调处中心收回",
     "approve_return": "退回申请已同意",
 }
-# Actions whose note the recipients need to read (why it came back, why it moved).
-_WITH_NOTE = frozenset({"reassign", "recall", "refuse_return", "refuse_extension",
-                        "send_back", "answer_follow_up", "complain"})
+# action -> title, for the departments the action added beside a lead that stays.
+_JOINED_RULES = {"change_co_handlers": "协办：新派遣案件"}
+# Actions whose note the recipients need to read (why it came back, why it moved): in the
+# in-app inbox only, never in an SMS or a WeChat message (nor the SMS log).
+_WITH_NOTE = frozenset({"reassign", "change_co_handlers", "recall", "refuse_return",
+                        "refuse_extension", "send_back", "answer_follow_up", "complain"})
 
 
-def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: str) -> None:
-    """Add notifications for `users` on every channel they can be reached by."""
+def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: str,
+          note: str | None = None) -> None:
+    """Add notifications for `users` on every channel they can be reached by; `note`, a
+    person's words, is added to the in-app inbox's copy only."""
     seen = set()
     for user in users:
         if user.id in seen:
@@ -121,39 +135,72 @@ def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: 
         if user.phone:
             channels.append("sms")
         for channel in channels:
+            text = f"{body}。{note}" if note and channel == "inbox" else body
             db.session.add(Notification(user_id=user.id, channel=channel, kind=kind,
                                         case_id=case.id if case else None, title=title[:100],
-                                        body=body[:500], next_attempt_at=clock.now()))
+                                        body=text[:500], next_attempt_at=clock.now()))
 
 
-def queue_for_event(case: Case, event: CaseEvent, *, released=()) -> None:
+def _members(departments) -> list[User]:
+    return [u for department in departments for u in department.members if u.active]
+
+
+def queue_for_event(case: Case, event: CaseEvent, *, released=(), joined=()) -> None:
     """The notifications an event causes (called in the event's transaction); `released`:
-    the departments whose share of the case the event ended."""
+    the departments whose share of the case the event ended, `joined`: those it added."""
     body = f"{subject(case)}：{case.status.label}"
-    if event.action in _WITH_NOTE and event.note:
-        body += f"。{event.note}"
+    note = event.note if event.action in _WITH_NOTE else None
     rule = _RULES.get(event.action)
-    if rule is not None:
+    if rule is not None and _ONLY_IF.get(event.action, bool)(event):
         recipients, title = rule
-        queue(recipients(case), event.action, case=case, title=title, body=body)
+        queue(recipients(case), event.action, case=case, title=title, body=body, note=note)
     holding = [a.department for a in case.active_assignments]
     released = [d for d in released if d not in holding]  # those still on it heard above
     if event.action in _RELEASED_RULES and released:
-        people = [u for department in released for u in department.members if u.active]
-        queue(people, event.action, case=case, title=_RELEASED_RULES[event.action], body=body)
+        queue(_members(released), event.action, case=case,
+              title=_RELEASED_RULES[event.action], body=body, note=note)
+    if event.action in _JOINED_RULES and joined:
+        queue(_members(joined), event.action, case=case, title=_JOINED_RULES[event.action],
+              body=body, note=note)
 
 
-def queue_for_new_report(case: Case) -> None:
+@dataclass
+class UrgentAlert:
+    """Who an urgent report alerts, worked out (reading only) before the report is
+    written: on SQLite that write holds the lock every other writer waits for."""
+
+    center: list[User]
+    departments: list[User]
+
+
+def urgent_alert(case: Case) -> UrgentAlert | None:
     """An urgent report alerts the center and the department that would lead it (the
-    police for public security, the work-safety office for safety hazards, …) at once,
-    day or night."""
+    police for public security, the work-safety office for safety hazards, the village's
+    mediators for a dispute) at once, day or night; a fight happening now, the police too.
+    """
     if not case.urgent:
-        return
+        return None
     lead = route(case.category, case.village).lead
-    people = center_staff() + ([u for u in lead.members if u.active] if lead else [])
-    queue(people, "urgent_report", case=case,
-          title="紧急：正在发生" if case.happening_now else "紧急：新报告",
+    departments = [lead] if lead else []
+    if case.happening_now and case.category.is_dispute:
+        departments += [d for d in departments_of_kind(DepartmentKind.POLICE_STATION,
+                                                       case.village)[:1]
+                        if d not in departments]
+    return UrgentAlert(center_staff(), _members(departments))
+
+
+def queue_for_new_report(case: Case, alert: UrgentAlert | None) -> None:
+    """Queue an urgent report's alert (see `urgent_alert`). The departments read where and
+    what, not the report itself: they see a case once it is dispatched to them."""
+    if alert is None:
+        return
+    title = "紧急：正在发生" if case.happening_now else "紧急：新报告"
+    queue(alert.center, "urgent_report", case=case, title=title,
           body=f"{subject(case)}：{case.description[:60]}")
+    center = {u.id for u in alert.center}
+    queue([u for u in alert.departments if u.id not in center], "urgent_report", case=case,
+          title=title, body=f"{subject(case)}：群众报告情况紧急，请做好处置准备，"
+                            "调处中心即将派遣。")
 
 
 # --- delivering --------------------------------------------------------------------------

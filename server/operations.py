@@ -253,6 +253,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         # A new case has none yet: saying so spares a query for each when it is shown.
         parties=parties, assignments=[],
     )
+    case.urgent_alert = notifications.urgent_alert(case)  # read now, queued once written
     event = workflow.submit_event(case, actor)
     # Set, not appended: the rows are known whole and need no change events.
     set_committed_value(case, "events", [event])
@@ -291,7 +292,7 @@ def file_report(case: Case, *, idempotency_key: str | None = None) -> Case:
         make_transient_to_detached(row)
     db.session.add_all([case, event])  # the parties follow the case
     media.attach(case.photos, case=case, event=event)
-    notifications.queue_for_new_report(case)
+    notifications.queue_for_new_report(case, case.urgent_alert)
     return case
 
 

@@ -180,6 +180,16 @@ def awaiting_review(user: User, *, limit: int = 50) -> list[ReviewItem]:
     what was asked: read from the partial index of such cases, then their asking events."""
     cases = db.session.scalars(select(Case).where(
         text(AWAITING_REVIEW), access.case_filter(user)).order_by(Case.id).limit(limit)).all()
+    return _review_items(cases)
+
+
+def reviews_of(case: Case) -> dict[str, ReviewItem]:
+    """What awaits the center's review on `case`, by kind (complaint, return, extension)."""
+    return {item.kind: item for item in _review_items([case])}
+
+
+def _review_items(cases: list[Case]) -> list[ReviewItem]:
+    """The review items of `cases`, with what was asked, read in one query."""
     if not cases:
         return []
     asked = {}

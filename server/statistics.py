@@ -483,11 +483,13 @@ def compute(period: Period, *, village_id: int | None = None,
 
 
 def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -> int:
-    """Repeat disputes received in [start, end), not merged (the partial index of them)."""
+    """Repeat disputes received in [start, end), neither merged nor rejected (from the
+    partial index of them; the flag is kept for disputes only, see workflow._accept)."""
     return db.session.scalar(select(func.count()).select_from(Case).where(
         # Written as the index's own condition, so both databases use it.
         text("repeat_dispute"), Case.created_at >= start, Case.created_at < end,
-        Case.status != CaseStatus.MERGED, *_case_scope(village_id, category_ids))) or 0
+        Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
+        *_case_scope(village_id, category_ids))) or 0
 
 
 def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:

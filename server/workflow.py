@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock, notifications, routing, statistics
+from server import access, clock, notifications, repeats, routing, statistics
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
 from server.extensions import db
@@ -92,8 +92,10 @@ class Context:
     # What the event records besides the fields (set by effects).
     data: dict = field(default_factory=dict)
     step_clock: object = KEEP
-    # The departments whose share of the case this action ended (they are told).
+    # The departments whose share of the case this action ended, and those it added
+    # beside a lead that stays (they are told).
     released: list[Department] = field(default_factory=list)
+    joined: list[Department] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,9 @@ class Transition:
     effect: Callable[[Context], None] | None = None
     # Hidden from the reporter's timeline.
     internal: bool = False
+    # False: the action cuts the running step short (it moves the case elsewhere) rather
+    # than ending it, so the on-time figures do not count the step by it.
+    ends_step: bool = True
     note_field: str | None = None  # which field is the event's free-text note
 
 
@@ -286,6 +291,8 @@ def _accept(ctx: Context) -> None:
             ctx.data["category_from"] = case.category.code
             case.category = category
             case.urgent = category.urgent or case.happening_now
+            # A dispute now, or no longer: whether it repeats an earlier one, afresh.
+            case.repeat_dispute = bool(repeats.repeats_of(case))
     _set_risk(ctx)
     if "severity" in f:
         case.severity = _choice(Severity, f["severity"], "severity")
@@ -342,10 +349,9 @@ def _merge(ctx: Context) -> None:
     ctx.data["into"] = target.code
 
 
-def _departments(ctx: Context) -> tuple[Department, list[Department]]:
-    """The lead and co-handling departments an action names, checked: each exists, is
-    active and has somebody in it who can sign for the case."""
-    f = ctx.fields
+def _departments(f: dict) -> tuple[Department, list[Department]]:
+    """The lead and co-handling departments an action's fields name, checked: each
+    exists, is active and has somebody in it who can sign for the case."""
     lead = _row(Department, f["lead_department"], "lead_department")
     given = f.get("co_departments") or []
     if not isinstance(given, list | tuple):
@@ -398,23 +404,44 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
 
 
 def _dispatch(ctx: Context) -> None:
-    _assign(ctx, *_departments(ctx))
+    _assign(ctx, *_departments(ctx.fields))
 
 
 def _reassign(ctx: Context) -> None:
-    """改派: another lead (or other co-handlers); the old shares end, the new lead signs for
-    it afresh on a fresh clock."""
+    """改派: another lead (and co-handlers); the old shares end, the new lead signs for it
+    afresh on a fresh clock."""
     case = ctx.case
-    lead, co = _departments(ctx)
+    lead, co = _departments(ctx.fields)
+    if lead.id == case.lead_department_id:
+        raise ValidationFailed("改派须选择另一个主办部门；只调整协办部门请用“调整协办”。",
+                               code="no_change", field="lead_department")
     held = case.active_assignments
-    before = (case.lead_department_id, {a.department_id for a in held[1:]})
-    if before == (lead.id, {d.id for d in co}):
-        raise ValidationFailed("改派后的主办和协办部门与现在相同。", code="no_change",
-                               field="lead_department")
     ctx.data.update(from_lead_department=case.lead_department.name,
                     from_co_departments=[a.department.name for a in held[1:]])
     _withdraw_requests(case)
     _assign(ctx, lead, co)
+
+
+def _change_co_handlers(ctx: Context) -> None:
+    """调整协办: other co-handlers beside the same lead, whose work and clock go on."""
+    case = ctx.case
+    lead = _lead_assignment(case)
+    _lead, co = _departments({**ctx.fields, "lead_department": lead.department})
+    held = [a for a in case.active_assignments if a.role == AssignmentRole.CO]
+    if {a.department_id for a in held} == {d.id for d in co}:
+        raise ValidationFailed("协办部门没有改变。", code="no_change", field="co_departments")
+    for assignment in held:
+        if assignment.department not in co:
+            assignment.ended_at = ctx.now
+            ctx.released.append(assignment.department)
+    kept = {a.department_id for a in held if a.department in co}
+    added = [d for d in co if d.id not in kept]
+    for department in added:
+        case.assignments.append(CaseAssignment(department=department, role=AssignmentRole.CO,
+                                               assigned_at=ctx.now, due_at=lead.due_at))
+    ctx.joined.extend(added)
+    ctx.data.update(co_departments=[d.name for d in co],
+                    from_co_departments=[a.department.name for a in held])
 
 
 def _lead_assignment(case: Case) -> CaseAssignment:
@@ -433,7 +460,9 @@ def _resume_handling(ctx: Context) -> None:
 def _sign_for(ctx: Context) -> None:
     case = ctx.case
     _lead_assignment(case).signed_at = ctx.now
-    case.return_requested_at = None  # signing for it is taking it on
+    if case.return_requested_at is not None:  # signing for it is taking it on after all
+        case.return_requested_at = None
+        ctx.data["return_withdrawn"] = True
     if case.handler is None:
         case.handler = ctx.actor
     _resume_handling(ctx)
@@ -505,6 +534,8 @@ def _resolve(ctx: Context) -> None:
     case.result_text = _text(f["result_text"], "result_text")
     case.resolved_at = ctx.now
     _withdraw_requests(case)
+    if case.happening_now and not case.category.urgent:
+        case.urgent = False  # what was happening is dealt with: later steps run as usual
     lead = _lead_assignment(case)
     lead.feedback, lead.feedback_at = case.result_text, ctx.now
 
@@ -619,16 +650,20 @@ _EDGES: list[Transition] = [
     Transition("reassign", "改派", WITH_LEAD, S.DISPATCHED, CENTER,
                required=("lead_department", "reason"),
                optional=("co_departments", "handler", "due_at"), step=Step.SIGN_FOR,
-               effect=_reassign, note_field="reason", internal=True),
+               effect=_reassign, note_field="reason", internal=True, ends_step=False),
+    Transition("change_co_handlers", "调整协办", WITH_LEAD, None, CENTER, required=("reason",),
+               optional=("co_departments",), effect=_change_co_handlers, note_field="reason",
+               internal=True),
     Transition("recall", "收回", WITH_LEAD, S.ACCEPTED, CENTER, required=("reason",),
-               step=Step.DISPATCH, effect=_take_back, note_field="reason", internal=True),
+               step=Step.DISPATCH, effect=_take_back, note_field="reason", internal=True,
+               ends_step=False),
     # 退回 is asked for, and the center reviews it (退单审核): meanwhile the case stays.
     Transition("return", "申请退回", WITH_LEAD, None, HANDLER, required=("reason",),
                relation=_holds_lead, guard=_no_return_pending, effect=_request_return,
                note_field="reason", internal=True),
     Transition("approve_return", "同意退回", WITH_LEAD, S.ACCEPTED, CENTER, optional=("note",),
                step=Step.DISPATCH, guard=_return_pending, effect=_take_back,
-               note_field="note", internal=True),
+               note_field="note", internal=True, ends_step=False),
     Transition("refuse_return", "不同意退回", WITH_LEAD, None, CENTER, required=("reason",),
                guard=_return_pending, effect=_refuse_return, note_field="reason",
                internal=True),
@@ -774,7 +809,8 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
     # The clock this action ran against: statistics count on-time steps from its columns;
     # the event's data keeps it too, so the record reads whole on its own.
     ran_against = {}
-    if case.step is not None and case.due_at is not None and transition.to is not None:
+    if (case.step is not None and case.due_at is not None and transition.to is not None
+            and transition.ends_step):
         ran_against = {"step": case.step.value, "step_due_at": case.due_at}
         ctx.data.update(step=case.step.value, step_due_at=case.due_at.isoformat())
     try:
@@ -796,7 +832,8 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
             )
             db.session.add(event)
             # In this transaction, or not at all.
-            notifications.queue_for_event(case, event, released=ctx.released)
+            notifications.queue_for_event(case, event, released=ctx.released,
+                                          joined=ctx.joined)
             case.updated_at = now
             # Every action bumps the version, even one that changes no column of the case
             # (a note, a co-handler's feedback): a form shown before it is then stale too.
@@ -885,6 +922,12 @@ REPORTER_ACTIONS: dict[str, tuple[frozenset[CaseStatus], str]] = {
 }
 
 
+def _answered(case: Case) -> bool:
+    """Whether the reporter has given their one answer (满意 / 基本满意 / 不满意)."""
+    return bool(db.session.scalar(select(func.count(CaseEvent.id)).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up")))
+
+
 def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
                       satisfaction: str | None = None) -> CaseEvent:
     """Record what the villager who reported adds from the tracking page.
@@ -903,6 +946,9 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
     if action == "add_info":
         text = _text(text, "text")
     elif action == "complain":
+        if not _answered(case):
+            raise InvalidTransition("请先评价处理结果；不满意可在评价时说明。",
+                                    code="answer_first")
         if case.complaint_at is not None:
             raise InvalidTransition("您反映的意见正在复核中，请耐心等待答复。",
                                     code="complaint_pending")
@@ -912,8 +958,7 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
         if satisfaction not in SATISFACTION:
             raise ValidationFailed("请选择满意、基本满意或不满意。", code="missing_field",
                                    field="satisfaction")
-        if db.session.scalar(select(func.count(CaseEvent.id)).where(
-                CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up")):
+        if _answered(case):
             raise InvalidTransition("您已经评价过了。", code="already_answered")
         text = _text(text, "text") if text and text.strip() else None
         data["satisfaction"] = case.satisfaction = satisfaction

@@ -25,7 +25,7 @@ PATHS: dict[str, list[str]] = {
     "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
     # The reporter says it is not solved (不满意重办): the closed case awaits review.
     "complained": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit",
-                   "close", "complain"],
+                   "close", "answer_follow_up", "complain"],
 }
 
 
@@ -53,6 +53,8 @@ def fields_for(action: str, case: Case, world) -> dict:
         "reassign": {"lead_department": world.committee1.id,
                      "co_departments": [world.justice.id], "reason": "由村调委会先行调解。"},
         "recall": {"reason": "需调处中心重新研判。"},
+        "change_co_handlers": {"co_departments": [world.advisor1.id],
+                               "reason": "改由法律顾问协办。"},
         "assess_risk": {"risk_level": "red", "criminal_risk": True,
                         "reason": "双方多次冲突，有激化可能。"},
         "confirm_result": {"reason": "经复核，双方已按协议履行，维持原处理结果。"},
@@ -85,6 +87,9 @@ def case_in(situation: str, world, code: str = "D02") -> Case:
     """A case of category `code` in village 1, walked to `situation` (see PATHS)."""
     case = new_report(world, code)
     for action in PATHS[situation]:
+        if action == "answer_follow_up":
+            workflow.apply_as_reporter(case, action, satisfaction="satisfied")
+            continue
         if action in workflow.REPORTER_ACTIONS:
             workflow.apply_as_reporter(case, action, text="问题还没有解决。")
             continue

@@ -143,3 +143,13 @@ def test_a_resolved_case_with_a_complaint_is_sent_back_not_verified(client, worl
     assert workflow.ACTIONS["verify"] not in workflow.allowed_actions(case, world.center)
     workflow.apply(case, "send_back", actor=world.center, reason="群众不满意，请继续调解。")
     assert (case.status, case.complaint_at) == (CaseStatus.IN_PROGRESS, None)
+
+
+def test_a_complaint_comes_after_the_answer(client, world):
+    case, _link = villager_case(client, world, "close")
+    with pytest.raises(InvalidTransition, match="请先评价处理结果"):
+        workflow.apply_as_reporter(case, "complain", text="没解决")
+    workflow.apply_as_reporter(case, "answer_follow_up", satisfaction="satisfied")
+    assert told_center(world, "answer_follow_up") == []  # a satisfied answer says nothing
+    workflow.apply_as_reporter(case, "complain", text="又坏了")
+    assert told_center(world, "complain") == ["群众反映问题未解决，待复核"]

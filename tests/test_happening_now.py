@@ -94,8 +94,19 @@ def test_a_fight_happening_now_through_the_api(client, world, login):
     assert (body["happening_now"], body["urgent"]) == (True, True)
     assert body["due_at"] == (START + timedelta(minutes=30)).isoformat()
     case = db.session.scalar(select(Case).where(Case.code == body["code"]))
-    # A dispute's lead is the village's mediation committee.
-    assert alerted(case) == {"t_center", "t_cw1"}
+    # A dispute's lead is the village's mediation committee; a fight now, the police too.
+    assert alerted(case) == {"t_center", "t_cw1", "t_police"}
+    # The departments read where and what, not the report: they see it once dispatched.
+    bodies = dict(
+        db.session.execute(
+            select(Notification.user_id, Notification.body).where(
+                Notification.case_id == case.id, Notification.kind == "urgent_report"
+            )
+        ).all()
+    )
+    assert "两家正在村口打架" in bodies[world.center.id]
+    assert "两家正在村口打架" not in bodies[world.police_handler.id]
+    assert "调处中心即将派遣" in bodies[world.police_handler.id]
     with clock.frozen_at(START + timedelta(minutes=10)):
         workflow.apply(case, "accept", actor=world.center, category="D06")
     # Still urgent after a change of category: dispatch due 30 minutes after the report.
@@ -130,3 +141,26 @@ def test_the_admin_shows_it_first_and_tagged(client, world, signin):
     assert queue.index(shown[0]) < queue.index(shown[1])
     page = client.get(f"/admin/cases/{now.code}").get_data(as_text=True)
     assert '<span class="tag tag-urgent">正在发生</span>' in page
+
+
+def test_once_resolved_the_emergency_is_over(world):
+    with clock.frozen_at(START):
+        case = new_report(world, "H01", parties=[], happening_now=True)
+        for action, actor, fields in (
+            ("accept", world.center, {}),
+            ("dispatch", world.center, {"lead_department": world.safety.id}),
+            ("sign_for", world.safety_handler, {}),
+            (
+                "resolve",
+                world.safety_handler,
+                {"result_code": "hazard_removed", "result_text": "已扑灭并清走柴草"},
+            ),
+            ("verify", world.center, {}),
+        ):
+            workflow.apply(case, action, actor=actor, **fields)
+    assert not case.urgent
+    with clock.frozen_at(START + timedelta(days=10)):
+        workflow.apply(case, "reopen", actor=world.center, reason="柴草又堆回来了")
+    # Dispatch within a working day again, not within 30 minutes.
+    assert case.due_at - (START + timedelta(days=10)) > timedelta(hours=12)
+    assert case.happening_now  # what the reporter said stays on record

@@ -73,7 +73,7 @@ def test_reassign_moves_the_case_to_another_lead_on_a_fresh_clock(world, situati
     assert case.handler is world.committee1_handler
 
 
-def test_reassign_to_the_same_departments_is_refused(world):
+def test_reassign_to_the_same_lead_is_refused(world):
     case = case_in("in_progress", world)
     with pytest.raises(ValidationFailed) as refused:
         workflow.apply(
@@ -81,20 +81,82 @@ def test_reassign_to_the_same_departments_is_refused(world):
             "reassign",
             actor=world.center,
             lead_department=world.justice.id,
-            co_departments=[world.committee1.id],
+            co_departments=[world.advisor1.id],
             reason="再派一次",
         )
     assert refused.value.code == "no_change"
-    # Changing only the co-handlers is a reassignment too.
+    assert "调整协办" in refused.value.message
+
+
+def test_other_co_handlers_leave_the_lead_and_its_clock_alone(world):
+    case = case_in("extension_pending", world)
+    workflow.apply(case, "approve_extension", actor=world.center)
+    lead = case.active_assignments[0]
+    due, status, handler = case.due_at, case.status, case.handler
+    workflow.apply(
+        case,
+        "change_co_handlers",
+        actor=world.center,
+        co_departments=[world.advisor1.id],
+        reason="改由法律顾问协办。",
+    )
+    assert (case.status, case.due_at, case.handler) == (status, due, handler)
+    assert case.active_assignments[0] is lead
+    assert lead.signed_at is not None
+    assert [(a.department, a.due_at) for a in case.active_assignments] == [
+        (world.justice, due),
+        (world.advisor1, due),
+    ]
+    assert [n.title for n in inbox(world.committee1_handler, "change_co_handlers")] == [
+        "已不再协办此案件"
+    ]
+    assert [n.title for n in inbox(world.advisor1_handler, "change_co_handlers")] == [
+        "协办：新派遣案件"
+    ]
+    assert inbox(world.justice_handler, "change_co_handlers") == []
+    with pytest.raises(ValidationFailed, match="协办部门没有改变"):
+        workflow.apply(
+            case,
+            "change_co_handlers",
+            actor=world.center,
+            co_departments=[world.advisor1.id],
+            reason="再调一次",
+        )
+    # None at all is a change too.
+    workflow.apply(case, "change_co_handlers", actor=world.center, reason="不再需要协办。")
+    assert [a.department for a in case.active_assignments] == [world.justice]
+
+
+def test_a_note_reaches_the_inbox_but_not_a_text_message(world):
+    world.justice_handler.phone = "13912345678"
+    case = case_in("in_progress", world)
     workflow.apply(
         case,
         "reassign",
         actor=world.center,
-        lead_department=world.justice.id,
-        co_departments=[world.advisor1.id],
-        reason="换由法律顾问协办",
+        lead_department=world.committee1.id,
+        reason="当事人张某要求由村里调解。",
     )
-    assert [a.department for a in case.active_assignments] == [world.justice, world.advisor1]
+    bodies = dict(
+        db.session.execute(
+            select(Notification.channel, Notification.body).where(
+                Notification.user_id == world.justice_handler.id, Notification.kind == "reassign"
+            )
+        ).all()
+    )
+    assert "当事人张某要求由村里调解" in bodies["inbox"]
+    assert "张某" not in bodies["sms"]
+
+
+def test_signing_for_it_withdraws_a_return_and_tells_the_center(world):
+    case = case_in("dispatched", world)
+    workflow.apply(case, "return", actor=world.justice_handler, reason="不属于本所职责。")
+    event = workflow.apply(case, "sign_for", actor=world.justice_handler)
+    assert case.return_requested_at is None
+    assert event.data["return_withdrawn"] is True
+    assert [n.title for n in inbox(world.center, "sign_for")] == ["部门已撤回退回申请并签收"]
+    workflow.apply(case_in("dispatched", world), "sign_for", actor=world.justice_handler)
+    assert len(inbox(world.center, "sign_for")) == 1  # an ordinary sign-for says nothing
 
 
 def test_recall_takes_the_case_back_to_the_center(world):
@@ -233,3 +295,18 @@ def test_the_admin_reviews_a_return_and_reassigns(client, world, signin):
     )
     other = db.session.get(Case, other.id)
     assert (other.status, other.lead_department) == (CaseStatus.DISPATCHED, world.committee1)
+
+
+def test_a_step_cut_short_is_not_counted_as_ended(world):
+    case = case_in("in_progress", world)
+    moved = workflow.apply(
+        case,
+        "reassign",
+        actor=world.center,
+        lead_department=world.committee1.id,
+        reason="改由村调委会调解。",
+    )
+    back = workflow.apply(case, "recall", actor=world.center, reason="收回。")
+    assert (moved.step, moved.step_due_at, back.step, back.step_due_at) == (None,) * 4
+    signed = next(e for e in case.events if e.action == "sign_for")
+    assert signed.step == "sign_for"  # a step the department ended itself still counts

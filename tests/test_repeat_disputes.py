@@ -209,3 +209,33 @@ def test_the_figures_count_repeat_disputes(world, client, signin):
     signin(world.center)
     page = client.get(f"/admin/dashboard?kind=custom&from={day}&to={day}").get_data(as_text=True)
     assert 'id="fig-repeat">1<' in page
+
+
+def test_names_kept_back_match_only_by_the_same_phone(world):
+    start = clock.now() - timedelta(days=60)
+    with clock.frozen_at(start):
+        closed_dispute(world, [Party("张某", phone="13900001111"), Party("李某某")])
+    with clock.frozen_at(start + timedelta(days=30)):
+        # 张某 and 李某某 are how records keep names back: no phone, no match.
+        assert not new_report(world, parties=[Party("张某"), Party("李某某")]).repeat_dispute
+        assert (
+            new_report(
+                world, parties=[Party("张某", phone="13900001111"), Party("李某某")]
+            ).repeat_dispute
+            is False
+        )
+        assert new_report(world, parties=[Party("张某", phone="13900001111")]).repeat_dispute
+
+
+def test_a_change_of_category_at_acceptance_reconsiders_the_flag(world):
+    parties = [Party("郑国庆"), Party("卫红霞", side="respondent")]
+    start = clock.now() - timedelta(days=60)
+    with clock.frozen_at(start):
+        closed_dispute(world, parties)
+    with clock.frozen_at(start + timedelta(days=30)):
+        hazard = new_report(world, "H01", parties=parties)
+        dispute = new_report(world, parties=parties)
+    assert (hazard.repeat_dispute, dispute.repeat_dispute) == (False, True)
+    workflow.apply(hazard, "accept", actor=world.center, category="D02")
+    workflow.apply(dispute, "accept", actor=world.center, category="H01")
+    assert (hazard.repeat_dispute, dispute.repeat_dispute) == (True, False)

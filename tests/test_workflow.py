@@ -103,8 +103,8 @@ def test_allowed_actions_follow_the_actor(world):
     def names(actor):
         return [t.action for t in workflow.allowed_actions(case, actor)]
 
-    assert names(world.center) == ["reassign", "recall", "assess_risk", "supervise", "escalate",
-                                   "note"]
+    assert names(world.center) == ["reassign", "change_co_handlers", "recall", "assess_risk",
+                                   "supervise", "escalate", "note"]
     assert names(world.justice_handler) == ["sign_for", "return", "note"]
     assert names(world.committee1_handler) == ["feedback", "note"]
     assert names(world.police_handler) == []

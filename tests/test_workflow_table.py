@@ -80,6 +80,7 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, set[str], object]] = {
 for _situation in ("dispatched", "return_pending", "in_progress", "extension_pending"):
     EXPECTED[(_situation, "reassign")] = ("dispatched", {"center"}, SIGN_FOR)
     EXPECTED[(_situation, "recall")] = ("accepted", {"center"}, DISPATCH)
+    EXPECTED[(_situation, "change_co_handlers")] = (None, {"center"}, KEEP)
 for _situation in OPEN:
     if _situation != "submitted":
         EXPECTED[(_situation, "supervise")] = (None, {"center"}, KEEP)

@@ -212,7 +212,8 @@ class Case(db.Model):
     result_text: Mapped[str | None] = mapped_column(Text)
     # Said to the reporter when the report is not taken on.
     rejection_reason: Mapped[str | None] = mapped_column(Text)
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
+    # Indexed: a case's page lists the reports merged into it.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"), index=True)
     closing_reason: Mapped[ClosingReason | None] = mapped_column(
         enum_type(ClosingReason, "closing_reason")
     )
@@ -248,6 +249,10 @@ class Case(db.Model):
     )
     photos: Mapped[list[Photo]] = relationship(back_populates="case", order_by="Photo.id")
 
+    # Set by `operations.prepare_report` on a new case: who its urgent alert goes to,
+    # read before the case is written (`notifications.urgent_alert`); not a column.
+    urgent_alert = None
+
     @property
     def active_assignments(self) -> list[CaseAssignment]:
         """The departments holding the case now (lead first)."""
@@ -262,6 +267,8 @@ class CaseParty(db.Model):
     """A party to a dispute (当事人): applicant or respondent, person or organisation."""
 
     __tablename__ = "case_party"
+    # Repeat disputes look a name up among the cases since a window's first one.
+    __table_args__ = (Index("ix_case_party_name_key_case", "name_key", "case_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"),
@@ -272,7 +279,7 @@ class CaseParty(db.Model):
     phone: Mapped[str | None] = mapped_column(String(32))
     # The name and phone as compared (server/repeats.py): the same person written with
     # other spaces, width or punctuation, or the phone with +86, matches.
-    name_key: Mapped[str] = mapped_column(String(64), index=True)
+    name_key: Mapped[str] = mapped_column(String(64))
     phone_key: Mapped[str | None] = mapped_column(String(32))
 
     case: Mapped[Case] = relationship(back_populates="parties")

@@ -10,6 +10,7 @@ Revises: 69ffd0287fa1
 Create Date: 2026-12-01 20:38:06.855495
 
 """
+import bisect
 import calendar
 import re
 import unicodedata
@@ -40,6 +41,18 @@ def _phone_key(phone):
     return digits[:32] or None
 
 
+def _searchable(key, phone):
+    return bool(key) and (phone is not None or not ("某" in key or len(key) < 2))
+
+
+def _same_party(key, phone, other_key, other_phone):
+    if not key or key != other_key:
+        return False
+    if "某" in key or len(key) < 2:  # 张某: kept back, matches by the same phone only
+        return phone is not None and phone == other_phone
+    return phone is None or other_phone is None or phone == other_phone
+
+
 def _months_before(moment, months):
     year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
     month += 1
@@ -61,7 +74,8 @@ def upgrade():
 
     with op.batch_alter_table('case_party', schema=None) as batch_op:
         batch_op.alter_column('name_key', existing_type=sa.String(length=64), nullable=False)
-        batch_op.create_index(batch_op.f('ix_case_party_name_key'), ['name_key'], unique=False)
+        batch_op.create_index('ix_case_party_name_key_case', ['name_key', 'case_id'],
+                              unique=False)
     with op.batch_alter_table('case_file', schema=None) as batch_op:
         batch_op.alter_column('repeat_dispute', existing_type=sa.Boolean(),
                               server_default=None)
@@ -93,22 +107,30 @@ def _backfill():
     for (pid, case_id, _name, _phone), key in zip(rows, keys):
         if case_id in disputes:
             parties[case_id].append((key["nk"], key["pk"]))
-    by_name = defaultdict(set)
+    # Per name, the cases naming it in the order they were filed: the window of each case
+    # is found by bisection, so a common name costs its window, not every case of it.
+    by_name = defaultdict(list)
     for case_id, named in parties.items():
-        for name_key, _phone in named:
-            by_name[name_key].add(case_id)
+        for name_key in {k for k, p in named if _searchable(k, p)}:
+            by_name[name_key].append((disputes[case_id][0], case_id))
+    for cases in by_name.values():
+        cases.sort()
     flagged = []
     for case_id, mine in parties.items():
         created = disputes[case_id][0]
         since = _months_before(created, WINDOW_MONTHS)
-        candidates = set().union(*(by_name[k] for k, _p in mine)) - {case_id}
-        for other in candidates:
-            when, status = disputes[other]
-            if not (since <= when < created) or status in ("merged", "rejected"):
+        candidates = set()
+        for name_key in {k for k, p in mine if _searchable(k, p)}:
+            filed = by_name[name_key]
+            start = bisect.bisect_left(filed, (since, -1))
+            end = bisect.bisect_left(filed, (created, -1))
+            candidates.update(other for _when, other in filed[start:end])
+        for other in candidates - {case_id}:
+            if disputes[other][1] in ("merged", "rejected"):
                 continue
             shared = {k for k, p in mine for ok, op_ in parties[other]
-                      if k == ok and (p is None or op_ is None or p == op_)}
-            if len(shared) >= min(2, len(mine), len(parties[other])):
+                      if _same_party(k, p, ok, op_)}
+            if shared and len(shared) >= min(2, len(mine), len(parties[other])):
                 flagged.append({"_id": case_id})
                 break
     if flagged:
@@ -118,7 +140,7 @@ def _backfill():
 
 def downgrade():
     with op.batch_alter_table('case_party', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_case_party_name_key'))
+        batch_op.drop_index('ix_case_party_name_key_case')
         batch_op.drop_column('phone_key')
         batch_op.drop_column('name_key')
 
