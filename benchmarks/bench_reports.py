@@ -7,7 +7,7 @@ prints requests/s, p50 and p99 and the ratios. Goals (issue 3): ours at least 0.
 minimal throughput, and p99 at most 2x.
 
     .venv/bin/python benchmarks/bench_reports.py [--seconds 15] [--clients 16]
-        [--driver wrk|python] [--keep-alive] [--queued-minimal]
+        [--driver wrk|python] [--keep-alive] [--queued-minimal] [--same-parties]
 
 Each request comes on a connection of its own, as nginx sends them to gunicorn
 (deploy/nginx-grid-report.conf keeps no upstream connection open). With --keep-alive the
@@ -22,6 +22,14 @@ servers they measure. A Lua script gives each of our requests a fresh Idempotenc
 and the bearer token. Without wrk, or with `--driver python`, Python threads in this
 process are the clients: they compete with gunicorn for the CPU and inflate both
 endpoints' latencies (the ratios move less than the figures). The driver used is printed.
+
+Each report is a dispute between two people of its own (a number in their names), as a
+town's are; --same-parties sends the same two every time, so that every report repeats
+the earlier ones (重复纠纷) and the repeat-dispute check lists five of them: its worst case.
+Measured here on 2026-12-01 (2 cores, three runs each): 0.52-0.54 before the check
+(issue 12) with the same two names, 0.46 with it, 0.40 with --same-parties; the check is
+one indexed statement (server/repeats.py), but it is the create's only read after the
+sign-in's, so it costs a read transaction of its own.
 
 Traffic goes only to 127.0.0.1. Figures are printed, never asserted; on a shared
 machine run it a few times.
@@ -47,7 +55,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BODY = {"category": "D02", "village": 1, "grid": 1, "description": "两户邻居因排水沟争吵。",
         "place_text": "村东头", "people_involved": 2,
-        "parties": [{"name": "张三"}, {"name": "李四", "side": "respondent"}]}
+        "parties": [{"name": "张三#N#"}, {"name": "李四#N#", "side": "respondent"}]}
+# "#N#" in a party's name becomes a number of each request's own, so that every report is
+# a dispute between other people, as a town's are; --same-parties keeps the names, so that
+# every report repeats the earlier ones (重复纠纷): the repeat-dispute check's worst case.
+PER_REQUEST = "#N#"
 
 # wrk's Lua: one POST per call of request(), each of ours with a key of its own. Keys are a
 # per-thread random prefix and a counter, so no two requests of a run share one.
@@ -67,6 +79,7 @@ end
 
 function request()
   local headers = {["Content-Type"] = "application/json"}
+  local sent = body:gsub("#N#", string.format("%s%d", prefix, counter))
   if os.getenv("BENCH_CLOSE") == "1" then
     headers["Connection"] = "close"
   end
@@ -76,7 +89,7 @@ function request()
     headers["Idempotency-Key"] = string.format("%s%03x-8%03x-%012x", prefix,
       math.random(0, 4095), math.random(0, 4095), counter)
   end
-  return wrk.format("POST", path, headers, body)
+  return wrk.format("POST", path, headers, sent)
 end
 
 function done(summary, latency, requests)
@@ -113,13 +126,13 @@ def start(app: str, port: int, env: dict) -> subprocess.Popen:
 
 
 def load_python(port: int, path: str, token: str | None, seconds: float, clients: int,
-                close: bool):
+                close: bool, vary: bool):
     """Python threads as clients (when wrk is missing)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
-    payload = json.dumps(BODY).encode()
+    template = json.dumps(BODY, ensure_ascii=False)
 
     def headers():
         common = {"Content-Type": "application/json"} | ({"Connection": "close"} if close
@@ -134,6 +147,8 @@ def load_python(port: int, path: str, token: str | None, seconds: float, clients
         mine = []
         while time.monotonic() < deadline:
             started = time.perf_counter()
+            payload = template.replace(PER_REQUEST, uuid.uuid4().hex[:12] if vary
+                                       else "").encode()
             connection.request("POST", path, body=payload, headers=headers())
             response = connection.getresponse()
             response.read()
@@ -160,9 +175,10 @@ def load_python(port: int, path: str, token: str | None, seconds: float, clients
 
 
 def load_wrk(port: int, path: str, token: str | None, seconds: float, clients: int,
-             script: Path, close: bool):
+             script: Path, close: bool, vary: bool):
     """wrk as the clients: one thread, `clients` connections."""
-    env = os.environ | {"BENCH_BODY": json.dumps(BODY, ensure_ascii=False),
+    env = os.environ | {"BENCH_BODY": json.dumps(BODY, ensure_ascii=False) if vary
+                        else json.dumps(BODY, ensure_ascii=False).replace(PER_REQUEST, ""),
                         "BENCH_TOKEN": token or "", "BENCH_PATH": path,
                         "BENCH_CLOSE": "1" if close else "0"}
     out = subprocess.run(  # noqa: S603 - wrk, our own arguments
@@ -196,6 +212,8 @@ def main() -> None:
                         help="keep each client's connection open (not as behind nginx)")
     parser.add_argument("--queued-minimal", action="store_true",
                         help="give the minimal endpoint grid-report's write queue")
+    parser.add_argument("--same-parties", action="store_true",
+                        help="every report between the same two people (each a repeat)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,9 +222,10 @@ def main() -> None:
 
         def load(port, path, token, seconds):
             close = not args.keep_alive
+            vary = not args.same_parties
             if args.driver == "wrk":
-                return load_wrk(port, path, token, seconds, args.clients, script, close)
-            return load_python(port, path, token, seconds, args.clients, close)
+                return load_wrk(port, path, token, seconds, args.clients, script, close, vary)
+            return load_python(port, path, token, seconds, args.clients, close, vary)
 
         ours_db = f"sqlite:///{tmp}/grid.sqlite3"
         env = prepare_grid_report(ours_db)
@@ -239,7 +258,8 @@ def main() -> None:
     print(f"{args.clients} clients ({args.driver}, "
           f"{'keep-alive' if args.keep_alive else 'a connection per request'}), "
           f"{args.seconds:.0f} s each, gunicorn per deploy/gunicorn.conf.py"
-          + (", the minimal with the write queue" if args.queued_minimal else ""))
+          + (", the minimal with the write queue" if args.queued_minimal else "")
+          + (", every report between the same parties" if args.same_parties else ""))
     print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in (("minimal", base), ("grid", mine)):
         print(f"{name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")

@@ -232,7 +232,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
 
     now = clock.now()
     # The same parties again within the window: flagged for the center (重复纠纷).
-    repeat = category.is_dispute and bool(repeats.earlier_disputes(parties, now))
+    earlier = repeats.earlier_disputes(parties, now) if category.is_dispute else []
     urgent = category.urgent or bool(draft.happening_now)
     accept = Deadlines().clock(category, Step.ACCEPT, now, urgent=urgent)
     case = Case(
@@ -241,7 +241,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
         criminal_risk=bool(draft.criminal_risk), urgent=urgent,
         happening_now=bool(draft.happening_now),
-        repeat_dispute=repeat,
+        repeat_dispute=bool(earlier),
         description=description, place_text=(draft.place_text or "").strip() or None,
         latitude=draft.latitude, longitude=draft.longitude,
         occurred_at=draft.occurred_at.astimezone(UTC) if draft.occurred_at else None,
@@ -258,6 +258,8 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
     # Set, not appended: the rows are known whole and need no change events.
     set_committed_value(case, "events", [event])
     set_committed_value(case, "photos", list(draft.photos))  # attached as it is written
+    set_committed_value(case, "merged_reports", [])
+    case.known_repeats = earlier  # so that its answer need not look again
     for row in (case, event, *parties):
         new_rows.apply_defaults(row)  # so the case can be shown before it is written
     return case

@@ -15,18 +15,19 @@ report folded into another (merged) or not taken on (rejected) is no earlier dis
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import aliased
 
 from server.extensions import db
 from server.models import Case, CaseParty, CaseStatus, Category, CategoryGroup
 
-CANDIDATE_ROWS = 500
 # Cases filed a little before the window's start may still carry a later id (two app
 # machines' clocks, a back-dated import): the id bound of the search starts this early.
 ID_BOUND_MARGIN = timedelta(days=1)
@@ -76,56 +77,127 @@ class Repeat:
     shared: list[str]
 
 
-def earlier_disputes(parties: list[CaseParty], before: datetime, *,
-                     exclude_id: int | None = None) -> list[Repeat]:
-    """Earlier disputes between these `parties`, filed within the window before `before`,
-    newest first."""
-    mine = [(p.name_key or name_key(p.name), p.phone_key or phone_key(p.phone))
+def _parties(parties: list[CaseParty]) -> list[tuple[str, str | None]]:
+    return [(p.name_key or name_key(p.name), p.phone_key or phone_key(p.phone))
             for p in parties]
-    keys = {key for key, phone in mine if key and (phone or not is_placeholder(key))}
-    if not keys:
+
+
+def _shape(key: str, phone: str | None) -> str:
+    """How a party is compared: by the same phone only (a name kept back), by name and a
+    phone that does not differ, or by name alone."""
+    if is_placeholder(key):
+        return "phone"
+    return "name_phone" if phone is not None else "name"
+
+
+def _party_clause(party, shape: str, n: int):
+    """SQL: `party` (a CaseParty alias) is the same person as the n-th party asked about
+    (bound as key<n>, phone<n>), as `same_party` says in Python."""
+    clause = party.name_key == bindparam(f"key{n}")
+    phone = bindparam(f"phone{n}")
+    if shape == "phone":
+        return clause & (party.phone_key == phone)
+    if shape == "name_phone":
+        return clause & (party.phone_key.is_(None) | (party.phone_key == phone))
+    return clause
+
+
+@functools.cache
+def _question(shapes: tuple[str, ...], *, between_several: bool):
+    """The statement asking for earlier disputes naming the parties asked about (bound as
+    key<n>, phone<n>; `shapes` says how each compares), newest first: a case naming one
+    of them and another of them, or one naming only that one; with a single party asked
+    about (not `between_several`), any case naming it. One statement, built once per
+    shape (building it costs more than running it)."""
+    a, b = aliased(CaseParty), aliased(CaseParty)
+
+    def any_of_mine(party):
+        return or_(*(_party_clause(party, shape, n) for n, shape in enumerate(shapes, 1)))
+
+    query = select(a.case_id).where(any_of_mine(a))
+    if between_several:
+        another = select(b.id).where(b.case_id == a.case_id, b.name_key != a.name_key,
+                                     any_of_mine(b)).exists()
+        alone = select(func.count(b.id)).where(b.case_id == a.case_id).scalar_subquery()
+        query = query.where(or_(another, alone == 1))
+    # Case ids grow with time: the party index is read from the window's first case on
+    # (a day early, for two machines' clocks and back-dated imports).
+    first_id = (select(Case.id).where(Case.created_at >= bindparam("id_bound"))
+                .order_by(Case.created_at).limit(1).scalar_subquery())
+    return (query.join(Case, Case.id == a.case_id)
+            .join(Category, Category.id == Case.category_id)
+            .where(a.case_id >= first_id, a.case_id != bindparam("exclude_id"),
+                   Case.created_at >= bindparam("since"), Case.created_at < bindparam("before"),
+                   Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
+                   Category.group == CategoryGroup.DISPUTE)
+            .order_by(a.case_id.desc()).limit(bindparam("limit")))
+
+
+def _repeat_ids(parties: list[CaseParty], before: datetime, *, exclude_id: int | None,
+                limit: int) -> list[int]:
+    """The ids of earlier disputes between `parties` in the window before `before`,
+    newest first, at most `limit`.
+
+    Filing a report asks this, so it reads little: one statement walks the party index
+    (name_key, case_id) from the window's first case on, for the names asked about only.
+    """
+    mine = [(key, phone) for key, phone in _parties(parties)
+            if key and (phone or not is_placeholder(key))][:4]
+    if not mine:
         return []
     since = months_before(before, int(current_app.config["REPEAT_DISPUTE_MONTHS"]))
-    # Case ids grow with time: the party index (name_key, case_id) is read from the first
-    # case of the window on, so years of older cases cost nothing.
-    first_id = db.session.scalar(select(Case.id).where(
-        Case.created_at >= since - ID_BOUND_MARGIN).order_by(Case.created_at).limit(1))
-    if first_id is None:
+    values = {f"{name}{n}": value for n, (key, phone) in enumerate(mine, start=1)
+              for name, value in (("key", key), ("phone", phone))}
+    statement = _question(tuple(_shape(k, p) for k, p in mine),
+                          between_several=len(parties) >= 2)
+    rows = db.session.connection().execute(statement, values | {
+        "id_bound": since - ID_BOUND_MARGIN, "exclude_id": exclude_id or -1,
+        "since": since, "before": before, "limit": limit * len(mine)})
+    # A case naming two of them comes once for each: the first time counts.
+    return list(dict.fromkeys(row[0] for row in rows))[:limit]
+
+
+def is_repeat(parties: list[CaseParty], before: datetime) -> bool:
+    """Whether a dispute between `parties` filed at `before` repeats an earlier one."""
+    return bool(_repeat_ids(parties, before, exclude_id=None, limit=1))
+
+
+# The earlier disputes a case page lists: the newest few say what is needed.
+SHOWN = 5
+
+
+def earlier_disputes(parties: list[CaseParty], before: datetime, *,
+                     exclude_id: int | None = None, limit: int = SHOWN) -> list[Repeat]:
+    """Earlier disputes between these `parties`, filed within the window before `before`,
+    newest first (at most `limit`), with the names they share."""
+    ids = _repeat_ids(parties, before, exclude_id=exclude_id, limit=limit)
+    if not ids:
         return []
-    rows = db.session.execute(
-        select(CaseParty.case_id, CaseParty.name, CaseParty.name_key, CaseParty.phone_key)
-        .join(Case, Case.id == CaseParty.case_id)
-        .join(Category, Category.id == Case.category_id)
-        .where(CaseParty.name_key.in_(keys), CaseParty.case_id >= first_id,
-               Case.created_at >= since, Case.created_at < before,
-               Case.id != (exclude_id or -1),
-               Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
-               Category.group == CategoryGroup.DISPUTE)
-        # The newest few hundred: a name that common within a year says little more.
-        .order_by(CaseParty.case_id.desc()).limit(CANDIDATE_ROWS)).all()
-    if not rows:
-        return []
-    matched: dict[int, dict[str, str]] = {}  # case -> {name_key: the name written there}
-    for case_id, name, key, phone in rows:
-        for my_key, my_phone in mine:
-            if same_party(my_key, my_phone, key, phone):
-                matched.setdefault(case_id, {})[key] = name
-    if not matched:
-        return []
-    sizes = dict(db.session.execute(
-        select(CaseParty.case_id, func.count()).where(CaseParty.case_id.in_(matched))
-        .group_by(CaseParty.case_id)).all())
-    found = []
-    cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(matched)))}
-    for case_id, names in matched.items():
-        needed = min(2, len(mine), sizes[case_id])
-        if len(names) >= needed:
-            found.append(Repeat(cases[case_id], sorted(names.values())))
-    return sorted(found, key=lambda r: (r.case.created_at, r.case.id), reverse=True)
+    mine = _parties(parties)
+    shared: dict[int, set[str]] = {i: set() for i in ids}
+    for case_id, name, key, phone in db.session.connection().execute(
+            select(CaseParty.case_id, CaseParty.name, CaseParty.name_key, CaseParty.phone_key)
+            .where(CaseParty.case_id.in_(ids))):
+        if any(same_party(k, p, key, phone) for k, p in mine):
+            shared[case_id].add(name)
+    cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(ids)))}
+    return [Repeat(cases[i], sorted(shared[i])) for i in ids]
+
+
+def repeats(case: Case) -> bool:
+    """Whether `case` (a case already filed) is a dispute repeating an earlier one: what
+    its `repeat_dispute` flag says, found afresh (at a change of category)."""
+    if not case.category.is_dispute or not case.parties:
+        return False
+    return bool(_repeat_ids(list(case.parties), case.created_at, exclude_id=case.id,
+                            limit=1))
 
 
 def repeats_of(case: Case) -> list[Repeat]:
-    """The earlier disputes `case` repeats (none for a case that is not a dispute)."""
-    if not case.category.is_dispute or not case.parties:
+    """The earlier disputes a case flagged as a repeat dispute repeats, for its page; none
+    for any other case (the flag, kept by filing and acceptance, decides)."""
+    if not case.repeat_dispute or not case.category.is_dispute or not case.parties:
         return []
+    if case.known_repeats is not None:  # a new case, checked a moment ago
+        return case.known_repeats
     return earlier_disputes(list(case.parties), case.created_at, exclude_id=case.id)

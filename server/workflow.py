@@ -292,7 +292,7 @@ def _accept(ctx: Context) -> None:
             case.category = category
             case.urgent = category.urgent or case.happening_now
             # A dispute now, or no longer: whether it repeats an earlier one, afresh.
-            case.repeat_dispute = bool(repeats.repeats_of(case))
+            case.repeat_dispute = repeats.repeats(case)
     _set_risk(ctx)
     if "severity" in f:
         case.severity = _choice(Severity, f["severity"], "severity")

@@ -61,7 +61,8 @@ class Reports(MethodView):
             draft.photos = media.claimable_photos(data["photos"], owner=user)
             case = operations.prepare_report(draft, actor=user)
         # The answer is made before the writes, since on SQLite the first write takes the
-        # lock every other writer waits for: inside it there are only the INSERTs.
+        # lock every other writer waits for: inside it there are only the INSERTs. It reads
+        # nothing: prepare_report gave the new case all it shows (its earlier disputes too).
         answer = jsonify(CASE_DETAIL.dump(present.detail(case, user, ip=client_ip())))
         answer.status_code = 201
         operations.file_report(case, idempotency_key=g.idempotency_key)

@@ -252,6 +252,8 @@ class Case(db.Model):
     # Set by `operations.prepare_report` on a new case: who its urgent alert goes to,
     # read before the case is written (`notifications.urgent_alert`); not a column.
     urgent_alert = None
+    # Set likewise: the earlier disputes it repeats, found as it was checked.
+    known_repeats = None
 
     @property
     def active_assignments(self) -> list[CaseAssignment]:
