@@ -63,6 +63,9 @@ def _domain_error(error: DomainError):
 
 @bp.before_request
 def _refuse_nul():
+    if request.endpoint == "villager.submit":
+        # A few photos at once, each as large as the API takes one (nginx's site agrees).
+        request.max_content_length = form_bound(current_app.config)
     # No text column takes a NUL character (PostgreSQL refuses it): refuse it at the door.
     if request.method == "POST" and any("\x00" in v for v in request.form.values()):
         raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
@@ -107,6 +110,11 @@ def report_form(token: str):
                            category=category, groups=_categories(), town=_town(),
                            form_key=str(uuid.uuid4()), values={}, error=None,
                            max_photos=MAX_PHOTOS)
+
+
+def form_bound(config) -> int:
+    """The largest villager's form taken: its photos at their bound, and the text."""
+    return MAX_PHOTOS * int(config["MEDIA_MAX_BYTES"]) + 256 * 1024
 
 
 @bp.post("/q/<token>")
@@ -154,7 +162,7 @@ def submit(token: str):
                                category=category, groups=_categories(), town=_town(),
                                form_key=key, values=values, error=error,
                                max_photos=MAX_PHOTOS)
-        return Response(page, status=422)
+        return Response(page, status=error.http_status)
     db.session.commit()
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template("villager/submitted.html", case=case, village=village,

@@ -1,0 +1,70 @@
+"""The app under gunicorn, as production runs it, for tests whose fault may live in the
+real server (sockets, multipart bodies, workers): `gunicorn_server(database_url)`.
+
+It serves the given database (already migrated and filled by the test) with
+deploy/gunicorn.conf.py, on a free port of 127.0.0.1, and is stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_server(database_url: str, instance: Path, **env):
+    """The app under gunicorn on `database_url`: yields its base URL."""
+    port = free_port()
+    environment = os.environ | {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(instance),
+        "PORT": str(port),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "2",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    log = open(instance / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--config",
+            str(ROOT / "deploy/gunicorn.conf.py"),
+            "server:create_app()",
+        ],
+        env=environment,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None:
+                    raise RuntimeError((instance / "gunicorn.log").read_text()) from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()

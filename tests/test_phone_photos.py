@@ -1,0 +1,102 @@
+"""Phone photos of a few megabytes, sent as phones send them, through gunicorn.
+
+Flask's test client hands Werkzeug's multipart parser the body in its own small pieces;
+a real server hands it what the socket gave, and that is where a bound on form memory
+refused every photo over a few hundred kB (ECOSYSTEM.md).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+import requests
+from PIL import Image
+from sqlalchemy import select
+
+from server.extensions import db
+from server.models import Case
+from tests.factories import PASSWORD, build_world
+from tests.live_server import gunicorn_server
+
+
+def phone_photo(seed: int = 1, size=(4000, 3000)) -> bytes:
+    """A 12-megapixel JPEG of 3-6 MB, as a phone's camera writes one."""
+    noise = Image.effect_noise(size, 60).convert("RGB")
+    gradient = Image.linear_gradient("L").resize(size).convert("RGB")
+    image = Image.blend(noise, gradient, 0.5 + seed * 0.05)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=82)
+    return out.getvalue()
+
+
+@pytest.fixture
+def town(fresh_app, tmp_path):
+    """A small town in a database of its own, served by gunicorn."""
+    with fresh_app.app_context():
+        world = build_world()
+        token = world.v1.qr_token
+        db.session.commit()
+        url = fresh_app.config["DATABASE_URL"]
+    with gunicorn_server(url, tmp_path) as base:
+        yield {"base": base, "qr": token, "app": fresh_app}
+
+
+def test_a_phone_photo_is_taken_by_the_api(town):
+    photo = phone_photo()
+    assert 3_000_000 <= len(photo) <= 6_000_000
+    base = town["base"]
+    token = requests.post(
+        f"{base}/api/v1/auth/login", timeout=10, json={"username": "t_grid1", "password": PASSWORD}
+    ).json()["token"]
+    answer = requests.post(
+        f"{base}/api/v1/media",
+        timeout=60,
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("IMG_20261201.jpg", photo, "image/jpeg")},
+    )
+    assert answer.status_code == 201, answer.text
+    assert max(answer.json()["width"], answer.json()["height"]) == 1920  # re-encoded
+
+
+def test_three_phone_photos_are_taken_by_the_villager_form(town):
+    photos = [phone_photo(seed) for seed in (1, 2, 3)]
+    answer = requests.post(
+        f"{town['base']}/q/{town['qr']}",
+        timeout=120,
+        data={
+            "kind": "H01",
+            "form_key": str(uuid.uuid4()),
+            "description": "柴草垛挨着电线杆。",
+            "place_text": "村西",
+            "anonymous": "yes",
+            "website": "",
+        },
+        files=[("photos", (f"IMG_{n}.jpg", p, "image/jpeg")) for n, p in enumerate(photos)],
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    assert "报告已提交" in answer.text
+    with town["app"].app_context():
+        case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+        assert len(case.photos) == 3
+
+
+def test_a_photo_over_the_bound_is_refused_in_chinese_and_the_text_kept(town):
+    too_big = b"\xff\xd8" + b"\x00" * (11 * 1024 * 1024)
+    answer = requests.post(
+        f"{town['base']}/q/{town['qr']}",
+        timeout=60,
+        data={
+            "kind": "H01",
+            "form_key": str(uuid.uuid4()),
+            "description": "柴草垛挨着电线杆。",
+            "place_text": "村西",
+            "anonymous": "yes",
+            "website": "",
+        },
+        files=[("photos", ("big.jpg", too_big, "image/jpeg"))],
+    )
+    assert answer.status_code == 413
+    assert "图片文件过大" in answer.text
+    assert "柴草垛挨着电线杆。" in answer.text  # what was typed is still there
