@@ -41,7 +41,7 @@ def gunicorn_server(database_url: str, instance: Path, **env):
         **env,
     }
     log = open(instance / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
+    process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "--config",
