@@ -355,3 +355,17 @@ def test_a_nul_character_in_a_form_is_refused(client, world):
     response = post(client, world, form(world, description="有\x00人"))
     assert response.status_code == 422
     assert "空字符" in response.get_data(as_text=True)
+
+
+def test_a_rate_limited_report_comes_back_with_what_was_typed(client, world, app):
+    app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "1/hour"
+    try:
+        assert post(client, world, form(world)).status_code == 200
+        again = post(client, world, form(world, description="第二件事：村北桥栏杆断了。"))
+    finally:
+        app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "10/hour"
+    assert again.status_code == 429
+    assert int(again.headers["Retry-After"]) > 0
+    page = again.get_data(as_text=True)
+    assert "提交太频繁" in page
+    assert "第二件事：村北桥栏杆断了。" in page  # the form again, as the villager left it

@@ -18,12 +18,120 @@
     document.querySelectorAll("input[name=anonymous]").forEach(function (r) { r.addEventListener("change", sync); });
     sync();
   }
-  // At most a few photos.
+  // At most a few photos; the picker says in Chinese how many are chosen.
+  document.documentElement.className += " js";
   var photos = document.getElementById("photos");
+  var pick = document.getElementById("photo-pick");
   if (photos) {
     photos.addEventListener("change", function () {
       var max = parseInt(photos.dataset.max || "3", 10);
       if (photos.files.length > max) { alert("最多上传 " + max + " 张照片"); photos.value = ""; }
+      if (pick) {
+        pick.textContent = photos.files.length ? "已选择 " + photos.files.length + " 张照片（点此重新选择）"
+          : "📷 拍照或选择照片";
+      }
     });
   }
+}());
+
+// Photos are made small on the phone before they are sent (longest side 1920 px, JPEG,
+// as the server keeps them anyway), the upload shows its progress, and a refusal is
+// shown above the form with everything typed and chosen still in it. Without this (an
+// old browser, no JavaScript) the form posts as it is and the server does the same work.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.report");
+  var canvas = document.createElement("canvas");
+  if (!form || !window.FormData || !window.XMLHttpRequest || !canvas.toBlob || !window.Promise) {
+    return;
+  }
+  var MAX_SIDE = 1920;
+
+  function shrink(file) {
+    return new Promise(function (resolve) {
+      if (!/^image\//.test(file.type)) { resolve(file); return; }
+      var url = URL.createObjectURL(file);
+      var image = new Image();
+      image.onload = function () {
+        var scale = Math.min(1, MAX_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
+        var width = Math.round(image.naturalWidth * scale);
+        var height = Math.round(image.naturalHeight * scale);
+        var c = document.createElement("canvas");
+        c.width = width; c.height = height;
+        c.getContext("2d").drawImage(image, 0, 0, width, height);
+        URL.revokeObjectURL(url);
+        c.toBlob(function (blob) {
+          // A photo already small stays as it is.
+          resolve(blob && blob.size < file.size ? blob : file);
+        }, "image/jpeg", 0.85);
+      };
+      image.onerror = function () { URL.revokeObjectURL(url); resolve(file); };
+      image.src = url;
+    });
+  }
+
+  function say(message) {
+    var box = form.parentNode.querySelector("p.error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      form.parentNode.insertBefore(box, form);
+    }
+    box.textContent = message;
+    box.scrollIntoView({block: "center"});
+  }
+
+  var sending = false;  // a double tap sends the form once
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (sending) { return; }
+    sending = true;
+    var button = form.querySelector("button[type=submit]");
+    var input = form.querySelector("input[type=file][name=photos]");
+    var files = input ? Array.prototype.slice.call(input.files) : [];
+    var bar = form.querySelector("progress.upload");
+    if (!bar) {
+      bar = document.createElement("progress");
+      bar.className = "upload"; bar.max = 100; bar.value = 0;
+      button.parentNode.insertBefore(bar, button);
+    }
+    var label = form.querySelector(".upload-label") || document.createElement("p");
+    label.className = "upload-label";
+    bar.parentNode.insertBefore(label, bar);
+    label.textContent = files.length ? "正在压缩照片…" : "正在提交…";
+    Promise.all(files.map(shrink)).then(function (shrunk) {
+      var data = new FormData(form);
+      data.delete("photos");
+      shrunk.forEach(function (blob, i) {
+        data.append("photos", blob, (files[i].name || "photo").replace(/\.\w+$/, "") + ".jpg");
+      });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) {
+          bar.value = Math.round(100 * e.loaded / e.total);
+          label.textContent = "正在上传 " + bar.value + "%";
+        }
+      };
+      xhr.onload = function () {
+        if (xhr.status < 400) {  // the confirmation: shown as the page it is
+          document.open(); document.write(xhr.responseText); document.close();
+          return;
+        }
+        // Refused: the server's reason, and the form as the villager left it.
+        var reason = (new DOMParser()).parseFromString(xhr.responseText, "text/html")
+          .querySelector(".error, .lead");
+        say(reason ? reason.textContent : "提交没有成功，请稍后再试。");
+        label.textContent = ""; bar.value = 0; sending = false;
+        button.disabled = false; button.textContent = "提交";
+      };
+      xhr.onerror = function () {
+        say("网络不好，没有提交成功。您填写的内容还在，请稍后再点“提交”。");
+        label.textContent = ""; bar.value = 0; sending = false;
+        button.disabled = false; button.textContent = "提交";
+      };
+      xhr.send(data);
+    });
+  });
 }());

@@ -131,8 +131,6 @@ def submit(token: str):
         key = str(uuid.UUID(form.get("form_key", "")))
     except ValueError:
         raise DomainError("表单已过期，请返回重新填写。", code="form_expired") from None
-    ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
-    ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
     anonymous = form.get("anonymous", "yes") != "no"
     values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
     values["anonymous"] = anonymous
@@ -140,6 +138,8 @@ def submit(token: str):
     reporter = Reporter(anonymous=anonymous, name=None if anonymous else values["name"],
                         phone=None if anonymous else values["phone"])
     try:
+        ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
+        ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
         form_key = operations.villager_form_key(key, village, category=category.code,
                                                 description=values["description"],
                                                 place_text=values["place_text"],
@@ -155,14 +155,18 @@ def submit(token: str):
             place_text=values["place_text"], idempotency_key=key, photos=photos,
             reporter=reporter, happening_now=values["happening_now"])
     except DomainError as error:
-        if error.http_status not in {413, 415, 422}:
+        if error.http_status not in {413, 415, 422, 429}:
             raise
+        # Refused, whatever the reason: the form again, with what was typed in it.
         db.session.rollback()
         page = render_template("villager/report.html", village=village, token=token,
                                category=category, groups=_categories(), town=_town(),
                                form_key=key, values=values, error=error,
                                max_photos=MAX_PHOTOS)
-        return Response(page, status=error.http_status)
+        response = Response(page, status=error.http_status)
+        if "retry_after" in error.details:
+            response.headers["Retry-After"] = str(error.details["retry_after"])
+        return response
     db.session.commit()
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template("villager/submitted.html", case=case, village=village,

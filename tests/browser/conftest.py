@@ -58,12 +58,13 @@ def live(fresh_app):
 class Phone:
     """A phone-sized browser context whose outside requests are blocked and recorded."""
 
-    def __init__(self, browser, base: str):
+    def __init__(self, browser, base: str, *, javascript: bool = True):
         self.base = base
         self.blocked: list[str] = []
         self.context = browser.new_context(
             viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-            has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=WECHAT_UA)
+            has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=WECHAT_UA,
+            java_script_enabled=javascript)
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -69,18 +70,37 @@ def test_scan_report_with_a_photo_and_follow_it(phone, town, fresh_app, tmp_path
     phone.screenshot("villager-4-tracking")
 
 
-def test_a_double_tap_and_a_resend_make_one_report(phone, town, fresh_app):
+def test_a_double_tap_makes_one_report(phone, town, fresh_app):
     page = phone.page
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.goto(f"{phone.base}/q/{town}?kind=D02")
     page.fill("#description", "有人在村口乱倒垃圾。")
     page.get_by_role("button", name="提交").dblclick()
     page.wait_for_selector("#tracking-code")
-    first = page.locator("#tracking-code").inner_text()
-    page.reload()  # the browser sends the same form again
-    page.wait_for_selector("#tracking-code")
-    assert page.locator("#tracking-code").inner_text() == first
-    assert "已经提交过" in page.locator("h1").inner_text()
+    assert len(posts) == 1
     assert _cases(fresh_app) == 1
+
+
+def test_without_javascript_a_resend_makes_one_report(browser, live, town, fresh_app):
+    from tests.browser.conftest import Phone
+
+    phone = Phone(browser, live, javascript=False)
+    try:
+        page = phone.page
+        page.goto(f"{phone.base}/q/{town}?kind=D02")
+        page.fill("#description", "有人在村口乱倒垃圾。")
+        page.get_by_role("button", name="提交").click()
+        page.wait_for_selector("#tracking-code")
+        first = page.locator("#tracking-code").inner_text()
+        page.reload()  # the browser sends the same form again
+        page.wait_for_selector("#tracking-code")
+        assert page.locator("#tracking-code").inner_text() == first
+        assert "已经提交过" in page.locator("h1").inner_text()
+        assert _cases(fresh_app) == 1
+    finally:
+        phone.context.close()
+    assert phone.blocked == []
 
 
 def test_an_emergency_kind_says_call_first(phone, town):
@@ -128,3 +148,59 @@ def test_the_poster_prints_on_one_a4_page(browser, live, fresh_app, tmp_path):
     assert "东村" in reader.pages[0].extract_text()
     context.close()
     assert blocked == []
+
+
+def test_phone_photos_are_made_small_before_they_are_sent(phone, town, fresh_app, tmp_path):
+    from tests.test_phone_photos import phone_photo
+
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"IMG_{n}.jpg"
+        path.write_bytes(phone_photo(n + 1))
+        paths.append(str(path))
+    assert sum(Path(p).stat().st_size for p in paths) > 12_000_000
+    page = phone.page
+    sent = []
+    page.on("request", lambda r: sent.append(len(r.post_data_buffer or b""))
+            if r.method == "POST" else None)
+    # A rural uplink: slow enough to see the upload's progress.
+    cdp = phone.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 50, "downloadThroughput": -1,
+        "uploadThroughput": 400 * 1024})
+    page.goto(f"{phone.base}/q/{town}?kind=H01")
+    page.fill("#description", "三户人家院外堆着秸秆，紧挨电线杆。")
+    page.set_input_files("#photos", paths)
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_selector("progress.upload")
+    page.wait_for_selector(".upload-label:has-text('正在上传')")
+    phone.screenshot("villager-7-uploading")
+    page.wait_for_selector("#tracking-code", timeout=60_000)
+    assert sent
+    assert max(sent) < 3_000_000  # three 1920-px JPEGs, not 12 MB
+    with fresh_app.app_context():
+        case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+        assert len(case.photos) == 3
+        assert all(max(p.width, p.height) <= 1920 for p in case.photos)
+        db.session.remove()
+
+
+def test_a_refusal_keeps_what_was_typed(phone, town, fresh_app):
+    fresh_app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "1/hour"
+    page = phone.page
+    page.goto(f"{phone.base}/q/{town}?kind=D02")
+    page.fill("#description", "第一份报告。")
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_selector("#tracking-code")
+    page.goto(f"{phone.base}/q/{town}?kind=D02")
+    page.fill("#description", "第二份报告，写了很久的一段话。")
+    page.fill("#place_text", "村北")
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_selector("p.error")
+    assert "提交太频繁" in page.locator("p.error").inner_text()
+    assert page.input_value("#description") == "第二份报告，写了很久的一段话。"
+    assert page.input_value("#place_text") == "村北"
+    assert page.locator("button[type=submit]").is_enabled()
+    phone.screenshot("villager-8-refused")
+    assert _cases(fresh_app) == 1
