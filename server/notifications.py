@@ -242,7 +242,9 @@ def _deliver_wechat(note: Notification, user: User) -> str:
     client = wechat.client()
     data = {"thing1": note.title[:20], "thing2": note.body[:20],
             "time3": clock.local(note.created_at).strftime("%Y-%m-%d %H:%M")}
-    page = f"pages/case/detail?code={note.case_id or ''}"
+    # The mini program's case page asks the API by case number, as every surface does.
+    case = db.session.get(Case, note.case_id) if note.case_id else None
+    page = f"pages/case/detail?code={case.code}" if case else "pages/inbox/index"
     token = access_token(client)
     try:
         wechat.subscribe_send(client, token, openid=user.wechat_openid, template_id=template,
@@ -293,11 +295,18 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
             continue
         try:
             result = _deliver(note)
-        except wechat.WeChatUnavailable as error:
+        except Exception as error:
+            # Whatever went wrong with this one (WeChat busy, the network down, a gateway's
+            # or our own fault), it is retried later and the others go on: a message that
+            # always fails ends as dead instead of holding back the queue.
             db.session.rollback()
+            code = getattr(error, "code", None) or type(error).__name__
+            if not isinstance(error, wechat.WeChatUnavailable):
+                # The kind of error and the message's number only: no address, no text.
+                log.warning("notification %s (%s) failed: %s", note_id, note.channel, code)
             note = db.session.get(Notification, note_id)
             note.attempts += 1
-            note.last_error = error.code
+            note.last_error = str(code)[:200]
             if note.attempts >= MAX_ATTEMPTS:
                 note.status = "dead"
                 outcome["dead"] += 1

@@ -8,12 +8,15 @@ session: it is returned to the caller for server-side storage and never logged.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import requests
 from flask import current_app
 
 from server.errors import DomainError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class WeChatCodeInvalid(DomainError):
@@ -93,7 +96,10 @@ class WeChatClient:
 
 
 class FakeWeChatClient:
-    """Offline stand-in for `make run`: any code maps to a stable openid."""
+    """Offline stand-in for `make run`: any code maps to a stable openid, a token is
+    issued and a subscribe message "sent" without leaving the machine."""
+
+    offline = True
 
     def code_to_session(self, code: str) -> WeChatSession:
         if not code or code == "invalid":
@@ -141,6 +147,8 @@ def _post(client: WeChatClient, path: str, params: dict, body: dict) -> dict:
 def stable_token(client: WeChatClient, *, force_refresh: bool = False) -> tuple[str, int]:
     """(access_token, seconds it lasts) from /cgi-bin/stable_token: repeated calls return
     the same token, so several processes do not invalidate each other's."""
+    if getattr(client, "offline", False):
+        return "fake-access-token", 7200
     answer = _post(client, "/cgi-bin/stable_token", {}, {
         "grant_type": "client_credential", "appid": client.appid, "secret": client.secret,
         "force_refresh": force_refresh})
@@ -153,6 +161,9 @@ def subscribe_send(client: WeChatClient, access_token: str, *, openid: str, temp
                    page: str, data: dict[str, str], state: str = "formal") -> None:
     """Send one subscribe message; raises WeChatNoConsent (43101), WeChatTokenExpired
     (40001, 42001) or WeChatUnavailable (anything else)."""
+    if getattr(client, "offline", False):
+        log.info("wechat (fake mode): a subscribe message to page %s, not sent", page)
+        return
     answer = _post(client, "/cgi-bin/message/subscribe/send", {"access_token": access_token}, {
         "touser": openid, "template_id": template_id, "page": page,
         "data": {key: {"value": value} for key, value in data.items()},

@@ -267,3 +267,63 @@ def test_a_mediation_agreement_gets_one_confirmation_reminder(world):
     assert reminders
     assert len({(n.user_id, n.channel) for n in reminders}) == len(reminders)  # once each
     assert min(n.created_at for n in reminders) >= START + timedelta(days=25)
+
+
+def test_the_deep_link_names_the_case_by_its_number(world, wechat_app):
+    case = case_in("dispatched", world)
+    notifications.deliver_due()
+    assert wechat_app.sent[0]["page"] == f"pages/case/detail?code={case.code}"
+
+
+def test_notify_in_fake_mode_with_a_template_sends_offline(world, app, runner):
+    saved = dict(app.config)
+    app.config.update(WECHAT_MODE="fake", WECHAT_TEMPLATE_ID="TPL-1")
+    try:
+        world.justice_handler.wechat_openid = "fake-openid-j"
+        db.session.add(WeChatConsent(user_id=world.justice_handler.id, template_id="TPL-1",
+                                     credits=1))
+        case_in("dispatched", world)
+        result = runner.invoke(args=["notify"])
+        assert result.exit_code == 0, result.output
+    finally:
+        app.config.clear()
+        app.config.update(saved)
+    assert [n.status for n in _wechat_notes(world.justice_handler)] == ["sent"]
+    assert db.session.get(WeChatConsent, (world.justice_handler.id, "TPL-1")).credits == 0
+    pending = db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.status == "pending"))
+    assert pending == 0
+
+
+def test_one_failing_message_never_holds_back_the_others(world, monkeypatch):
+    class Gateway:  # the SMS interface, with one number whose carrier is down
+        sent: list[str] = []
+
+        def send(self, phone, text):
+            if phone == "13900000000":
+                raise ConnectionError("carrier down")
+            self.sent.append(phone)
+
+    gateway = Gateway()
+    monkeypatch.setattr(notifications, "sms_gateway", lambda: gateway)
+    world.justice_handler.phone = "13900000000"
+    world.committee1_handler.phone = "13800000000"
+    with clock.frozen_at(START):
+        case_in("dispatched", world)  # the justice office and the committee hear of it
+        notifications.deliver_due()
+    assert gateway.sent == ["13800000000"]
+    failing = db.session.scalar(select(Notification).where(
+        Notification.user_id == world.justice_handler.id, Notification.channel == "sms"))
+    assert (failing.status, failing.attempts, failing.last_error) == (
+        "pending", 1, "ConnectionError")
+    moment = START
+    for _attempt in range(notifications.MAX_ATTEMPTS):
+        moment += timedelta(hours=1)
+        with clock.frozen_at(moment):
+            notifications.deliver_due()
+    db.session.refresh(failing)
+    assert failing.status == "dead"
+    assert gateway.sent == ["13800000000"]  # the good one went once
+    inbox = db.session.scalars(select(Notification.status).where(
+        Notification.user_id == world.justice_handler.id, Notification.channel == "inbox"))
+    assert set(inbox) == {"sent"}
