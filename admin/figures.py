@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from admin.blueprint import bp, require
 from server import clock, statistics
+from server.deadlines import load_calendar, unconfirmed_next_year
 from server.extensions import db
 from server.models import Category, Role, Village
 
@@ -42,6 +43,8 @@ def dashboard():
     figures = _figures(period)
     return render_template(
         "admin/dashboard.html", f=figures, period=period, percent=_percent,
+        calendar_warning=unconfirmed_next_year(load_calendar(),
+                                               clock.local(clock.now()).date()),
         worst=[(name, open_count) for name, open_count, _late in figures.worst_villages],
         args=request.args, labels=statistics.STEP_LABELS,
         villages=db.session.scalars(select(Village).order_by(Village.code)).all(),

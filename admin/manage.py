@@ -9,7 +9,8 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, require
-from server import management, qr
+from server import clock, management, qr
+from server.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
 from server.errors import DomainError, NotFound
 from server.extensions import db
 from server.models import (
@@ -198,7 +199,19 @@ def categories():
 @bp.route("/calendar", methods=["GET", "POST"])
 @require(Role.ADMIN)
 def calendar():
-    """Corrections to the working calendar (holidays, make-up workdays)."""
+    """Corrections to the working calendar (holidays, make-up workdays), and each year's
+    source: a year is confirmed here from the State Council's notice."""
+    if request.method == "POST" and request.form.get("notice") is not None:
+        year = request.form.get("year", "")
+        try:
+            days = management.confirm_year(int(year) if year.isdigit() else 0,
+                                           request.form.get("notice", ""), actor=g.user,
+                                           ip=client_ip())
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return _calendar_page(notice=request.form.get("notice", ""), year=year), 422
+        return _done(f"{year}年的节假日安排已确认（{days}天）。", "admin.calendar")
     if request.method == "POST":
         try:
             day = date.fromisoformat(request.form.get("day", ""))
@@ -209,5 +222,16 @@ def calendar():
         management.set_calendar_day(day, {"yes": True, "no": False}.get(choice), actor=g.user,
                                     name=request.form.get("name"), ip=client_ip())
         return _done("工作日历已更新。", "admin.calendar")
+    return _calendar_page()
+
+
+def _calendar_page(notice: str = "", year: str = ""):
     rows = db.session.scalars(select(CalendarDay).order_by(CalendarDay.day.desc())).all()
-    return render_template("admin/calendar.html", days=rows)
+    calendar = load_calendar()
+    this_year = clock.local(clock.now()).year
+    years = [(y, calendar.year_source(y), YEAR_SOURCE_LABELS[calendar.year_source(y)])
+             for y in (this_year, this_year + 1)]
+    return render_template("admin/calendar.html", days=rows, years=years,
+                           notice=notice, year=year or this_year + 1,
+                           calendar_warning=unconfirmed_next_year(
+                               calendar, clock.local(clock.now()).date()))

@@ -209,6 +209,23 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     click.echo(f"{ledgers.KINDS[kind][0]}：{written} 行 → {file}")
 
 
+@click.command("calendar-confirm")
+@click.argument("year", type=int)
+@click.argument("file", type=click.File(encoding="utf-8"))
+def calendar_confirm_command(year: int, file) -> None:
+    """Confirm YEAR's holidays and make-up workdays from the State Council's notice, its
+    text (or a list of days) in FILE (- for standard input)."""
+    from server import management
+    from server.errors import DomainError
+
+    try:
+        days = management.confirm_year(year, file.read(), actor=None)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"{year}年的节假日安排已确认：{days}天。")
+
+
 @click.command("sweep")
 def sweep_command() -> None:
     """Mark due-soon and overdue steps, supervise and chase (run every minute)."""
@@ -230,5 +247,5 @@ def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
     for command in (seed_demo_command, seed_categories_command, create_user_command,
                     case_command, export_qr_command, rotate_qr_command, sweep_command,
-                    notify_command, export_ledger_command):
+                    notify_command, export_ledger_command, calendar_confirm_command):
         app.cli.add_command(command)

@@ -3,9 +3,16 @@
 A limit is written as a number and a unit: ``30m`` (clock minutes, any hour: urgent
 steps), ``4h`` (clock hours), ``30d`` (calendar days: the 30-day mediation period) or
 ``2wd`` (working days: weekends and public holidays skipped, make-up workdays (调休)
-counted). Working days come from the `chinese_calendar` library, corrected by the
-`calendar_day` table an admin maintains, since each year's schedule is published in
-December and the library may lag behind it.
+counted).
+
+Each year's schedule is published by the State Council in November or December, so the
+sources are tried in order:
+1. the admin's corrections (`calendar_day`); a year the admin confirmed from the notice
+   (`calendar_year`) takes its days from there and weekdays otherwise;
+2. the `chinese_calendar` library, which knows the published years (1.11: to 2026);
+3. for a later year, the `holidays` package, which lists China's holidays by rule (the
+   Spring Festival, National Day, …) but not the make-up workdays: such a year is
+   provisional (`WorkCalendar.year_source`), and the admin's pages say so from November.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 import chinese_calendar
+import holidays
 from sqlalchemy import select
 
 from server import clock
 from server.extensions import db
-from server.models import CalendarDay, Category, CategoryGroup, Step
+from server.models import CalendarDay, CalendarYear, Category, CategoryGroup, Step
 
 _DURATION = re.compile(r"^(\d{1,4})(m|h|d|wd)$")
 
@@ -80,12 +88,41 @@ def default_limits(group: CategoryGroup, urgent: bool) -> dict[Step, tuple[str |
     return limits
 
 
-class WorkCalendar:
-    """Which days are working days: the admin's corrections, else the library, else Mon-Fri."""
+# Where a year's working days come from (see the module's docstring).
+CONFIRMED, LIBRARY, BY_RULE = "confirmed", "library", "by_rule"
+YEAR_SOURCE_LABELS = {CONFIRMED: "已按国务院通知确认", LIBRARY: "已按国家公布的安排",
+                      BY_RULE: "尚未确认：按节日规则推算，不含调休上班日"}
 
-    def __init__(self, corrections: dict[date, bool] | None = None):
+
+def library_knows(year: int) -> bool:
+    """Whether the `chinese_calendar` library has `year`'s published schedule."""
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+class WorkCalendar:
+    """Which days are working days: the admin's corrections, else the published schedule
+    (the library), else the holidays by rule; weekdays otherwise."""
+
+    def __init__(self, corrections: dict[date, bool] | None = None,
+                 confirmed_years: set[int] | frozenset[int] = frozenset()):
         self.corrections = corrections or {}
+        self.confirmed_years = set(confirmed_years)
         self._known: dict[date, bool] = {}  # the answers so far (a calendar is shared)
+        self._sources: dict[int, str] = {}
+        self._by_rule: dict[int, holidays.HolidayBase] = {}
+
+    def year_source(self, year: int) -> str:
+        """Where `year`'s working days come from: CONFIRMED, LIBRARY or BY_RULE."""
+        source = self._sources.get(year)
+        if source is None:
+            source = (CONFIRMED if year in self.confirmed_years
+                      else LIBRARY if library_knows(year) else BY_RULE)
+            self._sources[year] = source
+        return source
 
     def is_workday(self, day: date) -> bool:
         """Whether `day` is a working day in the town."""
@@ -93,11 +130,17 @@ class WorkCalendar:
             return self.corrections[day]
         known = self._known.get(day)
         if known is None:
-            try:
+            source = self.year_source(day.year)
+            if source == LIBRARY:
                 known = chinese_calendar.is_workday(day)
-            except NotImplementedError:
-                # A year the library does not know yet: weekdays, until an admin corrects it.
+            elif source == CONFIRMED:  # the notice's days are all corrections
                 known = day.weekday() < 5
+            else:
+                rule = self._by_rule.get(day.year)
+                if rule is None:
+                    rule = self._by_rule[day.year] = holidays.country_holidays(
+                        "CN", years=day.year)
+                known = day.weekday() < 5 and day not in rule
             self._known[day] = known
         return known
 
@@ -135,9 +178,20 @@ class WorkCalendar:
 
 
 def load_calendar(session=None) -> WorkCalendar:
-    """The calendar with the admin's corrections from the database."""
-    rows = (session or db.session).execute(select(CalendarDay.day, CalendarDay.workday)).all()
-    return WorkCalendar(dict(rows))
+    """The calendar with the admin's corrections and confirmed years from the database."""
+    session = session or db.session
+    rows = session.execute(select(CalendarDay.day, CalendarDay.workday)).all()
+    years = set(session.scalars(select(CalendarYear.year)))
+    return WorkCalendar(dict(rows), years)
+
+
+def unconfirmed_next_year(calendar: WorkCalendar, today: date) -> int | None:
+    """From 1 November, next year if its schedule is not confirmed yet (the State Council
+    publishes it around then): the admin's pages warn until it is."""
+    if today.month < 11:
+        return None
+    upcoming = today.year + 1
+    return upcoming if calendar.year_source(upcoming) == BY_RULE else None
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from server import audit, clock, passwords, reference, websession
+from server import audit, clock, holiday_notice, passwords, reference, websession
 from server.deadlines import parse_duration
 from server.errors import Conflict, ValidationFailed
 from server.extensions import db
 from server.models import (
     AssignmentRole,
     CalendarDay,
+    CalendarYear,
     Category,
     CategoryTimeLimit,
     Department,
@@ -178,6 +179,29 @@ def save_category(category: Category, *, actor: User, name: str, hint: str | Non
                  ip=ip, urgent=urgent, confidential=confidential, emergency=emergency,
                  active=active, limits={s.value: list(v) for s, v in steps.items()},
                  routing=[k.value for k in kinds])
+
+
+def confirm_year(year: int, text: str, *, actor: User | None, ip: str | None = None) -> int:
+    """Confirm `year`'s working calendar from the State Council's notice (its text, or a
+    plain list: server/holiday_notice.py): the year's corrections become exactly the days
+    it names, and no other source is asked about the year. Returns how many days."""
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed("年份不正确。", code="invalid_year", field="year")
+    notice = holiday_notice.parse(text, year)
+    db.session.execute(delete(CalendarDay).where(CalendarDay.day >= date(year, 1, 1),
+                                                 CalendarDay.day <= date(year, 12, 31)))
+    for day, name in notice.off.items():
+        db.session.add(CalendarDay(day=day, workday=False, name=name[:64]))
+    for day, name in notice.work.items():
+        db.session.add(CalendarDay(day=day, workday=True, name=name[:64]))
+    row = db.session.get(CalendarYear, year) or CalendarYear(year=year)
+    row.confirmed_at, row.confirmed_by_id = clock.now(), actor.id if actor else None
+    db.session.add(row)
+    db.session.flush()
+    reference.forget()
+    audit.record("calendar.confirm_year", actor=actor, object_type="calendar_year",
+                 object_id=year, ip=ip, off=len(notice.off), work=len(notice.work))
+    return len(notice.off) + len(notice.work)
 
 
 def set_calendar_day(day: date, workday: bool | None, *, actor: User, name: str | None = None,

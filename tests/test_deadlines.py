@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import pytest
 
 from server import clock, workflow
@@ -62,19 +61,23 @@ def test_weekend_start_counts_from_the_next_working_day():
     assert calendar.add_workdays(at(2026, 6, 5, 15, 30), 1) == at(2026, 6, 8, 15, 30)
 
 
-def test_corrections_win_over_the_library_and_cover_unknown_years(monkeypatch):
-    # A year the library does not know yet (as 2027 is until its December release):
-    # weekdays count, until an admin enters the schedule.
-    def unknown_year(day):
-        raise NotImplementedError(f"no data for {day.year}")
+def test_a_year_the_library_does_not_know_keeps_its_holidays_by_rule(library_stops_at_2026):
+    from server.deadlines import BY_RULE, LIBRARY
 
-    monkeypatch.setattr(chinese_calendar, "is_workday", unknown_year)
-    plain = WorkCalendar()
-    assert plain.add_workdays(at(2027, 12, 31, 9, 0), 1) == at(2028, 1, 3, 9, 0)  # Fri -> Mon
-    assert plain.add_workdays(at(2027, 12, 30, 9, 0), 1) == at(2027, 12, 31, 9, 0)
+    calendar = WorkCalendar()
+    assert (calendar.year_source(2026), calendar.year_source(2027)) == (LIBRARY, BY_RULE)
+    # The 2027 Spring Festival (5-10 February by rule) is not counted as working days:
+    # two working days from Thursday 4 February end on Friday 12 February, not Monday 8.
+    assert calendar.add_workdays(at(2027, 2, 4, 10, 0), 2) == at(2027, 2, 12, 10, 0)
+    assert not calendar.is_workday(date(2027, 10, 1))  # National Day
+    assert calendar.is_workday(date(2027, 3, 1))
+
+
+def test_corrections_win_over_every_source(library_stops_at_2026):
     corrected = WorkCalendar({date(2027, 12, 31): False, date(2028, 1, 1): True})
     assert corrected.add_workdays(at(2027, 12, 30, 9, 0), 1) == at(2028, 1, 1, 9, 0)
-    assert corrected.add_workdays(at(2027, 12, 30, 9, 0), 2) == at(2028, 1, 3, 9, 0)
+    # 3 January 2028 is New Year's Day observed, by rule: the next working day is the 4th.
+    assert corrected.add_workdays(at(2027, 12, 30, 9, 0), 2) == at(2028, 1, 4, 9, 0)
 
 
 def test_calendar_corrections_are_read_from_the_database(session):

@@ -28,6 +28,7 @@ from server.models.places import Grid, RetiredQrToken, Screening, Town, Village
 from server.models.records import (
     AuditEntry,
     CalendarDay,
+    CalendarYear,
     IdempotencyRecord,
     LoginThrottle,
     MonthlyFigures,
@@ -41,6 +42,7 @@ __all__ = [
     "AssignmentRole",
     "AuditEntry",
     "CalendarDay",
+    "CalendarYear",
     "Case",
     "CaseAssignment",
     "CaseEvent",

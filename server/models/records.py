@@ -35,6 +35,17 @@ class CalendarDay(db.Model):
     name: Mapped[str | None] = mapped_column(String(64))
 
 
+class CalendarYear(db.Model):
+    """A year whose holidays and make-up workdays the admin confirmed from the State
+    Council's notice (its days are `CalendarDay` rows): it needs no other source."""
+
+    __tablename__ = "calendar_year"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
 class AuditEntry(db.Model):
     """Who did what, when, from where: written with the change it records, never edited."""
 
