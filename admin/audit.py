@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from flask import render_template, request
 from sqlalchemy import select
 
-from admin.blueprint import bp, require
+from admin.blueprint import bp, id_value, require
 from server import clock
 from server.extensions import db
 from server.models import AuditEntry, Role, User
@@ -36,9 +36,9 @@ def audit_log():
         moment = datetime.combine(day + timedelta(days=1 if op == "lt" else 0), time(0),
                                   tzinfo=tz)
         query = query.where(AuditEntry.at >= moment if op == "ge" else AuditEntry.at < moment)
-    before = request.args.get("before", "")
-    if before.isdigit():
-        query = query.where(AuditEntry.id < int(before))
+    before = id_value(request.args.get("before"), "before")
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
     rows = db.session.execute(query.order_by(AuditEntry.id.desc()).limit(PAGE + 1)).all()
     more = len(rows) > PAGE
     rows = rows[:PAGE]

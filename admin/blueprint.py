@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, se
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from server import clock, pageheaders
-from server.errors import DomainError
+from server.errors import DomainError, ValidationFailed
 from server.extensions import db
 from server.models import Role, User
 
@@ -99,6 +99,23 @@ def require(*roles: Role):
         return wrapper
 
     return decorate
+
+
+# The largest id every database's INTEGER holds: a larger one is no row, and PostgreSQL
+# refuses to compare with it.
+MAX_ID = 2**31 - 1
+
+
+def id_value(raw: str | None, name: str) -> int | None:
+    """An id from a query string or a form: None when empty; ValidationFailed (a page
+    saying so, 422) when it is not a whole number of a row."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        raise ValidationFailed(f"参数 {name} 须为有效的编号。", code="invalid_parameter",
+                               field=name)
+    return int(raw)
 
 
 def client_ip() -> str | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin.blueprint import bp, client_ip, require
+from admin.blueprint import bp, client_ip, id_value, require
 from server import (
     access,
     clock,
@@ -124,7 +124,7 @@ def _fields(action: str) -> dict:
     tz = clock.town_tz()
     for name in (*transition.required, *transition.optional):
         if name in LIST_FIELDS:
-            values = [int(v) for v in request.form.getlist(name) if v.isdigit()]
+            values = [i for i in (id_value(v, name) for v in request.form.getlist(name)) if i]
             if values:
                 fields[name] = values
             continue
@@ -134,9 +134,7 @@ def _fields(action: str) -> dict:
         elif not raw:
             continue
         elif name in INT_FIELDS:
-            if not raw.isdigit():
-                raise ValidationFailed("请选择有效的选项。", code="invalid_choice", field=name)
-            fields[name] = int(raw)
+            fields[name] = id_value(raw, name)
         elif name in TIME_FIELDS:
             try:  # <input type=datetime-local> gives the town's wall-clock time
                 fields[name] = datetime.fromisoformat(raw).replace(tzinfo=tz)

@@ -7,7 +7,7 @@ import io
 from flask import Response, render_template, request
 from sqlalchemy import select
 
-from admin.blueprint import bp, require
+from admin.blueprint import bp, id_value, require
 from server import clock, statistics
 from server.deadlines import load_calendar, unconfirmed_next_year
 from server.extensions import db
@@ -23,10 +23,9 @@ def _period() -> statistics.Period:
 
 
 def _figures(period):
-    village = request.args.get("village", "")
     from flask import current_app
 
-    return statistics.compute(period, village_id=int(village) if village.isdigit() else None,
+    return statistics.compute(period, village_id=id_value(request.args.get("village"), "village"),
                               category_code=request.args.get("category") or None,
                               required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]))
 

@@ -8,7 +8,7 @@ from datetime import date
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin.blueprint import bp, client_ip, require
+from admin.blueprint import bp, client_ip, id_value, require
 from server import clock, management, qr
 from server.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
 from server.errors import DomainError, NotFound
@@ -29,7 +29,7 @@ from server.models import (
 
 
 def _ids(name: str) -> list[int]:
-    return [int(v) for v in request.form.getlist(name) if v.isdigit()]
+    return [i for i in (id_value(v, name) for v in request.form.getlist(name)) if i]
 
 
 def _done(message: str, endpoint: str, **values):
@@ -85,7 +85,7 @@ def users():
                 actor=g.user, username=form.get("username", ""),
                 display_name=form.get("display_name", ""), role=form.get("role", ""),
                 password=form.get("password", ""),
-                department_id=int(department) if department.isdigit() else None,
+                department_id=id_value(department, "department"),
                 grid_ids=_ids("grids"), ip=client_ip())
         except DomainError as error:
             return _failed(error, "admin.users")
@@ -136,7 +136,7 @@ def user_bind(user_id: int):
     department = request.form.get("department", "")
     try:
         management.update_user(_user(user_id), actor=g.user,
-                               department_id=int(department) if department.isdigit() else None,
+                               department_id=id_value(department, "department"),
                                grid_ids=_ids("grids"), ip=client_ip())
     except DomainError as error:
         return _failed(error, "admin.users")
@@ -150,8 +150,8 @@ def departments():
     if request.method == "POST":
         form = request.form
         department_id = form.get("id", "")
-        department = db.session.get(Department, int(department_id)) if department_id.isdigit() \
-            else None
+        department_id = id_value(department_id, "id")
+        department = db.session.get(Department, department_id) if department_id else None
         try:
             management.save_department(
                 actor=g.user, department=department, name=form.get("name", ""),

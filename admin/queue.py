@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import g, jsonify, render_template, request
 from sqlalchemy import select
 
-from admin.blueprint import bp, require
+from admin.blueprint import bp, id_value, require
 from server import clock, codes
 from server import queue as triage
 from server.deadlines import load_calendar
@@ -25,8 +25,7 @@ CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 
 
 def _int(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return id_value(request.args.get(name), name)
 
 
 def _filters() -> triage.QueueFilters:

@@ -30,6 +30,11 @@ def Id(**kwargs):  # noqa: N802 - reads as a field type
     return ma.fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1), **kwargs)
 
 
+def QueryId(**kwargs):  # noqa: N802 - reads as a field type
+    """A database id in a query string, where every value arrives as text (?village=3)."""
+    return ma.fields.Integer(strict=False, validate=validate.Range(1, 2**31 - 1), **kwargs)
+
+
 
 class ReporterSchema(ma.Schema):
     anonymous = ma.fields.Boolean(load_default=True)
@@ -107,7 +112,7 @@ class ActionSchema(ma.Schema):
 class CaseListQuerySchema(ma.Schema):
     status = Text(validate=_values(CaseStatus))
     category = Text(validate=validate.Length(min=1, max=16))
-    village = Id()
+    village = QueryId()
     overdue = ma.fields.Boolean()
     awaiting_review = ma.fields.Boolean(load_default=False, metadata={
         "description": "仅列出待调处中心审核的：申请退回、申请延期、群众不满意"})

@@ -8,7 +8,7 @@ from marshmallow import validate
 from sqlalchemy import select
 
 from miniprogram_api.api import current_user, login_required, require_body_type
-from miniprogram_api.cases.schemas import Id, PartySchema
+from miniprogram_api.cases.schemas import Id, PartySchema, QueryId
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
 from server import access, screening
@@ -55,7 +55,7 @@ class ScreeningSchema(ma.Schema):
 
 
 class ScreeningQuerySchema(ma.Schema):
-    village = Id()
+    village = QueryId()
 
 
 def _present(item: Screening, user) -> dict:
