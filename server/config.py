@@ -45,7 +45,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "WECHAT_TEMPLATE_ID": ("", str),
     # Photos: stored outside the static folder; bounded in bytes and in pixels.
     # The address villagers' phones reach the app at: what QR codes and links encode.
-    "PUBLIC_BASE_URL": ("http://127.0.0.1:5000", str),
+    # Required in production; in development, the address the page was asked at (or
+    # 127.0.0.1 and PORT, outside a request: server.qr.public_base_url).
+    "PUBLIC_BASE_URL": ("", str),
     # How many proxies (nginx) stand in front and set X-Forwarded-For/-Proto: 1 behind
     # deploy/nginx-grid-report.conf. 0 trusts no such header (a client could forge it).
     "PROXY_COUNT": (0, int),
@@ -118,6 +120,11 @@ def validate(config: dict) -> None:
         )
     if config["ENV"] == "production" and len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("SECRET_KEY is too short for production: use at least 32 characters.")
+    if config["ENV"] == "production" and not str(config["PUBLIC_BASE_URL"]).startswith(
+            ("https://", "http://")):
+        raise ConfigError("PUBLIC_BASE_URL is missing: set the address villagers' phones reach "
+                          "the app at (https://...), which every QR code and tracking link "
+                          "carries, before starting in production.")
     if config["WECHAT_MODE"] not in {"live", "fake", "off"}:
         raise ConfigError("WECHAT_MODE must be live, fake or off.")
     if config["ENV"] == "production" and config["WECHAT_MODE"] == "fake":

@@ -9,11 +9,12 @@ answers "this code has been replaced" (410), never the village's form.
 from __future__ import annotations
 
 import io
+import os
 import secrets
 
 import qrcode
 import qrcode.image.svg
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
 from server import audit, clock, reference
@@ -35,10 +36,21 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def public_base_url() -> str:
+    """The address villagers' phones reach the app at: PUBLIC_BASE_URL (production refuses
+    to start without it); in development, the address this page was asked at, so a phone
+    on the same network scans a code that works, or 127.0.0.1 and the PORT it serves on."""
+    configured = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    if configured:
+        return configured
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+
+
 def village_url(village: Village) -> str:
     """What the village's QR code encodes."""
-    base = str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
-    return f"{base}/q/{village.qr_token}"
+    return f"{public_base_url()}/q/{village.qr_token}"
 
 
 def resolve(token: str) -> Village:

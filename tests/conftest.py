@@ -50,7 +50,7 @@ def fresh_database(tmp_dir: Path) -> Iterator[str]:
 def make_app(database_url: str, **overrides):
     """An app on `database_url`, migrated to head, with the default categories installed."""
     app = create_app({"DATABASE_URL": database_url, "ENV": "testing", "TESTING": True,
-                      **overrides})
+                      "PUBLIC_BASE_URL": "http://127.0.0.1:5000", **overrides})
     with app.app_context():
         upgrade()
         catalogue.install_categories()

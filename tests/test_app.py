@@ -31,6 +31,7 @@ def test_healthz_503_when_the_database_is_down(tmp_path):
 @pytest.mark.parametrize("secret", [None, "dev-insecure-secret-key", "", "short-but-set"])
 def test_production_refuses_a_missing_default_or_weak_secret(monkeypatch, tmp_path, secret):
     monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://grid.example.gov.cn")
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
     if secret is None:
         monkeypatch.delenv("SECRET_KEY", raising=False)
@@ -40,9 +41,34 @@ def test_production_refuses_a_missing_default_or_weak_secret(monkeypatch, tmp_pa
         create_app()
 
 
+def test_production_refuses_to_start_without_the_public_address(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        create_app()
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://grid.example.gov.cn")
+    assert create_app().config["PUBLIC_BASE_URL"] == "https://grid.example.gov.cn"
+
+
+def test_in_development_links_follow_where_the_app_is_served(monkeypatch, tmp_path):
+    from server import qr
+
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("PORT", "8000")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+    with app.app_context():
+        assert qr.public_base_url() == "http://127.0.0.1:8000"  # grid-report export-qr
+    # A phone on the same network asked at the laptop's address: the codes say that.
+    with app.test_request_context("/admin/villages", base_url="http://192.168.1.20:8000"):
+        assert qr.public_base_url() == "http://192.168.1.20:8000"
+
+
 def test_configuration_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://grid.example.gov.cn")
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("TIMEZONE", "Asia/Urumqi")
     monkeypatch.delenv("DATABASE_URL", raising=False)

@@ -171,7 +171,7 @@ def submit(token: str):
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template("villager/submitted.html", case=case, village=village,
                            secret=tracking.display(secret), link=link, resent=resent,
-                           public_url=str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/"),
+                           public_url=qr.public_base_url(),
                            promise=_accept_promise(case), town=_town())
 
 
