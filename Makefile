@@ -22,7 +22,11 @@ migrate: $(STAMP)
 demo: migrate
 	$(BIN)/grid-report seed-demo --if-empty
 
+# The demo town lives: beside the server, the sweep and the sender run every minute
+# (systemd timers do it in production) and stop with it.
 run: demo
+	@$(BIN)/grid-report schedule --every 60 & schedule=$$!; \
+	trap 'kill $$schedule 2>/dev/null' EXIT INT TERM; \
 	PORT=$(PORT) $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'server:create_app()'
 
 test: $(STAMP)

@@ -243,9 +243,37 @@ def notify_command() -> None:
                                       notifications.deliver_due().items()))
 
 
+@click.command("schedule")
+@click.option("--every", default=60.0, show_default=True, help="Seconds between runs.")
+@click.option("--times", default=0, help="Stop after this many runs (0: until stopped).")
+def schedule_command(every: float, times: int) -> None:
+    """Run the sweep and the sender on their schedule, for `make run`: in production the
+    systemd timers do it (deploy/grid-report-sweep.timer, -notify.timer)."""
+    import time
+
+    from server import notifications, sweep
+
+    done = 0
+    while True:
+        started = time.monotonic()
+        for name, job in (("sweep", sweep.run), ("notify", notifications.deliver_due)):
+            try:
+                counts = job()
+                db.session.commit()
+                click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            except Exception as error:
+                db.session.rollback()
+                click.echo(f"{name}: failed ({type(error).__name__})", err=True)
+        done += 1
+        if times and done >= times:
+            return
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
     for command in (seed_demo_command, seed_categories_command, create_user_command,
                     case_command, export_qr_command, rotate_qr_command, sweep_command,
-                    notify_command, export_ledger_command, calendar_confirm_command):
+                    notify_command, export_ledger_command, calendar_confirm_command,
+                    schedule_command):
         app.cli.add_command(command)

@@ -150,3 +150,30 @@ def test_an_export_leaves_sqlites_write_lock_free(fresh_app, tmp_path, monkeypat
             str(tmp_path / "x.xlsx")])
     assert result.exit_code == 0, result.output
     assert writes
+
+
+def test_the_schedule_makes_the_demo_town_live(runner, demo, session):
+    from server.models import Notification
+
+    def supervised():
+        return session.scalar(select(func.count(Case.id)).where(Case.supervised.is_(True)))
+
+    def pending():
+        return session.scalar(select(func.count(Notification.id)).where(
+            Notification.status == "pending"))
+
+    before = supervised()
+    assert pending() > 0
+    result = runner.invoke(args=["schedule", "--every", "0", "--times", "1"])
+    assert result.exit_code == 0, result.output
+    assert "sweep: " in result.output
+    assert "notify: " in result.output
+    assert supervised() > before  # the overdue cases are chased
+    assert pending() == 0  # and the messages delivered
+
+
+def test_make_run_runs_the_schedule_beside_the_server():
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    run = makefile[makefile.index("\nrun:"):].split("\n\n")[0]
+    assert "grid-report schedule" in run
+    assert "trap" in run  # stopped with the server

@@ -369,3 +369,16 @@ def test_a_rate_limited_report_comes_back_with_what_was_typed(client, world, app
     page = again.get_data(as_text=True)
     assert "提交太频繁" in page
     assert "第二件事：村北桥栏杆断了。" in page  # the form again, as the villager left it
+
+
+def test_the_front_door_is_in_chinese_and_leads_everyone_on(client, world):
+    page = client.get("/")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    for link in ('href="/t"', 'href="/admin/"', 'href="/api/v1/docs"',
+                 f'href="/q/{world.v1.qr_token}"'):
+        assert link in text
+    assert "Not Found" not in text
+    icon = client.get("/favicon.ico", buffered=True)
+    assert icon.status_code == 200
+    assert icon.mimetype in {"image/vnd.microsoft.icon", "image/x-icon"}

@@ -95,6 +95,23 @@ def _accept_promise(case) -> str:
     return parse_duration(due).label
 
 
+@bp.get("/")
+def home():
+    """The front door: where each kind of user goes (a demo village's form, in development)."""
+    from server.models import Village
+
+    demo_village = None
+    if current_app.config["ENV"] != "production":
+        demo_village = db.session.scalar(select(Village).order_by(Village.code).limit(1))
+    return render_template("villager/home.html", town=_town(), demo_village=demo_village)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The tab's icon (browsers ask for it at the root)."""
+    return bp.send_static_file("favicon.ico")
+
+
 @bp.get("/q/<token>")
 def report_form(token: str):
     """Step 1: choose the kind of problem; step 2 (?kind=CODE): describe it."""
