@@ -27,7 +27,8 @@ def _figures(period):
 
     return statistics.compute(period, village_id=id_value(request.args.get("village"), "village"),
                               category_code=request.args.get("category") or None,
-                              required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]))
+                              required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]),
+                              required_weekly=int(current_app.config["SCREENINGS_PER_WEEK"]))
 
 
 def _percent(value) -> str:

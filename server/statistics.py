@@ -136,7 +136,8 @@ class Figures:
     screenings: int = 0
     nil_returns: int = 0
     villages: int = 0
-    villages_screened: int = 0
+    villages_screened: int = 0  # the monthly duty met in every month of the period
+    villages_screened_weekly: int | None = None  # the weekly duty, every whole week
     worst_villages: list[tuple[str, int, int]] = field(default_factory=list)  # name, open, late
 
     @staticmethod
@@ -401,7 +402,8 @@ def _dispute_categories() -> list[int]:
 
 
 def compute(period: Period, *, village_id: int | None = None,
-            category_code: str | None = None, required_screenings: int = 2) -> Figures:
+            category_code: str | None = None, required_screenings: int = 2,
+            required_weekly: int = 1) -> Figures:
     """The figures of `period`, optionally for one village or category."""
     start, end = period.bounds
     figures = Figures(period)
@@ -478,7 +480,8 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
     _now_figures(figures, village_names, village_id, category_ids)
-    _screening_figures(figures, period, village_id, list(village_names), required_screenings)
+    _screening_figures(figures, period, village_id, list(village_names), required_screenings,
+                       required_weekly)
     return figures
 
 
@@ -525,21 +528,50 @@ def _now_figures(figures: Figures, village_names, village_id, category_ids) -> N
 
 
 def _screening_figures(figures: Figures, period: Period, village_id, all_villages,
-                       required: int) -> None:
+                       required: int, required_weekly: int = 1) -> None:
+    """Screenings in the period, and the villages that met the duty in every month and in
+    every week of it (排查无盲区): a year of two screenings meets no monthly minimum. The
+    months and weeks counted are those the period holds whole and that have ended, or the
+    period's own, when it holds none such."""
     start, end = period.bounds
     scope = [Screening.screened_at >= start, Screening.screened_at < end]
     if village_id:
         scope.append(Screening.village_id == village_id)
+    tz = clock.town_tz()
+    today = clock.local(clock.now()).date()
     per_village = Counter()
-    for village, nil, n in db.session.execute(
-            select(Screening.village_id, Screening.nil_return, func.count())
-            .where(*scope).group_by(Screening.village_id, Screening.nil_return)):
-        per_village[village] += n
-        figures.screenings += n
-        figures.nil_returns += n * bool(nil)
+    per_month: Counter = Counter()
+    per_week: Counter = Counter()
+    for village, nil, at in db.session.execute(
+            select(Screening.village_id, Screening.nil_return, Screening.screened_at)
+            .where(*scope)):
+        day = at.astimezone(tz).date()
+        per_village[village] += 1
+        per_month[village, day.year, day.month] += 1
+        per_week[village, day - timedelta(days=day.weekday())] += 1
+        figures.screenings += 1
+        figures.nil_returns += bool(nil)
+    months = [(y, m) for y, m in period.months()
+              if date(y, m, 1) >= period.start and month(y, m).end <= min(period.end, today)]
+    first_monday = period.start + timedelta(days=-period.start.weekday() % 7)
+    weeks = []
+    monday = first_monday
+    while monday + timedelta(days=7) <= min(period.end, today):
+        weeks.append(monday)
+        monday += timedelta(days=7)
     village_ids = [village_id] if village_id else all_villages
     figures.villages = len(village_ids)
-    figures.villages_screened = sum(1 for v in village_ids if per_village.get(v, 0) >= required)
+
+    def met(v) -> bool:
+        if not months:  # a part of a month, or the month still running: its own count
+            return per_village.get(v, 0) >= required
+        return all(per_month.get((v, y, m), 0) >= required for y, m in months)
+
+    figures.villages_screened = sum(1 for v in village_ids if met(v))
+    figures.villages_screened_weekly = (
+        sum(1 for v in village_ids
+            if all(per_week.get((v, w), 0) >= required_weekly for w in weeks))
+        if weeks else None)
 
 
 def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Period:

@@ -334,3 +334,22 @@ def test_the_months_disclosure_gives_nothing_away_by_subtraction(june, world):
         if any(not v.isdigit() for v in values):
             assert all(len(p) >= 2 for p in possible_values(values, 6)), table
 
+
+
+def test_the_screening_duty_is_checked_month_by_month_and_week_by_week(world):
+    """Two screenings in a year meet no monthly minimum; screening every week of June
+    meets both duties for June, and only the weekly one is then missed in July."""
+    w = world
+    for moment in (at(3, 3), at(9, 9)):  # village 2: twice in the year
+        with clock.frozen_at(moment):
+            screening.file_screening(actor=w.worker2, village=w.v2, checked=CHECKLIST,
+                                     findings=[])
+    for day in (1, 8, 15, 22, 29):  # village 1: each Monday of June
+        with clock.frozen_at(at(6, day)):
+            screening.file_screening(actor=w.worker1, village=w.v1, checked=CHECKLIST,
+                                     findings=[])
+    with clock.frozen_at(at(12, 31)):
+        year = statistics.compute(statistics.year(2026))
+        june = statistics.compute(statistics.month(2026, 6))
+    assert (year.villages, year.villages_screened) == (2, 0)  # before: village 2 "met" it
+    assert (june.villages_screened, june.villages_screened_weekly) == (1, 1)
