@@ -119,8 +119,11 @@ class Figures:
     disputes_closed_resolved: int = 0
     mediations: int = 0
     mediations_succeeded: int = 0
-    hazards_found: int = 0
+    hazards_found: int = 0  # public-security and safety hazards (not enforcement)
     hazards_removed: int = 0
+    enforcement_found: int = 0  # 综合执法: illegal building, fishing, burning, …
+    enforcement_handled: int = 0  # resolved: the town's "参与…各项活动N起"
+    enforcement_by_category: list[str] = field(default_factory=list)  # the kinds received
     on_time: dict[str, tuple[int, int]] = field(default_factory=dict)  # step -> (on time, all)
     hours_to_accept: tuple[float | None, float | None] = (None, None)  # median, p90
     hours_to_resolve: tuple[float | None, float | None] = (None, None)
@@ -138,6 +141,7 @@ class Figures:
     villages: int = 0
     villages_screened: int = 0  # the monthly duty met in every month of the period
     villages_screened_weekly: int | None = None  # the weekly duty, every whole week
+    villages_missed: list[str] = field(default_factory=list)  # names, for the report
     worst_villages: list[tuple[str, int, int]] = field(default_factory=list)  # name, open, late
 
     @staticmethod
@@ -202,8 +206,9 @@ class Partial:
     follow_ups: list[list] = field(default_factory=list)  # [action, satisfaction, n]
 
     # Bumped when what a partial holds changes: kept rows of an older version are ignored
-    # (counted again) until the sweep replaces them. 3: reopened cases.
-    VERSION = 3
+    # (counted again) until the sweep replaces them. 3: reopened cases; 4: enforcement
+    # counted apart from hazards.
+    VERSION = 4
 
     def as_json(self) -> dict:
         return {"once": self.once, "seconds": self.seconds, "on_time": self.on_time,
@@ -239,7 +244,11 @@ def _case_scope(village_id: int | None, category_ids: list[int] | None) -> list:
     return scope
 
 
-def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes: list[int],
+# What a once-per-case count is kept by, besides its bucket: the kind of case.
+HAZARD, DISPUTE, ENFORCEMENT = 0, 1, 2
+
+
+def _partial(start: datetime, end: datetime, marks: list[datetime], *, kinds: dict[int, int],
              village_id: int | None = None, category_ids: list[int] | None = None) -> Partial:
     """Count [start, end) from the indexes; `marks` end with `start`."""
     out = Partial()
@@ -251,7 +260,7 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, disputes:
         in_range.append(Event.village_id == village_id)
     if category_ids is not None:
         in_range.append(Event.category_id.in_(category_ids))
-    dispute = sql_case((Event.category_id.in_(disputes), 1), else_=0)
+    dispute = _kind_of(Event.category_id, kinds)
     for key, (action, result) in _BY_RESULT.items():
         bucket = _bucket(Event.previous_result_at, marks)
         out.once += [[key, b, d, n] for b, d, n in read(
@@ -322,7 +331,14 @@ def _raw_rows(result) -> list[tuple]:
         result.close()
 
 
-def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, int, list]]:
+def _kind_of(column, kinds: dict[int, int]):
+    """SQL: the kind (HAZARD, DISPUTE, ENFORCEMENT) of the category in `column`."""
+    of = {kind: [cid for cid, k in kinds.items() if k == kind] for kind in (DISPUTE, ENFORCEMENT)}
+    return sql_case((column.in_(of[DISPUTE] or [-1]), DISPUTE),
+                    (column.in_(of[ENFORCEMENT] or [-1]), ENFORCEMENT), else_=HAZARD)
+
+
+def _month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial, int, list]]:
     """For each month of `period`: its partial (kept for the months that are over, counted
     for the others), the index of the period's start in its marks, and its reports."""
     now = clock.now()
@@ -339,7 +355,7 @@ def _month_partials(period: Period, disputes: list[int]) -> list[tuple[Partial, 
         marks = _marks_of_month(date(y, m, 1))
         stored = kept.get(date(y, m, 1))
         partial = (Partial(**stored) if stored is not None
-                   else _partial(first, after, marks, disputes=disputes))
+                   else _partial(first, after, marks, kinds=kinds))
         out.append((partial, len(marks) - 1 - i, _received(first, after)))
     return out
 
@@ -371,7 +387,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
             MonthlyFigures.version < Partial.VERSION))
         have = set(db.session.scalars(select(MonthlyFigures.month).where(
             MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION)))
-        disputes = _dispute_categories()
+        kinds = _category_kinds()
     if stale:  # kept by an older version: counted again below (a newer one's rows stay)
         db.session.execute(delete(MonthlyFigures).where(
             MonthlyFigures.version < Partial.VERSION))
@@ -382,7 +398,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
             continue
         start, end = month(day.year, day.month).bounds
         with database.read_first():
-            partial = _partial(start, end, _marks_of_month(day), disputes=disputes)
+            partial = _partial(start, end, _marks_of_month(day), kinds=kinds)
         try:
             with db.session.begin_nested():
                 db.session.add(MonthlyFigures(month=day, partial=partial.as_json(),
@@ -396,9 +412,11 @@ def keep_month_figures(*, limit: int = 24) -> int:
     return done
 
 
-def _dispute_categories() -> list[int]:
-    return list(db.session.scalars(select(Category.id).where(
-        Category.group == CategoryGroup.DISPUTE)))
+def _category_kinds() -> dict[int, int]:
+    """Each category's kind for the counts: dispute, enforcement or (any other) hazard."""
+    kind = {CategoryGroup.DISPUTE: DISPUTE, CategoryGroup.ENFORCEMENT: ENFORCEMENT}
+    return {cid: kind.get(group, HAZARD)
+            for cid, group in db.session.execute(select(Category.id, Category.group))}
 
 
 def compute(period: Period, *, village_id: int | None = None,
@@ -408,21 +426,21 @@ def compute(period: Period, *, village_id: int | None = None,
     start, end = period.bounds
     figures = Figures(period)
     categories = {c.id: c for c in db.session.scalars(select(Category))}
-    disputes = [cid for cid, c in categories.items() if c.group == CategoryGroup.DISPUTE]
+    kinds = _category_kinds()
     village_names = dict(db.session.execute(select(Village.id, Village.name)).all())
     category_ids = ([cid for cid, c in categories.items() if c.code == category_code]
                     if category_code else None)
     whole_months = (period.start.day == 1 and period.end.day == 1
                     and len(period.months()) <= 12)
     if whole_months and not village_id and category_ids is None:
-        parts = _month_partials(period, disputes)
+        parts = _month_partials(period, kinds)
         totals = [sum(row[3] for row in received) for _part, _j, received in parts]
         totals += [0] * (len(period.months()) - len(totals))  # months still to come
         figures.trend = [(f"{y}-{m:02d}", n) for (y, m), n in zip(period.months(), totals,
                                                                  strict=True)]
     else:
         scope = {"village_id": village_id, "category_ids": category_ids}
-        parts = [(_partial(start, end, [start], disputes=disputes, **scope), 0,
+        parts = [(_partial(start, end, [start], kinds=kinds, **scope), 0,
                   _received(start, end, **scope))]
         figures.trend = _trend(period, village_id, category_ids)
 
@@ -436,11 +454,15 @@ def compute(period: Period, *, village_id: int | None = None,
             by_group[category.group.label] += n
             by_category[category.name] += n
             by_village[village_names[village]] += n
-            figures.hazards_found += n * (category.group != CategoryGroup.DISPUTE)
+            figures.hazards_found += n * (kinds[category_id] == HAZARD)
+            figures.enforcement_found += n * (kinds[category_id] == ENFORCEMENT)
     figures.received_by_source = dict(by_source)
     figures.received_by_group = dict(by_group)
     figures.received_by_category = dict(by_category.most_common())
     figures.received_by_village = dict(by_village.most_common())
+    figures.enforcement_by_category = [
+        name for name in figures.received_by_category
+        if any(c.name == name and kinds[c.id] == ENFORCEMENT for c in categories.values())]
 
     # Counted once per case: the events whose previous time is before the period.
     once: Counter = Counter()
@@ -449,7 +471,7 @@ def compute(period: Period, *, village_id: int | None = None,
     for part, j, _received_rows in parts:
         for key, bucket, dispute, n in part.once:
             if bucket <= j:
-                once[key, bool(dispute)] += n
+                once[key, int(dispute)] += n
         for key, by_bucket in part.seconds.items():
             for bucket, values in by_bucket.items():
                 if int(bucket) <= j:
@@ -462,17 +484,21 @@ def compute(period: Period, *, village_id: int | None = None,
             if satisfaction:
                 figures.answered += n
                 figures.satisfied += n * (satisfaction in {"satisfied", "basically_satisfied"})
-    figures.accepted = once["accept", True] + once["accept", False]
-    figures.resolved = once["resolve", True] + once["resolve", False]
-    figures.closed = once["close", True] + once["close", False]
-    figures.disputes_handled = once["handled", True]
-    figures.mediations = once["resolve", True]
-    figures.mediations_succeeded = once["mediated", True]
-    figures.hazards_removed = once["removed", False]
-    figures.disputes_closed = once["close", True]
-    figures.disputes_closed_resolved = once["closed_resolved", True]
-    figures.reopened = once["reopen", True] + once["reopen", False]
-    figures.disputes_reopened = once["reopen", True]
+    def every(key: str) -> int:
+        return once[key, HAZARD] + once[key, DISPUTE] + once[key, ENFORCEMENT]
+
+    figures.accepted = every("accept")
+    figures.resolved = every("resolve")
+    figures.closed = every("close")
+    figures.disputes_handled = once["handled", DISPUTE]
+    figures.mediations = once["resolve", DISPUTE]
+    figures.mediations_succeeded = once["mediated", DISPUTE]
+    figures.hazards_removed = once["removed", HAZARD]
+    figures.enforcement_handled = once["resolve", ENFORCEMENT]
+    figures.disputes_closed = once["close", DISPUTE]
+    figures.disputes_closed_resolved = once["closed_resolved", DISPUTE]
+    figures.reopened = every("reopen")
+    figures.disputes_reopened = once["reopen", DISPUTE]
     figures.repeat_disputes = _repeat_disputes(start, end, village_id, category_ids)
     figures.hours_to_accept = _quantiles(hours["accept"])
     figures.hours_to_resolve = _quantiles(hours["resolve"])
@@ -480,7 +506,7 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
     _now_figures(figures, village_names, village_id, category_ids)
-    _screening_figures(figures, period, village_id, list(village_names), required_screenings,
+    _screening_figures(figures, period, village_id, village_names, required_screenings,
                        required_weekly)
     return figures
 
@@ -527,8 +553,9 @@ def _now_figures(figures: Figures, village_names, village_id, category_ids) -> N
         key=lambda row: (-row[2], -row[1], row[0]))[:10]
 
 
-def _screening_figures(figures: Figures, period: Period, village_id, all_villages,
-                       required: int, required_weekly: int = 1) -> None:
+def _screening_figures(figures: Figures, period: Period, village_id,
+                       village_names: dict[int, str], required: int,
+                       required_weekly: int = 1) -> None:
     """Screenings in the period, and the villages that met the duty in every month and in
     every week of it (排查无盲区): a year of two screenings meets no monthly minimum. The
     months and weeks counted are those the period holds whole and that have ended, or the
@@ -559,7 +586,7 @@ def _screening_figures(figures: Figures, period: Period, village_id, all_village
     while monday + timedelta(days=7) <= min(period.end, today):
         weeks.append(monday)
         monday += timedelta(days=7)
-    village_ids = [village_id] if village_id else all_villages
+    village_ids = [village_id] if village_id else sorted(village_names)
     figures.villages = len(village_ids)
 
     def met(v) -> bool:
@@ -568,6 +595,7 @@ def _screening_figures(figures: Figures, period: Period, village_id, all_village
         return all(per_month.get((v, y, m), 0) >= required for y, m in months)
 
     figures.villages_screened = sum(1 for v in village_ids if met(v))
+    figures.villages_missed = [village_names[v] for v in village_ids if not met(v)]
     figures.villages_screened_weekly = (
         sum(1 for v in village_ids
             if all(per_week.get((v, w), 0) >= required_weekly for w in weeks))

@@ -353,3 +353,22 @@ def test_the_screening_duty_is_checked_month_by_month_and_week_by_week(world):
         june = statistics.compute(statistics.month(2026, 6))
     assert (year.villages, year.villages_screened) == (2, 0)  # before: village 2 "met" it
     assert (june.villages_screened, june.villages_screened_weekly) == (1, 1)
+
+
+def test_the_report_names_the_villages_that_missed_and_counts_enforcement_apart(
+        june, world, client, signin):
+    w = world
+    fishing = report(at(6, 10, 8), w, "E03")  # 非法捕鱼: enforcement, not a hazard
+    step(at(6, 10, 9), fishing, "accept", w.center)
+    step(at(6, 10, 10), fishing, "dispatch", w.center, lead_department=w.enforcement.id)
+    step(at(6, 10, 11), fishing, "sign_for", w.enforcement_handler)
+    step(at(6, 11, 11), fishing, "resolve", w.enforcement_handler, result_code="hazard_removed",
+         result_text="已收缴电鱼工具")
+    with clock.frozen_at(at(7, 10)):
+        figures = statistics.compute(statistics.month(2026, 6))
+        signin(w.leader)
+        page = client.get("/admin/report?kind=month&value=2026-06").get_data(as_text=True)
+    assert (figures.hazards_found, figures.hazards_removed) == (2, 0)  # not the fishing
+    assert (figures.enforcement_found, figures.enforcement_handled) == (1, 1)
+    assert "各执法部门共参与非法捕鱼等各项活动1起" in page
+    assert "西村未达到，须督促补查" in page  # one screening in June of two required
