@@ -25,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from server import write_queue
+from server.errors import StorageFull
 from server.extensions import db
 from server.write_queue import QueuedConnection
 
@@ -35,11 +36,13 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask) -> None:
-    """Attach the SQLite connection hooks to the app's engine (a no-op elsewhere)."""
+    """Attach the SQLite connection hooks to the app's engine, and tell a full disk from
+    other database errors on every engine."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    event.listen(engine, "handle_error", _disk_full)
 
     @app.before_request
     def _choose_transaction_mode():
@@ -48,6 +51,21 @@ def init_app(app: Flask) -> None:
     @app.teardown_request
     def _restore_transaction_mode(_exc):
         _writing.set(True)  # what runs next in this thread (a CLI, a test) may write
+
+
+# SQLITE_FULL, PostgreSQL's disk_full (53100), and the OS's own words for it.
+_SQLITE_FULL = 13
+
+
+def _disk_full(context) -> None:
+    """A database error that says the disk is full becomes StorageFull (503, a code that
+    names storage), so each surface answers it in its own words instead of a bare 500."""
+    error = context.original_exception
+    full = (getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL
+            or getattr(error, "sqlstate", None) == "53100"
+            or "no space left on device" in str(error).lower())
+    if full:
+        raise StorageFull() from error
 
 
 @contextmanager

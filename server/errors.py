@@ -91,6 +91,13 @@ class ServiceUnavailable(DomainError):
     default_message = "服务暂时不可用，请稍后再试。"
 
 
+class StorageFull(ServiceUnavailable):
+    """The server's disk is full: nothing was saved (the database or a photo)."""
+
+    code = "storage_full"
+    default_message = "服务器存储空间已满，这次没有保存成功。请稍后再试；紧急情况请拨打 110 / 119。"
+
+
 class Conflict(DomainError):
     code = "conflict"
     http_status = 409

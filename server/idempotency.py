@@ -95,19 +95,30 @@ _local_marks = _LocalMarks()
 
 
 def _marks():
-    if str(current_app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+    uri = str(current_app.config["RATELIMIT_STORAGE_URI"])
+    if uri.startswith("memory://") or ratelimit.degraded():
         return _local_marks
     return ratelimit.shared_store()
 
 
 def hold(scope: str, key: str) -> bool:
     """Mark the request in flight; False when another request holds the key now. A mark
-    left by a request that died expires after ABANDONED_AFTER."""
-    return _marks().incr(_marker(scope, key), int(ABANDONED_AFTER.total_seconds())) == 1
+    left by a request that died expires after ABANDONED_AFTER. With the shared store
+    down, the mark is this process's (the stored answer still stops a second case)."""
+    seconds = int(ABANDONED_AFTER.total_seconds())
+    try:
+        return _marks().incr(_marker(scope, key), seconds) == 1
+    except ratelimit.store_errors() as error:
+        ratelimit.store_failed(error)
+        return _local_marks.incr(_marker(scope, key), seconds) == 1
 
 
 def release(scope: str, key: str) -> None:
-    _marks().clear(_marker(scope, key))
+    try:
+        _marks().clear(_marker(scope, key))
+    except ratelimit.store_errors() as error:
+        ratelimit.store_failed(error)
+    _local_marks.clear(_marker(scope, key))
 
 
 class Taken(Exception):

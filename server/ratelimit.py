@@ -4,12 +4,18 @@ Limits come from the configuration as "N/period" strings. The store is the `limi
 library's: memory (one process) by default, Redis where RATELIMIT_STORAGE_URI names one
 (then every worker and machine counts together). Client addresses are keyed by a keyed
 hash, so the store never holds an address in clear.
+
+A report is never refused because Redis is down: the counts (and the in-flight marks of
+server.idempotency) fall back to the process's own memory, logged, and Redis is tried
+again after RETRY_AFTER seconds; /healthz says "degraded" meanwhile.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import threading
 import time
 from functools import cache
 
@@ -20,6 +26,12 @@ from limits.strategies import MovingWindowRateLimiter
 
 from server.errors import TooManyRequests
 
+log = logging.getLogger(__name__)
+RETRY_AFTER = 30.0  # seconds on the process's own store before Redis is tried again
+MEMORY = "memory://"
+_down_until: dict[str, float] = {}
+_down_lock = threading.Lock()
+
 
 class RateLimited(TooManyRequests):
     code = "rate_limited"
@@ -28,7 +40,11 @@ class RateLimited(TooManyRequests):
 
 @cache
 def _limiter(uri: str) -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(storage_from_string(uri))
+    # A Redis that does not answer must cost a request half a second, not a worker's
+    # timeout: then this process counts on its own (store_failed).
+    options = ({"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+               if uri.startswith(("redis://", "rediss://")) else {})
+    return MovingWindowRateLimiter(storage_from_string(uri, **options))
 
 
 def anonymise(value: str) -> str:
@@ -43,18 +59,81 @@ def anonymise(value: str) -> str:
     return hmac.new(key, b"ratelimit:" + value.encode(), hashlib.sha256).hexdigest()[:24]
 
 
+def _configured() -> str:
+    return str(current_app.config["RATELIMIT_STORAGE_URI"])
+
+
+def degraded() -> bool:
+    """Whether the shared store is down and this process counts on its own for now."""
+    uri = _configured()
+    return uri != MEMORY and _down_until.get(uri, 0) > time.monotonic()
+
+
+def _uri() -> str:
+    """The store to count in now: the configured one, unless it is down."""
+    return MEMORY if degraded() else _configured()
+
+
+def store_failed(error: Exception) -> None:
+    """The shared store did not answer: count in this process's memory for a while."""
+    uri = _configured()
+    with _down_lock:
+        first = _down_until.get(uri, 0) <= time.monotonic()
+        _down_until[uri] = time.monotonic() + RETRY_AFTER
+    if first:  # once per outage and retry, not once per request
+        log.warning("rate-limit store unavailable (%s): counting in process memory for %ss",
+                    type(error).__name__, int(RETRY_AFTER))
+
+
+# What a store that does not answer raises (redis-py's errors are ConnectionError and
+# TimeoutError's relatives; the limits library passes them on).
+STORE_ERRORS = (ConnectionError, TimeoutError, OSError)
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a store that does not answer."""
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return STORE_ERRORS
+    return (*STORE_ERRORS, redis.RedisError)
+
+
 def check(setting: str, *identity: str) -> None:
     """Count one hit against the limit named by config `setting`; RateLimited if over it."""
     limit = parse(str(current_app.config[setting]))
-    limiter = _limiter(str(current_app.config["RATELIMIT_STORAGE_URI"]))
-    if not limiter.hit(limit, "grid-report", setting, *identity):
+    try:
+        limiter = _limiter(_uri())
+        allowed = limiter.hit(limit, "grid-report", setting, *identity)
+    except store_errors() as error:
+        store_failed(error)
+        limiter = _limiter(MEMORY)
+        allowed = limiter.hit(limit, "grid-report", setting, *identity)
+    if not allowed:
         reset, _remaining = limiter.get_window_stats(limit, "grid-report", setting, *identity)
         raise RateLimited(retry_after=max(1, int(reset - time.time())))
 
 
 def shared_store():
-    """The store every worker shares (also for requests in flight: server.idempotency)."""
-    return _limiter(str(current_app.config["RATELIMIT_STORAGE_URI"])).storage
+    """The store every worker shares (also for requests in flight: server.idempotency);
+    the process's own while the shared one is down."""
+    return _limiter(_uri()).storage
+
+
+def check_store() -> str:
+    """For /healthz: "ok", "memory" (one process by design) or "degraded"."""
+    uri = _configured()
+    if uri == MEMORY:
+        return "memory"
+    try:
+        healthy = bool(_limiter(uri).storage.check())
+    except store_errors():
+        healthy = False
+    if not healthy:
+        if not degraded():
+            store_failed(ConnectionError("the store's health check failed"))
+        return "degraded"
+    return "degraded" if degraded() else "ok"
 
 
 def reset_all() -> None:

@@ -6,12 +6,15 @@ the static folder: nothing is served from it except through an access-checked vi
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
 from typing import Protocol
 
 from flask import current_app
+
+from server.errors import StorageFull
 
 
 class Storage(Protocol):
@@ -42,13 +45,19 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{key}.{secrets.token_hex(4)}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())  # the photo of an acknowledged report survives a crash
-        os.replace(temporary, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())  # an acknowledged report's photo survives a crash
+            os.replace(temporary, path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)  # no half-written photo is left behind
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull() from error
+            raise
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -171,8 +171,9 @@ def submit(token: str):
             village, category=category.code, description=values["description"],
             place_text=values["place_text"], idempotency_key=key, photos=photos,
             reporter=reporter, happening_now=values["happening_now"])
+        db.session.commit()
     except DomainError as error:
-        if error.http_status not in {413, 415, 422, 429}:
+        if error.http_status not in {413, 415, 422, 429, 503}:
             raise
         # Refused, whatever the reason: the form again, with what was typed in it.
         db.session.rollback()
@@ -184,7 +185,6 @@ def submit(token: str):
         if "retry_after" in error.details:
             response.headers["Retry-After"] = str(error.details["retry_after"])
         return response
-    db.session.commit()
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template("villager/submitted.html", case=case, village=village,
                            secret=tracking.display(secret), link=link, resent=resent,
