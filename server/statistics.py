@@ -27,6 +27,7 @@ are counted afresh each time.
 
 from __future__ import annotations
 
+import re
 import statistics as stats
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from server import clock, database
+from server.errors import ValidationFailed
 from server.extensions import db
 from server.models import (
     Case,
@@ -125,6 +127,7 @@ class Figures:
     enforcement_handled: int = 0  # resolved: the town's "参与…各项活动N起"
     enforcement_by_category: list[str] = field(default_factory=list)  # the kinds received
     on_time: dict[str, tuple[int, int]] = field(default_factory=dict)  # step -> (on time, all)
+    late_open: dict[str, int] = field(default_factory=dict)  # step -> open and late (in all)
     hours_to_accept: tuple[float | None, float | None] = (None, None)  # median, p90
     hours_to_resolve: tuple[float | None, float | None] = (None, None)
     hours_to_close: tuple[float | None, float | None] = (None, None)
@@ -503,12 +506,30 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.hours_to_accept = _quantiles(hours["accept"])
     figures.hours_to_resolve = _quantiles(hours["resolve"])
     figures.hours_to_close = _quantiles(hours["close"])
+    # A step still open and late counts too, as late, in the period it went late in (once
+    # it ends, its event counts it where it ended): rates beside "当前超期" tell the truth.
+    for step, n in _late_open_steps(start, end, village_id, category_ids):
+        on_time[step][1] += n
+        figures.late_open[step] = n
     figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
     _now_figures(figures, village_names, village_id, category_ids)
     _screening_figures(figures, period, village_id, village_names, required_screenings,
                        required_weekly)
     return figures
+
+
+def _late_open_steps(start: datetime, end: datetime, village_id, category_ids) -> list:
+    """(step, n): open steps whose due time fell in [start, end) and has passed, by step
+    (the open cases are those with a running clock, served by the queue's indexes)."""
+    until = min(end, clock.now())
+    if until <= start:
+        return []
+    return [(step.value if hasattr(step, "value") else step, n) for step, n in
+            db.session.execute(
+                select(Case.step, func.count()).where(
+                    Case.due_at.is_not(None), Case.due_at >= start, Case.due_at < until,
+                    *_case_scope(village_id, category_ids)).group_by(Case.step))]
 
 
 def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -> int:
@@ -602,24 +623,62 @@ def _screening_figures(figures: Figures, period: Period, village_id,
         if weeks else None)
 
 
+_MONTH = re.compile(r"^\s*(\d{4})\s*(?:年|[-/.])\s*(\d{1,2})\s*月?\s*$")
+_QUARTER = re.compile(r"^\s*(\d{4})\s*(?:年)?\s*[-/]?\s*"
+                      r"(?:第\s*([1-4一二三四])\s*季度?|[Qq]([1-4]))\s*$")
+_YEAR = re.compile(r"^\s*(\d{4})\s*年?\s*$")
+_QUARTER_NUMBERS = {"一": 1, "二": 2, "三": 3, "四": 4}
+
+
+def last_complete_month() -> Period:
+    """The month before this one: what the figures open on, unless asked for another
+    (on the 1st, this month is still empty)."""
+    first = clock.local(clock.now()).date().replace(day=1)
+    previous = first - timedelta(days=1)
+    return month(previous.year, previous.month)
+
+
 def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Period:
-    """A period from a form: month (2026-11), quarter (2026-Q4), year (2026) or custom."""
+    """A period from a form: a month (2026-11, 2026年11月, 2026/11), a quarter (2026-Q4,
+    2026年第四季度), a year (2026, 2026年) or custom days; the last complete month when
+    nothing is given. ValidationFailed, in Chinese, for what cannot be read (never a
+    silent other period)."""
+    value = (value or "").strip()
     today = clock.local(clock.now()).date()
+
+    def refuse(what: str) -> ValidationFailed:
+        return ValidationFailed(f"无法识别的{what}：{value or start}。请写成例如 2026-11、"
+                                "2026年11月、2026-Q4 或 2026。", code="invalid_period",
+                                field="value")
+
     try:
-        if kind == "year":
-            return year(int(value or today.year))
-        if kind == "quarter":
-            y, q = (value or f"{today.year}-Q{(today.month - 1) // 3 + 1}").split("-Q")
-            return quarter(int(y), int(q))
         if kind == "custom":
             first, last = date.fromisoformat(start), date.fromisoformat(end)
             if last < first:
-                raise ValueError
+                raise ValidationFailed("截止日期早于起始日期。", code="invalid_period",
+                                       field="to")
             return Period(first, last + timedelta(days=1), f"{first}至{last}")
-        y, m = (value or f"{today.year}-{today.month:02d}").split("-")
-        return month(int(y), int(m))
-    except (ValueError, TypeError):
-        return month(today.year, today.month)
+        if kind == "year":
+            found = _YEAR.match(value) if value else None
+            if value and not found:
+                raise refuse("年份")
+            return year(int(found.group(1)) if found else today.year)
+        if kind == "quarter":
+            if not value:
+                return quarter(today.year, (today.month - 1) // 3 + 1)
+            found = _QUARTER.match(value)
+            if not found:
+                raise refuse("季度")
+            number = found.group(2) or found.group(3)
+            return quarter(int(found.group(1)), int(_QUARTER_NUMBERS.get(number, number)))
+        if not value:
+            return last_complete_month()
+        found = _MONTH.match(value)
+        if not found or not 1 <= int(found.group(2)) <= 12:
+            raise refuse("月份")
+        return month(int(found.group(1)), int(found.group(2)))
+    except ValueError:
+        raise refuse("日期") from None
 
 
 HIDDEN = "—"  # a count not published, so that a small one beside it cannot be worked out

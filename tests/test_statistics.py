@@ -372,3 +372,39 @@ def test_the_report_names_the_villages_that_missed_and_counts_enforcement_apart(
     assert (figures.enforcement_found, figures.enforcement_handled) == (1, 1)
     assert "各执法部门共参与非法捕鱼等各项活动1起" in page
     assert "西村未达到，须督促补查" in page  # one screening in June of two required
+
+
+def test_open_late_steps_count_against_the_on_time_rates(june):
+    with clock.frozen_at(at(7, 10)):
+        figures = statistics.compute(statistics.month(2026, 6))
+    # E and F were accepted in June and never dispatched: both went late in June.
+    assert figures.late_open == {"dispatch": 2}
+    # A, B (twice) and C were dispatched on time; before, the rate read 4 of 4.
+    assert figures.on_time["dispatch"] == (4, 6)
+
+
+@pytest.mark.parametrize(("kind", "value", "label"), [
+    ("month", "2026年11月", "2026年11月"), ("month", "2026-11", "2026年11月"),
+    ("month", "2026/3", "2026年3月"), ("quarter", "2026年第四季度", "2026年第4季度"),
+    ("quarter", "2026-Q2", "2026年第2季度"), ("year", "2026年", "2026年"),
+])
+def test_periods_are_read_as_people_write_them(kind, value, label):
+    assert statistics.parse_period(kind, value).label == label
+
+
+@pytest.mark.parametrize("value", ["2026年13月", "十一月", "2026-11-31x"])
+def test_a_period_that_cannot_be_read_is_refused_not_replaced(value):
+    from server.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="无法识别"):
+        statistics.parse_period("month", value)
+
+
+def test_the_dashboard_opens_on_the_last_complete_month(world, client, signin):
+    signin(world.leader)
+    with clock.frozen_at(at(12, 1, 9)):  # the 1st: December is still empty
+        page = client.get("/admin/dashboard").get_data(as_text=True)
+        refused = client.get("/admin/dashboard?kind=month&value=2026年13月")
+    assert "统计 · 2026年11月" in page
+    assert refused.status_code == 422
+    assert "无法识别的月份" in refused.get_data(as_text=True)
