@@ -43,6 +43,7 @@ def dashboard():
     figures = _figures(period)
     return render_template(
         "admin/dashboard.html", f=figures, period=period, percent=_percent,
+        rolling=statistics.rolling_year(),
         calendar_warning=unconfirmed_next_year(load_calendar(),
                                                clock.local(clock.now()).date()),
         worst=[(name, open_count) for name, open_count, _late in figures.worst_villages],

@@ -46,6 +46,7 @@ from server.models import (
     Category,
     CategoryGroup,
     ClosingReason,
+    Department,
     MonthlyFigures,
     ResultCode,
     Screening,
@@ -146,6 +147,10 @@ class Figures:
     villages_screened_weekly: int | None = None  # the weekly duty, every whole week
     villages_missed: list[str] = field(default_factory=list)  # names, for the report
     worst_villages: list[tuple[str, int, int]] = field(default_factory=list)  # name, open, late
+    villages_now: list[tuple[int, str, int, int]] = field(default_factory=list)  # id, name,
+    # open, late: every village
+    late_by_department: list[tuple[int, str, int, int]] = field(default_factory=list)
+    # id, name, open, late: each department leading open cases
 
     @staticmethod
     def rate(part: int, whole: int) -> float | None:
@@ -542,6 +547,26 @@ def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -
         *_case_scope(village_id, category_ids))) or 0
 
 
+def rolling_year() -> list[tuple[str, int, int, int]]:
+    """The last twelve months to this one: (month, received, closed, gone late), whatever
+    period a page shows, from the months kept by the sweep where it can."""
+    today = clock.local(clock.now()).date()
+    number = today.year * 12 + today.month - 1 - 11
+    first = date(number // 12, number % 12 + 1, 1)
+    span = Period(first, date(today.year + (today.month == 12), today.month % 12 + 1, 1), "")
+    months = span.months()
+    out = []
+    for (y, m), (part, _j, received) in zip(months, _month_partials(span, _category_kinds()),
+                                           strict=False):
+        own = 11  # a month's own start is the last of its marks
+        closed = sum(n for key, b, _d, n in part.once if key == "close" and b <= own)
+        late = sum(n - kept for kept, n in part.on_time.values())
+        start, end = month(y, m).bounds
+        late += sum(n for _step, n in _late_open_steps(start, end, None, None))
+        out.append((f"{y}-{m:02d}", sum(row[3] for row in received), closed, late))
+    return out
+
+
 def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:
     """Reports received in each month of `period` (its first and last month in part)."""
     start, end = period.bounds
@@ -572,6 +597,20 @@ def _now_figures(figures: Figures, village_names, village_id, category_ids) -> N
     figures.worst_villages = sorted(
         ((village_names[v], n, int(late or 0)) for v, n, late in open_rows),
         key=lambda row: (-row[2], -row[1], row[0]))[:10]
+    # The town at a glance: every village, its open and late cases (a link each).
+    counts = {v: (n, int(late or 0)) for v, n, late in open_rows}
+    figures.villages_now = [(v, name, *counts.get(v, (0, 0)))
+                            for v, name in sorted(village_names.items(), key=lambda i: i[0])]
+    # Lateness by the department that leads each open case.
+    rows = db.session.execute(
+        select(Department.id, Department.name, func.count(Case.id),
+               func.sum(sql_case((Case.due_at < now, 1), else_=0)))
+        .join(Department, Department.id == Case.lead_department_id)
+        .where(*scope, Case.due_at.is_not(None))
+        .group_by(Department.id, Department.name)).all()
+    figures.late_by_department = sorted(
+        ((d, name, n, int(late or 0)) for d, name, n, late in rows),
+        key=lambda row: (-row[3], -row[2], row[1]))
 
 
 def _screening_figures(figures: Figures, period: Period, village_id,

@@ -408,3 +408,23 @@ def test_the_dashboard_opens_on_the_last_complete_month(world, client, signin):
     assert "统计 · 2026年11月" in page
     assert refused.status_code == 422
     assert "无法识别的月份" in refused.get_data(as_text=True)
+
+
+def test_what_a_leader_looks_at_first(june, world, client, signin):
+    with clock.frozen_at(at(7, 10)):
+        rolling = statistics.rolling_year()
+        figures = statistics.compute(statistics.month(2026, 6))
+        signin(world.leader)
+        page = client.get("/admin/dashboard?kind=month&value=2026-06").get_data(as_text=True)
+    assert [m for m, *_ in rolling][-2:] == ["2026-06", "2026-07"]
+    assert len(rolling) == 12
+    june_row = dict((m, rest) for m, *rest in rolling)["2026-06"]
+    # Five received, two closed; late: E's acceptance, B's second verification (over the
+    # Dragon Boat weekend), and E's and F's dispatch, still open.
+    assert june_row == [5, 2, 4]
+    assert (world.v1.id, "东村", 3, 3) in figures.villages_now  # C to verify, E and F
+    assert (world.v2.id, "西村", 0, 0) in figures.villages_now
+    assert figures.late_by_department == [(world.justice.id, "测试司法所", 1, 1)]
+    assert f'href="/admin/?village={world.v1.id}"' in page
+    assert f'href="/admin/?department={world.justice.id}&amp;overdue=1"' in page
+    assert 'href="/admin/?overdue=1"' in page
