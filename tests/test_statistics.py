@@ -418,7 +418,7 @@ def test_what_a_leader_looks_at_first(june, world, client, signin):
         page = client.get("/admin/dashboard?kind=month&value=2026-06").get_data(as_text=True)
     assert [m for m, *_ in rolling][-2:] == ["2026-06", "2026-07"]
     assert len(rolling) == 12
-    june_row = dict((m, rest) for m, *rest in rolling)["2026-06"]
+    june_row = {m: rest for m, *rest in rolling}["2026-06"]
     # Five received, two closed; late: E's acceptance, B's second verification (over the
     # Dragon Boat weekend), and E's and F's dispatch, still open.
     assert june_row == [5, 2, 4]
