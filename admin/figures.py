@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from flask import Response, render_template, request
 from sqlalchemy import select
@@ -43,7 +44,7 @@ def dashboard():
     figures = _figures(period)
     return render_template(
         "admin/dashboard.html", f=figures, period=period, percent=_percent,
-        rolling=statistics.rolling_year(),
+        rolling=statistics.rolling_year(), last_day=period.end - timedelta(days=1),
         calendar_warning=unconfirmed_next_year(load_calendar(),
                                                clock.local(clock.now()).date()),
         worst=[(name, open_count) for name, open_count, _late in figures.worst_villages],

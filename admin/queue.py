@@ -63,6 +63,30 @@ def index():
         args=request.args)
 
 
+@bp.get("/counted")
+@require(*CASE_ROLES)
+def counted():
+    """The cases a figure of the dashboard counts (?event=accept&from=…&to=…)."""
+    from datetime import date, time
+
+    from server.errors import ValidationFailed
+
+    action = request.args.get("event", "")
+    try:
+        first = date.fromisoformat(request.args.get("from", ""))
+        last = date.fromisoformat(request.args.get("to", ""))
+    except ValueError:
+        raise ValidationFailed("请给出起止日期（YYYY-MM-DD）。", code="invalid_period") from None
+    tz = clock.town_tz()
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
+    page = triage.counted_page(g.user, action, start, end,
+                               cursor=request.args.get("after") or None)
+    return render_template("admin/counted.html", page=page, display=codes.display,
+                           label=triage.COUNTED_BY[action], first=first, last=last,
+                           args=request.args)
+
+
 @bp.get("/queue/urgent.json")
 @require(*CASE_ROLES)
 def urgent_since():

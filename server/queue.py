@@ -211,6 +211,34 @@ def _review_items(cases: list[Case]) -> list[ReviewItem]:
     return sorted(items, key=lambda item: (item.since is None, item.since or 0, item.case.id))
 
 
+# The actions a figure counts cases by, as the dashboard links to them.
+COUNTED_BY = {"submit": "收到", "accept": "受理", "resolve": "办结", "close": "结案",
+              "reopen": "重开"}
+
+
+def counted_page(user: User, action: str, start: datetime, end: datetime, *,
+                 cursor: str | None = None, limit: int = PAGE_SIZE) -> QueuePage:
+    """The cases a figure counts: those with an `action` event in [start, end), at any
+    status, newest first (the dashboard's numbers link here). Read from the events'
+    index (action, at), then the cases by id; paged by id."""
+    if action not in COUNTED_BY:
+        raise ValidationFailed("未知的统计项。", code="invalid_parameter", field="event")
+    ids = (select(CaseEvent.case_id)
+           .where(CaseEvent.action == action, CaseEvent.at >= start, CaseEvent.at < end))
+    query = select(Case).where(Case.id.in_(ids), access.case_filter(user))
+    if action == "submit":  # a merged duplicate counts nowhere
+        query = query.where(Case.status != CaseStatus.MERGED)
+    if cursor:
+        values = _decode(cursor)
+        if not isinstance(values[0], int):
+            raise ValidationFailed("翻页参数无效。", code="invalid_cursor")
+        query = query.where(Case.id < values[0])
+    rows = list(db.session.scalars(query.order_by(Case.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return QueuePage(rows, _encode([rows[-1].id, 0]) if more and rows else None)
+
+
 def new_urgent(user: User, since: datetime) -> list[Case]:
     """Urgent or emergency reports submitted since `since` and not yet accepted."""
     query = select(Case).where(access.case_filter(user), Case.status == CaseStatus.SUBMITTED,

@@ -428,3 +428,19 @@ def test_what_a_leader_looks_at_first(june, world, client, signin):
     assert f'href="/admin/?village={world.v1.id}"' in page
     assert f'href="/admin/?department={world.justice.id}&amp;overdue=1"' in page
     assert 'href="/admin/?overdue=1"' in page
+
+
+def test_every_count_of_the_period_leads_to_the_cases_it_counts(june, world, client, signin):
+    with clock.frozen_at(at(7, 10)):
+        figures = statistics.compute(statistics.month(2026, 6))
+        signin(world.leader)
+        page = client.get("/admin/dashboard?kind=month&value=2026-06").get_data(as_text=True)
+        listed = {}
+        for event in ("submit", "accept", "resolve", "close", "reopen"):
+            url = f"/admin/counted?event={event}&from=2026-06-01&to=2026-06-30"
+            assert f'href="{url.replace("&", "&amp;")}"' in page, event
+            body = client.get(url).get_data(as_text=True)
+            listed[event] = sum(body.count(c.code[:4] + "-" + c.code[4:8]) for c in june.values())
+    assert listed == {"submit": figures.received, "accept": figures.accepted,
+                      "resolve": figures.resolved, "close": figures.closed,
+                      "reopen": figures.reopened}
