@@ -401,8 +401,8 @@ def test_a_period_that_cannot_be_read_is_refused_not_replaced(value):
 
 
 def test_the_dashboard_opens_on_the_last_complete_month(world, client, signin):
-    signin(world.leader)
     with clock.frozen_at(at(12, 1, 9)):  # the 1st: December is still empty
+        signin(world.leader)
         page = client.get("/admin/dashboard").get_data(as_text=True)
         refused = client.get("/admin/dashboard?kind=month&value=2026年13月")
     assert "统计 · 2026年11月" in page
