@@ -171,7 +171,7 @@ class ReviewItem:
 REVIEW_KINDS = {
     "complaint": ("群众不满意，待复核", ("answer_follow_up", "complain"), "complaint_at"),
     "return": ("部门申请退回，待审核", ("return",), "return_requested_at"),
-    "extension": ("部门申请延期，待审批", ("request_extension",), None),
+    "extension": ("部门申请延期，待审批", ("request_extension",), "extension_requested_until"),
 }
 
 
@@ -201,8 +201,7 @@ def _review_items(cases: list[Case]) -> list[ReviewItem]:
     items = []
     for case in cases:
         for kind, (label, names, column) in REVIEW_KINDS.items():
-            pending = (getattr(case, column) if column else case.extension_requested_until)
-            if pending is None:
+            if getattr(case, column) is None:
                 continue
             event = max((asked[case.id, a] for a in names if (case.id, a) in asked),
                         key=lambda e: e.id, default=None)

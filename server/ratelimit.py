@@ -19,6 +19,7 @@ import threading
 import time
 from functools import cache
 
+import redis
 from flask import current_app
 from limits import parse
 from limits.storage import storage_from_string
@@ -85,18 +86,8 @@ def store_failed(error: Exception) -> None:
                     type(error).__name__, int(RETRY_AFTER))
 
 
-# What a store that does not answer raises (redis-py's errors are ConnectionError and
-# TimeoutError's relatives; the limits library passes them on).
-STORE_ERRORS = (ConnectionError, TimeoutError, OSError)
-
-
-def store_errors() -> tuple[type[BaseException], ...]:
-    """The errors of a store that does not answer."""
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return STORE_ERRORS
-    return (*STORE_ERRORS, redis.RedisError)
+# What a store that does not answer raises (the limits library passes redis-py's on).
+STORE_ERRORS = (ConnectionError, TimeoutError, OSError, redis.RedisError)
 
 
 def check(setting: str, *identity: str) -> None:
@@ -105,7 +96,7 @@ def check(setting: str, *identity: str) -> None:
     try:
         limiter = _limiter(_uri())
         allowed = limiter.hit(limit, "grid-report", setting, *identity)
-    except store_errors() as error:
+    except STORE_ERRORS as error:
         store_failed(error)
         limiter = _limiter(MEMORY)
         allowed = limiter.hit(limit, "grid-report", setting, *identity)
@@ -127,7 +118,7 @@ def check_store() -> str:
         return "memory"
     try:
         healthy = bool(_limiter(uri).storage.check())
-    except store_errors():
+    except STORE_ERRORS:
         healthy = False
     if not healthy:
         if not degraded():

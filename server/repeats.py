@@ -157,11 +157,6 @@ def _repeat_ids(parties: list[CaseParty], before: datetime, *, exclude_id: int |
     return list(dict.fromkeys(row[0] for row in rows))[:limit]
 
 
-def is_repeat(parties: list[CaseParty], before: datetime) -> bool:
-    """Whether a dispute between `parties` filed at `before` repeats an earlier one."""
-    return bool(_repeat_ids(parties, before, exclude_id=None, limit=1))
-
-
 # The earlier disputes a case page lists: the newest few say what is needed.
 SHOWN = 5
 

@@ -14,7 +14,7 @@ from server.extensions import db
 from tests.conftest import TEST_DATABASE_URL, fresh_database, make_app
 from tests.factories import PASSWORD, build_world
 from tests.live_server import gunicorn_server
-from tests.test_phone_photos import phone_photo
+from tests.test_phone_photos import phone_photo, villager_report
 
 ON_POSTGRESQL = TEST_DATABASE_URL.startswith("postgresql")
 
@@ -56,18 +56,12 @@ def _fill(disk: Path) -> Path:
 
 
 def _villager_report(base: str, token: str, description: str):
-    return requests.post(
-        f"{base}/q/{token}",
+    return villager_report(
+        base,
+        token,
+        [("IMG_1.jpg", phone_photo(1, (1600, 1200)))],
+        description=description,
         timeout=30,
-        data={
-            "kind": "H01",
-            "form_key": str(uuid.uuid4()),
-            "description": description,
-            "place_text": "村西",
-            "anonymous": "yes",
-            "website": "",
-        },
-        files=[("photos", ("IMG_1.jpg", phone_photo(1, (1600, 1200)), "image/jpeg"))],
     )
 
 

@@ -31,6 +31,30 @@ def phone_photo(seed: int = 1, size=(4000, 3000)) -> bytes:
     return out.getvalue()
 
 
+def villager_report(
+    base: str,
+    qr_token: str,
+    photos: list[tuple[str, bytes]],
+    *,
+    description: str = "柴草垛挨着电线杆。",
+    timeout: float = 120,
+):
+    """The villager's form as a phone sends it: a real multipart body with `photos`."""
+    return requests.post(
+        f"{base}/q/{qr_token}",
+        timeout=timeout,
+        data={
+            "kind": "H01",
+            "form_key": str(uuid.uuid4()),
+            "description": description,
+            "place_text": "村西",
+            "anonymous": "yes",
+            "website": "",
+        },
+        files=[("photos", (name, data, "image/jpeg")) for name, data in photos],
+    )
+
+
 @pytest.fixture
 def town(fresh_app, tmp_path):
     """A small town in a database of its own, served by gunicorn."""
@@ -62,18 +86,8 @@ def test_a_phone_photo_is_taken_by_the_api(town):
 
 def test_three_phone_photos_are_taken_by_the_villager_form(town):
     photos = [phone_photo(seed) for seed in (1, 2, 3)]
-    answer = requests.post(
-        f"{town['base']}/q/{town['qr']}",
-        timeout=120,
-        data={
-            "kind": "H01",
-            "form_key": str(uuid.uuid4()),
-            "description": "柴草垛挨着电线杆。",
-            "place_text": "村西",
-            "anonymous": "yes",
-            "website": "",
-        },
-        files=[("photos", (f"IMG_{n}.jpg", p, "image/jpeg")) for n, p in enumerate(photos)],
+    answer = villager_report(
+        town["base"], town["qr"], [(f"IMG_{n}.jpg", p) for n, p in enumerate(photos)]
     )
     assert answer.status_code == 200, answer.text[:500]
     assert "报告已提交" in answer.text
@@ -84,19 +98,7 @@ def test_three_phone_photos_are_taken_by_the_villager_form(town):
 
 def test_a_photo_over_the_bound_is_refused_in_chinese_and_the_text_kept(town):
     too_big = b"\xff\xd8" + b"\x00" * (11 * 1024 * 1024)
-    answer = requests.post(
-        f"{town['base']}/q/{town['qr']}",
-        timeout=60,
-        data={
-            "kind": "H01",
-            "form_key": str(uuid.uuid4()),
-            "description": "柴草垛挨着电线杆。",
-            "place_text": "村西",
-            "anonymous": "yes",
-            "website": "",
-        },
-        files=[("photos", ("big.jpg", too_big, "image/jpeg"))],
-    )
+    answer = villager_report(town["base"], town["qr"], [("big.jpg", too_big)], timeout=60)
     assert answer.status_code == 413
     assert "图片文件过大" in answer.text
     assert "柴草垛挨着电线杆。" in answer.text  # what was typed is still there
