@@ -55,13 +55,19 @@ def gunicorn_server(database_url: str, instance: Path, **env):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        # The first request may wait on the worker's imports and its first connection
+        # to the database: on a loaded CI machine that took over a second, so a slow
+        # answer is waited for, like a refused connection, until the deadline.
+        deadline = time.monotonic() + 30
+        while True:
             try:
-                requests.get(f"{base}/healthz", timeout=1)
+                requests.get(f"{base}/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if process.poll() is not None:
                     raise RuntimeError((instance / "gunicorn.log").read_text()) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError("gunicorn did not answer within 30 s") from None
                 time.sleep(0.05)
         yield base
     finally:
