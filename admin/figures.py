@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from flask import Response, render_template, request
+from flask import Response, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
 from server import clock, statistics
 from server.deadlines import load_calendar, unconfirmed_next_year
 from server.extensions import db
-from server.models import Category, Role, Village
+from server.models import Category, CategoryGroup, Role, Source, Village
 
 FIGURE_ROLES = (Role.CENTER, Role.LEADER, Role.ADMIN)
 
@@ -36,21 +36,78 @@ def _percent(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def _linked(figures, period, villages, categories) -> dict:
+    """Each bar of the dashboard with the link to the cases it counts: (label, n, href).
+
+    The links carry the page's own narrowing (village, category), so a bar of a
+    village's dashboard lists that village's cases only."""
+    scope = {k: request.args[k] for k in ("village", "category") if request.args.get(k)}
+    last_day = period.end - timedelta(days=1)
+
+    def received(first=period.start, last=last_day, **narrow):
+        return url_for("admin.counted", event="submit", **{"from": first.isoformat(),
+                                                            "to": last.isoformat()},
+                       **(scope | narrow))
+
+    def month_link(label, event="submit"):
+        y, m = (int(part) for part in label.split("-"))
+        first, after = statistics.month(y, m).start, statistics.month(y, m).end
+        first, last = max(first, period.start), min(after - timedelta(days=1), last_day)
+        return url_for("admin.counted", event=event, **{"from": first.isoformat(),
+                                                         "to": last.isoformat()}, **scope)
+
+    village_ids = {v.name: v.id for v in villages}
+    category_codes = {c.name: c.code for c in categories}
+    groups = {g.label: g.value for g in CategoryGroup}
+    sources = {s.label: s.value for s in Source}
+    return {
+        "trend": [(label, n, month_link(label)) for label, n in figures.trend],
+        "group": [(label, n, received(group=groups[label]))
+                  for label, n in figures.received_by_group.items()],
+        "source": [(label, n, received(source=sources[label]))
+                   for label, n in figures.received_by_source.items()],
+        "category": [(name, n, received(category=category_codes[name]))
+                     for name, n in list(figures.received_by_category.items())[:10]],
+        "village": [(name, n, received(village=village_ids[name]))
+                    for name, n in list(figures.received_by_village.items())[:10]],
+        "worst": [(name, n, url_for("admin.index", village=village_ids[name]))
+                  for name, n, _late in figures.worst_villages],
+        "scope": scope,
+    }
+
+
+def _rolling_links(rows) -> list[tuple]:
+    """The twelve months with the links of their received and closed bars."""
+    out = []
+    for label, received, closed, late in rows:
+        y, m = (int(part) for part in label.split("-"))
+        span = statistics.month(y, m)
+        days = {"from": span.start.isoformat(),
+                "to": (span.end - timedelta(days=1)).isoformat()}
+        out.append((label, received, closed, late,
+                    url_for("admin.counted", event="submit", **days),
+                    url_for("admin.counted", event="close", **days)))
+    return out
+
+
 @bp.get("/dashboard")
 @require(*FIGURE_ROLES)
 def dashboard():
-    """Figures of a period as charts, each with its numbers one click away."""
+    """Figures of a period as charts, each with its numbers one click away and each
+    number a link to the cases it counts."""
     period = _period()
     figures = _figures(period)
+    villages = db.session.scalars(select(Village).order_by(Village.code)).all()
+    categories = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
     return render_template(
         "admin/dashboard.html", f=figures, period=period, percent=_percent,
-        rolling=statistics.rolling_year(), last_day=period.end - timedelta(days=1),
+        links=_linked(figures, period, villages, categories),
+        rolling=_rolling_links(statistics.rolling_year()),
+        last_day=period.end - timedelta(days=1),
         calendar_warning=unconfirmed_next_year(load_calendar(),
                                                clock.local(clock.now()).date()),
-        worst=[(name, open_count) for name, open_count, _late in figures.worst_villages],
         args=request.args, labels=statistics.STEP_LABELS,
-        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
-        categories=db.session.scalars(select(Category).order_by(Category.sort_order)).all())
+        villages=villages, categories=categories)
 
 
 @bp.get("/report")

@@ -15,9 +15,11 @@ from server.extensions import db
 from server.models import (
     CaseStatus,
     Category,
+    CategoryGroup,
     Department,
     RiskLevel,
     Role,
+    Source,
     Village,
 )
 
@@ -80,11 +82,33 @@ def counted():
     tz = clock.town_tz()
     start = datetime.combine(first, time(0), tzinfo=tz)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
-    page = triage.counted_page(g.user, action, start, end,
+    village = id_value(request.args.get("village"), "village")
+    page = triage.counted_page(g.user, action, start, end, village=village,
+                               category=request.args.get("category") or None,
+                               group=request.args.get("group") or None,
+                               source=request.args.get("source") or None,
+                               repeat=request.args.get("repeat") == "1",
                                cursor=request.args.get("after") or None)
     return render_template("admin/counted.html", page=page, display=codes.display,
                            label=triage.COUNTED_BY[action], first=first, last=last,
-                           args=request.args)
+                           scope=_counted_scope(village), args=request.args)
+
+
+def _counted_scope(village: int | None) -> str:
+    """The narrowing of a counted list, in words for its heading ('' for the town)."""
+    words = []
+    if village is not None and (found := db.session.get(Village, village)):
+        words.append(found.name)
+    if code := request.args.get("category"):
+        found = db.session.scalar(select(Category).where(Category.code == code))
+        words.append(found.name if found else code)
+    if group := request.args.get("group"):
+        words.append(CategoryGroup(group).label)
+    if source := request.args.get("source"):
+        words.append(Source(source).label)
+    if request.args.get("repeat") == "1":
+        words.append("重复纠纷")
+    return "·".join(words)
 
 
 @bp.get("/queue/urgent.json")

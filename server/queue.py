@@ -18,7 +18,16 @@ from server import access, clock
 from server.deadlines import WorkCalendar
 from server.errors import ValidationFailed
 from server.extensions import db
-from server.models import Case, CaseAssignment, CaseEvent, CaseStatus, Category, User
+from server.models import (
+    Case,
+    CaseAssignment,
+    CaseEvent,
+    CaseStatus,
+    Category,
+    CategoryGroup,
+    Source,
+    User,
+)
 from server.models.cases import AWAITING_REVIEW
 from server.workflow import ENDED, OPEN
 
@@ -212,19 +221,40 @@ def _review_items(cases: list[Case]) -> list[ReviewItem]:
 
 # The actions a figure counts cases by, as the dashboard links to them.
 COUNTED_BY = {"submit": "收到", "accept": "受理", "resolve": "办结", "close": "结案",
-              "reopen": "重开"}
+              "reopen": "重开", "record_visit": "回访"}
 
 
 def counted_page(user: User, action: str, start: datetime, end: datetime, *,
-                 cursor: str | None = None, limit: int = PAGE_SIZE) -> QueuePage:
+                 village: int | None = None, category: str | None = None,
+                 group: str | None = None, source: str | None = None,
+                 repeat: bool = False, cursor: str | None = None,
+                 limit: int = PAGE_SIZE) -> QueuePage:
     """The cases a figure counts: those with an `action` event in [start, end), at any
-    status, newest first (the dashboard's numbers link here). Read from the events'
+    status, newest first (the dashboard's numbers and bars link here), narrowed like the
+    figure was (a village, a category, a group of categories, a source). Read from the events'
     index (action, at), then the cases by id; paged by id."""
     if action not in COUNTED_BY:
         raise ValidationFailed("未知的统计项。", code="invalid_parameter", field="event")
     ids = (select(CaseEvent.case_id)
            .where(CaseEvent.action == action, CaseEvent.at >= start, CaseEvent.at < end))
     query = select(Case).where(Case.id.in_(ids), access.case_filter(user))
+    if village is not None:
+        query = query.where(Case.village_id == village)
+    if category:
+        query = query.where(Case.category_id.in_(
+            select(Category.id).where(Category.code == category)))
+    if group:
+        if group not in {g.value for g in CategoryGroup}:
+            raise ValidationFailed("未知的类别分组。", code="invalid_parameter", field="group")
+        query = query.where(Case.category_id.in_(
+            select(Category.id).where(Category.group == CategoryGroup(group))))
+    if source:
+        if source not in {s.value for s in Source}:
+            raise ValidationFailed("未知的来源。", code="invalid_parameter", field="source")
+        query = query.where(Case.source == Source(source))
+    if repeat:  # as statistics counts them: neither merged nor rejected
+        query = query.where(Case.repeat_dispute.is_(True),
+                            Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]))
     if action == "submit":  # a merged duplicate counts nowhere
         query = query.where(Case.status != CaseStatus.MERGED)
     if cursor:

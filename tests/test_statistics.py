@@ -444,3 +444,40 @@ def test_every_count_of_the_period_leads_to_the_cases_it_counts(june, world, cli
     assert listed == {"submit": figures.received, "accept": figures.accepted,
                       "resolve": figures.resolved, "close": figures.closed,
                       "reopen": figures.reopened}
+
+
+def test_every_bar_and_its_number_lead_to_the_cases_it_counts(june, world, client, signin):
+    """Each number in a chart's table is a link, and the list behind it holds exactly that
+    many cases, on the town's dashboard and on a village's (whose links keep the village)."""
+    import html
+    import re
+
+    with clock.frozen_at(at(7, 10)):
+        signin(world.leader)
+        for query in ("kind=month&value=2026-06",
+                      f"kind=month&value=2026-06&village={world.v1.id}"):
+            page = client.get(f"/admin/dashboard?{query}").get_data(as_text=True)
+            number_link = r'<td><a href="(/admin/counted\?[^"]+)">(\d+)</a></td>'
+            own, town = page.split("<h2>近12个月</h2>")  # the rolling year is the town's
+            links = re.findall(number_link, own)
+            # trend, group, source, category, village: one each at least
+            assert len(links) >= 5, query
+            if "village=" in query:
+                assert all(f"village={world.v1.id}" in href for href, _n in links), links
+            links += re.findall(number_link, town)
+            assert len(links) >= 5 + 24  # twelve months of received and closed
+            for href, number in links:
+                href = html.unescape(href)
+                body = client.get(href).get_data(as_text=True)
+                listed = body.count('<tr><td><a href="/admin/cases/')
+                assert listed == int(number), (href, number)
+            for rate in ("event=close&amp;group=dispute", "event=resolve&amp;group=dispute",
+                         "event=record_visit", "repeat=1"):
+                assert rate in page, rate
+        june_group = client.get(
+            "/admin/counted?event=submit&from=2026-06-01&to=2026-06-30&group=dispute")
+        assert "矛盾纠纷" in june_group.get_data(as_text=True)
+        refused = client.get("/admin/counted?event=submit&from=2026-06-01&to=2026-06-30"
+                             "&group=nonsense")
+        assert refused.status_code == 422
+        assert "未知的类别分组" in refused.get_data(as_text=True)
