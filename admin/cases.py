@@ -61,7 +61,7 @@ def _context(case):
                                      .order_by(Department.kind, Department.name)).all()
     return {
         "reviews": triage.reviews_of(case),
-        "case": case, "display": codes.display,
+        "case": case, "display": codes.display, "consents": operations.CONSENTS,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],
         "repeats": [r for r in repeats.repeats_of(case) if access.can_view_case(g.user, r.case)],
         "informant": informant,

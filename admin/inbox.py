@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from flask import g, redirect, render_template, url_for
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from admin.blueprint import bp, require
 from server import access, clock, codes
+from server import inbox as messages
 from server.extensions import db
-from server.models import Case, CaseEvent, Notification, Role
+from server.models import Case, CaseEvent, Role
 
 
 @bp.get("/inbox")
 @require()
 def inbox():
     """The user's notifications, newest first."""
-    notes = db.session.scalars(select(Notification).where(
-        Notification.user_id == g.user.id, Notification.channel == "inbox")
-        .order_by(Notification.id.desc()).limit(200)).all()
-    cases = {c.id: c for c in db.session.scalars(select(Case).where(
-        Case.id.in_({n.case_id for n in notes if n.case_id})))}
+    notes = messages.latest(g.user, limit=200)
+    cases = messages.cases_of(g.user, notes)
     return render_template("admin/inbox.html", notes=notes, cases=cases, display=codes.display)
 
 
@@ -27,9 +25,7 @@ def inbox():
 @require()
 def inbox_read():
     """Mark every notification read."""
-    db.session.execute(update(Notification).where(
-        Notification.user_id == g.user.id, Notification.channel == "inbox",
-        Notification.read_at.is_(None)).values(read_at=clock.now()))
+    messages.mark_read(g.user)
     db.session.commit()
     return redirect(url_for("admin.inbox"))
 

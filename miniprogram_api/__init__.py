@@ -34,11 +34,13 @@ def init_app(app: Flask) -> None:
     """Register the API, its docs and its error handling."""
     from miniprogram_api.auth.resources import bp as auth_bp
     from miniprogram_api.cases.resources import bp as cases_bp
+    from miniprogram_api.inbox.resources import bp as inbox_bp
     from miniprogram_api.media.resources import bp as media_bp
     from miniprogram_api.notices.resources import bp as notices_bp
     from miniprogram_api.qr.resources import bp as qr_bp
     from miniprogram_api.reference.resources import bp as reference_bp
     from miniprogram_api.screenings.resources import bp as screenings_bp
+    from miniprogram_api.todo.resources import bp as todo_bp
 
     app.config.setdefault("API_TITLE", "grid-report 小程序接口")
     app.config.setdefault("API_VERSION", "v1")
@@ -54,7 +56,7 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     for blueprint in (auth_bp, reference_bp, cases_bp, media_bp, qr_bp, notices_bp,
-                      screenings_bp):
+                      screenings_bp, todo_bp, inbox_bp):
         api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_blueprint(assets)

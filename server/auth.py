@@ -136,7 +136,8 @@ def issue_token(user: User) -> Token:
     """A signed bearer token for `user`, valid for TOKEN_TTL_SECONDS."""
     now = clock.now()
     expires = now + timedelta(seconds=int(current_app.config["TOKEN_TTL_SECONDS"]))
-    claims = {"sub": str(user.id), "pwd": _stamp(user), "typ": "api",
+    claims = {"sub": str(user.id), "pwd": _stamp(user), "ep": user.token_epoch or 0,
+              "typ": "api",
               "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
     return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
 
@@ -163,7 +164,8 @@ def user_from_token(value: str) -> User:
     if claims["exp"] <= clock.now().timestamp():
         raise Unauthorized("登录已过期，请重新登录。", code="token_expired")
     user = db.session.get(User, int(claims["sub"]))
-    if user is None or not user.active or claims["pwd"] != _stamp(user):
+    if (user is None or not user.active or claims["pwd"] != _stamp(user)
+            or claims.get("ep", 0) != (user.token_epoch or 0)):
         raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
     _load_villages(user)
     return user
@@ -178,6 +180,13 @@ def _load_villages(user: User) -> None:
     if user.role == Role.GRID_WORKER:
         user.known_village_ids = set(db.session.connection().execute(
             _VILLAGE_IDS, {"user_id": user.id}).scalars())
+
+
+def sign_out(user: User, *, ip: str | None = None) -> None:
+    """Take back every token `user` holds (tokens are signed, not stored: the epoch in
+    each one stops matching). A phone left in a village office signs out everywhere."""
+    user.token_epoch = (user.token_epoch or 0) + 1
+    audit.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=ip)
 
 
 # --- WeChat ------------------------------------------------------------------------------
@@ -201,6 +210,31 @@ def login_with_wechat(code: str, *, ip: str | None = None) -> User:
     user.wechat_session_key = session.session_key
     audit.record("auth.login_wechat", actor=user, object_type="user", object_id=user.id, ip=ip)
     return user
+
+
+def login_with_official_account(code: str, *, ip: str | None = None) -> User:
+    """The user bound to the official-account openid behind a web-authorization `code`
+    (the workbench opened from the 公众号 menu); WeChatNotBound if none."""
+    appid, secret = wechat.official_account()
+    openid = wechat.client().oauth_openid(code, appid=appid, secret=secret)
+    user = db.session.scalar(select(User).where(User.wechat_oa_openid == openid))
+    if user is None or not user.active:
+        raise WeChatNotBound("该微信尚未绑定账号：请先用账号密码登录，登录后即可绑定。")
+    audit.record("auth.login_wechat_web", actor=user, object_type="user", object_id=user.id,
+                 ip=ip)
+    return user
+
+
+def bind_official_account(user: User, code: str, *, ip: str | None = None) -> None:
+    """Bind the official-account openid behind `code` to `user` (who is signed in)."""
+    appid, secret = wechat.official_account()
+    openid = wechat.client().oauth_openid(code, appid=appid, secret=secret)
+    holder = db.session.scalar(select(User).where(User.wechat_oa_openid == openid))
+    if holder is not None and holder.id != user.id:
+        raise Conflict("该微信已绑定其他账号，请先解除原绑定。", code="wechat_already_bound")
+    user.wechat_oa_openid = openid
+    audit.record("auth.bind_wechat_web", actor=user, object_type="user", object_id=user.id,
+                 ip=ip)
 
 
 def bind_wechat(user: User, code: str, *, ip: str | None = None) -> None:

@@ -40,6 +40,10 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "WECHAT_API_BASE": ("https://api.weixin.qq.com", str),
     "WECHAT_APPID": ("", str),
     "WECHAT_SECRET": ("", str),
+    # The town's official account (公众号), whose menu opens the phone workbench /m/ and
+    # signs a bound user in by web authorization; unset: sign in with a password only.
+    "WECHAT_OA_APPID": ("", str),
+    "WECHAT_OA_SECRET": ("", str),
     "WECHAT_TIMEOUT_SECONDS": (5.0, float),
     # The subscribe-message template for case updates (from the mini program's console).
     "WECHAT_TEMPLATE_ID": ("", str),

@@ -84,6 +84,9 @@ class Reporter:
     name: str | None = None
     phone: str | None = None
     wechat: str | None = None
+    # A grid worker filing what a villager told them: the villager agreed to the report
+    # and to how it names them (anonymous, or named for the center's eyes only).
+    on_behalf: bool = False
 
 
 @dataclass
@@ -150,6 +153,11 @@ def _check_reporter(reporter: Reporter) -> Reporter:
     return Reporter(False, given["name"], given["phone"], given["wechat"])
 
 
+# What a villager agreed to when a grid worker files on their behalf (Case.reporter_consent).
+CONSENTS = {"anonymous": "村民同意上报，不留姓名",
+            "named": "村民同意上报并留下姓名（仅调处中心可见）"}
+
+
 def submit_report(draft: ReportDraft, *, actor: User | None,
                   idempotency_key: str | None = None) -> Case:
     """File a new report: check every field, create the case and its first event.
@@ -214,6 +222,11 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
     except ValueError:
         raise _fail("严重程度或风险等级取值无效。", "risk_level", "invalid_choice") from None
     reporter = _check_reporter(draft.reporter)
+    consent = None
+    if draft.reporter.on_behalf:
+        if role != Role.GRID_WORKER:
+            raise _fail("只有网格员可以代村民上报。", "reporter.on_behalf", "not_on_behalf")
+        consent = "anonymous" if reporter.anonymous else "named"
     parties = []
     for i, party in enumerate(draft.parties):
         name = (party.name or "").strip()
@@ -247,6 +260,7 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         occurred_at=draft.occurred_at.astimezone(UTC) if draft.occurred_at else None,
         reporter_anonymous=reporter.anonymous, reporter_name=reporter.name,
         reporter_phone=reporter.phone, reporter_wechat=reporter.wechat,
+        reporter_consent=consent,
         created_by_id=actor.id if actor is not None else None,
         status=CaseStatus.SUBMITTED, step=accept.step, step_started_at=now,
         warn_at=accept.warn_at, due_at=accept.due_at, created_at=now, updated_at=now,

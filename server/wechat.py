@@ -94,6 +94,21 @@ class WeChatClient:
         return WeChatSession(str(body["openid"]), str(body["session_key"]),
                              body.get("unionid"))
 
+    def oauth_openid(self, code: str, *, appid: str, secret: str) -> str:
+        """The openid behind an official account's web-authorization code (网页授权,
+        snsapi_base): the phone workbench opened from the account's menu. The access
+        token it comes with is not kept: the openid is all we ask."""
+        body = self._get("/sns/oauth2/access_token", {
+            "appid": appid, "secret": secret, "code": code,
+            "grant_type": "authorization_code",
+        })
+        errcode = body.get("errcode") or 0
+        if errcode in _BAD_CODE:
+            raise WeChatCodeInvalid()
+        if errcode or not body.get("openid"):
+            raise WeChatUnavailable()
+        return str(body["openid"])
+
 
 class FakeWeChatClient:
     """Offline stand-in for `make run`: any code maps to a stable openid, a token is
@@ -106,6 +121,22 @@ class FakeWeChatClient:
             raise WeChatCodeInvalid()
         digest = hashlib.sha256(code.encode()).hexdigest()
         return WeChatSession(f"fake-{digest[:24]}", digest[24:48])
+
+    def oauth_openid(self, code: str, *, appid: str, secret: str) -> str:
+        if not code or code == "invalid":
+            raise WeChatCodeInvalid()
+        return f"fake-oa-{hashlib.sha256(code.encode()).hexdigest()[:24]}"
+
+
+def official_account() -> tuple[str, str]:
+    """(appid, secret) of the town's official account (公众号), for web authorization;
+    WeChatDisabled where none is configured (fake mode needs none)."""
+    config = current_app.config
+    if config["WECHAT_MODE"] == "fake":
+        return config["WECHAT_OA_APPID"] or "wx-fake-oa", "fake"
+    if not (config["WECHAT_OA_APPID"] and config["WECHAT_OA_SECRET"]):
+        raise WeChatDisabled()
+    return config["WECHAT_OA_APPID"], config["WECHAT_OA_SECRET"]
 
 
 def client():

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlparse
 
 
 class FakeWeChat:
-    """Answers jscode2session by the code it gets:
+    """Answers jscode2session (and the official account's oauth2/access_token) by the
+    code it gets:
 
     ``ok-<openid>`` a session for <openid>; ``bad`` errcode 40029; ``busy`` errcode -1;
     ``boom`` HTTP 500; ``slow`` answers after `slow_seconds`.
@@ -35,9 +36,10 @@ class FakeWeChat:
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 fake.calls.append((url.path, query))
-                if url.path != "/sns/jscode2session":
+                if url.path not in {"/sns/jscode2session", "/sns/oauth2/access_token"}:
                     return self._send(404, {"errcode": 404})
-                code = query.get("js_code", "")
+                # The mini program's code comes as js_code, the official account's as code.
+                code = query.get("js_code", query.get("code", ""))
                 if code == "boom":
                     return self._send(500, {})
                 if code == "slow":
@@ -47,6 +49,9 @@ class FakeWeChat:
                 if code == "busy":
                     return self._send(200, {"errcode": -1, "errmsg": "system error"})
                 openid = code.removeprefix("ok-")
+                if url.path == "/sns/oauth2/access_token":
+                    return self._send(200, {"access_token": f"WEB-{openid}", "openid": openid,
+                                            "expires_in": 7200, "scope": "snsapi_base"})
                 return self._send(200, {"openid": openid, "session_key": f"SK-{openid}-secret",
                                         "unionid": f"U-{openid}"})
 

@@ -5,13 +5,17 @@ from flask_smorest import Blueprint
 
 from miniprogram_api.api import client_ip, current_user, login_required, require_body_type
 from miniprogram_api.auth.schemas import (
+    AuthorizeQuerySchema,
+    AuthorizeSchema,
     BoundSchema,
     LoginSchema,
+    SignedOutSchema,
     TokenSchema,
     UserSchema,
+    WebCodeSchema,
     WeChatCodeSchema,
 )
-from server import auth
+from server import auth, wechat
 from server.extensions import db
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
@@ -79,3 +83,72 @@ class Me(MethodView):
     def get(self):
         """The signed-in user."""
         return current_user()
+
+
+@bp.route("/logout")
+class Logout(MethodView):
+    decorators = [login_required]
+    bodyless = True  # POST with nothing in it
+
+    @bp.response(200, SignedOutSchema)
+    def post(self):
+        """Sign out: every token of the user stops working (on every phone)."""
+        auth.sign_out(current_user(), ip=client_ip())
+        db.session.commit()
+        return {"signed_out": True}
+
+
+@bp.route("/wechat-web/authorize")
+class WebAuthorize(MethodView):
+    @bp.doc(security=[])
+    @bp.arguments(AuthorizeQuerySchema, location="query")
+    @bp.response(200, AuthorizeSchema)
+    @bp.alt_response(403, description="未开通公众号网页授权")
+    def get(self, query):
+        """Where to send the phone for the official account's web authorization; it comes
+        back to the workbench /m/ with `code` and `state`."""
+        from urllib.parse import quote, urlencode
+
+        from server.qr import public_base_url
+
+        appid, _secret = wechat.official_account()
+        back = f"{public_base_url()}/m/"
+        if getattr(wechat.client(), "offline", False):
+            # Offline: straight back, with a code of this phone's own (its state).
+            answer = urlencode({"code": "fake-" + query["state"], "state": query["state"]})
+            return {"url": f"{back}?{answer}"}
+        return {"url": "https://open.weixin.qq.com/connect/oauth2/authorize?"
+                       f"appid={appid}&redirect_uri={quote(back, safe='')}"
+                       f"&response_type=code&scope=snsapi_base&state={query['state']}"
+                       "#wechat_redirect"}
+
+
+@bp.route("/wechat-web")
+class WebLogin(MethodView):
+    @bp.doc(security=[])
+    @bp.arguments(WebCodeSchema)
+    @bp.response(200, TokenSchema)
+    @bp.alt_response(400, description="code 无效或过期")
+    @bp.alt_response(403, description="该微信未绑定账号，或未开通网页授权")
+    @bp.alt_response(503, description="微信接口暂时不可用")
+    def post(self, data):
+        """Sign in with the code of the official account's web authorization (the
+        workbench opened from the 公众号 menu), for an account bound to that openid."""
+        user = auth.login_with_official_account(data["code"], ip=client_ip())
+        db.session.commit()
+        return _token_answer(user)
+
+
+@bp.route("/wechat-web/bind")
+class WebBind(MethodView):
+    decorators = [login_required]
+
+    @bp.arguments(WebCodeSchema)
+    @bp.response(200, BoundSchema)
+    @bp.alt_response(409, description="该微信已绑定其他账号")
+    def post(self, data):
+        """Bind the official-account openid behind `code` to the signed-in user: next
+        time the menu link signs them in without a password."""
+        auth.bind_official_account(current_user(), data["code"], ip=client_ip())
+        db.session.commit()
+        return {"bound": True}

@@ -35,6 +35,7 @@ def summary(case: Case, viewer: User) -> dict:
         "created_at": case.created_at,
         "summary": case.description[:80],
         "place_text": case.place_text,
+        "reporter_consent": case.reporter_consent,
     }
 
 

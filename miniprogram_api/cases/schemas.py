@@ -41,6 +41,9 @@ class ReporterSchema(ma.Schema):
     name = Text(validate=validate.Length(max=64), allow_none=True)
     phone = Text(validate=validate.Length(max=32), allow_none=True)
     wechat = Text(validate=validate.Length(max=64), allow_none=True)
+    on_behalf = ma.fields.Boolean(load_default=False, metadata={
+        "description": "网格员代村民上报：村民已同意（anonymous 为真即不留姓名，否则留下的姓名"
+                       "与联系方式仅调处中心可见）"})
 
 
 class PartySchema(ma.Schema):
@@ -153,6 +156,8 @@ class CaseSummarySchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
     summary = Text(required=True, metadata={"description": "描述的前 80 字"})
     place_text = Text(allow_none=True, required=True)
+    reporter_consent = Text(allow_none=True, required=True, metadata={
+        "description": "代村民上报时村民同意的方式：anonymous 不留姓名，named 留名（仅中心可见）"})
 
 
 class CasePageSchema(ma.Schema):

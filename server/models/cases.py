@@ -171,6 +171,10 @@ class Case(db.Model):
     reporter_name: Mapped[str | None] = mapped_column(String(64))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reporter_wechat: Mapped[str | None] = mapped_column(String(64))
+    # Filed by a grid worker on a villager's behalf: what the villager agreed to,
+    # "anonymous" (no name kept) or "named" (kept, for the center's eyes only); None when
+    # the informant filed it themselves.
+    reporter_consent: Mapped[str | None] = mapped_column(String(16))
     # sha256 of the villager's tracking secret (the private link): the secret itself is
     # never stored, so the database cannot lead anyone to the report's author.
     tracking_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

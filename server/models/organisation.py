@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -98,6 +98,12 @@ class User(db.Model):
     wechat_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
     wechat_unionid: Mapped[str | None] = mapped_column(String(64))
     wechat_session_key: Mapped[str | None] = mapped_column(String(64))
+    # The same person to the town's official account (公众号), whose web authorization
+    # opens the phone workbench without a password: another appid, another openid.
+    wechat_oa_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Part of every API token: signing out adds one, and every token issued before stops
+    # working (tokens are signed, not stored, so this is how one is taken back).
+    token_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     department: Mapped[Department | None] = relationship(back_populates="members")
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)

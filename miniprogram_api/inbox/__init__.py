@@ -1,0 +1,1 @@
+"""/inbox: the in-app messages."""

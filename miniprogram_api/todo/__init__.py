@@ -1,0 +1,1 @@
+"""/todo: 我的待办, the workbench's home."""
