@@ -32,7 +32,7 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "REFERENCE_CACHE_SECONDS": (10.0, float),
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
-    "SURFACES": ("admin,miniprogram_api", str),
+    "SURFACES": ("admin,miniprogram_api,workbench", str),
     "TOKEN_TTL_SECONDS": (7 * 24 * 3600, int),
     # WeChat: "live" talks to WECHAT_API_BASE; "fake" answers locally (offline `make run`);
     # "off" refuses WeChat sign-in. Default: fake in development, off in production.

@@ -183,6 +183,26 @@ _FIELD_LABELS = {
 }
 
 
+# What each field takes, so that a client can draw it without knowing the table: free
+# text, one of `field_choices`, yes/no, a moment, a department (or several), a case code.
+_FIELD_KINDS = {
+    "reason": "text", "text": "text", "note": "text", "result_text": "text",
+    "result_code": "choice", "closing_reason": "choice", "risk_level": "choice",
+    "severity": "choice", "satisfaction": "choice", "outcome": "choice",
+    "parties_consent": "boolean", "criminal_risk": "boolean",
+    "until": "datetime", "due_at": "datetime",
+    "lead_department": "department", "co_departments": "departments", "handler": "user",
+    "category": "category", "into": "case",
+}
+
+
+def field_forms(transition: Transition) -> dict[str, dict[str, str]]:
+    """Each field of `transition` with its Chinese label and its kind (see _FIELD_KINDS)."""
+    return {name: {"label": _FIELD_LABELS.get(name, name),
+                   "kind": _FIELD_KINDS.get(name, "text")}
+            for name in (*transition.required, *transition.optional)}
+
+
 def _json(value):
     """A field value as the event stores it."""
     if isinstance(value, datetime):

@@ -87,7 +87,7 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
         ],
         "actions": [
             {"action": t.action, "label": t.label, "required": list(t.required),
-             "optional": list(t.optional),
+             "optional": list(t.optional), "fields": workflow.field_forms(t),
              "choices": {name: [{"value": v, "label": label} for v, label in values.items()]
                          for name, values in workflow.field_choices(case, t).items()}}
             for t in workflow.allowed_actions(case, viewer)

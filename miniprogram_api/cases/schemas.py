@@ -189,11 +189,20 @@ class ChoiceSchema(ma.Schema):
     label = Text(required=True)
 
 
+class FieldFormSchema(ma.Schema):
+    label = Text(required=True)
+    kind = Text(required=True, metadata={
+        "description": "text, choice, boolean, datetime, department, departments, user, "
+                       "category 或 case"})
+
+
 class AvailableActionSchema(ma.Schema):
     action = Text(required=True)
     label = Text(required=True)
     required = ma.fields.List(Text(), required=True)
     optional = ma.fields.List(Text(), required=True)
+    fields = ma.fields.Dict(keys=Text(), values=ma.fields.Nested(FieldFormSchema),
+                            required=True, metadata={"description": "各字段的中文名称与类型"})
     choices = ma.fields.Dict(
         keys=Text(), values=ma.fields.List(ma.fields.Nested(ChoiceSchema)), required=True,
         metadata={"description": "选择型字段的可选值及中文名称，如回访结果 outcome"})

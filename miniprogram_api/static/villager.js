@@ -42,34 +42,10 @@
   "use strict";
   var form = document.querySelector("form.report");
   var canvas = document.createElement("canvas");
-  if (!form || !window.FormData || !window.XMLHttpRequest || !canvas.toBlob || !window.Promise) {
+  if (!form || !window.FormData || !window.XMLHttpRequest || !canvas.toBlob || !window.Promise
+      || !window.shrinkPhoto) {
     return;
   }
-  var MAX_SIDE = 1920;
-
-  function shrink(file) {
-    return new Promise(function (resolve) {
-      if (!/^image\//.test(file.type)) { resolve(file); return; }
-      var url = URL.createObjectURL(file);
-      var image = new Image();
-      image.onload = function () {
-        var scale = Math.min(1, MAX_SIDE / Math.max(image.naturalWidth, image.naturalHeight));
-        var width = Math.round(image.naturalWidth * scale);
-        var height = Math.round(image.naturalHeight * scale);
-        var c = document.createElement("canvas");
-        c.width = width; c.height = height;
-        c.getContext("2d").drawImage(image, 0, 0, width, height);
-        URL.revokeObjectURL(url);
-        c.toBlob(function (blob) {
-          // A photo already small stays as it is.
-          resolve(blob && blob.size < file.size ? blob : file);
-        }, "image/jpeg", 0.85);
-      };
-      image.onerror = function () { URL.revokeObjectURL(url); resolve(file); };
-      image.src = url;
-    });
-  }
-
   function say(message) {
     var box = form.parentNode.querySelector("p.error");
     if (!box) {
@@ -100,7 +76,7 @@
     label.className = "upload-label";
     bar.parentNode.insertBefore(label, bar);
     label.textContent = files.length ? "正在压缩照片…" : "正在提交…";
-    Promise.all(files.map(shrink)).then(function (shrunk) {
+    Promise.all(files.map(function (f) { return window.shrinkPhoto(f); })).then(function (shrunk) {
       var data = new FormData(form);
       data.delete("photos");
       shrunk.forEach(function (blob, i) {

@@ -1,0 +1,715 @@
+// The phone workbench: every screen drawn from the JSON API (/api/v1), as the mini program
+// will draw it. No framework and no build: one file, read top to bottom —
+// the API client, then the screens (sign-in, 待办, 上报, 排查, 案件, 消息), then the router.
+(function () {
+  "use strict";
+  var API = "/api/v1";
+  var screen = document.getElementById("screen");
+  var tabs = document.getElementById("tabs");
+  var state = {
+    token: localStorage.getItem("wb.token"),
+    user: JSON.parse(localStorage.getItem("wb.user") || "null"),
+    categories: null, villages: null, departments: null
+  };
+
+  // --- small helpers --------------------------------------------------------------------
+  function h(tag, attrs) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) { return; }
+      if (k === "text") { node.textContent = v; } else if (k.slice(0, 2) === "on") {
+        node.addEventListener(k.slice(2), v);
+      } else if (k === "value") { node.value = v; } else { node.setAttribute(k, v === true ? "" : v); }
+    });
+    for (var i = 2; i < arguments.length; i++) { add(node, arguments[i]); }
+    return node;
+  }
+  function add(node) {  // add(node, child, child, …): null and false are left out
+    for (var i = 1; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === false) { continue; }
+      if (Array.isArray(child)) { child.forEach(function (c) { add(node, c); }); continue; }
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+  }
+  function show() {
+    screen.textContent = "";
+    add(screen, Array.prototype.slice.call(arguments));
+    window.scrollTo(0, 0);
+  }
+  var TIME = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", month: "numeric",
+    day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false});
+  var DATE_YEAR = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "numeric",
+    day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false});
+  var YEAR = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric"});
+  function when(iso) {  // the year only when it is not this one
+    if (!iso) { return "—"; }
+    var moment = new Date(iso);
+    return (YEAR.format(moment) === YEAR.format(new Date()) ? TIME : DATE_YEAR).format(moment);
+  }
+  function display(code) { return code ? code.match(/.{1,4}/g).join("-") : ""; }
+  function error(message) { return h("p", {"class": "error", role: "alert", text: message}); }
+  function busy(button, text) { button.disabled = true; button.dataset.label = button.textContent; button.textContent = text; }
+  function idle(button) { button.disabled = false; button.textContent = button.dataset.label || button.textContent; }
+  function newKey() { return Outbox.newKey ? Outbox.newKey() : (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()); }
+
+  // --- the API ----------------------------------------------------------------------------
+  // Every answer resolves to {status, json, message}: status 0 when the network failed,
+  // message always in Chinese (the server's own, or ours).
+  function answer(status, json) {
+    var message = json && json.message;
+    if (!message) {
+      message = status === 0 ? "网络不通，请稍后再试。" : status >= 500 ? "服务器暂时有问题，请稍后再试。"
+        : status === 413 ? "照片太大。" : "操作没有成功（" + status + "）。";
+    }
+    if (status === 401 && state.token && !/auth\/(login|wechat)/.test(answer.path || "")) { signedOut(message); }
+    return {status: status, json: json || {}, message: message};
+  }
+  function request(method, path, body, key) {
+    var headers = {"Accept": "application/json"};
+    if (state.token) { headers.Authorization = "Bearer " + state.token; }
+    if (body !== undefined) { headers["Content-Type"] = "application/json"; }
+    if (key) { headers["Idempotency-Key"] = key; }
+    answer.path = path;
+    return fetch(API + path, {method: method, headers: headers, cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body)})
+      .then(function (r) {
+        return r.text().then(function (text) {
+          var json = null;
+          try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
+          return answer(r.status, json);
+        });
+      }, function () { return answer(0, null); });
+  }
+  function get(path) { return request("GET", path); }
+  function upload(blob, progress) {
+    return new Promise(function (resolve) {
+      var data = new FormData();
+      data.append("file", blob, "photo.jpg");
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", API + "/media");
+      xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+      xhr.upload.onprogress = function (e) { if (e.lengthComputable && progress) { progress(Math.round(100 * e.loaded / e.total)); } };
+      xhr.onload = function () {
+        var json = null;
+        try { json = JSON.parse(xhr.responseText); } catch (e) { json = null; }
+        resolve(answer(xhr.status, json));
+      };
+      xhr.onerror = function () { resolve(answer(0, null)); };
+      xhr.send(data);
+    });
+  }
+  Outbox.start({
+    signedIn: function () { return !!state.token; },
+    upload: upload,
+    post: function (path, body, key) { return request("POST", path, body, key); }
+  });
+
+  function reference(name, path) {
+    if (state[name]) { return Promise.resolve(state[name]); }
+    return get(path).then(function (a) { if (a.status === 200) { state[name] = a.json; } return state[name] || []; });
+  }
+
+  // --- signing in and out -----------------------------------------------------------------
+  function signedIn(json) {
+    state.token = json.token; state.user = json.user;
+    localStorage.setItem("wb.token", json.token);
+    localStorage.setItem("wb.user", JSON.stringify(json.user));
+    Outbox.kick();
+  }
+  function signedOut(message) {
+    state.token = null; state.user = null; state.categories = state.villages = null;
+    localStorage.removeItem("wb.token"); localStorage.removeItem("wb.user");
+    sessionStorage.setItem("wb.why", message || "");
+    location.hash = "#/login";
+  }
+  function deviceState() {
+    var s = localStorage.getItem("wb.state");
+    if (!s) { s = "wb" + newKey().replace(/-/g, "").slice(0, 20); localStorage.setItem("wb.state", s); }
+    return s;
+  }
+
+  function loginScreen() {
+    tabs.hidden = true;
+    var why = sessionStorage.getItem("wb.why"); sessionStorage.removeItem("wb.why");
+    var box = h("div", {"class": "messages"});
+    if (why) { add(box, error(why)); }
+    var username = h("input", {id: "username", name: "username", autocomplete: "username", required: true, autocapitalize: "off"});
+    var password = h("input", {id: "password", name: "password", type: "password", autocomplete: "current-password", required: true});
+    var button = h("button", {type: "submit", text: "登录"});
+    var form = h("form", {"class": "card", onsubmit: function (e) {
+      e.preventDefault();
+      box.textContent = "";
+      busy(button, "正在登录…");
+      request("POST", "/auth/login", {username: username.value.trim(), password: password.value}).then(function (a) {
+        idle(button);
+        if (a.status !== 200) { add(box, error(a.message)); return; }
+        signedIn(a.json);
+        if (sessionStorage.getItem("wb.bind")) { return authorize(); }
+        location.hash = "#/";
+      });
+    }},
+      h("label", {"for": "username", text: "账号"}), username,
+      h("label", {"for": "password", text: "密码"}), password, button);
+    var wechat = h("p", {"class": "wechat"});
+    get("/auth/wechat-web/authorize?state=" + deviceState()).then(function (a) {
+      if (a.status === 200) {
+        add(wechat, h("button", {type: "button", "class": "secondary", text: "微信登录（已绑定的账号）",
+          onclick: function () { location.href = a.json.url; }}));
+      }
+    });
+    show(h("h1", {text: "手机工作台"}), h("p", {"class": "lead", text: "网格员、调解员、法律顾问和部门处置人员在手机上办理。"}),
+      box, form, wechat);
+  }
+
+  // Back from the official account's web authorization (?code=…&state=…).
+  function authorize() {
+    return get("/auth/wechat-web/authorize?state=" + deviceState()).then(function (a) {
+      if (a.status === 200) { location.href = a.json.url; } else { sessionStorage.removeItem("wb.bind"); location.hash = "#/"; }
+    });
+  }
+  function webCallback() {
+    var params = new URLSearchParams(location.search);
+    var code = params.get("code");
+    if (!code) { return Promise.resolve(); }
+    history.replaceState(null, "", location.pathname + "#/");
+    if (params.get("state") !== localStorage.getItem("wb.state")) { return Promise.resolve(); }
+    if (state.token && sessionStorage.getItem("wb.bind")) {
+      sessionStorage.removeItem("wb.bind");
+      return request("POST", "/auth/wechat-web/bind", {code: code}).then(function (a) {
+        sessionStorage.setItem("wb.notice", a.status === 200 ? "已绑定微信：下次从公众号菜单进入即可免密登录。" : a.message);
+      });
+    }
+    return request("POST", "/auth/wechat-web", {code: code}).then(function (a) {
+      if (a.status === 200) { signedIn(a.json); return; }
+      if (a.json.code === "wechat_not_bound") { sessionStorage.setItem("wb.bind", "1"); }
+      sessionStorage.setItem("wb.why", a.message);
+    });
+  }
+
+  // --- 待办 (home) ------------------------------------------------------------------------
+  var DUE = {overdue: "已超期", soon: "即将到期", ok: ""};
+  function caseRow(item) {
+    var c = item.case || item;
+    var due = item.due || (c.overdue ? "overdue" : "ok");
+    return h("li", {"class": "case due-" + due},
+      h("a", {href: "#/case/" + c.code},
+        h("span", {"class": "line"}, h("b", {text: c.category.name}), " · ", c.village.name,
+          h("span", {"class": "status", text: c.status_label})),
+        h("span", {"class": "summary", text: c.summary}),
+        h("span", {"class": "meta"}, h("span", {"class": "code", text: display(c.code)}),
+          c.due_at ? " · 期限 " + when(c.due_at) : "", DUE[due] ? h("em", {text: " " + DUE[due]}) : null)));
+  }
+  function list(title, items, empty, id) {
+    return h("section", {"class": "block", id: id}, h("h2", {}, title, h("span", {"class": "count", text: String(items.length)})),
+      items.length ? h("ul", {"class": "cases"}, items.map(caseRow)) : h("p", {"class": "note", text: empty}));
+  }
+  // The phone's own reports, redrawn as the outbox sends them (while on the screen).
+  function outboxBlock() {
+    var wrap = h("div", {"class": "outbox-wrap"});
+    function draw() {
+      if (!wrap.isConnected && wrap.dataset.drawn) { Outbox.offChange(draw); return; }
+      wrap.dataset.drawn = "1";
+      wrap.textContent = "";
+      add(wrap, outboxList());
+    }
+    draw();
+    Outbox.onChange(draw);
+    return wrap;
+  }
+  function outboxList() {
+    var entries = Outbox.list();
+    if (!entries.length) { return null; }
+    var STATUS = {pending: "待发送", sent: "已送达", failed: "未被接受"};
+    return h("section", {"class": "block outbox", id: "outbox"}, h("h2", {text: "我的上报（本机）"}),
+      h("ul", {"class": "entries"}, entries.slice(0, 10).map(function (e) {
+        return h("li", {"class": "entry " + e.status},
+          h("span", {"class": "line"}, h("b", {"class": "state", text: STATUS[e.status]}), " ", e.label || ""),
+          e.code ? h("span", {"class": "meta"}, "编号 ", h("a", {href: e.kind === "report" ? "#/case/" + e.code : "#/screening", "class": "code", text: e.kind === "report" ? display(e.code) : e.code})) : null,
+          e.nil ? h("span", {"class": "meta", text: "零报告已提交"}) : null,
+          e.progress ? h("span", {"class": "meta", text: e.progress}) : null,
+          e.status === "pending" && e.error ? h("span", {"class": "meta", text: "上次没有送达（" + e.error + "），稍后自动重发"}) : null,
+          e.status === "failed" ? [h("span", {"class": "error", text: e.error}),
+            h("button", {type: "button", "class": "small secondary", text: "删除", onclick: function () { Outbox.remove(e.id); route(); }})] : null);
+      })));
+  }
+  function home() {
+    var notice = sessionStorage.getItem("wb.notice"); sessionStorage.removeItem("wb.notice");
+    show(h("p", {"class": "loading", text: "正在读取待办…"}));
+    get("/todo").then(function (a) {
+      if (a.status !== 200) { show(error(a.message)); return; }
+      var t = a.json;
+      var blocks = [h("h1", {}, "我的待办", h("small", {text: " " + (state.user.display_name || "")}))];
+      if (notice) { blocks.push(h("p", {"class": "notice", text: notice})); }
+      if (t.unread) {
+        blocks.push(h("section", {"class": "block unread"}, h("h2", {}, h("a", {href: "#/inbox", text: "未读消息 " + t.unread + " 条"})),
+          h("ul", {"class": "messages"}, t.messages.map(function (m) {
+            return h("li", {}, h("b", {text: m.title}), " ", m.body,
+              m.case_code ? h("a", {href: "#/case/" + m.case_code, "class": "code", text: " " + m.case_display_code}) : null);
+          }))));
+      }
+      if (t.screening.length) { blocks.push(screeningWeek(t.screening)); }
+      blocks.push(outboxBlock());
+      if (state.user.role !== "grid_worker" || t.to_sign.length) { blocks.push(list("待签收", t.to_sign, "没有待签收的案件。", "to-sign")); }
+      if (state.user.role !== "grid_worker" || t.in_hand.length) { blocks.push(list("办理中", t.in_hand, "没有在办的案件。", "in-hand")); }
+      if (state.user.role === "grid_worker" || t.visits.length) { blocks.push(list("待回访", t.visits, "没有待回访的案件。", "visits")); }
+      show(blocks);
+    });
+  }
+  function screeningWeek(weeks) {
+    return h("section", {"class": "block screening-week", id: "screening-week"}, h("h2", {text: "本周排查"}),
+      h("ul", {"class": "villages"}, weeks.map(function (w) {
+        var button = w.complete ? null : h("button", {type: "button", "class": "nil", text: "零报告（本周排查无发现）",
+          onclick: function () { nilReturn(w.village, button); }});
+        return h("li", {"class": w.complete ? "done" : "todo"},
+          h("span", {"class": "line"}, h("b", {text: w.village.name}),
+            h("span", {"class": "status", text: w.complete ? "已完成 " + w.done + "/" + w.required : "未完成 " + w.done + "/" + w.required})),
+          button);
+      })));
+  }
+  function nilReturn(village, button) {
+    busy(button, "正在提交…");
+    reference("categories", "/categories").then(function (categories) {
+      Outbox.add("screening", "/screenings", {village: village.id, checked: categories.map(function (c) { return c.code; }), findings: []},
+        [], village.name + " 零报告");
+      button.replaceWith(h("span", {"class": "status", text: "零报告已保存，正在发送"}));
+      var done = function (entries) {
+        var mine = entries.filter(function (e) { return e.kind === "screening" && e.status === "sent"; });
+        if (mine.length) { Outbox.offChange(done); if (location.hash === "#/" || location.hash === "") { home(); } }
+      };
+      Outbox.onChange(done);
+    });
+  }
+
+  // --- 上报 --------------------------------------------------------------------------------
+  var DRAFT = "wb.draft.report";
+  function draft() { try { return JSON.parse(localStorage.getItem(DRAFT) || "{}"); } catch (e) { return {}; } }
+  function keepDraft(d) { localStorage.setItem(DRAFT, JSON.stringify(d)); }
+  var DISPUTE = "dispute";
+
+  function reportScreen() {
+    if (state.user.role !== "grid_worker") {
+      show(h("h1", {text: "上报"}), h("p", {"class": "note", text: "本账号不直接上报；群众扫码上报、网格员上报的案件会派到本部门。"}), outboxBlock());
+      return;
+    }
+    Promise.all([reference("categories", "/categories"), reference("villages", "/villages")]).then(function (loaded) {
+      drawReport(loaded[0], loaded[1]);
+    });
+  }
+
+  function drawReport(categories, villages) {
+    var d = draft();
+    var grids = state.user.grids || [];
+    if (!d.village && grids.length) { d.village = String(grids[0].village.id); d.grid = String(grids[0].id); }
+    if (!d.parties) { d.parties = [{name: "", side: "applicant", phone: ""}, {name: "", side: "respondent", phone: ""}]; }
+    d.photos = d.photos || [];
+    var form = h("form", {"class": "report", id: "report-form", novalidate: true});
+    var box = h("div", {"class": "messages"});
+    function save() { keepDraft(d); }
+
+    // The kind, in plain words, grouped as the town groups them.
+    var groups = {};
+    categories.forEach(function (c) { (groups[c.group_label] = groups[c.group_label] || []).push(c); });
+    var kinds = h("fieldset", {"class": "kinds"}, h("legend", {text: "什么问题"}));
+    // One group open at a time (a tap on its name), so the list fits a phone's screen.
+    Object.keys(groups).forEach(function (label) {
+      var open = groups[label].some(function (c) { return c.code === d.category; });
+      var group = h("details", {"class": "group", open: open}, h("summary", {text: label + "（" + groups[label].length + " 类）"}));
+      groups[label].forEach(function (c) {
+        var input = h("input", {type: "radio", name: "category", value: c.code, checked: d.category === c.code,
+          onchange: function () { d.category = c.code; save(); sync(); }});
+        add(group, h("label", {"class": "choice"}, input, h("span", {}, c.name, c.hint ? h("small", {text: c.hint}) : null)));
+      });
+      group.addEventListener("toggle", function () {
+        if (group.open) { kinds.querySelectorAll("details").forEach(function (other) { if (other !== group) { other.open = false; } }); }
+      });
+      add(kinds, group);
+    });
+    function category() { return categories.filter(function (c) { return c.code === d.category; })[0]; }
+
+    var village = h("select", {id: "village", name: "village", onchange: function () { d.village = village.value; d.grid = ""; save(); fillGrids(); }},
+      villages.map(function (v) { return h("option", {value: String(v.id), selected: String(v.id) === d.village, text: v.name}); }));
+    if (!d.village && villages.length) { d.village = String(villages[0].id); }
+    var grid = h("select", {id: "grid", name: "grid", onchange: function () { d.grid = grid.value; save(); }});
+    function fillGrids() {
+      grid.textContent = "";
+      add(grid, h("option", {value: "", text: "不指定网格"}));
+      var v = villages.filter(function (x) { return String(x.id) === d.village; })[0];
+      (v ? v.grids : []).forEach(function (g) { add(grid, h("option", {value: String(g.id), selected: String(g.id) === d.grid, text: g.name})); });
+    }
+    fillGrids();
+
+    function text(name, label, attrs) {
+      var input = h(attrs && attrs.rows ? "textarea" : "input", Object.assign({id: name, name: name, value: d[name] || "",
+        oninput: function () { d[name] = input.value; save(); }}, attrs || {}));
+      return [h("label", {"for": name, text: label}), input];
+    }
+    function check(name, label, hint) {
+      var input = h("input", {type: "checkbox", id: name, name: name, checked: !!d[name], onchange: function () { d[name] = input.checked; save(); sync(); }});
+      return h("label", {"class": "choice", "for": name}, input, h("span", {}, label, hint ? h("small", {text: hint}) : null));
+    }
+
+    // The parties of a dispute: 申请人 / 被申请人, a phone if they give one.
+    var parties = h("fieldset", {"class": "parties", id: "parties"}, h("legend", {text: "当事人"}));
+    function drawParties() {
+      parties.querySelectorAll(".party").forEach(function (n) { n.remove(); });
+      d.parties.forEach(function (p, i) {
+        var name = h("input", {name: "party-name", "aria-label": "姓名", placeholder: "姓名", value: p.name, oninput: function () { p.name = name.value; save(); }});
+        var side = h("select", {name: "party-side", "aria-label": "身份", onchange: function () { p.side = side.value; save(); }},
+          h("option", {value: "applicant", selected: p.side === "applicant", text: "申请人"}),
+          h("option", {value: "respondent", selected: p.side === "respondent", text: "被申请人"}));
+        var phone = h("input", {name: "party-phone", type: "tel", "aria-label": "电话（可不填）", placeholder: "电话（可不填）", value: p.phone || "", oninput: function () { p.phone = phone.value; save(); }});
+        var drop = h("button", {type: "button", "class": "small secondary", text: "删除", onclick: function () { d.parties.splice(i, 1); save(); drawParties(); }});
+        parties.insertBefore(h("div", {"class": "party"}, side, name, phone, drop), more);
+      });
+    }
+    var more = h("button", {type: "button", "class": "secondary", text: "添加当事人", onclick: function () { d.parties.push({name: "", side: "respondent", phone: ""}); save(); drawParties(); }});
+    add(parties, more);
+    drawParties();
+
+    // Filing for a villager: what they agreed to.
+    var consent = h("fieldset", {"class": "consent", id: "consent"}, h("legend", {text: "村民的意见"}),
+      h("label", {"class": "choice"}, h("input", {type: "radio", name: "consent", value: "anonymous", checked: d.consent !== "named", onchange: function () { d.consent = "anonymous"; save(); sync(); }}),
+        h("span", {}, "村民同意上报，不留姓名")),
+      h("label", {"class": "choice"}, h("input", {type: "radio", name: "consent", value: "named", checked: d.consent === "named", onchange: function () { d.consent = "named"; save(); sync(); }}),
+        h("span", {}, "村民同意上报并留下姓名", h("small", {text: "姓名和电话只有调处中心能看到"}))));
+    var identity = h("div", {"class": "identity"}, text("villager_name", "村民姓名"), text("villager_phone", "村民电话", {type: "tel"}));
+    add(consent, identity);
+
+    // Photos: made small on the phone as they are chosen, kept until the report is sent.
+    var previews = h("div", {"class": "previews", id: "previews"});
+    function drawPreviews() {
+      previews.textContent = "";
+      d.photos.forEach(function (id, i) {
+        Outbox.photos.get(id).then(function (blob) {
+          if (!blob) { return; }
+          var img = h("img", {alt: "照片 " + (i + 1), src: URL.createObjectURL(blob)});
+          add(previews, h("span", {"class": "preview"}, img, h("button", {type: "button", "class": "small secondary", text: "删除",
+            onclick: function () { Outbox.photos.drop(id); d.photos.splice(d.photos.indexOf(id), 1); save(); drawPreviews(); }})));
+        });
+      });
+    }
+    var picker = h("input", {type: "file", id: "photos", name: "photos", accept: "image/*", multiple: true, "class": "file",
+      onchange: function () {
+        var files = Array.prototype.slice.call(picker.files).slice(0, 9 - d.photos.length);
+        photoNote.textContent = files.length ? "正在压缩照片…" : "";
+        Promise.all(files.map(function (f) { return window.shrinkPhoto(f).then(Outbox.photos.put); })).then(function (ids) {
+          d.photos = d.photos.concat(ids); save(); picker.value = ""; photoNote.textContent = "已选 " + d.photos.length + " 张"; drawPreviews();
+        });
+      }});
+    var photoNote = h("span", {"class": "meta", id: "photo-note"});
+    drawPreviews();
+
+    var submit = h("button", {type: "submit", text: "提交上报"});
+    var happening = check("happening_now", "正在发生", "需要马上处置的，选此项会立即通知");
+    add(form, box, kinds,
+      h("label", {"for": "village", text: "村"}), village,
+      h("label", {"for": "grid", text: "网格"}), grid,
+      text("description", "发生了什么", {rows: 4, maxlength: 2000, required: true}),
+      text("place_text", "地点", {maxlength: 200, placeholder: "如：三组张家门口"}),
+      happening,
+      text("people_involved", "涉及人数", {type: "number", min: 1, inputmode: "numeric"}),
+      check("group_dispute", "群体性纠纷"), check("criminal_risk", "有民转刑风险", "可能激化为刑事案件"),
+      parties,
+      check("on_behalf", "代村民上报", "村民当面反映、由我代为上报"), consent,
+      h("label", {"class": "button secondary photo-pick", "for": "photos", text: "拍照或从相册选择"}), picker, photoNote, previews,
+      submit);
+    function sync() {
+      var c = category();
+      parties.hidden = !(c && c.group === DISPUTE);
+      consent.hidden = !d.on_behalf;
+      identity.hidden = d.consent !== "named";
+    }
+    sync();
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      box.textContent = "";
+      var c = category();
+      var problems = [];
+      if (!c) { problems.push("请选择问题类别。"); }
+      if (!(d.description || "").trim()) { problems.push("请描述发生了什么。"); }
+      var people = parseInt(d.people_involved || "1", 10);
+      if (!(people >= 1)) { problems.push("涉及人数须为正整数。"); }
+      var named = d.on_behalf && d.consent === "named";
+      if (named && !(d.villager_name || "").trim() && !(d.villager_phone || "").trim()) { problems.push("留名上报请填写村民姓名或电话。"); }
+      var partyList = c && c.group === DISPUTE ? d.parties.filter(function (p) { return (p.name || "").trim(); }) : [];
+      if (problems.length) { problems.forEach(function (p) { add(box, error(p)); }); box.scrollIntoView(); return; }
+      var body = {category: c.code, village: parseInt(d.village, 10), description: d.description.trim(),
+        place_text: (d.place_text || "").trim() || null, people_involved: people,
+        happening_now: !!d.happening_now, group_dispute: !!d.group_dispute, criminal_risk: !!d.criminal_risk,
+        parties: partyList.map(function (p) { return {name: p.name.trim(), side: p.side, phone: (p.phone || "").trim() || null}; }),
+        reporter: d.on_behalf ? (named ? {on_behalf: true, anonymous: false, name: (d.villager_name || "").trim() || null,
+          phone: (d.villager_phone || "").trim() || null} : {on_behalf: true, anonymous: true}) : {anonymous: true}};
+      if (d.grid) { body.grid = parseInt(d.grid, 10); }
+      var village = villages.filter(function (v) { return String(v.id) === d.village; })[0];
+      Outbox.add("report", "/reports", body, d.photos, c.name + " · " + (village ? village.name : ""));
+      localStorage.removeItem(DRAFT);  // the photos now belong to the outbox entry
+      sessionStorage.setItem("wb.notice", "已保存到本机，正在发送；网络不好时会自动重发。");
+      location.hash = "#/sent";
+    });
+    show(h("h1", {text: "上报"}), outboxBlock(), form);
+  }
+
+  function sentScreen() {
+    var notice = sessionStorage.getItem("wb.notice"); sessionStorage.removeItem("wb.notice");
+    show(h("h1", {text: "已保存"}), notice ? h("p", {"class": "notice", text: notice}) : null, outboxBlock(),
+      h("a", {"class": "button", href: "#/report", text: "再报一件"}), h("a", {"class": "button secondary", href: "#/cases", text: "查看我的案件"}));
+  }
+
+  // --- 排查 --------------------------------------------------------------------------------
+  function screeningScreen() {
+    Promise.all([reference("categories", "/categories"), reference("villages", "/villages")]).then(function (loaded) {
+      var categories = loaded[0], villages = loaded[1];
+      var box = h("div", {"class": "messages"});
+      var village = h("select", {id: "screening-village"}, villages.map(function (v) { return h("option", {value: String(v.id), text: v.name}); }));
+      var findings = [];
+      var checks = h("fieldset", {"class": "checklist"}, h("legend", {text: "本次排查的项目"}));
+      var groups = {};
+      categories.forEach(function (c) { (groups[c.group_label] = groups[c.group_label] || []).push(c); });
+      Object.keys(groups).forEach(function (label) {
+        var group = h("details", {"class": "group"}, h("summary", {text: label + "（" + groups[label].length + " 项，已全部勾选）"}));
+        groups[label].forEach(function (c) {
+          add(group, h("label", {"class": "choice"}, h("input", {type: "checkbox", name: "checked", value: c.code, checked: true}), h("span", {text: c.name})));
+        });
+        add(checks, group);
+      });
+      var found = h("ul", {"class": "findings"});
+      var kind = h("select", {id: "finding-category"}, categories.map(function (c) { return h("option", {value: c.code, text: c.group_label + " · " + c.name}); }));
+      var what = h("textarea", {id: "finding-description", rows: 3, maxlength: 2000});
+      var where = h("input", {id: "finding-place", maxlength: 200});
+      function drawFound() {
+        found.textContent = "";
+        findings.forEach(function (f, i) {
+          add(found, h("li", {}, h("b", {text: categories.filter(function (c) { return c.code === f.category; })[0].name}), " ", f.description,
+            h("button", {type: "button", "class": "small secondary", text: "删除", onclick: function () { findings.splice(i, 1); drawFound(); }})));
+        });
+        send.textContent = findings.length ? "提交排查（" + findings.length + " 个发现）" : "提交排查（零报告）";
+      }
+      var send = h("button", {type: "button", id: "screening-send", onclick: function () {
+        box.textContent = "";
+        var checked = Array.prototype.map.call(checks.querySelectorAll("input:checked"), function (i) { return i.value; });
+        if (!checked.length) { add(box, error("请勾选本次排查的项目。")); return; }
+        var name = village.options[village.selectedIndex].text;
+        Outbox.add("screening", "/screenings", {village: parseInt(village.value, 10), checked: checked, findings: findings.slice()}, [],
+          name + (findings.length ? " 排查 " + findings.length + " 个发现" : " 零报告"));
+        sessionStorage.setItem("wb.notice", "排查已保存到本机，正在发送。");
+        location.hash = "#/sent";
+      }});
+      drawFound();
+      show(h("h1", {text: "排查"}), box,
+        h("label", {"for": "screening-village", text: "村"}), village, checks,
+        h("section", {"class": "block"}, h("h2", {text: "发现的问题"}), found,
+          h("label", {"for": "finding-category", text: "类别"}), kind,
+          h("label", {"for": "finding-description", text: "情况"}), what,
+          h("label", {"for": "finding-place", text: "地点"}), where,
+          h("button", {type: "button", "class": "secondary", text: "加入发现", onclick: function () {
+            if (!what.value.trim()) { add(box, error("请写明发现的情况。")); return; }
+            findings.push({category: kind.value, description: what.value.trim(), place_text: where.value.trim() || null});
+            what.value = ""; where.value = ""; drawFound();
+          }})),
+        send, h("p", {"class": "note", text: "没有发现问题也请提交：零报告同样计入排查。每个发现会成为一件案件。"}));
+    });
+  }
+
+  // --- 我的案件 ------------------------------------------------------------------------------
+  var STATUSES = [["", "全部"], ["dispatched", "待签收"], ["in_progress", "处置中"], ["resolved", "已办结"],
+    ["follow_up", "待回访"], ["closed", "已结案"]];
+  function casesScreen() {
+    var params = new URLSearchParams(location.hash.split("?")[1] || "");
+    var status = h("select", {id: "filter-status", "aria-label": "状态", onchange: reload},
+      STATUSES.map(function (s) { return h("option", {value: s[0], selected: params.get("status") === s[0], text: s[1]}); }));
+    var overdue = h("input", {type: "checkbox", id: "filter-overdue", checked: params.get("overdue") === "1", onchange: reload});
+    var items = h("ul", {"class": "cases", id: "case-list"});
+    var more = h("button", {type: "button", "class": "secondary", text: "加载更多", hidden: true});
+    var box = h("div", {"class": "messages"});
+    var cursor = null;
+    function reload() {
+      location.replace("#/cases?" + new URLSearchParams({status: status.value, overdue: overdue.checked ? "1" : ""}).toString());
+    }
+    function page() {
+      var q = new URLSearchParams({limit: "20"});
+      if (status.value) { q.set("status", status.value); }
+      if (overdue.checked) { q.set("overdue", "true"); }
+      if (cursor) { q.set("cursor", cursor); }
+      more.hidden = true;
+      return get("/cases?" + q.toString()).then(function (a) {
+        if (a.status !== 200) { add(box, error(a.message)); return; }
+        a.json.items.forEach(function (c) { add(items, caseRow(c)); });
+        if (!a.json.items.length && !cursor) { add(items, h("li", {"class": "note", text: "没有案件。"})); }
+        cursor = a.json.next_cursor;
+        more.hidden = !cursor;
+      });
+    }
+    more.addEventListener("click", page);
+    show(h("h1", {text: "我的案件"}), h("div", {"class": "filters"}, status, h("label", {"class": "choice inline", "for": "filter-overdue"}, overdue, h("span", {text: "只看超期"}))),
+      box, items, more);
+    page();
+  }
+
+  function caseScreen(code) {
+    show(h("p", {"class": "loading", text: "正在读取案件…"}));
+    get("/cases/" + encodeURIComponent(code)).then(function (a) {
+      if (a.status !== 200) { show(h("h1", {text: "案件"}), error(a.message)); return; }
+      drawCase(a.json);
+    });
+  }
+
+  function drawCase(c) {
+    var box = h("div", {"class": "messages", id: "case-messages"});
+    var facts = h("dl", {"class": "facts"},
+      h("dt", {text: "编号"}), h("dd", {"class": "code", id: "case-code", text: display(c.code)}),
+      h("dt", {text: "状态"}), h("dd", {id: "case-status", text: c.status_label + (c.overdue ? "（已超期）" : "")}),
+      h("dt", {text: "类别"}), h("dd", {text: c.category.group_label + " · " + c.category.name}),
+      h("dt", {text: "村"}), h("dd", {text: c.village.name + (c.grid ? " · " + c.grid.name : "")}),
+      c.place_text ? [h("dt", {text: "地点"}), h("dd", {text: c.place_text})] : null,
+      c.due_at ? [h("dt", {text: "期限"}), h("dd", {text: when(c.due_at)})] : null,
+      h("dt", {text: "上报"}), h("dd", {text: when(c.created_at)}),
+      c.parties.length ? [h("dt", {text: "当事人"}), h("dd", {text: c.parties.map(function (p) { return (p.side === "applicant" ? "申请人 " : "被申请人 ") + p.name; }).join("；")})] : null,
+      c.lead_department ? [h("dt", {text: "主办"}), h("dd", {text: c.lead_department.name})] : null,
+      c.result_text ? [h("dt", {text: "办结情况"}), h("dd", {text: c.result_text})] : null,
+      c.reporter_consent ? [h("dt", {text: "代村民上报"}), h("dd", {text: c.reporter_consent === "named" ? "村民留名（仅调处中心可见）" : "村民不留姓名"})] : null);
+    var photos = c.photos.length ? h("div", {"class": "photos"}, c.photos.map(function (p) {
+      return h("a", {href: p.url, target: "_blank"}, h("img", {src: p.thumbnail_url, alt: "现场照片", loading: "lazy"}));
+    })) : null;
+    var actions = h("div", {"class": "actions", id: "actions"});
+    var panel = h("div", {"class": "action-panel", id: "action-panel"});
+    c.actions.forEach(function (action) {
+      add(actions, h("button", {type: "button", "class": "action", "data-action": action.action, text: action.label,
+        onclick: function () { actionForm(c, action, panel, box); }}));
+    });
+    var timeline = h("ol", {"class": "timeline"}, c.timeline.slice().reverse().map(function (e) {
+      return h("li", {}, h("span", {"class": "meta", text: when(e.at) + (e.actor ? " · " + e.actor : "")}), h("b", {text: e.label}), e.note ? h("span", {"class": "note-text", text: e.note}) : null);
+    }));
+    show(h("h1", {text: c.category.name}), box, facts, h("p", {"class": "description", text: c.description}), photos,
+      c.actions.length ? h("h2", {text: "现在可以"}) : null, actions, panel, h("h2", {text: "办理经过"}), timeline);
+  }
+
+  // One action's form, drawn from what the API says of its fields; sent with a key of
+  // its own, so a retry after a lost answer does it once.
+  function actionForm(c, action, panel, box) {
+    panel.textContent = "";
+    box.textContent = "";
+    var key = newKey();
+    var inputs = {};
+    var form = h("form", {"class": "card action-form", "data-action": action.action});
+    add(form, h("h3", {text: action.label}));
+    action.required.concat(action.optional).forEach(function (name) {
+      var field = action.fields[name] || {label: name, kind: "text"};
+      var required = action.required.indexOf(name) >= 0;
+      var label = field.label + (required ? "" : "（可不填）");
+      var id = "f-" + name;
+      if (field.kind === "choice") {
+        var set = h("fieldset", {"class": "choices", id: id}, h("legend", {text: label}));
+        (action.choices[name] || []).forEach(function (choice) {
+          add(set, h("label", {"class": "choice"}, h("input", {type: "radio", name: name, value: choice.value}), h("span", {text: choice.label})));
+        });
+        inputs[name] = function () { var on = set.querySelector("input:checked"); return on ? on.value : null; };
+        add(form, set);
+      } else if (field.kind === "boolean") {
+        var box2 = h("input", {type: "checkbox", id: id, name: name});
+        inputs[name] = function () { return box2.checked; };
+        add(form, h("label", {"class": "choice", "for": id}, box2, h("span", {text: field.label + (name === "parties_consent" ? "（矛盾纠纷延期须经双方当事人同意）" : "")})));
+      } else if (field.kind === "datetime") {
+        var moment = h("input", {type: "datetime-local", id: id, name: name});
+        inputs[name] = function () { return moment.value ? moment.value + ":00+08:00" : null; };
+        add(form, h("label", {"for": id, text: label}), moment);
+      } else {
+        var area = h("textarea", {id: id, name: name, rows: 3, maxlength: 2000});
+        inputs[name] = function () { return area.value.trim() || null; };
+        add(form, h("label", {"for": id, text: label}), area);
+      }
+    });
+    var photoIds = [];
+    if (action.action === "resolve" || action.action === "record_visit" || action.action === "feedback") {
+      var note = h("span", {"class": "meta"});
+      var picker = h("input", {type: "file", accept: "image/*", multiple: true, id: "action-photos", "class": "file", onchange: function () {
+        var files = Array.prototype.slice.call(picker.files);
+        var chain = Promise.resolve();
+        files.forEach(function (f, i) {
+          chain = chain.then(function () { return window.shrinkPhoto(f); }).then(function (blob) {
+            return upload(blob, function (p) { note.textContent = "正在上传第 " + (i + 1) + " 张：" + p + "%"; });
+          }).then(function (a) {
+            if (a.status === 201) { photoIds.push(a.json.id); note.textContent = "已上传 " + photoIds.length + " 张照片"; } else { add(box, error(a.message)); }
+          });
+        });
+        picker.value = "";
+      }});
+      add(form, h("label", {"class": "button secondary photo-pick", "for": "action-photos", text: "添加照片"}), picker, note);
+    }
+    var send = h("button", {type: "submit", text: "确认" + action.label});
+    add(form, send, h("button", {type: "button", "class": "secondary", text: "取消", onclick: function () { panel.textContent = ""; }}));
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      box.textContent = "";
+      var body = {action: action.action, version: c.version};
+      var missing = [];
+      Object.keys(inputs).forEach(function (name) {
+        var v = inputs[name]();
+        if (v !== null && v !== "" && !(v === false && action.required.indexOf(name) < 0)) { body[name] = v; }
+        if (action.required.indexOf(name) >= 0 && (v === null || v === "")) { missing.push((action.fields[name] || {}).label || name); }
+      });
+      if (missing.length) { add(box, error("请填写：" + missing.join("、") + "。")); box.scrollIntoView(); return; }
+      if (photoIds.length) { body.photos = photoIds; }
+      busy(send, "正在提交…");
+      request("POST", "/cases/" + encodeURIComponent(c.code) + "/actions", body, key).then(function (a) {
+        idle(send);
+        if (a.status === 200) { drawCase(a.json); add(document.getElementById("case-messages"), h("p", {"class": "notice", text: "已" + action.label + "。"})); return; }
+        if (a.status === 0) { add(box, error("网络不通，没有送达。内容还在，请稍后再点“确认”（不会重复办理）。")); return; }
+        add(box, error(a.message));
+        box.scrollIntoView();
+      });
+    });
+    add(panel, form);
+    form.scrollIntoView();
+  }
+
+  // --- 消息 --------------------------------------------------------------------------------
+  function inboxScreen() {
+    get("/inbox").then(function (a) {
+      if (a.status !== 200) { show(error(a.message)); return; }
+      var items = a.json.items;
+      var read = h("button", {type: "button", "class": "secondary", text: "全部标为已读", hidden: !a.json.unread, onclick: function () {
+        request("POST", "/inbox/read", {}).then(function () { inboxScreen(); });
+      }});
+      show(h("h1", {text: "消息"}), read, items.length ? h("ul", {"class": "messages"}, items.map(function (m) {
+        return h("li", {"class": m.read ? "read" : "unread"}, h("span", {"class": "meta", text: when(m.created_at)}), h("b", {text: m.title}),
+          h("span", {"class": "note-text", text: m.body}), m.case_code ? h("a", {href: "#/case/" + m.case_code, "class": "code", text: m.case_display_code}) : null);
+      })) : h("p", {"class": "note", text: "没有消息。"}));
+      badge(a.json.unread);
+    });
+  }
+  function badge(n) { var b = document.getElementById("unread"); b.hidden = !n; b.textContent = n ? String(n) : ""; }
+
+  function meScreen() {
+    show(h("h1", {text: "我的账号"}), h("p", {text: state.user.display_name + "（" + state.user.role_label + "）"}),
+      state.user.department ? h("p", {text: state.user.department.name}) : null,
+      h("button", {type: "button", "class": "secondary", text: "退出登录", onclick: function () {
+        request("POST", "/auth/logout").then(function () { signedOut("已退出登录。"); });
+      }}));
+  }
+
+  // --- the router ---------------------------------------------------------------------------
+  function route() {
+    var hash = location.hash || "#/";
+    if (!state.token) { if (hash !== "#/login") { location.hash = "#/login"; return; } loginScreen(); return; }
+    tabs.hidden = false;
+    tabs.querySelectorAll("[data-role]").forEach(function (a) { a.hidden = a.dataset.role !== state.user.role; });
+    tabs.querySelector("[data-tab=report]").hidden = state.user.role !== "grid_worker";
+    var path = hash.slice(1).split("?")[0];
+    var current = {"/": "home", "/report": "report", "/sent": "report", "/screening": "screening", "/cases": "cases", "/inbox": "inbox"}[path]
+      || (path.indexOf("/case/") === 0 ? "cases" : "");
+    tabs.querySelectorAll("a").forEach(function (a) { a.classList.toggle("current", a.dataset.tab === current); });
+    if (path === "/" || path === "/login") { home(); } else if (path === "/report") { reportScreen(); } else if (path === "/sent") { sentScreen(); }
+    else if (path === "/screening") { screeningScreen(); } else if (path === "/cases") { casesScreen(); }
+    else if (path.indexOf("/case/") === 0) { caseScreen(decodeURIComponent(path.slice(6))); }
+    else if (path === "/inbox") { inboxScreen(); } else if (path === "/me") { meScreen(); } else { home(); }
+  }
+  function online() { document.getElementById("net").hidden = navigator.onLine; }
+  window.addEventListener("online", online);
+  window.addEventListener("offline", online);
+  window.addEventListener("hashchange", route);
+  online();
+  webCallback().then(route);
+}());
