@@ -11,8 +11,14 @@ from flask import Blueprint, Flask, make_response, render_template
 
 from server import pageheaders
 
-bp = Blueprint("workbench", __name__, url_prefix="/m", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "workbench",
+    __name__,
+    url_prefix="/m",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 # Photos chosen on the phone are previewed from blob: addresses before they are sent.
 IMAGES = "'self' data: blob:"

@@ -60,10 +60,22 @@ class Workbench(Phone):
     def __init__(self, browser, base):
         super().__init__(browser, base)
         self.failed: list[str] = []
-        self.page.on("requestfailed", lambda r: self.failed.append(
-            f"{r.url} {r.failure}") if not getattr(self, "expect_failures", False) else None)
-        self.page.on("response", lambda r: self.failed.append(f"{r.url} {r.status}")
-                     if r.status >= 500 or (r.status == 404 and "/static/" in r.url) else None)
+        self.page.on(
+            "requestfailed",
+            lambda r: (
+                self.failed.append(f"{r.url} {r.failure}")
+                if not getattr(self, "expect_failures", False)
+                else None
+            ),
+        )
+        self.page.on(
+            "response",
+            lambda r: (
+                self.failed.append(f"{r.url} {r.status}")
+                if r.status >= 500 or (r.status == 404 and "/static/" in r.url)
+                else None
+            ),
+        )
         self.page.on("pageerror", lambda e: self.failed.append(f"script error: {e}"))
         self.shots = 0
 
@@ -100,18 +112,23 @@ def phones(browser, town):
 
 
 def _token(base, username):
-    answer = requests.post(f"{base}/api/v1/auth/login", timeout=10,
-                           json={"username": username, "password": PASSWORD})
+    answer = requests.post(
+        f"{base}/api/v1/auth/login", timeout=10, json={"username": username, "password": PASSWORD}
+    )
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 def _act(base, headers, code, action, **fields):
-    version = requests.get(f"{base}/api/v1/cases/{code}", headers=headers,
-                           timeout=10).json()["version"]
-    answer = requests.post(f"{base}/api/v1/cases/{code}/actions", timeout=10,
-                           headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
-                           json={"action": action, "version": version, **fields})
+    version = requests.get(f"{base}/api/v1/cases/{code}", headers=headers, timeout=10).json()[
+        "version"
+    ]
+    answer = requests.post(
+        f"{base}/api/v1/cases/{code}/actions",
+        timeout=10,
+        headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
+        json={"action": action, "version": version, **fields},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -119,8 +136,11 @@ def _act(base, headers, code, action, **fields):
 def _user(app, username):
     with app.app_context():
         user = db.session.scalar(select(User).where(User.username == username))
-        return {"id": user.id, "department": user.department_id,
-                "village": next(iter(user.village_ids), None)}
+        return {
+            "id": user.id,
+            "department": user.department_id,
+            "village": next(iter(user.village_ids), None),
+        }
 
 
 def _fill_dispute(page, description, photo_path=None):
@@ -149,8 +169,11 @@ def test_a_grid_worker_files_a_dispute_with_a_phone_photo(phones, town, tmp_path
     phone.shot("1-home")
     phone.tab("上报")
     # The village and grid are preset from the grid worker's own grid.
-    assert page.locator("#village option:checked").inner_text().startswith(
-        page.locator("#grid option:checked").inner_text()[:2])
+    assert (
+        page.locator("#village option:checked")
+        .inner_text()
+        .startswith(page.locator("#grid option:checked").inner_text()[:2])
+    )
     _fill_dispute(page, "两户为水渠放水时间争吵，已劝开，需调解。", photo)
     page.locator("input[name=happening_now]").check()
     phone.shot("1-report-filled")
@@ -209,8 +232,10 @@ def test_a_lost_answer_is_resent_and_makes_one_case(phones, town):
     phone.shot("2-resent")
     assert lost == [201]
     with app.app_context():
-        assert db.session.scalar(select(func.count(Case.id)).where(
-            Case.description == description)) == 1
+        assert (
+            db.session.scalar(select(func.count(Case.id)).where(Case.description == description))
+            == 1
+        )
 
 
 def test_a_report_written_offline_waits_and_goes_when_the_network_is_back(phones, town):
@@ -234,8 +259,10 @@ def test_a_report_written_offline_waits_and_goes_when_the_network_is_back(phones
     page.goto(f"{base}/m/#/report")
     page.locator("#outbox .entry.sent").first.wait_for(timeout=30000)
     with app.app_context():
-        assert db.session.scalar(select(func.count(Case.id)).where(
-            Case.description == description)) == 1
+        assert (
+            db.session.scalar(select(func.count(Case.id)).where(Case.description == description))
+            == 1
+        )
 
 
 def test_a_nil_return_in_one_tap_is_counted_on_the_coverage_page(phones, town, browser):
@@ -243,10 +270,14 @@ def test_a_nil_return_in_one_tap_is_counted_on_the_coverage_page(phones, town, b
     worker = _user(app, "grid29")
     with app.app_context():  # nothing screened in grid29's village yet this week
         today = clock.local(clock.now()).date()
-        monday = datetime.combine(today - timedelta(days=today.weekday()), day_time(0),
-                                  tzinfo=clock.town_tz())
-        db.session.execute(delete(Screening).where(Screening.village_id == worker["village"],
-                                                   Screening.screened_at >= monday))
+        monday = datetime.combine(
+            today - timedelta(days=today.weekday()), day_time(0), tzinfo=clock.town_tz()
+        )
+        db.session.execute(
+            delete(Screening).where(
+                Screening.village_id == worker["village"], Screening.screened_at >= monday
+            )
+        )
         db.session.commit()
         village = db.session.get(Village, worker["village"]).name
     phone = phones()
@@ -259,11 +290,15 @@ def test_a_nil_return_in_one_tap_is_counted_on_the_coverage_page(phones, town, b
     page.wait_for_selector(f"#screening-week li.done:has-text('{village}')", timeout=30000)
     phone.shot("3-nil-return-done")
     with app.app_context():
-        (done,) = db.session.scalars(select(Screening).where(
-            Screening.village_id == worker["village"], Screening.screened_at >= monday)).all()
+        (done,) = db.session.scalars(
+            select(Screening).where(
+                Screening.village_id == worker["village"], Screening.screened_at >= monday
+            )
+        ).all()
         assert done.nil_return
-    desk = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN",
-                               timezone_id="Asia/Shanghai")
+    desk = browser.new_context(
+        viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     try:
         admin = desk.new_page()
         admin.goto(f"{base}/admin/login")
@@ -285,18 +320,32 @@ def test_mediator_police_and_grid_worker_finish_their_cases(phones, town, tmp_pa
     med05, police = _user(app, "med05"), _user(app, "police")
     worker = _token(base, "grid05")
     center = _token(base, "center")
-    dispute = requests.post(f"{base}/api/v1/reports", timeout=10, headers=worker | {
-        "Idempotency-Key": str(uuid.uuid4())}, json={
-        "category": "D02", "village": _user(app, "grid05")["village"],
-        "description": "宅基地界址争议，双方同意调解。",
-        "parties": [{"name": "周春生", "side": "applicant"},
-                    {"name": "吴秋实", "side": "respondent"}]}).json()["code"]
+    dispute = requests.post(
+        f"{base}/api/v1/reports",
+        timeout=10,
+        headers=worker | {"Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "category": "D02",
+            "village": _user(app, "grid05")["village"],
+            "description": "宅基地界址争议，双方同意调解。",
+            "parties": [
+                {"name": "周春生", "side": "applicant"},
+                {"name": "吴秋实", "side": "respondent"},
+            ],
+        },
+    ).json()["code"]
     _act(base, center, dispute, "accept")
     _act(base, center, dispute, "dispatch", lead_department=med05["department"])
-    hazard = requests.post(f"{base}/api/v1/reports", timeout=10, headers=worker | {
-        "Idempotency-Key": str(uuid.uuid4())}, json={
-        "category": "S04", "village": _user(app, "grid05")["village"],
-        "description": "废弃厂房有人存放烟花爆竹。"}).json()["code"]
+    hazard = requests.post(
+        f"{base}/api/v1/reports",
+        timeout=10,
+        headers=worker | {"Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "category": "S04",
+            "village": _user(app, "grid05")["village"],
+            "description": "废弃厂房有人存放烟花爆竹。",
+        },
+    ).json()["code"]
     _act(base, center, hazard, "accept")
     _act(base, center, hazard, "dispatch", lead_department=police["department"])
 
@@ -359,5 +408,99 @@ def test_mediator_police_and_grid_worker_finish_their_cases(phones, town, tmp_pa
         assert settled.result_code.value == "mediated"
         removed = db.session.scalar(select(Case).where(Case.code == hazard))
         assert removed.status.value == "resolved"
-        assert db.session.scalar(select(func.count(Photo.id)).where(
-            Photo.case_id == removed.id)) == 1
+        assert (
+            db.session.scalar(select(func.count(Photo.id)).where(Photo.case_id == removed.id)) == 1
+        )
+
+
+# Checks every visible control and text of the screen: text at least 16 px, every tap
+# target at least 44 px high (links inside a sentence excepted), nothing wider than the
+# screen. Returns what breaks a rule.
+MEASURE = """() => {
+  const broken = [];
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > width) {
+    broken.push('sideways scroll: ' + document.documentElement.scrollWidth + ' > ' + width);
+  }
+  for (const node of document.querySelectorAll('main *, nav *, header *')) {
+    const box = node.getBoundingClientRect();
+    if (!box.width || !box.height || getComputedStyle(node).visibility === 'hidden') continue;
+    if (box.right > width + 1) broken.push('too wide: ' + node.outerHTML.slice(0, 80));
+    const own = [...node.childNodes].some(c => c.nodeType === 3 && c.textContent.trim());
+    if (own && parseFloat(getComputedStyle(node).fontSize) < 16) {
+      broken.push('small text: ' + node.outerHTML.slice(0, 80));
+    }
+    const tap = node.matches('button, select, input:not([type=checkbox]):not([type=radio]), '
+      + 'textarea, summary, nav a, .cases a, .choice, .photo-pick');
+    if (tap && box.height < 44) broken.push('small target: ' + node.outerHTML.slice(0, 80));
+  }
+  return broken;
+}"""
+
+
+def test_the_workbench_fits_older_eyes_and_thumbs_at_360_px(browser, town):
+    base, _app = town
+    phone = Workbench(browser, base)
+    try:
+        phone.page.set_viewport_size({"width": 360, "height": 740})
+        page = phone.page
+        page.goto(f"{base}/m/")
+        page.wait_for_selector("#username")
+        assert page.evaluate(MEASURE) == []
+        phone.sign_in("police")
+        screens = {"home": None, "cases": "#case-list li", "inbox": "h1:has-text('消息')"}
+        for name, ready in screens.items():
+            if ready:
+                page.goto(f"{base}/m/#/{name}")
+                page.wait_for_selector(ready)
+            assert page.evaluate(MEASURE) == [], name
+        page.goto(f"{base}/m/#/cases")
+        page.locator("#case-list a").first.click()
+        page.wait_for_selector("#case-code")
+        assert page.evaluate(MEASURE) == [], "case"
+        page.locator("#me-link").click()
+        page.get_by_role("button", name="退出登录").click()
+        page.wait_for_selector("#username")
+        assert page.locator(".notice").inner_text() == "已退出登录。"
+        phone.sign_in("grid05")
+        for name in ("report", "screening"):
+            page.goto(f"{base}/m/#/{name}")
+            page.wait_for_selector("details.group")
+            page.locator("details.group summary").first.click()
+            assert page.evaluate(MEASURE) == [], name
+        phone.screenshot("workbench-360-report")
+        # No English left on a page: every text of every screen is Chinese (codes aside).
+        text = page.locator("body").inner_text()
+        assert not [w for w in text.split() if w.isascii() and w.isalpha() and len(w) > 2]
+    finally:
+        phone.context.close()
+    assert phone.blocked == []
+    assert phone.failed == []
+
+
+def test_the_official_account_link_signs_a_bound_phone_in_without_typing(browser, town):
+    """Fake mode (offline): the authorization comes straight back with a code of the
+    phone's own. Unbound, it asks for the password once and binds; then no typing."""
+    base, _app = town
+    phone = Workbench(browser, base)
+    try:
+        page = phone.page
+        page.goto(f"{base}/m/")
+        page.get_by_role("button", name="微信登录（已绑定的账号）").click()
+        page.wait_for_selector(".error:has-text('该微信尚未绑定账号')")
+        phone.shot("wechat-unbound")
+        page.fill("#username", "grid12")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="登录", exact=True).click()
+        page.wait_for_selector(".notice:has-text('已绑定微信')")
+        phone.shot("wechat-bound")
+        page.locator("#me-link").click()
+        page.get_by_role("button", name="退出登录").click()
+        page.get_by_role("button", name="微信登录（已绑定的账号）").click()
+        page.wait_for_selector("h1:has-text('我的待办')")
+        assert "网格员" in page.locator("h1").inner_text()
+        assert "code=" not in page.url  # the code is not left in the address bar
+    finally:
+        phone.context.close()
+    assert phone.blocked == []
+    assert phone.failed == []

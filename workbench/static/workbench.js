@@ -118,10 +118,10 @@
     localStorage.setItem("wb.user", JSON.stringify(json.user));
     Outbox.kick();
   }
-  function signedOut(message) {
+  function signedOut(message, calm) {  // calm: the person signed out, nothing went wrong
     state.token = null; state.user = null; state.categories = state.villages = null;
     localStorage.removeItem("wb.token"); localStorage.removeItem("wb.user");
-    sessionStorage.setItem("wb.why", message || "");
+    sessionStorage.setItem(calm ? "wb.bye" : "wb.why", message || "");
     location.hash = "#/login";
   }
   function deviceState() {
@@ -133,8 +133,10 @@
   function loginScreen() {
     tabs.hidden = true;
     var why = sessionStorage.getItem("wb.why"); sessionStorage.removeItem("wb.why");
+    var bye = sessionStorage.getItem("wb.bye"); sessionStorage.removeItem("wb.bye");
     var box = h("div", {"class": "messages"});
     if (why) { add(box, error(why)); }
+    if (bye) { add(box, h("p", {"class": "notice", text: bye})); }
     var username = h("input", {id: "username", name: "username", autocomplete: "username", required: true, autocapitalize: "off"});
     var password = h("input", {id: "password", name: "password", type: "password", autocomplete: "current-password", required: true});
     var button = h("button", {type: "submit", text: "登录"});
@@ -686,7 +688,7 @@
     show(h("h1", {text: "我的账号"}), h("p", {text: state.user.display_name + "（" + state.user.role_label + "）"}),
       state.user.department ? h("p", {text: state.user.department.name}) : null,
       h("button", {type: "button", "class": "secondary", text: "退出登录", onclick: function () {
-        request("POST", "/auth/logout").then(function () { signedOut("已退出登录。"); });
+        request("POST", "/auth/logout").then(function () { signedOut("已退出登录。", true); });
       }}));
   }
 
