@@ -190,3 +190,18 @@ def test_filing_on_a_villager_s_behalf_records_what_they_agreed_to(client, world
     assert refused.status_code == 422
     assert refused.json["code"] == "not_on_behalf"
     assert db.session.scalar(select(func.count(Case.id))) == before
+
+
+def test_the_sweep_s_screening_reminder_arrives_on_the_home_page(client, world, login, app):
+    from server import screening
+
+    with clock.frozen_at(datetime(2026, 6, 4, 9, tzinfo=SH)):  # a Thursday
+        reminded = screening.remind_late_villages(
+            required_per_week=app.config["SCREENINGS_PER_WEEK"])
+        db.session.flush()
+        assert reminded == 2  # neither village has screened this week
+        home = client.get("/api/v1/todo", headers=login(world.worker2)).json
+    assert [m["title"] for m in home["messages"]] == ["本周排查未完成"]
+    assert "西村" in home["messages"][0]["body"]
+    assert home["unread"] == 1
+    assert home["screening"][0]["complete"] is False
