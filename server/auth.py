@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -107,6 +108,7 @@ def set_password(user: User, new_password: str, *, actor: User) -> None:
     passwords.check_policy(new_password)
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
+    rotate_token_secret(user)
     audit.record("user.password_changed", actor=actor, object_type="user", object_id=user.id)
 
 
@@ -127,17 +129,23 @@ def _signing_key() -> bytes:
     return hmac.new(secret, b"grid-report api token v1", hashlib.sha256).digest()
 
 
-def _stamp(user: User) -> int:
-    # Changing the password changes the stamp, and with it every token's validity.
-    return int(user.password_changed_at.timestamp() * 1_000_000)
+def _secret_digest(user: User) -> str:
+    """What a token carries of the user's token secret (made on first use)."""
+    if not user.token_secret:
+        rotate_token_secret(user)
+    return hashlib.sha256(user.token_secret.encode()).hexdigest()[:32]
+
+
+def rotate_token_secret(user: User) -> None:
+    """A new token secret: every API token issued to `user` before stops working."""
+    user.token_secret = secrets.token_hex(16)
 
 
 def issue_token(user: User) -> Token:
     """A signed bearer token for `user`, valid for TOKEN_TTL_SECONDS."""
     now = clock.now()
     expires = now + timedelta(seconds=int(current_app.config["TOKEN_TTL_SECONDS"]))
-    claims = {"sub": str(user.id), "pwd": _stamp(user), "ep": user.token_epoch or 0,
-              "typ": "api",
+    claims = {"sub": str(user.id), "sec": _secret_digest(user), "typ": "api",
               "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
     return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
 
@@ -150,7 +158,7 @@ def _verified_claims(value: str, key: bytes) -> MappingProxyType:
     return MappingProxyType(jwt.decode(
         value, key, algorithms=["HS256"],
         options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                 "require": ["sub", "exp", "pwd"]}))
+                 "require": ["sub", "exp", "sec"]}))
 
 
 def user_from_token(value: str) -> User:
@@ -164,8 +172,8 @@ def user_from_token(value: str) -> User:
     if claims["exp"] <= clock.now().timestamp():
         raise Unauthorized("登录已过期，请重新登录。", code="token_expired")
     user = db.session.get(User, int(claims["sub"]))
-    if (user is None or not user.active or claims["pwd"] != _stamp(user)
-            or claims.get("ep", 0) != (user.token_epoch or 0)):
+    if (user is None or not user.active or not user.token_secret
+            or not hmac.compare_digest(str(claims["sec"]), _secret_digest(user))):
         raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
     _load_villages(user)
     return user
@@ -183,9 +191,10 @@ def _load_villages(user: User) -> None:
 
 
 def sign_out(user: User, *, ip: str | None = None) -> None:
-    """Take back every token `user` holds (tokens are signed, not stored: the epoch in
-    each one stops matching). A phone left in a village office signs out everywhere."""
-    user.token_epoch = (user.token_epoch or 0) + 1
+    """Take back every token `user` holds (tokens are signed, not stored: the secret
+    each one carries a digest of is replaced). A phone left in a village office signs
+    out everywhere."""
+    rotate_token_secret(user)
     audit.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=ip)
 
 

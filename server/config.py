@@ -93,8 +93,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     # A server's connection can be dropped while it idles in the pool (a restart, a
     # firewall): test it on checkout. An SQLite file cannot be, and a ping is a statement.
+    # hide_parameters: a failing statement's error (and so the log's traceback) never
+    # carries its values, which may be an informant's name and phone.
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not str(config["DATABASE_URL"]).startswith("sqlite")})
+        "pool_pre_ping": not str(config["DATABASE_URL"]).startswith("sqlite"),
+        "hide_parameters": True})
     config["TZ"] = ZoneInfo(str(config["TIMEZONE"]))
     if config["WECHAT_MODE"] is None:
         config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"
@@ -115,8 +118,15 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     return config
 
 
+ENVIRONMENTS = {"development", "testing", "production"}
+
+
 def validate(config: dict) -> None:
     """Refuse settings that are unsafe for the environment the app runs in."""
+    if config["ENV"] not in ENVIRONMENTS:
+        # "prod" or "prd" once started with the published development key.
+        raise ConfigError(f"ENV must be one of {', '.join(sorted(ENVIRONMENTS))}, "
+                          f"not {config['ENV']!r}.")
     if config["ENV"] == "production" and config["SECRET_KEY"] in INSECURE_SECRETS:
         raise ConfigError(
             "SECRET_KEY is missing or is a published default; "

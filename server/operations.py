@@ -56,6 +56,7 @@ from server.models import (
 from server.routing import Route, route
 
 MAX_DESCRIPTION = 2000
+MAX_PLACE = 200  # Case.place_text
 # Who may file a report through each channel; villagers (no account) only by QR code.
 SOURCE_ROLES = {
     Source.QR: {None},
@@ -203,6 +204,10 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         raise _fail("请描述发生了什么。", "description", "missing_field")
     if len(description) > MAX_DESCRIPTION:
         raise _fail(f"描述最多{MAX_DESCRIPTION}字。", "description", "too_long")
+    # Every text is bounded here, by the column it goes to, whatever the surface checked:
+    # a statement that fails at the database loses the villager's report.
+    if len((draft.place_text or "").strip()) > MAX_PLACE:
+        raise _fail(f"地点最多{MAX_PLACE}字。", "place_text", "too_long")
     if (draft.latitude is None) != (draft.longitude is None):
         raise _fail("经纬度须同时提供。", "coordinates", "coordinates_unpaired")
     if draft.latitude is not None and not (

@@ -42,8 +42,9 @@ class Login(MethodView):
         except auth.LoginFailed:
             db.session.commit()  # the failure counts, although the request fails
             raise
+        answer = _token_answer(user)  # may make the user's token secret: before the commit
         db.session.commit()
-        return _token_answer(user)
+        return answer
 
 
 @bp.route("/wechat")
@@ -57,8 +58,9 @@ class WeChatLogin(MethodView):
     def post(self, data):
         """Sign in with the code from wx.login(), for a WeChat account bound to a user."""
         user = auth.login_with_wechat(data["code"], ip=client_ip())
+        answer = _token_answer(user)
         db.session.commit()
-        return _token_answer(user)
+        return answer
 
 
 @bp.route("/wechat/bind")
@@ -135,8 +137,9 @@ class WebLogin(MethodView):
         """Sign in with the code of the official account's web authorization (the
         workbench opened from the 公众号 menu), for an account bound to that openid."""
         user = auth.login_with_official_account(data["code"], ip=client_ip())
+        answer = _token_answer(user)
         db.session.commit()
-        return _token_answer(user)
+        return answer
 
 
 @bp.route("/wechat-web/bind")

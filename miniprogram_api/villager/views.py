@@ -172,11 +172,19 @@ def submit(token: str):
             place_text=values["place_text"], idempotency_key=key, photos=photos,
             reporter=reporter, happening_now=values["happening_now"])
         db.session.commit()
-    except DomainError as error:
-        if error.http_status not in {413, 415, 422, 429, 503}:
+    except Exception as failure:
+        error = failure if isinstance(failure, DomainError) else None
+        if error is not None and error.http_status not in {413, 415, 422, 429, 503}:
             raise
-        # Refused, whatever the reason: the form again, with what was typed in it.
         db.session.rollback()
+        if error is None:
+            # Our own fault: logged (with no statement values: hide_parameters), and the
+            # villager gets the form back with what they typed, not a bare 500.
+            current_app.logger.exception("villager report failed (village %s)", village.code)
+            error = DomainError("服务器出了点问题，报告没有提交成功。"
+                                "您填写的内容还在，请稍后再点“提交”。",
+                                code="server_error", http_status=500)
+        # Refused, whatever the reason: the form again, with what was typed in it.
         page = render_template("villager/report.html", village=village, token=token,
                                category=category, groups=_categories(), town=_town(),
                                form_key=key, values=values, error=error,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, event
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -101,9 +101,10 @@ class User(db.Model):
     # The same person to the town's official account (公众号), whose web authorization
     # opens the phone workbench without a password: another appid, another openid.
     wechat_oa_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # Part of every API token: signing out adds one, and every token issued before stops
-    # working (tokens are signed, not stored, so this is how one is taken back).
-    token_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A random secret of this user's, a digest of which every API token carries: a new one
+    # on sign-out and on a password change, and every token issued before stops working
+    # (tokens are signed, not stored; nothing in them can be guessed from a time).
+    token_secret: Mapped[str | None] = mapped_column(String(32))
 
     department: Mapped[Department | None] = relationship(back_populates="members")
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)

@@ -1,0 +1,102 @@
+"""Issue 15: what a red-team review got through, one test per hole (each failed before)."""
+
+from __future__ import annotations
+
+import logging
+
+import jwt
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from server import auth, create_app
+from server.config import ConfigError
+from server.extensions import db
+from server.models import Case, User
+from tests.factories import UserFactory
+from tests.test_villager import form, post
+
+SECRET_NAME, SECRET_PHONE = "赵秘密", "13912345678"
+
+
+# --- 1. identity in the error log --------------------------------------------------------
+
+def test_a_failing_statement_carries_none_of_its_values(world, caplog):
+    UserFactory(username="twin", display_name="张三")
+    db.session.flush()
+    def twin():
+        UserFactory(username="twin", display_name=SECRET_NAME, phone=SECRET_PHONE)
+        db.session.flush()
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(IntegrityError) as failed:
+        twin()
+    db.session.rollback()
+    assert SECRET_NAME not in str(failed.value)
+    assert SECRET_PHONE not in str(failed.value)
+    assert SECRET_PHONE not in caplog.text
+
+
+def test_a_place_too_long_is_refused_by_the_core_with_the_form_kept(client, world):
+    page = post(client, world, form(world, place_text="村" * 201, anonymous="no",
+                                    name=SECRET_NAME, phone=SECRET_PHONE))
+    assert page.status_code == 422
+    body = page.get_data(as_text=True)
+    assert "地点最多200字" in body
+    assert "村东头两家为排水沟吵架" in body  # what was typed is still there
+    assert db.session.scalar(select(func.count(Case.id))) == 0
+
+
+def test_a_villager_report_that_fails_inside_keeps_what_was_typed(client, world, monkeypatch,
+                                                                  caplog):
+    from server import operations
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk controller hiccuped")
+
+    monkeypatch.setattr(operations, "submit_villager_report", broken)
+    with caplog.at_level(logging.DEBUG):
+        page = post(client, world, form(world, anonymous="no", name=SECRET_NAME,
+                                        phone=SECRET_PHONE))
+    assert page.status_code == 500
+    body = page.get_data(as_text=True)
+    assert "您填写的内容还在" in body
+    assert "村东头两家为排水沟吵架" in body
+    assert SECRET_NAME in body  # back in the villager's own form, nowhere else
+    assert SECRET_NAME not in caplog.text
+    assert SECRET_PHONE not in caplog.text
+
+
+# --- 3. forged tokens -------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ["prod", "prd", "Production", ""])
+def test_an_environment_not_named_exactly_does_not_start(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="ENV must be one of"):
+        create_app({"ENV": env, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+
+
+def test_a_token_cannot_be_made_from_what_an_attacker_can_know(client, world, login, app):
+    """With the signing key in hand (a published default once started 'prod'), the old
+    token's password stamp was a microsecond time: found in 13 tries. Now a token must
+    carry a digest of a random secret of the user's."""
+    center = world.center
+    key = auth._signing_key()
+    stamp = int(center.password_changed_at.timestamp() * 1_000_000)
+    for claims in ({"sub": str(center.id), "pwd": stamp, "typ": "api", "exp": 4102444800},
+                   {"sub": str(center.id), "sec": "0" * 32, "typ": "api", "exp": 4102444800}):
+        forged = jwt.encode(claims, key, algorithm="HS256")
+        answer = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
+        assert answer.status_code == 401, claims
+
+
+def test_a_password_change_takes_every_token_back(client, world, login):
+    headers = login(world.worker1)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    before = world.worker1.token_secret
+    auth.set_password(world.worker1, "Another@Pass2026", actor=world.admin)
+    db.session.flush()
+    assert world.worker1.token_secret != before
+    refused = client.get("/api/v1/auth/me", headers=headers)
+    assert refused.status_code == 401
+    assert refused.json["code"] == "token_revoked"
+    assert db.session.get(User, world.worker1.id).token_secret
