@@ -9,7 +9,7 @@ from flask import Response, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server import clock, statistics
+from server import cells, clock, statistics
 from server.deadlines import load_calendar, unconfirmed_next_year
 from server.extensions import db
 from server.models import Category, CategoryGroup, Role, Source, Village
@@ -143,13 +143,13 @@ def report_xlsx():
         ("满意率", _percent(f.satisfaction_rate)), ("排查次数", f.screenings),
         ("零报告", f.nil_returns), ("排查达标村数", f"{f.villages_screened}/{f.villages}"),
     ]:
-        sheet.append([label, value])
+        sheet.append(cells.row(sheet, [label, value]))
     for title, mapping in (("按分组", f.received_by_group), ("按类别", f.received_by_category),
                            ("按村", f.received_by_village), ("按来源", f.received_by_source)):
         table = book.create_sheet(title)
         table.append([title.removeprefix("按"), "件次"])
         for key, value in mapping.items():
-            table.append([key, value])
+            table.append(cells.row(table, [key, value]))
     out = io.BytesIO()
     book.save(out)
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument."

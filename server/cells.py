@@ -1,0 +1,36 @@
+"""Spreadsheet cells that are only ever text: what a villager or a grid worker typed goes
+into the town's Excel ledgers, and Excel must never run it.
+
+openpyxl stores any string starting with "=" as a formula, so `=HYPERLINK(...)` in a
+party's name became a live link and `=cmd|' /C calc'!A0` a command. Every string is
+written as a string cell, and one starting with a character a spreadsheet reads as the
+start of a formula (= + - @, a tab or a carriage return) gets a leading apostrophe, as
+OWASP's CSV-injection advice has it, so that a copy to CSV stays inert too.
+"""
+
+from __future__ import annotations
+
+from openpyxl.cell import WriteOnlyCell
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value):
+    """`value` as a spreadsheet may hold it: a string that cannot start a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def row(sheet, values) -> list:
+    """A row for `sheet` (write-only or not): strings as string cells, numbers as numbers."""
+    cells = []
+    for value in values:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, value=None)
+            cell.value = inert(value)
+            cell.data_type = "s"  # set after the value: openpyxl would infer a formula
+            cells.append(cell)
+        else:
+            cells.append(value)
+    return cells
