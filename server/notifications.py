@@ -16,7 +16,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from server import clock, codes, wechat
+from server import access, clock, codes, wechat
 from server.extensions import db
 from server.models import (
     Case,
@@ -73,6 +73,25 @@ def subject(case: Case) -> str:
     return f"{case.village.name} · {case.category.name}（{codes.display(case.code)}）"
 
 
+def masked_subject(case: Case) -> str:
+    """A confidential case as a message names it where its reader may not see the case,
+    or the message leaves the app (WeChat, SMS): neither its kind nor its content."""
+    return f"{case.village.name} · 保密事项（{codes.display(case.code)}）"
+
+
+MASKED_BODY = "请登录系统查看"
+
+
+def _text_for(user: User, channel: str, case: Case | None, body: str,
+              note: str | None) -> str:
+    """What `user` reads on `channel`. A confidential case's kind and content stay in the
+    in-app inbox of those who may see the case; everyone else reads its number only."""
+    if case is not None and case.category.confidential and (
+            channel != "inbox" or not access.can_view_case(user, case)):
+        return f"{masked_subject(case)}：{MASKED_BODY}"
+    return f"{body}。{note}" if note and channel == "inbox" else body
+
+
 # action -> (recipients, title)
 _RULES = {
     "dispatch": (lambda c: department_members(c), "新派遣案件"),
@@ -84,8 +103,10 @@ _RULES = {
     "refuse_extension": (lambda c: department_members(c, lead_only=True), "延期未批准"),
     "resolve": (lambda c: center_staff(), "案件已办结，待核查"),
     "send_back": (lambda c: department_members(c, lead_only=True), "核查退回，请继续处理"),
-    # The follow-up visit (回访) is the village's grid worker's task, due with the step.
-    "verify": (lambda c: village_workers(c.village_id), "回访任务"),
+    # The follow-up visit (回访) is the village's grid worker's task, due with the step;
+    # a confidential case's is the center's (the village must not learn who was named).
+    "verify": (lambda c: center_staff() if c.category.confidential
+               else village_workers(c.village_id), "回访任务"),
     "reopen": (lambda c: center_staff(), "案件重开"),
     "supervise": (lambda c: department_members(c) + center_staff(), "督办：案件已超期"),
     "escalate": (lambda c: leaders(), "案件已上报"),
@@ -135,7 +156,7 @@ def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: 
         if user.phone:
             channels.append("sms")
         for channel in channels:
-            text = f"{body}。{note}" if note and channel == "inbox" else body
+            text = _text_for(user, channel, case, body, note)
             db.session.add(Notification(user_id=user.id, channel=channel, kind=kind,
                                         case_id=case.id if case else None, title=title[:100],
                                         body=text[:500], next_attempt_at=clock.now()))

@@ -241,6 +241,14 @@ def _looks_after_village(case: Case, user: User) -> bool:
     return user.role != Role.GRID_WORKER or case.village_id in user.village_ids
 
 
+def _visits(case: Case, user: User) -> bool:
+    """Who goes back to a case: the village's grid worker, or, for a confidential case
+    (a drug dealer next door), the center only: a visit from the village would tell it."""
+    if user.role == Role.GRID_WORKER and case.category.confidential:
+        return False
+    return _looks_after_village(case, user)
+
+
 def _extension_pending(case: Case) -> str | None:
     return None if case.extension_requested_until else "没有待审批的延期申请。"
 
@@ -708,7 +716,7 @@ _EDGES: list[Transition] = [
                note_field="reason", internal=True),
     Transition("record_visit", "回访", frozenset({S.FOLLOW_UP}), None,
                frozenset({Role.CENTER, Role.GRID_WORKER}), required=("outcome", "text"),
-               optional=("satisfaction",), relation=_looks_after_village,
+               optional=("satisfaction",), relation=_visits,
                effect=_record_visit, note_field="text", internal=True),
     Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
                required=("closing_reason",), optional=("note",), step=None, guard=_closable,

@@ -137,3 +137,33 @@ def test_what_people_typed_is_text_in_every_ledger(world):
         if kind == "disputes":  # it carries the parties and the description
             for attack in ATTACKS:
                 assert any(attack.strip() in t for t in texts), (kind, attack)
+
+
+# --- 6. confidential cases leak by their text ---------------------------------------------
+
+def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(world):
+    from server import access, workflow
+    from server.models import Notification
+    from tests.helpers import case_in
+
+    for user in (world.center, world.police_handler, world.worker1, world.justice_handler):
+        user.phone = "13800000000"
+        user.wechat_openid = f"openid-{user.username}"
+    db.session.flush()
+    case = case_in("follow_up", world, code="S04")  # 涉贩毒: urgent and confidential
+    reported = case.description  # what the urgent alert was made of
+    # The follow-up is not the village's to make.
+    assert "record_visit" not in {t.action for t in workflow.allowed_actions(case, world.worker1)}
+    workflow.apply(case, "record_visit", actor=world.center, outcome="gone", text="已无异常")
+    db.session.flush()
+    notes = db.session.scalars(select(Notification).where(Notification.case_id == case.id)).all()
+    assert notes
+    outside = [n for n in notes if n.channel != "inbox"
+               or not access.can_view_case(db.session.get(User, n.user_id), case)]
+    assert outside  # SMS and WeChat copies, and the village's workers
+    for note in outside:
+        assert "涉贩毒" not in note.title + note.body, note.body
+        assert reported[:8] not in note.body
+    visit_tasks = [n for n in notes if n.kind == "verify"]
+    assert visit_tasks
+    assert {db.session.get(User, n.user_id).role.value for n in visit_tasks} == {"center"}
