@@ -16,8 +16,17 @@ from sqlalchemy.orm import selectinload
 
 from server import access, clock, inbox, screening, workflow
 from server.extensions import db
-from server.models import Case, CaseStatus, Notification, Role, Screening, User, Village
-from server.workflow import OPEN
+from server.models import (
+    Case,
+    CaseAssignment,
+    CaseEvent,
+    CaseStatus,
+    Notification,
+    Role,
+    Screening,
+    User,
+    Village,
+)
 
 # A running step due within this long is shown yellow (red once it is late).
 DUE_SOON = timedelta(hours=24)
@@ -58,6 +67,7 @@ class Todo:
     week_start: datetime | None = None
     unread: int = 0
     messages: list[Notification] = field(default_factory=list)
+    truncated: bool = False  # more than LIMIT cases: the list says so
 
 
 def _due(case: Case, now: datetime) -> str:
@@ -68,26 +78,59 @@ def _due(case: Case, now: datetime) -> str:
     return "soon" if case.due_at - now <= DUE_SOON else "ok"
 
 
+def _candidates(user: User):
+    """The open cases that may need `user` now, narrowed in SQL by role, so the limit cuts
+    nothing that matters: a department's cases still on its desk, a village's visits."""
+    query = select(Case).where(access.case_filter(user))
+    if user.role == Role.HANDLER:
+        query = query.where(
+            Case.status.in_([CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS]),
+            Case.id.in_(select(CaseAssignment.case_id).where(
+                CaseAssignment.department_id == user.department_id,
+                CaseAssignment.ended_at.is_(None))))
+    elif user.role == Role.GRID_WORKER:
+        query = query.where(Case.status == CaseStatus.FOLLOW_UP)
+    else:
+        return None  # the center and leaders work from the admin's queue
+    return (query.options(selectinload(Case.assignments))
+            .order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(LIMIT + 1))
+
+
+def _visited(cases: list[Case]) -> set[int]:
+    """Cases whose follow-up visit was recorded since they were last verified: the
+    visit is done, though the case waits for the center to close it."""
+    ids = [c.id for c in cases if c.status == CaseStatus.FOLLOW_UP]
+    if not ids:
+        return set()
+    last = dict(db.session.execute(
+        select(CaseEvent.case_id, func.max(CaseEvent.at))
+        .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "verify")
+        .group_by(CaseEvent.case_id)).all())
+    visits = db.session.execute(
+        select(CaseEvent.case_id, func.max(CaseEvent.at))
+        .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "record_visit")
+        .group_by(CaseEvent.case_id)).all()
+    return {case_id for case_id, at in visits if last.get(case_id) is None or at >= last[case_id]}
+
+
 def for_user(user: User, *, required_per_week: int) -> Todo:
     """The to-do of `user` now: most pressing first within each bucket."""
     now = clock.now()
     todo = Todo()
-    if user.role in {Role.HANDLER, Role.GRID_WORKER, Role.CENTER}:
-        query = (select(Case).where(access.case_filter(user), Case.status.in_(OPEN))
-                 .options(selectinload(Case.assignments))
-                 .order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(LIMIT))
-        if user.role == Role.CENTER:
-            # The center works from the admin's queue; here only what waits on visits.
-            query = query.where(Case.status == CaseStatus.FOLLOW_UP)
-        for case in db.session.scalars(query):
-            actions = {t.action for t in workflow.allowed_actions(case, user)}
-            item = Item(case, sorted(actions), _due(case, now))
-            if actions & SIGN:
-                todo.to_sign.append(item)
-            elif actions & HANDLE:
-                todo.in_hand.append(item)
-            elif actions & VISIT:
-                todo.visits.append(item)
+    query = _candidates(user)
+    cases = list(db.session.scalars(query)) if query is not None else []
+    todo.truncated = len(cases) > LIMIT
+    cases = cases[:LIMIT]
+    done = _visited(cases)
+    for case in cases:
+        actions = {t.action for t in workflow.allowed_actions(case, user)}
+        item = Item(case, sorted(actions), _due(case, now))
+        if actions & SIGN:
+            todo.to_sign.append(item)
+        elif actions & HANDLE:
+            todo.in_hand.append(item)
+        elif actions & VISIT and case.id not in done:
+            todo.visits.append(item)
     if user.role == Role.GRID_WORKER:
         todo.week_start, todo.screening = _this_week(user, required_per_week)
     todo.unread = db.session.scalar(select(func.count(Notification.id)).where(

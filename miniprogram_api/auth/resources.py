@@ -116,8 +116,10 @@ class WebAuthorize(MethodView):
         appid, _secret = wechat.official_account()
         back = f"{public_base_url()}/m/"
         if getattr(wechat.client(), "offline", False):
-            # Offline: straight back, with a code of this phone's own (its state).
-            answer = urlencode({"code": "fake-" + query["state"], "state": query["state"]})
+            # Offline: straight back, with a code of this phone's own: the part of its
+            # state before "_" names the phone, the rest is fresh for each attempt.
+            phone = query["state"].split("_")[0]
+            answer = urlencode({"code": "fake-" + phone, "state": query["state"]})
             return {"url": f"{back}?{answer}"}
         return {"url": "https://open.weixin.qq.com/connect/oauth2/authorize?"
                        f"appid={appid}&redirect_uri={quote(back, safe='')}"

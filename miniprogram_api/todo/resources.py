@@ -42,6 +42,8 @@ class TodoSchema(ma.Schema):
                                metadata={"description": "本周排查（网格员）"})
     week_start = ma.fields.AwareDateTime(allow_none=True, required=True)
     unread = ma.fields.Integer(required=True, metadata={"description": "未读消息数"})
+    truncated = ma.fields.Boolean(required=True, metadata={
+        "description": "案件过多，列表只列出最急的 200 件"})
     messages = ma.fields.List(ma.fields.Nested(MessageSchema), required=True,
                               metadata={"description": "最新的未读消息（至多 5 条）"})
 
@@ -72,6 +74,6 @@ class Todo(MethodView):
                            "nil_returns": w.nil_returns, "complete": w.complete}
                           for w in found.screening],
             "week_start": found.week_start,
-            "unread": found.unread,
+            "unread": found.unread, "truncated": found.truncated,
             "messages": [present_message(n, cases) for n in found.messages],
         }

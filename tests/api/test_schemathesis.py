@@ -85,3 +85,20 @@ def test_schemathesis_finds_no_failure(live_api, username, tmp_path):
     output = rest + last
     (Path(os.environ.get("TEST_OUTPUT", tmp_path)) / f"schemathesis-{username}.log").write_text(
         output, encoding="utf-8")
+
+
+def test_the_docs_page_is_served_whole_by_the_app(client):
+    """The town may run on an intranet: the docs page's scripts and styles are ours."""
+    import re
+
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.get_data(as_text=True))
+    assert len(assets) >= 3  # the style, the preset and the bundle
+    for url in assets:
+        assert url.startswith("/api/v1/static/swagger-ui/"), url
+        with client.get(url) as asset:  # a file answer: closed when read
+            assert asset.status_code == 200, url
+            assert len(asset.data) > 1000, url
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["info"]["title"] == "grid-report 小程序接口"

@@ -205,3 +205,20 @@ def test_the_sweep_s_screening_reminder_arrives_on_the_home_page(client, world, 
     assert "西村" in home["messages"][0]["body"]
     assert home["unread"] == 1
     assert home["screening"][0]["complete"] is False
+
+
+def test_a_visit_recorded_leaves_the_grid_worker_s_list(client, world, login):
+    from server import workflow
+
+    case = case_in("follow_up", world)
+    headers = login(world.worker1)
+    before = client.get("/api/v1/todo", headers=headers).json
+    assert [i["case"]["code"] for i in before["visits"]] == [case.code]
+    workflow.apply(case, "record_visit", actor=world.worker1, outcome="kept", text="已履行")
+    db.session.flush()
+    after = client.get("/api/v1/todo", headers=headers).json
+    assert after["visits"] == []
+    assert after["truncated"] is False
+    # The center's and leaders' homes list no cases: they work from the admin's queue.
+    center = client.get("/api/v1/todo", headers=login(world.center)).json
+    assert center["to_sign"] == center["in_hand"] == center["visits"] == []

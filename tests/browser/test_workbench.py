@@ -188,7 +188,8 @@ def test_a_grid_worker_files_a_dispute_with_a_phone_photo(phones, town, tmp_path
     page.locator("#case-list a", has_text=code_text).click()
     page.wait_for_selector("#case-code")
     assert page.locator("#case-code").inner_text() == code_text
-    assert page.locator(".photos img").count() == 1
+    # The photo is shown, not only its frame (it is read with the token).
+    page.wait_for_function("() => document.querySelector('.photos img').naturalWidth > 0")
     phone.shot("1-case")
     with app.app_context():
         case = db.session.scalar(select(Case).where(Case.code == code_text.replace("-", "")))
@@ -400,7 +401,7 @@ def test_mediator_police_and_grid_worker_finish_their_cases(phones, town, tmp_pa
     page.wait_for_selector(".action-form .meta:has-text('已上传 1 张照片')", timeout=30000)
     page.get_by_role("button", name="确认办结").click()
     page.wait_for_selector("#case-status:has-text('已办结')")
-    assert page.locator(".photos img").count() == 1
+    page.wait_for_function("() => document.querySelector('.photos img').naturalWidth > 0")
     phone.shot("4-police-resolved")
     with app.app_context():
         settled = db.session.scalar(select(Case).where(Case.code == dispute))
@@ -504,3 +505,43 @@ def test_the_official_account_link_signs_a_bound_phone_in_without_typing(browser
         phone.context.close()
     assert phone.blocked == []
     assert phone.failed == []
+
+
+def test_a_shared_phone_sends_each_account_s_reports_as_that_account_only(phones, town):
+    _base, app = town
+    phone = phones()
+    page = phone.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    phone.sign_in("grid05")
+    phone.tab("上报")
+    description = f"共用手机测试 {uuid.uuid4().hex[:8]}：路口积水。"
+    _fill_dispute(page, description)
+    phone.expect_failures = True
+    phone.context.set_offline(True)
+    page.get_by_role("button", name="提交上报").click()
+    page.wait_for_selector("#outbox .entry.pending")
+    phone.context.set_offline(False)
+    page.route("**/api/v1/reports", lambda route: route.abort())  # still not through
+    page.locator("#me-link").click()
+    page.get_by_role("button", name="退出登录").click()  # warned, and accepted
+    page.wait_for_selector("#username")
+    page.unroute("**/api/v1/reports")
+    phone.expect_failures = False
+    phone.sign_in("grid29")
+    phone.tab("上报")
+    page.wait_for_selector("#description")
+    assert page.input_value("#description") == ""  # nobody else's draft
+    assert page.locator("#outbox").count() == 0  # nor their reports
+    page.wait_for_timeout(2500)  # the outbox's first retry would have gone by now
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Case.id)).where(
+            Case.description == description)) == 0
+    page.locator("#me-link").click()
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_selector("#username")
+    phone.sign_in("grid05")
+    phone.tab("上报")
+    page.locator("#outbox .entry.sent").first.wait_for(timeout=30000)
+    with app.app_context():
+        filed = db.session.scalar(select(Case).where(Case.description == description))
+        assert filed.created_by.username == "grid05"

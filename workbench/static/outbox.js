@@ -56,10 +56,18 @@
   function load() {
     try { return JSON.parse(localStorage.getItem(KEY) || "[]"); } catch (e) { return []; }
   }
-  function save(entries) {
-    localStorage.setItem(KEY, JSON.stringify(entries));
+  function notify(entries) {
     listeners.forEach(function (fn) { try { fn(entries); } catch (e) { /* a screen gone */ } });
   }
+  function save(entries) {
+    // Everything not yet sent is kept; of the sent, the newest 20, as receipts.
+    var sent = 0;
+    entries = entries.filter(function (e) { return e.status !== "sent" || sent++ < 20; });
+    localStorage.setItem(KEY, JSON.stringify(entries));
+    notify(entries);
+  }
+  // Another tab changed the outbox: redraw here too.
+  window.addEventListener("storage", function (e) { if (e.key === KEY) { notify(load()); } });
   function update(id, change) {
     var entries = load();
     entries.forEach(function (e) { if (e.id === id) { Object.assign(e, change); } });
@@ -67,16 +75,19 @@
     return entries.filter(function (e) { return e.id === id; })[0];
   }
 
-  function add(kind, path, body, photoIds, label) {
+  // An entry belongs to the account that wrote it: on a shared phone, another account's
+  // sign-in never sends it (it waits for its own account to sign in again).
+  function add(kind, path, body, photoIds, label, draft) {
     var entry = {id: newId(), key: newId(), kind: kind, path: path, body: body, label: label,
       photos: photoIds || [], uploaded: [], status: "pending", attempts: 0, nextAt: 0,
-      createdAt: Date.now(), code: null, error: null};
+      createdAt: Date.now(), code: null, error: null, user: api.userId(), draft: draft || null};
     var entries = load();
     entries.unshift(entry);
-    save(entries.slice(0, 50));  // the sent ones are kept a while, as a receipt
+    save(entries);
     kick();
     return entry;
   }
+  function mine(e) { return e.user === api.userId(); }
 
   function backoff(entry, message) {
     var attempts = entry.attempts + 1;
@@ -102,7 +113,10 @@
           } else if (answer.status >= 500 || answer.status === 0 || answer.status === 429 || answer.status === 401) {
             backoff(entry, answer.message);
           } else {
-            update(entry.id, {status: "failed", error: answer.message, progress: null});
+            // This photo is refused (too large, not a photo): the report goes without it.
+            var left = entry.photos.slice(); left.splice(index, 1);
+            photos.drop(entry.photos[index]);
+            update(entry.id, {photos: left, progress: null, skipped: (entry.skipped || 0) + 1});
           }
         });
       });
@@ -113,11 +127,12 @@
     return api.post(entry.path, body, entry.key).then(function (answer) {
       if (answer.status === 200 || answer.status === 201) {
         var code = answer.json.code || (answer.json.case_codes || []).join("、") || null;
+        // Delivered: what it said (a villager's name, the parties' phones) leaves the phone.
         update(entry.id, {status: "sent", code: code, sentAt: Date.now(), error: null, progress: null,
-          nil: answer.json.nil_return === true});
+          nil: answer.json.nil_return === true, body: null, draft: null});
         entry.photos.forEach(function (id) { photos.drop(id); });
-      } else if (answer.status === 0 || answer.status >= 500 || answer.status === 409
-                 || answer.status === 429 || answer.status === 401) {
+      } else if (answer.status === 0 || answer.status >= 500 || answer.status === 429 || answer.status === 401
+                 || (answer.status === 409 && answer.json.code === "request_in_flight")) {
         // Lost, busy, or the first try still being worked on: the same key again later.
         backoff(entry, answer.message);
         update(entry.id, {progress: null});
@@ -129,7 +144,7 @@
 
   function next() {
     var now = Date.now();
-    var due = load().filter(function (e) { return e.status === "pending"; });
+    var due = load().filter(function (e) { return e.status === "pending" && mine(e); });
     var ready = due.filter(function (e) { return e.nextAt <= now; });
     if (ready.length) { return ready[0]; }
     if (due.length) {
@@ -145,8 +160,20 @@
     var entry = next();
     if (!entry) { return; }
     sending = true;
-    sendOne(entry).catch(function () { backoff(entry, "网络不通"); })
-      .then(function () { sending = false; kick(); });
+    // One tab sends at a time (two would upload the same photos twice).
+    var send = function () {
+      var fresh = load().filter(function (e) { return e.id === entry.id && e.status === "pending"; })[0];
+      return fresh ? sendOne(fresh).catch(function () { backoff(fresh, "网络不通"); }) : Promise.resolve();
+    };
+    var done = function () { sending = false; kick(); };
+    if (navigator.locks && navigator.locks.request) {
+      navigator.locks.request("wb-outbox", {ifAvailable: true}, function (lock) {
+        if (!lock) { timer = setTimeout(kick, 2000); return null; }
+        return send();
+      }).then(done, done);
+    } else {
+      send().then(done, done);
+    }
   }
 
   window.addEventListener("online", function () {
@@ -165,6 +192,14 @@
     list: load,
     photos: photos,
     retry: function (id) { update(id, {status: "pending", nextAt: 0, error: null}); kick(); },
+    // A report the server did not accept, back into the form to be put right (its photos
+    // with it); the entry itself goes.
+    restore: function (id) {
+      var entry = load().filter(function (e) { return e.id === id; })[0];
+      save(load().filter(function (e) { return e.id !== id; }));
+      return entry;
+    },
+    pending: function () { return load().filter(function (e) { return e.status !== "sent" && mine(e); }); },
     remove: function (id) {
       var entries = load();
       entries.filter(function (e) { return e.id === id; }).forEach(function (e) {

@@ -57,30 +57,36 @@
   // --- the API ----------------------------------------------------------------------------
   // Every answer resolves to {status, json, message}: status 0 when the network failed,
   // message always in Chinese (the server's own, or ours).
-  function answer(status, json) {
-    var message = json && json.message;
+  // Messages about the request itself, not the case: said in words a person can act on.
+  var PLAIN = {idempotency_key_reused: "这次提交与上次不同，请重新打开表单再提交。",
+    idempotency_key_missing: "操作没有成功，请重新打开再试。", idempotency_key_invalid: "操作没有成功，请重新打开再试。"};
+  function answer(status, json, path) {
+    var message = json && (PLAIN[json.code] || json.message);
     if (!message) {
       message = status === 0 ? "网络不通，请稍后再试。" : status >= 500 ? "服务器暂时有问题，请稍后再试。"
-        : status === 413 ? "照片太大。" : "操作没有成功（" + status + "）。";
+        : status === 413 ? "照片太大。" : "操作没有成功，请稍后再试。";
     }
-    if (status === 401 && state.token && !/auth\/(login|wechat)/.test(answer.path || "")) { signedOut(message); }
+    if (status === 401 && state.token && !/auth\/(login|wechat)/.test(path || "")) { signedOut(message); }
     return {status: status, json: json || {}, message: message};
   }
+  var TIMEOUT = 30000;  // a stalled rural connection must not hold the outbox for ever
   function request(method, path, body, key) {
     var headers = {"Accept": "application/json"};
     if (state.token) { headers.Authorization = "Bearer " + state.token; }
     if (body !== undefined) { headers["Content-Type"] = "application/json"; }
     if (key) { headers["Idempotency-Key"] = key; }
-    answer.path = path;
-    return fetch(API + path, {method: method, headers: headers, cache: "no-store",
+    var abort = window.AbortController ? new AbortController() : null;
+    var timer = abort ? setTimeout(function () { abort.abort(); }, TIMEOUT) : null;
+    return fetch(API + path, {method: method, headers: headers, cache: "no-store", signal: abort && abort.signal,
       body: body === undefined ? undefined : JSON.stringify(body)})
       .then(function (r) {
         return r.text().then(function (text) {
+          clearTimeout(timer);
           var json = null;
           try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-          return answer(r.status, json);
+          return answer(r.status, json, path);
         });
-      }, function () { return answer(0, null); });
+      }).catch(function () { clearTimeout(timer); return answer(0, null, path); });
   }
   function get(path) { return request("GET", path); }
   function upload(blob, progress) {
@@ -91,17 +97,19 @@
       xhr.open("POST", API + "/media");
       xhr.setRequestHeader("Authorization", "Bearer " + state.token);
       xhr.upload.onprogress = function (e) { if (e.lengthComputable && progress) { progress(Math.round(100 * e.loaded / e.total)); } };
+      xhr.timeout = 4 * TIMEOUT;
       xhr.onload = function () {
         var json = null;
         try { json = JSON.parse(xhr.responseText); } catch (e) { json = null; }
-        resolve(answer(xhr.status, json));
+        resolve(answer(xhr.status, json, "/media"));
       };
-      xhr.onerror = function () { resolve(answer(0, null)); };
+      xhr.onerror = xhr.ontimeout = xhr.onabort = function () { resolve(answer(0, null, "/media")); };
       xhr.send(data);
     });
   }
   Outbox.start({
     signedIn: function () { return !!state.token; },
+    userId: function () { return state.user ? state.user.id : null; },
     upload: upload,
     post: function (path, body, key) { return request("POST", path, body, key); }
   });
@@ -119,14 +127,20 @@
     Outbox.kick();
   }
   function signedOut(message, calm) {  // calm: the person signed out, nothing went wrong
+    // A shared phone keeps nothing of this person's draft (a villager's name in it).
+    if (state.user) { dropDraft(state.user.id); }
     state.token = null; state.user = null; state.categories = state.villages = null;
     localStorage.removeItem("wb.token"); localStorage.removeItem("wb.user");
     sessionStorage.setItem(calm ? "wb.bye" : "wb.why", message || "");
     location.hash = "#/login";
   }
-  function deviceState() {
-    var s = localStorage.getItem("wb.state");
-    if (!s) { s = "wb" + newKey().replace(/-/g, "").slice(0, 20); localStorage.setItem("wb.state", s); }
+  // A fresh value for each authorization, checked and forgotten on the way back.
+  // (Before "_", the phone's own name: fake mode's offline WeChat knows a phone by it.)
+  function newState() {
+    var phone = localStorage.getItem("wb.phone");
+    if (!phone) { phone = "wb" + newKey().replace(/-/g, "").slice(0, 16); localStorage.setItem("wb.phone", phone); }
+    var s = phone + "_" + newKey().replace(/-/g, "").slice(0, 16);
+    sessionStorage.setItem("wb.state", s);
     return s;
   }
 
@@ -155,10 +169,10 @@
       h("label", {"for": "username", text: "账号"}), username,
       h("label", {"for": "password", text: "密码"}), password, button);
     var wechat = h("p", {"class": "wechat"});
-    get("/auth/wechat-web/authorize?state=" + deviceState()).then(function (a) {
+    get("/auth/wechat-web/authorize?state=wbprobe0000").then(function (a) {
       if (a.status === 200) {
         add(wechat, h("button", {type: "button", "class": "secondary", text: "微信登录（已绑定的账号）",
-          onclick: function () { location.href = a.json.url; }}));
+          onclick: function () { authorize(); }}));
       }
     });
     show(h("h1", {text: "手机工作台"}), h("p", {"class": "lead", text: "网格员、调解员、法律顾问和部门处置人员在手机上办理。"}),
@@ -167,7 +181,7 @@
 
   // Back from the official account's web authorization (?code=…&state=…).
   function authorize() {
-    return get("/auth/wechat-web/authorize?state=" + deviceState()).then(function (a) {
+    return get("/auth/wechat-web/authorize?state=" + newState()).then(function (a) {
       if (a.status === 200) { location.href = a.json.url; } else { sessionStorage.removeItem("wb.bind"); location.hash = "#/"; }
     });
   }
@@ -176,7 +190,12 @@
     var code = params.get("code");
     if (!code) { return Promise.resolve(); }
     history.replaceState(null, "", location.pathname + "#/");
-    if (params.get("state") !== localStorage.getItem("wb.state")) { return Promise.resolve(); }
+    var expected = sessionStorage.getItem("wb.state");
+    sessionStorage.removeItem("wb.state");
+    if (!expected || params.get("state") !== expected) {
+      sessionStorage.setItem("wb.why", "微信登录没有完成，请再试一次或用账号密码登录。");
+      return Promise.resolve();
+    }
     if (state.token && sessionStorage.getItem("wb.bind")) {
       sessionStorage.removeItem("wb.bind");
       return request("POST", "/auth/wechat-web/bind", {code: code}).then(function (a) {
@@ -221,9 +240,9 @@
     return wrap;
   }
   function outboxList() {
-    var entries = Outbox.list();
+    var entries = Outbox.list().filter(function (e) { return state.user && e.user === state.user.id; });
     if (!entries.length) { return null; }
-    var STATUS = {pending: "待发送", sent: "已送达", failed: "未被接受"};
+    var STATUS = {pending: "待发送", sent: "已送达", failed: "需要修改"};
     return h("section", {"class": "block outbox", id: "outbox"}, h("h2", {text: "我的上报（本机）"}),
       h("ul", {"class": "entries"}, entries.slice(0, 10).map(function (e) {
         return h("li", {"class": "entry " + e.status},
@@ -232,8 +251,16 @@
           e.nil ? h("span", {"class": "meta", text: "零报告已提交"}) : null,
           e.progress ? h("span", {"class": "meta", text: e.progress}) : null,
           e.status === "pending" && e.error ? h("span", {"class": "meta", text: "上次没有送达（" + e.error + "），稍后自动重发"}) : null,
+          e.skipped ? h("span", {"class": "meta", text: e.skipped + " 张照片无法上传，已略过"}) : null,
           e.status === "failed" ? [h("span", {"class": "error", text: e.error}),
-            h("button", {type: "button", "class": "small secondary", text: "删除", onclick: function () { Outbox.remove(e.id); route(); }})] : null);
+            e.draft ? h("button", {type: "button", "class": "small", text: "修改后重新提交", onclick: function () {
+              var back = Outbox.restore(e.id);
+              keepDraft(back.draft);
+              location.hash = "#/report"; route();
+            }}) : null,
+            h("button", {type: "button", "class": "small secondary", text: "放弃这份上报", onclick: function () {
+              if (window.confirm("放弃后这份上报的内容将删除，确定吗？")) { Outbox.remove(e.id); route(); }
+            }})] : null);
       })));
   }
   function home() {
@@ -253,9 +280,16 @@
       }
       if (t.screening.length) { blocks.push(screeningWeek(t.screening)); }
       blocks.push(outboxBlock());
-      if (state.user.role !== "grid_worker" || t.to_sign.length) { blocks.push(list("待签收", t.to_sign, "没有待签收的案件。", "to-sign")); }
-      if (state.user.role !== "grid_worker" || t.in_hand.length) { blocks.push(list("办理中", t.in_hand, "没有在办的案件。", "in-hand")); }
-      if (state.user.role === "grid_worker" || t.visits.length) { blocks.push(list("待回访", t.visits, "没有待回访的案件。", "visits")); }
+      var role = state.user.role;
+      if (role === "handler") {
+        blocks.push(list("待签收", t.to_sign, "没有待签收的案件。", "to-sign"));
+        blocks.push(list("办理中", t.in_hand, "没有在办的案件。", "in-hand"));
+      } else if (role === "grid_worker") {
+        blocks.push(list("待回访", t.visits, "没有待回访的案件。", "visits"));
+      } else {
+        blocks.push(h("p", {"class": "note", text: "调处中心和领导请在电脑上的后台受理、派遣和督办案件；这里可以查看案件和消息。"}));
+      }
+      if (t.truncated) { blocks.push(h("p", {"class": "note", text: "案件较多，这里只列出最急的 200 件，其余请在“案件”中查看。"})); }
       show(blocks);
     });
   }
@@ -273,21 +307,27 @@
   function nilReturn(village, button) {
     busy(button, "正在提交…");
     reference("categories", "/categories").then(function (categories) {
-      Outbox.add("screening", "/screenings", {village: village.id, checked: categories.map(function (c) { return c.code; }), findings: []},
+      var entry = Outbox.add("screening", "/screenings", {village: village.id, checked: categories.map(function (c) { return c.code; }), findings: []},
         [], village.name + " 零报告");
       button.replaceWith(h("span", {"class": "status", text: "零报告已保存，正在发送"}));
       var done = function (entries) {
-        var mine = entries.filter(function (e) { return e.kind === "screening" && e.status === "sent"; });
-        if (mine.length) { Outbox.offChange(done); if (location.hash === "#/" || location.hash === "") { home(); } }
+        var sent = entries.filter(function (e) { return e.id === entry.id && e.status === "sent"; });
+        if (sent.length) { Outbox.offChange(done); if (location.hash === "#/" || location.hash === "") { home(); } }
       };
       Outbox.onChange(done);
     });
   }
 
   // --- 上报 --------------------------------------------------------------------------------
-  var DRAFT = "wb.draft.report";
-  function draft() { try { return JSON.parse(localStorage.getItem(DRAFT) || "{}"); } catch (e) { return {}; } }
-  function keepDraft(d) { localStorage.setItem(DRAFT, JSON.stringify(d)); }
+  // The draft is the account's own (a shared phone), and gone when it signs out.
+  function draftKey(userId) { return "wb.draft.report." + userId; }
+  function draft() { try { return JSON.parse(localStorage.getItem(draftKey(state.user.id)) || "{}"); } catch (e) { return {}; } }
+  function keepDraft(d) { localStorage.setItem(draftKey(state.user.id), JSON.stringify(d)); }
+  function dropDraft(userId) {
+    var key = draftKey(userId);
+    try { (JSON.parse(localStorage.getItem(key) || "{}").photos || []).forEach(function (id) { Outbox.photos.drop(id); }); } catch (e) { /* none */ }
+    localStorage.removeItem(key);
+  }
   var DISPUTE = "dispute";
 
   function reportScreen() {
@@ -395,11 +435,16 @@
     var picker = h("input", {type: "file", id: "photos", name: "photos", accept: "image/*", multiple: true, "class": "file",
       onchange: function () {
         var files = Array.prototype.slice.call(picker.files).slice(0, 9 - d.photos.length);
-        photoNote.textContent = files.length ? "正在压缩照片…" : "";
+        if (!files.length) { return; }
+        photoNote.textContent = "正在压缩照片…";
+        compressing += 1; submit.disabled = true;
         Promise.all(files.map(function (f) { return window.shrinkPhoto(f).then(Outbox.photos.put); })).then(function (ids) {
+          compressing -= 1; submit.disabled = compressing > 0 || submitted;
+          if (submitted) { ids.forEach(function (id) { Outbox.photos.drop(id); }); return; }  // too late
           d.photos = d.photos.concat(ids); save(); picker.value = ""; photoNote.textContent = "已选 " + d.photos.length + " 张"; drawPreviews();
         });
       }});
+    var compressing = 0, submitted = false;
     var photoNote = h("span", {"class": "meta", id: "photo-note"});
     drawPreviews();
 
@@ -427,6 +472,7 @@
 
     form.addEventListener("submit", function (e) {
       e.preventDefault();
+      if (submitted || compressing) { return; }  // a double tap files one report
       box.textContent = "";
       var c = category();
       var problems = [];
@@ -446,8 +492,9 @@
           phone: (d.villager_phone || "").trim() || null} : {on_behalf: true, anonymous: true}) : {anonymous: true}};
       if (d.grid) { body.grid = parseInt(d.grid, 10); }
       var village = villages.filter(function (v) { return String(v.id) === d.village; })[0];
-      Outbox.add("report", "/reports", body, d.photos, c.name + " · " + (village ? village.name : ""));
-      localStorage.removeItem(DRAFT);  // the photos now belong to the outbox entry
+      submitted = true; submit.disabled = true;
+      Outbox.add("report", "/reports", body, d.photos, c.name + " · " + (village ? village.name : ""), d);
+      localStorage.removeItem(draftKey(state.user.id));  // the photos now belong to the outbox entry
       sessionStorage.setItem("wb.notice", "已保存到本机，正在发送；网络不好时会自动重发。");
       location.hash = "#/sent";
     });
@@ -490,10 +537,12 @@
         send.textContent = findings.length ? "提交排查（" + findings.length + " 个发现）" : "提交排查（零报告）";
       }
       var send = h("button", {type: "button", id: "screening-send", onclick: function () {
+        if (send.disabled) { return; }
         box.textContent = "";
         var checked = Array.prototype.map.call(checks.querySelectorAll("input:checked"), function (i) { return i.value; });
         if (!checked.length) { add(box, error("请勾选本次排查的项目。")); return; }
         var name = village.options[village.selectedIndex].text;
+        send.disabled = true;
         Outbox.add("screening", "/screenings", {village: parseInt(village.value, 10), checked: checked, findings: findings.slice()}, [],
           name + (findings.length ? " 排查 " + findings.length + " 个发现" : " 零报告"));
         sessionStorage.setItem("wb.notice", "排查已保存到本机，正在发送。");
@@ -572,8 +621,15 @@
       c.lead_department ? [h("dt", {text: "主办"}), h("dd", {text: c.lead_department.name})] : null,
       c.result_text ? [h("dt", {text: "办结情况"}), h("dd", {text: c.result_text})] : null,
       c.reporter_consent ? [h("dt", {text: "代村民上报"}), h("dd", {text: c.reporter_consent === "named" ? "村民留名（仅调处中心可见）" : "村民不留姓名"})] : null);
+    // Photos are read with the person's token (no cookie carries it), then shown.
     var photos = c.photos.length ? h("div", {"class": "photos"}, c.photos.map(function (p) {
-      return h("a", {href: p.url, target: "_blank"}, h("img", {src: p.thumbnail_url, alt: "现场照片", loading: "lazy"}));
+      var img = h("img", {alt: "现场照片"});
+      var link = h("a", {href: "#", onclick: function (e) {
+        e.preventDefault();
+        photoBlob(p.url).then(function (url) { if (url) { window.open(url, "_blank"); } });
+      }}, img);
+      photoBlob(p.thumbnail_url).then(function (url) { if (url) { img.src = url; } });
+      return link;
     })) : null;
     var actions = h("div", {"class": "actions", id: "actions"});
     var panel = h("div", {"class": "action-panel", id: "action-panel"});
@@ -588,11 +644,27 @@
       c.actions.length ? h("h2", {text: "现在可以"}) : null, actions, panel, h("h2", {text: "办理经过"}), timeline);
   }
 
-  // One action's form, drawn from what the API says of its fields; sent with a key of
-  // its own, so a retry after a lost answer does it once.
+  function photoBlob(url) {
+    return fetch(url, {headers: {Authorization: "Bearer " + state.token}})
+      .then(function (r) { return r.ok ? r.blob() : null; })
+      .then(function (blob) { return blob ? URL.createObjectURL(blob) : null; }, function () { return null; });
+  }
+
+  // Fields the phone does not offer: choosing departments or people is the center's work
+  // at its desk (the admin), not a thumb's.
+  var DESK_ONLY = {department: true, departments: true, user: true, "case": true, category: true};
+
+  // One action's form, drawn from what the API says of its fields. A key of its own is
+  // kept while the answer may have been lost (a retry does it once); after a refusal the
+  // next try is a new request with a new key.
   function actionForm(c, action, panel, box) {
     panel.textContent = "";
     box.textContent = "";
+    var names = action.required.concat(action.optional);
+    if (names.some(function (n) { return DESK_ONLY[(action.fields[n] || {}).kind]; })) {
+      add(panel, h("p", {"class": "note", text: "“" + action.label + "”请在电脑上的后台办理。"}));
+      return;
+    }
     var key = newKey();
     var inputs = {};
     var form = h("form", {"class": "card action-form", "data-action": action.action});
@@ -615,7 +687,8 @@
         add(form, h("label", {"class": "choice", "for": id}, box2, h("span", {text: field.label + (name === "parties_consent" ? "（矛盾纠纷延期须经双方当事人同意）" : "")})));
       } else if (field.kind === "datetime") {
         var moment = h("input", {type: "datetime-local", id: id, name: name});
-        inputs[name] = function () { return moment.value ? moment.value + ":00+08:00" : null; };
+        // The phone's clock is the town's (Asia/Shanghai): the value gets its offset.
+        inputs[name] = function () { return moment.value ? moment.value.slice(0, 16) + ":00+08:00" : null; };
         add(form, h("label", {"for": id, text: label}), moment);
       } else {
         var area = h("textarea", {id: id, name: name, rows: 3, maxlength: 2000});
@@ -623,12 +696,13 @@
         add(form, h("label", {"for": id, text: label}), area);
       }
     });
-    var photoIds = [];
+    var photoIds = [], uploading = 0;
     if (action.action === "resolve" || action.action === "record_visit" || action.action === "feedback") {
       var note = h("span", {"class": "meta"});
       var picker = h("input", {type: "file", accept: "image/*", multiple: true, id: "action-photos", "class": "file", onchange: function () {
         var files = Array.prototype.slice.call(picker.files);
         var chain = Promise.resolve();
+        uploading += 1;
         files.forEach(function (f, i) {
           chain = chain.then(function () { return window.shrinkPhoto(f); }).then(function (blob) {
             return upload(blob, function (p) { note.textContent = "正在上传第 " + (i + 1) + " 张：" + p + "%"; });
@@ -636,6 +710,7 @@
             if (a.status === 201) { photoIds.push(a.json.id); note.textContent = "已上传 " + photoIds.length + " 张照片"; } else { add(box, error(a.message)); }
           });
         });
+        chain.then(function () { uploading -= 1; }, function () { uploading -= 1; });
         picker.value = "";
       }});
       add(form, h("label", {"class": "button secondary photo-pick", "for": "action-photos", text: "添加照片"}), picker, note);
@@ -649,16 +724,26 @@
       var missing = [];
       Object.keys(inputs).forEach(function (name) {
         var v = inputs[name]();
-        if (v !== null && v !== "" && !(v === false && action.required.indexOf(name) < 0)) { body[name] = v; }
+        if (v !== null && v !== "") { body[name] = v; }  // a box left unticked says no
         if (action.required.indexOf(name) >= 0 && (v === null || v === "")) { missing.push((action.fields[name] || {}).label || name); }
       });
       if (missing.length) { add(box, error("请填写：" + missing.join("、") + "。")); box.scrollIntoView(); return; }
+      if (uploading) { add(box, error("照片还在上传，请稍候再确认。")); return; }
       if (photoIds.length) { body.photos = photoIds; }
       busy(send, "正在提交…");
       request("POST", "/cases/" + encodeURIComponent(c.code) + "/actions", body, key).then(function (a) {
         idle(send);
         if (a.status === 200) { drawCase(a.json); add(document.getElementById("case-messages"), h("p", {"class": "notice", text: "已" + action.label + "。"})); return; }
-        if (a.status === 0) { add(box, error("网络不通，没有送达。内容还在，请稍后再点“确认”（不会重复办理）。")); return; }
+        if (a.status === 0 || a.status >= 500 || a.json.code === "request_in_flight") {
+          add(box, error("网络不通或服务器忙，没有确认送达。内容还在，请稍后再点“确认”（不会重复办理）。"));
+          return;
+        }
+        key = newKey();  // refused: what is sent next is another request
+        if (a.status === 409) {  // someone else moved the case: show it as it is now
+          caseScreen(c.code);
+          setTimeout(function () { var m = document.getElementById("case-messages"); if (m) { add(m, error(a.message)); } }, 300);
+          return;
+        }
         add(box, error(a.message));
         box.scrollIntoView();
       });
@@ -687,7 +772,10 @@
   function meScreen() {
     show(h("h1", {text: "我的账号"}), h("p", {text: state.user.display_name + "（" + state.user.role_label + "）"}),
       state.user.department ? h("p", {text: state.user.department.name}) : null,
+      h("p", {"class": "note", text: "退出后，本账号在所有手机上都需要重新登录。"}),
       h("button", {type: "button", "class": "secondary", text: "退出登录", onclick: function () {
+        var waiting = Outbox.pending().length;
+        if (waiting && !window.confirm("还有 " + waiting + " 份上报没有送达，退出后要等您再次登录才会发送。确定退出吗？")) { return; }
         request("POST", "/auth/logout").then(function () { signedOut("已退出登录。", true); });
       }}));
   }
