@@ -74,6 +74,10 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "ADMIN_IDLE_MINUTES": (30, int),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),
     "MEDIA_MAX_PIXELS": (50_000_000, int),
+    # What one image may take once decoded (after a JPEG's reduced-scale decode), and how
+    # many a worker decodes at once: an upload never costs much more than 100 MB.
+    "MEDIA_MAX_DECODED_BYTES": (40 * 1024 * 1024, int),
+    "MEDIA_DECODES_PER_WORKER": (2, int),
     # 1920 px: enough to read a licence plate or a crack, and a 12-megapixel photo
     # (4000 px) decodes at half scale.
     "MEDIA_MAX_SIDE": (1920, int),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -19,7 +20,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server import access, clock
-from server.errors import NotFound, PayloadTooLarge, UnsupportedMedia, ValidationFailed
+from server.errors import (
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMedia,
+    ValidationFailed,
+)
 from server.extensions import db
 from server.models import Photo, User
 from server.storage import new_key, storage
@@ -54,8 +61,43 @@ def sniff(raw: bytes) -> str:
     raise UnsupportedMedia()
 
 
-def process_image(raw: bytes, *, max_pixels: int, max_side: int) -> ProcessedImage:
-    """Validate and re-encode `raw`; raise a DomainError (4xx) for anything unacceptable."""
+# Bytes per pixel an image may take while we work on it: an RGBA frame (a PNG with
+# transparency is flattened from RGBA), whatever the file's own mode.
+WORKING_BYTES_PER_PIXEL = 4
+DECODE_WAIT_SECONDS = 30
+# Decodes at once in this process (MEDIA_DECODES_PER_WORKER), made on first use.
+_decoding: threading.BoundedSemaphore | None = None
+_decoding_lock = threading.Lock()
+
+
+def _decode_slot(limit: int) -> threading.BoundedSemaphore:
+    global _decoding
+    with _decoding_lock:
+        if _decoding is None:
+            _decoding = threading.BoundedSemaphore(max(1, limit))
+        return _decoding
+
+
+def process_image(raw: bytes, *, max_pixels: int, max_side: int,
+                  max_decoded: int | None = None, slots: int = 2) -> ProcessedImage:
+    """Validate and re-encode `raw`; raise a DomainError (4xx) for anything unacceptable.
+
+    A 142 kB PNG of 7071x7071 decodes to 200 MB: the decoded size is bounded from the
+    header (`max_decoded`), and a worker decodes at most `slots` images at once, the
+    others waiting their turn (a 503 after 30 s), so four such uploads cannot take a
+    worker to a gigabyte."""
+    slot = _decode_slot(slots)
+    if not slot.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise ServiceUnavailable("正在处理的照片较多，请稍后再试。", code="media_busy")
+    try:
+        return _process(raw, max_pixels=max_pixels, max_side=max_side,
+                        max_decoded=max_decoded)
+    finally:
+        slot.release()
+
+
+def _process(raw: bytes, *, max_pixels: int, max_side: int,
+             max_decoded: int | None) -> ProcessedImage:
     expected = sniff(raw)
     try:
         with warnings.catch_warnings():
@@ -78,6 +120,10 @@ def process_image(raw: bytes, *, max_pixels: int, max_side: int) -> ProcessedIma
             # Pillow scales by the tighter side, so ask for the box the result will fill.
             fit = min(1.0, max_side / max(width, height))
             image.draft("RGB", (max(1, int(width * fit)), max(1, int(height * fit))))
+        decoded = image.size[0] * image.size[1] * WORKING_BYTES_PER_PIXEL
+        if max_decoded is not None and decoded > max_decoded:
+            raise PayloadTooLarge("图片像素过多，请换一张照片或截图后再传。",
+                                  code="image_too_large")
         try:
             image.load()
             # Phones store "which way is up" in EXIF: apply it before EXIF is dropped.
@@ -94,9 +140,9 @@ def process_image(raw: bytes, *, max_pixels: int, max_side: int) -> ProcessedIma
 def _rgb(image: Image.Image) -> Image.Image:
     """Plain RGB pixels with no metadata (transparency on white); no copy if already RGB."""
     if image.mode in {"RGBA", "LA"} or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no second copy
         flat = Image.new("RGB", rgba.size, "white")
-        flat.paste(rgba, mask=rgba.getchannel("A"))
+        flat.paste(rgba, mask=rgba)  # its own alpha as the mask: no copy of the band
         return flat
     converted = image.convert("RGB") if image.mode != "RGB" else image
     converted.info = {}  # EXIF, XMP, ICC, comments: none of it is written back
@@ -117,7 +163,9 @@ def store_photo(raw: bytes, *, uploader: User | None) -> Photo:
     if not raw:
         raise ValidationFailed("没有收到图片。", code="missing_file", field="file")
     processed = process_image(raw, max_pixels=int(config["MEDIA_MAX_PIXELS"]),
-                              max_side=int(config["MEDIA_MAX_SIDE"]))
+                              max_side=int(config["MEDIA_MAX_SIDE"]),
+                              max_decoded=int(config["MEDIA_MAX_DECODED_BYTES"]),
+                              slots=int(config["MEDIA_DECODES_PER_WORKER"]))
     key, thumb_key = new_key(".jpg"), new_key(".jpg")
     store = storage()
     store.put(key, processed.data)

@@ -167,3 +167,76 @@ def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(wo
     visit_tasks = [n for n in notes if n.kind == "verify"]
     assert visit_tasks
     assert {db.session.get(User, n.user_id).role.value for n in visit_tasks} == {"center"}
+
+
+# --- 8. memory bombs ----------------------------------------------------------------------
+
+def _flat_png(width, height, mode="RGBA") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new(mode, (width, height), (200, 30, 30, 255)[:len(mode)]).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_small_file_that_decodes_huge_is_refused_from_its_header(app, monkeypatch):
+    from PIL import Image
+
+    from server import media
+    from server.errors import PayloadTooLarge
+
+    bomb = _flat_png(7071, 7071)  # inside 50 MP; 200 MB once decoded
+    assert len(bomb) < 1_000_000
+
+    def never(self, *args, **kwargs):
+        raise AssertionError("decoded a bomb")
+
+    monkeypatch.setattr(Image.Image, "load", never)
+    with pytest.raises(PayloadTooLarge):
+        media.process_image(bomb, max_pixels=50_000_000, max_side=1920,
+                            max_decoded=app.config["MEDIA_MAX_DECODED_BYTES"])
+
+
+def test_a_worker_decodes_only_so_many_images_at_once(monkeypatch):
+    from server import media
+    from server.errors import ServiceUnavailable
+
+    monkeypatch.setattr(media, "_decoding", None)
+    monkeypatch.setattr(media, "DECODE_WAIT_SECONDS", 0.2)
+    slot = media._decode_slot(1)
+    slot.acquire()  # another upload is being decoded
+    try:
+        with pytest.raises(ServiceUnavailable) as busy:
+            media.process_image(_flat_png(10, 10), max_pixels=100, max_side=1920, slots=1)
+        assert busy.value.code == "media_busy"
+    finally:
+        slot.release()
+    assert media.process_image(_flat_png(10, 10), max_pixels=100, max_side=1920,
+                               slots=1).width == 10
+
+
+def test_the_largest_image_taken_costs_about_a_hundred_megabytes(tmp_path):
+    """Measured in a fresh interpreter: the peak memory of one upload at the bound (a
+    3600x2900 RGBA PNG, 40 MB decoded) beyond what the process held before."""
+    import subprocess
+    import sys
+
+    (tmp_path / "big.png").write_bytes(_flat_png(3600, 2900))
+    script = """
+import sys
+from pathlib import Path
+from server import media
+def hwm():
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1])
+raw = Path(sys.argv[1]).read_bytes()
+before = hwm()
+media.process_image(raw, max_pixels=50_000_000, max_side=1920, max_decoded=40 * 1024 * 1024)
+print(hwm() - before)
+"""
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.png")],
+                         capture_output=True, text=True, check=True)
+    assert int(out.stdout) < 120 * 1024, f"{int(out.stdout) // 1024} MB"  # 112 MB seen
