@@ -95,10 +95,10 @@ def _context(case):
 @require(*CASE_ROLES)
 def case_page(code: str):
     """One case: details, photos, parties, timeline, and forms for the allowed actions."""
-    if access.can_see_informant(g.user):
-        database.begin_writing()  # the view of the informant is audited
+    database.begin_writing()  # every view of a case is audited (and the informant's)
     case = _case(code)
     context = _context(case)
+    access.record_view(case, viewer=g.user, ip=client_ip(), surface="admin")
     db.session.commit()
     return render_template("admin/case.html", **context)
 
@@ -107,10 +107,10 @@ def case_page(code: str):
 @require(*CASE_ROLES)
 def case_file(code: str):
     """The printable case file (案卷) with the whole timeline."""
-    if access.can_see_informant(g.user):
-        database.begin_writing()
+    database.begin_writing()
     case = _case(code)
     context = _context(case)
+    access.record_view(case, viewer=g.user, ip=client_ip(), surface="admin_print")
     db.session.commit()
     return render_template("admin/case_file.html", **context, printed_at=clock.now())
 

@@ -152,6 +152,14 @@ def report_xlsx():
             table.append(cells.row(table, [key, value]))
     out = io.BytesIO()
     book.save(out)
+    from flask import g
+
+    from admin.blueprint import client_ip
+    from server import audit
+
+    audit.record("report.exported", actor=g.user, object_type="report", object_id=period.label,
+                 ip=client_ip())
+    db.session.commit()
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument."
                                              "spreadsheetml.sheet",
                     headers={"Content-Disposition": "attachment; filename=report.xlsx"})

@@ -27,9 +27,7 @@ def login():
         username = request.form.get("username", "")
         try:
             user = auth.authenticate(username, request.form.get("password", ""),
-                                     ip=client_ip())
-            if user.role not in ADMIN_ROLES:
-                raise auth.LoginFailed("网格员请使用小程序登录。")
+                                     ip=client_ip(), roles=ADMIN_ROLES)
         except auth.LoginFailed as failed:
             db.session.commit()  # the failure counts
             error = failed.message
@@ -51,6 +49,12 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out: the session row is deleted."""
+    """Sign out: the session row is deleted, and the sign-out is on record."""
+    from server import audit
+
+    if g.user is not None:
+        audit.record("auth.logout", actor=g.user, object_type="user", object_id=g.user.id,
+                     ip=client_ip(), surface="admin")
+        db.session.commit()
     session.clear()
     return redirect(url_for("admin.login"))

@@ -93,3 +93,10 @@ def reveal_informant(case: Case, *, actor: User, ip: str | None = None) -> dict 
         return None
     return {"name": case.reporter_name, "phone": case.reporter_phone,
             "wechat": case.reporter_wechat}
+
+
+def record_view(case: Case, *, viewer: User, ip: str | None = None, surface: str) -> None:
+    """Audit that `viewer` opened `case` (every role: who read a confidential report is
+    on record, not only who read its informant). The caller's transaction writes."""
+    audit.record("case.viewed", actor=viewer, object_type="case", object_id=case.code,
+                 ip=ip, surface=surface)

@@ -66,7 +66,8 @@ def check_throttle(username: str) -> None:
                                   retry_after=wait)
 
 
-def authenticate(username: str, password: str, *, ip: str | None = None) -> User:
+def authenticate(username: str, password: str, *, ip: str | None = None,
+                 roles=None) -> User:
     """The active user with this username and password; LoginFailed or TooManyRequests if not.
 
     On failure the failure count is in the session: the caller commits it.
@@ -80,6 +81,12 @@ def authenticate(username: str, password: str, *, ip: str | None = None) -> User
     throttle = db.session.get(LoginThrottle, _throttle_key(username))
     if throttle is not None:
         db.session.delete(throttle)
+    if roles is not None and user.role not in roles:
+        # The right password at the wrong door (a grid worker at the admin): on record as
+        # what it was, not as a sign-in.
+        audit.record("auth.login_refused_role", actor=user, object_type="user",
+                     object_id=user.id, ip=ip)
+        raise LoginFailed("网格员请使用手机工作台（/m/）登录。")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     audit.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip)

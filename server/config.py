@@ -76,6 +76,8 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "MEDIA_MAX_PIXELS": (50_000_000, int),
     # What one image may take once decoded (after a JPEG's reduced-scale decode), and how
     # many a worker decodes at once: an upload never costs much more than 100 MB.
+    # The audit log is kept this long (GB/T 22239 level 3: at least six months).
+    "AUDIT_RETENTION_DAYS": (365, int),
     "MEDIA_MAX_DECODED_BYTES": (40 * 1024 * 1024, int),
     "MEDIA_DECODES_PER_WORKER": (2, int),
     # 1920 px: enough to read a licence plate or a crack, and a 12-megapixel photo
@@ -127,6 +129,8 @@ ENVIRONMENTS = {"development", "testing", "production"}
 
 def validate(config: dict) -> None:
     """Refuse settings that are unsafe for the environment the app runs in."""
+    if int(config["AUDIT_RETENTION_DAYS"]) < 183:
+        raise ConfigError("AUDIT_RETENTION_DAYS must be at least 183 (six months).")
     if config["ENV"] not in ENVIRONMENTS:
         # "prod" or "prd" once started with the published development key.
         raise ConfigError(f"ENV must be one of {', '.join(sorted(ENVIRONMENTS))}, "

@@ -6,7 +6,7 @@ import logging
 
 import jwt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from server import auth, create_app
@@ -240,3 +240,55 @@ print(hwm() - before)
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.png")],
                          capture_output=True, text=True, check=True)
     assert int(out.stdout) < 120 * 1024, f"{int(out.stdout) // 1024} MB"  # 112 MB seen
+
+
+# --- 9. the audit log can be rewritten ----------------------------------------------------
+
+def test_the_audit_log_is_a_chain_that_shows_a_row_changed_or_taken_out(world, client, login,
+                                                                       app):
+    from sqlalchemy import update
+
+    from server import audit
+    from server.models import AuditEntry
+    from tests.helpers import case_in
+
+    case = case_in("dispatched", world)
+    for user in (world.worker1, world.justice_handler, world.center):
+        client.get(f"/api/v1/cases/{case.code}", headers=login(user))
+    client.post("/api/v1/auth/logout", headers=login(world.worker1))
+    actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions.count("case.viewed") == 3  # every role's view, not only the center's
+    assert "auth.logout" in actions
+    assert audit.verify().broken_at is None
+    rows = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert len(rows) == audit.verify().checked > 5
+    middle = rows[len(rows) // 2]
+    db.session.execute(update(AuditEntry).where(AuditEntry.id == middle.id)
+                       .values(ip="10.0.0.1"))
+    assert audit.verify().broken_at == middle.id
+    db.session.execute(update(AuditEntry).where(AuditEntry.id == middle.id)
+                       .values(ip=middle.ip))
+    db.session.expire_all()
+    assert audit.verify().broken_at is None
+    db.session.execute(delete(AuditEntry).where(AuditEntry.id == middle.id))
+    assert audit.verify().broken_at == rows[len(rows) // 2 + 1].id
+    with pytest.raises(ValueError, match="至少保存"):
+        audit.purge(90)
+
+
+def test_the_cli_proves_the_chain(runner, world):
+    from server import audit
+    from server.models import AuditEntry
+
+    for n in range(3):
+        audit.record("test.event", actor=world.admin, object_type="test", object_id=n)
+    db.session.flush()
+    good = runner.invoke(args=["audit", "verify"])
+    assert good.exit_code == 0, good.output
+    assert "校验通过：3 条" in good.output
+    second = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()[1]
+    second.detail = {"forged": True}
+    db.session.flush()
+    bad = runner.invoke(args=["audit", "verify"])
+    assert bad.exit_code == 1
+    assert f"第 {second.id} 条" in bad.output

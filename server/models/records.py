@@ -60,6 +60,10 @@ class AuditEntry(db.Model):
     object_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(45))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    # A chain: each row's hash covers its own fields and the previous row's hash, so a
+    # row changed or taken out afterwards shows (`grid-report audit verify`).
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class LoginThrottle(db.Model):

@@ -73,7 +73,15 @@ def test_a_grid_worker_cannot_use_the_admin(client, world):
     page = client.post("/admin/login", data={"csrf_token": token, "username": "t_grid1",
                                              "password": PASSWORD})
     assert page.status_code == 401
-    assert "小程序" in page.get_data(as_text=True)
+    assert "手机工作台" in page.get_data(as_text=True)
+    # On record as a refused sign-in, not as a sign-in (issue 15, point 9).
+    from sqlalchemy import select
+
+    from server.models import AuditEntry
+
+    actions = db.session.scalars(select(AuditEntry.action)).all()
+    assert "auth.login_refused_role" in actions
+    assert "auth.login" not in actions
 
 
 def _forms(world):
