@@ -30,6 +30,16 @@ def swagger_asset(filename: str):
     return send_from_directory(_swagger_dist(), filename, max_age=86400)
 
 
+def _not_stored(response):
+    """An API answer may carry an informant's identity or a case: no cache keeps it, on
+    the phone or on the way (a photo or the docs' files set their own caching)."""
+    from flask import request
+
+    if request.path.startswith(PREFIX) and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the API, its docs and its error handling."""
     from miniprogram_api.auth.resources import bp as auth_bp
@@ -60,6 +70,7 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_blueprint(assets)
+    app.after_request(_not_stored)
 
     from miniprogram_api.villager import views as villager
 

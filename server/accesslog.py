@@ -2,8 +2,9 @@
 
 A line saying "this address sent the report form of village X at 21:03" ties a villager
 to a report as surely as a stored address would. So for the villagers' pages (/q/..., /t...)
-the client's address, user agent and referrer are left out, and the tracking secret in
-/t/<secret> is blanked; other paths are logged as usual.
+the client's address, user agent and referrer are left out (also for the files those
+pages load), and the tracking secret in /t/<secret> is blanked; other paths are logged as
+usual.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import re
 
 from gunicorn.glogging import Logger
 
-PRIVATE_PATH = re.compile(r"^/(q|t)(/|$)")
+# The villagers' pages, and what their phones fetch with them (the form's scripts and
+# styles, the favicon): a logged fetch of those at 21:03 is the villager too.
+PRIVATE_PATH = re.compile(r"^/(q|t|static/villager|favicon\.ico)(/|$)")
 _SECRET = re.compile(r"^/t/[^/?]+")
 
 

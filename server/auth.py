@@ -19,7 +19,7 @@ import jwt
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from server import audit, clock, passwords, wechat
+from server import audit, clock, passwords, ratelimit, wechat
 from server.errors import Conflict, DomainError, TooManyRequests, Unauthorized
 from server.extensions import db
 from server.models import Grid, LoginThrottle, Role, User
@@ -27,6 +27,9 @@ from server.models.organisation import user_grid
 
 SLOW_AFTER = 3  # failures before each further try must wait (1 s, 2 s, ...)
 LOCK_AFTER = 5  # failures before the account is locked
+# From one address, whatever the usernames (a password spray): slowed after this many
+# failures, never locked (a village office shares one address).
+ADDRESS_SLOW_AFTER = 10
 LOCK_FOR = timedelta(minutes=15)
 _VILLAGE_IDS = (select(Grid.village_id).distinct()
                 .join(user_grid, user_grid.c.grid_id == Grid.id)
@@ -48,12 +51,25 @@ def _throttle_key(username: str) -> str:
     return f"user:{username.strip().lower()[:64]}"
 
 
-def check_throttle(username: str) -> None:
-    """Raise TooManyRequests when this username is locked or must wait before trying."""
+def _address_key(ip: str | None) -> str | None:
+    return f"ip:{ratelimit.anonymise(ip)}"[:128] if ip else None
+
+
+def check_throttle(username: str, ip: str | None = None) -> None:
+    """Raise TooManyRequests when this username is locked or must wait before trying, or
+    when this address has failed so often it must wait (spraying many usernames)."""
+    now = clock.now()
+    address = db.session.get(LoginThrottle, _address_key(ip)) if ip else None
+    if address is not None and address.failures >= ADDRESS_SLOW_AFTER and address.last_failure_at:
+        ready = address.last_failure_at + timedelta(
+            seconds=min(3600, 2 ** (address.failures - ADDRESS_SLOW_AFTER)))
+        if ready > now:
+            wait = int((ready - now).total_seconds()) + 1
+            raise TooManyRequests(f"本机登录失败次数较多，请{wait}秒后再试。",
+                                  code="login_throttled", retry_after=wait)
     throttle = db.session.get(LoginThrottle, _throttle_key(username))
     if throttle is None:
         return
-    now = clock.now()
     if throttle.locked_until and throttle.locked_until > now:
         wait = int((throttle.locked_until - now).total_seconds()) + 1
         raise TooManyRequests(f"登录失败次数过多，账号已锁定，请{wait // 60 + 1}分钟后再试。",
@@ -72,7 +88,7 @@ def authenticate(username: str, password: str, *, ip: str | None = None,
 
     On failure the failure count is in the session: the caller commits it.
     """
-    check_throttle(username)
+    check_throttle(username, ip)
     user = db.session.scalar(select(User).where(User.username == username.strip()))
     good = passwords.verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not good or not user.active:
@@ -93,6 +109,15 @@ def authenticate(username: str, password: str, *, ip: str | None = None,
     return user
 
 
+def purge_throttles(now: datetime, *, after: timedelta = timedelta(days=1)) -> int:
+    """Forget failed sign-ins a day old (neither locking nor slowing anyone any more)."""
+    from sqlalchemy import delete, or_
+
+    return db.session.execute(delete(LoginThrottle).where(
+        LoginThrottle.last_failure_at < now - after,
+        or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now))).rowcount or 0
+
+
 def _count_failure(username: str, user: User | None, ip: str | None) -> None:
     key = _throttle_key(username)
     throttle = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
@@ -102,6 +127,12 @@ def _count_failure(username: str, user: User | None, ip: str | None) -> None:
         throttle.failures, throttle.locked_until = 0, None  # a served lock starts afresh
     throttle.failures += 1
     throttle.last_failure_at = now
+    if ip:
+        key = _address_key(ip)
+        address = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
+        db.session.add(address)
+        address.failures += 1
+        address.last_failure_at = now
     audit.record("auth.login_failed", actor=None, object_type="user",
                  object_id=user.id if user else None, ip=ip, username=username[:64])
     if throttle.failures >= LOCK_AFTER:

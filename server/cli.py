@@ -45,8 +45,13 @@ def main() -> None:
 @click.option("--if-empty", is_flag=True, help="Only when the database has no users yet.")
 def seed_demo_command(if_empty: bool) -> None:
     """Load the demo town: 45 villages, departments, accounts and cases."""
+    from flask import current_app
+
     from server import demo
 
+    if current_app.config["ENV"] == "production":
+        # Its accounts all share a published password (DEMO_PASSWORD).
+        raise click.ClickException("演示数据的账号共用公开的密码：生产环境不能载入演示数据。")
     if if_empty and db.session.scalar(select(func.count(User.id))):
         click.echo("database already has data; demo not loaded")
         return

@@ -44,3 +44,21 @@ def check_policy(password: str) -> None:
             f"密码至少{MIN_LENGTH}位，并包含大写字母、小写字母、数字、符号中的至少三类。",
             code="weak_password",
         )
+    if _common(password):
+        raise ValidationFailed("这个密码太常见，容易被猜中，请换一个。", code="common_password")
+
+
+# Passwords that meet the rules above and are still among the first an attacker tries:
+# keyboard walks, "password"/"admin"/"qwerty" with a year or a digit run, the demo's own.
+_COMMON_STEMS = ("password", "passw0rd", "p@ssw0rd", "p@ssword", "admin", "qwerty",
+                 "qwer", "asdf", "zxcv", "abc", "welcome", "iloveyou", "letmein", "demo",
+                 "test", "woaini", "aa", "1q2w3e", "1qaz2wsx")
+
+
+def _common(password: str) -> bool:
+    """Whether `password` is a common stem plus digits and symbols (Admin@123, Demo@2026,
+    P@ssw0rd2024!, 1qaz@WSX...)."""
+    lowered = password.lower()
+    core = lowered.strip("0123456789!@#$%^&*._-+=?~")
+    return core in _COMMON_STEMS or lowered.replace("@", "").replace("!", "") in {
+        "1qaz2wsx", "1qazwsx", "1qaz2wsx3edc", "qwer1234", "asdf1234", "zxcv1234"}

@@ -71,6 +71,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
 
     counts["sessions_purged"] = websession.purge_expired(
         int(current_app.config["ADMIN_IDLE_MINUTES"]))
+    from server import auth
+
+    counts["throttles_purged"] = auth.purge_throttles(now)
     counts["confirmation_reminders"] = remind_judicial_confirmation(now)
     from server import screening
 

@@ -292,3 +292,60 @@ def test_the_cli_proves_the_chain(runner, world):
     bad = runner.invoke(args=["audit", "verify"])
     assert bad.exit_code == 1
     assert f"第 {second.id} 条" in bad.output
+
+
+# --- 10. the low ones ---------------------------------------------------------------------
+
+def test_the_demo_town_is_not_loaded_in_production(runner, app):
+    saved = app.config["ENV"]
+    app.config["ENV"] = "production"
+    try:
+        result = runner.invoke(args=["seed-demo"])
+    finally:
+        app.config["ENV"] = saved
+    assert result.exit_code != 0
+    assert "生产环境不能载入演示数据" in result.output
+    assert db.session.scalar(select(func.count(User.id))) == 0
+
+
+@pytest.mark.parametrize("password", ["Admin@123", "Demo@2026", "P@ssw0rd2024!", "1qaz@WSX",
+                                      "Qwer@1234"])
+def test_common_passwords_are_refused(password):
+    from server import passwords
+    from server.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        passwords.check_policy(password)
+    assert refused.value.code in {"common_password", "weak_password"}
+
+
+def test_one_address_spraying_many_usernames_is_slowed(client, world):
+    from server import clock
+
+    for n in range(10):  # ten usernames, one wrong password each: no username locks
+        answer = client.post("/api/v1/auth/login", json={"username": f"nobody{n}",
+                                                         "password": "Wrong@2026x"})
+        assert answer.status_code == 401
+    slowed = client.post("/api/v1/auth/login", json={"username": "t_center",
+                                                     "password": "Wrong@2026x"})
+    assert slowed.status_code == 429
+    assert slowed.json["code"] == "login_throttled"
+    from datetime import timedelta
+
+    from server import auth
+
+    assert auth.purge_throttles(clock.now()) == 0  # still counting
+    assert auth.purge_throttles(clock.now() + timedelta(days=2)) == 11  # ten names, one address
+
+
+def test_api_answers_are_never_stored_by_a_cache(client, world, login):
+    answer = client.get("/api/v1/auth/me", headers=login(world.center))
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_the_files_a_villager_s_page_loads_are_logged_without_the_address():
+    from server.accesslog import PRIVATE_PATH
+
+    for path in ("/static/villager/villager.css", "/favicon.ico", "/q/abc", "/t/XYZ"):
+        assert PRIVATE_PATH.match(path), path
+    assert not PRIVATE_PATH.match("/admin/login")
