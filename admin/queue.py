@@ -38,7 +38,7 @@ def _filters() -> triage.QueueFilters:
         village=_int("village"), category=request.args.get("category") or None,
         risk_level=risk if risk in {r.value for r in RiskLevel} else None,
         department=_int("department"), overdue=request.args.get("overdue") == "1",
-        supervised=request.args.get("supervised") == "1")
+        supervised=request.args.get("supervised") == "1", held=request.args.get("held") == "1")
 
 
 @bp.get("/")
@@ -56,6 +56,7 @@ def index():
     return render_template(
         "admin/queue.html", rows=rows, page=page, filters=filters,
         counts=triage.counts(g.user, filters), statuses=list(CaseStatus),
+        held=triage.held_count(g.user),
         reviews=triage.awaiting_review(g.user) if g.user.role != Role.HANDLER else [],
         villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
         categories=db.session.scalars(select(Category).order_by(Category.sort_order)).all(),

@@ -373,11 +373,14 @@ def submit_villager_report(village: Village, *, category: str, description: str,
                            idempotency_key: str, place_text: str | None = None,
                            reporter: Reporter | None = None,
                            photos: list | None = None,
-                           happening_now: bool = False) -> tuple[Case, str, bool]:
+                           happening_now: bool = False,
+                           held: bool = False) -> tuple[Case, str, bool]:
     """A report from a village's QR page: (case, tracking secret, whether it was a resend).
 
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
     case and shows the same tracking secret. Stores no address, user agent or device id.
+    `held`: the village's limit is used up (a flood): the report is taken all the same,
+    held apart for the center (Case.held_as_spam) — a village's QR never goes silent.
     """
     from server import tracking
 
@@ -395,6 +398,9 @@ def submit_villager_report(village: Village, *, category: str, description: str,
                         reporter=reporter or Reporter(), photos=list(photos or []))
     case = prepare_report(draft, actor=None)
     case.tracking_hash = tracking.secret_hash(secret)
+    if held:  # past the village's limit: taken, held apart, alerting nobody
+        case.held_as_spam = True
+        case.urgent_alert = None
     try:
         file_report(case, idempotency_key=stored_key)
     except Conflict:

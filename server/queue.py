@@ -47,6 +47,7 @@ class QueueFilters:
     department: int | None = None
     overdue: bool = False
     supervised: bool = False
+    held: bool = False  # the reports held apart as a suspected flood (待甄别), only
 
 
 @dataclass
@@ -56,7 +57,8 @@ class QueuePage:
 
 
 def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
-    query = select(Case).where(access.case_filter(user))
+    query = select(Case).where(access.case_filter(user),
+                               Case.held_as_spam.is_(bool(filters.held)))
     if with_status:
         if filters.status:
             query = query.where(Case.status == filters.status)
@@ -149,6 +151,13 @@ def page(user: User, filters: QueueFilters, *, cursor: str | None = None,
     last = rows[-1] if rows else None
     return QueuePage(rows, _encode([last.urgent, last.due_at.isoformat(), last.id])
                      if more and last else None)
+
+
+def held_count(user: User) -> int:
+    """Open reports held apart as a suspected flood, for the queue's banner."""
+    return db.session.scalar(select(func.count(Case.id)).where(
+        access.case_filter(user), Case.held_as_spam.is_(True),
+        Case.due_at.is_not(None))) or 0
 
 
 def counts(user: User, filters: QueueFilters) -> dict[str, int]:

@@ -28,7 +28,7 @@ from server import (
     workflow,
 )
 from server.deadlines import Deadlines, parse_duration
-from server.errors import DomainError, NotFound, PayloadTooLarge
+from server.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
 from server.extensions import db
 from server.models import Category, CategoryGroup, Step, Town
 from server.operations import Reporter
@@ -156,7 +156,13 @@ def submit(token: str):
                         phone=None if anonymous else values["phone"])
     try:
         ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
-        ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
+        try:
+            ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
+            held = False
+        except TooManyRequests:
+            # 120 posts from 120 addresses must not silence a village (the next one may
+            # be a real drug report): past its limit, a report is taken and held apart.
+            held = True
         form_key = operations.villager_form_key(key, village, category=category.code,
                                                 description=values["description"],
                                                 place_text=values["place_text"],
@@ -170,7 +176,7 @@ def submit(token: str):
         case, secret, resent = operations.submit_villager_report(
             village, category=category.code, description=values["description"],
             place_text=values["place_text"], idempotency_key=key, photos=photos,
-            reporter=reporter, happening_now=values["happening_now"])
+            reporter=reporter, happening_now=values["happening_now"], held=held)
         db.session.commit()
     except Exception as failure:
         error = failure if isinstance(failure, DomainError) else None

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -175,6 +176,10 @@ class Case(db.Model):
     # "anonymous" (no name kept) or "named" (kept, for the center's eyes only); None when
     # the informant filed it themselves.
     reporter_consent: Mapped[str | None] = mapped_column(String(16))
+    # A villager's report that came past the village's hourly limit (a flood from many
+    # addresses): taken, never refused, but held apart for the center to sift (待甄别);
+    # it alerts nobody and is outside the queue until the center looks.
+    held_as_spam: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # sha256 of the villager's tracking secret (the private link): the secret itself is
     # never stored, so the database cannot lead anyone to the report's author.
     tracking_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
