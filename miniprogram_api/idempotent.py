@@ -12,6 +12,7 @@ written in the work's own transaction.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 
 from flask import Response, g, request
@@ -69,6 +70,22 @@ def _look_up(scope: str, key: str) -> tuple[str, idempotency.Outcome]:
 
 
 FIRST_READS.append(_look_up_early)
+
+
+def _without_identity(body: str) -> str:
+    """The answer as it is kept for a replay: with no informant's name, phone or WeChat
+    id (the center's answers carry them). A replay says only whether the report was
+    anonymous; the case itself shows the rest to whoever may see it."""
+    if '"reporter"' not in body:
+        return body
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(answer, dict) and isinstance(answer.get("reporter"), dict):
+        answer["reporter"] = {"anonymous": answer["reporter"].get("anonymous", True)}
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    return body
 
 
 def _answer_known(outcome: idempotency.Outcome) -> Response:
@@ -132,7 +149,7 @@ def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
         return response
     try:
         idempotency.record(outcome, scope, key, digest, response.status_code,
-                           response.get_data(as_text=True))
+                           _without_identity(response.get_data(as_text=True)))
     except idempotency.Taken:
         # The same request, sent again meanwhile, was answered first: its answer stands.
         db.session.rollback()

@@ -91,8 +91,11 @@ def reveal_informant(case: Case, *, actor: User, ip: str | None = None) -> dict 
                  ip=ip)
     if case.reporter_anonymous:
         return None
-    return {"name": case.reporter_name, "phone": case.reporter_phone,
-            "wechat": case.reporter_wechat}
+    from server import identity
+
+    return {"name": identity.unseal(case.reporter_name),
+            "phone": identity.unseal(case.reporter_phone),
+            "wechat": identity.unseal(case.reporter_wechat)}
 
 
 def record_view(case: Case, *, viewer: User, ip: str | None = None, surface: str) -> None:

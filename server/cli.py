@@ -278,6 +278,32 @@ def audit_purge_command() -> None:
                f"{current_app.config['AUDIT_RETENTION_DAYS']} days removed")
 
 
+@click.group("identity")
+def identity_group() -> None:
+    """Informants' identities at rest: rotation and retention."""
+
+
+@identity_group.command("reseal")
+def identity_reseal_command() -> None:
+    """Seal every informant identity with the first key of IDENTITY_KEYS (after adding a
+    new key first; then the old one may go)."""
+    from server import identity
+
+    click.echo(f"identity reseal: {identity.reseal()} cases")
+
+
+@identity_group.command("purge")
+def identity_purge_command() -> None:
+    """Forget the identity of informants whose case ended IDENTITY_RETENTION_DAYS ago."""
+    from flask import current_app
+
+    from server import identity
+
+    removed = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
+    db.session.commit()
+    click.echo(f"identity purge: {removed} cases")
+
+
 @click.command("notify")
 def notify_command() -> None:
     """Deliver pending notifications (run every minute)."""
@@ -319,5 +345,5 @@ def init_app(app: Flask) -> None:
     for command in (seed_demo_command, seed_categories_command, create_user_command,
                     case_command, export_qr_command, rotate_qr_command, sweep_command,
                     notify_command, export_ledger_command, calendar_confirm_command,
-                    schedule_command, audit_group):
+                    schedule_command, audit_group, identity_group):
         app.cli.add_command(command)

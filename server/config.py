@@ -76,6 +76,13 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "MEDIA_MAX_PIXELS": (50_000_000, int),
     # What one image may take once decoded (after a JPEG's reduced-scale decode), and how
     # many a worker decodes at once: an upload never costs much more than 100 MB.
+    # Keys that seal informants' identities (server/identity.py): comma-separated Fernet
+    # keys, the first seals; required in production. IDENTITY_RETENTION_DAYS: an ended
+    # case's informant identity is forgotten this long after (the archive rule).
+    "IDENTITY_KEYS": ("", str),
+    "IDENTITY_RETENTION_DAYS": (1095, int),
+    # Stored answers of Idempotency-Key requests are kept this long, then purged.
+    "IDEMPOTENCY_KEEP_HOURS": (72, int),
     # The audit log is kept this long (GB/T 22239 level 3: at least six months).
     "AUDIT_RETENTION_DAYS": (365, int),
     "MEDIA_MAX_DECODED_BYTES": (40 * 1024 * 1024, int),
@@ -154,3 +161,7 @@ def validate(config: dict) -> None:
                           "not in production.")
     if config["WECHAT_MODE"] == "live" and not (config["WECHAT_APPID"] and config["WECHAT_SECRET"]):
         raise ConfigError("WECHAT_MODE=live needs WECHAT_APPID and WECHAT_SECRET.")
+    if config["ENV"] == "production" and not config["IDENTITY_KEYS"]:
+        raise ConfigError("IDENTITY_KEYS is missing: informants' names and phones are sealed "
+                          "with it (generate one: python -c 'from cryptography.fernet import "
+                          "Fernet; print(Fernet.generate_key().decode())').")

@@ -175,3 +175,12 @@ def record(outcome: Outcome, scope: str, key: str, digest: str, status_code: int
                                      "created_at": now, **answer})
     except IntegrityError as error:  # the key's unique constraint: stored by another
         raise Taken() from error
+
+
+def purge(older_than: timedelta) -> int:
+    """Forget stored answers older than `older_than` (a phone retries within minutes,
+    not days; an answer kept for ever is a second copy of what it said)."""
+    from sqlalchemy import delete
+
+    cutoff = clock.now() - older_than
+    return db.session.execute(delete(_TABLE).where(_TABLE.c.created_at < cutoff)).rowcount or 0

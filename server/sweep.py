@@ -71,9 +71,13 @@ def run(*, limit: int = 500) -> dict[str, int]:
 
     counts["sessions_purged"] = websession.purge_expired(
         int(current_app.config["ADMIN_IDLE_MINUTES"]))
-    from server import auth
+    from server import auth, idempotency, identity
 
     counts["throttles_purged"] = auth.purge_throttles(now)
+    counts["answers_purged"] = idempotency.purge(
+        timedelta(hours=int(current_app.config["IDEMPOTENCY_KEEP_HOURS"])))
+    counts["identities_purged"] = identity.purge(
+        int(current_app.config["IDENTITY_RETENTION_DAYS"]))
     counts["confirmation_reminders"] = remind_judicial_confirmation(now)
     from server import screening
 

@@ -28,6 +28,19 @@ def test_healthz_503_when_the_database_is_down(tmp_path):
     assert response.json["status"] == "unavailable"
 
 
+IDENTITY_KEY = "x9Qy8vJtE2l4fA0hQm1b9YwZcR5nU7sK3pLdV6gHjTo="  # a Fernet key, for tests
+
+
+def test_production_refuses_to_start_without_the_identity_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://grid.example.gov.cn")
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("IDENTITY_KEYS", raising=False)
+    with pytest.raises(ConfigError, match="IDENTITY_KEYS"):
+        create_app()
+
+
 @pytest.mark.parametrize("secret", [None, "dev-insecure-secret-key", "", "short-but-set"])
 def test_production_refuses_a_missing_default_or_weak_secret(monkeypatch, tmp_path, secret):
     monkeypatch.setenv("ENV", "production")
@@ -44,6 +57,7 @@ def test_production_refuses_a_missing_default_or_weak_secret(monkeypatch, tmp_pa
 def test_production_refuses_to_start_without_the_public_address(monkeypatch, tmp_path):
     monkeypatch.setenv("ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("IDENTITY_KEYS", IDENTITY_KEY)
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
     monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
@@ -68,6 +82,7 @@ def test_in_development_links_follow_where_the_app_is_served(monkeypatch, tmp_pa
 def test_configuration_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("IDENTITY_KEYS", IDENTITY_KEY)
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://grid.example.gov.cn")
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("TIMEZONE", "Asia/Urumqi")

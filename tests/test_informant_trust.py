@@ -349,3 +349,92 @@ def test_the_files_a_villager_s_page_loads_are_logged_without_the_address():
     for path in ("/static/villager/villager.css", "/favicon.ico", "/q/abc", "/t/XYZ"):
         assert PRIVATE_PATH.match(path), path
     assert not PRIVATE_PATH.match("/admin/login")
+
+
+# --- 7 and the whole promise: a named informant, searched for on every surface ------------
+
+def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world, login,
+                                                                  signin, caplog):
+    """A confidential report with a name and phone, driven through every action; then the
+    name and phone are looked for in every API answer to every role, every admin page
+    and export, the ledgers, the notifications, the stored idempotency answers, the log,
+    and every text column of every table (where only ciphertext may hold them)."""
+    import io
+    import uuid
+    from datetime import timedelta
+
+    from sqlalchemy import String, Text
+
+    from server import clock, ledgers, statistics
+    from server.models import Case, Notification
+    from tests.test_villager import form, post
+
+    name, phone = "钱秘密", "13711112222"
+    with caplog.at_level(logging.DEBUG):
+        page = post(client, world, form(world, kind="S04", anonymous="no", name=name,
+                                        phone=phone, description="村西废品站有人贩毒。"))
+        assert page.status_code == 200
+        case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+        code = case.code
+        center, police = login(world.center), login(world.police_handler)
+
+        def act(headers, action, **fields):
+            version = client.get(f"/api/v1/cases/{code}", headers=headers).json["version"]
+            answer = client.post(f"/api/v1/cases/{code}/actions", headers=headers | {
+                "Idempotency-Key": str(uuid.uuid4())}, json={"action": action,
+                                                              "version": version, **fields})
+            assert answer.status_code == 200, answer.json
+            return answer
+
+        act(center, "accept")
+        act(center, "dispatch", lead_department=world.police.id)
+        act(police, "sign_for")
+        act(police, "resolve", result_code="hazard_removed", result_text="已抓获。")
+        act(center, "verify")
+        act(center, "record_visit", outcome="gone", text="已无异常。")
+        shown_to_center = act(center, "close", closing_reason="resolved")
+        assert shown_to_center.json["reporter"]["name"] == name  # the center reads it
+
+        seen = []
+        for user in (world.police_handler, world.worker1, world.leader, world.admin,
+                     world.justice_handler):
+            headers = login(user)
+            seen.append(client.get(f"/api/v1/cases/{code}", headers=headers))
+            seen.append(client.get("/api/v1/cases", headers=headers))
+            seen.append(client.get("/api/v1/todo", headers=headers))
+            seen.append(client.get("/api/v1/inbox", headers=headers))
+        for user in (world.police_handler, world.leader):
+            signin(user)
+            for url in (f"/admin/cases/{code}", f"/admin/cases/{code}/print", "/admin/",
+                        "/admin/inbox", "/admin/dashboard", "/admin/report"):
+                seen.append(client.get(url))
+        # JSON escapes Chinese (\\u94b1...): looked for both as read and as escaped.
+        texts = [r.get_data(as_text=True) for r in seen]
+        with clock.frozen_at(clock.now() + timedelta(days=40)):
+            for kind in ledgers.KINDS:
+                out = io.BytesIO()
+                ledgers.write(kind, statistics.month(*clock.local(case.created_at).timetuple()[:2]),
+                              out)
+                from openpyxl import load_workbook
+
+                book = load_workbook(io.BytesIO(out.getvalue()), read_only=True)
+                texts += [str(v) for row in book.active.iter_rows(values_only=True) for v in row]
+                book.close()
+        texts += [n.title + n.body for n in db.session.scalars(select(Notification))]
+    import json
+
+    forms = (name, json.dumps(name)[1:-1], phone)
+    for text in texts:
+        for secret in forms:
+            assert secret not in text
+    for secret in forms:
+        assert secret not in caplog.text
+    db.session.flush()
+    for table in db.metadata.sorted_tables:
+        columns = [c for c in table.columns if isinstance(c.type, String | Text)]
+        if not columns:
+            continue
+        for row in db.session.execute(select(*columns)):
+            for value in row:
+                for secret in forms:
+                    assert secret not in str(value), (table.name, value)

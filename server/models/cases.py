@@ -169,9 +169,10 @@ class Case(db.Model):
 
     # The informant (举报人): shown to the mediation center only (`server.access`).
     reporter_anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
-    reporter_name: Mapped[str | None] = mapped_column(String(64))
-    reporter_phone: Mapped[str | None] = mapped_column(String(32))
-    reporter_wechat: Mapped[str | None] = mapped_column(String(64))
+    # Sealed (server/identity.py): ciphertext, wider than what it holds.
+    reporter_name: Mapped[str | None] = mapped_column(String(512))
+    reporter_phone: Mapped[str | None] = mapped_column(String(512))
+    reporter_wechat: Mapped[str | None] = mapped_column(String(512))
     # Filed by a grid worker on a villager's behalf: what the villager agreed to,
     # "anonymous" (no name kept) or "named" (kept, for the center's eyes only); None when
     # the informant filed it themselves.

@@ -180,7 +180,9 @@ def test_filing_on_a_villager_s_behalf_records_what_they_agreed_to(client, world
                             json=_report(on_behalf=True) | {"village": world.v1.id})
     assert anonymous.json["reporter_consent"] == "anonymous"
     stored = db.session.scalar(select(Case).where(Case.code == named.json["code"]))
-    assert (stored.reporter_consent, stored.reporter_name) == ("named", "赵村民")
+    from server import identity
+
+    assert (stored.reporter_consent, identity.unseal(stored.reporter_name)) == ("named", "赵村民")
     center = client.get(f"/api/v1/cases/{named.json['code']}", headers=login(world.center))
     assert center.json["reporter"]["name"] == "赵村民"
     # Only a grid worker files for a villager; nothing is written when refused.
