@@ -72,6 +72,8 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "REPEAT_DISPUTE_MONTHS": (12, int),
     # The web admin: a session ends after this long without a request.
     "ADMIN_IDLE_MINUTES": (30, int),
+    # ... and however busy, it ends this long after sign-in (an absolute lifetime).
+    "ADMIN_SESSION_HOURS": (12, int),
     "MEDIA_MAX_BYTES": (10 * 1024 * 1024, int),
     "MEDIA_MAX_PIXELS": (50_000_000, int),
     # What one image may take once decoded (after a JPEG's reduced-scale decode), and how

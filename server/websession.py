@@ -48,7 +48,8 @@ def _hash(sid: str) -> str:
 
 
 class DatabaseSessionInterface(SessionInterface):
-    """Flask's session, stored in `web_session` and ended after ADMIN_IDLE_MINUTES idle."""
+    """Flask's session, stored in `web_session`, ended after ADMIN_IDLE_MINUTES idle or
+    ADMIN_SESSION_HOURS after sign-in, whichever comes first."""
 
     def _applies(self, request: Request) -> bool:
         return request.path == SESSION_PATH or request.path.startswith(SESSION_PATH + "/")
@@ -61,8 +62,12 @@ class DatabaseSessionInterface(SessionInterface):
             return ServerSession()
         row = db.session.get(WebSession, _hash(sid))
         idle = timedelta(minutes=int(app.config["ADMIN_IDLE_MINUTES"]))
-        if row is None or row.last_seen_at < clock.now() - idle:
-            return ServerSession()  # unknown or timed out: start afresh
+        longest = timedelta(hours=int(app.config["ADMIN_SESSION_HOURS"]))
+        now = clock.now()
+        if row is None or row.last_seen_at < now - idle or row.created_at < now - longest:
+            # Unknown, idle too long, or simply too old (a session kept alive all week by
+            # someone at the desk still ends): start afresh.
+            return ServerSession()
         session = ServerSession(dict(row.data or {}), sid=sid)
         # A page polling in the background is not a person at the desk: it does not keep
         # the session alive, so an unattended screen still times out.

@@ -46,6 +46,23 @@ def test_an_idle_session_ends(client, world, signin, app):
         assert client.get("/admin/").status_code == 302
 
 
+def test_a_busy_session_still_ends_after_its_lifetime(client, world, signin, app):
+    """Kept alive by someone at the desk, a session still ends ADMIN_SESSION_HOURS after
+    sign-in (issue 15, point 10)."""
+    start = clock.now()
+    with clock.frozen_at(start):
+        signin(world.center)
+    step = timedelta(minutes=app.config["ADMIN_IDLE_MINUTES"] - 5)
+    moment = start
+    while moment + step < start + timedelta(hours=app.config["ADMIN_SESSION_HOURS"]):
+        moment += step
+        with clock.frozen_at(moment):
+            assert client.get("/admin/").status_code == 200
+    with clock.frozen_at(start + timedelta(hours=app.config["ADMIN_SESSION_HOURS"],
+                                           minutes=1)):
+        assert client.get("/admin/").status_code == 302
+
+
 def test_the_sixth_wrong_password_finds_the_account_locked(client, world):
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
     now = clock.now()
