@@ -18,7 +18,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 csrf = CSRFProtect()
 
 # Who may use the admin at all; grid workers work from the mini program.
-ADMIN_ROLES = frozenset({Role.CENTER, Role.LEADER, Role.HANDLER, Role.ADMIN})
+ADMIN_ROLES = frozenset({Role.CENTER, Role.LEADER, Role.HANDLER, Role.ADMIN,
+                         Role.SECURITY_ADMIN, Role.AUDITOR})
 
 
 @bp.before_request

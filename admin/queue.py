@@ -42,13 +42,15 @@ def _filters() -> triage.QueueFilters:
 
 
 @bp.get("/")
-@require(*CASE_ROLES, Role.ADMIN)
+@require(*CASE_ROLES, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR)
 def index():
     """The queue: new and open cases, urgent and nearest their deadline first."""
-    if g.user.role == Role.ADMIN:
+    landing = {Role.ADMIN: "admin.villages", Role.SECURITY_ADMIN: "admin.users",
+               Role.AUDITOR: "admin.audit_log"}.get(g.user.role)
+    if landing:  # the three duties read no cases: each lands on its own work
         from flask import redirect, url_for
 
-        return redirect(url_for("admin.villages"))
+        return redirect(url_for(landing))
     filters = _filters()
     page = triage.page(g.user, filters, cursor=request.args.get("after") or None)
     calendar = load_calendar()

@@ -139,6 +139,8 @@ def seed() -> dict[str, int]:
         return account
 
     user("admin", "系统管理员", Role.ADMIN)
+    user("security", "安全管理员", Role.SECURITY_ADMIN)
+    user("auditor", "审计员", Role.AUDITOR)
     center = user("center", "调处中心值班员", Role.CENTER)
     user("leader", "分管领导", Role.LEADER)
     handlers = {

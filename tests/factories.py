@@ -98,6 +98,8 @@ def build_world() -> SimpleNamespace:
     w.center = UserFactory(username="t_center", role=Role.CENTER)
     w.leader = UserFactory(username="t_leader", role=Role.LEADER)
     w.admin = UserFactory(username="t_admin", role=Role.ADMIN)
+    w.security = UserFactory(username="t_security", role=Role.SECURITY_ADMIN)
+    w.auditor = UserFactory(username="t_auditor", role=Role.AUDITOR)
     w.police_handler = UserFactory(username="t_police", role=Role.HANDLER, department=w.police)
     w.justice_handler = UserFactory(username="t_justice", role=Role.HANDLER,
                                     department=w.justice)

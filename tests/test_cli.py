@@ -116,7 +116,7 @@ def test_password_policy():
     for weak in ("short1A", "alllowercase1", "ALLUPPER123", "NoDigitsHere"):
         with pytest.raises(ValidationFailed):
             passwords.check_policy(weak)
-    passwords.check_policy("Demo@2026")
+    passwords.check_policy("Village@Mediator7")  # (Demo@2026 is now refused as common)
     passwords.check_policy("longer-pass-99")
 
 

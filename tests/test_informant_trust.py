@@ -438,3 +438,26 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world
             for value in row:
                 for secret in forms:
                     assert secret not in str(value), (table.name, value)
+
+
+# --- 2. separation of duties (三员分立) -----------------------------------------------------
+
+def test_each_of_the_three_duties_does_its_own_work_and_reads_no_case(client, world, signin,
+                                                                     login):
+    from tests.helpers import case_in
+
+    case = case_in("submitted", world)
+    db.session.flush()
+    pages = {"/admin/users": world.security, "/admin/audit": world.auditor,
+             "/admin/departments": world.admin, "/admin/categories": world.admin}
+    for user in (world.admin, world.security, world.auditor):
+        signin(user)
+        for url, owner in pages.items():
+            status = client.get(url).status_code
+            assert (status == 200) == (user is owner), (user.username, url, status)
+        assert client.get(f"/admin/cases/{case.code}").status_code == 403, user.username
+        api = login(user)
+        assert client.get(f"/api/v1/cases/{case.code}", headers=api).status_code == 404
+        assert client.get("/api/v1/cases", headers=api).json["items"] == []
+    signin(world.center)
+    assert client.get("/admin/audit").status_code == 403  # the center no longer reads it

@@ -28,6 +28,10 @@ class Role(LabelledEnum):
     CENTER = "center", "调处中心"
     LEADER = "leader", "领导"
     ADMIN = "admin", "系统管理员"
+    # 三员分立 (MLPS 2.0 level 3): the system admin configures, the security admin keeps
+    # accounts and roles, the auditor alone reads the audit log; none of them reads cases.
+    SECURITY_ADMIN = "security_admin", "安全管理员"
+    AUDITOR = "auditor", "审计员"
 
 
 department_village = Table(

@@ -253,7 +253,7 @@ def test_leaders_read_only(client, world, signin):
 
 
 def test_management_changes_are_audited(client, world, signin):
-    token = signin(world.admin)
+    token = signin(world.security)  # accounts are the security admin's (三员分立)
     created = client.post("/admin/users", data={
         "csrf_token": token, "username": "zhangsan", "display_name": "张三", "role": "handler",
         "department": str(world.police.id), "password": PASSWORD})
@@ -266,6 +266,7 @@ def test_management_changes_are_audited(client, world, signin):
     assert "密码至少" in weak.get_data(as_text=True)
     client.post(f"/admin/users/{user.id}/active", data={"csrf_token": token, "active": "no"})
     assert not db.session.get(User, user.id).active
+    token = signin(world.admin)  # configuration is the system admin's
     client.post("/admin/calendar", data={"csrf_token": token, "day": "2027-01-01",
                                          "workday": "no", "name": "元旦"})
     client.post("/admin/categories", data={
@@ -281,6 +282,7 @@ def test_management_changes_are_audited(client, world, signin):
     actions = set(db.session.scalars(select(AuditEntry.action)))
     assert {"user.create", "user.disable", "calendar.set", "category.save",
             "village.rotate_qr"} <= actions
+    token = signin(world.auditor)  # the log is the auditor's to read
     audit_page = client.get("/admin/audit?action=user.").get_data(as_text=True)
     assert "user.create" in audit_page
     assert "calendar.set" not in audit_page
