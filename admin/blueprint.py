@@ -36,9 +36,14 @@ def _load_user():
             g.user = user
     if request.method == "POST":
         csrf.protect()
-        if any("\x00" in v for v in request.form.values()):
-            # No text column takes a NUL character (PostgreSQL refuses it).
-            raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
+    if (g.user is not None and g.user.must_change_password
+            and request.endpoint not in {"admin.change_password", "admin.logout", "admin.static"}):
+        # A reset password is the resetter's knowledge: the user chooses their own first.
+        return redirect(url_for("admin.change_password"))
+    if request.method == "POST" and any("\x00" in v for v in request.form.values()):
+        # No text column takes a NUL character (PostgreSQL refuses it).
+        raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
+    return None  # on to the view
 
 
 @bp.after_request

@@ -9,11 +9,12 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, id_value, require
-from server import clock, management, qr
+from server import approvals, clock, management, qr
 from server.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
 from server.errors import DomainError, NotFound
 from server.extensions import db
 from server.models import (
+    Approval,
     CalendarDay,
     Category,
     Department,
@@ -89,7 +90,9 @@ def users():
                 grid_ids=_ids("grids"), ip=client_ip())
         except DomainError as error:
             return _failed(error, "admin.users")
-        return _done("账号已创建。", "admin.users")
+        if form.get("role") in {r.value for r in approvals.PRIVILEGED}:
+            return _done("账号已创建，待另一位安全管理员审批后启用。", "admin.users")
+        return _done("账号已创建；首次登录须修改密码。", "admin.users")
     return render_template(
         "admin/users.html", users=db.session.scalars(select(User).order_by(User.role,
                                                                           User.username)).all(),
@@ -122,11 +125,13 @@ def user_active(user_id: int):
 def user_password(user_id: int):
     """Reset a password (the user's sessions and tokens end)."""
     try:
-        management.reset_password(_user(user_id), request.form.get("password", ""),
-                                  actor=g.user, ip=client_ip())
+        applied = management.reset_password(_user(user_id), request.form.get("password", ""),
+                                            actor=g.user, ip=client_ip())
     except DomainError as error:
         return _failed(error, "admin.users")
-    return _done("密码已重置。", "admin.users")
+    if not applied:
+        return _done("重置已提交，待另一位安全管理员审批后生效。", "admin.users")
+    return _done("密码已重置；该用户下次登录须修改密码。", "admin.users")
 
 
 @bp.post("/users/<int:user_id>/bind")
@@ -190,6 +195,9 @@ def categories():
                 ip=client_ip())
         except DomainError as error:
             return _failed(error, "admin.categories")
+        if category.confidential and form.get("confidential") != "yes":
+            return _done(f"类别 {category.name} 已保存；取消保密须由另一位系统管理员审批。",
+                         "admin.categories")
         return _done(f"类别 {category.name} 已保存。", "admin.categories")
     rows = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
     return render_template("admin/categories.html", categories=rows, steps=list(Step),
@@ -235,3 +243,31 @@ def _calendar_page(notice: str = "", year: str = ""):
                            notice=notice, year=year or this_year + 1,
                            calendar_warning=unconfirmed_next_year(
                                calendar, clock.local(clock.now()).date()))
+
+
+@bp.get("/approvals")
+@require(Role.SECURITY_ADMIN, Role.ADMIN)
+def approvals_page():
+    """Changes asked for by another person, waiting for this one's decision."""
+    items = approvals.pending(g.user)
+    names = {u.id: u.display_name for u in db.session.scalars(
+        select(User).where(User.id.in_({a.requested_by_id for a in items} or {-1})))}
+    mine = db.session.scalars(select(Approval).where(
+        Approval.requested_by_id == g.user.id).order_by(Approval.id.desc()).limit(20)).all()
+    return render_template("admin/approvals.html", items=items, names=names, mine=mine,
+                           labels=approvals.LABELS)
+
+
+@bp.post("/approvals/<int:approval_id>/<decision>")
+@require(Role.SECURITY_ADMIN, Role.ADMIN)
+def approval_decide(approval_id: int, decision: str):
+    """Approve or refuse one change (never one's own)."""
+    if decision not in {"approve", "refuse"}:
+        raise NotFound("没有这种审批操作。")
+    try:
+        decide = approvals.approve if decision == "approve" else approvals.refuse
+        decide(approval_id, actor=g.user, ip=client_ip())
+    except DomainError as error:
+        return _failed(error, "admin.approvals_page")
+    return _done("已批准，已生效。" if decision == "approve" else "已拒绝，未作任何改动。",
+                 "admin.approvals_page")

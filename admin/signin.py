@@ -8,7 +8,7 @@ from flask import g, redirect, render_template, request, session, url_for
 
 from admin.blueprint import ADMIN_ROLES, bp, client_ip
 from server import auth
-from server.errors import TooManyRequests
+from server.errors import DomainError, TooManyRequests
 from server.extensions import db
 
 
@@ -58,3 +58,30 @@ def logout():
         db.session.commit()
     session.clear()
     return redirect(url_for("admin.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    """Choose one's own password (required after a reset, before anything else)."""
+    if g.user is None:
+        return redirect(url_for("admin.login"))
+    error = None
+    if request.method == "POST":
+        form = request.form
+        if form.get("new_password", "") != form.get("confirm", ""):
+            error = "两次输入的新密码不一致。"
+        else:
+            try:
+                auth.change_own_password(g.user, form.get("current", ""),
+                                         form.get("new_password", ""), ip=client_ip())
+            except auth.LoginFailed as failed:
+                db.session.commit()  # the failure counts
+                error = failed.message
+            except DomainError as failed:
+                db.session.rollback()
+                error = failed.message
+            else:
+                session["pwd"] = g.user.password_changed_at.isoformat()
+                db.session.commit()
+                return redirect(url_for("admin.index"))
+    return render_template("admin/password.html", error=error), 422 if error else 200

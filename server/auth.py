@@ -20,7 +20,13 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from server import audit, clock, passwords, ratelimit, wechat
-from server.errors import Conflict, DomainError, TooManyRequests, Unauthorized
+from server.errors import (
+    Conflict,
+    DomainError,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 from server.extensions import db
 from server.models import Grid, LoginThrottle, Role, User
 from server.models.organisation import user_grid
@@ -109,6 +115,14 @@ def authenticate(username: str, password: str, *, ip: str | None = None,
     return user
 
 
+def authenticate_for_api(username: str, password: str, *, ip: str | None = None) -> User:
+    """As `authenticate`, for a token: refused while a reset password awaits its change."""
+    user = authenticate(username, password, ip=ip)
+    if user.must_change_password:
+        raise PasswordChangeRequired()
+    return user
+
+
 def purge_throttles(now: datetime, *, after: timedelta = timedelta(days=1)) -> int:
     """Forget failed sign-ins a day old (neither locking nor slowing anyone any more)."""
     from sqlalchemy import delete, or_
@@ -139,6 +153,25 @@ def _count_failure(username: str, user: User | None, ip: str | None) -> None:
         throttle.locked_until = now + LOCK_FOR
         audit.record("auth.locked", actor=None, object_type="user",
                      object_id=user.id if user else None, ip=ip, username=username[:64])
+
+
+class PasswordChangeRequired(DomainError):
+    code = "password_change_required"
+    http_status = 403
+    default_message = "密码已被重置，请先设置新密码。"
+
+
+def change_own_password(user: User, current: str, new_password: str, *,
+                        ip: str | None = None) -> None:
+    """The user chooses their own password (after a reset, or whenever they like)."""
+    if not passwords.verify_password(user.password_hash, current):
+        _count_failure(user.username, user, ip)
+        raise LoginFailed("原密码不正确。")
+    if new_password == current:
+        raise ValidationFailed("新密码不能与原密码相同。", code="same_password",
+                               field="new_password")
+    set_password(user, new_password, actor=user)
+    user.must_change_password = False
 
 
 def set_password(user: User, new_password: str, *, actor: User) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import delete, select
 
-from server import audit, clock, holiday_notice, passwords, reference, websession
+from server import approvals, audit, auth, clock, holiday_notice, passwords, reference, websession
 from server.deadlines import parse_duration
 from server.errors import Conflict, ValidationFailed
 from server.extensions import db
@@ -51,13 +51,21 @@ def create_user(*, actor: User, username: str, display_name: str, role: str, pas
     except ValueError:
         raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
     passwords.check_policy(password)
+    # Made in the admin, a privileged account waits, inactive, for a second person's
+    # approval, and every account's first sign-in chooses its own password. The machine's
+    # operator (the CLI, no actor) makes the first accounts, so that there are approvers.
+    privileged = role in approvals.PRIVILEGED and actor is not None
     user = User(username=username, display_name=_name(display_name or username, "姓名"),
-                role=role, password_hash=passwords.hash_password(password))
+                role=role, password_hash=passwords.hash_password(password),
+                active=not privileged, must_change_password=actor is not None)
     _bind(user, department_id, grid_ids)
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", actor=actor, object_type="user", object_id=user.id, ip=ip,
                  username=username, role=role.value)
+    if privileged:
+        approvals.ask("grant_role", actor=actor, object_type="user", object_id=user.id,
+                      payload={"username": username, "role": role.value}, ip=ip)
     return user
 
 
@@ -97,14 +105,25 @@ def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) 
                  object_id=user.id, ip=ip)
 
 
-def reset_password(user: User, new_password: str, *, actor: User, ip: str | None = None) -> None:
-    """Set a new password; every session and token of the user ends."""
+def reset_password(user: User, new_password: str, *, actor: User,
+                   ip: str | None = None) -> bool:
+    """Set a new password, which must be changed at the next sign-in; every session and
+    token of the user ends. A privileged account's reset waits for a second person's
+    approval (returns False then: nothing changed yet)."""
     passwords.check_policy(new_password)
+    if user.role in approvals.PRIVILEGED:
+        approvals.ask("reset_password", actor=actor, object_type="user", object_id=user.id,
+                      payload={"username": user.username,
+                               "password_hash": passwords.hash_password(new_password)}, ip=ip)
+        return False
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
+    user.must_change_password = True
+    auth.rotate_token_secret(user)
     websession.end_sessions_of(user.id)
     audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id,
                  ip=ip)
+    return True
 
 
 def save_department(*, actor: User, department: Department | None, name: str, kind: str,
@@ -142,6 +161,11 @@ def save_category(category: Category, *, actor: User, name: str, hint: str | Non
     """Change a category's flags, time limits and (kind-based) routing."""
     category.name = _name(name, "类别名称", 32)
     category.hint = (hint or "").strip()[:200] or None
+    if category.confidential and not confidential:
+        # The village's grid workers would read its reports: a second person decides.
+        approvals.ask("clear_confidential", actor=actor, object_type="category",
+                      object_id=category.code, payload={"name": category.name}, ip=ip)
+        confidential = True
     category.urgent, category.confidential = urgent, confidential
     category.emergency, category.active = emergency, active
     try:

@@ -461,3 +461,90 @@ def test_each_of_the_three_duties_does_its_own_work_and_reads_no_case(client, wo
         assert client.get("/api/v1/cases", headers=api).json["items"] == []
     signin(world.center)
     assert client.get("/admin/audit").status_code == 403  # the center no longer reads it
+
+
+def test_a_privileged_account_waits_for_a_second_security_admin(client, world, signin):
+    from server.models import Approval, AuditEntry
+    from tests.factories import UserFactory
+
+    second = UserFactory(username="t_security2", role="security_admin")
+    db.session.flush()
+    token = signin(world.security)
+    client.post("/admin/users", data={"csrf_token": token, "username": "newcenter",
+                                      "display_name": "新值班员", "role": "center",
+                                      "password": "Center@Duty77x"})
+    made = db.session.scalar(select(User).where(User.username == "newcenter"))
+    assert made.active is False  # cannot read an informant yet
+    (asked,) = db.session.scalars(select(Approval)).all()
+    refused = client.post(f"/admin/approvals/{asked.id}/approve", data={"csrf_token": token},
+                          follow_redirects=True)
+    assert "不能审批自己提出的事项" in refused.get_data(as_text=True)
+    assert db.session.get(User, made.id).active is False
+    token = signin(second)
+    assert "newcenter" in client.get("/admin/approvals").get_data(as_text=True)
+    client.post(f"/admin/approvals/{asked.id}/approve", data={"csrf_token": token})
+    assert db.session.get(User, made.id).active is True
+    # Resetting a center account's password waits too; applied, it must be changed.
+    client.post(f"/admin/users/{world.center.id}/password",
+                data={"csrf_token": token, "password": "Reset@Center88"})
+    assert db.session.get(User, world.center.id).must_change_password is False
+    reset = db.session.scalar(select(Approval).where(Approval.kind == "reset_password"))
+    assert "password_hash" in reset.payload
+    token = signin(world.security)
+    client.post(f"/admin/approvals/{reset.id}/approve", data={"csrf_token": token})
+    center = db.session.get(User, world.center.id)
+    assert center.must_change_password is True
+    assert "password_hash" not in db.session.get(Approval, reset.id).payload
+    actions = db.session.scalars(select(AuditEntry.action)).all()
+    assert actions.count("approval.asked") == 2
+    assert actions.count("approval.approved") == 2
+
+
+def test_clearing_confidential_waits_for_a_second_system_admin(client, world, signin):
+    from server.models import Approval, Category
+    from tests.factories import UserFactory
+
+    other_admin = UserFactory(username="t_admin2", role="admin")
+    db.session.flush()
+    drugs = db.session.scalar(select(Category).where(Category.code == "S04"))
+    assert drugs.confidential
+    token = signin(world.admin)
+    form = {"csrf_token": token, "code": "S04", "name": drugs.name,
+            "default_risk_level": drugs.default_risk_level.value, "active": "yes",
+            "urgent": "yes", **{f"due_{s}": d for s, d in (
+                ("accept", "30m"), ("dispatch", "1h"), ("sign_for", "1h"), ("handle", "5wd"),
+                ("verify", "2wd"), ("follow_up", "7d"))}}  # no "confidential": cleared
+    page = client.post("/admin/categories", data=form, follow_redirects=True)
+    assert "取消保密须由另一位系统管理员审批" in page.get_data(as_text=True)
+    assert db.session.get(Category, drugs.id).confidential  # still
+    asked = db.session.scalar(select(Approval).where(Approval.kind == "clear_confidential"))
+    token = signin(other_admin)
+    client.post(f"/admin/approvals/{asked.id}/approve", data={"csrf_token": token})
+    assert not db.session.get(Category, drugs.id).confidential
+
+
+def test_a_reset_password_is_changed_before_anything_else(client, world, signin):
+    token = signin(world.security)
+    client.post(f"/admin/users/{world.justice_handler.id}/password",
+                data={"csrf_token": token, "password": "Given@Justice55"})
+    # The admin sends them to change it first.
+    token = signin(world.justice_handler, password="Given@Justice55")
+    assert client.get("/admin/").headers["Location"].endswith("/admin/password")
+    changed = client.post("/admin/password", data={
+        "csrf_token": token, "current": "Given@Justice55", "new_password": "Mine@Justice66",
+        "confirm": "Mine@Justice66"})
+    assert changed.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    # The API refuses a token until it is changed, and takes the change.
+    token = signin(world.security)
+    client.post(f"/admin/users/{world.worker1.id}/password",
+                data={"csrf_token": token, "password": "Given@Worker55"})
+    refused = client.post("/api/v1/auth/login", json={"username": "t_grid1",
+                                                       "password": "Given@Worker55"})
+    assert refused.status_code == 403
+    assert refused.json["code"] == "password_change_required"
+    chosen = client.post("/api/v1/auth/password", json={
+        "username": "t_grid1", "password": "Given@Worker55", "new_password": "Mine@Worker66"})
+    assert chosen.status_code == 200
+    assert client.get("/api/v1/auth/me", headers={
+        "Authorization": f"Bearer {chosen.json['token']}"}).status_code == 200

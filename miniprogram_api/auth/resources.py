@@ -9,6 +9,7 @@ from miniprogram_api.auth.schemas import (
     AuthorizeSchema,
     BoundSchema,
     LoginSchema,
+    PasswordChangeSchema,
     SignedOutSchema,
     TokenSchema,
     UserSchema,
@@ -34,11 +35,12 @@ class Login(MethodView):
     @bp.arguments(LoginSchema)
     @bp.response(200, TokenSchema)
     @bp.alt_response(401, description="用户名或密码错误")
+    @bp.alt_response(403, description="密码已被重置，须先设置新密码（POST /auth/password）")
     @bp.alt_response(429, description="失败次数过多，稍后再试或已锁定")
     def post(self, data):
         """Sign in with username and password."""
         try:
-            user = auth.authenticate(data["username"], data["password"], ip=client_ip())
+            user = auth.authenticate_for_api(data["username"], data["password"], ip=client_ip())
         except auth.LoginFailed:
             db.session.commit()  # the failure counts, although the request fails
             raise
@@ -157,3 +159,26 @@ class WebBind(MethodView):
         auth.bind_official_account(current_user(), data["code"], ip=client_ip())
         db.session.commit()
         return {"bound": True}
+
+
+@bp.route("/password")
+class Password(MethodView):
+    @bp.doc(security=[])
+    @bp.arguments(PasswordChangeSchema)
+    @bp.response(200, TokenSchema)
+    @bp.alt_response(401, description="用户名或原密码错误")
+    @bp.alt_response(422, description="新密码不符合要求")
+    @bp.alt_response(429, description="失败次数过多")
+    def post(self, data):
+        """Choose a new password (after a reset this comes before any sign-in); answers
+        with a token, as a sign-in does."""
+        try:
+            user = auth.authenticate(data["username"], data["password"], ip=client_ip())
+            auth.change_own_password(user, data["password"], data["new_password"],
+                                     ip=client_ip())
+        except auth.LoginFailed:
+            db.session.commit()  # the failure counts
+            raise
+        answer = _token_answer(user)
+        db.session.commit()
+        return answer

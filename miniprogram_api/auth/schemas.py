@@ -62,3 +62,12 @@ class AuthorizeSchema(ma.Schema):
 
 class SignedOutSchema(ma.Schema):
     signed_out = ma.fields.Boolean(required=True)
+
+
+class PasswordChangeSchema(ma.Schema):
+    username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128),
+                                load_only=True,
+                                metadata={"description": "原密码（或重置后的密码）"})
+    new_password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128),
+                                    load_only=True)

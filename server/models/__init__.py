@@ -26,6 +26,7 @@ from server.models.categories import (
 from server.models.organisation import Department, DepartmentKind, Role, User
 from server.models.places import Grid, RetiredQrToken, Screening, Town, Village
 from server.models.records import (
+    Approval,
     AuditEntry,
     CalendarDay,
     CalendarYear,
@@ -39,6 +40,7 @@ from server.models.records import (
 )
 
 __all__ = [
+    "Approval",
     "AssignmentRole",
     "AuditEntry",
     "CalendarDay",

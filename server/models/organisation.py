@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -109,6 +109,9 @@ class User(db.Model):
     # on sign-out and on a password change, and every token issued before stops working
     # (tokens are signed, not stored; nothing in them can be guessed from a time).
     token_secret: Mapped[str | None] = mapped_column(String(32))
+    # Set by a password reset: the next sign-in must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default=false())
 
     department: Mapped[Department | None] = relationship(back_populates="members")
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)

@@ -183,3 +183,25 @@ class MonthlyFigures(db.Model):
     partial: Mapped[dict] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Approval(db.Model):
+    """A sensitive change one person asked for and a second must approve (MLPS 2.0: no
+    one alone makes an account that reads informants, resets such an account's password,
+    or lets the village read a confidential category). Applied on approval only."""
+
+    __tablename__ = "approval"
+    __table_args__ = (Index("ix_approval_pending", "status", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # grant_role (a new privileged account), reset_password, clear_confidential
+    kind: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    # What the change is (a new password only as its hash).
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # approved, refused
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

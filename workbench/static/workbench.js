@@ -160,6 +160,7 @@
       busy(button, "正在登录…");
       request("POST", "/auth/login", {username: username.value.trim(), password: password.value}).then(function (a) {
         idle(button);
+        if (a.json.code === "password_change_required") { newPassword(username.value.trim(), password.value, box); return; }
         if (a.status !== 200) { add(box, error(a.message)); return; }
         signedIn(a.json);
         if (sessionStorage.getItem("wb.bind")) { return authorize(); }
@@ -177,6 +178,29 @@
     });
     show(h("h1", {text: "手机工作台"}), h("p", {"class": "lead", text: "网格员、调解员、法律顾问和部门处置人员在手机上办理。"}),
       box, form, wechat);
+  }
+
+  // After a reset, the person chooses their own password before anything else.
+  function newPassword(name, given, box) {
+    var first = h("input", {id: "new-password", type: "password", autocomplete: "new-password", required: true});
+    var again = h("input", {id: "new-password-again", type: "password", autocomplete: "new-password", required: true});
+    var button = h("button", {type: "submit", text: "保存新密码并登录"});
+    var messages = h("div", {"class": "messages"});
+    show(h("h1", {text: "设置新密码"}), h("p", {"class": "lead", text: "您的密码是他人重置的，请设置只有您自己知道的新密码。"}),
+      messages, h("form", {"class": "card", onsubmit: function (e) {
+        e.preventDefault();
+        messages.textContent = "";
+        if (first.value !== again.value) { add(messages, error("两次输入的新密码不一致。")); return; }
+        busy(button, "正在保存…");
+        request("POST", "/auth/password", {username: name, password: given, new_password: first.value}).then(function (a) {
+          idle(button);
+          if (a.status !== 200) { add(messages, error(a.message)); return; }
+          signedIn(a.json);
+          location.hash = "#/"; route();
+        });
+      }}, h("label", {"for": "new-password", text: "新密码"}), first,
+        h("label", {"for": "new-password-again", text: "再输一次"}), again, button,
+        h("p", {"class": "note", text: "至少 8 位，并包含大写字母、小写字母、数字、符号中的至少三类。"})));
   }
 
   // Back from the official account's web authorization (?code=…&state=…).

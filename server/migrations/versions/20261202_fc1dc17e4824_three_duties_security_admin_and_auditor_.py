@@ -46,4 +46,8 @@ def upgrade():
 
 
 def downgrade():
+    # The old schema knows neither duty: such accounts become disabled system admins.
+    users = sa.table("user_account", sa.column("role", sa.String), sa.column("active", sa.Boolean))
+    op.execute(users.update().where(users.c.role.in_(["security_admin", "auditor"]))
+               .values(role="admin", active=False))
     _change(NEW, OLD)
