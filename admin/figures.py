@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from flask import Response, render_template, request, url_for
+from flask import Response, current_app, g, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
@@ -24,8 +24,6 @@ def _period() -> statistics.Period:
 
 
 def _figures(period):
-    from flask import current_app
-
     return statistics.compute(period, village_id=id_value(request.args.get("village"), "village"),
                               category_code=request.args.get("category") or None,
                               required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]),
@@ -34,6 +32,25 @@ def _figures(period):
 
 def _percent(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _small_cells_hidden(links: dict, categories, threshold: int) -> dict:
+    """For everyone but the center: no count under `threshold` of a confidential category
+    in one village ("village x 涉毒 = 1" names a household). The category's bars under a
+    village filter and the village bars under its filter leave such cells out."""
+    if g.user.role == Role.CENTER:
+        return links
+    secret = {c.name for c in categories if c.confidential}
+    chosen = request.args.get("category")
+    chosen_secret = any(c.code == chosen and c.confidential for c in categories)
+    if request.args.get("village"):
+        links["category"] = [i for i in links["category"]
+                             if i[0] not in secret or i[1] >= threshold]
+    if chosen_secret:
+        links["village"] = [i for i in links["village"] if i[1] >= threshold]
+        links["worst"] = [i for i in links["worst"] if i[1] >= threshold]
+    links["hidden_note"] = bool(secret)
+    return links
 
 
 def _linked(figures, period, villages, categories) -> dict:
@@ -96,12 +113,20 @@ def dashboard():
     """Figures of a period as charts, each with its numbers one click away and each
     number a link to the cases it counts."""
     period = _period()
-    figures = _figures(period)
     villages = db.session.scalars(select(Village).order_by(Village.code)).all()
     categories = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
+    chosen = request.args.get("category")
+    if (g.user.role != Role.CENTER and request.args.get("village")
+            and any(c.code == chosen and c.confidential for c in categories)):
+        from server.errors import ValidationFailed
+
+        raise ValidationFailed("保密类别的数字不按村查看（仅调处中心可以）。",
+                               code="confidential_by_village")
+    figures = _figures(period)
     return render_template(
         "admin/dashboard.html", f=figures, period=period, percent=_percent,
-        links=_linked(figures, period, villages, categories),
+        links=_small_cells_hidden(_linked(figures, period, villages, categories), categories,
+                                  int(current_app.config["DISCLOSURE_MIN_COUNT"])),
         rolling=_rolling_links(statistics.rolling_year()),
         last_day=period.end - timedelta(days=1),
         calendar_warning=unconfirmed_next_year(load_calendar(),

@@ -548,3 +548,29 @@ def test_a_reset_password_is_changed_before_anything_else(client, world, signin)
     assert chosen.status_code == 200
     assert client.get("/api/v1/auth/me", headers={
         "Authorization": f"Bearer {chosen.json['token']}"}).status_code == 200
+
+
+def test_the_dashboard_names_no_household_by_village_and_confidential_kind(client, world,
+                                                                          signin):
+    from server import clock
+    from tests.helpers import new_report
+
+    new_report(world, "S04")  # one drug report in 东村, this month
+    db.session.flush()
+    month = f"kind=month&value={clock.local(clock.now()):%Y-%m}"
+    signin(world.leader)
+    refused = client.get(f"/admin/dashboard?{month}&village={world.v1.id}&category=S04")
+    assert refused.status_code == 422
+    assert "保密类别的数字不按村查看" in refused.get_data(as_text=True)
+    by_village = client.get(f"/admin/dashboard?{month}&category=S04").get_data(as_text=True)
+    assert "东村</td><td><a" not in by_village  # the village bar of 1 is left out
+    in_village = client.get(f"/admin/dashboard?{month}&village={world.v1.id}").get_data(
+        as_text=True)
+    assert "涉贩毒</td>" not in in_village
+    signin(world.center)  # the center sees every cell
+    both = f"/admin/dashboard?{month}&village={world.v1.id}&category=S04"
+    assert client.get(both).status_code == 200
+    assert "东村</td><td><a" in client.get(f"/admin/dashboard?{month}&category=S04").get_data(
+        as_text=True)
+    assert "涉贩毒</td>" in client.get(f"/admin/dashboard?{month}&village={world.v1.id}").get_data(
+        as_text=True)
