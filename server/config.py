@@ -33,7 +33,8 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
     "SURFACES": ("admin,miniprogram_api,workbench", str),
-    "TOKEN_TTL_SECONDS": (7 * 24 * 3600, int),
+    # An API token lives a day; a phone in use renews it (POST /api/v1/auth/refresh).
+    "TOKEN_TTL_SECONDS": (24 * 3600, int),
     # WeChat: "live" talks to WECHAT_API_BASE; "fake" answers locally (offline `make run`);
     # "off" refuses WeChat sign-in. Default: fake in development, off in production.
     "WECHAT_MODE": (None, str),

@@ -89,6 +89,18 @@ class Me(MethodView):
         return current_user()
 
 
+@bp.route("/refresh")
+class Refresh(MethodView):
+    decorators = [login_required]
+    bodyless = True
+
+    @bp.response(200, TokenSchema)
+    def post(self):
+        """A new token for the signed-in user (the old one works until it expires): a phone
+        in use stays signed in, one left a day in a drawer does not."""
+        return _token_answer(current_user())
+
+
 @bp.route("/logout")
 class Logout(MethodView):
     decorators = [login_required]

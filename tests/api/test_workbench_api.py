@@ -224,3 +224,23 @@ def test_a_visit_recorded_leaves_the_grid_worker_s_list(client, world, login):
     # The center's and leaders' homes list no cases: they work from the admin's queue.
     center = client.get("/api/v1/todo", headers=login(world.center)).json
     assert center["to_sign"] == center["in_hand"] == center["visits"] == []
+
+
+def test_a_token_in_use_is_renewed_and_a_stale_one_is_not(client, world, login, app):
+    from datetime import UTC
+
+    start = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    ttl = timedelta(seconds=app.config["TOKEN_TTL_SECONDS"])
+    assert ttl <= timedelta(days=1)  # shorter than the seven days it was
+    with clock.frozen_at(start):
+        headers = login(world.worker1)
+    with clock.frozen_at(start + ttl - timedelta(hours=1)):
+        renewed = client.post("/api/v1/auth/refresh", headers=headers)  # no body at all
+        assert renewed.status_code == 200
+    fresh = {"Authorization": f"Bearer {renewed.json['token']}"}
+    with clock.frozen_at(start + ttl + timedelta(hours=1)):
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+        assert client.get("/api/v1/auth/me", headers=fresh).status_code == 200
+    with clock.frozen_at(start + 3 * ttl):
+        stale = client.post("/api/v1/auth/refresh", headers=fresh)
+        assert stale.status_code == 401

@@ -123,6 +123,7 @@
   function signedIn(json) {
     state.token = json.token; state.user = json.user;
     localStorage.setItem("wb.token", json.token);
+    localStorage.setItem("wb.expires", json.expires_at);
     localStorage.setItem("wb.user", JSON.stringify(json.user));
     Outbox.kick();
   }
@@ -130,7 +131,7 @@
     // A shared phone keeps nothing of this person's draft (a villager's name in it).
     if (state.user) { dropDraft(state.user.id); }
     state.token = null; state.user = null; state.categories = state.villages = null;
-    localStorage.removeItem("wb.token"); localStorage.removeItem("wb.user");
+    localStorage.removeItem("wb.token"); localStorage.removeItem("wb.user"); localStorage.removeItem("wb.expires");
     sessionStorage.setItem(calm ? "wb.bye" : "wb.why", message || "");
     location.hash = "#/login";
   }
@@ -805,7 +806,19 @@
   }
 
   // --- the router ---------------------------------------------------------------------------
+  // A token lives a day: renewed while the phone is in use, when under half is left.
+  var HALF_DAY = 12 * 3600 * 1000;
+  function renew() {
+    var expires = Date.parse(localStorage.getItem("wb.expires") || "");
+    if (!state.token || !(expires - Date.now() < HALF_DAY)) { return; }
+    var tried = parseInt(sessionStorage.getItem("wb.renewed") || "0", 10);
+    if (Date.now() - tried < 10 * 60 * 1000) { return; }  // at most every ten minutes
+    sessionStorage.setItem("wb.renewed", String(Date.now()));
+    request("POST", "/auth/refresh").then(function (a) { if (a.status === 200) { signedIn(a.json); } });
+  }
+
   function route() {
+    renew();
     var hash = location.hash || "#/";
     if (!state.token) { if (hash !== "#/login") { location.hash = "#/login"; return; } loginScreen(); return; }
     tabs.hidden = false;
