@@ -80,6 +80,7 @@ def actor_for(action: str, role: str, world):
     if role == "handler":
         return world.committee1_handler if action == "feedback" else world.justice_handler
     return {"center": world.center, "leader": world.leader, "admin": world.admin,
+            "security_admin": world.security, "auditor": world.auditor,
             "grid_worker": world.worker1}[role]
 
 
