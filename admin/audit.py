@@ -33,8 +33,7 @@ def audit_log():
             day = date.fromisoformat(raw)
         except ValueError:
             continue
-        moment = datetime.combine(day + timedelta(days=1 if op == "lt" else 0), time(0),
-                                  tzinfo=tz)
+        moment = datetime.combine(day + timedelta(days=1 if op == "lt" else 0), time(0), tzinfo=tz)
         query = query.where(AuditEntry.at >= moment if op == "ge" else AuditEntry.at < moment)
     before = id_value(request.args.get("before"), "before")
     if before is not None:
@@ -42,5 +41,10 @@ def audit_log():
     rows = db.session.execute(query.order_by(AuditEntry.id.desc()).limit(PAGE + 1)).all()
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    return render_template("admin/audit.html", rows=rows, local=clock.local, args=request.args,
-                           next_before=rows[-1][0].id if more and rows else None)
+    return render_template(
+        "admin/audit.html",
+        rows=rows,
+        local=clock.local,
+        args=request.args,
+        next_before=rows[-1][0].id if more and rows else None,
+    )

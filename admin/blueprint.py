@@ -13,13 +13,20 @@ from server.errors import DomainError, ValidationFailed
 from server.extensions import db
 from server.models import Role, User
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 csrf = CSRFProtect()
 
 # Who may use the admin at all; grid workers work from the mini program.
-ADMIN_ROLES = frozenset({Role.CENTER, Role.LEADER, Role.HANDLER, Role.ADMIN,
-                         Role.SECURITY_ADMIN, Role.AUDITOR})
+ADMIN_ROLES = frozenset(
+    {Role.CENTER, Role.LEADER, Role.HANDLER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR}
+)
 
 
 @bp.before_request
@@ -29,15 +36,22 @@ def _load_user():
     if user_id is not None:
         user = db.session.get(User, user_id)
         # A disabled account or a changed password ends the session.
-        if (user is None or not user.active or user.role not in ADMIN_ROLES
-                or session.get("pwd") != user.password_changed_at.isoformat()):
+        if (
+            user is None
+            or not user.active
+            or user.role not in ADMIN_ROLES
+            or session.get("pwd") != user.password_changed_at.isoformat()
+        ):
             session.clear()
         else:
             g.user = user
     if request.method == "POST":
         csrf.protect()
-    if (g.user is not None and g.user.must_change_password
-            and request.endpoint not in {"admin.change_password", "admin.logout", "admin.static"}):
+    if (
+        g.user is not None
+        and g.user.must_change_password
+        and request.endpoint not in {"admin.change_password", "admin.logout", "admin.static"}
+    ):
         # A reset password is the resetter's knowledge: the user chooses their own first.
         return redirect(url_for("admin.change_password"))
     if request.method == "POST" and any("\x00" in v for v in request.form.values()):
@@ -78,15 +92,19 @@ def _pagequery(args, cursor: str) -> str:
 
 @bp.errorhandler(CSRFError)
 def _csrf_error(error):
-    return render_template("admin/error.html", title="页面已过期",
-                           message="表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。"), 400
+    return render_template(
+        "admin/error.html",
+        title="页面已过期",
+        message="表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。",
+    ), 400
 
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
     db.session.rollback()
-    return render_template("admin/error.html", title="无法完成", message=error.message,
-                           code=error.code), error.http_status
+    return render_template(
+        "admin/error.html", title="无法完成", message=error.message, code=error.code
+    ), error.http_status
 
 
 def require(*roles: Role):
@@ -98,8 +116,9 @@ def require(*roles: Role):
             if g.user is None:
                 return redirect(url_for("admin.login", next=request.full_path))
             if roles and g.user.role not in roles:
-                return render_template("admin/error.html", title="无权访问",
-                                       message="您的账号不能使用此页面。"), 403
+                return render_template(
+                    "admin/error.html", title="无权访问", message="您的账号不能使用此页面。"
+                ), 403
             return view(*args, **kwargs)
 
         return wrapper
@@ -119,8 +138,9 @@ def id_value(raw: str | None, name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise ValidationFailed(f"参数 {name} 须为有效的编号。", code="invalid_parameter",
-                               field=name)
+        raise ValidationFailed(
+            f"参数 {name} 须为有效的编号。", code="invalid_parameter", field=name
+        )
     return int(raw)
 
 

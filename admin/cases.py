@@ -13,6 +13,7 @@ from server import (
     clock,
     codes,
     database,
+    lookup,
     media,
     operations,
     repeats,
@@ -42,12 +43,13 @@ INT_FIELDS = {"lead_department", "handler"}
 TIME_FIELDS = {"due_at", "until"}
 BOOL_FIELDS = {"parties_consent", "criminal_risk"}
 # Actions the center can take at almost any time: offered, but not opened first.
-SIDE_ACTIONS = frozenset({"reassign", "change_co_handlers", "recall", "assess_risk",
-                          "supervise", "escalate", "note"})
+SIDE_ACTIONS = frozenset(
+    {"reassign", "change_co_handlers", "recall", "assess_risk", "supervise", "escalate", "note"}
+)
 
 
 def _case(code: str):
-    return operations.get_case_for(code, g.user)
+    return lookup.get_case_for(code, g.user)
 
 
 def _context(case):
@@ -57,36 +59,48 @@ def _context(case):
         informant = access.reveal_informant(case, actor=g.user, ip=client_ip())
     suggestion = operations.suggest_dispatch(case) if case.status == "accepted" else None
     actions = workflow.allowed_actions(case, g.user)
-    departments = db.session.scalars(select(Department).where(Department.active.is_(True))
-                                     .order_by(Department.kind, Department.name)).all()
+    departments = db.session.scalars(
+        select(Department)
+        .where(Department.active.is_(True))
+        .order_by(Department.kind, Department.name)
+    ).all()
     return {
         "reviews": triage.reviews_of(case),
-        "case": case, "display": codes.display, "consents": operations.CONSENTS,
+        "case": case,
+        "display": codes.display,
+        "consents": operations.CONSENTS,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],
         "repeats": [r for r in repeats.repeats_of(case) if access.can_view_case(g.user, r.case)],
         "informant": informant,
         "show_informant": access.can_see_informant(g.user, case),
         "exact_location": access.can_see_exact_location(g.user, case),
         "timeline": operations.timeline(case, viewer=g.user),
-        "labels": {a: t.label for a, t in workflow.ACTIONS.items()} | {"submit": "上报",
-                   **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}},
+        "labels": {a: t.label for a, t in workflow.ACTIONS.items()}
+        | {"submit": "上报", **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}},
         "actions": actions,
         # The form shown open: the case's next step, not one of the moves always at hand.
-        "primary": next((t.action for t in actions if t.action not in SIDE_ACTIONS),
-                        actions[0].action if actions else None),
+        "primary": next(
+            (t.action for t in actions if t.action not in SIDE_ACTIONS),
+            actions[0].action if actions else None,
+        ),
         "choices": {t.action: workflow.field_choices(case, t) for t in actions},
         "suggestion": suggestion,
-        "duplicates": likely_duplicates(case, viewer=g.user)
-        if case.status == "submitted" else [],
-        "departments": departments, "staffed": routing.staffed_ids(departments),
-        "current_co": {a.department_id for a in case.active_assignments
-                       if a.role == AssignmentRole.CO},
-        "handlers": db.session.scalars(select(User).where(User.role == Role.HANDLER,
-                                                          User.active.is_(True))).all(),
-        "categories": db.session.scalars(select(Category).where(Category.active.is_(True))
-                                         .order_by(Category.sort_order)).all(),
-        "result_codes": list(ResultCode), "closing_reasons": list(ClosingReason),
-        "risk_levels": list(RiskLevel), "severities": list(Severity),
+        "duplicates": likely_duplicates(case, viewer=g.user) if case.status == "submitted" else [],
+        "departments": departments,
+        "staffed": routing.staffed_ids(departments),
+        "current_co": {
+            a.department_id for a in case.active_assignments if a.role == AssignmentRole.CO
+        },
+        "handlers": db.session.scalars(
+            select(User).where(User.role == Role.HANDLER, User.active.is_(True))
+        ).all(),
+        "categories": db.session.scalars(
+            select(Category).where(Category.active.is_(True)).order_by(Category.sort_order)
+        ).all(),
+        "result_codes": list(ResultCode),
+        "closing_reasons": list(ClosingReason),
+        "risk_levels": list(RiskLevel),
+        "severities": list(Severity),
         "local": clock.local,
     }
 
@@ -139,8 +153,9 @@ def _fields(action: str) -> dict:
             try:  # <input type=datetime-local> gives the town's wall-clock time
                 fields[name] = datetime.fromisoformat(raw).replace(tzinfo=tz)
             except ValueError:
-                raise ValidationFailed("时间格式不正确。", code="invalid_datetime",
-                                       field=name) from None
+                raise ValidationFailed(
+                    "时间格式不正确。", code="invalid_datetime", field=name
+                ) from None
         else:
             fields[name] = raw
     return fields
@@ -153,17 +168,24 @@ def act(code: str, action: str):
     case = _case(code)
     version = request.form.get("version", "")
     try:
-        event = workflow.apply(case, action, actor=g.user,
-                               expected_version=int(version) if version.isdigit() else -1,
-                               **_fields(action))
+        event = workflow.apply(
+            case,
+            action,
+            actor=g.user,
+            expected_version=int(version) if version.isdigit() else -1,
+            **_fields(action),
+        )
         uploads = [f for f in request.files.getlist("photos") if f and f.filename][:9]
-        media.attach([media.store_photo(f.read(), uploader=g.user) for f in uploads],
-                     case=case, event=event)
+        media.attach(
+            [media.store_photo(f.read(), uploader=g.user) for f in uploads], case=case, event=event
+        )
         db.session.commit()
     except StaleCase:
         db.session.rollback()
-        flash("这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。",
-              "warning")
+        flash(
+            "这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。",
+            "warning",
+        )
         return redirect(url_for("admin.case_page", code=case.code))
     except ValidationFailed as error:
         db.session.rollback()
@@ -179,6 +201,8 @@ def photo(public_id: str):
     """A case photo (or its thumbnail) for users who may see the case."""
     item = media.photo_for(public_id, g.user)
     key = item.thumbnail_key if request.args.get("size") == "thumb" else item.storage_key
-    return Response(storage().get(key), mimetype=item.content_type,
-                    headers={"X-Content-Type-Options": "nosniff",
-                             "Cache-Control": "private, max-age=3600"})
+    return Response(
+        storage().get(key),
+        mimetype=item.content_type,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"},
+    )

@@ -19,15 +19,22 @@ FIGURE_ROLES = (Role.CENTER, Role.LEADER, Role.ADMIN)
 
 def _period() -> statistics.Period:
     args = request.args
-    return statistics.parse_period(args.get("kind", "month"), args.get("value", ""),
-                                   start=args.get("from", ""), end=args.get("to", ""))
+    return statistics.parse_period(
+        args.get("kind", "month"),
+        args.get("value", ""),
+        start=args.get("from", ""),
+        end=args.get("to", ""),
+    )
 
 
 def _figures(period):
-    return statistics.compute(period, village_id=id_value(request.args.get("village"), "village"),
-                              category_code=request.args.get("category") or None,
-                              required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]),
-                              required_weekly=int(current_app.config["SCREENINGS_PER_WEEK"]))
+    return statistics.compute(
+        period,
+        village_id=id_value(request.args.get("village"), "village"),
+        category_code=request.args.get("category") or None,
+        required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]),
+        required_weekly=int(current_app.config["SCREENINGS_PER_WEEK"]),
+    )
 
 
 def _percent(value) -> str:
@@ -44,8 +51,9 @@ def _small_cells_hidden(links: dict, categories, threshold: int) -> dict:
     chosen = request.args.get("category")
     chosen_secret = any(c.code == chosen and c.confidential for c in categories)
     if request.args.get("village"):
-        links["category"] = [i for i in links["category"]
-                             if i[0] not in secret or i[1] >= threshold]
+        links["category"] = [
+            i for i in links["category"] if i[0] not in secret or i[1] >= threshold
+        ]
     if chosen_secret:
         links["village"] = [i for i in links["village"] if i[1] >= threshold]
         links["worst"] = [i for i in links["worst"] if i[1] >= threshold]
@@ -62,16 +70,23 @@ def _linked(figures, period, villages, categories) -> dict:
     last_day = period.end - timedelta(days=1)
 
     def received(first=period.start, last=last_day, **narrow):
-        return url_for("admin.counted", event="submit", **{"from": first.isoformat(),
-                                                            "to": last.isoformat()},
-                       **(scope | narrow))
+        return url_for(
+            "admin.counted",
+            event="submit",
+            **{"from": first.isoformat(), "to": last.isoformat()},
+            **(scope | narrow),
+        )
 
     def month_link(label, event="submit"):
         y, m = (int(part) for part in label.split("-"))
         first, after = statistics.month(y, m).start, statistics.month(y, m).end
         first, last = max(first, period.start), min(after - timedelta(days=1), last_day)
-        return url_for("admin.counted", event=event, **{"from": first.isoformat(),
-                                                         "to": last.isoformat()}, **scope)
+        return url_for(
+            "admin.counted",
+            event=event,
+            **{"from": first.isoformat(), "to": last.isoformat()},
+            **scope,
+        )
 
     village_ids = {v.name: v.id for v in villages}
     category_codes = {c.name: c.code for c in categories}
@@ -79,16 +94,26 @@ def _linked(figures, period, villages, categories) -> dict:
     sources = {s.label: s.value for s in Source}
     return {
         "trend": [(label, n, month_link(label)) for label, n in figures.trend],
-        "group": [(label, n, received(group=groups[label]))
-                  for label, n in figures.received_by_group.items()],
-        "source": [(label, n, received(source=sources[label]))
-                   for label, n in figures.received_by_source.items()],
-        "category": [(name, n, received(category=category_codes[name]))
-                     for name, n in list(figures.received_by_category.items())[:10]],
-        "village": [(name, n, received(village=village_ids[name]))
-                    for name, n in list(figures.received_by_village.items())[:10]],
-        "worst": [(name, n, url_for("admin.index", village=village_ids[name]))
-                  for name, n, _late in figures.worst_villages],
+        "group": [
+            (label, n, received(group=groups[label]))
+            for label, n in figures.received_by_group.items()
+        ],
+        "source": [
+            (label, n, received(source=sources[label]))
+            for label, n in figures.received_by_source.items()
+        ],
+        "category": [
+            (name, n, received(category=category_codes[name]))
+            for name, n in list(figures.received_by_category.items())[:10]
+        ],
+        "village": [
+            (name, n, received(village=village_ids[name]))
+            for name, n in list(figures.received_by_village.items())[:10]
+        ],
+        "worst": [
+            (name, n, url_for("admin.index", village=village_ids[name]))
+            for name, n, _late in figures.worst_villages
+        ],
         "scope": scope,
     }
 
@@ -99,11 +124,17 @@ def _rolling_links(rows) -> list[tuple]:
     for label, received, closed, late in rows:
         y, m = (int(part) for part in label.split("-"))
         span = statistics.month(y, m)
-        days = {"from": span.start.isoformat(),
-                "to": (span.end - timedelta(days=1)).isoformat()}
-        out.append((label, received, closed, late,
-                    url_for("admin.counted", event="submit", **days),
-                    url_for("admin.counted", event="close", **days)))
+        days = {"from": span.start.isoformat(), "to": (span.end - timedelta(days=1)).isoformat()}
+        out.append(
+            (
+                label,
+                received,
+                closed,
+                late,
+                url_for("admin.counted", event="submit", **days),
+                url_for("admin.counted", event="close", **days),
+            )
+        )
     return out
 
 
@@ -116,23 +147,35 @@ def dashboard():
     villages = db.session.scalars(select(Village).order_by(Village.code)).all()
     categories = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
     chosen = request.args.get("category")
-    if (g.user.role != Role.CENTER and request.args.get("village")
-            and any(c.code == chosen and c.confidential for c in categories)):
+    if (
+        g.user.role != Role.CENTER
+        and request.args.get("village")
+        and any(c.code == chosen and c.confidential for c in categories)
+    ):
         from server.errors import ValidationFailed
 
-        raise ValidationFailed("保密类别的数字不按村查看（仅调处中心可以）。",
-                               code="confidential_by_village")
+        raise ValidationFailed(
+            "保密类别的数字不按村查看（仅调处中心可以）。", code="confidential_by_village"
+        )
     figures = _figures(period)
     return render_template(
-        "admin/dashboard.html", f=figures, period=period, percent=_percent,
-        links=_small_cells_hidden(_linked(figures, period, villages, categories), categories,
-                                  int(current_app.config["DISCLOSURE_MIN_COUNT"])),
+        "admin/dashboard.html",
+        f=figures,
+        period=period,
+        percent=_percent,
+        links=_small_cells_hidden(
+            _linked(figures, period, villages, categories),
+            categories,
+            int(current_app.config["DISCLOSURE_MIN_COUNT"]),
+        ),
         rolling=_rolling_links(statistics.rolling_year()),
         last_day=period.end - timedelta(days=1),
-        calendar_warning=unconfirmed_next_year(load_calendar(),
-                                               clock.local(clock.now()).date()),
-        args=request.args, labels=statistics.STEP_LABELS,
-        villages=villages, categories=categories)
+        calendar_warning=unconfirmed_next_year(load_calendar(), clock.local(clock.now()).date()),
+        args=request.args,
+        labels=statistics.STEP_LABELS,
+        villages=villages,
+        categories=categories,
+    )
 
 
 @bp.get("/report")
@@ -140,9 +183,14 @@ def dashboard():
 def report():
     """The period's figures in the sentences and tables the town's reports use."""
     period = _period()
-    return render_template("admin/report.html", f=_figures(period), period=period,
-                           percent=_percent, labels=statistics.STEP_LABELS,
-                           printed_at=clock.now())
+    return render_template(
+        "admin/report.html",
+        f=_figures(period),
+        period=period,
+        percent=_percent,
+        labels=statistics.STEP_LABELS,
+        printed_at=clock.now(),
+    )
 
 
 @bp.get("/report.xlsx")
@@ -158,19 +206,32 @@ def report_xlsx():
     sheet.title = "统计"
     sheet.append([f"{period.label}矛盾纠纷排查调处统计"])
     for label, value in [
-        ("收到报告（件次）", f.received), ("受理", f.accepted), ("办结", f.resolved),
-        ("结案", f.closed), ("调处矛盾纠纷", f.disputes_handled),
-        ("调解（件）", f.mediations), ("调解成功（件）", f.mediations_succeeded),
-        ("化解率", _percent(f.resolution_rate)), ("重开案件", f.reopened),
-        ("重开率", _percent(f.reopen_rate)), ("重复纠纷", f.repeat_disputes),
+        ("收到报告（件次）", f.received),
+        ("受理", f.accepted),
+        ("办结", f.resolved),
+        ("结案", f.closed),
+        ("调处矛盾纠纷", f.disputes_handled),
+        ("调解（件）", f.mediations),
+        ("调解成功（件）", f.mediations_succeeded),
+        ("化解率", _percent(f.resolution_rate)),
+        ("重开案件", f.reopened),
+        ("重开率", _percent(f.reopen_rate)),
+        ("重复纠纷", f.repeat_disputes),
         ("发现隐患", f.hazards_found),
-        ("消除隐患", f.hazards_removed), ("回访", f.follow_ups),
-        ("满意率", _percent(f.satisfaction_rate)), ("排查次数", f.screenings),
-        ("零报告", f.nil_returns), ("排查达标村数", f"{f.villages_screened}/{f.villages}"),
+        ("消除隐患", f.hazards_removed),
+        ("回访", f.follow_ups),
+        ("满意率", _percent(f.satisfaction_rate)),
+        ("排查次数", f.screenings),
+        ("零报告", f.nil_returns),
+        ("排查达标村数", f"{f.villages_screened}/{f.villages}"),
     ]:
         sheet.append(cells.row(sheet, [label, value]))
-    for title, mapping in (("按分组", f.received_by_group), ("按类别", f.received_by_category),
-                           ("按村", f.received_by_village), ("按来源", f.received_by_source)):
+    for title, mapping in (
+        ("按分组", f.received_by_group),
+        ("按类别", f.received_by_category),
+        ("按村", f.received_by_village),
+        ("按来源", f.received_by_source),
+    ):
         table = book.create_sheet(title)
         table.append([title.removeprefix("按"), "件次"])
         for key, value in mapping.items():
@@ -182,9 +243,16 @@ def report_xlsx():
     from admin.blueprint import client_ip
     from server import audit
 
-    audit.record("report.exported", actor=g.user, object_type="report", object_id=period.label,
-                 ip=client_ip())
+    audit.record(
+        "report.exported",
+        actor=g.user,
+        object_type="report",
+        object_id=period.label,
+        ip=client_ip(),
+    )
     db.session.commit()
-    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument."
-                                             "spreadsheetml.sheet",
-                    headers={"Content-Disposition": "attachment; filename=report.xlsx"})
+    return Response(
+        out.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename=report.xlsx"},
+    )

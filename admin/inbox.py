@@ -34,13 +34,18 @@ def inbox_read():
 @require(Role.CENTER, Role.LEADER)
 def supervision():
     """Supervised open cases: how late each is and how often it was chased."""
-    chases = (select(CaseEvent.case_id, func.count(CaseEvent.id).label("n"))
-              .where(CaseEvent.action.in_(["supervise", "chase"]))
-              .group_by(CaseEvent.case_id).subquery())
+    chases = (
+        select(CaseEvent.case_id, func.count(CaseEvent.id).label("n"))
+        .where(CaseEvent.action.in_(["supervise", "chase"]))
+        .group_by(CaseEvent.case_id)
+        .subquery()
+    )
     rows = db.session.execute(
-        select(Case, chases.c.n).outerjoin(chases, chases.c.case_id == Case.id)
-        .where(access.case_filter(g.user), Case.supervised.is_(True),
-               Case.due_at.is_not(None)).order_by(Case.due_at)).all()
+        select(Case, chases.c.n)
+        .outerjoin(chases, chases.c.case_id == Case.id)
+        .where(access.case_filter(g.user), Case.supervised.is_(True), Case.due_at.is_not(None))
+        .order_by(Case.due_at)
+    ).all()
     now = clock.now()
     return render_template("admin/supervision.html", rows=rows, now=now, display=codes.display)
 
@@ -60,9 +65,17 @@ def coverage():
     from server.models import Screening, User
 
     recent = db.session.execute(
-        select(Screening, User).join(User, User.id == Screening.user_id)
-        .order_by(Screening.screened_at.desc()).limit(30)).all()
-    return render_template("admin/coverage.html", weeks=week_periods, months=month_periods,
-                           by_week=screening.coverage(week_periods),
-                           by_month=dict(screening.coverage(month_periods)), today=today,
-                           recent=recent)
+        select(Screening, User)
+        .join(User, User.id == Screening.user_id)
+        .order_by(Screening.screened_at.desc())
+        .limit(30)
+    ).all()
+    return render_template(
+        "admin/coverage.html",
+        weeks=week_periods,
+        months=month_periods,
+        by_week=screening.coverage(week_periods),
+        by_month=dict(screening.coverage(month_periods)),
+        today=today,
+        recent=recent,
+    )

@@ -58,9 +58,14 @@ def villages():
 def posters():
     """One print sheet: every village's A4 poster."""
     rows = db.session.scalars(select(Village).order_by(Village.code)).all()
-    return render_template("villager/poster.html", villages=rows,
-                           town=db.session.scalar(select(Town).order_by(Town.id)),
-                           qr_svg=qr.svg, url_of=qr.village_url, inline_css=False)
+    return render_template(
+        "villager/poster.html",
+        villages=rows,
+        town=db.session.scalar(select(Town).order_by(Town.id)),
+        qr_svg=qr.svg,
+        url_of=qr.village_url,
+        inline_css=False,
+    )
 
 
 @bp.post("/villages/<code>/rotate")
@@ -83,22 +88,27 @@ def users():
         try:
             department = form.get("department", "")
             management.create_user(
-                actor=g.user, username=form.get("username", ""),
-                display_name=form.get("display_name", ""), role=form.get("role", ""),
+                actor=g.user,
+                username=form.get("username", ""),
+                display_name=form.get("display_name", ""),
+                role=form.get("role", ""),
                 password=form.get("password", ""),
                 department_id=id_value(department, "department"),
-                grid_ids=_ids("grids"), ip=client_ip())
+                grid_ids=_ids("grids"),
+                ip=client_ip(),
+            )
         except DomainError as error:
             return _failed(error, "admin.users")
         if form.get("role") in {r.value for r in approvals.PRIVILEGED}:
             return _done("账号已创建，待另一位安全管理员审批后启用。", "admin.users")
         return _done("账号已创建；首次登录须修改密码。", "admin.users")
     return render_template(
-        "admin/users.html", users=db.session.scalars(select(User).order_by(User.role,
-                                                                          User.username)).all(),
-        roles=list(Role), departments=db.session.scalars(select(Department)
-                                                         .order_by(Department.name)).all(),
-        grids=db.session.scalars(select(Grid).order_by(Grid.code)).all())
+        "admin/users.html",
+        users=db.session.scalars(select(User).order_by(User.role, User.username)).all(),
+        roles=list(Role),
+        departments=db.session.scalars(select(Department).order_by(Department.name)).all(),
+        grids=db.session.scalars(select(Grid).order_by(Grid.code)).all(),
+    )
 
 
 def _user(user_id: int) -> User:
@@ -113,8 +123,9 @@ def _user(user_id: int) -> User:
 def user_active(user_id: int):
     """Disable or re-enable an account."""
     try:
-        management.set_active(_user(user_id), request.form.get("active") == "yes",
-                              actor=g.user, ip=client_ip())
+        management.set_active(
+            _user(user_id), request.form.get("active") == "yes", actor=g.user, ip=client_ip()
+        )
     except DomainError as error:
         return _failed(error, "admin.users")
     return _done("已更新账号状态。", "admin.users")
@@ -125,8 +136,9 @@ def user_active(user_id: int):
 def user_password(user_id: int):
     """Reset a password (the user's sessions and tokens end)."""
     try:
-        applied = management.reset_password(_user(user_id), request.form.get("password", ""),
-                                            actor=g.user, ip=client_ip())
+        applied = management.reset_password(
+            _user(user_id), request.form.get("password", ""), actor=g.user, ip=client_ip()
+        )
     except DomainError as error:
         return _failed(error, "admin.users")
     if not applied:
@@ -140,9 +152,13 @@ def user_bind(user_id: int):
     """Bind a user to grids or a department."""
     department = request.form.get("department", "")
     try:
-        management.update_user(_user(user_id), actor=g.user,
-                               department_id=id_value(department, "department"),
-                               grid_ids=_ids("grids"), ip=client_ip())
+        management.update_user(
+            _user(user_id),
+            actor=g.user,
+            department_id=id_value(department, "department"),
+            grid_ids=_ids("grids"),
+            ip=client_ip(),
+        )
     except DomainError as error:
         return _failed(error, "admin.users")
     return _done("已更新绑定。", "admin.users")
@@ -159,19 +175,26 @@ def departments():
         department = db.session.get(Department, department_id) if department_id else None
         try:
             management.save_department(
-                actor=g.user, department=department, name=form.get("name", ""),
-                kind=form.get("kind", ""), town_wide=form.get("town_wide") == "yes",
-                village_ids=_ids("villages"), active=form.get("active", "yes") == "yes",
-                ip=client_ip())
+                actor=g.user,
+                department=department,
+                name=form.get("name", ""),
+                kind=form.get("kind", ""),
+                town_wide=form.get("town_wide") == "yes",
+                village_ids=_ids("villages"),
+                active=form.get("active", "yes") == "yes",
+                ip=client_ip(),
+            )
         except DomainError as error:
             return _failed(error, "admin.departments")
         return _done("部门已保存。", "admin.departments")
     return render_template(
         "admin/departments.html",
-        departments=db.session.scalars(select(Department).order_by(Department.kind,
-                                                                   Department.name)).all(),
+        departments=db.session.scalars(
+            select(Department).order_by(Department.kind, Department.name)
+        ).all(),
         kinds=list(DepartmentKind),
-        villages=db.session.scalars(select(Village).order_by(Village.code)).all())
+        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
+    )
 
 
 @bp.route("/categories", methods=["GET", "POST"])
@@ -183,25 +206,45 @@ def categories():
         category = db.session.scalar(select(Category).where(Category.code == form.get("code")))
         if category is None:
             raise NotFound("找不到该类别。")
-        limits = {step.value: (form.get(f"warn_{step.value}", "").strip() or None,
-                               form.get(f"due_{step.value}", "").strip()) for step in Step}
+        limits = {
+            step.value: (
+                form.get(f"warn_{step.value}", "").strip() or None,
+                form.get(f"due_{step.value}", "").strip(),
+            )
+            for step in Step
+        }
         try:
             management.save_category(
-                category, actor=g.user, name=form.get("name", ""), hint=form.get("hint"),
-                urgent=form.get("urgent") == "yes", confidential=form.get("confidential") == "yes",
-                emergency=form.get("emergency") == "yes", active=form.get("active") == "yes",
-                default_risk_level=form.get("default_risk_level", ""), limits=limits,
-                lead_kind=form.get("lead_kind") or None, co_kinds=form.getlist("co_kinds"),
-                ip=client_ip())
+                category,
+                actor=g.user,
+                name=form.get("name", ""),
+                hint=form.get("hint"),
+                urgent=form.get("urgent") == "yes",
+                confidential=form.get("confidential") == "yes",
+                emergency=form.get("emergency") == "yes",
+                active=form.get("active") == "yes",
+                default_risk_level=form.get("default_risk_level", ""),
+                limits=limits,
+                lead_kind=form.get("lead_kind") or None,
+                co_kinds=form.getlist("co_kinds"),
+                ip=client_ip(),
+            )
         except DomainError as error:
             return _failed(error, "admin.categories")
         if category.confidential and form.get("confidential") != "yes":
-            return _done(f"类别 {category.name} 已保存；取消保密须由另一位系统管理员审批。",
-                         "admin.categories")
+            return _done(
+                f"类别 {category.name} 已保存；取消保密须由另一位系统管理员审批。",
+                "admin.categories",
+            )
         return _done(f"类别 {category.name} 已保存。", "admin.categories")
     rows = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
-    return render_template("admin/categories.html", categories=rows, steps=list(Step),
-                           kinds=list(DepartmentKind), risk_levels=list(RiskLevel))
+    return render_template(
+        "admin/categories.html",
+        categories=rows,
+        steps=list(Step),
+        kinds=list(DepartmentKind),
+        risk_levels=list(RiskLevel),
+    )
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
@@ -212,9 +255,12 @@ def calendar():
     if request.method == "POST" and request.form.get("notice") is not None:
         year = request.form.get("year", "")
         try:
-            days = management.confirm_year(int(year) if year.isdigit() else 0,
-                                           request.form.get("notice", ""), actor=g.user,
-                                           ip=client_ip())
+            days = management.confirm_year(
+                int(year) if year.isdigit() else 0,
+                request.form.get("notice", ""),
+                actor=g.user,
+                ip=client_ip(),
+            )
         except DomainError as error:
             db.session.rollback()
             flash(error.message, "error")
@@ -227,8 +273,13 @@ def calendar():
             flash("日期格式不正确。", "error")
             return redirect(url_for("admin.calendar"))
         choice = request.form.get("workday")
-        management.set_calendar_day(day, {"yes": True, "no": False}.get(choice), actor=g.user,
-                                    name=request.form.get("name"), ip=client_ip())
+        management.set_calendar_day(
+            day,
+            {"yes": True, "no": False}.get(choice),
+            actor=g.user,
+            name=request.form.get("name"),
+            ip=client_ip(),
+        )
         return _done("工作日历已更新。", "admin.calendar")
     return _calendar_page()
 
@@ -237,12 +288,18 @@ def _calendar_page(notice: str = "", year: str = ""):
     rows = db.session.scalars(select(CalendarDay).order_by(CalendarDay.day.desc())).all()
     calendar = load_calendar()
     this_year = clock.local(clock.now()).year
-    years = [(y, calendar.year_source(y), YEAR_SOURCE_LABELS[calendar.year_source(y)])
-             for y in (this_year, this_year + 1)]
-    return render_template("admin/calendar.html", days=rows, years=years,
-                           notice=notice, year=year or this_year + 1,
-                           calendar_warning=unconfirmed_next_year(
-                               calendar, clock.local(clock.now()).date()))
+    years = [
+        (y, calendar.year_source(y), YEAR_SOURCE_LABELS[calendar.year_source(y)])
+        for y in (this_year, this_year + 1)
+    ]
+    return render_template(
+        "admin/calendar.html",
+        days=rows,
+        years=years,
+        notice=notice,
+        year=year or this_year + 1,
+        calendar_warning=unconfirmed_next_year(calendar, clock.local(clock.now()).date()),
+    )
 
 
 @bp.get("/approvals")
@@ -250,12 +307,21 @@ def _calendar_page(notice: str = "", year: str = ""):
 def approvals_page():
     """Changes asked for by another person, waiting for this one's decision."""
     items = approvals.pending(g.user)
-    names = {u.id: u.display_name for u in db.session.scalars(
-        select(User).where(User.id.in_({a.requested_by_id for a in items} or {-1})))}
-    mine = db.session.scalars(select(Approval).where(
-        Approval.requested_by_id == g.user.id).order_by(Approval.id.desc()).limit(20)).all()
-    return render_template("admin/approvals.html", items=items, names=names, mine=mine,
-                           labels=approvals.LABELS)
+    names = {
+        u.id: u.display_name
+        for u in db.session.scalars(
+            select(User).where(User.id.in_({a.requested_by_id for a in items} or {-1}))
+        )
+    }
+    mine = db.session.scalars(
+        select(Approval)
+        .where(Approval.requested_by_id == g.user.id)
+        .order_by(Approval.id.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "admin/approvals.html", items=items, names=names, mine=mine, labels=approvals.LABELS
+    )
 
 
 @bp.post("/approvals/<int:approval_id>/<decision>")
@@ -269,5 +335,7 @@ def approval_decide(approval_id: int, decision: str):
         decide(approval_id, actor=g.user, ip=client_ip())
     except DomainError as error:
         return _failed(error, "admin.approvals_page")
-    return _done("已批准，已生效。" if decision == "approve" else "已拒绝，未作任何改动。",
-                 "admin.approvals_page")
+    return _done(
+        "已批准，已生效。" if decision == "approve" else "已拒绝，未作任何改动。",
+        "admin.approvals_page",
+    )

@@ -35,18 +35,25 @@ def _filters() -> triage.QueueFilters:
     risk = request.args.get("risk_level") or None
     return triage.QueueFilters(
         status=status if status in {s.value for s in CaseStatus} else None,
-        village=_int("village"), category=request.args.get("category") or None,
+        village=_int("village"),
+        category=request.args.get("category") or None,
         risk_level=risk if risk in {r.value for r in RiskLevel} else None,
-        department=_int("department"), overdue=request.args.get("overdue") == "1",
-        supervised=request.args.get("supervised") == "1", held=request.args.get("held") == "1")
+        department=_int("department"),
+        overdue=request.args.get("overdue") == "1",
+        supervised=request.args.get("supervised") == "1",
+        held=request.args.get("held") == "1",
+    )
 
 
 @bp.get("/")
 @require(*CASE_ROLES, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR)
 def index():
     """The queue: new and open cases, urgent and nearest their deadline first."""
-    landing = {Role.ADMIN: "admin.villages", Role.SECURITY_ADMIN: "admin.users",
-               Role.AUDITOR: "admin.audit_log"}.get(g.user.role)
+    landing = {
+        Role.ADMIN: "admin.villages",
+        Role.SECURITY_ADMIN: "admin.users",
+        Role.AUDITOR: "admin.audit_log",
+    }.get(g.user.role)
     if landing:  # the three duties read no cases: each lands on its own work
         from flask import redirect, url_for
 
@@ -56,16 +63,26 @@ def index():
     calendar = load_calendar()
     rows = [(case, triage.time_left(case, calendar=calendar)) for case in page.items]
     return render_template(
-        "admin/queue.html", rows=rows, page=page, filters=filters,
-        counts=triage.counts(g.user, filters), statuses=list(CaseStatus),
+        "admin/queue.html",
+        rows=rows,
+        page=page,
+        filters=filters,
+        counts=triage.counts(g.user, filters),
+        statuses=list(CaseStatus),
         held=triage.held_count(g.user),
         reviews=triage.awaiting_review(g.user) if g.user.role != Role.HANDLER else [],
         villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
         categories=db.session.scalars(select(Category).order_by(Category.sort_order)).all(),
-        departments=db.session.scalars(select(Department).where(Department.active.is_(True))
-                                       .order_by(Department.kind, Department.name)).all(),
-        risk_levels=list(RiskLevel), display=codes.display, now=clock.now(),
-        args=request.args)
+        departments=db.session.scalars(
+            select(Department)
+            .where(Department.active.is_(True))
+            .order_by(Department.kind, Department.name)
+        ).all(),
+        risk_levels=list(RiskLevel),
+        display=codes.display,
+        now=clock.now(),
+        args=request.args,
+    )
 
 
 @bp.get("/counted")
@@ -86,15 +103,28 @@ def counted():
     start = datetime.combine(first, time(0), tzinfo=tz)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
     village = id_value(request.args.get("village"), "village")
-    page = triage.counted_page(g.user, action, start, end, village=village,
-                               category=request.args.get("category") or None,
-                               group=request.args.get("group") or None,
-                               source=request.args.get("source") or None,
-                               repeat=request.args.get("repeat") == "1",
-                               cursor=request.args.get("after") or None)
-    return render_template("admin/counted.html", page=page, display=codes.display,
-                           label=triage.COUNTED_BY[action], first=first, last=last,
-                           scope=_counted_scope(village), args=request.args)
+    page = triage.counted_page(
+        g.user,
+        action,
+        start,
+        end,
+        village=village,
+        category=request.args.get("category") or None,
+        group=request.args.get("group") or None,
+        source=request.args.get("source") or None,
+        repeat=request.args.get("repeat") == "1",
+        cursor=request.args.get("after") or None,
+    )
+    return render_template(
+        "admin/counted.html",
+        page=page,
+        display=codes.display,
+        label=triage.COUNTED_BY[action],
+        first=first,
+        last=last,
+        scope=_counted_scope(village),
+        args=request.args,
+    )
 
 
 def _counted_scope(village: int | None) -> str:
@@ -125,6 +155,10 @@ def urgent_since():
     if since.tzinfo is None:
         since = since.replace(tzinfo=clock.now().tzinfo)
     cases = triage.new_urgent(g.user, since)
-    return jsonify(now=clock.now().isoformat(), cases=[
-        {"code": codes.display(c.code), "category": c.category.name, "village": c.village.name}
-        for c in cases])
+    return jsonify(
+        now=clock.now().isoformat(),
+        cases=[
+            {"code": codes.display(c.code), "category": c.category.name, "village": c.village.name}
+            for c in cases
+        ],
+    )

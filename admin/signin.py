@@ -26,8 +26,9 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "")
         try:
-            user = auth.authenticate(username, request.form.get("password", ""),
-                                     ip=client_ip(), roles=ADMIN_ROLES)
+            user = auth.authenticate(
+                username, request.form.get("password", ""), ip=client_ip(), roles=ADMIN_ROLES
+            )
         except auth.LoginFailed as failed:
             db.session.commit()  # the failure counts
             error = failed.message
@@ -53,8 +54,14 @@ def logout():
     from server import audit
 
     if g.user is not None:
-        audit.record("auth.logout", actor=g.user, object_type="user", object_id=g.user.id,
-                     ip=client_ip(), surface="admin")
+        audit.record(
+            "auth.logout",
+            actor=g.user,
+            object_type="user",
+            object_id=g.user.id,
+            ip=client_ip(),
+            surface="admin",
+        )
         db.session.commit()
     session.clear()
     return redirect(url_for("admin.login"))
@@ -72,8 +79,9 @@ def change_password():
             error = "两次输入的新密码不一致。"
         else:
             try:
-                auth.change_own_password(g.user, form.get("current", ""),
-                                         form.get("new_password", ""), ip=client_ip())
+                auth.change_own_password(
+                    g.user, form.get("current", ""), form.get("new_password", ""), ip=client_ip()
+                )
             except auth.LoginFailed as failed:
                 db.session.commit()  # the failure counts
                 error = failed.message

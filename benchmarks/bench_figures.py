@@ -27,17 +27,23 @@ from server import clock, create_app, ledgers, statistics
 from server.extensions import db
 from server.models import Case, CaseEvent, Department, DepartmentKind, Village
 
-ACTIONS = [("accept", "accept", "accepted"), ("dispatch", "dispatch", "dispatched"),
-           ("sign_for", "sign_for", "in_progress"), ("resolve", "handle", "resolved"),
-           ("verify", "verify", "follow_up"), ("close", "follow_up", "closed")]
+ACTIONS = [
+    ("accept", "accept", "accepted"),
+    ("dispatch", "dispatch", "dispatched"),
+    ("sign_for", "sign_for", "in_progress"),
+    ("resolve", "handle", "resolved"),
+    ("verify", "verify", "follow_up"),
+    ("close", "follow_up", "closed"),
+]
 
 SATISFACTION = ["satisfied", "satisfied", "basically_satisfied", "dissatisfied", None]
 
 
 def seed(count: int) -> None:
     villages, categories = demo_town()
-    justice = db.session.scalar(select(Department.id).where(
-        Department.kind == DepartmentKind.JUSTICE_OFFICE))
+    justice = db.session.scalar(
+        select(Department.id).where(Department.kind == DepartmentKind.JUSTICE_OFFICE)
+    )
     first_id = (db.session.scalar(select(db.func.max(Case.id))) or 0) + 1
     rng = random.Random(11)  # noqa: S311 - synthetic data
     now = datetime.now(UTC)
@@ -47,51 +53,107 @@ def seed(count: int) -> None:
         created = now - timedelta(minutes=rng.randrange(60, 5 * 365 * 24 * 60))
         closed = rng.random() < 0.97
         case_id = first_id + i
-        cases.append({
-            "id": case_id, "code": f"F{i:011d}", "source": "grid_worker",
-            "village_id": rng.choice(villages), "category_id": rng.choice(categories),
-            "severity": "general", "risk_level": "yellow", "people_involved": 2,
-            "group_dispute": False, "criminal_risk": False, "urgent": False,
-            "description": "生成的案件", "reporter_anonymous": True,
-            "status": "closed" if closed else "submitted", "lead_department_id": justice,
-            "step": None if closed else "accept",
-            "due_at": None if closed else created + timedelta(days=2),
-            "supervised": False, "escalated": False, "created_at": created,
-            "updated_at": created, "closed_at": created + timedelta(days=9) if closed else None,
-            "result_code": "mediated" if closed else None,
-            "closing_reason": "resolved" if closed else None, "version": 1,
-        })
+        cases.append(
+            {
+                "id": case_id,
+                "code": f"F{i:011d}",
+                "source": "grid_worker",
+                "village_id": rng.choice(villages),
+                "category_id": rng.choice(categories),
+                "severity": "general",
+                "risk_level": "yellow",
+                "people_involved": 2,
+                "group_dispute": False,
+                "criminal_risk": False,
+                "urgent": False,
+                "description": "生成的案件",
+                "reporter_anonymous": True,
+                "status": "closed" if closed else "submitted",
+                "lead_department_id": justice,
+                "step": None if closed else "accept",
+                "due_at": None if closed else created + timedelta(days=2),
+                "supervised": False,
+                "escalated": False,
+                "created_at": created,
+                "updated_at": created,
+                "closed_at": created + timedelta(days=9) if closed else None,
+                "result_code": "mediated" if closed else None,
+                "closing_reason": "resolved" if closed else None,
+                "version": 1,
+            }
+        )
         village, category = cases[-1]["village_id"], cases[-1]["category_id"]
-        facts = {"village_id": village, "category_id": category, "previous_at": None,
-                 "previous_result_at": None, "previous_counted_at": None}
-        events.append({"case_id": case_id, "action": "submit", "from_status": None,
-                       "to_status": "submitted", "at": created, "data": {},
-                       "internal": False, "step": None, "step_due_at": None,
-                       "seconds_since_report": 0, "result": None, **facts})
+        facts = {
+            "village_id": village,
+            "category_id": category,
+            "previous_at": None,
+            "previous_result_at": None,
+            "previous_counted_at": None,
+        }
+        events.append(
+            {
+                "case_id": case_id,
+                "action": "submit",
+                "from_status": None,
+                "to_status": "submitted",
+                "at": created,
+                "data": {},
+                "internal": False,
+                "step": None,
+                "step_due_at": None,
+                "seconds_since_report": 0,
+                "result": None,
+                **facts,
+            }
+        )
         if closed:
             moment, status, counted_at = created, "submitted", None
             for action, step_name, to in ACTIONS:
                 due = moment + timedelta(days=2)
                 moment = moment + timedelta(hours=rng.randrange(1, 60))
                 result = {"resolve": "mediated", "close": "resolved"}.get(action)
-                data = {"result_code": result} if action == "resolve" else (
-                    {"closing_reason": result} if action == "close" else {})
-                events.append({"case_id": case_id, "action": action, "from_status": status,
-                               "to_status": to, "at": moment, "data": data, "internal": False,
-                               "step": step_name, "step_due_at": due, "result": result,
-                               "seconds_since_report": int((moment - created).total_seconds()),
-                               **facts, "previous_counted_at": counted_at})
+                data = (
+                    {"result_code": result}
+                    if action == "resolve"
+                    else ({"closing_reason": result} if action == "close" else {})
+                )
+                events.append(
+                    {
+                        "case_id": case_id,
+                        "action": action,
+                        "from_status": status,
+                        "to_status": to,
+                        "at": moment,
+                        "data": data,
+                        "internal": False,
+                        "step": step_name,
+                        "step_due_at": due,
+                        "result": result,
+                        "seconds_since_report": int((moment - created).total_seconds()),
+                        **facts,
+                        "previous_counted_at": counted_at,
+                    }
+                )
                 if action in ("accept", "resolve", "close"):
                     counted_at = moment
                 status = to
                 if action == "verify":  # the follow-up visit the close requires
-                    events.append({
-                        "case_id": case_id, "action": "record_visit", "from_status": status,
-                        "to_status": status, "at": moment + timedelta(hours=1),
-                        "data": {"outcome": "gone"}, "internal": True, "step": None,
-                        "step_due_at": None, "result": rng.choice(SATISFACTION),
-                        "seconds_since_report": int((moment - created).total_seconds()) + 3600,
-                        **facts})
+                    events.append(
+                        {
+                            "case_id": case_id,
+                            "action": "record_visit",
+                            "from_status": status,
+                            "to_status": status,
+                            "at": moment + timedelta(hours=1),
+                            "data": {"outcome": "gone"},
+                            "internal": True,
+                            "step": None,
+                            "step_due_at": None,
+                            "result": rng.choice(SATISFACTION),
+                            "seconds_since_report": int((moment - created).total_seconds()) + 3600,
+                            **facts,
+                        }
+                    )
         if len(cases) >= 20000:
             db.session.execute(insert(Case.__table__), cases)
             db.session.execute(insert(CaseEvent.__table__), events)
@@ -120,9 +182,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--export", type=int, default=100_000)
-    parser.add_argument("--database", type=Path,
-                        help="keep the seeded database in this file and reuse it next time "
-                             "(seeding a million cases takes minutes)")
+    parser.add_argument(
+        "--database",
+        type=Path,
+        help="keep the seeded database in this file and reuse it next time "
+        "(seeding a million cases takes minutes)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["INSTANCE_PATH"] = tmp
@@ -143,20 +208,28 @@ def main() -> None:
             while batch := statistics.keep_month_figures():  # what the sweep does
                 kept += batch
                 db.session.commit()
-            print(f"the sweep kept {kept} months' figures in "
-                  f"{time.perf_counter() - started:.1f} s")
+            print(f"the sweep kept {kept} months' figures in {time.perf_counter() - started:.1f} s")
             today = clock.local(clock.now()).date()
             this_year, last_year = statistics.year(today.year), statistics.year(today.year - 1)
             this_month = statistics.month(today.year, today.month)
             previous = today.replace(day=1) - timedelta(days=1)
             last_month = statistics.month(previous.year, previous.month)
-            for period, goal in ((last_year, 1000), (this_year, 1000), (last_month, 300),
-                                 (this_month, 300)):
-                timed(f"dashboard, {period.label} (goal < {goal})",
-                      lambda p=period: statistics.compute(p))
+            for period, goal in (
+                (last_year, 1000),
+                (this_year, 1000),
+                (last_month, 300),
+                (this_month, 300),
+            ):
+                timed(
+                    f"dashboard, {period.label} (goal < {goal})",
+                    lambda p=period: statistics.compute(p),
+                )
             village = db.session.scalar(select(Village.id).limit(1))
-            timed(f"dashboard, {last_year.label}, one village (counted, no goal)",
-                  lambda: statistics.compute(last_year, village_id=village), runs=1)
+            timed(
+                f"dashboard, {last_year.label}, one village (counted, no goal)",
+                lambda: statistics.compute(last_year, village_id=village),
+                runs=1,
+            )
             # Export enough days to reach about --export cases.
             share = args.export / args.cases
             days = max(1, int(5 * 365 * share))
@@ -167,9 +240,11 @@ def main() -> None:
             # The case list: every case of the period, with each step's time.
             rows = ledgers.write("cases", period, Path(tmp) / "ledger.xlsx")
             peak = status_kb("VmHWM")
-            print(f"case-list ledger, {rows:,} cases: {time.perf_counter() - started:.0f} s, "
-                  f"peak +{max(0, peak - before) / 1024:.0f} MB (goal < 200 MB; the "
-                  f"process held {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at most)")
+            print(
+                f"case-list ledger, {rows:,} cases: {time.perf_counter() - started:.0f} s, "
+                f"peak +{max(0, peak - before) / 1024:.0f} MB (goal < 200 MB; the "
+                f"process held {before / 1024:.0f} MB before, {peak / 1024:.0f} MB at most)"
+            )
 
 
 if __name__ == "__main__":

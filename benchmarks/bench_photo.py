@@ -95,16 +95,23 @@ def main() -> None:
     memory = {}
     for which in ("pillow", "ours"):
         result = subprocess.run(  # noqa: S603 - this script, in a fresh interpreter
-            [sys.executable, __file__, "--memory", which, str(path)], capture_output=True,
-            text=True, check=True, cwd=ROOT)
+            [sys.executable, __file__, "--memory", which, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         memory[which] = json.loads(result.stdout)["extra_mb"]
     path.unlink()
 
     print(f"photo: 4000x3000 JPEG, {len(raw) / 1e6:.1f} MB, median of {args.runs} runs")
-    print(f"pillow draft+resize+encode: {baseline * 1000:7.1f} ms"
-          f"   peak +{memory['pillow']:.0f} MB")
-    print(f"server.media.process_image: {mine * 1000:7.1f} ms   peak +{memory['ours']:.0f} MB"
-          "   (also: orientation, metadata stripped, thumbnail)")
+    print(
+        f"pillow draft+resize+encode: {baseline * 1000:7.1f} ms   peak +{memory['pillow']:.0f} MB"
+    )
+    print(
+        f"server.media.process_image: {mine * 1000:7.1f} ms   peak +{memory['ours']:.0f} MB"
+        "   (also: orientation, metadata stripped, thumbnail)"
+    )
     print(f"time ratio: {mine / baseline:.2f}  (goal <= 1.3)   extra memory goal < 50 MB")
 
 

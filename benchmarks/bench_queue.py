@@ -35,8 +35,9 @@ URGENT_SHARE = 0.01
 def seed(count: int) -> None:
     """Insert `count` cases in bulk (one transaction), consistent with every check."""
     villages, categories = demo_town()
-    police = db.session.scalar(select(Department.id).where(
-        Department.kind == DepartmentKind.POLICE_STATION))
+    police = db.session.scalar(
+        select(Department.id).where(Department.kind == DepartmentKind.POLICE_STATION)
+    )
     rng = random.Random(7)  # noqa: S311 - synthetic data
     now = datetime.now(UTC)
     batch, table = [], Case.__table__
@@ -45,20 +46,32 @@ def seed(count: int) -> None:
         created = now - timedelta(minutes=rng.randrange(0, 5 * 365 * 24 * 60))
         is_open = rng.random() < OPEN_SHARE
         status = rng.choice(["submitted", "accepted", "in_progress"]) if is_open else "closed"
-        batch.append({
-            "code": f"B{i:011d}", "source": "grid_worker", "village_id": rng.choice(villages),
-            "category_id": rng.choice(categories), "severity": "general",
-            "risk_level": rng.choice(["red", "orange", "yellow", "yellow"]),
-            "people_involved": 2, "group_dispute": False, "criminal_risk": False,
-            "urgent": rng.random() < URGENT_SHARE, "description": "批量生成的测试案件",
-            "reporter_anonymous": True, "status": status,
-            "lead_department_id": police if status == "in_progress" else None,
-            "step": ("handle" if status == "in_progress" else "accept") if is_open else None,
-            "due_at": (created + timedelta(days=rng.randrange(1, 30))) if is_open else None,
-            "supervised": is_open and rng.random() < 0.1, "escalated": False,
-            "created_at": created, "updated_at": created + timedelta(days=3),
-            "closed_at": None if is_open else created + timedelta(days=3), "version": 1,
-        })
+        batch.append(
+            {
+                "code": f"B{i:011d}",
+                "source": "grid_worker",
+                "village_id": rng.choice(villages),
+                "category_id": rng.choice(categories),
+                "severity": "general",
+                "risk_level": rng.choice(["red", "orange", "yellow", "yellow"]),
+                "people_involved": 2,
+                "group_dispute": False,
+                "criminal_risk": False,
+                "urgent": rng.random() < URGENT_SHARE,
+                "description": "批量生成的测试案件",
+                "reporter_anonymous": True,
+                "status": status,
+                "lead_department_id": police if status == "in_progress" else None,
+                "step": ("handle" if status == "in_progress" else "accept") if is_open else None,
+                "due_at": (created + timedelta(days=rng.randrange(1, 30))) if is_open else None,
+                "supervised": is_open and rng.random() < 0.1,
+                "escalated": False,
+                "created_at": created,
+                "updated_at": created + timedelta(days=3),
+                "closed_at": None if is_open else created + timedelta(days=3),
+                "version": 1,
+            }
+        )
         if len(batch) == 20000:
             db.session.execute(insert(table), batch)
             batch = []
@@ -72,6 +85,7 @@ def seed(count: int) -> None:
 
 def measure(user, filters, runs: int, deep: int) -> dict:
     """Time the queue page (page + counts): first page, and page `deep` via the cursor."""
+
     def view(cursor=None):
         started = time.perf_counter()
         page = triage.page(user, filters, cursor=cursor)
@@ -87,10 +101,12 @@ def measure(user, filters, runs: int, deep: int) -> dict:
             break
         cursor = page.next_cursor
     deep_times = [view(cursor)[0] for _ in range(runs)] if cursor else []
-    return {"median": statistics.median(first) * 1000,
-            "p95": sorted(first)[int(0.95 * (len(first) - 1))] * 1000,
-            "deep_page": depth + 1,
-            "deep_median": statistics.median(deep_times) * 1000 if deep_times else None}
+    return {
+        "median": statistics.median(first) * 1000,
+        "p95": sorted(first)[int(0.95 * (len(first) - 1))] * 1000,
+        "deep_page": depth + 1,
+        "deep_median": statistics.median(deep_times) * 1000 if deep_times else None,
+    }
 
 
 def plans(statements: list[tuple[str, tuple]]) -> list[str]:
@@ -135,12 +151,15 @@ def main() -> None:
             for name, user, filters in scenarios:
                 result = measure(user, filters, args.runs, args.deep)
                 deep = f"{result['deep_median']:8.1f}" if result["deep_median"] else "       -"
-                print(f"{name:34} {result['median']:9.1f} {result['p95']:7.1f} "
-                      f"{result['deep_page']:9d} {deep}")
+                print(
+                    f"{name:34} {result['median']:9.1f} {result['p95']:7.1f} "
+                    f"{result['deep_page']:9d} {deep}"
+                )
                 captured: list[tuple[str, tuple]] = []
 
-                def capture(conn, cursor, statement, parameters, context, executemany,
-                            captured=captured):
+                def capture(
+                    conn, cursor, statement, parameters, context, executemany, captured=captured
+                ):
                     if statement.lstrip().upper().startswith("SELECT"):
                         captured.append((statement, parameters))
 
@@ -151,11 +170,13 @@ def main() -> None:
                 event.remove(engine, "before_cursor_execute", capture)
                 for line in plans(captured):
                     print(line)
-                    if "TEMP B-TREE" in line or (line.strip().startswith("SCAN case_file")
-                                                 and "INDEX" not in line):
+                    if "TEMP B-TREE" in line or (
+                        line.strip().startswith("SCAN case_file") and "INDEX" not in line
+                    ):
                         flagged.append((name, line.strip()))
-            print("plans that scan the whole table or sort in a temporary B-tree:",
-                  flagged or "none")
+            print(
+                "plans that scan the whole table or sort in a temporary B-tree:", flagged or "none"
+            )
 
 
 if __name__ == "__main__":

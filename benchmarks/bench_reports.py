@@ -53,9 +53,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-BODY = {"category": "D02", "village": 1, "grid": 1, "description": "两户邻居因排水沟争吵。",
-        "place_text": "村东头", "people_involved": 2,
-        "parties": [{"name": "张三#N#"}, {"name": "李四#N#", "side": "respondent"}]}
+BODY = {
+    "category": "D02",
+    "village": 1,
+    "grid": 1,
+    "description": "两户邻居因排水沟争吵。",
+    "place_text": "村东头",
+    "people_involved": 2,
+    "parties": [{"name": "张三#N#"}, {"name": "李四#N#", "side": "respondent"}],
+}
 # "#N#" in a party's name becomes a number of each request's own, so that every report is
 # a dispute between other people, as a town's are; --same-parties keeps the names, so that
 # every report repeats the earlier ones (重复纠纷): the repeat-dispute check's worst case.
@@ -114,7 +120,10 @@ def start(app: str, port: int, env: dict) -> subprocess.Popen:
     process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
         [str(BIN / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"), app],
         env=os.environ | env | {"PORT": str(port), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     for _ in range(100):
         try:
             http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
@@ -125,8 +134,9 @@ def start(app: str, port: int, env: dict) -> subprocess.Popen:
     raise RuntimeError(f"{app} did not start")
 
 
-def load_python(port: int, path: str, token: str | None, seconds: float, clients: int,
-                close: bool, vary: bool):
+def load_python(
+    port: int, path: str, token: str | None, seconds: float, clients: int, close: bool, vary: bool
+):
     """Python threads as clients (when wrk is missing)."""
     latencies: list[float] = []
     errors = [0]
@@ -135,20 +145,17 @@ def load_python(port: int, path: str, token: str | None, seconds: float, clients
     template = json.dumps(BODY, ensure_ascii=False)
 
     def headers():
-        common = {"Content-Type": "application/json"} | ({"Connection": "close"} if close
-                                                          else {})
+        common = {"Content-Type": "application/json"} | ({"Connection": "close"} if close else {})
         if token is None:
             return common
-        return common | {"Authorization": f"Bearer {token}",
-                         "Idempotency-Key": str(uuid.uuid4())}
+        return common | {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
 
     def client():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine = []
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            payload = template.replace(PER_REQUEST, uuid.uuid4().hex[:12] if vary
-                                       else "").encode()
+            payload = template.replace(PER_REQUEST, uuid.uuid4().hex[:12] if vary else "").encode()
             connection.request("POST", path, body=payload, headers=headers())
             response = connection.getresponse()
             response.read()
@@ -168,28 +175,59 @@ def load_python(port: int, path: str, token: str | None, seconds: float, clients
     elapsed = time.monotonic() - started
     latencies.sort()
     return {
-        "requests": len(latencies), "errors": errors[0], "rps": len(latencies) / elapsed,
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
     }
 
 
-def load_wrk(port: int, path: str, token: str | None, seconds: float, clients: int,
-             script: Path, close: bool, vary: bool):
+def load_wrk(
+    port: int,
+    path: str,
+    token: str | None,
+    seconds: float,
+    clients: int,
+    script: Path,
+    close: bool,
+    vary: bool,
+):
     """wrk as the clients: one thread, `clients` connections."""
-    env = os.environ | {"BENCH_BODY": json.dumps(BODY, ensure_ascii=False) if vary
-                        else json.dumps(BODY, ensure_ascii=False).replace(PER_REQUEST, ""),
-                        "BENCH_TOKEN": token or "", "BENCH_PATH": path,
-                        "BENCH_CLOSE": "1" if close else "0"}
+    env = os.environ | {
+        "BENCH_BODY": json.dumps(BODY, ensure_ascii=False)
+        if vary
+        else json.dumps(BODY, ensure_ascii=False).replace(PER_REQUEST, ""),
+        "BENCH_TOKEN": token or "",
+        "BENCH_PATH": path,
+        "BENCH_CLOSE": "1" if close else "0",
+    }
     out = subprocess.run(  # noqa: S603 - wrk, our own arguments
-        [shutil.which("wrk"), "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s",
-         "--timeout", "30s", "-s", str(script), f"http://127.0.0.1:{port}"],
-        env=env, check=True, capture_output=True, text=True).stdout
+        [
+            shutil.which("wrk"),
+            "-t1",
+            f"-c{clients}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
     r = json.loads(line.removeprefix("BENCH "))
-    return {"requests": r["requests"], "errors": r["errors"],
-            "rps": r["requests"] / (r["duration_us"] / 1e6),
-            "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
+    return {
+        "requests": r["requests"],
+        "errors": r["errors"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+    }
 
 
 def prepare_grid_report(database: str) -> dict:
@@ -197,8 +235,13 @@ def prepare_grid_report(database: str) -> dict:
     instance = str(Path(database.removeprefix("sqlite:///")).parent)
     env = os.environ | {"DATABASE_URL": database, "INSTANCE_PATH": instance}
     for command in (["db", "upgrade"], ["seed-demo"]):
-        subprocess.run([str(BIN / "grid-report"), *command], env=env, check=True,  # noqa: S603
-                       cwd=ROOT, capture_output=True)
+        subprocess.run(  # noqa: S603 - our own console script, our own arguments
+            [str(BIN / "grid-report"), *command],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
     return env
 
 
@@ -206,14 +249,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--driver", choices=("wrk", "python"),
-                        default="wrk" if shutil.which("wrk") else "python")
-    parser.add_argument("--keep-alive", action="store_true",
-                        help="keep each client's connection open (not as behind nginx)")
-    parser.add_argument("--queued-minimal", action="store_true",
-                        help="give the minimal endpoint grid-report's write queue")
-    parser.add_argument("--same-parties", action="store_true",
-                        help="every report between the same two people (each a repeat)")
+    parser.add_argument(
+        "--driver", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python"
+    )
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="keep each client's connection open (not as behind nginx)",
+    )
+    parser.add_argument(
+        "--queued-minimal",
+        action="store_true",
+        help="give the minimal endpoint grid-report's write queue",
+    )
+    parser.add_argument(
+        "--same-parties",
+        action="store_true",
+        help="every report between the same two people (each a repeat)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -231,19 +284,30 @@ def main() -> None:
         env = prepare_grid_report(ours_db)
         env.pop("PYTHONPATH", None)
         ours_port, minimal_port = free_port(), free_port()
-        ours = start("server:create_app()", ours_port, {k: env[k] for k in
-                                                        ("DATABASE_URL", "INSTANCE_PATH")})
-        minimal_env = {"MINIMAL_DATABASE_URL": f"sqlite:///{tmp}/minimal.sqlite3",
-                       "MINIMAL_WRITE_QUEUE": "1" if args.queued_minimal else ""}
-        subprocess.run([sys.executable, "-c", "from benchmarks.minimal_app import create_app;"
-                        " create_app()"], env=os.environ | minimal_env, cwd=ROOT, check=True)
+        ours = start(
+            "server:create_app()", ours_port, {k: env[k] for k in ("DATABASE_URL", "INSTANCE_PATH")}
+        )
+        minimal_env = {
+            "MINIMAL_DATABASE_URL": f"sqlite:///{tmp}/minimal.sqlite3",
+            "MINIMAL_WRITE_QUEUE": "1" if args.queued_minimal else "",
+        }
+        subprocess.run(
+            [sys.executable, "-c", "from benchmarks.minimal_app import create_app; create_app()"],
+            env=os.environ | minimal_env,
+            cwd=ROOT,
+            check=True,
+        )
         minimal = start("benchmarks.minimal_app:create_app()", minimal_port, minimal_env)
         try:
             connection = http.client.HTTPConnection("127.0.0.1", ours_port)
-            connection.request("POST", "/api/v1/auth/login", headers={
-                "Content-Type": "application/json"}, body=json.dumps(
-                {"username": "grid01", "password": os.environ.get("DEMO_PASSWORD",
-                                                                  "Demo@2026")}))
+            connection.request(
+                "POST",
+                "/api/v1/auth/login",
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(
+                    {"username": "grid01", "password": os.environ.get("DEMO_PASSWORD", "Demo@2026")}
+                ),
+            )
             token = json.loads(connection.getresponse().read())["token"]
 
             load(minimal_port, "/minimal/reports", None, 2)  # warm up
@@ -255,11 +319,13 @@ def main() -> None:
                 process.terminate()
                 process.wait(10)
 
-    print(f"{args.clients} clients ({args.driver}, "
-          f"{'keep-alive' if args.keep_alive else 'a connection per request'}), "
-          f"{args.seconds:.0f} s each, gunicorn per deploy/gunicorn.conf.py"
-          + (", the minimal with the write queue" if args.queued_minimal else "")
-          + (", every report between the same parties" if args.same_parties else ""))
+    print(
+        f"{args.clients} clients ({args.driver}, "
+        f"{'keep-alive' if args.keep_alive else 'a connection per request'}), "
+        f"{args.seconds:.0f} s each, gunicorn per deploy/gunicorn.conf.py"
+        + (", the minimal with the write queue" if args.queued_minimal else "")
+        + (", every report between the same parties" if args.same_parties else "")
+    )
     print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in (("minimal", base), ("grid", mine)):
         print(f"{name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")

@@ -70,8 +70,13 @@ def create_app() -> Flask:
         body = request.get_json()
         now = datetime.now(UTC)
         with Session(engine) as session, session.begin():
-            report = Report(category=body["category"], village=body["village"],
-                            description=body["description"], body=body, created_at=now)
+            report = Report(
+                category=body["category"],
+                village=body["village"],
+                description=body["description"],
+                body=body,
+                created_at=now,
+            )
             session.add(report)
             session.flush()
             report_id = report.id

@@ -28,5 +28,7 @@ def demo_town() -> tuple[list[int], list[int]]:
     upgrade()
     demo.seed()
     db.session.commit()
-    return (db.session.scalars(select(Village.id)).all(),
-            db.session.scalars(select(Category.id)).all())
+    return (
+        db.session.scalars(select(Village.id)).all(),
+        db.session.scalars(select(Category.id)).all(),
+    )

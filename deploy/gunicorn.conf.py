@@ -25,4 +25,3 @@ logger_class = "server.accesslog.PrivateAccessLogger"
 errorlog = "-"
 # No query strings in the access log: a villager's tracking link carries its secret there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
-

@@ -63,10 +63,20 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_SWAGGER_UI_CONFIG", {"validatorUrl": None})
     api = Api(app, spec_kwargs={"info": SPEC_INFO})  # one per app: it holds the app's spec
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blueprint in (auth_bp, reference_bp, cases_bp, media_bp, qr_bp, notices_bp,
-                      screenings_bp, todo_bp, inbox_bp):
+    for blueprint in (
+        auth_bp,
+        reference_bp,
+        cases_bp,
+        media_bp,
+        qr_bp,
+        notices_bp,
+        screenings_bp,
+        todo_bp,
+        inbox_bp,
+    ):
         api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_blueprint(assets)

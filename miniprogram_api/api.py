@@ -80,8 +80,9 @@ def _translate(messages):
     return messages
 
 
-def error_body(code: str, message: str, errors: dict | None = None,
-               details: dict | None = None) -> dict:
+def error_body(
+    code: str, message: str, errors: dict | None = None, details: dict | None = None
+) -> dict:
     """The one error shape."""
     body = {"code": code, "message": message}
     if errors:
@@ -193,12 +194,19 @@ def require_body_type(*mimetypes: str):
         if limit and (request.content_length or 0) > limit:
             # Refuse before reading: parsers would otherwise stop quietly at the limit.
             raise PayloadTooLarge(f"请求内容过大（最多 {limit // 1024 // 1024} MB）。")
-        if (request.method in {"POST", "PUT", "PATCH"} and request.mimetype not in mimetypes
-                and not (_bodyless() and not request.content_length)):
-            raise UnsupportedMedia(f"请求体类型须为 {' 或 '.join(mimetypes)}。",
-                                   code="unsupported_media_type")
-        if ("\x00" in request.path or b"%00" in request.query_string
-                or (request.mimetype == "application/json" and has_nul(request.get_data()))):
+        if (
+            request.method in {"POST", "PUT", "PATCH"}
+            and request.mimetype not in mimetypes
+            and not (_bodyless() and not request.content_length)
+        ):
+            raise UnsupportedMedia(
+                f"请求体类型须为 {' 或 '.join(mimetypes)}。", code="unsupported_media_type"
+            )
+        if (
+            "\x00" in request.path
+            or b"%00" in request.query_string
+            or (request.mimetype == "application/json" and has_nul(request.get_data()))
+        ):
             raise ValidationFailed("内容不能包含空字符（NUL）。", code="nul_character")
 
     return check

@@ -31,7 +31,9 @@ from server.idempotency import Claim
 
 HEADER = "Idempotency-Key"
 PARAMETER = {
-    "in": "header", "name": HEADER, "required": True,
+    "in": "header",
+    "name": HEADER,
+    "required": True,
     "description": "客户端生成的 UUID；重试时使用同一个，保证不会重复提交。",
     "schema": {"type": "string", "format": "uuid"},
 }
@@ -91,11 +93,13 @@ def _without_identity(body: str) -> str:
 def _answer_known(outcome: idempotency.Outcome) -> Response:
     """The answer for a key seen before: replayed, refused, or still in flight."""
     if outcome.claim is Claim.MISMATCH:
-        raise DomainError("此 Idempotency-Key 已用于另一个请求。",
-                          code="idempotency_key_reused", http_status=422)
+        raise DomainError(
+            "此 Idempotency-Key 已用于另一个请求。", code="idempotency_key_reused", http_status=422
+        )
     if outcome.claim is Claim.IN_FLIGHT:
-        raise DomainError("同一请求正在处理中，请稍后重试。", code="request_in_flight",
-                          http_status=409)
+        raise DomainError(
+            "同一请求正在处理中，请稍后重试。", code="request_in_flight", http_status=409
+        )
     record = outcome.record
     response = Response(record.body, status=record.status_code, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
@@ -148,8 +152,14 @@ def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
         db.session.rollback()
         return response
     try:
-        idempotency.record(outcome, scope, key, digest, response.status_code,
-                           _without_identity(response.get_data(as_text=True)))
+        idempotency.record(
+            outcome,
+            scope,
+            key,
+            digest,
+            response.status_code,
+            _without_identity(response.get_data(as_text=True)),
+        )
     except idempotency.Taken:
         # The same request, sent again meanwhile, was answered first: its answer stands.
         db.session.rollback()

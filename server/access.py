@@ -29,15 +29,17 @@ def case_filter(user: User) -> ColumnElement[bool]:
         return true()
     if user.role == Role.HANDLER:
         return exists(
-            select(CaseAssignment.id).where(
+            select(CaseAssignment.id)
+            .where(
                 CaseAssignment.case_id == Case.id,
                 CaseAssignment.department_id == user.department_id,
-            ).correlate_except(CaseAssignment)
+            )
+            .correlate_except(CaseAssignment)
         )
     if user.role == Role.GRID_WORKER:
         not_confidential = ~exists(
-            select(Category.id).where(Category.id == Case.category_id,
-                                      Category.confidential.is_(True))
+            select(Category.id)
+            .where(Category.id == Case.category_id, Category.confidential.is_(True))
             .correlate_except(Category)  # also when the outer query joins Category
         )
         return and_(
@@ -87,19 +89,21 @@ def reveal_informant(case: Case, *, actor: User, ip: str | None = None) -> dict 
     """The informant's identity for `actor`, audited; None if anonymous or not allowed."""
     if not can_see_informant(actor, case):
         return None
-    audit.record("case.view_informant", actor=actor, object_type="case", object_id=case.code,
-                 ip=ip)
+    audit.record("case.view_informant", actor=actor, object_type="case", object_id=case.code, ip=ip)
     if case.reporter_anonymous:
         return None
     from server import identity
 
-    return {"name": identity.unseal(case.reporter_name),
-            "phone": identity.unseal(case.reporter_phone),
-            "wechat": identity.unseal(case.reporter_wechat)}
+    return {
+        "name": identity.unseal(case.reporter_name),
+        "phone": identity.unseal(case.reporter_phone),
+        "wechat": identity.unseal(case.reporter_wechat),
+    }
 
 
 def record_view(case: Case, *, viewer: User, ip: str | None = None, surface: str) -> None:
     """Audit that `viewer` opened `case` (every role: who read a confidential report is
     on record, not only who read its informant). The caller's transaction writes."""
-    audit.record("case.viewed", actor=viewer, object_type="case", object_id=case.code,
-                 ip=ip, surface=surface)
+    audit.record(
+        "case.viewed", actor=viewer, object_type="case", object_id=case.code, ip=ip, surface=surface
+    )

@@ -30,9 +30,17 @@ class PrivateAccessLogger(Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         path = environ.get("PATH_INFO") or ""
         if PRIVATE_PATH.match(path):
-            atoms.update({"h": "-", "a": "-", "f": "-", "q": "", "U": _redacted(path),
-                          "r": f"{environ.get('REQUEST_METHOD')} {_redacted(path)} "
-                               f"{environ.get('SERVER_PROTOCOL')}"})
+            atoms.update(
+                {
+                    "h": "-",
+                    "a": "-",
+                    "f": "-",
+                    "q": "",
+                    "U": _redacted(path),
+                    "r": f"{environ.get('REQUEST_METHOD')} {_redacted(path)} "
+                    f"{environ.get('SERVER_PROTOCOL')}",
+                }
+            )
             for key in list(atoms):  # headers and environ copies carry the same facts
                 if key.endswith(("}i", "}e")):
                     atoms[key] = "-"

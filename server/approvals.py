@@ -21,23 +21,49 @@ from server.extensions import db
 from server.models import Approval, Category, Role, User
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
-LABELS = {"grant_role": "开设高权限账号", "reset_password": "重置高权限账号密码",
-          "clear_confidential": "取消类别的保密"}
+LABELS = {
+    "grant_role": "开设高权限账号",
+    "reset_password": "重置高权限账号密码",
+    "clear_confidential": "取消类别的保密",
+}
 # Who may approve each kind.
-APPROVERS = {"grant_role": Role.SECURITY_ADMIN, "reset_password": Role.SECURITY_ADMIN,
-             "clear_confidential": Role.ADMIN}
+APPROVERS = {
+    "grant_role": Role.SECURITY_ADMIN,
+    "reset_password": Role.SECURITY_ADMIN,
+    "clear_confidential": Role.ADMIN,
+}
 
 
-def ask(kind: str, *, actor: User, object_type: str, object_id, payload: dict | None = None,
-        ip: str | None = None) -> Approval:
+def ask(
+    kind: str,
+    *,
+    actor: User,
+    object_type: str,
+    object_id,
+    payload: dict | None = None,
+    ip: str | None = None,
+) -> Approval:
     """Record a change waiting for a second person."""
-    approval = Approval(kind=kind, object_type=object_type, object_id=str(object_id),
-                        payload=payload or {}, requested_by_id=actor.id,
-                        requested_at=clock.now(), status="pending")
+    approval = Approval(
+        kind=kind,
+        object_type=object_type,
+        object_id=str(object_id),
+        payload=payload or {},
+        requested_by_id=actor.id,
+        requested_at=clock.now(),
+        status="pending",
+    )
     db.session.add(approval)
     db.session.flush()
-    audit.record("approval.asked", actor=actor, object_type=object_type, object_id=object_id,
-                 ip=ip, kind=kind, approval=approval.id)
+    audit.record(
+        "approval.asked",
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        ip=ip,
+        kind=kind,
+        approval=approval.id,
+    )
     return approval
 
 
@@ -46,9 +72,17 @@ def pending(user: User) -> list[Approval]:
     kinds = [k for k, role in APPROVERS.items() if role == user.role]
     if not kinds:
         return []
-    return list(db.session.scalars(select(Approval).where(
-        Approval.status == "pending", Approval.kind.in_(kinds),
-        Approval.requested_by_id != user.id).order_by(Approval.requested_at)))
+    return list(
+        db.session.scalars(
+            select(Approval)
+            .where(
+                Approval.status == "pending",
+                Approval.kind.in_(kinds),
+                Approval.requested_by_id != user.id,
+            )
+            .order_by(Approval.requested_at)
+        )
+    )
 
 
 def _decidable(approval_id: int, actor: User) -> Approval:
@@ -80,19 +114,24 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
             auth.rotate_token_secret(user)
             websession.end_sessions_of(user.id)
     elif approval.kind == "clear_confidential":
-        category = db.session.scalar(select(Category).where(
-            Category.code == approval.object_id))
+        category = db.session.scalar(select(Category).where(Category.code == approval.object_id))
         if category is None:
             raise NotFound("类别已不存在。")
         category.confidential = False
     else:  # pragma: no cover - kinds are ours
         raise ValidationFailed("未知的审批事项。")
     approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
-    approval.status, approval.decided_by_id, approval.decided_at = "approved", actor.id, \
-        clock.now()
-    audit.record("approval.approved", actor=actor, object_type=approval.object_type,
-                 object_id=approval.object_id, ip=ip, kind=approval.kind,
-                 approval=approval.id, asked_by=approval.requested_by_id)
+    approval.status, approval.decided_by_id, approval.decided_at = "approved", actor.id, clock.now()
+    audit.record(
+        "approval.approved",
+        actor=actor,
+        object_type=approval.object_type,
+        object_id=approval.object_id,
+        ip=ip,
+        kind=approval.kind,
+        approval=approval.id,
+        asked_by=approval.requested_by_id,
+    )
     return approval
 
 
@@ -100,8 +139,14 @@ def refuse(approval_id: int, *, actor: User, ip: str | None = None) -> Approval:
     """Refuse the change: nothing is applied (a new account stays inactive)."""
     approval = _decidable(approval_id, actor)
     approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
-    approval.status, approval.decided_by_id, approval.decided_at = "refused", actor.id, \
-        clock.now()
-    audit.record("approval.refused", actor=actor, object_type=approval.object_type,
-                 object_id=approval.object_id, ip=ip, kind=approval.kind, approval=approval.id)
+    approval.status, approval.decided_by_id, approval.decided_at = "refused", actor.id, clock.now()
+    audit.record(
+        "approval.refused",
+        actor=actor,
+        object_type=approval.object_type,
+        object_id=approval.object_id,
+        ip=ip,
+        kind=approval.kind,
+        approval=approval.id,
+    )
     return approval

@@ -27,8 +27,16 @@ MINIMUM_RETENTION_DAYS = 183  # GB/T 22239 level 3: at least six months
 
 
 def _digest(prev: str | None, entry: AuditEntry) -> str:
-    fields = [prev or "", entry.at.isoformat(), entry.actor_id, entry.action,
-              entry.object_type, entry.object_id, entry.ip, entry.detail or {}]
+    fields = [
+        prev or "",
+        entry.at.isoformat(),
+        entry.actor_id,
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.ip,
+        entry.detail or {},
+    ]
     canonical = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -84,8 +92,9 @@ def verify(batch: int = 5000) -> Verdict:
     """Walk the chain in id order: every row's hash is its own, and follows the last."""
     checked, previous, after = 0, None, 0
     while True:
-        rows = db.session.scalars(select(AuditEntry).where(AuditEntry.id > after)
-                                  .order_by(AuditEntry.id).limit(batch)).all()
+        rows = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(batch)
+        ).all()
         if not rows:
             return Verdict(checked, None)
         for entry in rows:

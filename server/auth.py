@@ -37,9 +37,12 @@ LOCK_AFTER = 5  # failures before the account is locked
 # failures, never locked (a village office shares one address).
 ADDRESS_SLOW_AFTER = 10
 LOCK_FOR = timedelta(minutes=15)
-_VILLAGE_IDS = (select(Grid.village_id).distinct()
-                .join(user_grid, user_grid.c.grid_id == Grid.id)
-                .where(user_grid.c.user_id == bindparam("user_id")))
+_VILLAGE_IDS = (
+    select(Grid.village_id)
+    .distinct()
+    .join(user_grid, user_grid.c.grid_id == Grid.id)
+    .where(user_grid.c.user_id == bindparam("user_id"))
+)
 # Checked against when the username is unknown, so both answers take as long.
 _DUMMY_HASH = passwords.hash_password("timing-equaliser-not-a-password")
 
@@ -68,28 +71,35 @@ def check_throttle(username: str, ip: str | None = None) -> None:
     address = db.session.get(LoginThrottle, _address_key(ip)) if ip else None
     if address is not None and address.failures >= ADDRESS_SLOW_AFTER and address.last_failure_at:
         ready = address.last_failure_at + timedelta(
-            seconds=min(3600, 2 ** (address.failures - ADDRESS_SLOW_AFTER)))
+            seconds=min(3600, 2 ** (address.failures - ADDRESS_SLOW_AFTER))
+        )
         if ready > now:
             wait = int((ready - now).total_seconds()) + 1
-            raise TooManyRequests(f"本机登录失败次数较多，请{wait}秒后再试。",
-                                  code="login_throttled", retry_after=wait)
+            raise TooManyRequests(
+                f"本机登录失败次数较多，请{wait}秒后再试。",
+                code="login_throttled",
+                retry_after=wait,
+            )
     throttle = db.session.get(LoginThrottle, _throttle_key(username))
     if throttle is None:
         return
     if throttle.locked_until and throttle.locked_until > now:
         wait = int((throttle.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests(f"登录失败次数过多，账号已锁定，请{wait // 60 + 1}分钟后再试。",
-                              code="account_locked", retry_after=wait)
+        raise TooManyRequests(
+            f"登录失败次数过多，账号已锁定，请{wait // 60 + 1}分钟后再试。",
+            code="account_locked",
+            retry_after=wait,
+        )
     if throttle.failures >= SLOW_AFTER and throttle.last_failure_at:
         ready = throttle.last_failure_at + timedelta(seconds=2 ** (throttle.failures - SLOW_AFTER))
         if ready > now:
             wait = int((ready - now).total_seconds()) + 1
-            raise TooManyRequests(f"登录失败次数较多，请{wait}秒后再试。", code="login_throttled",
-                                  retry_after=wait)
+            raise TooManyRequests(
+                f"登录失败次数较多，请{wait}秒后再试。", code="login_throttled", retry_after=wait
+            )
 
 
-def authenticate(username: str, password: str, *, ip: str | None = None,
-                 roles=None) -> User:
+def authenticate(username: str, password: str, *, ip: str | None = None, roles=None) -> User:
     """The active user with this username and password; LoginFailed or TooManyRequests if not.
 
     On failure the failure count is in the session: the caller commits it.
@@ -106,8 +116,9 @@ def authenticate(username: str, password: str, *, ip: str | None = None,
     if roles is not None and user.role not in roles:
         # The right password at the wrong door (a grid worker at the admin): on record as
         # what it was, not as a sign-in.
-        audit.record("auth.login_refused_role", actor=user, object_type="user",
-                     object_id=user.id, ip=ip)
+        audit.record(
+            "auth.login_refused_role", actor=user, object_type="user", object_id=user.id, ip=ip
+        )
         raise LoginFailed("网格员请使用手机工作台（/m/）登录。")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -127,9 +138,15 @@ def purge_throttles(now: datetime, *, after: timedelta = timedelta(days=1)) -> i
     """Forget failed sign-ins a day old (neither locking nor slowing anyone any more)."""
     from sqlalchemy import delete, or_
 
-    return db.session.execute(delete(LoginThrottle).where(
-        LoginThrottle.last_failure_at < now - after,
-        or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now))).rowcount or 0
+    return (
+        db.session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.last_failure_at < now - after,
+                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+            )
+        ).rowcount
+        or 0
+    )
 
 
 def _count_failure(username: str, user: User | None, ip: str | None) -> None:
@@ -147,12 +164,24 @@ def _count_failure(username: str, user: User | None, ip: str | None) -> None:
         db.session.add(address)
         address.failures += 1
         address.last_failure_at = now
-    audit.record("auth.login_failed", actor=None, object_type="user",
-                 object_id=user.id if user else None, ip=ip, username=username[:64])
+    audit.record(
+        "auth.login_failed",
+        actor=None,
+        object_type="user",
+        object_id=user.id if user else None,
+        ip=ip,
+        username=username[:64],
+    )
     if throttle.failures >= LOCK_AFTER:
         throttle.locked_until = now + LOCK_FOR
-        audit.record("auth.locked", actor=None, object_type="user",
-                     object_id=user.id if user else None, ip=ip, username=username[:64])
+        audit.record(
+            "auth.locked",
+            actor=None,
+            object_type="user",
+            object_id=user.id if user else None,
+            ip=ip,
+            username=username[:64],
+        )
 
 
 class PasswordChangeRequired(DomainError):
@@ -161,15 +190,17 @@ class PasswordChangeRequired(DomainError):
     default_message = "密码已被重置，请先设置新密码。"
 
 
-def change_own_password(user: User, current: str, new_password: str, *,
-                        ip: str | None = None) -> None:
+def change_own_password(
+    user: User, current: str, new_password: str, *, ip: str | None = None
+) -> None:
     """The user chooses their own password (after a reset, or whenever they like)."""
     if not passwords.verify_password(user.password_hash, current):
         _count_failure(user.username, user, ip)
         raise LoginFailed("原密码不正确。")
     if new_password == current:
-        raise ValidationFailed("新密码不能与原密码相同。", code="same_password",
-                               field="new_password")
+        raise ValidationFailed(
+            "新密码不能与原密码相同。", code="same_password", field="new_password"
+        )
     set_password(user, new_password, actor=user)
     user.must_change_password = False
 
@@ -216,8 +247,13 @@ def issue_token(user: User) -> Token:
     """A signed bearer token for `user`, valid for TOKEN_TTL_SECONDS."""
     now = clock.now()
     expires = now + timedelta(seconds=int(current_app.config["TOKEN_TTL_SECONDS"]))
-    claims = {"sub": str(user.id), "sec": _secret_digest(user), "typ": "api",
-              "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+    claims = {
+        "sub": str(user.id),
+        "sec": _secret_digest(user),
+        "typ": "api",
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
     return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
 
 
@@ -226,10 +262,19 @@ def _verified_claims(value: str, key: bytes) -> MappingProxyType:
     """The claims of a token whose signature is good (PyJWTError if not). A token's
     signature stays good or bad, so each is checked once per process; its times are
     checked at every use, on our clock (tests move it), not the system's."""
-    return MappingProxyType(jwt.decode(
-        value, key, algorithms=["HS256"],
-        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                 "require": ["sub", "exp", "sec"]}))
+    return MappingProxyType(
+        jwt.decode(
+            value,
+            key,
+            algorithms=["HS256"],
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "require": ["sub", "exp", "sec"],
+            },
+        )
+    )
 
 
 def user_from_token(value: str) -> User:
@@ -243,8 +288,12 @@ def user_from_token(value: str) -> User:
     if claims["exp"] <= clock.now().timestamp():
         raise Unauthorized("登录已过期，请重新登录。", code="token_expired")
     user = db.session.get(User, int(claims["sub"]))
-    if (user is None or not user.active or not user.token_secret
-            or not hmac.compare_digest(str(claims["sec"]), _secret_digest(user))):
+    if (
+        user is None
+        or not user.active
+        or not user.token_secret
+        or not hmac.compare_digest(str(claims["sec"]), _secret_digest(user))
+    ):
         raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
     _load_villages(user)
     return user
@@ -257,8 +306,9 @@ def _load_villages(user: User) -> None:
     the user for this request (`User.village_ids`); their grids load only if asked for.
     """
     if user.role == Role.GRID_WORKER:
-        user.known_village_ids = set(db.session.connection().execute(
-            _VILLAGE_IDS, {"user_id": user.id}).scalars())
+        user.known_village_ids = set(
+            db.session.connection().execute(_VILLAGE_IDS, {"user_id": user.id}).scalars()
+        )
 
 
 def sign_out(user: User, *, ip: str | None = None) -> None:
@@ -300,8 +350,7 @@ def login_with_official_account(code: str, *, ip: str | None = None) -> User:
     user = db.session.scalar(select(User).where(User.wechat_oa_openid == openid))
     if user is None or not user.active:
         raise WeChatNotBound("该微信尚未绑定账号：请先用账号密码登录，登录后即可绑定。")
-    audit.record("auth.login_wechat_web", actor=user, object_type="user", object_id=user.id,
-                 ip=ip)
+    audit.record("auth.login_wechat_web", actor=user, object_type="user", object_id=user.id, ip=ip)
     return user
 
 
@@ -313,8 +362,7 @@ def bind_official_account(user: User, code: str, *, ip: str | None = None) -> No
     if holder is not None and holder.id != user.id:
         raise Conflict("该微信已绑定其他账号，请先解除原绑定。", code="wechat_already_bound")
     user.wechat_oa_openid = openid
-    audit.record("auth.bind_wechat_web", actor=user, object_type="user", object_id=user.id,
-                 ip=ip)
+    audit.record("auth.bind_wechat_web", actor=user, object_type="user", object_id=user.id, ip=ip)
 
 
 def bind_wechat(user: User, code: str, *, ip: str | None = None) -> None:

@@ -60,15 +60,43 @@ CATEGORIES: dict[CategoryGroup, list[tuple]] = {
     ],
     G.SAFETY_HAZARD: [
         ("H00", "火情", "正在着火、冒烟", RiskLevel.RED, True, False, True),
-        ("H01", "火灾隐患", "乱拉电线、柴草堆放、消防通道堵塞", RiskLevel.ORANGE, False, False,
-         False),
+        (
+            "H01",
+            "火灾隐患",
+            "乱拉电线、柴草堆放、消防通道堵塞",
+            RiskLevel.ORANGE,
+            False,
+            False,
+            False,
+        ),
         ("H02", "安全生产隐患", "小作坊、工厂、工地不安全", RiskLevel.ORANGE, False, False, False),
-        ("H03", "交通安全隐患", "路坏了、缺少标志、违规载人", RiskLevel.YELLOW, False, False,
-         False),
-        ("H04", "食品药品安全", "过期变质食品、来路不明的药", RiskLevel.YELLOW, False, False,
-         False),
-        ("H99", "其他安全隐患", "房屋危险、电线老化等其他隐患", RiskLevel.YELLOW, False, False,
-         False),
+        (
+            "H03",
+            "交通安全隐患",
+            "路坏了、缺少标志、违规载人",
+            RiskLevel.YELLOW,
+            False,
+            False,
+            False,
+        ),
+        (
+            "H04",
+            "食品药品安全",
+            "过期变质食品、来路不明的药",
+            RiskLevel.YELLOW,
+            False,
+            False,
+            False,
+        ),
+        (
+            "H99",
+            "其他安全隐患",
+            "房屋危险、电线老化等其他隐患",
+            RiskLevel.YELLOW,
+            False,
+            False,
+            False,
+        ),
     ],
     G.ENFORCEMENT: [
         ("E01", "违法建设", "私搭乱建、违建大棚房", RiskLevel.YELLOW, False, False, False),
@@ -81,8 +109,7 @@ CATEGORIES: dict[CategoryGroup, list[tuple]] = {
 
 # Who handles each group: (kind, role).
 ROUTING: dict[CategoryGroup, list[tuple[DepartmentKind, AssignmentRole]]] = {
-    G.DISPUTE: [(K.VILLAGE_COMMITTEE, AssignmentRole.LEAD),
-                (K.JUSTICE_OFFICE, AssignmentRole.CO)],
+    G.DISPUTE: [(K.VILLAGE_COMMITTEE, AssignmentRole.LEAD), (K.JUSTICE_OFFICE, AssignmentRole.CO)],
     G.SECURITY_HAZARD: [(K.POLICE_STATION, AssignmentRole.LEAD)],
     G.SAFETY_HAZARD: [(K.WORK_SAFETY_OFFICE, AssignmentRole.LEAD)],
     G.ENFORCEMENT: [(K.ENFORCEMENT_TEAM, AssignmentRole.LEAD)],
@@ -98,11 +125,16 @@ def install_categories() -> int:
             code, name, hint, *flags = row
             if code in existing:
                 continue
-            risk, urgent, confidential, emergency = flags or (RiskLevel.YELLOW, False, False,
-                                                              False)
+            risk, urgent, confidential, emergency = flags or (RiskLevel.YELLOW, False, False, False)
             category = Category(
-                code=code, name=name, hint=hint, group=group, default_risk_level=risk,
-                urgent=urgent, confidential=confidential, emergency=emergency,
+                code=code,
+                name=name,
+                hint=hint,
+                group=group,
+                default_risk_level=risk,
+                urgent=urgent,
+                confidential=confidential,
+                emergency=emergency,
                 sort_order=order * 100 + position,
             )
             for step, (warn, due) in default_limits(group, urgent).items():

@@ -36,8 +36,9 @@ def main() -> None:
     """Entry point of the `grid-report` console script."""
     from server import create_app
 
-    cli = FlaskGroup(create_app=lambda: create_app(),
-                     help="网格事件上报与矛盾纠纷调处 (grid-report)")
+    cli = FlaskGroup(
+        create_app=lambda: create_app(), help="网格事件上报与矛盾纠纷调处 (grid-report)"
+    )
     cli.main(prog_name="grid-report")
 
 
@@ -85,8 +86,12 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
         raise click.ClickException(exc.message) from None
     if db.session.scalar(select(User).where(User.username == username)):
         raise click.ClickException(f"用户名已存在：{username}")
-    user = User(username=username, display_name=display_name or username, role=Role(role),
-                password_hash=passwords.hash_password(password))
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        role=Role(role),
+        password_hash=passwords.hash_password(password),
+    )
     if role == Role.HANDLER:
         if not department:
             raise click.ClickException("处置人员须指定部门（--department）。")
@@ -110,7 +115,7 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
 @reads_only
 def case_command(code: str) -> None:
     """Print a case and its timeline (times in the town's zone)."""
-    from server.operations import find_case
+    from server.lookup import find_case
     from server.workflow import ACTIONS
 
     case = find_case(code)
@@ -120,17 +125,28 @@ def case_command(code: str) -> None:
     def when(moment):
         return clock.local(moment).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
-    click.echo(f"案件 {codes.display(case.code)}  [{case.status.label}]  {case.category.name}"
-               f"（{case.category.group.label}）")
-    click.echo(f"  村：{case.village.name}  来源：{case.source.label}"
-               f"  风险：{case.risk_level.label}"
-               f"  上报：{when(case.created_at)}")
+    click.echo(
+        f"案件 {codes.display(case.code)}  [{case.status.label}]  {case.category.name}"
+        f"（{case.category.group.label}）"
+    )
+    click.echo(
+        f"  村：{case.village.name}  来源：{case.source.label}"
+        f"  风险：{case.risk_level.label}"
+        f"  上报：{when(case.created_at)}"
+    )
     if case.lead_department:
         click.echo(f"  主办：{case.lead_department.name}")
     if case.due_at:
         click.echo(f"  当前环节：{case.step.label}  期限：{when(case.due_at)}")
-    flags = [name for name, on in (("督办", case.supervised), ("上报区级", case.escalated),
-                                   ("紧急", case.urgent)) if on]
+    flags = [
+        name
+        for name, on in (
+            ("督办", case.supervised),
+            ("上报区级", case.escalated),
+            ("紧急", case.urgent),
+        )
+        if on
+    ]
     if flags:
         click.echo("  标记：" + "、".join(flags))
     click.echo(f"  描述：{case.description}")
@@ -139,8 +155,10 @@ def case_command(code: str) -> None:
         actor = event.actor.display_name if event.actor else "群众/系统"
         move = event.to_status.label if event.from_status != event.to_status else ""
         label = ACTIONS[event.action].label if event.action in ACTIONS else "上报"
-        click.echo(f"  {when(event.at)}  {label:<6} {actor:<12} {move}"
-                   f"{'  ' + event.note if event.note else ''}")
+        click.echo(
+            f"  {when(event.at)}  {label:<6} {actor:<12} {move}"
+            f"{'  ' + event.note if event.note else ''}"
+        )
 
 
 @click.command("export-qr")
@@ -165,11 +183,23 @@ def export_qr_command(directory: str) -> None:
         stem = f"{village.code}-{village.name}"
         (target / f"{stem}.png").write_bytes(qr.png(village))
         (target / f"{stem}.svg").write_text(qr.svg(village), encoding="utf-8")
-        page = render_template("villager/poster.html", villages=[village], town=town,
-                               qr_svg=qr.svg, url_of=qr.village_url, inline_css=css)
+        page = render_template(
+            "villager/poster.html",
+            villages=[village],
+            town=town,
+            qr_svg=qr.svg,
+            url_of=qr.village_url,
+            inline_css=css,
+        )
         (target / f"{stem}-poster.html").write_text(page, encoding="utf-8")
-    sheet = render_template("villager/poster.html", villages=villages, town=town,
-                            qr_svg=qr.svg, url_of=qr.village_url, inline_css=css)
+    sheet = render_template(
+        "villager/poster.html",
+        villages=villages,
+        town=town,
+        qr_svg=qr.svg,
+        url_of=qr.village_url,
+        inline_css=css,
+    )
     (target / "all-villages-posters.html").write_text(sheet, encoding="utf-8")
     click.echo(f"wrote QR codes and posters of {len(villages)} villages to {target}")
 
@@ -210,13 +240,20 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     period = Period(start, end + timedelta(days=1), f"{start}至{end}")
     # Read in a read transaction (a long export must not hold SQLite's write lock), then
     # the export itself is audited: a ledger carries names and phones.
-    with database.read_first(), click.progressbar(length=0, label="导出中",
-                                                   show_pos=True) as bar:
+    with database.read_first(), click.progressbar(length=0, label="导出中", show_pos=True) as bar:
         written = ledgers.write(kind, period, file, progress=bar.update)
     from server import audit
 
-    audit.record("ledger.exported", actor=None, object_type="ledger", object_id=kind,
-                 first=first, last=last, rows=written, via="cli")
+    audit.record(
+        "ledger.exported",
+        actor=None,
+        object_type="ledger",
+        object_id=kind,
+        first=first,
+        last=last,
+        rows=written,
+        via="cli",
+    )
     db.session.commit()
     click.echo(f"{ledgers.KINDS[kind][0]}：{written} 行 → {file}")
 
@@ -259,8 +296,11 @@ def audit_verify_command() -> None:
 
     verdict = audit.verify()
     if verdict.broken_at is not None:
-        click.echo(f"审计日志校验失败：第 {verdict.broken_at} 条，{verdict.reason}"
-                   f"（此前 {verdict.checked} 条无误）。", err=True)
+        click.echo(
+            f"审计日志校验失败：第 {verdict.broken_at} 条，{verdict.reason}"
+            f"（此前 {verdict.checked} 条无误）。",
+            err=True,
+        )
         raise SystemExit(1)
     click.echo(f"审计日志校验通过：{verdict.checked} 条记录前后相接，无改动。")
 
@@ -274,8 +314,10 @@ def audit_purge_command() -> None:
 
     removed = audit.purge(int(current_app.config["AUDIT_RETENTION_DAYS"]))
     db.session.commit()
-    click.echo(f"audit purge: {removed} rows older than "
-               f"{current_app.config['AUDIT_RETENTION_DAYS']} days removed")
+    click.echo(
+        f"audit purge: {removed} rows older than "
+        f"{current_app.config['AUDIT_RETENTION_DAYS']} days removed"
+    )
 
 
 @click.group("identity")
@@ -309,8 +351,7 @@ def notify_command() -> None:
     """Deliver pending notifications (run every minute)."""
     from server import notifications
 
-    click.echo("notify: " + ", ".join(f"{k} {v}" for k, v in
-                                      notifications.deliver_due().items()))
+    click.echo("notify: " + ", ".join(f"{k} {v}" for k, v in notifications.deliver_due().items()))
 
 
 @click.command("schedule")
@@ -342,8 +383,19 @@ def schedule_command(every: float, times: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
-    for command in (seed_demo_command, seed_categories_command, create_user_command,
-                    case_command, export_qr_command, rotate_qr_command, sweep_command,
-                    notify_command, export_ledger_command, calendar_confirm_command,
-                    schedule_command, audit_group, identity_group):
+    for command in (
+        seed_demo_command,
+        seed_categories_command,
+        create_user_command,
+        case_command,
+        export_qr_command,
+        rotate_qr_command,
+        sweep_command,
+        notify_command,
+        export_ledger_command,
+        calendar_confirm_command,
+        schedule_command,
+        audit_group,
+        identity_group,
+    ):
         app.cli.add_command(command)

@@ -27,3 +27,13 @@ def normalise(text: str) -> str:
 def display(code: str) -> str:
     """The code in groups of four, as printed: K7QM-3XPD-9R2A."""
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+# A village's QR token (what /q/<token> carries), 128 bits: a poster's URL cannot be
+# guessed from another's.
+QR_TOKEN_BYTES = 16
+
+
+def new_token() -> str:
+    """A fresh random token (22 URL-safe characters)."""
+    return secrets.token_urlsafe(QR_TOKEN_BYTES)

@@ -111,9 +111,13 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     # firewall): test it on checkout. An SQLite file cannot be, and a ping is a statement.
     # hide_parameters: a failing statement's error (and so the log's traceback) never
     # carries its values, which may be an informant's name and phone.
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not str(config["DATABASE_URL"]).startswith("sqlite"),
-        "hide_parameters": True})
+    config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        {
+            "pool_pre_ping": not str(config["DATABASE_URL"]).startswith("sqlite"),
+            "hide_parameters": True,
+        },
+    )
     config["TZ"] = ZoneInfo(str(config["TIMEZONE"]))
     if config["WECHAT_MODE"] is None:
         config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"
@@ -143,8 +147,9 @@ def validate(config: dict) -> None:
         raise ConfigError("AUDIT_RETENTION_DAYS must be at least 183 (six months).")
     if config["ENV"] not in ENVIRONMENTS:
         # "prod" or "prd" once started with the published development key.
-        raise ConfigError(f"ENV must be one of {', '.join(sorted(ENVIRONMENTS))}, "
-                          f"not {config['ENV']!r}.")
+        raise ConfigError(
+            f"ENV must be one of {', '.join(sorted(ENVIRONMENTS))}, not {config['ENV']!r}."
+        )
     if config["ENV"] == "production" and config["SECRET_KEY"] in INSECURE_SECRETS:
         raise ConfigError(
             "SECRET_KEY is missing or is a published default; "
@@ -153,18 +158,24 @@ def validate(config: dict) -> None:
     if config["ENV"] == "production" and len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("SECRET_KEY is too short for production: use at least 32 characters.")
     if config["ENV"] == "production" and not str(config["PUBLIC_BASE_URL"]).startswith(
-            ("https://", "http://")):
-        raise ConfigError("PUBLIC_BASE_URL is missing: set the address villagers' phones reach "
-                          "the app at (https://...), which every QR code and tracking link "
-                          "carries, before starting in production.")
+        ("https://", "http://")
+    ):
+        raise ConfigError(
+            "PUBLIC_BASE_URL is missing: set the address villagers' phones reach "
+            "the app at (https://...), which every QR code and tracking link "
+            "carries, before starting in production."
+        )
     if config["WECHAT_MODE"] not in {"live", "fake", "off"}:
         raise ConfigError("WECHAT_MODE must be live, fake or off.")
     if config["ENV"] == "production" and config["WECHAT_MODE"] == "fake":
-        raise ConfigError("WECHAT_MODE=fake lets anyone sign in as a bound user: "
-                          "not in production.")
+        raise ConfigError(
+            "WECHAT_MODE=fake lets anyone sign in as a bound user: not in production."
+        )
     if config["WECHAT_MODE"] == "live" and not (config["WECHAT_APPID"] and config["WECHAT_SECRET"]):
         raise ConfigError("WECHAT_MODE=live needs WECHAT_APPID and WECHAT_SECRET.")
     if config["ENV"] == "production" and not config["IDENTITY_KEYS"]:
-        raise ConfigError("IDENTITY_KEYS is missing: informants' names and phones are sealed "
-                          "with it (generate one: python -c 'from cryptography.fernet import "
-                          "Fernet; print(Fernet.generate_key().decode())').")
+        raise ConfigError(
+            "IDENTITY_KEYS is missing: informants' names and phones are sealed "
+            "with it (generate one: python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())')."
+        )

@@ -61,9 +61,11 @@ def _disk_full(context) -> None:
     """A database error that says the disk is full becomes StorageFull (503, a code that
     names storage), so each surface answers it in its own words instead of a bare 500."""
     error = context.original_exception
-    full = (getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL
-            or getattr(error, "sqlstate", None) == "53100"
-            or "no space left on device" in str(error).lower())
+    full = (
+        getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL
+        or getattr(error, "sqlstate", None) == "53100"
+        or "no space left on device" in str(error).lower()
+    )
     if full:
         raise StorageFull() from error
 

@@ -18,6 +18,7 @@ sources are tried in order:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -90,8 +91,11 @@ def default_limits(group: CategoryGroup, urgent: bool) -> dict[Step, tuple[str |
 
 # Where a year's working days come from (see the module's docstring).
 CONFIRMED, LIBRARY, BY_RULE = "confirmed", "library", "by_rule"
-YEAR_SOURCE_LABELS = {CONFIRMED: "已按国务院通知确认", LIBRARY: "已按国家公布的安排",
-                      BY_RULE: "尚未确认：按节日规则推算，不含调休上班日"}
+YEAR_SOURCE_LABELS = {
+    CONFIRMED: "已按国务院通知确认",
+    LIBRARY: "已按国家公布的安排",
+    BY_RULE: "尚未确认：按节日规则推算，不含调休上班日",
+}
 
 
 def library_knows(year: int) -> bool:
@@ -107,8 +111,11 @@ class WorkCalendar:
     """Which days are working days: the admin's corrections, else the published schedule
     (the library), else the holidays by rule; weekdays otherwise."""
 
-    def __init__(self, corrections: dict[date, bool] | None = None,
-                 confirmed_years: set[int] | frozenset[int] = frozenset()):
+    def __init__(
+        self,
+        corrections: dict[date, bool] | None = None,
+        confirmed_years: set[int] | frozenset[int] = frozenset(),
+    ):
         self.corrections = corrections or {}
         self.confirmed_years = set(confirmed_years)
         self._known: dict[date, bool] = {}  # the answers so far (a calendar is shared)
@@ -119,8 +126,13 @@ class WorkCalendar:
         """Where `year`'s working days come from: CONFIRMED, LIBRARY or BY_RULE."""
         source = self._sources.get(year)
         if source is None:
-            source = (CONFIRMED if year in self.confirmed_years
-                      else LIBRARY if library_knows(year) else BY_RULE)
+            source = (
+                CONFIRMED
+                if year in self.confirmed_years
+                else LIBRARY
+                if library_knows(year)
+                else BY_RULE
+            )
             self._sources[year] = source
         return source
 
@@ -138,8 +150,7 @@ class WorkCalendar:
             else:
                 rule = self._by_rule.get(day.year)
                 if rule is None:
-                    rule = self._by_rule[day.year] = holidays.country_holidays(
-                        "CN", years=day.year)
+                    rule = self._by_rule[day.year] = holidays.country_holidays("CN", years=day.year)
                 known = day.weekday() < 5 and day not in rule
             self._known[day] = known
         return known
@@ -207,17 +218,21 @@ class StepClock:
 class Deadlines:
     """Computes step clocks for categories; one per unit of work (it caches the calendar)."""
 
-    def __init__(self, calendar: WorkCalendar | None = None):
+    def __init__(self, calendar: WorkCalendar | Callable[[], WorkCalendar] | None = None):
+        # A calendar, or where to get one when first needed (server.reference.calendar,
+        # the process's copy of the corrections: passed in, so this module needs no
+        # import of the one that builds on it); by default read afresh.
         self._calendar = calendar
 
     @cached_property
     def calendar(self) -> WorkCalendar:
-        from server import reference  # it holds the process's copy of the corrections
+        if callable(self._calendar):
+            return self._calendar()
+        return self._calendar or load_calendar()
 
-        return self._calendar or reference.calendar()
-
-    def limits(self, category: Category, step: Step, *,
-               urgent: bool = False) -> tuple[str | None, str]:
+    def limits(
+        self, category: Category, step: Step, *, urgent: bool = False
+    ) -> tuple[str | None, str]:
         """The (warn, due) limits of `step` for `category`: its own row, else the default.
 
         `urgent`: the case is urgent though its category is not (the reporter says it is
@@ -230,8 +245,9 @@ class Deadlines:
                 return row.warn, row.due
         return default_limits(category.group, category.urgent)[step]
 
-    def clock(self, category: Category, step: Step, start: datetime | None = None, *,
-              urgent: bool = False) -> StepClock:
+    def clock(
+        self, category: Category, step: Step, start: datetime | None = None, *, urgent: bool = False
+    ) -> StepClock:
         """The clock of `step` for a case of `category` starting at `start` (now);
         `urgent` as for `limits`."""
         start = start or clock.now()

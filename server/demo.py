@@ -30,11 +30,51 @@ from server.operations import Party, ReportDraft, Reporter, submit_report
 from server.routing import route
 
 VILLAGE_NAMES = [
-    "大钟庄", "小钟庄", "东王庄", "西王庄", "前辛庄", "后辛庄", "李家口", "张家铺", "刘家堡",
-    "北马庄", "南马庄", "高家庄", "杨家营", "赵各庄", "孙家湾", "周庄", "吴家坨", "郑各庄",
-    "冯家台", "陈家口", "褚庄", "卫家庄", "蒋庄", "沈家坟", "韩家铺", "朱庄子", "秦家庄",
-    "许家台", "何庄", "吕家湾", "施庄", "孔庄子", "曹家庄", "严家口", "华庄", "金庄子",
-    "魏家堡", "陶庄", "姜家庄", "戚庄", "谢家营", "邹庄", "喻家庄", "柏庄", "水庄子",
+    "大钟庄",
+    "小钟庄",
+    "东王庄",
+    "西王庄",
+    "前辛庄",
+    "后辛庄",
+    "李家口",
+    "张家铺",
+    "刘家堡",
+    "北马庄",
+    "南马庄",
+    "高家庄",
+    "杨家营",
+    "赵各庄",
+    "孙家湾",
+    "周庄",
+    "吴家坨",
+    "郑各庄",
+    "冯家台",
+    "陈家口",
+    "褚庄",
+    "卫家庄",
+    "蒋庄",
+    "沈家坟",
+    "韩家铺",
+    "朱庄子",
+    "秦家庄",
+    "许家台",
+    "何庄",
+    "吕家湾",
+    "施庄",
+    "孔庄子",
+    "曹家庄",
+    "严家口",
+    "华庄",
+    "金庄子",
+    "魏家堡",
+    "陶庄",
+    "姜家庄",
+    "戚庄",
+    "谢家营",
+    "邹庄",
+    "喻家庄",
+    "柏庄",
+    "水庄子",
 ]
 
 # The parties' names of the demo's disputes, varied so no two disputes look repeated.
@@ -86,17 +126,35 @@ PATHS = {
     # Moved to another department (改派).
     "reassigned": ["accept", "dispatch", "sign_for", "reassign"],
     # Closed, then the villager says it is not solved (不满意重办): awaiting review.
-    "complained": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit",
-                   "close", "complain"],
+    "complained": [
+        "accept",
+        "dispatch",
+        "sign_for",
+        "resolve",
+        "verify",
+        "record_visit",
+        "close",
+        "complain",
+    ],
     # The same parties as an earlier dispute (重复纠纷), just reported.
     "repeat": [],
     # Smoke now (正在发生): urgent whatever the category.
     "happening": [],
 }
-PLAN = (["submitted"] * 5 + ["accepted"] * 3 + ["rejected"] * 2 + ["merged"]
-        + ["dispatched"] * 4 + ["in_progress"] * 5 + ["extension", "supervised", "supervised"]
-        + ["resolved"] * 3 + ["follow_up"] * 3 + ["closed"] * 7 + ["reopened"]
-        + ["return_asked", "reassigned", "complained", "repeat", "happening"])
+PLAN = (
+    ["submitted"] * 5
+    + ["accepted"] * 3
+    + ["rejected"] * 2
+    + ["merged"]
+    + ["dispatched"] * 4
+    + ["in_progress"] * 5
+    + ["extension", "supervised", "supervised"]
+    + ["resolved"] * 3
+    + ["follow_up"] * 3
+    + ["closed"] * 7
+    + ["reopened"]
+    + ["return_asked", "reassigned", "complained", "repeat", "happening"]
+)
 
 
 def seed() -> dict[str, int]:
@@ -113,8 +171,14 @@ def seed() -> dict[str, int]:
         grid = Grid(village=village, code=f"V{number:02d}-G1", name=f"{name}村第一网格")
         villages.append(village)
         grids.append(grid)
-        committees.append(Department(town=town, name=f"{name}村调委会",
-                                     kind=DepartmentKind.VILLAGE_COMMITTEE, villages=[village]))
+        committees.append(
+            Department(
+                town=town,
+                name=f"{name}村调委会",
+                kind=DepartmentKind.VILLAGE_COMMITTEE,
+                villages=[village],
+            )
+        )
         db.session.add(committees[-1])
 
     def department(name, kind, **kw):
@@ -128,13 +192,24 @@ def seed() -> dict[str, int]:
     enforcement = department("镇综合执法大队", DepartmentKind.ENFORCEMENT_TEAM, town_wide=True)
     # The district retains ten legal advisors: one for the town government, nine who
     # each cover five villages.
-    advisors = [department(f"法律顾问（第{i + 1}片区）", DepartmentKind.LEGAL_ADVISOR,
-                           villages=villages[i * 5 : i * 5 + 5]) for i in range(9)]
+    advisors = [
+        department(
+            f"法律顾问（第{i + 1}片区）",
+            DepartmentKind.LEGAL_ADVISOR,
+            villages=villages[i * 5 : i * 5 + 5],
+        )
+        for i in range(9)
+    ]
     advisors.append(department("镇政府法律顾问", DepartmentKind.LEGAL_ADVISOR, town_wide=True))
 
     def user(username, display_name, role, **kw):
-        account = User(username=username, display_name=display_name, role=role,
-                       password_hash=password_hash, **kw)
+        account = User(
+            username=username,
+            display_name=display_name,
+            role=role,
+            password_hash=password_hash,
+            **kw,
+        )
         db.session.add(account)
         return account
 
@@ -149,14 +224,20 @@ def seed() -> dict[str, int]:
         "safety": user("safety", "安监办干事", Role.HANDLER, department=safety),
         "enforcement": user("enforcement", "执法队员", Role.HANDLER, department=enforcement),
     }
-    workers = [user(f"grid{n:02d}", f"{v.name}网格员", Role.GRID_WORKER, grids=[g])
-               for n, (v, g) in enumerate(zip(villages, grids, strict=True), start=1)]
+    workers = [
+        user(f"grid{n:02d}", f"{v.name}网格员", Role.GRID_WORKER, grids=[g])
+        for n, (v, g) in enumerate(zip(villages, grids, strict=True), start=1)
+    ]
     # Every department routing can name has someone to sign for its cases: a mediator
     # for each village's mediation committee, an account for each legal advisor.
-    mediators = [user(f"med{n:02d}", f"{v.name}人民调解员", Role.HANDLER, department=c)
-                 for n, (v, c) in enumerate(zip(villages, committees, strict=True), start=1)]
-    lawyers = [user(f"lawyer{n:02d}", d.name, Role.HANDLER, department=d)
-               for n, d in enumerate(advisors, start=1)]
+    mediators = [
+        user(f"med{n:02d}", f"{v.name}人民调解员", Role.HANDLER, department=c)
+        for n, (v, c) in enumerate(zip(villages, committees, strict=True), start=1)
+    ]
+    lawyers = [
+        user(f"lawyer{n:02d}", d.name, Role.HANDLER, department=d)
+        for n, d in enumerate(advisors, start=1)
+    ]
     db.session.flush()
     catalogue.install_categories()
 
@@ -172,12 +253,17 @@ def seed() -> dict[str, int]:
     for index, path_name in enumerate(PLAN):
         code, text, people, place = STORIES[index % len(STORIES)]
         if path_name == "happening":
-            code, text, people, place = ("H01", "村西柴草垛冒烟了，紧挨着电线杆，请快来人！",
-                                         3, "村西胡同")
+            code, text, people, place = (
+                "H01",
+                "村西柴草垛冒烟了，紧挨着电线杆，请快来人！",
+                3,
+                "村西胡同",
+            )
         village_index = rng.randrange(len(villages))
-        parties = [Party(name=f"{SURNAMES[index % 20]}{GIVEN[index % 7]}"),
-                   Party(name=f"{SURNAMES[(index + 7) % 20]}{GIVEN[(index + 3) % 7]}",
-                         side="respondent")]
+        parties = [
+            Party(name=f"{SURNAMES[index % 20]}{GIVEN[index % 7]}"),
+            Party(name=f"{SURNAMES[(index + 7) % 20]}{GIVEN[(index + 3) % 7]}", side="respondent"),
+        ]
         if path_name == "repeat":
             earlier = next(c for c in cases if c.category.is_dispute and c.status == "closed")
             code, village_index = earlier.category.code, villages.index(earlier.village)
@@ -189,12 +275,17 @@ def seed() -> dict[str, int]:
         with clock.frozen_at(begin):
             by_worker = index % 3 != 0 and path_name != "complained"
             draft = ReportDraft(
-                village=village, category=category, description=text, place_text=place,
-                people_involved=people, source="grid_worker" if by_worker else "qr",
+                village=village,
+                category=category,
+                description=text,
+                place_text=place,
+                people_involved=people,
+                source="grid_worker" if by_worker else "qr",
                 grid=grids[village_index] if by_worker else None,
                 group_dispute=people >= 5 and category.is_dispute,
-                reporter=Reporter() if by_worker or index % 2 else Reporter(
-                    anonymous=False, name="王先生", phone="13800000000"),
+                reporter=Reporter()
+                if by_worker or index % 2
+                else Reporter(anonymous=False, name="王先生", phone="13800000000"),
                 parties=parties if category.is_dispute else [],
                 happening_now=path_name == "happening",
             )
@@ -203,8 +294,11 @@ def seed() -> dict[str, int]:
             # Disputes are settled first in the village, by its mediators; some go
             # straight to the justice office.
             lead = justice if category.is_dispute and index % 4 == 0 else suggestion.lead
-            handler = (mediators[village_index] if lead is committees[village_index]
-                       else lead_handler[lead.kind])
+            handler = (
+                mediators[village_index]
+                if lead is committees[village_index]
+                else lead_handler[lead.kind]
+            )
             for step_number, action in enumerate(PATHS[path_name]):
                 clock.advance(timedelta(hours=2 + step_number * 8))
                 actor, fields = center, {}
@@ -213,26 +307,39 @@ def seed() -> dict[str, int]:
                 elif action == "reject":
                     fields = {"reason": "经核实不属于本镇管辖范围，已告知向县有关部门反映。"}
                 elif action == "dispatch":
-                    fields = {"lead_department": lead.id,
-                              "co_departments": [d.id for d in suggestion.co if d.id != lead.id]}
+                    fields = {
+                        "lead_department": lead.id,
+                        "co_departments": [d.id for d in suggestion.co if d.id != lead.id],
+                    }
                 elif action in {"sign_for", "resolve", "request_extension"}:
                     actor = handler
                     if action == "resolve":
-                        fields = {"result_code": (ResultCode.MEDIATED if category.is_dispute
-                                                  else ResultCode.HAZARD_REMOVED).value,
-                                  "result_text": "已到现场处置，双方达成一致意见。"
-                                  if category.is_dispute else "已到现场核实，隐患已整改消除。"}
+                        fields = {
+                            "result_code": (
+                                ResultCode.MEDIATED
+                                if category.is_dispute
+                                else ResultCode.HAZARD_REMOVED
+                            ).value,
+                            "result_text": "已到现场处置，双方达成一致意见。"
+                            if category.is_dispute
+                            else "已到现场核实，隐患已整改消除。",
+                        }
                     elif action == "request_extension":
-                        fields = {"until": case.due_at + timedelta(days=10),
-                                  "reason": "当事人外出务工，需等其返乡后调解。",
-                                  "parties_consent": True}
+                        fields = {
+                            "until": case.due_at + timedelta(days=10),
+                            "reason": "当事人外出务工，需等其返乡后调解。",
+                            "parties_consent": True,
+                        }
                 elif action == "record_visit":
                     # A confidential case's visit is the center's (workflow._visits).
                     actor = center if category.confidential else worker
-                    fields = {"outcome": "kept" if category.is_dispute else "gone",
-                              "text": "回访当事人，协议已履行，表示满意。" if category.is_dispute
-                              else "回访现场，隐患已消除，群众满意。",
-                              "satisfaction": "satisfied"}
+                    fields = {
+                        "outcome": "kept" if category.is_dispute else "gone",
+                        "text": "回访当事人，协议已履行，表示满意。"
+                        if category.is_dispute
+                        else "回访现场，隐患已消除，群众满意。",
+                        "satisfaction": "satisfied",
+                    }
                 elif action == "close":
                     fields = {"closing_reason": ClosingReason.RESOLVED.value}
                 elif action == "reopen":
@@ -241,14 +348,15 @@ def seed() -> dict[str, int]:
                 elif action == "return":
                     actor, fields = handler, {"reason": "经核实不属于本部门职责，请调处中心改派。"}
                 elif action == "reassign":
-                    fields = {"lead_department": (enforcement if lead is not enforcement
-                                                  else safety).id,
-                              "reason": "经研判需由其他部门牵头处置。"}
+                    fields = {
+                        "lead_department": (enforcement if lead is not enforcement else safety).id,
+                        "reason": "经研判需由其他部门牵头处置。",
+                    }
                 elif action == "complain":  # satisfied then, but it came back since
-                    workflow.apply_as_reporter(case, "answer_follow_up",
-                                               satisfaction="satisfied")
-                    workflow.apply_as_reporter(case, action,
-                                               text="结案后问题又出现了，希望再来看看。")
+                    workflow.apply_as_reporter(case, "answer_follow_up", satisfaction="satisfied")
+                    workflow.apply_as_reporter(
+                        case, action, text="结案后问题又出现了，希望再来看看。"
+                    )
                     continue
                 workflow.apply(case, action, actor=actor, **fields)
         cases.append(case)
@@ -262,13 +370,18 @@ def seed() -> dict[str, int]:
         for week in range(6):
             if (index + week) % 7 == 0:
                 continue  # a missed week
-            moment = clock.now() - timedelta(weeks=week, days=rng.randrange(0, 5),
-                                             hours=rng.randrange(0, 8))
+            moment = clock.now() - timedelta(
+                weeks=week, days=rng.randrange(0, 5), hours=rng.randrange(0, 8)
+            )
             with clock.frozen_at(moment):
-                screening.file_screening(actor=worker, village=village, checked=checklist,
-                                         findings=[])
+                screening.file_screening(
+                    actor=worker, village=village, checked=checklist, findings=[]
+                )
             screenings += 1
     db.session.flush()
-    return {"villages": len(villages),
-            "users": len(handlers) + 3 + len(workers) + len(mediators) + len(lawyers),
-            "cases": len(cases), "screenings": screenings}
+    return {
+        "villages": len(villages),
+        "users": len(handlers) + 3 + len(workers) + len(mediators) + len(lawyers),
+        "cases": len(cases),
+        "screenings": screenings,
+    }

@@ -22,15 +22,36 @@ PARTY_WINDOW = timedelta(days=180)
 
 def likely_duplicates(case: Case, *, viewer: User, limit: int = 5) -> list[tuple[Case, list[str]]]:
     """Open cases that may be the same matter as `case`, best first, with the reasons."""
-    nearby = db.session.scalars(select(Case).where(
-        Case.id != case.id, Case.status.in_(OPEN), Case.village_id == case.village_id,
-        Case.category_id == case.category_id, Case.created_at >= case.created_at - RECENT,
-        access.case_filter(viewer)).limit(50)).all()
+    nearby = db.session.scalars(
+        select(Case)
+        .where(
+            Case.id != case.id,
+            Case.status.in_(OPEN),
+            Case.village_id == case.village_id,
+            Case.category_id == case.category_id,
+            Case.created_at >= case.created_at - RECENT,
+            access.case_filter(viewer),
+        )
+        .limit(50)
+    ).all()
     keys = [p.name_key for p in case.parties if p.name_key]
-    same_parties = db.session.scalars(select(Case).join(CaseParty).where(
-        Case.id != case.id, Case.status.in_(OPEN), CaseParty.name_key.in_(keys or ["\0"]),
-        Case.created_at >= case.created_at - PARTY_WINDOW, access.case_filter(viewer))
-        .distinct().limit(50)).all() if keys else []
+    same_parties = (
+        db.session.scalars(
+            select(Case)
+            .join(CaseParty)
+            .where(
+                Case.id != case.id,
+                Case.status.in_(OPEN),
+                CaseParty.name_key.in_(keys or ["\0"]),
+                Case.created_at >= case.created_at - PARTY_WINDOW,
+                access.case_filter(viewer),
+            )
+            .distinct()
+            .limit(50)
+        ).all()
+        if keys
+        else []
+    )
     scored: dict[int, tuple[float, Case, list[str]]] = {}
     for other in {c.id: c for c in [*nearby, *same_parties]}.values():
         reasons, score = [], 0.0

@@ -13,8 +13,14 @@ class DomainError(Exception):
     http_status = 400
     default_message = "请求无法处理。"
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 http_status: int | None = None, **details):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        **details,
+    ):
         self.message = message or self.default_message
         if code:
             self.code = code

@@ -45,11 +45,9 @@ def healthz():
         db.session.rollback()
         return jsonify(status="unavailable", database="error", error=type(exc).__name__), 503
     folders = {current_app.config["MEDIA_ROOT"], current_app.instance_path}
-    storage = next((state for state in map(_can_write, sorted(folders)) if state != "ok"),
-                   "ok")
+    storage = next((state for state in map(_can_write, sorted(folders)) if state != "ok"), "ok")
     limits = ratelimit.check_store()
-    body = {"database": "ok", "storage": storage, "limits": limits,
-            "time": clock.now().isoformat()}
+    body = {"database": "ok", "storage": storage, "limits": limits, "time": clock.now().isoformat()}
     if storage != "ok":
         return jsonify(status="unavailable", **body), 503
     return jsonify(status="degraded" if limits == "degraded" else "ok", **body)

@@ -71,8 +71,9 @@ def parse(text: str, year: int) -> Notice:
             continue
         head = re.split(r"[：:]", sentence, maxsplit=1)
         # 二、春节：… names the festival; 一、 and the like are the notice's numbering.
-        name = re.sub(r"^[一二三四五六七八九十]+、", "", head[0]).strip()[:20] if len(head) > 1 \
-            else ""
+        name = (
+            re.sub(r"^[一二三四五六七八九十]+、", "", head[0]).strip()[:20] if len(head) > 1 else ""
+        )
         days = _dates(sentence, year)
         if not days:
             continue
@@ -92,7 +93,9 @@ def parse(text: str, year: int) -> Notice:
     if both:
         raise ValidationFailed(f"{both[0]} 既是放假又是上班，请核对。", code="conflicting_days")
     if not notice.off:
-        raise ValidationFailed(f"没有读到{year}年的放假日期。请粘贴国务院办公厅通知的正文，"
-                               "或每行一条“2027-02-05 至 2027-02-11 放假”“2027-02-14 上班”。",
-                               code="nothing_read")
+        raise ValidationFailed(
+            f"没有读到{year}年的放假日期。请粘贴国务院办公厅通知的正文，"
+            "或每行一条“2027-02-05 至 2027-02-11 放假”“2027-02-14 上班”。",
+            code="nothing_read",
+        )
     return notice

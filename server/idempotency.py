@@ -40,9 +40,14 @@ ABANDONED_AFTER = timedelta(seconds=60)
 
 # Every request with a key runs these: built once, executed as plain Core statements.
 _TABLE = IdempotencyRecord.__table__
-_FIND = select(_TABLE.c.id, _TABLE.c.fingerprint, _TABLE.c.created_at, _TABLE.c.completed_at,
-               _TABLE.c.status_code, _TABLE.c.body).where(
-    _TABLE.c.scope == bindparam("scope"), _TABLE.c.key == bindparam("key"))
+_FIND = select(
+    _TABLE.c.id,
+    _TABLE.c.fingerprint,
+    _TABLE.c.created_at,
+    _TABLE.c.completed_at,
+    _TABLE.c.status_code,
+    _TABLE.c.body,
+).where(_TABLE.c.scope == bindparam("scope"), _TABLE.c.key == bindparam("key"))
 _INSERT = insert(_TABLE)
 
 
@@ -128,8 +133,9 @@ class Taken(Exception):
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """A digest of the request: JSON bodies compare by meaning, not by spacing."""
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False,
-                               separators=(",", ":")).encode()
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        ).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = body
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
@@ -149,8 +155,9 @@ def lookup(scope: str, key: str, digest: str) -> Outcome:
     return Outcome(Claim.IN_FLIGHT, existing)
 
 
-def record(outcome: Outcome, scope: str, key: str, digest: str, status_code: int,
-           body: str) -> None:
+def record(
+    outcome: Outcome, scope: str, key: str, digest: str, status_code: int, body: str
+) -> None:
     """Store the key with its answer in the current transaction (it commits with the work).
 
     Raises Taken when another request stored one first; the transaction must then be
@@ -163,16 +170,22 @@ def record(outcome: Outcome, scope: str, key: str, digest: str, status_code: int
     connection = db.session.connection()
     if outcome.record is not None:  # an abandoned claim: take it over, unless another did
         taken = connection.execute(
-            update(_TABLE).where(_TABLE.c.id == outcome.record.id,
-                                 _TABLE.c.created_at == outcome.record.created_at,
-                                 _TABLE.c.completed_at.is_(None))
-            .values(created_at=now, **answer)).rowcount
+            update(_TABLE)
+            .where(
+                _TABLE.c.id == outcome.record.id,
+                _TABLE.c.created_at == outcome.record.created_at,
+                _TABLE.c.completed_at.is_(None),
+            )
+            .values(created_at=now, **answer)
+        ).rowcount
         if not taken:
             raise Taken()
         return
     try:
-        connection.execute(_INSERT, {"scope": scope, "key": key, "fingerprint": digest,
-                                     "created_at": now, **answer})
+        connection.execute(
+            _INSERT,
+            {"scope": scope, "key": key, "fingerprint": digest, "created_at": now, **answer},
+        )
     except IntegrityError as error:  # the key's unique constraint: stored by another
         raise Taken() from error
 

@@ -58,7 +58,7 @@ def unseal(value: str | None) -> str | None:
     if value is None or not value.startswith(PREFIX):
         return value
     try:
-        return _keys().decrypt(value[len(PREFIX):].encode()).decode()
+        return _keys().decrypt(value[len(PREFIX) :].encode()).decode()
     except InvalidToken:
         return "（无法解密：密钥不符）"
 
@@ -71,9 +71,12 @@ def reseal(batch: int = 500) -> int:
     sealing); how many cases were rewritten."""
     done, after = 0, 0
     while True:
-        cases = db.session.scalars(select(Case).where(
-            Case.id > after, Case.reporter_anonymous.is_(False)).order_by(Case.id)
-            .limit(batch)).all()
+        cases = db.session.scalars(
+            select(Case)
+            .where(Case.id > after, Case.reporter_anonymous.is_(False))
+            .order_by(Case.id)
+            .limit(batch)
+        ).all()
         if not cases:
             return done
         for case in cases:
@@ -89,13 +92,27 @@ def purge(retention_days: int) -> int:
     ago (the town's archive rule); how many. The case keeps that it was named."""
     cutoff = clock.now() - timedelta(days=retention_days)
     ended = [CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatus.MERGED]
-    ids = db.session.scalars(select(Case.id).where(
-        Case.reporter_anonymous.is_(False), Case.status.in_(ended), Case.updated_at < cutoff,
-        Case.reporter_name.is_not(None) | Case.reporter_phone.is_not(None)
-        | Case.reporter_wechat.is_not(None))).all()
+    ids = db.session.scalars(
+        select(Case.id).where(
+            Case.reporter_anonymous.is_(False),
+            Case.status.in_(ended),
+            Case.updated_at < cutoff,
+            Case.reporter_name.is_not(None)
+            | Case.reporter_phone.is_not(None)
+            | Case.reporter_wechat.is_not(None),
+        )
+    ).all()
     if ids:
-        db.session.execute(update(Case).where(Case.id.in_(ids)).values(
-            reporter_name=None, reporter_phone=None, reporter_wechat=None))
-        audit.record("identity.purged", actor=None, object_type="case", count=len(ids),
-                     retention_days=retention_days)
+        db.session.execute(
+            update(Case)
+            .where(Case.id.in_(ids))
+            .values(reporter_name=None, reporter_phone=None, reporter_wechat=None)
+        )
+        audit.record(
+            "identity.purged",
+            actor=None,
+            object_type="case",
+            count=len(ids),
+            retention_days=retention_days,
+        )
     return len(ids)

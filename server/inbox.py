@@ -15,8 +15,9 @@ from server.models import Case, Notification, User
 
 def latest(user: User, *, limit: int = 50, before: int | None = None) -> list[Notification]:
     """The user's inbox messages, newest first (`before`: older than that id)."""
-    query = select(Notification).where(Notification.user_id == user.id,
-                                       Notification.channel == "inbox")
+    query = select(Notification).where(
+        Notification.user_id == user.id, Notification.channel == "inbox"
+    )
     if before is not None:
         query = query.where(Notification.id < before)
     return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
@@ -28,15 +29,19 @@ def cases_of(user: User, notes: list[Notification]) -> dict[int, Case]:
     ids = {n.case_id for n in notes if n.case_id}
     if not ids:
         return {}
-    return {c.id: c for c in db.session.scalars(
-        select(Case).where(Case.id.in_(ids), access.case_filter(user)))}
+    return {
+        c.id: c
+        for c in db.session.scalars(select(Case).where(Case.id.in_(ids), access.case_filter(user)))
+    }
 
 
 def mark_read(user: User, ids: list[int] | None = None) -> int:
     """Mark the user's messages read: those of `ids`, or all. Returns how many."""
     statement = update(Notification).where(
-        Notification.user_id == user.id, Notification.channel == "inbox",
-        Notification.read_at.is_(None))
+        Notification.user_id == user.id,
+        Notification.channel == "inbox",
+        Notification.read_at.is_(None),
+    )
     if ids is not None:
         statement = statement.where(Notification.id.in_(ids or [-1]))
     return db.session.execute(statement.values(read_at=clock.now())).rowcount or 0

@@ -78,8 +78,9 @@ def _decode_slot(limit: int) -> threading.BoundedSemaphore:
         return _decoding
 
 
-def process_image(raw: bytes, *, max_pixels: int, max_side: int,
-                  max_decoded: int | None = None, slots: int = 2) -> ProcessedImage:
+def process_image(
+    raw: bytes, *, max_pixels: int, max_side: int, max_decoded: int | None = None, slots: int = 2
+) -> ProcessedImage:
     """Validate and re-encode `raw`; raise a DomainError (4xx) for anything unacceptable.
 
     A 142 kB PNG of 7071x7071 decodes to 200 MB: the decoded size is bounded from the
@@ -90,14 +91,14 @@ def process_image(raw: bytes, *, max_pixels: int, max_side: int,
     if not slot.acquire(timeout=DECODE_WAIT_SECONDS):
         raise ServiceUnavailable("正在处理的照片较多，请稍后再试。", code="media_busy")
     try:
-        return _process(raw, max_pixels=max_pixels, max_side=max_side,
-                        max_decoded=max_decoded)
+        return _process(raw, max_pixels=max_pixels, max_side=max_side, max_decoded=max_decoded)
     finally:
         slot.release()
 
 
-def _process(raw: bytes, *, max_pixels: int, max_side: int,
-             max_decoded: int | None) -> ProcessedImage:
+def _process(
+    raw: bytes, *, max_pixels: int, max_side: int, max_decoded: int | None
+) -> ProcessedImage:
     expected = sniff(raw)
     try:
         with warnings.catch_warnings():
@@ -122,8 +123,9 @@ def _process(raw: bytes, *, max_pixels: int, max_side: int,
             image.draft("RGB", (max(1, int(width * fit)), max(1, int(height * fit))))
         decoded = image.size[0] * image.size[1] * WORKING_BYTES_PER_PIXEL
         if max_decoded is not None and decoded > max_decoded:
-            raise PayloadTooLarge("图片像素过多，请换一张照片或截图后再传。",
-                                  code="image_too_large")
+            raise PayloadTooLarge(
+                "图片像素过多，请换一张照片或截图后再传。", code="image_too_large"
+            )
         try:
             image.load()
             # Phones store "which way is up" in EXIF: apply it before EXIF is dropped.
@@ -162,19 +164,28 @@ def store_photo(raw: bytes, *, uploader: User | None) -> Photo:
         raise PayloadTooLarge("图片文件过大。", code="file_too_large")
     if not raw:
         raise ValidationFailed("没有收到图片。", code="missing_file", field="file")
-    processed = process_image(raw, max_pixels=int(config["MEDIA_MAX_PIXELS"]),
-                              max_side=int(config["MEDIA_MAX_SIDE"]),
-                              max_decoded=int(config["MEDIA_MAX_DECODED_BYTES"]),
-                              slots=int(config["MEDIA_DECODES_PER_WORKER"]))
+    processed = process_image(
+        raw,
+        max_pixels=int(config["MEDIA_MAX_PIXELS"]),
+        max_side=int(config["MEDIA_MAX_SIDE"]),
+        max_decoded=int(config["MEDIA_MAX_DECODED_BYTES"]),
+        slots=int(config["MEDIA_DECODES_PER_WORKER"]),
+    )
     key, thumb_key = new_key(".jpg"), new_key(".jpg")
     store = storage()
     store.put(key, processed.data)
     store.put(thumb_key, processed.thumbnail)
     photo = Photo(
-        public_id=secrets.token_hex(16), storage_key=key, thumbnail_key=thumb_key,
-        content_type=CONTENT_TYPE, width=processed.width, height=processed.height,
-        size_bytes=len(processed.data), sha256=hashlib.sha256(processed.data).hexdigest(),
-        uploaded_by_id=uploader.id if uploader else None, created_at=clock.now(),
+        public_id=secrets.token_hex(16),
+        storage_key=key,
+        thumbnail_key=thumb_key,
+        content_type=CONTENT_TYPE,
+        width=processed.width,
+        height=processed.height,
+        size_bytes=len(processed.data),
+        sha256=hashlib.sha256(processed.data).hexdigest(),
+        uploaded_by_id=uploader.id if uploader else None,
+        created_at=clock.now(),
     )
     db.session.add(photo)
     db.session.flush()
@@ -210,18 +221,21 @@ def claimable_photos(public_ids: list[str], *, owner: User | None) -> list[Photo
         return []
     if len(set(public_ids)) != len(public_ids):
         raise ValidationFailed("图片重复。", code="duplicate_photo", field="photos")
-    photos = db.session.scalars(select(Photo).where(Photo.public_id.in_(public_ids))
-                                .order_by(Photo.id)).all()  # as a case lists them
-    usable = [p for p in photos if p.case_id is None
-              and p.uploaded_by_id == (owner.id if owner else None)]
+    photos = db.session.scalars(
+        select(Photo).where(Photo.public_id.in_(public_ids)).order_by(Photo.id)
+    ).all()  # as a case lists them
+    usable = [
+        p for p in photos if p.case_id is None and p.uploaded_by_id == (owner.id if owner else None)
+    ]
     if len(usable) != len(public_ids):
         raise _photo_taken()
     return usable
 
 
 def _photo_taken() -> ValidationFailed:
-    return ValidationFailed("图片不存在或已被使用，请重新上传。", code="invalid_photo",
-                            field="photos")
+    return ValidationFailed(
+        "图片不存在或已被使用，请重新上传。", code="invalid_photo", field="photos"
+    )
 
 
 def attach(photos: list[Photo], *, case, event=None) -> None:
@@ -234,9 +248,11 @@ def attach(photos: list[Photo], *, case, event=None) -> None:
         return
     event_id = event.id if event is not None else None
     taken = db.session.execute(
-        update(Photo).where(Photo.id.in_([p.id for p in photos]), Photo.case_id.is_(None))
+        update(Photo)
+        .where(Photo.id.in_([p.id for p in photos]), Photo.case_id.is_(None))
         .values(case_id=case.id, event_id=event_id),
-        execution_options={"synchronize_session": False}).rowcount
+        execution_options={"synchronize_session": False},
+    ).rowcount
     if taken != len(photos):
         raise _photo_taken()
     for photo in photos:
@@ -244,5 +260,6 @@ def attach(photos: list[Photo], *, case, event=None) -> None:
         set_committed_value(photo, "event_id", event_id)
         set_committed_value(photo, "case", case)
     if "photos" in case.__dict__:  # a new case may show them already
-        set_committed_value(case, "photos",
-                            [*case.photos, *(p for p in photos if p not in case.photos)])
+        set_committed_value(
+            case, "photos", [*case.photos, *(p for p in photos if p not in case.photos)]
+        )

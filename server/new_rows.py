@@ -30,10 +30,14 @@ def insert(connection, row, *, unless_conflict: bool = False) -> bool:
     plan = _insert_plan(mapper)
     apply_defaults(row)  # again: a foreign key of a row written since (an event's case)
     state = row.__dict__
-    values = {column_key: state[prop_key] for prop_key, column_key, _kind, _default
-              in plan.columns if prop_key in state}
-    statement = _insert_statement(connection.dialect.name, mapper.local_table,
-                                  plan.primary_key, unless_conflict)
+    values = {
+        column_key: state[prop_key]
+        for prop_key, column_key, _kind, _default in plan.columns
+        if prop_key in state
+    }
+    statement = _insert_statement(
+        connection.dialect.name, mapper.local_table, plan.primary_key, unless_conflict
+    )
     new_id = connection.execute(statement, values).scalar()
     if new_id is None:
         return False
@@ -98,13 +102,23 @@ def _insert_plan(mapper) -> _InsertPlan:
             kind, default = "callable", column.default.arg
         columns.append((prop.key, column.key, kind, default))
     relations = [
-        (relation.key, [(mapper.get_property_by_column(local).key,
-                         relation.mapper.get_property_by_column(remote).key)
-                        for local, remote in relation.local_remote_pairs])
-        for relation in mapper.relationships if relation.direction is MANYTOONE]
+        (
+            relation.key,
+            [
+                (
+                    mapper.get_property_by_column(local).key,
+                    relation.mapper.get_property_by_column(remote).key,
+                )
+                for local, remote in relation.local_remote_pairs
+            ],
+        )
+        for relation in mapper.relationships
+        if relation.direction is MANYTOONE
+    ]
     (primary_key,) = mapper.primary_key
-    return _InsertPlan(columns, relations, primary_key,
-                       mapper.get_property_by_column(primary_key).key)
+    return _InsertPlan(
+        columns, relations, primary_key, mapper.get_property_by_column(primary_key).key
+    )
 
 
 @functools.cache

@@ -41,14 +41,16 @@ BATCH = 200
 
 def center_staff() -> list[User]:
     """Active mediation center staff."""
-    return list(db.session.scalars(select(User).where(User.role == Role.CENTER,
-                                                      User.active.is_(True))))
+    return list(
+        db.session.scalars(select(User).where(User.role == Role.CENTER, User.active.is_(True)))
+    )
 
 
 def leaders() -> list[User]:
     """Active leaders."""
-    return list(db.session.scalars(select(User).where(User.role == Role.LEADER,
-                                                      User.active.is_(True))))
+    return list(
+        db.session.scalars(select(User).where(User.role == Role.LEADER, User.active.is_(True)))
+    )
 
 
 def department_members(case: Case, *, lead_only: bool = False) -> list[User]:
@@ -63,9 +65,15 @@ def department_members(case: Case, *, lead_only: bool = False) -> list[User]:
 
 def village_workers(village_id: int) -> list[User]:
     """Active grid workers whose grids lie in the village."""
-    return list(db.session.scalars(select(User).where(
-        User.role == Role.GRID_WORKER, User.active.is_(True),
-        User.grids.any(Grid.village_id == village_id))))
+    return list(
+        db.session.scalars(
+            select(User).where(
+                User.role == Role.GRID_WORKER,
+                User.active.is_(True),
+                User.grids.any(Grid.village_id == village_id),
+            )
+        )
+    )
 
 
 def subject(case: Case) -> str:
@@ -82,12 +90,14 @@ def masked_subject(case: Case) -> str:
 MASKED_BODY = "请登录系统查看"
 
 
-def _text_for(user: User, channel: str, case: Case | None, body: str,
-              note: str | None) -> str:
+def _text_for(user: User, channel: str, case: Case | None, body: str, note: str | None) -> str:
     """What `user` reads on `channel`. A confidential case's kind and content stay in the
     in-app inbox of those who may see the case; everyone else reads its number only."""
-    if case is not None and case.category.confidential and (
-            channel != "inbox" or not access.can_view_case(user, case)):
+    if (
+        case is not None
+        and case.category.confidential
+        and (channel != "inbox" or not access.can_view_case(user, case))
+    ):
         return f"{masked_subject(case)}：{MASKED_BODY}"
     return f"{body}。{note}" if note and channel == "inbox" else body
 
@@ -105,8 +115,10 @@ _RULES = {
     "send_back": (lambda c: department_members(c, lead_only=True), "核查退回，请继续处理"),
     # The follow-up visit (回访) is the village's grid worker's task, due with the step;
     # a confidential case's is the center's (the village must not learn who was named).
-    "verify": (lambda c: center_staff() if c.category.confidential
-               else village_workers(c.village_id), "回访任务"),
+    "verify": (
+        lambda c: center_staff() if c.category.confidential else village_workers(c.village_id),
+        "回访任务",
+    ),
     "reopen": (lambda c: center_staff(), "案件重开"),
     "supervise": (lambda c: department_members(c) + center_staff(), "督办：案件已超期"),
     "escalate": (lambda c: leaders(), "案件已上报"),
@@ -137,12 +149,29 @@ _RELEASED_RULES = {
 _JOINED_RULES = {"change_co_handlers": "协办：新派遣案件"}
 # Actions whose note the recipients need to read (why it came back, why it moved): in the
 # in-app inbox only, never in an SMS or a WeChat message (nor the SMS log).
-_WITH_NOTE = frozenset({"reassign", "change_co_handlers", "recall", "refuse_return",
-                        "refuse_extension", "send_back", "answer_follow_up", "complain"})
+_WITH_NOTE = frozenset(
+    {
+        "reassign",
+        "change_co_handlers",
+        "recall",
+        "refuse_return",
+        "refuse_extension",
+        "send_back",
+        "answer_follow_up",
+        "complain",
+    }
+)
 
 
-def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: str,
-          note: str | None = None) -> None:
+def queue(
+    users: list[User],
+    kind: str,
+    *,
+    case: Case | None,
+    title: str,
+    body: str,
+    note: str | None = None,
+) -> None:
     """Add notifications for `users` on every channel they can be reached by; `note`, a
     person's words, is added to the in-app inbox's copy only."""
     seen = set()
@@ -157,9 +186,17 @@ def queue(users: list[User], kind: str, *, case: Case | None, title: str, body: 
             channels.append("sms")
         for channel in channels:
             text = _text_for(user, channel, case, body, note)
-            db.session.add(Notification(user_id=user.id, channel=channel, kind=kind,
-                                        case_id=case.id if case else None, title=title[:100],
-                                        body=text[:500], next_attempt_at=clock.now()))
+            db.session.add(
+                Notification(
+                    user_id=user.id,
+                    channel=channel,
+                    kind=kind,
+                    case_id=case.id if case else None,
+                    title=title[:100],
+                    body=text[:500],
+                    next_attempt_at=clock.now(),
+                )
+            )
 
 
 def _members(departments) -> list[User]:
@@ -178,11 +215,23 @@ def queue_for_event(case: Case, event: CaseEvent, *, released=(), joined=()) -> 
     holding = [a.department for a in case.active_assignments]
     released = [d for d in released if d not in holding]  # those still on it heard above
     if event.action in _RELEASED_RULES and released:
-        queue(_members(released), event.action, case=case,
-              title=_RELEASED_RULES[event.action], body=body, note=note)
+        queue(
+            _members(released),
+            event.action,
+            case=case,
+            title=_RELEASED_RULES[event.action],
+            body=body,
+            note=note,
+        )
     if event.action in _JOINED_RULES and joined:
-        queue(_members(joined), event.action, case=case, title=_JOINED_RULES[event.action],
-              body=body, note=note)
+        queue(
+            _members(joined),
+            event.action,
+            case=case,
+            title=_JOINED_RULES[event.action],
+            body=body,
+            note=note,
+        )
 
 
 @dataclass
@@ -204,9 +253,11 @@ def urgent_alert(case: Case) -> UrgentAlert | None:
     lead = route(case.category, case.village).lead
     departments = [lead] if lead else []
     if case.happening_now and case.category.is_dispute:
-        departments += [d for d in departments_of_kind(DepartmentKind.POLICE_STATION,
-                                                       case.village)[:1]
-                        if d not in departments]
+        departments += [
+            d
+            for d in departments_of_kind(DepartmentKind.POLICE_STATION, case.village)[:1]
+            if d not in departments
+        ]
     return UrgentAlert(center_staff(), _members(departments))
 
 
@@ -216,12 +267,21 @@ def queue_for_new_report(case: Case, alert: UrgentAlert | None) -> None:
     if alert is None:
         return
     title = "紧急：正在发生" if case.happening_now else "紧急：新报告"
-    queue(alert.center, "urgent_report", case=case, title=title,
-          body=f"{subject(case)}：{case.description[:60]}")
+    queue(
+        alert.center,
+        "urgent_report",
+        case=case,
+        title=title,
+        body=f"{subject(case)}：{case.description[:60]}",
+    )
     center = {u.id for u in alert.center}
-    queue([u for u in alert.departments if u.id not in center], "urgent_report", case=case,
-          title=title, body=f"{subject(case)}：群众报告情况紧急，请做好处置准备，"
-                            "调处中心即将派遣。")
+    queue(
+        [u for u in alert.departments if u.id not in center],
+        "urgent_report",
+        case=case,
+        title=title,
+        body=f"{subject(case)}：群众报告情况紧急，请做好处置准备，调处中心即将派遣。",
+    )
 
 
 # --- delivering --------------------------------------------------------------------------
@@ -231,8 +291,7 @@ class LogSms:
     """The default SMS gateway: writes to the log (the phone number masked)."""
 
     def send(self, phone: str, text: str) -> None:
-        log.info("sms to %s: %s", f"{phone[:3]}****{phone[-4:]}" if len(phone) > 7 else "***",
-                 text)
+        log.info("sms to %s: %s", f"{phone[:3]}****{phone[-4:]}" if len(phone) > 7 else "***", text)
 
 
 def sms_gateway():
@@ -261,19 +320,24 @@ def _deliver_wechat(note: Notification, user: User) -> str:
     if not template or not user.wechat_openid or consent is None or consent.credits < 1:
         return "skipped"  # no consent reported by the mini program: never send
     client = wechat.client()
-    data = {"thing1": note.title[:20], "thing2": note.body[:20],
-            "time3": clock.local(note.created_at).strftime("%Y-%m-%d %H:%M")}
+    data = {
+        "thing1": note.title[:20],
+        "thing2": note.body[:20],
+        "time3": clock.local(note.created_at).strftime("%Y-%m-%d %H:%M"),
+    }
     # The mini program's case page asks the API by case number, as every surface does.
     case = db.session.get(Case, note.case_id) if note.case_id else None
     page = f"pages/case/detail?code={case.code}" if case else "pages/inbox/index"
     token = access_token(client)
     try:
-        wechat.subscribe_send(client, token, openid=user.wechat_openid, template_id=template,
-                              page=page, data=data)
+        wechat.subscribe_send(
+            client, token, openid=user.wechat_openid, template_id=template, page=page, data=data
+        )
     except wechat.WeChatTokenExpired:
         token = access_token(client, refresh=True)  # once more, with a fresh token
-        wechat.subscribe_send(client, token, openid=user.wechat_openid, template_id=template,
-                              page=page, data=data)
+        wechat.subscribe_send(
+            client, token, openid=user.wechat_openid, template_id=template, page=page, data=data
+        )
     except wechat.WeChatNoConsent:
         consent.credits = 0
         return "skipped"
@@ -303,14 +367,18 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
     """
     outcome = {"sent": 0, "skipped": 0, "retry": 0, "dead": 0}
     ids = db.session.scalars(
-        select(Notification.id).where(Notification.status == "pending",
-                                      Notification.next_attempt_at <= clock.now())
-        .order_by(Notification.id).limit(limit)).all()
+        select(Notification.id)
+        .where(Notification.status == "pending", Notification.next_attempt_at <= clock.now())
+        .order_by(Notification.id)
+        .limit(limit)
+    ).all()
     db.session.commit()
     for note_id in ids:
-        note = db.session.scalar(select(Notification).where(
-            Notification.id == note_id, Notification.status == "pending")
-            .with_for_update(skip_locked=True))
+        note = db.session.scalar(
+            select(Notification)
+            .where(Notification.id == note_id, Notification.status == "pending")
+            .with_for_update(skip_locked=True)
+        )
         if note is None:  # another sender has it
             db.session.rollback()
             continue
@@ -350,6 +418,13 @@ def unread_count(user: User) -> int:
     """Unread inbox notifications of `user` (the admin's header shows it)."""
     from sqlalchemy import func
 
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.channel == "inbox",
-        Notification.read_at.is_(None))) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.user_id == user.id,
+                Notification.channel == "inbox",
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )

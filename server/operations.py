@@ -32,7 +32,6 @@ from server.deadlines import Deadlines
 from server.errors import (
     Conflict,
     Forbidden,
-    NotFound,
     ServiceUnavailable,
     ValidationFailed,
 )
@@ -140,12 +139,19 @@ def _resolve_village(value) -> Village:
 
 
 def _check_reporter(reporter: Reporter) -> Reporter:
-    given = {k: (v or "").strip() or None for k, v in
-             {"name": reporter.name, "phone": reporter.phone, "wechat": reporter.wechat}.items()}
+    given = {
+        k: (v or "").strip() or None
+        for k, v in {
+            "name": reporter.name,
+            "phone": reporter.phone,
+            "wechat": reporter.wechat,
+        }.items()
+    }
     if reporter.anonymous:
         if any(given.values()):
-            raise _fail("匿名上报不能同时填写姓名或联系方式。", "reporter",
-                        "anonymous_with_identity")
+            raise _fail(
+                "匿名上报不能同时填写姓名或联系方式。", "reporter", "anonymous_with_identity"
+            )
         return Reporter()
     if not given["name"] and not given["phone"] and not given["wechat"]:
         raise _fail("实名上报请至少留下姓名或联系方式。", "reporter", "missing_identity")
@@ -156,12 +162,15 @@ def _check_reporter(reporter: Reporter) -> Reporter:
 
 
 # What a villager agreed to when a grid worker files on their behalf (Case.reporter_consent).
-CONSENTS = {"anonymous": "村民同意上报，不留姓名",
-            "named": "村民同意上报并留下姓名（仅调处中心可见）"}
+CONSENTS = {
+    "anonymous": "村民同意上报，不留姓名",
+    "named": "村民同意上报并留下姓名（仅调处中心可见）",
+}
 
 
-def submit_report(draft: ReportDraft, *, actor: User | None,
-                  idempotency_key: str | None = None) -> Case:
+def submit_report(
+    draft: ReportDraft, *, actor: User | None, idempotency_key: str | None = None
+) -> Case:
     """File a new report: check every field, create the case and its first event.
 
     `actor` is the account filing it (None for a villager on the QR page);
@@ -242,10 +251,16 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
             phone = (party.phone or "").strip() or None
             if phone is not None and len(phone) > 32:
                 raise _fail("当事人电话过长。", f"parties[{i}].phone", "too_long")
-            parties.append(CaseParty(name=name, side=PartySide(party.side),
-                                     kind=PartyKind(party.kind), phone=phone,
-                                     name_key=repeats.name_key(name),
-                                     phone_key=repeats.phone_key(phone)))
+            parties.append(
+                CaseParty(
+                    name=name,
+                    side=PartySide(party.side),
+                    kind=PartyKind(party.kind),
+                    phone=phone,
+                    name_key=repeats.name_key(name),
+                    phone_key=repeats.phone_key(phone),
+                )
+            )
         except ValueError:
             raise _fail("当事人类型无效。", f"parties[{i}]", "invalid_choice") from None
 
@@ -253,27 +268,43 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
     # The same parties again within the window: flagged for the center (重复纠纷).
     earlier = repeats.earlier_disputes(parties, now) if category.is_dispute else []
     urgent = category.urgent or bool(draft.happening_now)
-    accept = Deadlines().clock(category, Step.ACCEPT, now, urgent=urgent)
+    accept = Deadlines(reference.calendar).clock(category, Step.ACCEPT, now, urgent=urgent)
     case = Case(
-        code=codes.new_case_code(), source=source, village=village, grid=grid,
-        category=category, severity=severity, risk_level=risk,
-        people_involved=draft.people_involved, group_dispute=bool(draft.group_dispute),
-        criminal_risk=bool(draft.criminal_risk), urgent=urgent,
+        code=codes.new_case_code(),
+        source=source,
+        village=village,
+        grid=grid,
+        category=category,
+        severity=severity,
+        risk_level=risk,
+        people_involved=draft.people_involved,
+        group_dispute=bool(draft.group_dispute),
+        criminal_risk=bool(draft.criminal_risk),
+        urgent=urgent,
         happening_now=bool(draft.happening_now),
         repeat_dispute=bool(earlier),
-        description=description, place_text=(draft.place_text or "").strip() or None,
-        latitude=draft.latitude, longitude=draft.longitude,
+        description=description,
+        place_text=(draft.place_text or "").strip() or None,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
         occurred_at=draft.occurred_at.astimezone(UTC) if draft.occurred_at else None,
         # Sealed: the database never holds an informant's name or phone in the clear.
-        reporter_anonymous=reporter.anonymous, reporter_name=identity.seal(reporter.name),
+        reporter_anonymous=reporter.anonymous,
+        reporter_name=identity.seal(reporter.name),
         reporter_phone=identity.seal(reporter.phone),
         reporter_wechat=identity.seal(reporter.wechat),
         reporter_consent=consent,
         created_by_id=actor.id if actor is not None else None,
-        status=CaseStatus.SUBMITTED, step=accept.step, step_started_at=now,
-        warn_at=accept.warn_at, due_at=accept.due_at, created_at=now, updated_at=now,
+        status=CaseStatus.SUBMITTED,
+        step=accept.step,
+        step_started_at=now,
+        warn_at=accept.warn_at,
+        due_at=accept.due_at,
+        created_at=now,
+        updated_at=now,
         # A new case has none yet: saying so spares a query for each when it is shown.
-        parties=parties, assignments=[],
+        parties=parties,
+        assignments=[],
     )
     case.urgent_alert = notifications.urgent_alert(case)  # read now, queued once written
     event = workflow.submit_event(case, actor)
@@ -325,19 +356,6 @@ def find_by_idempotency_key(key: str) -> Case | None:
     return db.session.scalar(select(Case).where(Case.idempotency_key == key))
 
 
-def find_case(code: str) -> Case | None:
-    """The case with public number `code` (as typed by a person), or None."""
-    return db.session.scalar(select(Case).where(Case.code == codes.normalise(code)))
-
-
-def get_case_for(code: str, user: User) -> Case:
-    """The case `code` if `user` may see it; NotFound otherwise (existence is not leaked)."""
-    case = find_case(code)
-    if case is None or not access.can_view_case(user, case):
-        raise NotFound("找不到该案件，或您无权查看。")
-    return case
-
-
 def suggest_dispatch(case: Case) -> Route:
     """The departments routing suggests for `case` (the center may choose others)."""
     return route(case.category, case.village)
@@ -350,18 +368,31 @@ def timeline(case: Case, *, viewer: User | None) -> list[CaseEvent]:
     return [e for e in case.events if not e.internal]
 
 
-
-
-def villager_form_key(idempotency_key: str, village: Village, *, category: str,
-                     description: str, place_text: str | None,
-                     reporter: Reporter | None) -> str:
+def villager_form_key(
+    idempotency_key: str,
+    village: Village,
+    *,
+    category: str,
+    description: str,
+    place_text: str | None,
+    reporter: Reporter | None,
+) -> str:
     """The form's key bound to what the form says: a resend of the same report matches,
     while a stale key sent with another report (a shared phone, a cached page) does not,
     so nobody is ever shown someone else's report or tracking code."""
     reporter = reporter or Reporter()
-    content = json.dumps([village.id, category, (description or "").strip(),
-                          (place_text or "").strip(), reporter.anonymous, reporter.name,
-                          reporter.phone], ensure_ascii=False)
+    content = json.dumps(
+        [
+            village.id,
+            category,
+            (description or "").strip(),
+            (place_text or "").strip(),
+            reporter.anonymous,
+            reporter.name,
+            reporter.phone,
+        ],
+        ensure_ascii=False,
+    )
     return f"{idempotency_key}:{hashlib.sha256(content.encode()).hexdigest()}"
 
 
@@ -372,12 +403,18 @@ def find_villager_report(form_key: str) -> Case | None:
     return find_by_idempotency_key(tracking.key_hash(form_key))
 
 
-def submit_villager_report(village: Village, *, category: str, description: str,
-                           idempotency_key: str, place_text: str | None = None,
-                           reporter: Reporter | None = None,
-                           photos: list | None = None,
-                           happening_now: bool = False,
-                           held: bool = False) -> tuple[Case, str, bool]:
+def submit_villager_report(
+    village: Village,
+    *,
+    category: str,
+    description: str,
+    idempotency_key: str,
+    place_text: str | None = None,
+    reporter: Reporter | None = None,
+    photos: list | None = None,
+    happening_now: bool = False,
+    held: bool = False,
+) -> tuple[Case, str, bool]:
     """A report from a village's QR page: (case, tracking secret, whether it was a resend).
 
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
@@ -387,18 +424,29 @@ def submit_villager_report(village: Village, *, category: str, description: str,
     """
     from server import tracking
 
-    form_key = villager_form_key(idempotency_key, village, category=category,
-                                 description=description, place_text=place_text,
-                                 reporter=reporter)
+    form_key = villager_form_key(
+        idempotency_key,
+        village,
+        category=category,
+        description=description,
+        place_text=place_text,
+        reporter=reporter,
+    )
     secret = tracking.secret_for(form_key)
     stored_key = tracking.key_hash(form_key)
     existing = find_by_idempotency_key(stored_key)
     if existing is not None:
         return existing, secret, True
-    draft = ReportDraft(village=village, category=category, description=description,
-                        source=Source.QR.value, place_text=place_text,
-                        happening_now=happening_now,
-                        reporter=reporter or Reporter(), photos=list(photos or []))
+    draft = ReportDraft(
+        village=village,
+        category=category,
+        description=description,
+        source=Source.QR.value,
+        place_text=place_text,
+        happening_now=happening_now,
+        reporter=reporter or Reporter(),
+        photos=list(photos or []),
+    )
     case = prepare_report(draft, actor=None)
     case.tracking_hash = tracking.secret_hash(secret)
     if held:  # past the village's limit: taken, held apart, alerting nobody

@@ -10,11 +10,13 @@ from flask import Response
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src {images}; style-src 'self'; script-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
-def apply(response: Response, *, referrer: str, no_store: bool,
-          images: str = "'self' data:") -> Response:
+def apply(
+    response: Response, *, referrer: str, no_store: bool, images: str = "'self' data:"
+) -> Response:
     """Set the shared headers on an HTML response (`images`: where images may come from;
     the workbench adds blob: for the photos it previews before sending)."""
     response.headers["X-Frame-Options"] = "DENY"

@@ -50,9 +50,27 @@ def check_policy(password: str) -> None:
 
 # Passwords that meet the rules above and are still among the first an attacker tries:
 # keyboard walks, "password"/"admin"/"qwerty" with a year or a digit run, the demo's own.
-_COMMON_STEMS = ("password", "passw0rd", "p@ssw0rd", "p@ssword", "admin", "qwerty",
-                 "qwer", "asdf", "zxcv", "abc", "welcome", "iloveyou", "letmein", "demo",
-                 "test", "woaini", "aa", "1q2w3e", "1qaz2wsx")
+_COMMON_STEMS = (
+    "password",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "admin",
+    "qwerty",
+    "qwer",
+    "asdf",
+    "zxcv",
+    "abc",
+    "welcome",
+    "iloveyou",
+    "letmein",
+    "demo",
+    "test",
+    "woaini",
+    "aa",
+    "1q2w3e",
+    "1qaz2wsx",
+)
 
 
 def _common(password: str) -> bool:
@@ -61,4 +79,10 @@ def _common(password: str) -> bool:
     lowered = password.lower()
     core = lowered.strip("0123456789!@#$%^&*._-+=?~")
     return core in _COMMON_STEMS or lowered.replace("@", "").replace("!", "") in {
-        "1qaz2wsx", "1qazwsx", "1qaz2wsx3edc", "qwer1234", "asdf1234", "zxcv1234"}
+        "1qaz2wsx",
+        "1qazwsx",
+        "1qaz2wsx3edc",
+        "qwer1234",
+        "asdf1234",
+        "zxcv1234",
+    }

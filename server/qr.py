@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 
 import qrcode
 import qrcode.image.svg
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
-from server import audit, clock, reference
+from server import audit, clock, codes, reference
 from server.errors import DomainError, NotFound
 from server.extensions import db
 from server.models import RetiredQrToken, User, Village
-
-TOKEN_BYTES = 16  # 128 bits: a poster's URL cannot be guessed from another's
 
 
 class QrReplaced(DomainError):
     code = "qr_replaced"
     http_status = 410
     default_message = "这个二维码已经更换，请扫描村里张贴的新二维码。"
-
-
-def new_token() -> str:
-    """A fresh random token (22 URL-safe characters)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
 
 
 def public_base_url() -> str:
@@ -67,20 +59,21 @@ def resolve(token: str) -> Village:
 
 def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> str:
     """Give `village` a new token; the old one is kept only to answer 410. Returns it."""
-    db.session.add(RetiredQrToken(token=village.qr_token, village_id=village.id,
-                                  retired_at=clock.now()))
-    village.qr_token = new_token()
+    db.session.add(
+        RetiredQrToken(token=village.qr_token, village_id=village.id, retired_at=clock.now())
+    )
+    village.qr_token = codes.new_token()
     reference.forget()
-    audit.record("village.rotate_qr", actor=actor, object_type="village",
-                 object_id=village.code, ip=ip)
+    audit.record(
+        "village.rotate_qr", actor=actor, object_type="village", object_id=village.code, ip=ip
+    )
     return village.qr_token
 
 
 def _code(village: Village) -> qrcode.QRCode:
     # Level M survives a crease or some dirt on the poster; the quiet zone is the
     # standard four modules, which scanners need.
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10,
-                         border=4)
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
     code.add_data(village_url(village))
     code.make(fit=True)
     return code

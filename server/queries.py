@@ -54,16 +54,18 @@ def _decode(cursor: str) -> tuple[datetime, int]:
     return moment, case_id
 
 
-def list_cases(user: User, filters: CaseFilters, *, limit: int = 20,
-               cursor: str | None = None) -> Page:
+def list_cases(
+    user: User, filters: CaseFilters, *, limit: int = 20, cursor: str | None = None
+) -> Page:
     """The cases `user` may see, newest first, `limit` at a time after `cursor`."""
     limit = max(1, min(limit, MAX_PAGE))
     query = select(Case).where(access.case_filter(user))
     if filters.status:
         query = query.where(Case.status == filters.status)
     if filters.category:
-        query = query.where(Case.category_id.in_(
-            select(Category.id).where(Category.code == filters.category)))
+        query = query.where(
+            Case.category_id.in_(select(Category.id).where(Category.code == filters.category))
+        )
     if filters.village is not None:
         query = query.where(Case.village_id == filters.village)
     if filters.overdue is True:
@@ -74,10 +76,12 @@ def list_cases(user: User, filters: CaseFilters, *, limit: int = 20,
         query = query.where(text(AWAITING_REVIEW))
     if cursor:
         created, case_id = _decode(cursor)
-        query = query.where(or_(Case.created_at < created,
-                                and_(Case.created_at == created, Case.id < case_id)))
+        query = query.where(
+            or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id))
+        )
     rows = db.session.scalars(
-        query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)).all()
+        query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)
+    ).all()
     more = len(rows) > limit
     items = list(rows[:limit])
     return Page(items, _encode(items[-1]) if more and items else None)

@@ -57,8 +57,7 @@ class QueuePage:
 
 
 def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
-    query = select(Case).where(access.case_filter(user),
-                               Case.held_as_spam.is_(bool(filters.held)))
+    query = select(Case).where(access.case_filter(user), Case.held_as_spam.is_(bool(filters.held)))
     if with_status:
         if filters.status:
             query = query.where(Case.status == filters.status)
@@ -70,15 +69,21 @@ def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
         query = query.where(Case.village_id == filters.village)
     if filters.category:
         # Looked up first: an equality on category_id lets the category index lead.
-        category_id = db.session.scalar(select(Category.id).where(
-            Category.code == filters.category))
+        category_id = db.session.scalar(
+            select(Category.id).where(Category.code == filters.category)
+        )
         query = query.where(Case.category_id == (category_id or -1))
     if filters.risk_level:
         query = query.where(Case.risk_level == filters.risk_level)
     if filters.department:
-        query = query.where(Case.id.in_(
-            select(CaseAssignment.case_id).where(CaseAssignment.department_id == filters.department,
-                                                 CaseAssignment.ended_at.is_(None))))
+        query = query.where(
+            Case.id.in_(
+                select(CaseAssignment.case_id).where(
+                    CaseAssignment.department_id == filters.department,
+                    CaseAssignment.ended_at.is_(None),
+                )
+            )
+        )
     if filters.overdue:
         query = query.where(Case.due_at < clock.now())
     if filters.supervised:
@@ -107,8 +112,9 @@ def _moment(text) -> datetime:
         raise ValidationFailed("翻页参数无效。", code="invalid_cursor") from None
 
 
-def page(user: User, filters: QueueFilters, *, cursor: str | None = None,
-         limit: int = PAGE_SIZE) -> QueuePage:
+def page(
+    user: User, filters: QueueFilters, *, cursor: str | None = None, limit: int = PAGE_SIZE
+) -> QueuePage:
     """One page of the queue for `user`.
 
     Open cases come in two runs, urgent then the rest, each in (due_at, id) order and
@@ -121,13 +127,17 @@ def page(user: User, filters: QueueFilters, *, cursor: str | None = None,
         if cursor:
             updated, case_id = _decode(cursor)[:2]
             query = query.where(tuple_(Case.updated_at, Case.id) < (_moment(updated), case_id))
-        rows = list(db.session.scalars(
-            query.order_by(Case.updated_at.desc(), Case.id.desc()).limit(limit + 1)))
+        rows = list(
+            db.session.scalars(
+                query.order_by(Case.updated_at.desc(), Case.id.desc()).limit(limit + 1)
+            )
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         last = rows[-1] if rows else None
-        return QueuePage(rows, _encode([last.updated_at.isoformat(), last.id])
-                         if more and last else None)
+        return QueuePage(
+            rows, _encode([last.updated_at.isoformat(), last.id]) if more and last else None
+        )
 
     runs, after = [True, False], None
     if cursor:
@@ -143,21 +153,28 @@ def page(user: User, filters: QueueFilters, *, cursor: str | None = None,
             query = query.where(tuple_(Case.due_at, Case.id) > after)
         wanted = limit + 1 - len(rows)
         rows += db.session.scalars(
-            query.order_by(Case.due_at.asc(), Case.id.asc()).limit(wanted)).all()
+            query.order_by(Case.due_at.asc(), Case.id.asc()).limit(wanted)
+        ).all()
         if len(rows) > limit:
             break
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
-    return QueuePage(rows, _encode([last.urgent, last.due_at.isoformat(), last.id])
-                     if more and last else None)
+    return QueuePage(
+        rows, _encode([last.urgent, last.due_at.isoformat(), last.id]) if more and last else None
+    )
 
 
 def held_count(user: User) -> int:
     """Open reports held apart as a suspected flood, for the queue's banner."""
-    return db.session.scalar(select(func.count(Case.id)).where(
-        access.case_filter(user), Case.held_as_spam.is_(True),
-        Case.due_at.is_not(None))) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Case.id)).where(
+                access.case_filter(user), Case.held_as_spam.is_(True), Case.due_at.is_not(None)
+            )
+        )
+        or 0
+    )
 
 
 def counts(user: User, filters: QueueFilters) -> dict[str, int]:
@@ -169,9 +186,13 @@ def counts(user: User, filters: QueueFilters) -> dict[str, int]:
     base = _filtered(user, filters, with_status=False).where(Case.due_at.is_not(None))
     # One count per status rather than a GROUP BY: each is a range of the status index,
     # where grouping under a village or category filter would sort in a temporary B-tree.
-    return {status.value: db.session.scalar(base.where(Case.status == status)
-                                            .with_only_columns(func.count(Case.id)))
-            for status in CaseStatus if status in OPEN}
+    return {
+        status.value: db.session.scalar(
+            base.where(Case.status == status).with_only_columns(func.count(Case.id))
+        )
+        for status in CaseStatus
+        if status in OPEN
+    }
 
 
 @dataclass
@@ -196,8 +217,12 @@ REVIEW_KINDS = {
 def awaiting_review(user: User, *, limit: int = 50) -> list[ReviewItem]:
     """What awaits the center's review (不满意重办, 退单审核, 延期审批), oldest first, with
     what was asked: read from the partial index of such cases, then their asking events."""
-    cases = db.session.scalars(select(Case).where(
-        text(AWAITING_REVIEW), access.case_filter(user)).order_by(Case.id).limit(limit)).all()
+    cases = db.session.scalars(
+        select(Case)
+        .where(text(AWAITING_REVIEW), access.case_filter(user))
+        .order_by(Case.id)
+        .limit(limit)
+    ).all()
     return _review_items(cases)
 
 
@@ -212,58 +237,86 @@ def _review_items(cases: list[Case]) -> list[ReviewItem]:
         return []
     asked = {}
     actions = [a for _label, names, _column in REVIEW_KINDS.values() for a in names]
-    for event in db.session.scalars(select(CaseEvent).where(
-            CaseEvent.case_id.in_([c.id for c in cases]), CaseEvent.action.in_(actions))
-            .order_by(CaseEvent.id)):
+    for event in db.session.scalars(
+        select(CaseEvent)
+        .where(CaseEvent.case_id.in_([c.id for c in cases]), CaseEvent.action.in_(actions))
+        .order_by(CaseEvent.id)
+    ):
         asked[event.case_id, event.action] = event  # the latest of each
     items = []
     for case in cases:
         for kind, (label, names, column) in REVIEW_KINDS.items():
             if getattr(case, column) is None:
                 continue
-            event = max((asked[case.id, a] for a in names if (case.id, a) in asked),
-                        key=lambda e: e.id, default=None)
-            items.append(ReviewItem(case, kind, label, event.at if event else None,
-                                    event.note if event else None))
+            event = max(
+                (asked[case.id, a] for a in names if (case.id, a) in asked),
+                key=lambda e: e.id,
+                default=None,
+            )
+            items.append(
+                ReviewItem(
+                    case, kind, label, event.at if event else None, event.note if event else None
+                )
+            )
     return sorted(items, key=lambda item: (item.since is None, item.since or 0, item.case.id))
 
 
 # The actions a figure counts cases by, as the dashboard links to them.
-COUNTED_BY = {"submit": "收到", "accept": "受理", "resolve": "办结", "close": "结案",
-              "reopen": "重开", "record_visit": "回访"}
+COUNTED_BY = {
+    "submit": "收到",
+    "accept": "受理",
+    "resolve": "办结",
+    "close": "结案",
+    "reopen": "重开",
+    "record_visit": "回访",
+}
 
 
-def counted_page(user: User, action: str, start: datetime, end: datetime, *,
-                 village: int | None = None, category: str | None = None,
-                 group: str | None = None, source: str | None = None,
-                 repeat: bool = False, cursor: str | None = None,
-                 limit: int = PAGE_SIZE) -> QueuePage:
+def counted_page(
+    user: User,
+    action: str,
+    start: datetime,
+    end: datetime,
+    *,
+    village: int | None = None,
+    category: str | None = None,
+    group: str | None = None,
+    source: str | None = None,
+    repeat: bool = False,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> QueuePage:
     """The cases a figure counts: those with an `action` event in [start, end), at any
     status, newest first (the dashboard's numbers and bars link here), narrowed like the
     figure was (a village, a category, a group of categories, a source). Read from the events'
     index (action, at), then the cases by id; paged by id."""
     if action not in COUNTED_BY:
         raise ValidationFailed("未知的统计项。", code="invalid_parameter", field="event")
-    ids = (select(CaseEvent.case_id)
-           .where(CaseEvent.action == action, CaseEvent.at >= start, CaseEvent.at < end))
+    ids = select(CaseEvent.case_id).where(
+        CaseEvent.action == action, CaseEvent.at >= start, CaseEvent.at < end
+    )
     query = select(Case).where(Case.id.in_(ids), access.case_filter(user))
     if village is not None:
         query = query.where(Case.village_id == village)
     if category:
-        query = query.where(Case.category_id.in_(
-            select(Category.id).where(Category.code == category)))
+        query = query.where(
+            Case.category_id.in_(select(Category.id).where(Category.code == category))
+        )
     if group:
         if group not in {g.value for g in CategoryGroup}:
             raise ValidationFailed("未知的类别分组。", code="invalid_parameter", field="group")
-        query = query.where(Case.category_id.in_(
-            select(Category.id).where(Category.group == CategoryGroup(group))))
+        query = query.where(
+            Case.category_id.in_(select(Category.id).where(Category.group == CategoryGroup(group)))
+        )
     if source:
         if source not in {s.value for s in Source}:
             raise ValidationFailed("未知的来源。", code="invalid_parameter", field="source")
         query = query.where(Case.source == Source(source))
     if repeat:  # as statistics counts them: neither merged nor rejected
-        query = query.where(Case.repeat_dispute.is_(True),
-                            Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]))
+        query = query.where(
+            Case.repeat_dispute.is_(True),
+            Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
+        )
     if action == "submit":  # a merged duplicate counts nowhere
         query = query.where(Case.status != CaseStatus.MERGED)
     if cursor:
@@ -279,9 +332,16 @@ def counted_page(user: User, action: str, start: datetime, end: datetime, *,
 
 def new_urgent(user: User, since: datetime) -> list[Case]:
     """Urgent or emergency reports submitted since `since` and not yet accepted."""
-    query = select(Case).where(access.case_filter(user), Case.status == CaseStatus.SUBMITTED,
-                               Case.urgent.is_(True), Case.created_at > since
-                               ).order_by(Case.created_at.desc())
+    query = (
+        select(Case)
+        .where(
+            access.case_filter(user),
+            Case.status == CaseStatus.SUBMITTED,
+            Case.urgent.is_(True),
+            Case.created_at > since,
+        )
+        .order_by(Case.created_at.desc())
+    )
     return list(db.session.scalars(query.limit(20)).all())
 
 

@@ -43,8 +43,11 @@ class RateLimited(TooManyRequests):
 def _limiter(uri: str) -> MovingWindowRateLimiter:
     # A Redis that does not answer must cost a request half a second, not a worker's
     # timeout: then this process counts on its own (store_failed).
-    options = ({"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-               if uri.startswith(("redis://", "rediss://")) else {})
+    options = (
+        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        if uri.startswith(("redis://", "rediss://"))
+        else {}
+    )
     return MovingWindowRateLimiter(storage_from_string(uri, **options))
 
 
@@ -82,8 +85,11 @@ def store_failed(error: Exception) -> None:
         first = _down_until.get(uri, 0) <= time.monotonic()
         _down_until[uri] = time.monotonic() + RETRY_AFTER
     if first:  # once per outage and retry, not once per request
-        log.warning("rate-limit store unavailable (%s): counting in process memory for %ss",
-                    type(error).__name__, int(RETRY_AFTER))
+        log.warning(
+            "rate-limit store unavailable (%s): counting in process memory for %ss",
+            type(error).__name__,
+            int(RETRY_AFTER),
+        )
 
 
 # What a store that does not answer raises (the limits library passes redis-py's on).

@@ -52,13 +52,19 @@ def _load() -> _Copy:
 
     with database.read_first(), Session(bind=db.session.connection()) as session:
         categories = session.scalars(
-            select(Category).options(selectinload(Category.time_limits))).all()
+            select(Category).options(selectinload(Category.time_limits))
+        ).all()
         villages = session.scalars(select(Village)).all()
         grids = session.scalars(select(Grid)).all()
         calendar = load_calendar(session)
         session.expunge_all()
-    return _Copy(time.monotonic(), {c.code: c for c in categories},
-                 {v.id: v for v in villages}, {g.id: g for g in grids}, calendar)
+    return _Copy(
+        time.monotonic(),
+        {c.code: c for c in categories},
+        {v.id: v for v in villages},
+        {g.id: g for g in grids},
+        calendar,
+    )
 
 
 def _copy() -> _Copy | None:

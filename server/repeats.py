@@ -78,8 +78,7 @@ class Repeat:
 
 
 def _parties(parties: list[CaseParty]) -> list[tuple[str, str | None]]:
-    return [(p.name_key or name_key(p.name), p.phone_key or phone_key(p.phone))
-            for p in parties]
+    return [(p.name_key or name_key(p.name), p.phone_key or phone_key(p.phone)) for p in parties]
 
 
 def _shape(key: str, phone: str | None) -> str:
@@ -116,43 +115,72 @@ def _question(shapes: tuple[str, ...], *, between_several: bool):
 
     query = select(a.case_id).where(any_of_mine(a))
     if between_several:
-        another = select(b.id).where(b.case_id == a.case_id, b.name_key != a.name_key,
-                                     any_of_mine(b)).exists()
+        another = (
+            select(b.id)
+            .where(b.case_id == a.case_id, b.name_key != a.name_key, any_of_mine(b))
+            .exists()
+        )
         alone = select(func.count(b.id)).where(b.case_id == a.case_id).scalar_subquery()
         query = query.where(or_(another, alone == 1))
     # Case ids grow with time: the party index is read from the window's first case on
     # (a day early, for two machines' clocks and back-dated imports).
-    first_id = (select(Case.id).where(Case.created_at >= bindparam("id_bound"))
-                .order_by(Case.created_at).limit(1).scalar_subquery())
-    return (query.join(Case, Case.id == a.case_id)
-            .join(Category, Category.id == Case.category_id)
-            .where(a.case_id >= first_id, a.case_id != bindparam("exclude_id"),
-                   Case.created_at >= bindparam("since"), Case.created_at < bindparam("before"),
-                   Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
-                   Category.group == CategoryGroup.DISPUTE)
-            .order_by(a.case_id.desc()).limit(bindparam("limit")))
+    first_id = (
+        select(Case.id)
+        .where(Case.created_at >= bindparam("id_bound"))
+        .order_by(Case.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        query.join(Case, Case.id == a.case_id)
+        .join(Category, Category.id == Case.category_id)
+        .where(
+            a.case_id >= first_id,
+            a.case_id != bindparam("exclude_id"),
+            Case.created_at >= bindparam("since"),
+            Case.created_at < bindparam("before"),
+            Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
+            Category.group == CategoryGroup.DISPUTE,
+        )
+        .order_by(a.case_id.desc())
+        .limit(bindparam("limit"))
+    )
 
 
-def _repeat_ids(parties: list[CaseParty], before: datetime, *, exclude_id: int | None,
-                limit: int) -> list[int]:
+def _repeat_ids(
+    parties: list[CaseParty], before: datetime, *, exclude_id: int | None, limit: int
+) -> list[int]:
     """The ids of earlier disputes between `parties` in the window before `before`,
     newest first, at most `limit`.
 
     Filing a report asks this, so it reads little: one statement walks the party index
     (name_key, case_id) from the window's first case on, for the names asked about only.
     """
-    mine = [(key, phone) for key, phone in _parties(parties)
-            if key and (phone or not is_placeholder(key))][:4]
+    mine = [
+        (key, phone)
+        for key, phone in _parties(parties)
+        if key and (phone or not is_placeholder(key))
+    ][:4]
     if not mine:
         return []
     since = months_before(before, int(current_app.config["REPEAT_DISPUTE_MONTHS"]))
-    values = {f"{name}{n}": value for n, (key, phone) in enumerate(mine, start=1)
-              for name, value in (("key", key), ("phone", phone))}
-    statement = _question(tuple(_shape(k, p) for k, p in mine),
-                          between_several=len(parties) >= 2)
-    rows = db.session.connection().execute(statement, values | {
-        "id_bound": since - ID_BOUND_MARGIN, "exclude_id": exclude_id or -1,
-        "since": since, "before": before, "limit": limit * len(mine)})
+    values = {
+        f"{name}{n}": value
+        for n, (key, phone) in enumerate(mine, start=1)
+        for name, value in (("key", key), ("phone", phone))
+    }
+    statement = _question(tuple(_shape(k, p) for k, p in mine), between_several=len(parties) >= 2)
+    rows = db.session.connection().execute(
+        statement,
+        values
+        | {
+            "id_bound": since - ID_BOUND_MARGIN,
+            "exclude_id": exclude_id or -1,
+            "since": since,
+            "before": before,
+            "limit": limit * len(mine),
+        },
+    )
     # A case naming two of them comes once for each: the first time counts.
     return list(dict.fromkeys(row[0] for row in rows))[:limit]
 
@@ -161,8 +189,9 @@ def _repeat_ids(parties: list[CaseParty], before: datetime, *, exclude_id: int |
 SHOWN = 5
 
 
-def earlier_disputes(parties: list[CaseParty], before: datetime, *,
-                     exclude_id: int | None = None, limit: int = SHOWN) -> list[Repeat]:
+def earlier_disputes(
+    parties: list[CaseParty], before: datetime, *, exclude_id: int | None = None, limit: int = SHOWN
+) -> list[Repeat]:
     """Earlier disputes between these `parties`, filed within the window before `before`,
     newest first (at most `limit`), with the names they share."""
     ids = _repeat_ids(parties, before, exclude_id=exclude_id, limit=limit)
@@ -171,8 +200,10 @@ def earlier_disputes(parties: list[CaseParty], before: datetime, *,
     mine = _parties(parties)
     shared: dict[int, set[str]] = {i: set() for i in ids}
     for case_id, name, key, phone in db.session.connection().execute(
-            select(CaseParty.case_id, CaseParty.name, CaseParty.name_key, CaseParty.phone_key)
-            .where(CaseParty.case_id.in_(ids))):
+        select(CaseParty.case_id, CaseParty.name, CaseParty.name_key, CaseParty.phone_key).where(
+            CaseParty.case_id.in_(ids)
+        )
+    ):
         if any(same_party(k, p, key, phone) for k, p in mine):
             shared[case_id].add(name)
     cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(ids)))}
@@ -184,8 +215,7 @@ def repeats(case: Case) -> bool:
     its `repeat_dispute` flag says, found afresh (at a change of category)."""
     if not case.category.is_dispute or not case.parties:
         return False
-    return bool(_repeat_ids(list(case.parties), case.created_at, exclude_id=case.id,
-                            limit=1))
+    return bool(_repeat_ids(list(case.parties), case.created_at, exclude_id=case.id, limit=1))
 
 
 def repeats_of(case: Case) -> list[Repeat]:

@@ -44,8 +44,13 @@ def staffed_ids(departments) -> set[int]:
     ids = {d.id for d in departments}
     if not ids:
         return set()
-    return set(db.session.scalars(select(User.department_id).distinct().where(
-        User.department_id.in_(ids), User.role == Role.HANDLER, User.active.is_(True))))
+    return set(
+        db.session.scalars(
+            select(User.department_id)
+            .distinct()
+            .where(User.department_id.in_(ids), User.role == Role.HANDLER, User.active.is_(True))
+        )
+    )
 
 
 def unstaffed(departments) -> list[Department]:
@@ -57,7 +62,8 @@ def unstaffed(departments) -> list[Department]:
 def departments_of_kind(kind: DepartmentKind, village: Village) -> list[Department]:
     """The active departments of `kind` that serve `village`, town-wide ones last."""
     candidates = db.session.scalars(
-        select(Department).where(Department.kind == kind, Department.active.is_(True))
+        select(Department)
+        .where(Department.kind == kind, Department.active.is_(True))
         .order_by(Department.id)
     ).all()
     serving = [d for d in candidates if d.covers(village)]
@@ -80,16 +86,16 @@ def route(category: Category, village: Village) -> Route:
     # Each rule names its candidates in order of preference; the first staffed one serves.
     wanted = [(rule.role, _candidates(rule, village)) for rule in rules]
     if category.is_dispute:
-        wanted.append((AssignmentRole.CO,
-                       departments_of_kind(DepartmentKind.LEGAL_ADVISOR, village)))
+        wanted.append(
+            (AssignmentRole.CO, departments_of_kind(DepartmentKind.LEGAL_ADVISOR, village))
+        )
     staffed = staffed_ids({d for _role, candidates in wanted for d in candidates})
 
     result = Route(lead=None)
     for role, candidates in wanted:
         chosen = next((d for d in candidates if d.id in staffed), None)
         for department in candidates:
-            if department.id not in staffed and all(department is not s
-                                                    for s, _ in result.skipped):
+            if department.id not in staffed and all(department is not s for s, _ in result.skipped):
                 result.skipped.append((department, NOBODY))
             if department is chosen:
                 break  # the others of the kind were not needed

@@ -19,30 +19,45 @@ from server.models import Category, Role, Screening, Source, User, Village
 from server.operations import ReportDraft, file_report, prepare_report
 
 
-def file_screening(*, actor: User, village: Village, checked: list[str],
-                   findings: list[ReportDraft], screened_at: datetime | None = None,
-                   note: str | None = None, idempotency_key: str | None = None) -> Screening:
+def file_screening(
+    *,
+    actor: User,
+    village: Village,
+    checked: list[str],
+    findings: list[ReportDraft],
+    screened_at: datetime | None = None,
+    note: str | None = None,
+    idempotency_key: str | None = None,
+) -> Screening:
     """Record a screening and turn each finding into a case linked to it."""
     if actor.role != Role.GRID_WORKER or village.id not in actor.village_ids:
         raise Forbidden("只能为本人负责的村提交排查。")
     known = set(db.session.scalars(select(Category.code)))
     unknown = [code for code in checked if code not in known]
     if unknown or not checked:
-        raise ValidationFailed("排查清单须列出已排查的类别。", code="invalid_checklist",
-                               field="checked")
+        raise ValidationFailed(
+            "排查清单须列出已排查的类别。", code="invalid_checklist", field="checked"
+        )
     now = clock.now()
     screened_at = screened_at or now
     if screened_at.tzinfo is None or screened_at > now + timedelta(minutes=5):
-        raise ValidationFailed("排查时间不能晚于现在。", code="invalid_datetime",
-                               field="screened_at")
+        raise ValidationFailed(
+            "排查时间不能晚于现在。", code="invalid_datetime", field="screened_at"
+        )
     cases = []
     for draft in findings:  # all checked before anything is written
         draft.village, draft.source = village, Source.SCREENING.value
         cases.append(prepare_report(draft, actor=actor))
-    screening = Screening(village_id=village.id, user_id=actor.id, screened_at=screened_at,
-                          checked=sorted(set(checked)), nil_return=not findings,
-                          note=(note or "").strip()[:500] or None,
-                          idempotency_key=idempotency_key, created_at=now)
+    screening = Screening(
+        village_id=village.id,
+        user_id=actor.id,
+        screened_at=screened_at,
+        checked=sorted(set(checked)),
+        nil_return=not findings,
+        note=(note or "").strip()[:500] or None,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
     db.session.add(screening)
     db.session.flush()
     for case in cases:
@@ -62,8 +77,15 @@ class Period:
 def weeks(last: date, count: int, required: int) -> list[Period]:
     """The `count` weeks (Monday first) up to the one holding `last`, oldest first."""
     monday = last - timedelta(days=last.weekday())
-    return [Period(f"{(monday - timedelta(weeks=i)):%m-%d}起", monday - timedelta(weeks=i),
-                   monday - timedelta(weeks=i - 1), required) for i in range(count - 1, -1, -1)]
+    return [
+        Period(
+            f"{(monday - timedelta(weeks=i)):%m-%d}起",
+            monday - timedelta(weeks=i),
+            monday - timedelta(weeks=i - 1),
+            required,
+        )
+        for i in range(count - 1, -1, -1)
+    ]
 
 
 def months(last: date, count: int, required: int) -> list[Period]:
@@ -82,8 +104,11 @@ def coverage(periods: list[Period]) -> list[tuple[Village, list[int]]]:
     tz = clock.town_tz()
     start = datetime.combine(periods[0].start, time(0), tzinfo=tz)
     end = datetime.combine(periods[-1].end, time(0), tzinfo=tz)
-    rows = db.session.execute(select(Screening.village_id, Screening.screened_at).where(
-        Screening.screened_at >= start, Screening.screened_at < end)).all()
+    rows = db.session.execute(
+        select(Screening.village_id, Screening.screened_at).where(
+            Screening.screened_at >= start, Screening.screened_at < end
+        )
+    ).all()
     counts: dict[tuple[int, int], int] = {}
     for village_id, moment in rows:
         day = clock.local(moment).date()
@@ -103,9 +128,13 @@ def remind_late_villages(*, required_per_week: int) -> int:
     week = weeks(today, 1, required_per_week)[0]
     tz = clock.town_tz()
     since = datetime.combine(week.start, time(0), tzinfo=tz)
-    done = dict(db.session.execute(select(Screening.village_id, func.count(Screening.id))
-                                   .where(Screening.screened_at >= since)
-                                   .group_by(Screening.village_id)).all())
+    done = dict(
+        db.session.execute(
+            select(Screening.village_id, func.count(Screening.id))
+            .where(Screening.screened_at >= since)
+            .group_by(Screening.village_id)
+        ).all()
+    )
     reminded = 0
     from server.models import Notification
 
@@ -113,11 +142,20 @@ def remind_late_villages(*, required_per_week: int) -> int:
         if done.get(village.id, 0) >= required_per_week:
             continue
         workers = notifications.village_workers(village.id)
-        already = db.session.scalar(select(func.count(Notification.id)).where(
-            Notification.kind == "screening_due", Notification.created_at >= since,
-            Notification.user_id.in_([u.id for u in workers] or [-1])))
+        already = db.session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.kind == "screening_due",
+                Notification.created_at >= since,
+                Notification.user_id.in_([u.id for u in workers] or [-1]),
+            )
+        )
         if workers and not already:
-            notifications.queue(workers, "screening_due", case=None, title="本周排查未完成",
-                                body=f"{village.name}本周还没有提交排查（没有发现也请提交零报告）。")
+            notifications.queue(
+                workers,
+                "screening_due",
+                case=None,
+                title="本周排查未完成",
+                body=f"{village.name}本周还没有提交排查（没有发现也请提交零报告）。",
+            )
             reminded += 1
     return reminded

@@ -62,8 +62,14 @@ from server.models import (
 # each event when its case last had one (CaseEvent.previous_counted_at).
 COUNTED_ACTIONS = ("accept", "resolve", "close")
 
-STEP_LABELS = {"accept": "受理", "dispatch": "派遣", "sign_for": "签收", "handle": "处置",
-               "verify": "核查", "follow_up": "回访"}
+STEP_LABELS = {
+    "accept": "受理",
+    "dispatch": "派遣",
+    "sign_for": "签收",
+    "handle": "处置",
+    "verify": "核查",
+    "follow_up": "回访",
+}
 
 
 @dataclass
@@ -77,8 +83,10 @@ class Period:
     @property
     def bounds(self) -> tuple[datetime, datetime]:
         tz = clock.town_tz()
-        return (datetime.combine(self.start, time(0), tzinfo=tz),
-                datetime.combine(self.end, time(0), tzinfo=tz))
+        return (
+            datetime.combine(self.start, time(0), tzinfo=tz),
+            datetime.combine(self.end, time(0), tzinfo=tz),
+        )
 
     def months(self) -> list[tuple[int, int]]:
         out, day = [], self.start.replace(day=1)
@@ -219,8 +227,12 @@ class Partial:
     VERSION = 4
 
     def as_json(self) -> dict:
-        return {"once": self.once, "seconds": self.seconds, "on_time": self.on_time,
-                "follow_ups": self.follow_ups}
+        return {
+            "once": self.once,
+            "seconds": self.seconds,
+            "on_time": self.on_time,
+            "follow_ups": self.follow_ups,
+        }
 
 
 def _marks_of_month(first: date) -> list[datetime]:
@@ -256,8 +268,15 @@ def _case_scope(village_id: int | None, category_ids: list[int] | None) -> list:
 HAZARD, DISPUTE, ENFORCEMENT = 0, 1, 2
 
 
-def _partial(start: datetime, end: datetime, marks: list[datetime], *, kinds: dict[int, int],
-             village_id: int | None = None, category_ids: list[int] | None = None) -> Partial:
+def _partial(
+    start: datetime,
+    end: datetime,
+    marks: list[datetime],
+    *,
+    kinds: dict[int, int],
+    village_id: int | None = None,
+    category_ids: list[int] | None = None,
+) -> Partial:
     """Count [start, end) from the indexes; `marks` end with `start`."""
     out = Partial()
     # Core, not the ORM session's execute: rows come back as plain tuples, without the
@@ -271,31 +290,47 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, kinds: di
     dispute = _kind_of(Event.category_id, kinds)
     for key, (action, result) in _BY_RESULT.items():
         bucket = _bucket(Event.previous_result_at, marks)
-        out.once += [[key, b, d, n] for b, d, n in read(
-            select(bucket, dispute, func.count())
-            .where(Event.action == action, Event.result == result, *in_range,
-                   _first_since(Event.previous_result_at, start))
-            .group_by(bucket, dispute))]
+        out.once += [
+            [key, b, d, n]
+            for b, d, n in read(
+                select(bucket, dispute, func.count())
+                .where(
+                    Event.action == action,
+                    Event.result == result,
+                    *in_range,
+                    _first_since(Event.previous_result_at, start),
+                )
+                .group_by(bucket, dispute)
+            )
+        ]
     # Reopened: once per case, by the previous reopen of the case.
     bucket = _bucket(Event.previous_at, marks)
-    out.once += [["reopen", b, d, n] for b, d, n in read(
-        select(bucket, dispute, func.count())
-        .where(Event.action == "reopen", *in_range, _first_since(Event.previous_at, start))
-        .group_by(bucket, dispute))]
+    out.once += [
+        ["reopen", b, d, n]
+        for b, d, n in read(
+            select(bucket, dispute, func.count())
+            .where(Event.action == "reopen", *in_range, _first_since(Event.previous_at, start))
+            .group_by(bucket, dispute)
+        )
+    ]
     # Accept, resolve and close: one read each gives the counts, the hours from the report,
     # and "handled" (an event first of any counted action in a range is first of its own
     # action too, so these rows hold every one).
     counted = Event.previous_counted_at
-    handled = sql_case((counted.is_(None), 0), (counted >= start, -1),
-                       else_=_bucket(counted, marks))
+    handled = sql_case(
+        (counted.is_(None), 0), (counted >= start, -1), else_=_bucket(counted, marks)
+    )
     bucket = _bucket(Event.previous_at, marks)
     for action in COUNTED_ACTIONS:
         counts, handled_counts = Counter(), Counter()
         seconds: dict[str, list[int]] = defaultdict(list)
-        for b, d, h, value in _raw_rows(read(
-                select(bucket, dispute, handled, Event.seconds_since_report)
-                .where(Event.action == action, *in_range,
-                       _first_since(Event.previous_at, start)))):
+        for b, d, h, value in _raw_rows(
+            read(
+                select(bucket, dispute, handled, Event.seconds_since_report).where(
+                    Event.action == action, *in_range, _first_since(Event.previous_at, start)
+                )
+            )
+        ):
             counts[b, d] += 1
             seconds[str(b)].append(value)
             if h >= 0:
@@ -307,27 +342,55 @@ def _partial(start: datetime, end: datetime, marks: list[datetime], *, kinds: di
     # duplicate, which counts nowhere).
     # Naming every step lets the index (step, at, ...) give each step's range in order; the
     # IS NOT NULL stays, as SQLite uses the partial index only when a query says so.
-    out.on_time = {step: [int(kept or 0), n] for step, kept, n in read(
-        select(Event.step, func.sum(sql_case((Event.at <= Event.step_due_at, 1), else_=0)),
-               func.count())
-        .where(Event.step.in_([s.value for s in Step]), Event.step.is_not(None), *in_range,
-               Event.action != "merge")
-        .group_by(Event.step))}
-    out.follow_ups = [list(row) for row in read(
-        select(Event.action, Event.result, func.count())
-        .where(Event.action.in_(("record_visit", "answer_follow_up")), *in_range)
-        .group_by(Event.action, Event.result))]
+    out.on_time = {
+        step: [int(kept or 0), n]
+        for step, kept, n in read(
+            select(
+                Event.step,
+                func.sum(sql_case((Event.at <= Event.step_due_at, 1), else_=0)),
+                func.count(),
+            )
+            .where(
+                Event.step.in_([s.value for s in Step]),
+                Event.step.is_not(None),
+                *in_range,
+                Event.action != "merge",
+            )
+            .group_by(Event.step)
+        )
+    }
+    out.follow_ups = [
+        list(row)
+        for row in read(
+            select(Event.action, Event.result, func.count())
+            .where(Event.action.in_(("record_visit", "answer_follow_up")), *in_range)
+            .group_by(Event.action, Event.result)
+        )
+    ]
     return out
 
 
-def _received(start: datetime, end: datetime, *, village_id: int | None = None,
-              category_ids: list[int] | None = None) -> list[tuple]:
+def _received(
+    start: datetime,
+    end: datetime,
+    *,
+    village_id: int | None = None,
+    category_ids: list[int] | None = None,
+) -> list[tuple]:
     """(source, category, village, n) of the reports received in [start, end), not merged."""
-    where = [Case.status != CaseStatus.MERGED, Case.created_at >= start, Case.created_at < end,
-             *_case_scope(village_id, category_ids)]
-    return _raw_rows(db.session.connection().execute(
-        select(Case.source, Case.category_id, Case.village_id, func.count()).where(*where)
-        .group_by(Case.source, Case.category_id, Case.village_id)))
+    where = [
+        Case.status != CaseStatus.MERGED,
+        Case.created_at >= start,
+        Case.created_at < end,
+        *_case_scope(village_id, category_ids),
+    ]
+    return _raw_rows(
+        db.session.connection().execute(
+            select(Case.source, Case.category_id, Case.village_id, func.count())
+            .where(*where)
+            .group_by(Case.source, Case.category_id, Case.village_id)
+        )
+    )
 
 
 def _raw_rows(result) -> list[tuple]:
@@ -342,8 +405,11 @@ def _raw_rows(result) -> list[tuple]:
 def _kind_of(column, kinds: dict[int, int]):
     """SQL: the kind (HAZARD, DISPUTE, ENFORCEMENT) of the category in `column`."""
     of = {kind: [cid for cid, k in kinds.items() if k == kind] for kind in (DISPUTE, ENFORCEMENT)}
-    return sql_case((column.in_(of[DISPUTE] or [-1]), DISPUTE),
-                    (column.in_(of[ENFORCEMENT] or [-1]), ENFORCEMENT), else_=HAZARD)
+    return sql_case(
+        (column.in_(of[DISPUTE] or [-1]), DISPUTE),
+        (column.in_(of[ENFORCEMENT] or [-1]), ENFORCEMENT),
+        else_=HAZARD,
+    )
 
 
 def _month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial, int, list]]:
@@ -351,10 +417,15 @@ def _month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial
     for the others), the index of the period's start in its marks, and its reports."""
     now = clock.now()
     months = period.months()
-    kept = {row.month: row.partial for row in db.session.scalars(
-        select(MonthlyFigures).where(MonthlyFigures.version == Partial.VERSION,
-                                     MonthlyFigures.month.in_(
-                                         [date(y, m, 1) for y, m in months])))}
+    kept = {
+        row.month: row.partial
+        for row in db.session.scalars(
+            select(MonthlyFigures).where(
+                MonthlyFigures.version == Partial.VERSION,
+                MonthlyFigures.month.in_([date(y, m, 1) for y, m in months]),
+            )
+        )
+    }
     out = []
     for i, (y, m) in enumerate(months):
         first, after = month(y, m).bounds
@@ -362,8 +433,9 @@ def _month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial
             break
         marks = _marks_of_month(date(y, m, 1))
         stored = kept.get(date(y, m, 1))
-        partial = (Partial(**stored) if stored is not None
-                   else _partial(first, after, marks, kinds=kinds))
+        partial = (
+            Partial(**stored) if stored is not None else _partial(first, after, marks, kinds=kinds)
+        )
         out.append((partial, len(marks) - 1 - i, _received(first, after)))
     return out
 
@@ -391,14 +463,21 @@ def keep_month_figures(*, limit: int = 24) -> int:
         while day > first and len(wanted) < limit * 4:
             day = (day - timedelta(days=1)).replace(day=1)
             wanted.append(day)
-        stale = db.session.scalar(select(func.count()).select_from(MonthlyFigures).where(
-            MonthlyFigures.version < Partial.VERSION))
-        have = set(db.session.scalars(select(MonthlyFigures.month).where(
-            MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION)))
+        stale = db.session.scalar(
+            select(func.count())
+            .select_from(MonthlyFigures)
+            .where(MonthlyFigures.version < Partial.VERSION)
+        )
+        have = set(
+            db.session.scalars(
+                select(MonthlyFigures.month).where(
+                    MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION
+                )
+            )
+        )
         kinds = _category_kinds()
     if stale:  # kept by an older version: counted again below (a newer one's rows stay)
-        db.session.execute(delete(MonthlyFigures).where(
-            MonthlyFigures.version < Partial.VERSION))
+        db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.version < Partial.VERSION))
         db.session.commit()
     done = 0
     for day in wanted:
@@ -409,8 +488,14 @@ def keep_month_figures(*, limit: int = 24) -> int:
             partial = _partial(start, end, _marks_of_month(day), kinds=kinds)
         try:
             with db.session.begin_nested():
-                db.session.add(MonthlyFigures(month=day, partial=partial.as_json(),
-                                              version=Partial.VERSION, computed_at=now))
+                db.session.add(
+                    MonthlyFigures(
+                        month=day,
+                        partial=partial.as_json(),
+                        version=Partial.VERSION,
+                        computed_at=now,
+                    )
+                )
         except IntegrityError:
             continue  # another sweep kept it meanwhile: the same figures
         db.session.commit()
@@ -423,33 +508,42 @@ def keep_month_figures(*, limit: int = 24) -> int:
 def _category_kinds() -> dict[int, int]:
     """Each category's kind for the counts: dispute, enforcement or (any other) hazard."""
     kind = {CategoryGroup.DISPUTE: DISPUTE, CategoryGroup.ENFORCEMENT: ENFORCEMENT}
-    return {cid: kind.get(group, HAZARD)
-            for cid, group in db.session.execute(select(Category.id, Category.group))}
+    return {
+        cid: kind.get(group, HAZARD)
+        for cid, group in db.session.execute(select(Category.id, Category.group))
+    }
 
 
-def compute(period: Period, *, village_id: int | None = None,
-            category_code: str | None = None, required_screenings: int = 2,
-            required_weekly: int = 1) -> Figures:
+def compute(
+    period: Period,
+    *,
+    village_id: int | None = None,
+    category_code: str | None = None,
+    required_screenings: int = 2,
+    required_weekly: int = 1,
+) -> Figures:
     """The figures of `period`, optionally for one village or category."""
     start, end = period.bounds
     figures = Figures(period)
     categories = {c.id: c for c in db.session.scalars(select(Category))}
     kinds = _category_kinds()
     village_names = dict(db.session.execute(select(Village.id, Village.name)).all())
-    category_ids = ([cid for cid, c in categories.items() if c.code == category_code]
-                    if category_code else None)
-    whole_months = (period.start.day == 1 and period.end.day == 1
-                    and len(period.months()) <= 12)
+    category_ids = (
+        [cid for cid, c in categories.items() if c.code == category_code] if category_code else None
+    )
+    whole_months = period.start.day == 1 and period.end.day == 1 and len(period.months()) <= 12
     if whole_months and not village_id and category_ids is None:
         parts = _month_partials(period, kinds)
         totals = [sum(row[3] for row in received) for _part, _j, received in parts]
         totals += [0] * (len(period.months()) - len(totals))  # months still to come
-        figures.trend = [(f"{y}-{m:02d}", n) for (y, m), n in zip(period.months(), totals,
-                                                                 strict=True)]
+        figures.trend = [
+            (f"{y}-{m:02d}", n) for (y, m), n in zip(period.months(), totals, strict=True)
+        ]
     else:
         scope = {"village_id": village_id, "category_ids": category_ids}
-        parts = [(_partial(start, end, [start], kinds=kinds, **scope), 0,
-                  _received(start, end, **scope))]
+        parts = [
+            (_partial(start, end, [start], kinds=kinds, **scope), 0, _received(start, end, **scope))
+        ]
         figures.trend = _trend(period, village_id, category_ids)
 
     # Received.
@@ -469,8 +563,10 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.received_by_category = dict(by_category.most_common())
     figures.received_by_village = dict(by_village.most_common())
     figures.enforcement_by_category = [
-        name for name in figures.received_by_category
-        if any(c.name == name and kinds[c.id] == ENFORCEMENT for c in categories.values())]
+        name
+        for name in figures.received_by_category
+        if any(c.name == name and kinds[c.id] == ENFORCEMENT for c in categories.values())
+    ]
 
     # Counted once per case: the events whose previous time is before the period.
     once: Counter = Counter()
@@ -492,6 +588,7 @@ def compute(period: Period, *, village_id: int | None = None,
             if satisfaction:
                 figures.answered += n
                 figures.satisfied += n * (satisfaction in {"satisfied", "basically_satisfied"})
+
     def every(key: str) -> int:
         return once[key, HAZARD] + once[key, DISPUTE] + once[key, ENFORCEMENT]
 
@@ -519,8 +616,9 @@ def compute(period: Period, *, village_id: int | None = None,
     figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
     _now_figures(figures, village_names, village_id, category_ids)
-    _screening_figures(figures, period, village_id, village_names, required_screenings,
-                       required_weekly)
+    _screening_figures(
+        figures, period, village_id, village_names, required_screenings, required_weekly
+    )
     return figures
 
 
@@ -530,21 +628,39 @@ def _late_open_steps(start: datetime, end: datetime, village_id, category_ids) -
     until = min(end, clock.now())
     if until <= start:
         return []
-    return [(step.value if hasattr(step, "value") else step, n) for step, n in
-            db.session.execute(
-                select(Case.step, func.count()).where(
-                    Case.due_at.is_not(None), Case.due_at >= start, Case.due_at < until,
-                    *_case_scope(village_id, category_ids)).group_by(Case.step))]
+    return [
+        (step.value if hasattr(step, "value") else step, n)
+        for step, n in db.session.execute(
+            select(Case.step, func.count())
+            .where(
+                Case.due_at.is_not(None),
+                Case.due_at >= start,
+                Case.due_at < until,
+                *_case_scope(village_id, category_ids),
+            )
+            .group_by(Case.step)
+        )
+    ]
 
 
 def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -> int:
     """Repeat disputes received in [start, end), neither merged nor rejected (from the
     partial index of them; the flag is kept for disputes only, see workflow._accept)."""
-    return db.session.scalar(select(func.count()).select_from(Case).where(
-        # Written as the index's own condition, so both databases use it.
-        text("repeat_dispute"), Case.created_at >= start, Case.created_at < end,
-        Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
-        *_case_scope(village_id, category_ids))) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(
+                # Written as the index's own condition, so both databases use it.
+                text("repeat_dispute"),
+                Case.created_at >= start,
+                Case.created_at < end,
+                Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
+                *_case_scope(village_id, category_ids),
+            )
+        )
+        or 0
+    )
 
 
 def rolling_year() -> list[tuple[str, int, int, int]]:
@@ -556,8 +672,9 @@ def rolling_year() -> list[tuple[str, int, int, int]]:
     span = Period(first, date(today.year + (today.month == 12), today.month % 12 + 1, 1), "")
     months = span.months()
     out = []
-    for (y, m), (part, _j, received) in zip(months, _month_partials(span, _category_kinds()),
-                                           strict=False):
+    for (y, m), (part, _j, received) in zip(
+        months, _month_partials(span, _category_kinds()), strict=False
+    ):
         own = 11  # a month's own start is the last of its marks
         closed = sum(n for key, b, _d, n in part.once if key == "close" and b <= own)
         late = sum(n - kept for kept, n in part.on_time.values())
@@ -574,10 +691,21 @@ def _trend(period: Period, village_id, category_ids) -> list[tuple[str, int]]:
     trend = []
     for y, m in period.months():
         first, after = month(y, m).bounds
-        trend.append((f"{y}-{m:02d}", db.session.scalar(
-            select(func.count()).select_from(Case).where(
-                *scope, Case.created_at >= max(first, start),
-                Case.created_at < min(after, end))) or 0))
+        trend.append(
+            (
+                f"{y}-{m:02d}",
+                db.session.scalar(
+                    select(func.count())
+                    .select_from(Case)
+                    .where(
+                        *scope,
+                        Case.created_at >= max(first, start),
+                        Case.created_at < min(after, end),
+                    )
+                )
+                or 0,
+            )
+        )
     return trend
 
 
@@ -588,34 +716,59 @@ def _now_figures(figures: Figures, village_names, village_id, category_ids) -> N
     now = clock.now()
     # Two reads, each answered by one of the queue's indexes alone.
     open_rows = db.session.execute(
-        select(Case.village_id, func.count(Case.id),
-               func.sum(sql_case((Case.due_at < now, 1), else_=0)))
-        .where(*scope, Case.due_at.is_not(None)).group_by(Case.village_id)).all()
+        select(
+            Case.village_id,
+            func.count(Case.id),
+            func.sum(sql_case((Case.due_at < now, 1), else_=0)),
+        )
+        .where(*scope, Case.due_at.is_not(None))
+        .group_by(Case.village_id)
+    ).all()
     figures.overdue_now = sum(int(late or 0) for _v, _n, late in open_rows)
-    figures.supervised_now = db.session.scalar(select(func.count()).select_from(Case).where(
-        *scope, Case.due_at.is_not(None), Case.supervised.is_(True))) or 0
+    figures.supervised_now = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(*scope, Case.due_at.is_not(None), Case.supervised.is_(True))
+        )
+        or 0
+    )
     figures.worst_villages = sorted(
         ((village_names[v], n, int(late or 0)) for v, n, late in open_rows),
-        key=lambda row: (-row[2], -row[1], row[0]))[:10]
+        key=lambda row: (-row[2], -row[1], row[0]),
+    )[:10]
     # The town at a glance: every village, its open and late cases (a link each).
     counts = {v: (n, int(late or 0)) for v, n, late in open_rows}
-    figures.villages_now = [(v, name, *counts.get(v, (0, 0)))
-                            for v, name in sorted(village_names.items(), key=lambda i: i[0])]
+    figures.villages_now = [
+        (v, name, *counts.get(v, (0, 0)))
+        for v, name in sorted(village_names.items(), key=lambda i: i[0])
+    ]
     # Lateness by the department that leads each open case.
     rows = db.session.execute(
-        select(Department.id, Department.name, func.count(Case.id),
-               func.sum(sql_case((Case.due_at < now, 1), else_=0)))
+        select(
+            Department.id,
+            Department.name,
+            func.count(Case.id),
+            func.sum(sql_case((Case.due_at < now, 1), else_=0)),
+        )
         .join(Department, Department.id == Case.lead_department_id)
         .where(*scope, Case.due_at.is_not(None))
-        .group_by(Department.id, Department.name)).all()
+        .group_by(Department.id, Department.name)
+    ).all()
     figures.late_by_department = sorted(
         ((d, name, n, int(late or 0)) for d, name, n, late in rows),
-        key=lambda row: (-row[3], -row[2], row[1]))
+        key=lambda row: (-row[3], -row[2], row[1]),
+    )
 
 
-def _screening_figures(figures: Figures, period: Period, village_id,
-                       village_names: dict[int, str], required: int,
-                       required_weekly: int = 1) -> None:
+def _screening_figures(
+    figures: Figures,
+    period: Period,
+    village_id,
+    village_names: dict[int, str],
+    required: int,
+    required_weekly: int = 1,
+) -> None:
     """Screenings in the period, and the villages that met the duty in every month and in
     every week of it (排查无盲区): a year of two screenings meets no monthly minimum. The
     months and weeks counted are those the period holds whole and that have ended, or the
@@ -630,16 +783,19 @@ def _screening_figures(figures: Figures, period: Period, village_id,
     per_month: Counter = Counter()
     per_week: Counter = Counter()
     for village, nil, at in db.session.execute(
-            select(Screening.village_id, Screening.nil_return, Screening.screened_at)
-            .where(*scope)):
+        select(Screening.village_id, Screening.nil_return, Screening.screened_at).where(*scope)
+    ):
         day = at.astimezone(tz).date()
         per_village[village] += 1
         per_month[village, day.year, day.month] += 1
         per_week[village, day - timedelta(days=day.weekday())] += 1
         figures.screenings += 1
         figures.nil_returns += bool(nil)
-    months = [(y, m) for y, m in period.months()
-              if date(y, m, 1) >= period.start and month(y, m).end <= min(period.end, today)]
+    months = [
+        (y, m)
+        for y, m in period.months()
+        if date(y, m, 1) >= period.start and month(y, m).end <= min(period.end, today)
+    ]
     first_monday = period.start + timedelta(days=-period.start.weekday() % 7)
     weeks = []
     monday = first_monday
@@ -657,14 +813,19 @@ def _screening_figures(figures: Figures, period: Period, village_id,
     figures.villages_screened = sum(1 for v in village_ids if met(v))
     figures.villages_missed = [village_names[v] for v in village_ids if not met(v)]
     figures.villages_screened_weekly = (
-        sum(1 for v in village_ids
-            if all(per_week.get((v, w), 0) >= required_weekly for w in weeks))
-        if weeks else None)
+        sum(
+            1 for v in village_ids if all(per_week.get((v, w), 0) >= required_weekly for w in weeks)
+        )
+        if weeks
+        else None
+    )
 
 
 _MONTH = re.compile(r"^\s*(\d{4})\s*(?:年|[-/.])\s*(\d{1,2})\s*月?\s*$")
-_QUARTER = re.compile(r"^\s*(\d{4})\s*(?:年)?\s*[-/]?\s*"
-                      r"(?:第\s*([1-4一二三四])\s*季度?|[Qq]([1-4]))\s*$")
+_QUARTER = re.compile(
+    r"^\s*(\d{4})\s*(?:年)?\s*[-/]?\s*"
+    r"(?:第\s*([1-4一二三四])\s*季度?|[Qq]([1-4]))\s*$"
+)
 _YEAR = re.compile(r"^\s*(\d{4})\s*年?\s*$")
 _QUARTER_NUMBERS = {"一": 1, "二": 2, "三": 3, "四": 4}
 
@@ -686,16 +847,18 @@ def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Pe
     today = clock.local(clock.now()).date()
 
     def refuse(what: str) -> ValidationFailed:
-        return ValidationFailed(f"无法识别的{what}：{value or start}。请写成例如 2026-11、"
-                                "2026年11月、2026-Q4 或 2026。", code="invalid_period",
-                                field="value")
+        return ValidationFailed(
+            f"无法识别的{what}：{value or start}。请写成例如 2026-11、"
+            "2026年11月、2026-Q4 或 2026。",
+            code="invalid_period",
+            field="value",
+        )
 
     try:
         if kind == "custom":
             first, last = date.fromisoformat(start), date.fromisoformat(end)
             if last < first:
-                raise ValidationFailed("截止日期早于起始日期。", code="invalid_period",
-                                       field="to")
+                raise ValidationFailed("截止日期早于起始日期。", code="invalid_period", field="to")
             return Period(first, last + timedelta(days=1), f"{first}至{last}")
         if kind == "year":
             found = _YEAR.match(value) if value else None
@@ -755,6 +918,7 @@ def suppress(cells: list[tuple[str, int]], total: int, threshold: int) -> list[t
     So no hidden cell can be derived by subtraction."""
     hidden = {i: "small" for i, (_label, n) in enumerate(cells) if 0 < n < threshold}
     if hidden and total >= threshold:  # a total shown as "<5" gives nothing away
+
         def left() -> int:
             return sum(cells[i][1] for i in hidden)
 
@@ -765,9 +929,10 @@ def suppress(cells: list[tuple[str, int]], total: int, threshold: int) -> list[t
                 break
             _n, smallest = min(shown)
             hidden[smallest] = "complementary"
-    return [(label, f"<{threshold}" if hidden.get(i) == "small"
-             else HIDDEN if i in hidden else str(n))
-            for i, (label, n) in enumerate(cells)]
+    return [
+        (label, f"<{threshold}" if hidden.get(i) == "small" else HIDDEN if i in hidden else str(n))
+        for i, (label, n) in enumerate(cells)
+    ]
 
 
 def disclosure(period: Period, *, threshold: int = 5) -> dict:
@@ -781,14 +946,26 @@ def disclosure(period: Period, *, threshold: int = 5) -> dict:
         return f"<{threshold}" if 0 < value < threshold else str(value)
 
     total = figures.received
-    groups = suppress([(label, figures.received_by_group.get(label, 0))
-                       for label in (g.label for g in CategoryGroup)], total, threshold)
+    groups = suppress(
+        [
+            (label, figures.received_by_group.get(label, 0))
+            for label in (g.label for g in CategoryGroup)
+        ],
+        total,
+        threshold,
+    )
     big = [(name, n) for name, n in figures.received_by_village.items() if n >= threshold]
     small = sum(n for _name, n in figures.received_by_village.items() if n < threshold)
-    villages = suppress(big + ([("其他各村（合计）", small)] if small else []), total,
-                        threshold)
-    return {"period": period, "received": shown(total),
-            "resolved": shown(figures.resolved), "closed": shown(figures.closed),
-            "resolution_rate": figures.resolution_rate, "groups": groups,
-            "villages": villages, "screenings": shown(figures.screenings),
-            "threshold": threshold, "hidden": HIDDEN}
+    villages = suppress(big + ([("其他各村（合计）", small)] if small else []), total, threshold)
+    return {
+        "period": period,
+        "received": shown(total),
+        "resolved": shown(figures.resolved),
+        "closed": shown(figures.closed),
+        "resolution_rate": figures.resolution_rate,
+        "groups": groups,
+        "villages": villages,
+        "screenings": shown(figures.screenings),
+        "threshold": threshold,
+        "hidden": HIDDEN,
+    }

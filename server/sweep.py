@@ -20,12 +20,15 @@ from server.models import Case, CaseStatus, Notification, ResultCode
 
 
 def _due(now):
-    return select(Case.id).where(
-        Case.due_at.is_not(None),
-        or_(Case.due_at <= now, Case.warn_at <= now),
-        or_(Case.clock_alert.is_(None),
-            (Case.clock_alert == "warn") & (Case.due_at <= now)),
-    ).order_by(Case.due_at)
+    return (
+        select(Case.id)
+        .where(
+            Case.due_at.is_not(None),
+            or_(Case.due_at <= now, Case.warn_at <= now),
+            or_(Case.clock_alert.is_(None), (Case.clock_alert == "warn") & (Case.due_at <= now)),
+        )
+        .order_by(Case.due_at)
+    )
 
 
 def run(*, limit: int = 500) -> dict[str, int]:
@@ -35,8 +38,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
     ids = db.session.scalars(_due(now).limit(limit)).all()
     db.session.commit()
     for case_id in ids:
-        case = db.session.scalar(select(Case).where(Case.id == case_id)
-                                 .with_for_update(skip_locked=True))
+        case = db.session.scalar(
+            select(Case).where(Case.id == case_id).with_for_update(skip_locked=True)
+        )
         if case is None or case.due_at is None:
             db.session.rollback()
             continue
@@ -46,14 +50,16 @@ def run(*, limit: int = 500) -> dict[str, int]:
             if case.status == CaseStatus.SUBMITTED:
                 if case.urgent:
                     # The event's notification rule tells the leaders and the center.
-                    workflow.apply_as_system(case, "escalate_to_leader",
-                                             note="紧急报告超时未受理，已报告分管领导。")
+                    workflow.apply_as_system(
+                        case, "escalate_to_leader", note="紧急报告超时未受理，已报告分管领导。"
+                    )
                     counts["escalated"] += 1
                 else:
                     workflow.apply_as_system(case, "chase", note="超过受理时限，请尽快受理。")
             elif not case.supervised:
-                workflow.apply_as_system(case, "supervise",
-                                         note=f"{case.step.label}已超过期限，系统自动督办。")
+                workflow.apply_as_system(
+                    case, "supervise", note=f"{case.step.label}已超过期限，系统自动督办。"
+                )
                 counts["supervised"] += 1
             else:
                 workflow.apply_as_system(case, "chase", note=f"{case.step.label}已超过期限。")
@@ -61,28 +67,35 @@ def run(*, limit: int = 500) -> dict[str, int]:
             case.clock_alert = "warn"
             counts["warned"] += 1
             people = notifications.department_members(case) or notifications.center_staff()
-            notifications.queue(people, "due_soon", case=case, title="即将到期",
-                                body=f"{notifications.subject(case)}：{case.step.label}将于"
-                                     f"{clock.local(case.due_at):%m-%d %H:%M}到期")
+            notifications.queue(
+                people,
+                "due_soon",
+                case=case,
+                title="即将到期",
+                body=f"{notifications.subject(case)}：{case.step.label}将于"
+                f"{clock.local(case.due_at):%m-%d %H:%M}到期",
+            )
         db.session.commit()
     from flask import current_app
 
     from server import websession
 
     counts["sessions_purged"] = websession.purge_expired(
-        int(current_app.config["ADMIN_IDLE_MINUTES"]))
+        int(current_app.config["ADMIN_IDLE_MINUTES"])
+    )
     from server import auth, idempotency, identity
 
     counts["throttles_purged"] = auth.purge_throttles(now)
     counts["answers_purged"] = idempotency.purge(
-        timedelta(hours=int(current_app.config["IDEMPOTENCY_KEEP_HOURS"])))
-    counts["identities_purged"] = identity.purge(
-        int(current_app.config["IDENTITY_RETENTION_DAYS"]))
+        timedelta(hours=int(current_app.config["IDEMPOTENCY_KEEP_HOURS"]))
+    )
+    counts["identities_purged"] = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
     counts["confirmation_reminders"] = remind_judicial_confirmation(now)
     from server import screening
 
     counts["screening_reminders"] = screening.remind_late_villages(
-        required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"]))
+        required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"])
+    )
     db.session.commit()
     from server import statistics
 
@@ -103,16 +116,25 @@ def remind_judicial_confirmation(now) -> int:
     start = now - CONFIRMATION_WINDOW
     end = now - CONFIRMATION_WINDOW + CONFIRMATION_NOTICE
     reminded_ids = select(Notification.case_id).where(
-        Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None))
-    cases = db.session.scalars(select(Case).where(
-        Case.result_code == ResultCode.MEDIATED, Case.resolved_at > start,
-        Case.resolved_at <= end, Case.id.not_in(reminded_ids))).all()
+        Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None)
+    )
+    cases = db.session.scalars(
+        select(Case).where(
+            Case.result_code == ResultCode.MEDIATED,
+            Case.resolved_at > start,
+            Case.resolved_at <= end,
+            Case.id.not_in(reminded_ids),
+        )
+    ).all()
     for case in cases:
         closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)
         people = notifications.department_members(case)
-        notifications.queue(people + notifications.center_staff(), "judicial_confirmation",
-                            case=case, title="司法确认期限将至",
-                            body=f"{notifications.subject(case)}：调解协议可于{closes:%m月%d日}前"
-                                 f"申请司法确认")
+        notifications.queue(
+            people + notifications.center_staff(),
+            "judicial_confirmation",
+            case=case,
+            title="司法确认期限将至",
+            body=f"{notifications.subject(case)}：调解协议可于{closes:%m月%d日}前申请司法确认",
+        )
     db.session.commit()
     return len(cases)

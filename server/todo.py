@@ -85,15 +85,22 @@ def _candidates(user: User):
     if user.role == Role.HANDLER:
         query = query.where(
             Case.status.in_([CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS]),
-            Case.id.in_(select(CaseAssignment.case_id).where(
-                CaseAssignment.department_id == user.department_id,
-                CaseAssignment.ended_at.is_(None))))
+            Case.id.in_(
+                select(CaseAssignment.case_id).where(
+                    CaseAssignment.department_id == user.department_id,
+                    CaseAssignment.ended_at.is_(None),
+                )
+            ),
+        )
     elif user.role == Role.GRID_WORKER:
         query = query.where(Case.status == CaseStatus.FOLLOW_UP)
     else:
         return None  # the center and leaders work from the admin's queue
-    return (query.options(selectinload(Case.assignments))
-            .order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(LIMIT + 1))
+    return (
+        query.options(selectinload(Case.assignments))
+        .order_by(Case.due_at.is_(None), Case.due_at, Case.id)
+        .limit(LIMIT + 1)
+    )
 
 
 def _visited(cases: list[Case]) -> set[int]:
@@ -102,14 +109,18 @@ def _visited(cases: list[Case]) -> set[int]:
     ids = [c.id for c in cases if c.status == CaseStatus.FOLLOW_UP]
     if not ids:
         return set()
-    last = dict(db.session.execute(
-        select(CaseEvent.case_id, func.max(CaseEvent.at))
-        .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "verify")
-        .group_by(CaseEvent.case_id)).all())
+    last = dict(
+        db.session.execute(
+            select(CaseEvent.case_id, func.max(CaseEvent.at))
+            .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "verify")
+            .group_by(CaseEvent.case_id)
+        ).all()
+    )
     visits = db.session.execute(
         select(CaseEvent.case_id, func.max(CaseEvent.at))
         .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "record_visit")
-        .group_by(CaseEvent.case_id)).all()
+        .group_by(CaseEvent.case_id)
+    ).all()
     return {case_id for case_id, at in visits if last.get(case_id) is None or at >= last[case_id]}
 
 
@@ -133,9 +144,16 @@ def for_user(user: User, *, required_per_week: int) -> Todo:
             todo.visits.append(item)
     if user.role == Role.GRID_WORKER:
         todo.week_start, todo.screening = _this_week(user, required_per_week)
-    todo.unread = db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.channel == "inbox",
-        Notification.read_at.is_(None))) or 0
+    todo.unread = (
+        db.session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.user_id == user.id,
+                Notification.channel == "inbox",
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )
     todo.messages = [n for n in inbox.latest(user, limit=5) if n.read_at is None]
     return todo
 
@@ -145,14 +163,23 @@ def _this_week(user: User, required: int) -> tuple[datetime, list[VillageWeek]]:
     today = clock.local(clock.now()).date()
     week = screening.weeks(today, 1, required)[0]
     since = datetime.combine(week.start, time(0), tzinfo=clock.town_tz())
-    villages = db.session.scalars(select(Village).where(
-        Village.id.in_(user.village_ids or {-1})).order_by(Village.code)).all()
+    villages = db.session.scalars(
+        select(Village).where(Village.id.in_(user.village_ids or {-1})).order_by(Village.code)
+    ).all()
     rows = db.session.execute(
-        select(Screening.village_id, func.count(Screening.id),
-               func.count(Screening.id).filter(Screening.nil_return.is_(True)))
-        .where(Screening.screened_at >= since,
-               Screening.village_id.in_([v.id for v in villages] or [-1]))
-        .group_by(Screening.village_id)).all()
+        select(
+            Screening.village_id,
+            func.count(Screening.id),
+            func.count(Screening.id).filter(Screening.nil_return.is_(True)),
+        )
+        .where(
+            Screening.screened_at >= since,
+            Screening.village_id.in_([v.id for v in villages] or [-1]),
+        )
+        .group_by(Screening.village_id)
+    ).all()
     counts = {village_id: (n, nil) for village_id, n, nil in rows}
-    return since, [VillageWeek(v, counts.get(v.id, (0, 0))[0], required,
-                               counts.get(v.id, (0, 0))[1]) for v in villages]
+    return since, [
+        VillageWeek(v, counts.get(v.id, (0, 0))[0], required, counts.get(v.id, (0, 0))[1])
+        for v in villages
+    ]

@@ -85,13 +85,13 @@ class DatabaseSessionInterface(SessionInterface):
             db.session.execute(delete(WebSession).where(WebSession.id_hash == _hash(session.sid)))
         if not session:  # signed out
             db.session.commit()
-            response.delete_cookie(COOKIE_NAME, path=SESSION_PATH, secure=secure,
-                                   httponly=True, samesite="Lax")
+            response.delete_cookie(
+                COOKIE_NAME, path=SESSION_PATH, secure=secure, httponly=True, samesite="Lax"
+            )
             return
         if session.sid is None or session.rotate:
             session.sid = secrets.token_urlsafe(32)
-            db.session.add(WebSession(id_hash=_hash(session.sid), created_at=now,
-                                      last_seen_at=now))
+            db.session.add(WebSession(id_hash=_hash(session.sid), created_at=now, last_seen_at=now))
             db.session.flush()
         row = db.session.get(WebSession, _hash(session.sid))
         if row is None:  # ended meanwhile (signed out elsewhere)
@@ -101,8 +101,14 @@ class DatabaseSessionInterface(SessionInterface):
         row.user_id = session.get("user_id")
         row.last_seen_at = now
         db.session.commit()
-        response.set_cookie(COOKIE_NAME, session.sid, path=SESSION_PATH, secure=secure,
-                            httponly=True, samesite="Lax")
+        response.set_cookie(
+            COOKIE_NAME,
+            session.sid,
+            path=SESSION_PATH,
+            secure=secure,
+            httponly=True,
+            samesite="Lax",
+        )
 
 
 def purge_expired(idle_minutes: int) -> int:

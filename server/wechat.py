@@ -55,8 +55,14 @@ _BAD_CODE = {40029, 40163, 40226}
 class WeChatClient:
     """HTTP client for the handful of WeChat endpoints we use."""
 
-    def __init__(self, base_url: str, appid: str, secret: str, timeout: float = 5.0,
-                 http: requests.Session | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        appid: str,
+        secret: str,
+        timeout: float = 5.0,
+        http: requests.Session | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.appid, self.secret = appid, secret
         # (connect, read): a dead network fails fast, a slow answer gets a little longer.
@@ -65,8 +71,7 @@ class WeChatClient:
 
     def _get(self, path: str, params: dict) -> dict:
         try:
-            response = self.http.get(f"{self.base_url}{path}", params=params,
-                                     timeout=self.timeout)
+            response = self.http.get(f"{self.base_url}{path}", params=params, timeout=self.timeout)
         except requests.RequestException:
             raise WeChatUnavailable() from None
         if response.status_code >= 500:
@@ -81,27 +86,36 @@ class WeChatClient:
 
     def code_to_session(self, code: str) -> WeChatSession:
         """Exchange a `wx.login` code for the user's openid (jscode2session)."""
-        body = self._get("/sns/jscode2session", {
-            "appid": self.appid, "secret": self.secret, "js_code": code,
-            "grant_type": "authorization_code",
-        })
+        body = self._get(
+            "/sns/jscode2session",
+            {
+                "appid": self.appid,
+                "secret": self.secret,
+                "js_code": code,
+                "grant_type": "authorization_code",
+            },
+        )
         errcode = body.get("errcode") or 0
         if errcode in _BAD_CODE:
             raise WeChatCodeInvalid()
         if errcode or not body.get("openid") or not body.get("session_key"):
             # -1 busy, 45011 rate limited, or an answer we do not understand.
             raise WeChatUnavailable()
-        return WeChatSession(str(body["openid"]), str(body["session_key"]),
-                             body.get("unionid"))
+        return WeChatSession(str(body["openid"]), str(body["session_key"]), body.get("unionid"))
 
     def oauth_openid(self, code: str, *, appid: str, secret: str) -> str:
         """The openid behind an official account's web-authorization code (网页授权,
         snsapi_base): the phone workbench opened from the account's menu. The access
         token it comes with is not kept: the openid is all we ask."""
-        body = self._get("/sns/oauth2/access_token", {
-            "appid": appid, "secret": secret, "code": code,
-            "grant_type": "authorization_code",
-        })
+        body = self._get(
+            "/sns/oauth2/access_token",
+            {
+                "appid": appid,
+                "secret": secret,
+                "code": code,
+                "grant_type": "authorization_code",
+            },
+        )
         errcode = body.get("errcode") or 0
         if errcode in _BAD_CODE:
             raise WeChatCodeInvalid()
@@ -147,8 +161,12 @@ def client():
         raise WeChatDisabled()
     if mode == "fake":
         return FakeWeChatClient()
-    return WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
-                        config["WECHAT_SECRET"], float(config["WECHAT_TIMEOUT_SECONDS"]))
+    return WeChatClient(
+        config["WECHAT_API_BASE"],
+        config["WECHAT_APPID"],
+        config["WECHAT_SECRET"],
+        float(config["WECHAT_TIMEOUT_SECONDS"]),
+    )
 
 
 class WeChatNoConsent(DomainError):
@@ -162,8 +180,9 @@ class WeChatTokenExpired(DomainError):
 
 def _post(client: WeChatClient, path: str, params: dict, body: dict) -> dict:
     try:
-        response = client.http.post(f"{client.base_url}{path}", params=params, json=body,
-                                    timeout=client.timeout)
+        response = client.http.post(
+            f"{client.base_url}{path}", params=params, json=body, timeout=client.timeout
+        )
     except requests.RequestException:
         raise WeChatUnavailable() from None
     if response.status_code >= 500:
@@ -180,25 +199,50 @@ def stable_token(client: WeChatClient, *, force_refresh: bool = False) -> tuple[
     the same token, so several processes do not invalidate each other's."""
     if getattr(client, "offline", False):
         return "fake-access-token", 7200
-    answer = _post(client, "/cgi-bin/stable_token", {}, {
-        "grant_type": "client_credential", "appid": client.appid, "secret": client.secret,
-        "force_refresh": force_refresh})
+    answer = _post(
+        client,
+        "/cgi-bin/stable_token",
+        {},
+        {
+            "grant_type": "client_credential",
+            "appid": client.appid,
+            "secret": client.secret,
+            "force_refresh": force_refresh,
+        },
+    )
     if answer.get("errcode") or not answer.get("access_token"):
         raise WeChatUnavailable()
     return str(answer["access_token"]), int(answer.get("expires_in") or 7200)
 
 
-def subscribe_send(client: WeChatClient, access_token: str, *, openid: str, template_id: str,
-                   page: str, data: dict[str, str], state: str = "formal") -> None:
+def subscribe_send(
+    client: WeChatClient,
+    access_token: str,
+    *,
+    openid: str,
+    template_id: str,
+    page: str,
+    data: dict[str, str],
+    state: str = "formal",
+) -> None:
     """Send one subscribe message; raises WeChatNoConsent (43101), WeChatTokenExpired
     (40001, 42001) or WeChatUnavailable (anything else)."""
     if getattr(client, "offline", False):
         log.info("wechat (fake mode): a subscribe message to page %s, not sent", page)
         return
-    answer = _post(client, "/cgi-bin/message/subscribe/send", {"access_token": access_token}, {
-        "touser": openid, "template_id": template_id, "page": page,
-        "data": {key: {"value": value} for key, value in data.items()},
-        "miniprogram_state": state, "lang": "zh_CN"})
+    answer = _post(
+        client,
+        "/cgi-bin/message/subscribe/send",
+        {"access_token": access_token},
+        {
+            "touser": openid,
+            "template_id": template_id,
+            "page": page,
+            "data": {key: {"value": value} for key, value in data.items()},
+            "miniprogram_state": state,
+            "lang": "zh_CN",
+        },
+    )
     errcode = answer.get("errcode") or 0
     if errcode == 43101:
         raise WeChatNoConsent()

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock, notifications, repeats, routing, statistics
+from server import access, clock, notifications, reference, repeats, routing, statistics
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
 from server.extensions import db
@@ -129,12 +129,16 @@ class Transition:
 
 def _text(value, name, max_length=2000) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValidationFailed(f"请填写{_FIELD_LABELS.get(name, name)}。", code="missing_field",
-                               field=name)
+        raise ValidationFailed(
+            f"请填写{_FIELD_LABELS.get(name, name)}。", code="missing_field", field=name
+        )
     value = value.strip()
     if len(value) > max_length:
-        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}过长（最多{max_length}字）。",
-                               code="too_long", field=name)
+        raise ValidationFailed(
+            f"{_FIELD_LABELS.get(name, name)}过长（最多{max_length}字）。",
+            code="too_long",
+            field=name,
+        )
     return value
 
 
@@ -142,8 +146,11 @@ def _choice(enum_cls, value, name):
     try:
         return enum_cls(value)
     except ValueError:
-        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}的取值无效：{value!r}。",
-                               code="invalid_choice", field=name) from None
+        raise ValidationFailed(
+            f"{_FIELD_LABELS.get(name, name)}的取值无效：{value!r}。",
+            code="invalid_choice",
+            field=name,
+        ) from None
 
 
 def _row(model, value, name):
@@ -151,8 +158,11 @@ def _row(model, value, name):
     if row is None and isinstance(value, int) and not isinstance(value, bool):
         row = db.session.get(model, value)
     if row is None:
-        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}不存在：{value!r}。",
-                               code="unknown_reference", field=name)
+        raise ValidationFailed(
+            f"{_FIELD_LABELS.get(name, name)}不存在：{value!r}。",
+            code="unknown_reference",
+            field=name,
+        )
     return row
 
 
@@ -163,8 +173,11 @@ def _moment(value, name) -> datetime:
         except ValueError:
             value = None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValidationFailed(f"{_FIELD_LABELS.get(name, name)}须为带时区的时间。",
-                               code="invalid_datetime", field=name)
+        raise ValidationFailed(
+            f"{_FIELD_LABELS.get(name, name)}须为带时区的时间。",
+            code="invalid_datetime",
+            field=name,
+        )
     return value
 
 
@@ -172,11 +185,22 @@ def _moment(value, name) -> datetime:
 TEXT_FIELDS = frozenset({"reason", "note", "text", "result_text"})
 
 _FIELD_LABELS = {
-    "reason": "原因", "into": "合并目标案件", "lead_department": "主办部门",
-    "co_departments": "协办部门", "handler": "处置人员", "due_at": "办理期限",
-    "until": "延期至", "result_code": "办结结果", "result_text": "办结情况",
-    "closing_reason": "结案原因", "text": "内容", "category": "类别", "risk_level": "风险等级",
-    "severity": "严重程度", "satisfaction": "满意度", "parties_consent": "当事人同意",
+    "reason": "原因",
+    "into": "合并目标案件",
+    "lead_department": "主办部门",
+    "co_departments": "协办部门",
+    "handler": "处置人员",
+    "due_at": "办理期限",
+    "until": "延期至",
+    "result_code": "办结结果",
+    "result_text": "办结情况",
+    "closing_reason": "结案原因",
+    "text": "内容",
+    "category": "类别",
+    "risk_level": "风险等级",
+    "severity": "严重程度",
+    "satisfaction": "满意度",
+    "parties_consent": "当事人同意",
     "criminal_risk": "民转刑风险",
     "outcome": "回访结果",
     "note": "备注",
@@ -186,21 +210,34 @@ _FIELD_LABELS = {
 # What each field takes, so that a client can draw it without knowing the table: free
 # text, one of `field_choices`, yes/no, a moment, a department (or several), a case code.
 _FIELD_KINDS = {
-    "reason": "text", "text": "text", "note": "text", "result_text": "text",
-    "result_code": "choice", "closing_reason": "choice", "risk_level": "choice",
-    "severity": "choice", "satisfaction": "choice", "outcome": "choice",
-    "parties_consent": "boolean", "criminal_risk": "boolean",
-    "until": "datetime", "due_at": "datetime",
-    "lead_department": "department", "co_departments": "departments", "handler": "user",
-    "category": "category", "into": "case",
+    "reason": "text",
+    "text": "text",
+    "note": "text",
+    "result_text": "text",
+    "result_code": "choice",
+    "closing_reason": "choice",
+    "risk_level": "choice",
+    "severity": "choice",
+    "satisfaction": "choice",
+    "outcome": "choice",
+    "parties_consent": "boolean",
+    "criminal_risk": "boolean",
+    "until": "datetime",
+    "due_at": "datetime",
+    "lead_department": "department",
+    "co_departments": "departments",
+    "handler": "user",
+    "category": "category",
+    "into": "case",
 }
 
 
 def field_forms(transition: Transition) -> dict[str, dict[str, str]]:
     """Each field of `transition` with its Chinese label and its kind (see _FIELD_KINDS)."""
-    return {name: {"label": _FIELD_LABELS.get(name, name),
-                   "kind": _FIELD_KINDS.get(name, "text")}
-            for name in (*transition.required, *transition.optional)}
+    return {
+        name: {"label": _FIELD_LABELS.get(name, name), "kind": _FIELD_KINDS.get(name, "text")}
+        for name in (*transition.required, *transition.optional)
+    }
 
 
 def _json(value):
@@ -260,12 +297,17 @@ def _no_extension_pending(case: Case) -> str | None:
 def _visited(case: Case) -> str | None:
     # 回访 before 结案: a follow-up visit recorded since the result was verified.
     verified = db.session.scalar(
-        select(func.max(CaseEvent.id)).where(CaseEvent.case_id == case.id,
-                                             CaseEvent.action == "verify"))
+        select(func.max(CaseEvent.id)).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "verify"
+        )
+    )
     visited = db.session.scalar(
-        select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id,
-                                               CaseEvent.action == "record_visit",
-                                               CaseEvent.id > (verified or 0)))
+        select(func.count(CaseEvent.id)).where(
+            CaseEvent.case_id == case.id,
+            CaseEvent.action == "record_visit",
+            CaseEvent.id > (verified or 0),
+        )
+    )
     return None if visited else "结案前须先完成回访。"
 
 
@@ -328,10 +370,8 @@ def _accept(ctx: Context) -> None:
     if case.urgent:
         # An urgent report must be accepted *and dispatched* within its limit of the
         # report itself, not of the acceptance.
-        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at,
-                                       urgent=True)
-        ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at,
-                          dispatch.due_at)
+        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at, urgent=True)
+        ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at, dispatch.due_at)
 
 
 def _set_risk(ctx: Context) -> bool:
@@ -344,8 +384,9 @@ def _set_risk(ctx: Context) -> bool:
             case.risk_level, changed = level, True
     if "criminal_risk" in f:
         if not isinstance(f["criminal_risk"], bool):
-            raise ValidationFailed("民转刑风险须为是或否。", code="invalid_field",
-                                   field="criminal_risk")
+            raise ValidationFailed(
+                "民转刑风险须为是或否。", code="invalid_field", field="criminal_risk"
+            )
         if f["criminal_risk"] != case.criminal_risk:
             ctx.data["criminal_risk_from"] = case.criminal_risk
             case.criminal_risk, changed = f["criminal_risk"], True
@@ -354,8 +395,9 @@ def _set_risk(ctx: Context) -> bool:
 
 def _assess_risk(ctx: Context) -> None:
     if not _set_risk(ctx):
-        raise ValidationFailed("风险等级和民转刑风险都没有改变。", code="no_change",
-                               field="risk_level")
+        raise ValidationFailed(
+            "风险等级和民转刑风险都没有改变。", code="no_change", field="risk_level"
+        )
 
 
 def _reject(ctx: Context) -> None:
@@ -365,12 +407,13 @@ def _reject(ctx: Context) -> None:
 def _merge(ctx: Context) -> None:
     target = ctx.fields["into"]
     if not isinstance(target, Case):
-        from server.operations import find_case
+        from server.lookup import find_case
 
         target = find_case(str(target)) if target is not None else None
     if target is None or target.id == ctx.case.id or target.status not in OPEN:
-        raise ValidationFailed("合并目标须是另一件仍在办理中的案件。",
-                               code="invalid_merge_target", field="into")
+        raise ValidationFailed(
+            "合并目标须是另一件仍在办理中的案件。", code="invalid_merge_target", field="into"
+        )
     if not access.can_view_case(ctx.actor, target):
         raise Forbidden("您无权查看合并目标案件。")
     ctx.case.merged_into = target
@@ -392,15 +435,18 @@ def _departments(f: dict) -> tuple[Department, list[Department]]:
     for name, departments in (("lead_department", [lead]), ("co_departments", co)):
         for department in departments:
             if not department.active:
-                raise ValidationFailed(f"部门已停用：{department.name}。",
-                                       code="inactive_department", field=name)
+                raise ValidationFailed(
+                    f"部门已停用：{department.name}。", code="inactive_department", field=name
+                )
     empty = routing.unstaffed([lead, *co])
     if empty:
         # Nobody could sign for it there: the case would wait on a desk nobody sits at.
         names = "、".join(d.name for d in empty)
-        raise ValidationFailed(f"{names}没有在岗人员，无法签收办理。"
-                               "请先为其添加人员，或选择其他部门。", code="department_unstaffed",
-                               field="lead_department" if lead in empty else "co_departments")
+        raise ValidationFailed(
+            f"{names}没有在岗人员，无法签收办理。请先为其添加人员，或选择其他部门。",
+            code="department_unstaffed",
+            field="lead_department" if lead in empty else "co_departments",
+        )
     return lead, co
 
 
@@ -412,8 +458,9 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
     if f.get("handler") is not None:
         handler = _row(User, f["handler"], "handler")
         if handler.department_id != lead.id or not handler.active:
-            raise ValidationFailed("处置人员须是主办部门的在岗人员。", code="invalid_handler",
-                                   field="handler")
+            raise ValidationFailed(
+                "处置人员须是主办部门的在岗人员。", code="invalid_handler", field="handler"
+            )
     handle = ctx.deadlines.clock(case.category, Step.HANDLE, ctx.now)
     due_at = _moment(f["due_at"], "due_at") if f.get("due_at") is not None else handle.due_at
     if due_at <= ctx.now:
@@ -422,13 +469,22 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
     _end_assignments(ctx)
     case.lead_department = lead
     case.handler = handler
-    case.assignments.append(CaseAssignment(department=lead, role=AssignmentRole.LEAD,
-                                           assigned_at=ctx.now, due_at=due_at))
+    case.assignments.append(
+        CaseAssignment(
+            department=lead, role=AssignmentRole.LEAD, assigned_at=ctx.now, due_at=due_at
+        )
+    )
     for department in co:
-        case.assignments.append(CaseAssignment(department=department, role=AssignmentRole.CO,
-                                               assigned_at=ctx.now, due_at=due_at))
-    ctx.data.update(lead_department=lead.name, co_departments=[d.name for d in co],
-                    handle_due_at=due_at.isoformat())
+        case.assignments.append(
+            CaseAssignment(
+                department=department, role=AssignmentRole.CO, assigned_at=ctx.now, due_at=due_at
+            )
+        )
+    ctx.data.update(
+        lead_department=lead.name,
+        co_departments=[d.name for d in co],
+        handle_due_at=due_at.isoformat(),
+    )
 
 
 def _dispatch(ctx: Context) -> None:
@@ -441,11 +497,16 @@ def _reassign(ctx: Context) -> None:
     case = ctx.case
     lead, co = _departments(ctx.fields)
     if lead.id == case.lead_department_id:
-        raise ValidationFailed("改派须选择另一个主办部门；只调整协办部门请用“调整协办”。",
-                               code="no_change", field="lead_department")
+        raise ValidationFailed(
+            "改派须选择另一个主办部门；只调整协办部门请用“调整协办”。",
+            code="no_change",
+            field="lead_department",
+        )
     held = case.active_assignments
-    ctx.data.update(from_lead_department=case.lead_department.name,
-                    from_co_departments=[a.department.name for a in held[1:]])
+    ctx.data.update(
+        from_lead_department=case.lead_department.name,
+        from_co_departments=[a.department.name for a in held[1:]],
+    )
     _withdraw_requests(case)
     _assign(ctx, lead, co)
 
@@ -465,11 +526,18 @@ def _change_co_handlers(ctx: Context) -> None:
     kept = {a.department_id for a in held if a.department in co}
     added = [d for d in co if d.id not in kept]
     for department in added:
-        case.assignments.append(CaseAssignment(department=department, role=AssignmentRole.CO,
-                                               assigned_at=ctx.now, due_at=lead.due_at))
+        case.assignments.append(
+            CaseAssignment(
+                department=department,
+                role=AssignmentRole.CO,
+                assigned_at=ctx.now,
+                due_at=lead.due_at,
+            )
+        )
     ctx.joined.extend(added)
-    ctx.data.update(co_departments=[d.name for d in co],
-                    from_co_departments=[a.department.name for a in held])
+    ctx.data.update(
+        co_departments=[d.name for d in co], from_co_departments=[a.department.name for a in held]
+    )
 
 
 def _lead_assignment(case: Case) -> CaseAssignment:
@@ -524,12 +592,16 @@ def _request_extension(ctx: Context) -> None:
     case, f = ctx.case, ctx.fields
     until = _moment(f["until"], "until")
     if case.due_at is not None and until <= case.due_at:
-        raise ValidationFailed("延期后的期限须晚于当前期限。", code="extension_not_later",
-                               field="until")
+        raise ValidationFailed(
+            "延期后的期限须晚于当前期限。", code="extension_not_later", field="until"
+        )
     if case.category.is_dispute and f.get("parties_consent") is not True:
         # 人民调解工作若干规定: mediation is extended only with both parties' consent.
-        raise ValidationFailed("矛盾纠纷调解延期须经双方当事人同意。",
-                               code="parties_consent_required", field="parties_consent")
+        raise ValidationFailed(
+            "矛盾纠纷调解延期须经双方当事人同意。",
+            code="parties_consent_required",
+            field="parties_consent",
+        )
     case.extension_requested_until = until
 
 
@@ -537,8 +609,9 @@ def _approve_extension(ctx: Context) -> None:
     case = ctx.case
     until = case.extension_requested_until
     if until <= ctx.now:
-        raise ValidationFailed("申请延期至的时间已过，请处置部门重新申请。",
-                               code="extension_expired")
+        raise ValidationFailed(
+            "申请延期至的时间已过，请处置部门重新申请。", code="extension_expired"
+        )
     ctx.data["due_from"] = case.due_at.isoformat() if case.due_at else None
     ctx.data["due_to"] = until.isoformat()
     # Yellow comes as long before the new due time as it did before the old one.
@@ -584,8 +657,12 @@ def _send_back(ctx: Context) -> None:
 
 # What a follow-up visit (回访) found; the "back" ones reopen the case. A hazard has no
 # agreement to keep: its visit finds the problem gone or back.
-VISIT_OUTCOMES = {"gone": "问题已消除", "back_again": "问题再次出现", "kept": "协议已履行",
-                  "broken": "协议未履行"}
+VISIT_OUTCOMES = {
+    "gone": "问题已消除",
+    "back_again": "问题再次出现",
+    "kept": "协议已履行",
+    "broken": "协议未履行",
+}
 REOPENING_OUTCOMES = frozenset({"back_again", "broken"})
 HAZARD_OUTCOMES = ("gone", "back_again")
 
@@ -602,16 +679,16 @@ def _record_visit(ctx: Context) -> None:
         raise ValidationFailed("满意度取值无效。", code="invalid_choice", field="satisfaction")
     allowed = visit_outcomes(ctx.case)
     if ctx.fields["outcome"] not in allowed:
-        raise ValidationFailed(f"回访结果须为：{'、'.join(allowed.values())}。",
-                               code="invalid_choice", field="outcome")
+        raise ValidationFailed(
+            f"回访结果须为：{'、'.join(allowed.values())}。", code="invalid_choice", field="outcome"
+        )
     _text(ctx.fields["text"], "text")
     if "satisfaction" in ctx.fields:
         ctx.case.satisfaction = ctx.fields["satisfaction"]
 
 
 def _close(ctx: Context) -> None:
-    ctx.case.closing_reason = _choice(ClosingReason, ctx.fields["closing_reason"],
-                                      "closing_reason")
+    ctx.case.closing_reason = _choice(ClosingReason, ctx.fields["closing_reason"], "closing_reason")
     ctx.case.closed_at = ctx.now
     _end_assignments(ctx)
 
@@ -660,90 +737,328 @@ HANDLER = frozenset({Role.HANDLER})
 WITH_LEAD = frozenset({S.DISPATCHED, S.IN_PROGRESS})
 
 _EDGES: list[Transition] = [
-    Transition("accept", "受理", frozenset({S.SUBMITTED}), S.ACCEPTED, CENTER,
-               optional=("category", "risk_level", "criminal_risk", "severity", "note"),
-               step=Step.DISPATCH, effect=_accept, note_field="note"),
-    Transition("reject", "不予受理", frozenset({S.SUBMITTED}), S.REJECTED, CENTER,
-               required=("reason",), step=None, effect=_reject, note_field="reason"),
-    Transition("merge", "合并", frozenset({S.SUBMITTED}), S.MERGED, CENTER,
-               required=("into",), optional=("note",), step=None, effect=_merge,
-               note_field="note"),
-    Transition("dispatch", "派遣", frozenset({S.ACCEPTED}), S.DISPATCHED, CENTER,
-               required=("lead_department",),
-               optional=("co_departments", "handler", "due_at", "note"),
-               step=Step.SIGN_FOR, effect=_dispatch, note_field="note"),
-    Transition("sign_for", "签收", frozenset({S.DISPATCHED}), S.IN_PROGRESS, HANDLER,
-               optional=("note",), relation=_holds_lead, effect=_sign_for, note_field="note"),
+    Transition(
+        "accept",
+        "受理",
+        frozenset({S.SUBMITTED}),
+        S.ACCEPTED,
+        CENTER,
+        optional=("category", "risk_level", "criminal_risk", "severity", "note"),
+        step=Step.DISPATCH,
+        effect=_accept,
+        note_field="note",
+    ),
+    Transition(
+        "reject",
+        "不予受理",
+        frozenset({S.SUBMITTED}),
+        S.REJECTED,
+        CENTER,
+        required=("reason",),
+        step=None,
+        effect=_reject,
+        note_field="reason",
+    ),
+    Transition(
+        "merge",
+        "合并",
+        frozenset({S.SUBMITTED}),
+        S.MERGED,
+        CENTER,
+        required=("into",),
+        optional=("note",),
+        step=None,
+        effect=_merge,
+        note_field="note",
+    ),
+    Transition(
+        "dispatch",
+        "派遣",
+        frozenset({S.ACCEPTED}),
+        S.DISPATCHED,
+        CENTER,
+        required=("lead_department",),
+        optional=("co_departments", "handler", "due_at", "note"),
+        step=Step.SIGN_FOR,
+        effect=_dispatch,
+        note_field="note",
+    ),
+    Transition(
+        "sign_for",
+        "签收",
+        frozenset({S.DISPATCHED}),
+        S.IN_PROGRESS,
+        HANDLER,
+        optional=("note",),
+        relation=_holds_lead,
+        effect=_sign_for,
+        note_field="note",
+    ),
     # 改派 / 收回: whoever holds a case, the center can always move it.
-    Transition("reassign", "改派", WITH_LEAD, S.DISPATCHED, CENTER,
-               required=("lead_department", "reason"),
-               optional=("co_departments", "handler", "due_at"), step=Step.SIGN_FOR,
-               effect=_reassign, note_field="reason", internal=True, ends_step=False),
-    Transition("change_co_handlers", "调整协办", WITH_LEAD, None, CENTER, required=("reason",),
-               optional=("co_departments",), effect=_change_co_handlers, note_field="reason",
-               internal=True),
-    Transition("recall", "收回", WITH_LEAD, S.ACCEPTED, CENTER, required=("reason",),
-               step=Step.DISPATCH, effect=_take_back, note_field="reason", internal=True,
-               ends_step=False),
+    Transition(
+        "reassign",
+        "改派",
+        WITH_LEAD,
+        S.DISPATCHED,
+        CENTER,
+        required=("lead_department", "reason"),
+        optional=("co_departments", "handler", "due_at"),
+        step=Step.SIGN_FOR,
+        effect=_reassign,
+        note_field="reason",
+        internal=True,
+        ends_step=False,
+    ),
+    Transition(
+        "change_co_handlers",
+        "调整协办",
+        WITH_LEAD,
+        None,
+        CENTER,
+        required=("reason",),
+        optional=("co_departments",),
+        effect=_change_co_handlers,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "recall",
+        "收回",
+        WITH_LEAD,
+        S.ACCEPTED,
+        CENTER,
+        required=("reason",),
+        step=Step.DISPATCH,
+        effect=_take_back,
+        note_field="reason",
+        internal=True,
+        ends_step=False,
+    ),
     # 退回 is asked for, and the center reviews it (退单审核): meanwhile the case stays.
-    Transition("return", "申请退回", WITH_LEAD, None, HANDLER, required=("reason",),
-               relation=_holds_lead, guard=_no_return_pending, effect=_request_return,
-               note_field="reason", internal=True),
-    Transition("approve_return", "同意退回", WITH_LEAD, S.ACCEPTED, CENTER, optional=("note",),
-               step=Step.DISPATCH, guard=_return_pending, effect=_take_back,
-               note_field="note", internal=True, ends_step=False),
-    Transition("refuse_return", "不同意退回", WITH_LEAD, None, CENTER, required=("reason",),
-               guard=_return_pending, effect=_refuse_return, note_field="reason",
-               internal=True),
-    Transition("request_extension", "申请延期", frozenset({S.IN_PROGRESS}), None, HANDLER,
-               required=("until", "reason"), optional=("parties_consent",),
-               relation=_holds_lead, guard=_no_extension_pending, effect=_request_extension,
-               note_field="reason", internal=True),
-    Transition("approve_extension", "批准延期", frozenset({S.IN_PROGRESS}), None, CENTER,
-               optional=("note",), guard=_extension_pending, effect=_approve_extension,
-               note_field="note", internal=True),
-    Transition("refuse_extension", "不批准延期", frozenset({S.IN_PROGRESS}), None, CENTER,
-               required=("reason",), guard=_extension_pending, effect=_refuse_extension,
-               note_field="reason", internal=True),
-    Transition("resolve", "办结", frozenset({S.IN_PROGRESS}), S.RESOLVED, HANDLER,
-               required=("result_code", "result_text"), step=Step.VERIFY,
-               relation=_holds_lead, effect=_resolve, note_field="result_text"),
-    Transition("verify", "核查通过", frozenset({S.RESOLVED}), S.FOLLOW_UP, CENTER,
-               optional=("note",), guard=_no_complaint_pending, effect=_verify,
-               note_field="note"),
-    Transition("send_back", "核查退回", frozenset({S.RESOLVED}), S.IN_PROGRESS, CENTER,
-               required=("reason",), step=Step.HANDLE, effect=_send_back,
-               note_field="reason", internal=True),
-    Transition("record_visit", "回访", frozenset({S.FOLLOW_UP}), None,
-               frozenset({Role.CENTER, Role.GRID_WORKER}), required=("outcome", "text"),
-               optional=("satisfaction",), relation=_visits,
-               effect=_record_visit, note_field="text", internal=True),
-    Transition("close", "结案", frozenset({S.FOLLOW_UP}), S.CLOSED, CENTER,
-               required=("closing_reason",), optional=("note",), step=None, guard=_closable,
-               effect=_close, note_field="note"),
-    Transition("reopen", "重开", frozenset({S.FOLLOW_UP, S.CLOSED}), S.ACCEPTED,
-               frozenset({Role.CENTER, Role.GRID_WORKER}), required=("reason",),
-               step=Step.DISPATCH, relation=_looks_after_village, effect=_reopen,
-               note_field="reason"),
+    Transition(
+        "return",
+        "申请退回",
+        WITH_LEAD,
+        None,
+        HANDLER,
+        required=("reason",),
+        relation=_holds_lead,
+        guard=_no_return_pending,
+        effect=_request_return,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "approve_return",
+        "同意退回",
+        WITH_LEAD,
+        S.ACCEPTED,
+        CENTER,
+        optional=("note",),
+        step=Step.DISPATCH,
+        guard=_return_pending,
+        effect=_take_back,
+        note_field="note",
+        internal=True,
+        ends_step=False,
+    ),
+    Transition(
+        "refuse_return",
+        "不同意退回",
+        WITH_LEAD,
+        None,
+        CENTER,
+        required=("reason",),
+        guard=_return_pending,
+        effect=_refuse_return,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "request_extension",
+        "申请延期",
+        frozenset({S.IN_PROGRESS}),
+        None,
+        HANDLER,
+        required=("until", "reason"),
+        optional=("parties_consent",),
+        relation=_holds_lead,
+        guard=_no_extension_pending,
+        effect=_request_extension,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "approve_extension",
+        "批准延期",
+        frozenset({S.IN_PROGRESS}),
+        None,
+        CENTER,
+        optional=("note",),
+        guard=_extension_pending,
+        effect=_approve_extension,
+        note_field="note",
+        internal=True,
+    ),
+    Transition(
+        "refuse_extension",
+        "不批准延期",
+        frozenset({S.IN_PROGRESS}),
+        None,
+        CENTER,
+        required=("reason",),
+        guard=_extension_pending,
+        effect=_refuse_extension,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "resolve",
+        "办结",
+        frozenset({S.IN_PROGRESS}),
+        S.RESOLVED,
+        HANDLER,
+        required=("result_code", "result_text"),
+        step=Step.VERIFY,
+        relation=_holds_lead,
+        effect=_resolve,
+        note_field="result_text",
+    ),
+    Transition(
+        "verify",
+        "核查通过",
+        frozenset({S.RESOLVED}),
+        S.FOLLOW_UP,
+        CENTER,
+        optional=("note",),
+        guard=_no_complaint_pending,
+        effect=_verify,
+        note_field="note",
+    ),
+    Transition(
+        "send_back",
+        "核查退回",
+        frozenset({S.RESOLVED}),
+        S.IN_PROGRESS,
+        CENTER,
+        required=("reason",),
+        step=Step.HANDLE,
+        effect=_send_back,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "record_visit",
+        "回访",
+        frozenset({S.FOLLOW_UP}),
+        None,
+        frozenset({Role.CENTER, Role.GRID_WORKER}),
+        required=("outcome", "text"),
+        optional=("satisfaction",),
+        relation=_visits,
+        effect=_record_visit,
+        note_field="text",
+        internal=True,
+    ),
+    Transition(
+        "close",
+        "结案",
+        frozenset({S.FOLLOW_UP}),
+        S.CLOSED,
+        CENTER,
+        required=("closing_reason",),
+        optional=("note",),
+        step=None,
+        guard=_closable,
+        effect=_close,
+        note_field="note",
+    ),
+    Transition(
+        "reopen",
+        "重开",
+        frozenset({S.FOLLOW_UP, S.CLOSED}),
+        S.ACCEPTED,
+        frozenset({Role.CENTER, Role.GRID_WORKER}),
+        required=("reason",),
+        step=Step.DISPATCH,
+        relation=_looks_after_village,
+        effect=_reopen,
+        note_field="reason",
+    ),
     # 不满意重办: the reporter's complaint is reviewed; reopen (above) or keep the result,
     # with a reason written for the reporter.
-    Transition("confirm_result", "维持原结果", frozenset({S.RESOLVED, S.FOLLOW_UP, S.CLOSED}),
-               None, CENTER, required=("reason",), guard=_complaint_pending,
-               effect=_confirm_result, note_field="reason"),
+    Transition(
+        "confirm_result",
+        "维持原结果",
+        frozenset({S.RESOLVED, S.FOLLOW_UP, S.CLOSED}),
+        None,
+        CENTER,
+        required=("reason",),
+        guard=_complaint_pending,
+        effect=_confirm_result,
+        note_field="reason",
+    ),
     # 风险研判: the center sets the risk and the 民转刑 flag at any time after acceptance.
-    Transition("assess_risk", "风险研判", OPEN - {S.SUBMITTED}, None, CENTER,
-               required=("reason",), optional=("risk_level", "criminal_risk"),
-               effect=_assess_risk, note_field="reason", internal=True),
-    Transition("supervise", "督办", OPEN - {S.SUBMITTED}, None, CENTER, optional=("note",),
-               guard=_not_supervised, effect=_supervise, note_field="note", internal=True),
-    Transition("escalate", "上报区级", OPEN, None, CENTER, required=("reason",),
-               guard=_not_escalated, effect=_escalate, note_field="reason", internal=True),
-    Transition("feedback", "协办反馈", frozenset({S.DISPATCHED, S.IN_PROGRESS}), None, HANDLER,
-               required=("text",), relation=_holds_co, effect=_feedback, note_field="text",
-               internal=True),
-    Transition("note", "内部备注", ALL, None, frozenset({Role.CENTER, Role.HANDLER}),
-               required=("text",), relation=_is_assigned, effect=_note, note_field="text",
-               internal=True),
+    Transition(
+        "assess_risk",
+        "风险研判",
+        OPEN - {S.SUBMITTED},
+        None,
+        CENTER,
+        required=("reason",),
+        optional=("risk_level", "criminal_risk"),
+        effect=_assess_risk,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "supervise",
+        "督办",
+        OPEN - {S.SUBMITTED},
+        None,
+        CENTER,
+        optional=("note",),
+        guard=_not_supervised,
+        effect=_supervise,
+        note_field="note",
+        internal=True,
+    ),
+    Transition(
+        "escalate",
+        "上报区级",
+        OPEN,
+        None,
+        CENTER,
+        required=("reason",),
+        guard=_not_escalated,
+        effect=_escalate,
+        note_field="reason",
+        internal=True,
+    ),
+    Transition(
+        "feedback",
+        "协办反馈",
+        frozenset({S.DISPATCHED, S.IN_PROGRESS}),
+        None,
+        HANDLER,
+        required=("text",),
+        relation=_holds_co,
+        effect=_feedback,
+        note_field="text",
+        internal=True,
+    ),
+    Transition(
+        "note",
+        "内部备注",
+        ALL,
+        None,
+        frozenset({Role.CENTER, Role.HANDLER}),
+        required=("text",),
+        relation=_is_assigned,
+        effect=_note,
+        note_field="text",
+        internal=True,
+    ),
 ]
 
 TRANSITIONS: dict[tuple[CaseStatus, str], Transition] = {
@@ -773,8 +1088,12 @@ def _refusal(case: Case, transition: Transition | None, actor: User | None):
 def field_choices(case: Case, transition: Transition) -> dict[str, dict[str, str]]:
     """The values each choice field of `transition` takes on `case`: value -> Chinese
     label, so that every surface offers the same choices in the same words."""
-    fixed = {"result_code": ResultCode, "closing_reason": ClosingReason,
-             "risk_level": RiskLevel, "severity": Severity}
+    fixed = {
+        "result_code": ResultCode,
+        "closing_reason": ClosingReason,
+        "risk_level": RiskLevel,
+        "severity": Severity,
+    }
     choices = {}
     for name in (*transition.required, *transition.optional):
         if name in fixed:
@@ -789,7 +1108,8 @@ def field_choices(case: Case, transition: Transition) -> dict[str, dict[str, str
 def allowed_actions(case: Case, actor: User | None) -> list[Transition]:
     """The actions `actor` may take on `case` now, in the table's order."""
     return [
-        edge for edge in _EDGES
+        edge
+        for edge in _EDGES
         if case.status in edge.sources and _refusal(case, edge, actor) is None
     ]
 
@@ -798,21 +1118,32 @@ def _clean(transition: Transition, fields: dict) -> dict:
     unknown = set(fields) - set(transition.required) - set(transition.optional)
     if unknown:
         names = ", ".join(sorted(unknown))
-        raise ValidationFailed(f"“{transition.label}”不接受这些字段：{names}。",
-                               code="unknown_field", fields=sorted(unknown))
+        raise ValidationFailed(
+            f"“{transition.label}”不接受这些字段：{names}。",
+            code="unknown_field",
+            fields=sorted(unknown),
+        )
     for name in transition.required:
         value = fields.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValidationFailed(f"请填写{_FIELD_LABELS.get(name, name)}。",
-                                   code="missing_field", field=name)
+            raise ValidationFailed(
+                f"请填写{_FIELD_LABELS.get(name, name)}。", code="missing_field", field=name
+            )
     cleaned = {k: v for k, v in fields.items() if v is not None}
     for name in TEXT_FIELDS & set(cleaned):
         cleaned[name] = _text(cleaned[name], name)
     return cleaned
 
 
-def apply(case: Case, action: str, *, actor: User, expected_version: int | None = None,
-          idempotency_key: str | None = None, **fields) -> CaseEvent:
+def apply(
+    case: Case,
+    action: str,
+    *,
+    actor: User,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    **fields,
+) -> CaseEvent:
     """Take `action` on `case` as `actor`; return the event written.
 
     Raises a DomainError (and writes nothing) when the action is unknown or not allowed
@@ -832,13 +1163,17 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
     cleaned = _clean(transition, fields)
 
     now = clock.now()
-    ctx = Context(case, actor, cleaned, now, Deadlines())
+    ctx = Context(case, actor, cleaned, now, Deadlines(reference.calendar))
     from_status = case.status
     # The clock this action ran against: statistics count on-time steps from its columns;
     # the event's data keeps it too, so the record reads whole on its own.
     ran_against = {}
-    if (case.step is not None and case.due_at is not None and transition.to is not None
-            and transition.ends_step):
+    if (
+        case.step is not None
+        and case.due_at is not None
+        and transition.to is not None
+        and transition.ends_step
+    ):
         ran_against = {"step": case.step.value, "step_due_at": case.due_at}
         ctx.data.update(step=case.step.value, step_due_at=case.due_at.isoformat())
     try:
@@ -850,18 +1185,26 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
                 case.status = transition.to
             _set_clock(ctx, transition)
             event = CaseEvent(
-                case=case, action=transition.action, from_status=from_status,
-                to_status=case.status, at=now, actor_id=actor.id, actor_role=actor.role.value,
+                case=case,
+                action=transition.action,
+                from_status=from_status,
+                to_status=case.status,
+                at=now,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
                 note=cleaned.get(transition.note_field) if transition.note_field else None,
-                data={**{k: _json(v) for k, v in cleaned.items() if k != transition.note_field},
-                      **ctx.data},
-                internal=transition.internal, idempotency_key=idempotency_key,
-                **ran_against, **event_facts(case, transition.action, now, cleaned),
+                data={
+                    **{k: _json(v) for k, v in cleaned.items() if k != transition.note_field},
+                    **ctx.data,
+                },
+                internal=transition.internal,
+                idempotency_key=idempotency_key,
+                **ran_against,
+                **event_facts(case, transition.action, now, cleaned),
             )
             db.session.add(event)
             # In this transaction, or not at all.
-            notifications.queue_for_event(case, event, released=ctx.released,
-                                          joined=ctx.joined)
+            notifications.queue_for_event(case, event, released=ctx.released, joined=ctx.joined)
             case.updated_at = now
             # Every action bumps the version, even one that changes no column of the case
             # (a note, a co-handler's feedback): a form shown before it is then stale too.
@@ -875,8 +1218,12 @@ def apply(case: Case, action: str, *, actor: User, expected_version: int | None 
         raise
     if action == "record_visit" and cleaned.get("outcome") in REOPENING_OUTCOMES:
         # The visit found the problem back: the case opens again, in the same transaction.
-        apply(case, "reopen", actor=actor,
-              reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[:2000])
+        apply(
+            case,
+            "reopen",
+            actor=actor,
+            reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[:2000],
+        )
     return event
 
 
@@ -884,7 +1231,10 @@ def submit_event(case: Case, actor: User | None) -> CaseEvent:
     """The first event of a new case built in memory (`operations.prepare_report`): its
     report, by `actor` (None: a villager), with the columns the figures count by."""
     event = CaseEvent(
-        action="submit", from_status=None, to_status=case.status, at=case.created_at,
+        action="submit",
+        from_status=None,
+        to_status=case.status,
+        at=case.created_at,
         actor_id=actor.id if actor is not None else None,
         actor_role=actor.role.value if actor is not None else None,
         data={"source": case.source.value, "category": case.category.code},
@@ -897,8 +1247,12 @@ def submit_event(case: Case, actor: User | None) -> CaseEvent:
 
 
 # The field each action concludes with, kept on its event as `result` for the figures.
-RESULT_FIELDS = {"resolve": "result_code", "close": "closing_reason",
-                 "record_visit": "satisfaction", "answer_follow_up": "satisfaction"}
+RESULT_FIELDS = {
+    "resolve": "result_code",
+    "close": "closing_reason",
+    "record_visit": "satisfaction",
+    "answer_follow_up": "satisfaction",
+}
 
 
 def event_facts(case: Case, action: str, now, fields: dict) -> dict:
@@ -908,11 +1262,13 @@ def event_facts(case: Case, action: str, now, fields: dict) -> dict:
     previous = (None, None, None)
     if case.id is not None and action != "submit":  # one query over the case's events
         E = CaseEvent  # noqa: N806 - short, for the expressions below
-        previous = db.session.execute(select(
-            func.max(sql_case((E.action == action, E.at))),
-            func.max(sql_case(((E.action == action) & (E.result == result), E.at))),
-            func.max(sql_case((E.action.in_(statistics.COUNTED_ACTIONS), E.at))),
-        ).where(E.case_id == case.id)).one()
+        previous = db.session.execute(
+            select(
+                func.max(sql_case((E.action == action, E.at))),
+                func.max(sql_case(((E.action == action) & (E.result == result), E.at))),
+                func.max(sql_case((E.action.in_(statistics.COUNTED_ACTIONS), E.at))),
+            ).where(E.case_id == case.id)
+        ).one()
     return {
         "previous_at": previous[0],
         "previous_result_at": previous[1] if result is not None else None,
@@ -936,7 +1292,11 @@ def _set_clock(ctx: Context, transition: Transition) -> None:
     elif transition.step is not KEEP:
         c = ctx.deadlines.clock(case.category, transition.step, ctx.now, urgent=case.urgent)
         case.step, case.step_started_at, case.warn_at, case.due_at = (
-            c.step, c.started_at, c.warn_at, c.due_at)
+            c.step,
+            c.started_at,
+            c.warn_at,
+            c.due_at,
+        )
 
 
 # --- what the reporter (a villager, no account) may add ----------------------------------
@@ -952,12 +1312,18 @@ REPORTER_ACTIONS: dict[str, tuple[frozenset[CaseStatus], str]] = {
 
 def _answered(case: Case) -> bool:
     """Whether the reporter has given their one answer (满意 / 基本满意 / 不满意)."""
-    return bool(db.session.scalar(select(func.count(CaseEvent.id)).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up")))
+    return bool(
+        db.session.scalar(
+            select(func.count(CaseEvent.id)).where(
+                CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up"
+            )
+        )
+    )
 
 
-def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
-                      satisfaction: str | None = None) -> CaseEvent:
+def apply_as_reporter(
+    case: Case, action: str, *, text: str | None = None, satisfaction: str | None = None
+) -> CaseEvent:
     """Record what the villager who reported adds from the tracking page.
 
     The event has no actor (the reporter is not an account) and is shown to staff and
@@ -975,26 +1341,36 @@ def apply_as_reporter(case: Case, action: str, *, text: str | None = None,
         text = _text(text, "text")
     elif action == "complain":
         if not _answered(case):
-            raise InvalidTransition("请先评价处理结果；不满意可在评价时说明。",
-                                    code="answer_first")
+            raise InvalidTransition("请先评价处理结果；不满意可在评价时说明。", code="answer_first")
         if case.complaint_at is not None:
-            raise InvalidTransition("您反映的意见正在复核中，请耐心等待答复。",
-                                    code="complaint_pending")
+            raise InvalidTransition(
+                "您反映的意见正在复核中，请耐心等待答复。", code="complaint_pending"
+            )
         text = _text(text, "text")
         case.complaint_at = now
     else:
         if satisfaction not in SATISFACTION:
-            raise ValidationFailed("请选择满意、基本满意或不满意。", code="missing_field",
-                                   field="satisfaction")
+            raise ValidationFailed(
+                "请选择满意、基本满意或不满意。", code="missing_field", field="satisfaction"
+            )
         if _answered(case):
             raise InvalidTransition("您已经评价过了。", code="already_answered")
         text = _text(text, "text") if text and text.strip() else None
         data["satisfaction"] = case.satisfaction = satisfaction
         if satisfaction == "dissatisfied":
             case.complaint_at = now
-    event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
-                      at=now, actor_id=None, actor_role="reporter", note=text, data=data,
-                      **event_facts(case, action, now, data))
+    event = CaseEvent(
+        case=case,
+        action=action,
+        from_status=case.status,
+        to_status=case.status,
+        at=now,
+        actor_id=None,
+        actor_role="reporter",
+        note=text,
+        data=data,
+        **event_facts(case, action, now, data),
+    )
     db.session.add(event)
     notifications.queue_for_event(case, event)
     case.updated_at = now
@@ -1038,12 +1414,14 @@ def public_timeline(case: Case, *, of_survivor: bool = False) -> list[dict]:
         text = PUBLIC_EVENT_TEXT.get(event.action)
         if event.internal or text is None:
             continue
-        if of_survivor and (event.action in REPORTER_ACTIONS
-                            or event.action == "confirm_result"):
+        if of_survivor and (event.action in REPORTER_ACTIONS or event.action == "confirm_result"):
             continue
         # Written for the reporter, or by them.
-        detail = (event.note if event.action in {"reject", "add_info", "complain",
-                                                   "confirm_result"} else None)
+        detail = (
+            event.note
+            if event.action in {"reject", "add_info", "complain", "confirm_result"}
+            else None
+        )
         if event.action == "resolve" and case.result_code is not None:
             detail = case.result_code.label
         entries.append({"day": clock.local(event.at).date(), "text": text, "detail": detail})
@@ -1068,9 +1446,19 @@ def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
     now = clock.now()
     if action == "supervise":
         case.supervised = True
-    event = CaseEvent(case=case, action=action, from_status=case.status, to_status=case.status,
-                      at=now, actor_id=None, actor_role="system", note=note, data={},
-                      internal=True, **event_facts(case, action, now, {}))
+    event = CaseEvent(
+        case=case,
+        action=action,
+        from_status=case.status,
+        to_status=case.status,
+        at=now,
+        actor_id=None,
+        actor_role="system",
+        note=note,
+        data={},
+        internal=True,
+        **event_facts(case, action, now, {}),
+    )
     db.session.add(event)
     notifications.queue_for_event(case, event)
     case.updated_at = now

@@ -54,8 +54,9 @@ class WriteQueue:
     def _file(self) -> int | None:
         # Read-only is enough to flock; a file another user created (a CLI run as root)
         # then still serves. One that cannot be opened is tried again later.
-        if self._fd is None and (self._failed_at is None
-                                 or time.monotonic() - self._failed_at > REOPEN_AFTER_S):
+        if self._fd is None and (
+            self._failed_at is None or time.monotonic() - self._failed_at > REOPEN_AFTER_S
+        ):
             try:
                 self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 self._failed_at = None

@@ -49,8 +49,15 @@ def fresh_database(tmp_dir: Path) -> Iterator[str]:
 
 def make_app(database_url: str, **overrides):
     """An app on `database_url`, migrated to head, with the default categories installed."""
-    app = create_app({"DATABASE_URL": database_url, "ENV": "testing", "TESTING": True,
-                      "PUBLIC_BASE_URL": "http://127.0.0.1:5000", **overrides})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "ENV": "testing",
+            "TESTING": True,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+            **overrides,
+        }
+    )
     with app.app_context():
         upgrade()
         catalogue.install_categories()
@@ -114,8 +121,12 @@ def session(app):
         connection = db.engine.connect()
         outer = connection.begin()
         scoped = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint",
-             "class_": ConnectionBoundSession, "scopefunc": _scope}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": ConnectionBoundSession,
+                "scopefunc": _scope,
+            }
         )
         real, db.session = db.session, scoped
         try:
@@ -167,8 +178,9 @@ def login(client):
     from tests.factories import PASSWORD
 
     def sign_in(user, password=PASSWORD) -> dict:
-        response = client.post("/api/v1/auth/login",
-                               json={"username": user.username, "password": password})
+        response = client.post(
+            "/api/v1/auth/login", json={"username": user.username, "password": password}
+        )
         assert response.status_code == 200, response.json
         return {"Authorization": f"Bearer {response.json['token']}"}
 
@@ -184,8 +196,10 @@ def signin(client):
     def sign_in(user, password=PASSWORD):
         client.delete_cookie("gr_admin", path="/admin")  # whoever was signed in before
         token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-        response = client.post("/admin/login", data={
-            "csrf_token": token, "username": user.username, "password": password})
+        response = client.post(
+            "/admin/login",
+            data={"csrf_token": token, "username": user.username, "password": password},
+        )
         assert response.status_code == 302, response.get_data(as_text=True)[:400]
         # Each role's landing page (the three duties land on their own work).
         return csrf_from(client.get("/admin/", follow_redirects=True).get_data(as_text=True))

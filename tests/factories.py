@@ -101,18 +101,15 @@ def build_world() -> SimpleNamespace:
     w.security = UserFactory(username="t_security", role=Role.SECURITY_ADMIN)
     w.auditor = UserFactory(username="t_auditor", role=Role.AUDITOR)
     w.police_handler = UserFactory(username="t_police", role=Role.HANDLER, department=w.police)
-    w.justice_handler = UserFactory(username="t_justice", role=Role.HANDLER,
-                                    department=w.justice)
-    w.committee1_handler = UserFactory(username="t_cw1", role=Role.HANDLER,
-                                       department=w.committee1)
+    w.justice_handler = UserFactory(username="t_justice", role=Role.HANDLER, department=w.justice)
+    w.committee1_handler = UserFactory(username="t_cw1", role=Role.HANDLER, department=w.committee1)
     # Every department has someone in it: dispatch refuses a department nobody works in.
     w.safety_handler = UserFactory(username="t_safety", role=Role.HANDLER, department=w.safety)
-    w.enforcement_handler = UserFactory(username="t_enforce", role=Role.HANDLER,
-                                        department=w.enforcement)
-    w.committee2_handler = UserFactory(username="t_cw2", role=Role.HANDLER,
-                                       department=w.committee2)
-    w.advisor1_handler = UserFactory(username="t_lawyer1", role=Role.HANDLER,
-                                     department=w.advisor1)
+    w.enforcement_handler = UserFactory(
+        username="t_enforce", role=Role.HANDLER, department=w.enforcement
+    )
+    w.committee2_handler = UserFactory(username="t_cw2", role=Role.HANDLER, department=w.committee2)
+    w.advisor1_handler = UserFactory(username="t_lawyer1", role=Role.HANDLER, department=w.advisor1)
     w.worker1 = UserFactory(username="t_grid1", role=Role.GRID_WORKER, grids=[g1])
     w.worker2 = UserFactory(username="t_grid2", role=Role.GRID_WORKER, grids=[g2])
     db.session.flush()

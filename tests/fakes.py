@@ -50,10 +50,23 @@ class FakeWeChat:
                     return self._send(200, {"errcode": -1, "errmsg": "system error"})
                 openid = code.removeprefix("ok-")
                 if url.path == "/sns/oauth2/access_token":
-                    return self._send(200, {"access_token": f"WEB-{openid}", "openid": openid,
-                                            "expires_in": 7200, "scope": "snsapi_base"})
-                return self._send(200, {"openid": openid, "session_key": f"SK-{openid}-secret",
-                                        "unionid": f"U-{openid}"})
+                    return self._send(
+                        200,
+                        {
+                            "access_token": f"WEB-{openid}",
+                            "openid": openid,
+                            "expires_in": 7200,
+                            "scope": "snsapi_base",
+                        },
+                    )
+                return self._send(
+                    200,
+                    {
+                        "openid": openid,
+                        "session_key": f"SK-{openid}-secret",
+                        "unionid": f"U-{openid}",
+                    },
+                )
 
             def do_POST(self):
                 url = urlparse(self.path)
@@ -64,8 +77,9 @@ class FakeWeChat:
                 if url.path == "/cgi-bin/stable_token":
                     if body.get("force_refresh") or fake.tokens_issued == 0:
                         fake.tokens_issued += 1
-                    return self._send(200, {"access_token": f"TOKEN-{fake.tokens_issued}",
-                                            "expires_in": 7200})
+                    return self._send(
+                        200, {"access_token": f"TOKEN-{fake.tokens_issued}", "expires_in": 7200}
+                    )
                 if url.path == "/cgi-bin/message/subscribe/send":
                     if fake.send_mode == "down":
                         return self._send(503, {})

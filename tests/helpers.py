@@ -24,8 +24,17 @@ PATHS: dict[str, list[str]] = {
     "visited": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit"],
     "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
     # The reporter says it is not solved (不满意重办): the closed case awaits review.
-    "complained": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit",
-                   "close", "answer_follow_up", "complain"],
+    "complained": [
+        "accept",
+        "dispatch",
+        "sign_for",
+        "resolve",
+        "verify",
+        "record_visit",
+        "close",
+        "answer_follow_up",
+        "complain",
+    ],
 }
 
 
@@ -34,10 +43,14 @@ def new_report(world, code: str = "D02", village=None, actor=..., **draft) -> Ca
     village = village or world.v1
     if actor is ...:
         actor = world.worker1 if village is world.v1 else world.worker2
-    fields = {"description": "两户邻居因排水沟争吵。", "source": "grid_worker",
-              "parties": [Party("张三"), Party("李四", side="respondent")]} | draft
-    return submit_report(ReportDraft(village=village, category=category(code), **fields),
-                         actor=actor)
+    fields = {
+        "description": "两户邻居因排水沟争吵。",
+        "source": "grid_worker",
+        "parties": [Party("张三"), Party("李四", side="respondent")],
+    } | draft
+    return submit_report(
+        ReportDraft(village=village, category=category(code), **fields), actor=actor
+    )
 
 
 def fields_for(action: str, case: Case, world) -> dict:
@@ -46,26 +59,38 @@ def fields_for(action: str, case: Case, world) -> dict:
         return {"into": new_report(world).code}
     return {
         "reject": {"reason": "不属于本镇管辖。"},
-        "dispatch": {"lead_department": world.justice.id,
-                     "co_departments": [world.committee1.id]},
+        "dispatch": {"lead_department": world.justice.id, "co_departments": [world.committee1.id]},
         "return": {"reason": "不属于本部门职责。"},
         "refuse_return": {"reason": "属于本部门职责，请继续办理。"},
-        "reassign": {"lead_department": world.committee1.id,
-                     "co_departments": [world.justice.id], "reason": "由村调委会先行调解。"},
+        "reassign": {
+            "lead_department": world.committee1.id,
+            "co_departments": [world.justice.id],
+            "reason": "由村调委会先行调解。",
+        },
         "recall": {"reason": "需调处中心重新研判。"},
-        "change_co_handlers": {"co_departments": [world.advisor1.id],
-                               "reason": "改由法律顾问协办。"},
-        "assess_risk": {"risk_level": "red", "criminal_risk": True,
-                        "reason": "双方多次冲突，有激化可能。"},
+        "change_co_handlers": {
+            "co_departments": [world.advisor1.id],
+            "reason": "改由法律顾问协办。",
+        },
+        "assess_risk": {
+            "risk_level": "red",
+            "criminal_risk": True,
+            "reason": "双方多次冲突，有激化可能。",
+        },
         "confirm_result": {"reason": "经复核，双方已按协议履行，维持原处理结果。"},
         "request_extension": {
             "until": (case.due_at or case.created_at) + timedelta(days=5),
-            "reason": "当事人外出。", "parties_consent": True},
+            "reason": "当事人外出。",
+            "parties_consent": True,
+        },
         "refuse_extension": {"reason": "期限内可以办完。"},
         "resolve": {"result_code": "mediated", "result_text": "双方达成调解协议。"},
         "send_back": {"reason": "材料不全。"},
-        "record_visit": {"outcome": "gone", "text": "回访：问题已消除。",
-                         "satisfaction": "satisfied"},
+        "record_visit": {
+            "outcome": "gone",
+            "text": "回访：问题已消除。",
+            "satisfaction": "satisfied",
+        },
         "close": {"closing_reason": "resolved"},
         "reopen": {"reason": "回访发现问题复发。"},
         "escalate": {"reason": "涉及人数多，需区级协调。"},
@@ -79,9 +104,14 @@ def actor_for(action: str, role: str, world):
     village's grid worker)."""
     if role == "handler":
         return world.committee1_handler if action == "feedback" else world.justice_handler
-    return {"center": world.center, "leader": world.leader, "admin": world.admin,
-            "security_admin": world.security, "auditor": world.auditor,
-            "grid_worker": world.worker1}[role]
+    return {
+        "center": world.center,
+        "leader": world.leader,
+        "admin": world.admin,
+        "security_admin": world.security,
+        "auditor": world.auditor,
+        "grid_worker": world.worker1,
+    }[role]
 
 
 def case_in(situation: str, world, code: str = "D02") -> Case:
@@ -94,8 +124,14 @@ def case_in(situation: str, world, code: str = "D02") -> Case:
         if action in workflow.REPORTER_ACTIONS:
             workflow.apply_as_reporter(case, action, text="问题还没有解决。")
             continue
-        role = {"sign_for": "handler", "resolve": "handler", "request_extension": "handler",
-                "return": "handler", "record_visit": "grid_worker"}.get(action, "center")
-        workflow.apply(case, action, actor=actor_for(action, role, world),
-                       **fields_for(action, case, world))
+        role = {
+            "sign_for": "handler",
+            "resolve": "handler",
+            "request_extension": "handler",
+            "return": "handler",
+            "record_visit": "grid_worker",
+        }.get(action, "center")
+        workflow.apply(
+            case, action, actor=actor_for(action, role, world), **fields_for(action, case, world)
+        )
     return case

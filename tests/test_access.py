@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import access, operations, workflow
+from server import access, lookup, operations, workflow
 from server.errors import NotFound
 from server.extensions import db
 from server.models import AuditEntry, Case
@@ -18,8 +18,16 @@ def _visible(user) -> set[int]:
 
 
 def _everyone(world):
-    return [world.center, world.leader, world.admin, world.police_handler,
-            world.justice_handler, world.committee1_handler, world.worker1, world.worker2]
+    return [
+        world.center,
+        world.leader,
+        world.admin,
+        world.police_handler,
+        world.justice_handler,
+        world.committee1_handler,
+        world.worker1,
+        world.worker2,
+    ]
 
 
 def test_who_sees_which_case(world):
@@ -40,8 +48,10 @@ def test_who_sees_which_case(world):
     }
     for user in _everyone(world):
         mine = {c.id for c in expected[user.username]}
-        assert _visible(user) & {c.id for c in (east, west, drugs_by_villager,
-                                                 drugs_by_worker)} == mine, user.username
+        assert (
+            _visible(user) & {c.id for c in (east, west, drugs_by_villager, drugs_by_worker)}
+            == mine
+        ), user.username
         for case in (east, west, drugs_by_villager, drugs_by_worker):
             assert access.can_view_case(user, case) == (case.id in mine), (user.username, case)
 
@@ -63,8 +73,14 @@ def test_a_disabled_account_sees_nothing(world):
 
 
 def test_only_the_center_sees_the_informant_and_each_look_is_audited(world):
-    case = new_report(world, "D02", actor=None, source="qr", parties=[],
-                      reporter=Reporter(anonymous=False, name="王大妈", phone="13900000000"))
+    case = new_report(
+        world,
+        "D02",
+        actor=None,
+        source="qr",
+        parties=[],
+        reporter=Reporter(anonymous=False, name="王大妈", phone="13900000000"),
+    )
     for user in _everyone(world):
         assert access.can_see_informant(user, case) == (user is world.center)
         revealed = access.reveal_informant(case, actor=user, ip="10.0.0.8")
@@ -72,8 +88,11 @@ def test_only_the_center_sees_the_informant_and_each_look_is_audited(world):
     assert revealed is None
     identity = access.reveal_informant(case, actor=world.center)
     assert identity == {"name": "王大妈", "phone": "13900000000", "wechat": None}
-    looks = db.session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "case.view_informant", AuditEntry.object_id == case.code)).all()
+    looks = db.session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "case.view_informant", AuditEntry.object_id == case.code
+        )
+    ).all()
     assert [entry.actor_id for entry in looks] == [world.center.id, world.center.id]
     assert looks[0].ip == "10.0.0.8"
 
@@ -96,14 +115,13 @@ def test_the_reporter_timeline_hides_internal_events(world):
     public = [e.action for e in operations.timeline(case, viewer=None)]
     assert staff == ["submit", "accept", "dispatch", "sign_for", "supervise", "note"]
     assert public == ["submit", "accept", "dispatch", "sign_for"]
-    assert operations.timeline(case, viewer=world.worker2) == operations.timeline(case,
-                                                                                  viewer=None)
+    assert operations.timeline(case, viewer=world.worker2) == operations.timeline(case, viewer=None)
 
 
 def test_get_case_for_does_not_reveal_existence(world):
     case = new_report(world, village=world.v2)
-    assert operations.get_case_for(case.code.lower(), world.center) is case
+    assert lookup.get_case_for(case.code.lower(), world.center) is case
     # Someone else's case and a case that does not exist answer the same way.
     for user, code in ((world.worker1, case.code), (world.center, "ZZZZZZZZZZZZ")):
         with pytest.raises(NotFound):
-            operations.get_case_for(code, user)
+            lookup.get_case_for(code, user)

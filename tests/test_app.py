@@ -21,8 +21,12 @@ def test_healthz_ok(client):
 
 def test_healthz_503_when_the_database_is_down(tmp_path):
     # Nothing listens on port 1 of this machine: the connection is refused at once.
-    app = create_app({"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none",
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}}})
+    app = create_app(
+        {
+            "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}},
+        }
+    )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"
@@ -95,8 +99,9 @@ def test_configuration_from_the_environment(monkeypatch, tmp_path):
 
 
 def test_sqlite_is_set_up_for_a_server(tmp_path):
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
-                      "SQLITE_BUSY_TIMEOUT_MS": 1234})
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "SQLITE_BUSY_TIMEOUT_MS": 1234}
+    )
     with app.app_context():
         connection = db.session.connection()
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -17,34 +17,48 @@ from tests.helpers import case_in, new_report
 
 
 def _counts():
-    return tuple(db.session.scalar(select(func.count()).select_from(model))
-                 for model in (Case, CaseEvent, CaseParty))
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Case, CaseEvent, CaseParty)
+    )
 
 
-@pytest.mark.parametrize(("changes", "error", "code"), [
-    ({"category": "X99"}, ValidationFailed, "unknown_category"),
-    ({"description": "   "}, ValidationFailed, "missing_field"),
-    ({"description": "很" * 2001}, ValidationFailed, "too_long"),
-    ({"source": "fax"}, ValidationFailed, "invalid_choice"),
-    ({"source": "qr"}, Forbidden, "forbidden"),  # an account is not a villager
-    ({"latitude": 39.1}, ValidationFailed, "coordinates_unpaired"),
-    ({"latitude": 95.0, "longitude": 117.0}, ValidationFailed, "coordinates_out_of_range"),
-    ({"people_involved": 0}, ValidationFailed, "invalid_number"),
-    ({"risk_level": "purple"}, ValidationFailed, "invalid_choice"),
-    ({"occurred_at": datetime(2026, 1, 1)}, ValidationFailed, "invalid_datetime"),  # noqa: DTZ001
-    ({"occurred_at": datetime.now(UTC) + timedelta(days=2)}, ValidationFailed,
-     "occurred_in_future"),
-    ({"reporter": Reporter(anonymous=True, name="王五")}, ValidationFailed,
-     "anonymous_with_identity"),
-    ({"reporter": Reporter(anonymous=False)}, ValidationFailed, "missing_identity"),
-    ({"parties": [Party("张三"), Party("")]}, ValidationFailed, "invalid_field"),
-    ({"parties": [Party("张三", side="witness")]}, ValidationFailed, "invalid_choice"),
-])
+@pytest.mark.parametrize(
+    ("changes", "error", "code"),
+    [
+        ({"category": "X99"}, ValidationFailed, "unknown_category"),
+        ({"description": "   "}, ValidationFailed, "missing_field"),
+        ({"description": "很" * 2001}, ValidationFailed, "too_long"),
+        ({"source": "fax"}, ValidationFailed, "invalid_choice"),
+        ({"source": "qr"}, Forbidden, "forbidden"),  # an account is not a villager
+        ({"latitude": 39.1}, ValidationFailed, "coordinates_unpaired"),
+        ({"latitude": 95.0, "longitude": 117.0}, ValidationFailed, "coordinates_out_of_range"),
+        ({"people_involved": 0}, ValidationFailed, "invalid_number"),
+        ({"risk_level": "purple"}, ValidationFailed, "invalid_choice"),
+        ({"occurred_at": datetime(2026, 1, 1)}, ValidationFailed, "invalid_datetime"),  # noqa: DTZ001
+        (
+            {"occurred_at": datetime.now(UTC) + timedelta(days=2)},
+            ValidationFailed,
+            "occurred_in_future",
+        ),
+        (
+            {"reporter": Reporter(anonymous=True, name="王五")},
+            ValidationFailed,
+            "anonymous_with_identity",
+        ),
+        ({"reporter": Reporter(anonymous=False)}, ValidationFailed, "missing_identity"),
+        ({"parties": [Party("张三"), Party("")]}, ValidationFailed, "invalid_field"),
+        ({"parties": [Party("张三", side="witness")]}, ValidationFailed, "invalid_choice"),
+    ],
+)
 def test_a_bad_report_is_refused_whole(world, changes, error, code):
     before = _counts()
     with pytest.raises(error) as refused:
-        new_report(world, **{k: v for k, v in changes.items() if k != "category"},
-                   **({"code": changes["category"]} if "category" in changes else {}))
+        new_report(
+            world,
+            **{k: v for k, v in changes.items() if k != "category"},
+            **({"code": changes["category"]} if "category" in changes else {}),
+        )
     assert refused.value.code == code
     assert refused.value.message
     assert _counts() == before
@@ -52,8 +66,10 @@ def test_a_bad_report_is_refused_whole(world, changes, error, code):
 
 def test_unknown_category_by_code(world):
     with pytest.raises(ValidationFailed) as refused:
-        submit_report(ReportDraft(village=world.v1, category="NOPE", description="x",
-                                  source="grid_worker"), actor=world.worker1)
+        submit_report(
+            ReportDraft(village=world.v1, category="NOPE", description="x", source="grid_worker"),
+            actor=world.worker1,
+        )
     assert refused.value.code == "unknown_category"
     assert refused.value.details == {"field": "category"}
 
@@ -89,8 +105,7 @@ def test_a_disabled_account_cannot_report_or_act(world):
 
 
 def _refused(case, action, actor, error, code=None, **fields):
-    events = db.session.scalar(select(func.count(CaseEvent.id))
-                               .where(CaseEvent.case_id == case.id))
+    events = db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id))
     status, version = case.status, case.version
     with pytest.raises(error) as refused:
         workflow.apply(case, action, actor=actor, **fields)
@@ -98,8 +113,10 @@ def _refused(case, action, actor, error, code=None, **fields):
         assert refused.value.code == code
     db.session.expire(case)
     assert (case.status, case.version) == (status, version)
-    assert db.session.scalar(select(func.count(CaseEvent.id))
-                             .where(CaseEvent.case_id == case.id)) == events
+    assert (
+        db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id))
+        == events
+    )
     return refused.value
 
 
@@ -134,46 +151,96 @@ def test_a_closed_case_cannot_be_worked(world):
     for action in ("accept", "dispatch", "resolve", "close", "supervise"):
         actor = world.justice_handler if action == "resolve" else world.center
         _refused(case, action, actor, DomainError)
-    error = _refused(case, "dispatch", world.center, InvalidTransition, "case_ended",
-                     lead_department=world.justice.id)
+    error = _refused(
+        case,
+        "dispatch",
+        world.center,
+        InvalidTransition,
+        "case_ended",
+        lead_department=world.justice.id,
+    )
     assert "已结案" in error.message
 
 
 def test_bad_values_in_an_allowed_action_write_nothing(world):
     case = case_in("accepted", world)
-    _refused(case, "dispatch", world.center, ValidationFailed, "unknown_reference",
-             lead_department=999999)
-    _refused(case, "dispatch", world.center, ValidationFailed, "invalid_handler",
-             lead_department=world.justice.id, handler=world.police_handler.id)
-    _refused(case, "dispatch", world.center, ValidationFailed, "due_in_past",
-             lead_department=world.justice.id, due_at=clock.now() - timedelta(hours=1))
+    _refused(
+        case,
+        "dispatch",
+        world.center,
+        ValidationFailed,
+        "unknown_reference",
+        lead_department=999999,
+    )
+    _refused(
+        case,
+        "dispatch",
+        world.center,
+        ValidationFailed,
+        "invalid_handler",
+        lead_department=world.justice.id,
+        handler=world.police_handler.id,
+    )
+    _refused(
+        case,
+        "dispatch",
+        world.center,
+        ValidationFailed,
+        "due_in_past",
+        lead_department=world.justice.id,
+        due_at=clock.now() - timedelta(hours=1),
+    )
     assert case.assignments == []
     in_progress = case_in("in_progress", world)
-    _refused(in_progress, "resolve", world.justice_handler, ValidationFailed, "invalid_choice",
-             result_code="sorted", result_text="好了")
-    _refused(in_progress, "request_extension", world.justice_handler, ValidationFailed,
-             "parties_consent_required", until=in_progress.due_at + timedelta(days=3),
-             reason="当事人外出")
-    _refused(in_progress, "request_extension", world.justice_handler, ValidationFailed,
-             "extension_not_later", until=in_progress.due_at - timedelta(days=1),
-             reason="当事人外出", parties_consent=True)
+    _refused(
+        in_progress,
+        "resolve",
+        world.justice_handler,
+        ValidationFailed,
+        "invalid_choice",
+        result_code="sorted",
+        result_text="好了",
+    )
+    _refused(
+        in_progress,
+        "request_extension",
+        world.justice_handler,
+        ValidationFailed,
+        "parties_consent_required",
+        until=in_progress.due_at + timedelta(days=3),
+        reason="当事人外出",
+    )
+    _refused(
+        in_progress,
+        "request_extension",
+        world.justice_handler,
+        ValidationFailed,
+        "extension_not_later",
+        until=in_progress.due_at - timedelta(days=1),
+        reason="当事人外出",
+        parties_consent=True,
+    )
 
 
 def test_merge_needs_a_real_other_case(world):
     case = case_in("submitted", world)
-    _refused(case, "merge", world.center, ValidationFailed, "invalid_merge_target",
-             into=case.code)
-    _refused(case, "merge", world.center, ValidationFailed, "invalid_merge_target",
-             into="NOSUCHCODE00")
+    _refused(case, "merge", world.center, ValidationFailed, "invalid_merge_target", into=case.code)
+    _refused(
+        case, "merge", world.center, ValidationFailed, "invalid_merge_target", into="NOSUCHCODE00"
+    )
     rejected = case_in("rejected", world)
-    _refused(case, "merge", world.center, ValidationFailed, "invalid_merge_target",
-             into=rejected.code)
+    _refused(
+        case, "merge", world.center, ValidationFailed, "invalid_merge_target", into=rejected.code
+    )
 
 
 def test_errors_carry_a_stable_code_and_chinese_text():
     error = ValidationFailed("请填写原因。", code="missing_field", field="reason")
-    assert error.to_dict() == {"code": "missing_field", "message": "请填写原因。",
-                               "details": {"field": "reason"}}
+    assert error.to_dict() == {
+        "code": "missing_field",
+        "message": "请填写原因。",
+        "details": {"field": "reason"},
+    }
     assert error.http_status == 422
     assert InvalidTransition().http_status == 409
 
@@ -188,23 +255,38 @@ def test_free_text_must_be_text(world, reason):
 
 def test_co_departments_must_be_a_list(world):
     case = case_in("accepted", world)
-    _refused(case, "dispatch", world.center, ValidationFailed, "invalid_field",
-             lead_department=world.justice.id, co_departments=world.committee1.id)
+    _refused(
+        case,
+        "dispatch",
+        world.center,
+        ValidationFailed,
+        "invalid_field",
+        lead_department=world.justice.id,
+        co_departments=world.committee1.id,
+    )
 
 
 def test_an_inactive_co_department_is_named_as_such(world):
     case = case_in("accepted", world)
     world.committee1.active = False
-    error = _refused(case, "dispatch", world.center, ValidationFailed, "inactive_department",
-                     lead_department=world.justice.id, co_departments=[world.committee1.id])
+    error = _refused(
+        case,
+        "dispatch",
+        world.center,
+        ValidationFailed,
+        "inactive_department",
+        lead_department=world.justice.id,
+        co_departments=[world.committee1.id],
+    )
     assert error.details == {"field": "co_departments"}
 
 
 def test_a_report_cannot_be_merged_into_a_closed_case(world):
     closed = case_in("closed", world)
     case = case_in("submitted", world)
-    _refused(case, "merge", world.center, ValidationFailed, "invalid_merge_target",
-             into=closed.code)
+    _refused(
+        case, "merge", world.center, ValidationFailed, "invalid_merge_target", into=closed.code
+    )
 
 
 def test_closing_needs_a_follow_up_visit(world):

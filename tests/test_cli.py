@@ -16,8 +16,9 @@ from tests.factories import PASSWORD
 
 def test_grid_report_help_lists_our_commands():
     script = Path(sys.executable).with_name("grid-report")
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=True,
-                            timeout=60)
+    result = subprocess.run(
+        [script, "--help"], capture_output=True, text=True, check=True, timeout=60
+    )
     for command in ("db", "seed-demo", "seed-categories", "create-user", "case"):
         assert f"  {command} " in result.stdout
 
@@ -26,28 +27,37 @@ def test_seed_demo_builds_the_town_of_the_report(runner, app):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(func.count(Village.id))) == 45
-    kinds = db.session.execute(select(Department.kind, func.count())
-                               .group_by(Department.kind)).all()
+    kinds = db.session.execute(
+        select(Department.kind, func.count()).group_by(Department.kind)
+    ).all()
     assert dict(kinds) == {
-        DepartmentKind.VILLAGE_COMMITTEE: 45, DepartmentKind.POLICE_STATION: 1,
-        DepartmentKind.JUSTICE_OFFICE: 1, DepartmentKind.WORK_SAFETY_OFFICE: 1,
-        DepartmentKind.ENFORCEMENT_TEAM: 1, DepartmentKind.LEGAL_ADVISOR: 10,
+        DepartmentKind.VILLAGE_COMMITTEE: 45,
+        DepartmentKind.POLICE_STATION: 1,
+        DepartmentKind.JUSTICE_OFFICE: 1,
+        DepartmentKind.WORK_SAFETY_OFFICE: 1,
+        DepartmentKind.ENFORCEMENT_TEAM: 1,
+        DepartmentKind.LEGAL_ADVISOR: 10,
     }
     # Nine advisors cover five villages each; one serves the town government.
-    advisors = db.session.scalars(select(Department).where(
-        Department.kind == DepartmentKind.LEGAL_ADVISOR)).all()
+    advisors = db.session.scalars(
+        select(Department).where(Department.kind == DepartmentKind.LEGAL_ADVISOR)
+    ).all()
     assert sorted(len(a.villages) for a in advisors) == [0] + [5] * 9
 
     users = {u.username: u for u in db.session.scalars(select(User))}
-    for name, role in [("admin", Role.ADMIN), ("center", Role.CENTER), ("leader", Role.LEADER),
-                       ("police", Role.HANDLER), ("justice", Role.HANDLER),
-                       ("safety", Role.HANDLER)]:
+    for name, role in [
+        ("admin", Role.ADMIN),
+        ("center", Role.CENTER),
+        ("leader", Role.LEADER),
+        ("police", Role.HANDLER),
+        ("justice", Role.HANDLER),
+        ("safety", Role.HANDLER),
+    ]:
         assert users[name].role == role
     assert users["police"].department.kind == DepartmentKind.POLICE_STATION
     assert users["grid01"].grids[0].village.code == "V01"
     assert users["grid45"].grids[0].village.code == "V45"
-    assert passwords.verify_password(users["grid07"].password_hash,
-                                     app.config["DEMO_PASSWORD"])
+    assert passwords.verify_password(users["grid07"].password_hash, app.config["DEMO_PASSWORD"])
 
     statuses = set(db.session.scalars(select(Case.status).distinct()))
     assert statuses == set(CaseStatus)
@@ -75,19 +85,38 @@ def test_case_command_prints_the_timeline(runner, world):
 
 
 def test_create_user(runner, world):
-    result = runner.invoke(args=["create-user", "zhang", "--role", "handler", "--department",
-                                 world.police.name, "--password", PASSWORD])
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "zhang",
+            "--role",
+            "handler",
+            "--department",
+            world.police.name,
+            "--password",
+            PASSWORD,
+        ]
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.username == "zhang"))
     assert user.department is world.police
     assert user.password_hash.startswith("$argon2id$")
     assert passwords.verify_password(user.password_hash, PASSWORD)
 
-    grid_worker = runner.invoke(args=["create-user", "li", "--role", "grid_worker", "--grid",
-                                      world.g2.code, "--password", PASSWORD])
+    grid_worker = runner.invoke(
+        args=[
+            "create-user",
+            "li",
+            "--role",
+            "grid_worker",
+            "--grid",
+            world.g2.code,
+            "--password",
+            PASSWORD,
+        ]
+    )
     assert grid_worker.exit_code == 0, grid_worker.output
-    assert db.session.scalar(select(User).where(User.username == "li")).village_ids == {
-        world.v2.id}
+    assert db.session.scalar(select(User).where(User.username == "li")).village_ids == {world.v2.id}
 
 
 def test_create_user_refuses_bad_input(runner, world):
@@ -95,10 +124,14 @@ def test_create_user_refuses_bad_input(runner, world):
         (["weak", "--role", "center", "--password", "password"], "密码"),
         (["t_center", "--role", "center", "--password", PASSWORD], "已存在"),
         (["h", "--role", "handler", "--password", PASSWORD], "部门"),
-        (["h", "--role", "handler", "--department", "无此部门", "--password", PASSWORD],
-         "未知部门"),
-        (["c", "--role", "center", "--department", world.police.name, "--password", PASSWORD],
-         "处置人员"),
+        (
+            ["h", "--role", "handler", "--department", "无此部门", "--password", PASSWORD],
+            "未知部门",
+        ),
+        (
+            ["c", "--role", "center", "--department", world.police.name, "--password", PASSWORD],
+            "处置人员",
+        ),
     ]
     before = db.session.scalar(select(func.count(User.id)))
     for args, message in cases:
@@ -145,9 +178,17 @@ def test_an_export_leaves_sqlites_write_lock_free(fresh_app, tmp_path, monkeypat
 
     monkeypatch.setattr(ledgers, "write", write_while_exporting)
     with fresh_app.app_context():
-        result = fresh_app.test_cli_runner().invoke(args=[
-            "export-ledger", "cases", "--from", "2026-06-01", "--to", "2026-06-30",
-            str(tmp_path / "x.xlsx")])
+        result = fresh_app.test_cli_runner().invoke(
+            args=[
+                "export-ledger",
+                "cases",
+                "--from",
+                "2026-06-01",
+                "--to",
+                "2026-06-30",
+                str(tmp_path / "x.xlsx"),
+            ]
+        )
     assert result.exit_code == 0, result.output
     assert writes
 
@@ -159,8 +200,9 @@ def test_the_schedule_makes_the_demo_town_live(runner, demo, session):
         return session.scalar(select(func.count(Case.id)).where(Case.supervised.is_(True)))
 
     def pending():
-        return session.scalar(select(func.count(Notification.id)).where(
-            Notification.status == "pending"))
+        return session.scalar(
+            select(func.count(Notification.id)).where(Notification.status == "pending")
+        )
 
     before = supervised()
     assert pending() > 0
@@ -174,6 +216,6 @@ def test_the_schedule_makes_the_demo_town_live(runner, demo, session):
 
 def test_make_run_runs_the_schedule_beside_the_server():
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
-    run = makefile[makefile.index("\nrun:"):].split("\n\n")[0]
+    run = makefile[makefile.index("\nrun:") :].split("\n\n")[0]
     assert "grid-report schedule" in run
     assert "trap" in run  # stopped with the server

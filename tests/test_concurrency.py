@@ -23,8 +23,12 @@ def shared_case(fresh_app):
     """A submitted case, committed, and the center accounts that will race for it."""
     with fresh_app.app_context():
         world = build_world()
-        second = User(username="t_center2", display_name="二号", role="center",
-                      password_hash=world.center.password_hash)
+        second = User(
+            username="t_center2",
+            display_name="二号",
+            role="center",
+            password_hash=world.center.password_hash,
+        )
         db.session.add(second)
         case = new_report(world)
         ids = case.id, world.center.id, second.id
@@ -34,8 +38,11 @@ def shared_case(fresh_app):
 
 
 def _events(case_id: int, action: str) -> int:
-    return db.session.scalar(select(func.count(CaseEvent.id))
-                             .where(CaseEvent.case_id == case_id, CaseEvent.action == action))
+    return db.session.scalar(
+        select(func.count(CaseEvent.id)).where(
+            CaseEvent.case_id == case_id, CaseEvent.action == action
+        )
+    )
 
 
 def test_a_stale_copy_loses_on_write(shared_case):
@@ -50,8 +57,9 @@ def test_a_stale_copy_loses_on_write(shared_case):
 
         def a_accepts():  # A, another person at another desk, in between
             with app.app_context():
-                workflow.apply(db.session.get(Case, case_id), "accept",
-                               actor=db.session.get(User, first_id))
+                workflow.apply(
+                    db.session.get(Case, case_id), "accept", actor=db.session.get(User, first_id)
+                )
                 db.session.commit()
 
         other_desk = threading.Thread(target=a_accepts)
@@ -85,8 +93,9 @@ def test_two_threads_act_at_once(shared_case, with_version):
                 barrier.wait()
                 case = db.session.get(Case, case_id)
                 extra = {"expected_version": seen_version} if with_version else {}
-                workflow.apply(case, action, actor=db.session.get(User, actor_id),
-                               **extra, **fields)
+                workflow.apply(
+                    case, action, actor=db.session.get(User, actor_id), **extra, **fields
+                )
                 db.session.commit()
                 outcomes[name] = "ok"
             except DomainError as exc:

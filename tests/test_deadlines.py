@@ -22,10 +22,16 @@ def at(*args) -> datetime:
     return datetime(*args, tzinfo=SH)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("30m", Duration(30, "m")), ("4h", Duration(4, "h")), ("30d", Duration(30, "d")),
-    ("2wd", Duration(2, "wd")), (" 10wd ", Duration(10, "wd")),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", Duration(30, "m")),
+        ("4h", Duration(4, "h")),
+        ("30d", Duration(30, "d")),
+        ("2wd", Duration(2, "wd")),
+        (" 10wd ", Duration(10, "wd")),
+    ],
+)
 def test_parse_duration(text, expected):
     assert parse_duration(text) == expected
 

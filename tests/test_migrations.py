@@ -26,7 +26,8 @@ def test_check_constraints_match_the_models(session):
                 in_models.add(f"ck_{table.name}_{column.type.name}")
         assert in_database == in_models, table.name
     assert "ck_case_file_dispatched_has_department" in {
-        c["name"] for c in inspector.get_check_constraints("case_file")}
+        c["name"] for c in inspector.get_check_constraints("case_file")
+    }
 
 
 def test_downgrade_to_empty_and_back(fresh_app):
@@ -65,25 +66,40 @@ def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_a
     from tests.factories import build_world
     from tests.helpers import new_report
 
-    columns = [getattr(CaseEvent, name) for name in (
-        "id", "action", "step", "step_due_at", "previous_at", "previous_result_at",
-        "previous_counted_at", "village_id", "category_id", "seconds_since_report", "result")]
+    columns = [
+        getattr(CaseEvent, name)
+        for name in (
+            "id",
+            "action",
+            "step",
+            "step_due_at",
+            "previous_at",
+            "previous_result_at",
+            "previous_counted_at",
+            "village_id",
+            "category_id",
+            "seconds_since_report",
+            "result",
+        )
+    ]
     with fresh_app.app_context():
         w = build_world()
         case = new_report(w, "D02", parties=[])
         for action, actor, fields in (
-                ("accept", w.center, {}),
-                ("dispatch", w.center, {"lead_department": w.justice.id}),
-                ("sign_for", w.justice_handler, {}),
-                ("resolve", w.justice_handler, {"result_code": "mediated",
-                                                "result_text": "调解成功"}),
-                ("verify", w.center, {}),
-                ("record_visit", w.worker1, {"text": "又吵", "outcome": "back_again",
-                                             "satisfaction": "dissatisfied"}),
-                ("dispatch", w.center, {"lead_department": w.justice.id}),
-                ("sign_for", w.justice_handler, {}),
-                ("resolve", w.justice_handler, {"result_code": "mediated",
-                                                "result_text": "调解成功"})):
+            ("accept", w.center, {}),
+            ("dispatch", w.center, {"lead_department": w.justice.id}),
+            ("sign_for", w.justice_handler, {}),
+            ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
+            ("verify", w.center, {}),
+            (
+                "record_visit",
+                w.worker1,
+                {"text": "又吵", "outcome": "back_again", "satisfaction": "dissatisfied"},
+            ),
+            ("dispatch", w.center, {"lead_department": w.justice.id}),
+            ("sign_for", w.justice_handler, {}),
+            ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
+        ):
             workflow.apply(case, action, actor=actor, **fields)
         db.session.commit()
         written = db.session.execute(select(*columns).order_by(CaseEvent.id)).all()

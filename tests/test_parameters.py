@@ -50,8 +50,7 @@ def test_a_bad_id_in_the_api_is_a_422(client, world, login, url):
     ],
 )
 def test_a_bad_id_on_an_admin_page_is_a_page_saying_so(client, world, signin, url):
-    signin(world.auditor if "audit" in url else world.admin if "dashboard" in url
-           else world.center)
+    signin(world.auditor if "audit" in url else world.admin if "dashboard" in url else world.center)
     answer = client.get(url)
     assert answer.status_code == 422, url
     assert "须为有效的编号" in answer.get_data(as_text=True)

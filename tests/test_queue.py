@@ -24,8 +24,15 @@ def _all_pages(user, filters, limit):
 
 def test_urgent_first_then_by_due_time_across_pages(world):
     made = []
-    for hours, code in ((5, "D02"), (1, "S01"), (3, "D02"), (2, "S02"), (4, "H01"), (0, "D02"),
-                        (6, "D02")):
+    for hours, code in (
+        (5, "D02"),
+        (1, "S01"),
+        (3, "D02"),
+        (2, "S02"),
+        (4, "H01"),
+        (0, "D02"),
+        (6, "D02"),
+    ):
         with clock.frozen_at(START + timedelta(hours=hours)):
             made.append(new_report(world, code, parties=[]))
     closed = case_in("closed", world)
@@ -71,11 +78,15 @@ def test_time_left_in_hours_or_working_days(world):
     with clock.frozen_at(START):  # Monday 09:00 in the town
         case = new_report(world)  # accept: yellow at 1, red at 2 working days
     calendar = WorkCalendar()
-    assert triage.time_left(case, calendar=calendar, now=START) == {"state": "ok",
-                                                                   "text": "剩余2个工作日"}
+    assert triage.time_left(case, calendar=calendar, now=START) == {
+        "state": "ok",
+        "text": "剩余2个工作日",
+    }
     almost = case.due_at - timedelta(hours=3)
-    assert triage.time_left(case, calendar=calendar, now=almost) == {"state": "warn",
-                                                                    "text": "剩余3小时"}
+    assert triage.time_left(case, calendar=calendar, now=almost) == {
+        "state": "warn",
+        "text": "剩余3小时",
+    }
     late = case.due_at + timedelta(days=3)
     assert triage.time_left(case, calendar=calendar, now=late)["state"] == "overdue"
     assert triage.time_left(case, calendar=calendar, now=late)["text"].startswith("超期")

@@ -50,10 +50,20 @@ def test_an_admin_edit_is_seen_at_once(world):
     before = reference.category("D02")
     assert before.active
     db.session.expunge_all()
-    management.save_category(category("D02"), actor=world.admin, name="邻里纠纷",
-                             hint=None, urgent=False, confidential=False, emergency=False,
-                             active=False, default_risk_level="yellow", limits={},
-                             lead_kind=None, co_kinds=[])
+    management.save_category(
+        category("D02"),
+        actor=world.admin,
+        name="邻里纠纷",
+        hint=None,
+        urgent=False,
+        confidential=False,
+        emergency=False,
+        active=False,
+        default_risk_level="yellow",
+        limits={},
+        lead_kind=None,
+        co_kinds=[],
+    )
     db.session.flush()
     db.session.expunge_all()
     assert not reference.category("D02").active

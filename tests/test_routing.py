@@ -28,11 +28,16 @@ def test_hazards_go_to_their_departments(world):
 
 def test_a_village_rule_wins_over_the_town_rule(world, session):
     fishing = category("E03")
-    fishing.routing_rules.append(RoutingRule(village=world.v2, department=world.police,
-                                             role=AssignmentRole.LEAD))
-    fishing.routing_rules.append(RoutingRule(village=world.v2,
-                                             department_kind=DepartmentKind.VILLAGE_COMMITTEE,
-                                             role=AssignmentRole.CO))
+    fishing.routing_rules.append(
+        RoutingRule(village=world.v2, department=world.police, role=AssignmentRole.LEAD)
+    )
+    fishing.routing_rules.append(
+        RoutingRule(
+            village=world.v2,
+            department_kind=DepartmentKind.VILLAGE_COMMITTEE,
+            role=AssignmentRole.CO,
+        )
+    )
     session.flush()
     assert route(fishing, world.v2).lead is world.police
     assert route(fishing, world.v2).co == [world.committee2]

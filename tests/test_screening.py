@@ -22,8 +22,11 @@ CHECKLIST = ["D02", "S04", "S06", "S07", "H01"]
 
 def test_a_nil_return_counts(client, world, login):
     with clock.frozen_at(WEDNESDAY):
-        response = client.post("/api/v1/screenings", headers=login(world.worker1) | key(),
-                               json={"village": world.v1.id, "checked": CHECKLIST})
+        response = client.post(
+            "/api/v1/screenings",
+            headers=login(world.worker1) | key(),
+            json={"village": world.v1.id, "checked": CHECKLIST},
+        )
         assert response.status_code == 201, response.json
         assert response.json["nil_return"] is True
         assert response.json["case_codes"] == []
@@ -34,11 +37,22 @@ def test_a_nil_return_counts(client, world, login):
 
 
 def test_a_finding_becomes_a_linked_case(client, world, login):
-    response = client.post("/api/v1/screenings", headers=login(world.worker1) | key(), json={
-        "village": world.v1.id, "checked": CHECKLIST,
-        "findings": [{"category": "H01", "description": "柴草堆靠着电线杆。"},
-                     {"category": "D02", "description": "两户为排水争吵。",
-                      "parties": [{"name": "甲"}, {"name": "乙", "side": "respondent"}]}]})
+    response = client.post(
+        "/api/v1/screenings",
+        headers=login(world.worker1) | key(),
+        json={
+            "village": world.v1.id,
+            "checked": CHECKLIST,
+            "findings": [
+                {"category": "H01", "description": "柴草堆靠着电线杆。"},
+                {
+                    "category": "D02",
+                    "description": "两户为排水争吵。",
+                    "parties": [{"name": "甲"}, {"name": "乙", "side": "respondent"}],
+                },
+            ],
+        },
+    )
     assert response.status_code == 201, response.json
     assert response.json["nil_return"] is False
     codes = response.json["case_codes"]
@@ -51,33 +65,40 @@ def test_a_finding_becomes_a_linked_case(client, world, login):
 
 def test_only_ones_own_village_and_a_bad_finding_writes_nothing(world):
     with pytest.raises(Forbidden):
-        screening.file_screening(actor=world.worker1, village=world.v2, checked=CHECKLIST,
-                                 findings=[])
+        screening.file_screening(
+            actor=world.worker1, village=world.v2, checked=CHECKLIST, findings=[]
+        )
     before = db.session.scalar(select(func.count(Case.id)))
     from server.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed):
-        screening.file_screening(actor=world.worker1, village=world.v1, checked=CHECKLIST,
-                                 findings=[ReportDraft(village=world.v1, category="D02",
-                                                       description="好的"),
-                                           ReportDraft(village=world.v1, category="NOPE",
-                                                       description="坏的")])
+        screening.file_screening(
+            actor=world.worker1,
+            village=world.v1,
+            checked=CHECKLIST,
+            findings=[
+                ReportDraft(village=world.v1, category="D02", description="好的"),
+                ReportDraft(village=world.v1, category="NOPE", description="坏的"),
+            ],
+        )
     assert db.session.scalar(select(func.count(Case.id))) == before
 
 
 def test_the_coverage_page_shows_the_village_that_missed_the_week(client, world):
     last_week = WEDNESDAY - timedelta(weeks=1)
     with clock.frozen_at(last_week):
-        screening.file_screening(actor=world.worker1, village=world.v1, checked=CHECKLIST,
-                                 findings=[])
+        screening.file_screening(
+            actor=world.worker1, village=world.v1, checked=CHECKLIST, findings=[]
+        )
     db.session.flush()
     with clock.frozen_at(WEDNESDAY):
         token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-        client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
-                                          "password": PASSWORD})
+        client.post(
+            "/admin/login", data={"csrf_token": token, "username": "t_center", "password": PASSWORD}
+        )
         page = client.get("/admin/coverage").get_data(as_text=True)
-    west = page[page.index("西村"):].split("</tr>")[0]
-    east = page[page.index("东村"):].split("</tr>")[0]
+    west = page[page.index("西村") :].split("</tr>")[0]
+    east = page[page.index("东村") :].split("</tr>")[0]
     assert "盲区" in west  # the west village screened in no finished week
     assert "零报告" in page  # who screened, and how
     assert world.worker1.display_name in page
@@ -87,11 +108,13 @@ def test_the_coverage_page_shows_the_village_that_missed_the_week(client, world)
 def test_late_villages_are_reminded_once_a_week(world):
     thursday = WEDNESDAY + timedelta(days=1)
     with clock.frozen_at(thursday):
-        screening.file_screening(actor=world.worker1, village=world.v1, checked=CHECKLIST,
-                                 findings=[])
+        screening.file_screening(
+            actor=world.worker1, village=world.v1, checked=CHECKLIST, findings=[]
+        )
         sweep.run()
         sweep.run()
-    reminders = db.session.scalars(select(Notification).where(
-        Notification.kind == "screening_due")).all()
+    reminders = db.session.scalars(
+        select(Notification).where(Notification.kind == "screening_due")
+    ).all()
     assert {n.user_id for n in reminders} == {world.worker2.id}
     assert len({n.channel for n in reminders}) == len(reminders)  # one per channel, once

@@ -34,8 +34,14 @@ def handle(world, case, days, result="mediated"):
     step(at(am, ad, 11), case, "accept", world.center)
     step(at(dm, dd, 11), case, "dispatch", world.center, lead_department=world.justice.id)
     step(at(sm, sd, 11), case, "sign_for", world.justice_handler)
-    step(at(rm, rd, 11), case, "resolve", world.justice_handler, result_code=result,
-         result_text="处理完毕")
+    step(
+        at(rm, rd, 11),
+        case,
+        "resolve",
+        world.justice_handler,
+        result_code=result,
+        result_text="处理完毕",
+    )
 
 
 @pytest.fixture
@@ -47,22 +53,43 @@ def june(world):
     step(at(6, 3, 10), d, "merge", w.center, into=a.code)
     handle(w, a, [(6, 2), (6, 2), (6, 3), (6, 10)])
     step(at(6, 11), a, "verify", w.center)
-    step(at(6, 12), a, "record_visit", w.worker1, text="好", satisfaction="satisfied",
-         outcome="gone")
+    step(
+        at(6, 12), a, "record_visit", w.worker1, text="好", satisfaction="satisfied", outcome="gone"
+    )
     step(at(6, 12, 15), a, "close", w.center, closing_reason="resolved")
 
     b = report(at(6, 5, 9), w, "D03")
     handle(w, b, [(6, 5), (6, 5), (6, 8), (6, 8)])
     step(at(6, 9), b, "verify", w.center)
-    step(at(6, 15), b, "record_visit", w.worker1, text="又吵", outcome="back_again",
-         satisfaction="dissatisfied")  # reopened
+    step(
+        at(6, 15),
+        b,
+        "record_visit",
+        w.worker1,
+        text="又吵",
+        outcome="back_again",
+        satisfaction="dissatisfied",
+    )  # reopened
     step(at(6, 16), b, "dispatch", w.center, lead_department=w.justice.id)
     step(at(6, 16, 12), b, "sign_for", w.justice_handler)
-    step(at(6, 20, 12), b, "resolve", w.justice_handler, result_code="mediated",
-         result_text="再次调解成功")
+    step(
+        at(6, 20, 12),
+        b,
+        "resolve",
+        w.justice_handler,
+        result_code="mediated",
+        result_text="再次调解成功",
+    )
     step(at(6, 24), b, "verify", w.center)
-    step(at(6, 24, 12), b, "record_visit", w.worker1, text="好了", outcome="gone",
-         satisfaction="satisfied")
+    step(
+        at(6, 24, 12),
+        b,
+        "record_visit",
+        w.worker1,
+        text="好了",
+        outcome="gone",
+        satisfaction="satisfied",
+    )
     step(at(6, 25), b, "close", w.center, closing_reason="resolved")
 
     c = report(at(6, 29, 9), w, "H01")  # crosses into July
@@ -76,11 +103,13 @@ def june(world):
     f = report(at(6, 18, 10), w)
     step(at(6, 22, 15), f, "accept", w.center)
 
-    for moment, village, worker in ((at(6, 4), w.v1, w.worker1), (at(6, 18), w.v1, w.worker1),
-                                    (at(6, 9), w.v2, w.worker2)):
+    for moment, village, worker in (
+        (at(6, 4), w.v1, w.worker1),
+        (at(6, 18), w.v1, w.worker1),
+        (at(6, 9), w.v2, w.worker2),
+    ):
         with clock.frozen_at(moment):
-            screening.file_screening(actor=worker, village=village, checked=CHECKLIST,
-                                     findings=[])
+            screening.file_screening(actor=worker, village=village, checked=CHECKLIST, findings=[])
     return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}
 
 
@@ -139,12 +168,18 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
     from server.operations import Reporter
 
     with clock.frozen_at(at(6, 6, 9)):
-        named = new_report(world, "D02", actor=None, source="qr", parties=[],
-                           reporter=Reporter(anonymous=False, name="王秀英",
-                                             phone="13911112222"))
+        named = new_report(
+            world,
+            "D02",
+            actor=None,
+            source="qr",
+            parties=[],
+            reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"),
+        )
     with clock.frozen_at(at(7, 10)):
         out = io.BytesIO()
         assert ledgers.write("disputes", statistics.month(2026, 6), out) == 4
+
     def read(source):
         book = load_workbook(source, read_only=True)
         try:
@@ -157,8 +192,7 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
     assert rows[0][:5] == ("序号", "案件编号", "登记日期", "村", "纠纷类别")
     codes_in_ledger = {row[1].replace("-", "") for row in rows[1:]}
     assert codes_in_ledger == {june["a"].code, june["b"].code, june["f"].code, named.code}
-    by_code = {row[1].replace("-", ""): dict(zip(rows[0], row, strict=True))
-               for row in rows[1:]}
+    by_code = {row[1].replace("-", ""): dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert by_code[june["a"].code]["登记日期"] == "2026-06-02"
     assert by_code[june["a"].code]["调处结果"] == "调解成功"
     assert by_code[june["a"].code]["当前状态"] == "已结案"
@@ -169,18 +203,37 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
     assert "13911112222" not in text
 
     hazards = tmp_path / "hazards.xlsx"
-    result = runner.invoke(args=["export-ledger", "hazards", "--from", "2026-06-01", "--to",
-                                 "2026-06-30", str(hazards)])
+    result = runner.invoke(
+        args=[
+            "export-ledger",
+            "hazards",
+            "--from",
+            "2026-06-01",
+            "--to",
+            "2026-06-30",
+            str(hazards),
+        ]
+    )
     assert result.exit_code == 0, result.output
     hazard_rows = read(hazards)[1]
     assert hazard_rows[0][4] == "隐患类别"
     assert {row[4] for row in hazard_rows[1:]} == {"火灾隐患", "涉贩毒"}
     cases = tmp_path / "cases.xlsx"
-    runner.invoke(args=["export-ledger", "cases", "--from", "2026-06-01", "--to", "2026-06-30",
-                        str(cases)])
+    runner.invoke(
+        args=["export-ledger", "cases", "--from", "2026-06-01", "--to", "2026-06-30", str(cases)]
+    )
     steps = read(cases)[1]
-    assert steps[0][6:15] == ("上报", "受理", "派遣", "签收", "办结", "核查", "回访", "结案",
-                              "重开次数")
+    assert steps[0][6:15] == (
+        "上报",
+        "受理",
+        "派遣",
+        "签收",
+        "办结",
+        "核查",
+        "回访",
+        "结案",
+        "重开次数",
+    )
     assert len(steps) == 1 + 6  # five of June and the named one (not the merged duplicate)
 
 
@@ -190,8 +243,9 @@ def test_the_dashboard_report_and_disclosure_pages(june, world, client):
 
     with clock.frozen_at(at(7, 10)):
         token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-        client.post("/admin/login", data={"csrf_token": token, "username": "t_leader",
-                                          "password": PASSWORD})
+        client.post(
+            "/admin/login", data={"csrf_token": token, "username": "t_leader", "password": PASSWORD}
+        )
         page = client.get("/admin/dashboard?kind=month&value=2026-06").get_data(as_text=True)
         assert 'id="fig-received">5<' in page
         assert "<svg" in page
@@ -223,14 +277,26 @@ def test_a_dispute_counts_once_and_succeeds_when_a_mediation_did(world):
     step(at(6, 5), g, "record_visit", w.worker1, text="又吵", outcome="back_again")
     step(at(6, 8), g, "dispatch", w.center, lead_department=w.justice.id)
     step(at(6, 8, 12), g, "sign_for", w.justice_handler)
-    step(at(6, 9, 12), g, "resolve", w.justice_handler, result_code="mediated",
-         result_text="调解成功")
+    step(
+        at(6, 9, 12),
+        g,
+        "resolve",
+        w.justice_handler,
+        result_code="mediated",
+        result_text="调解成功",
+    )
     step(at(6, 10), g, "verify", w.center)
     step(at(7, 1), g, "record_visit", w.worker1, text="又吵", outcome="broken")
     step(at(7, 2), g, "dispatch", w.center, lead_department=w.justice.id)
     step(at(7, 2, 12), g, "sign_for", w.justice_handler)
-    step(at(7, 3, 12), g, "resolve", w.justice_handler, result_code="mediation_failed",
-         result_text="调解不成")
+    step(
+        at(7, 3, 12),
+        g,
+        "resolve",
+        w.justice_handler,
+        result_code="mediation_failed",
+        result_text="调解不成",
+    )
     with clock.frozen_at(at(7, 10)):
         june = statistics.compute(statistics.month(2026, 6))
         july = statistics.compute(statistics.month(2026, 7))
@@ -254,14 +320,28 @@ def test_each_event_carries_what_the_figures_count(world):
     g = report(at(6, 1, 9), w)
     handle(w, g, [(6, 1), (6, 1), (6, 2), (6, 3)], result="mediation_failed")
     step(at(6, 4), g, "verify", w.center)
-    step(at(6, 5), g, "record_visit", w.worker1, text="又吵", outcome="back_again",
-         satisfaction="dissatisfied")
+    step(
+        at(6, 5),
+        g,
+        "record_visit",
+        w.worker1,
+        text="又吵",
+        outcome="back_again",
+        satisfaction="dissatisfied",
+    )
     step(at(6, 8), g, "dispatch", w.center, lead_department=w.justice.id)
     step(at(6, 8, 12), g, "sign_for", w.justice_handler)
-    step(at(6, 9, 12), g, "resolve", w.justice_handler, result_code="mediated",
-         result_text="调解成功")
-    events = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == g.id)
-                                .order_by(CaseEvent.id)).all()
+    step(
+        at(6, 9, 12),
+        g,
+        "resolve",
+        w.justice_handler,
+        result_code="mediated",
+        result_text="调解成功",
+    )
+    events = db.session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == g.id).order_by(CaseEvent.id)
+    ).all()
     by_action = {}
     for event in events:
         by_action.setdefault(event.action, []).append(event)
@@ -288,8 +368,12 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
     from server.extensions import db
     from server.models import MonthlyFigures
 
-    periods = [statistics.month(2026, 6), statistics.quarter(2026, 2),
-               statistics.year(2026), statistics.Period(at(6, 2).date(), at(7, 4).date(), "")]
+    periods = [
+        statistics.month(2026, 6),
+        statistics.quarter(2026, 2),
+        statistics.year(2026),
+        statistics.Period(at(6, 2).date(), at(7, 4).date(), ""),
+    ]
     with clock.frozen_at(at(8, 1, 0, 30)):  # July ended half an hour ago: not kept yet
         assert statistics.keep_month_figures() == 1  # June (the first report's) only
     with clock.frozen_at(at(8, 3)):
@@ -335,19 +419,16 @@ def test_the_months_disclosure_gives_nothing_away_by_subtraction(june, world):
             assert all(len(p) >= 2 for p in possible_values(values, 6)), table
 
 
-
 def test_the_screening_duty_is_checked_month_by_month_and_week_by_week(world):
     """Two screenings in a year meet no monthly minimum; screening every week of June
     meets both duties for June, and only the weekly one is then missed in July."""
     w = world
     for moment in (at(3, 3), at(9, 9)):  # village 2: twice in the year
         with clock.frozen_at(moment):
-            screening.file_screening(actor=w.worker2, village=w.v2, checked=CHECKLIST,
-                                     findings=[])
+            screening.file_screening(actor=w.worker2, village=w.v2, checked=CHECKLIST, findings=[])
     for day in (1, 8, 15, 22, 29):  # village 1: each Monday of June
         with clock.frozen_at(at(6, day)):
-            screening.file_screening(actor=w.worker1, village=w.v1, checked=CHECKLIST,
-                                     findings=[])
+            screening.file_screening(actor=w.worker1, village=w.v1, checked=CHECKLIST, findings=[])
     with clock.frozen_at(at(12, 31)):
         year = statistics.compute(statistics.year(2026))
         june = statistics.compute(statistics.month(2026, 6))
@@ -356,14 +437,21 @@ def test_the_screening_duty_is_checked_month_by_month_and_week_by_week(world):
 
 
 def test_the_report_names_the_villages_that_missed_and_counts_enforcement_apart(
-        june, world, client, signin):
+    june, world, client, signin
+):
     w = world
     fishing = report(at(6, 10, 8), w, "E03")  # 非法捕鱼: enforcement, not a hazard
     step(at(6, 10, 9), fishing, "accept", w.center)
     step(at(6, 10, 10), fishing, "dispatch", w.center, lead_department=w.enforcement.id)
     step(at(6, 10, 11), fishing, "sign_for", w.enforcement_handler)
-    step(at(6, 11, 11), fishing, "resolve", w.enforcement_handler, result_code="hazard_removed",
-         result_text="已收缴电鱼工具")
+    step(
+        at(6, 11, 11),
+        fishing,
+        "resolve",
+        w.enforcement_handler,
+        result_code="hazard_removed",
+        result_text="已收缴电鱼工具",
+    )
     with clock.frozen_at(at(7, 10)):
         figures = statistics.compute(statistics.month(2026, 6))
         signin(w.leader)
@@ -383,11 +471,17 @@ def test_open_late_steps_count_against_the_on_time_rates(june):
     assert figures.on_time["dispatch"] == (4, 6)
 
 
-@pytest.mark.parametrize(("kind", "value", "label"), [
-    ("month", "2026年11月", "2026年11月"), ("month", "2026-11", "2026年11月"),
-    ("month", "2026/3", "2026年3月"), ("quarter", "2026年第四季度", "2026年第4季度"),
-    ("quarter", "2026-Q2", "2026年第2季度"), ("year", "2026年", "2026年"),
-])
+@pytest.mark.parametrize(
+    ("kind", "value", "label"),
+    [
+        ("month", "2026年11月", "2026年11月"),
+        ("month", "2026-11", "2026年11月"),
+        ("month", "2026/3", "2026年3月"),
+        ("quarter", "2026年第四季度", "2026年第4季度"),
+        ("quarter", "2026-Q2", "2026年第2季度"),
+        ("year", "2026年", "2026年"),
+    ],
+)
 def test_periods_are_read_as_people_write_them(kind, value, label):
     assert statistics.parse_period(kind, value).label == label
 
@@ -441,9 +535,13 @@ def test_every_count_of_the_period_leads_to_the_cases_it_counts(june, world, cli
             assert f'href="{url.replace("&", "&amp;")}"' in page, event
             body = client.get(url).get_data(as_text=True)
             listed[event] = sum(body.count(c.code[:4] + "-" + c.code[4:8]) for c in june.values())
-    assert listed == {"submit": figures.received, "accept": figures.accepted,
-                      "resolve": figures.resolved, "close": figures.closed,
-                      "reopen": figures.reopened}
+    assert listed == {
+        "submit": figures.received,
+        "accept": figures.accepted,
+        "resolve": figures.resolved,
+        "close": figures.closed,
+        "reopen": figures.reopened,
+    }
 
 
 def test_every_bar_and_its_number_lead_to_the_cases_it_counts(june, world, client, signin):
@@ -454,8 +552,10 @@ def test_every_bar_and_its_number_lead_to_the_cases_it_counts(june, world, clien
 
     with clock.frozen_at(at(7, 10)):
         signin(world.leader)
-        for query in ("kind=month&value=2026-06",
-                      f"kind=month&value=2026-06&village={world.v1.id}"):
+        for query in (
+            "kind=month&value=2026-06",
+            f"kind=month&value=2026-06&village={world.v1.id}",
+        ):
             page = client.get(f"/admin/dashboard?{query}").get_data(as_text=True)
             number_link = r'<td><a href="(/admin/counted\?[^"]+)">(\d+)</a></td>'
             own, town = page.split("<h2>近12个月</h2>")  # the rolling year is the town's
@@ -471,13 +571,19 @@ def test_every_bar_and_its_number_lead_to_the_cases_it_counts(june, world, clien
                 body = client.get(href).get_data(as_text=True)
                 listed = body.count('<tr><td><a href="/admin/cases/')
                 assert listed == int(number), (href, number)
-            for rate in ("event=close&amp;group=dispute", "event=resolve&amp;group=dispute",
-                         "event=record_visit", "repeat=1"):
+            for rate in (
+                "event=close&amp;group=dispute",
+                "event=resolve&amp;group=dispute",
+                "event=record_visit",
+                "repeat=1",
+            ):
                 assert rate in page, rate
         june_group = client.get(
-            "/admin/counted?event=submit&from=2026-06-01&to=2026-06-30&group=dispute")
+            "/admin/counted?event=submit&from=2026-06-01&to=2026-06-30&group=dispute"
+        )
         assert "矛盾纠纷" in june_group.get_data(as_text=True)
-        refused = client.get("/admin/counted?event=submit&from=2026-06-01&to=2026-06-30"
-                             "&group=nonsense")
+        refused = client.get(
+            "/admin/counted?event=submit&from=2026-06-01&to=2026-06-30&group=nonsense"
+        )
         assert refused.status_code == 422
         assert "未知的类别分组" in refused.get_data(as_text=True)

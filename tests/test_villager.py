@@ -28,14 +28,24 @@ def _fresh_limits(app):
 
 
 def form(world, kind="D02", **changes):
-    return {"kind": kind, "form_key": str(uuid.uuid4()), "description": "村东头两家为排水沟吵架。",
-            "place_text": "村东头", "anonymous": "yes", "website": ""} | changes
+    return {
+        "kind": kind,
+        "form_key": str(uuid.uuid4()),
+        "description": "村东头两家为排水沟吵架。",
+        "place_text": "村东头",
+        "anonymous": "yes",
+        "website": "",
+    } | changes
 
 
 def post(client, world, data, token=None):
-    return client.post(f"/q/{token or world.v1.qr_token}", data=data,
-                       content_type="multipart/form-data", environ_base=PHONE,
-                       headers={"User-Agent": UA})
+    return client.post(
+        f"/q/{token or world.v1.qr_token}",
+        data=data,
+        content_type="multipart/form-data",
+        environ_base=PHONE,
+        headers={"User-Agent": UA},
+    )
 
 
 def tracking_link(page: str) -> str:
@@ -70,8 +80,10 @@ def test_tokens_are_unguessable_and_rotation_retires_the_old_one(client, world, 
     api_old = client.get(f"/api/v1/qr/{old}")
     assert (api_old.status_code, api_old.json["code"]) == (410, "qr_replaced")
     assert client.get(f"/api/v1/qr/{world.v1.qr_token}").json["name"] == "东村"
-    assert db.session.scalar(select(AuditEntry.action).where(
-        AuditEntry.object_id == world.v1.code)) == "village.rotate_qr"
+    assert (
+        db.session.scalar(select(AuditEntry.action).where(AuditEntry.object_id == world.v1.code))
+        == "village.rotate_qr"
+    )
 
 
 def test_an_emergency_kind_says_call_110_first(client, world):
@@ -97,8 +109,11 @@ def test_an_anonymous_report_with_a_photo(client, world, caplog):
     assert case.tracking_hash
     assert link.split("/")[-1] not in case.tracking_hash
     # Nothing about the phone is kept: not in the case, its events, the audit or the log.
-    rows = [case, *db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)),
-            *db.session.scalars(select(AuditEntry))]
+    rows = [
+        case,
+        *db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)),
+        *db.session.scalars(select(AuditEntry)),
+    ]
     stored = " ".join(str(getattr(row, c.key)) for row in rows for c in row.__table__.columns)
     for trace in ("10.77.66.55", "TestPhone-XYZ", "MicroMessenger"):
         assert trace not in stored
@@ -121,7 +136,8 @@ def test_a_resend_makes_one_report_and_shows_the_same_code(client, world):
     assert again.status_code == 200
     assert db.session.scalar(select(func.count(Case.id))) == before
     assert tracking_link(again.get_data(as_text=True)) == tracking_link(
-        first.get_data(as_text=True))
+        first.get_data(as_text=True)
+    )
     assert "已经提交过" in again.get_data(as_text=True)
 
 
@@ -150,7 +166,9 @@ def test_a_named_report_keeps_the_name_for_the_center_only(client, world):
     assert "王大妈" not in case.reporter_name
     assert "13900001111" not in case.reporter_phone
     assert (identity.unseal(case.reporter_name), identity.unseal(case.reporter_phone)) == (
-        "王大妈", "13900001111")
+        "王大妈",
+        "13900001111",
+    )
     tracked = client.get(tracking_link(page.get_data(as_text=True))).get_data(as_text=True)
     assert "王大妈" not in tracked
     assert "13900001111" not in tracked
@@ -180,9 +198,12 @@ def test_the_village_limit_never_silences_a_village(client, world, app, signin):
     app.config["QR_SUBMIT_LIMIT_PER_VILLAGE"] = "1/hour"
     try:
         assert post(client, world, form(world)).status_code == 200
-        other_phone = client.post(f"/q/{world.v1.qr_token}", data=form(
-            world, kind="S04", description="后山有人贩毒，天天晚上来。"),
-            content_type="multipart/form-data", environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        other_phone = client.post(
+            f"/q/{world.v1.qr_token}",
+            data=form(world, kind="S04", description="后山有人贩毒，天天晚上来。"),
+            content_type="multipart/form-data",
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
         other_village = post(client, world, form(world), token=world.v2.qr_token)
     finally:
         app.config["QR_SUBMIT_LIMIT_PER_VILLAGE"] = "120/hour"
@@ -191,8 +212,9 @@ def test_the_village_limit_never_silences_a_village(client, world, app, signin):
     assert other_village.status_code == 200
     held = db.session.scalar(select(Case).where(Case.held_as_spam.is_(True)))
     assert held.category.code == "S04"
-    assert db.session.scalars(select(Notification).where(
-        Notification.case_id == held.id)).all() == []  # the flood alerts nobody
+    assert (
+        db.session.scalars(select(Notification).where(Notification.case_id == held.id)).all() == []
+    )  # the flood alerts nobody
     signin(world.center)
     queue = client.get("/admin/").get_data(as_text=True)
     assert "待甄别 1 件" in queue
@@ -242,10 +264,17 @@ def test_the_villager_adds_information_and_answers_the_follow_up(client, world):
     tracked = client.get(link).get_data(as_text=True)
     assert "满意吗" in tracked
     assert "调解成功" in tracked
-    assert client.post(f"{link}/feedback", data={"satisfaction": "dissatisfied",
-                                                 "text": "还没解决"}).status_code == 303
-    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
-                                                      CaseEvent.action == "answer_follow_up"))
+    assert (
+        client.post(
+            f"{link}/feedback", data={"satisfaction": "dissatisfied", "text": "还没解决"}
+        ).status_code
+        == 303
+    )
+    event = db.session.scalar(
+        select(CaseEvent).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up"
+        )
+    )
     assert event.data == {"satisfaction": "dissatisfied"}
     assert event.actor_id is None
     assert client.post(f"{link}/feedback", data={"satisfaction": "satisfied"}).status_code == 409
@@ -255,7 +284,7 @@ def test_tracking_lookup(client, world):
     page = post(client, world, form(world))
     link = tracking_link(page.get_data(as_text=True))
     secret = link.split("/")[-1]
-    typed = "-".join(secret[i:i + 4] for i in range(0, len(secret), 4)).lower()
+    typed = "-".join(secret[i : i + 4] for i in range(0, len(secret), 4)).lower()
     response = client.post("/t", data={"code": typed})
     assert response.status_code == 303
     assert response.headers["Location"].endswith(link)
@@ -276,9 +305,15 @@ def test_the_access_log_leaves_out_who_sent_a_report():
     request = SimpleNamespace(headers=[("USER-AGENT", UA)])
 
     def atoms(path):
-        environ = {"REMOTE_ADDR": "10.77.66.55", "REQUEST_METHOD": "GET", "RAW_URI": path,
-                   "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": path, "QUERY_STRING": "",
-                   "HTTP_USER_AGENT": UA}
+        environ = {
+            "REMOTE_ADDR": "10.77.66.55",
+            "REQUEST_METHOD": "GET",
+            "RAW_URI": path,
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "HTTP_USER_AGENT": UA,
+        }
         return logger.atoms(response, request, environ, timedelta(milliseconds=5))
 
     for path in ("/q/TOKEN", "/t/SECRETSECRETSECRET"):
@@ -298,8 +333,11 @@ def test_a_too_large_upload_gets_a_friendly_page(client, world, app):
     # More than the form takes at all (three photos at their bound): refused at the door.
     big = FileStorage(io.BytesIO(b"\xff\xd8\xff" + b"0" * form_bound(app.config)), "big.jpg")
     boundary, body = encode_multipart(form(world) | {"photos": big})
-    response = client.post(f"/q/{world.v1.qr_token}", data=body,
-                           content_type=f"multipart/form-data; boundary={boundary}")
+    response = client.post(
+        f"/q/{world.v1.qr_token}",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
     assert response.status_code == 413
     assert "照片太大" in response.get_data(as_text=True)
 
@@ -318,9 +356,17 @@ def test_limits_are_shared_by_every_worker_through_redis(world, app):
             raise
         pytest.skip("no Redis on 127.0.0.1:6379")
     redis.Redis.from_url(uri).flushdb()
-    workers = [create_app({"DATABASE_URL": app.config["DATABASE_URL"], "ENV": "testing",
-                           "RATELIMIT_STORAGE_URI": uri,
-                           "QR_SUBMIT_LIMIT_PER_ADDRESS": "3/hour"}) for _ in range(2)]
+    workers = [
+        create_app(
+            {
+                "DATABASE_URL": app.config["DATABASE_URL"],
+                "ENV": "testing",
+                "RATELIMIT_STORAGE_URI": uri,
+                "QR_SUBMIT_LIMIT_PER_ADDRESS": "3/hour",
+            }
+        )
+        for _ in range(2)
+    ]
     answers = []
     for attempt in range(4):
         with workers[attempt % 2].app_context():
@@ -339,9 +385,12 @@ def test_limits_are_shared_by_every_worker_through_redis(world, app):
 def test_a_stale_form_key_with_another_report_makes_its_own_report(client, world):
     key = str(uuid.uuid4())
     one = post(client, world, form(world, form_key=key))
-    other = post(client, world, form(world, form_key=key, kind="E03",
-                                     description="完全不同的事：河里有人电鱼。"),
-                 token=world.v2.qr_token)
+    other = post(
+        client,
+        world,
+        form(world, form_key=key, kind="E03", description="完全不同的事：河里有人电鱼。"),
+        token=world.v2.qr_token,
+    )
     assert other.status_code == 200
     assert "已经提交过" not in other.get_data(as_text=True)
     first_link = tracking_link(one.get_data(as_text=True))
@@ -358,17 +407,24 @@ def test_behind_the_proxy_each_phone_counts_for_itself(fresh_app):
         token = build_world().v1.qr_token
         db.session.commit()
         db.session.remove()
-    proxied = create_app({"DATABASE_URL": fresh_app.config["DATABASE_URL"], "ENV": "testing",
-                          "PROXY_COUNT": 1, "QR_SUBMIT_LIMIT_PER_ADDRESS": "1/hour",
-                          "RATELIMIT_STORAGE_URI": "memory://"})
+    proxied = create_app(
+        {
+            "DATABASE_URL": fresh_app.config["DATABASE_URL"],
+            "ENV": "testing",
+            "PROXY_COUNT": 1,
+            "QR_SUBMIT_LIMIT_PER_ADDRESS": "1/hour",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
     with proxied.app_context():
         ratelimit.reset_all()
     client = proxied.test_client()
     answers = []
     for phone in ("10.0.0.1", "10.0.0.2", "10.0.0.1"):
         data = {"kind": "D02", "form_key": str(uuid.uuid4()), "description": f"来自{phone}"}
-        answers.append(client.post(f"/q/{token}", data=data, headers={
-            "X-Forwarded-For": phone}).status_code)
+        answers.append(
+            client.post(f"/q/{token}", data=data, headers={"X-Forwarded-For": phone}).status_code
+        )
     with proxied.app_context():
         ratelimit.reset_all()
         db.session.remove()
@@ -400,8 +456,12 @@ def test_the_front_door_is_in_chinese_and_leads_everyone_on(client, world):
     page = client.get("/")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    for link in ('href="/t"', 'href="/admin/"', 'href="/api/v1/docs"',
-                 f'href="/q/{world.v1.qr_token}"'):
+    for link in (
+        'href="/t"',
+        'href="/admin/"',
+        'href="/api/v1/docs"',
+        f'href="/q/{world.v1.qr_token}"',
+    ):
         assert link in text
     assert "Not Found" not in text
     icon = client.get("/favicon.ico", buffered=True)

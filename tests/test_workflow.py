@@ -22,34 +22,64 @@ def test_a_dispute_from_report_to_closed_and_back(world):
         workflow.apply(case, "accept", actor=world.center, risk_level="orange")
         assert case.accepted_at == clock.now()
         assert case.risk_level == "orange"
-        workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id,
-                       co_departments=[world.committee1.id], handler=world.justice_handler.id,
-                       note="请司法所牵头")
+        workflow.apply(
+            case,
+            "dispatch",
+            actor=world.center,
+            lead_department=world.justice.id,
+            co_departments=[world.committee1.id],
+            handler=world.justice_handler.id,
+            note="请司法所牵头",
+        )
         assert [(a.department, a.role) for a in case.active_assignments] == [
-            (world.justice, AssignmentRole.LEAD), (world.committee1, AssignmentRole.CO)]
+            (world.justice, AssignmentRole.LEAD),
+            (world.committee1, AssignmentRole.CO),
+        ]
         assert workflow.public_status(case) == ("handling", "处理中")
         workflow.apply(case, "sign_for", actor=world.justice_handler)
         workflow.apply(case, "feedback", actor=world.committee1_handler, text="已做双方工作")
         assert case.active_assignments[1].feedback == "已做双方工作"
 
         until = case.due_at + timedelta(days=10)
-        workflow.apply(case, "request_extension", actor=world.justice_handler, until=until,
-                       reason="一方外出务工", parties_consent=True)
+        workflow.apply(
+            case,
+            "request_extension",
+            actor=world.justice_handler,
+            until=until,
+            reason="一方外出务工",
+            parties_consent=True,
+        )
         assert case.extension_requested_until == until
         workflow.apply(case, "approve_extension", actor=world.center)
         assert case.due_at == until
         assert case.extension_requested_until is None
 
-        workflow.apply(case, "resolve", actor=world.justice_handler, result_code="mediated",
-                       result_text="达成书面调解协议")
+        workflow.apply(
+            case,
+            "resolve",
+            actor=world.justice_handler,
+            result_code="mediated",
+            result_text="达成书面调解协议",
+        )
         workflow.apply(case, "send_back", actor=world.center, reason="缺少协议照片")
         assert case.status == CaseStatus.IN_PROGRESS
         assert case.result_code is None
-        workflow.apply(case, "resolve", actor=world.justice_handler, result_code="mediated",
-                       result_text="达成书面调解协议，已补照片")
+        workflow.apply(
+            case,
+            "resolve",
+            actor=world.justice_handler,
+            result_code="mediated",
+            result_text="达成书面调解协议，已补照片",
+        )
         workflow.apply(case, "verify", actor=world.center)
-        workflow.apply(case, "record_visit", actor=world.worker1, text="双方履行协议",
-                       outcome="kept", satisfaction="satisfied")
+        workflow.apply(
+            case,
+            "record_visit",
+            actor=world.worker1,
+            text="双方履行协议",
+            outcome="kept",
+            satisfaction="satisfied",
+        )
         workflow.apply(case, "close", actor=world.center, closing_reason="resolved")
         assert (case.status, case.closed_at, case.due_at) == ("closed", clock.now(), None)
         assert case.active_assignments == []
@@ -60,9 +90,22 @@ def test_a_dispute_from_report_to_closed_and_back(world):
         assert case.lead_department is None
 
     actions = [e.action for e in case.events]
-    assert actions == ["submit", "accept", "dispatch", "sign_for", "feedback",
-                       "request_extension", "approve_extension", "resolve", "send_back",
-                       "resolve", "verify", "record_visit", "close", "reopen"]
+    assert actions == [
+        "submit",
+        "accept",
+        "dispatch",
+        "sign_for",
+        "feedback",
+        "request_extension",
+        "approve_extension",
+        "resolve",
+        "send_back",
+        "resolve",
+        "verify",
+        "record_visit",
+        "close",
+        "reopen",
+    ]
     dispatch = case.events[2]
     assert dispatch.note == "请司法所牵头"
     assert dispatch.data["lead_department"] == world.justice.name
@@ -90,10 +133,8 @@ def test_a_stale_form_is_refused_and_says_what_is_current(world):
     seen = case.version
     workflow.apply(case, "accept", actor=world.center)
     with pytest.raises(StaleCase) as refused:
-        workflow.apply(case, "escalate", actor=world.center, expected_version=seen,
-                       reason="重大")
-    assert refused.value.details == {"current_status": "accepted",
-                                     "current_version": seen + 1}
+        workflow.apply(case, "escalate", actor=world.center, expected_version=seen, reason="重大")
+    assert refused.value.details == {"current_status": "accepted", "current_version": seen + 1}
     assert not case.escalated
 
 
@@ -103,8 +144,15 @@ def test_allowed_actions_follow_the_actor(world):
     def names(actor):
         return [t.action for t in workflow.allowed_actions(case, actor)]
 
-    assert names(world.center) == ["reassign", "change_co_handlers", "recall", "assess_risk",
-                                   "supervise", "escalate", "note"]
+    assert names(world.center) == [
+        "reassign",
+        "change_co_handlers",
+        "recall",
+        "assess_risk",
+        "supervise",
+        "escalate",
+        "note",
+    ]
     assert names(world.justice_handler) == ["sign_for", "return", "note"]
     assert names(world.committee1_handler) == ["feedback", "note"]
     assert names(world.police_handler) == []
@@ -136,10 +184,13 @@ def test_recategorising_at_accept_carries_the_new_categorys_rules(world):
 
 def test_the_dispatch_event_names_each_department_once(world):
     case = case_in("accepted", world)
-    event = workflow.apply(case, "dispatch", actor=world.center,
-                           lead_department=world.justice.id,
-                           co_departments=[world.justice.id, world.committee1.id,
-                                           world.committee1.id])
+    event = workflow.apply(
+        case,
+        "dispatch",
+        actor=world.center,
+        lead_department=world.justice.id,
+        co_departments=[world.justice.id, world.committee1.id, world.committee1.id],
+    )
     assert event.data["lead_department"] == world.justice.name
     assert event.data["co_departments"] == [world.committee1.name]
     assert len(case.active_assignments) == 2

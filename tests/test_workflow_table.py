@@ -16,8 +16,17 @@ from tests.helpers import PATHS, actor_for, case_in, fields_for
 
 KEEP, STOP = "keep", "stop"
 ROLES = [r.value for r in Role]
-OPEN = ["submitted", "accepted", "dispatched", "return_pending", "in_progress",
-        "extension_pending", "resolved", "follow_up", "visited"]
+OPEN = [
+    "submitted",
+    "accepted",
+    "dispatched",
+    "return_pending",
+    "in_progress",
+    "extension_pending",
+    "resolved",
+    "follow_up",
+    "visited",
+]
 EVERYWHERE = [*OPEN, "rejected", "merged", "closed", "complained"]
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -88,8 +97,15 @@ for _situation in OPEN:
     EXPECTED[(_situation, "escalate")] = (None, {"center"}, KEEP)
 for _situation in EVERYWHERE:
     # Handlers may write notes only on cases their department holds.
-    holds = _situation in {"dispatched", "return_pending", "in_progress", "extension_pending",
-                           "resolved", "follow_up", "visited"}
+    holds = _situation in {
+        "dispatched",
+        "return_pending",
+        "in_progress",
+        "extension_pending",
+        "resolved",
+        "follow_up",
+        "visited",
+    }
     EXPECTED[(_situation, "note")] = (None, {"center", "handler"} if holds else {"center"}, KEEP)
 
 ACTIONS = sorted(workflow.ACTIONS)
@@ -140,8 +156,13 @@ def test_every_status_action_role(world, situation, action):
             assert workflow.ACTIONS[action] in workflow.allowed_actions(case, actor)
             before, event_count = _snapshot(case)
             savepoint = db.session.begin_nested()
-            event = workflow.apply(case, action, actor=actor, expected_version=case.version,
-                                   **fields_for(action, case, world))
+            event = workflow.apply(
+                case,
+                action,
+                actor=actor,
+                expected_version=case.version,
+                **fields_for(action, case, world),
+            )
             to_status, _, step = expected
             assert case.status == (to_status or before["status"])
             assert case.version == before["version"] + 1
@@ -149,6 +170,10 @@ def test_every_status_action_role(world, situation, action):
             events = db.session.query(CaseEvent).filter_by(case_id=case.id).count()
             assert events == event_count + 1
             assert (event.action, event.from_status, event.to_status, event.actor_id) == (
-                action, before["status"], case.status, actor.id)
+                action,
+                before["status"],
+                case.status,
+                actor.id,
+            )
             savepoint.rollback()
             db.session.expire(case)

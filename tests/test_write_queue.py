@@ -18,8 +18,9 @@ from server.extensions import db
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(os.environ.get("TEST_DATABASE_URL", "").startswith(
-    "postgresql"), reason="the queue is SQLite's")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), reason="the queue is SQLite's"
+)
 
 # Another process (a second gunicorn worker, the sweep) inside a write transaction until
 # it reads a line.
@@ -83,9 +84,14 @@ def test_a_writer_waits_for_another_process_in_the_queue_not_in_sqlite(tmp_path)
     def write():
         _write_note(app, "ours", outcome)
 
-    with subprocess.Popen([sys.executable, "-c", HOLDER, f"sqlite:///{path}"],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                          env=os.environ | {"PYTHONPATH": str(ROOT)}) as holder:
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, f"sqlite:///{path}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    ) as holder:
         assert holder.stdout.readline().strip() == "holding"
         writer = threading.Thread(target=write)
         writer.start()

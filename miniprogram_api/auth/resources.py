@@ -25,8 +25,12 @@ bp.before_request(require_body_type("application/json"))
 
 def _token_answer(user):
     token = auth.issue_token(user)
-    return {"token": token.value, "token_type": "Bearer", "expires_at": token.expires_at,
-            "user": user}
+    return {
+        "token": token.value,
+        "token_type": "Bearer",
+        "expires_at": token.expires_at,
+        "user": user,
+    }
 
 
 @bp.route("/login")
@@ -135,10 +139,12 @@ class WebAuthorize(MethodView):
             phone = query["state"].split("_")[0]
             answer = urlencode({"code": "fake-" + phone, "state": query["state"]})
             return {"url": f"{back}?{answer}"}
-        return {"url": "https://open.weixin.qq.com/connect/oauth2/authorize?"
-                       f"appid={appid}&redirect_uri={quote(back, safe='')}"
-                       f"&response_type=code&scope=snsapi_base&state={query['state']}"
-                       "#wechat_redirect"}
+        return {
+            "url": "https://open.weixin.qq.com/connect/oauth2/authorize?"
+            f"appid={appid}&redirect_uri={quote(back, safe='')}"
+            f"&response_type=code&scope=snsapi_base&state={query['state']}"
+            "#wechat_redirect"
+        }
 
 
 @bp.route("/wechat-web")
@@ -186,8 +192,7 @@ class Password(MethodView):
         with a token, as a sign-in does."""
         try:
             user = auth.authenticate(data["username"], data["password"], ip=client_ip())
-            auth.change_own_password(user, data["password"], data["new_password"],
-                                     ip=client_ip())
+            auth.change_own_password(user, data["password"], data["new_password"], ip=client_ip())
         except auth.LoginFailed:
             db.session.commit()  # the failure counts
             raise

@@ -18,9 +18,12 @@ def summary(case: Case, viewer: User) -> dict:
         "code": case.code,
         "status": case.status.value,
         "status_label": case.status.label,
-        "category": {"code": case.category.code, "name": case.category.name,
-                     "group": case.category.group.value,
-                     "group_label": case.category.group.label},
+        "category": {
+            "code": case.category.code,
+            "name": case.category.name,
+            "group": case.category.group.value,
+            "group_label": case.category.group.label,
+        },
         "village": _ref(case.village),
         "source": case.source.value,
         "risk_level": case.risk_level.value,
@@ -52,12 +55,18 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
         "latitude": case.latitude if exact else None,
         "longitude": case.longitude if exact else None,
         "grid": _ref(case.grid),
-        "parties": [{"name": p.name, "side": p.side.value, "kind": p.kind.value}
-                    for p in case.parties],
+        "parties": [
+            {"name": p.name, "side": p.side.value, "kind": p.kind.value} for p in case.parties
+        ],
         "lead_department": _ref(case.lead_department),
         "assignments": [
-            {"department": _ref(a.department), "role": a.role.value, "due_at": a.due_at,
-             "signed_at": a.signed_at, "feedback": a.feedback}
+            {
+                "department": _ref(a.department),
+                "role": a.role.value,
+                "due_at": a.due_at,
+                "signed_at": a.signed_at,
+                "feedback": a.feedback,
+            }
             for a in case.active_assignments
         ],
         "extension_requested_until": case.extension_requested_until,
@@ -69,35 +78,59 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
         "closing_reason": case.closing_reason.value if case.closing_reason else None,
         "photos": list(case.photos),
         "repeat_dispute": case.repeat_dispute,
-        "repeats": [{"code": r.case.code, "status": r.case.status.value,
-                     "status_label": r.case.status.label, "created_at": r.case.created_at,
-                     "shared_parties": r.shared}
-                    for r in repeats.repeats_of(case) if access.can_view_case(viewer, r.case)],
-        "merged_reports": [{"code": m.code, "created_at": m.created_at}
-                           for m in case.merged_reports if access.can_view_case(viewer, m)],
+        "repeats": [
+            {
+                "code": r.case.code,
+                "status": r.case.status.value,
+                "status_label": r.case.status.label,
+                "created_at": r.case.created_at,
+                "shared_parties": r.shared,
+            }
+            for r in repeats.repeats_of(case)
+            if access.can_view_case(viewer, r.case)
+        ],
+        "merged_reports": [
+            {"code": m.code, "created_at": m.created_at}
+            for m in case.merged_reports
+            if access.can_view_case(viewer, m)
+        ],
         "timeline": [
-            {"action": e.action,
-             "label": workflow.ACTIONS[e.action].label if e.action in workflow.ACTIONS
-             else "上报",
-             "from_status": e.from_status.value if e.from_status else None,
-             "to_status": e.to_status.value, "at": e.at,
-             "actor": e.actor.display_name if e.actor else None,
-             "note": e.note, "internal": e.internal}
+            {
+                "action": e.action,
+                "label": workflow.ACTIONS[e.action].label
+                if e.action in workflow.ACTIONS
+                else "上报",
+                "from_status": e.from_status.value if e.from_status else None,
+                "to_status": e.to_status.value,
+                "at": e.at,
+                "actor": e.actor.display_name if e.actor else None,
+                "note": e.note,
+                "internal": e.internal,
+            }
             for e in operations.timeline(case, viewer=viewer)
         ],
         "actions": [
-            {"action": t.action, "label": t.label, "required": list(t.required),
-             "optional": list(t.optional), "fields": workflow.field_forms(t),
-             "choices": {name: [{"value": v, "label": label} for v, label in values.items()]
-                         for name, values in workflow.field_choices(case, t).items()}}
+            {
+                "action": t.action,
+                "label": t.label,
+                "required": list(t.required),
+                "optional": list(t.optional),
+                "fields": workflow.field_forms(t),
+                "choices": {
+                    name: [{"value": v, "label": label} for v, label in values.items()]
+                    for name, values in workflow.field_choices(case, t).items()
+                },
+            }
             for t in workflow.allowed_actions(case, viewer)
         ],
     }
     if case.status == CaseStatus.ACCEPTED and viewer.role == Role.CENTER:
         suggestion = operations.suggest_dispatch(case)
         body["suggested_dispatch"] = {
-            "lead": _ref(suggestion.lead), "co": [_ref(d) for d in suggestion.co],
-            "skipped": [{"department": _ref(d), "reason": why} for d, why in suggestion.skipped]}
+            "lead": _ref(suggestion.lead),
+            "co": [_ref(d) for d in suggestion.co],
+            "skipped": [{"department": _ref(d), "reason": why} for d, why in suggestion.skipped],
+        }
     if access.can_see_informant(viewer, case):
         identity = access.reveal_informant(case, actor=viewer, ip=ip)
         body["reporter"] = {"anonymous": case.reporter_anonymous, **(identity or {})}

@@ -15,7 +15,7 @@ from miniprogram_api.cases.schemas import (
 )
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server import access, database, media, operations, queries, workflow
+from server import access, database, lookup, media, operations, queries, workflow
 from server.extensions import db
 from server.operations import Party, ReportDraft, Reporter
 
@@ -46,13 +46,20 @@ class Reports(MethodView):
         """File a report (a grid worker's, or the center's walk-in or hotline report)."""
         user = current_user()
         draft = ReportDraft(
-            village=data["village"], category=data["category"],
-            description=data["description"], source=data["source"], grid=data.get("grid"),
-            severity=data.get("severity"), risk_level=data.get("risk_level"),
-            people_involved=data["people_involved"], group_dispute=data["group_dispute"],
-            criminal_risk=data["criminal_risk"], happening_now=data["happening_now"],
+            village=data["village"],
+            category=data["category"],
+            description=data["description"],
+            source=data["source"],
+            grid=data.get("grid"),
+            severity=data.get("severity"),
+            risk_level=data.get("risk_level"),
+            people_involved=data["people_involved"],
+            group_dispute=data["group_dispute"],
+            criminal_risk=data["criminal_risk"],
+            happening_now=data["happening_now"],
             place_text=data.get("place_text"),
-            latitude=data.get("latitude"), longitude=data.get("longitude"),
+            latitude=data.get("latitude"),
+            longitude=data.get("longitude"),
             occurred_at=data.get("occurred_at"),
             reporter=Reporter(**data["reporter"]),
             parties=[Party(**p) for p in data["parties"]],
@@ -78,15 +85,18 @@ class Cases(MethodView):
     def get(self, query):
         """Cases the user may see, newest first; `next_cursor` fetches the next page."""
         user = current_user()
-        filters = queries.CaseFilters(status=query.get("status"),
-                                      category=query.get("category"),
-                                      village=query.get("village"),
-                                      overdue=query.get("overdue"),
-                                      awaiting_review=query["awaiting_review"])
-        page = queries.list_cases(user, filters, limit=query["limit"],
-                                  cursor=query.get("cursor"))
-        return {"items": [present.summary(c, user) for c in page.items],
-                "next_cursor": page.next_cursor}
+        filters = queries.CaseFilters(
+            status=query.get("status"),
+            category=query.get("category"),
+            village=query.get("village"),
+            overdue=query.get("overdue"),
+            awaiting_review=query["awaiting_review"],
+        )
+        page = queries.list_cases(user, filters, limit=query["limit"], cursor=query.get("cursor"))
+        return {
+            "items": [present.summary(c, user) for c in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
 
 @bp.route("/cases/<string:code>")
@@ -99,7 +109,7 @@ class CaseDetail(MethodView):
         """One case: details, photos, timeline and the actions the user may take now."""
         user = current_user()
         database.begin_writing()  # every view of a case is audited: this read writes
-        case = operations.get_case_for(code, user)
+        case = lookup.get_case_for(code, user)
         body = present.detail(case, user, ip=client_ip())
         access.record_view(case, viewer=user, ip=client_ip(), surface="api")
         db.session.commit()
@@ -122,13 +132,19 @@ class CaseActions(MethodView):
     def post(self, data, code):
         """Take an action on a case through the workflow (sign for, resolve, ...)."""
         user = current_user()
-        case = operations.get_case_for(code, user)
+        case = lookup.get_case_for(code, user)
         action, version = data.pop("action"), data.pop("version")
         photos = data.pop("photos", [])
         if "into" in data:
-            data["into"] = operations.get_case_for(data["into"], user)
-        event = workflow.apply(case, action, actor=user, expected_version=version,
-                               idempotency_key=g.idempotency_key, **data)
+            data["into"] = lookup.get_case_for(data["into"], user)
+        event = workflow.apply(
+            case,
+            action,
+            actor=user,
+            expected_version=version,
+            idempotency_key=g.idempotency_key,
+            **data,
+        )
         media.claim_photos(photos, owner=user, case=case, event=event)
         db.session.flush()
         db.session.refresh(case)

@@ -35,15 +35,18 @@ def QueryId(**kwargs):  # noqa: N802 - reads as a field type
     return ma.fields.Integer(strict=False, validate=validate.Range(1, 2**31 - 1), **kwargs)
 
 
-
 class ReporterSchema(ma.Schema):
     anonymous = ma.fields.Boolean(load_default=True)
     name = Text(validate=validate.Length(max=64), allow_none=True)
     phone = Text(validate=validate.Length(max=32), allow_none=True)
     wechat = Text(validate=validate.Length(max=64), allow_none=True)
-    on_behalf = ma.fields.Boolean(load_default=False, metadata={
-        "description": "网格员代村民上报：村民已同意（anonymous 为真即不留姓名，否则留下的姓名"
-                       "与联系方式仅调处中心可见）"})
+    on_behalf = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "网格员代村民上报：村民已同意（anonymous 为真即不留姓名，否则留下的姓名"
+            "与联系方式仅调处中心可见）"
+        },
+    )
 
 
 class PartySchema(ma.Schema):
@@ -54,39 +57,57 @@ class PartySchema(ma.Schema):
 
 
 class ReportCreateSchema(ma.Schema):
-    category = Text(required=True, validate=validate.Length(min=1, max=16),
-                    metadata={"description": "类别代码，如 D02、S04"})
+    category = Text(
+        required=True,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "类别代码，如 D02、S04"},
+    )
     village = Id(required=True)
     grid = Id(allow_none=True)
     description = Text(required=True, validate=validate.Length(min=1, max=2000))
     place_text = Text(validate=validate.Length(max=200), allow_none=True)
-    latitude = ma.fields.Float(validate=validate.Range(-90, 90), allow_none=True,
-                               allow_nan=False)
-    longitude = ma.fields.Float(validate=validate.Range(-180, 180), allow_none=True,
-                                allow_nan=False)
+    latitude = ma.fields.Float(validate=validate.Range(-90, 90), allow_none=True, allow_nan=False)
+    longitude = ma.fields.Float(
+        validate=validate.Range(-180, 180), allow_none=True, allow_nan=False
+    )
     occurred_at = ma.fields.AwareDateTime(allow_none=True)
-    people_involved = ma.fields.Integer(load_default=1, strict=True,
-                                        validate=validate.Range(1, 100000))
+    people_involved = ma.fields.Integer(
+        load_default=1, strict=True, validate=validate.Range(1, 100000)
+    )
     group_dispute = ma.fields.Boolean(load_default=False)
     criminal_risk = ma.fields.Boolean(load_default=False)
-    happening_now = ma.fields.Boolean(load_default=False, metadata={
-        "description": "正在发生（起火、冒烟、打架…）：任何类别都按紧急处理，30分钟内受理派遣"})
+    happening_now = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "正在发生（起火、冒烟、打架…）：任何类别都按紧急处理，30分钟内受理派遣"
+        },
+    )
     severity = Text(validate=_values(Severity), allow_none=True)
     risk_level = Text(validate=_values(RiskLevel), allow_none=True)
-    source = Text(load_default="grid_worker",
-                  validate=validate.OneOf(["grid_worker", "screening", "walk_in", "hotline"]))
+    source = Text(
+        load_default="grid_worker",
+        validate=validate.OneOf(["grid_worker", "screening", "walk_in", "hotline"]),
+    )
     reporter = ma.fields.Nested(ReporterSchema, load_default=dict)
-    parties = ma.fields.List(ma.fields.Nested(PartySchema), load_default=list,
-                             validate=validate.Length(max=20))
-    photos = ma.fields.List(Text(validate=validate.Length(min=1, max=32)), load_default=list,
-                            validate=validate.Length(max=MAX_PHOTOS),
-                            metadata={"description": "先上传到 /media 得到的图片 id"})
+    parties = ma.fields.List(
+        ma.fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=20)
+    )
+    photos = ma.fields.List(
+        Text(validate=validate.Length(min=1, max=32)),
+        load_default=list,
+        validate=validate.Length(max=MAX_PHOTOS),
+        metadata={"description": "先上传到 /media 得到的图片 id"},
+    )
 
 
 class ActionSchema(ma.Schema):
     action = Text(required=True, validate=validate.OneOf(sorted(ACTIONS)))
-    version = ma.fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1),
-                                metadata={"description": "看到的案件版本；已被他人更新则返回 409"})
+    version = ma.fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "看到的案件版本；已被他人更新则返回 409"},
+    )
     note = Text(validate=validate.Length(min=1, max=2000))
     reason = Text(validate=validate.Length(min=1, max=2000))
     text = Text(validate=validate.Length(min=1, max=2000))
@@ -104,12 +125,17 @@ class ActionSchema(ma.Schema):
     criminal_risk = ma.fields.Boolean(metadata={"description": "民转刑风险"})
     severity = Text(validate=_values(Severity))
     satisfaction = Text(validate=validate.OneOf(sorted(SATISFACTION)))
-    outcome = Text(validate=validate.OneOf(sorted(VISIT_OUTCOMES)), metadata={
-        "description": "回访结果：gone 问题已消除、back_again 问题再次出现、kept 协议已履行、"
-                       "broken 协议未履行（后两项仅限矛盾纠纷）"})
+    outcome = Text(
+        validate=validate.OneOf(sorted(VISIT_OUTCOMES)),
+        metadata={
+            "description": "回访结果：gone 问题已消除、back_again 问题再次出现、kept 协议已履行、"
+            "broken 协议未履行（后两项仅限矛盾纠纷）"
+        },
+    )
     into = Text(validate=validate.Length(min=1, max=20))
-    photos = ma.fields.List(Text(validate=validate.Length(min=1, max=32)),
-                            validate=validate.Length(max=MAX_PHOTOS))
+    photos = ma.fields.List(
+        Text(validate=validate.Length(min=1, max=32)), validate=validate.Length(max=MAX_PHOTOS)
+    )
 
 
 class CaseListQuerySchema(ma.Schema):
@@ -117,12 +143,15 @@ class CaseListQuerySchema(ma.Schema):
     category = Text(validate=validate.Length(min=1, max=16))
     village = QueryId()
     overdue = ma.fields.Boolean()
-    awaiting_review = ma.fields.Boolean(load_default=False, metadata={
-        "description": "仅列出待调处中心审核的：申请退回、申请延期、群众不满意"})
+    awaiting_review = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "仅列出待调处中心审核的：申请退回、申请延期、群众不满意"},
+    )
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = Text(validate=[validate.Length(min=1, max=200),
-                            validate.Regexp(r"^[A-Za-z0-9_-]+$")],
-                  metadata={"description": "上一页返回的 next_cursor"})
+    cursor = Text(
+        validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+        metadata={"description": "上一页返回的 next_cursor"},
+    )
 
 
 class RefSchema(ma.Schema):
@@ -156,8 +185,14 @@ class CaseSummarySchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
     summary = Text(required=True, metadata={"description": "描述的前 80 字"})
     place_text = Text(allow_none=True, required=True)
-    reporter_consent = Text(allow_none=True, required=True, metadata={
-        "description": "代村民上报时村民同意的方式：anonymous 不留姓名，named 留名（仅中心可见）"})
+    reporter_consent = Text(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "代村民上报时村民同意的方式："
+            "anonymous 不留姓名，named 留名（仅中心可见）"
+        },
+    )
 
 
 class CasePageSchema(ma.Schema):
@@ -191,9 +226,13 @@ class ChoiceSchema(ma.Schema):
 
 class FieldFormSchema(ma.Schema):
     label = Text(required=True)
-    kind = Text(required=True, metadata={
-        "description": "text, choice, boolean, datetime, department, departments, user, "
-                       "category 或 case"})
+    kind = Text(
+        required=True,
+        metadata={
+            "description": "text, choice, boolean, datetime, department, departments, user, "
+            "category 或 case"
+        },
+    )
 
 
 class AvailableActionSchema(ma.Schema):
@@ -201,11 +240,18 @@ class AvailableActionSchema(ma.Schema):
     label = Text(required=True)
     required = ma.fields.List(Text(), required=True)
     optional = ma.fields.List(Text(), required=True)
-    fields = ma.fields.Dict(keys=Text(), values=ma.fields.Nested(FieldFormSchema),
-                            required=True, metadata={"description": "各字段的中文名称与类型"})
+    fields = ma.fields.Dict(
+        keys=Text(),
+        values=ma.fields.Nested(FieldFormSchema),
+        required=True,
+        metadata={"description": "各字段的中文名称与类型"},
+    )
     choices = ma.fields.Dict(
-        keys=Text(), values=ma.fields.List(ma.fields.Nested(ChoiceSchema)), required=True,
-        metadata={"description": "选择型字段的可选值及中文名称，如回访结果 outcome"})
+        keys=Text(),
+        values=ma.fields.List(ma.fields.Nested(ChoiceSchema)),
+        required=True,
+        metadata={"description": "选择型字段的可选值及中文名称，如回访结果 outcome"},
+    )
 
 
 class ReporterOutSchema(ma.Schema):
@@ -242,8 +288,11 @@ class SkippedDepartmentSchema(ma.Schema):
 class SuggestedDispatchSchema(ma.Schema):
     lead = ma.fields.Nested(RefSchema, allow_none=True, required=True)
     co = ma.fields.List(ma.fields.Nested(RefSchema), required=True)
-    skipped = ma.fields.List(ma.fields.Nested(SkippedDepartmentSchema), required=True,
-                             metadata={"description": "因无在岗人员等原因未建议的部门"})
+    skipped = ma.fields.List(
+        ma.fields.Nested(SkippedDepartmentSchema),
+        required=True,
+        metadata={"description": "因无在岗人员等原因未建议的部门"},
+    )
 
 
 class CaseDetailSchema(CaseSummarySchema):
@@ -261,26 +310,41 @@ class CaseDetailSchema(CaseSummarySchema):
     assignments = ma.fields.List(ma.fields.Nested(AssignmentSchema), required=True)
     extension_requested_until = ma.fields.AwareDateTime(allow_none=True, required=True)
     return_requested_at = ma.fields.AwareDateTime(
-        allow_none=True, required=True,
-        metadata={"description": "部门申请退回、待调处中心审核的时间"})
+        allow_none=True,
+        required=True,
+        metadata={"description": "部门申请退回、待调处中心审核的时间"},
+    )
     complaint_at = ma.fields.AwareDateTime(
-        allow_none=True, required=True,
-        metadata={"description": "举报人表示不满意或反映问题未解决、待调处中心复核的时间"})
+        allow_none=True,
+        required=True,
+        metadata={"description": "举报人表示不满意或反映问题未解决、待调处中心复核的时间"},
+    )
     result_code = Text(allow_none=True, required=True)
     result_text = Text(allow_none=True, required=True)
     rejection_reason = Text(allow_none=True, required=True)
     closing_reason = Text(allow_none=True, required=True)
     photos = ma.fields.List(ma.fields.Nested(PhotoSchema), required=True)
     repeat_dispute = ma.fields.Boolean(
-        required=True, metadata={"description": "重复纠纷：同一当事人在期限内已有纠纷"})
-    repeats = ma.fields.List(ma.fields.Nested(RepeatSchema), required=True,
-                             metadata={"description": "同一当事人此前的纠纷（任何状态）"})
-    merged_reports = ma.fields.List(ma.fields.Nested(MergedReportSchema), required=True,
-                                    metadata={"description": "并入本案的重复报告"})
+        required=True, metadata={"description": "重复纠纷：同一当事人在期限内已有纠纷"}
+    )
+    repeats = ma.fields.List(
+        ma.fields.Nested(RepeatSchema),
+        required=True,
+        metadata={"description": "同一当事人此前的纠纷（任何状态）"},
+    )
+    merged_reports = ma.fields.List(
+        ma.fields.Nested(MergedReportSchema),
+        required=True,
+        metadata={"description": "并入本案的重复报告"},
+    )
     timeline = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
     actions = ma.fields.List(ma.fields.Nested(AvailableActionSchema), required=True)
     suggested_dispatch = ma.fields.Nested(
         SuggestedDispatchSchema,
-        metadata={"description": "调处中心派遣已受理案件时的建议（主办、协办、跳过的部门）"})
-    reporter = ma.fields.Nested(ReporterOutSchema, allow_none=True,
-                                metadata={"description": "举报人：仅调处中心可见，每次查看均审计"})
+        metadata={"description": "调处中心派遣已受理案件时的建议（主办、协办、跳过的部门）"},
+    )
+    reporter = ma.fields.Nested(
+        ReporterOutSchema,
+        allow_none=True,
+        metadata={"description": "举报人：仅调处中心可见，每次查看均审计"},
+    )

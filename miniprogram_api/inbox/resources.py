@@ -20,8 +20,9 @@ class MessageSchema(ma.Schema):
     body = ma.fields.String(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     read = ma.fields.Boolean(required=True)
-    case_code = ma.fields.String(allow_none=True, required=True,
-                                 metadata={"description": "相关案件（仍可查看时）"})
+    case_code = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "相关案件（仍可查看时）"}
+    )
     case_display_code = ma.fields.String(allow_none=True, required=True)
 
 
@@ -36,8 +37,12 @@ class InboxSchema(ma.Schema):
 
 
 class ReadSchema(ma.Schema):
-    ids = ma.fields.List(Id(), validate=validate.Length(max=200), allow_none=True,
-                         metadata={"description": "要标为已读的消息；不填则全部"})
+    ids = ma.fields.List(
+        Id(),
+        validate=validate.Length(max=200),
+        allow_none=True,
+        metadata={"description": "要标为已读的消息；不填则全部"},
+    )
 
 
 class MarkedSchema(ma.Schema):
@@ -47,10 +52,16 @@ class MarkedSchema(ma.Schema):
 
 def present_message(note, cases: dict) -> dict:
     case = cases.get(note.case_id) if note.case_id else None
-    return {"id": note.id, "kind": note.kind, "title": note.title, "body": note.body,
-            "created_at": note.created_at, "read": note.read_at is not None,
-            "case_code": case.code if case else None,
-            "case_display_code": codes.display(case.code) if case else None}
+    return {
+        "id": note.id,
+        "kind": note.kind,
+        "title": note.title,
+        "body": note.body,
+        "created_at": note.created_at,
+        "read": note.read_at is not None,
+        "case_code": case.code if case else None,
+        "case_display_code": codes.display(case.code) if case else None,
+    }
 
 
 def _unread(user) -> int:

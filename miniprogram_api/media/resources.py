@@ -42,8 +42,9 @@ class Photo(MethodView):
     decorators = [login_required]
 
     @bp.arguments(MediaQuerySchema, location="query")
-    @bp.response(200, content_type="image/jpeg",
-                 description="JPEG 图片（已去除 EXIF、GPS 等元数据）")
+    @bp.response(
+        200, content_type="image/jpeg", description="JPEG 图片（已去除 EXIF、GPS 等元数据）"
+    )
     @bp.alt_response(404, description="不存在或无权查看")
     def get(self, query, public_id):
         """A photo (or its thumbnail), to users who may see its case."""

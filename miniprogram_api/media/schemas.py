@@ -20,9 +20,11 @@ class MediaQuerySchema(ma.Schema):
 class PhotoSchema(ma.Schema):
     id = ma.fields.String(attribute="public_id", required=True)
     url = ma.fields.Function(
-        lambda p: url_for("media.Photo", public_id=p.public_id, _external=False), required=True)
+        lambda p: url_for("media.Photo", public_id=p.public_id, _external=False), required=True
+    )
     thumbnail_url = ma.fields.Function(
-        lambda p: url_for("media.Photo", public_id=p.public_id, size="thumb"), required=True)
+        lambda p: url_for("media.Photo", public_id=p.public_id, size="thumb"), required=True
+    )
     width = ma.fields.Integer(required=True)
     height = ma.fields.Integer(required=True)
     content_type = ma.fields.String(required=True)

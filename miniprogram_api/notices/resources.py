@@ -14,9 +14,11 @@ bp.before_request(require_body_type("application/json"))
 
 class ConsentSchema(ma.Schema):
     template_ids = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=64)), required=True,
+        ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+        required=True,
         validate=ma.validate.Length(min=1, max=10),
-        metadata={"description": "用户在 wx.requestSubscribeMessage 中选择“允许”的模板"})
+        metadata={"description": "用户在 wx.requestSubscribeMessage 中选择“允许”的模板"},
+    )
 
 
 class CreditsSchema(ma.Schema):
@@ -35,7 +37,8 @@ class Consents(MethodView):
         credits = {}
         for template_id in dict.fromkeys(data["template_ids"]):
             row = db.session.get(WeChatConsent, (user.id, template_id)) or WeChatConsent(
-                user_id=user.id, template_id=template_id, credits=0)
+                user_id=user.id, template_id=template_id, credits=0
+            )
             row.credits = min(row.credits + 1, 100)
             db.session.add(row)
             credits[template_id] = row.credits

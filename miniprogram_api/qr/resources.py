@@ -28,5 +28,9 @@ class ScannedVillage(MethodView):
         """The village of a scanned poster. WeChat passes the poster's URL to the mini
         program as `q` (URL-encoded); its last path segment is the token."""
         village = qr.resolve(token)
-        return {"id": village.id, "code": village.code, "name": village.name,
-                "url": qr.village_url(village)}
+        return {
+            "id": village.id,
+            "code": village.code,
+            "name": village.name,
+            "url": qr.village_url(village),
+        }

@@ -21,8 +21,11 @@ class Categories(MethodView):
     @bp.response(200, CategorySchema(many=True))
     def get(self):
         """Active categories, grouped and ordered as the form shows them."""
-        return db.session.scalars(select(Category).where(Category.active.is_(True))
-                                  .order_by(Category.sort_order, Category.code)).all()
+        return db.session.scalars(
+            select(Category)
+            .where(Category.active.is_(True))
+            .order_by(Category.sort_order, Category.code)
+        ).all()
 
 
 @bp.route("/villages")
@@ -48,9 +51,21 @@ class Departments(MethodView):
     @bp.response(200, DepartmentSchema(many=True))
     def get(self):
         """Active departments, the villages each covers, and whether anyone works there."""
-        departments = db.session.scalars(select(Department).where(Department.active.is_(True))
-                                         .order_by(Department.kind, Department.name)).all()
+        departments = db.session.scalars(
+            select(Department)
+            .where(Department.active.is_(True))
+            .order_by(Department.kind, Department.name)
+        ).all()
         staffed = routing.staffed_ids(departments)
-        return [{"id": d.id, "name": d.name, "kind": d.kind.value, "kind_label": d.kind.label,
-                 "town_wide": d.town_wide, "village_ids": [v.id for v in d.villages],
-                 "staffed": d.id in staffed} for d in departments]
+        return [
+            {
+                "id": d.id,
+                "name": d.name,
+                "kind": d.kind.value,
+                "kind_label": d.kind.label,
+                "town_wide": d.town_wide,
+                "village_ids": [v.id for v in d.villages],
+                "staffed": d.id in staffed,
+            }
+            for d in departments
+        ]

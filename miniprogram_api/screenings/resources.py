@@ -25,23 +25,31 @@ class FindingSchema(ma.Schema):
     category = ma.fields.String(required=True, validate=validate.Length(min=1, max=16))
     description = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
     place_text = ma.fields.String(validate=validate.Length(max=200), allow_none=True)
-    people_involved = ma.fields.Integer(load_default=1, strict=True,
-                                        validate=validate.Range(1, 100000))
+    people_involved = ma.fields.Integer(
+        load_default=1, strict=True, validate=validate.Range(1, 100000)
+    )
     group_dispute = ma.fields.Boolean(load_default=False)
     criminal_risk = ma.fields.Boolean(load_default=False)
-    parties = ma.fields.List(ma.fields.Nested(PartySchema), load_default=list,
-                             validate=validate.Length(max=20))
+    parties = ma.fields.List(
+        ma.fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=20)
+    )
 
 
 class ScreeningCreateSchema(ma.Schema):
     village = Id(required=True)
     screened_at = ma.fields.AwareDateTime(allow_none=True)
-    checked = ma.fields.List(ma.fields.String(validate=validate.Length(min=1, max=16)),
-                             required=True, validate=validate.Length(min=1, max=100),
-                             metadata={"description": "已排查的类别代码（清单）"})
-    findings = ma.fields.List(ma.fields.Nested(FindingSchema), load_default=list,
-                              validate=validate.Length(max=50),
-                              metadata={"description": "发现的问题；为空即零报告"})
+    checked = ma.fields.List(
+        ma.fields.String(validate=validate.Length(min=1, max=16)),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "已排查的类别代码（清单）"},
+    )
+    findings = ma.fields.List(
+        ma.fields.Nested(FindingSchema),
+        load_default=list,
+        validate=validate.Length(max=50),
+        metadata={"description": "发现的问题；为空即零报告"},
+    )
     note = ma.fields.String(validate=validate.Length(max=500), allow_none=True)
 
 
@@ -60,10 +68,14 @@ class ScreeningQuerySchema(ma.Schema):
 
 def _present(item: Screening, user) -> dict:
     cases = db.session.scalars(select(Case).where(Case.screening_id == item.id)).all()
-    return {"id": item.id, "village": {"id": item.village.id, "name": item.village.name},
-            "screened_at": item.screened_at,
-            "nil_return": item.nil_return, "checked": item.checked,
-            "case_codes": [c.code for c in cases if access.can_view_case(user, c)]}
+    return {
+        "id": item.id,
+        "village": {"id": item.village.id, "name": item.village.name},
+        "screened_at": item.screened_at,
+        "nil_return": item.nil_return,
+        "checked": item.checked,
+        "case_codes": [c.code for c in cases if access.can_view_case(user, c)],
+    }
 
 
 @bp.route("")
@@ -84,17 +96,28 @@ class Screenings(MethodView):
         village = db.session.get(Village, data["village"])
         if village is None:
             raise NotFound("村不存在。")
-        findings = [ReportDraft(village=village, category=f["category"],
-                                description=f["description"], place_text=f.get("place_text"),
-                                people_involved=f["people_involved"],
-                                group_dispute=f["group_dispute"],
-                                criminal_risk=f["criminal_risk"],
-                                parties=[Party(**p) for p in f["parties"]])
-                    for f in data["findings"]]
-        item = screening.file_screening(actor=user, village=village, checked=data["checked"],
-                                        findings=findings, screened_at=data.get("screened_at"),
-                                        note=data.get("note"),
-                                        idempotency_key=g.idempotency_key)
+        findings = [
+            ReportDraft(
+                village=village,
+                category=f["category"],
+                description=f["description"],
+                place_text=f.get("place_text"),
+                people_involved=f["people_involved"],
+                group_dispute=f["group_dispute"],
+                criminal_risk=f["criminal_risk"],
+                parties=[Party(**p) for p in f["parties"]],
+            )
+            for f in data["findings"]
+        ]
+        item = screening.file_screening(
+            actor=user,
+            village=village,
+            checked=data["checked"],
+            findings=findings,
+            screened_at=data.get("screened_at"),
+            note=data.get("note"),
+            idempotency_key=g.idempotency_key,
+        )
         db.session.flush()
         return _present(item, user), 201
 

@@ -24,6 +24,7 @@ from server import (
     pageheaders,
     qr,
     ratelimit,
+    reference,
     tracking,
     workflow,
 )
@@ -33,29 +34,41 @@ from server.extensions import db
 from server.models import Category, CategoryGroup, Step, Town
 from server.operations import Reporter
 
-bp = Blueprint("villager", __name__, template_folder="../templates",
-               static_folder="../static", static_url_path="/static/villager")
+bp = Blueprint(
+    "villager",
+    __name__,
+    template_folder="../templates",
+    static_folder="../static",
+    static_url_path="/static/villager",
+)
 
 MAX_PHOTOS = 3
-GROUP_ORDER = [CategoryGroup.DISPUTE, CategoryGroup.SECURITY_HAZARD, CategoryGroup.SAFETY_HAZARD,
-               CategoryGroup.ENFORCEMENT]
+GROUP_ORDER = [
+    CategoryGroup.DISPUTE,
+    CategoryGroup.SECURITY_HAZARD,
+    CategoryGroup.SAFETY_HAZARD,
+    CategoryGroup.ENFORCEMENT,
+]
 
 
 @bp.after_request
 def _headers(response: Response) -> Response:
     # The tracking link is a secret in the URL: never sent on as a Referer, never cached;
     # and a shared phone's back button must not bring back someone else's form or code.
-    return pageheaders.apply(response, referrer="no-referrer",
-                             no_store=request.path.startswith(("/t", "/q")))
+    return pageheaders.apply(
+        response, referrer="no-referrer", no_store=request.path.startswith(("/t", "/q"))
+    )
 
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
     db.session.rollback()
     template = {410: "villager/replaced.html", 429: "villager/limited.html"}.get(
-        error.http_status, "villager/error.html")
-    response = Response(render_template(template, error=error, town=_town()),
-                        status=error.http_status)
+        error.http_status, "villager/error.html"
+    )
+    response = Response(
+        render_template(template, error=error, town=_town()), status=error.http_status
+    )
     if "retry_after" in error.details:
         response.headers["Retry-After"] = str(error.details["retry_after"])
     return response
@@ -85,13 +98,18 @@ def _client() -> str:
 
 
 def _categories() -> list[tuple[CategoryGroup, list[Category]]]:
-    rows = db.session.scalars(select(Category).where(Category.active.is_(True))
-                              .order_by(Category.sort_order, Category.code)).all()
+    rows = db.session.scalars(
+        select(Category)
+        .where(Category.active.is_(True))
+        .order_by(Category.sort_order, Category.code)
+    ).all()
     return [(group, [c for c in rows if c.group == group]) for group in GROUP_ORDER]
 
 
 def _accept_promise(case) -> str:
-    _warn, due = Deadlines().limits(case.category, Step.ACCEPT, urgent=case.urgent)
+    _warn, due = Deadlines(reference.calendar).limits(
+        case.category, Step.ACCEPT, urgent=case.urgent
+    )
     return parse_duration(due).label
 
 
@@ -119,14 +137,23 @@ def report_form(token: str):
     kind = request.args.get("kind")
     category = None
     if kind:
-        category = db.session.scalar(select(Category).where(Category.code == kind,
-                                                            Category.active.is_(True)))
+        category = db.session.scalar(
+            select(Category).where(Category.code == kind, Category.active.is_(True))
+        )
         if category is None:
             raise NotFound("没有这一类问题，请返回重新选择。")
-    return render_template("villager/report.html", village=village, token=token,
-                           category=category, groups=_categories(), town=_town(),
-                           form_key=str(uuid.uuid4()), values={}, error=None,
-                           max_photos=MAX_PHOTOS)
+    return render_template(
+        "villager/report.html",
+        village=village,
+        token=token,
+        category=category,
+        groups=_categories(),
+        town=_town(),
+        form_key=str(uuid.uuid4()),
+        values={},
+        error=None,
+        max_photos=MAX_PHOTOS,
+    )
 
 
 def form_bound(config) -> int:
@@ -152,8 +179,11 @@ def submit(token: str):
     values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
     values["anonymous"] = anonymous
     values["happening_now"] = form.get("happening_now") == "yes"
-    reporter = Reporter(anonymous=anonymous, name=None if anonymous else values["name"],
-                        phone=None if anonymous else values["phone"])
+    reporter = Reporter(
+        anonymous=anonymous,
+        name=None if anonymous else values["name"],
+        phone=None if anonymous else values["phone"],
+    )
     try:
         ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
         try:
@@ -163,20 +193,30 @@ def submit(token: str):
             # 120 posts from 120 addresses must not silence a village (the next one may
             # be a real drug report): past its limit, a report is taken and held apart.
             held = True
-        form_key = operations.villager_form_key(key, village, category=category.code,
-                                                description=values["description"],
-                                                place_text=values["place_text"],
-                                                reporter=reporter)
+        form_key = operations.villager_form_key(
+            key,
+            village,
+            category=category.code,
+            description=values["description"],
+            place_text=values["place_text"],
+            reporter=reporter,
+        )
         # A resend is answered before any photo is processed again.
         photos = []
         if operations.find_villager_report(form_key) is None:
             uploads = [f for f in request.files.getlist("photos") if f and f.filename]
-            photos = [media.store_photo(f.read(), uploader=None)
-                      for f in uploads[:MAX_PHOTOS]]
+            photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
         case, secret, resent = operations.submit_villager_report(
-            village, category=category.code, description=values["description"],
-            place_text=values["place_text"], idempotency_key=key, photos=photos,
-            reporter=reporter, happening_now=values["happening_now"], held=held)
+            village,
+            category=category.code,
+            description=values["description"],
+            place_text=values["place_text"],
+            idempotency_key=key,
+            photos=photos,
+            reporter=reporter,
+            happening_now=values["happening_now"],
+            held=held,
+        )
         db.session.commit()
     except Exception as failure:
         error = failure if isinstance(failure, DomainError) else None
@@ -187,23 +227,40 @@ def submit(token: str):
             # Our own fault: logged (with no statement values: hide_parameters), and the
             # villager gets the form back with what they typed, not a bare 500.
             current_app.logger.exception("villager report failed (village %s)", village.code)
-            error = DomainError("服务器出了点问题，报告没有提交成功。"
-                                "您填写的内容还在，请稍后再点“提交”。",
-                                code="server_error", http_status=500)
+            error = DomainError(
+                "服务器出了点问题，报告没有提交成功。您填写的内容还在，请稍后再点“提交”。",
+                code="server_error",
+                http_status=500,
+            )
         # Refused, whatever the reason: the form again, with what was typed in it.
-        page = render_template("villager/report.html", village=village, token=token,
-                               category=category, groups=_categories(), town=_town(),
-                               form_key=key, values=values, error=error,
-                               max_photos=MAX_PHOTOS)
+        page = render_template(
+            "villager/report.html",
+            village=village,
+            token=token,
+            category=category,
+            groups=_categories(),
+            town=_town(),
+            form_key=key,
+            values=values,
+            error=error,
+            max_photos=MAX_PHOTOS,
+        )
         response = Response(page, status=error.http_status)
         if "retry_after" in error.details:
             response.headers["Retry-After"] = str(error.details["retry_after"])
         return response
     link = url_for("villager.track", secret=secret, _external=False)
-    return render_template("villager/submitted.html", case=case, village=village,
-                           secret=tracking.display(secret), link=link, resent=resent,
-                           public_url=qr.public_base_url(),
-                           promise=_accept_promise(case), town=_town())
+    return render_template(
+        "villager/submitted.html",
+        case=case,
+        village=village,
+        secret=tracking.display(secret),
+        link=link,
+        resent=resent,
+        public_url=qr.public_base_url(),
+        promise=_accept_promise(case),
+        town=_town(),
+    )
 
 
 @bp.route("/t", methods=["GET", "POST"])
@@ -233,14 +290,22 @@ def track(secret: str):
     lives_on = workflow.survivor(case)
     after_result = case.status in workflow.AFTER_RESULT
     return render_template(
-        "villager/track.html", case=case, status_code=status_code, status_label=status_label,
-        timeline=workflow.public_timeline(case), secret=secret, town=_town(),
+        "villager/track.html",
+        case=case,
+        status_code=status_code,
+        status_label=status_label,
+        timeline=workflow.public_timeline(case),
+        secret=secret,
+        town=_town(),
         can_add=case.status in workflow.REPORTER_ACTIONS["add_info"][0],
-        can_answer=after_result and not answered, satisfaction=workflow.SATISFACTION,
+        can_answer=after_result and not answered,
+        satisfaction=workflow.SATISFACTION,
         can_complain=after_result and answered and case.complaint_at is None,
         under_review=case.complaint_at is not None,
         survivor_timeline=workflow.public_timeline(lives_on, of_survivor=True)
-        if lives_on is not case else None)
+        if lives_on is not case
+        else None,
+    )
 
 
 @bp.post("/t/<secret>/info")
@@ -256,9 +321,12 @@ def add_info(secret: str):
 def answer(secret: str):
     """The villager says whether they are satisfied with how it was handled."""
     case = _tracked(secret)
-    workflow.apply_as_reporter(case, "answer_follow_up",
-                               satisfaction=request.form.get("satisfaction") or None,
-                               text=request.form.get("text"))
+    workflow.apply_as_reporter(
+        case,
+        "answer_follow_up",
+        satisfaction=request.form.get("satisfaction") or None,
+        text=request.form.get("text"),
+    )
     db.session.commit()
     return redirect(url_for("villager.track", secret=secret), code=303)
 
@@ -276,24 +344,36 @@ def complain(secret: str):
 def qr_png(token: str):
     """The village's QR code (PNG)."""
     village = qr.resolve(token)
-    return Response(qr.png(village), mimetype="image/png",
-                    headers={"Content-Disposition": f'inline; filename="{village.code}.png"'})
+    return Response(
+        qr.png(village),
+        mimetype="image/png",
+        headers={"Content-Disposition": f'inline; filename="{village.code}.png"'},
+    )
 
 
 @bp.get("/q/<token>/qr.svg")
 def qr_svg(token: str):
     """The village's QR code (SVG)."""
     village = qr.resolve(token)
-    return Response(qr.svg(village), mimetype="image/svg+xml",
-                    headers={"Content-Disposition": f'inline; filename="{village.code}.svg"'})
+    return Response(
+        qr.svg(village),
+        mimetype="image/svg+xml",
+        headers={"Content-Disposition": f'inline; filename="{village.code}.svg"'},
+    )
 
 
 @bp.get("/q/<token>/poster")
 def poster(token: str):
     """A printable A4 poster for the village (the token is on the poster anyway)."""
     village = qr.resolve(token)
-    return render_template("villager/poster.html", villages=[village], town=_town(),
-                           qr_svg=qr.svg, url_of=qr.village_url, inline_css=False)
+    return render_template(
+        "villager/poster.html",
+        villages=[village],
+        town=_town(),
+        qr_svg=qr.svg,
+        url_of=qr.village_url,
+        inline_css=False,
+    )
 
 
 @bp.get("/disclosure")
@@ -308,12 +388,12 @@ def disclosure(year: int | None = None, month: int | None = None):
         year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
     if not 1 <= (month or 0) <= 12 or not 2000 <= year <= 2100:
         raise NotFound("没有这个月份。")
-    figures = statistics.disclosure(statistics.month(year, month),
-                                    threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"]))
+    figures = statistics.disclosure(
+        statistics.month(year, month), threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"])
+    )
     return render_template("villager/disclosure.html", d=figures, town=_town())
 
 
 def init_app(app) -> None:
     """Register the villagers' pages."""
     app.register_blueprint(bp)
-

@@ -76,8 +76,10 @@ class PartyKind(LabelledEnum):
 
 
 # A case awaiting the center's review: a return or an extension asked for, a complaint.
-AWAITING_REVIEW = ("complaint_at IS NOT NULL OR return_requested_at IS NOT NULL"
-                   " OR extension_requested_until IS NOT NULL")
+AWAITING_REVIEW = (
+    "complaint_at IS NOT NULL OR return_requested_at IS NOT NULL"
+    " OR extension_requested_until IS NOT NULL"
+)
 
 # Statuses in which a department holds the case: it must have a lead department.
 _WITH_DEPARTMENT = "'dispatched', 'in_progress', 'resolved'"
@@ -92,16 +94,21 @@ class Case(db.Model):
 
     __tablename__ = "case_file"  # "case" is an SQL keyword
     __table_args__ = (
-        CheckConstraint(f"status NOT IN ({_WITH_DEPARTMENT}) OR lead_department_id IS NOT NULL",
-                        name="dispatched_has_department"),
-        CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)",
-                        name="closed_at_iff_closed"),
-        CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL)",
-                        name="merged_has_target"),
+        CheckConstraint(
+            f"status NOT IN ({_WITH_DEPARTMENT}) OR lead_department_id IS NOT NULL",
+            name="dispatched_has_department",
+        ),
+        CheckConstraint(
+            "(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_iff_closed"
+        ),
+        CheckConstraint(
+            "(status = 'merged') = (merged_into_id IS NOT NULL)", name="merged_has_target"
+        ),
         CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="coordinates_paired"),
         CheckConstraint("latitude IS NULL OR (latitude BETWEEN -90 AND 90)", name="latitude_range"),
-        CheckConstraint("longitude IS NULL OR (longitude BETWEEN -180 AND 180)",
-                        name="longitude_range"),
+        CheckConstraint(
+            "longitude IS NULL OR (longitude BETWEEN -180 AND 180)", name="longitude_range"
+        ),
         CheckConstraint("people_involved >= 1", name="people_involved_positive"),
         CheckConstraint(
             "NOT reporter_anonymous OR (reporter_name IS NULL AND reporter_phone IS NULL"
@@ -110,32 +117,52 @@ class Case(db.Model):
         ),
         # An open case always has a running clock, and a finished one never: the queue's
         # partial indexes below rely on it.
-        CheckConstraint("(due_at IS NULL) = (status IN ('rejected', 'merged', 'closed'))",
-                        name="clock_iff_open"),
+        CheckConstraint(
+            "(due_at IS NULL) = (status IN ('rejected', 'merged', 'closed'))", name="clock_iff_open"
+        ),
         # The triage queue (server/queue.py): open cases in (urgent, due_at, id) order,
         # alone or within one village, category or status; partial, so the finished
         # majority of cases costs them nothing.
-        *[Index(f"ix_case_file_queue{suffix}", *lead, "urgent", "due_at", "id", *extra,
+        *[
+            Index(
+                f"ix_case_file_queue{suffix}",
+                *lead,
+                "urgent",
+                "due_at",
+                "id",
+                *extra,
                 sqlite_where=text("due_at IS NOT NULL"),
-                postgresql_where=text("due_at IS NOT NULL"))
-          for suffix, lead, extra in (
-              ("", (), ()), ("_village", ("village_id",), ()),
-              ("_category", ("category_id",), ()),
-              # Also covers the per-status counts under the common filters.
-              ("_status", ("status",), ("village_id", "category_id", "risk_level",
-                                        "supervised")))],
+                postgresql_where=text("due_at IS NOT NULL"),
+            )
+            for suffix, lead, extra in (
+                ("", (), ()),
+                ("_village", ("village_id",), ()),
+                ("_category", ("category_id",), ()),
+                # Also covers the per-status counts under the common filters.
+                ("_status", ("status",), ("village_id", "category_id", "risk_level", "supervised")),
+            )
+        ],
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
         # Reports received in a period, counted by the figures from this index alone.
-        Index("ix_case_file_received", "created_at", "status", "source", "category_id",
-              "village_id"),
+        Index(
+            "ix_case_file_received", "created_at", "status", "source", "category_id", "village_id"
+        ),
         Index("ix_case_file_lead_department_status", "lead_department_id", "status"),
         # Repeat disputes received in a period, for the figures: few rows.
-        Index("ix_case_file_repeat", "created_at", sqlite_where=text("repeat_dispute"),
-              postgresql_where=text("repeat_dispute")),
+        Index(
+            "ix_case_file_repeat",
+            "created_at",
+            sqlite_where=text("repeat_dispute"),
+            postgresql_where=text("repeat_dispute"),
+        ),
         # What awaits the center's review (server/queue.py): few rows, at any status.
-        Index("ix_case_file_review", "id", sqlite_where=text(AWAITING_REVIEW),
-              postgresql_where=text(AWAITING_REVIEW)),
+        Index(
+            "ix_case_file_review",
+            "id",
+            sqlite_where=text(AWAITING_REVIEW),
+            postgresql_where=text(AWAITING_REVIEW),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -246,8 +273,8 @@ class Case(db.Model):
     merged_into: Mapped[Case | None] = relationship(remote_side=[id])
     # The duplicates folded into this case (合并), oldest first.
     merged_reports: Mapped[list[Case]] = relationship(
-        primaryjoin="Case.id == foreign(Case.merged_into_id)", order_by="Case.id",
-        viewonly=True)
+        primaryjoin="Case.id == foreign(Case.merged_into_id)", order_by="Case.id", viewonly=True
+    )
     parties: Mapped[list[CaseParty]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseParty.id"
     )
@@ -283,8 +310,7 @@ class CaseParty(db.Model):
     __table_args__ = (Index("ix_case_party_name_key_case", "name_key", "case_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"),
-                                         index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
     side: Mapped[PartySide] = mapped_column(enum_type(PartySide, "party_side"))
     kind: Mapped[PartyKind] = mapped_column(enum_type(PartyKind, "party_kind"))
     name: Mapped[str] = mapped_column(String(64), index=True)
@@ -304,8 +330,7 @@ class CaseAssignment(db.Model):
     __table_args__ = (Index("ix_case_assignment_department_open", "department_id", "ended_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"),
-                                         index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
     role: Mapped[AssignmentRole] = mapped_column(enum_type(AssignmentRole, "assignment_role"))
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -328,12 +353,29 @@ class CaseEvent(db.Model):
         Index("ix_case_event_case_at", "case_id", "at"),
         # The figures (server/statistics.py) count a year of events inside the database:
         # the actions counted per case, and the step clocks, each from one index alone.
-        Index("ix_case_event_figures", "action", "at", "category_id", "village_id", "result",
-              "previous_at", "previous_result_at", "previous_counted_at",
-              "seconds_since_report"),
-        Index("ix_case_event_steps", "step", "at", "step_due_at", "action", "category_id",
-              "village_id", sqlite_where=text("step IS NOT NULL"),
-              postgresql_where=text("step IS NOT NULL")),
+        Index(
+            "ix_case_event_figures",
+            "action",
+            "at",
+            "category_id",
+            "village_id",
+            "result",
+            "previous_at",
+            "previous_result_at",
+            "previous_counted_at",
+            "seconds_since_report",
+        ),
+        Index(
+            "ix_case_event_steps",
+            "step",
+            "at",
+            "step_due_at",
+            "action",
+            "category_id",
+            "village_id",
+            sqlite_where=text("step IS NOT NULL"),
+            postgresql_where=text("step IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -115,9 +115,7 @@ class RoutingRule(db.Model):
 
     __tablename__ = "routing_rule"
     __table_args__ = (
-        CheckConstraint(
-            "(department_id IS NULL) <> (department_kind IS NULL)", name="one_target"
-        ),
+        CheckConstraint("(department_id IS NULL) <> (department_kind IS NULL)", name="one_target"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -110,8 +110,9 @@ class User(db.Model):
     # (tokens are signed, not stored; nothing in them can be guessed from a time).
     token_secret: Mapped[str | None] = mapped_column(String(32))
     # Set by a password reset: the next sign-in must choose a new password first.
-    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
-                                                       server_default=false())
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     department: Mapped[Department | None] = relationship(back_populates="members")
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)

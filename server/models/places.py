@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from server import codes
 from server.extensions import db
 from server.models.base import UTCDateTime, utcnow
 
@@ -25,9 +26,7 @@ class Town(db.Model):
 
 
 def _new_qr_token() -> str:
-    from server.qr import new_token
-
-    return new_token()
+    return codes.new_token()
 
 
 class Village(db.Model):

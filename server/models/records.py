@@ -109,8 +109,9 @@ class WebSession(db.Model):
 
     # sha256 of the cookie's value: a database leak does not hand out live sessions.
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id",
-                                                           ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -152,8 +153,9 @@ class WeChatConsent(db.Model):
 
     __tablename__ = "wechat_consent"
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
     template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     credits: Mapped[int] = mapped_column(Integer, default=0)
 

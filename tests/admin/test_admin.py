@@ -58,8 +58,7 @@ def test_a_busy_session_still_ends_after_its_lifetime(client, world, signin, app
         moment += step
         with clock.frozen_at(moment):
             assert client.get("/admin/").status_code == 200
-    with clock.frozen_at(start + timedelta(hours=app.config["ADMIN_SESSION_HOURS"],
-                                           minutes=1)):
+    with clock.frozen_at(start + timedelta(hours=app.config["ADMIN_SESSION_HOURS"], minutes=1)):
         assert client.get("/admin/").status_code == 302
 
 
@@ -68,27 +67,36 @@ def test_the_sixth_wrong_password_finds_the_account_locked(client, world):
     now = clock.now()
     with clock.frozen_at(now):
         for _attempt in range(5):
-            page = client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
-                                                     "password": "Wrong@2026x"})
+            page = client.post(
+                "/admin/login",
+                data={"csrf_token": token, "username": "t_center", "password": "Wrong@2026x"},
+            )
             assert page.status_code == 401
             assert "用户名或密码错误" in page.get_data(as_text=True)
             clock.advance(timedelta(seconds=5))  # past the slowing down
-        sixth = client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
-                                                  "password": PASSWORD})
+        sixth = client.post(
+            "/admin/login", data={"csrf_token": token, "username": "t_center", "password": PASSWORD}
+        )
     assert sixth.status_code == 401
     assert "锁定" in sixth.get_data(as_text=True)
-    assert db.session.scalar(select(func.count(AuditEntry.id)).where(
-        AuditEntry.action == "auth.locked")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count(AuditEntry.id)).where(AuditEntry.action == "auth.locked")
+        )
+        == 1
+    )
     with clock.frozen_at(now + timedelta(minutes=16)):
-        ok = client.post("/admin/login", data={"csrf_token": token, "username": "t_center",
-                                               "password": PASSWORD})
+        ok = client.post(
+            "/admin/login", data={"csrf_token": token, "username": "t_center", "password": PASSWORD}
+        )
     assert ok.status_code == 302
 
 
 def test_a_grid_worker_cannot_use_the_admin(client, world):
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
-    page = client.post("/admin/login", data={"csrf_token": token, "username": "t_grid1",
-                                             "password": PASSWORD})
+    page = client.post(
+        "/admin/login", data={"csrf_token": token, "username": "t_grid1", "password": PASSWORD}
+    )
     assert page.status_code == 401
     assert "手机工作台" in page.get_data(as_text=True)
     # On record as a refused sign-in, not as a sign-in (issue 15, point 9).
@@ -110,8 +118,10 @@ def _forms(world):
         ("/admin/logout", {}),
         (f"/admin/cases/{case.code}/actions/accept", {"version": str(case.version)}),
         (f"/admin/villages/{world.v1.code}/rotate", {}),
-        ("/admin/users", {"username": "n1", "display_name": "n", "role": "center",
-                          "password": PASSWORD}),
+        (
+            "/admin/users",
+            {"username": "n1", "display_name": "n", "role": "center", "password": PASSWORD},
+        ),
         (f"/admin/users/{world.worker2.id}/active", {"active": "no"}),
         (f"/admin/users/{world.worker2.id}/password", {"password": PASSWORD}),
         (f"/admin/users/{world.worker2.id}/bind", {"grids": str(world.g1.id)}),
@@ -167,10 +177,14 @@ def test_a_handler_sees_only_their_departments_cases(client, world, signin):
     assert other.description not in typed.get_data(as_text=True)
 
 
-def test_the_informant_is_shown_to_the_center_only_and_each_view_is_logged(client, world,
-                                                                          signin):
-    case = new_report(world, actor=None, source="qr", parties=[],
-                      reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"))
+def test_the_informant_is_shown_to_the_center_only_and_each_view_is_logged(client, world, signin):
+    case = new_report(
+        world,
+        actor=None,
+        source="qr",
+        parties=[],
+        reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"),
+    )
     workflow.apply(case, "accept", actor=world.center)
     workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id)
     db.session.flush()
@@ -185,8 +199,11 @@ def test_the_informant_is_shown_to_the_center_only_and_each_view_is_logged(clien
     page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
     assert "王秀英" in page
     assert "13911112222" in page
-    views = db.session.scalar(select(func.count(AuditEntry.id)).where(
-        AuditEntry.action == "case.view_informant", AuditEntry.object_id == case.code))
+    views = db.session.scalar(
+        select(func.count(AuditEntry.id)).where(
+            AuditEntry.action == "case.view_informant", AuditEntry.object_id == case.code
+        )
+    )
     assert views == 1
 
 
@@ -206,9 +223,10 @@ def test_accept_and_dispatch_through_the_forms(client, world, signin):
     db.session.flush()
     token = signin(world.center)
     url = f"/admin/cases/{case.code}/actions"
-    accepted = client.post(f"{url}/accept", data={"csrf_token": token,
-                                                  "version": str(case.version),
-                                                  "risk_level": "orange"})
+    accepted = client.post(
+        f"{url}/accept",
+        data={"csrf_token": token, "version": str(case.version), "risk_level": "orange"},
+    )
     assert accepted.status_code == 302
     case = db.session.get(Case, case.id)
     assert (case.status, case.risk_level) == (CaseStatus.ACCEPTED, "orange")
@@ -216,10 +234,16 @@ def test_accept_and_dispatch_through_the_forms(client, world, signin):
     assert "已受理" in page
     # Routing preselects the village committee for a neighbours' dispute.
     assert f'value="{world.committee1.id}" selected' in page
-    client.post(f"{url}/dispatch", data={
-        "csrf_token": token, "version": str(case.version),
-        "lead_department": str(world.justice.id),
-        "co_departments": [str(world.committee1.id)], "note": "请司法所牵头"})
+    client.post(
+        f"{url}/dispatch",
+        data={
+            "csrf_token": token,
+            "version": str(case.version),
+            "lead_department": str(world.justice.id),
+            "co_departments": [str(world.committee1.id)],
+            "note": "请司法所牵头",
+        },
+    )
     case = db.session.get(Case, case.id)
     assert case.status == CaseStatus.DISPATCHED
     assert [a.department for a in case.active_assignments] == [world.justice, world.committee1]
@@ -232,9 +256,11 @@ def test_a_stale_form_says_so_and_shows_the_new_state(client, world, signin):
     seen = case.version
     workflow.apply(case, "accept", actor=world.center)  # someone else, first
     db.session.flush()
-    response = client.post(f"/admin/cases/{case.code}/actions/reject",
-                           data={"csrf_token": token, "version": str(seen), "reason": "重复"},
-                           follow_redirects=True)
+    response = client.post(
+        f"/admin/cases/{case.code}/actions/reject",
+        data={"csrf_token": token, "version": str(seen), "reason": "重复"},
+        follow_redirects=True,
+    )
     page = response.get_data(as_text=True)
     assert "刚被其他人更新过" in page
     assert "已受理" in page
@@ -247,41 +273,83 @@ def test_leaders_read_only(client, world, signin):
     token = signin(world.leader)
     page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
     assert "领导账号只读" in page
-    refused = client.post(f"/admin/cases/{case.code}/actions/accept",
-                          data={"csrf_token": token, "version": str(case.version)})
+    refused = client.post(
+        f"/admin/cases/{case.code}/actions/accept",
+        data={"csrf_token": token, "version": str(case.version)},
+    )
     assert refused.status_code == 403
 
 
 def test_management_changes_are_audited(client, world, signin):
     token = signin(world.security)  # accounts are the security admin's (三员分立)
-    created = client.post("/admin/users", data={
-        "csrf_token": token, "username": "zhangsan", "display_name": "张三", "role": "handler",
-        "department": str(world.police.id), "password": PASSWORD})
+    created = client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "zhangsan",
+            "display_name": "张三",
+            "role": "handler",
+            "department": str(world.police.id),
+            "password": PASSWORD,
+        },
+    )
     assert created.status_code == 302
     user = db.session.scalar(select(User).where(User.username == "zhangsan"))
     assert user.department == world.police
-    weak = client.post("/admin/users", data={"csrf_token": token, "username": "lisi",
-                                             "display_name": "李四", "role": "center",
-                                             "password": "password"}, follow_redirects=True)
+    weak = client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "lisi",
+            "display_name": "李四",
+            "role": "center",
+            "password": "password",
+        },
+        follow_redirects=True,
+    )
     assert "密码至少" in weak.get_data(as_text=True)
     client.post(f"/admin/users/{user.id}/active", data={"csrf_token": token, "active": "no"})
     assert not db.session.get(User, user.id).active
     token = signin(world.admin)  # configuration is the system admin's
-    client.post("/admin/calendar", data={"csrf_token": token, "day": "2027-01-01",
-                                         "workday": "no", "name": "元旦"})
-    client.post("/admin/categories", data={
-        "csrf_token": token, "code": "H01", "name": "火灾隐患", "default_risk_level": "red",
-        "urgent": "yes", "active": "yes", "lead_kind": "work_safety_office",
-        "co_kinds": ["village_committee"],
-        **{f"due_{s}": d for s, d in (("accept", "30m"), ("dispatch", "1h"), ("sign_for", "1h"),
-                                      ("handle", "5wd"), ("verify", "2wd"),
-                                      ("follow_up", "7d"))}})
+    client.post(
+        "/admin/calendar",
+        data={"csrf_token": token, "day": "2027-01-01", "workday": "no", "name": "元旦"},
+    )
+    client.post(
+        "/admin/categories",
+        data={
+            "csrf_token": token,
+            "code": "H01",
+            "name": "火灾隐患",
+            "default_risk_level": "red",
+            "urgent": "yes",
+            "active": "yes",
+            "lead_kind": "work_safety_office",
+            "co_kinds": ["village_committee"],
+            **{
+                f"due_{s}": d
+                for s, d in (
+                    ("accept", "30m"),
+                    ("dispatch", "1h"),
+                    ("sign_for", "1h"),
+                    ("handle", "5wd"),
+                    ("verify", "2wd"),
+                    ("follow_up", "7d"),
+                )
+            },
+        },
+    )
     old = world.v1.qr_token
     client.post(f"/admin/villages/{world.v1.code}/rotate", data={"csrf_token": token})
     assert db.session.get(type(world.v1), world.v1.id).qr_token != old
     actions = set(db.session.scalars(select(AuditEntry.action)))
-    assert {"user.create", "user.disable", "calendar.set", "category.save",
-            "village.rotate_qr"} <= actions
+    assert {
+        "user.create",
+        "user.disable",
+        "calendar.set",
+        "category.save",
+        "village.rotate_qr",
+    } <= actions
     token = signin(world.auditor)  # the log is the auditor's to read
     audit_page = client.get("/admin/audit?action=user.").get_data(as_text=True)
     assert "user.create" in audit_page
@@ -322,21 +390,29 @@ def test_a_background_poll_does_not_keep_an_idle_session_alive(client, world, si
         assert websession.purge_expired(app.config["ADMIN_IDLE_MINUTES"]) == 1
 
 
-def test_a_handler_asks_for_more_time_at_the_desk_and_the_center_decides(client, world,
-                                                                         signin):
+def test_a_handler_asks_for_more_time_at_the_desk_and_the_center_decides(client, world, signin):
     case = case_in("in_progress", world)
     db.session.flush()
     until = clock.local(case.due_at + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
     token = signin(world.justice_handler)
-    asked = client.post(f"/admin/cases/{case.code}/actions/request_extension", data={
-        "csrf_token": token, "version": str(case.version), "until": until,
-        "reason": "一方外出务工", "parties_consent": "yes"})
+    asked = client.post(
+        f"/admin/cases/{case.code}/actions/request_extension",
+        data={
+            "csrf_token": token,
+            "version": str(case.version),
+            "until": until,
+            "reason": "一方外出务工",
+            "parties_consent": "yes",
+        },
+    )
     assert asked.status_code == 302
     case = db.session.get(Case, case.id)
     assert clock.local(case.extension_requested_until).strftime("%Y-%m-%dT%H:%M") == until
     token = signin(world.center)
-    client.post(f"/admin/cases/{case.code}/actions/approve_extension",
-                data={"csrf_token": token, "version": str(case.version)})
+    client.post(
+        f"/admin/cases/{case.code}/actions/approve_extension",
+        data={"csrf_token": token, "version": str(case.version)},
+    )
     case = db.session.get(Case, case.id)
     assert clock.local(case.due_at).strftime("%Y-%m-%dT%H:%M") == until
     assert case.extension_requested_until is None

@@ -33,11 +33,14 @@ def test_login_gives_a_working_token(client, world):
     assert me.json["username"] == "t_grid1"
 
 
-@pytest.mark.parametrize(("headers", "code"), [
-    ({}, "token_missing"),
-    ({"Authorization": "Basic abc"}, "token_missing"),
-    ({"Authorization": "Bearer not-a-token"}, "token_invalid"),
-])
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "token_missing"),
+        ({"Authorization": "Basic abc"}, "token_missing"),
+        ({"Authorization": "Bearer not-a-token"}, "token_invalid"),
+    ],
+)
 def test_requests_without_a_good_token_are_refused(client, world, headers, code):
     response = client.get("/api/v1/cases", headers=headers)
     assert response.status_code == 401
@@ -49,8 +52,11 @@ def test_wrong_password_and_unknown_user_answer_alike(client, world):
     wrong = _login(client, "t_grid1", "Wrong@2026x")
     unknown = _login(client, "nobody", "Wrong@2026x")
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json == unknown.json == {"code": "invalid_credentials",
-                                          "message": "用户名或密码错误。"}
+    assert (
+        wrong.json
+        == unknown.json
+        == {"code": "invalid_credentials", "message": "用户名或密码错误。"}
+    )
 
 
 def test_a_token_expires(client, world, app):
@@ -132,11 +138,16 @@ def test_failed_logins_are_slowed_then_locked(client, world):
 def wechat(app):
     """The fake WeChat server, with the app pointed at it (live mode)."""
     with FakeWeChat(slow_seconds=2.0) as fake:
-        saved = {k: app.config[k] for k in ("WECHAT_MODE", "WECHAT_API_BASE",
-                                            "WECHAT_TIMEOUT_SECONDS")}
-        app.config.update(WECHAT_MODE="live", WECHAT_API_BASE=fake.base_url,
-                          WECHAT_APPID="wx-test-app", WECHAT_SECRET="test-secret",
-                          WECHAT_TIMEOUT_SECONDS=0.5)
+        saved = {
+            k: app.config[k] for k in ("WECHAT_MODE", "WECHAT_API_BASE", "WECHAT_TIMEOUT_SECONDS")
+        }
+        app.config.update(
+            WECHAT_MODE="live",
+            WECHAT_API_BASE=fake.base_url,
+            WECHAT_APPID="wx-test-app",
+            WECHAT_SECRET="test-secret",
+            WECHAT_TIMEOUT_SECONDS=0.5,
+        )
         yield fake
         app.config.update(saved)
 
@@ -153,23 +164,31 @@ def test_wechat_login_for_a_bound_account(client, world, wechat, caplog):
     assert world.worker1.wechat_session_key == "SK-OPENID-1-secret"  # kept server-side
     path, query = wechat.calls[-1]
     assert path == "/sns/jscode2session"
-    assert query == {"appid": "wx-test-app", "secret": "test-secret", "js_code": "ok-OPENID-1",
-                     "grant_type": "authorization_code"}
+    assert query == {
+        "appid": "wx-test-app",
+        "secret": "test-secret",
+        "js_code": "ok-OPENID-1",
+        "grant_type": "authorization_code",
+    }
 
 
 def _audit_count():
     return db.session.scalar(select(func.count(AuditEntry.id)))
 
 
-@pytest.mark.parametrize(("code", "status", "error"), [
-    ("ok-STRANGER", 403, "wechat_not_bound"),
-    ("bad", 400, "wechat_invalid_code"),
-    ("busy", 503, "wechat_unavailable"),
-    ("boom", 503, "wechat_unavailable"),
-    ("slow", 503, "wechat_unavailable"),
-])
-def test_wechat_login_failures_are_clear_and_store_nothing(client, world, wechat, code, status,
-                                                           error):
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("ok-STRANGER", 403, "wechat_not_bound"),
+        ("bad", 400, "wechat_invalid_code"),
+        ("busy", 503, "wechat_unavailable"),
+        ("boom", 503, "wechat_unavailable"),
+        ("slow", 503, "wechat_unavailable"),
+    ],
+)
+def test_wechat_login_failures_are_clear_and_store_nothing(
+    client, world, wechat, code, status, error
+):
     before = _audit_count()
     response = client.post("/api/v1/auth/wechat", json={"code": code})
     assert response.status_code == status
@@ -188,21 +207,25 @@ def test_wechat_down_entirely(client, world, app, wechat):
 
 def test_binding_wechat_needs_a_signed_in_user(client, world, wechat, login):
     assert client.post("/api/v1/auth/wechat/bind", json={"code": "ok-W1"}).status_code == 401
-    response = client.post("/api/v1/auth/wechat/bind", json={"code": "ok-W1"},
-                           headers=login(world.worker1))
+    response = client.post(
+        "/api/v1/auth/wechat/bind", json={"code": "ok-W1"}, headers=login(world.worker1)
+    )
     assert response.json == {"bound": True}
     assert world.worker1.wechat_openid == "W1"
     assert client.post("/api/v1/auth/wechat", json={"code": "ok-W1"}).status_code == 200
-    taken = client.post("/api/v1/auth/wechat/bind", json={"code": "ok-W1"},
-                        headers=login(world.worker2))
+    taken = client.post(
+        "/api/v1/auth/wechat/bind", json={"code": "ok-W1"}, headers=login(world.worker2)
+    )
     assert taken.status_code == 409
     assert taken.json["code"] == "wechat_already_bound"
 
 
 def test_fake_mode_works_offline_and_off_mode_refuses(client, world, app):
     assert app.config["WECHAT_MODE"] == "fake"
-    assert client.post("/api/v1/auth/wechat", json={"code": "anything"}).json["code"] == \
-        "wechat_not_bound"
+    assert (
+        client.post("/api/v1/auth/wechat", json={"code": "anything"}).json["code"]
+        == "wechat_not_bound"
+    )
     app.config["WECHAT_MODE"] = "off"
     try:
         response = client.post("/api/v1/auth/wechat", json={"code": "anything"})

@@ -37,21 +37,29 @@ def png_bomb(side=20000) -> bytes:
     import struct
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit greyscale
     row = b"\x00" + b"\x00" * (side // 8)
     compressor = zlib.compressobj(9)
     data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
 
 
 def upload(client, headers, data: bytes, name="photo.jpg", mimetype="image/jpeg"):
-    return client.post("/api/v1/media", headers=headers,
-                       data={"file": (io.BytesIO(data), name, mimetype)},
-                       content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/media",
+        headers=headers,
+        data={"file": (io.BytesIO(data), name, mimetype)},
+        content_type="multipart/form-data",
+    )
 
 
 def _stored_files(app) -> list[Path]:
@@ -86,15 +94,19 @@ def test_a_gps_photo_comes_back_with_nothing_but_pixels(client, world, login, ap
         assert not str(path).startswith(str(Path(app.static_folder or "/nonexistent")))
 
 
-@pytest.mark.parametrize(("data", "name", "status", "code"), [
-    (b"just some text, not an image", "photo.jpg", 415, "unsupported_media_type"),
-    (jpeg_with_gps()[:4000], "cut.jpg", 422, "invalid_image"),
-    (png_bomb(), "bomb.png", 413, "image_too_large"),
-    (b"", "empty.jpg", 422, "missing_file"),
-    (b"GIF89a" + b"\x00" * 100, "anim.gif", 415, "unsupported_media_type"),
-])
-def test_bad_files_are_refused_and_nothing_is_stored(client, world, login, app, data, name,
-                                                     status, code):
+@pytest.mark.parametrize(
+    ("data", "name", "status", "code"),
+    [
+        (b"just some text, not an image", "photo.jpg", 415, "unsupported_media_type"),
+        (jpeg_with_gps()[:4000], "cut.jpg", 422, "invalid_image"),
+        (png_bomb(), "bomb.png", 413, "image_too_large"),
+        (b"", "empty.jpg", 422, "missing_file"),
+        (b"GIF89a" + b"\x00" * 100, "anim.gif", 415, "unsupported_media_type"),
+    ],
+)
+def test_bad_files_are_refused_and_nothing_is_stored(
+    client, world, login, app, data, name, status, code
+):
     headers = login(world.worker1)
     before_files = _stored_files(app)
     before_rows = db.session.scalar(select(func.count(Photo.id)))
@@ -126,17 +138,23 @@ def test_uploads_are_bounded_in_bytes_and_parts(client, world, login, app):
     # Encoded here, in memory: the test client would spool it to an unclosed temporary file.
     boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(too_big), "big.jpg")})
     assert len(body) > app.config["MAX_CONTENT_LENGTH"]
-    response = client.post("/api/v1/media", headers=headers, data=body,
-                           content_type=f"multipart/form-data; boundary={boundary}")
+    response = client.post(
+        "/api/v1/media",
+        headers=headers,
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
     assert response.status_code == 413, response.json
     assert response.json["code"] == "payload_too_large"
     parts = app.config["MAX_FORM_PARTS"] + 10
     many = {f"f{i}": "x" for i in range(parts)} | {"file": (io.BytesIO(jpeg_with_gps()), "a.jpg")}
-    response = client.post("/api/v1/media", headers=headers, data=many,
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/media", headers=headers, data=many, content_type="multipart/form-data"
+    )
     assert response.status_code == 413
-    missing = client.post("/api/v1/media", headers=headers, data={},
-                          content_type="multipart/form-data")
+    missing = client.post(
+        "/api/v1/media", headers=headers, data={}, content_type="multipart/form-data"
+    )
     assert missing.status_code == 422
     wrong_type = client.post("/api/v1/media", headers=headers, json={"file": "x"})
     assert wrong_type.status_code == 415
@@ -148,18 +166,32 @@ def test_photos_are_seen_only_by_who_may_see_their_case(client, world, login):
     other = login(world.worker2)
     assert client.get(photo["url"], headers=other).status_code == 404  # unattached: uploader
     assert client.get(photo["url"], headers=login(world.center)).status_code == 404
-    report = client.post("/api/v1/reports", headers=mine | key(), json={
-        "category": "D02", "village": world.v1.id, "description": "两家争地。",
-        "photos": [photo["id"]]})
+    report = client.post(
+        "/api/v1/reports",
+        headers=mine | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "两家争地。",
+            "photos": [photo["id"]],
+        },
+    )
     assert report.status_code == 201, report.json
     assert [p["id"] for p in report.json["photos"]] == [photo["id"]]
     assert client.get(photo["url"], headers=login(world.center)).status_code == 200
     assert client.get(photo["url"], headers=other).status_code == 404  # another village
     assert client.get(photo["url"], headers=login(world.police_handler)).status_code == 404
     # A photo belongs to one report only.
-    again = client.post("/api/v1/reports", headers=mine | key(), json={
-        "category": "D02", "village": world.v1.id, "description": "再报一次。",
-        "photos": [photo["id"]]})
+    again = client.post(
+        "/api/v1/reports",
+        headers=mine | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "再报一次。",
+            "photos": [photo["id"]],
+        },
+    )
     assert again.status_code == 422
     assert again.json["code"] == "invalid_photo"
     assert client.get("/api/v1/media/doesnotexist", headers=mine).status_code == 404
@@ -168,16 +200,24 @@ def test_photos_are_seen_only_by_who_may_see_their_case(client, world, login):
 def test_a_report_shows_its_photos_in_the_order_a_later_read_does(client, world, login):
     mine = login(world.worker1)
     ids = [upload(client, mine, jpeg_with_gps(size=(64 + i, 48))).json["id"] for i in range(6)]
-    report = client.post("/api/v1/reports", headers=mine | key(), json={
-        "category": "D02", "village": world.v1.id, "description": "六张图。",
-        "photos": sorted(ids)})
+    report = client.post(
+        "/api/v1/reports",
+        headers=mine | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "六张图。",
+            "photos": sorted(ids),
+        },
+    )
     assert report.status_code == 201, report.json
     shown = client.get(f"/api/v1/cases/{report.json['code']}", headers=mine).json
     assert [p["id"] for p in report.json["photos"]] == [p["id"] for p in shown["photos"]] == ids
 
 
 def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
-        client, world, login, monkeypatch):
+    client, world, login, monkeypatch
+):
     """The photo is checked before the write lock and taken again as it is written: a
     report that took it in between wins, and this one is refused whole."""
     from server import operations
@@ -189,15 +229,23 @@ def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
     file_report = operations.file_report
 
     def another_report_first(case, **kwargs):
-        db.session.execute(update(Photo).where(Photo.public_id == photo_id)
-                           .values(case_id=other_id))
+        db.session.execute(
+            update(Photo).where(Photo.public_id == photo_id).values(case_id=other_id)
+        )
         return file_report(case, **kwargs)
 
     monkeypatch.setattr(operations, "file_report", another_report_first)
     cases = db.session.scalar(select(func.count(Case.id)))
-    response = client.post("/api/v1/reports", headers=mine | key(), json={
-        "category": "D02", "village": world.v1.id, "description": "两家争地。",
-        "photos": [photo_id]})
+    response = client.post(
+        "/api/v1/reports",
+        headers=mine | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "两家争地。",
+            "photos": [photo_id],
+        },
+    )
     assert response.status_code == 422, response.json
     assert response.json["code"] == "invalid_photo"
     assert db.session.scalar(select(func.count(Case.id))) == cases  # both rolled back
@@ -205,6 +253,14 @@ def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
 
 def test_someone_elses_photo_cannot_be_attached(client, world, login):
     photo = upload(client, login(world.worker2), jpeg_with_gps()).json
-    response = client.post("/api/v1/reports", headers=login(world.worker1) | key(), json={
-        "category": "D02", "village": world.v1.id, "description": "x", "photos": [photo["id"]]})
+    response = client.post(
+        "/api/v1/reports",
+        headers=login(world.worker1) | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "x",
+            "photos": [photo["id"]],
+        },
+    )
     assert response.status_code == 422

@@ -19,11 +19,18 @@ from tests.helpers import case_in, new_report
 
 
 def report_body(world, **changes):
-    return {"category": "D02", "village": world.v1.id, "grid": world.g1.id,
-            "description": "两户邻居因排水沟争吵。", "place_text": "村东头",
-            "latitude": 39.1, "longitude": 117.3, "occurred_at": "2026-05-30T08:00:00+08:00",
-            "people_involved": 4,
-            "parties": [{"name": "张三"}, {"name": "李四", "side": "respondent"}]} | changes
+    return {
+        "category": "D02",
+        "village": world.v1.id,
+        "grid": world.g1.id,
+        "description": "两户邻居因排水沟争吵。",
+        "place_text": "村东头",
+        "latitude": 39.1,
+        "longitude": 117.3,
+        "occurred_at": "2026-05-30T08:00:00+08:00",
+        "people_involved": 4,
+        "parties": [{"name": "张三"}, {"name": "李四", "side": "respondent"}],
+    } | changes
 
 
 def _cases():
@@ -69,8 +76,9 @@ def test_a_replay_ignores_json_spacing_and_key_order(client, world, login):
     body = report_body(world)
     first = client.post("/api/v1/reports", headers=headers, json=body)
     respaced = json.dumps(dict(reversed(body.items())), indent=2)
-    again = client.post("/api/v1/reports", headers=headers, data=respaced,
-                        content_type="application/json")
+    again = client.post(
+        "/api/v1/reports", headers=headers, data=respaced, content_type="application/json"
+    )
     assert again.status_code == 201
     assert again.json["code"] == first.json["code"]
 
@@ -79,16 +87,22 @@ def test_the_same_key_with_another_body_is_refused(client, world, login):
     headers = login(world.worker1) | key()
     client.post("/api/v1/reports", headers=headers, json=report_body(world))
     before = _cases()
-    other = client.post("/api/v1/reports", headers=headers,
-                        json=report_body(world, description="另一件事。"))
+    other = client.post(
+        "/api/v1/reports", headers=headers, json=report_body(world, description="另一件事。")
+    )
     assert other.status_code == 422
     assert other.json["code"] == "idempotency_key_reused"
     assert _cases() == before
 
 
-@pytest.mark.parametrize(("value", "code"), [(None, "idempotency_key_missing"),
-                                             ("not-a-uuid", "idempotency_key_invalid"),
-                                             ("", "idempotency_key_invalid")])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (None, "idempotency_key_missing"),
+        ("not-a-uuid", "idempotency_key_invalid"),
+        ("", "idempotency_key_invalid"),
+    ],
+)
 def test_a_missing_or_malformed_key_is_refused(client, world, login, value, code):
     headers = login(world.worker1)
     if value is not None:
@@ -126,10 +140,14 @@ def test_an_unfinished_claim_of_an_older_release_gets_409(client, world, login):
     # An older release claimed keys with a row before working; this one was not answered.
     from server import idempotency
 
-    digest = idempotency.fingerprint("POST", "/api/v1/reports",
-                                     json.dumps(report_body(world)).encode())
-    db.session.add(IdempotencyRecord(scope=f"user:{world.worker1.id}",
-                                     key=headers["Idempotency-Key"], fingerprint=digest))
+    digest = idempotency.fingerprint(
+        "POST", "/api/v1/reports", json.dumps(report_body(world)).encode()
+    )
+    db.session.add(
+        IdempotencyRecord(
+            scope=f"user:{world.worker1.id}", key=headers["Idempotency-Key"], fingerprint=digest
+        )
+    )
     db.session.flush()
     response = client.post("/api/v1/reports", headers=headers, json=report_body(world))
     assert response.status_code == 409
@@ -138,11 +156,15 @@ def test_an_unfinished_claim_of_an_older_release_gets_409(client, world, login):
 
 def test_keys_of_different_users_do_not_meet(client, world, login):
     shared = key()
-    first = client.post("/api/v1/reports", headers=login(world.worker1) | shared,
-                        json=report_body(world))
+    first = client.post(
+        "/api/v1/reports", headers=login(world.worker1) | shared, json=report_body(world)
+    )
     assert first.status_code == 201
-    center = client.post("/api/v1/reports", headers=login(world.center) | shared,
-                         json=report_body(world, source="walk_in"))
+    center = client.post(
+        "/api/v1/reports",
+        headers=login(world.center) | shared,
+        json=report_body(world, source="walk_in"),
+    )
     # Never another user's stored answer; the key on the case row refuses a double.
     assert "Idempotent-Replayed" not in center.headers
     assert center.status_code == 409
@@ -169,8 +191,9 @@ def test_twenty_sends_ten_at_once_make_one_case(fresh_app):
         db.session.commit()
         db.session.remove()
     client = fresh_app.test_client()
-    token = client.post("/api/v1/auth/login",
-                        json={"username": "t_grid1", "password": PASSWORD}).json["token"]
+    token = client.post(
+        "/api/v1/auth/login", json={"username": "t_grid1", "password": PASSWORD}
+    ).json["token"]
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
     answers = []
     lock = threading.Lock()
@@ -223,11 +246,13 @@ def test_listing_is_scoped_filtered_and_paged_by_cursor(client, world, login):
             break
     assert sorted(seen) == sorted(c.code for c in [*mine, hazard])
     assert len(seen) == len(set(seen))
-    hazards = client.get("/api/v1/cases", headers=headers,
-                         query_string={"category": "H01"}).json["items"]
+    hazards = client.get("/api/v1/cases", headers=headers, query_string={"category": "H01"}).json[
+        "items"
+    ]
     assert [i["code"] for i in hazards] == [hazard.code]
-    assert client.get("/api/v1/cases", headers=headers,
-                      query_string={"limit": 101}).status_code == 422
+    assert (
+        client.get("/api/v1/cases", headers=headers, query_string={"limit": 101}).status_code == 422
+    )
     bad = client.get("/api/v1/cases", headers=headers, query_string={"cursor": "zzz"})
     assert bad.status_code == 422
     assert bad.json["code"] == "invalid_cursor"
@@ -243,8 +268,9 @@ def test_overdue_filter(client, world, login):
     with clock.frozen_at(old.due_at + timedelta(hours=1)):
         fresh = new_report(world)
         db.session.flush()
-        response = client.get("/api/v1/cases", headers=login(world.center),
-                              query_string={"overdue": "true"})
+        response = client.get(
+            "/api/v1/cases", headers=login(world.center), query_string={"overdue": "true"}
+        )
         assert response.status_code == 200, response.json
         items = response.json["items"]
     codes = [i["code"] for i in items]
@@ -258,8 +284,11 @@ def test_a_grid_worker_cannot_read_or_act_on_another_village(client, world, logi
     db.session.flush()
     headers = login(world.worker1)
     assert client.get(f"/api/v1/cases/{other.code}", headers=headers).status_code == 404
-    acted = client.post(f"/api/v1/cases/{other.code}/actions", headers=headers | key(),
-                        json={"action": "note", "version": other.version, "text": "x"})
+    acted = client.post(
+        f"/api/v1/cases/{other.code}/actions",
+        headers=headers | key(),
+        json={"action": "note", "version": other.version, "text": "x"},
+    )
     assert acted.status_code == 404
     missing = client.get("/api/v1/cases/ZZZZZZZZZZZZ", headers=headers)
     assert missing.status_code == 404
@@ -269,17 +298,26 @@ def test_a_grid_worker_cannot_read_or_act_on_another_village(client, world, logi
 def test_a_handler_sees_only_their_departments_cases(client, world, login):
     theirs = case_in("dispatched", world)
     db.session.flush()
-    assert client.get(f"/api/v1/cases/{theirs.code}",
-                      headers=login(world.justice_handler)).status_code == 200
-    assert client.get(f"/api/v1/cases/{theirs.code}",
-                      headers=login(world.police_handler)).status_code == 404
+    assert (
+        client.get(f"/api/v1/cases/{theirs.code}", headers=login(world.justice_handler)).status_code
+        == 200
+    )
+    assert (
+        client.get(f"/api/v1/cases/{theirs.code}", headers=login(world.police_handler)).status_code
+        == 404
+    )
     listed = client.get("/api/v1/cases", headers=login(world.police_handler)).json["items"]
     assert theirs.code not in [i["code"] for i in listed]
 
 
 def test_the_informant_is_shown_to_the_center_only(client, world, login):
-    case = new_report(world, actor=None, source="qr", parties=[],
-                      reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"))
+    case = new_report(
+        world,
+        actor=None,
+        source="qr",
+        parties=[],
+        reporter=Reporter(anonymous=False, name="王秀英", phone="13911112222"),
+    )
     db.session.flush()
     leader = login(world.leader)
     for headers in (leader, login(world.worker1)):
@@ -288,8 +326,12 @@ def test_the_informant_is_shown_to_the_center_only(client, world, login):
             assert "王秀英" not in text
             assert "13911112222" not in text
     center = client.get(f"/api/v1/cases/{case.code}", headers=login(world.center)).json
-    assert center["reporter"] == {"anonymous": False, "name": "王秀英",
-                                  "phone": "13911112222", "wechat": None}
+    assert center["reporter"] == {
+        "anonymous": False,
+        "name": "王秀英",
+        "phone": "13911112222",
+        "wechat": None,
+    }
 
 
 def test_a_handler_works_a_case_from_the_phone(client, world, login):
@@ -299,22 +341,34 @@ def test_a_handler_works_a_case_from_the_phone(client, world, login):
     url = f"/api/v1/cases/{case.code}"
     detail = client.get(url, headers=headers).json
     assert [a["action"] for a in detail["actions"]] == ["sign_for", "return", "note"]
-    signed = client.post(f"{url}/actions", headers=headers | key(),
-                         json={"action": "sign_for", "version": detail["version"]})
+    signed = client.post(
+        f"{url}/actions",
+        headers=headers | key(),
+        json={"action": "sign_for", "version": detail["version"]},
+    )
     assert signed.status_code == 200, signed.json
     assert signed.json["status"] == "in_progress"
 
     from tests.api.test_media import jpeg_with_gps, upload
 
     photo = upload(client, headers, jpeg_with_gps()).json
-    resolved = client.post(f"{url}/actions", headers=headers | key(), json={
-        "action": "resolve", "version": signed.json["version"], "result_code": "mediated",
-        "result_text": "双方签订调解协议。", "photos": [photo["id"]]})
+    resolved = client.post(
+        f"{url}/actions",
+        headers=headers | key(),
+        json={
+            "action": "resolve",
+            "version": signed.json["version"],
+            "result_code": "mediated",
+            "result_text": "双方签订调解协议。",
+            "photos": [photo["id"]],
+        },
+    )
     assert resolved.status_code == 200, resolved.json
     assert resolved.json["status"] == "resolved"
     assert photo["id"] in [p["id"] for p in resolved.json["photos"]]
-    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
-                                                      CaseEvent.action == "resolve"))
+    event = db.session.scalar(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "resolve")
+    )
     assert event.idempotency_key is not None
 
 
@@ -324,15 +378,18 @@ def test_a_stale_version_gets_409_with_the_current_state(client, world, login):
     seen = case.version
     headers = login(world.justice_handler)
     url = f"/api/v1/cases/{case.code}/actions"
-    assert client.post(url, headers=headers | key(),
-                       json={"action": "note", "version": seen, "text": "先记一笔"}
-                       ).status_code == 200
-    stale = client.post(url, headers=headers | key(),
-                        json={"action": "sign_for", "version": seen})
+    assert (
+        client.post(
+            url,
+            headers=headers | key(),
+            json={"action": "note", "version": seen, "text": "先记一笔"},
+        ).status_code
+        == 200
+    )
+    stale = client.post(url, headers=headers | key(), json={"action": "sign_for", "version": seen})
     assert stale.status_code == 409
     assert stale.json["code"] == "stale_case"
-    assert stale.json["details"] == {"current_status": "dispatched",
-                                     "current_version": seen + 1}
+    assert stale.json["details"] == {"current_status": "dispatched", "current_version": seen + 1}
 
 
 def test_an_action_retry_is_applied_once(client, world, login):
@@ -345,38 +402,55 @@ def test_an_action_retry_is_applied_once(client, world, login):
     again = client.post(url, headers=headers, json=body)
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert db.session.scalar(select(func.count(CaseEvent.id)).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "sign_for")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count(CaseEvent.id)).where(
+                CaseEvent.case_id == case.id, CaseEvent.action == "sign_for"
+            )
+        )
+        == 1
+    )
 
 
 def test_a_grid_worker_records_a_visit(client, world, login):
     case = case_in("follow_up", world)
     db.session.flush()
-    response = client.post(f"/api/v1/cases/{case.code}/actions",
-                           headers=login(world.worker1) | key(),
-                           json={"action": "record_visit", "version": case.version,
-                                 "outcome": "kept", "text": "双方履行了协议",
-                                 "satisfaction": "satisfied"})
+    response = client.post(
+        f"/api/v1/cases/{case.code}/actions",
+        headers=login(world.worker1) | key(),
+        json={
+            "action": "record_visit",
+            "version": case.version,
+            "outcome": "kept",
+            "text": "双方履行了协议",
+            "satisfaction": "satisfied",
+        },
+    )
     assert response.status_code == 200, response.json
     assert response.json["timeline"][-1]["action"] == "record_visit"
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({"action": "sign_for"}, 422, "validation_failed"),  # no version
-    ({"action": "fly", "version": 1}, 422, "validation_failed"),
-    ({"action": "sign_for", "version": 1, "colour": "red"}, 422, "validation_failed"),
-    ({"action": "supervise", "version": 1}, 403, "forbidden"),
-    ({"action": "accept", "version": 1}, 409, "invalid_transition"),
-    ({"action": "resolve", "version": 1, "result_code": "mediated"}, 409,
-     "invalid_transition"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"action": "sign_for"}, 422, "validation_failed"),  # no version
+        ({"action": "fly", "version": 1}, 422, "validation_failed"),
+        ({"action": "sign_for", "version": 1, "colour": "red"}, 422, "validation_failed"),
+        ({"action": "supervise", "version": 1}, 403, "forbidden"),
+        ({"action": "accept", "version": 1}, 409, "invalid_transition"),
+        ({"action": "resolve", "version": 1, "result_code": "mediated"}, 409, "invalid_transition"),
+    ],
+)
 def test_bad_actions(client, world, login, body, status, code):
     case = case_in("dispatched", world)
     db.session.flush()
     if "version" in body:
         body = body | {"version": case.version}
-    response = client.post(f"/api/v1/cases/{case.code}/actions",
-                           headers=login(world.justice_handler) | key(), json=body)
+    response = client.post(
+        f"/api/v1/cases/{case.code}/actions",
+        headers=login(world.justice_handler) | key(),
+        json=body,
+    )
     assert response.status_code == status, response.json
     assert response.json["code"] == code
     assert response.json["message"]
@@ -406,12 +480,17 @@ def test_errors_share_one_shape(client, world, login, app):
     assert wrong_method.status_code == 405
     assert "POST" in wrong_method.headers["Allow"]
     assert wrong_method.json["code"] == "method_not_allowed"
-    not_json = client.post("/api/v1/reports", headers=headers | key(), data="category=D02",
-                           content_type="application/x-www-form-urlencoded")
+    not_json = client.post(
+        "/api/v1/reports",
+        headers=headers | key(),
+        data="category=D02",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert not_json.status_code == 415
     assert not_json.json["code"] == "unsupported_media_type"
-    invalid = client.post("/api/v1/reports", headers=headers | key(),
-                          json={"village": "东村", "extra": 1})
+    invalid = client.post(
+        "/api/v1/reports", headers=headers | key(), json={"village": "东村", "extra": 1}
+    )
     assert invalid.status_code == 422
     assert invalid.json["errors"]["extra"] == ["不允许的字段。"]
     assert invalid.json["errors"]["category"] == ["必填。"]
@@ -432,24 +511,34 @@ def test_a_crash_reaches_the_client_as_a_plain_500(client, world, login, app, mo
 def test_the_center_can_file_a_walk_in_report(client, world, login):
     center = UserFactory(username="t_center_b", role=Role.CENTER)
     db.session.flush()
-    response = client.post("/api/v1/reports", headers=login(center) | key(),
-                           json=report_body(world, source="walk_in", grid=None,
-                                            reporter={"anonymous": False, "name": "来访人"}))
+    response = client.post(
+        "/api/v1/reports",
+        headers=login(center) | key(),
+        json=report_body(
+            world, source="walk_in", grid=None, reporter={"anonymous": False, "name": "来访人"}
+        ),
+    )
     assert response.status_code == 201, response.json
     assert response.json["source"] == "walk_in"
     assert response.json["reporter"]["name"] == "来访人"
     # Shown to the center as it is written, with the viewing audited for the case.
     shown = client.get(f"/api/v1/cases/{response.json['code']}", headers=login(center))
     assert shown.json == response.json
-    views = db.session.scalars(select(AuditEntry.object_id).where(
-        AuditEntry.action == "case.view_informant", AuditEntry.actor_id == center.id)).all()
+    views = db.session.scalars(
+        select(AuditEntry.object_id).where(
+            AuditEntry.action == "case.view_informant", AuditEntry.actor_id == center.id
+        )
+    ).all()
     assert views == [response.json["code"]] * 2
 
 
 def test_markup_in_a_description_comes_back_as_plain_data(client, world, login):
     text = "<script>alert('x')</script><b>有人</b>打架"
-    response = client.post("/api/v1/reports", headers=login(world.worker1) | key(),
-                           json=report_body(world, description=text))
+    response = client.post(
+        "/api/v1/reports",
+        headers=login(world.worker1) | key(),
+        json=report_body(world, description=text),
+    )
     assert response.mimetype == "application/json"
     assert response.json["description"] == text  # data, for the phone to show as text
     detail = client.get(f"/api/v1/cases/{response.json['code']}", headers=login(world.center))
@@ -463,8 +552,9 @@ def test_a_nul_character_is_refused_at_the_door(client, world, login, where):
         raw = json.dumps(report_body(world, description="有\u0000人")).encode()
         if where == "body":
             raw = raw.replace(b"\\u0000", b"\x00")
-        response = client.post("/api/v1/reports", headers=headers, data=raw,
-                               content_type="application/json")
+        response = client.post(
+            "/api/v1/reports", headers=headers, data=raw, content_type="application/json"
+        )
     elif where == "query":
         response = client.get("/api/v1/cases?category=D%0002", headers=headers)
     else:
@@ -489,8 +579,16 @@ def test_a_request_in_flight_is_seen_by_every_worker_through_redis(app):
             raise
         pytest.skip("no Redis on 127.0.0.1:6379")
     redis.Redis.from_url(uri).flushdb()
-    workers = [create_app({"DATABASE_URL": app.config["DATABASE_URL"], "ENV": "testing",
-                           "RATELIMIT_STORAGE_URI": uri}) for _ in range(2)]
+    workers = [
+        create_app(
+            {
+                "DATABASE_URL": app.config["DATABASE_URL"],
+                "ENV": "testing",
+                "RATELIMIT_STORAGE_URI": uri,
+            }
+        )
+        for _ in range(2)
+    ]
     held = str(uuid.uuid4())
     try:
         with workers[0].app_context():
@@ -517,8 +615,11 @@ def test_a_handler_returns_a_case_and_asks_for_more_time(client, world, login):
 
     def act(case, **body):
         version = client.get(f"/api/v1/cases/{case.code}", headers=headers).json["version"]
-        return client.post(f"/api/v1/cases/{case.code}/actions", headers=headers | key(),
-                           json={"version": version, **body})
+        return client.post(
+            f"/api/v1/cases/{case.code}/actions",
+            headers=headers | key(),
+            json={"version": version, **body},
+        )
 
     back = act(returned, action="return", reason="不属于司法所职责，请重新派遣。")
     assert back.status_code == 200, back.json
@@ -530,11 +631,21 @@ def test_a_handler_returns_a_case_and_asks_for_more_time(client, world, login):
     unheard = act(extended, action="request_extension", until=until, reason="当事人外出务工。")
     assert unheard.status_code == 422  # a dispute's mediation runs longer only if both agree
     assert unheard.json["code"] == "parties_consent_required"
-    asked = act(extended, action="request_extension", until=until, reason="当事人外出务工。",
-                parties_consent=True)
+    asked = act(
+        extended,
+        action="request_extension",
+        until=until,
+        reason="当事人外出务工。",
+        parties_consent=True,
+    )
     assert asked.status_code == 200, asked.json
     assert asked.json["status"] == "in_progress"
     assert asked.json["extension_requested_until"] == until
-    again = act(extended, action="request_extension", until=until, reason="再申请一次。",
-                parties_consent=True)
+    again = act(
+        extended,
+        action="request_extension",
+        until=until,
+        reason="再申请一次。",
+        parties_consent=True,
+    )
     assert again.status_code == 409, again.json  # one request pending at a time

@@ -48,26 +48,38 @@ def live_api(fresh_app):
 def _token(base_url: str, username: str) -> str:
     import requests
 
-    response = requests.post(f"{base_url}/api/v1/auth/login", timeout=10,
-                             json={"username": username, "password": PASSWORD})
+    response = requests.post(
+        f"{base_url}/api/v1/auth/login",
+        timeout=10,
+        json={"username": username, "password": PASSWORD},
+    )
     response.raise_for_status()
     return response.json()["token"]
 
 
 def _schemathesis(base_url: str, token: str, tmp_path: Path, *paths: str) -> str:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG),
-        "run", f"{base_url}/api/v1/openapi.json",
-        "--checks", "all",
-        "--header", f"Authorization: Bearer {token}",
-        "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
-        "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261126"),
-        "--workers", "1",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{base_url}/api/v1/openapi.json",
+        "--checks",
+        "all",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--max-examples",
+        os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
+        "--seed",
+        os.environ.get("SCHEMATHESIS_SEED", "20261126"),
+        "--workers",
+        "1",
         "--no-color",
         *paths,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                            cwd=tmp_path, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     return output
@@ -84,7 +96,8 @@ def test_schemathesis_finds_no_failure(live_api, username, tmp_path):
     assert "Selected: 1/" in last, last[-3000:]
     output = rest + last
     (Path(os.environ.get("TEST_OUTPUT", tmp_path)) / f"schemathesis-{username}.log").write_text(
-        output, encoding="utf-8")
+        output, encoding="utf-8"
+    )
 
 
 def test_the_docs_page_is_served_whole_by_the_app(client):

@@ -30,8 +30,12 @@ def test_signing_out_takes_the_token_back(client, world, login):
         assert refused.status_code == 401
         assert refused.json["code"] == "token_revoked"
     assert client.get("/api/v1/auth/me", headers=login(world.worker1)).status_code == 200
-    assert db.session.scalar(select(func.count(AuditEntry.id)).where(
-        AuditEntry.action == "auth.logout")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count(AuditEntry.id)).where(AuditEntry.action == "auth.logout")
+        )
+        == 1
+    )
     assert client.post("/api/v1/auth/logout").status_code == 401
 
 
@@ -42,34 +46,46 @@ def official_account(app):
     with FakeWeChat() as fake:
         keys = ("WECHAT_MODE", "WECHAT_API_BASE", "WECHAT_OA_APPID", "WECHAT_OA_SECRET")
         saved = {k: app.config[k] for k in keys}
-        app.config.update(WECHAT_MODE="live", WECHAT_API_BASE=fake.base_url,
-                          WECHAT_APPID="wx-mini", WECHAT_SECRET="mini-secret",
-                          WECHAT_OA_APPID="wx-oa-town", WECHAT_OA_SECRET="oa-secret")
+        app.config.update(
+            WECHAT_MODE="live",
+            WECHAT_API_BASE=fake.base_url,
+            WECHAT_APPID="wx-mini",
+            WECHAT_SECRET="mini-secret",
+            WECHAT_OA_APPID="wx-oa-town",
+            WECHAT_OA_SECRET="oa-secret",
+        )
         yield fake
         app.config.update(saved)
 
 
 def test_the_official_account_signs_a_bound_user_in_without_a_password(
-        client, world, login, official_account):
+    client, world, login, official_account
+):
     unbound = client.post("/api/v1/auth/wechat-web", json={"code": "ok-OA-1"})
     assert unbound.status_code == 403
     assert unbound.json["code"] == "wechat_not_bound"
     assert "账号密码登录" in unbound.json["message"]
-    bound = client.post("/api/v1/auth/wechat-web/bind", json={"code": "ok-OA-1"},
-                        headers=login(world.worker1))
+    bound = client.post(
+        "/api/v1/auth/wechat-web/bind", json={"code": "ok-OA-1"}, headers=login(world.worker1)
+    )
     assert bound.status_code == 200
     assert world.worker1.wechat_oa_openid == "OA-1"
     path, query = official_account.calls[-1]
     assert path == "/sns/oauth2/access_token"
-    assert query == {"appid": "wx-oa-town", "secret": "oa-secret", "code": "ok-OA-1",
-                     "grant_type": "authorization_code"}
+    assert query == {
+        "appid": "wx-oa-town",
+        "secret": "oa-secret",
+        "code": "ok-OA-1",
+        "grant_type": "authorization_code",
+    }
     signed_in = client.post("/api/v1/auth/wechat-web", json={"code": "ok-OA-1"})
     assert signed_in.status_code == 200, signed_in.json
     assert signed_in.json["user"]["username"] == "t_grid1"
     assert signed_in.json["user"]["wechat_web_bound"] is True
     # Another account cannot take the same WeChat user.
-    taken = client.post("/api/v1/auth/wechat-web/bind", json={"code": "ok-OA-1"},
-                        headers=login(world.worker2))
+    taken = client.post(
+        "/api/v1/auth/wechat-web/bind", json={"code": "ok-OA-1"}, headers=login(world.worker2)
+    )
     assert taken.status_code == 409
     assert client.post("/api/v1/auth/wechat-web", json={"code": "bad"}).status_code == 400
     assert client.post("/api/v1/auth/wechat-web", json={"code": "busy"}).status_code == 503
@@ -86,8 +102,7 @@ def test_web_sign_in_is_refused_where_no_official_account_is_set(client, world, 
         refused = client.post("/api/v1/auth/wechat-web", json={"code": "ok-X"})
         assert refused.status_code == 403
         assert refused.json["code"] == "wechat_disabled"
-        assert client.get("/api/v1/auth/wechat-web/authorize?state=abcdefgh12"
-                          ).status_code == 403
+        assert client.get("/api/v1/auth/wechat-web/authorize?state=abcdefgh12").status_code == 403
     finally:
         app.config.update(WECHAT_MODE="fake")
 
@@ -95,8 +110,11 @@ def test_web_sign_in_is_refused_where_no_official_account_is_set(client, world, 
 def test_fake_mode_comes_straight_back_with_a_code_of_the_phone_s_own(client, world, login):
     url = client.get("/api/v1/auth/wechat-web/authorize?state=phone-0001").json["url"]
     assert url.endswith("/m/?code=fake-phone-0001&state=phone-0001")
-    client.post("/api/v1/auth/wechat-web/bind", json={"code": "fake-phone-0001"},
-                headers=login(world.worker1))
+    client.post(
+        "/api/v1/auth/wechat-web/bind",
+        json={"code": "fake-phone-0001"},
+        headers=login(world.worker1),
+    )
     again = client.post("/api/v1/auth/wechat-web", json={"code": "fake-phone-0001"})
     assert again.json["user"]["username"] == "t_grid1"
 
@@ -107,10 +125,18 @@ def test_todo_lists_what_each_person_has_to_do_now(client, world, login, app):
         in_progress = case_in("in_progress", world)
         follow_up = case_in("follow_up", world)
         case_in("closed", world)
-        notifications.queue([world.justice_handler], "chase", case=in_progress,
-                            title="催办", body="请尽快办理。")
-        db.session.add(Screening(village_id=world.v1.id, user_id=world.worker1.id,
-                                 screened_at=clock.now(), nil_return=True, checked=["D02"]))
+        notifications.queue(
+            [world.justice_handler], "chase", case=in_progress, title="催办", body="请尽快办理。"
+        )
+        db.session.add(
+            Screening(
+                village_id=world.v1.id,
+                user_id=world.worker1.id,
+                screened_at=clock.now(),
+                nil_return=True,
+                checked=["D02"],
+            )
+        )
         db.session.flush()
         handler = client.get("/api/v1/todo", headers=login(world.justice_handler)).json
         assert [i["case"]["code"] for i in handler["to_sign"]] == [dispatched.code]
@@ -125,10 +151,15 @@ def test_todo_lists_what_each_person_has_to_do_now(client, world, login, app):
         assert [i["case"]["code"] for i in worker["visits"]] == [follow_up.code]
         assert worker["to_sign"] == []
         assert worker["in_hand"] == []
-        assert worker["screening"] == [{"village": {"id": world.v1.id, "name": "东村"},
-                                        "done": 1, "required": app.config[
-                                            "SCREENINGS_PER_WEEK"],
-                                        "nil_returns": 1, "complete": True}]
+        assert worker["screening"] == [
+            {
+                "village": {"id": world.v1.id, "name": "东村"},
+                "done": 1,
+                "required": app.config["SCREENINGS_PER_WEEK"],
+                "nil_returns": 1,
+                "complete": True,
+            }
+        ]
     # A step past its due turns red; within a day of it, yellow.
     with clock.frozen_at(in_progress.due_at + timedelta(minutes=1)):
         late = client.get("/api/v1/todo", headers=login(world.justice_handler)).json
@@ -140,10 +171,12 @@ def test_todo_lists_what_each_person_has_to_do_now(client, world, login, app):
 
 def test_the_inbox_is_read_and_marked_by_its_owner_only(client, world, login):
     case = case_in("dispatched", world)
-    notifications.queue([world.justice_handler], "chase", case=case, title="催办",
-                        body="请尽快签收。")
-    notifications.queue([world.police_handler], "chase", case=None, title="别人的",
-                        body="不是你的。")
+    notifications.queue(
+        [world.justice_handler], "chase", case=case, title="催办", body="请尽快签收。"
+    )
+    notifications.queue(
+        [world.police_handler], "chase", case=None, title="别人的", body="不是你的。"
+    )
     db.session.flush()
     headers = login(world.justice_handler)
     inbox = client.get("/api/v1/inbox", headers=headers).json
@@ -155,29 +188,43 @@ def test_the_inbox_is_read_and_marked_by_its_owner_only(client, world, login):
     assert marked["unread"] == inbox["unread"] - 1
     everything = client.post("/api/v1/inbox/read", json={}, headers=headers).json
     assert everything["unread"] == 0
-    others = db.session.scalars(select(Notification).where(
-        Notification.user_id == world.police_handler.id,
-        Notification.channel == "inbox")).all()
+    others = db.session.scalars(
+        select(Notification).where(
+            Notification.user_id == world.police_handler.id, Notification.channel == "inbox"
+        )
+    ).all()
     assert others
     assert all(n.read_at is None for n in others)
 
 
 def _report(**reporter):
-    return {"category": "D02", "description": "邻里为排水沟争吵", "parties": [
-        {"name": "王大海", "side": "applicant"}, {"name": "李小河", "side": "respondent"}],
-        "reporter": reporter}
+    return {
+        "category": "D02",
+        "description": "邻里为排水沟争吵",
+        "parties": [
+            {"name": "王大海", "side": "applicant"},
+            {"name": "李小河", "side": "respondent"},
+        ],
+        "reporter": reporter,
+    }
 
 
 def test_filing_on_a_villager_s_behalf_records_what_they_agreed_to(client, world, login):
     headers = login(world.worker1) | key()
-    named = client.post("/api/v1/reports", headers=headers, json=_report(
-        on_behalf=True, anonymous=False, name="赵村民", phone="13800000000") | {
-        "village": world.v1.id})
+    named = client.post(
+        "/api/v1/reports",
+        headers=headers,
+        json=_report(on_behalf=True, anonymous=False, name="赵村民", phone="13800000000")
+        | {"village": world.v1.id},
+    )
     assert named.status_code == 201, named.json
     assert named.json["reporter_consent"] == "named"
     assert "赵村民" not in named.get_data(as_text=True)  # the grid worker is not the center
-    anonymous = client.post("/api/v1/reports", headers=login(world.worker1) | key(),
-                            json=_report(on_behalf=True) | {"village": world.v1.id})
+    anonymous = client.post(
+        "/api/v1/reports",
+        headers=login(world.worker1) | key(),
+        json=_report(on_behalf=True) | {"village": world.v1.id},
+    )
     assert anonymous.json["reporter_consent"] == "anonymous"
     stored = db.session.scalar(select(Case).where(Case.code == named.json["code"]))
     from server import identity
@@ -187,8 +234,11 @@ def test_filing_on_a_villager_s_behalf_records_what_they_agreed_to(client, world
     assert center.json["reporter"]["name"] == "赵村民"
     # Only a grid worker files for a villager; nothing is written when refused.
     before = db.session.scalar(select(func.count(Case.id)))
-    refused = client.post("/api/v1/reports", headers=login(world.center) | key(), json=_report(
-        on_behalf=True) | {"village": world.v1.id, "source": "walk_in"})
+    refused = client.post(
+        "/api/v1/reports",
+        headers=login(world.center) | key(),
+        json=_report(on_behalf=True) | {"village": world.v1.id, "source": "walk_in"},
+    )
     assert refused.status_code == 422
     assert refused.json["code"] == "not_on_behalf"
     assert db.session.scalar(select(func.count(Case.id))) == before
@@ -199,7 +249,8 @@ def test_the_sweep_s_screening_reminder_arrives_on_the_home_page(client, world, 
 
     with clock.frozen_at(datetime(2026, 6, 4, 9, tzinfo=SH)):  # a Thursday
         reminded = screening.remind_late_villages(
-            required_per_week=app.config["SCREENINGS_PER_WEEK"])
+            required_per_week=app.config["SCREENINGS_PER_WEEK"]
+        )
         db.session.flush()
         assert reminded == 2  # neither village has screened this week
         home = client.get("/api/v1/todo", headers=login(world.worker2)).json

@@ -17,12 +17,21 @@ from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # The flags ECOSYSTEM.md verified for Debian's Chromium as root in a sandbox.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--no-first-run",
-        "--disable-sync", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 OUTPUT = Path(os.environ.get("TEST_OUTPUT", Path(__file__).parents[2] / "test-artifacts"))
-WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; M2012K11AC) AppleWebKit/537.36 (KHTML, like "
-             "Gecko) Version/4.0 Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0.47")
+WECHAT_UA = (
+    "Mozilla/5.0 (Linux; Android 12; M2012K11AC) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Version/4.0 Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0.47"
+)
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +71,15 @@ class Phone:
         self.base = base
         self.blocked: list[str] = []
         self.context = browser.new_context(
-            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-            has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai", user_agent=WECHAT_UA,
-            java_script_enabled=javascript)
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            user_agent=WECHAT_UA,
+            java_script_enabled=javascript,
+        )
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
 

@@ -20,11 +20,17 @@ def desk(browser, live):
     contexts = []
 
     def open_desk():
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN",
-                                      timezone_id="Asia/Shanghai")
-        context.route("**/*", lambda route: route.continue_()
-                      if route.request.url.startswith(live) else
-                      (blocked.append(route.request.url), route.abort()))
+        context = browser.new_context(
+            viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(live)
+                else (blocked.append(route.request.url), route.abort())
+            ),
+        )
         contexts.append(context)
         return context.new_page()
 
@@ -71,13 +77,21 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
         db.session.commit()
         db.session.remove()
 
-    token = requests.post(f"{live}/api/v1/auth/login", timeout=10, json={
-        "username": "t_grid1", "password": PASSWORD}).json()["token"]
-    report = requests.post(f"{live}/api/v1/reports", timeout=10, headers={
-        "Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}, json={
-        "category": "D02", "village": 1, "description": "两户邻居因院墙排水问题多次争吵。",
-        "place_text": "村东头", "parties": [{"name": "张某"}, {"name": "李某",
-                                                              "side": "respondent"}]})
+    token = requests.post(
+        f"{live}/api/v1/auth/login", timeout=10, json={"username": "t_grid1", "password": PASSWORD}
+    ).json()["token"]
+    report = requests.post(
+        f"{live}/api/v1/reports",
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "category": "D02",
+            "village": 1,
+            "description": "两户邻居因院墙排水问题多次争吵。",
+            "place_text": "村东头",
+            "parties": [{"name": "张某"}, {"name": "李某", "side": "respondent"}],
+        },
+    )
     assert report.status_code == 201, report.text
     code = report.json()["code"]
     shown = f"{code[:4]}-{code[4:8]}-{code[8:]}"
@@ -95,14 +109,26 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
     _sign_in(handler, live, "t_justice")
     handler.get_by_role("link", name=shown).click()
     _act(handler, "sign_for")
-    _act(handler, "resolve", {"select[name=result_code]": "mediated",
-                              "textarea[name=result_text]": "双方达成调解协议，排水沟改道。"})
+    _act(
+        handler,
+        "resolve",
+        {
+            "select[name=result_code]": "mediated",
+            "textarea[name=result_text]": "双方达成调解协议，排水沟改道。",
+        },
+    )
 
     center.reload()
     _act(center, "verify")
-    _act(center, "record_visit", {"input[name=outcome][value=kept]": True,
-                                  "input[name=satisfaction][value=satisfied]": True,
-                                  "textarea[name=text]": "回访两户，协议已履行。"})
+    _act(
+        center,
+        "record_visit",
+        {
+            "input[name=outcome][value=kept]": True,
+            "input[name=satisfaction][value=satisfied]": True,
+            "textarea[name=text]": "回访两户，协议已履行。",
+        },
+    )
     _act(center, "close", {"select[name=closing_reason]": "resolved"})
     assert center.locator(".status").inner_text() == "已结案"
 

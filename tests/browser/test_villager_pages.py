@@ -134,8 +134,14 @@ def test_the_poster_prints_on_one_a4_page(browser, live, fresh_app, tmp_path):
         db.session.remove()
     context = browser.new_context()
     blocked = []
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(live)
-                  else (blocked.append(route.request.url), route.abort()))
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(live)
+            else (blocked.append(route.request.url), route.abort())
+        ),
+    )
     page = context.new_page()
     page.goto(f"{live}/q/{token}/poster")
     page.emulate_media(media="print")
@@ -161,14 +167,17 @@ def test_phone_photos_are_made_small_before_they_are_sent(phone, town, fresh_app
     assert sum(Path(p).stat().st_size for p in paths) > 12_000_000
     page = phone.page
     sent = []
-    page.on("request", lambda r: sent.append(len(r.post_data_buffer or b""))
-            if r.method == "POST" else None)
+    page.on(
+        "request",
+        lambda r: sent.append(len(r.post_data_buffer or b"")) if r.method == "POST" else None,
+    )
     # A rural uplink: slow enough to see the upload's progress.
     cdp = phone.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 50, "downloadThroughput": -1,
-        "uploadThroughput": 400 * 1024})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 50, "downloadThroughput": -1, "uploadThroughput": 400 * 1024},
+    )
     page.goto(f"{phone.base}/q/{town}?kind=H01")
     page.fill("#description", "三户人家院外堆着秸秆，紧挨电线杆。")
     page.set_input_files("#photos", paths)

@@ -535,8 +535,10 @@ def test_a_shared_phone_sends_each_account_s_reports_as_that_account_only(phones
     assert page.locator("#outbox").count() == 0  # nor their reports
     page.wait_for_timeout(2500)  # the outbox's first retry would have gone by now
     with app.app_context():
-        assert db.session.scalar(select(func.count(Case.id)).where(
-            Case.description == description)) == 0
+        assert (
+            db.session.scalar(select(func.count(Case.id)).where(Case.description == description))
+            == 0
+        )
     page.locator("#me-link").click()
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_selector("#username")
@@ -570,5 +572,6 @@ def test_after_a_reset_the_phone_asks_for_a_new_password_first(phones, town):
     page.get_by_role("button", name="保存新密码并登录").click()
     page.wait_for_selector("h1:has-text('我的待办')")
     with app.app_context():
-        assert not db.session.scalar(select(User).where(
-            User.username == "grid33")).must_change_password
+        assert not db.session.scalar(
+            select(User).where(User.username == "grid33")
+        ).must_change_password
