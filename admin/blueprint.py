@@ -70,7 +70,7 @@ def _globals():
     user = g.get("user")
 
     def unread():
-        from server.notifications import unread_count
+        from server.inbox import unread_count
 
         return unread_count(user) if user else 0
 

@@ -9,7 +9,7 @@ from flask import Response, current_app, g, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server import cells, clock, statistics
+from server import access, cells, clock, statistics
 from server.deadlines import load_calendar, unconfirmed_next_year
 from server.extensions import db
 from server.models import Category, CategoryGroup, Role, Source, Village
@@ -45,7 +45,7 @@ def _small_cells_hidden(links: dict, categories, threshold: int) -> dict:
     """For everyone but the center: no count under `threshold` of a confidential category
     in one village ("village x 涉毒 = 1" names a household). The category's bars under a
     village filter and the village bars under its filter leave such cells out."""
-    if g.user.role == Role.CENTER:
+    if access.sees_small_confidential_counts(g.user):
         return links
     secret = {c.name for c in categories if c.confidential}
     chosen = request.args.get("category")
@@ -147,16 +147,11 @@ def dashboard():
     villages = db.session.scalars(select(Village).order_by(Village.code)).all()
     categories = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
     chosen = request.args.get("category")
-    if (
-        g.user.role != Role.CENTER
-        and request.args.get("village")
-        and any(c.code == chosen and c.confidential for c in categories)
-    ):
-        from server.errors import ValidationFailed
-
-        raise ValidationFailed(
-            "保密类别的数字不按村查看（仅调处中心可以）。", code="confidential_by_village"
-        )
+    access.check_breakdown(
+        g.user,
+        village_id=id_value(request.args.get("village"), "village"),
+        category=next((c for c in categories if c.code == chosen), None),
+    )
     figures = _figures(period)
     return render_template(
         "admin/dashboard.html",

@@ -87,7 +87,7 @@ def users():
         form = request.form
         try:
             department = form.get("department", "")
-            management.create_user(
+            user = management.create_user(
                 actor=g.user,
                 username=form.get("username", ""),
                 display_name=form.get("display_name", ""),
@@ -99,7 +99,7 @@ def users():
             )
         except DomainError as error:
             return _failed(error, "admin.users")
-        if form.get("role") in {r.value for r in approvals.PRIVILEGED}:
+        if not user.active:  # a privileged account, waiting for a second person
             return _done("账号已创建，待另一位安全管理员审批后启用。", "admin.users")
         return _done("账号已创建；首次登录须修改密码。", "admin.users")
     return render_template(
@@ -214,7 +214,7 @@ def categories():
             for step in Step
         }
         try:
-            management.save_category(
+            waiting = management.save_category(
                 category,
                 actor=g.user,
                 name=form.get("name", ""),
@@ -231,7 +231,7 @@ def categories():
             )
         except DomainError as error:
             return _failed(error, "admin.categories")
-        if category.confidential and form.get("confidential") != "yes":
+        if waiting:
             return _done(
                 f"类别 {category.name} 已保存；取消保密须由另一位系统管理员审批。",
                 "admin.categories",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from server import audit
+from server.errors import ValidationFailed
 from server.models import Case, CaseAssignment, Category, Role, User
 
 READ_ALL = frozenset({Role.CENTER, Role.LEADER})
@@ -107,3 +108,22 @@ def record_view(case: Case, *, viewer: User, ip: str | None = None, surface: str
     audit.record(
         "case.viewed", actor=viewer, object_type="case", object_id=case.code, ip=ip, surface=surface
     )
+
+
+def sees_small_confidential_counts(user: User) -> bool:
+    """Whether `user` may read a confidential category's small counts village by village
+    ("东村 × 涉毒 = 1" names a household): the center only."""
+    return user.role == Role.CENTER
+
+
+def check_breakdown(user: User, *, village_id: int | None, category: Category | None) -> None:
+    """Refuse figures of one confidential category in one village to anyone but the center."""
+    if (
+        village_id is not None
+        and category is not None
+        and category.confidential
+        and not sees_small_confidential_counts(user)
+    ):
+        raise ValidationFailed(
+            "保密类别的数字不按村查看（仅调处中心可以）。", code="confidential_by_village"
+        )

@@ -6,7 +6,7 @@ here, so both show the same messages and the same unread count.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from server import access, clock
 from server.extensions import db
@@ -45,3 +45,17 @@ def mark_read(user: User, ids: list[int] | None = None) -> int:
     if ids is not None:
         statement = statement.where(Notification.id.in_(ids or [-1]))
     return db.session.execute(statement.values(read_at=clock.now())).rowcount or 0
+
+
+def unread_count(user: User) -> int:
+    """The user's unread inbox messages (the admin's header, 我的待办, the inbox)."""
+    return (
+        db.session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.user_id == user.id,
+                Notification.channel == "inbox",
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )

@@ -238,11 +238,13 @@ def save_category(
     lead_kind: str | None,
     co_kinds: list[str],
     ip: str | None = None,
-) -> None:
-    """Change a category's flags, time limits and (kind-based) routing."""
+) -> bool:
+    """Change a category's flags, time limits and (kind-based) routing. Returns whether
+    a part of it waits for a second person (clearing `confidential`)."""
     category.name = _name(name, "类别名称", 32)
     category.hint = (hint or "").strip()[:200] or None
-    if category.confidential and not confidential:
+    waiting = category.confidential and not confidential
+    if waiting:
         # The village's grid workers would read its reports: a second person decides.
         approvals.ask(
             "clear_confidential",
@@ -304,6 +306,7 @@ def save_category(
         limits={s.value: list(v) for s, v in steps.items()},
         routing=[k.value for k in kinds],
     )
+    return waiting
 
 
 def confirm_year(year: int, text: str, *, actor: User | None, ip: str | None = None) -> int:

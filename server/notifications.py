@@ -412,19 +412,3 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
         outcome[result] += 1
         db.session.commit()
     return outcome
-
-
-def unread_count(user: User) -> int:
-    """Unread inbox notifications of `user` (the admin's header shows it)."""
-    from sqlalchemy import func
-
-    return (
-        db.session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.user_id == user.id,
-                Notification.channel == "inbox",
-                Notification.read_at.is_(None),
-            )
-        )
-        or 0
-    )

@@ -144,16 +144,7 @@ def for_user(user: User, *, required_per_week: int) -> Todo:
             todo.visits.append(item)
     if user.role == Role.GRID_WORKER:
         todo.week_start, todo.screening = _this_week(user, required_per_week)
-    todo.unread = (
-        db.session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.user_id == user.id,
-                Notification.channel == "inbox",
-                Notification.read_at.is_(None),
-            )
-        )
-        or 0
-    )
+    todo.unread = inbox.unread_count(user)
     todo.messages = [n for n in inbox.latest(user, limit=5) if n.read_at is None]
     return todo
 

@@ -64,12 +64,6 @@ def present_message(note, cases: dict) -> dict:
     }
 
 
-def _unread(user) -> int:
-    from server import notifications
-
-    return notifications.unread_count(user)
-
-
 @bp.route("")
 class Inbox(MethodView):
     decorators = [login_required]
@@ -81,7 +75,10 @@ class Inbox(MethodView):
         user = current_user()
         notes = inbox.latest(user, limit=query["limit"], before=query.get("before"))
         cases = inbox.cases_of(user, notes)
-        return {"items": [present_message(n, cases) for n in notes], "unread": _unread(user)}
+        return {
+            "items": [present_message(n, cases) for n in notes],
+            "unread": inbox.unread_count(user),
+        }
 
 
 @bp.route("/read")
@@ -97,4 +94,4 @@ class Read(MethodView):
         user = current_user()
         marked = inbox.mark_read(user, data.get("ids"))
         db.session.commit()
-        return {"marked": marked, "unread": _unread(user)}
+        return {"marked": marked, "unread": inbox.unread_count(user)}
