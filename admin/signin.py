@@ -22,7 +22,7 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """The sign-in form (username, password)."""
-    error = None
+    error, status = None, 401
     if request.method == "POST":
         username = request.form.get("username", "")
         try:
@@ -34,7 +34,7 @@ def login():
             error = failed.message
         except TooManyRequests as refused:
             db.session.rollback()
-            error = refused.message
+            error, status = refused.message, 429
         else:
             db.session.commit()
             session.clear()
@@ -42,7 +42,7 @@ def login():
             session["user_id"] = user.id
             session["pwd"] = user.password_changed_at.isoformat()
             return redirect(_safe_next(request.args.get("next")))
-        return render_template("admin/login.html", error=error, username=username), 401
+        return render_template("admin/login.html", error=error, username=username), status
     if g.user is not None:
         return redirect(url_for("admin.index"))
     return render_template("admin/login.html", error=None, username="")

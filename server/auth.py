@@ -1,8 +1,18 @@
 """Who is asking: password sign-in with throttling, API tokens, WeChat binding.
 
-Failed sign-ins are counted per username in the database (every worker sees the same
-count): after a few the next try must wait, after more the account is locked for a while
-(MLPS level 3 asks for both). The caller commits the count even though sign-in failed.
+Failed sign-ins are counted in the database (every worker sees the same count) three
+ways, and each only ever slows the next try down, never locks an account out, so nobody
+can shut `center` out of its desk by typing wrong passwords at it (MLPS level 3 asks that
+failed sign-ins be limited, not that an account be lockable by anyone):
+
+- per username and address: the one guessing at an account from one place waits longer
+  and longer (up to 15 minutes a try);
+- per address, whatever the usernames (a password spray): up to an hour a try;
+- per username from everywhere (many addresses at one account): at most a minute a try,
+  so the real user, elsewhere, waits a minute at worst while guessing stays slow; the
+  security admins are told once each time an account comes under such fire.
+
+The caller commits the count even though sign-in failed.
 """
 
 from __future__ import annotations
@@ -17,9 +27,9 @@ from types import MappingProxyType
 
 import jwt
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 
-from server import audit, clock, passwords, ratelimit, wechat
+from server import audit, clock, notifications, passwords, ratelimit, wechat
 from server.errors import (
     Conflict,
     DomainError,
@@ -31,12 +41,25 @@ from server.extensions import db
 from server.models import Grid, LoginThrottle, Role, User
 from server.models.organisation import user_grid
 
-SLOW_AFTER = 3  # failures before each further try must wait (1 s, 2 s, ...)
-LOCK_AFTER = 5  # failures before the account is locked
-# From one address, whatever the usernames (a password spray): slowed after this many
-# failures, never locked (a village office shares one address).
-ADDRESS_SLOW_AFTER = 10
-LOCK_FOR = timedelta(minutes=15)
+
+@dataclass(frozen=True)
+class Slowing:
+    """After `after` failures each further try waits 1 s, 2 s, 4 s, ... up to `longest`."""
+
+    after: int
+    longest: timedelta
+
+    def ready_at(self, failures: int, last_failure_at: datetime | None) -> datetime | None:
+        """When the next try may be made, or None when it need not wait."""
+        if failures < self.after or last_failure_at is None:
+            return None
+        seconds = min(self.longest.total_seconds(), 2 ** min(failures - self.after, 24))
+        return last_failure_at + timedelta(seconds=seconds)
+
+
+PAIR = Slowing(after=3, longest=timedelta(minutes=15))  # one username from one address
+ADDRESS = Slowing(after=10, longest=timedelta(hours=1))  # a village office shares one
+USERNAME = Slowing(after=5, longest=timedelta(minutes=1))  # the real user's worst wait
 _VILLAGE_IDS = (
     select(Grid.village_id)
     .distinct()
@@ -60,43 +83,41 @@ def _throttle_key(username: str) -> str:
     return f"user:{username.strip().lower()[:64]}"
 
 
-def _address_key(ip: str | None) -> str | None:
-    return f"ip:{ratelimit.anonymise(ip)}"[:128] if ip else None
+def _address_key(ip: str) -> str:
+    return f"ip:{ratelimit.anonymise(ip)}"
+
+
+def _pair_key(username: str, ip: str) -> str:
+    return f"pair:{ratelimit.anonymise(ip + ' ' + username.strip().lower()[:64])}"
+
+
+def _counters(username: str, ip: str | None) -> list[tuple[str, Slowing, str]]:
+    """(key, slowing, what the refusal says) of each count a sign-in is checked against."""
+    counters = [(_throttle_key(username), USERNAME, "该账号登录失败次数较多")]
+    if ip:
+        counters += [
+            (_pair_key(username, ip), PAIR, "登录失败次数较多"),
+            (_address_key(ip), ADDRESS, "本机登录失败次数较多"),
+        ]
+    return counters
 
 
 def check_throttle(username: str, ip: str | None = None) -> None:
-    """Raise TooManyRequests when this username is locked or must wait before trying, or
-    when this address has failed so often it must wait (spraying many usernames)."""
+    """Raise TooManyRequests when a try at this username from this address must wait:
+    by this pair's failures, this address's, or this username's from everywhere (the
+    longest of their waits, so a wait served is never met by another)."""
     now = clock.now()
-    address = db.session.get(LoginThrottle, _address_key(ip)) if ip else None
-    if address is not None and address.failures >= ADDRESS_SLOW_AFTER and address.last_failure_at:
-        ready = address.last_failure_at + timedelta(
-            seconds=min(3600, 2 ** (address.failures - ADDRESS_SLOW_AFTER))
-        )
-        if ready > now:
-            wait = int((ready - now).total_seconds()) + 1
-            raise TooManyRequests(
-                f"本机登录失败次数较多，请{wait}秒后再试。",
-                code="login_throttled",
-                retry_after=wait,
-            )
-    throttle = db.session.get(LoginThrottle, _throttle_key(username))
-    if throttle is None:
-        return
-    if throttle.locked_until and throttle.locked_until > now:
-        wait = int((throttle.locked_until - now).total_seconds()) + 1
-        raise TooManyRequests(
-            f"登录失败次数过多，账号已锁定，请{wait // 60 + 1}分钟后再试。",
-            code="account_locked",
-            retry_after=wait,
-        )
-    if throttle.failures >= SLOW_AFTER and throttle.last_failure_at:
-        ready = throttle.last_failure_at + timedelta(seconds=2 ** (throttle.failures - SLOW_AFTER))
-        if ready > now:
-            wait = int((ready - now).total_seconds()) + 1
-            raise TooManyRequests(
-                f"登录失败次数较多，请{wait}秒后再试。", code="login_throttled", retry_after=wait
-            )
+    waits = []
+    for key, slowing, said in _counters(username, ip):
+        row = db.session.get(LoginThrottle, key)
+        ready = slowing.ready_at(row.failures, row.last_failure_at) if row else None
+        if ready is not None and ready > now:
+            waits.append((ready, said))
+    if waits:
+        ready, said = max(waits)
+        wait = int((ready - now).total_seconds()) + 1
+        when = f"{wait}秒" if wait < 120 else f"{wait // 60 + 1}分钟"
+        raise TooManyRequests(f"{said}，请{when}后再试。", code="login_throttled", retry_after=wait)
 
 
 def authenticate(username: str, password: str, *, ip: str | None = None, roles=None) -> User:
@@ -110,9 +131,12 @@ def authenticate(username: str, password: str, *, ip: str | None = None, roles=N
     if user is None or not good or not user.active:
         _count_failure(username, user, ip)
         raise LoginFailed()
-    throttle = db.session.get(LoginThrottle, _throttle_key(username))
-    if throttle is not None:
-        db.session.delete(throttle)
+    for key, _slowing, _said in _counters(username, ip):
+        if key.startswith("ip:"):
+            continue  # one right password does not clear a spray from a shared address
+        throttle = db.session.get(LoginThrottle, key)
+        if throttle is not None:
+            db.session.delete(throttle)
     if roles is not None and user.role not in roles:
         # The right password at the wrong door (a grid worker at the admin): on record as
         # what it was, not as a sign-in.
@@ -135,35 +159,25 @@ def authenticate_for_api(username: str, password: str, *, ip: str | None = None)
 
 
 def purge_throttles(now: datetime, *, after: timedelta = timedelta(days=1)) -> int:
-    """Forget failed sign-ins a day old (neither locking nor slowing anyone any more)."""
-    from sqlalchemy import delete, or_
-
+    """Forget failed sign-ins a day old (slowing nobody any more: the longest wait is an
+    hour)."""
     return (
         db.session.execute(
-            delete(LoginThrottle).where(
-                LoginThrottle.last_failure_at < now - after,
-                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
-            )
+            delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - after)
         ).rowcount
         or 0
     )
 
 
 def _count_failure(username: str, user: User | None, ip: str | None) -> None:
-    key = _throttle_key(username)
-    throttle = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-    db.session.add(throttle)
     now = clock.now()
-    if throttle.locked_until and throttle.locked_until <= now:
-        throttle.failures, throttle.locked_until = 0, None  # a served lock starts afresh
-    throttle.failures += 1
-    throttle.last_failure_at = now
-    if ip:
-        key = _address_key(ip)
-        address = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-        db.session.add(address)
-        address.failures += 1
-        address.last_failure_at = now
+    for key, slowing, _said in _counters(username, ip):
+        throttle = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
+        db.session.add(throttle)
+        throttle.failures = (throttle.failures or 0) + 1
+        throttle.last_failure_at = now
+        if key.startswith("user:") and throttle.failures == slowing.after and user is not None:
+            _tell_security_admins(user, ip)
     audit.record(
         "auth.login_failed",
         actor=None,
@@ -172,16 +186,32 @@ def _count_failure(username: str, user: User | None, ip: str | None) -> None:
         ip=ip,
         username=username[:64],
     )
-    if throttle.failures >= LOCK_AFTER:
-        throttle.locked_until = now + LOCK_FOR
-        audit.record(
-            "auth.locked",
-            actor=None,
-            object_type="user",
-            object_id=user.id if user else None,
-            ip=ip,
-            username=username[:64],
-        )
+
+
+def _tell_security_admins(user: User, ip: str | None) -> None:
+    """An account whose failures now slow every try: on record, and in the inbox of the
+    people who keep accounts (a spray no longer goes unnoticed)."""
+    audit.record(
+        "auth.slowed",
+        actor=None,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+        username=user.username,
+    )
+    keepers = db.session.scalars(
+        select(User).where(User.role == Role.SECURITY_ADMIN, User.active.is_(True))
+    ).all()
+    notifications.queue(
+        list(keepers),
+        "auth.slowed",
+        case=None,
+        title="账号登录连续失败",
+        body=(
+            f"账号“{user.username}”已连续{USERNAME.after}次登录失败，此后每次尝试需等待"
+            "（最长1分钟），账号未被锁定。如非本人操作，请查看审计日志并提醒其修改密码。"
+        ),
+    )
 
 
 class PasswordChangeRequired(DomainError):

@@ -373,7 +373,9 @@ def test_one_address_spraying_many_usernames_is_slowed(client, world):
     from server import auth
 
     assert auth.purge_throttles(clock.now()) == 0  # still counting
-    assert auth.purge_throttles(clock.now() + timedelta(days=2)) == 11  # ten names, one address
+    assert (
+        auth.purge_throttles(clock.now() + timedelta(days=2)) == 21
+    )  # ten names, ten name-and-address pairs, one address
 
 
 def test_api_answers_are_never_stored_by_a_cache(client, world, login):

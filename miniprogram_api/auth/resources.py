@@ -40,7 +40,7 @@ class Login(MethodView):
     @bp.response(200, TokenSchema)
     @bp.alt_response(401, description="用户名或密码错误")
     @bp.alt_response(403, description="密码已被重置，须先设置新密码（POST /auth/password）")
-    @bp.alt_response(429, description="失败次数过多，稍后再试或已锁定")
+    @bp.alt_response(429, description="失败次数过多，请稍后再试（账号不会被锁定）")
     def post(self, data):
         """Sign in with username and password."""
         try:

@@ -67,17 +67,15 @@ class AuditEntry(db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins for one username: slowed after a few, locked for a while after more.
-
-    Kept in the database so every worker and machine counts the same failures.
-    """
+    """Failed sign-ins counted under one key (a username, an address, or the two
+    together): each count slows the next try down, never locks anyone out
+    (`server.auth`). Kept in the database so every worker and machine counts the same."""
 
     __tablename__ = "login_throttle"
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdempotencyRecord(db.Model):
