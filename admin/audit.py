@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
 from server import clock
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, Role, User
 
 PAGE = 100

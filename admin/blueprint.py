@@ -5,12 +5,22 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from server import clock, pageheaders
+from server.db import db, unit
 from server.errors import DomainError, ValidationFailed
-from server.extensions import db
 from server.models import Role, User
 
 bp = Blueprint(
@@ -101,7 +111,6 @@ def _csrf_error(error):
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    db.session.rollback()
     return render_template(
         "admin/error.html", title="无法完成", message=error.message, code=error.code
     ), error.http_status
@@ -146,3 +155,17 @@ def id_value(raw: str | None, name: str) -> int | None:
 
 def client_ip() -> str | None:
     return request.remote_addr
+
+
+def done(message: str, endpoint: str, **values) -> Response:
+    """After a form's work: say it was done, and show the page again (post/redirect/get;
+    the work commits with the request)."""
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values))
+
+
+def refused(error: DomainError, endpoint: str, *, category: str = "error", **values) -> Response:
+    """After a form the rules refused: undo what it did, say why, and show the page."""
+    unit.abandon()
+    flash(error.message, category)
+    return redirect(url_for(endpoint, **values))

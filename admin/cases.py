@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
-from admin.blueprint import bp, client_ip, id_value, require
+from admin.blueprint import bp, client_ip, done, id_value, refused, require
 from server import (
     access,
     clock,
     codes,
-    database,
     lookup,
     media,
     operations,
@@ -21,9 +20,9 @@ from server import (
     workflow,
 )
 from server import queue as triage
+from server.db import db
 from server.duplicates import likely_duplicates
 from server.errors import StaleCase, ValidationFailed
-from server.extensions import db
 from server.models import (
     AssignmentRole,
     Category,
@@ -109,11 +108,9 @@ def _context(case):
 @require(*CASE_ROLES)
 def case_page(code: str):
     """One case: details, photos, parties, timeline, and forms for the allowed actions."""
-    database.begin_writing()  # every view of a case is audited (and the informant's)
     case = _case(code)
     context = _context(case)
-    access.record_view(case, viewer=g.user, ip=client_ip(), surface="admin")
-    db.session.commit()
+    access.record_view(case, viewer=g.user, ip=client_ip(), surface="admin")  # audited
     return render_template("admin/case.html", **context)
 
 
@@ -121,11 +118,9 @@ def case_page(code: str):
 @require(*CASE_ROLES)
 def case_file(code: str):
     """The printable case file (案卷) with the whole timeline."""
-    database.begin_writing()
     case = _case(code)
     context = _context(case)
     access.record_view(case, viewer=g.user, ip=client_ip(), surface="admin_print")
-    db.session.commit()
     return render_template("admin/case_file.html", **context, printed_at=clock.now())
 
 
@@ -161,6 +156,9 @@ def _fields(action: str) -> dict:
     return fields
 
 
+STALE = StaleCase("这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。")
+
+
 @bp.post("/cases/<code>/actions/<action>")
 @require(Role.CENTER, Role.HANDLER)
 def act(code: str, action: str):
@@ -179,20 +177,11 @@ def act(code: str, action: str):
         media.attach(
             [media.store_photo(f.read(), uploader=g.user) for f in uploads], case=case, event=event
         )
-        db.session.commit()
     except StaleCase:
-        db.session.rollback()
-        flash(
-            "这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。",
-            "warning",
-        )
-        return redirect(url_for("admin.case_page", code=case.code))
+        return refused(STALE, "admin.case_page", category="warning", code=case.code)
     except ValidationFailed as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("admin.case_page", code=case.code))
-    flash(f"已{workflow.ACTIONS[action].label}。", "success")
-    return redirect(url_for("admin.case_page", code=case.code))
+        return refused(error, "admin.case_page", code=case.code)
+    return done(f"已{workflow.ACTIONS[action].label}。", "admin.case_page", code=case.code)
 
 
 @bp.get("/media/<public_id>")

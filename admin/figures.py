@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
 from server import access, cells, clock, statistics
+from server.db import db
 from server.deadlines import load_calendar, unconfirmed_next_year
-from server.extensions import db
 from server.models import Category, CategoryGroup, Role, Source, Village
 
 FIGURE_ROLES = (Role.CENTER, Role.LEADER, Role.ADMIN)
@@ -245,7 +245,6 @@ def report_xlsx():
         object_id=period.label,
         ip=client_ip(),
     )
-    db.session.commit()
     return Response(
         out.getvalue(),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

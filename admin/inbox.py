@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from admin.blueprint import bp, require
 from server import access, clock, codes
 from server import inbox as messages
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseEvent, Role
 
 
@@ -26,7 +26,6 @@ def inbox():
 def inbox_read():
     """Mark every notification read."""
     messages.mark_read(g.user)
-    db.session.commit()
     return redirect(url_for("admin.inbox"))
 
 

@@ -8,11 +8,11 @@ from datetime import date
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin.blueprint import bp, client_ip, id_value, require
+from admin.blueprint import bp, client_ip, done, id_value, refused, require
 from server import approvals, clock, management, qr
+from server.db import db, unit
 from server.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
 from server.errors import DomainError, NotFound
-from server.extensions import db
 from server.models import (
     Approval,
     CalendarDay,
@@ -31,18 +31,6 @@ from server.models import (
 
 def _ids(name: str) -> list[int]:
     return [i for i in (id_value(v, name) for v in request.form.getlist(name)) if i]
-
-
-def _done(message: str, endpoint: str, **values):
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for(endpoint, **values))
-
-
-def _failed(error: DomainError, endpoint: str, **values):
-    db.session.rollback()
-    flash(error.message, "error")
-    return redirect(url_for(endpoint, **values))
 
 
 @bp.get("/villages")
@@ -76,7 +64,7 @@ def rotate_qr(code: str):
     if village is None:
         raise NotFound("找不到该村。")
     qr.rotate(village, actor=g.user, ip=client_ip())
-    return _done(f"{village.name}的二维码已更换，请打印新海报。", "admin.villages")
+    return done(f"{village.name}的二维码已更换，请打印新海报。", "admin.villages")
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -98,10 +86,10 @@ def users():
                 ip=client_ip(),
             )
         except DomainError as error:
-            return _failed(error, "admin.users")
+            return refused(error, "admin.users")
         if not user.active:  # a privileged account, waiting for a second person
-            return _done("账号已创建，待另一位安全管理员审批后启用。", "admin.users")
-        return _done("账号已创建；首次登录须修改密码。", "admin.users")
+            return done("账号已创建，待另一位安全管理员审批后启用。", "admin.users")
+        return done("账号已创建；首次登录须修改密码。", "admin.users")
     return render_template(
         "admin/users.html",
         users=db.session.scalars(select(User).order_by(User.role, User.username)).all(),
@@ -127,8 +115,8 @@ def user_active(user_id: int):
             _user(user_id), request.form.get("active") == "yes", actor=g.user, ip=client_ip()
         )
     except DomainError as error:
-        return _failed(error, "admin.users")
-    return _done("已更新账号状态。", "admin.users")
+        return refused(error, "admin.users")
+    return done("已更新账号状态。", "admin.users")
 
 
 @bp.post("/users/<int:user_id>/password")
@@ -140,10 +128,10 @@ def user_password(user_id: int):
             _user(user_id), request.form.get("password", ""), actor=g.user, ip=client_ip()
         )
     except DomainError as error:
-        return _failed(error, "admin.users")
+        return refused(error, "admin.users")
     if not applied:
-        return _done("重置已提交，待另一位安全管理员审批后生效。", "admin.users")
-    return _done("密码已重置；该用户下次登录须修改密码。", "admin.users")
+        return done("重置已提交，待另一位安全管理员审批后生效。", "admin.users")
+    return done("密码已重置；该用户下次登录须修改密码。", "admin.users")
 
 
 @bp.post("/users/<int:user_id>/bind")
@@ -160,8 +148,8 @@ def user_bind(user_id: int):
             ip=client_ip(),
         )
     except DomainError as error:
-        return _failed(error, "admin.users")
-    return _done("已更新绑定。", "admin.users")
+        return refused(error, "admin.users")
+    return done("已更新绑定。", "admin.users")
 
 
 @bp.route("/departments", methods=["GET", "POST"])
@@ -185,8 +173,8 @@ def departments():
                 ip=client_ip(),
             )
         except DomainError as error:
-            return _failed(error, "admin.departments")
-        return _done("部门已保存。", "admin.departments")
+            return refused(error, "admin.departments")
+        return done("部门已保存。", "admin.departments")
     return render_template(
         "admin/departments.html",
         departments=db.session.scalars(
@@ -230,13 +218,13 @@ def categories():
                 ip=client_ip(),
             )
         except DomainError as error:
-            return _failed(error, "admin.categories")
+            return refused(error, "admin.categories")
         if waiting:
-            return _done(
+            return done(
                 f"类别 {category.name} 已保存；取消保密须由另一位系统管理员审批。",
                 "admin.categories",
             )
-        return _done(f"类别 {category.name} 已保存。", "admin.categories")
+        return done(f"类别 {category.name} 已保存。", "admin.categories")
     rows = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
     return render_template(
         "admin/categories.html",
@@ -262,10 +250,10 @@ def calendar():
                 ip=client_ip(),
             )
         except DomainError as error:
-            db.session.rollback()
+            unit.abandon()
             flash(error.message, "error")
             return _calendar_page(notice=request.form.get("notice", ""), year=year), 422
-        return _done(f"{year}年的节假日安排已确认（{days}天）。", "admin.calendar")
+        return done(f"{year}年的节假日安排已确认（{days}天）。", "admin.calendar")
     if request.method == "POST":
         try:
             day = date.fromisoformat(request.form.get("day", ""))
@@ -280,7 +268,7 @@ def calendar():
             name=request.form.get("name"),
             ip=client_ip(),
         )
-        return _done("工作日历已更新。", "admin.calendar")
+        return done("工作日历已更新。", "admin.calendar")
     return _calendar_page()
 
 
@@ -334,8 +322,8 @@ def approval_decide(approval_id: int, decision: str):
         decide = approvals.approve if decision == "approve" else approvals.refuse
         decide(approval_id, actor=g.user, ip=client_ip())
     except DomainError as error:
-        return _failed(error, "admin.approvals_page")
-    return _done(
+        return refused(error, "admin.approvals_page")
+    return done(
         "已批准，已生效。" if decision == "approve" else "已拒绝，未作任何改动。",
         "admin.approvals_page",
     )

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from admin.blueprint import bp, id_value, require
 from server import clock, codes
 from server import queue as triage
+from server.db import db
 from server.deadlines import load_calendar
-from server.extensions import db
 from server.models import (
     CaseStatus,
     Category,

@@ -8,8 +8,8 @@ from flask import g, redirect, render_template, request, session, url_for
 
 from admin.blueprint import ADMIN_ROLES, bp, client_ip
 from server import auth
+from server.db import unit
 from server.errors import DomainError, TooManyRequests
-from server.extensions import db
 
 
 def _safe_next(target: str | None) -> str:
@@ -30,13 +30,10 @@ def login():
                 username, request.form.get("password", ""), ip=client_ip(), roles=ADMIN_ROLES
             )
         except auth.LoginFailed as failed:
-            db.session.commit()  # the failure counts
-            error = failed.message
+            error = failed.message  # counted: the request's work stands
         except TooManyRequests as refused:
-            db.session.rollback()
             error, status = refused.message, 429
         else:
-            db.session.commit()
             session.clear()
             session.regenerate()  # a new session id at sign-in
             session["user_id"] = user.id
@@ -62,7 +59,6 @@ def logout():
             ip=client_ip(),
             surface="admin",
         )
-        db.session.commit()
     session.clear()
     return redirect(url_for("admin.login"))
 
@@ -83,13 +79,11 @@ def change_password():
                     g.user, form.get("current", ""), form.get("new_password", ""), ip=client_ip()
                 )
             except auth.LoginFailed as failed:
-                db.session.commit()  # the failure counts
-                error = failed.message
+                error = failed.message  # counted: the request's work stands
             except DomainError as failed:
-                db.session.rollback()
+                unit.abandon()
                 error = failed.message
             else:
                 session["pwd"] = g.user.password_changed_at.isoformat()
-                db.session.commit()
                 return redirect(url_for("admin.index"))
     return render_template("admin/password.html", error=error), 422 if error else 200

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, text
 from town import demo_town, status_kb
 
 from server import clock, create_app, ledgers, statistics
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseEvent, Department, DepartmentKind, Village
 
 ACTIONS = [

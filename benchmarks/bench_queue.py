@@ -25,7 +25,7 @@ from town import demo_town
 
 from server import create_app
 from server import queue as triage
-from server.extensions import db
+from server.db import db
 from server.models import Case, Department, DepartmentKind, User, Village
 
 OPEN_SHARE = 0.03  # about a month's open work in a town that keeps years of cases

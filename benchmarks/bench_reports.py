@@ -14,7 +14,7 @@ Each request comes on a connection of its own, as nginx sends them to gunicorn
 16 connections stay open, and where gunicorn's two workers happen to accept them decides
 the result: 14 on one worker and 2 on the other halves our figure from one run to the
 next. --queued-minimal gives the minimal endpoint grid-report's write queue
-(server/write_queue.py) too, to see what the queue alone is worth.
+(server/db/write_queue.py) too, to see what the queue alone is worth.
 
 The load comes from `wrk` (Debian: `apt-get install wrk`) when it is installed: it is
 one small C process, so on a 2-core machine the clients take little CPU from the

@@ -91,7 +91,7 @@ def serve(folder: Path):
         [
             sys.executable,
             "-c",
-            "from server import create_app; from server.extensions import db;"
+            "from server import create_app; from server.db import db;"
             "from server.models import Village; from sqlalchemy import select;\n"
             "app = create_app()\nwith app.app_context():\n"
             "    print(db.session.scalars(select(Village.qr_token)"

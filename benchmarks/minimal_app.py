@@ -3,7 +3,7 @@
 Flask + SQLAlchemy, the same SQLite settings as grid-report (WAL, synchronous=FULL,
 BEGIN IMMEDIATE), parsing the same JSON and inserting one row and one audit row. With
 MINIMAL_WRITE_QUEUE set (bench_reports.py --queued-minimal) its writers also queue as
-grid-report's do (server/write_queue.py).
+grid-report's do (server/db/write_queue.py).
 """
 
 from __future__ import annotations
@@ -43,13 +43,14 @@ def create_app() -> Flask:
     engine = create_engine(os.environ["MINIMAL_DATABASE_URL"])
     queue = None
     if os.environ.get("MINIMAL_WRITE_QUEUE"):  # for comparison only
-        from server.write_queue import QueuedConnection, for_database
+        from server.db.sqlite import Connection
+        from server.db.write_queue import for_database
 
         queue = for_database(engine.url.database)
 
         @event.listens_for(engine, "do_connect")
         def _queued(_dialect, _record, _cargs, cparams):
-            cparams["factory"] = QueuedConnection
+            cparams["factory"] = Connection
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from server.extensions import db
+from server.db import db
 from server.models import Category, Village
 
 

@@ -14,7 +14,7 @@ import marshmallow as ma
 from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from server import auth, database
+from server import auth
 from server.errors import (
     DomainError,
     PayloadTooLarge,
@@ -22,7 +22,6 @@ from server.errors import (
     UnsupportedMedia,
     ValidationFailed,
 )
-from server.extensions import db
 
 PREFIX = "/api/v1"
 BEARER = [{"bearerAuth": []}]
@@ -137,8 +136,6 @@ class Api(flask_smorest.Api):
     def handle_http_exception(self, error):
         if not request.path.startswith(PREFIX):
             return error  # the admin and the villager pages answer in HTML
-        if error.code and error.code >= 500:
-            db.session.rollback()
         return http_error_response(error)
 
 
@@ -147,18 +144,12 @@ SPEC_INFO = {"description": "网格事件上报与矛盾纠纷调处：小程序
 
 def handle_domain_error(error: DomainError):
     """DomainErrors as JSON (the HTML surfaces register their own on their blueprints)."""
-    db.session.rollback()
     return domain_error_response(error)
 
 
 def current_user():
     """The signed-in user of this request (set by `login_required`)."""
     return g.user
-
-
-# Reads a writing request needs before its work, done with the token check in one read
-# transaction (each is given the signed-in user), e.g. the Idempotency-Key lookup.
-FIRST_READS: list = []
 
 
 def login_required(view):
@@ -170,11 +161,7 @@ def login_required(view):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("请先登录。", code="token_missing")
-        with database.read_first():  # a writing request takes its write lock later
-            g.user = auth.user_from_token(token.strip())
-            if request.method not in database.READ_ONLY_METHODS:
-                for read in FIRST_READS:
-                    read(g.user)
+        g.user = auth.user_from_token(token.strip())
         return view(*args, **kwargs)
 
     return wrapper

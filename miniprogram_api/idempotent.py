@@ -4,9 +4,8 @@ A retry with the same key gets the first answer (`Idempotent-Replayed: true`); t
 key on another request gets 422; a missing or malformed key gets 400; a retry sent while
 the first is still being worked on gets 409 (its key is held in the shared store). 4xx
 answers of the work are kept and replayed like successes (the same request would fail the
-same way); 5xx answers are forgotten so a retry can succeed. The body is parsed, and the
-key looked up, before the work takes SQLite's write lock; the key and its answer are
-written in the work's own transaction.
+same way); 5xx answers are forgotten so a retry can succeed. The key and its answer are
+written in the work's own unit of work (a refusal's work is rolled back, its answer kept).
 """
 
 from __future__ import annotations
@@ -19,14 +18,13 @@ from flask import Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from miniprogram_api.api import (
-    FIRST_READS,
     current_user,
     domain_error_response,
     http_error_response,
 )
-from server import database, idempotency
+from server import idempotency
+from server.db import unit
 from server.errors import DomainError
-from server.extensions import db
 from server.idempotency import Claim
 
 HEADER = "Idempotency-Key"
@@ -49,29 +47,10 @@ def _key() -> str:
         raise DomainError("Idempotency-Key 须为 UUID。", code="idempotency_key_invalid") from None
 
 
-def _look_up_early(user) -> None:
-    """Look the key up with the token check, in its read transaction (see FIRST_READS).
-
-    Only for JSON bodies (already read for the NUL check); a missing or malformed key is
-    left for the decorator to refuse.
-    """
-    raw = request.headers.get(HEADER)
-    if raw is None or request.mimetype != "application/json":
-        return
-    try:
-        key = str(uuid.UUID(raw.strip()))
-    except ValueError:
-        return
-    g.idempotency_lookup = (user.id, key, *_look_up(f"user:{user.id}", key))
-
-
 def _look_up(scope: str, key: str) -> tuple[str, idempotency.Outcome]:
-    """This request's fingerprint, and what is known of its key (in the current read)."""
+    """This request's fingerprint, and what is known of its key."""
     digest = idempotency.fingerprint(request.method, request.path, request.get_data())
     return digest, idempotency.lookup(scope, key, digest)
-
-
-FIRST_READS.append(_look_up_early)
 
 
 def _without_identity(body: str) -> str:
@@ -107,19 +86,13 @@ def _answer_known(outcome: idempotency.Outcome) -> Response:
 
 
 def idempotent(view):
-    """Make a writing view safe to retry; it must not commit (this commits)."""
+    """Make a writing view safe to retry (its answer is written with its work)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = _key()
-        user_id = current_user().id
-        scope = f"user:{user_id}"
-        early = g.pop("idempotency_lookup", None)
-        if early is not None and early[:2] == (user_id, key):
-            digest, outcome = early[2:]
-        else:
-            with database.read_first():
-                digest, outcome = _look_up(scope, key)
+        scope = f"user:{current_user().id}"
+        digest, outcome = _look_up(scope, key)
         if outcome.claim is not Claim.NEW:
             return _answer_known(outcome)
         if not idempotency.hold(scope, key):
@@ -133,23 +106,20 @@ def idempotent(view):
 
 
 def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
-    """Do the work of a new request and write its answer with it (one commit)."""
+    """Do the work of a new request and add its answer to the same unit of work."""
     g.idempotency_key = key
     try:
         response = view(*args, **kwargs)
     except DomainError as error:
-        db.session.rollback()
+        unit.abandon()  # the work goes; the refusal is the answer a retry gets
         response = domain_error_response(error)
     except HTTPException as error:
-        db.session.rollback()
         if (error.code or 500) >= 500:
             raise
+        unit.abandon()
         response = http_error_response(error)
-    except Exception:
-        db.session.rollback()
-        raise
     if response.status_code >= 500:
-        db.session.rollback()
+        unit.abandon()  # forgotten, so that a retry can succeed
         return response
     try:
         idempotency.record(
@@ -162,11 +132,9 @@ def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
         )
     except idempotency.Taken:
         # The same request, sent again meanwhile, was answered first: its answer stands.
-        db.session.rollback()
-        with database.read_first():
-            outcome = idempotency.lookup(scope, key, digest)
+        unit.abandon()
+        outcome = idempotency.lookup(scope, key, digest)
         if outcome.claim is Claim.NEW:  # taken, then released: the client retries
             outcome = idempotency.Outcome(Claim.IN_FLIGHT)
         return _answer_known(outcome)
-    database.commit_keeping_objects()  # the answer is made: nothing reads them again
     return response

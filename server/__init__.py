@@ -13,7 +13,9 @@ from flask import Flask
 from werkzeug.utils import import_string
 
 from server import config as config_module
-from server.extensions import db, migrate
+from server.db import db, migrate
+from server.db import init_app as init_database
+from server.db.unit import App
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -21,16 +23,16 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: typed defaults, then the environment, then `overrides`."""
     instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = App(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.from_mapping(config_module.load(app.instance_path, overrides))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
 
-    from server import cli, database, health
+    from server import cli, health
 
-    database.init_app(app)
+    init_database(app)
     health.init_app(app)
     cli.init_app(app)
 

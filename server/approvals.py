@@ -16,8 +16,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from server import audit, clock, websession
+from server.db import db
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.extensions import db
 from server.models import Approval, Category, Role, User
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})

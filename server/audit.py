@@ -4,8 +4,9 @@ Rows are chained (MLPS 2.0 level 3 asks that the log cannot be altered unnoticed
 row's hash covers its own fields and the previous row's hash. `verify` walks the chain
 and names the first row that does not fit; `purge` removes rows past the retention
 period (never under six months), and the first row kept carries the hash it followed.
-Writers take their turn for the chain's end: SQLite's writers are one at a time already
-(BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock orders them.
+Writers take their turn for the chain's end: the last hash is read to write after it
+(FOR UPDATE: on SQLite that read takes the write lock first, and writers are one at a
+time); on PostgreSQL a transaction-scoped advisory lock orders them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import delete, func, select, text
 
 from server import clock
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, User
 
 # The advisory lock the chain's writers take on PostgreSQL (any fixed number of ours).
@@ -51,7 +52,9 @@ def _chain_end() -> str | None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
     with session.no_autoflush:
-        return session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+        return session.scalar(
+            select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1).with_for_update()
+        )
 
 
 def record(

@@ -12,7 +12,8 @@ failed sign-ins be limited, not that an account be lockable by anyone):
   so the real user, elsewhere, waits a minute at worst while guessing stays slow; the
   security admins are told once each time an account comes under such fire.
 
-The caller commits the count even though sign-in failed.
+A failed sign-in's count and audit row are kept although it fails (`LoginFailed`
+keeps its work).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
 from server import audit, clock, notifications, passwords, ratelimit, wechat
+from server.db import db
 from server.errors import (
     Conflict,
     DomainError,
@@ -37,7 +39,6 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from server.extensions import db
 from server.models import Grid, LoginThrottle, Role, User
 from server.models.organisation import user_grid
 
@@ -71,11 +72,12 @@ _DUMMY_HASH = passwords.hash_password("timing-equaliser-not-a-password")
 
 
 class LoginFailed(DomainError):
-    """Wrong username or password (which one is not said)."""
+    """Wrong username or password (which one is not said): counted and on record."""
 
     code = "invalid_credentials"
     http_status = 401
     default_message = "用户名或密码错误。"
+    keeps_work = True
 
 
 def _throttle_key(username: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from server.db import db
 from server.deadlines import default_limits
-from server.extensions import db
 from server.models import (
     AssignmentRole,
     Category,

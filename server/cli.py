@@ -1,35 +1,21 @@
 """The `grid-report` command: Flask's CLI group with our commands.
 
 `grid-report db upgrade` (Flask-Migrate), `seed-demo`, `create-user`, `case CODE`.
-Each command is one unit of work: it commits once at the end, or not at all. Commands
-that only read do so in a read transaction (`reads_only`): a long export must not hold
-SQLite's write lock, which every phone's report waits for.
+Each command is one unit of work (server/db/unit.py): it commits once at the end, or
+not at all; `init_app` makes it so for every command here.
 """
 
 from __future__ import annotations
-
-import functools
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
-from server import clock, codes, database, passwords
+from server import clock, codes, passwords
+from server.db import db, unit
 from server.errors import DomainError
-from server.extensions import db
 from server.models import Department, Grid, Role, User
-
-
-def reads_only(command):
-    """Run a command that writes nothing in a read transaction (see the module's note)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with database.read_first():
-            return command(*args, **kwargs)
-
-    return wrapper
 
 
 def main() -> None:
@@ -57,7 +43,6 @@ def seed_demo_command(if_empty: bool) -> None:
         click.echo("database already has data; demo not loaded")
         return
     summary = demo.seed()
-    db.session.commit()
     click.echo("demo loaded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
 
 
@@ -67,7 +52,6 @@ def seed_categories_command() -> None:
     from server import catalogue
 
     added = catalogue.install_categories()
-    db.session.commit()
     click.echo(f"categories added: {added}")
 
 
@@ -106,13 +90,11 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
             raise click.ClickException(f"未知网格：{code}")
         user.grids.append(grid)
     db.session.add(user)
-    db.session.commit()
     click.echo(f"created {role} {username}")
 
 
 @click.command("case")
 @click.argument("code")
-@reads_only
 def case_command(code: str) -> None:
     """Print a case and its timeline (times in the town's zone)."""
     from server.lookup import find_case
@@ -163,7 +145,6 @@ def case_command(code: str) -> None:
 
 @click.command("export-qr")
 @click.argument("directory", type=click.Path(file_okay=False))
-@reads_only
 def export_qr_command(directory: str) -> None:
     """Write every village's QR code (PNG, SVG) and A4 poster (HTML) into DIRECTORY."""
     from pathlib import Path
@@ -215,7 +196,6 @@ def rotate_qr_command(village_code: str) -> None:
     if village is None:
         raise click.ClickException(f"未知的村：{village_code}")
     qr.rotate(village, actor=None)
-    db.session.commit()
     click.echo(f"{village.name}: {qr.village_url(village)}")
 
 
@@ -238,9 +218,8 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     if end < start:
         raise click.ClickException("截止日期早于起始日期。")
     period = Period(start, end + timedelta(days=1), f"{start}至{end}")
-    # Read in a read transaction (a long export must not hold SQLite's write lock), then
-    # the export itself is audited: a ledger carries names and phones.
-    with database.read_first(), click.progressbar(length=0, label="导出中", show_pos=True) as bar:
+    # The export itself is audited: a ledger carries names and phones.
+    with click.progressbar(length=0, label="导出中", show_pos=True) as bar:
         written = ledgers.write(kind, period, file, progress=bar.update)
     from server import audit
 
@@ -254,7 +233,6 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
         rows=written,
         via="cli",
     )
-    db.session.commit()
     click.echo(f"{ledgers.KINDS[kind][0]}：{written} 行 → {file}")
 
 
@@ -271,7 +249,6 @@ def calendar_confirm_command(year: int, file) -> None:
         days = management.confirm_year(year, file.read(), actor=None)
     except DomainError as error:
         raise click.ClickException(error.message) from None
-    db.session.commit()
     click.echo(f"{year}年的节假日安排已确认：{days}天。")
 
 
@@ -289,7 +266,6 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-@reads_only
 def audit_verify_command() -> None:
     """Prove no row of the audit log was changed or taken out (exit 1 if one was)."""
     from server import audit
@@ -313,7 +289,6 @@ def audit_purge_command() -> None:
     from server import audit
 
     removed = audit.purge(int(current_app.config["AUDIT_RETENTION_DAYS"]))
-    db.session.commit()
     click.echo(
         f"audit purge: {removed} rows older than "
         f"{current_app.config['AUDIT_RETENTION_DAYS']} days removed"
@@ -342,7 +317,6 @@ def identity_purge_command() -> None:
     from server import identity
 
     removed = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
-    db.session.commit()
     click.echo(f"identity purge: {removed} cases")
 
 
@@ -370,10 +344,10 @@ def schedule_command(every: float, times: int) -> None:
         for name, job in (("sweep", sweep.run), ("notify", notifications.deliver_due)):
             try:
                 counts = job()
-                db.session.commit()
+                unit.finish()  # each run of a job is a unit of its own
                 click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             except Exception as error:
-                db.session.rollback()
+                unit.abandon()
                 click.echo(f"{name}: failed ({type(error).__name__})", err=True)
         done += 1
         if times and done >= times:
@@ -381,8 +355,18 @@ def schedule_command(every: float, times: int) -> None:
         time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
+def _one_unit_each(command: click.Command) -> click.Command:
+    """Make `command` (and a group's commands) one unit of work each."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _one_unit_each(sub)
+    elif command.callback is not None:
+        command.callback = unit.command(command.callback)
+    return command
+
+
 def init_app(app: Flask) -> None:
-    """Register the commands on the app's CLI."""
+    """Register the commands on the app's CLI, each one unit of work."""
     for command in (
         seed_demo_command,
         seed_categories_command,
@@ -398,4 +382,4 @@ def init_app(app: Flask) -> None:
         audit_group,
         identity_group,
     ):
-        app.cli.add_command(command)
+        app.cli.add_command(_one_unit_each(command))

@@ -28,7 +28,7 @@ import holidays
 from sqlalchemy import select
 
 from server import clock
-from server.extensions import db
+from server.db import db
 from server.models import CalendarDay, CalendarYear, Category, CategoryGroup, Step
 
 _DURATION = re.compile(r"^(\d{1,4})(m|h|d|wd)$")

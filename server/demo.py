@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from server import access, catalogue, clock, passwords, workflow
-from server.extensions import db
+from server.db import db
 from server.models import (
     Category,
     ClosingReason,

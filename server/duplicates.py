@@ -12,7 +12,7 @@ from difflib import SequenceMatcher
 from sqlalchemy import select
 
 from server import access
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseParty, User
 from server.workflow import OPEN
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A request the rules refuse. Nothing has been written when one is raised."""
+    """A request the rules refuse. What the request did is rolled back (server/db/unit.py),
+    unless the refusal is itself on record (`keeps_work`)."""
 
     code = "domain_error"
     http_status = 400
     default_message = "请求无法处理。"
+    # True for a refusal whose writes must stand: a failed sign-in counts against the
+    # next try, and is on the audit log.
+    keeps_work = False
 
     def __init__(
         self,

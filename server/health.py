@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server import clock, ratelimit
-from server.extensions import db
+from server.db import db
 
 bp = Blueprint("health", __name__)
 

@@ -32,7 +32,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server import clock, ratelimit
-from server.extensions import db
+from server.db import db
 from server.models import IdempotencyRecord
 
 # A claim older than this with no answer belongs to a request that died: retry it.

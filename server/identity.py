@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from server import audit, clock
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseStatus
 
 PREFIX = "f1:"  # what a sealed value starts with (an unsealed one from before never does)

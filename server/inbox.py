@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from server import access, clock
-from server.extensions import db
+from server.db import db
 from server.models import Case, Notification, User
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from server import cells, clock, codes
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseEvent, Category, CategoryGroup, Screening, User, Village
 from server.statistics import Period
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from server import access, codes
+from server.db import db
 from server.errors import NotFound
-from server.extensions import db
 from server.models import Case, User
 
 

@@ -10,9 +10,9 @@ from datetime import date
 from sqlalchemy import delete, select
 
 from server import approvals, audit, auth, clock, holiday_notice, passwords, reference, websession
+from server.db import db
 from server.deadlines import parse_duration
 from server.errors import Conflict, ValidationFailed
-from server.extensions import db
 from server.models import (
     AssignmentRole,
     CalendarDay,

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server import access, clock
+from server.db import db
 from server.errors import (
     NotFound,
     PayloadTooLarge,
@@ -27,7 +28,6 @@ from server.errors import (
     UnsupportedMedia,
     ValidationFailed,
 )
-from server.extensions import db
 from server.models import Photo, User
 from server.storage import new_key, storage
 

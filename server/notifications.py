@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from server import access, clock, codes, wechat
-from server.extensions import db
+from server.db import db
 from server.models import (
     Case,
     CaseEvent,

@@ -28,6 +28,7 @@ from server import (
     repeats,
     workflow,
 )
+from server.db import db
 from server.deadlines import Deadlines
 from server.errors import (
     Conflict,
@@ -35,7 +36,6 @@ from server.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from server.extensions import db
 from server.models import (
     Case,
     CaseEvent,

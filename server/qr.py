@@ -17,8 +17,8 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
 from server import audit, clock, codes, reference
+from server.db import db
 from server.errors import DomainError, NotFound
-from server.extensions import db
 from server.models import RetiredQrToken, User, Village
 
 

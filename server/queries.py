@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, text
 
 from server import access, clock
+from server.db import db
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import Case, Category, User
 from server.models.cases import AWAITING_REVIEW
 from server.workflow import OPEN

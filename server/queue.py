@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, tuple_
 
 from server import access, clock
+from server.db import db
 from server.deadlines import WorkCalendar
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import (
     Case,
     CaseAssignment,

@@ -22,8 +22,8 @@ from sqlalchemy import event, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, selectinload
 
+from server.db import db
 from server.deadlines import WorkCalendar, load_calendar
-from server.extensions import db
 from server.models import Category, Grid, Village
 
 
@@ -48,9 +48,7 @@ def _ttl() -> float:
 def _load() -> _Copy:
     # A session of its own on the request's connection: it sees what the request's
     # transaction sees, and its objects are copies the request's session does not hold.
-    from server import database
-
-    with database.read_first(), Session(bind=db.session.connection()) as session:
+    with Session(bind=db.session.connection()) as session:
         categories = session.scalars(
             select(Category).options(selectinload(Category.time_limits))
         ).all()

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseParty, CaseStatus, Category, CategoryGroup
 
 # Cases filed a little before the window's start may still carry a later id (two app

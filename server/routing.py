@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from server.extensions import db
+from server.db import db
 from server.models import (
     AssignmentRole,
     Category,

@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from server import clock, notifications
+from server.db import db
 from server.errors import Forbidden, ValidationFailed
-from server.extensions import db
 from server.models import Category, Role, Screening, Source, User, Village
 from server.operations import ReportDraft, file_report, prepare_report
 

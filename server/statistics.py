@@ -37,9 +37,9 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from server import clock, database
+from server import clock
+from server.db import db
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import (
     Case,
     CaseStatus,
@@ -449,33 +449,32 @@ def keep_month_figures(*, limit: int = 24) -> int:
     """Compute and keep the partials of months that are over and have none (the sweep runs
     this): at most `limit` at a time, newest first. Returns how many were kept.
 
-    Each month is counted in a read transaction of its own and written in a short one, so
-    on SQLite the sweep holds the write lock only to write a row.
+    Each month is counted, then written and committed on its own: the counting only
+    reads (on SQLite it holds no lock), the writing is one row.
     """
     now = clock.now()
     last = clock.local(now - KEEP_AFTER).date().replace(day=1)  # the first month not kept
-    with database.read_first():
-        oldest = db.session.scalar(select(func.min(Case.created_at)))
-        if oldest is None:
-            return 0
-        first = clock.local(oldest).date().replace(day=1)
-        wanted, day = [], last
-        while day > first and len(wanted) < limit * 4:
-            day = (day - timedelta(days=1)).replace(day=1)
-            wanted.append(day)
-        stale = db.session.scalar(
-            select(func.count())
-            .select_from(MonthlyFigures)
-            .where(MonthlyFigures.version < Partial.VERSION)
-        )
-        have = set(
-            db.session.scalars(
-                select(MonthlyFigures.month).where(
-                    MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION
-                )
+    oldest = db.session.scalar(select(func.min(Case.created_at)))
+    if oldest is None:
+        return 0
+    first = clock.local(oldest).date().replace(day=1)
+    wanted, day = [], last
+    while day > first and len(wanted) < limit * 4:
+        day = (day - timedelta(days=1)).replace(day=1)
+        wanted.append(day)
+    stale = db.session.scalar(
+        select(func.count())
+        .select_from(MonthlyFigures)
+        .where(MonthlyFigures.version < Partial.VERSION)
+    )
+    have = set(
+        db.session.scalars(
+            select(MonthlyFigures.month).where(
+                MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION
             )
         )
-        kinds = _category_kinds()
+    )
+    kinds = _category_kinds()
     if stale:  # kept by an older version: counted again below (a newer one's rows stay)
         db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.version < Partial.VERSION))
         db.session.commit()
@@ -484,8 +483,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
         if day in have:
             continue
         start, end = month(day.year, day.month).bounds
-        with database.read_first():
-            partial = _partial(start, end, _marks_of_month(day), kinds=kinds)
+        partial = _partial(start, end, _marks_of_month(day), kinds=kinds)
         try:
             with db.session.begin_nested():
                 db.session.add(

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 
 from server import clock, notifications, workflow
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseStatus, Notification, ResultCode
 
 

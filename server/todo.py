@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from server import access, clock, inbox, screening, workflow
-from server.extensions import db
+from server.db import db
 from server.models import (
     Case,
     CaseAssignment,

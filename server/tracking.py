@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from server import codes
-from server.extensions import db
+from server.db import db
 from server.models import Case
 
 SECRET_LENGTH = 26  # 130 bits of Crockford base32 (the first 128 are the HMAC's)

@@ -18,7 +18,7 @@ from sqlalchemy import delete
 from werkzeug.datastructures import CallbackDict
 
 from server import clock
-from server.extensions import db
+from server.db import db
 from server.models import WebSession
 
 COOKIE_NAME = "gr_admin"

@@ -20,9 +20,9 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from server import access, clock, notifications, reference, repeats, routing, statistics
+from server.db import db
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase, ValidationFailed
-from server.extensions import db
 from server.models import (
     AssignmentRole,
     Case,

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from server import catalogue, create_app, reference
-from server.extensions import db
+from server.db import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 

@@ -9,7 +9,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy import select
 
 from server import passwords
-from server.extensions import db
+from server.db import db, unit
 from server.models import Category, Department, DepartmentKind, Grid, Role, Town, User, Village
 
 PASSWORD = "Test@2026pw"
@@ -112,5 +112,7 @@ def build_world() -> SimpleNamespace:
     w.advisor1_handler = UserFactory(username="t_lawyer1", role=Role.HANDLER, department=w.advisor1)
     w.worker1 = UserFactory(username="t_grid1", role=Role.GRID_WORKER, grids=[g1])
     w.worker2 = UserFactory(username="t_grid2", role=Role.GRID_WORKER, grids=[g2])
-    db.session.flush()
+    # Committed (a savepoint of the test's transaction), its objects kept loaded: a
+    # command under test that rolls its own work back leaves the town standing.
+    unit.finish()
     return w

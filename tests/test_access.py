@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from server import access, lookup, operations, workflow
+from server.db import db
 from server.errors import NotFound
-from server.extensions import db
 from server.models import AuditEntry, Case
 from server.operations import Reporter
 from tests.helpers import case_in, new_report

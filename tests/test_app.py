@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from server import create_app
 from server.config import ConfigError
-from server.extensions import db
+from server.db import db
 
 
 def test_healthz_ok(client):
@@ -111,14 +111,20 @@ def test_sqlite_is_set_up_for_a_server(tmp_path):
         db.session.rollback()
 
 
-def test_every_sqlite_transaction_takes_the_write_lock_at_begin(tmp_path):
-    """A read-then-write transaction cannot be overtaken by a writer in between, which is
-    what makes pysqlite's deferred BEGIN fail with "database is locked"."""
+def test_a_sqlite_transaction_holds_the_write_lock_from_its_first_write(tmp_path):
+    """A read holds no lock (writers go on meanwhile); from the first write to the commit
+    the transaction holds SQLite's write lock, so no writer comes in between. (Its read
+    then write is never refused: tests/test_write_queue.py.)"""
     path = tmp_path / "lock.sqlite3"
     app = create_app({"DATABASE_URL": f"sqlite:///{path}"})
     with app.app_context():
-        db.session.execute(text("SELECT 1"))  # only a read, but the transaction is IMMEDIATE
+        db.session.execute(text("CREATE TABLE note (body TEXT)"))
+        db.session.commit()
+        db.session.execute(text("SELECT 1"))  # only a read: no lock
         other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        db.session.execute(text("INSERT INTO note VALUES ('x')"))
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         db.session.rollback()

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server import clock, workflow
+from server.db import db
 from server.errors import DomainError, Forbidden, InvalidTransition, ValidationFailed
-from server.extensions import db
 from server.models import Case, CaseEvent, CaseParty
 from server.operations import Party, ReportDraft, Reporter, submit_report
 from tests.factories import category

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from server import clock
+from server.db import db
 from server.deadlines import BY_RULE, CONFIRMED, load_calendar
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import AuditEntry, CalendarDay
 
 NOTICE_2027 = """国务院办公厅关于2027年部分节假日安排的通知

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from server import passwords
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseStatus, Department, DepartmentKind, Role, User, Village
 from tests.factories import PASSWORD
 

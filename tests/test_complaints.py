@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from server import ratelimit, workflow
+from server.db import db
 from server.errors import InvalidTransition
-from server.extensions import db
 from server.models import Case, CaseStatus, Notification
 from tests.api.conftest import key
 from tests.test_villager import form, post, tracking_link

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server import workflow
+from server.db import db
 from server.errors import DomainError, InvalidTransition, StaleCase
-from server.extensions import db
 from server.models import Case, CaseEvent, User
 from tests.factories import build_world
 from tests.helpers import new_report

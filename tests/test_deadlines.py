@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server import clock, workflow
+from server.db import db
 from server.deadlines import Deadlines, Duration, WorkCalendar, load_calendar, parse_duration
-from server.extensions import db
 from server.models import CalendarDay, Step
 from tests.factories import category
 from tests.helpers import case_in

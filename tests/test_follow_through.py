@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server import clock, notifications, sweep, workflow
-from server.extensions import db
+from server.db import db
 from server.models import Case, CaseEvent, Notification, User, WeChatConsent
 from tests.factories import build_world
 from tests.fakes import FakeWeChat

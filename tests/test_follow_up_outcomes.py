@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from server import workflow
+from server.db import db
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import Case, CaseStatus
 from tests.api.conftest import key
 from tests.helpers import case_in

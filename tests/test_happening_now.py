@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server import clock, ratelimit, workflow
-from server.extensions import db
+from server.db import db
 from server.models import Case, Notification
 from tests.api.conftest import key
 from tests.helpers import new_report

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server import auth, create_app
 from server.config import ConfigError
-from server.extensions import db
+from server.db import db
 from server.models import Case, User
 from tests.factories import UserFactory
 from tests.test_villager import form, post

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from server.extensions import db
+from server.db import db
 from tests.conftest import TEST_DATABASE_URL, fresh_database, make_app
 from tests.factories import PASSWORD, build_world
 from tests.live_server import gunicorn_server

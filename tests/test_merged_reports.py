@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from server import ratelimit, workflow
-from server.extensions import db
+from server.db import db
 from server.models import Case
 from tests.helpers import case_in
 from tests.test_villager import form, post, tracking_link

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import CheckConstraint, inspect
 
-from server.extensions import db
+from server.db import db
 
 
 def test_models_and_migrations_agree(session):

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from server import clock, workflow
+from server.db import db
 from server.errors import Forbidden, InvalidTransition, ValidationFailed
-from server.extensions import db
 from server.models import Case, CaseStatus, Notification, Step
 from tests.api.conftest import key
 from tests.helpers import case_in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.extensions import db
+from server.db import db
 from tests.helpers import case_in
 
 HUGE = "99999999999999999999"

@@ -15,7 +15,7 @@ import requests
 from PIL import Image
 from sqlalchemy import select
 
-from server.extensions import db
+from server.db import db
 from server.models import Case
 from tests.factories import PASSWORD, build_world
 from tests.live_server import gunicorn_server

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import event, update
 
 from server import management, reference
-from server.extensions import db
+from server.db import db
 from server.models import Category, Step
 from tests.factories import category
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from server import clock, repeats, workflow
+from server.db import db
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import Case
 from server.operations import Party
 from tests.api.conftest import key

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server import clock, screening, sweep
+from server.db import db
 from server.errors import Forbidden
-from server.extensions import db
 from server.models import Case, Notification
 from server.operations import ReportDraft
 from tests.admin.conftest import csrf_from

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server import workflow
+from server.db import db
 from server.errors import ValidationFailed
-from server.extensions import db
 from server.models import CaseAssignment, CaseEvent, CaseStatus, Notification
 from server.routing import route
 from tests.api.conftest import key

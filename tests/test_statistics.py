@@ -313,7 +313,7 @@ def test_a_dispute_counts_once_and_succeeds_when_a_mediation_did(world):
 def test_each_event_carries_what_the_figures_count(world):
     from sqlalchemy import select
 
-    from server.extensions import db
+    from server.db import db
     from server.models import CaseEvent
 
     w = world
@@ -365,7 +365,7 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
     its month was kept stops counting at once."""
     from dataclasses import asdict
 
-    from server.extensions import db
+    from server.db import db
     from server.models import MonthlyFigures
 
     periods = [

@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from server import qr, ratelimit, workflow
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, Case, CaseEvent, Photo
 from tests.api.test_media import jpeg_with_gps
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server import clock, workflow
+from server.db import db
 from server.errors import DomainError, Forbidden, InvalidTransition
-from server.extensions import db
 from server.models import CaseEvent, Role, Step
 from tests.helpers import PATHS, actor_for, case_in, fields_for
 

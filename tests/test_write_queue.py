@@ -1,4 +1,5 @@
-"""SQLite writers queue for their turn (server/write_queue.py) instead of polling SQLite."""
+"""SQLite writers queue for their turn (server/db/write_queue.py) instead of polling SQLite,
+and a transaction reads until it writes (server/db/sqlite.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 
-from server import create_app, database, write_queue
-from server.extensions import db
+from server import create_app
+from server.db import db, write_queue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +30,7 @@ HOLDER = """
 import sys
 from sqlalchemy import text
 from server import create_app
-from server.extensions import db
+from server.db import db
 app = create_app({"DATABASE_URL": sys.argv[1]})
 with app.app_context():
     db.session.execute(text("INSERT INTO note (body) VALUES ('theirs')"))
@@ -122,9 +124,9 @@ def test_the_queue_is_left_when_a_transaction_ends(tmp_path):
         db.session.close()  # the connection goes back to the pool
         assert not _queue_taken(path)
 
-        with database.read_first():  # a reader never queues
-            db.session.execute(text("SELECT count(*) FROM note"))
-            assert not _queue_taken(path)
+        db.session.execute(text("SELECT count(*) FROM note"))  # a reader never queues
+        assert not _queue_taken(path)
+        db.session.rollback()
 
         db.session.execute(text("SELECT 1"))
         db.session.connection().invalidate()  # a broken connection is closed, not reused
@@ -225,3 +227,40 @@ def test_a_forked_child_starts_outside_the_queue(tmp_path):
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         queue.leave()
+
+
+def test_a_transaction_that_read_writes_after_another_writer_committed(tmp_path):
+    """A deferred transaction that has read cannot write once another writer committed
+    (SQLITE_BUSY_SNAPSHOT: "database is locked" at once, whatever the timeout): the seam
+    ends the read and begins the write under the lock, on what is committed now."""
+    path = tmp_path / "q.sqlite3"
+    app = _app(path, SQLITE_BUSY_TIMEOUT_MS=100)
+    with app.app_context():
+        assert db.session.execute(text("SELECT count(*) FROM note")).scalar() == 0
+        assert not _queue_taken(path)  # a read holds no lock
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("INSERT INTO note (body) VALUES ('theirs')")  # commits at once
+        other.close()
+        db.session.execute(text("INSERT INTO note (body) VALUES ('ours')"))
+        assert _queue_taken(path)  # the write holds the lock until the commit
+        assert db.session.execute(text("SELECT count(*) FROM note")).scalar() == 2
+        db.session.commit()
+    assert _notes(app) == ["theirs", "ours"]
+
+
+def test_a_read_for_update_takes_the_write_lock_before_it_reads(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    app = _app(path)
+    with app.app_context():
+        db.session.execute(text("SELECT count(*) FROM note"))
+        assert not _queue_taken(path)
+        db.session.execute(
+            sa.select(sa.column("body")).select_from(sa.table("note")).with_for_update()
+        )
+        assert _queue_taken(path)
+        db.session.rollback()
+        assert not _queue_taken(path)
+        with db.session.begin_nested():  # a savepoint is written to: it begins writing
+            db.session.execute(text("SELECT count(*) FROM note"))
+            assert _queue_taken(path)
+        db.session.rollback()

@@ -17,7 +17,6 @@ from miniprogram_api.auth.schemas import (
     WeChatCodeSchema,
 )
 from server import auth, wechat
-from server.extensions import db
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
 bp.before_request(require_body_type("application/json"))
@@ -43,14 +42,8 @@ class Login(MethodView):
     @bp.alt_response(429, description="失败次数过多，请稍后再试（账号不会被锁定）")
     def post(self, data):
         """Sign in with username and password."""
-        try:
-            user = auth.authenticate_for_api(data["username"], data["password"], ip=client_ip())
-        except auth.LoginFailed:
-            db.session.commit()  # the failure counts, although the request fails
-            raise
-        answer = _token_answer(user)  # may make the user's token secret: before the commit
-        db.session.commit()
-        return answer
+        user = auth.authenticate_for_api(data["username"], data["password"], ip=client_ip())
+        return _token_answer(user)
 
 
 @bp.route("/wechat")
@@ -64,9 +57,7 @@ class WeChatLogin(MethodView):
     def post(self, data):
         """Sign in with the code from wx.login(), for a WeChat account bound to a user."""
         user = auth.login_with_wechat(data["code"], ip=client_ip())
-        answer = _token_answer(user)
-        db.session.commit()
-        return answer
+        return _token_answer(user)
 
 
 @bp.route("/wechat/bind")
@@ -79,7 +70,6 @@ class WeChatBind(MethodView):
     def post(self, data):
         """Bind the caller's WeChat account (code from wx.login()) to the signed-in user."""
         auth.bind_wechat(current_user(), data["code"], ip=client_ip())
-        db.session.commit()
         return {"bound": True}
 
 
@@ -114,7 +104,6 @@ class Logout(MethodView):
     def post(self):
         """Sign out: every token of the user stops working (on every phone)."""
         auth.sign_out(current_user(), ip=client_ip())
-        db.session.commit()
         return {"signed_out": True}
 
 
@@ -159,9 +148,7 @@ class WebLogin(MethodView):
         """Sign in with the code of the official account's web authorization (the
         workbench opened from the 公众号 menu), for an account bound to that openid."""
         user = auth.login_with_official_account(data["code"], ip=client_ip())
-        answer = _token_answer(user)
-        db.session.commit()
-        return answer
+        return _token_answer(user)
 
 
 @bp.route("/wechat-web/bind")
@@ -175,7 +162,6 @@ class WebBind(MethodView):
         """Bind the official-account openid behind `code` to the signed-in user: next
         time the menu link signs them in without a password."""
         auth.bind_official_account(current_user(), data["code"], ip=client_ip())
-        db.session.commit()
         return {"bound": True}
 
 
@@ -190,12 +176,6 @@ class Password(MethodView):
     def post(self, data):
         """Choose a new password (after a reset this comes before any sign-in); answers
         with a token, as a sign-in does."""
-        try:
-            user = auth.authenticate(data["username"], data["password"], ip=client_ip())
-            auth.change_own_password(user, data["password"], data["new_password"], ip=client_ip())
-        except auth.LoginFailed:
-            db.session.commit()  # the failure counts
-            raise
-        answer = _token_answer(user)
-        db.session.commit()
-        return answer
+        user = auth.authenticate(data["username"], data["password"], ip=client_ip())
+        auth.change_own_password(user, data["password"], data["new_password"], ip=client_ip())
+        return _token_answer(user)

@@ -89,9 +89,6 @@ class Read(MethodView):
     @bp.response(200, MarkedSchema)
     def post(self, data):
         """Mark messages read (the given ones, or all)."""
-        from server.extensions import db
-
         user = current_user()
         marked = inbox.mark_read(user, data.get("ids"))
-        db.session.commit()
         return {"marked": marked, "unread": inbox.unread_count(user)}

@@ -12,7 +12,6 @@ from miniprogram_api.media.schemas import (
     UploadSchema,
 )
 from server import media
-from server.extensions import db
 from server.storage import storage
 
 bp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="照片")
@@ -31,10 +30,7 @@ class Upload(MethodView):
     @bp.alt_response(422, description="图片损坏")
     def post(self, files, _form):
         """Upload one photo (multipart field `file`); attach it to a report by its id."""
-        raw = files["file"].read()
-        photo = media.store_photo(raw, uploader=current_user())
-        db.session.commit()
-        return photo
+        return media.store_photo(files["file"].read(), uploader=current_user())
 
 
 @bp.route("/<string:public_id>")

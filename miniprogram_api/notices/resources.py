@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from miniprogram_api.api import current_user, login_required, require_body_type
-from server.extensions import db
+from server.db import db
 from server.models import WeChatConsent
 
 bp = Blueprint("notices", __name__, url_prefix="/api/v1/wechat", description="订阅消息")
@@ -42,5 +42,4 @@ class Consents(MethodView):
             row.credits = min(row.credits + 1, 100)
             db.session.add(row)
             credits[template_id] = row.credits
-        db.session.commit()
         return {"credits": credits}

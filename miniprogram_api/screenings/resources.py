@@ -12,8 +12,8 @@ from miniprogram_api.cases.schemas import Id, PartySchema, QueryId
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
 from server import access, screening
+from server.db import db
 from server.errors import NotFound
-from server.extensions import db
 from server.models import Case, Screening, Village
 from server.operations import Party, ReportDraft
 

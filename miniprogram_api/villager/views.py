@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server import (
     clock,
@@ -28,9 +28,9 @@ from server import (
     tracking,
     workflow,
 )
+from server.db import db
 from server.deadlines import Deadlines, parse_duration
 from server.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
-from server.extensions import db
 from server.models import Category, CategoryGroup, Step, Town
 from server.operations import Reporter
 
@@ -60,15 +60,45 @@ def _headers(response: Response) -> Response:
     )
 
 
+# A report refused for these reasons comes back as the form, with what was typed in it.
+FORM_AGAIN = frozenset({413, 415, 422, 429, 500, 503})
+
+
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    db.session.rollback()
+    if request.endpoint == "villager.submit" and error.http_status in FORM_AGAIN:
+        return _form_again(error)
+    return _error_page(error)
+
+
+def _error_page(error: DomainError) -> Response:
     template = {410: "villager/replaced.html", 429: "villager/limited.html"}.get(
         error.http_status, "villager/error.html"
     )
-    response = Response(
-        render_template(template, error=error, town=_town()), status=error.http_status
+    return _with_retry_after(
+        Response(render_template(template, error=error, town=_town()), status=error.http_status),
+        error,
     )
+
+
+@bp.errorhandler(Exception)
+def _our_fault(failure: Exception):
+    """A report that failed inside (ours, not the villager's): logged, with no statement
+    values (hide_parameters), and the form comes back with what was typed, not a bare 500.
+    Elsewhere on these pages the failure goes on to the app's own 500."""
+    if request.endpoint != "villager.submit" or isinstance(failure, HTTPException):
+        raise failure
+    current_app.logger.exception("villager report failed (token %s)", request.view_args)
+    return _form_again(
+        DomainError(
+            "服务器出了点问题，报告没有提交成功。您填写的内容还在，请稍后再点“提交”。",
+            code="server_error",
+            http_status=500,
+        )
+    )
+
+
+def _with_retry_after(response: Response, error: DomainError) -> Response:
     if "retry_after" in error.details:
         response.headers["Retry-After"] = str(error.details["retry_after"])
     return response
@@ -86,7 +116,8 @@ def _refuse_nul():
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_error):
-    return _domain_error(PayloadTooLarge("照片太大了，请少选几张或换一张再试。"))
+    # The body was not read, so there is no form to give back: a page that says why.
+    return _error_page(PayloadTooLarge("照片太大了，请少选几张或换一张再试。"))
 
 
 def _town() -> Town | None:
@@ -161,94 +192,98 @@ def form_bound(config) -> int:
     return MAX_PHOTOS * int(config["MEDIA_MAX_BYTES"]) + 256 * 1024
 
 
-@bp.post("/q/<token>")
-def submit(token: str):
-    """Take the report; answer with its tracking code (the same one for a resend)."""
-    village = qr.resolve(token)
+def _typed() -> dict:
+    """What the villager typed into the report form."""
     form = request.form
-    category = db.session.scalar(select(Category).where(Category.code == form.get("kind", "")))
+    values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
+    values["anonymous"] = form.get("anonymous", "yes") != "no"
+    values["happening_now"] = form.get("happening_now") == "yes"
+    return values
+
+
+def _form_category() -> Category:
+    category = db.session.scalar(
+        select(Category).where(Category.code == request.form.get("kind", ""))
+    )
     if category is None:
         raise NotFound("没有这一类问题，请返回重新选择。")
-    if form.get("website"):  # a field people never see: only robots fill it in
-        raise DomainError("提交失败，请稍后再试。", code="rejected", http_status=422)
+    return category
+
+
+def _form_key() -> str:
     try:
-        key = str(uuid.UUID(form.get("form_key", "")))
+        return str(uuid.UUID(request.form.get("form_key", "")))
     except ValueError:
         raise DomainError("表单已过期，请返回重新填写。", code="form_expired") from None
-    anonymous = form.get("anonymous", "yes") != "no"
-    values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
-    values["anonymous"] = anonymous
-    values["happening_now"] = form.get("happening_now") == "yes"
+
+
+def _form_again(error: DomainError) -> Response:
+    """The report form again, with what was typed in it and why it was refused (the
+    request's work is rolled back already)."""
+    token = request.view_args["token"]
+    page = render_template(
+        "villager/report.html",
+        village=qr.resolve(token),
+        token=token,
+        category=_form_category(),
+        groups=_categories(),
+        town=_town(),
+        form_key=_form_key(),
+        values=_typed(),
+        error=error,
+        max_photos=MAX_PHOTOS,
+    )
+    return _with_retry_after(Response(page, status=error.http_status), error)
+
+
+@bp.post("/q/<token>")
+def submit(token: str):
+    """Take the report; answer with its tracking code (the same one for a resend). A
+    refusal answers with the form again (`_form_again`)."""
+    village = qr.resolve(token)
+    category = _form_category()
+    if request.form.get("website"):  # a field people never see: only robots fill it in
+        raise DomainError("提交失败，请稍后再试。", code="rejected", http_status=422)
+    key = _form_key()
+    values = _typed()
+    anonymous = values["anonymous"]
     reporter = Reporter(
         anonymous=anonymous,
         name=None if anonymous else values["name"],
         phone=None if anonymous else values["phone"],
     )
+    ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
     try:
-        ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
-        try:
-            ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
-            held = False
-        except TooManyRequests:
-            # 120 posts from 120 addresses must not silence a village (the next one may
-            # be a real drug report): past its limit, a report is taken and held apart.
-            held = True
-        form_key = operations.villager_form_key(
-            key,
-            village,
-            category=category.code,
-            description=values["description"],
-            place_text=values["place_text"],
-            reporter=reporter,
-        )
-        # A resend is answered before any photo is processed again.
-        photos = []
-        if operations.find_villager_report(form_key) is None:
-            uploads = [f for f in request.files.getlist("photos") if f and f.filename]
-            photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
-        case, secret, resent = operations.submit_villager_report(
-            village,
-            category=category.code,
-            description=values["description"],
-            place_text=values["place_text"],
-            idempotency_key=key,
-            photos=photos,
-            reporter=reporter,
-            happening_now=values["happening_now"],
-            held=held,
-        )
-        db.session.commit()
-    except Exception as failure:
-        error = failure if isinstance(failure, DomainError) else None
-        if error is not None and error.http_status not in {413, 415, 422, 429, 503}:
-            raise
-        db.session.rollback()
-        if error is None:
-            # Our own fault: logged (with no statement values: hide_parameters), and the
-            # villager gets the form back with what they typed, not a bare 500.
-            current_app.logger.exception("villager report failed (village %s)", village.code)
-            error = DomainError(
-                "服务器出了点问题，报告没有提交成功。您填写的内容还在，请稍后再点“提交”。",
-                code="server_error",
-                http_status=500,
-            )
-        # Refused, whatever the reason: the form again, with what was typed in it.
-        page = render_template(
-            "villager/report.html",
-            village=village,
-            token=token,
-            category=category,
-            groups=_categories(),
-            town=_town(),
-            form_key=key,
-            values=values,
-            error=error,
-            max_photos=MAX_PHOTOS,
-        )
-        response = Response(page, status=error.http_status)
-        if "retry_after" in error.details:
-            response.headers["Retry-After"] = str(error.details["retry_after"])
-        return response
+        ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
+        held = False
+    except TooManyRequests:
+        # 120 posts from 120 addresses must not silence a village (the next one may be a
+        # real drug report): past its limit, a report is taken and held apart.
+        held = True
+    form_key = operations.villager_form_key(
+        key,
+        village,
+        category=category.code,
+        description=values["description"],
+        place_text=values["place_text"],
+        reporter=reporter,
+    )
+    # A resend is answered before any photo is processed again.
+    photos = []
+    if operations.find_villager_report(form_key) is None:
+        uploads = [f for f in request.files.getlist("photos") if f and f.filename]
+        photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
+    case, secret, resent = operations.submit_villager_report(
+        village,
+        category=category.code,
+        description=values["description"],
+        place_text=values["place_text"],
+        idempotency_key=key,
+        photos=photos,
+        reporter=reporter,
+        happening_now=values["happening_now"],
+        held=held,
+    )
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template(
         "villager/submitted.html",
@@ -313,7 +348,6 @@ def add_info(secret: str):
     """The villager adds information to their report."""
     case = _tracked(secret)
     workflow.apply_as_reporter(case, "add_info", text=request.form.get("text"))
-    db.session.commit()
     return redirect(url_for("villager.track", secret=secret), code=303)
 
 
@@ -327,7 +361,6 @@ def answer(secret: str):
         satisfaction=request.form.get("satisfaction") or None,
         text=request.form.get("text"),
     )
-    db.session.commit()
     return redirect(url_for("villager.track", secret=secret), code=303)
 
 
@@ -336,7 +369,6 @@ def complain(secret: str):
     """The villager says the problem is not solved (不满意重办): the center reviews it."""
     case = _tracked(secret)
     workflow.apply_as_reporter(case, "complain", text=request.form.get("text"))
-    db.session.commit()
     return redirect(url_for("villager.track", secret=secret), code=303)
 
 

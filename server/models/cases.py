@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.extensions import db
+from server.db import db
 from server.models.base import LabelledEnum, UTCDateTime, enum_type, utcnow
 from server.models.categories import AssignmentRole, Category, RiskLevel, Severity, Step
 from server.models.organisation import Department, User

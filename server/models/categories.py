@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.extensions import db
+from server.db import db
 from server.models.base import LabelledEnum, enum_type
 from server.models.organisation import Department, DepartmentKind
 from server.models.places import Village

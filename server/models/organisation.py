@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.extensions import db
+from server.db import db
 from server.models.base import LabelledEnum, UTCDateTime, enum_type, utcnow
 from server.models.places import Grid, Town, Village
 

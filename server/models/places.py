@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server import codes
-from server.extensions import db
+from server.db import db
 from server.models.base import UTCDateTime, utcnow
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.extensions import db
+from server.db import db
 from server.models.base import UTCDateTime, utcnow
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server import clock, workflow
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, Case, CaseStatus, User, WebSession
 from server.operations import Reporter
 from tests.admin.conftest import csrf_from

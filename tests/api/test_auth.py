@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server import auth, clock
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, Notification
 from tests.factories import PASSWORD
 from tests.fakes import FakeWeChat

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from server.extensions import db
+from server.db import db
 from server.models import Case, Photo
 from tests.api.conftest import key
 

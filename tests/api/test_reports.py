@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, Case, CaseEvent, IdempotencyRecord, Role
 from server.operations import Reporter
 from tests.api.conftest import key

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from server.extensions import db
+from server.db import db
 from tests.factories import PASSWORD, build_world
 from tests.helpers import case_in
 

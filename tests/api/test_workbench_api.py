@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server import clock, notifications
-from server.extensions import db
+from server.db import db
 from server.models import AuditEntry, Case, Notification, Screening
 from tests.api.conftest import key
 from tests.fakes import FakeWeChat

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from server.extensions import db
+from server.db import db
 from tests.browser.conftest import OUTPUT
 from tests.factories import PASSWORD, build_world
 
@@ -147,7 +147,7 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
 
 def test_the_dashboard_draws_its_charts_from_the_app_alone(desk, live, fresh_app):
     from server import clock
-    from server.extensions import db as database
+    from server.db import db as database
     from tests.helpers import new_report
 
     with fresh_app.app_context():

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from server import qr, workflow
-from server.extensions import db
+from server.db import db
 from server.models import Case, User, Village
 from tests.api.test_media import jpeg_with_gps
 from tests.factories import build_world

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from werkzeug.serving import make_server
 
 from server import clock
-from server.extensions import db
+from server.db import db
 from server.models import Case, Photo, Screening, User, Village
 from tests.browser.conftest import OUTPUT, Phone
 from tests.conftest import fresh_database, make_app

@@ -12,7 +12,7 @@ per process goes on), then on an exclusive flock(2) of a file beside the databas
 shared by every process (gunicorn's workers, the sweep, the CLI). The kernel wakes the
 waiting process when the holder lets go, so the processes take turns, and it drops the
 flock of a process that dies. The queue is left right after COMMIT or ROLLBACK, by the
-connection class `QueuedConnection`.
+connection class of `server.db.sqlite`.
 
 A wait in the process is bounded by the busy timeout; after it, the writer goes to
 SQLite's own lock, whose timeout then gives the usual "database is locked". So does a
@@ -28,7 +28,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sqlite3
 import threading
 import time
 
@@ -120,32 +119,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class QueuedConnection(sqlite3.Connection):
-    """A connection that leaves the write queue when its transaction ends."""
-
-    queue: WriteQueue | None = None
-
-    def commit(self):
-        try:
-            super().commit()
-        finally:
-            self.leave_queue()
-
-    def rollback(self):
-        try:
-            super().rollback()
-        finally:
-            self.leave_queue()
-
-    def close(self):
-        try:
-            super().close()
-        finally:
-            self.leave_queue()
-
-    def leave_queue(self) -> None:
-        queue, self.queue = self.queue, None
-        if queue is not None:
-            queue.leave()

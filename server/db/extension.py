@@ -1,4 +1,5 @@
-"""Flask extensions, created unbound here and bound to the app by `create_app`."""
+"""The Flask-SQLAlchemy and Flask-Migrate extensions, created unbound here and bound to
+the app by `create_app`; import them as `from server.db import db`."""
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
