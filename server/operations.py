@@ -22,13 +22,12 @@ from server import (
     codes,
     identity,
     media,
-    new_rows,
     notifications,
     reference,
     repeats,
     workflow,
 )
-from server.db import db
+from server.db import db, new_rows
 from server.deadlines import Deadlines
 from server.errors import (
     Conflict,
@@ -47,6 +46,7 @@ from server.models import (
     PartySide,
     RiskLevel,
     Role,
+    Screening,
     Severity,
     Source,
     Step,
@@ -169,26 +169,52 @@ CONSENTS = {
 
 
 def submit_report(
-    draft: ReportDraft, *, actor: User | None, idempotency_key: str | None = None
+    draft: ReportDraft,
+    *,
+    actor: User | None,
+    idempotency_key: str | None = None,
+    screening: Screening | None = None,
+    tracking_hash: str | None = None,
+    held: bool = False,
 ) -> Case:
-    """File a new report: check every field, create the case and its first event.
+    """File a new report: check every field, then create the case and its first event.
 
     `actor` is the account filing it (None for a villager on the QR page);
-    `idempotency_key` the client's key, unique on the case. Raises ValidationFailed or
-    Forbidden before anything is added to the session.
+    `idempotency_key` the client's key, unique on the case (Conflict when a case has it
+    already); `screening` the screening it was found in; `tracking_hash` a villager's
+    tracking secret, hashed; `held`: past the village's limit (a flood), the report is
+    taken all the same and held apart for the center, alerting nobody. Raises
+    ValidationFailed or Forbidden before anything is added to the session.
     """
-    case = file_report(prepare_report(draft, actor=actor), idempotency_key=idempotency_key)
-    # The caller may go on to act on the case: its timeline is read afresh when next asked.
-    db.session.expire(case, ["events"])
+    case, event = _checked_case(draft, actor)
+    case.screening = screening
+    case.tracking_hash = tracking_hash
+    case.held_as_spam = held
+    alert = None if held else notifications.urgent_alert(case)
+    case.idempotency_key = idempotency_key
+    # The rows are new and known whole: one INSERT each (server/db/new_rows.py says
+    # what the unit-of-work flush would cost), then in the session as if just loaded.
+    connection = db.session.connection()
+    if not new_rows.insert(connection, case, unless_conflict=True):
+        if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
+            raise Conflict("此请求已提交过。", code="already_submitted")
+        # A case number drawn twice: a 5xx, so the idempotency layer forgets this answer
+        # and the client's retry (same key) draws again.
+        raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
+    new_rows.insert(connection, event)  # its case_id comes from the case just written
+    for party in case.parties:
+        new_rows.insert(connection, party)
+    for row in (case, event, *case.parties):
+        make_transient_to_detached(row)
+    db.session.add_all([case, event])  # the parties follow the case
+    media.attach(draft.photos, case=case, event=event)
+    notifications.queue_for_new_report(case, alert)
     return case
 
 
-def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
-    """Check a report and build its case, reading only: nothing is added to the session.
-
-    Split from `file_report` so that a surface can do this part before it takes a
-    write lock (SQLite's is one for the whole database).
-    """
+def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEvent]:
+    """Check a report and build its case and first event in memory (nothing is added to
+    the session: a refusal leaves nothing behind)."""
     try:
         source = Source(draft.source)
     except ValueError:
@@ -306,49 +332,15 @@ def prepare_report(draft: ReportDraft, *, actor: User | None) -> Case:
         parties=parties,
         assignments=[],
     )
-    case.urgent_alert = notifications.urgent_alert(case)  # read now, queued once written
-    event = workflow.submit_event(case, actor)
-    # Set, not appended: the rows are known whole and need no change events.
-    set_committed_value(case, "events", [event])
-    set_committed_value(case, "photos", list(draft.photos))  # attached as it is written
+    set_committed_value(case, "photos", [])
     set_committed_value(case, "merged_reports", [])
     case.known_repeats = earlier  # so that its answer need not look again
+    event = workflow.submit_event(case, actor)
+    # Set, not assigned: the rows are known whole and need no change events.
+    set_committed_value(case, "events", [event])
     for row in (case, event, *parties):
-        new_rows.apply_defaults(row)  # so the case can be shown before it is written
-    return case
-
-
-def file_report(case: Case, *, idempotency_key: str | None = None) -> Case:
-    """Write a case built by `prepare_report`, with its first event ("submit"), and take
-    its photos (ValidationFailed if another report took one since they were checked).
-
-    The rows are new and known whole, so each is one INSERT (`new_rows.insert`) rather than a
-    unit-of-work flush; afterwards they are in the session as if just loaded, and
-    `case.events` is the submit event (a view-only list: code that acts on the case
-    afterwards expires it, as `submit_report` does). Raises Conflict when a case with
-    `idempotency_key` exists, having written nothing.
-
-    Everything is built before the first statement: on SQLite that statement takes the
-    write lock, which every other writer waits for.
-    """
-    case.idempotency_key = idempotency_key
-    (event,) = case.events
-    connection = db.session.connection()
-    if not new_rows.insert(connection, case, unless_conflict=True):
-        if idempotency_key and find_by_idempotency_key(idempotency_key) is not None:
-            raise Conflict("此请求已提交过。", code="already_submitted")
-        # A case number drawn twice: a 5xx, so the idempotency layer forgets this answer
-        # and the client's retry (same key) draws again.
-        raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
-    new_rows.insert(connection, event)  # its case_id comes from the case just written
-    for party in case.parties:
-        new_rows.insert(connection, party)
-    for row in (case, event, *case.parties):
-        make_transient_to_detached(row)
-    db.session.add_all([case, event])  # the parties follow the case
-    media.attach(case.photos, case=case, event=event)
-    notifications.queue_for_new_report(case, case.urgent_alert)
-    return case
+        new_rows.apply_defaults(row)
+    return case, event
 
 
 def find_by_idempotency_key(key: str) -> Case | None:
@@ -447,15 +439,15 @@ def submit_villager_report(
         reporter=reporter or Reporter(),
         photos=list(photos or []),
     )
-    case = prepare_report(draft, actor=None)
-    case.tracking_hash = tracking.secret_hash(secret)
-    if held:  # past the village's limit: taken, held apart, alerting nobody
-        case.held_as_spam = True
-        case.urgent_alert = None
     try:
-        file_report(case, idempotency_key=stored_key)
+        case = submit_report(
+            draft,
+            actor=None,
+            idempotency_key=stored_key,
+            tracking_hash=tracking.secret_hash(secret),
+            held=held,
+        )
     except Conflict:
         # The same form sent twice at once: the other request made the case.
-        db.session.rollback()
         return find_by_idempotency_key(stored_key), secret, True
     return case, secret, False

@@ -16,7 +16,7 @@ from server import clock, notifications
 from server.db import db
 from server.errors import Forbidden, ValidationFailed
 from server.models import Category, Role, Screening, Source, User, Village
-from server.operations import ReportDraft, file_report, prepare_report
+from server.operations import ReportDraft, submit_report
 
 
 def file_screening(
@@ -44,10 +44,6 @@ def file_screening(
         raise ValidationFailed(
             "排查时间不能晚于现在。", code="invalid_datetime", field="screened_at"
         )
-    cases = []
-    for draft in findings:  # all checked before anything is written
-        draft.village, draft.source = village, Source.SCREENING.value
-        cases.append(prepare_report(draft, actor=actor))
     screening = Screening(
         village_id=village.id,
         user_id=actor.id,
@@ -58,11 +54,12 @@ def file_screening(
         idempotency_key=idempotency_key,
         created_at=now,
     )
-    db.session.add(screening)
-    db.session.flush()
-    for case in cases:
-        case.screening_id = screening.id
-        file_report(case)
+    with db.session.begin_nested():  # one finding refused, nothing of it is written
+        db.session.add(screening)
+        db.session.flush()  # its id goes on each finding's case
+        for draft in findings:
+            draft.village, draft.source = village, Source.SCREENING.value
+            submit_report(draft, actor=actor, screening=screening)
     return screening
 
 

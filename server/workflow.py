@@ -1202,7 +1202,7 @@ def apply(
                 **ran_against,
                 **event_facts(case, transition.action, now, cleaned),
             )
-            db.session.add(event)
+            _record(case, event)
             # In this transaction, or not at all.
             notifications.queue_for_event(case, event, released=ctx.released, joined=ctx.joined)
             case.updated_at = now
@@ -1227,8 +1227,16 @@ def apply(
     return event
 
 
+def _record(case: Case, event: CaseEvent) -> None:
+    """Add `event` to the case's timeline: to the session, and to `case.events` where
+    that is loaded (the relationship is view-only, so the ORM would not)."""
+    db.session.add(event)
+    if "events" in case.__dict__:
+        set_committed_value(case, "events", [*case.events, event])
+
+
 def submit_event(case: Case, actor: User | None) -> CaseEvent:
-    """The first event of a new case built in memory (`operations.prepare_report`): its
+    """The first event of a new case built in memory (`operations.submit_report`): its
     report, by `actor` (None: a villager), with the columns the figures count by."""
     event = CaseEvent(
         action="submit",
@@ -1371,7 +1379,7 @@ def apply_as_reporter(
         data=data,
         **event_facts(case, action, now, data),
     )
-    db.session.add(event)
+    _record(case, event)
     notifications.queue_for_event(case, event)
     case.updated_at = now
     flag_modified(case, "updated_at")
@@ -1459,7 +1467,7 @@ def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
         internal=True,
         **event_facts(case, action, now, {}),
     )
-    db.session.add(event)
+    _record(case, event)
     notifications.queue_for_event(case, event)
     case.updated_at = now
     flag_modified(case, "updated_at")

@@ -1,6 +1,6 @@
 """/reports (file one) and /cases (list, read, act)."""
 
-from flask import g, jsonify
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -37,7 +37,7 @@ class Reports(MethodView):
     @bp.arguments(REPORT_CREATE)
     @bp.doc(parameters=[IDEMPOTENCY_KEY])
     @idempotent
-    @bp.response(201, CaseDetailSchema)
+    @bp.response(201, CASE_DETAIL)
     @bp.alt_response(400, description="缺少或无效的 Idempotency-Key")
     @bp.alt_response(403, description="无权以此身份或为此村上报")
     @bp.alt_response(409, description="同一请求正在处理中")
@@ -65,14 +65,8 @@ class Reports(MethodView):
             parties=[Party(**p) for p in data["parties"]],
         )
         draft.photos = media.claimable_photos(data["photos"], owner=user)
-        case = operations.prepare_report(draft, actor=user)
-        # The answer is made before the writes, since on SQLite the first write takes the
-        # lock every other writer waits for: inside it there are only the INSERTs. It reads
-        # nothing: prepare_report gave the new case all it shows (its earlier disputes too).
-        answer = jsonify(CASE_DETAIL.dump(present.detail(case, user, ip=client_ip())))
-        answer.status_code = 201
-        operations.file_report(case, idempotency_key=g.idempotency_key)
-        return answer
+        case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
+        return present.detail(case, user, ip=client_ip())
 
 
 @bp.route("/cases")

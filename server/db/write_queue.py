@@ -20,7 +20,13 @@ thread that is already in the queue (a second connection of its own: SQLite's lo
 would refuse it too), and a writer whose file cannot be opened or locked. The flock wait
 itself has no timeout (the kernel offers none): it lasts while a writer of another
 process is inside a write transaction, which holds SQLite's lock meanwhile, and
-transactions that write are kept short (long reads run in read transactions).
+transactions that write are kept short (a transaction reads without the lock until its
+first write: server/db/sqlite.py).
+
+Why it stays (issue 16, measured 2026-12-05, bench_reports.py, three runs each): without
+it grid-report's report create gave 287-292 req/s with p99 776-910 ms; with it 327-336
+req/s with p99 115-132 ms. The minimal endpoint shows the same (--queued-minimal): 627-648
+req/s with p99 360-560 ms without, 779-835 req/s with p99 42-45 ms with it.
 """
 
 from __future__ import annotations

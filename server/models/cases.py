@@ -23,7 +23,7 @@ from server.db import db
 from server.models.base import LabelledEnum, UTCDateTime, enum_type, utcnow
 from server.models.categories import AssignmentRole, Category, RiskLevel, Severity, Step
 from server.models.organisation import Department, User
-from server.models.places import Grid, Village
+from server.models.places import Grid, Screening, Village
 
 
 class CaseStatus(LabelledEnum):
@@ -266,6 +266,7 @@ class Case(db.Model):
 
     village: Mapped[Village] = relationship()
     grid: Mapped[Grid | None] = relationship()
+    screening: Mapped[Screening | None] = relationship()
     category: Mapped[Category] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     lead_department: Mapped[Department | None] = relationship()
@@ -286,10 +287,8 @@ class Case(db.Model):
     )
     photos: Mapped[list[Photo]] = relationship(back_populates="case", order_by="Photo.id")
 
-    # Set by `operations.prepare_report` on a new case: who its urgent alert goes to,
-    # read before the case is written (`notifications.urgent_alert`); not a column.
-    urgent_alert = None
-    # Set likewise: the earlier disputes it repeats, found as it was checked.
+    # Set by `operations.submit_report` on a new case, not a column: the earlier disputes
+    # it repeats, found as it was checked (its answer need not look again).
     known_repeats = None
 
     @property

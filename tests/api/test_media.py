@@ -220,21 +220,21 @@ def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
 ):
     """The photo is checked before the write lock and taken again as it is written: a
     report that took it in between wins, and this one is refused whole."""
-    from server import operations
+    from server import media
     from tests.helpers import new_report
 
     mine = login(world.worker1)
     photo_id = upload(client, mine, jpeg_with_gps()).json["id"]
     other_id = new_report(world).id
-    file_report = operations.file_report
+    attach = media.attach
 
-    def another_report_first(case, **kwargs):
+    def another_report_first(photos, **kwargs):
         db.session.execute(
             update(Photo).where(Photo.public_id == photo_id).values(case_id=other_id)
         )
-        return file_report(case, **kwargs)
+        return attach(photos, **kwargs)
 
-    monkeypatch.setattr(operations, "file_report", another_report_first)
+    monkeypatch.setattr(media, "attach", another_report_first)
     cases = db.session.scalar(select(func.count(Case.id)))
     response = client.post(
         "/api/v1/reports",

@@ -1,10 +1,15 @@
 """New rows written with one INSERT each, outside SQLAlchemy's unit of work.
 
-A new report's rows are known whole before anything is written, and on SQLite the first
-write takes the lock every other writer waits for. So `apply_defaults` gives a row built
-in memory every value its INSERT will write (it can then be shown before it is written),
-and `insert` writes it with one statement and sets its id: no flush, no savepoint, and
-nothing to load back (server/operations.py files reports this way).
+A new report's rows (its case, first event and parties) are known whole before anything
+is written. `apply_defaults` gives a row built in memory every value its INSERT will
+write, and `insert` writes it with one statement and sets its id: no flush, no savepoint,
+and nothing to load back (server/operations.py files reports this way).
+
+Why it stays (issue 16, measured 2026-12-05 on this 2-core machine): the unit-of-work
+flush of the same rows costs 1.43 ms of CPU per report against 0.47 ms here
+(benchmarks/bench_new_rows.py, 3 rounds of 400), and the report create is CPU-bound: with
+the flush, bench_reports.py gave 256-268 req/s, 0.40-0.42x the minimal endpoint (three
+runs), below the budget of 0.5x; with these INSERTs 327-336 req/s, 0.51-0.53x.
 """
 
 from __future__ import annotations
