@@ -331,7 +331,7 @@ def seed() -> dict[str, int]:
                             "parties_consent": True,
                         }
                 elif action == "record_visit":
-                    # A confidential case's visit is the center's (workflow._visits).
+                    # A confidential case's visit is the center's (workflow.guards.visits).
                     actor = center if category.confidential else worker
                     fields = {
                         "outcome": "kept" if category.is_dispute else "gone",

@@ -643,7 +643,7 @@ def _late_open_steps(start: datetime, end: datetime, village_id, category_ids) -
 
 def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -> int:
     """Repeat disputes received in [start, end), neither merged nor rejected (from the
-    partial index of them; the flag is kept for disputes only, see workflow._accept)."""
+    partial index of them; the flag is kept for disputes only, see workflow.effects.accept)."""
     return (
         db.session.scalar(
             select(func.count())

@@ -1,0 +1,70 @@
+"""The case lifecycle as data, and the one way to change a case's state.
+
+`table.TRANSITIONS[(status, action)]` says where an action leads, who may take it, what
+it needs and which step's clock it starts. `engine.apply` checks all of that, runs the
+action's effect, records one event and bumps the version, inside one savepoint: either
+all of it is written or none. Nothing else writes `Case.status`. `allowed_actions`
+drives the admin's buttons and the API's `actions` field from the same table.
+
+The parts, in the order they build on each other:
+
+    states       the status groups (OPEN, ENDED, ...)
+    transition   what an edge is (Transition) and what its effect is given (Context)
+    fields       each field's label, kind and choices, and how it is checked
+    guards       who stands in which relation to a case; what a case must be
+    effects      what each action does to a case beyond its status
+    table        the edges themselves
+    events       the one way an event is recorded, with the facts the figures count
+    engine       apply, allowed_actions, and the system's own events (the sweep)
+    public       the villager's side: the status and timeline they see, what they add
+
+Callers use the names below (`workflow.apply`, `workflow.OPEN`, ...).
+"""
+
+from server.workflow.engine import SYSTEM_ACTIONS, allowed_actions, apply, apply_as_system
+from server.workflow.events import submit_event
+from server.workflow.fields import (
+    REOPENING_OUTCOMES,
+    SATISFACTION,
+    VISIT_OUTCOMES,
+    field_choices,
+    field_forms,
+    visit_outcomes,
+)
+from server.workflow.public import (
+    PUBLIC_STATUS,
+    REPORTER_ACTIONS,
+    apply_as_reporter,
+    public_status,
+    public_timeline,
+    survivor,
+)
+from server.workflow.states import AFTER_RESULT, ALL, ENDED, OPEN, WITH_DEPARTMENT
+from server.workflow.table import ACTIONS, TRANSITIONS
+
+__all__ = [
+    "ACTIONS",
+    "AFTER_RESULT",
+    "ALL",
+    "ENDED",
+    "OPEN",
+    "PUBLIC_STATUS",
+    "REOPENING_OUTCOMES",
+    "REPORTER_ACTIONS",
+    "SATISFACTION",
+    "SYSTEM_ACTIONS",
+    "TRANSITIONS",
+    "VISIT_OUTCOMES",
+    "WITH_DEPARTMENT",
+    "allowed_actions",
+    "apply",
+    "apply_as_reporter",
+    "apply_as_system",
+    "field_choices",
+    "field_forms",
+    "public_status",
+    "public_timeline",
+    "submit_event",
+    "survivor",
+    "visit_outcomes",
+]

@@ -1,0 +1,110 @@
+"""Who stands in which relation to a case (`Transition.relation`), and what a case must be
+beyond its status (`Transition.guard`: a Chinese reason when it is not)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from server.db import db
+from server.models import AssignmentRole, Case, CaseEvent, Role, User
+
+
+def holds_lead(case: Case, user: User) -> bool:
+    """A handler of the case's lead department."""
+    return user.role == Role.HANDLER and any(
+        a.department_id == user.department_id and a.role == AssignmentRole.LEAD
+        for a in case.active_assignments
+    )
+
+
+def holds_co(case: Case, user: User) -> bool:
+    """A handler of one of its co-handling departments."""
+    return user.role == Role.HANDLER and any(
+        a.department_id == user.department_id and a.role == AssignmentRole.CO
+        for a in case.active_assignments
+    )
+
+
+def is_assigned(case: Case, user: User) -> bool:
+    """Anyone but a handler, or a handler of a department holding the case."""
+    return user.role != Role.HANDLER or any(
+        a.department_id == user.department_id for a in case.active_assignments
+    )
+
+
+def looks_after_village(case: Case, user: User) -> bool:
+    """Anyone but a grid worker, or a grid worker of the case's village."""
+    return user.role != Role.GRID_WORKER or case.village_id in user.village_ids
+
+
+def visits(case: Case, user: User) -> bool:
+    """Who goes back to a case: the village's grid worker, or, for a confidential case
+    (a drug dealer next door), the center only: a visit from the village would tell it."""
+    if user.role == Role.GRID_WORKER and case.category.confidential:
+        return False
+    return looks_after_village(case, user)
+
+
+def extension_pending(case: Case) -> str | None:
+    """An extension was asked for and awaits the center."""
+    return None if case.extension_requested_until else "没有待审批的延期申请。"
+
+
+def no_extension_pending(case: Case) -> str | None:
+    """No extension awaits the center."""
+    return "已有延期申请待审批。" if case.extension_requested_until else None
+
+
+def visited(case: Case) -> str | None:
+    """A follow-up visit was recorded since the result was verified (回访 before 结案)."""
+    # 回访 before 结案: a follow-up visit recorded since the result was verified.
+    verified = db.session.scalar(
+        select(func.max(CaseEvent.id)).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "verify"
+        )
+    )
+    visited = db.session.scalar(
+        select(func.count(CaseEvent.id)).where(
+            CaseEvent.case_id == case.id,
+            CaseEvent.action == "record_visit",
+            CaseEvent.id > (verified or 0),
+        )
+    )
+    return None if visited else "结案前须先完成回访。"
+
+
+def no_complaint_pending(case: Case) -> str | None:
+    """No reporter's complaint awaits review."""
+    if case.complaint_at is not None:
+        return "群众对处理结果不满意，请先复核：重开、核查退回，或维持原结果并说明理由。"
+    return None
+
+
+def complaint_pending(case: Case) -> str | None:
+    """A reporter's complaint awaits review."""
+    return None if case.complaint_at is not None else "没有待复核的群众意见。"
+
+
+def closable(case: Case) -> str | None:
+    """No complaint pending, and visited."""
+    return no_complaint_pending(case) or visited(case)
+
+
+def not_supervised(case: Case) -> str | None:
+    """Not supervised (督办) already."""
+    return "案件已在督办中。" if case.supervised else None
+
+
+def not_escalated(case: Case) -> str | None:
+    """Not escalated to the district already."""
+    return "案件已上报区级。" if case.escalated else None
+
+
+def return_pending(case: Case) -> str | None:
+    """A return was asked for and awaits review."""
+    return None if case.return_requested_at else "没有待审核的退回申请。"
+
+
+def no_return_pending(case: Case) -> str | None:
+    """No return awaits review."""
+    return "已有退回申请待调处中心审核。" if case.return_requested_at else None
