@@ -57,10 +57,7 @@ from server.models import (
 from server.models import (
     CaseEvent as Event,
 )
-
-# The actions a case counts by ("disputes handled": any of them); the workflow records on
-# each event when its case last had one (CaseEvent.previous_counted_at).
-COUNTED_ACTIONS = ("accept", "resolve", "close")
+from server.workflow.table import COUNTED_ACTIONS
 
 STEP_LABELS = {
     "accept": "受理",

@@ -177,3 +177,40 @@ def test_every_status_action_role(world, situation, action):
             )
             savepoint.rollback()
             db.session.expire(case)
+
+
+def test_recording_an_event_reads_no_event(world):
+    """The facts an event carries for the figures come from the case's memory of its
+    timeline, not from a query over its events (issue 16)."""
+    from sqlalchemy import event as sa_event
+
+    from server.db import db
+    from server.workflow import apply
+    from tests.helpers import case_in
+
+    case = case_in("in_progress", world)
+    db.session.flush()
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        apply(case, "note", actor=world.center, text="当事人情绪激动")
+        apply(
+            case,
+            "resolve",
+            actor=world.justice_handler,
+            result_code="mediated",
+            result_text="调解成功",
+        )
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    reads_of_events = [
+        s for s in statements if s.lstrip().startswith("SELECT") and "FROM case_event" in s
+    ]
+    assert reads_of_events == []
+    resolved = case.events[-1]
+    assert resolved.action == "resolve"
+    assert resolved.previous_counted_at is not None  # the acceptance, remembered

@@ -260,6 +260,10 @@ class Case(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The case's memory of its own timeline, for the facts each new event carries
+    # (server/workflow/events.py): when it last had each action, each action with its
+    # result ("resolve=mediated"), and any counted action ("*counted"), as ISO times.
+    last_events: Mapped[dict | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}

@@ -5,15 +5,14 @@ says which actions a user may take now. The system's own events (the sweep) too.
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock, notifications, reference
+from server import access, clock, reference
 from server.db import db
 from server.deadlines import Deadlines
 from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase
 from server.models import Case, CaseEvent, User
-from server.workflow.events import event_facts, record
+from server.workflow.events import new_event, record
 from server.workflow.fields import REOPENING_OUTCOMES, VISIT_OUTCOMES, as_json, clean
 from server.workflow.states import ENDED, OPEN
 from server.workflow.table import ACTIONS, EDGES, TRANSITIONS
@@ -83,6 +82,7 @@ def apply(
     ):
         ran_against = {"step": case.step.value, "step_due_at": case.due_at}
         ctx.data.update(step=case.step.value, step_due_at=case.due_at.isoformat())
+    result = cleaned.get(transition.result_field) if transition.result_field else None
     try:
         # No autoflush while the case changes: one flush, so one version bump per action.
         with db.session.begin_nested(), db.session.no_autoflush:
@@ -91,14 +91,12 @@ def apply(
             if transition.to is not None:
                 case.status = transition.to
             _set_clock(ctx, transition)
-            event = CaseEvent(
-                case=case,
-                action=transition.action,
-                from_status=from_status,
-                to_status=case.status,
+            event = new_event(
+                case,
+                transition.action,
                 at=now,
-                actor_id=actor.id,
-                actor_role=actor.role.value,
+                from_status=from_status,
+                actor=actor,
                 note=cleaned.get(transition.note_field) if transition.note_field else None,
                 data={
                     **{k: as_json(v) for k, v in cleaned.items() if k != transition.note_field},
@@ -106,16 +104,11 @@ def apply(
                 },
                 internal=transition.internal,
                 idempotency_key=idempotency_key,
+                result=None if result is None else str(as_json(result)),
+                counted=transition.counted,
                 **ran_against,
-                **event_facts(case, transition.action, now, cleaned),
             )
-            record(case, event)
-            # In this transaction, or not at all.
-            notifications.queue_for_event(case, event, released=ctx.released, joined=ctx.joined)
-            case.updated_at = now
-            # Every action bumps the version, even one that changes no column of the case
-            # (a note, a co-handler's feedback): a form shown before it is then stale too.
-            flag_modified(case, "updated_at")
+            record(case, event, released=ctx.released, joined=ctx.joined)
             db.session.flush()
     except StaleDataError:
         raise StaleCase() from None
@@ -168,22 +161,15 @@ def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
     now = clock.now()
     if action == "supervise":
         case.supervised = True
-    event = CaseEvent(
-        case=case,
-        action=action,
-        from_status=case.status,
-        to_status=case.status,
+    event = new_event(
+        case,
+        action,
         at=now,
-        actor_id=None,
+        from_status=case.status,
         actor_role="system",
         note=note,
-        data={},
         internal=True,
-        **event_facts(case, action, now, {}),
     )
     record(case, event)
-    notifications.queue_for_event(case, event)
-    case.updated_at = now
-    flag_modified(case, "updated_at")
     db.session.flush()
     return event

@@ -3,15 +3,13 @@ and what they may add there (information, their answer, a complaint)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import clock, notifications
+from server import clock
 from server.db import db
 from server.errors import InvalidTransition, StaleCase, ValidationFailed
 from server.models import Case, CaseEvent, CaseStatus
-from server.workflow.events import event_facts, record
+from server.workflow.events import new_event, record
 from server.workflow.fields import SATISFACTION, clean_text
 from server.workflow.states import AFTER_RESULT, OPEN, S
 
@@ -54,13 +52,7 @@ REPORTER_ACTIONS: dict[str, tuple[frozenset[CaseStatus], str]] = {
 
 def _answered(case: Case) -> bool:
     """Whether the reporter has given their one answer (满意 / 基本满意 / 不满意)."""
-    return bool(
-        db.session.scalar(
-            select(func.count(CaseEvent.id)).where(
-                CaseEvent.case_id == case.id, CaseEvent.action == "answer_follow_up"
-            )
-        )
-    )
+    return "answer_follow_up" in (case.last_events or {})
 
 
 def apply_as_reporter(
@@ -101,22 +93,17 @@ def apply_as_reporter(
         data["satisfaction"] = case.satisfaction = satisfaction
         if satisfaction == "dissatisfied":
             case.complaint_at = now
-    event = CaseEvent(
-        case=case,
-        action=action,
-        from_status=case.status,
-        to_status=case.status,
+    event = new_event(
+        case,
+        action,
         at=now,
-        actor_id=None,
+        from_status=case.status,
         actor_role="reporter",
         note=text,
         data=data,
-        **event_facts(case, action, now, data),
+        result=data.get("satisfaction"),
     )
     record(case, event)
-    notifications.queue_for_event(case, event)
-    case.updated_at = now
-    flag_modified(case, "updated_at")
     try:
         db.session.flush()
     except StaleDataError:

@@ -26,6 +26,7 @@ EDGES: list[Transition] = [
         step=Step.DISPATCH,
         effect=effects.accept,
         note_field="note",
+        counted=True,
     ),
     Transition(
         "reject",
@@ -202,6 +203,8 @@ EDGES: list[Transition] = [
         relation=guards.holds_lead,
         effect=effects.resolve,
         note_field="result_text",
+        result_field="result_code",
+        counted=True,
     ),
     Transition(
         "verify",
@@ -238,6 +241,7 @@ EDGES: list[Transition] = [
         effect=effects.record_visit,
         note_field="text",
         internal=True,
+        result_field="satisfaction",
     ),
     Transition(
         "close",
@@ -251,6 +255,8 @@ EDGES: list[Transition] = [
         guard=guards.closable,
         effect=effects.close,
         note_field="note",
+        result_field="closing_reason",
+        counted=True,
     ),
     Transition(
         "reopen",
@@ -345,3 +351,5 @@ TRANSITIONS: dict[tuple[CaseStatus, str], Transition] = {
 }
 
 ACTIONS: dict[str, Transition] = {edge.action: edge for edge in EDGES}
+# The actions a case counts by in the figures ("disputes handled": any of them).
+COUNTED_ACTIONS = tuple(edge.action for edge in EDGES if edge.counted)

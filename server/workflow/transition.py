@@ -54,3 +54,7 @@ class Transition:
     # than ending it, so the on-time figures do not count the step by it.
     ends_step: bool = True
     note_field: str | None = None  # which field is the event's free-text note
+    # The field the action concludes with, kept on its event as `result` for the figures.
+    result_field: str | None = None
+    # One of the actions a case counts by in the figures ("disputes handled").
+    counted: bool = False
