@@ -17,6 +17,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import db
@@ -263,7 +264,9 @@ class Case(db.Model):
     # The case's memory of its own timeline, for the facts each new event carries
     # (server/workflow/events.py): when it last had each action, each action with its
     # result ("resolve=mediated"), and any counted action ("*counted"), as ISO times.
-    last_events: Mapped[dict | None] = mapped_column(JSON)
+    # JSONB on PostgreSQL: its json type has no equality, and a case row is compared
+    # whole by SELECT DISTINCT (server/duplicates.py).
+    last_events: Mapped[dict | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}

@@ -16,6 +16,7 @@ from datetime import timezone
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 
 # revision identifiers, used by Alembic.
@@ -41,7 +42,11 @@ def _iso(moment):
 
 def upgrade():
     with op.batch_alter_table("case_file", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("last_events", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column(
+            "last_events",
+            sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+            nullable=True,
+        ))
 
     events = sa.table(
         "case_event",
@@ -50,7 +55,11 @@ def upgrade():
         sa.column("result", sa.String),
         sa.column("at", sa.DateTime(timezone=True)),
     )
-    cases = sa.table("case_file", sa.column("id", sa.Integer), sa.column("last_events", sa.JSON))
+    cases = sa.table(
+        "case_file",
+        sa.column("id", sa.Integer),
+        sa.column("last_events", sa.JSON().with_variant(postgresql.JSONB(), "postgresql")),
+    )
     connection = op.get_bind()
     rows = connection.execute(
         sa.select(events.c.case_id, events.c.action, events.c.result, sa.func.max(events.c.at))
