@@ -1,7 +1,7 @@
 """The mediation center's web admin (/admin): server-rendered pages over `server`.
 
 Views parse the form, check who is asking, call one operation in `server`, and render.
-Sessions are server-side (server/websession.py); every form carries a CSRF token.
+Sessions are server-side (server/trust/websession.py); every form carries a CSRF token.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from admin.blueprint import bp, csrf
 def init_app(app: Flask) -> None:
     """Register the admin pages, its sessions and CSRF protection."""
     from admin import audit, cases, figures, inbox, manage, queue, signin  # noqa: F401
-    from server import websession
+    from server.trust import websession
 
     websession.init_app(app)
     # CSRF is checked by the admin blueprint itself (the API and villagers' pages have

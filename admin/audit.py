@@ -8,8 +8,8 @@ from flask import render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server import clock
 from server.db import db
+from server.infra import clock
 from server.models import AuditEntry, Role, User
 
 PAGE = 100

@@ -18,9 +18,9 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from server import clock, pageheaders
 from server.db import db, unit
-from server.errors import DomainError, ValidationFailed
+from server.infra import clock, pageheaders
+from server.infra.errors import DomainError, ValidationFailed
 from server.models import Role, User
 
 bp = Blueprint(
@@ -80,7 +80,7 @@ def _globals():
     user = g.get("user")
 
     def unread():
-        from server.inbox import unread_count
+        from server.follow_through.inbox import unread_count
 
         return unread_count(user) if user else 0
 

@@ -8,21 +8,14 @@ from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, id_value, refused, require
-from server import (
-    access,
-    clock,
-    codes,
-    lookup,
-    media,
-    operations,
-    repeats,
-    routing,
-    workflow,
-)
-from server import queue as triage
+from server import workflow
+from server.cases import access, codes, lookup, media, operations, repeats
+from server.cases import queue as triage
+from server.cases.duplicates import likely_duplicates
 from server.db import db
-from server.duplicates import likely_duplicates
-from server.errors import StaleCase, ValidationFailed
+from server.infra import clock
+from server.infra.errors import StaleCase, ValidationFailed
+from server.infra.storage import storage
 from server.models import (
     AssignmentRole,
     Category,
@@ -34,7 +27,7 @@ from server.models import (
     Severity,
     User,
 )
-from server.storage import storage
+from server.organisation import routing
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 LIST_FIELDS = {"co_departments"}

@@ -9,10 +9,12 @@ from flask import Response, current_app, g, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server import access, cells, clock, statistics
+from server.cases import access
 from server.db import db
-from server.deadlines import load_calendar, unconfirmed_next_year
+from server.figures import cells, statistics
+from server.infra import clock
 from server.models import Category, CategoryGroup, Role, Source, Village
+from server.organisation.deadlines import load_calendar, unconfirmed_next_year
 
 FIGURE_ROLES = (Role.CENTER, Role.LEADER, Role.ADMIN)
 
@@ -236,7 +238,7 @@ def report_xlsx():
     from flask import g
 
     from admin.blueprint import client_ip
-    from server import audit
+    from server.trust import audit
 
     audit.record(
         "report.exported",

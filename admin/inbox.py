@@ -6,9 +6,10 @@ from flask import g, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from admin.blueprint import bp, require
-from server import access, clock, codes
-from server import inbox as messages
+from server.cases import access, codes
 from server.db import db
+from server.follow_through import inbox as messages
+from server.infra import clock
 from server.models import Case, CaseEvent, Role
 
 
@@ -55,7 +56,7 @@ def coverage():
     """Screening coverage (排查无盲区): villages x weeks and months; gaps highlighted."""
     from flask import current_app
 
-    from server import screening
+    from server.follow_through import screening
 
     today = clock.local(clock.now()).date()
     config = current_app.config

@@ -9,10 +9,9 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, id_value, refused, require
-from server import approvals, clock, management, qr
 from server.db import db, unit
-from server.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
-from server.errors import DomainError, NotFound
+from server.infra import clock
+from server.infra.errors import DomainError, NotFound
 from server.models import (
     Approval,
     CalendarDay,
@@ -27,6 +26,9 @@ from server.models import (
     User,
     Village,
 )
+from server.organisation import management, qr
+from server.organisation.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
+from server.trust import approvals
 
 
 def _ids(name: str) -> list[int]:

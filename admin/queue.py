@@ -8,10 +8,10 @@ from flask import g, jsonify, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server import clock, codes
-from server import queue as triage
+from server.cases import codes
+from server.cases import queue as triage
 from server.db import db
-from server.deadlines import load_calendar
+from server.infra import clock
 from server.models import (
     CaseStatus,
     Category,
@@ -22,6 +22,7 @@ from server.models import (
     Source,
     Village,
 )
+from server.organisation.deadlines import load_calendar
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 
@@ -91,7 +92,7 @@ def counted():
     """The cases a figure of the dashboard counts (?event=accept&from=…&to=…)."""
     from datetime import date, time
 
-    from server.errors import ValidationFailed
+    from server.infra.errors import ValidationFailed
 
     action = request.args.get("event", "")
     try:

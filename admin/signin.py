@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from flask import g, redirect, render_template, request, session, url_for
 
 from admin.blueprint import ADMIN_ROLES, bp, client_ip
-from server import auth
 from server.db import unit
-from server.errors import DomainError, TooManyRequests
+from server.infra.errors import DomainError, TooManyRequests
+from server.trust import auth
 
 
 def _safe_next(target: str | None) -> str:
@@ -48,7 +48,7 @@ def login():
 @bp.post("/logout")
 def logout():
     """Sign out: the session row is deleted, and the sign-out is on record."""
-    from server import audit
+    from server.trust import audit
 
     if g.user is not None:
         audit.record(

@@ -23,8 +23,10 @@ from pathlib import Path
 from sqlalchemy import insert, select, text
 from town import demo_town, status_kb
 
-from server import clock, create_app, ledgers, statistics
+from server import create_app
 from server.db import db
+from server.figures import ledgers, statistics
+from server.infra import clock
 from server.models import Case, CaseEvent, Department, DepartmentKind, Village
 
 ACTIONS = [

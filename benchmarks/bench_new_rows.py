@@ -24,7 +24,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 from town import demo_town
 
-from server import create_app, operations
+from server import create_app
+from server.cases import operations
 from server.db import db, new_rows, unit
 from server.models import Role, User
 

@@ -1,4 +1,4 @@
-"""One 12-megapixel phone photo through server.media.process_image, beside Pillow's own
+"""One 12-megapixel phone photo through server.cases.media.process_image, beside Pillow's own
 draft-mode decode + resize + encode of the same file.
 
 Prints the median time of each, the ratio (goal: ours within 1.3x) and the peak extra
@@ -50,7 +50,7 @@ def pillow_pipeline(raw: bytes) -> bytes:
 
 
 def ours(raw: bytes):
-    from server.media import process_image
+    from server.cases.media import process_image
 
     return process_image(raw, max_pixels=50_000_000, max_side=SIDE)
 
@@ -68,7 +68,7 @@ def timed(function, raw: bytes, runs: int) -> float:
 def memory_child(which: str, path: str) -> None:
     """In a fresh process: peak resident memory added by one run of `which` (Linux)."""
     raw = Path(path).read_bytes()
-    import server.media  # noqa: F401 - imported before measuring, like in the app
+    import server.cases.media  # noqa: F401 - imported before measuring, like in the app
 
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to now
     before = status_kb("VmRSS")
@@ -109,7 +109,7 @@ def main() -> None:
         f"pillow draft+resize+encode: {baseline * 1000:7.1f} ms   peak +{memory['pillow']:.0f} MB"
     )
     print(
-        f"server.media.process_image: {mine * 1000:7.1f} ms   peak +{memory['ours']:.0f} MB"
+        f"server.cases.media.process_image: {mine * 1000:7.1f} ms   peak +{memory['ours']:.0f} MB"
         "   (also: orientation, metadata stripped, thumbnail)"
     )
     print(f"time ratio: {mine / baseline:.2f}  (goal <= 1.3)   extra memory goal < 50 MB")

@@ -1,7 +1,7 @@
 """The triage queue on a million cases: median and p95 per filter, and the query plans.
 
 Seeds a fresh SQLite database (the demo town plus N cases, most of them long closed, as
-after years of use), then times what the queue page runs (server.queue.page + counts)
+after years of use), then times what the queue page runs (server.cases.queue.page + counts)
 for the common filters, first pages and deep pages (keyset), and prints SQLite's
 EXPLAIN QUERY PLAN for each query, flagging full-table scans and temporary sorts.
 Goals (issue 5): median under 50 ms; no full scan or temp B-tree; deep = first.
@@ -24,7 +24,7 @@ from sqlalchemy import event, insert, select, text
 from town import demo_town
 
 from server import create_app
-from server import queue as triage
+from server.cases import queue as triage
 from server.db import db
 from server.models import Case, Department, DepartmentKind, User, Village
 

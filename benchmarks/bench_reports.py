@@ -28,7 +28,7 @@ town's are; --same-parties sends the same two every time, so that every report r
 the earlier ones (重复纠纷) and the repeat-dispute check lists five of them: its worst case.
 Measured here on 2026-12-01 (2 cores, three runs each): 0.52-0.54 before the check
 (issue 12) with the same two names, 0.46 with it, 0.40 with --same-parties; the check is
-one indexed statement (server/repeats.py), but it is the create's only read after the
+one indexed statement (server/cases/repeats.py), but it is the create's only read after the
 sign-in's, so it costs a read transaction of its own.
 
 Traffic goes only to 127.0.0.1. Figures are printed, never asserted; on a shared

@@ -20,8 +20,8 @@ limit_request_line = 8190
 # service) would fight over it, and nothing here uses it.
 control_socket_disable = True
 accesslog = "-"
-# Leaves out who sent a villager's report (server/accesslog.py).
-logger_class = "server.accesslog.PrivateAccessLogger"
+# Leaves out who sent a villager's report (server/trust/accesslog.py).
+logger_class = "server.trust.accesslog.PrivateAccessLogger"
 errorlog = "-"
 # No query strings in the access log: a villager's tracking link carries its secret there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'

@@ -1,4 +1,4 @@
-"""The phone surface: the mini program's JSON API (/api/v1) and the villagers' QR pages.
+"""The phone surface: the mini program's JSON API (/api/v1), which the workbench uses too.
 
 Views parse and authenticate, call one operation in `server`, and serialise; every rule
 about cases is the core's.
@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, send_from_directory
 
 from miniprogram_api.api import PREFIX, SPEC_INFO, Api, handle_domain_error
-from server.errors import DomainError
+from server.infra.errors import DomainError
 
 
 def _swagger_dist() -> Path:
@@ -81,7 +81,3 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_blueprint(assets)
     app.after_request(_not_stored)
-
-    from miniprogram_api.villager import views as villager
-
-    villager.init_app(app)

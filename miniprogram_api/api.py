@@ -14,14 +14,14 @@ import marshmallow as ma
 from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from server import auth
-from server.errors import (
+from server.infra.errors import (
     DomainError,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMedia,
     ValidationFailed,
 )
+from server.trust import auth
 
 PREFIX = "/api/v1"
 BEARER = [{"bearerAuth": []}]

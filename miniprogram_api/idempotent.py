@@ -1,4 +1,4 @@
-"""The Idempotency-Key header on phone writes (see `server.idempotency`).
+"""The Idempotency-Key header on phone writes (see `server.infra.idempotency`).
 
 A retry with the same key gets the first answer (`Idempotent-Replayed: true`); the same
 key on another request gets 422; a missing or malformed key gets 400; a retry sent while
@@ -22,10 +22,10 @@ from miniprogram_api.api import (
     domain_error_response,
     http_error_response,
 )
-from server import idempotency
 from server.db import unit
-from server.errors import DomainError
-from server.idempotency import Claim
+from server.infra import idempotency
+from server.infra.errors import DomainError
+from server.infra.idempotency import Claim
 
 HEADER = "Idempotency-Key"
 PARAMETER = {

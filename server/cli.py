@@ -12,10 +12,12 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
-from server import clock, codes, passwords
+from server.cases import codes
 from server.db import db, unit
-from server.errors import DomainError
+from server.infra import clock
+from server.infra.errors import DomainError
 from server.models import Department, Grid, Role, User
+from server.trust import passwords
 
 
 def main() -> None:
@@ -49,7 +51,7 @@ def seed_demo_command(if_empty: bool) -> None:
 @click.command("seed-categories")
 def seed_categories_command() -> None:
     """Install the default categories (DESIGN.md) that are missing, by code."""
-    from server import catalogue
+    from server.organisation import catalogue
 
     added = catalogue.install_categories()
     click.echo(f"categories added: {added}")
@@ -97,7 +99,7 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
 @click.argument("code")
 def case_command(code: str) -> None:
     """Print a case and its timeline (times in the town's zone)."""
-    from server.lookup import find_case
+    from server.cases.lookup import find_case
     from server.workflow import ACTIONS
 
     case = find_case(code)
@@ -151,8 +153,8 @@ def export_qr_command(directory: str) -> None:
 
     from flask import render_template
 
-    from server import qr
     from server.models import Town, Village
+    from server.organisation import qr
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -189,8 +191,8 @@ def export_qr_command(directory: str) -> None:
 @click.argument("village_code")
 def rotate_qr_command(village_code: str) -> None:
     """Replace a village's QR token (a defaced or abused poster); print the new URL."""
-    from server import qr
     from server.models import Village
+    from server.organisation import qr
 
     village = db.session.scalar(select(Village).where(Village.code == village_code))
     if village is None:
@@ -208,8 +210,8 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     """Write a ledger (台账) for the days FROM..TO to an Excel FILE."""
     from datetime import date, timedelta
 
-    from server import ledgers
-    from server.statistics import Period
+    from server.figures import ledgers
+    from server.figures.statistics import Period
 
     try:
         start, end = date.fromisoformat(first), date.fromisoformat(last)
@@ -221,7 +223,7 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     # The export itself is audited: a ledger carries names and phones.
     with click.progressbar(length=0, label="导出中", show_pos=True) as bar:
         written = ledgers.write(kind, period, file, progress=bar.update)
-    from server import audit
+    from server.trust import audit
 
     audit.record(
         "ledger.exported",
@@ -242,8 +244,8 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
 def calendar_confirm_command(year: int, file) -> None:
     """Confirm YEAR's holidays and make-up workdays from the State Council's notice, its
     text (or a list of days) in FILE (- for standard input)."""
-    from server import management
-    from server.errors import DomainError
+    from server.infra.errors import DomainError
+    from server.organisation import management
 
     try:
         days = management.confirm_year(year, file.read(), actor=None)
@@ -255,7 +257,7 @@ def calendar_confirm_command(year: int, file) -> None:
 @click.command("sweep")
 def sweep_command() -> None:
     """Mark due-soon and overdue steps, supervise and chase (run every minute)."""
-    from server import sweep
+    from server.follow_through import sweep
 
     click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in sweep.run().items()))
 
@@ -268,7 +270,7 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def audit_verify_command() -> None:
     """Prove no row of the audit log was changed or taken out (exit 1 if one was)."""
-    from server import audit
+    from server.trust import audit
 
     verdict = audit.verify()
     if verdict.broken_at is not None:
@@ -286,7 +288,7 @@ def audit_purge_command() -> None:
     """Delete audit rows past AUDIT_RETENTION_DAYS (never under six months)."""
     from flask import current_app
 
-    from server import audit
+    from server.trust import audit
 
     removed = audit.purge(int(current_app.config["AUDIT_RETENTION_DAYS"]))
     click.echo(
@@ -304,7 +306,7 @@ def identity_group() -> None:
 def identity_reseal_command() -> None:
     """Seal every informant identity with the first key of IDENTITY_KEYS (after adding a
     new key first; then the old one may go)."""
-    from server import identity
+    from server.trust import identity
 
     click.echo(f"identity reseal: {identity.reseal()} cases")
 
@@ -314,7 +316,7 @@ def identity_purge_command() -> None:
     """Forget the identity of informants whose case ended IDENTITY_RETENTION_DAYS ago."""
     from flask import current_app
 
-    from server import identity
+    from server.trust import identity
 
     removed = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
     click.echo(f"identity purge: {removed} cases")
@@ -323,7 +325,7 @@ def identity_purge_command() -> None:
 @click.command("notify")
 def notify_command() -> None:
     """Deliver pending notifications (run every minute)."""
-    from server import notifications
+    from server.follow_through import notifications
 
     click.echo("notify: " + ", ".join(f"{k} {v}" for k, v in notifications.deliver_due().items()))
 
@@ -336,7 +338,7 @@ def schedule_command(every: float, times: int) -> None:
     systemd timers do it (deploy/grid-report-sweep.timer, -notify.timer)."""
     import time
 
-    from server import notifications, sweep
+    from server.follow_through import notifications, sweep
 
     done = 0
     while True:

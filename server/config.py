@@ -28,11 +28,12 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "TIMEZONE": ("Asia/Shanghai", str),
     "SQLITE_BUSY_TIMEOUT_MS": (15000, int),
     # How long a process keeps its copy of categories, villages, grids and the calendar's
-    # corrections (server/reference.py); an admin's edit is seen by the others this late.
+    # corrections (server/organisation/reference.py); an admin's edit is seen by the others
+    # this late.
     "REFERENCE_CACHE_SECONDS": (10.0, float),
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
-    "SURFACES": ("admin,miniprogram_api,workbench", str),
+    "SURFACES": ("admin,miniprogram_api,villager,workbench", str),
     # An API token lives a day; a phone in use renews it (POST /api/v1/auth/refresh).
     "TOKEN_TTL_SECONDS": (24 * 3600, int),
     # WeChat: "live" talks to WECHAT_API_BASE; "fake" answers locally (offline `make run`);
@@ -51,7 +52,7 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     # Photos: stored outside the static folder; bounded in bytes and in pixels.
     # The address villagers' phones reach the app at: what QR codes and links encode.
     # Required in production; in development, the address the page was asked at (or
-    # 127.0.0.1 and PORT, outside a request: server.qr.public_base_url).
+    # 127.0.0.1 and PORT, outside a request: server.organisation.qr.public_base_url).
     "PUBLIC_BASE_URL": ("", str),
     # How many proxies (nginx) stand in front and set X-Forwarded-For/-Proto: 1 behind
     # deploy/nginx-grid-report.conf. 0 trusts no such header (a client could forge it).
@@ -79,7 +80,7 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "MEDIA_MAX_PIXELS": (50_000_000, int),
     # What one image may take once decoded (after a JPEG's reduced-scale decode), and how
     # many a worker decodes at once: an upload never costs much more than 100 MB.
-    # Keys that seal informants' identities (server/identity.py): comma-separated Fernet
+    # Keys that seal informants' identities (server/trust/identity.py): comma-separated Fernet
     # keys, the first seals; required in production. IDENTITY_RETENTION_DAYS: an ended
     # case's informant identity is forgotten this long after (the archive rule).
     "IDENTITY_KEYS": ("", str),
@@ -126,7 +127,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     # Admin cookies only over HTTPS in production (nginx terminates TLS).
     config.setdefault("SESSION_COOKIE_SECURE", config["ENV"] == "production")
     # Request bounds: one photo and a few form fields per request (the villager's form,
-    # which takes a few photos at once, widens its own: miniprogram_api/villager).
+    # which takes a few photos at once, widens its own: villager/views.py).
     config.setdefault("MAX_CONTENT_LENGTH", int(config["MEDIA_MAX_BYTES"]) + 64 * 1024)
     config.setdefault("MAX_FORM_PARTS", 200)
     # Werkzeug's multipart parser holds what the socket handed it, file data included,

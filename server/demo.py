@@ -12,8 +12,11 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from server import access, catalogue, clock, passwords, workflow
+from server import workflow
+from server.cases import access
+from server.cases.operations import Party, ReportDraft, Reporter, submit_report
 from server.db import db
+from server.infra import clock
 from server.models import (
     Category,
     ClosingReason,
@@ -26,8 +29,9 @@ from server.models import (
     User,
     Village,
 )
-from server.operations import Party, ReportDraft, Reporter, submit_report
-from server.routing import route
+from server.organisation import catalogue
+from server.organisation.routing import route
+from server.trust import passwords
 
 VILLAGE_NAMES = [
     "大钟庄",
@@ -362,7 +366,7 @@ def seed() -> dict[str, int]:
         cases.append(case)
     # Six weeks of screenings (排查): most villages weekly, a few missing weeks, so the
     # coverage page has gaps to show; most are nil returns.
-    from server import screening
+    from server.follow_through import screening
 
     checklist = [c.code for c in categories.values()]
     screenings = 0

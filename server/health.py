@@ -14,8 +14,9 @@ from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from server import clock, ratelimit
 from server.db import db
+from server.infra import clock
+from server.trust import ratelimit
 
 bp = Blueprint("health", __name__)
 

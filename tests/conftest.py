@@ -22,8 +22,9 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from server import catalogue, create_app, reference
+from server import create_app
 from server.db import db
+from server.organisation import catalogue, reference
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 

@@ -8,9 +8,9 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy import select
 
-from server import passwords
 from server.db import db, unit
 from server.models import Category, Department, DepartmentKind, Grid, Role, Town, User, Village
+from server.trust import passwords
 
 PASSWORD = "Test@2026pw"
 _PASSWORD_HASH = passwords.hash_password(PASSWORD)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from server import workflow
+from server.cases.operations import Party, ReportDraft, submit_report
 from server.models import Case
-from server.operations import Party, ReportDraft, submit_report
 from tests.factories import category
 
 # How to reach each situation from a new report: (action, actor attribute on the world).

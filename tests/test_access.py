@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import access, lookup, operations, workflow
+from server import workflow
+from server.cases import access, lookup, operations
+from server.cases.operations import Reporter
 from server.db import db
-from server.errors import NotFound
+from server.infra.errors import NotFound
 from server.models import AuditEntry, Case
-from server.operations import Reporter
 from tests.helpers import case_in, new_report
 
 

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import clock, workflow
+from server import workflow
+from server.cases.operations import Party, ReportDraft, Reporter, submit_report
 from server.db import db
-from server.errors import DomainError, Forbidden, InvalidTransition, ValidationFailed
+from server.infra import clock
+from server.infra.errors import DomainError, Forbidden, InvalidTransition, ValidationFailed
 from server.models import Case, CaseEvent, CaseParty
-from server.operations import Party, ReportDraft, Reporter, submit_report
 from tests.factories import category
 from tests.helpers import case_in, new_report
 

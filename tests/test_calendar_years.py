@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from server import clock
 from server.db import db
-from server.deadlines import BY_RULE, CONFIRMED, load_calendar
-from server.errors import ValidationFailed
+from server.infra import clock
+from server.infra.errors import ValidationFailed
 from server.models import AuditEntry, CalendarDay
+from server.organisation.deadlines import BY_RULE, CONFIRMED, load_calendar
 
 NOTICE_2027 = """国务院办公厅关于2027年部分节假日安排的通知
 一、元旦：1月1日（星期五）放假，与周末连休。
@@ -23,7 +23,7 @@ NOTICE_2027 = """国务院办公厅关于2027年部分节假日安排的通知
 
 
 def test_the_notice_is_read_into_days_off_and_working_days():
-    from server import holiday_notice
+    from server.organisation import holiday_notice
 
     notice = holiday_notice.parse(NOTICE_2027, 2027)
     assert [d.day for d in sorted(notice.off) if d.month == 2] == [5, 6, 7, 8, 9, 10, 11]

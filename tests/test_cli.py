@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from server import passwords
 from server.db import db
 from server.models import Case, CaseStatus, Department, DepartmentKind, Role, User, Village
+from server.trust import passwords
 from tests.factories import PASSWORD
 
 
@@ -144,7 +144,7 @@ def test_create_user_refuses_bad_input(runner, world):
 def test_password_policy():
     import pytest
 
-    from server.errors import ValidationFailed
+    from server.infra.errors import ValidationFailed
 
     for weak in ("short1A", "alllowercase1", "ALLUPPER123", "NoDigitsHere"):
         with pytest.raises(ValidationFailed):
@@ -160,7 +160,7 @@ def test_an_export_leaves_sqlites_write_lock_free(fresh_app, tmp_path, monkeypat
 
     import pytest
 
-    from server import ledgers
+    from server.figures import ledgers
 
     if fresh_app.config["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("SQLite's write lock")

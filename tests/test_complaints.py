@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import ratelimit, workflow
+from server import workflow
 from server.db import db
-from server.errors import InvalidTransition
+from server.infra.errors import InvalidTransition
 from server.models import Case, CaseStatus, Notification
+from server.trust import ratelimit
 from tests.api.conftest import key
 from tests.test_villager import form, post, tracking_link
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from server import workflow
 from server.db import db
-from server.errors import DomainError, InvalidTransition, StaleCase
+from server.infra.errors import DomainError, InvalidTransition, StaleCase
 from server.models import Case, CaseEvent, User
 from tests.factories import build_world
 from tests.helpers import new_report

@@ -7,10 +7,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import clock, workflow
+from server import workflow
 from server.db import db
-from server.deadlines import Deadlines, Duration, WorkCalendar, load_calendar, parse_duration
+from server.infra import clock
 from server.models import CalendarDay, Step
+from server.organisation.deadlines import (
+    Deadlines,
+    Duration,
+    WorkCalendar,
+    load_calendar,
+    parse_duration,
+)
 from tests.factories import category
 from tests.helpers import case_in
 
@@ -68,7 +75,7 @@ def test_weekend_start_counts_from_the_next_working_day():
 
 
 def test_a_year_the_library_does_not_know_keeps_its_holidays_by_rule(library_stops_at_2026):
-    from server.deadlines import BY_RULE, LIBRARY
+    from server.organisation.deadlines import BY_RULE, LIBRARY
 
     calendar = WorkCalendar()
     assert (calendar.year_source(2026), calendar.year_source(2027)) == (LIBRARY, BY_RULE)

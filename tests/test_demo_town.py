@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server import passwords
 from server.models import Category, Department, DepartmentKind, Role, Village
-from server.routing import route, unstaffed
+from server.organisation.routing import route, unstaffed
+from server.trust import passwords
 
 
 def test_every_village_committee_and_legal_advisor_has_an_account(demo, session, app):

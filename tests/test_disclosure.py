@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from server.statistics import HIDDEN, suppress
+from server.figures.statistics import HIDDEN, suppress
 
 T = 5
 

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import clock, notifications, sweep, workflow
+from server import workflow
 from server.db import db
+from server.follow_through import notifications, sweep
+from server.infra import clock
 from server.models import Case, CaseEvent, Notification, User, WeChatConsent
 from tests.factories import build_world
 from tests.fakes import FakeWeChat

@@ -7,7 +7,7 @@ import pytest
 
 from server import workflow
 from server.db import db
-from server.errors import ValidationFailed
+from server.infra.errors import ValidationFailed
 from server.models import Case, CaseStatus
 from tests.api.conftest import key
 from tests.helpers import case_in

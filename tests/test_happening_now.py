@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from server import clock, ratelimit, workflow
+from server import workflow
 from server.db import db
+from server.infra import clock
 from server.models import Case, Notification
+from server.trust import ratelimit
 from tests.api.conftest import key
 from tests.helpers import new_report
 from tests.test_villager import form, post

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import auth, create_app
+from server import create_app
 from server.config import ConfigError
 from server.db import db
 from server.models import Case, User
+from server.trust import auth
 from tests.factories import UserFactory
 from tests.test_villager import form, post
 
@@ -54,7 +55,7 @@ def test_a_place_too_long_is_refused_by_the_core_with_the_form_kept(client, worl
 def test_a_villager_report_that_fails_inside_keeps_what_was_typed(
     client, world, monkeypatch, caplog
 ):
-    from server import operations
+    from server.cases import operations
 
     def broken(*args, **kwargs):
         raise RuntimeError("the disk controller hiccuped")
@@ -131,8 +132,9 @@ def test_what_people_typed_is_text_in_every_ledger(world):
 
     from openpyxl import load_workbook
 
-    from server import clock, ledgers, statistics
-    from server.operations import Party
+    from server.cases.operations import Party
+    from server.figures import ledgers, statistics
+    from server.infra import clock
     from tests.helpers import new_report
 
     at = datetime(2026, 6, 10, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -165,7 +167,8 @@ def test_what_people_typed_is_text_in_every_ledger(world):
 
 
 def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(world):
-    from server import access, workflow
+    from server import workflow
+    from server.cases import access
     from server.models import Notification
     from tests.helpers import case_in
 
@@ -211,8 +214,8 @@ def _flat_png(width, height, mode="RGBA") -> bytes:
 def test_a_small_file_that_decodes_huge_is_refused_from_its_header(app, monkeypatch):
     from PIL import Image
 
-    from server import media
-    from server.errors import PayloadTooLarge
+    from server.cases import media
+    from server.infra.errors import PayloadTooLarge
 
     bomb = _flat_png(7071, 7071)  # inside 50 MP; 200 MB once decoded
     assert len(bomb) < 1_000_000
@@ -231,8 +234,8 @@ def test_a_small_file_that_decodes_huge_is_refused_from_its_header(app, monkeypa
 
 
 def test_a_worker_decodes_only_so_many_images_at_once(monkeypatch):
-    from server import media
-    from server.errors import ServiceUnavailable
+    from server.cases import media
+    from server.infra.errors import ServiceUnavailable
 
     monkeypatch.setattr(media, "_decoding", None)
     monkeypatch.setattr(media, "DECODE_WAIT_SECONDS", 0.2)
@@ -259,7 +262,7 @@ def test_the_largest_image_taken_costs_about_a_hundred_megabytes(tmp_path):
     script = """
 import sys
 from pathlib import Path
-from server import media
+from server.cases import media
 def hwm():
     for line in Path('/proc/self/status').read_text().splitlines():
         if line.startswith('VmHWM:'):
@@ -284,8 +287,8 @@ print(hwm() - before)
 def test_the_audit_log_is_a_chain_that_shows_a_row_changed_or_taken_out(world, client, login, app):
     from sqlalchemy import update
 
-    from server import audit
     from server.models import AuditEntry
+    from server.trust import audit
     from tests.helpers import case_in
 
     case = case_in("dispatched", world)
@@ -311,8 +314,8 @@ def test_the_audit_log_is_a_chain_that_shows_a_row_changed_or_taken_out(world, c
 
 
 def test_the_cli_proves_the_chain(runner, world):
-    from server import audit
     from server.models import AuditEntry
+    from server.trust import audit
 
     for n in range(3):
         audit.record("test.event", actor=world.admin, object_type="test", object_id=n)
@@ -347,8 +350,8 @@ def test_the_demo_town_is_not_loaded_in_production(runner, app):
     "password", ["Admin@123", "Demo@2026", "P@ssw0rd2024!", "1qaz@WSX", "Qwer@1234"]
 )
 def test_common_passwords_are_refused(password):
-    from server import passwords
-    from server.errors import ValidationFailed
+    from server.infra.errors import ValidationFailed
+    from server.trust import passwords
 
     with pytest.raises(ValidationFailed) as refused:
         passwords.check_policy(password)
@@ -356,7 +359,7 @@ def test_common_passwords_are_refused(password):
 
 
 def test_one_address_spraying_many_usernames_is_slowed(client, world):
-    from server import clock
+    from server.infra import clock
 
     for n in range(10):  # ten usernames, one wrong password each: no username locks
         answer = client.post(
@@ -370,7 +373,7 @@ def test_one_address_spraying_many_usernames_is_slowed(client, world):
     assert slowed.json["code"] == "login_throttled"
     from datetime import timedelta
 
-    from server import auth
+    from server.trust import auth
 
     assert auth.purge_throttles(clock.now()) == 0  # still counting
     assert (
@@ -384,7 +387,7 @@ def test_api_answers_are_never_stored_by_a_cache(client, world, login):
 
 
 def test_the_files_a_villager_s_page_loads_are_logged_without_the_address():
-    from server.accesslog import PRIVATE_PATH
+    from server.trust.accesslog import PRIVATE_PATH
 
     for path in ("/static/villager/villager.css", "/favicon.ico", "/q/abc", "/t/XYZ"):
         assert PRIVATE_PATH.match(path), path
@@ -407,7 +410,8 @@ def test_a_named_informant_is_found_only_where_the_center_reads_it(
 
     from sqlalchemy import String, Text
 
-    from server import clock, ledgers, statistics
+    from server.figures import ledgers, statistics
+    from server.infra import clock
     from server.models import Case, Notification
     from tests.test_villager import form, post
 
@@ -662,7 +666,7 @@ def test_a_reset_password_is_changed_before_anything_else(client, world, signin)
 
 
 def test_the_dashboard_names_no_household_by_village_and_confidential_kind(client, world, signin):
-    from server import clock
+    from server.infra import clock
     from tests.helpers import new_report
 
     new_report(world, "S04")  # one drug report in 东村, this month

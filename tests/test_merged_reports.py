@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import ratelimit, workflow
+from server import workflow
 from server.db import db
 from server.models import Case
+from server.trust import ratelimit
 from tests.helpers import case_in
 from tests.test_villager import form, post, tracking_link
 

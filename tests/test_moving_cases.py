@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from server import clock, workflow
+from server import workflow
 from server.db import db
-from server.errors import Forbidden, InvalidTransition, ValidationFailed
+from server.infra import clock
+from server.infra.errors import Forbidden, InvalidTransition, ValidationFailed
 from server.models import Case, CaseStatus, Notification, Step
 from tests.api.conftest import key
 from tests.helpers import case_in

@@ -108,7 +108,7 @@ def test_nginx_lets_through_everything_the_app_takes_and_answers_the_rest_in_chi
     import re
     from pathlib import Path
 
-    from miniprogram_api.villager.views import form_bound
+    from villager.views import form_bound
 
     site = (Path(__file__).parents[1] / "deploy/nginx-grid-report.conf").read_text()
     megabytes = int(re.search(r"client_max_body_size (\d+)m;", site).group(1))

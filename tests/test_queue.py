@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server import clock, workflow
-from server import queue as triage
-from server.deadlines import WorkCalendar
+from server import workflow
+from server.cases import queue as triage
+from server.infra import clock
+from server.organisation.deadlines import WorkCalendar
 from tests.helpers import case_in, new_report
 
 START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import date
 
 from sqlalchemy import event, update
 
-from server import management, reference
 from server.db import db
 from server.models import Category, Step
+from server.organisation import management, reference
 from tests.factories import category
 
 

@@ -8,11 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from server import clock, repeats, workflow
+from server import workflow
+from server.cases import repeats
+from server.cases.operations import Party
 from server.db import db
-from server.errors import ValidationFailed
+from server.infra import clock
+from server.infra.errors import ValidationFailed
 from server.models import Case
-from server.operations import Party
 from tests.api.conftest import key
 from tests.helpers import case_in, new_report
 
@@ -193,7 +195,7 @@ def test_the_center_sets_risk_and_criminal_risk_at_accept_or_later(client, world
 
 
 def test_the_figures_count_repeat_disputes(world, client, signin):
-    from server import statistics
+    from server.figures import statistics
 
     start = clock.now() - timedelta(days=40)
     with clock.frozen_at(start):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.models import AssignmentRole, DepartmentKind, RoutingRule
-from server.routing import route
+from server.organisation.routing import route
 from tests.factories import category
 
 

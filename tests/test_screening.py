@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import clock, screening, sweep
+from server.cases.operations import ReportDraft
 from server.db import db
-from server.errors import Forbidden
+from server.follow_through import screening, sweep
+from server.infra import clock
+from server.infra.errors import Forbidden
 from server.models import Case, Notification
-from server.operations import ReportDraft
 from tests.admin.conftest import csrf_from
 from tests.api.conftest import key
 from tests.factories import PASSWORD
@@ -69,7 +70,7 @@ def test_only_ones_own_village_and_a_bad_finding_writes_nothing(world):
             actor=world.worker1, village=world.v2, checked=CHECKLIST, findings=[]
         )
     before = db.session.scalar(select(func.count(Case.id)))
-    from server.errors import ValidationFailed
+    from server.infra.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed):
         screening.file_screening(

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from server import workflow
 from server.db import db
-from server.errors import ValidationFailed
+from server.infra.errors import ValidationFailed
 from server.models import CaseAssignment, CaseEvent, CaseStatus, Notification
-from server.routing import route
+from server.organisation.routing import route
 from tests.api.conftest import key
 from tests.factories import DepartmentFactory, category
 from tests.helpers import case_in

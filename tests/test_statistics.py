@@ -7,7 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import clock, screening, statistics, workflow
+from server import workflow
+from server.figures import statistics
+from server.follow_through import screening
+from server.infra import clock
 from tests.helpers import new_report
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -164,8 +167,8 @@ def test_ledgers_open_in_excel_with_the_expected_rows(june, world, runner, tmp_p
 
     from openpyxl import load_workbook
 
-    from server import ledgers
-    from server.operations import Reporter
+    from server.cases.operations import Reporter
+    from server.figures import ledgers
 
     with clock.frozen_at(at(6, 6, 9)):
         named = new_report(
@@ -488,7 +491,7 @@ def test_periods_are_read_as_people_write_them(kind, value, label):
 
 @pytest.mark.parametrize("value", ["2026年13月", "十一月", "2026-11-31x"])
 def test_a_period_that_cannot_be_read_is_refused_not_replaced(value):
-    from server.errors import ValidationFailed
+    from server.infra.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed, match="无法识别"):
         statistics.parse_period("month", value)

@@ -12,9 +12,11 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
-from server import qr, ratelimit, workflow
+from server import workflow
 from server.db import db
 from server.models import AuditEntry, Case, CaseEvent, Photo
+from server.organisation import qr
+from server.trust import ratelimit
 from tests.api.test_media import jpeg_with_gps
 
 PHONE = {"REMOTE_ADDR": "10.77.66.55"}
@@ -160,7 +162,7 @@ def test_a_named_report_keeps_the_name_for_the_center_only(client, world):
     page = post(client, world, form(world, anonymous="no", name="王大妈", phone="13900001111"))
     assert page.status_code == 200
     case = db.session.scalar(select(Case).order_by(Case.id.desc()))
-    from server import identity
+    from server.trust import identity
 
     # Sealed in the database, read back by the app alone (issue 15, point 7).
     assert "王大妈" not in case.reporter_name
@@ -218,7 +220,7 @@ def test_the_village_limit_never_silences_a_village(client, world, app, signin):
     signin(world.center)
     queue = client.get("/admin/").get_data(as_text=True)
     assert "待甄别 1 件" in queue
-    from server import codes
+    from server.cases import codes
 
     assert codes.display(held.code) not in queue
     apart = client.get("/admin/?held=1").get_data(as_text=True)
@@ -298,7 +300,7 @@ def test_the_access_log_leaves_out_who_sent_a_report():
 
     from gunicorn.config import Config
 
-    from server.accesslog import PrivateAccessLogger
+    from server.trust.accesslog import PrivateAccessLogger
 
     logger = PrivateAccessLogger(Config())
     response = SimpleNamespace(status="200 OK", sent=10, headers=[])
@@ -328,7 +330,7 @@ def test_a_too_large_upload_gets_a_friendly_page(client, world, app):
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    from miniprogram_api.villager.views import form_bound
+    from villager.views import form_bound
 
     # More than the form takes at all (three photos at their bound): refused at the door.
     big = FileStorage(io.BytesIO(b"\xff\xd8\xff" + b"0" * form_bound(app.config)), "big.jpg")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from server import clock, statistics
+from server.figures import statistics
+from server.infra import clock
 from tests.api.conftest import key
 
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server import clock, workflow
-from server.errors import StaleCase
+from server import workflow
+from server.infra import clock
+from server.infra.errors import StaleCase
 from server.models import AssignmentRole, CaseStatus
 from tests.helpers import case_in, new_report
 

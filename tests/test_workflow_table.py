@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import clock, workflow
+from server import workflow
 from server.db import db
-from server.errors import DomainError, Forbidden, InvalidTransition
+from server.infra import clock
+from server.infra.errors import DomainError, Forbidden, InvalidTransition
 from server.models import CaseEvent, Role, Step
 from tests.helpers import PATHS, actor_for, case_in, fields_for
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, make_response, render_template
 
-from server import pageheaders
+from server.infra import pageheaders
 
 bp = Blueprint(
     "workbench",
@@ -32,5 +32,6 @@ def shell():
 
 
 def init_app(app: Flask) -> None:
-    """Serve the workbench (it needs the API: SURFACES lists miniprogram_api before it)."""
+    """Serve the workbench (it needs the API and the villagers' pages for its photo
+    shrinking script: SURFACES lists both before it)."""
     app.register_blueprint(bp)

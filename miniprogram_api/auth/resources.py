@@ -16,7 +16,8 @@ from miniprogram_api.auth.schemas import (
     WebCodeSchema,
     WeChatCodeSchema,
 )
-from server import auth, wechat
+from server.follow_through import wechat
+from server.trust import auth
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
 bp.before_request(require_body_type("application/json"))
@@ -118,7 +119,7 @@ class WebAuthorize(MethodView):
         back to the workbench /m/ with `code` and `state`."""
         from urllib.parse import quote, urlencode
 
-        from server.qr import public_base_url
+        from server.organisation.qr import public_base_url
 
         appid, _secret = wechat.official_account()
         back = f"{public_base_url()}/m/"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from server import access, clock, operations, repeats, workflow
+from server import workflow
+from server.cases import access, operations, repeats
+from server.infra import clock
 from server.models import Case, CaseStatus, Role, User
 from server.workflow import OPEN
 

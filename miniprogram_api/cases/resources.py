@@ -15,9 +15,10 @@ from miniprogram_api.cases.schemas import (
 )
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server import access, lookup, media, operations, queries, workflow
+from server import workflow
+from server.cases import access, lookup, media, operations, queries
+from server.cases.operations import Party, ReportDraft, Reporter
 from server.db import db
-from server.operations import Party, ReportDraft, Reporter
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1", description="上报与案件")
 bp.before_request(require_body_type("application/json"))

@@ -11,8 +11,8 @@ from miniprogram_api.media.schemas import (
     PhotoSchema,
     UploadSchema,
 )
-from server import media
-from server.storage import storage
+from server.cases import media
+from server.infra.storage import storage
 
 bp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="照片")
 bp.before_request(require_body_type("multipart/form-data"))

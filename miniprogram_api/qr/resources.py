@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from miniprogram_api.api import require_body_type
-from server import qr
+from server.organisation import qr
 
 bp = Blueprint("qr", __name__, url_prefix="/api/v1/qr", description="村二维码")
 bp.before_request(require_body_type("application/json"))

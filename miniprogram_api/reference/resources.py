@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.reference.schemas import CategorySchema, DepartmentSchema, VillageSchema
-from server import routing
 from server.db import db
 from server.models import Category, Department, Role, Village
+from server.organisation import routing
 
 bp = Blueprint("reference", __name__, url_prefix="/api/v1", description="基础数据")
 bp.before_request(require_body_type("application/json"))

@@ -11,11 +11,12 @@ from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.cases.schemas import Id, PartySchema, QueryId
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server import access, screening
+from server.cases import access
+from server.cases.operations import Party, ReportDraft
 from server.db import db
-from server.errors import NotFound
+from server.follow_through import screening
+from server.infra.errors import NotFound
 from server.models import Case, Screening, Village
-from server.operations import Party, ReportDraft
 
 bp = Blueprint("screenings", __name__, url_prefix="/api/v1/screenings", description="排查")
 bp.before_request(require_body_type("application/json"))

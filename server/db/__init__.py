@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from server.db import sqlite
 from server.db.extension import db, migrate
-from server.errors import StorageFull
+from server.infra.errors import StorageFull
 
 __all__ = ["db", "init_app", "migrate"]
 

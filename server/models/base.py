@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Enum, TypeDecorator
 
-from server import clock
+from server.infra import clock
 
 
 class UTCDateTime(TypeDecorator):

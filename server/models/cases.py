@@ -121,7 +121,7 @@ class Case(db.Model):
         CheckConstraint(
             "(due_at IS NULL) = (status IN ('rejected', 'merged', 'closed'))", name="clock_iff_open"
         ),
-        # The triage queue (server/queue.py): open cases in (urgent, due_at, id) order,
+        # The triage queue (server/cases/queue.py): open cases in (urgent, due_at, id) order,
         # alone or within one village, category or status; partial, so the finished
         # majority of cases costs them nothing.
         *[
@@ -157,7 +157,7 @@ class Case(db.Model):
             sqlite_where=text("repeat_dispute"),
             postgresql_where=text("repeat_dispute"),
         ),
-        # What awaits the center's review (server/queue.py): few rows, at any status.
+        # What awaits the center's review (server/cases/queue.py): few rows, at any status.
         Index(
             "ix_case_file_review",
             "id",
@@ -168,7 +168,7 @@ class Case(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Public case number: random, not sequential, so numbers reveal neither volume nor
-    # neighbours (see `server.codes`).
+    # neighbours (see `server.cases.codes`).
     code: Mapped[str] = mapped_column(String(16), unique=True)
     source: Mapped[Source] = mapped_column(enum_type(Source, "source"))
     village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
@@ -187,7 +187,7 @@ class Case(db.Model):
     # the category, on the 30-minute clock, its lead department alerted at once.
     happening_now: Mapped[bool] = mapped_column(Boolean, default=False)
     # A dispute between the same parties as an earlier one within the window (重复纠纷),
-    # found when it is filed (server/repeats.py); the figures count them.
+    # found when it is filed (server/cases/repeats.py); the figures count them.
     repeat_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text)
     place_text: Mapped[str | None] = mapped_column(String(200))
@@ -195,9 +195,9 @@ class Case(db.Model):
     longitude: Mapped[float | None] = mapped_column(Float)
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    # The informant (举报人): shown to the mediation center only (`server.access`).
+    # The informant (举报人): shown to the mediation center only (`server.cases.access`).
     reporter_anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Sealed (server/identity.py): ciphertext, wider than what it holds.
+    # Sealed (server/trust/identity.py): ciphertext, wider than what it holds.
     reporter_name: Mapped[str | None] = mapped_column(String(512))
     reporter_phone: Mapped[str | None] = mapped_column(String(512))
     reporter_wechat: Mapped[str | None] = mapped_column(String(512))
@@ -265,7 +265,7 @@ class Case(db.Model):
     # (server/workflow/events.py): when it last had each action, each action with its
     # result ("resolve=mediated"), and any counted action ("*counted"), as ISO times.
     # JSONB on PostgreSQL: its json type has no equality, and a case row is compared
-    # whole by SELECT DISTINCT (server/duplicates.py).
+    # whole by SELECT DISTINCT (server/cases/duplicates.py).
     last_events: Mapped[dict | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -321,7 +321,7 @@ class CaseParty(db.Model):
     kind: Mapped[PartyKind] = mapped_column(enum_type(PartyKind, "party_kind"))
     name: Mapped[str] = mapped_column(String(64), index=True)
     phone: Mapped[str | None] = mapped_column(String(32))
-    # The name and phone as compared (server/repeats.py): the same person written with
+    # The name and phone as compared (server/cases/repeats.py): the same person written with
     # other spaces, width or punctuation, or the phone with +86, matches.
     name_key: Mapped[str] = mapped_column(String(64))
     phone_key: Mapped[str | None] = mapped_column(String(32))
@@ -357,7 +357,7 @@ class CaseEvent(db.Model):
     __tablename__ = "case_event"
     __table_args__ = (
         Index("ix_case_event_case_at", "case_id", "at"),
-        # The figures (server/statistics.py) count a year of events inside the database:
+        # The figures (server/figures/statistics.py) count a year of events inside the database:
         # the actions counted per case, and the step clocks, each from one index alone.
         Index(
             "ix_case_event_figures",
@@ -412,7 +412,7 @@ class CaseEvent(db.Model):
     # any of accept/resolve/close (NULL: never), so that a case counts once in a period,
     # by its one event there whose previous time is NULL or before the period: "cases
     # resolved", "disputes mediated successfully", "disputes handled" need no DISTINCT and
-    # add up month by month (server/statistics.py);
+    # add up month by month (server/figures/statistics.py);
     previous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     previous_result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     previous_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -92,7 +92,7 @@ class CategoryTimeLimit(db.Model):
     """How long one step may take for a category: yellow at `warn`, red at `due`.
 
     Durations are written as a number and a unit: ``30m`` clock minutes, ``4h`` clock
-    hours, ``30d`` calendar days, ``2wd`` working days (see `server.deadlines`).
+    hours, ``30d`` calendar days, ``2wd`` working days (see `server.organisation.deadlines`).
     """
 
     __tablename__ = "category_time_limit"

@@ -69,7 +69,7 @@ class AuditEntry(db.Model):
 class LoginThrottle(db.Model):
     """Failed sign-ins counted under one key (a username, an address, or the two
     together): each count slows the next try down, never locks anyone out
-    (`server.auth`). Kept in the database so every worker and machine counts the same."""
+    (`server.trust.auth`). Kept in the database so every worker and machine counts the same."""
 
     __tablename__ = "login_throttle"
 
@@ -82,7 +82,7 @@ class IdempotencyRecord(db.Model):
     """A request made with an Idempotency-Key, and the first answer it got.
 
     Written with its answer in the same transaction as the work, so the answer and the work
-    land together (see `server.idempotency`); a row without an answer is an unfinished claim.
+    land together (see `server.infra.idempotency`); a row without an answer is an unfinished claim.
     """
 
     __tablename__ = "idempotency_record"
@@ -119,7 +119,8 @@ class Notification(db.Model):
     """One message to one person on one channel: the outbox.
 
     Written in the same transaction as the event that causes it; delivered afterwards by
-    `grid-report notify` (server/notifications.py), with retries and a dead-letter state.
+    `grid-report notify` (server/follow_through/notifications.py), with retries and a
+    dead-letter state.
     The in-app inbox reads the "inbox" rows.
     """
 
@@ -172,7 +173,7 @@ class MonthlyFigures(db.Model):
     """A month's event figures for the whole town, kept once the month is over.
 
     Events are written at the moment they happen and never change, so a month that is
-    over (by an hour: server.statistics.KEEP_AFTER) gains none, and its row stays valid.
+    over (by an hour: server.figures.statistics.KEEP_AFTER) gains none, and its row stays valid.
     """
 
     __tablename__ = "monthly_figures"

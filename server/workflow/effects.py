@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server import access, repeats, routing
+from server.cases import access, repeats
+from server.cases.lookup import find_case
 from server.db import db
-from server.errors import Forbidden, ValidationFailed
-from server.lookup import find_case
+from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
     AssignmentRole,
     Case,
@@ -22,6 +22,7 @@ from server.models import (
     Step,
     User,
 )
+from server.organisation import routing
 from server.workflow.fields import (
     SATISFACTION,
     clean_choice,

@@ -7,11 +7,13 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import access, clock, reference
+from server.cases import access
 from server.db import db
-from server.deadlines import Deadlines
-from server.errors import Conflict, Forbidden, InvalidTransition, StaleCase
+from server.infra import clock
+from server.infra.errors import Conflict, Forbidden, InvalidTransition, StaleCase
 from server.models import Case, CaseEvent, User
+from server.organisation import reference
+from server.organisation.deadlines import Deadlines
 from server.workflow.events import new_event, record
 from server.workflow.fields import REOPENING_OUTCOMES, VISIT_OUTCOMES, as_json, clean
 from server.workflow.states import ENDED, OPEN

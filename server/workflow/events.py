@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
-from server import notifications
 from server.db import db
+from server.follow_through import notifications
 from server.models import Case, CaseEvent, CaseStatus, Department, User
 
 # The key in `Case.last_events` of the last counted action, whichever it was.

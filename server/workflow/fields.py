@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.db import db
-from server.errors import ValidationFailed
+from server.infra.errors import ValidationFailed
 from server.models import Case, ClosingReason, ResultCode, RiskLevel, Severity
 from server.workflow.transition import Transition
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from server import clock
 from server.db import db
-from server.errors import InvalidTransition, StaleCase, ValidationFailed
+from server.infra import clock
+from server.infra.errors import InvalidTransition, StaleCase, ValidationFailed
 from server.models import Case, CaseEvent, CaseStatus
 from server.workflow.events import new_event, record
 from server.workflow.fields import SATISFACTION, clean_text

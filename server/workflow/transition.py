@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from server.deadlines import Deadlines
 from server.models import Case, CaseStatus, Department, Role, User
+from server.organisation.deadlines import Deadlines
 
 KEEP = object()  # a transition that leaves the running clock alone
 

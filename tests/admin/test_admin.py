@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import clock, workflow
+from server import workflow
+from server.cases.operations import Reporter
 from server.db import db
+from server.infra import clock
 from server.models import AuditEntry, Case, CaseStatus, User, WebSession
-from server.operations import Reporter
 from tests.admin.conftest import csrf_from
 from tests.factories import PASSWORD
 from tests.helpers import case_in, new_report
@@ -388,7 +389,7 @@ def test_a_background_poll_does_not_keep_an_idle_session_alive(client, world, si
             client.get("/admin/queue/urgent.json", headers={"X-Background-Poll": "1"})
     with clock.frozen_at(start + idle * 4 / 3 + timedelta(minutes=1)):
         assert client.get("/admin/").status_code == 302
-        from server import websession
+        from server.trust import websession
 
         assert websession.purge_expired(app.config["ADMIN_IDLE_MINUTES"]) == 1
 

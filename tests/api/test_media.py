@@ -120,8 +120,8 @@ def test_bad_files_are_refused_and_nothing_is_stored(
 def test_the_bomb_is_refused_before_decoding(world):
     import time
 
-    from server.errors import PayloadTooLarge
-    from server.media import process_image
+    from server.cases.media import process_image
+    from server.infra.errors import PayloadTooLarge
 
     bomb = png_bomb()
     assert len(bomb) < 100_000
@@ -220,7 +220,7 @@ def test_a_photo_taken_after_the_check_is_refused_and_no_case_is_made(
 ):
     """The photo is checked before the write lock and taken again as it is written: a
     report that took it in between wins, and this one is refused whole."""
-    from server import media
+    from server.cases import media
     from tests.helpers import new_report
 
     mine = login(world.worker1)

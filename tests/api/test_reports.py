@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from server.cases.operations import Reporter
 from server.db import db
 from server.models import AuditEntry, Case, CaseEvent, IdempotencyRecord, Role
-from server.operations import Reporter
 from tests.api.conftest import key
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import case_in, new_report
@@ -115,7 +115,7 @@ def test_a_missing_or_malformed_key_is_refused(client, world, login, value, code
 
 
 def test_a_request_in_flight_with_the_same_key_gets_409(client, world, login):
-    from server import idempotency
+    from server.infra import idempotency
 
     headers = login(world.worker1) | key()
     scope = f"user:{world.worker1.id}"
@@ -138,7 +138,7 @@ def test_a_request_in_flight_with_the_same_key_gets_409(client, world, login):
 def test_an_unfinished_claim_of_an_older_release_gets_409(client, world, login):
     headers = login(world.worker1) | key()
     # An older release claimed keys with a row before working; this one was not answered.
-    from server import idempotency
+    from server.infra import idempotency
 
     digest = idempotency.fingerprint(
         "POST", "/api/v1/reports", json.dumps(report_body(world)).encode()
@@ -261,7 +261,7 @@ def test_listing_is_scoped_filtered_and_paged_by_cursor(client, world, login):
 def test_overdue_filter(client, world, login):
     from datetime import timedelta
 
-    from server import clock
+    from server.infra import clock
 
     old = new_report(world)
     db.session.flush()
@@ -500,7 +500,7 @@ def test_a_crash_reaches_the_client_as_a_plain_500(client, world, login, app, mo
     def explode(*args, **kwargs):
         raise RuntimeError("SELECT secret FROM case_file -- internal detail")
 
-    monkeypatch.setattr("server.queries.list_cases", explode)
+    monkeypatch.setattr("server.cases.queries.list_cases", explode)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     response = client.get("/api/v1/cases", headers=login(world.worker1))
     assert response.status_code == 500
@@ -569,7 +569,8 @@ def test_a_request_in_flight_is_seen_by_every_worker_through_redis(app):
 
     import redis
 
-    from server import create_app, idempotency
+    from server import create_app
+    from server.infra import idempotency
 
     uri = "redis://127.0.0.1:6379/14"
     try:

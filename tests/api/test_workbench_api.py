@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from server import clock, notifications
 from server.db import db
+from server.follow_through import notifications
+from server.infra import clock
 from server.models import AuditEntry, Case, Notification, Screening
 from tests.api.conftest import key
 from tests.fakes import FakeWeChat
@@ -227,7 +228,7 @@ def test_filing_on_a_villager_s_behalf_records_what_they_agreed_to(client, world
     )
     assert anonymous.json["reporter_consent"] == "anonymous"
     stored = db.session.scalar(select(Case).where(Case.code == named.json["code"]))
-    from server import identity
+    from server.trust import identity
 
     assert (stored.reporter_consent, identity.unseal(stored.reporter_name)) == ("named", "赵村民")
     center = client.get(f"/api/v1/cases/{named.json['code']}", headers=login(world.center))
@@ -245,7 +246,7 @@ def test_filing_on_a_villager_s_behalf_records_what_they_agreed_to(client, world
 
 
 def test_the_sweep_s_screening_reminder_arrives_on_the_home_page(client, world, login, app):
-    from server import screening
+    from server.follow_through import screening
 
     with clock.frozen_at(datetime(2026, 6, 4, 9, tzinfo=SH)):  # a Thursday
         reminded = screening.remind_late_villages(

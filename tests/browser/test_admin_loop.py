@@ -146,8 +146,8 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
 
 
 def test_the_dashboard_draws_its_charts_from_the_app_alone(desk, live, fresh_app):
-    from server import clock
     from server.db import db as database
+    from server.infra import clock
     from tests.helpers import new_report
 
     with fresh_app.app_context():

@@ -9,9 +9,10 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from server import qr, workflow
+from server import workflow
 from server.db import db
 from server.models import Case, User, Village
+from server.organisation import qr
 from tests.api.test_media import jpeg_with_gps
 from tests.factories import build_world
 

@@ -17,8 +17,8 @@ import requests
 from sqlalchemy import delete, func, select
 from werkzeug.serving import make_server
 
-from server import clock
 from server.db import db
+from server.infra import clock
 from server.models import Case, Photo, Screening, User, Village
 from tests.browser.conftest import OUTPUT, Phone
 from tests.conftest import fresh_database, make_app
@@ -552,7 +552,7 @@ def test_a_shared_phone_sends_each_account_s_reports_as_that_account_only(phones
 
 def test_after_a_reset_the_phone_asks_for_a_new_password_first(phones, town):
     _base, app = town
-    from server import management
+    from server.organisation import management
 
     with app.app_context():
         worker = db.session.scalar(select(User).where(User.username == "grid33"))

@@ -1,0 +1,129 @@
+"""The access policy: who may see which cases, which of their fields, and act on them.
+
+Every read of a case, from either surface, asks here. In short:
+- grid worker: the cases of the villages of their grids, except a confidential
+  category's cases that someone else reported;
+- handler: the cases sent to their department (now or before);
+- center: every case, and alone sees who reported it (every such view is audited);
+- leader: every case, read-only;
+- admin: configuration only, no case content (system and business duties kept apart).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+
+from server.infra.errors import ValidationFailed
+from server.models import Case, CaseAssignment, Category, Role, User
+from server.trust import audit
+
+READ_ALL = frozenset({Role.CENTER, Role.LEADER})
+# Roles that may act on cases at all (the workflow narrows it per action).
+ACTING = frozenset({Role.CENTER, Role.HANDLER, Role.GRID_WORKER})
+
+
+def case_filter(user: User) -> ColumnElement[bool]:
+    """A WHERE clause selecting the cases `user` may see."""
+    if not user.active:
+        return false()
+    if user.role in READ_ALL:
+        return true()
+    if user.role == Role.HANDLER:
+        return exists(
+            select(CaseAssignment.id)
+            .where(
+                CaseAssignment.case_id == Case.id,
+                CaseAssignment.department_id == user.department_id,
+            )
+            .correlate_except(CaseAssignment)
+        )
+    if user.role == Role.GRID_WORKER:
+        not_confidential = ~exists(
+            select(Category.id)
+            .where(Category.id == Case.category_id, Category.confidential.is_(True))
+            .correlate_except(Category)  # also when the outer query joins Category
+        )
+        return and_(
+            Case.village_id.in_(user.village_ids or {-1}),
+            or_(not_confidential, Case.created_by_id == user.id),
+        )
+    return false()
+
+
+def can_view_case(user: User | None, case: Case) -> bool:
+    """Whether `user` may see `case` at all."""
+    if user is None or not user.active:
+        return False
+    if user.role in READ_ALL:
+        return True
+    if user.role == Role.HANDLER:
+        return any(a.department_id == user.department_id for a in case.assignments)
+    if user.role == Role.GRID_WORKER:
+        mine = case.created_by_id == user.id
+        return case.village_id in user.village_ids and (not case.category.confidential or mine)
+    return False
+
+
+def can_act(user: User | None) -> bool:
+    """Whether `user`'s role may change cases at all (leaders and admins may not)."""
+    return user is not None and user.active and user.role in ACTING
+
+
+def can_see_informant(user: User | None, case: Case | None = None) -> bool:
+    """The informant's name, phone and WeChat id: the mediation center only."""
+    return user is not None and user.active and user.role == Role.CENTER
+
+
+def can_see_exact_location(user: User | None, case: Case) -> bool:
+    """Coordinates of a confidential report would point at the informant: center only."""
+    if not can_view_case(user, case):
+        return False
+    return not case.category.confidential or user.role == Role.CENTER
+
+
+def can_see_internal(user: User | None, case: Case) -> bool:
+    """Internal notes and supervision: staff who may see the case (never the reporter)."""
+    return can_view_case(user, case)
+
+
+def reveal_informant(case: Case, *, actor: User, ip: str | None = None) -> dict | None:
+    """The informant's identity for `actor`, audited; None if anonymous or not allowed."""
+    if not can_see_informant(actor, case):
+        return None
+    audit.record("case.view_informant", actor=actor, object_type="case", object_id=case.code, ip=ip)
+    if case.reporter_anonymous:
+        return None
+    from server.trust import identity
+
+    return {
+        "name": identity.unseal(case.reporter_name),
+        "phone": identity.unseal(case.reporter_phone),
+        "wechat": identity.unseal(case.reporter_wechat),
+    }
+
+
+def record_view(case: Case, *, viewer: User, ip: str | None = None, surface: str) -> None:
+    """Audit that `viewer` opened `case` (every role: who read a confidential report is
+    on record, not only who read its informant). The caller's transaction writes."""
+    audit.record(
+        "case.viewed", actor=viewer, object_type="case", object_id=case.code, ip=ip, surface=surface
+    )
+
+
+def sees_small_confidential_counts(user: User) -> bool:
+    """Whether `user` may read a confidential category's small counts village by village
+    ("东村 × 涉毒 = 1" names a household): the center only."""
+    return user.role == Role.CENTER
+
+
+def check_breakdown(user: User, *, village_id: int | None, category: Category | None) -> None:
+    """Refuse figures of one confidential category in one village to anyone but the center."""
+    if (
+        village_id is not None
+        and category is not None
+        and category.confidential
+        and not sees_small_confidential_counts(user)
+    ):
+        raise ValidationFailed(
+            "保密类别的数字不按村查看（仅调处中心可以）。", code="confidential_by_village"
+        )

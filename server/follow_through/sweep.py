@@ -1,0 +1,143 @@
+"""The deadline sweep (`grid-report sweep`, run every minute by a timer).
+
+Turns running steps yellow (due soon) and red (overdue), raises supervision (督办) on an
+overdue case once, chases it, and reports an urgent report nobody accepted in time to the
+leaders; keeps the figures of each month that is over (server/figures/statistics.py). Safe to run
+twice at once or on two machines: each case is claimed with a row lock (FOR UPDATE SKIP
+LOCKED on PostgreSQL; SQLite's writes are serial anyway) and its `clock_alert` says how
+far it was already chased, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+
+from server import workflow
+from server.db import db
+from server.follow_through import notifications
+from server.infra import clock
+from server.models import Case, CaseStatus, Notification, ResultCode
+
+
+def _due(now):
+    return (
+        select(Case.id)
+        .where(
+            Case.due_at.is_not(None),
+            or_(Case.due_at <= now, Case.warn_at <= now),
+            or_(Case.clock_alert.is_(None), (Case.clock_alert == "warn") & (Case.due_at <= now)),
+        )
+        .order_by(Case.due_at)
+    )
+
+
+def run(*, limit: int = 500) -> dict[str, int]:
+    """One sweep; returns how many steps turned yellow and red, and cases supervised."""
+    now = clock.now()
+    counts = {"warned": 0, "overdue": 0, "supervised": 0, "escalated": 0}
+    ids = db.session.scalars(_due(now).limit(limit)).all()
+    db.session.commit()
+    for case_id in ids:
+        case = db.session.scalar(
+            select(Case).where(Case.id == case_id).with_for_update(skip_locked=True)
+        )
+        if case is None or case.due_at is None:
+            db.session.rollback()
+            continue
+        if case.due_at <= now and case.clock_alert != "overdue":
+            case.clock_alert = "overdue"
+            counts["overdue"] += 1
+            if case.status == CaseStatus.SUBMITTED:
+                if case.urgent:
+                    # The event's notification rule tells the leaders and the center.
+                    workflow.apply_as_system(
+                        case, "escalate_to_leader", note="紧急报告超时未受理，已报告分管领导。"
+                    )
+                    counts["escalated"] += 1
+                else:
+                    workflow.apply_as_system(case, "chase", note="超过受理时限，请尽快受理。")
+            elif not case.supervised:
+                workflow.apply_as_system(
+                    case, "supervise", note=f"{case.step.label}已超过期限，系统自动督办。"
+                )
+                counts["supervised"] += 1
+            else:
+                workflow.apply_as_system(case, "chase", note=f"{case.step.label}已超过期限。")
+        elif case.clock_alert is None and case.warn_at is not None and case.warn_at <= now:
+            case.clock_alert = "warn"
+            counts["warned"] += 1
+            people = notifications.department_members(case) or notifications.center_staff()
+            notifications.queue(
+                people,
+                "due_soon",
+                case=case,
+                title="即将到期",
+                body=f"{notifications.subject(case)}：{case.step.label}将于"
+                f"{clock.local(case.due_at):%m-%d %H:%M}到期",
+            )
+        db.session.commit()
+    from flask import current_app
+
+    from server.trust import websession
+
+    counts["sessions_purged"] = websession.purge_expired(
+        int(current_app.config["ADMIN_IDLE_MINUTES"])
+    )
+    from server.infra import idempotency
+    from server.trust import auth, identity
+
+    counts["throttles_purged"] = auth.purge_throttles(now)
+    counts["answers_purged"] = idempotency.purge(
+        timedelta(hours=int(current_app.config["IDEMPOTENCY_KEEP_HOURS"]))
+    )
+    counts["identities_purged"] = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
+    counts["confirmation_reminders"] = remind_judicial_confirmation(now)
+    from server.follow_through import screening
+
+    counts["screening_reminders"] = screening.remind_late_villages(
+        required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"])
+    )
+    db.session.commit()
+    from server.figures import statistics
+
+    # The dashboard adds up months that are over from what is kept here.
+    counts["months_kept"] = statistics.keep_month_figures()
+    db.session.commit()
+    return counts
+
+
+# A mediation agreement may be confirmed by a court (司法确认) within 30 days of it; the
+# department and the center are reminded five days before that window closes.
+CONFIRMATION_WINDOW = timedelta(days=30)
+CONFIRMATION_NOTICE = timedelta(days=5)
+
+
+def remind_judicial_confirmation(now) -> int:
+    """Remind once for each mediated agreement whose confirmation window closes soon."""
+    start = now - CONFIRMATION_WINDOW
+    end = now - CONFIRMATION_WINDOW + CONFIRMATION_NOTICE
+    reminded_ids = select(Notification.case_id).where(
+        Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None)
+    )
+    cases = db.session.scalars(
+        select(Case).where(
+            Case.result_code == ResultCode.MEDIATED,
+            Case.resolved_at > start,
+            Case.resolved_at <= end,
+            Case.id.not_in(reminded_ids),
+        )
+    ).all()
+    for case in cases:
+        closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)
+        people = notifications.department_members(case)
+        notifications.queue(
+            people + notifications.center_staff(),
+            "judicial_confirmation",
+            case=case,
+            title="司法确认期限将至",
+            body=f"{notifications.subject(case)}：调解协议可于{closes:%m月%d日}前申请司法确认",
+        )
+    db.session.commit()
+    return len(cases)

@@ -1,0 +1,369 @@
+"""What the system admin changes: users, departments, categories, villages, the calendar.
+
+Every change is audited in the same transaction. The caller commits.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import delete, select
+
+from server.db import db
+from server.infra import clock
+from server.infra.errors import Conflict, ValidationFailed
+from server.models import (
+    AssignmentRole,
+    CalendarDay,
+    CalendarYear,
+    Category,
+    CategoryTimeLimit,
+    Department,
+    DepartmentKind,
+    Grid,
+    RiskLevel,
+    Role,
+    RoutingRule,
+    Step,
+    User,
+    Village,
+)
+from server.organisation import holiday_notice, reference
+from server.organisation.deadlines import parse_duration
+from server.trust import approvals, audit, auth, passwords, websession
+
+
+def _name(value: str, field: str, limit: int = 64) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > limit:
+        raise ValidationFailed(
+            f"请填写{field}（最多{limit}字）。", code="invalid_field", field=field
+        )
+    return value
+
+
+def create_user(
+    *,
+    actor: User,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    department_id: int | None = None,
+    grid_ids: list[int] | None = None,
+    ip: str | None = None,
+) -> User:
+    """Create an account (the password must meet the policy)."""
+    username = _name(username, "用户名")
+    if db.session.scalar(select(User).where(User.username == username)):
+        raise Conflict("用户名已存在。", code="username_taken")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
+    passwords.check_policy(password)
+    # Made in the admin, a privileged account waits, inactive, for a second person's
+    # approval, and every account's first sign-in chooses its own password. The machine's
+    # operator (the CLI, no actor) makes the first accounts, so that there are approvers.
+    privileged = role in approvals.PRIVILEGED and actor is not None
+    user = User(
+        username=username,
+        display_name=_name(display_name or username, "姓名"),
+        role=role,
+        password_hash=passwords.hash_password(password),
+        active=not privileged,
+        must_change_password=actor is not None,
+    )
+    _bind(user, department_id, grid_ids)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        "user.create",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+        username=username,
+        role=role.value,
+    )
+    if privileged:
+        approvals.ask(
+            "grant_role",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={"username": username, "role": role.value},
+            ip=ip,
+        )
+    return user
+
+
+def _bind(user: User, department_id: int | None, grid_ids: list[int] | None) -> None:
+    if user.role == Role.HANDLER:
+        department = db.session.get(Department, department_id) if department_id else None
+        if department is None:
+            raise ValidationFailed(
+                "处置人员须选择所属部门。", code="missing_field", field="department"
+            )
+        user.department = department
+    else:
+        user.department = None
+    grids = [db.session.get(Grid, g) for g in grid_ids or []]
+    if any(g is None for g in grids):
+        raise ValidationFailed("网格不存在。", code="unknown_reference", field="grids")
+    if user.role == Role.GRID_WORKER and not grids:
+        raise ValidationFailed("网格员须绑定至少一个网格。", code="missing_field", field="grids")
+    user.grids = grids if user.role == Role.GRID_WORKER else []
+
+
+def update_user(
+    user: User,
+    *,
+    actor: User,
+    department_id: int | None,
+    grid_ids: list[int] | None,
+    ip: str | None = None,
+) -> None:
+    """Re-bind a user to a department or grids."""
+    _bind(user, department_id, grid_ids)
+    audit.record(
+        "user.bind",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+        department=user.department_id,
+        grids=[g.id for g in user.grids],
+    )
+
+
+def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) -> None:
+    """Enable or disable an account; disabling ends its sessions and tokens."""
+    if user.id == actor.id and not active:
+        raise ValidationFailed("不能停用自己的账号。", code="self_disable")
+    user.active = active
+    if not active:
+        websession.end_sessions_of(user.id)
+    audit.record(
+        "user.enable" if active else "user.disable",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+    )
+
+
+def reset_password(user: User, new_password: str, *, actor: User, ip: str | None = None) -> bool:
+    """Set a new password, which must be changed at the next sign-in; every session and
+    token of the user ends. A privileged account's reset waits for a second person's
+    approval (returns False then: nothing changed yet)."""
+    passwords.check_policy(new_password)
+    if user.role in approvals.PRIVILEGED:
+        approvals.ask(
+            "reset_password",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={
+                "username": user.username,
+                "password_hash": passwords.hash_password(new_password),
+            },
+            ip=ip,
+        )
+        return False
+    user.password_hash = passwords.hash_password(new_password)
+    user.password_changed_at = clock.now()
+    user.must_change_password = True
+    auth.rotate_token_secret(user)
+    websession.end_sessions_of(user.id)
+    audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
+    return True
+
+
+def save_department(
+    *,
+    actor: User,
+    department: Department | None,
+    name: str,
+    kind: str,
+    town_wide: bool,
+    village_ids: list[int],
+    active: bool = True,
+    ip: str | None = None,
+) -> Department:
+    """Create or change a department and the villages it covers."""
+    try:
+        kind = DepartmentKind(kind)
+    except ValueError:
+        raise ValidationFailed("部门类型无效。", code="invalid_choice", field="kind") from None
+    name = _name(name, "部门名称")
+    clash = db.session.scalar(select(Department).where(Department.name == name))
+    if clash is not None and clash is not department:
+        raise Conflict("部门名称已存在。", code="department_taken")
+    if department is None:
+        from server.models import Town
+
+        department = Department(town=db.session.scalar(select(Town).order_by(Town.id)))
+        db.session.add(department)
+    department.name, department.kind, department.town_wide = name, kind, town_wide
+    department.active = active
+    department.villages = [
+        db.session.get(Village, v) for v in village_ids if db.session.get(Village, v) is not None
+    ]
+    db.session.flush()
+    audit.record(
+        "department.save",
+        actor=actor,
+        object_type="department",
+        object_id=department.id,
+        ip=ip,
+        name=name,
+        kind=kind.value,
+        villages=[v.id for v in department.villages],
+        town_wide=town_wide,
+    )
+    return department
+
+
+def save_category(
+    category: Category,
+    *,
+    actor: User,
+    name: str,
+    hint: str | None,
+    urgent: bool,
+    confidential: bool,
+    emergency: bool,
+    active: bool,
+    default_risk_level: str,
+    limits: dict[str, tuple[str | None, str]],
+    lead_kind: str | None,
+    co_kinds: list[str],
+    ip: str | None = None,
+) -> bool:
+    """Change a category's flags, time limits and (kind-based) routing. Returns whether
+    a part of it waits for a second person (clearing `confidential`)."""
+    category.name = _name(name, "类别名称", 32)
+    category.hint = (hint or "").strip()[:200] or None
+    waiting = category.confidential and not confidential
+    if waiting:
+        # The village's grid workers would read its reports: a second person decides.
+        approvals.ask(
+            "clear_confidential",
+            actor=actor,
+            object_type="category",
+            object_id=category.code,
+            payload={"name": category.name},
+            ip=ip,
+        )
+        confidential = True
+    category.urgent, category.confidential = urgent, confidential
+    category.emergency, category.active = emergency, active
+    try:
+        category.default_risk_level = RiskLevel(default_risk_level)
+        steps = {Step(step): value for step, value in limits.items()}
+        kinds = [DepartmentKind(k) for k in [lead_kind, *co_kinds] if k]
+    except ValueError:
+        raise ValidationFailed("取值无效。", code="invalid_choice") from None
+    for step, (warn, due) in steps.items():
+        for text in (warn, due):
+            if text:
+                try:
+                    parse_duration(text)
+                except ValueError as error:
+                    raise ValidationFailed(
+                        str(error), code="invalid_duration", field=step.value
+                    ) from None
+        if not due:
+            raise ValidationFailed(
+                f"{step.label}须有期限。", code="missing_field", field=step.value
+            )
+    rows = {row.step: row for row in category.time_limits}
+    for step, (warn, due) in steps.items():
+        row = rows.get(step) or CategoryTimeLimit(step=step)
+        row.warn, row.due = warn or None, due
+        if step not in rows:
+            category.time_limits.append(row)
+    # Kind-based rules for every village are replaced; village-specific rules stay.
+    category.routing_rules = [r for r in category.routing_rules if r.village_id is not None]
+    for index, kind in enumerate(kinds):
+        category.routing_rules.append(
+            RoutingRule(
+                department_kind=kind,
+                role=AssignmentRole.LEAD if index == 0 and lead_kind else AssignmentRole.CO,
+            )
+        )
+    db.session.flush()
+    reference.forget()
+    audit.record(
+        "category.save",
+        actor=actor,
+        object_type="category",
+        object_id=category.code,
+        ip=ip,
+        urgent=urgent,
+        confidential=confidential,
+        emergency=emergency,
+        active=active,
+        limits={s.value: list(v) for s, v in steps.items()},
+        routing=[k.value for k in kinds],
+    )
+    return waiting
+
+
+def confirm_year(year: int, text: str, *, actor: User | None, ip: str | None = None) -> int:
+    """Confirm `year`'s working calendar from the State Council's notice (its text, or a
+    plain list: server/organisation/holiday_notice.py): the year's corrections become
+    exactly the days it names, and no other source is asked about the year. Returns how
+    many days."""
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed("年份不正确。", code="invalid_year", field="year")
+    notice = holiday_notice.parse(text, year)
+    db.session.execute(
+        delete(CalendarDay).where(
+            CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)
+        )
+    )
+    for day, name in notice.off.items():
+        db.session.add(CalendarDay(day=day, workday=False, name=name[:64]))
+    for day, name in notice.work.items():
+        db.session.add(CalendarDay(day=day, workday=True, name=name[:64]))
+    row = db.session.get(CalendarYear, year) or CalendarYear(year=year)
+    row.confirmed_at, row.confirmed_by_id = clock.now(), actor.id if actor else None
+    db.session.add(row)
+    db.session.flush()
+    reference.forget()
+    audit.record(
+        "calendar.confirm_year",
+        actor=actor,
+        object_type="calendar_year",
+        object_id=year,
+        ip=ip,
+        off=len(notice.off),
+        work=len(notice.work),
+    )
+    return len(notice.off) + len(notice.work)
+
+
+def set_calendar_day(
+    day: date, workday: bool | None, *, actor: User, name: str | None = None, ip: str | None = None
+) -> None:
+    """Correct the working calendar for `day` (None: remove the correction)."""
+    row = db.session.get(CalendarDay, day)
+    if workday is None:
+        if row is not None:
+            db.session.delete(row)
+    else:
+        row = row or CalendarDay(day=day)
+        row.workday, row.name = workday, (name or "").strip()[:64] or None
+        db.session.add(row)
+    reference.forget()
+    audit.record(
+        "calendar.set",
+        actor=actor,
+        object_type="calendar_day",
+        object_id=day.isoformat(),
+        ip=ip,
+        workday=workday,
+        name=name,
+    )

@@ -1,0 +1,97 @@
+"""Village QR codes: the token each poster carries, its URL, images, and replacement.
+
+A poster's QR code encodes PUBLIC_BASE_URL/q/<token>. In WeChat, the same URL can open
+the mini program ("扫普通链接二维码打开小程序"); anywhere else it opens the villagers'
+page. A defaced or abused poster is replaced by rotating the token: the old URL then
+answers "this code has been replaced" (410), never the village's form.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import qrcode
+import qrcode.image.svg
+from flask import current_app, has_request_context, request
+from sqlalchemy import select
+
+from server.cases import codes
+from server.db import db
+from server.infra import clock
+from server.infra.errors import DomainError, NotFound
+from server.models import RetiredQrToken, User, Village
+from server.organisation import reference
+from server.trust import audit
+
+
+class QrReplaced(DomainError):
+    code = "qr_replaced"
+    http_status = 410
+    default_message = "这个二维码已经更换，请扫描村里张贴的新二维码。"
+
+
+def public_base_url() -> str:
+    """The address villagers' phones reach the app at: PUBLIC_BASE_URL (production refuses
+    to start without it); in development, the address this page was asked at, so a phone
+    on the same network scans a code that works, or 127.0.0.1 and the PORT it serves on."""
+    configured = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    if configured:
+        return configured
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+
+
+def village_url(village: Village) -> str:
+    """What the village's QR code encodes."""
+    return f"{public_base_url()}/q/{village.qr_token}"
+
+
+def resolve(token: str) -> Village:
+    """The village a scanned token belongs to; QrReplaced (410) or NotFound (404) if none."""
+    if not token or len(token) > 64:
+        raise NotFound("二维码无效。", code="qr_unknown")
+    village = db.session.scalar(select(Village).where(Village.qr_token == token))
+    if village is not None:
+        return village
+    if db.session.get(RetiredQrToken, token) is not None:
+        raise QrReplaced()
+    raise NotFound("二维码无效。", code="qr_unknown")
+
+
+def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> str:
+    """Give `village` a new token; the old one is kept only to answer 410. Returns it."""
+    db.session.add(
+        RetiredQrToken(token=village.qr_token, village_id=village.id, retired_at=clock.now())
+    )
+    village.qr_token = codes.new_token()
+    reference.forget()
+    audit.record(
+        "village.rotate_qr", actor=actor, object_type="village", object_id=village.code, ip=ip
+    )
+    return village.qr_token
+
+
+def _code(village: Village) -> qrcode.QRCode:
+    # Level M survives a crease or some dirt on the poster; the quiet zone is the
+    # standard four modules, which scanners need.
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
+    code.add_data(village_url(village))
+    code.make(fit=True)
+    return code
+
+
+def png(village: Village, box_size: int = 10) -> bytes:
+    """The village's QR code as a PNG."""
+    code = _code(village)
+    code.box_size = box_size
+    out = io.BytesIO()
+    code.make_image().save(out, format="PNG")
+    return out.getvalue()
+
+
+def svg(village: Village) -> str:
+    """The village's QR code as an SVG (prints sharp at any size)."""
+    image = _code(village).make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    return image.to_string(encoding="unicode")

@@ -1,0 +1,153 @@
+"""Changes that take two people (MLPS 2.0 level 3, 三员分立): one asks, another approves.
+
+- `grant_role`: a new account that reads informants or keeps the system (center, system
+  admin, security admin, auditor) is made inactive, and becomes active on approval;
+- `reset_password` of such an account: the new password (its hash only) is applied on
+  approval;
+- `clear_confidential`: a category stops being confidential (the village's grid workers
+  would then read its reports) on approval only.
+
+The approver is another person than the one who asked, of the duty the change belongs to
+(accounts: the security admin; categories: the system admin). Every step is audited.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.db import db
+from server.infra import clock
+from server.infra.errors import Forbidden, NotFound, ValidationFailed
+from server.models import Approval, Category, Role, User
+from server.trust import audit, websession
+
+PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
+LABELS = {
+    "grant_role": "开设高权限账号",
+    "reset_password": "重置高权限账号密码",
+    "clear_confidential": "取消类别的保密",
+}
+# Who may approve each kind.
+APPROVERS = {
+    "grant_role": Role.SECURITY_ADMIN,
+    "reset_password": Role.SECURITY_ADMIN,
+    "clear_confidential": Role.ADMIN,
+}
+
+
+def ask(
+    kind: str,
+    *,
+    actor: User,
+    object_type: str,
+    object_id,
+    payload: dict | None = None,
+    ip: str | None = None,
+) -> Approval:
+    """Record a change waiting for a second person."""
+    approval = Approval(
+        kind=kind,
+        object_type=object_type,
+        object_id=str(object_id),
+        payload=payload or {},
+        requested_by_id=actor.id,
+        requested_at=clock.now(),
+        status="pending",
+    )
+    db.session.add(approval)
+    db.session.flush()
+    audit.record(
+        "approval.asked",
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        ip=ip,
+        kind=kind,
+        approval=approval.id,
+    )
+    return approval
+
+
+def pending(user: User) -> list[Approval]:
+    """What `user` may decide now (not their own asks)."""
+    kinds = [k for k, role in APPROVERS.items() if role == user.role]
+    if not kinds:
+        return []
+    return list(
+        db.session.scalars(
+            select(Approval)
+            .where(
+                Approval.status == "pending",
+                Approval.kind.in_(kinds),
+                Approval.requested_by_id != user.id,
+            )
+            .order_by(Approval.requested_at)
+        )
+    )
+
+
+def _decidable(approval_id: int, actor: User) -> Approval:
+    approval = db.session.get(Approval, approval_id)
+    if approval is None or approval.status != "pending":
+        raise NotFound("没有这项待审批的事项。")
+    if APPROVERS[approval.kind] != actor.role:
+        raise Forbidden("此事项不归您审批。")
+    if approval.requested_by_id == actor.id:
+        raise Forbidden("不能审批自己提出的事项：须由另一人审批。", code="own_request")
+    return approval
+
+
+def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval:
+    """Apply the change and record who approved it."""
+    approval = _decidable(approval_id, actor)
+    if approval.kind in {"grant_role", "reset_password"}:
+        user = db.session.get(User, int(approval.object_id))
+        if user is None:
+            raise NotFound("账号已不存在。")
+        if approval.kind == "grant_role":
+            user.active = True
+        else:
+            from server.trust import auth
+
+            user.password_hash = approval.payload["password_hash"]
+            user.password_changed_at = clock.now()
+            user.must_change_password = True
+            auth.rotate_token_secret(user)
+            websession.end_sessions_of(user.id)
+    elif approval.kind == "clear_confidential":
+        category = db.session.scalar(select(Category).where(Category.code == approval.object_id))
+        if category is None:
+            raise NotFound("类别已不存在。")
+        category.confidential = False
+    else:  # pragma: no cover - kinds are ours
+        raise ValidationFailed("未知的审批事项。")
+    approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
+    approval.status, approval.decided_by_id, approval.decided_at = "approved", actor.id, clock.now()
+    audit.record(
+        "approval.approved",
+        actor=actor,
+        object_type=approval.object_type,
+        object_id=approval.object_id,
+        ip=ip,
+        kind=approval.kind,
+        approval=approval.id,
+        asked_by=approval.requested_by_id,
+    )
+    return approval
+
+
+def refuse(approval_id: int, *, actor: User, ip: str | None = None) -> Approval:
+    """Refuse the change: nothing is applied (a new account stays inactive)."""
+    approval = _decidable(approval_id, actor)
+    approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
+    approval.status, approval.decided_by_id, approval.decided_at = "refused", actor.id, clock.now()
+    audit.record(
+        "approval.refused",
+        actor=actor,
+        object_type=approval.object_type,
+        object_id=approval.object_id,
+        ip=ip,
+        kind=approval.kind,
+        approval=approval.id,
+    )
+    return approval

@@ -1,0 +1,424 @@
+"""/q/<token> (report), /t (follow a report), and a village's QR code and poster."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from server import workflow
+from server.cases import codes, media, operations, tracking
+from server.cases.operations import Reporter
+from server.db import db
+from server.infra import clock, pageheaders
+from server.infra.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
+from server.models import Category, CategoryGroup, Step, Town
+from server.organisation import qr, reference
+from server.organisation.deadlines import Deadlines, parse_duration
+from server.trust import ratelimit
+
+bp = Blueprint(
+    "villager",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/villager",
+)
+
+MAX_PHOTOS = 3
+GROUP_ORDER = [
+    CategoryGroup.DISPUTE,
+    CategoryGroup.SECURITY_HAZARD,
+    CategoryGroup.SAFETY_HAZARD,
+    CategoryGroup.ENFORCEMENT,
+]
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    # The tracking link is a secret in the URL: never sent on as a Referer, never cached;
+    # and a shared phone's back button must not bring back someone else's form or code.
+    return pageheaders.apply(
+        response, referrer="no-referrer", no_store=request.path.startswith(("/t", "/q"))
+    )
+
+
+# A report refused for these reasons comes back as the form, with what was typed in it.
+FORM_AGAIN = frozenset({413, 415, 422, 429, 500, 503})
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    if request.endpoint == "villager.submit" and error.http_status in FORM_AGAIN:
+        return _form_again(error)
+    return _error_page(error)
+
+
+def _error_page(error: DomainError) -> Response:
+    template = {410: "villager/replaced.html", 429: "villager/limited.html"}.get(
+        error.http_status, "villager/error.html"
+    )
+    return _with_retry_after(
+        Response(render_template(template, error=error, town=_town()), status=error.http_status),
+        error,
+    )
+
+
+@bp.errorhandler(Exception)
+def _our_fault(failure: Exception):
+    """A report that failed inside (ours, not the villager's): logged, with no statement
+    values (hide_parameters), and the form comes back with what was typed, not a bare 500.
+    Elsewhere on these pages the failure goes on to the app's own 500."""
+    if request.endpoint != "villager.submit" or isinstance(failure, HTTPException):
+        raise failure
+    current_app.logger.exception("villager report failed (token %s)", request.view_args)
+    return _form_again(
+        DomainError(
+            "服务器出了点问题，报告没有提交成功。您填写的内容还在，请稍后再点“提交”。",
+            code="server_error",
+            http_status=500,
+        )
+    )
+
+
+def _with_retry_after(response: Response, error: DomainError) -> Response:
+    if "retry_after" in error.details:
+        response.headers["Retry-After"] = str(error.details["retry_after"])
+    return response
+
+
+@bp.before_request
+def _refuse_nul():
+    if request.endpoint == "villager.submit":
+        # A few photos at once, each as large as the API takes one (nginx's site agrees).
+        request.max_content_length = form_bound(current_app.config)
+    # No text column takes a NUL character (PostgreSQL refuses it): refuse it at the door.
+    if request.method == "POST" and any("\x00" in v for v in request.form.values()):
+        raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_error):
+    # The body was not read, so there is no form to give back: a page that says why.
+    return _error_page(PayloadTooLarge("照片太大了，请少选几张或换一张再试。"))
+
+
+def _town() -> Town | None:
+    return db.session.scalar(select(Town).order_by(Town.id))
+
+
+def _client() -> str:
+    return ratelimit.anonymise(request.remote_addr or "unknown")
+
+
+def _categories() -> list[tuple[CategoryGroup, list[Category]]]:
+    rows = db.session.scalars(
+        select(Category)
+        .where(Category.active.is_(True))
+        .order_by(Category.sort_order, Category.code)
+    ).all()
+    return [(group, [c for c in rows if c.group == group]) for group in GROUP_ORDER]
+
+
+def _accept_promise(case) -> str:
+    _warn, due = Deadlines(reference.calendar).limits(
+        case.category, Step.ACCEPT, urgent=case.urgent
+    )
+    return parse_duration(due).label
+
+
+@bp.get("/")
+def home():
+    """The front door: where each kind of user goes (a demo village's form, in development)."""
+    from server.models import Village
+
+    demo_village = None
+    if current_app.config["ENV"] != "production":
+        demo_village = db.session.scalar(select(Village).order_by(Village.code).limit(1))
+    return render_template("villager/home.html", town=_town(), demo_village=demo_village)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The tab's icon (browsers ask for it at the root)."""
+    return bp.send_static_file("favicon.ico")
+
+
+@bp.get("/q/<token>")
+def report_form(token: str):
+    """Step 1: choose the kind of problem; step 2 (?kind=CODE): describe it."""
+    village = qr.resolve(token)
+    kind = request.args.get("kind")
+    category = None
+    if kind:
+        category = db.session.scalar(
+            select(Category).where(Category.code == kind, Category.active.is_(True))
+        )
+        if category is None:
+            raise NotFound("没有这一类问题，请返回重新选择。")
+    return render_template(
+        "villager/report.html",
+        village=village,
+        token=token,
+        category=category,
+        groups=_categories(),
+        town=_town(),
+        form_key=str(uuid.uuid4()),
+        values={},
+        error=None,
+        max_photos=MAX_PHOTOS,
+    )
+
+
+def form_bound(config) -> int:
+    """The largest villager's form taken: its photos at their bound, and the text."""
+    return MAX_PHOTOS * int(config["MEDIA_MAX_BYTES"]) + 256 * 1024
+
+
+def _typed() -> dict:
+    """What the villager typed into the report form."""
+    form = request.form
+    values = {k: form.get(k, "") for k in ("description", "place_text", "name", "phone")}
+    values["anonymous"] = form.get("anonymous", "yes") != "no"
+    values["happening_now"] = form.get("happening_now") == "yes"
+    return values
+
+
+def _form_category() -> Category:
+    category = db.session.scalar(
+        select(Category).where(Category.code == request.form.get("kind", ""))
+    )
+    if category is None:
+        raise NotFound("没有这一类问题，请返回重新选择。")
+    return category
+
+
+def _form_key() -> str:
+    try:
+        return str(uuid.UUID(request.form.get("form_key", "")))
+    except ValueError:
+        raise DomainError("表单已过期，请返回重新填写。", code="form_expired") from None
+
+
+def _form_again(error: DomainError) -> Response:
+    """The report form again, with what was typed in it and why it was refused (the
+    request's work is rolled back already)."""
+    token = request.view_args["token"]
+    page = render_template(
+        "villager/report.html",
+        village=qr.resolve(token),
+        token=token,
+        category=_form_category(),
+        groups=_categories(),
+        town=_town(),
+        form_key=_form_key(),
+        values=_typed(),
+        error=error,
+        max_photos=MAX_PHOTOS,
+    )
+    return _with_retry_after(Response(page, status=error.http_status), error)
+
+
+@bp.post("/q/<token>")
+def submit(token: str):
+    """Take the report; answer with its tracking code (the same one for a resend). A
+    refusal answers with the form again (`_form_again`)."""
+    village = qr.resolve(token)
+    category = _form_category()
+    if request.form.get("website"):  # a field people never see: only robots fill it in
+        raise DomainError("提交失败，请稍后再试。", code="rejected", http_status=422)
+    key = _form_key()
+    values = _typed()
+    anonymous = values["anonymous"]
+    reporter = Reporter(
+        anonymous=anonymous,
+        name=None if anonymous else values["name"],
+        phone=None if anonymous else values["phone"],
+    )
+    ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
+    try:
+        ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
+        held = False
+    except TooManyRequests:
+        # 120 posts from 120 addresses must not silence a village (the next one may be a
+        # real drug report): past its limit, a report is taken and held apart.
+        held = True
+    form_key = operations.villager_form_key(
+        key,
+        village,
+        category=category.code,
+        description=values["description"],
+        place_text=values["place_text"],
+        reporter=reporter,
+    )
+    # A resend is answered before any photo is processed again.
+    photos = []
+    if operations.find_villager_report(form_key) is None:
+        uploads = [f for f in request.files.getlist("photos") if f and f.filename]
+        photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
+    case, secret, resent = operations.submit_villager_report(
+        village,
+        category=category.code,
+        description=values["description"],
+        place_text=values["place_text"],
+        idempotency_key=key,
+        photos=photos,
+        reporter=reporter,
+        happening_now=values["happening_now"],
+        held=held,
+    )
+    link = url_for("villager.track", secret=secret, _external=False)
+    return render_template(
+        "villager/submitted.html",
+        case=case,
+        village=village,
+        secret=tracking.display(secret),
+        link=link,
+        resent=resent,
+        public_url=qr.public_base_url(),
+        promise=_accept_promise(case),
+        town=_town(),
+    )
+
+
+@bp.route("/t", methods=["GET", "POST"])
+def track_lookup():
+    """Type in a tracking code."""
+    if request.method == "POST":
+        secret = codes.normalise(request.form.get("code", ""))
+        return redirect(url_for("villager.track", secret=secret), code=303)
+    return render_template("villager/lookup.html", town=_town())
+
+
+def _tracked(secret: str):
+    ratelimit.check("TRACKING_LIMIT_PER_ADDRESS", _client())
+    case = tracking.find(secret)
+    if case is None:
+        raise NotFound("没有找到这个跟踪码对应的报告，请核对后重新输入。", code="tracking_unknown")
+    return case
+
+
+@bp.get("/t/<secret>")
+def track(secret: str):
+    """The report's status and public timeline; forms to add information or answer."""
+    case = _tracked(secret)
+    status_code, status_label = workflow.public_status(case)
+    answered = any(e.action == "answer_follow_up" for e in case.events)
+    # A report merged into another follows it: the surviving case's progress.
+    lives_on = workflow.survivor(case)
+    after_result = case.status in workflow.AFTER_RESULT
+    return render_template(
+        "villager/track.html",
+        case=case,
+        status_code=status_code,
+        status_label=status_label,
+        timeline=workflow.public_timeline(case),
+        secret=secret,
+        town=_town(),
+        can_add=case.status in workflow.REPORTER_ACTIONS["add_info"][0],
+        can_answer=after_result and not answered,
+        satisfaction=workflow.SATISFACTION,
+        can_complain=after_result and answered and case.complaint_at is None,
+        under_review=case.complaint_at is not None,
+        survivor_timeline=workflow.public_timeline(lives_on, of_survivor=True)
+        if lives_on is not case
+        else None,
+    )
+
+
+@bp.post("/t/<secret>/info")
+def add_info(secret: str):
+    """The villager adds information to their report."""
+    case = _tracked(secret)
+    workflow.apply_as_reporter(case, "add_info", text=request.form.get("text"))
+    return redirect(url_for("villager.track", secret=secret), code=303)
+
+
+@bp.post("/t/<secret>/feedback")
+def answer(secret: str):
+    """The villager says whether they are satisfied with how it was handled."""
+    case = _tracked(secret)
+    workflow.apply_as_reporter(
+        case,
+        "answer_follow_up",
+        satisfaction=request.form.get("satisfaction") or None,
+        text=request.form.get("text"),
+    )
+    return redirect(url_for("villager.track", secret=secret), code=303)
+
+
+@bp.post("/t/<secret>/complaint")
+def complain(secret: str):
+    """The villager says the problem is not solved (不满意重办): the center reviews it."""
+    case = _tracked(secret)
+    workflow.apply_as_reporter(case, "complain", text=request.form.get("text"))
+    return redirect(url_for("villager.track", secret=secret), code=303)
+
+
+@bp.get("/q/<token>/qr.png")
+def qr_png(token: str):
+    """The village's QR code (PNG)."""
+    village = qr.resolve(token)
+    return Response(
+        qr.png(village),
+        mimetype="image/png",
+        headers={"Content-Disposition": f'inline; filename="{village.code}.png"'},
+    )
+
+
+@bp.get("/q/<token>/qr.svg")
+def qr_svg(token: str):
+    """The village's QR code (SVG)."""
+    village = qr.resolve(token)
+    return Response(
+        qr.svg(village),
+        mimetype="image/svg+xml",
+        headers={"Content-Disposition": f'inline; filename="{village.code}.svg"'},
+    )
+
+
+@bp.get("/q/<token>/poster")
+def poster(token: str):
+    """A printable A4 poster for the village (the token is on the poster anyway)."""
+    village = qr.resolve(token)
+    return render_template(
+        "villager/poster.html",
+        villages=[village],
+        town=_town(),
+        qr_svg=qr.svg,
+        url_of=qr.village_url,
+        inline_css=False,
+    )
+
+
+@bp.get("/disclosure")
+@bp.get("/disclosure/<int:year>-<int:month>")
+def disclosure(year: int | None = None, month: int | None = None):
+    """每月一公开: the month's aggregate figures, public, with no case detail."""
+    from server.figures import statistics
+
+    today = clock.local(clock.now()).date()
+    if year is None:  # the last full month
+        first = today.replace(day=1)
+        year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
+    if not 1 <= (month or 0) <= 12 or not 2000 <= year <= 2100:
+        raise NotFound("没有这个月份。")
+    figures = statistics.disclosure(
+        statistics.month(year, month), threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"])
+    )
+    return render_template("villager/disclosure.html", d=figures, town=_town())
+
+
+def init_app(app) -> None:
+    """Register the villagers' pages."""
+    app.register_blueprint(bp)
