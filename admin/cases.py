@@ -8,12 +8,11 @@ from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, id_value, refused, require
-from server import workflow
-from server.cases import access, codes, lookup, media, operations, repeats
+from server.cases import access, lookup, media, operations, repeats, workflow
 from server.cases import queue as triage
 from server.cases.duplicates import likely_duplicates
 from server.db import db
-from server.infra import clock
+from server.infra import clock, codes
 from server.infra.errors import StaleCase, ValidationFailed
 from server.infra.storage import storage
 from server.models import (

@@ -6,10 +6,10 @@ from flask import g, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from admin.blueprint import bp, require
-from server.cases import access, codes
+from server.cases import access
 from server.db import db
 from server.follow_through import inbox as messages
-from server.infra import clock
+from server.infra import clock, codes
 from server.models import Case, CaseEvent, Role
 
 

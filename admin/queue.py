@@ -8,10 +8,9 @@ from flask import g, jsonify, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server.cases import codes
 from server.cases import queue as triage
 from server.db import db
-from server.infra import clock
+from server.infra import clock, codes
 from server.models import (
     CaseStatus,
     Category,

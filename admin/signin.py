@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from flask import g, redirect, render_template, request, session, url_for
 
 from admin.blueprint import ADMIN_ROLES, bp, client_ip
+from server import auth
 from server.db import unit
 from server.infra.errors import DomainError, TooManyRequests
-from server.trust import auth
 
 
 def _safe_next(target: str | None) -> str:

@@ -14,6 +14,7 @@ import marshmallow as ma
 from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from server import auth
 from server.infra.errors import (
     DomainError,
     PayloadTooLarge,
@@ -21,7 +22,6 @@ from server.infra.errors import (
     UnsupportedMedia,
     ValidationFailed,
 )
-from server.trust import auth
 
 PREFIX = "/api/v1"
 BEARER = [{"bearerAuth": []}]

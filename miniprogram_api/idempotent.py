@@ -1,4 +1,4 @@
-"""The Idempotency-Key header on phone writes (see `server.infra.idempotency`).
+"""The Idempotency-Key header on phone writes (see `server.trust.idempotency`).
 
 A retry with the same key gets the first answer (`Idempotent-Replayed: true`); the same
 key on another request gets 422; a missing or malformed key gets 400; a retry sent while
@@ -23,9 +23,9 @@ from miniprogram_api.api import (
     http_error_response,
 )
 from server.db import unit
-from server.infra import idempotency
 from server.infra.errors import DomainError
-from server.infra.idempotency import Claim
+from server.trust import idempotency
+from server.trust.idempotency import Claim
 
 HEADER = "Idempotency-Key"
 PARAMETER = {

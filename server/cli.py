@@ -12,9 +12,8 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
-from server.cases import codes
 from server.db import db, unit
-from server.infra import clock
+from server.infra import clock, codes
 from server.infra.errors import DomainError
 from server.models import Department, Grid, Role, User
 from server.trust import passwords
@@ -100,7 +99,7 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
 def case_command(code: str) -> None:
     """Print a case and its timeline (times in the town's zone)."""
     from server.cases.lookup import find_case
-    from server.workflow import ACTIONS
+    from server.cases.workflow import ACTIONS
 
     case = find_case(code)
     if case is None:

@@ -12,8 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from server import workflow
-from server.cases import access
+from server.cases import access, workflow
 from server.cases.operations import Party, ReportDraft, Reporter, submit_report
 from server.db import db
 from server.infra import clock

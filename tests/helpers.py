@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from server import workflow
+from server.cases import workflow
 from server.cases.operations import Party, ReportDraft, submit_report
 from server.models import Case
 from tests.factories import category

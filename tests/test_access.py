@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import workflow
-from server.cases import access, lookup, operations
+from server.cases import access, lookup, operations, workflow
 from server.cases.operations import Reporter
 from server.db import db
 from server.infra.errors import NotFound

@@ -159,4 +159,4 @@ def test_only_the_workflow_writes_a_case_status():
         # columns (a notification's delivery state) are not meant.
         if re.search(r"(?<!note)\.status\s*=[^=]", path.read_text(encoding="utf-8"))
     ]
-    assert writers == ["server/workflow/engine.py"]
+    assert writers == ["server/cases/workflow/engine.py"]

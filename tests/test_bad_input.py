@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import workflow
 from server.cases.operations import Party, ReportDraft, Reporter, submit_report
 from server.db import db
 from server.infra import clock

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra.errors import InvalidTransition
 from server.models import Case, CaseStatus, Notification

@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra.errors import DomainError, InvalidTransition, StaleCase
 from server.models import Case, CaseEvent, User

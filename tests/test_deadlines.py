@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra import clock
 from server.models import CalendarDay, Step

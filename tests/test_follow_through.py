@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import outbox, workflow
 from server.db import db
 from server.follow_through import notifications, sweep
 from server.infra import clock
@@ -199,7 +199,7 @@ def test_wechat_sends_once_per_consent(world, wechat_app):
     assert wechat_app.sent[0]["touser"] == "OPENID-J"
     assert db.session.get(WeChatConsent, (world.justice_handler.id, "TPL-1")).credits == 0
     # A second message finds no consent left: not sent.
-    notifications.queue([world.justice_handler], "test", case=None, title="再一条", body="x")
+    outbox.queue([world.justice_handler], "test", case=None, title="再一条", body="x")
     notifications.deliver_due()
     assert len(wechat_app.sent) == 1
     assert [n.status for n in _wechat_notes(world.justice_handler)] == ["sent", "skipped"]

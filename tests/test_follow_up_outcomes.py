@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra.errors import ValidationFailed
 from server.models import Case, CaseStatus

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra import clock
 from server.models import Case, Notification

@@ -9,11 +9,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from server import create_app
+from server import auth, create_app
 from server.config import ConfigError
 from server.db import db
 from server.models import Case, User
-from server.trust import auth
 from tests.factories import UserFactory
 from tests.test_villager import form, post
 
@@ -167,8 +166,7 @@ def test_what_people_typed_is_text_in_every_ledger(world):
 
 
 def test_a_confidential_case_s_messages_name_neither_its_kind_nor_its_content(world):
-    from server import workflow
-    from server.cases import access
+    from server.cases import access, workflow
     from server.models import Notification
     from tests.helpers import case_in
 
@@ -373,11 +371,11 @@ def test_one_address_spraying_many_usernames_is_slowed(client, world):
     assert slowed.json["code"] == "login_throttled"
     from datetime import timedelta
 
-    from server.trust import auth
+    from server.trust import throttle
 
-    assert auth.purge_throttles(clock.now()) == 0  # still counting
+    assert throttle.purge(clock.now()) == 0  # still counting
     assert (
-        auth.purge_throttles(clock.now() + timedelta(days=2)) == 21
+        throttle.purge(clock.now() + timedelta(days=2)) == 21
     )  # ten names, ten name-and-address pairs, one address
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.models import Case
 from server.trust import ratelimit

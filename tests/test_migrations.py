@@ -61,7 +61,7 @@ def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_a
     """Events written before case_event had the figures' columns get the same values."""
     from sqlalchemy import select
 
-    from server import workflow
+    from server.cases import workflow
     from server.models import CaseEvent
     from tests.factories import build_world
     from tests.helpers import new_report
@@ -117,7 +117,7 @@ def test_a_case_s_memory_of_its_timeline_is_filled_from_its_events(fresh_app):
     next event of an old case carries the facts a query over its events gave."""
     from sqlalchemy import select
 
-    from server import workflow
+    from server.cases import workflow
     from server.models import Case
     from tests.factories import build_world
     from tests.helpers import new_report

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, InvalidTransition, ValidationFailed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server import workflow
 from server.cases import queue as triage
+from server.cases import workflow
 from server.infra import clock
 from server.organisation.deadlines import WorkCalendar
 from tests.helpers import case_in, new_report

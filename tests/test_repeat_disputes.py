@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from server import workflow
-from server.cases import repeats
+from server.cases import repeats, workflow
 from server.cases.operations import Party
 from server.db import db
 from server.infra import clock

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra.errors import ValidationFailed
 from server.models import CaseAssignment, CaseEvent, CaseStatus, Notification

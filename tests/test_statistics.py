@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import workflow
+from server.cases import workflow
 from server.figures import statistics
 from server.follow_through import screening
 from server.infra import clock

@@ -12,7 +12,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.models import AuditEntry, Case, CaseEvent, Photo
 from server.organisation import qr
@@ -220,7 +220,7 @@ def test_the_village_limit_never_silences_a_village(client, world, app, signin):
     signin(world.center)
     queue = client.get("/admin/").get_data(as_text=True)
     assert "待甄别 1 件" in queue
-    from server.cases import codes
+    from server.infra import codes
 
     assert codes.display(held.code) not in queue
     apart = client.get("/admin/?held=1").get_data(as_text=True)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server import workflow
+from server.cases import workflow
 from server.infra import clock
 from server.infra.errors import StaleCase
 from server.models import AssignmentRole, CaseStatus

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.infra import clock
 from server.infra.errors import DomainError, Forbidden, InvalidTransition
@@ -48,7 +48,7 @@ VERIFY = (Step.VERIFY, local(6, 2, 13), local(6, 3, 13))
 FOLLOW_UP = (Step.FOLLOW_UP, local(6, 6, 10), local(6, 8, 10))  # from the result at 10:00
 EXTENDED = (Step.HANDLE, local(7, 1, 10), local(7, 6, 10))  # five more days, yellow kept 5 ahead
 
-# The lifecycle written out from DESIGN.md, independently of server.workflow's table:
+# The lifecycle written out from DESIGN.md, independently of server.cases.workflow's table:
 # (situation, action) -> (next status or None to stay, roles allowed, clock after it)
 EXPECTED: dict[tuple[str, str], tuple[str | None, set[str], object]] = {
     ("submitted", "accept"): ("accepted", {"center"}, DISPATCH),
@@ -185,8 +185,8 @@ def test_recording_an_event_reads_no_event(world):
     timeline, not from a query over its events (issue 16)."""
     from sqlalchemy import event as sa_event
 
+    from server.cases.workflow import apply
     from server.db import db
-    from server.workflow import apply
     from tests.helpers import case_in
 
     case = case_in("in_progress", world)

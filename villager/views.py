@@ -16,11 +16,10 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from server import workflow
-from server.cases import codes, media, operations, tracking
+from server.cases import media, operations, tracking, workflow
 from server.cases.operations import Reporter
 from server.db import db
-from server.infra import clock, pageheaders
+from server.infra import clock, codes, pageheaders
 from server.infra.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
 from server.models import Category, CategoryGroup, Step, Town
 from server.organisation import qr, reference

@@ -16,8 +16,8 @@ from miniprogram_api.auth.schemas import (
     WebCodeSchema,
     WeChatCodeSchema,
 )
-from server.follow_through import wechat
-from server.trust import auth
+from server import auth
+from server.infra import wechat
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
 bp.before_request(require_body_type("application/json"))

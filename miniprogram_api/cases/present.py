@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from server import workflow
-from server.cases import access, operations, repeats
+from server.cases import access, operations, repeats, workflow
+from server.cases.workflow import OPEN
 from server.infra import clock
 from server.models import Case, CaseStatus, Role, User
-from server.workflow import OPEN
 
 
 def _ref(obj):

@@ -15,8 +15,7 @@ from miniprogram_api.cases.schemas import (
 )
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server import workflow
-from server.cases import access, lookup, media, operations, queries
+from server.cases import access, lookup, media, operations, queries, workflow
 from server.cases.operations import Party, ReportDraft, Reporter
 from server.db import db
 

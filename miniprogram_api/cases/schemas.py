@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from miniprogram_api.media.schemas import PhotoSchema
+from server.cases.workflow import ACTIONS, SATISFACTION, VISIT_OUTCOMES
 from server.models import (
     CaseStatus,
     ClosingReason,
@@ -13,7 +14,6 @@ from server.models import (
     RiskLevel,
     Severity,
 )
-from server.workflow import ACTIONS, SATISFACTION, VISIT_OUTCOMES
 
 MAX_PHOTOS = 9
 

@@ -7,8 +7,8 @@ from marshmallow import validate
 
 from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.cases.schemas import Id, QueryId
-from server.cases import codes
 from server.follow_through import inbox
+from server.infra import codes
 
 bp = Blueprint("inbox", __name__, url_prefix="/api/v1/inbox", description="消息")
 bp.before_request(require_body_type("application/json"))

@@ -9,8 +9,8 @@ from miniprogram_api.api import current_user, login_required
 from miniprogram_api.cases import present
 from miniprogram_api.cases.schemas import CaseSummarySchema, RefSchema
 from miniprogram_api.inbox.resources import MessageSchema, present_message
-from server.cases import codes
 from server.follow_through import inbox, todo
+from server.infra import codes
 
 bp = Blueprint("todo", __name__, url_prefix="/api/v1/todo", description="我的待办")
 

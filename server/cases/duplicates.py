@@ -12,9 +12,9 @@ from difflib import SequenceMatcher
 from sqlalchemy import select
 
 from server.cases import access
+from server.cases.workflow import OPEN
 from server.db import db
 from server.models import Case, CaseParty, User
-from server.workflow import OPEN
 
 RECENT = timedelta(days=14)
 PARTY_WINDOW = timedelta(days=180)

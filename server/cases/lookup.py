@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.cases import access, codes
+from server.cases import access
 from server.db import db
+from server.infra import codes
 from server.infra.errors import NotFound
 from server.models import Case, User
 

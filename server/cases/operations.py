@@ -1,4 +1,4 @@
-"""Verb functions that create and find cases. State changes go through `server.workflow`.
+"""Verb functions that create and find cases. State changes go through `server.cases.workflow`.
 
 Operations take domain objects and plain values, never a request; they add to the
 session and flush when an id is needed, and leave the commit to the caller (one commit
@@ -16,11 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
-from server import workflow
-from server.cases import access, codes, media, repeats
+from server.cases import access, media, outbox, repeats, workflow
 from server.db import db, new_rows
-from server.follow_through import notifications
-from server.infra import clock
+from server.infra import clock, codes
 from server.infra.errors import (
     Conflict,
     Forbidden,
@@ -185,7 +183,7 @@ def submit_report(
     case.screening = screening
     case.tracking_hash = tracking_hash
     case.held_as_spam = held
-    alert = None if held else notifications.urgent_alert(case)
+    alert = None if held else outbox.urgent_alert(case)
     case.idempotency_key = idempotency_key
     # The rows are new and known whole: one INSERT each (server/db/new_rows.py says
     # what the unit-of-work flush would cost), then in the session as if just loaded.
@@ -203,7 +201,7 @@ def submit_report(
         make_transient_to_detached(row)
     db.session.add_all([case, event])  # the parties follow the case
     media.attach(draft.photos, case=case, event=event)
-    notifications.queue_for_new_report(case, alert)
+    outbox.queue_for_new_report(case, alert)
     return case
 
 

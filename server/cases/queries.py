@@ -10,12 +10,12 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, text
 
 from server.cases import access
+from server.cases.workflow import OPEN
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
 from server.models import Case, Category, User
 from server.models.cases import AWAITING_REVIEW
-from server.workflow import OPEN
 
 MAX_PAGE = 100
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, tuple_
 
 from server.cases import access
+from server.cases.workflow import ENDED, OPEN
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
@@ -30,7 +31,6 @@ from server.models import (
 )
 from server.models.cases import AWAITING_REVIEW
 from server.organisation.deadlines import WorkCalendar
-from server.workflow import ENDED, OPEN
 
 ENDED_VALUES = {s.value for s in ENDED}
 

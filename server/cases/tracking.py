@@ -14,8 +14,8 @@ import hmac
 from flask import current_app
 from sqlalchemy import select
 
-from server.cases import codes
 from server.db import db
+from server.infra import codes
 from server.models import Case
 
 SECRET_LENGTH = 26  # 130 bits of Crockford base32 (the first 128 are the HMAC's)

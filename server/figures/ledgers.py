@@ -15,11 +15,10 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from server.cases import codes
 from server.db import db
 from server.figures import cells
 from server.figures.statistics import Period
-from server.infra import clock
+from server.infra import clock, codes
 from server.models import Case, CaseEvent, Category, CategoryGroup, Screening, User, Village
 
 BATCH = 1000
@@ -137,7 +136,7 @@ def _yes(value: bool) -> str:
 
 
 def _satisfaction(value: str | None) -> str:
-    from server.workflow import SATISFACTION
+    from server.cases.workflow import SATISFACTION
 
     return SATISFACTION.get(value or "", "")
 

@@ -37,6 +37,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
+from server.cases.workflow.table import COUNTED_ACTIONS
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
@@ -57,7 +58,6 @@ from server.models import (
 from server.models import (
     CaseEvent as Event,
 )
-from server.workflow.table import COUNTED_ACTIONS
 
 STEP_LABELS = {
     "accept": "受理",

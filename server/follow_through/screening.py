@@ -12,9 +12,9 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from server.cases import outbox
 from server.cases.operations import ReportDraft, submit_report
 from server.db import db
-from server.follow_through import notifications
 from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import Category, Role, Screening, Source, User, Village
@@ -139,7 +139,7 @@ def remind_late_villages(*, required_per_week: int) -> int:
     for village in db.session.scalars(select(Village)):
         if done.get(village.id, 0) >= required_per_week:
             continue
-        workers = notifications.village_workers(village.id)
+        workers = outbox.village_workers(village.id)
         already = db.session.scalar(
             select(func.count(Notification.id)).where(
                 Notification.kind == "screening_due",
@@ -148,7 +148,7 @@ def remind_late_villages(*, required_per_week: int) -> int:
             )
         )
         if workers and not already:
-            notifications.queue(
+            outbox.queue(
                 workers,
                 "screening_due",
                 case=None,

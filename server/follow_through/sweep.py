@@ -14,9 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from server import workflow
+from server.cases import outbox, workflow
 from server.db import db
-from server.follow_through import notifications
 from server.infra import clock
 from server.models import Case, CaseStatus, Notification, ResultCode
 
@@ -68,13 +67,13 @@ def run(*, limit: int = 500) -> dict[str, int]:
         elif case.clock_alert is None and case.warn_at is not None and case.warn_at <= now:
             case.clock_alert = "warn"
             counts["warned"] += 1
-            people = notifications.department_members(case) or notifications.center_staff()
-            notifications.queue(
+            people = outbox.department_members(case) or outbox.center_staff()
+            outbox.queue(
                 people,
                 "due_soon",
                 case=case,
                 title="即将到期",
-                body=f"{notifications.subject(case)}：{case.step.label}将于"
+                body=f"{outbox.subject(case)}：{case.step.label}将于"
                 f"{clock.local(case.due_at):%m-%d %H:%M}到期",
             )
         db.session.commit()
@@ -85,10 +84,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
     counts["sessions_purged"] = websession.purge_expired(
         int(current_app.config["ADMIN_IDLE_MINUTES"])
     )
-    from server.infra import idempotency
-    from server.trust import auth, identity
+    from server.trust import idempotency, identity, throttle
 
-    counts["throttles_purged"] = auth.purge_throttles(now)
+    counts["throttles_purged"] = throttle.purge(now)
     counts["answers_purged"] = idempotency.purge(
         timedelta(hours=int(current_app.config["IDEMPOTENCY_KEEP_HOURS"]))
     )
@@ -131,13 +129,13 @@ def remind_judicial_confirmation(now) -> int:
     ).all()
     for case in cases:
         closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)
-        people = notifications.department_members(case)
-        notifications.queue(
-            people + notifications.center_staff(),
+        people = outbox.department_members(case)
+        outbox.queue(
+            people + outbox.center_staff(),
             "judicial_confirmation",
             case=case,
             title="司法确认期限将至",
-            body=f"{notifications.subject(case)}：调解协议可于{closes:%m月%d日}前申请司法确认",
+            body=f"{outbox.subject(case)}：调解协议可于{closes:%m月%d日}前申请司法确认",
         )
     db.session.commit()
     return len(cases)

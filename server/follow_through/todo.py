@@ -14,8 +14,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from server import workflow
-from server.cases import access
+from server.cases import access, workflow
 from server.db import db
 from server.follow_through import inbox, screening
 from server.infra import clock

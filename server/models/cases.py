@@ -89,7 +89,7 @@ _WITH_DEPARTMENT = "'dispatched', 'in_progress', 'resolved'"
 class Case(db.Model):
     """A report taken on and followed step by step until it is closed (案件).
 
-    `status` is written by `server.workflow.apply` alone. `version` is bumped by every
+    `status` is written by `server.cases.workflow.apply` alone. `version` is bumped by every
     change, so two people acting on a stale copy cannot both win.
     """
 
@@ -168,7 +168,7 @@ class Case(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Public case number: random, not sequential, so numbers reveal neither volume nor
-    # neighbours (see `server.cases.codes`).
+    # neighbours (see `server.infra.codes`).
     code: Mapped[str] = mapped_column(String(16), unique=True)
     source: Mapped[Source] = mapped_column(enum_type(Source, "source"))
     village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
@@ -262,7 +262,7 @@ class Case(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The case's memory of its own timeline, for the facts each new event carries
-    # (server/workflow/events.py): when it last had each action, each action with its
+    # (server/cases/workflow/events.py): when it last had each action, each action with its
     # result ("resolve=mediated"), and any counted action ("*counted"), as ISO times.
     # JSONB on PostgreSQL: its json type has no equality, and a case row is compared
     # whole by SELECT DISTINCT (server/cases/duplicates.py).

@@ -32,7 +32,7 @@ class RiskLevel(LabelledEnum):
 
 
 class Step(LabelledEnum):
-    """A step of the lifecycle that has a time limit (see `server.workflow`)."""
+    """A step of the lifecycle that has a time limit (see `server.cases.workflow`)."""
 
     ACCEPT = "accept", "受理"
     DISPATCH = "dispatch", "派遣"

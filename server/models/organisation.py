@@ -117,7 +117,7 @@ class User(db.Model):
     department: Mapped[Department | None] = relationship(back_populates="members")
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)
 
-    # Set by the API's token check for the request (server.trust.auth), and forgotten when the
+    # Set by the API's token check for the request (server.auth), and forgotten when the
     # grids change: the villages without loading each grid.
     known_village_ids = None  # or a set of village ids
 

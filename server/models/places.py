@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.cases import codes
 from server.db import db
+from server.infra import codes
 from server.models.base import UTCDateTime, utcnow
 
 

@@ -69,7 +69,7 @@ class AuditEntry(db.Model):
 class LoginThrottle(db.Model):
     """Failed sign-ins counted under one key (a username, an address, or the two
     together): each count slows the next try down, never locks anyone out
-    (`server.trust.auth`). Kept in the database so every worker and machine counts the same."""
+    (`server.auth`). Kept in the database so every worker and machine counts the same."""
 
     __tablename__ = "login_throttle"
 
@@ -82,7 +82,7 @@ class IdempotencyRecord(db.Model):
     """A request made with an Idempotency-Key, and the first answer it got.
 
     Written with its answer in the same transaction as the work, so the answer and the work
-    land together (see `server.infra.idempotency`); a row without an answer is an unfinished claim.
+    land together (see `server.trust.idempotency`); a row without an answer is an unfinished claim.
     """
 
     __tablename__ = "idempotency_record"

@@ -30,7 +30,7 @@ from server.models import (
 )
 from server.organisation import holiday_notice, reference
 from server.organisation.deadlines import parse_duration
-from server.trust import approvals, audit, auth, passwords, websession
+from server.trust import approvals, audit, passwords, websession
 
 
 def _name(value: str, field: str, limit: int = 64) -> str:
@@ -174,7 +174,7 @@ def reset_password(user: User, new_password: str, *, actor: User, ip: str | None
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
     user.must_change_password = True
-    auth.rotate_token_secret(user)
+    passwords.rotate_token_secret(user)
     websession.end_sessions_of(user.id)
     audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
     return True

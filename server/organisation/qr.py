@@ -16,9 +16,8 @@ import qrcode.image.svg
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
-from server.cases import codes
 from server.db import db
-from server.infra import clock
+from server.infra import clock, codes
 from server.infra.errors import DomainError, NotFound
 from server.models import RetiredQrToken, User, Village
 from server.organisation import reference

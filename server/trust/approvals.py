@@ -19,7 +19,7 @@ from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, NotFound, ValidationFailed
 from server.models import Approval, Category, Role, User
-from server.trust import audit, websession
+from server.trust import audit, passwords, websession
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 LABELS = {
@@ -107,12 +107,10 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
         if approval.kind == "grant_role":
             user.active = True
         else:
-            from server.trust import auth
-
             user.password_hash = approval.payload["password_hash"]
             user.password_changed_at = clock.now()
             user.must_change_password = True
-            auth.rotate_token_secret(user)
+            passwords.rotate_token_secret(user)
             websession.end_sessions_of(user.id)
     elif approval.kind == "clear_confidential":
         category = db.session.scalar(select(Category).where(Category.code == approval.object_id))

@@ -1,6 +1,9 @@
-"""Password hashing (argon2id) and the password policy (MLPS level 3: length, 3 classes)."""
+"""Password hashing (argon2id), the password policy (MLPS level 3: length, 3 classes),
+and the per-user secret every API token carries a digest of."""
 
 from __future__ import annotations
+
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -86,3 +89,9 @@ def _common(password: str) -> bool:
         "asdf1234",
         "zxcv1234",
     }
+
+
+def rotate_token_secret(user) -> None:
+    """A new token secret: every API token issued to `user` before stops working (a
+    password change, a reset, a sign-out)."""
+    user.token_secret = secrets.token_hex(16)

@@ -6,7 +6,7 @@ library's: memory (one process) by default, Redis where RATELIMIT_STORAGE_URI na
 hash, so the store never holds an address in clear.
 
 A report is never refused because Redis is down: the counts (and the in-flight marks of
-server.infra.idempotency) fall back to the process's own memory, logged, and Redis is tried
+server.trust.idempotency) fall back to the process's own memory, logged, and Redis is tried
 again after RETRY_AFTER seconds; /healthz says "degraded" meanwhile.
 """
 
@@ -112,7 +112,7 @@ def check(setting: str, *identity: str) -> None:
 
 
 def shared_store():
-    """The store every worker shares (also for requests in flight: server.infra.idempotency);
+    """The store every worker shares (also for requests in flight: server.trust.idempotency);
     the process's own while the shared one is down."""
     return _limiter(_uri()).storage
 

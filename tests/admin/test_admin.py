@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import workflow
 from server.cases.operations import Reporter
 from server.db import db
 from server.infra import clock

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from server import auth
 from server.db import db
 from server.infra import clock
 from server.models import AuditEntry, Notification
-from server.trust import auth
 from tests.factories import PASSWORD
 from tests.fakes import FakeWeChat
 

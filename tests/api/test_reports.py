@@ -115,7 +115,7 @@ def test_a_missing_or_malformed_key_is_refused(client, world, login, value, code
 
 
 def test_a_request_in_flight_with_the_same_key_gets_409(client, world, login):
-    from server.infra import idempotency
+    from server.trust import idempotency
 
     headers = login(world.worker1) | key()
     scope = f"user:{world.worker1.id}"
@@ -138,7 +138,7 @@ def test_a_request_in_flight_with_the_same_key_gets_409(client, world, login):
 def test_an_unfinished_claim_of_an_older_release_gets_409(client, world, login):
     headers = login(world.worker1) | key()
     # An older release claimed keys with a row before working; this one was not answered.
-    from server.infra import idempotency
+    from server.trust import idempotency
 
     digest = idempotency.fingerprint(
         "POST", "/api/v1/reports", json.dumps(report_body(world)).encode()
@@ -570,7 +570,7 @@ def test_a_request_in_flight_is_seen_by_every_worker_through_redis(app):
     import redis
 
     from server import create_app
-    from server.infra import idempotency
+    from server.trust import idempotency
 
     uri = "redis://127.0.0.1:6379/14"
     try:

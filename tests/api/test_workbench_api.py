@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from server.cases import outbox
 from server.db import db
-from server.follow_through import notifications
 from server.infra import clock
 from server.models import AuditEntry, Case, Notification, Screening
 from tests.api.conftest import key
@@ -126,7 +126,7 @@ def test_todo_lists_what_each_person_has_to_do_now(client, world, login, app):
         in_progress = case_in("in_progress", world)
         follow_up = case_in("follow_up", world)
         case_in("closed", world)
-        notifications.queue(
+        outbox.queue(
             [world.justice_handler], "chase", case=in_progress, title="催办", body="请尽快办理。"
         )
         db.session.add(
@@ -172,12 +172,8 @@ def test_todo_lists_what_each_person_has_to_do_now(client, world, login, app):
 
 def test_the_inbox_is_read_and_marked_by_its_owner_only(client, world, login):
     case = case_in("dispatched", world)
-    notifications.queue(
-        [world.justice_handler], "chase", case=case, title="催办", body="请尽快签收。"
-    )
-    notifications.queue(
-        [world.police_handler], "chase", case=None, title="别人的", body="不是你的。"
-    )
+    outbox.queue([world.justice_handler], "chase", case=case, title="催办", body="请尽快签收。")
+    outbox.queue([world.police_handler], "chase", case=None, title="别人的", body="不是你的。")
     db.session.flush()
     headers = login(world.justice_handler)
     inbox = client.get("/api/v1/inbox", headers=headers).json
@@ -262,7 +258,7 @@ def test_the_sweep_s_screening_reminder_arrives_on_the_home_page(client, world, 
 
 
 def test_a_visit_recorded_leaves_the_grid_worker_s_list(client, world, login):
-    from server import workflow
+    from server.cases import workflow
 
     case = case_in("follow_up", world)
     headers = login(world.worker1)

@@ -9,7 +9,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from server import workflow
+from server.cases import workflow
 from server.db import db
 from server.models import Case, User, Village
 from server.organisation import qr

@@ -2,7 +2,7 @@
 
 `case_file.last_events` (JSON) keeps, for each case, when it last had each action, each
 action with its result ("resolve=mediated") and any counted action ("*counted"), as the
-workflow now writes it with every event (server/workflow/events.py). Filled here from
+workflow now writes it with every event (server/cases/workflow/events.py). Filled here from
 the events already written, so that the next event of an old case carries the same
 facts a query over its events gave.
 
@@ -25,7 +25,7 @@ down_revision = 'b7c41f2a9d3e'
 branch_labels = None
 depends_on = None
 
-# The actions a case counts by when this was written (server/workflow/table.py).
+# The actions a case counts by when this was written (server/cases/workflow/table.py).
 COUNTED = ("accept", "resolve", "close")
 BATCH = 5000
 

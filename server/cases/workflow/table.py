@@ -3,10 +3,10 @@ clock it starts, and what it does (DESIGN.md's table, row by row)."""
 
 from __future__ import annotations
 
+from server.cases.workflow import effects, guards
+from server.cases.workflow.states import ALL, OPEN, S
+from server.cases.workflow.transition import Transition
 from server.models import CaseStatus, Role, Step
-from server.workflow import effects, guards
-from server.workflow.states import ALL, OPEN, S
-from server.workflow.transition import Transition
 
 CENTER = frozenset({Role.CENTER})
 

@@ -7,6 +7,16 @@ from sqlalchemy import select
 
 from server.cases import access, repeats
 from server.cases.lookup import find_case
+from server.cases.workflow.fields import (
+    SATISFACTION,
+    clean_choice,
+    clean_moment,
+    clean_row,
+    clean_text,
+    visit_outcomes,
+)
+from server.cases.workflow.states import OPEN
+from server.cases.workflow.transition import Context
 from server.db import db
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
@@ -23,16 +33,6 @@ from server.models import (
     User,
 )
 from server.organisation import routing
-from server.workflow.fields import (
-    SATISFACTION,
-    clean_choice,
-    clean_moment,
-    clean_row,
-    clean_text,
-    visit_outcomes,
-)
-from server.workflow.states import OPEN
-from server.workflow.transition import Context
 
 
 def _end_assignments(ctx: Context) -> None:

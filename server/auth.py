@@ -1,19 +1,9 @@
-"""Who is asking: password sign-in with throttling, API tokens, WeChat binding.
+"""Who is asking: password sign-in, API tokens, WeChat binding.
 
-Failed sign-ins are counted in the database (every worker sees the same count) three
-ways, and each only ever slows the next try down, never locks an account out, so nobody
-can shut `center` out of its desk by typing wrong passwords at it (MLPS level 3 asks that
-failed sign-ins be limited, not that an account be lockable by anyone):
-
-- per username and address: the one guessing at an account from one place waits longer
-  and longer (up to 15 minutes a try);
-- per address, whatever the usernames (a password spray): up to an hour a try;
-- per username from everywhere (many addresses at one account): at most a minute a try,
-  so the real user, elsewhere, waits a minute at worst while guessing stays slow; the
-  security admins are told once each time an account comes under such fire.
-
-A failed sign-in's count and audit row are kept although it fails (`LoginFailed`
-keeps its work).
+Failed sign-ins slow the next try and never lock an account out (server/trust/
+throttle.py); the security admins are told once each time an account comes under fire.
+A failed sign-in's count and audit row are kept although it fails (`LoginFailed` keeps
+its work).
 """
 
 from __future__ import annotations
@@ -21,48 +11,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
 import jwt
 from flask import current_app
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, select
 
+from server.cases import outbox
 from server.db import db
-from server.follow_through import notifications, wechat
-from server.infra import clock
+from server.infra import clock, wechat
 from server.infra.errors import (
     Conflict,
     DomainError,
-    TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
-from server.models import Grid, LoginThrottle, Role, User
+from server.models import Grid, Role, User
 from server.models.organisation import user_grid
-from server.trust import audit, passwords, ratelimit
+from server.trust import audit, passwords, throttle
 
-
-@dataclass(frozen=True)
-class Slowing:
-    """After `after` failures each further try waits 1 s, 2 s, 4 s, ... up to `longest`."""
-
-    after: int
-    longest: timedelta
-
-    def ready_at(self, failures: int, last_failure_at: datetime | None) -> datetime | None:
-        """When the next try may be made, or None when it need not wait."""
-        if failures < self.after or last_failure_at is None:
-            return None
-        seconds = min(self.longest.total_seconds(), 2 ** min(failures - self.after, 24))
-        return last_failure_at + timedelta(seconds=seconds)
-
-
-PAIR = Slowing(after=3, longest=timedelta(minutes=15))  # one username from one address
-ADDRESS = Slowing(after=10, longest=timedelta(hours=1))  # a village office shares one
-USERNAME = Slowing(after=5, longest=timedelta(minutes=1))  # the real user's worst wait
 _VILLAGE_IDS = (
     select(Grid.village_id)
     .distinct()
@@ -82,65 +51,18 @@ class LoginFailed(DomainError):
     keeps_work = True
 
 
-def _throttle_key(username: str) -> str:
-    # No username is longer than its column (64): a longer one is counted by its start.
-    return f"user:{username.strip().lower()[:64]}"
-
-
-def _address_key(ip: str) -> str:
-    return f"ip:{ratelimit.anonymise(ip)}"
-
-
-def _pair_key(username: str, ip: str) -> str:
-    return f"pair:{ratelimit.anonymise(ip + ' ' + username.strip().lower()[:64])}"
-
-
-def _counters(username: str, ip: str | None) -> list[tuple[str, Slowing, str]]:
-    """(key, slowing, what the refusal says) of each count a sign-in is checked against."""
-    counters = [(_throttle_key(username), USERNAME, "该账号登录失败次数较多")]
-    if ip:
-        counters += [
-            (_pair_key(username, ip), PAIR, "登录失败次数较多"),
-            (_address_key(ip), ADDRESS, "本机登录失败次数较多"),
-        ]
-    return counters
-
-
-def check_throttle(username: str, ip: str | None = None) -> None:
-    """Raise TooManyRequests when a try at this username from this address must wait:
-    by this pair's failures, this address's, or this username's from everywhere (the
-    longest of their waits, so a wait served is never met by another)."""
-    now = clock.now()
-    waits = []
-    for key, slowing, said in _counters(username, ip):
-        row = db.session.get(LoginThrottle, key)
-        ready = slowing.ready_at(row.failures, row.last_failure_at) if row else None
-        if ready is not None and ready > now:
-            waits.append((ready, said))
-    if waits:
-        ready, said = max(waits)
-        wait = int((ready - now).total_seconds()) + 1
-        when = f"{wait}秒" if wait < 120 else f"{wait // 60 + 1}分钟"
-        raise TooManyRequests(f"{said}，请{when}后再试。", code="login_throttled", retry_after=wait)
-
-
 def authenticate(username: str, password: str, *, ip: str | None = None, roles=None) -> User:
     """The active user with this username and password; LoginFailed or TooManyRequests if not.
 
     On failure the failure count is in the session: the caller commits it.
     """
-    check_throttle(username, ip)
+    throttle.check(username, ip)
     user = db.session.scalar(select(User).where(User.username == username.strip()))
     good = passwords.verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not good or not user.active:
         _count_failure(username, user, ip)
         raise LoginFailed()
-    for key, _slowing, _said in _counters(username, ip):
-        if key.startswith("ip:"):
-            continue  # one right password does not clear a spray from a shared address
-        throttle = db.session.get(LoginThrottle, key)
-        if throttle is not None:
-            db.session.delete(throttle)
+    throttle.clear(username, ip)
     if roles is not None and user.role not in roles:
         # The right password at the wrong door (a grid worker at the admin): on record as
         # what it was, not as a sign-in.
@@ -162,26 +84,11 @@ def authenticate_for_api(username: str, password: str, *, ip: str | None = None)
     return user
 
 
-def purge_throttles(now: datetime, *, after: timedelta = timedelta(days=1)) -> int:
-    """Forget failed sign-ins a day old (slowing nobody any more: the longest wait is an
-    hour)."""
-    return (
-        db.session.execute(
-            delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - after)
-        ).rowcount
-        or 0
-    )
-
-
 def _count_failure(username: str, user: User | None, ip: str | None) -> None:
-    now = clock.now()
-    for key, slowing, _said in _counters(username, ip):
-        throttle = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-        db.session.add(throttle)
-        throttle.failures = (throttle.failures or 0) + 1
-        throttle.last_failure_at = now
-        if key.startswith("user:") and throttle.failures == slowing.after and user is not None:
-            _tell_security_admins(user, ip)
+    """A failed sign-in: counted (server/trust/throttle.py) and on record; the security
+    admins are told when an account's failures start slowing every try at it."""
+    if throttle.count_failure(username, ip) and user is not None:
+        _tell_security_admins(user, ip)
     audit.record(
         "auth.login_failed",
         actor=None,
@@ -206,13 +113,13 @@ def _tell_security_admins(user: User, ip: str | None) -> None:
     keepers = db.session.scalars(
         select(User).where(User.role == Role.SECURITY_ADMIN, User.active.is_(True))
     ).all()
-    notifications.queue(
+    outbox.queue(
         list(keepers),
         "auth.slowed",
         case=None,
         title="账号登录连续失败",
         body=(
-            f"账号“{user.username}”已连续{USERNAME.after}次登录失败，此后每次尝试需等待"
+            f"账号“{user.username}”已连续{throttle.USERNAME.after}次登录失败，此后每次尝试需等待"
             "（最长1分钟），账号未被锁定。如非本人操作，请查看审计日志并提醒其修改密码。"
         ),
     )
@@ -244,7 +151,7 @@ def set_password(user: User, new_password: str, *, actor: User) -> None:
     passwords.check_policy(new_password)
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
-    rotate_token_secret(user)
+    passwords.rotate_token_secret(user)
     audit.record("user.password_changed", actor=actor, object_type="user", object_id=user.id)
 
 
@@ -268,13 +175,8 @@ def _signing_key() -> bytes:
 def _secret_digest(user: User) -> str:
     """What a token carries of the user's token secret (made on first use)."""
     if not user.token_secret:
-        rotate_token_secret(user)
+        passwords.rotate_token_secret(user)
     return hashlib.sha256(user.token_secret.encode()).hexdigest()[:32]
-
-
-def rotate_token_secret(user: User) -> None:
-    """A new token secret: every API token issued to `user` before stops working."""
-    user.token_secret = secrets.token_hex(16)
 
 
 def issue_token(user: User) -> Token:
@@ -349,7 +251,7 @@ def sign_out(user: User, *, ip: str | None = None) -> None:
     """Take back every token `user` holds (tokens are signed, not stored: the secret
     each one carries a digest of is replaced). A phone left in a village office signs
     out everywhere."""
-    rotate_token_secret(user)
+    passwords.rotate_token_secret(user)
     audit.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=ip)
 
 

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
+from server.cases import outbox
 from server.db import db
-from server.follow_through import notifications
 from server.models import Case, CaseEvent, CaseStatus, Department, User
 
 # The key in `Case.last_events` of the last counted action, whichever it was.
@@ -97,7 +97,7 @@ def record(
     event.case_id = case.id
     if "events" in case.__dict__:  # view-only: the ORM would not add it
         set_committed_value(case, "events", [*case.events, event])
-    notifications.queue_for_event(case, event, released=released, joined=joined)
+    outbox.queue_for_event(case, event, released=released, joined=joined)
     case.updated_at = event.at
     flag_modified(case, "updated_at")
 

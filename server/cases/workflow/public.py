@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm.exc import StaleDataError
 
+from server.cases.workflow.events import new_event, record
+from server.cases.workflow.fields import SATISFACTION, clean_text
+from server.cases.workflow.states import AFTER_RESULT, OPEN, S
 from server.db import db
 from server.infra import clock
 from server.infra.errors import InvalidTransition, StaleCase, ValidationFailed
 from server.models import Case, CaseEvent, CaseStatus
-from server.workflow.events import new_event, record
-from server.workflow.fields import SATISFACTION, clean_text
-from server.workflow.states import AFTER_RESULT, OPEN, S
 
 # The status shown to the villager who reported: (code, label).
 PUBLIC_STATUS: dict[CaseStatus, tuple[str, str]] = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from server.cases.workflow.transition import Transition
 from server.db import db
 from server.infra.errors import ValidationFailed
 from server.models import Case, ClosingReason, ResultCode, RiskLevel, Severity
-from server.workflow.transition import Transition
 
 
 def clean_text(value, name, max_length=2000) -> str:

@@ -8,17 +8,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.cases import access
+from server.cases.workflow.events import new_event, record
+from server.cases.workflow.fields import REOPENING_OUTCOMES, VISIT_OUTCOMES, as_json, clean
+from server.cases.workflow.states import ENDED, OPEN
+from server.cases.workflow.table import ACTIONS, EDGES, TRANSITIONS
+from server.cases.workflow.transition import KEEP, Context, Transition
 from server.db import db
 from server.infra import clock
 from server.infra.errors import Conflict, Forbidden, InvalidTransition, StaleCase
 from server.models import Case, CaseEvent, User
 from server.organisation import reference
 from server.organisation.deadlines import Deadlines
-from server.workflow.events import new_event, record
-from server.workflow.fields import REOPENING_OUTCOMES, VISIT_OUTCOMES, as_json, clean
-from server.workflow.states import ENDED, OPEN
-from server.workflow.table import ACTIONS, EDGES, TRANSITIONS
-from server.workflow.transition import KEEP, Context, Transition
 
 
 def refusal(case: Case, transition: Transition | None, actor: User | None):

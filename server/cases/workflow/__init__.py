@@ -21,9 +21,9 @@ The parts, in the order they build on each other:
 Callers use the names below (`workflow.apply`, `workflow.OPEN`, ...).
 """
 
-from server.workflow.engine import SYSTEM_ACTIONS, allowed_actions, apply, apply_as_system
-from server.workflow.events import submit_event
-from server.workflow.fields import (
+from server.cases.workflow.engine import SYSTEM_ACTIONS, allowed_actions, apply, apply_as_system
+from server.cases.workflow.events import submit_event
+from server.cases.workflow.fields import (
     REOPENING_OUTCOMES,
     SATISFACTION,
     VISIT_OUTCOMES,
@@ -31,7 +31,7 @@ from server.workflow.fields import (
     field_forms,
     visit_outcomes,
 )
-from server.workflow.public import (
+from server.cases.workflow.public import (
     PUBLIC_STATUS,
     REPORTER_ACTIONS,
     apply_as_reporter,
@@ -39,8 +39,8 @@ from server.workflow.public import (
     public_timeline,
     survivor,
 )
-from server.workflow.states import AFTER_RESULT, ALL, ENDED, OPEN, WITH_DEPARTMENT
-from server.workflow.table import ACTIONS, TRANSITIONS
+from server.cases.workflow.states import AFTER_RESULT, ALL, ENDED, OPEN, WITH_DEPARTMENT
+from server.cases.workflow.table import ACTIONS, TRANSITIONS
 
 __all__ = [
     "ACTIONS",
