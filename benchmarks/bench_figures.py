@@ -25,7 +25,7 @@ from town import demo_town, status_kb
 
 from server import create_app
 from server.db import db
-from server.figures import ledgers, statistics
+from server.figures import ledgers, partials, statistics
 from server.infra import clock
 from server.models import Case, CaseEvent, Department, DepartmentKind, Village
 
@@ -207,7 +207,7 @@ def main() -> None:
                 seed(args.cases)
             started = time.perf_counter()
             kept = 0
-            while batch := statistics.keep_month_figures():  # what the sweep does
+            while batch := partials.keep_month_figures():  # what the sweep does
                 kept += batch
                 db.session.commit()
             print(f"the sweep kept {kept} months' figures in {time.perf_counter() - started:.1f} s")

@@ -210,7 +210,7 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     from datetime import date, timedelta
 
     from server.figures import ledgers
-    from server.figures.statistics import Period
+    from server.figures.periods import Period
 
     try:
         start, end = date.fromisoformat(first), date.fromisoformat(last)

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from server.figures.statistics import HIDDEN, suppress
+from server.figures.disclosure import HIDDEN, suppress
 
 T = 5
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.cases import workflow
-from server.figures import statistics
+from server.figures import disclosure, partials, statistics
 from server.follow_through import screening
 from server.infra import clock
 from tests.helpers import new_report
@@ -378,11 +378,11 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
         statistics.Period(at(6, 2).date(), at(7, 4).date(), ""),
     ]
     with clock.frozen_at(at(8, 1, 0, 30)):  # July ended half an hour ago: not kept yet
-        assert statistics.keep_month_figures() == 1  # June (the first report's) only
+        assert partials.keep_month_figures() == 1  # June (the first report's) only
     with clock.frozen_at(at(8, 3)):
         counted = [asdict(statistics.compute(p)) for p in periods]
-        assert statistics.keep_month_figures() == 1  # July
-        assert statistics.keep_month_figures() == 0  # nothing left to keep
+        assert partials.keep_month_figures() == 1  # July
+        assert partials.keep_month_figures() == 0  # nothing left to keep
         assert [asdict(statistics.compute(p)) for p in periods] == counted
         # A kept month is really read: change its row, and the figures follow it.
         june_row = db.session.get(MonthlyFigures, at(6, 1).date())
@@ -391,12 +391,12 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
         db.session.flush()
         assert statistics.compute(periods[0]).accepted == 0
         # A row kept by an older version is not read, and the sweep replaces it.
-        june_row.partial, june_row.version = kept, statistics.Partial.VERSION - 1
+        june_row.partial, june_row.version = kept, partials.Partial.VERSION - 1
         db.session.flush()
         assert asdict(statistics.compute(periods[0])) == counted[0]
-        assert statistics.keep_month_figures() == 1
+        assert partials.keep_month_figures() == 1
         june_row = db.session.get(MonthlyFigures, at(6, 1).date())
-        assert june_row.version == statistics.Partial.VERSION
+        assert june_row.version == partials.Partial.VERSION
 
     late = report(at(6, 30, 23), world)  # a report of June, found a duplicate in August
     with clock.frozen_at(at(8, 3, 11)):
@@ -414,7 +414,7 @@ def test_the_months_disclosure_gives_nothing_away_by_subtraction(june, world):
     # hazards of one each.
     report(at(6, 20, 9), world)
     with clock.frozen_at(at(7, 10)):
-        public = statistics.disclosure(statistics.month(2026, 6))
+        public = disclosure.disclosure(statistics.month(2026, 6))
     assert public["received"] == "6"
     for table in (public["groups"], public["villages"]):
         values = [v for _label, v in table]

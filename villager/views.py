@@ -404,7 +404,7 @@ def poster(token: str):
 @bp.get("/disclosure/<int:year>-<int:month>")
 def disclosure(year: int | None = None, month: int | None = None):
     """每月一公开: the month's aggregate figures, public, with no case detail."""
-    from server.figures import statistics
+    from server.figures import disclosure, statistics
 
     today = clock.local(clock.now()).date()
     if year is None:  # the last full month
@@ -412,7 +412,7 @@ def disclosure(year: int | None = None, month: int | None = None):
         year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
     if not 1 <= (month or 0) <= 12 or not 2000 <= year <= 2100:
         raise NotFound("没有这个月份。")
-    figures = statistics.disclosure(
+    figures = disclosure.disclosure(
         statistics.month(year, month), threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"])
     )
     return render_template("villager/disclosure.html", d=figures, town=_town())

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from server.db import db
 from server.figures import cells
-from server.figures.statistics import Period
+from server.figures.periods import Period
 from server.infra import clock, codes
 from server.models import Case, CaseEvent, Category, CategoryGroup, Screening, User, Village
 

@@ -98,10 +98,10 @@ def run(*, limit: int = 500) -> dict[str, int]:
         required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"])
     )
     db.session.commit()
-    from server.figures import statistics
+    from server.figures import partials
 
     # The dashboard adds up months that are over from what is kept here.
-    counts["months_kept"] = statistics.keep_month_figures()
+    counts["months_kept"] = partials.keep_month_figures()
     db.session.commit()
     return counts
 

@@ -173,13 +173,13 @@ class MonthlyFigures(db.Model):
     """A month's event figures for the whole town, kept once the month is over.
 
     Events are written at the moment they happen and never change, so a month that is
-    over (by an hour: server.figures.statistics.KEEP_AFTER) gains none, and its row stays valid.
+    over (by an hour: server.figures.partials.KEEP_AFTER) gains none, and its row stays valid.
     """
 
     __tablename__ = "monthly_figures"
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
-    # The month's partial figures, in the form statistics.Partial reads (JSON), and the
+    # The month's partial figures, in the form figures.partials.Partial reads (JSON), and the
     # version of that form (rows of another are counted again).
     partial: Mapped[dict] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
