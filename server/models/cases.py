@@ -1,4 +1,10 @@
-"""The case: one report followed until it is closed, its parties, assignments and timeline."""
+"""The case: one report followed until it is closed, its parties, assignments and timeline.
+
+One module of some 450 lines on purpose: the case and the rows that belong to it (parties,
+assignments, events, photos) name each other in their relationships and constraints, and
+are read together; most of its lines are columns with the comment that says what each
+keeps. Split, each part would import the others' names.
+"""
 
 from __future__ import annotations
 

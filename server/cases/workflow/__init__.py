@@ -13,6 +13,7 @@ The parts, in the order they build on each other:
     fields       each field's label, kind and choices, and how it is checked
     guards       who stands in which relation to a case; what a case must be
     effects      what each action does to a case beyond its status
+    assignments  ... and the effects that hand it to departments (who holds it)
     table        the edges themselves
     events       the one way an event is recorded, with the facts the figures count
     engine       apply, allowed_actions, and the system's own events (the sweep)

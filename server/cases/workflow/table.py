@@ -3,7 +3,7 @@ clock it starts, and what it does (DESIGN.md's table, row by row)."""
 
 from __future__ import annotations
 
-from server.cases.workflow import effects, guards
+from server.cases.workflow import assignments, effects, guards
 from server.cases.workflow.states import ALL, OPEN, S
 from server.cases.workflow.transition import Transition
 from server.models import CaseStatus, Role, Step
@@ -60,7 +60,7 @@ EDGES: list[Transition] = [
         required=("lead_department",),
         optional=("co_departments", "handler", "due_at", "note"),
         step=Step.SIGN_FOR,
-        effect=effects.dispatch,
+        effect=assignments.dispatch,
         note_field="note",
     ),
     Transition(
@@ -84,7 +84,7 @@ EDGES: list[Transition] = [
         required=("lead_department", "reason"),
         optional=("co_departments", "handler", "due_at"),
         step=Step.SIGN_FOR,
-        effect=effects.reassign,
+        effect=assignments.reassign,
         note_field="reason",
         internal=True,
         ends_step=False,
@@ -97,7 +97,7 @@ EDGES: list[Transition] = [
         CENTER,
         required=("reason",),
         optional=("co_departments",),
-        effect=effects.change_co_handlers,
+        effect=assignments.change_co_handlers,
         note_field="reason",
         internal=True,
     ),
