@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
-from admin.blueprint import bp, client_ip, done, id_value, refused, require
-from server.cases import access, lookup, media, operations, repeats, workflow
+from admin.blueprint import bp, client_ip, done, refused, require
+from server.cases import access, inputs, lookup, media, operations, repeats, workflow
 from server.cases import queue as triage
 from server.cases.duplicates import likely_duplicates
 from server.db import db
@@ -29,10 +27,6 @@ from server.models import (
 from server.organisation import routing
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
-LIST_FIELDS = {"co_departments"}
-INT_FIELDS = {"lead_department", "handler"}
-TIME_FIELDS = {"due_at", "until"}
-BOOL_FIELDS = {"parties_consent", "criminal_risk"}
 # Actions the center can take at almost any time: offered, but not opened first.
 SIDE_ACTIONS = frozenset(
     {"reassign", "change_co_handlers", "recall", "assess_risk", "supervise", "escalate", "note"}
@@ -116,36 +110,17 @@ def case_file(code: str):
     return render_template("admin/case_file.html", **context, printed_at=clock.now())
 
 
-def _fields(action: str) -> dict:
-    """The action's fields from the form, typed as the workflow takes them."""
+def _fields(action: str) -> tuple[int, dict]:
+    """The version seen and the action's fields from the form, checked by the same
+    schema the API loads them with (server/cases/inputs.py)."""
     transition = workflow.ACTIONS.get(action)
     if transition is None:
         abort(404)
-    fields = {}
-    tz = clock.town_tz()
-    for name in (*transition.required, *transition.optional):
-        if name in LIST_FIELDS:
-            values = [i for i in (id_value(v, name) for v in request.form.getlist(name)) if i]
-            if values:
-                fields[name] = values
-            continue
-        raw = request.form.get(name, "").strip()
-        if name in BOOL_FIELDS:
-            fields[name] = raw == "yes"
-        elif not raw:
-            continue
-        elif name in INT_FIELDS:
-            fields[name] = id_value(raw, name)
-        elif name in TIME_FIELDS:
-            try:  # <input type=datetime-local> gives the town's wall-clock time
-                fields[name] = datetime.fromisoformat(raw).replace(tzinfo=tz)
-            except ValueError:
-                raise ValidationFailed(
-                    "时间格式不正确。", code="invalid_datetime", field=name
-                ) from None
-        else:
-            fields[name] = raw
-    return fields
+    names = ("version", *transition.required, *transition.optional)
+    sent = inputs.from_form(inputs.ACTION, request.form, names, tz=clock.town_tz())
+    fields = inputs.load(inputs.ACTION, {"action": action, **sent})
+    del fields["action"]
+    return fields.pop("version"), fields
 
 
 STALE = StaleCase("这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。")
@@ -156,15 +131,9 @@ STALE = StaleCase("这个案件刚被其他人更新过，您的操作没有执�
 def act(code: str, action: str):
     """Take one action through the workflow; a stale form is told and shown the news."""
     case = _case(code)
-    version = request.form.get("version", "")
     try:
-        event = workflow.apply(
-            case,
-            action,
-            actor=g.user,
-            expected_version=int(version) if version.isdigit() else -1,
-            **_fields(action),
-        )
+        version, fields = _fields(action)
+        event = workflow.apply(case, action, actor=g.user, expected_version=version, **fields)
         uploads = [f for f in request.files.getlist("photos") if f and f.filename][:9]
         media.attach(
             [media.store_photo(f.read(), uploader=g.user) for f in uploads], case=case, event=event

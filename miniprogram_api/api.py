@@ -15,6 +15,7 @@ from flask import Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from server import auth
+from server.cases.inputs import translate
 from server.infra.errors import (
     DomainError,
     PayloadTooLarge,
@@ -51,32 +52,6 @@ _HTTP_MESSAGES = {
     429: ("too_many_requests", "操作过于频繁，请稍后再试。"),
     500: ("internal_error", "服务器出错了，请稍后再试。"),
 }
-# marshmallow's English field messages, as a phone shows them.
-_FIELD_MESSAGES = {
-    "Missing data for required field.": "必填。",
-    "Unknown field.": "不允许的字段。",
-    "Field may not be null.": "不能为空。",
-    "Not a valid integer.": "须为整数。",
-    "Not a valid string.": "须为文本。",
-    "Not a valid boolean.": "须为是或否。",
-    "Not a valid number.": "须为数字。",
-    "Not a valid datetime.": "须为时间（ISO 8601）。",
-    "Not a valid aware datetime.": "须为带时区的时间。",
-    "Not a valid UUID.": "须为 UUID。",
-    "Not a valid list.": "须为列表。",
-    "Invalid input type.": "类型不正确。",
-    "Invalid JSON body.": "请求体不是有效的 JSON。",
-}
-
-
-def _translate(messages):
-    if isinstance(messages, dict):
-        return {str(k): _translate(v) for k, v in messages.items()}
-    if isinstance(messages, list):
-        return [_translate(m) for m in messages]
-    if isinstance(messages, str):
-        return _FIELD_MESSAGES.get(messages, messages)
-    return messages
 
 
 def error_body(
@@ -114,9 +89,9 @@ def http_error_response(error: HTTPException) -> Response:
         errors = {}
         for location, messages in data["messages"].items():
             if isinstance(messages, dict):
-                errors.update(_translate(messages))
+                errors.update(translate(messages))
             else:  # about the whole body, e.g. "Invalid JSON body."
-                errors[f"_{location}"] = _translate(messages)
+                errors[f"_{location}"] = translate(messages)
     response = jsonify(error_body(code, data.get("message", message), errors))
     response.status_code = status
     # Keep what the exception says about itself (Allow on 405, WWW-Authenticate, ...).

@@ -16,8 +16,7 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from server.cases import media, operations, tracking, workflow
-from server.cases.operations import Reporter
+from server.cases import inputs, media, operations, tracking, workflow
 from server.db import db
 from server.infra import clock, codes, pageheaders
 from server.infra.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
@@ -239,11 +238,21 @@ def submit(token: str):
     key = _form_key()
     values = _typed()
     anonymous = values["anonymous"]
-    reporter = Reporter(
-        anonymous=anonymous,
-        name=None if anonymous else values["name"],
-        phone=None if anonymous else values["phone"],
+    draft = inputs.load(
+        inputs.VILLAGER_REPORT,
+        {
+            "category": category.code,
+            "description": values["description"],
+            "place_text": values["place_text"] or None,
+            "happening_now": values["happening_now"],
+            "reporter": {
+                "anonymous": anonymous,
+                "name": None if anonymous else values["name"] or None,
+                "phone": None if anonymous else values["phone"] or None,
+            },
+        },
     )
+    draft.village = village
     ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
     try:
         ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
@@ -252,30 +261,11 @@ def submit(token: str):
         # 120 posts from 120 addresses must not silence a village (the next one may be a
         # real drug report): past its limit, a report is taken and held apart.
         held = True
-    form_key = operations.villager_form_key(
-        key,
-        village,
-        category=category.code,
-        description=values["description"],
-        place_text=values["place_text"],
-        reporter=reporter,
-    )
     # A resend is answered before any photo is processed again.
-    photos = []
-    if operations.find_villager_report(form_key) is None:
+    if operations.find_villager_report(operations.villager_form_key(key, draft)) is None:
         uploads = [f for f in request.files.getlist("photos") if f and f.filename]
-        photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
-    case, secret, resent = operations.submit_villager_report(
-        village,
-        category=category.code,
-        description=values["description"],
-        place_text=values["place_text"],
-        idempotency_key=key,
-        photos=photos,
-        reporter=reporter,
-        happening_now=values["happening_now"],
-        held=held,
-    )
+        draft.photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
+    case, secret, resent = operations.submit_villager_report(draft, idempotency_key=key, held=held)
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template(
         "villager/submitted.html",

@@ -7,16 +7,13 @@ from flask_smorest import Blueprint
 from miniprogram_api.api import client_ip, current_user, login_required, require_body_type
 from miniprogram_api.cases import present
 from miniprogram_api.cases.schemas import (
-    ActionSchema,
     CaseDetailSchema,
     CaseListQuerySchema,
     CasePageSchema,
-    ReportCreateSchema,
 )
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server.cases import access, lookup, media, operations, queries, workflow
-from server.cases.operations import Party, ReportDraft, Reporter
+from server.cases import access, inputs, lookup, media, operations, queries, workflow
 from server.db import db
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1", description="上报与案件")
@@ -24,9 +21,9 @@ bp.before_request(require_body_type("application/json"))
 
 # Input schemas as instances: given a class, webargs builds a new schema (and its nested
 # ones) for every request. A schema holds no per-load state, so one serves every thread.
-REPORT_CREATE = ReportCreateSchema()
+REPORT_CREATE = inputs.ReportInput()
 CASE_LIST_QUERY = CaseListQuerySchema()
-ACTION = ActionSchema()
+ACTION = inputs.ActionInput()
 CASE_DETAIL = CaseDetailSchema()
 
 
@@ -42,29 +39,10 @@ class Reports(MethodView):
     @bp.alt_response(403, description="无权以此身份或为此村上报")
     @bp.alt_response(409, description="同一请求正在处理中")
     @bp.alt_response(422, description="内容有误，或 Idempotency-Key 已用于另一个请求")
-    def post(self, data):
+    def post(self, draft):
         """File a report (a grid worker's, or the center's walk-in or hotline report)."""
         user = current_user()
-        draft = ReportDraft(
-            village=data["village"],
-            category=data["category"],
-            description=data["description"],
-            source=data["source"],
-            grid=data.get("grid"),
-            severity=data.get("severity"),
-            risk_level=data.get("risk_level"),
-            people_involved=data["people_involved"],
-            group_dispute=data["group_dispute"],
-            criminal_risk=data["criminal_risk"],
-            happening_now=data["happening_now"],
-            place_text=data.get("place_text"),
-            latitude=data.get("latitude"),
-            longitude=data.get("longitude"),
-            occurred_at=data.get("occurred_at"),
-            reporter=Reporter(**data["reporter"]),
-            parties=[Party(**p) for p in data["parties"]],
-        )
-        draft.photos = media.claimable_photos(data["photos"], owner=user)
+        draft.photos = media.claimable_photos(draft.photos, owner=user)
         case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
         return present.detail(case, user, ip=client_ip())
 

@@ -1,141 +1,19 @@
-"""Bodies of /reports and /cases. Input schemas refuse unknown fields (marshmallow's RAISE)."""
+"""Bodies of /reports and /cases. What a report or an action takes is checked by the core's
+input schemas (server/cases/inputs.py), the same ones the admin's forms use; the
+schemas here are the list's query and the answers."""
 
 import marshmallow as ma
 from marshmallow import validate
 
 from miniprogram_api.media.schemas import PhotoSchema
-from server.cases.workflow import ACTIONS, SATISFACTION, VISIT_OUTCOMES
-from server.models import (
-    CaseStatus,
-    ClosingReason,
-    PartyKind,
-    PartySide,
-    ResultCode,
-    RiskLevel,
-    Severity,
-)
-
-MAX_PHOTOS = 9
-
-
-def _values(enum_cls):
-    return validate.OneOf([m.value for m in enum_cls])
-
+from server.cases.inputs import QueryId
+from server.models import CaseStatus
 
 Text = ma.fields.String
 
 
-def Id(**kwargs):  # noqa: N802 - reads as a field type
-    """A database id: a positive integer that fits every database's INTEGER."""
-    return ma.fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1), **kwargs)
-
-
-def QueryId(**kwargs):  # noqa: N802 - reads as a field type
-    """A database id in a query string, where every value arrives as text (?village=3)."""
-    return ma.fields.Integer(strict=False, validate=validate.Range(1, 2**31 - 1), **kwargs)
-
-
-class ReporterSchema(ma.Schema):
-    anonymous = ma.fields.Boolean(load_default=True)
-    name = Text(validate=validate.Length(max=64), allow_none=True)
-    phone = Text(validate=validate.Length(max=32), allow_none=True)
-    wechat = Text(validate=validate.Length(max=64), allow_none=True)
-    on_behalf = ma.fields.Boolean(
-        load_default=False,
-        metadata={
-            "description": "网格员代村民上报：村民已同意（anonymous 为真即不留姓名，否则留下的姓名"
-            "与联系方式仅调处中心可见）"
-        },
-    )
-
-
-class PartySchema(ma.Schema):
-    name = Text(required=True, validate=validate.Length(min=1, max=64))
-    side = Text(load_default=PartySide.APPLICANT.value, validate=_values(PartySide))
-    kind = Text(load_default=PartyKind.PERSON.value, validate=_values(PartyKind))
-    phone = Text(validate=validate.Length(max=32), allow_none=True)
-
-
-class ReportCreateSchema(ma.Schema):
-    category = Text(
-        required=True,
-        validate=validate.Length(min=1, max=16),
-        metadata={"description": "类别代码，如 D02、S04"},
-    )
-    village = Id(required=True)
-    grid = Id(allow_none=True)
-    description = Text(required=True, validate=validate.Length(min=1, max=2000))
-    place_text = Text(validate=validate.Length(max=200), allow_none=True)
-    latitude = ma.fields.Float(validate=validate.Range(-90, 90), allow_none=True, allow_nan=False)
-    longitude = ma.fields.Float(
-        validate=validate.Range(-180, 180), allow_none=True, allow_nan=False
-    )
-    occurred_at = ma.fields.AwareDateTime(allow_none=True)
-    people_involved = ma.fields.Integer(
-        load_default=1, strict=True, validate=validate.Range(1, 100000)
-    )
-    group_dispute = ma.fields.Boolean(load_default=False)
-    criminal_risk = ma.fields.Boolean(load_default=False)
-    happening_now = ma.fields.Boolean(
-        load_default=False,
-        metadata={
-            "description": "正在发生（起火、冒烟、打架…）：任何类别都按紧急处理，30分钟内受理派遣"
-        },
-    )
-    severity = Text(validate=_values(Severity), allow_none=True)
-    risk_level = Text(validate=_values(RiskLevel), allow_none=True)
-    source = Text(
-        load_default="grid_worker",
-        validate=validate.OneOf(["grid_worker", "screening", "walk_in", "hotline"]),
-    )
-    reporter = ma.fields.Nested(ReporterSchema, load_default=dict)
-    parties = ma.fields.List(
-        ma.fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=20)
-    )
-    photos = ma.fields.List(
-        Text(validate=validate.Length(min=1, max=32)),
-        load_default=list,
-        validate=validate.Length(max=MAX_PHOTOS),
-        metadata={"description": "先上传到 /media 得到的图片 id"},
-    )
-
-
-class ActionSchema(ma.Schema):
-    action = Text(required=True, validate=validate.OneOf(sorted(ACTIONS)))
-    version = ma.fields.Integer(
-        required=True,
-        strict=True,
-        validate=validate.Range(1, 2**31 - 1),
-        metadata={"description": "看到的案件版本；已被他人更新则返回 409"},
-    )
-    note = Text(validate=validate.Length(min=1, max=2000))
-    reason = Text(validate=validate.Length(min=1, max=2000))
-    text = Text(validate=validate.Length(min=1, max=2000))
-    lead_department = Id()
-    co_departments = ma.fields.List(Id(), validate=validate.Length(max=10))
-    handler = Id()
-    due_at = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
-    parties_consent = ma.fields.Boolean()
-    result_code = Text(validate=_values(ResultCode))
-    result_text = Text(validate=validate.Length(min=1, max=2000))
-    closing_reason = Text(validate=_values(ClosingReason))
-    category = Text(validate=validate.Length(min=1, max=16))
-    risk_level = Text(validate=_values(RiskLevel))
-    criminal_risk = ma.fields.Boolean(metadata={"description": "民转刑风险"})
-    severity = Text(validate=_values(Severity))
-    satisfaction = Text(validate=validate.OneOf(sorted(SATISFACTION)))
-    outcome = Text(
-        validate=validate.OneOf(sorted(VISIT_OUTCOMES)),
-        metadata={
-            "description": "回访结果：gone 问题已消除、back_again 问题再次出现、kept 协议已履行、"
-            "broken 协议未履行（后两项仅限矛盾纠纷）"
-        },
-    )
-    into = Text(validate=validate.Length(min=1, max=20))
-    photos = ma.fields.List(
-        Text(validate=validate.Length(min=1, max=32)), validate=validate.Length(max=MAX_PHOTOS)
-    )
+def _values(enum_cls):
+    return validate.OneOf([m.value for m in enum_cls], error="取值无效。")
 
 
 class CaseListQuerySchema(ma.Schema):

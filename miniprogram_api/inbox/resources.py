@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 
 from miniprogram_api.api import current_user, login_required, require_body_type
-from miniprogram_api.cases.schemas import Id, QueryId
+from server.cases.inputs import Id, QueryId
 from server.follow_through import inbox
 from server.infra import codes
 

@@ -8,11 +8,10 @@ from marshmallow import validate
 from sqlalchemy import select
 
 from miniprogram_api.api import current_user, login_required, require_body_type
-from miniprogram_api.cases.schemas import Id, PartySchema, QueryId
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server.cases import access
-from server.cases.operations import Party, ReportDraft
+from server.cases import access, inputs
+from server.cases.inputs import Id, QueryId
 from server.db import db
 from server.follow_through import screening
 from server.infra.errors import NotFound
@@ -20,20 +19,6 @@ from server.models import Case, Screening, Village
 
 bp = Blueprint("screenings", __name__, url_prefix="/api/v1/screenings", description="排查")
 bp.before_request(require_body_type("application/json"))
-
-
-class FindingSchema(ma.Schema):
-    category = ma.fields.String(required=True, validate=validate.Length(min=1, max=16))
-    description = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    place_text = ma.fields.String(validate=validate.Length(max=200), allow_none=True)
-    people_involved = ma.fields.Integer(
-        load_default=1, strict=True, validate=validate.Range(1, 100000)
-    )
-    group_dispute = ma.fields.Boolean(load_default=False)
-    criminal_risk = ma.fields.Boolean(load_default=False)
-    parties = ma.fields.List(
-        ma.fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=20)
-    )
 
 
 class ScreeningCreateSchema(ma.Schema):
@@ -46,7 +31,7 @@ class ScreeningCreateSchema(ma.Schema):
         metadata={"description": "已排查的类别代码（清单）"},
     )
     findings = ma.fields.List(
-        ma.fields.Nested(FindingSchema),
+        ma.fields.Nested(inputs.FindingInput),
         load_default=list,
         validate=validate.Length(max=50),
         metadata={"description": "发现的问题；为空即零报告"},
@@ -97,24 +82,11 @@ class Screenings(MethodView):
         village = db.session.get(Village, data["village"])
         if village is None:
             raise NotFound("村不存在。")
-        findings = [
-            ReportDraft(
-                village=village,
-                category=f["category"],
-                description=f["description"],
-                place_text=f.get("place_text"),
-                people_involved=f["people_involved"],
-                group_dispute=f["group_dispute"],
-                criminal_risk=f["criminal_risk"],
-                parties=[Party(**p) for p in f["parties"]],
-            )
-            for f in data["findings"]
-        ]
         item = screening.file_screening(
             actor=user,
             village=village,
             checked=data["checked"],
-            findings=findings,
+            findings=data["findings"],
             screened_at=data.get("screened_at"),
             note=data.get("note"),
             idempotency_key=g.idempotency_key,

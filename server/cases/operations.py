@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
-from server.cases import access, media, outbox, repeats, workflow
+from server.cases import access, limits, media, outbox, repeats, tracking, workflow
 from server.db import db, new_rows
 from server.infra import clock, codes
 from server.infra.errors import (
@@ -48,8 +48,6 @@ from server.organisation.deadlines import Deadlines
 from server.organisation.routing import Route, route
 from server.trust import identity
 
-MAX_DESCRIPTION = 2000
-MAX_PLACE = 200  # Case.place_text
 # Who may file a report through each channel; villagers (no account) only by QR code.
 SOURCE_ROLES = {
     Source.QR: {None},
@@ -87,9 +85,9 @@ class Reporter:
 class ReportDraft:
     """Everything a new report may carry; `submit_report` checks it all."""
 
-    village: int | Village
     category: str | Category
     description: str
+    village: int | Village | None = None  # None: the caller's (a screening's) to give
     source: str = Source.QR.value
     grid: int | Grid | None = None
     severity: str | None = None
@@ -148,7 +146,7 @@ def _check_reporter(reporter: Reporter) -> Reporter:
         return Reporter()
     if not given["name"] and not given["phone"] and not given["wechat"]:
         raise _fail("实名上报请至少留下姓名或联系方式。", "reporter", "missing_identity")
-    for key, limit in (("name", 64), ("phone", 32), ("wechat", 64)):
+    for key, limit in (("name", limits.NAME), ("phone", limits.PHONE), ("wechat", limits.WECHAT)):
         if given[key] and len(given[key]) > limit:
             raise _fail("姓名或联系方式过长。", f"reporter.{key}", "too_long")
     return Reporter(False, given["name"], given["phone"], given["wechat"])
@@ -231,12 +229,12 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
     description = (draft.description or "").strip()
     if not description:
         raise _fail("请描述发生了什么。", "description", "missing_field")
-    if len(description) > MAX_DESCRIPTION:
-        raise _fail(f"描述最多{MAX_DESCRIPTION}字。", "description", "too_long")
+    if len(description) > limits.TEXT:
+        raise _fail(f"描述最多{limits.TEXT}字。", "description", "too_long")
     # Every text is bounded here, by the column it goes to, whatever the surface checked:
     # a statement that fails at the database loses the villager's report.
-    if len((draft.place_text or "").strip()) > MAX_PLACE:
-        raise _fail(f"地点最多{MAX_PLACE}字。", "place_text", "too_long")
+    if len((draft.place_text or "").strip()) > limits.PLACE:
+        raise _fail(f"地点最多{limits.PLACE}字。", "place_text", "too_long")
     if (draft.latitude is None) != (draft.longitude is None):
         raise _fail("经纬度须同时提供。", "coordinates", "coordinates_unpaired")
     if draft.latitude is not None and not (
@@ -248,7 +246,10 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
             raise _fail("发生时间须带时区。", "occurred_at", "invalid_datetime")
         if draft.occurred_at > clock.now():
             raise _fail("发生时间不能晚于现在。", "occurred_at", "occurred_in_future")
-    if not isinstance(draft.people_involved, int) or not 1 <= draft.people_involved <= 100000:
+    if (
+        not isinstance(draft.people_involved, int)
+        or not 1 <= draft.people_involved <= limits.PEOPLE
+    ):
         raise _fail("涉及人数须为正整数。", "people_involved", "invalid_number")
     try:
         severity = Severity(draft.severity) if draft.severity else category.default_severity
@@ -264,11 +265,11 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
     parties = []
     for i, party in enumerate(draft.parties):
         name = (party.name or "").strip()
-        if not name or len(name) > 64:
-            raise _fail("当事人姓名不能为空且不超过64字。", f"parties[{i}].name")
+        if not name or len(name) > limits.NAME:
+            raise _fail(f"当事人姓名不能为空且不超过{limits.NAME}字。", f"parties[{i}].name")
         try:
             phone = (party.phone or "").strip() or None
-            if phone is not None and len(phone) > 32:
+            if phone is not None and len(phone) > limits.PHONE:
                 raise _fail("当事人电话过长。", f"parties[{i}].phone", "too_long")
             parties.append(
                 CaseParty(
@@ -353,25 +354,17 @@ def timeline(case: Case, *, viewer: User | None) -> list[CaseEvent]:
     return [e for e in case.events if not e.internal]
 
 
-def villager_form_key(
-    idempotency_key: str,
-    village: Village,
-    *,
-    category: str,
-    description: str,
-    place_text: str | None,
-    reporter: Reporter | None,
-) -> str:
+def villager_form_key(idempotency_key: str, draft: ReportDraft) -> str:
     """The form's key bound to what the form says: a resend of the same report matches,
     while a stale key sent with another report (a shared phone, a cached page) does not,
     so nobody is ever shown someone else's report or tracking code."""
-    reporter = reporter or Reporter()
+    reporter = draft.reporter
     content = json.dumps(
         [
-            village.id,
-            category,
-            (description or "").strip(),
-            (place_text or "").strip(),
+            draft.village.id,
+            str(draft.category),
+            (draft.description or "").strip(),
+            (draft.place_text or "").strip(),
             reporter.anonymous,
             reporter.name,
             reporter.phone,
@@ -383,55 +376,27 @@ def villager_form_key(
 
 def find_villager_report(form_key: str) -> Case | None:
     """The case a villager's form (see `villager_form_key`) already made, if any."""
-    from server.cases import tracking
-
     return find_by_idempotency_key(tracking.key_hash(form_key))
 
 
 def submit_villager_report(
-    village: Village,
-    *,
-    category: str,
-    description: str,
-    idempotency_key: str,
-    place_text: str | None = None,
-    reporter: Reporter | None = None,
-    photos: list | None = None,
-    happening_now: bool = False,
-    held: bool = False,
+    draft: ReportDraft, *, idempotency_key: str, held: bool = False
 ) -> tuple[Case, str, bool]:
-    """A report from a village's QR page: (case, tracking secret, whether it was a resend).
+    """A report from a village's QR page (`draft`, its village given): (case, tracking
+    secret, whether it was a resend).
 
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
     case and shows the same tracking secret. Stores no address, user agent or device id.
     `held`: the village's limit is used up (a flood): the report is taken all the same,
     held apart for the center (Case.held_as_spam) — a village's QR never goes silent.
     """
-    from server.cases import tracking
-
-    form_key = villager_form_key(
-        idempotency_key,
-        village,
-        category=category,
-        description=description,
-        place_text=place_text,
-        reporter=reporter,
-    )
+    form_key = villager_form_key(idempotency_key, draft)
     secret = tracking.secret_for(form_key)
     stored_key = tracking.key_hash(form_key)
     existing = find_by_idempotency_key(stored_key)
     if existing is not None:
         return existing, secret, True
-    draft = ReportDraft(
-        village=village,
-        category=category,
-        description=description,
-        source=Source.QR.value,
-        place_text=place_text,
-        happening_now=happening_now,
-        reporter=reporter or Reporter(),
-        photos=list(photos or []),
-    )
+    draft.source = Source.QR.value
     try:
         case = submit_report(
             draft,

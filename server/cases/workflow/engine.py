@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.cases import access
+from server.cases import access, limits
 from server.cases.workflow.events import new_event, record
 from server.cases.workflow.fields import REOPENING_OUTCOMES, VISIT_OUTCOMES, as_json, clean
 from server.cases.workflow.states import ENDED, OPEN
@@ -124,7 +124,9 @@ def apply(
             case,
             "reopen",
             actor=actor,
-            reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[:2000],
+            reason=f"回访发现{VISIT_OUTCOMES[cleaned['outcome']]}：{cleaned['text']}"[
+                : limits.TEXT
+            ],
         )
     return event
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from server.cases import limits
 from server.cases.workflow.transition import Transition
 from server.db import db
 from server.infra.errors import ValidationFailed
 from server.models import Case, ClosingReason, ResultCode, RiskLevel, Severity
 
 
-def clean_text(value, name, max_length=2000) -> str:
+def clean_text(value, name, max_length=limits.TEXT) -> str:
     """A required free text, stripped, of at most `max_length` characters."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(
@@ -69,7 +70,7 @@ def clean_moment(value, name) -> datetime:
     return value
 
 
-# Free text: a non-empty string of at most 2000 characters, whichever action carries it.
+# Free text: a non-empty string of at most limits.TEXT characters, whatever action carries it.
 TEXT_FIELDS = frozenset({"reason", "note", "text", "result_text"})
 
 FIELD_LABELS = {
