@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from flask import Flask
 
+# The view modules add their routes to `bp` as they are imported.
+from admin import audit, cases, figures, inbox, manage, queue, signin  # noqa: F401
 from admin.blueprint import bp, csrf
+from server.trust import websession
 
 
 def init_app(app: Flask) -> None:
     """Register the admin pages, its sessions and CSRF protection."""
-    from admin import audit, cases, figures, inbox, manage, queue, signin  # noqa: F401
-    from server.trust import websession
 
     websession.init_app(app)
     # CSRF is checked by the admin blueprint itself (the API and villagers' pages have

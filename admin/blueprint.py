@@ -19,6 +19,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from server.db import db, unit
+from server.follow_through.inbox import unread_count
 from server.infra import clock, pageheaders
 from server.infra.errors import DomainError, ValidationFailed
 from server.models import Role, User
@@ -80,8 +81,6 @@ def _globals():
     user = g.get("user")
 
     def unread():
-        from server.follow_through.inbox import unread_count
-
         return unread_count(user) if user else 0
 
     return {"user": user, "csrf_token": generate_csrf, "Role": Role, "unread": unread}

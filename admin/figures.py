@@ -6,15 +6,17 @@ import io
 from datetime import timedelta
 
 from flask import Response, current_app, g, render_template, request, url_for
+from openpyxl import Workbook
 from sqlalchemy import select
 
-from admin.blueprint import bp, id_value, require
+from admin.blueprint import bp, client_ip, id_value, require
 from server.cases import access
 from server.db import db
 from server.figures import cells, statistics
 from server.infra import clock
 from server.models import Category, CategoryGroup, Role, Source, Village
 from server.organisation.deadlines import load_calendar, unconfirmed_next_year
+from server.trust import audit
 
 FIGURE_ROLES = (Role.CENTER, Role.LEADER, Role.ADMIN)
 
@@ -194,8 +196,6 @@ def report():
 @require(*FIGURE_ROLES)
 def report_xlsx():
     """The same report as an Excel workbook."""
-    from openpyxl import Workbook
-
     period = _period()
     f = _figures(period)
     book = Workbook()
@@ -235,10 +235,6 @@ def report_xlsx():
             table.append(cells.row(table, [key, value]))
     out = io.BytesIO()
     book.save(out)
-    from flask import g
-
-    from admin.blueprint import client_ip
-    from server.trust import audit
 
     audit.record(
         "report.exported",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, url_for
+from flask import current_app, g, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from admin.blueprint import bp, require
 from server.cases import access
 from server.db import db
 from server.follow_through import inbox as messages
+from server.follow_through import screening
 from server.infra import clock, codes
-from server.models import Case, CaseEvent, Role
+from server.models import Case, CaseEvent, Role, Screening, User
 
 
 @bp.get("/inbox")
@@ -54,15 +55,11 @@ def supervision():
 @require(Role.CENTER, Role.LEADER, Role.ADMIN)
 def coverage():
     """Screening coverage (排查无盲区): villages x weeks and months; gaps highlighted."""
-    from flask import current_app
-
-    from server.follow_through import screening
 
     today = clock.local(clock.now()).date()
     config = current_app.config
     week_periods = screening.weeks(today, 8, int(config["SCREENINGS_PER_WEEK"]))
     month_periods = screening.months(today, 3, int(config["SCREENINGS_PER_MONTH"]))
-    from server.models import Screening, User
 
     recent = db.session.execute(
         select(Screening, User)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
-from flask import g, jsonify, render_template, request
+from flask import g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
 from server.cases import queue as triage
 from server.db import db
 from server.infra import clock, codes
+from server.infra.errors import ValidationFailed
 from server.models import (
     CaseStatus,
     Category,
@@ -55,8 +56,6 @@ def index():
         Role.AUDITOR: "admin.audit_log",
     }.get(g.user.role)
     if landing:  # the three duties read no cases: each lands on its own work
-        from flask import redirect, url_for
-
         return redirect(url_for(landing))
     filters = _filters()
     page = triage.page(g.user, filters, cursor=request.args.get("after") or None)
@@ -89,9 +88,6 @@ def index():
 @require(*CASE_ROLES)
 def counted():
     """The cases a figure of the dashboard counts (?event=accept&from=…&to=…)."""
-    from datetime import date, time
-
-    from server.infra.errors import ValidationFailed
 
     action = request.args.get("event", "")
     try:

@@ -10,6 +10,7 @@ from admin.blueprint import ADMIN_ROLES, bp, client_ip
 from server import auth
 from server.db import unit
 from server.infra.errors import DomainError, TooManyRequests
+from server.trust import audit
 
 
 def _safe_next(target: str | None) -> str:
@@ -48,8 +49,6 @@ def login():
 @bp.post("/logout")
 def logout():
     """Sign out: the session row is deleted, and the sign-out is on record."""
-    from server.trust import audit
-
     if g.user is not None:
         audit.record(
             "auth.logout",

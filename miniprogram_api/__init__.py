@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, send_from_directory
+import flask_swagger_ui
+from flask import Blueprint, Flask, request, send_from_directory
 
 from miniprogram_api.api import PREFIX, SPEC_INFO, Api, handle_domain_error
+from miniprogram_api.auth.resources import bp as auth_bp
+from miniprogram_api.cases.resources import bp as cases_bp
+from miniprogram_api.inbox.resources import bp as inbox_bp
+from miniprogram_api.media.resources import bp as media_bp
+from miniprogram_api.notices.resources import bp as notices_bp
+from miniprogram_api.qr.resources import bp as qr_bp
+from miniprogram_api.reference.resources import bp as reference_bp
+from miniprogram_api.screenings.resources import bp as screenings_bp
+from miniprogram_api.todo.resources import bp as todo_bp
 from server.infra.errors import DomainError
 
 
 def _swagger_dist() -> Path:
-    import flask_swagger_ui
-
     return Path(flask_swagger_ui.__file__).parent / "dist"
 
 
@@ -33,8 +41,6 @@ def swagger_asset(filename: str):
 def _not_stored(response):
     """An API answer may carry an informant's identity or a case: no cache keeps it, on
     the phone or on the way (a photo or the docs' files set their own caching)."""
-    from flask import request
-
     if request.path.startswith(PREFIX) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -42,16 +48,6 @@ def _not_stored(response):
 
 def init_app(app: Flask) -> None:
     """Register the API, its docs and its error handling."""
-    from miniprogram_api.auth.resources import bp as auth_bp
-    from miniprogram_api.cases.resources import bp as cases_bp
-    from miniprogram_api.inbox.resources import bp as inbox_bp
-    from miniprogram_api.media.resources import bp as media_bp
-    from miniprogram_api.notices.resources import bp as notices_bp
-    from miniprogram_api.qr.resources import bp as qr_bp
-    from miniprogram_api.reference.resources import bp as reference_bp
-    from miniprogram_api.screenings.resources import bp as screenings_bp
-    from miniprogram_api.todo.resources import bp as todo_bp
-
     app.config.setdefault("API_TITLE", "grid-report 小程序接口")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
 from server import config as config_module
@@ -30,6 +31,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
 
+    # Here, not at the top: gunicorn's master imports `server.trust.accesslog` (its
+    # logger), and with it this package; the master must not load the whole app.
     from server import cli, health
 
     init_database(app)
@@ -41,8 +44,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     if int(app.config["PROXY_COUNT"]) > 0:
         # Behind nginx every request comes from 127.0.0.1: take the client's address (rate
         # limits, the audit log) and scheme from the headers our own proxy sets.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
     return app

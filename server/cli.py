@@ -7,20 +7,33 @@ not at all; `init_app` makes it so for every command here.
 
 from __future__ import annotations
 
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
 import click
-from flask import Flask
+from flask import Flask, current_app, render_template
 from flask.cli import FlaskGroup
 from sqlalchemy import func, select
 
+from server import demo
+from server.cases.lookup import find_case
+from server.cases.workflow import ACTIONS
 from server.db import db, unit
+from server.figures import ledgers
+from server.figures.periods import Period
+from server.follow_through import notifications, sweep
 from server.infra import clock, codes
 from server.infra.errors import DomainError
-from server.models import Department, Grid, Role, User
-from server.trust import passwords
+from server.models import Department, Grid, Role, Town, User, Village
+from server.organisation import catalogue, management, qr
+from server.trust import audit, identity, passwords
 
 
 def main() -> None:
     """Entry point of the `grid-report` console script."""
+    # Here, not at the top: create_app registers this module's commands, so the app
+    # factory's module imports this one first.
     from server import create_app
 
     cli = FlaskGroup(
@@ -33,9 +46,6 @@ def main() -> None:
 @click.option("--if-empty", is_flag=True, help="Only when the database has no users yet.")
 def seed_demo_command(if_empty: bool) -> None:
     """Load the demo town: 45 villages, departments, accounts and cases."""
-    from flask import current_app
-
-    from server import demo
 
     if current_app.config["ENV"] == "production":
         # Its accounts all share a published password (DEMO_PASSWORD).
@@ -50,8 +60,6 @@ def seed_demo_command(if_empty: bool) -> None:
 @click.command("seed-categories")
 def seed_categories_command() -> None:
     """Install the default categories (DESIGN.md) that are missing, by code."""
-    from server.organisation import catalogue
-
     added = catalogue.install_categories()
     click.echo(f"categories added: {added}")
 
@@ -98,9 +106,6 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
 @click.argument("code")
 def case_command(code: str) -> None:
     """Print a case and its timeline (times in the town's zone)."""
-    from server.cases.lookup import find_case
-    from server.cases.workflow import ACTIONS
-
     case = find_case(code)
     if case is None:
         raise click.ClickException(f"找不到案件：{code}")
@@ -148,12 +153,6 @@ def case_command(code: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False))
 def export_qr_command(directory: str) -> None:
     """Write every village's QR code (PNG, SVG) and A4 poster (HTML) into DIRECTORY."""
-    from pathlib import Path
-
-    from flask import render_template
-
-    from server.models import Town, Village
-    from server.organisation import qr
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -190,9 +189,6 @@ def export_qr_command(directory: str) -> None:
 @click.argument("village_code")
 def rotate_qr_command(village_code: str) -> None:
     """Replace a village's QR token (a defaced or abused poster); print the new URL."""
-    from server.models import Village
-    from server.organisation import qr
-
     village = db.session.scalar(select(Village).where(Village.code == village_code))
     if village is None:
         raise click.ClickException(f"未知的村：{village_code}")
@@ -207,10 +203,6 @@ def rotate_qr_command(village_code: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     """Write a ledger (台账) for the days FROM..TO to an Excel FILE."""
-    from datetime import date, timedelta
-
-    from server.figures import ledgers
-    from server.figures.periods import Period
 
     try:
         start, end = date.fromisoformat(first), date.fromisoformat(last)
@@ -222,7 +214,6 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     # The export itself is audited: a ledger carries names and phones.
     with click.progressbar(length=0, label="导出中", show_pos=True) as bar:
         written = ledgers.write(kind, period, file, progress=bar.update)
-    from server.trust import audit
 
     audit.record(
         "ledger.exported",
@@ -243,9 +234,6 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
 def calendar_confirm_command(year: int, file) -> None:
     """Confirm YEAR's holidays and make-up workdays from the State Council's notice, its
     text (or a list of days) in FILE (- for standard input)."""
-    from server.infra.errors import DomainError
-    from server.organisation import management
-
     try:
         days = management.confirm_year(year, file.read(), actor=None)
     except DomainError as error:
@@ -256,8 +244,6 @@ def calendar_confirm_command(year: int, file) -> None:
 @click.command("sweep")
 def sweep_command() -> None:
     """Mark due-soon and overdue steps, supervise and chase (run every minute)."""
-    from server.follow_through import sweep
-
     click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in sweep.run().items()))
 
 
@@ -269,8 +255,6 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def audit_verify_command() -> None:
     """Prove no row of the audit log was changed or taken out (exit 1 if one was)."""
-    from server.trust import audit
-
     verdict = audit.verify()
     if verdict.broken_at is not None:
         click.echo(
@@ -285,9 +269,6 @@ def audit_verify_command() -> None:
 @audit_group.command("purge")
 def audit_purge_command() -> None:
     """Delete audit rows past AUDIT_RETENTION_DAYS (never under six months)."""
-    from flask import current_app
-
-    from server.trust import audit
 
     removed = audit.purge(int(current_app.config["AUDIT_RETENTION_DAYS"]))
     click.echo(
@@ -305,17 +286,12 @@ def identity_group() -> None:
 def identity_reseal_command() -> None:
     """Seal every informant identity with the first key of IDENTITY_KEYS (after adding a
     new key first; then the old one may go)."""
-    from server.trust import identity
-
     click.echo(f"identity reseal: {identity.reseal()} cases")
 
 
 @identity_group.command("purge")
 def identity_purge_command() -> None:
     """Forget the identity of informants whose case ended IDENTITY_RETENTION_DAYS ago."""
-    from flask import current_app
-
-    from server.trust import identity
 
     removed = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
     click.echo(f"identity purge: {removed} cases")
@@ -324,8 +300,6 @@ def identity_purge_command() -> None:
 @click.command("notify")
 def notify_command() -> None:
     """Deliver pending notifications (run every minute)."""
-    from server.follow_through import notifications
-
     click.echo("notify: " + ", ".join(f"{k} {v}" for k, v in notifications.deliver_due().items()))
 
 
@@ -335,9 +309,6 @@ def notify_command() -> None:
 def schedule_command(every: float, times: int) -> None:
     """Run the sweep and the sender on their schedule, for `make run`: in production the
     systemd timers do it (deploy/grid-report-sweep.timer, -notify.timer)."""
-    import time
-
-    from server.follow_through import notifications, sweep
 
     done = 0
     while True:

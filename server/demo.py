@@ -15,6 +15,7 @@ from sqlalchemy import select
 from server.cases import access, workflow
 from server.cases.operations import Party, ReportDraft, Reporter, submit_report
 from server.db import db
+from server.follow_through import screening
 from server.infra import clock
 from server.models import (
     Category,
@@ -365,7 +366,6 @@ def seed() -> dict[str, int]:
         cases.append(case)
     # Six weeks of screenings (排查): most villages weekly, a few missing weeks, so the
     # coverage page has gaps to show; most are nil returns.
-    from server.follow_through import screening
 
     checklist = [c.code for c in categories.values()]
     screenings = 0

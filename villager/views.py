@@ -18,9 +18,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server.cases import inputs, media, operations, tracking, workflow
 from server.db import db
+from server.figures import disclosure as monthly_disclosure
+from server.figures import statistics
 from server.infra import clock, codes, pageheaders
 from server.infra.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
-from server.models import Category, CategoryGroup, Step, Town
+from server.models import Category, CategoryGroup, Step, Town, Village
 from server.organisation import qr, reference
 from server.organisation.deadlines import Deadlines, parse_duration
 from server.trust import ratelimit
@@ -138,8 +140,6 @@ def _accept_promise(case) -> str:
 @bp.get("/")
 def home():
     """The front door: where each kind of user goes (a demo village's form, in development)."""
-    from server.models import Village
-
     demo_village = None
     if current_app.config["ENV"] != "production":
         demo_village = db.session.scalar(select(Village).order_by(Village.code).limit(1))
@@ -394,15 +394,13 @@ def poster(token: str):
 @bp.get("/disclosure/<int:year>-<int:month>")
 def disclosure(year: int | None = None, month: int | None = None):
     """每月一公开: the month's aggregate figures, public, with no case detail."""
-    from server.figures import disclosure, statistics
-
     today = clock.local(clock.now()).date()
     if year is None:  # the last full month
         first = today.replace(day=1)
         year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
     if not 1 <= (month or 0) <= 12 or not 2000 <= year <= 2100:
         raise NotFound("没有这个月份。")
-    figures = disclosure.disclosure(
+    figures = monthly_disclosure.disclosure(
         statistics.month(year, month), threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"])
     )
     return render_template("villager/disclosure.html", d=figures, town=_town())

@@ -1,5 +1,7 @@
 """/auth: tokens for the mini program."""
 
+from urllib.parse import quote, urlencode
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -18,6 +20,7 @@ from miniprogram_api.auth.schemas import (
 )
 from server import auth
 from server.infra import wechat
+from server.organisation.qr import public_base_url
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与微信绑定")
 bp.before_request(require_body_type("application/json"))
@@ -117,9 +120,6 @@ class WebAuthorize(MethodView):
     def get(self, query):
         """Where to send the phone for the official account's web authorization; it comes
         back to the workbench /m/ with `code` and `state`."""
-        from urllib.parse import quote, urlencode
-
-        from server.organisation.qr import public_base_url
 
         appid, _secret = wechat.official_account()
         back = f"{public_base_url()}/m/"

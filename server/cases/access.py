@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from server.infra.errors import ValidationFailed
 from server.models import Case, CaseAssignment, Category, Role, User
-from server.trust import audit
+from server.trust import audit, identity
 
 READ_ALL = frozenset({Role.CENTER, Role.LEADER})
 # Roles that may act on cases at all (the workflow narrows it per action).
@@ -93,7 +93,6 @@ def reveal_informant(case: Case, *, actor: User, ip: str | None = None) -> dict 
     audit.record("case.view_informant", actor=actor, object_type="case", object_id=case.code, ip=ip)
     if case.reporter_anonymous:
         return None
-    from server.trust import identity
 
     return {
         "name": identity.unseal(case.reporter_name),

@@ -4,8 +4,8 @@ returns, and the villages that met the duty in every month and every week of it.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -14,22 +14,31 @@ from server.figures.periods import Period, month
 from server.infra import clock
 from server.models import Screening
 
-if TYPE_CHECKING:  # the figures it fills in import this module
-    from server.figures.statistics import Figures
+
+@dataclass
+class Coverage:
+    """The screening figures of a period (fields of the same names in `Figures`)."""
+
+    screenings: int = 0
+    nil_returns: int = 0
+    villages: int = 0
+    villages_screened: int = 0  # the monthly duty met in every month of the period
+    villages_screened_weekly: int | None = None  # the weekly duty, every whole week
+    villages_missed: list[str] = field(default_factory=list)  # names, for the report
 
 
-def add_coverage(
-    figures: Figures,
+def coverage(
     period: Period,
     village_id,
     village_names: dict[int, str],
     required: int,
     required_weekly: int = 1,
-) -> None:
+) -> Coverage:
     """Screenings in the period, and the villages that met the duty in every month and in
     every week of it (排查无盲区): a year of two screenings meets no monthly minimum. The
     months and weeks counted are those the period holds whole and that have ended, or the
     period's own, when it holds none such."""
+    out = Coverage()
     start, end = period.bounds
     scope = [Screening.screened_at >= start, Screening.screened_at < end]
     if village_id:
@@ -46,8 +55,8 @@ def add_coverage(
         per_village[village] += 1
         per_month[village, day.year, day.month] += 1
         per_week[village, day - timedelta(days=day.weekday())] += 1
-        figures.screenings += 1
-        figures.nil_returns += bool(nil)
+        out.screenings += 1
+        out.nil_returns += bool(nil)
     months = [
         (y, m)
         for y, m in period.months()
@@ -60,19 +69,20 @@ def add_coverage(
         weeks.append(monday)
         monday += timedelta(days=7)
     village_ids = [village_id] if village_id else sorted(village_names)
-    figures.villages = len(village_ids)
+    out.villages = len(village_ids)
 
     def met(v) -> bool:
         if not months:  # a part of a month, or the month still running: its own count
             return per_village.get(v, 0) >= required
         return all(per_month.get((v, y, m), 0) >= required for y, m in months)
 
-    figures.villages_screened = sum(1 for v in village_ids if met(v))
-    figures.villages_missed = [village_names[v] for v in village_ids if not met(v)]
-    figures.villages_screened_weekly = (
+    out.villages_screened = sum(1 for v in village_ids if met(v))
+    out.villages_missed = [village_names[v] for v in village_ids if not met(v)]
+    out.villages_screened_weekly = (
         sum(
             1 for v in village_ids if all(per_week.get((v, w), 0) >= required_weekly for w in weeks)
         )
         if weeks
         else None
     )
+    return out

@@ -15,6 +15,7 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from server.cases.workflow import SATISFACTION
 from server.db import db
 from server.figures import cells
 from server.figures.periods import Period
@@ -136,8 +137,6 @@ def _yes(value: bool) -> str:
 
 
 def _satisfaction(value: str | None) -> str:
-    from server.cases.workflow import SATISFACTION
-
     return SATISFACTION.get(value or "", "")
 
 

@@ -3,7 +3,7 @@ and by the department leading them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
@@ -13,13 +13,22 @@ from server.figures.partials import case_scope
 from server.infra import clock
 from server.models import Case, Department
 
-if TYPE_CHECKING:  # the figures it fills in import this module
-    from server.figures.statistics import Figures
+
+@dataclass
+class Standing:
+    """What stands open now (fields of the same names in `Figures`)."""
+
+    overdue_now: int = 0
+    supervised_now: int = 0
+    worst_villages: list[tuple[str, int, int]] = field(default_factory=list)  # name, open, late
+    villages_now: list[tuple[int, str, int, int]] = field(default_factory=list)  # id, name, …
+    late_by_department: list[tuple[int, str, int, int]] = field(default_factory=list)
 
 
-def add_standing(figures: Figures, village_names, village_id, category_ids) -> None:
+def standing(village_names, village_id, category_ids) -> Standing:
     """What is open, late and supervised now. An open case is one with a running clock
     (ck_case_file_clock_iff_open): the queue's partial indexes serve this."""
+    out = Standing()
     scope = case_scope(village_id, category_ids)
     moment = clock.now()
     # Two reads, each answered by one of the queue's indexes alone.
@@ -32,8 +41,8 @@ def add_standing(figures: Figures, village_names, village_id, category_ids) -> N
         .where(*scope, Case.due_at.is_not(None))
         .group_by(Case.village_id)
     ).all()
-    figures.overdue_now = sum(int(late or 0) for _v, _n, late in open_rows)
-    figures.supervised_now = (
+    out.overdue_now = sum(int(late or 0) for _v, _n, late in open_rows)
+    out.supervised_now = (
         db.session.scalar(
             select(func.count())
             .select_from(Case)
@@ -41,13 +50,13 @@ def add_standing(figures: Figures, village_names, village_id, category_ids) -> N
         )
         or 0
     )
-    figures.worst_villages = sorted(
+    out.worst_villages = sorted(
         ((village_names[v], n, int(late or 0)) for v, n, late in open_rows),
         key=lambda row: (-row[2], -row[1], row[0]),
     )[:10]
     # The town at a glance: every village, its open and late cases (a link each).
     counts = {v: (n, int(late or 0)) for v, n, late in open_rows}
-    figures.villages_now = [
+    out.villages_now = [
         (v, name, *counts.get(v, (0, 0)))
         for v, name in sorted(village_names.items(), key=lambda i: i[0])
     ]
@@ -63,7 +72,8 @@ def add_standing(figures: Figures, village_names, village_id, category_ids) -> N
         .where(*scope, Case.due_at.is_not(None))
         .group_by(Department.id, Department.name)
     ).all()
-    figures.late_by_department = sorted(
+    out.late_by_department = sorted(
         ((d, name, n, int(late or 0)) for d, name, n, late in rows),
         key=lambda row: (-row[3], -row[2], row[1]),
     )
+    return out

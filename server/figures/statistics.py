@@ -268,10 +268,12 @@ def compute(
         figures.late_open[step] = n
     figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
-    standing.add_standing(figures, village_names, village_id, category_ids)
-    coverage.add_coverage(
-        figures, period, village_id, village_names, required_screenings, required_weekly
+    now = standing.standing(village_names, village_id, category_ids)
+    duty = coverage.coverage(
+        period, village_id, village_names, required_screenings, required_weekly
     )
+    for part in (now, duty):  # their fields are the figures' own, by name
+        vars(figures).update(vars(part))
     return figures
 
 

@@ -17,7 +17,7 @@ from server.cases.operations import ReportDraft, submit_report
 from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
-from server.models import Category, Role, Screening, Source, User, Village
+from server.models import Category, Notification, Role, Screening, Source, User, Village
 
 
 def file_screening(
@@ -134,7 +134,6 @@ def remind_late_villages(*, required_per_week: int) -> int:
         ).all()
     )
     reminded = 0
-    from server.models import Notification
 
     for village in db.session.scalars(select(Village)):
         if done.get(village.id, 0) >= required_per_week:

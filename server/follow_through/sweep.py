@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import or_, select
 
 from server.cases import outbox, workflow
 from server.db import db
+from server.figures import partials
+from server.follow_through import screening
 from server.infra import clock
 from server.models import Case, CaseStatus, Notification, ResultCode
+from server.trust import idempotency, identity, throttle, websession
 
 
 def _due(now):
@@ -77,14 +81,10 @@ def run(*, limit: int = 500) -> dict[str, int]:
                 f"{clock.local(case.due_at):%m-%d %H:%M}到期",
             )
         db.session.commit()
-    from flask import current_app
-
-    from server.trust import websession
 
     counts["sessions_purged"] = websession.purge_expired(
         int(current_app.config["ADMIN_IDLE_MINUTES"])
     )
-    from server.trust import idempotency, identity, throttle
 
     counts["throttles_purged"] = throttle.purge(now)
     counts["answers_purged"] = idempotency.purge(
@@ -92,13 +92,11 @@ def run(*, limit: int = 500) -> dict[str, int]:
     )
     counts["identities_purged"] = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
     counts["confirmation_reminders"] = remind_judicial_confirmation(now)
-    from server.follow_through import screening
 
     counts["screening_reminders"] = screening.remind_late_villages(
         required_per_week=int(current_app.config["SCREENINGS_PER_WEEK"])
     )
     db.session.commit()
-    from server.figures import partials
 
     # The dashboard adds up months that are over from what is kept here.
     counts["months_kept"] = partials.keep_month_figures()

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
+
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 _frozen: datetime | None = None
 
@@ -22,8 +24,6 @@ def now() -> datetime:
 
 def town_tz() -> ZoneInfo:
     """The town's time zone: the app's TIMEZONE setting, or Asia/Shanghai outside an app."""
-    from flask import current_app, has_app_context
-
     if has_app_context():
         return current_app.config.get("TZ", DEFAULT_TZ)
     return DEFAULT_TZ

@@ -25,6 +25,7 @@ from server.models import (
     Role,
     RoutingRule,
     Step,
+    Town,
     User,
     Village,
 )
@@ -201,8 +202,6 @@ def save_department(
     if clash is not None and clash is not department:
         raise Conflict("部门名称已存在。", code="department_taken")
     if department is None:
-        from server.models import Town
-
         department = Department(town=db.session.scalar(select(Town).order_by(Town.id)))
         db.session.add(department)
     department.name, department.kind, department.town_wide = name, kind, town_wide

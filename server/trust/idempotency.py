@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.db import db
@@ -194,7 +194,5 @@ def record(
 def purge(older_than: timedelta) -> int:
     """Forget stored answers older than `older_than` (a phone retries within minutes,
     not days; an answer kept for ever is a second copy of what it said)."""
-    from sqlalchemy import delete
-
     cutoff = clock.now() - older_than
     return db.session.execute(delete(_TABLE).where(_TABLE.c.created_at < cutoff)).rowcount or 0
