@@ -57,6 +57,25 @@ def test_the_database_refuses_a_dispatched_case_without_department(world, sessio
         savepoint.rollback()
 
 
+def _a_life(w):
+    """A dispute's life: accepted, mediated, visited, back again, mediated again."""
+    return (
+        ("accept", w.center, {}),
+        ("dispatch", w.center, {"lead_department": w.justice.id}),
+        ("sign_for", w.justice_handler, {}),
+        ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
+        ("verify", w.center, {}),
+        (
+            "record_visit",
+            w.worker1,
+            {"text": "又吵", "outcome": "back_again", "satisfaction": "dissatisfied"},
+        ),
+        ("dispatch", w.center, {"lead_department": w.justice.id}),
+        ("sign_for", w.justice_handler, {}),
+        ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
+    )
+
+
 def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_app):
     """Events written before case_event had the figures' columns get the same values."""
     from sqlalchemy import select
@@ -85,21 +104,7 @@ def test_the_figures_migration_gives_old_events_what_the_workflow_writes(fresh_a
     with fresh_app.app_context():
         w = build_world()
         case = new_report(w, "D02", parties=[])
-        for action, actor, fields in (
-            ("accept", w.center, {}),
-            ("dispatch", w.center, {"lead_department": w.justice.id}),
-            ("sign_for", w.justice_handler, {}),
-            ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
-            ("verify", w.center, {}),
-            (
-                "record_visit",
-                w.worker1,
-                {"text": "又吵", "outcome": "back_again", "satisfaction": "dissatisfied"},
-            ),
-            ("dispatch", w.center, {"lead_department": w.justice.id}),
-            ("sign_for", w.justice_handler, {}),
-            ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
-        ):
+        for action, actor, fields in _a_life(w):
             workflow.apply(case, action, actor=actor, **fields)
         db.session.commit()
         written = db.session.execute(select(*columns).order_by(CaseEvent.id)).all()
@@ -125,14 +130,7 @@ def test_a_case_s_memory_of_its_timeline_is_filled_from_its_events(fresh_app):
     with fresh_app.app_context():
         w = build_world()
         case = new_report(w, "D02", parties=[])
-        for action, actor, fields in (
-            ("accept", w.center, {}),
-            ("dispatch", w.center, {"lead_department": w.justice.id}),
-            ("sign_for", w.justice_handler, {}),
-            ("resolve", w.justice_handler, {"result_code": "mediated", "result_text": "调解成功"}),
-            ("verify", w.center, {}),
-            ("record_visit", w.worker1, {"text": "又吵", "outcome": "back_again"}),
-        ):
+        for action, actor, fields in _a_life(w):
             workflow.apply(case, action, actor=actor, **fields)
         db.session.commit()
         kept = db.session.scalar(select(Case.last_events).where(Case.id == case.id))
