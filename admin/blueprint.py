@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
+from server.cases import limits
 from server.db import db, unit
 from server.follow_through.inbox import unread_count
 from server.infra import clock, pageheaders
@@ -110,6 +111,8 @@ def _csrf_error(error):
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
+    # The request's work is rolled back: what it said it did (done()'s flash) goes too.
+    session.pop("_flashes", None)
     return render_template(
         "admin/error.html", title="无法完成", message=error.message, code=error.code
     ), error.http_status
@@ -134,18 +137,13 @@ def require(*roles: Role):
     return decorate
 
 
-# The largest id every database's INTEGER holds: a larger one is no row, and PostgreSQL
-# refuses to compare with it.
-MAX_ID = 2**31 - 1
-
-
 def id_value(raw: str | None, name: str) -> int | None:
     """An id from a query string or a form: None when empty; ValidationFailed (a page
     saying so, 422) when it is not a whole number of a row."""
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+    if not raw.isdigit() or not 1 <= int(raw) <= limits.ID:
         raise ValidationFailed(
             f"参数 {name} 须为有效的编号。", code="invalid_parameter", field=name
         )

@@ -133,11 +133,10 @@ def act(code: str, action: str):
     case = _case(code)
     try:
         version, fields = _fields(action)
-        event = workflow.apply(case, action, actor=g.user, expected_version=version, **fields)
         uploads = [f for f in request.files.getlist("photos") if f and f.filename][:9]
-        media.attach(
-            [media.store_photo(f.read(), uploader=g.user) for f in uploads], case=case, event=event
-        )
+        images = media.processed_images([f.read() for f in uploads])  # before any write
+        event = workflow.apply(case, action, actor=g.user, expected_version=version, **fields)
+        media.attach(media.store_images(images, uploader=g.user), case=case, event=event)
     except StaleCase:
         return refused(STALE, "admin.case_page", category="warning", code=case.code)
     except ValidationFailed as error:

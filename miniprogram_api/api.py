@@ -25,7 +25,6 @@ from server.infra.errors import (
 )
 
 PREFIX = "/api/v1"
-BEARER = [{"bearerAuth": []}]
 
 
 class ErrorSchema(ma.Schema):

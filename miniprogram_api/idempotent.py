@@ -111,7 +111,8 @@ def _work(view, outcome, scope, key, digest, *args, **kwargs) -> Response:
     try:
         response = view(*args, **kwargs)
     except DomainError as error:
-        unit.abandon()  # the work goes; the refusal is the answer a retry gets
+        if not error.keeps_work:
+            unit.abandon()  # the work goes; the refusal is the answer a retry gets
         response = domain_error_response(error)
     except HTTPException as error:
         if (error.code or 500) >= 500:

@@ -15,10 +15,6 @@ class ConfigError(RuntimeError):
     """The configuration cannot be used; the message says what to set."""
 
 
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 # name -> (default, parser). Defaults are safe for a developer's machine; production
 # (ENV=production) must set what `validate` asks for.
 DEFAULTS: dict[str, tuple[object, object]] = {

@@ -689,3 +689,65 @@ def test_the_dashboard_names_no_household_by_village_and_confidential_kind(clien
     assert "涉贩毒</td>" in client.get(f"/admin/dashboard?{month}&village={world.v1.id}").get_data(
         as_text=True
     )
+
+
+def test_two_people_deciding_one_approval_at_once_cannot_both(fresh_app):
+    """An approve and a refuse of the same ask, at once: one decides, the other finds it
+    decided (read FOR UPDATE); never an account made active under a 'refused' record."""
+    import threading
+
+    from server.infra.errors import NotFound
+    from server.models import Approval, AuditEntry
+    from server.organisation import management
+    from server.trust import approvals
+    from tests.factories import UserFactory, build_world
+
+    with fresh_app.app_context():
+        world = build_world()
+        deciders = [UserFactory(username=f"t_security{n}", role="security_admin") for n in (2, 3)]
+        management.create_user(
+            actor=world.security,
+            username="newcenter",
+            display_name="新值班员",
+            role="center",
+            password="Center@Duty77x",
+        )
+        db.session.commit()
+        (asked,) = db.session.scalars(select(Approval)).all()
+        ids = (asked.id, [d.id for d in deciders])
+        db.session.remove()
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def decide(decision, decider_id):
+        with fresh_app.app_context():
+            decider = db.session.get(User, decider_id)
+            barrier.wait(timeout=30)
+            try:
+                decision(ids[0], actor=decider)
+                db.session.commit()
+                outcomes.append(decision.__name__)
+            except NotFound:
+                db.session.rollback()
+                outcomes.append("found decided")
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=decide, args=(approvals.approve, ids[1][0])),
+        threading.Thread(target=decide, args=(approvals.refuse, ids[1][1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) in (["approve", "found decided"], ["found decided", "refuse"])
+    with fresh_app.app_context():
+        decided = db.session.scalars(
+            select(AuditEntry.action).where(
+                AuditEntry.action.in_(["approval.approved", "approval.refused"])
+            )
+        ).all()
+        assert len(decided) == 1
+        made = db.session.scalar(select(User).where(User.username == "newcenter"))
+        assert made.active is (decided == ["approval.approved"])
+        db.session.remove()

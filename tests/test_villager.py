@@ -469,3 +469,28 @@ def test_the_front_door_is_in_chinese_and_leads_everyone_on(client, world):
     icon = client.get("/favicon.ico", buffered=True)
     assert icon.status_code == 200
     assert icon.mimetype in {"image/vnd.microsoft.icon", "image/x-icon"}
+
+
+def test_a_failure_of_ours_on_a_villager_page_is_said_in_chinese(client, world, monkeypatch):
+    """Any page, not only the report form: an unexpected failure answers a Chinese page
+    (before, the error handler raised it again and the server sent its own English 500)."""
+    from server.figures import disclosure
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk controller hiccuped")
+
+    monkeypatch.setattr(disclosure, "disclosure", broken)
+    page = client.get("/disclosure")
+    assert page.status_code == 500
+    assert "服务器出了点问题" in page.get_data(as_text=True)
+
+
+def test_a_refused_form_that_cannot_be_drawn_again_says_why(client, world):
+    """A robot's post (the hidden field filled) with no form key: refused, and since the
+    form cannot be drawn again without its key, a page that says why."""
+    page = client.post(
+        f"/q/{world.v1.qr_token}",
+        data={"kind": "D02", "description": "x", "website": "http://spam.example"},
+    )
+    assert page.status_code == 422
+    assert "提交失败" in page.get_data(as_text=True)

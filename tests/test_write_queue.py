@@ -264,3 +264,24 @@ def test_a_read_for_update_takes_the_write_lock_before_it_reads(tmp_path):
             db.session.execute(text("SELECT count(*) FROM note"))
             assert _queue_taken(path)
         db.session.rollback()
+
+
+def test_a_write_said_as_sql_text_takes_the_lock_too(tmp_path):
+    """WITH ... UPDATE in plain SQL writes: it takes the lock before it runs; and a
+    COMMIT sent as SQL ends the transaction for the seam too (the next read-then-write
+    begins afresh)."""
+    path = tmp_path / "q.sqlite3"
+    app = _app(path)
+    with app.app_context():
+        db.session.execute(text("SELECT count(*) FROM note"))
+        db.session.execute(
+            text("WITH n AS (SELECT 1) UPDATE note SET body = 'x' WHERE rowid IN (SELECT 1)")
+        )
+        assert _queue_taken(path)
+        db.session.execute(text("COMMIT"))
+        db.session.execute(text("SELECT count(*) FROM note"))
+        assert not _queue_taken(path)  # a read after the COMMIT holds no lock
+        db.session.execute(text("INSERT INTO note (body) VALUES ('after')"))
+        assert _queue_taken(path)
+        db.session.commit()
+    assert _notes(app) == ["after"]

@@ -14,10 +14,10 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from server.cases import inputs, media, operations, tracking, workflow
-from server.db import db
+from server.db import db, unit
 from server.figures import disclosure as monthly_disclosure
 from server.figures import statistics
 from server.infra import clock, codes, pageheaders
@@ -65,23 +65,32 @@ def _domain_error(error: DomainError):
 
 
 def _error_page(error: DomainError) -> Response:
+    """A page that says why, in the town's name when the database can still say it."""
     template = {410: "villager/replaced.html", 429: "villager/limited.html"}.get(
         error.http_status, "villager/error.html"
     )
+    try:
+        town = _town()
+    except Exception:  # the failure being answered may be the database's own
+        unit.abandon()
+        town = None
     return _with_retry_after(
-        Response(render_template(template, error=error, town=_town()), status=error.http_status),
+        Response(render_template(template, error=error, town=town), status=error.http_status),
         error,
     )
 
 
 @bp.errorhandler(Exception)
 def _our_fault(failure: Exception):
-    """A report that failed inside (ours, not the villager's): logged, with no statement
-    values (hide_parameters), and the form comes back with what was typed, not a bare 500.
-    Elsewhere on these pages the failure goes on to the app's own 500."""
-    if request.endpoint != "villager.submit" or isinstance(failure, HTTPException):
-        raise failure
-    current_app.logger.exception("villager report failed (token %s)", request.view_args)
+    """A failure of ours on these pages: logged (with no statement values:
+    hide_parameters), and answered in Chinese: a report's form comes back with what was
+    typed, any other page says sorry, rather than a bare 500. An HTTP error (a 404 of
+    routing, a 405) is answered as it is."""
+    if isinstance(failure, HTTPException) and not isinstance(failure, InternalServerError):
+        return failure
+    current_app.logger.exception("villager page failed (%s)", request.endpoint)
+    if request.endpoint != "villager.submit":
+        return _error_page(DomainError(SORRY, code="server_error", http_status=500))
     return _form_again(
         DomainError(
             "服务器出了点问题，报告没有提交成功。您填写的内容还在，请稍后再点“提交”。",
@@ -89,6 +98,9 @@ def _our_fault(failure: Exception):
             http_status=500,
         )
     )
+
+
+SORRY = "服务器出了点问题，请稍后再试。"
 
 
 def _with_retry_after(response: Response, error: DomainError) -> Response:
@@ -210,20 +222,25 @@ def _form_key() -> str:
 
 def _form_again(error: DomainError) -> Response:
     """The report form again, with what was typed in it and why it was refused (the
-    request's work is rolled back already)."""
+    request's work is rolled back already); when the form itself cannot be drawn again
+    (its village, kind or key are what failed), a page that says why."""
     token = request.view_args["token"]
-    page = render_template(
-        "villager/report.html",
-        village=qr.resolve(token),
-        token=token,
-        category=_form_category(),
-        groups=_categories(),
-        town=_town(),
-        form_key=_form_key(),
-        values=_typed(),
-        error=error,
-        max_photos=MAX_PHOTOS,
-    )
+    try:
+        page = render_template(
+            "villager/report.html",
+            village=qr.resolve(token),
+            token=token,
+            category=_form_category(),
+            groups=_categories(),
+            town=_town(),
+            form_key=_form_key(),
+            values=_typed(),
+            error=error,
+            max_photos=MAX_PHOTOS,
+        )
+    except Exception:
+        current_app.logger.exception("villager form could not be drawn again")
+        return _error_page(error)
     return _with_retry_after(Response(page, status=error.http_status), error)
 
 
@@ -264,7 +281,7 @@ def submit(token: str):
     # A resend is answered before any photo is processed again.
     if operations.find_villager_report(operations.villager_form_key(key, draft)) is None:
         uploads = [f for f in request.files.getlist("photos") if f and f.filename]
-        draft.photos = [media.store_photo(f.read(), uploader=None) for f in uploads[:MAX_PHOTOS]]
+        draft.photos = media.store_photos([f.read() for f in uploads[:MAX_PHOTOS]], uploader=None)
     case, secret, resent = operations.submit_villager_report(draft, idempotency_key=key, held=held)
     link = url_for("villager.track", secret=secret, _external=False)
     return render_template(
@@ -302,10 +319,8 @@ def track(secret: str):
     """The report's status and public timeline; forms to add information or answer."""
     case = _tracked(secret)
     status_code, status_label = workflow.public_status(case)
-    answered = any(e.action == "answer_follow_up" for e in case.events)
     # A report merged into another follows it: the surviving case's progress.
     lives_on = workflow.survivor(case)
-    after_result = case.status in workflow.AFTER_RESULT
     return render_template(
         "villager/track.html",
         case=case,
@@ -314,11 +329,8 @@ def track(secret: str):
         timeline=workflow.public_timeline(case),
         secret=secret,
         town=_town(),
-        can_add=case.status in workflow.REPORTER_ACTIONS["add_info"][0],
-        can_answer=after_result and not answered,
         satisfaction=workflow.SATISFACTION,
-        can_complain=after_result and answered and case.complaint_at is None,
-        under_review=case.complaint_at is not None,
+        **workflow.reporter_may(case),
         survivor_timeline=workflow.public_timeline(lives_on, of_survivor=True)
         if lives_on is not case
         else None,

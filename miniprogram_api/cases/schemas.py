@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from miniprogram_api.media.schemas import PhotoSchema
+from server.cases import limits
 from server.cases.inputs import QueryId
 from server.models import CaseStatus
 
@@ -18,7 +19,7 @@ def _values(enum_cls):
 
 class CaseListQuerySchema(ma.Schema):
     status = Text(validate=_values(CaseStatus))
-    category = Text(validate=validate.Length(min=1, max=16))
+    category = Text(validate=validate.Length(min=1, max=limits.CATEGORY_CODE))
     village = QueryId()
     overdue = ma.fields.Boolean()
     awaiting_review = ma.fields.Boolean(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
-from server.cases import access, inputs
+from server.cases import access, inputs, limits
 from server.cases.inputs import Id, QueryId
 from server.db import db
 from server.follow_through import screening
@@ -25,7 +25,7 @@ class ScreeningCreateSchema(ma.Schema):
     village = Id(required=True)
     screened_at = ma.fields.AwareDateTime(allow_none=True)
     checked = ma.fields.List(
-        ma.fields.String(validate=validate.Length(min=1, max=16)),
+        ma.fields.String(validate=validate.Length(min=1, max=limits.CATEGORY_CODE)),
         required=True,
         validate=validate.Length(min=1, max=100),
         metadata={"description": "已排查的类别代码（清单）"},
@@ -36,7 +36,7 @@ class ScreeningCreateSchema(ma.Schema):
         validate=validate.Length(max=50),
         metadata={"description": "发现的问题；为空即零报告"},
     )
-    note = ma.fields.String(validate=validate.Length(max=500), allow_none=True)
+    note = ma.fields.String(validate=validate.Length(max=limits.NOTE), allow_none=True)
 
 
 class ScreeningSchema(ma.Schema):

@@ -19,14 +19,12 @@ from werkzeug.datastructures import MultiDict
 
 from server.cases import limits
 from server.cases.operations import Party, ReportDraft, Reporter
-from server.cases.workflow import ACTIONS, SATISFACTION, VISIT_OUTCOMES
-from server.cases.workflow.fields import FIELD_KINDS, FIELD_LABELS
+from server.cases.workflow import ACTIONS
+from server.cases.workflow.fields import FIELD_CHOICES, FIELD_KINDS, FIELD_LABELS
 from server.infra.errors import ValidationFailed
 from server.models import (
-    ClosingReason,
     PartyKind,
     PartySide,
-    ResultCode,
     RiskLevel,
     Severity,
     Source,
@@ -229,18 +227,9 @@ VILLAGER_REPORT = VillagerReportInput()
 
 # --- an action ---------------------------------------------------------------------------
 
-# The values each choice field of an action takes (the workflow offers the same ones).
-CHOICES = {
-    "result_code": ResultCode,
-    "closing_reason": ClosingReason,
-    "risk_level": RiskLevel,
-    "severity": Severity,
-    "satisfaction": SATISFACTION,
-    "outcome": VISIT_OUTCOMES,
-}
 _BY_KIND = {
     "text": lambda name: Text(least=1, most=limits.TEXT),
-    "choice": lambda name: Choice(CHOICES[name]),
+    "choice": lambda name: Choice(FIELD_CHOICES[name]),
     "boolean": lambda name: ma.fields.Boolean(),
     "datetime": lambda name: ma.fields.AwareDateTime(),
     "department": lambda name: Id(),

@@ -14,6 +14,7 @@ PEOPLE = 100_000  # people involved
 PARTIES = 20
 PHOTOS = 9
 CO_DEPARTMENTS = 10
+NOTE = 500  # a screening's note
 # The largest id every database's INTEGER holds: a larger one is no row, and PostgreSQL
 # refuses to compare with it.
 ID = 2**31 - 1

@@ -160,37 +160,65 @@ def _encode(image: Image.Image) -> bytes:
 
 def store_photo(raw: bytes, *, uploader: User | None) -> Photo:
     """Process `raw` and store it, unattached until a report or action claims it."""
-    config = current_app.config
-    if len(raw) > int(config["MEDIA_MAX_BYTES"]):
-        raise PayloadTooLarge("图片文件过大。", code="file_too_large")
-    if not raw:
-        raise ValidationFailed("没有收到图片。", code="missing_file", field="file")
-    processed = process_image(
-        raw,
-        max_pixels=int(config["MEDIA_MAX_PIXELS"]),
-        max_side=int(config["MEDIA_MAX_SIDE"]),
-        max_decoded=int(config["MEDIA_MAX_DECODED_BYTES"]),
-        slots=int(config["MEDIA_DECODES_PER_WORKER"]),
-    )
-    key, thumb_key = new_key(".jpg"), new_key(".jpg")
-    store = storage()
-    store.put(key, processed.data)
-    store.put(thumb_key, processed.thumbnail)
-    photo = Photo(
-        public_id=secrets.token_hex(16),
-        storage_key=key,
-        thumbnail_key=thumb_key,
-        content_type=CONTENT_TYPE,
-        width=processed.width,
-        height=processed.height,
-        size_bytes=len(processed.data),
-        sha256=hashlib.sha256(processed.data).hexdigest(),
-        uploaded_by_id=uploader.id if uploader else None,
-        created_at=clock.now(),
-    )
-    db.session.add(photo)
-    db.session.flush()
+    (photo,) = store_photos([raw], uploader=uploader)
     return photo
+
+
+def store_photos(raws: list[bytes], *, uploader: User | None) -> list[Photo]:
+    """Process each of `raws` and store them, unattached until a report or action claims
+    them (`processed_images`, then `store_images`)."""
+    return store_images(processed_images(raws), uploader=uploader)
+
+
+def processed_images(raws: list[bytes]) -> list:
+    """Each of `raws` checked, decoded and re-encoded, nothing written yet: done before a
+    request writes anything, since on SQLite the first write takes the lock every other
+    writer waits for."""
+    config = current_app.config
+    images = []
+    for raw in raws:
+        if len(raw) > int(config["MEDIA_MAX_BYTES"]):
+            raise PayloadTooLarge("图片文件过大。", code="file_too_large")
+        if not raw:
+            raise ValidationFailed("没有收到图片。", code="missing_file", field="file")
+        images.append(
+            process_image(
+                raw,
+                max_pixels=int(config["MEDIA_MAX_PIXELS"]),
+                max_side=int(config["MEDIA_MAX_SIDE"]),
+                max_decoded=int(config["MEDIA_MAX_DECODED_BYTES"]),
+                slots=int(config["MEDIA_DECODES_PER_WORKER"]),
+            )
+        )
+    return images
+
+
+def store_images(images: list, *, uploader: User | None) -> list[Photo]:
+    """Store processed images (their bytes, then their rows), unattached."""
+    photos = []
+    store = storage()
+    for image in images:
+        key, thumb_key = new_key(".jpg"), new_key(".jpg")
+        store.put(key, image.data)
+        store.put(thumb_key, image.thumbnail)
+        photos.append(
+            Photo(
+                public_id=secrets.token_hex(16),
+                storage_key=key,
+                thumbnail_key=thumb_key,
+                content_type=CONTENT_TYPE,
+                width=image.width,
+                height=image.height,
+                size_bytes=len(image.data),
+                sha256=hashlib.sha256(image.data).hexdigest(),
+                uploaded_by_id=uploader.id if uploader else None,
+                created_at=clock.now(),
+            )
+        )
+    if photos:
+        db.session.add_all(photos)
+        db.session.flush()  # their ids: a report or an action claims them by id
+    return photos
 
 
 def can_view_photo(user: User | None, photo: Photo) -> bool:

@@ -27,6 +27,7 @@ code that reads in order to write (a claim, the audit chain's end) says so with
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from sqlalchemy import event
@@ -113,6 +114,7 @@ def configure(engine: Engine, busy_timeout_ms: int) -> None:
         connection = conn.connection.dbapi_connection
         writes = _writes(statement, context)
         if not connection.in_transaction:
+            connection._ended()  # a COMMIT or ROLLBACK sent as SQL ended the last one
             if writes is None:
                 return
             if writes:
@@ -121,21 +123,32 @@ def configure(engine: Engine, busy_timeout_ms: int) -> None:
                 connection.execute("BEGIN")
         elif writes and not connection.writing:
             # The read is over; the write begins under the lock, on what is now committed.
+            # (A result still being read keeps the read's snapshot open: BEGIN IMMEDIATE
+            # then waits, and fails as "locked" if another writer committed meanwhile.
+            # Read results whole before writing; the ORM does.)
             connection.execute("COMMIT")
             begin_writing(connection)
 
 
+# A statement that writes, wherever it says so (WITH ... UPDATE, INSERT ... SELECT).
+_WRITING_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
 def _writes(statement: str, context) -> bool | None:
     """True when the statement writes or reads to write, False when it only reads, None
-    when it belongs to the transaction it is in (ending a savepoint)."""
+    when it belongs to the transaction it is in (ending a savepoint or the transaction)."""
     word = statement.lstrip()[:12].split(None, 1)[0].upper() if statement.strip() else ""
     if word in _IN_TRANSACTION:
         return None
     if word not in _READS:
         return True
+    if word == "PRAGMA":
+        return "=" in statement  # PRAGMA x = y changes the database
+    if word == "WITH" and _WRITING_WORD.search(statement):
+        return True
     if context is None:
         return False
-    if context.isinsert or context.isupdate or context.isdelete:  # WITH ... INSERT
+    if context.isinsert or context.isupdate or context.isdelete:
         return True
     compiled = getattr(context, "compiled", None)
     return getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None

@@ -1,2 +1,3 @@
-"""Following every case through: the deadline sweep, notifications (the outbox, WeChat,
-the in-app inbox), each person's to-do list, and the villages' screening duty."""
+"""Following every case through: the deadline sweep, delivering what the outbox holds
+(WeChat, SMS, the in-app inbox), each person's to-do list, and the villages' screening
+duty."""

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from server.cases import outbox
+from server.cases import limits, outbox
 from server.cases.operations import ReportDraft, submit_report
 from server.db import db
 from server.infra import clock
@@ -51,7 +51,7 @@ def file_screening(
         screened_at=screened_at,
         checked=sorted(set(checked)),
         nil_return=not findings,
-        note=(note or "").strip()[:500] or None,
+        note=(note or "").strip()[: limits.NOTE] or None,
         idempotency_key=idempotency_key,
         created_at=now,
     )
@@ -134,8 +134,9 @@ def remind_late_villages(*, required_per_week: int) -> int:
         ).all()
     )
     reminded = 0
-
-    for village in db.session.scalars(select(Village)):
+    # Read to write (FOR UPDATE): two sweeps at once take turns here, and the second
+    # sees the first's reminders.
+    for village in db.session.scalars(select(Village).with_for_update()):
         if done.get(village.id, 0) >= required_per_week:
             continue
         workers = outbox.village_workers(village.id)

@@ -118,12 +118,16 @@ def remind_judicial_confirmation(now) -> int:
         Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None)
     )
     cases = db.session.scalars(
-        select(Case).where(
+        select(Case)
+        .where(
             Case.result_code == ResultCode.MEDIATED,
             Case.resolved_at > start,
             Case.resolved_at <= end,
             Case.id.not_in(reminded_ids),
         )
+        # Read to write: a sweep running at the same time takes turns with this one
+        # (SQLite) or skips the cases this one holds (PostgreSQL); none is reminded twice.
+        .with_for_update(skip_locked=True)
     ).all()
     for case in cases:
         closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)

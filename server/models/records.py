@@ -69,7 +69,7 @@ class AuditEntry(db.Model):
 class LoginThrottle(db.Model):
     """Failed sign-ins counted under one key (a username, an address, or the two
     together): each count slows the next try down, never locks anyone out
-    (`server.auth`). Kept in the database so every worker and machine counts the same."""
+    (`server.trust.throttle`). Kept in the database so every worker and machine counts the same."""
 
     __tablename__ = "login_throttle"
 

@@ -87,7 +87,9 @@ def pending(user: User) -> list[Approval]:
 
 
 def _decidable(approval_id: int, actor: User) -> Approval:
-    approval = db.session.get(Approval, approval_id)
+    """The pending approval `actor` may decide, read to be written (FOR UPDATE, afresh):
+    of two people deciding at once, the second finds it decided."""
+    approval = db.session.get(Approval, approval_id, with_for_update=True, populate_existing=True)
     if approval is None or approval.status != "pending":
         raise NotFound("没有这项待审批的事项。")
     if APPROVERS[approval.kind] != actor.role:

@@ -16,13 +16,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 
-from server.db import db
+from server.db import db, take_turn
 from server.infra import clock
 from server.models import AuditEntry, User
 
-# The advisory lock the chain's writers take on PostgreSQL (any fixed number of ours).
+# The turn the chain's writers wait for (server.db.take_turn; any fixed number of ours).
 CHAIN_LOCK = 7_150_042
 MINIMUM_RETENTION_DAYS = 183  # GB/T 22239 level 3: at least six months
 
@@ -49,8 +49,7 @@ def _chain_end() -> str | None:
     pending = session.info.get("audit_last_entry")
     if pending is not None and pending in session.new:
         return pending.hash
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    take_turn(CHAIN_LOCK)
     with session.no_autoflush:
         return session.scalar(
             select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1).with_for_update()

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
-from server.db import db
+from server.db import db, insert_for
 from server.infra import clock
 from server.infra.errors import TooManyRequests
 from server.models import LoginThrottle
@@ -100,15 +100,23 @@ def purge(now: datetime, *, after: timedelta = timedelta(days=1)) -> int:
 
 def count_failure(username: str, ip: str | None) -> bool:
     """Count a failed sign-in at `username` from `ip`; True when the username's failures
-    from everywhere have just reached the point where every try at it is slowed."""
+    from everywhere have just reached the point where every try at it is slowed.
+
+    Each count is one atomic upsert (failures + 1 in the database, not in Python): wrong
+    passwords sent at once each count, and two first failures never meet on the key.
+    """
     now = clock.now()
     slowed = False
+    table = LoginThrottle.__table__
     for key, slowing, _said in _counters(username, ip):
-        row = db.session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-        db.session.add(row)
-        row.failures = (row.failures or 0) + 1
-        row.last_failure_at = now
-        if slowing is USERNAME and row.failures == slowing.after:
+        statement = insert_for(table).values(key=key, failures=1, last_failure_at=now)
+        failures = db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={"failures": table.c.failures + 1, "last_failure_at": now},
+            ).returning(table.c.failures)
+        ).scalar_one()
+        if slowing is USERNAME and failures == slowing.after:
             slowed = True
     return slowed
 

@@ -3,7 +3,8 @@
 The session's contents live in the database (one row per signed-in browser), so signing
 out, disabling a user or an idle time-out ends a session for certain, and nothing about
 the user travels in the cookie. Only /admin uses sessions: the villagers' pages and the
-API never get a cookie.
+API never get a cookie. The row is written when Flask saves the session, after the
+request's own unit of work committed: a transaction of its own.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ class DatabaseSessionInterface(SessionInterface):
             session.sid = secrets.token_urlsafe(32)
             db.session.add(WebSession(id_hash=_hash(session.sid), created_at=now, last_seen_at=now))
             db.session.flush()
-        row = db.session.get(WebSession, _hash(session.sid))
+        # Afresh: the request's commit kept what it had loaded, and the row may have
+        # ended since (signed out elsewhere, purged).
+        row = db.session.get(WebSession, _hash(session.sid), populate_existing=True)
         if row is None:  # ended meanwhile (signed out elsewhere)
             db.session.rollback()
             return

@@ -287,3 +287,39 @@ def test_fake_mode_works_offline_and_off_mode_refuses(client, world, app):
         app.config["WECHAT_MODE"] = "fake"
     assert response.status_code == 403
     assert response.json["code"] == "wechat_disabled"
+
+
+def test_wrong_passwords_sent_at_once_each_count(fresh_app):
+    """Each failure is one atomic upsert: six wrong passwords sent together count six
+    (counted from a value read before the write, a burst counted as one)."""
+    import threading
+
+    from server.models import LoginThrottle
+    from server.trust import throttle
+    from tests.factories import build_world
+
+    with fresh_app.app_context():
+        build_world()
+        db.session.commit()
+        db.session.remove()
+    answers, barrier = [], threading.Barrier(6)
+
+    def guess(n):
+        barrier.wait(timeout=30)
+        answer = fresh_app.test_client().post(
+            "/api/v1/auth/login",
+            json={"username": "t_center", "password": "Wrong@2026x"},
+            environ_base={"REMOTE_ADDR": f"10.7.0.{n}"},
+        )
+        answers.append(answer.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers) == [401] * 6
+    with fresh_app.app_context():
+        row = db.session.get(LoginThrottle, throttle._throttle_key("t_center"))
+        assert row.failures == 6
+        db.session.remove()

@@ -38,6 +38,7 @@ from server.cases.workflow.public import (
     apply_as_reporter,
     public_status,
     public_timeline,
+    reporter_may,
     survivor,
 )
 from server.cases.workflow.states import AFTER_RESULT, ALL, ENDED, OPEN, WITH_DEPARTMENT
@@ -65,6 +66,7 @@ __all__ = [
     "field_forms",
     "public_status",
     "public_timeline",
+    "reporter_may",
     "submit_event",
     "survivor",
     "visit_outcomes",

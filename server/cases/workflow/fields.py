@@ -128,26 +128,6 @@ def field_forms(transition: Transition) -> dict[str, dict[str, str]]:
     }
 
 
-def field_choices(case: Case, transition: Transition) -> dict[str, dict[str, str]]:
-    """The values each choice field of `transition` takes on `case`: value -> Chinese
-    label, so that every surface offers the same choices in the same words."""
-    fixed = {
-        "result_code": ResultCode,
-        "closing_reason": ClosingReason,
-        "risk_level": RiskLevel,
-        "severity": Severity,
-    }
-    choices = {}
-    for name in (*transition.required, *transition.optional):
-        if name in fixed:
-            choices[name] = {m.value: m.label for m in fixed[name]}
-        elif name == "satisfaction":
-            choices[name] = dict(SATISFACTION)
-        elif name == "outcome":
-            choices[name] = dict(visit_outcomes(case))
-    return choices
-
-
 def as_json(value):
     """A field value as the event stores it."""
     if isinstance(value, datetime):
@@ -203,3 +183,33 @@ def visit_outcomes(case: Case) -> dict[str, str]:
     if case.category.is_dispute:
         return VISIT_OUTCOMES
     return {k: VISIT_OUTCOMES[k] for k in HAZARD_OUTCOMES}
+
+
+# The values of each choice field (value -> Chinese label, or an enum of labelled values);
+# a visit's outcome depends on the case (`visit_outcomes`).
+FIELD_CHOICES = {
+    "result_code": ResultCode,
+    "closing_reason": ClosingReason,
+    "risk_level": RiskLevel,
+    "severity": Severity,
+    "satisfaction": SATISFACTION,
+    "outcome": VISIT_OUTCOMES,
+}
+
+
+def _labels(choices) -> dict[str, str]:
+    if isinstance(choices, dict):
+        return dict(choices)
+    return {m.value: m.label for m in choices}
+
+
+def field_choices(case: Case, transition: Transition) -> dict[str, dict[str, str]]:
+    """The values each choice field of `transition` takes on `case`: value -> Chinese
+    label, so that every surface offers the same choices in the same words."""
+    choices = {}
+    for name in (*transition.required, *transition.optional):
+        if name == "outcome":
+            choices[name] = dict(visit_outcomes(case))
+        elif name in FIELD_CHOICES:
+            choices[name] = _labels(FIELD_CHOICES[name])
+    return choices

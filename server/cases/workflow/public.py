@@ -55,6 +55,20 @@ def _answered(case: Case) -> bool:
     return "answer_follow_up" in (case.last_events or {})
 
 
+def reporter_may(case: Case) -> dict[str, bool]:
+    """What the tracking page offers the reporter now (the rules `apply_as_reporter`
+    holds them to): add information, give their one answer, complain after it; and
+    whether a complaint of theirs is under review."""
+    after_result = case.status in AFTER_RESULT
+    answered = _answered(case)
+    return {
+        "can_add": case.status in REPORTER_ACTIONS["add_info"][0],
+        "can_answer": after_result and not answered,
+        "can_complain": after_result and answered and case.complaint_at is None,
+        "under_review": case.complaint_at is not None,
+    }
+
+
 def apply_as_reporter(
     case: Case, action: str, *, text: str | None = None, satisfaction: str | None = None
 ) -> CaseEvent:

@@ -12,7 +12,7 @@ Create Date: 2026-12-05 22:00:00.000000
 
 """
 from collections import defaultdict
-from datetime import timezone
+from datetime import datetime, timezone
 
 from alembic import op
 import sqlalchemy as sa
@@ -32,8 +32,6 @@ BATCH = 5000
 
 def _iso(moment):
     if isinstance(moment, str):  # SQLite, read without the model's type
-        from datetime import datetime
-
         moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
