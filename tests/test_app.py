@@ -160,3 +160,49 @@ def test_only_the_workflow_writes_a_case_status():
         if re.search(r"(?<!note)\.status\s*=[^=]", path.read_text(encoding="utf-8"))
     ]
     assert writers == ["server/cases/workflow/engine.py"]
+
+
+def test_no_surface_commits():
+    """Views never commit: the request's unit of work does, once (server/db/unit.py)."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).parents[1]
+    committing = [
+        path.relative_to(root).as_posix()
+        for folder in ("admin", "miniprogram_api", "villager", "workbench")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"\.(commit|rollback)\(", path.read_text(encoding="utf-8"))
+    ]
+    assert committing == []
+
+
+def test_a_request_commits_once_or_leaves_nothing(fresh_app):
+    """A view that writes and returns is committed; one that writes and is refused leaves
+    nothing, unless its refusal is itself on record (keeps_work)."""
+    from server.infra.errors import DomainError
+    from server.models import Town
+
+    class Counted(DomainError):
+        keeps_work = True
+
+    def write(name, error=None):
+        db.session.add(Town(name=name))
+        db.session.flush()
+        if error:
+            raise error
+        return "ok"
+
+    fresh_app.add_url_rule("/t/ok", "t_ok", lambda: write("写了"))
+    fresh_app.add_url_rule("/t/refused", "t_refused", lambda: write("拒了", DomainError()))
+    fresh_app.add_url_rule("/t/counted", "t_counted", lambda: write("记了", Counted()))
+    fresh_app.add_url_rule("/t/broken", "t_broken", lambda: write("坏了", RuntimeError()))
+    fresh_app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = fresh_app.test_client()
+    assert client.get("/t/ok").status_code == 200
+    assert client.get("/t/refused").status_code == 400
+    assert client.get("/t/counted").status_code == 400
+    assert client.get("/t/broken").status_code == 500
+    with fresh_app.app_context():
+        names = set(db.session.scalars(db.select(Town.name)))
+    assert names == {"写了", "记了"}
