@@ -74,7 +74,9 @@ def _load_user():
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    return pageheaders.apply(response, referrer="same-origin", no_store=True)
+    # A view may ask for less (search: its address may hold a phone).
+    referrer = g.get("referrer_policy", "same-origin")
+    return pageheaders.apply(response, referrer=referrer, no_store=True)
 
 
 @bp.context_processor

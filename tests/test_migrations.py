@@ -8,10 +8,13 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import CheckConstraint, inspect
 
 from server.db import db
+from server.models.search import include_name
 
 
 def test_models_and_migrations_agree(session):
-    context = MigrationContext.configure(session.connection(), opts={"compare_type": True})
+    context = MigrationContext.configure(
+        session.connection(), opts={"compare_type": True, "include_name": include_name}
+    )
     assert compare_metadata(context, db.metadata) == []
 
 
@@ -140,4 +143,45 @@ def test_a_case_s_memory_of_its_timeline_is_filled_from_its_events(fresh_app):
         downgrade(revision="b7c41f2a9d3e")
         upgrade()
         assert db.session.scalar(select(Case.last_events).where(Case.id == case.id)) == kept
+        db.session.remove()
+
+
+def test_the_search_migration_indexes_the_cases_filed_before(fresh_app):
+    """Cases of before search are found by their words and, by the center, by phone."""
+    from server.cases import search
+    from server.cases.operations import Party, Reporter
+    from tests.factories import build_world
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        w = build_world()
+        case = new_report(
+            w,
+            description="村东头的老槐树倒了，压坏了两户的院墙。",
+            place_text="东头胡同",
+            parties=[Party("周九", phone="13611112222")],
+            reporter=Reporter(anonymous=False, name="吴十", phone="13500001111"),
+            actor=None,
+            source="qr",
+        )
+        db.session.commit()
+        code = case.code
+        db.session.remove()
+
+        downgrade(revision="c3e8a1d07f55")
+        upgrade()
+        w.center, w.worker1, w.worker2 = (
+            db.session.merge(u) for u in (w.center, w.worker1, w.worker2)
+        )
+        for user, query, matched in (
+            (w.worker1, "槐树", "描述、地点或当事人"),
+            (w.worker1, "东头胡同", "描述、地点或当事人"),
+            (w.worker1, "周九", "描述、地点或当事人"),
+            (w.center, "135 0000 1111", "举报人电话"),
+            (w.center, "+86 136-1111-2222", "当事人电话"),
+            (w.center, "吴十", "举报人姓名"),
+        ):
+            hits = search.search(user, query).hits
+            assert [(h.case.code, h.matched) for h in hits] == [(code, matched)], query
+        assert search.search(w.worker2, "槐树").hits == []
         db.session.remove()

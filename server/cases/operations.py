@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
-from server.cases import access, limits, media, outbox, repeats, tracking, workflow
+from server.cases import access, limits, media, outbox, repeats, search, tracking, workflow
 from server.db import db, new_rows
 from server.infra import clock, codes
 from server.infra.errors import (
@@ -195,6 +195,7 @@ def submit_report(
     new_rows.insert(connection, event)  # its case_id comes from the case just written
     for party in case.parties:
         new_rows.insert(connection, party)
+    search.write_entry(connection, case.id, case.search_entry)  # found at once
     for row in (case, event, *case.parties):
         make_transient_to_detached(row)
     db.session.add_all([case, event])  # the parties follow the case
@@ -329,6 +330,10 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
     set_committed_value(case, "photos", [])
     set_committed_value(case, "merged_reports", [])
     case.known_repeats = earlier  # so that its answer need not look again
+    # Worked out now, while the informant's identity is still in the clear.
+    case.search_entry = search.entry_for(
+        case, {"name": reporter.name, "phone": reporter.phone, "wechat": reporter.wechat}
+    )
     event = workflow.submit_event(case, actor)
     # Set, not assigned: the rows are known whole and need no change events.
     set_committed_value(case, "events", [event])

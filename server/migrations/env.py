@@ -5,6 +5,7 @@ from flask import current_app
 
 import server.models  # noqa: F401 - registers every table on the metadata
 from server.models.base import UTCDateTime
+from server.models.search import include_name
 
 db = current_app.extensions["migrate"].db
 
@@ -24,6 +25,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -53,6 +55,7 @@ def _run(connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

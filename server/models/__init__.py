@@ -38,6 +38,7 @@ from server.models.records import (
     WebSession,
     WeChatConsent,
 )
+from server.models.search import CaseIdentityDigest, CaseSearchText, DigestKind
 
 __all__ = [
     "Approval",
@@ -48,7 +49,9 @@ __all__ = [
     "Case",
     "CaseAssignment",
     "CaseEvent",
+    "CaseIdentityDigest",
     "CaseParty",
+    "CaseSearchText",
     "CaseStatus",
     "Category",
     "CategoryGroup",
@@ -56,6 +59,7 @@ __all__ = [
     "ClosingReason",
     "Department",
     "DepartmentKind",
+    "DigestKind",
     "Grid",
     "IdempotencyRecord",
     "LoginThrottle",

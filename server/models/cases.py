@@ -303,6 +303,8 @@ class Case(db.Model):
     # Set by `operations.submit_report` on a new case, not a column: the earlier disputes
     # it repeats, found as it was checked (its answer need not look again).
     known_repeats = None
+    # Likewise: what search indexes of a new case (server/cases/search.py `Entry`).
+    search_entry = None
 
     @property
     def active_assignments(self) -> list[CaseAssignment]:
