@@ -57,7 +57,9 @@ def test_a_case_s_words_are_kept_as_overlapping_bigrams():
     assert search.terms("邻居漏水") == ["邻居", "居漏", "漏水", "水"]
     # Runs of letters and digits, folded (full width, upper case); separators split them.
     assert search.terms("３号楼，ＡＢ") == ["3号", "号楼", "楼", "ab", "b"]
-    assert search.body_of("漏水", None, ["张三"]) == "漏水 水 张三 三"
+    assert search.body_of(7, "漏水", None, ["张三"]) == "_v7 漏水 水 张三 三"
+    # No word makes a village's term: "v7" in a description is no village.
+    assert search.terms("v7 _v7") == ["v7", "7", "v7", "7"]
 
 
 def test_a_case_number_goes_straight_to_the_case(world, town):
@@ -335,3 +337,12 @@ def test_a_key_rotation_loses_no_phone(world, town, app, monkeypatch):
     assert found(world.center, PHONE) == [land.code]
     assert found(world.center, PARTY_PHONE) == [land.code]
     assert found(world.center, "刘备") == [land.code]
+
+
+def test_a_grid_worker_does_not_find_a_confidential_report_someone_else_made(world):
+    """The access policy decides each result: a confidential category's case in the grid
+    worker's own village, filed by a villager, stays out of their results."""
+    secret = new_report(world, "S04", actor=None, source="qr", description="后院有人深夜交易毒品")
+    own = new_report(world, "S04", description="村口小卖部附近有人交易毒品")
+    assert found(world.worker1, "交易") == [own.code]
+    assert set(found(world.center, "交易")) == {secret.code, own.code}

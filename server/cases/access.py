@@ -50,6 +50,14 @@ def case_filter(user: User) -> ColumnElement[bool]:
     return false()
 
 
+def village_scope(user: User) -> frozenset[int] | None:
+    """The villages whose cases alone `user` may see (a grid worker's), or None when the
+    policy does not go by village; `case_filter` still decides each case."""
+    if user.role == Role.GRID_WORKER:
+        return frozenset(user.village_ids or {-1})
+    return None
+
+
 def can_view_case(user: User | None, case: Case) -> bool:
     """Whether `user` may see `case` at all."""
     if user is None or not user.active:

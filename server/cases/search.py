@@ -49,7 +49,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, column, insert, literal_column, select, table, text
+from sqlalchemy import Select, column, func, insert, literal_column, select, table, text
 from sqlalchemy.orm import selectinload
 
 from server.cases import access, tracking
@@ -67,8 +67,15 @@ TRACKING_LENGTH = 26  # server/cases/tracking.py SECRET_LENGTH
 _RUN = re.compile(r"[^\W_]+")  # letters and digits: what a term is made of
 _PHONE = re.compile(r"^[\d\s()（）+\-—.·]+$")
 _FTS = table("case_search_fts", column("rowid"))
-# Written out, not bound: PostgreSQL uses the GIN index only for its exact expression.
-_PG_TERMS = "array_to_tsvector(string_to_array(case_search.body, ' '))"
+# PostgreSQL's index holds each case's terms and its bucket of ids ("~244": ids 244 * 4096
+# to 245 * 4096 - 1), written out here as in the index (not bound: the planner uses an
+# index only for its very expression).
+BUCKET_BITS = 12
+MAX_BUCKETS = 64  # the widest window: 262,144 ids
+_PG_TERMS = (
+    "array_to_tsvector(string_to_array(case_search.body, ' ')"
+    " || ('~' || (case_search.case_id >> 12)::text))"
+)
 
 MATCHED = {
     "code": "案件编号",
@@ -96,9 +103,18 @@ def terms(value: str | None) -> list[str]:
     return found
 
 
-def body_of(description: str | None, place: str | None, party_names: list[str]) -> str:
-    """The `case_search.body` of a case: the terms of what anyone who may see it reads."""
-    return " ".join(terms(" ".join([description or "", place or "", *party_names])))
+def village_term(village_id: int) -> str:
+    """The term that stands for a case's village (no word makes it: words have no "_")."""
+    return f"_v{village_id}"
+
+
+def body_of(
+    village_id: int, description: str | None, place: str | None, party_names: list[str]
+) -> str:
+    """The `case_search.body` of a case: its village's term, then the terms of what
+    anyone who may see it reads."""
+    words = terms(" ".join([description or "", place or "", *party_names]))
+    return " ".join([village_term(village_id), *words])
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,7 @@ class Entry:
 def entry_for(case: Case, reporter: dict) -> Entry:
     """The search entry of a new case (`reporter`: name, phone, WeChat id by field)."""
     return Entry(
-        body_of(case.description, case.place_text, [p.name for p in case.parties]),
+        body_of(case.village.id, case.description, case.place_text, [p.name for p in case.parties]),
         {f"reporter_{k}": v for k, v in reporter.items()},
         [p.phone for p in case.parties],
     )
@@ -239,35 +255,68 @@ def _by_identity(user: User, asked: dict[str, str]) -> list[Hit]:
 def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
     """Up to a page and one of the cases `user` may see whose words hold every run of
     `words`, newest first, below case id `after`."""
-    sqlite = db.session.get_bind().dialect.name == "sqlite"
-    query = select(Case)
-    if sqlite:
+    # A reader held to some villages asks the index for those alone: a word common
+    # elsewhere then costs them nothing.
+    villages = access.village_scope(user)
+    if db.session.get_bind().dialect.name == "sqlite":
         # The FTS5 table drives (its rowid order serves ORDER BY ... DESC, LIMIT stops it).
         phrase = " ".join(
             f'"{w}" *' if len(w) == 1 else '"' + " ".join(_bigrams(w)) + '"' for w in words
         )
-        query = query.select_from(_FTS).join(Case, Case.id == _FTS.c.rowid)
-        query = query.where(literal_column("case_search_fts").op("MATCH")(phrase))
-        order = _FTS.c.rowid.desc()
+        if villages is not None:
+            phrase += " AND (" + " OR ".join(f'"{village_term(v)}"' for v in villages) + ")"
+        query = (
+            select(Case)
+            .select_from(_FTS)
+            .join(Case, Case.id == _FTS.c.rowid)
+            .where(literal_column("case_search_fts").op("MATCH")(phrase), access.case_filter(user))
+        )
         if after is not None:
             query = query.where(_FTS.c.rowid < after)
-    else:
-        wanted = " & ".join(f"'{w}':*" if len(w) == 1 else _and(w) for w in words)
-        query = query.join(CaseSearchText, CaseSearchText.case_id == Case.id).where(
-            text(f"{_PG_TERMS} @@ CAST(:wanted AS tsquery)").bindparams(wanted=wanted)
+        return list(
+            db.session.scalars(_loaded(query.order_by(_FTS.c.rowid.desc()).limit(PAGE + 1)))
         )
-        for n, w in enumerate(w for w in words if len(w) > 2):
-            # Consecutive terms: the phrase itself, not only its bigrams somewhere.
-            query = query.where(
-                text(f"(' ' || case_search.body || ' ') LIKE :phrase{n}").bindparams(
-                    **{f"phrase{n}": "% " + " ".join(_bigrams(w)) + " %"}
-                )
+
+    wanted = " & ".join(f"'{w}':*" if len(w) == 1 else _and(w) for w in words)
+    if villages is not None:
+        wanted += " & (" + " | ".join(f"'{village_term(v)}'" for v in villages) + ")"
+    query = select(Case).join(CaseSearchText, CaseSearchText.case_id == Case.id)
+    query = query.where(access.case_filter(user))
+    for n, w in enumerate(w for w in words if len(w) > 2):
+        # Consecutive terms: the phrase itself, not only its bigrams somewhere.
+        query = query.where(
+            text(f"(' ' || case_search.body || ' ') LIKE :phrase{n}").bindparams(
+                **{f"phrase{n}": "% " + " ".join(_bigrams(w)) + " %"}
             )
-        order = Case.id.desc()
-        if after is not None:
-            query = query.where(Case.id < after)
-    query = query.where(access.case_filter(user)).order_by(order).limit(PAGE + 1)
-    return list(db.session.scalars(_loaded(query)))
+        )
+    newest = after - 1 if after is not None else db.session.scalar(func.max(CaseSearchText.case_id))
+    found: list[Case] = []
+    if newest is None:
+        return found
+    for low, high in _windows(newest >> BUCKET_BITS):
+        # Every window is a set of buckets the index itself narrows to, however wide: a
+        # bound on ids alone could tempt the planner to test the rows one by one.
+        buckets = " | ".join(f"'~{b}'" for b in range(low, high + 1))
+        window = query.where(
+            text(f"{_PG_TERMS} @@ CAST(:wanted AS tsquery)").bindparams(
+                wanted=f"({wanted}) & ({buckets})"
+            ),
+            Case.id <= newest,
+        )
+        found += db.session.scalars(
+            _loaded(window.order_by(Case.id.desc()).limit(PAGE + 1 - len(found)))
+        )
+        if len(found) > PAGE:
+            break
+    return found
+
+
+def _windows(top: int):
+    """Ranges of buckets from `top` down: 1, 4, 16, then MAX_BUCKETS at a time."""
+    size = 1
+    while top >= 0:
+        yield max(0, top - size + 1), top
+        top, size = top - size, min(size * 4, MAX_BUCKETS)
 
 
 def _bigrams(word: str) -> list[str]:

@@ -1,9 +1,10 @@
 """search: case words as bigrams, and keyed digests of identity
 
-`case_search` keeps each case's description, place and parties' names as overlapping
-character bigrams ("邻居漏水" -> "邻居 居漏 漏水 水"), indexed for full-text search: on SQLite
-by the FTS5 table `case_search_fts` (external content, kept current by triggers), on
-PostgreSQL by a GIN index over the terms as a tsvector. `case_identity_digest` keeps keyed
+`case_search` keeps each case's village as a term ("_v7") and its description, place and
+parties' names as overlapping character bigrams ("邻居漏水" -> "邻居 居漏 漏水 水"), indexed
+for full-text search: on SQLite by the FTS5 table `case_search_fts` (external content,
+kept current by triggers; "_" is a token character, which no word term holds), on
+PostgreSQL by a GIN index over the terms and the case's bucket of 4096 ids as a tsvector. `case_identity_digest` keeps keyed
 hashes (HMAC) of each informant's name, phone and WeChat id and of the parties' phones,
 so the center can find a case by them. server/cases/search.py says why.
 
@@ -38,7 +39,7 @@ BATCH = 2000
 
 SQLITE_INDEX = [
     "CREATE VIRTUAL TABLE case_search_fts USING fts5(body, content='case_search',"
-    " content_rowid='case_id', tokenize='unicode61 remove_diacritics 0')",
+    " content_rowid='case_id', tokenize='unicode61 remove_diacritics 0 tokenchars ''_''')",
     "CREATE TRIGGER case_search_fts_insert AFTER INSERT ON case_search BEGIN"
     " INSERT INTO case_search_fts(rowid, body) VALUES (new.case_id, new.body); END",
     "CREATE TRIGGER case_search_fts_delete AFTER DELETE ON case_search BEGIN"
@@ -49,9 +50,11 @@ SQLITE_INDEX = [
     " VALUES ('delete', old.case_id, old.body);"
     " INSERT INTO case_search_fts(rowid, body) VALUES (new.case_id, new.body); END",
 ]
+# The terms, and the case's bucket of 4096 ids as one more ("~244"), so that a search
+# can ask the index for the newest cases first (server/cases/search.py).
 POSTGRESQL_INDEX = [
-    "CREATE INDEX ix_case_search_terms ON case_search"
-    " USING gin (array_to_tsvector(string_to_array(body, ' ')))",
+    "CREATE INDEX ix_case_search_terms ON case_search USING gin"
+    " (array_to_tsvector(string_to_array(body, ' ') || ('~' || (case_id >> 12)::text)))",
 ]
 
 # The rules of server/cases/search.py and server/trust/identity.py on 2026-12-06.
@@ -148,6 +151,7 @@ def _backfill(connection):
     cases = sa.table(
         "case_file",
         sa.column("id", sa.Integer),
+        sa.column("village_id", sa.Integer),
         sa.column("description", sa.Text),
         sa.column("place_text", sa.String),
         sa.column("reporter_name", sa.String),
@@ -188,7 +192,8 @@ def _backfill(connection):
         for case in rows:
             named = of_case.get(case.id, [])
             text = " ".join([case.description or "", case.place_text or ""] + [p.name for p in named])
-            bodies.append({"case_id": case.id, "body": " ".join(_terms(text))})
+            body = " ".join([f"_v{case.village_id}", *_terms(text)])
+            bodies.append({"case_id": case.id, "body": body})
             pairs = [("party_phone", p.phone) for p in named] + [
                 (f"reporter_{field}", _unseal(fernet, getattr(case, f"reporter_{field}")))
                 for field in ("name", "phone", "wechat")
