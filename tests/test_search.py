@@ -346,3 +346,26 @@ def test_a_grid_worker_does_not_find_a_confidential_report_someone_else_made(wor
     own = new_report(world, "S04", description="村口小卖部附近有人交易毒品")
     assert found(world.worker1, "交易") == [own.code]
     assert set(found(world.center, "交易")) == {secret.code, own.code}
+
+
+def test_windows_of_buckets_run_newest_first_and_cover_every_bucket():
+    assert list(search._windows(0)) == [(0, 0)]
+    assert list(search._windows(30)) == [(30, 30), (26, 29), (10, 25), (0, 9)]
+    covered = [b for low, high in search._windows(244) for b in range(high, low - 1, -1)]
+    assert covered == list(range(244, -1, -1))
+
+
+def test_results_page_across_the_buckets_of_ids(world, session):
+    """On PostgreSQL the newest bucket of 4096 ids is asked first, the rest after it."""
+    from sqlalchemy import text
+
+    older = [new_report(world, description=f"第{n}户院墙倒塌") for n in range(3)]
+    if session.get_bind().dialect.name == "postgresql":  # later cases in a later bucket
+        session.execute(
+            text("SELECT setval('case_file_id_seq', greatest(nextval('case_file_id_seq'), 9000))")
+        )
+    newer = [new_report(world, description=f"第{n}户院墙倒塌") for n in range(search.PAGE + 5)]
+    first = search.search(world.center, "院墙倒塌")
+    second = search.search(world.center, "院墙倒塌", after=first.next_after)
+    assert [h.case for h in first.hits + second.hits] == (older + newer)[::-1]
+    assert second.next_after is None

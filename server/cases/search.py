@@ -28,19 +28,28 @@ bigrams in a row, a single character any term starting with it; so 1- and 2-char
 queries (张三, 漏水, the most common Chinese words and names) work, which SQLite's
 trigram tokenizer cannot do (it needs 3) and PostgreSQL's pg_trgm does not either (and in
 a C-locale database it may drop CJK characters). The terms are computed here, in Python,
-by one rule for both databases, and kept in `case_search.body`:
-- SQLite: an FTS5 table over it (external content, tokenizer unicode61 that splits only
-  on the spaces between terms; triggers keep it); a longer query is an FTS5 phrase
-  (positions make it exact), a single character a prefix query;
-- PostgreSQL: a GIN index over `array_to_tsvector(string_to_array(body, ' '))` (no text
-  search parser or locale is involved); the terms are ANDed, and a longer query is then
-  checked as consecutive terms in the body (exact, like the phrase).
-A case's description, place and parties are fixed when it is filed (no operation changes
-them), so its terms are written once, with its other rows, and it is found at once.
+by one rule for both databases, and kept in `case_search.body` after a term for the
+case's village ("_v7": "_" is in no word's term):
+- SQLite: an FTS5 table over it (external content kept by triggers; tokenizer unicode61
+  with "_" a token character, so it splits only on the spaces between terms). A longer
+  query is an FTS5 phrase (positions make it exact), a single character a prefix query.
+  FTS5 reads its doclists from the newest rowid down, and LIMIT stops it after a page.
+- PostgreSQL: a GIN index over `array_to_tsvector(string_to_array(body, ' '))` plus the
+  case's bucket of 4096 ids as one more term ("~244"); no text search parser or locale is
+  involved. The terms are ANDed and a longer query is then checked as consecutive terms
+  in the body (exact, like the phrase). A GIN index returns its matches unordered, and
+  the planner takes the bigrams of one word for independent (so it thinks a common
+  phrase rare): asked for everything, PostgreSQL fetched all 83,000 cases of a common
+  place name to sort them (610 ms at a million cases). So the search asks the index for
+  the newest bucket, then 4 and 16 buckets, then all the rest, and stops at a page.
+A reader the policy holds to some villages (a grid worker) also asks for their villages'
+terms, so words common elsewhere cost them nothing; every case found still passes
+`access.case_filter`. A case's village, description, place and parties are fixed when it
+is filed (no operation changes them), so its terms are written once, with its other rows,
+and it is found at once.
 Results come newest first (by case id, which follows filing), a page at a time by
-keyset, so a common word costs as much as a rare one: the index is read from the newest
-end and stops after a page of cases the reader may see. Measured at 1,000,000 cases by
-benchmarks/bench_search.py (figures in its docstring).
+keyset (`after`). Measured at 1,000,000 cases by benchmarks/bench_search.py (figures in
+its docstring): every median under 50 ms on both databases.
 """
 
 from __future__ import annotations
@@ -71,7 +80,6 @@ _FTS = table("case_search_fts", column("rowid"))
 # to 245 * 4096 - 1), written out here as in the index (not bound: the planner uses an
 # index only for its very expression).
 BUCKET_BITS = 12
-MAX_BUCKETS = 64  # the widest window: 262,144 ids
 _PG_TERMS = (
     "array_to_tsvector(string_to_array(case_search.body, ' ')"
     " || ('~' || (case_search.case_id >> 12)::text))"
@@ -154,6 +162,8 @@ class Hit:
 
 @dataclass
 class Results:
+    """What a search found, for one page."""
+
     query: str
     kind: str  # "code", "tracking", "phone" or "text"
     hits: list[Hit]
@@ -280,43 +290,58 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
     wanted = " & ".join(f"'{w}':*" if len(w) == 1 else _and(w) for w in words)
     if villages is not None:
         wanted += " & (" + " | ".join(f"'{village_term(v)}'" for v in villages) + ")"
-    query = select(Case).join(CaseSearchText, CaseSearchText.case_id == Case.id)
-    query = query.where(access.case_filter(user))
-    for n, w in enumerate(w for w in words if len(w) > 2):
+    phrases = [
         # Consecutive terms: the phrase itself, not only its bigrams somewhere.
-        query = query.where(
-            text(f"(' ' || case_search.body || ' ') LIKE :phrase{n}").bindparams(
-                **{f"phrase{n}": "% " + " ".join(_bigrams(w)) + " %"}
-            )
+        text(f"(' ' || case_search.body || ' ') LIKE :phrase{n}").bindparams(
+            **{f"phrase{n}": "% " + " ".join(_bigrams(w)) + " %"}
         )
+        for n, w in enumerate(w for w in words if len(w) > 2)
+    ]
     newest = after - 1 if after is not None else db.session.scalar(func.max(CaseSearchText.case_id))
     found: list[Case] = []
     if newest is None:
         return found
     for low, high in _windows(newest >> BUCKET_BITS):
-        # Every window is a set of buckets the index itself narrows to, however wide: a
-        # bound on ids alone could tempt the planner to test the rows one by one.
-        buckets = " | ".join(f"'~{b}'" for b in range(low, high + 1))
-        window = query.where(
-            text(f"{_PG_TERMS} @@ CAST(:wanted AS tsquery)").bindparams(
-                wanted=f"({wanted}) & ({buckets})"
-            ),
-            Case.id <= newest,
+        # The rest (low 0) is not narrowed by bucket: its matches are few (the newest
+        # windows held under a page of them), and an OR of many buckets is slow in GIN.
+        buckets = " | ".join(f"'~{b}'" for b in range(low, high + 1)) if low else ""
+        # The window's matches first, on their own (MATERIALIZED): ordered by id at once,
+        # the planner would walk the primary key testing each row, and it reckons a phrase
+        # far rarer than it is (a word found nowhere took seconds that way).
+        matches = (
+            select(CaseSearchText.case_id)
+            .where(
+                text(f"{_PG_TERMS} @@ CAST(:wanted AS tsquery)").bindparams(
+                    wanted=f"({wanted}) & ({buckets})" if buckets else wanted
+                ),
+                CaseSearchText.case_id <= min(newest, ((high + 1) << BUCKET_BITS) - 1),
+                *phrases,
+            )
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
         )
-        found += db.session.scalars(
-            _loaded(window.order_by(Case.id.desc()).limit(PAGE + 1 - len(found)))
+        window = (
+            select(Case)
+            .join(matches, matches.c.case_id == Case.id)
+            .where(access.case_filter(user))
+            .order_by(Case.id.desc())
+            .limit(PAGE + 1 - len(found))
         )
+        found += db.session.scalars(_loaded(window))
         if len(found) > PAGE:
             break
     return found
 
 
 def _windows(top: int):
-    """Ranges of buckets from `top` down: 1, 4, 16, then MAX_BUCKETS at a time."""
-    size = 1
-    while top >= 0:
-        yield max(0, top - size + 1), top
-        top, size = top - size, min(size * 4, MAX_BUCKETS)
+    """Ranges of buckets from `top` down: 1, 4 and 16 buckets, then all the rest."""
+    for size in (1, 4, 16):
+        if top < size:
+            break
+        yield top - size + 1, top
+        top -= size
+    if top >= 0:
+        yield 0, top
 
 
 def _bigrams(word: str) -> list[str]:
