@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Flask
 
 # The view modules add their routes to `bp` as they are imported.
-from admin import audit, cases, figures, inbox, manage, queue, signin  # noqa: F401
+from admin import audit, cases, figures, inbox, manage, queue, signin, town  # noqa: F401
 from admin.blueprint import bp, csrf
 from server.trust import websession
 

@@ -21,6 +21,12 @@
     };
     setInterval(poll, 30000);
   }
+  // A print button (a receipt, a list of one-time passwords): inline handlers are not
+  // allowed by the pages' content security policy.
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Ask before actions that cannot be undone.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {

@@ -126,6 +126,8 @@ def _resolve_village(value) -> Village:
         village = reference.village(value)
     if village is None:
         raise _fail(f"未知的村：{value!r}。", "village", "unknown_village")
+    if not village.active:
+        raise _fail(f"{village.name}已停用，请选择现在的村。", "village", "village_closed")
     return village
 
 

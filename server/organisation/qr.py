@@ -30,6 +30,12 @@ class QrReplaced(DomainError):
     default_message = "这个二维码已经更换，请扫描村里张贴的新二维码。"
 
 
+class VillageClosed(DomainError):
+    code = "village_closed"
+    http_status = 410
+    default_message = "这个村的二维码已停用。如需反映情况，请拨打镇里的热线电话或到调处中心来访。"
+
+
 def public_base_url() -> str:
     """The address villagers' phones reach the app at: PUBLIC_BASE_URL (production refuses
     to start without it); in development, the address this page was asked at, so a phone
@@ -52,6 +58,8 @@ def resolve(token: str) -> Village:
     if not token or len(token) > 64:
         raise NotFound("二维码无效。", code="qr_unknown")
     village = db.session.scalar(select(Village).where(Village.qr_token == token))
+    if village is not None and not village.active:
+        raise VillageClosed()
     if village is not None:
         return village
     if db.session.get(RetiredQrToken, token) is not None:
