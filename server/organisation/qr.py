@@ -81,10 +81,14 @@ def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> st
 
 
 def _code(village: Village) -> qrcode.QRCode:
+    return _code_for(village_url(village))
+
+
+def _code_for(url: str) -> qrcode.QRCode:
     # Level M survives a crease or some dirt on the poster; the quiet zone is the
     # standard four modules, which scanners need.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
-    code.add_data(village_url(village))
+    code.add_data(url)
     code.make(fit=True)
     return code
 
@@ -100,5 +104,10 @@ def png(village: Village, box_size: int = 10) -> bytes:
 
 def svg(village: Village) -> str:
     """The village's QR code as an SVG (prints sharp at any size)."""
-    image = _code(village).make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    return svg_for(village_url(village))
+
+
+def svg_for(url: str) -> str:
+    """Any link of ours as a QR code's SVG (a receipt's tracking link)."""
+    image = _code_for(url).make_image(image_factory=qrcode.image.svg.SvgPathImage)
     return image.to_string(encoding="unicode")
