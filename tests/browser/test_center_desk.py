@@ -59,3 +59,39 @@ def test_a_walk_in_is_registered_and_its_receipt_printed(desk, live, fresh_app):
     assert "13900001111" not in text
     with fresh_app.app_context():
         assert db.session.query(Case).count() == 1
+
+
+def test_a_ledger_is_downloaded_from_the_admin_with_the_period_s_rows(desk, live, fresh_app):  # noqa: F811
+    from openpyxl import load_workbook
+
+    from server.infra import clock
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        world = build_world()
+        for _ in range(4):
+            new_report(world, "D02")
+        new_report(world, "S04", parties=[])  # a hazard: not in the disputes ledger
+        db.session.commit()
+        label = f"{clock.local(clock.now()).year}年{clock.local(clock.now()).month}月"
+        db.session.remove()
+    page = desk()
+    _sign_in(page, live, "t_leader")
+    page.get_by_role("link", name="台账").click()
+    page.locator("select[name=kind]").select_option("month")
+    page.fill("input[name=value]", label)
+    page.get_by_role("button", name="选定周期").click()
+    page.locator("form[data-ledger=disputes] button").click()
+    link = page.locator("#export-file")
+    link.wait_for(state="visible")
+    assert page.locator("#export-progress").evaluate("bar => bar.value") == 100
+    _shot(page, "admin-desk-2-ledger")
+    with page.expect_download() as caught:
+        link.click()
+    download = caught.value
+    assert download.suggested_filename == f"矛盾纠纷台账_{label}.xlsx"
+    path = OUTPUT / download.suggested_filename
+    download.save_as(path)
+    rows = list(load_workbook(path, read_only=True).active.iter_rows(values_only=True))
+    assert rows[0][1] == "案件编号"
+    assert len(rows) == 5  # the heading and the month's four disputes
