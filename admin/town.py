@@ -60,11 +60,7 @@ def rotate_qr(code: str):
 @require(Role.ADMIN)
 def village_save(village_id: int | None = None):
     """Create a village, or change its code, name or whether it is in use."""
-    village = None
-    if village_id is not None:
-        village = db.session.get(Village, village_id)
-        if village is None:
-            raise NotFound("找不到该村。")
+    village = _existing(Village, village_id, "找不到该村。")
     try:
         saved = management.save_village(
             actor=g.user,
@@ -84,11 +80,7 @@ def village_save(village_id: int | None = None):
 @require(Role.ADMIN)
 def grid_save(grid_id: int | None = None):
     """Create a grid of a village, or change it."""
-    grid = None
-    if grid_id is not None:
-        grid = db.session.get(Grid, grid_id)
-        if grid is None:
-            raise NotFound("找不到该网格。")
+    grid = _existing(Grid, grid_id, "找不到该网格。")
     try:
         saved = management.save_grid(
             actor=g.user,
@@ -102,6 +94,16 @@ def grid_save(grid_id: int | None = None):
     except DomainError as error:
         return refused(error, "admin.villages")
     return done(f"网格 {saved.name} 已保存。", "admin.villages")
+
+
+def _existing(model, row_id: int | None, missing: str):
+    """The row a form changes (None: the form makes a new one)."""
+    if row_id is None:
+        return None
+    row = db.session.get(model, row_id)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 @bp.get("/setup")
