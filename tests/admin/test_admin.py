@@ -331,15 +331,16 @@ def test_management_changes_are_audited(client, world, signin):
             "lead_kind": "work_safety_office",
             "co_kinds": ["village_committee"],
             **{
-                f"due_{s}": d
-                for s, d in (
-                    ("accept", "30m"),
-                    ("dispatch", "1h"),
-                    ("sign_for", "1h"),
-                    ("handle", "5wd"),
-                    ("verify", "2wd"),
-                    ("follow_up", "7d"),
+                field: value
+                for s, n, unit in (
+                    ("accept", "30", "m"),
+                    ("dispatch", "1", "h"),
+                    ("sign_for", "1", "h"),
+                    ("handle", "5", "wd"),
+                    ("verify", "2", "wd"),
+                    ("follow_up", "7", "d"),
                 )
+                for field, value in ((f"due_{s}", n), (f"due_{s}_unit", unit))
             },
         },
     )
