@@ -144,7 +144,7 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(client, world, signin,
         before = db.session.scalar(select(func.count(AuditEntry.id)))
         response = client.post(url, data=sent)
         assert response.status_code == 400, url
-        assert "CSRF" in response.get_data(as_text=True)
+        assert "页面已过期" in response.get_data(as_text=True)
         assert db.session.scalar(select(func.count(AuditEntry.id))) == before, url
 
 
