@@ -86,3 +86,21 @@ def test_labels_are_chinese_and_name_only_recorded_actions():
     for code in audit_words.ACTIONS:
         prefix = code.split(".")[0] + "."
         assert code in audit_words.GROUPS[prefix][1]
+
+
+def test_a_category_s_limits_read_in_words():
+    from server.models import AuditEntry
+
+    entry = AuditEntry(
+        action="category.save",
+        object_type="category",
+        object_id="D02",
+        detail={"urgent": False, "limits": {"accept": ["1wd", "2wd"], "handle": [None, "30d"]}},
+    )
+    names = audit_words.Names(categories={"D02": "邻里纠纷"})
+    assert audit_words.action_label(entry.action) == "保存类别（时限、分拨）"
+    assert audit_words.object_words(entry, names) == "类别 邻里纠纷（D02）"
+    assert audit_words.detail_words(entry, names) == [
+        ("紧急", "否"),
+        ("时限", "受理：1个工作日提醒，2个工作日到期；处置：30天到期"),
+    ]

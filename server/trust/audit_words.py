@@ -239,14 +239,22 @@ def _yes(value) -> str:
     return "是" if value else "否"
 
 
+def _duration(text: str) -> str:
+    """A stored limit in words (2wd: 2个工作日); as stored if it does not parse."""
+    try:
+        return parse_duration(text).label
+    except ValueError:
+        return text
+
+
 def _limits(value) -> str:
     """{'accept': ['1wd', '2wd'], …} as 受理：1个工作日提醒，2个工作日到期；…"""
     parts = []
     for step, pair in (value or {}).items():
         warn, due = [*pair, None, None][:2]
-        words = [f"{parse_duration(warn).label}提醒"] if warn else []
+        words = [f"{_duration(warn)}提醒"] if warn else []
         if due:
-            words.append(f"{parse_duration(due).label}到期")
+            words.append(f"{_duration(due)}到期")
         label = Step(step).label if step in {s.value for s in Step} else step
         parts.append(f"{label}：{'，'.join(words) or '—'}")
     return "；".join(parts)
