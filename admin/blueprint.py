@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import (
     Blueprint,
@@ -194,6 +194,14 @@ def id_value(raw: str | None, name: str) -> int | None:
             f"参数 {name} 须为有效的编号。", code="invalid_parameter", field=name
         )
     return int(raw)
+
+
+def attachment(name: str, fallback: str) -> dict[str, str]:
+    """Headers that download a file under its Chinese name (RFC 6266's filename*), with
+    an ASCII name for clients that cannot read it."""
+    return {
+        "Content-Disposition": f"attachment; filename={fallback}; filename*=UTF-8''{quote(name)}"
+    }
 
 
 def client_ip() -> str | None:

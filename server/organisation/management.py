@@ -109,8 +109,10 @@ def _bind(user: User, department_id: int | None, grid_ids: list[int] | None) -> 
         user.department = department
     else:
         user.department = None
+    if user.department is not None and not user.department.active:
+        raise ValidationFailed("该部门已停用。", code="unknown_reference", field="department")
     grids = [db.session.get(Grid, g) for g in grid_ids or []]
-    if any(g is None for g in grids):
+    if any(g is None or not g.active for g in grids):
         raise ValidationFailed("网格不存在。", code="unknown_reference", field="grids")
     if user.role == Role.GRID_WORKER and not grids:
         raise ValidationFailed("网格员须绑定至少一个网格。", code="missing_field", field="grids")
@@ -123,19 +125,167 @@ def update_user(
     actor: User,
     department_id: int | None,
     grid_ids: list[int] | None,
+    display_name: str | None = None,
+    phone: str | None = None,
+    role: str | None = None,
     ip: str | None = None,
-) -> None:
-    """Re-bind a user to a department or grids."""
+) -> bool:
+    """Change a user's name, phone, role and what they are bound to (a department, grids).
+
+    Raising an account to a privileged role (one that reads informants or keeps the
+    system) waits for a second security admin, as creating one does: the account keeps
+    its old role and bindings until then. Returns False when that part waits."""
+    if display_name is not None:
+        user.display_name = _name(display_name, "姓名")
+    if phone is not None:
+        user.phone = _phone(phone)
+    new_role = user.role
+    if role:
+        try:
+            new_role = Role(role)
+        except ValueError:
+            raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
+    if new_role != user.role and new_role in approvals.PRIVILEGED:
+        approvals.ask(
+            "grant_role",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={"username": user.username, "role": new_role.value},
+            ip=ip,
+        )
+        audit.record(
+            "user.update",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            ip=ip,
+            display_name=user.display_name,
+            role_asked=new_role.value,
+        )
+        return False
+    if new_role != user.role:
+        user.role = new_role
+        # What the account could see ends with its old role.
+        passwords.rotate_token_secret(user)
+        websession.end_sessions_of(user.id)
     _bind(user, department_id, grid_ids)
+    db.session.flush()
     audit.record(
-        "user.bind",
+        "user.update",
         actor=actor,
         object_type="user",
         object_id=user.id,
         ip=ip,
+        display_name=user.display_name,
+        role=user.role.value,
         department=user.department_id,
         grids=[g.id for g in user.grids],
     )
+    return True
+
+
+def _phone(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if len(value) > 32:
+        raise ValidationFailed("电话最多32位。", code="invalid_field", field="phone")
+    return value or None
+
+
+def save_village(
+    *,
+    actor: User | None,
+    village: Village | None,
+    code: str,
+    name: str,
+    active: bool = True,
+    ip: str | None = None,
+) -> Village:
+    """Create a village (it gets its QR code) or change its name; a village leaves the
+    pickers, posters and screening duty when deactivated, and keeps its cases."""
+    code = _code(code, "村编号")
+    clash = db.session.scalar(select(Village).where(Village.code == code))
+    if clash is not None and clash is not village:
+        raise Conflict(f"村编号 {code} 已存在。", code="village_taken", field="code")
+    if village is None:
+        town = db.session.scalar(select(Town).order_by(Town.id))
+        if town is None:
+            raise ValidationFailed("请先设置镇的名称。", code="no_town")
+        village = Village(town=town)
+        db.session.add(village)
+    village.code, village.name, village.active = code, _name(name, "村名"), active
+    db.session.flush()
+    reference.forget()
+    audit.record(
+        "village.save",
+        actor=actor,
+        object_type="village",
+        object_id=village.code,
+        ip=ip,
+        name=village.name,
+        active=active,
+    )
+    return village
+
+
+def save_grid(
+    *,
+    actor: User | None,
+    grid: Grid | None,
+    code: str,
+    name: str,
+    village_id: int | None,
+    active: bool = True,
+    ip: str | None = None,
+) -> Grid:
+    """Create or change a grid (网格) of a village. A grid still held by an active grid
+    worker cannot be deactivated: the worker would be left looking after nothing."""
+    code = _code(code, "网格编号", 24)
+    clash = db.session.scalar(select(Grid).where(Grid.code == code))
+    if clash is not None and clash is not grid:
+        raise Conflict(f"网格编号 {code} 已存在。", code="grid_taken", field="code")
+    village = db.session.get(Village, village_id) if village_id else None
+    if village is None or not village.active:
+        raise ValidationFailed("请选择网格所属的村。", code="unknown_reference", field="village")
+    if grid is not None and grid.active and not active:
+        held = db.session.scalar(
+            select(User.display_name)
+            .join(User.grids)
+            .where(Grid.id == grid.id, User.active.is_(True))
+            .limit(1)
+        )
+        if held is not None:
+            raise Conflict(f"网格仍由{held}负责，请先调整该网格员的网格。", code="grid_in_use")
+    if grid is None:
+        grid = Grid()
+        db.session.add(grid)
+    grid.code, grid.name, grid.village, grid.active = code, _name(name, "网格名称"), village, active
+    db.session.flush()
+    reference.forget()
+    audit.record(
+        "grid.save",
+        actor=actor,
+        object_type="grid",
+        object_id=grid.code,
+        ip=ip,
+        name=grid.name,
+        village=village.code,
+        active=active,
+    )
+    return grid
+
+
+def _code(value: str, field: str, limit: int = 16) -> str:
+    value = (value or "").strip()
+    if (
+        not value
+        or len(value) > limit
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+    ):
+        raise ValidationFailed(
+            f"{field}须为{limit}位以内的字母、数字或连字符。", code="invalid_field", field=field
+        )
+    return value
 
 
 def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) -> None:
@@ -190,6 +340,7 @@ def save_department(
     town_wide: bool,
     village_ids: list[int],
     active: bool = True,
+    phone: str | None = None,
     ip: str | None = None,
 ) -> Department:
     """Create or change a department and the villages it covers."""
@@ -206,6 +357,8 @@ def save_department(
         db.session.add(department)
     department.name, department.kind, department.town_wide = name, kind, town_wide
     department.active = active
+    if phone is not None:
+        department.phone = _phone(phone)
     department.villages = [
         db.session.get(Village, v) for v in village_ids if db.session.get(Village, v) is not None
     ]

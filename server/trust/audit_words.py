@@ -49,7 +49,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "账号",
         {
             "user.create": "新建账号",
-            "user.bind": "更改账号的部门或网格",
+            "user.update": "修改账号",
             "user.enable": "启用账号",
             "user.disable": "停用账号",
             "user.reset_password": "重置他人密码",
@@ -72,7 +72,12 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "identity.": ("举报人身份", {"identity.purged": "清除到期的举报人身份"}),
-    "village.": ("村", {"village.rotate_qr": "更换村二维码"}),
+    "village.": ("村", {"village.save": "保存村", "village.rotate_qr": "更换村二维码"}),
+    "grid.": ("网格", {"grid.save": "保存网格"}),
+    "town.": (
+        "从表格导入",
+        {"town.import": "从表格导入镇村设置或账号", "town.import_refused": "表格有错，未导入"},
+    ),
     "department.": ("部门", {"department.save": "保存部门"}),
     "category.": ("类别", {"category.save": "保存类别（时限、分拨）"}),
     "calendar.": (
@@ -93,6 +98,7 @@ OBJECTS: dict[str, str] = {
     "case": "案件",
     "user": "账号",
     "village": "村",
+    "grid": "网格",
     "department": "部门",
     "category": "类别",
     "calendar_year": "年度",
@@ -103,7 +109,10 @@ OBJECTS: dict[str, str] = {
 
 DETAILS: dict[str, str] = {
     "username": "用户名",
+    "display_name": "姓名",
     "role": "角色",
+    "role_asked": "申请的角色（待审批）",
+    "village": "村",
     "department": "部门",
     "grids": "网格",
     "name": "名称",
@@ -128,6 +137,10 @@ DETAILS: dict[str, str] = {
     "last": "止",
     "rows": "行数",
     "via": "途径",
+    "period": "期间",
+    "created": "新建",
+    "changed": "修改",
+    "faults": "错误",
 }
 
 SURFACES = {
@@ -135,6 +148,7 @@ SURFACES = {
     "admin_print": "后台打印案卷",
     "api": "手机（小程序或工作台）",
     "cli": "服务器命令行",
+    "web": "后台下载",
 }
 LEDGERS = {
     "disputes": "矛盾纠纷排查调处台账",
@@ -155,7 +169,7 @@ class Names:
 
     users: dict[str, User] = field(default_factory=dict)  # by id, as text
     departments: dict[int, str] = field(default_factory=dict)
-    grids: dict[int, str] = field(default_factory=dict)
+    grids: dict[int | str, str] = field(default_factory=dict)  # by id and by code
     villages: dict[str, str] = field(default_factory=dict)  # by id (text) and by code
     categories: dict[str, str] = field(default_factory=dict)  # by code
 
@@ -168,6 +182,8 @@ def names_for(entries: Iterable[AuditEntry]) -> Names:
     """The names of every user, department, grid, village and category in `entries`."""
     entries = list(entries)
     user_ids, department_ids, grid_ids, village_keys = set(), set(), set(), set()
+    village_codes = {str(e.object_id) for e in entries if e.object_type == "village"}
+    grid_codes = {str(e.object_id) for e in entries if e.object_type == "grid"}
     for entry in entries:
         detail = entry.detail or {}
         if entry.object_type == "user" and str(entry.object_id or "").isdigit():
@@ -179,6 +195,8 @@ def names_for(entries: Iterable[AuditEntry]) -> Names:
         if isinstance(detail.get("department"), int):
             department_ids.add(detail["department"])
         grid_ids.update(g for g in detail.get("grids") or [] if isinstance(g, int))
+        if isinstance(detail.get("village"), str):
+            village_codes.add(detail["village"])
         village_keys.update(v for v in detail.get("villages") or [] if isinstance(v, int))
     names = Names()
     if user_ids:
@@ -191,15 +209,17 @@ def names_for(entries: Iterable[AuditEntry]) -> Names:
                 select(Department.id, Department.name).where(Department.id.in_(department_ids))
             ).all()
         )
-    if grid_ids:
-        names.grids = dict(
-            db.session.execute(select(Grid.id, Grid.name).where(Grid.id.in_(grid_ids))).all()
-        )
-    codes_wanted = {str(e.object_id) for e in entries if e.object_type == "village"}
-    if village_keys or codes_wanted:
+    if grid_ids or grid_codes:
+        for grid_id, code, name in db.session.execute(
+            select(Grid.id, Grid.code, Grid.name).where(
+                Grid.id.in_(grid_ids) | Grid.code.in_(grid_codes)
+            )
+        ):
+            names.grids[grid_id] = names.grids[code] = name
+    if village_keys or village_codes:
         for village_id, code, name in db.session.execute(
             select(Village.id, Village.code, Village.name).where(
-                Village.id.in_(village_keys) | Village.code.in_(codes_wanted)
+                Village.id.in_(village_keys) | Village.code.in_(village_codes)
             )
         ):
             names.villages[str(village_id)] = names.villages[code] = name
@@ -225,6 +245,8 @@ def object_words(entry: AuditEntry, names: Names) -> str:
         return f"{noun} {names.departments.get(int(key), '编号' + key)}"
     if kind == "village":
         return f"{noun} {names.villages.get(key, key)}"
+    if kind == "grid":
+        return f"{noun} {names.grids.get(key, key)}"
     if kind == "category":
         name = names.categories.get(key)
         return f"{noun} {name}（{key}）" if name else f"{noun} {key}"
@@ -260,6 +282,17 @@ def _limits(value) -> str:
     return "；".join(parts)
 
 
+def _role(value) -> str:
+    return Role(value).label if value in {r.value for r in Role} else str(value)
+
+
+def _counts(value) -> str:
+    """{'村': 3, '网格': 5} as 村 3、网格 5."""
+    if not isinstance(value, dict):
+        return str(value)
+    return "、".join(f"{sheet} {n}" for sheet, n in value.items()) or "无"
+
+
 def _kind(action: str, value) -> str:
     if action.startswith("approval."):
         return APPROVAL_LABELS.get(value, value)
@@ -270,7 +303,12 @@ def _kind(action: str, value) -> str:
 
 def _detail_value(action: str, key: str, value, names: Names) -> str:
     simple = {
-        "role": lambda v: Role(v).label if v in {r.value for r in Role} else v,
+        "role": _role,
+        "role_asked": _role,
+        "village": lambda v: names.villages.get(str(v), v),
+        "created": _counts,
+        "changed": _counts,
+        "faults": lambda v: f"{v}处",
         "surface": lambda v: SURFACES.get(v, v),
         "via": lambda v: SURFACES.get(v, v),
         "department": lambda v: names.departments.get(v, f"编号{v}") if v is not None else "无",

@@ -5,7 +5,8 @@ refusal: a form past its CSRF token, an address that leads nowhere, a wrong meth
 
 What may stay is data, not wording: case codes, category and village codes, the
 addresses on the QR posters, account usernames (what people type to sign in), IP
-addresses, and the names of file formats (PNG, SVG) and paper (A4).
+addresses, file names' extensions (.xlsx), and the names of file formats (PNG, SVG)
+and paper (A4).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ DATA = [
     re.compile(r"\b[A-Z]\d{2}\b"),  # a category code: D02, H01
     re.compile(r"\bV\d{2}(-G\d+)?\b"),  # a village's or grid's code
     re.compile(r"\b\d{4}-Q[1-4]\b"),  # a quarter, as the statistics' box takes it
+    re.compile(r"\.(xlsx|pdf|png|svg)\b"),  # a file name's extension (a ledger's file)
 ]
 
 
@@ -119,6 +121,10 @@ def test_no_english_on_any_page_of_the_menu(client, town, username):
     if user.role in (Role.CENTER, Role.LEADER):  # the system admin's figures list no cases
         dashboard = client.get("/admin/dashboard").get_data(as_text=True)
         pages += _links(dashboard, r'href="(/admin/counted\?[^"]*)"')[:3]
+    if user.role in (Role.ADMIN, Role.SECURITY_ADMIN):  # linked from 村与二维码 / 账号
+        pages += ["/admin/setup"]
+    if user.role in (Role.ADMIN, Role.CENTER):
+        pages += ["/admin/villages/posters"]
     pages += ["/admin/password"]
     found = {}
     for url in pages:
