@@ -141,6 +141,9 @@ DETAILS: dict[str, str] = {
     "created": "新建",
     "changed": "修改",
     "faults": "错误",
+    # What the search branch records with case.search_identity (its label comes with it).
+    "by": "按",
+    "found": "找到的案件",
 }
 
 SURFACES = {
@@ -309,6 +312,8 @@ def _detail_value(action: str, key: str, value, names: Names) -> str:
         "created": _counts,
         "changed": _counts,
         "faults": lambda v: f"{v}处",
+        "by": lambda v: "、".join({"name": "姓名", "phone": "电话"}.get(k, k) for k in v),
+        "found": lambda v: "、".join(codes.display(c) for c in v) or "无",
         "surface": lambda v: SURFACES.get(v, v),
         "via": lambda v: SURFACES.get(v, v),
         "department": lambda v: names.departments.get(v, f"编号{v}") if v is not None else "无",
