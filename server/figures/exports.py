@@ -41,6 +41,7 @@ from server.figures.periods import Period
 from server.infra.errors import NotFound
 
 KEEP = 3600  # seconds an unfetched export is kept
+SILENT = 120  # seconds without progress after which a running export is given up
 TOKEN_LENGTH = 22
 
 
@@ -144,6 +145,8 @@ def status(token: str, *, user_id: int) -> Status:
         raise NotFound("没有这个导出，或已经下载过。") from None
     if found.user_id != user_id:
         raise NotFound("没有这个导出，或已经下载过。")
+    if found.state == "running" and time.time() - status_path.stat().st_mtime > SILENT:
+        found.state = "failed"  # its worker was restarted (or killed) on the way
     return found
 
 
