@@ -6,7 +6,7 @@ from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, refused, require
-from server.cases import access, inputs, lookup, media, operations, repeats, workflow
+from server.cases import access, inputs, lateness, lookup, media, operations, repeats, workflow
 from server.cases import queue as triage
 from server.cases.duplicates import likely_duplicates
 from server.db import db
@@ -25,6 +25,7 @@ from server.models import (
     User,
 )
 from server.organisation import routing
+from server.organisation.deadlines import load_calendar
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 # What an action done says where "已<label>" does not read well.
@@ -54,6 +55,8 @@ def _context(case):
     return {
         "reviews": triage.reviews_of(case),
         "case": case,
+        # The running step's time, counted as the queue and the supervision list count it.
+        "left": lateness.time_left(case, calendar=load_calendar()),
         "display": codes.display,
         "consents": operations.CONSENTS,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],

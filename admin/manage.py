@@ -26,7 +26,13 @@ from server.models import (
     Village,
 )
 from server.organisation import management
-from server.organisation.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
+from server.organisation.deadlines import (
+    UNITS,
+    YEAR_SOURCE_LABELS,
+    load_calendar,
+    parse_duration,
+    unconfirmed_next_year,
+)
 from server.trust import approvals
 
 
@@ -173,10 +179,11 @@ def categories():
         category = db.session.scalar(select(Category).where(Category.code == form.get("code")))
         if category is None:
             raise NotFound("找不到该类别。")
+        # Each limit comes as a number and a unit chosen from a list (2 + 工作日).
         limits = {
-            step.value: (
-                form.get(f"warn_{step.value}", "").strip() or None,
-                form.get(f"due_{step.value}", "").strip(),
+            step.value: tuple(
+                (form.get(f"{part}_{step.value}", ""), form.get(f"{part}_{step.value}_unit", ""))
+                for part in ("warn", "due")
             )
             for step in Step
         }
@@ -208,6 +215,8 @@ def categories():
     return render_template(
         "admin/categories.html",
         categories=rows,
+        units=UNITS,
+        parse=parse_duration,
         steps=list(Step),
         kinds=list(DepartmentKind),
         risk_levels=list(RiskLevel),

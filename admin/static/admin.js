@@ -53,6 +53,20 @@
     button.hidden = false;
     button.addEventListener("click", function () { window.print(); });
   });
+  // On a phone a table of cases is a list of cards, each value under its column's name:
+  // a cell the template gave no name takes its column's header.
+  document.querySelectorAll("table.stack, table.queue").forEach(function (table) {
+    var names = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+      return th.textContent.trim();
+    });
+    table.querySelectorAll("tbody > tr").forEach(function (row) {
+      Array.prototype.forEach.call(row.cells, function (cell, index) {
+        if (!cell.hasAttribute("data-label") && names[index] && cell.colSpan === 1) {
+          cell.setAttribute("data-label", names[index]);
+        }
+      });
+    });
+  });
   // Ask before actions that cannot be undone.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {

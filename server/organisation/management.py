@@ -30,7 +30,7 @@ from server.models import (
     Village,
 )
 from server.organisation import holiday_notice, reference
-from server.organisation.deadlines import parse_duration
+from server.organisation.deadlines import Duration, duration_of
 from server.trust import approvals, audit, passwords, websession
 
 
@@ -377,6 +377,36 @@ def save_department(
     return department
 
 
+def _limits_of(
+    step: Step, warn: tuple[str, str], due: tuple[str, str]
+) -> tuple[Duration | None, Duration]:
+    """A step's yellow stage and deadline from the form's numbers and units, refused in
+    words that name the step."""
+    parsed = []
+    for (amount, unit), what, needed in ((warn, "黄色提醒", False), (due, "期限", True)):
+        if not (amount or "").strip() and not needed:
+            parsed.append(None)
+            continue
+        if not (amount or "").strip():
+            raise ValidationFailed(
+                f"{step.label}须有期限。", code="missing_field", field=step.value
+            )
+        try:
+            parsed.append(duration_of(amount, unit))
+        except ValueError as error:
+            raise ValidationFailed(
+                f"{step.label}的{what}：{error}", code="invalid_duration", field=step.value
+            ) from None
+    first, last = parsed
+    if first is not None and first.unit == last.unit and first.amount >= last.amount:
+        raise ValidationFailed(
+            f"{step.label}的黄色提醒须早于期限（{first.label}不早于{last.label}）。",
+            code="invalid_duration",
+            field=step.value,
+        )
+    return first, last
+
+
 def save_category(
     category: Category,
     *,
@@ -388,13 +418,17 @@ def save_category(
     emergency: bool,
     active: bool,
     default_risk_level: str,
-    limits: dict[str, tuple[str | None, str]],
+    limits: dict[str, tuple[tuple[str, str], tuple[str, str]]],
     lead_kind: str | None,
     co_kinds: list[str],
     ip: str | None = None,
 ) -> bool:
     """Change a category's flags, time limits and (kind-based) routing. Returns whether
-    a part of it waits for a second person (clearing `confidential`)."""
+    a part of it waits for a second person (clearing `confidential`).
+
+    `limits` maps a step to its yellow stage and its deadline, each a number and a unit as
+    the form sends them (``("1", "wd")``; a yellow stage with no number: none). They are
+    stored as before (``1wd``)."""
     category.name = _name(name, "类别名称", 32)
     category.hint = (hint or "").strip()[:200] or None
     waiting = category.confidential and not confidential
@@ -417,23 +451,11 @@ def save_category(
         kinds = [DepartmentKind(k) for k in [lead_kind, *co_kinds] if k]
     except ValueError:
         raise ValidationFailed("取值无效。", code="invalid_choice") from None
-    for step, (warn, due) in steps.items():
-        for text in (warn, due):
-            if text:
-                try:
-                    parse_duration(text)
-                except ValueError as error:
-                    raise ValidationFailed(
-                        str(error), code="invalid_duration", field=step.value
-                    ) from None
-        if not due:
-            raise ValidationFailed(
-                f"{step.label}须有期限。", code="missing_field", field=step.value
-            )
+    chosen = {step: _limits_of(step, warn, due) for step, (warn, due) in steps.items()}
     rows = {row.step: row for row in category.time_limits}
-    for step, (warn, due) in steps.items():
+    for step, (warn, due) in chosen.items():
         row = rows.get(step) or CategoryTimeLimit(step=step)
-        row.warn, row.due = warn or None, due
+        row.warn, row.due = (str(warn) if warn else None), str(due)
         if step not in rows:
             category.time_limits.append(row)
     # Kind-based rules for every village are replaced; village-specific rules stay.
@@ -457,7 +479,7 @@ def save_category(
         confidential=confidential,
         emergency=emergency,
         active=active,
-        limits={s.value: list(v) for s, v in steps.items()},
+        limits={s.value: [str(w) if w else None, str(d)] for s, (w, d) in chosen.items()},
         routing=[k.value for k in kinds],
     )
     return waiting
