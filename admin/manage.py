@@ -25,7 +25,7 @@ from server.models import (
     User,
     Village,
 )
-from server.organisation import management
+from server.organisation import accounts, management
 from server.organisation.deadlines import (
     UNITS,
     YEAR_SOURCE_LABELS,
@@ -48,7 +48,7 @@ def users():
         form = request.form
         try:
             department = form.get("department", "")
-            user = management.create_user(
+            user = accounts.create_user(
                 actor=g.user,
                 username=form.get("username", ""),
                 display_name=form.get("display_name", ""),
@@ -88,7 +88,7 @@ def _user(user_id: int) -> User:
 def user_active(user_id: int):
     """Disable or re-enable an account."""
     try:
-        management.set_active(
+        accounts.set_active(
             _user(user_id), request.form.get("active") == "yes", actor=g.user, ip=client_ip()
         )
     except DomainError as error:
@@ -101,7 +101,7 @@ def user_active(user_id: int):
 def user_password(user_id: int):
     """Reset a password (the user's sessions and tokens end)."""
     try:
-        applied = management.reset_password(
+        applied = accounts.reset_password(
             _user(user_id), request.form.get("password", ""), actor=g.user, ip=client_ip()
         )
     except DomainError as error:
@@ -117,7 +117,7 @@ def user_bind(user_id: int):
     """Change a user: name, phone, role, and the department or grids they work in."""
     form = request.form
     try:
-        applied = management.update_user(
+        applied = accounts.update_user(
             _user(user_id),
             actor=g.user,
             department_id=id_value(form.get("department", ""), "department"),

@@ -13,7 +13,7 @@ from admin.blueprint import attachment, bp, client_ip, done, id_value, refused, 
 from server.db import db, unit
 from server.infra.errors import DomainError, NotFound
 from server.models import Grid, Role, Town, Village
-from server.organisation import management, qr, town_file
+from server.organisation import places, qr, town_file
 from server.trust import audit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -62,7 +62,7 @@ def village_save(village_id: int | None = None):
     """Create a village, or change its code, name or whether it is in use."""
     village = _existing(Village, village_id, "找不到该村。")
     try:
-        saved = management.save_village(
+        saved = places.save_village(
             actor=g.user,
             village=village,
             code=request.form.get("code", ""),
@@ -82,7 +82,7 @@ def grid_save(grid_id: int | None = None):
     """Create a grid of a village, or change it."""
     grid = _existing(Grid, grid_id, "找不到该网格。")
     try:
-        saved = management.save_grid(
+        saved = places.save_grid(
             actor=g.user,
             grid=grid,
             code=request.form.get("code", ""),

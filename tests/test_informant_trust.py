@@ -699,14 +699,14 @@ def test_two_people_deciding_one_approval_at_once_cannot_both(fresh_app):
 
     from server.infra.errors import NotFound
     from server.models import Approval, AuditEntry
-    from server.organisation import management
+    from server.organisation import accounts
     from server.trust import approvals
     from tests.factories import UserFactory, build_world
 
     with fresh_app.app_context():
         world = build_world()
         deciders = [UserFactory(username=f"t_security{n}", role="security_admin") for n in (2, 3)]
-        management.create_user(
+        accounts.create_user(
             actor=world.security,
             username="newcenter",
             display_name="新值班员",

@@ -7,7 +7,7 @@ the import skips while it is left as it was.
 
 The import checks every row of every sheet first, against the file and the database,
 and names each fault by sheet, row and column, in Chinese. Only a file without a fault
-is written, all of it, through the same management functions as the admin's forms (so
+is written, all of it, through the same functions as the admin's forms (so
 each row is audited and the rules hold once); a fault found while writing rolls it all
 back with the request. Rows are matched by their key (village code, grid code,
 department name, username): a file imported again changes names and bindings, and
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from server.db import db
 from server.infra.errors import ValidationFailed
 from server.models import Department, DepartmentKind, Grid, Role, Town, User, Village
-from server.organisation import management
+from server.organisation import accounts, management, places
 from server.trust import passwords
 
 
@@ -357,7 +357,7 @@ def _write(rows, *, actor, ip, outcome) -> None:
     for _, row in rows.get("村", []):
         village = db.session.scalar(select(Village).where(Village.code == row["code"]))
         _count(outcome, "村", village is None)
-        management.save_village(
+        places.save_village(
             actor=actor,
             village=village,
             code=row["code"],
@@ -369,7 +369,7 @@ def _write(rows, *, actor, ip, outcome) -> None:
     for _, row in rows.get("网格", []):
         grid = db.session.scalar(select(Grid).where(Grid.code == row["code"]))
         _count(outcome, "网格", grid is None)
-        management.save_grid(
+        places.save_grid(
             actor=actor,
             grid=grid,
             code=row["code"],
@@ -401,7 +401,7 @@ def _write(rows, *, actor, ip, outcome) -> None:
         user = db.session.scalar(select(User).where(User.username == row["username"]))
         _count(outcome, "账号", user is None)
         if user is not None:
-            management.update_user(
+            accounts.update_user(
                 user,
                 actor=actor,
                 department_id=department_id,
@@ -412,7 +412,7 @@ def _write(rows, *, actor, ip, outcome) -> None:
             )
             continue
         password = passwords.one_time()
-        user = management.create_user(
+        user = accounts.create_user(
             actor=actor,
             username=row["username"],
             display_name=row["display_name"],

@@ -110,7 +110,7 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
         if approval.kind == "grant_role":
             user.active = True
             role = Role(approval.payload.get("role", user.role.value))
-            if role != user.role:  # an existing account raised (management.update_user)
+            if role != user.role:  # an existing account raised (accounts.update_user)
                 user.role, user.department, user.grids = role, None, []
                 passwords.rotate_token_secret(user)
                 websession.end_sessions_of(user.id)

@@ -552,12 +552,12 @@ def test_a_shared_phone_sends_each_account_s_reports_as_that_account_only(phones
 
 def test_after_a_reset_the_phone_asks_for_a_new_password_first(phones, town):
     _base, app = town
-    from server.organisation import management
+    from server.organisation import accounts
 
     with app.app_context():
         worker = db.session.scalar(select(User).where(User.username == "grid33"))
         security = db.session.scalar(select(User).where(User.username == "security"))
-        management.reset_password(worker, "Given@Grid3355", actor=security)
+        accounts.reset_password(worker, "Given@Grid3355", actor=security)
         db.session.commit()
     phone = phones()
     page = phone.page
