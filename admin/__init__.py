@@ -9,7 +9,19 @@ from __future__ import annotations
 from flask import Flask
 
 # The view modules add their routes to `bp` as they are imported.
-from admin import audit, cases, figures, inbox, manage, queue, search, signin  # noqa: F401
+from admin import (  # noqa: F401
+    audit,
+    cases,
+    figures,
+    inbox,
+    ledgers,
+    manage,
+    queue,
+    register,
+    search,
+    signin,
+    town,
+)
 from admin.blueprint import bp, csrf
 from server.trust import websession
 

@@ -11,6 +11,7 @@ from admin.blueprint import bp, id_value, require
 from server.db import db
 from server.infra import clock
 from server.models import AuditEntry, Role, User
+from server.trust import audit_words
 
 PAGE = 100
 
@@ -18,11 +19,16 @@ PAGE = 100
 @bp.get("/audit")
 @require(Role.AUDITOR)  # 三员分立: the auditor alone reads the log of what the others did
 def audit_log():
-    """Audit entries, newest first, filtered by action, user and dates; keyset paged."""
+    """Audit entries in words, newest first, filtered by action, user and dates; keyset
+    paged."""
     query = select(AuditEntry, User).outerjoin(User, User.id == AuditEntry.actor_id)
     action = request.args.get("action", "").strip()
-    if action:
-        query = query.where(AuditEntry.action.contains(action))
+    if action.endswith("."):  # a group from the filter's list: 账号, 案件, …
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
+    elif action in audit_words.ACTIONS:
+        query = query.where(AuditEntry.action == action)
+    elif action:
+        query = query.where(AuditEntry.action.contains(action, autoescape=True))
     username = request.args.get("user", "").strip()
     if username:
         query = query.where(User.username == username)
@@ -41,9 +47,20 @@ def audit_log():
     rows = db.session.execute(query.order_by(AuditEntry.id.desc()).limit(PAGE + 1)).all()
     more = len(rows) > PAGE
     rows = rows[:PAGE]
+    names = audit_words.names_for(entry for entry, _actor in rows)
     return render_template(
         "admin/audit.html",
-        rows=rows,
+        rows=[
+            (
+                entry,
+                actor,
+                audit_words.action_label(entry.action),
+                audit_words.object_words(entry, names),
+                audit_words.detail_words(entry, names),
+            )
+            for entry, actor in rows
+        ],
+        groups=audit_words.GROUPS,
         local=clock.local,
         args=request.args,
         next_before=rows[-1][0].id if more and rows else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import (
     Blueprint,
@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from server.cases import limits
 from server.db import db, unit
@@ -107,8 +108,53 @@ def _csrf_error(error):
     return render_template(
         "admin/error.html",
         title="页面已过期",
-        message="表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。",
+        message="表单已过期，或不是从本系统的页面提交的，没有执行。请刷新页面后再试一次。",
     ), 400
+
+
+# What an HTTP error says on the admin's pages (Werkzeug's own pages are in English).
+HTTP_ERRORS = {
+    400: ("请求有误", "提交的内容不完整或格式不对，请返回上一页重试。"),
+    403: ("无权访问", "您的账号不能使用此页面。"),
+    404: ("找不到页面", "这个网址没有对应的页面，可能输错了，或者页面已经不在了。"),
+    405: ("不能这样访问", "这个网址不接受这种访问方式，请从系统的页面上操作。"),
+    413: ("内容太大", "提交的内容（例如照片）太大了，请少选几张或换小一些的再试。"),
+}
+SORRY = ("出错了", "服务器出了点问题，请稍后再试。")
+
+
+def _http_error_page(error: HTTPException) -> Response:
+    title, message = HTTP_ERRORS.get(error.code or 500, SORRY)
+    response = Response(
+        render_template("admin/error.html", title=title, message=message), error.code or 500
+    )
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    """An HTTP error raised by an admin view (a 404 of a form's action, a bad upload)."""
+    if isinstance(error, InternalServerError):
+        # Answered without the signed-in header: its queries may be what failed.
+        unit.abandon()
+        g.user = None
+    return _http_error_page(error)
+
+
+@bp.before_app_request
+def _unrouted():
+    """An /admin address that matches no page, or not with this method: Flask would answer
+    with Werkzeug's English page before any admin code runs; answer in Chinese instead
+    (before_request functions run before the routing error is raised)."""
+    failure = request.routing_exception
+    if isinstance(failure, NotFound | MethodNotAllowed) and request.path.startswith(
+        bp.url_prefix + "/"
+    ):
+        g.user = None
+        return _http_error_page(failure)
+    return None
 
 
 @bp.errorhandler(DomainError)
@@ -150,6 +196,14 @@ def id_value(raw: str | None, name: str) -> int | None:
             f"参数 {name} 须为有效的编号。", code="invalid_parameter", field=name
         )
     return int(raw)
+
+
+def attachment(name: str, fallback: str) -> dict[str, str]:
+    """Headers that download a file under its Chinese name (RFC 6266's filename*), with
+    an ASCII name for clients that cannot read it."""
+    return {
+        "Content-Disposition": f"attachment; filename={fallback}; filename*=UTF-8''{quote(name)}"
+    }
 
 
 def client_ip() -> str | None:

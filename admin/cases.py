@@ -6,7 +6,7 @@ from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, refused, require
-from server.cases import access, inputs, lookup, media, operations, repeats, workflow
+from server.cases import access, inputs, lateness, lookup, media, operations, repeats, workflow
 from server.cases import queue as triage
 from server.cases.duplicates import likely_duplicates
 from server.db import db
@@ -25,8 +25,11 @@ from server.models import (
     User,
 )
 from server.organisation import routing
+from server.organisation.deadlines import load_calendar
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
+# What an action done says where "已<label>" does not read well.
+DONE = {"instruct": "批示已送达调处中心和主办部门。", "carry_out": "已标记该批示落实。"}
 # Actions the center can take at almost any time: offered, but not opened first.
 SIDE_ACTIONS = frozenset(
     {"reassign", "change_co_handlers", "recall", "assess_risk", "supervise", "escalate", "note"}
@@ -52,6 +55,8 @@ def _context(case):
     return {
         "reviews": triage.reviews_of(case),
         "case": case,
+        # The running step's time, counted as the queue and the supervision list count it.
+        "left": lateness.time_left(case, calendar=load_calendar()),
         "display": codes.display,
         "consents": operations.CONSENTS,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],
@@ -127,7 +132,7 @@ STALE = StaleCase("这个案件刚被其他人更新过，您的操作没有执�
 
 
 @bp.post("/cases/<code>/actions/<action>")
-@require(Role.CENTER, Role.HANDLER)
+@require(Role.CENTER, Role.HANDLER, Role.LEADER)  # a leader's one action: 批示
 def act(code: str, action: str):
     """Take one action through the workflow; a stale form is told and shown the news."""
     case = _case(code)
@@ -141,7 +146,8 @@ def act(code: str, action: str):
         return refused(STALE, "admin.case_page", category="warning", code=case.code)
     except ValidationFailed as error:
         return refused(error, "admin.case_page", code=case.code)
-    return done(f"已{workflow.ACTIONS[action].label}。", "admin.case_page", code=case.code)
+    said = DONE.get(action) or f"已{workflow.ACTIONS[action].label}。"
+    return done(said, "admin.case_page", code=case.code)
 
 
 @bp.get("/media/<public_id>")

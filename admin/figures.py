@@ -9,7 +9,7 @@ from flask import Response, current_app, g, render_template, request, url_for
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from admin.blueprint import bp, client_ip, id_value, require
+from admin.blueprint import attachment, bp, client_ip, id_value, require
 from server.cases import access
 from server.db import db
 from server.figures import cells, statistics
@@ -246,5 +246,5 @@ def report_xlsx():
     return Response(
         out.getvalue(),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": "attachment; filename=report.xlsx"},
+        headers=attachment(f"统计报告_{period.label}.xlsx", "report.xlsx"),
     )

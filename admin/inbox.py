@@ -6,12 +6,13 @@ from flask import current_app, g, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from admin.blueprint import bp, require
-from server.cases import access
+from server.cases import access, lateness
 from server.db import db
 from server.follow_through import inbox as messages
 from server.follow_through import screening
 from server.infra import clock, codes
 from server.models import Case, CaseEvent, Role, Screening, User
+from server.organisation.deadlines import load_calendar
 
 
 @bp.get("/inbox")
@@ -47,8 +48,12 @@ def supervision():
         .where(access.case_filter(g.user), Case.supervised.is_(True), Case.due_at.is_not(None))
         .order_by(Case.due_at)
     ).all()
-    now = clock.now()
-    return render_template("admin/supervision.html", rows=rows, now=now, display=codes.display)
+    calendar, now = load_calendar(), clock.now()
+    rows = [
+        (case, chased, lateness.time_left(case, calendar=calendar, now=now))
+        for case, chased in rows
+    ]
+    return render_template("admin/supervision.html", rows=rows, display=codes.display)
 
 
 @bp.get("/coverage")

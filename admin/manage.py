@@ -1,5 +1,5 @@
-"""Management (admin role): villages and their QR codes, users, departments, categories,
-the holiday calendar."""
+"""Management: users (the security admin's), departments, categories and the holiday
+calendar (the system admin's). Villages, grids and the town's import: admin/town.py."""
 
 from __future__ import annotations
 
@@ -22,51 +22,22 @@ from server.models import (
     RiskLevel,
     Role,
     Step,
-    Town,
     User,
     Village,
 )
-from server.organisation import management, qr
-from server.organisation.deadlines import YEAR_SOURCE_LABELS, load_calendar, unconfirmed_next_year
+from server.organisation import accounts, management
+from server.organisation.deadlines import (
+    UNITS,
+    YEAR_SOURCE_LABELS,
+    load_calendar,
+    parse_duration,
+    unconfirmed_next_year,
+)
 from server.trust import approvals
 
 
 def _ids(name: str) -> list[int]:
     return [i for i in (id_value(v, name) for v in request.form.getlist(name)) if i]
-
-
-@bp.get("/villages")
-@require(Role.ADMIN, Role.CENTER)
-def villages():
-    """Villages, their grids, QR codes and posters."""
-    rows = db.session.scalars(select(Village).order_by(Village.code)).all()
-    return render_template("admin/villages.html", villages=rows, url_of=qr.village_url)
-
-
-@bp.get("/villages/posters")
-@require(Role.ADMIN, Role.CENTER)
-def posters():
-    """One print sheet: every village's A4 poster."""
-    rows = db.session.scalars(select(Village).order_by(Village.code)).all()
-    return render_template(
-        "villager/poster.html",
-        villages=rows,
-        town=db.session.scalar(select(Town).order_by(Town.id)),
-        qr_svg=qr.svg,
-        url_of=qr.village_url,
-        inline_css=False,
-    )
-
-
-@bp.post("/villages/<code>/rotate")
-@require(Role.ADMIN)
-def rotate_qr(code: str):
-    """Replace a village's QR code (the old one will say it has been replaced)."""
-    village = db.session.scalar(select(Village).where(Village.code == code))
-    if village is None:
-        raise NotFound("找不到该村。")
-    qr.rotate(village, actor=g.user, ip=client_ip())
-    return done(f"{village.name}的二维码已更换，请打印新海报。", "admin.villages")
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -77,7 +48,7 @@ def users():
         form = request.form
         try:
             department = form.get("department", "")
-            user = management.create_user(
+            user = accounts.create_user(
                 actor=g.user,
                 username=form.get("username", ""),
                 display_name=form.get("display_name", ""),
@@ -96,8 +67,12 @@ def users():
         "admin/users.html",
         users=db.session.scalars(select(User).order_by(User.role, User.username)).all(),
         roles=list(Role),
-        departments=db.session.scalars(select(Department).order_by(Department.name)).all(),
-        grids=db.session.scalars(select(Grid).order_by(Grid.code)).all(),
+        departments=db.session.scalars(
+            select(Department).where(Department.active.is_(True)).order_by(Department.name)
+        ).all(),
+        grids=db.session.scalars(
+            select(Grid).where(Grid.active.is_(True)).order_by(Grid.code)
+        ).all(),
     )
 
 
@@ -113,7 +88,7 @@ def _user(user_id: int) -> User:
 def user_active(user_id: int):
     """Disable or re-enable an account."""
     try:
-        management.set_active(
+        accounts.set_active(
             _user(user_id), request.form.get("active") == "yes", actor=g.user, ip=client_ip()
         )
     except DomainError as error:
@@ -126,7 +101,7 @@ def user_active(user_id: int):
 def user_password(user_id: int):
     """Reset a password (the user's sessions and tokens end)."""
     try:
-        applied = management.reset_password(
+        applied = accounts.reset_password(
             _user(user_id), request.form.get("password", ""), actor=g.user, ip=client_ip()
         )
     except DomainError as error:
@@ -139,19 +114,24 @@ def user_password(user_id: int):
 @bp.post("/users/<int:user_id>/bind")
 @require(Role.SECURITY_ADMIN)  # 三员分立: accounts are the security admin's
 def user_bind(user_id: int):
-    """Bind a user to grids or a department."""
-    department = request.form.get("department", "")
+    """Change a user: name, phone, role, and the department or grids they work in."""
+    form = request.form
     try:
-        management.update_user(
+        applied = accounts.update_user(
             _user(user_id),
             actor=g.user,
-            department_id=id_value(department, "department"),
+            department_id=id_value(form.get("department", ""), "department"),
             grid_ids=_ids("grids"),
+            display_name=form.get("display_name"),
+            phone=form.get("phone"),
+            role=form.get("role"),
             ip=client_ip(),
         )
     except DomainError as error:
         return refused(error, "admin.users")
-    return done("已更新绑定。", "admin.users")
+    if not applied:
+        return done("已保存；改为高权限角色须另一位安全管理员审批后生效。", "admin.users")
+    return done("账号已更新。", "admin.users")
 
 
 @bp.route("/departments", methods=["GET", "POST"])
@@ -171,7 +151,8 @@ def departments():
                 kind=form.get("kind", ""),
                 town_wide=form.get("town_wide") == "yes",
                 village_ids=_ids("villages"),
-                active=form.get("active", "yes") == "yes",
+                active=form.get("active") == "yes",  # an unticked box sends nothing
+                phone=form.get("phone"),
                 ip=client_ip(),
             )
         except DomainError as error:
@@ -183,7 +164,9 @@ def departments():
             select(Department).order_by(Department.kind, Department.name)
         ).all(),
         kinds=list(DepartmentKind),
-        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
+        villages=db.session.scalars(
+            select(Village).where(Village.active.is_(True)).order_by(Village.code)
+        ).all(),
     )
 
 
@@ -196,10 +179,11 @@ def categories():
         category = db.session.scalar(select(Category).where(Category.code == form.get("code")))
         if category is None:
             raise NotFound("找不到该类别。")
+        # Each limit comes as a number and a unit chosen from a list (2 + 工作日).
         limits = {
-            step.value: (
-                form.get(f"warn_{step.value}", "").strip() or None,
-                form.get(f"due_{step.value}", "").strip(),
+            step.value: tuple(
+                (form.get(f"{part}_{step.value}", ""), form.get(f"{part}_{step.value}_unit", ""))
+                for part in ("warn", "due")
             )
             for step in Step
         }
@@ -231,6 +215,8 @@ def categories():
     return render_template(
         "admin/categories.html",
         categories=rows,
+        units=UNITS,
+        parse=parse_duration,
         steps=list(Step),
         kinds=list(DepartmentKind),
         risk_levels=list(RiskLevel),

@@ -8,6 +8,7 @@ from flask import g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
+from server.cases import lateness
 from server.cases import queue as triage
 from server.db import db
 from server.infra import clock, codes
@@ -60,7 +61,7 @@ def index():
     filters = _filters()
     page = triage.page(g.user, filters, cursor=request.args.get("after") or None)
     calendar = load_calendar()
-    rows = [(case, triage.time_left(case, calendar=calendar)) for case in page.items]
+    rows = [(case, lateness.time_left(case, calendar=calendar)) for case in page.items]
     return render_template(
         "admin/queue.html",
         rows=rows,

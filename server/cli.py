@@ -26,7 +26,7 @@ from server.follow_through import notifications, sweep
 from server.infra import clock, codes
 from server.infra.errors import DomainError
 from server.models import Department, Grid, Role, Town, User, Village
-from server.organisation import catalogue, management, qr
+from server.organisation import catalogue, management, qr, town_file
 from server.trust import audit, identity, passwords
 
 
@@ -102,6 +102,39 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
     click.echo(f"created {role} {username}")
 
 
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_command(file: str) -> None:
+    """Import the town's villages, grids, departments and accounts from FILE (the Excel
+    template of `grid-report import-template`): every row is checked first; a file with
+    any fault writes nothing and names each fault. New accounts' one-time passwords are
+    printed once."""
+    try:
+        outcome = town_file.import_town(Path(file).read_bytes(), actor=None)
+    except town_file.ImportRefused as error:
+        for fault in error.faults:
+            click.echo(str(fault), err=True)
+        raise click.ClickException(
+            f"未导入：{len(error.faults)} 处错误，未写入任何数据。"
+        ) from None
+    for sheet in town_file.SHEETS:
+        if sheet in outcome.created or sheet in outcome.changed:
+            created, changed = outcome.created.get(sheet, 0), outcome.changed.get(sheet, 0)
+            click.echo(f"{sheet}：新建 {created}，更新 {changed}")
+    if outcome.accounts:
+        click.echo("新账号的一次性密码（只显示这一次；首次登录须修改）：")
+        for username, name, role, password in outcome.accounts:
+            click.echo(f"  {username}\t{name}\t{role}\t{password}")
+
+
+@click.command("import-template")
+@click.argument("file", type=click.Path(dir_okay=False))
+def import_template_command(file: str) -> None:
+    """Write the empty Excel template of `grid-report import` to FILE."""
+    Path(file).write_bytes(town_file.template())
+    click.echo(f"wrote the template to {file}")
+
+
 @click.command("case")
 @click.argument("code")
 def case_command(code: str) -> None:
@@ -157,9 +190,11 @@ def export_qr_command(directory: str) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     town = db.session.scalar(select(Town).order_by(Town.id))
-    css_path = Path(__file__).parents[1] / "miniprogram_api" / "static" / "poster.css"
+    css_path = Path(__file__).parents[1] / "villager" / "static" / "poster.css"
     css = css_path.read_text(encoding="utf-8") if css_path.exists() else ""
-    villages = db.session.scalars(select(Village).order_by(Village.code)).all()
+    villages = db.session.scalars(
+        select(Village).where(Village.active.is_(True)).order_by(Village.code)
+    ).all()
     for village in villages:
         stem = f"{village.code}-{village.name}"
         (target / f"{stem}.png").write_bytes(qr.png(village))
@@ -343,6 +378,8 @@ def init_app(app: Flask) -> None:
         seed_demo_command,
         seed_categories_command,
         create_user_command,
+        import_command,
+        import_template_command,
         case_command,
         export_qr_command,
         rotate_qr_command,

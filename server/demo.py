@@ -221,7 +221,7 @@ def seed() -> dict[str, int]:
     user("security", "安全管理员", Role.SECURITY_ADMIN)
     user("auditor", "审计员", Role.AUDITOR)
     center = user("center", "调处中心值班员", Role.CENTER)
-    user("leader", "分管领导", Role.LEADER)
+    leader = user("leader", "分管领导", Role.LEADER)
     handlers = {
         "police": user("police", "派出所民警", Role.HANDLER, department=police),
         "justice": user("justice", "司法所调解员", Role.HANDLER, department=justice),
@@ -364,6 +364,19 @@ def seed() -> dict[str, int]:
                     continue
                 workflow.apply(case, action, actor=actor, **fields)
         cases.append(case)
+    # 批示: the leader has instructed on the supervised cases; one is carried out.
+    for number, case in enumerate(c for c in cases if c.supervised):
+        workflow.apply(
+            case, "instruct", actor=leader, text="请调处中心督促主办部门尽快化解，结果报我。"
+        )
+        if number == 0:
+            workflow.apply(
+                case,
+                "carry_out",
+                actor=center,
+                instruction=case.instructions[0].id,
+                note="已电话督促主办部门，本周内上门调解。",
+            )
     # Six weeks of screenings (排查): most villages weekly, a few missing weeks, so the
     # coverage page has gaps to show; most are nil returns.
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from server.cases import workflow
 from server.cases.operations import Party, ReportDraft, submit_report
-from server.models import Case
+from server.db import db
+from server.models import Case, Instruction
 from tests.factories import category
 
 # How to reach each situation from a new report: (action, actor attribute on the world).
@@ -57,6 +58,11 @@ def fields_for(action: str, case: Case, world) -> dict:
     """Valid fields for `action` on `case`."""
     if action == "merge":  # the twin is made only when asked for
         return {"into": new_report(world).code}
+    if action == "carry_out":  # a leader's instruction to carry out, made when asked for
+        if not case.open_instructions:
+            db.session.add(Instruction(case=case, author=world.leader, text="请尽快化解。"))
+            db.session.flush()
+        return {"instruction": case.open_instructions[0].id}
     return {
         "reject": {"reason": "不属于本镇管辖。"},
         "dispatch": {"lead_department": world.justice.id, "co_departments": [world.committee1.id]},
@@ -96,6 +102,7 @@ def fields_for(action: str, case: Case, world) -> dict:
         "escalate": {"reason": "涉及人数多，需区级协调。"},
         "feedback": {"text": "村委会已做双方工作。"},
         "note": {"text": "内部备注。"},
+        "instruct": {"text": "请司法所牵头，一周内化解，结果报我。"},
     }.get(action, {})
 
 

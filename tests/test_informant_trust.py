@@ -599,15 +599,16 @@ def test_clearing_confidential_waits_for_a_second_system_admin(client, world, si
         "active": "yes",
         "urgent": "yes",
         **{
-            f"due_{s}": d
-            for s, d in (
-                ("accept", "30m"),
-                ("dispatch", "1h"),
-                ("sign_for", "1h"),
-                ("handle", "5wd"),
-                ("verify", "2wd"),
-                ("follow_up", "7d"),
+            field: value
+            for s, n, unit in (
+                ("accept", "30", "m"),
+                ("dispatch", "1", "h"),
+                ("sign_for", "1", "h"),
+                ("handle", "5", "wd"),
+                ("verify", "2", "wd"),
+                ("follow_up", "7", "d"),
             )
+            for field, value in ((f"due_{s}", n), (f"due_{s}_unit", unit))
         },
     }  # no "confidential": cleared
     page = client.post("/admin/categories", data=form, follow_redirects=True)
@@ -698,14 +699,14 @@ def test_two_people_deciding_one_approval_at_once_cannot_both(fresh_app):
 
     from server.infra.errors import NotFound
     from server.models import Approval, AuditEntry
-    from server.organisation import management
+    from server.organisation import accounts
     from server.trust import approvals
     from tests.factories import UserFactory, build_world
 
     with fresh_app.app_context():
         world = build_world()
         deciders = [UserFactory(username=f"t_security{n}", role="security_admin") for n in (2, 3)]
-        management.create_user(
+        accounts.create_user(
             actor=world.security,
             username="newcenter",
             display_name="新值班员",

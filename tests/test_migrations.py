@@ -168,7 +168,7 @@ def test_the_search_migration_indexes_the_cases_filed_before(fresh_app):
         code = case.code
         db.session.remove()
 
-        downgrade(revision="c3e8a1d07f55")
+        downgrade(revision="e5a9c3d17f42")
         upgrade()
         w.center, w.worker1, w.worker2 = (
             db.session.merge(u) for u in (w.center, w.worker1, w.worker2)

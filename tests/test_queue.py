@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from server.cases import lateness, workflow
 from server.cases import queue as triage
-from server.cases import workflow
+from server.cases.lateness import TimeLeft
 from server.infra import clock
 from server.organisation.deadlines import WorkCalendar
 from tests.helpers import case_in, new_report
@@ -79,15 +80,11 @@ def test_time_left_in_hours_or_working_days(world):
     with clock.frozen_at(START):  # Monday 09:00 in the town
         case = new_report(world)  # accept: yellow at 1, red at 2 working days
     calendar = WorkCalendar()
-    assert triage.time_left(case, calendar=calendar, now=START) == {
-        "state": "ok",
-        "text": "剩余2个工作日",
-    }
+    assert lateness.time_left(case, calendar=calendar, now=START) == TimeLeft("ok", "剩余2个工作日")
     almost = case.due_at - timedelta(hours=3)
-    assert triage.time_left(case, calendar=calendar, now=almost) == {
-        "state": "warn",
-        "text": "剩余3小时",
-    }
-    late = case.due_at + timedelta(days=3)
-    assert triage.time_left(case, calendar=calendar, now=late)["state"] == "overdue"
-    assert triage.time_left(case, calendar=calendar, now=late)["text"].startswith("超期")
+    assert lateness.time_left(case, calendar=calendar, now=almost) == TimeLeft("warn", "剩余3小时")
+    late = case.due_at + timedelta(days=3)  # Wednesday 09:00 + 3 days: Saturday
+    assert lateness.time_left(case, calendar=calendar, now=late) == TimeLeft(
+        "overdue", "超期2个工作日"
+    )
+    assert lateness.time_left(case, calendar=calendar, now=late).label == "已超期"

@@ -157,7 +157,7 @@ def test_allowed_actions_follow_the_actor(world):
     assert names(world.justice_handler) == ["sign_for", "return", "note"]
     assert names(world.committee1_handler) == ["feedback", "note"]
     assert names(world.police_handler) == []
-    assert names(world.leader) == []
+    assert names(world.leader) == ["instruct"]  # read-only but for 批示
     assert names(world.worker1) == []
 
 

@@ -108,6 +108,9 @@ for _situation in EVERYWHERE:
         "visited",
     }
     EXPECTED[(_situation, "note")] = (None, {"center", "handler"} if holds else {"center"}, KEEP)
+    # 批示: a leader instructs on any case; the center marks an instruction carried out.
+    EXPECTED[(_situation, "instruct")] = (None, {"leader"}, KEEP)
+    EXPECTED[(_situation, "carry_out")] = (None, {"center"}, KEEP)
 
 ACTIONS = sorted(workflow.ACTIONS)
 NOW = local(6, 1, 10)

@@ -95,6 +95,18 @@ def detail(case: Case, viewer: User, *, ip: str | None = None) -> dict:
             for m in case.merged_reports
             if access.can_view_case(viewer, m)
         ],
+        "instructions": [
+            {
+                "id": i.id,
+                "text": i.text,
+                "author": i.author.display_name,
+                "at": i.created_at,
+                "carried_out_at": i.carried_out_at,
+                "carried_out_by": i.carried_out_by.display_name if i.carried_out_by else None,
+                "carried_out_note": i.carried_out_note,
+            }
+            for i in case.instructions
+        ],
         "timeline": [
             {
                 "action": e.action,

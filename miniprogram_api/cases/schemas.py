@@ -174,6 +174,20 @@ class SuggestedDispatchSchema(ma.Schema):
     )
 
 
+class InstructionSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    text = Text(required=True)
+    author = Text(required=True)
+    at = ma.fields.AwareDateTime(required=True)
+    carried_out_at = ma.fields.AwareDateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "调处中心标记落实的时间；未落实为空"},
+    )
+    carried_out_by = Text(allow_none=True, required=True)
+    carried_out_note = Text(allow_none=True, required=True)
+
+
 class CaseDetailSchema(CaseSummarySchema):
     version = ma.fields.Integer(required=True)
     description = Text(required=True)
@@ -215,6 +229,11 @@ class CaseDetailSchema(CaseSummarySchema):
         ma.fields.Nested(MergedReportSchema),
         required=True,
         metadata={"description": "并入本案的重复报告"},
+    )
+    instructions = ma.fields.List(
+        ma.fields.Nested(InstructionSchema),
+        required=True,
+        metadata={"description": "领导批示（批示），落实前一直显示"},
     )
     timeline = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
     actions = ma.fields.List(ma.fields.Nested(AvailableActionSchema), required=True)

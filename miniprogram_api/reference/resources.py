@@ -36,7 +36,7 @@ class Villages(MethodView):
     def get(self):
         """The villages the user works in (grid workers: their grids' villages)."""
         user = current_user()
-        query = select(Village).order_by(Village.code)
+        query = select(Village).where(Village.active.is_(True)).order_by(Village.code)
         if user.role == Role.GRID_WORKER:
             query = query.where(Village.id.in_(user.village_ids or {-1}))
         elif user.role == Role.HANDLER and not user.department.town_wide:

@@ -5,7 +5,7 @@ Every read of a case, from either surface, asks here. In short:
   category's cases that someone else reported;
 - handler: the cases sent to their department (now or before);
 - center: every case, and alone sees who reported it (every such view is audited);
-- leader: every case, read-only;
+- leader: every case, read-only but for instructions (批示);
 - admin: configuration only, no case content (system and business duties kept apart).
 """
 
@@ -18,8 +18,9 @@ from server.models import Case, CaseAssignment, Category, Role, User
 from server.trust import audit, identity
 
 READ_ALL = frozenset({Role.CENTER, Role.LEADER})
-# Roles that may act on cases at all (the workflow narrows it per action).
-ACTING = frozenset({Role.CENTER, Role.HANDLER, Role.GRID_WORKER})
+# Roles that may act on cases at all (the workflow narrows it per action: a leader's one
+# action is an instruction, 批示).
+ACTING = frozenset({Role.CENTER, Role.HANDLER, Role.GRID_WORKER, Role.LEADER})
 
 
 def case_filter(user: User) -> ColumnElement[bool]:
@@ -73,7 +74,8 @@ def can_view_case(user: User | None, case: Case) -> bool:
 
 
 def can_act(user: User | None) -> bool:
-    """Whether `user`'s role may change cases at all (leaders and admins may not)."""
+    """Whether `user`'s role may act on cases at all (a leader only instructs; the admins
+    never)."""
     return user is not None and user.active and user.role in ACTING
 
 

@@ -239,6 +239,7 @@ _BY_KIND = {
     "user": lambda name: Id(),
     "category": lambda name: Text(least=1, most=limits.CATEGORY_CODE),
     "case": lambda name: Text(least=1, most=limits.CASE_CODE),
+    "instruction": lambda name: Id(),
 }
 _DESCRIPTIONS = {
     "criminal_risk": "民转刑风险",

@@ -126,6 +126,8 @@ def _resolve_village(value) -> Village:
         village = reference.village(value)
     if village is None:
         raise _fail(f"未知的村：{value!r}。", "village", "unknown_village")
+    if not village.active:
+        raise _fail(f"{village.name}已停用，请选择现在的村。", "village", "village_closed")
     return village
 
 
@@ -366,7 +368,7 @@ def villager_form_key(idempotency_key: str, draft: ReportDraft) -> str:
     reporter = draft.reporter
     content = json.dumps(
         [
-            draft.village.id,
+            getattr(draft.village, "id", draft.village),  # a Village, or its id
             str(draft.category),
             (draft.description or "").strip(),
             (draft.place_text or "").strip(),
@@ -385,10 +387,16 @@ def find_villager_report(form_key: str) -> Case | None:
 
 
 def submit_villager_report(
-    draft: ReportDraft, *, idempotency_key: str, held: bool = False
+    draft: ReportDraft,
+    *,
+    idempotency_key: str,
+    held: bool = False,
+    actor: User | None = None,
 ) -> tuple[Case, str, bool]:
-    """A report from a village's QR page (`draft`, its village given): (case, tracking
-    secret, whether it was a resend).
+    """A villager's report with a tracking code: from a village's QR page (`draft`, its
+    village given), or told to the center in person or on the phone (来访 / 来电: `actor`
+    the center's account, the draft's source walk_in or hotline, and the code is on the
+    receipt). Returns (case, tracking secret, whether it was a resend).
 
     Keyed by the form's key bound to its content: a double tap or a resend finds the first
     case and shows the same tracking secret. Stores no address, user agent or device id.
@@ -401,11 +409,12 @@ def submit_villager_report(
     existing = find_by_idempotency_key(stored_key)
     if existing is not None:
         return existing, secret, True
-    draft.source = Source.QR.value
+    if actor is None:
+        draft.source = Source.QR.value
     try:
         case = submit_report(
             draft,
-            actor=None,
+            actor=actor,
             idempotency_key=stored_key,
             tracking_hash=tracking.secret_hash(secret),
             held=held,

@@ -112,6 +112,12 @@ _RULES = {
         "回访任务",
     ),
     "reopen": (lambda c: center_staff(), "案件重开"),
+    # 批示: the center and the lead department read the instruction in their inbox.
+    "instruct": (
+        lambda c: center_staff() + department_members(c, lead_only=True),
+        "领导批示",
+    ),
+    "carry_out": (lambda c: leaders(), "批示已落实"),
     "supervise": (lambda c: department_members(c) + center_staff(), "督办：案件已超期"),
     "escalate": (lambda c: leaders(), "案件已上报"),
     "chase": (lambda c: department_members(c) or center_staff(), "超期提醒"),
@@ -151,6 +157,8 @@ _WITH_NOTE = frozenset(
         "send_back",
         "answer_follow_up",
         "complain",
+        "instruct",
+        "carry_out",
     }
 )
 

@@ -1,4 +1,4 @@
-"""The mediation center's triage queue: what to look at first, with counts and time left.
+"""The mediation center's triage queue: what to look at first, with counts (time left: lateness.py).
 
 Open cases, urgent ones first, then by how soon (or how long ago) their running step is
 due; paged by keyset on (urgent, due_at, id), so the hundredth page is as fast as the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, text, tuple_
 
@@ -30,7 +30,6 @@ from server.models import (
     User,
 )
 from server.models.cases import AWAITING_REVIEW
-from server.organisation.deadlines import WorkCalendar
 
 ENDED_VALUES = {s.value for s in ENDED}
 
@@ -344,29 +343,3 @@ def new_urgent(user: User, since: datetime) -> list[Case]:
         .order_by(Case.created_at.desc())
     )
     return list(db.session.scalars(query.limit(20)).all())
-
-
-def time_left(case: Case, *, calendar: WorkCalendar, now: datetime | None = None) -> dict | None:
-    """How long the running step has left (or is over), as the queue shows it.
-
-    Under a day: hours; beyond: working days, counted on the calendar.
-    """
-    if case.due_at is None or case.status not in OPEN:
-        return None
-    now = now or clock.now()
-    late = case.due_at < now
-    gap = abs(case.due_at - now)
-    state = "overdue" if late else ("warn" if case.warn_at and case.warn_at <= now else "ok")
-    if gap < timedelta(days=1):
-        hours = max(1, round(gap.total_seconds() / 3600))
-        text = f"{hours}小时"
-    else:
-        start, end = sorted([now, case.due_at])
-        days, day = 0, clock.local(start).date()
-        stop = clock.local(end).date()
-        while day < stop and days < 1000:
-            day = calendar.next_workday(day)
-            if day <= stop:
-                days += 1
-        text = f"{max(days, 1)}个工作日"
-    return {"state": state, "text": ("超期" if late else "剩余") + text}

@@ -12,7 +12,7 @@ from datetime import datetime
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from server.cases.workflow import SATISFACTION
@@ -29,13 +29,35 @@ def _when(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return clock.local(moment).strftime(fmt) if moment else ""
 
 
-def _cases(period: Period, groups: set[CategoryGroup] | None) -> Iterator[Case]:
+HAZARDS = {CategoryGroup.SECURITY_HAZARD, CategoryGroup.SAFETY_HAZARD, CategoryGroup.ENFORCEMENT}
+# Which cases each case ledger lists (None: all of them).
+GROUPS = {"disputes": {CategoryGroup.DISPUTE}, "hazards": HAZARDS, "cases": None}
+
+
+def _in_period(query, period: Period, groups: set[CategoryGroup] | None):
     start, end = period.bounds
+    query = query.where(Case.created_at >= start, Case.created_at < end, Case.status != "merged")
+    if groups:
+        query = query.join(Category).where(Category.group.in_([g.value for g in groups]))
+    return query
+
+
+def count(kind: str, period: Period) -> int:
+    """How many rows ledger `kind` has for `period` (for an export's progress)."""
+    if kind == "screenings":
+        start, end = period.bounds
+        query = select(func.count(Screening.id)).where(
+            Screening.screened_at >= start, Screening.screened_at < end
+        )
+    else:
+        query = _in_period(select(func.count(Case.id)), period, GROUPS[kind])
+    return db.session.scalar(query) or 0
+
+
+def _cases(period: Period, groups: set[CategoryGroup] | None) -> Iterator[Case]:
+    query = _in_period(select(Case), period, groups)
     query = (
-        select(Case)
-        .join(Category)
-        .where(Case.created_at >= start, Case.created_at < end, Case.status != "merged")
-        .options(
+        query.options(
             selectinload(Case.parties),
             selectinload(Case.village),
             selectinload(Case.category),
@@ -44,8 +66,6 @@ def _cases(period: Period, groups: set[CategoryGroup] | None) -> Iterator[Case]:
         .order_by(Case.created_at, Case.id)
         .execution_options(yield_per=BATCH)
     )
-    if groups:
-        query = query.where(Category.group.in_([g.value for g in groups]))
     yield from db.session.scalars(query)
 
 
@@ -102,7 +122,7 @@ def _dispute_rows(period: Period):
         "当前状态",
     ]
     number = 0
-    for batch in _batches(_cases(period, {CategoryGroup.DISPUTE})):
+    for batch in _batches(_cases(period, GROUPS["disputes"])):
         _steps, reopened = _steps_of([case.id for case in batch])
         for case in batch:
             number += 1
@@ -155,8 +175,7 @@ def _hazard_rows(period: Period):
         "处置日期",
         "当前状态",
     ]
-    groups = {CategoryGroup.SECURITY_HAZARD, CategoryGroup.SAFETY_HAZARD, CategoryGroup.ENFORCEMENT}
-    for number, case in enumerate(_cases(period, groups), start=1):
+    for number, case in enumerate(_cases(period, GROUPS["hazards"]), start=1):
         yield [
             number,
             codes.display(case.code),
@@ -196,7 +215,7 @@ def _case_rows(period: Period):
         "当前状态",
         "督办",
     ]
-    for batch in _batches(_cases(period, None)):
+    for batch in _batches(_cases(period, GROUPS["cases"])):
         steps_of, reopened = _steps_of([case.id for case in batch])
         for case in batch:
             steps = steps_of[case.id]

@@ -113,7 +113,9 @@ def coverage(periods: list[Period]) -> list[tuple[Village, list[int]]]:
         for index, period in enumerate(periods):
             if period.start <= day < period.end:
                 counts[(village_id, index)] = counts.get((village_id, index), 0) + 1
-    villages = db.session.scalars(select(Village).order_by(Village.code)).all()
+    villages = db.session.scalars(
+        select(Village).where(Village.active.is_(True)).order_by(Village.code)
+    ).all()
     return [(v, [counts.get((v.id, i), 0) for i in range(len(periods))]) for v in villages]
 
 
@@ -136,7 +138,9 @@ def remind_late_villages(*, required_per_week: int) -> int:
     reminded = 0
     # Read to write (FOR UPDATE): two sweeps at once take turns here, and the second
     # sees the first's reminders.
-    for village in db.session.scalars(select(Village).with_for_update()):
+    for village in db.session.scalars(
+        select(Village).where(Village.active.is_(True)).with_for_update()
+    ):
         if done.get(village.id, 0) >= required_per_week:
             continue
         workers = outbox.village_workers(village.id)

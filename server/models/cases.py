@@ -299,12 +299,20 @@ class Case(db.Model):
         back_populates="case", order_by="CaseEvent.id", viewonly=True
     )
     photos: Mapped[list[Photo]] = relationship(back_populates="case", order_by="Photo.id")
+    instructions: Mapped[list[Instruction]] = relationship(
+        back_populates="case", order_by="Instruction.id"
+    )
 
     # Set by `operations.submit_report` on a new case, not a column: the earlier disputes
     # it repeats, found as it was checked (its answer need not look again).
     known_repeats = None
     # Likewise: what search indexes of a new case (server/cases/search.py `Entry`).
     search_entry = None
+
+    @property
+    def open_instructions(self) -> list[Instruction]:
+        """The leaders' instructions (批示) the center has not marked carried out."""
+        return [i for i in self.instructions if i.carried_out_at is None]
 
     @property
     def active_assignments(self) -> list[CaseAssignment]:
@@ -458,3 +466,24 @@ class Photo(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case | None] = relationship(back_populates="photos")
+
+
+class Instruction(db.Model):
+    """A leader's written instruction on a case (批示), followed until the center marks
+    it carried out (落实). Written and closed only by the workflow (instruct, carry_out),
+    each step an event on the timeline."""
+
+    __tablename__ = "instruction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    text: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    carried_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    carried_out_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    carried_out_note: Mapped[str | None] = mapped_column(String(2000))
+
+    case: Mapped[Case] = relationship(back_populates="instructions")
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    carried_out_by: Mapped[User | None] = relationship(foreign_keys=[carried_out_by_id])

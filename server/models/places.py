@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import db
@@ -41,6 +41,9 @@ class Village(db.Model):
     # What the village's QR code points at (/q/<token>): unguessable, so codes cannot be
     # enumerated, and replaceable when a poster is defaced or abused.
     qr_token: Mapped[str] = mapped_column(String(32), unique=True, default=_new_qr_token)
+    # A village merged away or no longer served: kept for its cases and figures, gone from
+    # pickers, posters and the screening duty; its QR code says so.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     town: Mapped[Town] = relationship(back_populates="villages")
     grids: Mapped[list[Grid]] = relationship(back_populates="village", order_by="Grid.code")
@@ -70,6 +73,8 @@ class Grid(db.Model):
     village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
     code: Mapped[str] = mapped_column(String(24), unique=True)
     name: Mapped[str] = mapped_column(String(64))
+    # A grid redrawn away: kept for its cases, gone from pickers.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     village: Mapped[Village] = relationship(back_populates="grids")
 

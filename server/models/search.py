@@ -28,7 +28,7 @@ class CaseSearchText(db.Model):
     """A case's searchable words (description, place, parties' names) as the overlapping
     character bigrams the full-text index holds: SQLite's FTS5 table `case_search_fts`
     (external content, kept by triggers) or PostgreSQL's GIN index over its terms, both
-    made by the migration (20261206_5e4rch0b1g2a)."""
+    made by the migration (20261206_2806e34b8edb)."""
 
     __tablename__ = "case_search"
 

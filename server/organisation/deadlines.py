@@ -59,6 +59,23 @@ def parse_duration(text: str) -> Duration:
     return Duration(int(match.group(1)), match.group(2))
 
 
+# The units a limit is given in on the admin's pages (a number, then one of these).
+UNITS: dict[str, str] = {"h": "小时", "wd": "工作日", "d": "自然日", "m": "分钟"}
+MAX_AMOUNT = 9999
+_AMOUNT = re.compile(r"\d{1,4}")  # Unicode digits too: a full-width １２ typed in Chinese
+
+
+def duration_of(amount: str, unit: str) -> Duration:
+    """A limit from a number and a unit as a form sends them (``"2"``, ``"wd"``); raise
+    ValueError with a Chinese message a clerk can act on."""
+    amount = (amount or "").strip()
+    if unit not in UNITS:
+        raise ValueError("请选择时限的单位（" + "、".join(UNITS.values()) + "）。")
+    if not _AMOUNT.fullmatch(amount) or not 1 <= int(amount) <= MAX_AMOUNT:
+        raise ValueError(f"时限须填 1 到 {MAX_AMOUNT} 之间的整数，“{amount}”不行。")
+    return Duration(int(amount), unit)
+
+
 # The defaults of DESIGN.md; a category's own `CategoryTimeLimit` rows override them.
 # (warn, due); warn None: no yellow stage.
 DEFAULT_LIMITS: dict[Step, tuple[str | None, str]] = {

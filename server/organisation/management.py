@@ -1,4 +1,5 @@
-"""What the system admin changes: users, departments, categories, villages, the calendar.
+"""What the system admin changes: departments, categories, the calendar (accounts:
+server/organisation/accounts.py; villages and grids: server/organisation/places.py).
 
 Every change is audited in the same transaction. The caller commits.
 """
@@ -20,9 +21,7 @@ from server.models import (
     CategoryTimeLimit,
     Department,
     DepartmentKind,
-    Grid,
     RiskLevel,
-    Role,
     RoutingRule,
     Step,
     Town,
@@ -30,155 +29,9 @@ from server.models import (
     Village,
 )
 from server.organisation import holiday_notice, reference
-from server.organisation.deadlines import parse_duration
-from server.trust import approvals, audit, passwords, websession
-
-
-def _name(value: str, field: str, limit: int = 64) -> str:
-    value = (value or "").strip()
-    if not value or len(value) > limit:
-        raise ValidationFailed(
-            f"请填写{field}（最多{limit}字）。", code="invalid_field", field=field
-        )
-    return value
-
-
-def create_user(
-    *,
-    actor: User,
-    username: str,
-    display_name: str,
-    role: str,
-    password: str,
-    department_id: int | None = None,
-    grid_ids: list[int] | None = None,
-    ip: str | None = None,
-) -> User:
-    """Create an account (the password must meet the policy)."""
-    username = _name(username, "用户名")
-    if db.session.scalar(select(User).where(User.username == username)):
-        raise Conflict("用户名已存在。", code="username_taken")
-    try:
-        role = Role(role)
-    except ValueError:
-        raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
-    passwords.check_policy(password)
-    # Made in the admin, a privileged account waits, inactive, for a second person's
-    # approval, and every account's first sign-in chooses its own password. The machine's
-    # operator (the CLI, no actor) makes the first accounts, so that there are approvers.
-    privileged = role in approvals.PRIVILEGED and actor is not None
-    user = User(
-        username=username,
-        display_name=_name(display_name or username, "姓名"),
-        role=role,
-        password_hash=passwords.hash_password(password),
-        active=not privileged,
-        must_change_password=actor is not None,
-    )
-    _bind(user, department_id, grid_ids)
-    db.session.add(user)
-    db.session.flush()
-    audit.record(
-        "user.create",
-        actor=actor,
-        object_type="user",
-        object_id=user.id,
-        ip=ip,
-        username=username,
-        role=role.value,
-    )
-    if privileged:
-        approvals.ask(
-            "grant_role",
-            actor=actor,
-            object_type="user",
-            object_id=user.id,
-            payload={"username": username, "role": role.value},
-            ip=ip,
-        )
-    return user
-
-
-def _bind(user: User, department_id: int | None, grid_ids: list[int] | None) -> None:
-    if user.role == Role.HANDLER:
-        department = db.session.get(Department, department_id) if department_id else None
-        if department is None:
-            raise ValidationFailed(
-                "处置人员须选择所属部门。", code="missing_field", field="department"
-            )
-        user.department = department
-    else:
-        user.department = None
-    grids = [db.session.get(Grid, g) for g in grid_ids or []]
-    if any(g is None for g in grids):
-        raise ValidationFailed("网格不存在。", code="unknown_reference", field="grids")
-    if user.role == Role.GRID_WORKER and not grids:
-        raise ValidationFailed("网格员须绑定至少一个网格。", code="missing_field", field="grids")
-    user.grids = grids if user.role == Role.GRID_WORKER else []
-
-
-def update_user(
-    user: User,
-    *,
-    actor: User,
-    department_id: int | None,
-    grid_ids: list[int] | None,
-    ip: str | None = None,
-) -> None:
-    """Re-bind a user to a department or grids."""
-    _bind(user, department_id, grid_ids)
-    audit.record(
-        "user.bind",
-        actor=actor,
-        object_type="user",
-        object_id=user.id,
-        ip=ip,
-        department=user.department_id,
-        grids=[g.id for g in user.grids],
-    )
-
-
-def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) -> None:
-    """Enable or disable an account; disabling ends its sessions and tokens."""
-    if user.id == actor.id and not active:
-        raise ValidationFailed("不能停用自己的账号。", code="self_disable")
-    user.active = active
-    if not active:
-        websession.end_sessions_of(user.id)
-    audit.record(
-        "user.enable" if active else "user.disable",
-        actor=actor,
-        object_type="user",
-        object_id=user.id,
-        ip=ip,
-    )
-
-
-def reset_password(user: User, new_password: str, *, actor: User, ip: str | None = None) -> bool:
-    """Set a new password, which must be changed at the next sign-in; every session and
-    token of the user ends. A privileged account's reset waits for a second person's
-    approval (returns False then: nothing changed yet)."""
-    passwords.check_policy(new_password)
-    if user.role in approvals.PRIVILEGED:
-        approvals.ask(
-            "reset_password",
-            actor=actor,
-            object_type="user",
-            object_id=user.id,
-            payload={
-                "username": user.username,
-                "password_hash": passwords.hash_password(new_password),
-            },
-            ip=ip,
-        )
-        return False
-    user.password_hash = passwords.hash_password(new_password)
-    user.password_changed_at = clock.now()
-    user.must_change_password = True
-    passwords.rotate_token_secret(user)
-    websession.end_sessions_of(user.id)
-    audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
-    return True
+from server.organisation.checks import checked_name, checked_phone
+from server.organisation.deadlines import Duration, duration_of
+from server.trust import approvals, audit
 
 
 def save_department(
@@ -190,6 +43,7 @@ def save_department(
     town_wide: bool,
     village_ids: list[int],
     active: bool = True,
+    phone: str | None = None,
     ip: str | None = None,
 ) -> Department:
     """Create or change a department and the villages it covers."""
@@ -197,7 +51,7 @@ def save_department(
         kind = DepartmentKind(kind)
     except ValueError:
         raise ValidationFailed("部门类型无效。", code="invalid_choice", field="kind") from None
-    name = _name(name, "部门名称")
+    name = checked_name(name, "部门名称")
     clash = db.session.scalar(select(Department).where(Department.name == name))
     if clash is not None and clash is not department:
         raise Conflict("部门名称已存在。", code="department_taken")
@@ -206,6 +60,8 @@ def save_department(
         db.session.add(department)
     department.name, department.kind, department.town_wide = name, kind, town_wide
     department.active = active
+    if phone is not None:
+        department.phone = checked_phone(phone)
     department.villages = [
         db.session.get(Village, v) for v in village_ids if db.session.get(Village, v) is not None
     ]
@@ -224,6 +80,36 @@ def save_department(
     return department
 
 
+def _limits_of(
+    step: Step, warn: tuple[str, str], due: tuple[str, str]
+) -> tuple[Duration | None, Duration]:
+    """A step's yellow stage and deadline from the form's numbers and units, refused in
+    words that name the step."""
+    parsed = []
+    for (amount, unit), what, needed in ((warn, "黄色提醒", False), (due, "期限", True)):
+        if not (amount or "").strip() and not needed:
+            parsed.append(None)
+            continue
+        if not (amount or "").strip():
+            raise ValidationFailed(
+                f"{step.label}须有期限。", code="missing_field", field=step.value
+            )
+        try:
+            parsed.append(duration_of(amount, unit))
+        except ValueError as error:
+            raise ValidationFailed(
+                f"{step.label}的{what}：{error}", code="invalid_duration", field=step.value
+            ) from None
+    first, last = parsed
+    if first is not None and first.unit == last.unit and first.amount >= last.amount:
+        raise ValidationFailed(
+            f"{step.label}的黄色提醒须早于期限（{first.label}不早于{last.label}）。",
+            code="invalid_duration",
+            field=step.value,
+        )
+    return first, last
+
+
 def save_category(
     category: Category,
     *,
@@ -235,14 +121,18 @@ def save_category(
     emergency: bool,
     active: bool,
     default_risk_level: str,
-    limits: dict[str, tuple[str | None, str]],
+    limits: dict[str, tuple[tuple[str, str], tuple[str, str]]],
     lead_kind: str | None,
     co_kinds: list[str],
     ip: str | None = None,
 ) -> bool:
     """Change a category's flags, time limits and (kind-based) routing. Returns whether
-    a part of it waits for a second person (clearing `confidential`)."""
-    category.name = _name(name, "类别名称", 32)
+    a part of it waits for a second person (clearing `confidential`).
+
+    `limits` maps a step to its yellow stage and its deadline, each a number and a unit as
+    the form sends them (``("1", "wd")``; a yellow stage with no number: none). They are
+    stored as before (``1wd``)."""
+    category.name = checked_name(name, "类别名称", 32)
     category.hint = (hint or "").strip()[:200] or None
     waiting = category.confidential and not confidential
     if waiting:
@@ -264,23 +154,11 @@ def save_category(
         kinds = [DepartmentKind(k) for k in [lead_kind, *co_kinds] if k]
     except ValueError:
         raise ValidationFailed("取值无效。", code="invalid_choice") from None
-    for step, (warn, due) in steps.items():
-        for text in (warn, due):
-            if text:
-                try:
-                    parse_duration(text)
-                except ValueError as error:
-                    raise ValidationFailed(
-                        str(error), code="invalid_duration", field=step.value
-                    ) from None
-        if not due:
-            raise ValidationFailed(
-                f"{step.label}须有期限。", code="missing_field", field=step.value
-            )
+    chosen = {step: _limits_of(step, warn, due) for step, (warn, due) in steps.items()}
     rows = {row.step: row for row in category.time_limits}
-    for step, (warn, due) in steps.items():
+    for step, (warn, due) in chosen.items():
         row = rows.get(step) or CategoryTimeLimit(step=step)
-        row.warn, row.due = warn or None, due
+        row.warn, row.due = (str(warn) if warn else None), str(due)
         if step not in rows:
             category.time_limits.append(row)
     # Kind-based rules for every village are replaced; village-specific rules stay.
@@ -304,7 +182,7 @@ def save_category(
         confidential=confidential,
         emergency=emergency,
         active=active,
-        limits={s.value: list(v) for s, v in steps.items()},
+        limits={s.value: [str(w) if w else None, str(d)] for s, (w, d) in chosen.items()},
         routing=[k.value for k in kinds],
     )
     return waiting

@@ -30,6 +30,12 @@ class QrReplaced(DomainError):
     default_message = "这个二维码已经更换，请扫描村里张贴的新二维码。"
 
 
+class VillageClosed(DomainError):
+    code = "village_closed"
+    http_status = 410
+    default_message = "这个村的二维码已停用。如需反映情况，请拨打镇里的热线电话或到调处中心来访。"
+
+
 def public_base_url() -> str:
     """The address villagers' phones reach the app at: PUBLIC_BASE_URL (production refuses
     to start without it); in development, the address this page was asked at, so a phone
@@ -52,6 +58,8 @@ def resolve(token: str) -> Village:
     if not token or len(token) > 64:
         raise NotFound("二维码无效。", code="qr_unknown")
     village = db.session.scalar(select(Village).where(Village.qr_token == token))
+    if village is not None and not village.active:
+        raise VillageClosed()
     if village is not None:
         return village
     if db.session.get(RetiredQrToken, token) is not None:
@@ -73,10 +81,14 @@ def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> st
 
 
 def _code(village: Village) -> qrcode.QRCode:
+    return _code_for(village_url(village))
+
+
+def _code_for(url: str) -> qrcode.QRCode:
     # Level M survives a crease or some dirt on the poster; the quiet zone is the
     # standard four modules, which scanners need.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
-    code.add_data(village_url(village))
+    code.add_data(url)
     code.make(fit=True)
     return code
 
@@ -92,5 +104,10 @@ def png(village: Village, box_size: int = 10) -> bytes:
 
 def svg(village: Village) -> str:
     """The village's QR code as an SVG (prints sharp at any size)."""
-    image = _code(village).make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    return svg_for(village_url(village))
+
+
+def svg_for(url: str) -> str:
+    """Any link of ours as a QR code's SVG (a receipt's tracking link)."""
+    image = _code_for(url).make_image(image_factory=qrcode.image.svg.SvgPathImage)
     return image.to_string(encoding="unicode")

@@ -1,7 +1,8 @@
 """Changes that take two people (MLPS 2.0 level 3, 三员分立): one asks, another approves.
 
 - `grant_role`: a new account that reads informants or keeps the system (center, system
-  admin, security admin, auditor) is made inactive, and becomes active on approval;
+  admin, security admin, auditor) is made inactive, and becomes active on approval; an
+  existing account raised to such a role keeps its old one until approved;
 - `reset_password` of such an account: the new password (its hash only) is applied on
   approval;
 - `clear_confidential`: a category stops being confidential (the village's grid workers
@@ -108,6 +109,11 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
             raise NotFound("账号已不存在。")
         if approval.kind == "grant_role":
             user.active = True
+            role = Role(approval.payload.get("role", user.role.value))
+            if role != user.role:  # an existing account raised (accounts.update_user)
+                user.role, user.department, user.grids = role, None, []
+                passwords.rotate_token_secret(user)
+                websession.end_sessions_of(user.id)
         else:
             user.password_hash = approval.payload["password_hash"]
             user.password_changed_at = clock.now()

@@ -95,3 +95,17 @@ def rotate_token_secret(user) -> None:
     """A new token secret: every API token issued to `user` before stops working (a
     password change, a reset, a sign-out)."""
     user.token_secret = secrets.token_hex(16)
+
+
+# Letters and digits that cannot be misread on paper (no 0/O, 1/l/I).
+_READABLE = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def one_time() -> str:
+    """A first password handed to a new user on paper, changed at the first sign-in:
+    three groups of four readable characters (e.g. `Kx7m-P2qd-9Wz4`), within the policy."""
+    while True:
+        groups = ["".join(secrets.choice(_READABLE) for _ in range(4)) for _ in range(3)]
+        password = "-".join(groups)
+        if any(c.isupper() for c in password) and any(c.isdigit() for c in password):
+            return password

@@ -144,7 +144,7 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(client, world, signin,
         before = db.session.scalar(select(func.count(AuditEntry.id)))
         response = client.post(url, data=sent)
         assert response.status_code == 400, url
-        assert "CSRF" in response.get_data(as_text=True)
+        assert "页面已过期" in response.get_data(as_text=True)
         assert db.session.scalar(select(func.count(AuditEntry.id))) == before, url
 
 
@@ -331,15 +331,16 @@ def test_management_changes_are_audited(client, world, signin):
             "lead_kind": "work_safety_office",
             "co_kinds": ["village_committee"],
             **{
-                f"due_{s}": d
-                for s, d in (
-                    ("accept", "30m"),
-                    ("dispatch", "1h"),
-                    ("sign_for", "1h"),
-                    ("handle", "5wd"),
-                    ("verify", "2wd"),
-                    ("follow_up", "7d"),
+                field: value
+                for s, n, unit in (
+                    ("accept", "30", "m"),
+                    ("dispatch", "1", "h"),
+                    ("sign_for", "1", "h"),
+                    ("handle", "5", "wd"),
+                    ("verify", "2", "wd"),
+                    ("follow_up", "7", "d"),
                 )
+                for field, value in ((f"due_{s}", n), (f"due_{s}_unit", unit))
             },
         },
     )
@@ -356,8 +357,9 @@ def test_management_changes_are_audited(client, world, signin):
     } <= actions
     token = signin(world.auditor)  # the log is the auditor's to read
     audit_page = client.get("/admin/audit?action=user.").get_data(as_text=True)
-    assert "user.create" in audit_page
-    assert "calendar.set" not in audit_page
+    logged = audit_page[audit_page.index("<tbody>") :]  # the rows, not the filter's list
+    assert "新建账号" in logged
+    assert "更正某一天是否上班" not in logged
     # The log can be read, not changed.
     assert client.post("/admin/audit", data={"csrf_token": token}).status_code == 405
     assert client.delete("/admin/audit").status_code == 405

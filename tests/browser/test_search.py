@@ -88,6 +88,10 @@ def test_a_search_by_phone_finds_the_case_for_the_center_only(desk, live, fresh_
     assert "举报人电话" in results.inner_text()
     assert NAME not in center.content()  # a result shows no identity, even to the center
     _shot(center, "search-1-center-by-phone")
+    center.set_viewport_size({"width": 390, "height": 844})  # on a phone too
+    assert center.locator("header form.search-box input[name=q]").is_visible()
+    _shot(center, "search-1-center-by-phone-narrow")
+    center.set_viewport_size({"width": 1366, "height": 900})
     results.get_by_role("link", name=shown).click()
     assert NAME in center.locator(".informant").inner_text()  # the case page, audited
 

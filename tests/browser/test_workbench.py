@@ -552,12 +552,12 @@ def test_a_shared_phone_sends_each_account_s_reports_as_that_account_only(phones
 
 def test_after_a_reset_the_phone_asks_for_a_new_password_first(phones, town):
     _base, app = town
-    from server.organisation import management
+    from server.organisation import accounts
 
     with app.app_context():
         worker = db.session.scalar(select(User).where(User.username == "grid33"))
         security = db.session.scalar(select(User).where(User.username == "security"))
-        management.reset_password(worker, "Given@Grid3355", actor=security)
+        accounts.reset_password(worker, "Given@Grid3355", actor=security)
         db.session.commit()
     phone = phones()
     page = phone.page
@@ -575,3 +575,37 @@ def test_after_a_reset_the_phone_asks_for_a_new_password_first(phones, town):
         assert not db.session.scalar(
             select(User).where(User.username == "grid33")
         ).must_change_password
+
+
+def test_a_leader_s_instruction_is_on_the_handler_s_phone_until_carried_out(phones, town):
+    base, app = town
+    med07 = _user(app, "med07")
+    center, leader = _token(base, "center"), _token(base, "leader")
+    code = requests.post(
+        f"{base}/api/v1/reports",
+        timeout=10,
+        headers=_token(base, "grid07") | {"Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "category": "D02",
+            "village": _user(app, "grid07")["village"],
+            "description": "两户为自来水管漏水争执。",
+            "parties": [{"name": "孙一", "side": "applicant"}],
+        },
+    ).json()["code"]
+    _act(base, center, code, "accept")
+    _act(base, center, code, "dispatch", lead_department=med07["department"])
+    _act(base, leader, code, "instruct", text="请村调委会三日内上门调解，结果报我。")
+
+    phone = phones()
+    page = phone.page
+    phone.sign_in("med07")
+    page.goto(f"{base}/m/#/case/{code}")
+    box = page.locator("#instructions")
+    box.wait_for()
+    assert "请村调委会三日内上门调解" in box.inner_text()
+    phone.shot("9-instruction")
+    detail = requests.get(f"{base}/api/v1/cases/{code}", headers=center, timeout=10).json()
+    _act(base, center, code, "carry_out", instruction=detail["instructions"][0]["id"])
+    page.reload()
+    page.wait_for_selector("#case-code")
+    assert page.locator("#instructions").count() == 0

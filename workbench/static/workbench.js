@@ -662,10 +662,18 @@
       add(actions, h("button", {type: "button", "class": "action", "data-action": action.action, text: action.label,
         onclick: function () { actionForm(c, action, panel, box); }}));
     });
+    // 批示: a leader's instructions stay on top until the center marks them carried out.
+    var waiting = c.instructions.filter(function (i) { return !i.carried_out_at; });
+    var instructions = waiting.length ? h("div", {"class": "instructions", id: "instructions", role: "note"},
+      h("h2", {text: "领导批示（待落实）"}),
+      waiting.map(function (i) {
+        return h("p", {}, h("span", {"class": "note-text", text: i.text}),
+          h("span", {"class": "meta", text: i.author + " · " + when(i.at)}));
+      })) : null;
     var timeline = h("ol", {"class": "timeline"}, c.timeline.slice().reverse().map(function (e) {
       return h("li", {}, h("span", {"class": "meta", text: when(e.at) + (e.actor ? " · " + e.actor : "")}), h("b", {text: e.label}), e.note ? h("span", {"class": "note-text", text: e.note}) : null);
     }));
-    show(h("h1", {text: c.category.name}), box, facts, h("p", {"class": "description", text: c.description}), photos,
+    show(h("h1", {text: c.category.name}), box, instructions, facts, h("p", {"class": "description", text: c.description}), photos,
       c.actions.length ? h("h2", {text: "现在可以"}) : null, actions, panel, h("h2", {text: "办理经过"}), timeline);
   }
 

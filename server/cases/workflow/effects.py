@@ -24,6 +24,7 @@ from server.models import (
     Case,
     Category,
     ClosingReason,
+    Instruction,
     ResultCode,
     RiskLevel,
     Severity,
@@ -280,3 +281,22 @@ def feedback(ctx: Context) -> None:
 def note(ctx: Context) -> None:
     """An internal note: its text is checked, the event keeps it."""
     clean_text(ctx.fields["text"], "text")
+
+
+def instruct(ctx: Context) -> None:
+    """A leader's instruction (批示): kept until the center marks it carried out."""
+    text = clean_text(ctx.fields["text"], "text")
+    ctx.case.instructions.append(Instruction(author=ctx.actor, text=text, created_at=ctx.now))
+
+
+def carry_out(ctx: Context) -> None:
+    """The center marks one of the case's open instructions carried out (落实)."""
+    instruction = clean_row(Instruction, ctx.fields["instruction"], "instruction")
+    if instruction.case_id != ctx.case.id or instruction.carried_out_at is not None:
+        raise ValidationFailed(
+            "这条批示不属于本案件，或已落实。", code="invalid_choice", field="instruction"
+        )
+    instruction.carried_out_at, instruction.carried_out_by = ctx.now, ctx.actor
+    note = ctx.fields.get("note")
+    instruction.carried_out_note = clean_text(note, "note") if note else None
+    ctx.data["instruction_text"] = instruction.text

@@ -93,6 +93,7 @@ FIELD_LABELS = {
     "criminal_risk": "民转刑风险",
     "outcome": "回访结果",
     "note": "备注",
+    "instruction": "批示",
 }
 
 # What each field takes, so that a client can draw it without knowing the table: free
@@ -117,6 +118,7 @@ FIELD_KINDS = {
     "handler": "user",
     "category": "category",
     "into": "case",
+    "instruction": "instruction",
 }
 
 

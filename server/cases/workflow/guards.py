@@ -102,3 +102,8 @@ def return_pending(case: Case) -> str | None:
 def no_return_pending(case: Case) -> str | None:
     """No return awaits review."""
     return "已有退回申请待调处中心审核。" if case.return_requested_at else None
+
+
+def instruction_open(case: Case) -> str | None:
+    """A leader's instruction (批示) waits to be carried out."""
+    return None if case.open_instructions else "没有待落实的领导批示。"

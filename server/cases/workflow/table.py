@@ -9,6 +9,7 @@ from server.cases.workflow.transition import Transition
 from server.models import CaseStatus, Role, Step
 
 CENTER = frozenset({Role.CENTER})
+LEADER = frozenset({Role.LEADER})
 
 HANDLER = frozenset({Role.HANDLER})
 
@@ -330,6 +331,32 @@ EDGES: list[Transition] = [
         relation=guards.holds_co,
         effect=effects.feedback,
         note_field="text",
+        internal=True,
+    ),
+    # 批示: a leader, read-only otherwise, instructs on any case; it is shown until the
+    # center marks it carried out (落实).
+    Transition(
+        "instruct",
+        "领导批示",
+        ALL,
+        None,
+        LEADER,
+        required=("text",),
+        effect=effects.instruct,
+        note_field="text",
+        internal=True,
+    ),
+    Transition(
+        "carry_out",
+        "批示已落实",
+        ALL,
+        None,
+        CENTER,
+        required=("instruction",),
+        optional=("note",),
+        guard=guards.instruction_open,
+        effect=effects.carry_out,
+        note_field="note",
         internal=True,
     ),
     Transition(

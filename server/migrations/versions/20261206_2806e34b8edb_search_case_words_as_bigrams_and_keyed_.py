@@ -14,7 +14,7 @@ identity digests need the app's IDENTITY_KEYS (or, in development, SECRET_KEY), 
 app has them when it runs `grid-report db upgrade`.
 
 Revision ID: 2806e34b8edb
-Revises: c3e8a1d07f55
+Revises: e5a9c3d17f42
 Create Date: 2026-12-05 23:09:10.652649
 
 """
@@ -31,7 +31,7 @@ from flask import current_app
 
 # revision identifiers, used by Alembic.
 revision = '2806e34b8edb'
-down_revision = 'c3e8a1d07f55'
+down_revision = 'e5a9c3d17f42'
 branch_labels = None
 depends_on = None
 

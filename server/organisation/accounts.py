@@ -1,0 +1,201 @@
+"""Accounts (the security admin's duty, 三员分立): made, changed, disabled, reset.
+
+Every change is audited in the same transaction; raising an account to a privileged role
+and resetting such an account's password wait for a second person (server/trust/approvals.py).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.db import db
+from server.infra import clock
+from server.infra.errors import Conflict, ValidationFailed
+from server.models import Department, Grid, Role, User
+from server.organisation.checks import checked_name, checked_phone
+from server.trust import approvals, audit, passwords, websession
+
+
+def create_user(
+    *,
+    actor: User,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    department_id: int | None = None,
+    grid_ids: list[int] | None = None,
+    ip: str | None = None,
+) -> User:
+    """Create an account (the password must meet the policy)."""
+    username = checked_name(username, "用户名")
+    if db.session.scalar(select(User).where(User.username == username)):
+        raise Conflict("用户名已存在。", code="username_taken")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
+    passwords.check_policy(password)
+    # Made in the admin, a privileged account waits, inactive, for a second person's
+    # approval, and every account's first sign-in chooses its own password. The machine's
+    # operator (the CLI, no actor) makes the first accounts, so that there are approvers.
+    privileged = role in approvals.PRIVILEGED and actor is not None
+    user = User(
+        username=username,
+        display_name=checked_name(display_name or username, "姓名"),
+        role=role,
+        password_hash=passwords.hash_password(password),
+        active=not privileged,
+        must_change_password=actor is not None,
+    )
+    _bind(user, department_id, grid_ids)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        "user.create",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+        username=username,
+        role=role.value,
+    )
+    if privileged:
+        approvals.ask(
+            "grant_role",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={"username": username, "role": role.value},
+            ip=ip,
+        )
+    return user
+
+
+def _bind(user: User, department_id: int | None, grid_ids: list[int] | None) -> None:
+    if user.role == Role.HANDLER:
+        department = db.session.get(Department, department_id) if department_id else None
+        if department is None:
+            raise ValidationFailed(
+                "处置人员须选择所属部门。", code="missing_field", field="department"
+            )
+        user.department = department
+    else:
+        user.department = None
+    if user.department is not None and not user.department.active:
+        raise ValidationFailed("该部门已停用。", code="unknown_reference", field="department")
+    grids = [db.session.get(Grid, g) for g in grid_ids or []]
+    if any(g is None or not g.active for g in grids):
+        raise ValidationFailed("网格不存在。", code="unknown_reference", field="grids")
+    if user.role == Role.GRID_WORKER and not grids:
+        raise ValidationFailed("网格员须绑定至少一个网格。", code="missing_field", field="grids")
+    user.grids = grids if user.role == Role.GRID_WORKER else []
+
+
+def update_user(
+    user: User,
+    *,
+    actor: User,
+    department_id: int | None,
+    grid_ids: list[int] | None,
+    display_name: str | None = None,
+    phone: str | None = None,
+    role: str | None = None,
+    ip: str | None = None,
+) -> bool:
+    """Change a user's name, phone, role and what they are bound to (a department, grids).
+
+    Raising an account to a privileged role (one that reads informants or keeps the
+    system) waits for a second security admin, as creating one does: the account keeps
+    its old role and bindings until then. Returns False when that part waits."""
+    if display_name is not None:
+        user.display_name = checked_name(display_name, "姓名")
+    if phone is not None:
+        user.phone = checked_phone(phone)
+    new_role = user.role
+    if role:
+        try:
+            new_role = Role(role)
+        except ValueError:
+            raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
+    if new_role != user.role and new_role in approvals.PRIVILEGED:
+        approvals.ask(
+            "grant_role",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={"username": user.username, "role": new_role.value},
+            ip=ip,
+        )
+        audit.record(
+            "user.update",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            ip=ip,
+            display_name=user.display_name,
+            role_asked=new_role.value,
+        )
+        return False
+    if new_role != user.role:
+        user.role = new_role
+        # What the account could see ends with its old role.
+        passwords.rotate_token_secret(user)
+        websession.end_sessions_of(user.id)
+    _bind(user, department_id, grid_ids)
+    db.session.flush()
+    audit.record(
+        "user.update",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+        display_name=user.display_name,
+        role=user.role.value,
+        department=user.department_id,
+        grids=[g.id for g in user.grids],
+    )
+    return True
+
+
+def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) -> None:
+    """Enable or disable an account; disabling ends its sessions and tokens."""
+    if user.id == actor.id and not active:
+        raise ValidationFailed("不能停用自己的账号。", code="self_disable")
+    user.active = active
+    if not active:
+        websession.end_sessions_of(user.id)
+    audit.record(
+        "user.enable" if active else "user.disable",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+    )
+
+
+def reset_password(user: User, new_password: str, *, actor: User, ip: str | None = None) -> bool:
+    """Set a new password, which must be changed at the next sign-in; every session and
+    token of the user ends. A privileged account's reset waits for a second person's
+    approval (returns False then: nothing changed yet)."""
+    passwords.check_policy(new_password)
+    if user.role in approvals.PRIVILEGED:
+        approvals.ask(
+            "reset_password",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={
+                "username": user.username,
+                "password_hash": passwords.hash_password(new_password),
+            },
+            ip=ip,
+        )
+        return False
+    user.password_hash = passwords.hash_password(new_password)
+    user.password_changed_at = clock.now()
+    user.must_change_password = True
+    passwords.rotate_token_secret(user)
+    websession.end_sessions_of(user.id)
+    audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
+    return True

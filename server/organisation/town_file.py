@@ -1,0 +1,429 @@
+"""The town's setup as one Excel file: the template a clerk fills in, and its import.
+
+One sheet per kind: the town (镇), villages (村), grids (网格), departments (部门, with the
+villages each covers: a legal advisor is a department of kind 法律顾问 covering its
+villages) and accounts (账号). Headers are Chinese; the second row is an example, which
+the import skips while it is left as it was.
+
+The import checks every row of every sheet first, against the file and the database,
+and names each fault by sheet, row and column, in Chinese. Only a file without a fault
+is written, all of it, through the same functions as the admin's forms (so
+each row is audited and the rules hold once); a fault found while writing rolls it all
+back with the request. Rows are matched by their key (village code, grid code,
+department name, username): a file imported again changes names and bindings, and
+creates only what is new. Each new account gets a one-time password, shown once.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from sqlalchemy import select
+
+from server.db import db
+from server.infra.errors import ValidationFailed
+from server.models import Department, DepartmentKind, Grid, Role, Town, User, Village
+from server.organisation import accounts, management, places
+from server.trust import passwords
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str
+    required: bool = False
+    example: str = ""
+    choices: tuple[str, ...] = ()  # the labels a cell may hold (a drop-down in the template)
+
+
+SEPARATORS = ("、", ",", "，", ";", "；", " ")
+YES, NO = "是", "否"
+
+SHEETS: dict[str, tuple[Column, ...]] = {
+    "镇": (
+        Column("镇名称", "name", True, "大钟庄镇"),
+        Column("热线电话", "hotline", False, "12345"),
+    ),
+    "村": (
+        Column("村编号", "code", True, "V01"),
+        Column("村名称", "name", True, "东村"),
+        Column("启用", "active", False, YES, (YES, NO)),
+    ),
+    "网格": (
+        Column("网格编号", "code", True, "V01-G1"),
+        Column("网格名称", "name", True, "东村第一网格"),
+        Column("所属村编号", "village", True, "V01"),
+        Column("启用", "active", False, YES, (YES, NO)),
+    ),
+    "部门": (
+        Column("部门名称", "name", True, "东村调委会"),
+        Column(
+            "部门类型",
+            "kind",
+            True,
+            DepartmentKind.VILLAGE_COMMITTEE.label,
+            tuple(k.label for k in DepartmentKind),
+        ),
+        Column("覆盖全镇", "town_wide", False, NO, (YES, NO)),
+        Column("负责村编号（用、分隔）", "villages", False, "V01"),
+        Column("电话", "phone", False, ""),
+        Column("启用", "active", False, YES, (YES, NO)),
+    ),
+    "账号": (
+        Column("用户名", "username", True, "grid01"),
+        Column("姓名", "display_name", True, "张网格"),
+        Column("角色", "role", True, Role.GRID_WORKER.label, tuple(r.label for r in Role)),
+        Column("所属部门（处置人员填写）", "department", False, ""),
+        Column("网格编号（网格员填写，用、分隔）", "grids", False, "V01-G1"),
+        Column("电话", "phone", False, ""),
+    ),
+}
+# Which duty imports which sheets (三员分立): the system admin the town's shape, the
+# security admin the accounts; the machine's operator (the CLI) all of them.
+PLACES = ("镇", "村", "网格", "部门")
+ACCOUNTS = ("账号",)
+KINDS = {k.label: k for k in DepartmentKind}
+ROLES = {r.label: r for r in Role}
+
+
+@dataclass
+class Fault:
+    sheet: str
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"「{self.sheet}」第{self.row}行" if self.row else f"「{self.sheet}」"
+        return f"{where}{'「' + self.column + '」' if self.column else ''}：{self.message}"
+
+
+class ImportRefused(ValidationFailed):
+    """The file has faults; nothing was written."""
+
+    code = "import_refused"
+    default_message = "导入文件有错误，未写入任何数据。"
+
+    def __init__(self, faults: list[Fault]):
+        super().__init__(faults=[str(f) for f in faults])
+        self.faults = faults
+
+
+@dataclass
+class Outcome:
+    """What an import did: counts by sheet, and each new account's one-time password."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    accounts: list[tuple[str, str, str, str]] = field(default_factory=list)  # user, name, role, pw
+    waiting: list[str] = field(default_factory=list)  # privileged accounts awaiting approval
+    skipped: list[str] = field(default_factory=list)  # sheets left to another duty
+
+
+def template() -> bytes:
+    """The empty file: a sheet per kind, Chinese headers, an example row, drop-downs."""
+    book = Workbook()
+    book.remove(book.active)
+    bold, grey = Font(bold=True), Font(italic=True, color="808080")
+    fill = PatternFill("solid", fgColor="DDEBF7")
+    for name, columns in SHEETS.items():
+        sheet = book.create_sheet(name)
+        for index, column in enumerate(columns, start=1):
+            head = sheet.cell(
+                row=1, column=index, value=column.header + ("*" if column.required else "")
+            )
+            head.font, head.fill = bold, fill
+            example = sheet.cell(row=2, column=index, value=column.example)
+            example.font, example.data_type = grey, "s"
+            letter = get_column_letter(index)
+            sheet.column_dimensions[letter].width = max(12, len(column.header) * 2 + 4)
+            if column.choices:
+                check = DataValidation(
+                    type="list", formula1='"' + ",".join(column.choices) + '"', allow_blank=True
+                )
+                check.error, check.errorTitle = "请从下拉列表中选择。", "取值无效"
+                sheet.add_data_validation(check)
+                check.add(f"{letter}3:{letter}1000")
+        sheet.freeze_panes = "A3"
+    notes = book.create_sheet("说明")
+    for line in (
+        "每个工作表一类数据；第1行是表头（带*的必填），第2行是示例，原样保留时导入会跳过。",
+        "导入先检查全部行，有任何错误则一行也不写入，并列出错误所在的工作表、行和列。",
+        "按编号、部门名称、用户名对应已有数据：再次导入会更新名称和绑定，只新建没有的。",
+        "法律顾问：建一个类型为“法律顾问”的部门，填写其负责的村，再为律师建处置人员账号。",
+        "系统管理员导入镇、村、网格、部门；安全管理员导入账号；"
+        "服务器上的命令 grid-report import 导入全部。",
+        "新账号各得一个一次性密码（只显示一次），首次登录须修改。",
+    ):
+        notes.append([line])
+    notes.column_dimensions["A"].width = 100
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _split(value: str) -> list[str]:
+    for separator in SEPARATORS[1:]:
+        value = value.replace(separator, SEPARATORS[0])
+    return [part for part in (p.strip() for p in value.split(SEPARATORS[0])) if part]
+
+
+def read(data: bytes) -> tuple[dict[str, list[tuple[int, dict]]], list[Fault]]:
+    """Each sheet's filled rows as (row number, {key: text}); faults in the file's shape."""
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # any unreadable upload is the same fault to a clerk
+        return {}, [Fault("文件", 0, "", "无法读取，请使用下载的模板（.xlsx）。")]
+    rows: dict[str, list[tuple[int, dict]]] = {}
+    faults: list[Fault] = []
+    try:
+        for name, columns in SHEETS.items():
+            if name not in book.sheetnames:
+                continue
+            sheet = book[name]
+            found = None
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = [_text(v) for v in values]
+                if number == 1:
+                    heads = [c.rstrip("*") for c in cells]
+                    found = {c.key: heads.index(c.header) for c in columns if c.header in heads}
+                    for column in columns:
+                        if column.key not in found:
+                            faults.append(Fault(name, 1, column.header, "缺少这一列。"))
+                    continue
+                if not any(cells) or found is None:
+                    continue
+                row = {
+                    c.key: cells[found[c.key]]
+                    if c.key in found and found[c.key] < len(cells)
+                    else ""
+                    for c in columns
+                }
+                if number == 2 and all(row[c.key] == c.example for c in columns):
+                    continue  # the template's example, left as it was
+                rows.setdefault(name, []).append((number, row))
+    finally:
+        book.close()
+    if not rows and not faults:
+        faults.append(Fault("文件", 0, "", "没有可导入的数据行。"))
+    return rows, faults
+
+
+class _Checker:
+    """Checks every row against the file and the database, before anything is written."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.faults: list[Fault] = []
+        self.rules = {"网格": self._grid, "部门": self._department, "账号": self._account}
+        self.village_codes = {r["code"] for _, r in rows.get("村", [])} | set(
+            db.session.scalars(select(Village.code).where(Village.active.is_(True)))
+        )
+        self.grid_codes = {r["code"] for _, r in rows.get("网格", [])} | set(
+            db.session.scalars(select(Grid.code).where(Grid.active.is_(True)))
+        )
+        self.departments = {r["name"] for _, r in rows.get("部门", [])} | set(
+            db.session.scalars(select(Department.name).where(Department.active.is_(True)))
+        )
+
+    def fault(self, sheet, number, key, message):
+        header = next(c.header for c in SHEETS[sheet] if c.key == key) if key else ""
+        self.faults.append(Fault(sheet, number, header, message))
+
+    def check(self) -> list[Fault]:
+        for sheet, columns in SHEETS.items():
+            seen: dict[str, int] = {}
+            for number, row in self.rows.get(sheet, []):
+                for column in columns:
+                    value = row[column.key]
+                    if column.required and not value:
+                        self.fault(sheet, number, column.key, "必填。")
+                    elif column.choices and value and value not in column.choices:
+                        self.fault(
+                            sheet,
+                            number,
+                            column.key,
+                            f"“{value}”不是可选值（{'、'.join(column.choices)}）。",
+                        )
+                key = row[columns[0].key]
+                if key and key in seen:
+                    self.fault(sheet, number, columns[0].key, f"与第{seen[key]}行重复。")
+                seen.setdefault(key, number)
+                if sheet in self.rules:
+                    self.rules[sheet](number, row)
+        if len(self.rows.get("镇", [])) > 1:
+            self.fault("镇", self.rows["镇"][1][0], "name", "只能填写一个镇。")
+        if not self.rows.get("镇") and db.session.scalar(select(Town.id).limit(1)) is None:
+            self.faults.append(Fault("镇", 0, "", "数据库中还没有镇，请填写镇名称。"))
+        return self.faults
+
+    def _grid(self, number, row):
+        if row["village"] and row["village"] not in self.village_codes:
+            self.fault("网格", number, "village", f"找不到村“{row['village']}”。")
+
+    def _department(self, number, row):
+        town_wide = row["town_wide"] == YES
+        villages = _split(row["villages"])
+        for code in villages:
+            if code not in self.village_codes:
+                self.fault("部门", number, "villages", f"找不到村“{code}”。")
+        if not town_wide and not villages and row["active"] != NO:
+            self.fault("部门", number, "villages", "请填写负责的村，或在“覆盖全镇”填“是”。")
+
+    def _account(self, number, row):
+        role = ROLES.get(row["role"])
+        if role == Role.HANDLER:
+            if not row["department"]:
+                self.fault("账号", number, "department", "处置人员须填写所属部门。")
+            elif row["department"] not in self.departments:
+                self.fault("账号", number, "department", f"找不到部门“{row['department']}”。")
+        elif row["department"]:
+            self.fault("账号", number, "department", "只有处置人员属于部门。")
+        grids = _split(row["grids"])
+        if role == Role.GRID_WORKER and not grids:
+            self.fault("账号", number, "grids", "网格员须填写至少一个网格。")
+        elif grids and role != Role.GRID_WORKER:
+            self.fault("账号", number, "grids", "只有网格员绑定网格。")
+        for code in grids:
+            if code not in self.grid_codes:
+                self.fault("账号", number, "grids", f"找不到网格“{code}”。")
+        existing = db.session.scalar(select(User).where(User.username == row["username"]))
+        if existing is not None and role is not None and existing.role != role:
+            self.fault(
+                "账号",
+                number,
+                "role",
+                f"账号已存在，角色为{existing.role.label}；改角色请到账号页办理。",
+            )
+
+
+def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Outcome:
+    """Check the whole file, then write all of it (the caller's unit commits) or raise
+    ImportRefused naming every fault. `actor` None is the machine's operator (the CLI)."""
+    rows, faults = read(data)
+    outcome = Outcome()
+    allowed = (
+        PLACES + ACCOUNTS
+        if actor is None
+        else PLACES
+        if actor.role == Role.ADMIN
+        else ACCOUNTS
+        if actor.role == Role.SECURITY_ADMIN
+        else ()
+    )
+    for sheet in list(rows):
+        if sheet not in allowed:
+            outcome.skipped.append(sheet)
+            del rows[sheet]
+    if not faults and not rows:
+        faults.append(Fault("文件", 0, "", "没有您有权导入的数据行。"))
+    if not faults:
+        faults = _Checker(rows).check()
+    if faults:
+        raise ImportRefused(faults)
+    try:
+        _write(rows, actor=actor, ip=ip, outcome=outcome)
+    except ValidationFailed as error:  # a rule only the write knows: all of it goes back
+        raise ImportRefused([Fault("文件", 0, "", error.message)]) from error
+    return outcome
+
+
+def _count(outcome: Outcome, sheet: str, new: bool) -> None:
+    bucket = outcome.created if new else outcome.changed
+    bucket[sheet] = bucket.get(sheet, 0) + 1
+
+
+def _write(rows, *, actor, ip, outcome) -> None:
+    for _, row in rows.get("镇", []):
+        town = db.session.scalar(select(Town).order_by(Town.id))
+        _count(outcome, "镇", town is None)
+        town = town or Town()
+        town.name, town.hotline = row["name"][:64], row["hotline"][:32] or None
+        db.session.add(town)
+        db.session.flush()
+    for _, row in rows.get("村", []):
+        village = db.session.scalar(select(Village).where(Village.code == row["code"]))
+        _count(outcome, "村", village is None)
+        places.save_village(
+            actor=actor,
+            village=village,
+            code=row["code"],
+            name=row["name"],
+            active=row["active"] != NO,
+            ip=ip,
+        )
+    villages = {v.code: v.id for v in db.session.scalars(select(Village))}
+    for _, row in rows.get("网格", []):
+        grid = db.session.scalar(select(Grid).where(Grid.code == row["code"]))
+        _count(outcome, "网格", grid is None)
+        places.save_grid(
+            actor=actor,
+            grid=grid,
+            code=row["code"],
+            name=row["name"],
+            village_id=villages.get(row["village"]),
+            active=row["active"] != NO,
+            ip=ip,
+        )
+    for _, row in rows.get("部门", []):
+        department = db.session.scalar(select(Department).where(Department.name == row["name"]))
+        _count(outcome, "部门", department is None)
+        management.save_department(
+            actor=actor,
+            department=department,
+            name=row["name"],
+            kind=KINDS[row["kind"]].value,
+            town_wide=row["town_wide"] == YES,
+            village_ids=[villages[c] for c in _split(row["villages"])],
+            active=row["active"] != NO,
+            phone=row["phone"],
+            ip=ip,
+        )
+    departments = {d.name: d.id for d in db.session.scalars(select(Department))}
+    grids = {g.code: g.id for g in db.session.scalars(select(Grid))}
+    for _, row in rows.get("账号", []):
+        role = ROLES[row["role"]]
+        department_id = departments.get(row["department"]) if row["department"] else None
+        grid_ids = [grids[c] for c in _split(row["grids"])]
+        user = db.session.scalar(select(User).where(User.username == row["username"]))
+        _count(outcome, "账号", user is None)
+        if user is not None:
+            accounts.update_user(
+                user,
+                actor=actor,
+                department_id=department_id,
+                grid_ids=grid_ids,
+                display_name=row["display_name"],
+                phone=row["phone"],
+                ip=ip,
+            )
+            continue
+        password = passwords.one_time()
+        user = accounts.create_user(
+            actor=actor,
+            username=row["username"],
+            display_name=row["display_name"],
+            role=role.value,
+            password=password,
+            department_id=department_id,
+            grid_ids=grid_ids,
+            ip=ip,
+        )
+        user.phone = row["phone"][:32] or None
+        user.must_change_password = True  # a password on paper is used once
+        outcome.accounts.append((user.username, user.display_name, role.label, password))
+        if not user.active:
+            outcome.waiting.append(user.username)
