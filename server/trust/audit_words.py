@@ -69,6 +69,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         {
             "case.viewed": "查看案件",
             "case.view_informant": "查看举报人身份",
+            "case.search_identity": "按电话、姓名或微信号查找案件",
         },
     ),
     "identity.": ("举报人身份", {"identity.purged": "清除到期的举报人身份"}),
@@ -312,7 +313,9 @@ def _detail_value(action: str, key: str, value, names: Names) -> str:
         "created": _counts,
         "changed": _counts,
         "faults": lambda v: f"{v}处",
-        "by": lambda v: "、".join({"name": "姓名", "phone": "电话"}.get(k, k) for k in v),
+        "by": lambda v: "、".join(
+            {"name": "姓名", "phone": "电话", "wechat": "微信号"}.get(k, k) for k in v
+        ),
         "found": lambda v: "、".join(codes.display(c) for c in v) or "无",
         "surface": lambda v: SURFACES.get(v, v),
         "via": lambda v: SURFACES.get(v, v),
