@@ -21,16 +21,16 @@ Measured 2026-12-05 on this 2-core machine (shared), 1,000,000 cases (+42 of the
 town), 40 runs each after 2 to warm up; ms as median / p90, center | grid worker (one
 village of 45; "other village": another village's name, of which they may see nothing):
 
-    SQLite 3.40 (FTS5)    seeded in 168 s, file 1,213 MiB, FTS5 index 131 MiB
-      case code        0.6 / 0.7  |  1.7 / 1.9     phone       1.9 / 2.0  |  (not searched)
-      tracking code    0.6 / 0.7  |  1.8 / 2.0     2-char word 3.9 / 4.1  |  4.3 / 4.6
-      4-char phrase    4.7 / 5.7  |  4.8 / 9.4     place       4.1 / 4.4  |  4.4 / 4.8
-      1 character      7.3 / 8.2  |  8.1 / 11.0    other village 5.0 / 8.1 | 12.4 / 13.5
-    PostgreSQL 15 (GIN)   seeded in 130 s, database 1,318 MiB, GIN index 77 MiB
-      case code        1.8 / 6.2  | 10.3 / 13.5    phone       4.2 / 6.4  |  (not searched)
-      tracking code    1.8 / 3.6  | 13.0 / 27.1    2-char word 9.9 / 18.0 | 26.1 / 44.4
-      4-char phrase    7.5 / 12.3 | 29.0 / 74.1    place       7.8 / 11.3 | 22.4 / 39.0
-      1 character     16.2 / 25.4 | 27.3 / 30.4    other village 12.9 / 16.4 | 23.4 / 47.2
+    SQLite 3.40 (FTS5)    seeded in 115 s, file 1,213 MiB, FTS5 index 131 MiB
+      case code        0.7 / 0.8  |  2.1 / 2.8     phone       2.2 / 2.5  |  (refused)
+      tracking code    0.7 / 0.9  |  2.3 / 2.5     2-char word 8.2 / 9.3  |  5.6 / 9.2
+      4-char phrase    5.3 / 6.1  |  5.4 / 5.7     place       6.3 / 8.0  |  4.4 / 4.5
+      1 character      8.0 / 13.4 | 11.9 / 16.3    other village 4.6 / 4.8 | 12.5 / 12.7
+    PostgreSQL 15 (GIN)   seeded in 108 s, database 1,318 MiB, GIN index 77 MiB
+      case code        2.4 / 2.8  | 10.5 / 13.9    phone       5.0 / 6.6  |  (refused)
+      tracking code    1.8 / 2.0  | 10.6 / 14.8    2-char word 8.7 / 11.1 | 23.7 / 28.8
+      4-char phrase    9.1 / 11.5 | 25.9 / 30.7    place       7.1 / 7.4  | 21.9 / 24.4
+      1 character     17.4 / 20.3 | 30.4 / 33.2    other village 14.3 / 15.8 | 23.7 / 25.2
 
 (A case code or tracking code the grid worker may not see is then looked up as words.)
 """

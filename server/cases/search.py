@@ -49,7 +49,7 @@ is filed (no operation changes them), so its terms are written once, with its ot
 and it is found at once.
 Results come newest first (by case id, which follows filing), a page at a time by
 keyset (`after`). Measured at 1,000,000 cases by benchmarks/bench_search.py (figures in
-its docstring): every median under 30 ms on both databases.
+its docstring): every median under 35 ms on both databases.
 """
 
 from __future__ import annotations
