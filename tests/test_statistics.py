@@ -572,7 +572,7 @@ def test_every_bar_and_its_number_lead_to_the_cases_it_counts(june, world, clien
             for href, number in links:
                 href = html.unescape(href)
                 body = client.get(href).get_data(as_text=True)
-                listed = body.count('<tr><td><a href="/admin/cases/')
+                listed = body.count('<tr><td data-label="案件编号"><a href="/admin/cases/')
                 assert listed == int(number), (href, number)
             for rate in (
                 "event=close&amp;group=dispute",

@@ -39,7 +39,8 @@ def test_a_walk_in_is_registered_and_its_receipt_printed(desk, live, fresh_app):
         assert case.source.value == "walk_in"
         code = case.code
         db.session.remove()
-    assert page.get_by_role("button", name="打印回执").is_visible()
+    # The print button is shown by the page's script (it needs one to print).
+    page.get_by_role("button", name="打印回执").wait_for(state="visible")
     _shot(page, "admin-desk-1-receipt")
 
     # On paper: the receipt alone, without the admin's bar or buttons.
@@ -92,6 +93,8 @@ def test_a_ledger_is_downloaded_from_the_admin_with_the_period_s_rows(desk, live
     assert download.suggested_filename == f"矛盾纠纷台账_{label}.xlsx"
     path = OUTPUT / download.suggested_filename
     download.save_as(path)
-    rows = list(load_workbook(path, read_only=True).active.iter_rows(values_only=True))
+    book = load_workbook(path, read_only=True)
+    rows = list(book.active.iter_rows(values_only=True))
+    book.close()  # a read-only workbook keeps its file open until closed
     assert rows[0][1] == "案件编号"
     assert len(rows) == 5  # the heading and the month's four disputes
