@@ -139,6 +139,7 @@ def act(code: str, action: str):
     try:
         version, fields = _fields(action)
         uploads = [f for f in request.files.getlist("photos") if f and f.filename][:9]
+        workflow.check_photos(action, uploads)
         images = media.processed_images([f.read() for f in uploads])  # before any write
         event = workflow.apply(case, action, actor=g.user, expected_version=version, **fields)
         media.attach(media.store_images(images, uploader=g.user), case=case, event=event)

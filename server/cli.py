@@ -95,8 +95,8 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
         raise click.ClickException("只有处置人员属于部门。")
     for code in grid_codes:
         grid = db.session.scalar(select(Grid).where(Grid.code == code))
-        if grid is None:
-            raise click.ClickException(f"未知网格：{code}")
+        if grid is None or not grid.active:
+            raise click.ClickException(f"未知或已停用的网格：{code}")
         user.grids.append(grid)
     db.session.add(user)
     click.echo(f"created {role} {username}")

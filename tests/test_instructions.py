@@ -104,3 +104,31 @@ def test_an_instruction_of_another_case_cannot_be_carried_out_here(world):
         workflow.apply(one, "carry_out", actor=world.center, instruction=other.instructions[0].id)
     assert one.open_instructions
     assert other.open_instructions
+
+
+def test_a_leader_attaches_no_photo_to_an_instruction(client, world, signin):
+    """Found by review: the photo upload of the action form took photos with any action."""
+    import io
+
+    from PIL import Image
+
+    from server.models import Photo
+
+    case = case_in("dispatched", world)
+    db.session.flush()
+    token = signin(world.leader)
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(picture, "JPEG")
+    answer = client.post(
+        f"/admin/cases/{case.code}/actions/instruct",
+        data={
+            "csrf_token": token,
+            "version": str(case.version),
+            "text": ORDER,
+            "photos": (io.BytesIO(picture.getvalue()), "x.jpg"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 302
+    assert db.session.scalar(select(Photo).where(Photo.case_id == case.id)) is None
+    assert db.session.scalar(select(Instruction).where(Instruction.case_id == case.id)) is None

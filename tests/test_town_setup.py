@@ -7,6 +7,7 @@ import io
 import re
 import uuid
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
@@ -323,3 +324,83 @@ def test_villages_and_grids_are_made_changed_and_retired_in_the_admin(client, wo
     ).all()
     assert actions.count("village.save") == 2
     assert actions.count("grid.save") == 2
+
+
+def test_a_village_is_retired_after_its_grids_and_its_past_duty_still_counts(client, world, signin):
+    """Found by review: a village retired under its grids left them uneditable and its
+    grid worker screening a closed village; and the months before a village was merged
+    away must still count it, those after not."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from server.figures import statistics
+    from server.figures.periods import Period
+    from server.infra import clock
+    from server.organisation import places
+
+    refused = client.post(
+        f"/admin/villages/{world.v2.id}",
+        data={"csrf_token": signin(world.admin), "code": world.v2.code, "name": world.v2.name},
+    )
+    assert refused.status_code == 302
+    db.session.refresh(world.v2)
+    assert world.v2.active  # its grid is still in use
+    retired_at = datetime(2026, 6, 15, 2, tzinfo=UTC)
+    with clock.frozen_at(retired_at):
+        world.worker2.grids = []
+        db.session.flush()
+        places.save_grid(
+            actor=world.admin,
+            grid=world.g2,
+            code=world.g2.code,
+            name=world.g2.name,
+            village_id=world.v2.id,
+            active=False,
+        )
+        places.save_village(
+            actor=world.admin,
+            village=world.v2,
+            code=world.v2.code,
+            name=world.v2.name,
+            active=False,
+        )
+    assert world.v2.deactivated_at == retired_at
+
+    def duty(first: date) -> list[str]:
+        period = Period(first, first + timedelta(days=28), "四周")
+        return statistics.compute(period, required_screenings=1).villages_missed
+
+    assert world.v2.name in duty(date(2026, 6, 1))  # served when June began
+    assert world.v2.name not in duty(date(2026, 7, 1))  # merged away before July
+
+
+def test_a_retired_grid_takes_no_report_and_leaves_the_pickers(client, world, login):
+    from server.cases.operations import ReportDraft, submit_report
+    from server.infra.errors import ValidationFailed
+    from tests.factories import category
+
+    extra = Grid(village=world.v1, code="T-OLD", name="旧网格", active=False)
+    db.session.add(extra)
+    db.session.flush()
+    with pytest.raises(ValidationFailed):
+        submit_report(
+            ReportDraft(
+                village=world.v1,
+                grid=extra.id,
+                category=category("D02"),
+                description="旧网格里的事。",
+                source="grid_worker",
+            ),
+            actor=world.worker1,
+        )
+    villages = client.get("/api/v1/villages", headers=login(world.worker1)).json
+    grids = [g["code"] for v in villages for g in v["grids"]]
+    assert "T-OLD" not in grids
+    assert world.g1.code in grids
+
+
+def test_an_import_that_retires_a_grid_still_held_names_the_row(fresh_app, tmp_path):
+    assert run_import(fresh_app, filled(), tmp_path).exit_code == 0
+    grids = [(*grid, "是") for grid in GRIDS[:-1]] + [(*GRIDS[-1], "否")]
+    again = run_import(fresh_app, filled(网格=grids), tmp_path)
+    assert again.exit_code != 0
+    assert "「网格」第7行「启用」：网格仍由南村网格员负责" in again.output

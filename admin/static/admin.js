@@ -47,6 +47,18 @@
     };
     setTimeout(ask, 500);
   }
+  // A form that must go once (an import hands out one-time passwords on its answer
+  // only): its button stays pressed after the first click.
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (b) {
+          b.disabled = true;
+          b.textContent = "正在处理，请稍候……";
+        });
+      }, 0);
+    });
+  });
   // A print button (a receipt, a list of one-time passwords): inline handlers are not
   // allowed by the pages' content security policy.
   document.querySelectorAll("[data-print]").forEach(function (button) {

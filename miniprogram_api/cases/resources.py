@@ -103,6 +103,7 @@ class CaseActions(MethodView):
         case = lookup.get_case_for(code, user)
         action, version = data.pop("action"), data.pop("version")
         photos = data.pop("photos", [])
+        workflow.check_photos(action, photos)
         if "into" in data:
             data["into"] = lookup.get_case_for(data["into"], user)
         event = workflow.apply(

@@ -25,7 +25,8 @@ class VillageSchema(ma.Schema):
     id = ma.fields.Integer()
     code = ma.fields.String()
     name = ma.fields.String()
-    grids = ma.fields.List(ma.fields.Nested(GridSchema))
+    # Its grids still in use (retired ones are kept for their cases only).
+    grids = ma.fields.List(ma.fields.Nested(GridSchema), attribute="grids_in_use")
 
 
 class DepartmentSchema(ma.Schema):

@@ -228,6 +228,8 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
         grid = draft.grid if isinstance(draft.grid, Grid) else reference.grid(draft.grid)
         if grid is None or grid.village_id != village.id:
             raise _fail("网格不属于所选的村。", "grid", "grid_not_in_village")
+        if not grid.active:
+            raise _fail(f"{grid.name}已停用，请选择现在的网格。", "grid", "grid_closed")
 
     description = (draft.description or "").strip()
     if not description:

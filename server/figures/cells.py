@@ -11,14 +11,19 @@ OWASP's CSV-injection advice has it, so that a copy to CSV stays inert too.
 from __future__ import annotations
 
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def inert(value):
-    """`value` as a spreadsheet may hold it: a string that cannot start a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
+    """`value` as a spreadsheet may hold it: a string that cannot start a formula, without
+    the control characters a worksheet cannot hold (one in a party's name made openpyxl
+    refuse the whole ledger)."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if value.startswith(FORMULA_STARTS):
+            return "'" + value
     return value
 
 

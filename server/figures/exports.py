@@ -18,8 +18,8 @@ again. The status is a file, not a row, so that counting progress never takes SQ
 write lock from the people filing reports.
 
 A ledger names parties: the file is deleted once downloaded, and any left unfetched is
-removed after `KEEP` (at the next export). Only the person who asked can fetch it, and
-the download is audited.
+removed after `KEEP` (at the next export and by the sweep). Only the person who asked
+can fetch it, and the download is audited.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def start(kind: str, period: Period, *, user_id: int) -> str:
     """Begin exporting ledger `kind` for `period`; returns the export's token."""
     if kind not in NAMES:
         raise NotFound("没有这种台账。")
-    _clean_up()
+    clean_up()
     token = secrets.token_urlsafe(16)  # TOKEN_LENGTH characters
     status = Status(user_id, kind, filename(kind, period), period.label, started=time.time())
     status.total = ledgers.count(kind, period)
@@ -127,8 +127,9 @@ def _run(app: Flask, token: str, status: Status, period: Period) -> None:
             rows = ledgers.write(status.kind, period, str(partial), progress=counted)
             os.replace(partial, target)
             status.done, status.state = rows, "done"
-        except Exception:
-            app.logger.exception("ledger export %s failed", status.kind)
+        except Exception as error:
+            # The type only: a message may quote a row (a party's name, a description).
+            app.logger.error("ledger export %s failed: %s", status.kind, type(error).__name__)
             partial.unlink(missing_ok=True)
             status.state = "failed"
         finally:
@@ -166,7 +167,7 @@ def take(token: str, *, user_id: int) -> tuple[Status, BinaryIO]:
     return found, opened
 
 
-def _clean_up() -> None:
+def clean_up() -> None:
     """Remove exports nobody fetched within KEEP seconds (they name parties)."""
     limit = time.time() - KEEP
     for path in _folder().iterdir():

@@ -57,6 +57,7 @@ from server.models import (
     Source,
     Village,
 )
+from server.models.places import in_service_since
 
 __all__ = [
     "Figures",
@@ -269,9 +270,12 @@ def compute(
     figures.on_time = {step: (kept, n) for step, (kept, n) in on_time.items()}
 
     now = standing.standing(village_names, village_id, category_ids)
-    duty = coverage.coverage(
-        period, village_id, village_names, required_screenings, required_weekly
+    # The duty counts the villages still served when the period began (one merged away
+    # later still owes the months before; one retired before owes nothing).
+    served = dict(
+        db.session.execute(select(Village.id, Village.name).where(in_service_since(start))).all()
     )
+    duty = coverage.coverage(period, village_id, served, required_screenings, required_weekly)
     for part in (now, duty):  # their fields are the figures' own, by name
         vars(figures).update(vars(part))
     return figures

@@ -18,6 +18,7 @@ from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import Category, Notification, Role, Screening, Source, User, Village
+from server.models.places import in_service_since
 
 
 def file_screening(
@@ -33,6 +34,8 @@ def file_screening(
     """Record a screening and turn each finding into a case linked to it."""
     if actor.role != Role.GRID_WORKER or village.id not in actor.village_ids:
         raise Forbidden("只能为本人负责的村提交排查。")
+    if not village.active:
+        raise ValidationFailed(f"{village.name}已停用，无需排查。", code="village_closed")
     known = set(db.session.scalars(select(Category.code)))
     unknown = [code for code in checked if code not in known]
     if unknown or not checked:
@@ -114,7 +117,7 @@ def coverage(periods: list[Period]) -> list[tuple[Village, list[int]]]:
             if period.start <= day < period.end:
                 counts[(village_id, index)] = counts.get((village_id, index), 0) + 1
     villages = db.session.scalars(
-        select(Village).where(Village.active.is_(True)).order_by(Village.code)
+        select(Village).where(in_service_since(start)).order_by(Village.code)
     ).all()
     return [(v, [counts.get((v.id, i), 0) for i in range(len(periods))]) for v in villages]
 

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 
 from server.cases import outbox, workflow
 from server.db import db
-from server.figures import partials
+from server.figures import exports, partials
 from server.follow_through import screening
 from server.infra import clock
 from server.models import Case, CaseStatus, Notification, ResultCode
@@ -91,6 +91,7 @@ def run(*, limit: int = 500) -> dict[str, int]:
         timedelta(hours=int(current_app.config["IDEMPOTENCY_KEEP_HOURS"]))
     )
     counts["identities_purged"] = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
+    counts["exports_removed"] = exports.clean_up()  # ledgers nobody fetched
     counts["confirmation_reminders"] = remind_judicial_confirmation(now)
 
     counts["screening_reminders"] = screening.remind_late_villages(

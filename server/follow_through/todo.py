@@ -157,7 +157,9 @@ def _this_week(user: User, required: int) -> tuple[datetime, list[VillageWeek]]:
     week = screening.weeks(today, 1, required)[0]
     since = datetime.combine(week.start, time(0), tzinfo=clock.town_tz())
     villages = db.session.scalars(
-        select(Village).where(Village.id.in_(user.village_ids or {-1})).order_by(Village.code)
+        select(Village)
+        .where(Village.id.in_(user.village_ids or {-1}), Village.active.is_(True))
+        .order_by(Village.code)
     ).all()
     rows = db.session.execute(
         select(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, or_, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import db
@@ -44,9 +44,15 @@ class Village(db.Model):
     # A village merged away or no longer served: kept for its cases and figures, gone from
     # pickers, posters and the screening duty; its QR code says so.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # When it stopped being served: the screening duty of periods before still counts it.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     town: Mapped[Town] = relationship(back_populates="villages")
     grids: Mapped[list[Grid]] = relationship(back_populates="village", order_by="Grid.code")
+
+    @property
+    def grids_in_use(self) -> list[Grid]:
+        return [g for g in self.grids if g.active]
 
     def __repr__(self) -> str:
         return f"<Village {self.code} {self.name}>"
@@ -102,3 +108,9 @@ class Screening(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(36), unique=True)
 
     village: Mapped[Village] = relationship()
+
+
+def in_service_since(moment: datetime):
+    """A WHERE clause: villages still served at `moment` (active, or retired after it),
+    whose screening duty a period from `moment` on counts."""
+    return or_(Village.active.is_(True), Village.deactivated_at > moment)

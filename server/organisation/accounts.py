@@ -26,6 +26,7 @@ def create_user(
     department_id: int | None = None,
     grid_ids: list[int] | None = None,
     ip: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
     """Create an account (the password must meet the policy)."""
     username = checked_name(username, "用户名")
@@ -44,7 +45,8 @@ def create_user(
         username=username,
         display_name=checked_name(display_name or username, "姓名"),
         role=role,
-        password_hash=passwords.hash_password(password),
+        # Hashed by the caller already when it holds a write lock meanwhile (an import).
+        password_hash=password_hash or passwords.hash_password(password),
         active=not privileged,
         must_change_password=actor is not None,
     )

@@ -6,9 +6,10 @@ the pickers, posters and the screening duty. Every change is audited.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.db import db
+from server.infra import clock
 from server.infra.errors import Conflict, ValidationFailed
 from server.models import Grid, Town, User, Village
 from server.organisation import reference
@@ -37,6 +38,18 @@ def save_village(
             raise ValidationFailed("请先设置镇的名称。", code="no_town")
         village = Village(town=town)
         db.session.add(village)
+    if village.active and not active and village.id is not None:
+        # Its grids first: a grid worker would be left looking after a closed village.
+        open_grids = db.session.scalar(
+            select(func.count(Grid.id)).where(Grid.village_id == village.id, Grid.active.is_(True))
+        )
+        if open_grids:
+            raise Conflict(
+                f"{village.name}还有{open_grids}个在用的网格，请先停用或调整网格。",
+                code="village_in_use",
+            )
+    if village.active != active:
+        village.deactivated_at = None if active else clock.now()
     village.code, village.name, village.active = code, checked_name(name, "村名"), active
     db.session.flush()
     reference.forget()
@@ -69,7 +82,8 @@ def save_grid(
     if clash is not None and clash is not grid:
         raise Conflict(f"网格编号 {code} 已存在。", code="grid_taken", field="code")
     village = db.session.get(Village, village_id) if village_id else None
-    if village is None or not village.active:
+    # A grid is retired whatever its village; it is made or kept in use in a served one.
+    if village is None or (active and not village.active):
         raise ValidationFailed("请选择网格所属的村。", code="unknown_reference", field="village")
     if grid is not None and grid.active and not active:
         held = db.session.scalar(

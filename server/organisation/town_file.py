@@ -26,7 +26,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 
 from server.db import db
-from server.infra.errors import ValidationFailed
+from server.infra.errors import DomainError, ValidationFailed
 from server.models import Department, DepartmentKind, Grid, Role, Town, User, Village
 from server.organisation import accounts, management, places
 from server.trust import passwords
@@ -228,7 +228,13 @@ class _Checker:
     def __init__(self, rows):
         self.rows = rows
         self.faults: list[Fault] = []
-        self.rules = {"网格": self._grid, "部门": self._department, "账号": self._account}
+        self.rules = {
+            "村": self._village,
+            "网格": self._grid,
+            "部门": self._department,
+            "账号": self._account,
+        }
+        self.closing_villages = {r["code"] for _, r in rows.get("村", []) if r["active"] == NO}
         self.village_codes = {r["code"] for _, r in rows.get("村", [])} | set(
             db.session.scalars(select(Village.code).where(Village.active.is_(True)))
         )
@@ -273,6 +279,31 @@ class _Checker:
     def _grid(self, number, row):
         if row["village"] and row["village"] not in self.village_codes:
             self.fault("网格", number, "village", f"找不到村“{row['village']}”。")
+        elif row["active"] != NO and row["village"] in self.closing_villages:
+            self.fault("网格", number, "village", f"村“{row['village']}”在本表中停用。")
+        if row["active"] == NO:
+            held = db.session.scalar(
+                select(User.display_name)
+                .join(User.grids)
+                .where(Grid.code == row["code"], Grid.active.is_(True), User.active.is_(True))
+                .limit(1)
+            )
+            if held is not None:
+                self.fault("网格", number, "active", f"网格仍由{held}负责，请先调整其网格。")
+
+    def _village(self, number, row):
+        if row["active"] != NO:
+            return
+        kept = {r["code"] for _, r in self.rows.get("网格", []) if r["active"] == NO}
+        grids = set(
+            db.session.scalars(
+                select(Grid.code)
+                .join(Village)
+                .where(Village.code == row["code"], Grid.active.is_(True))
+            )
+        ) | {r["code"] for _, r in self.rows.get("网格", []) if r["village"] == row["code"]}
+        if grids - kept:
+            self.fault("村", number, "active", "该村还有在用的网格，请先在“网格”表停用。")
 
     def _department(self, number, row):
         town_wide = row["town_wide"] == YES
@@ -334,9 +365,17 @@ def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Ou
         faults = _Checker(rows).check()
     if faults:
         raise ImportRefused(faults)
+    # The new accounts' one-time passwords, hashed before the first write: argon2 takes a
+    # fifth of a second each, which SQLite's write lock would otherwise wait through.
+    existing = set(db.session.scalars(select(User.username)))
+    fresh = {}
+    for _, row in rows.get("账号", []):
+        if row["username"] not in existing:
+            password = passwords.one_time()
+            fresh[row["username"]] = (password, passwords.hash_password(password))
     try:
-        _write(rows, actor=actor, ip=ip, outcome=outcome)
-    except ValidationFailed as error:  # a rule only the write knows: all of it goes back
+        _write(rows, actor=actor, ip=ip, outcome=outcome, fresh=fresh)
+    except DomainError as error:  # a rule only the write knows: all of it goes back
         raise ImportRefused([Fault("文件", 0, "", error.message)]) from error
     return outcome
 
@@ -346,7 +385,7 @@ def _count(outcome: Outcome, sheet: str, new: bool) -> None:
     bucket[sheet] = bucket.get(sheet, 0) + 1
 
 
-def _write(rows, *, actor, ip, outcome) -> None:
+def _write(rows, *, actor, ip, outcome, fresh) -> None:
     for _, row in rows.get("镇", []):
         town = db.session.scalar(select(Town).order_by(Town.id))
         _count(outcome, "镇", town is None)
@@ -411,7 +450,7 @@ def _write(rows, *, actor, ip, outcome) -> None:
                 ip=ip,
             )
             continue
-        password = passwords.one_time()
+        password, hashed = fresh[row["username"]]
         user = accounts.create_user(
             actor=actor,
             username=row["username"],
@@ -421,6 +460,7 @@ def _write(rows, *, actor, ip, outcome) -> None:
             department_id=department_id,
             grid_ids=grid_ids,
             ip=ip,
+            password_hash=hashed,
         )
         user.phone = row["phone"][:32] or None
         user.must_change_password = True  # a password on paper is used once

@@ -110,3 +110,18 @@ def test_the_duties_take_no_ledger_and_the_report_has_a_chinese_name(fresh_app):
     report = leader.get(f"/admin/report.xlsx?kind=month&value={month}")
     assert report.status_code == 200
     assert f"统计报告_{label}.xlsx" in unquote(report.headers["Content-Disposition"])
+
+
+def test_a_control_character_in_a_party_s_name_does_not_sink_the_ledger(world):
+    """Found by review: openpyxl refused the whole ledger over one control character."""
+    from server.cases.operations import Party
+    from server.figures import ledgers
+    from server.figures.periods import month
+
+    case = new_report(world, "D02", parties=[Party("张三\x01"), Party("李四", side="respondent")])
+    db.session.flush()
+    local = clock.local(case.created_at)
+    out = io.BytesIO()
+    assert ledgers.write("disputes", month(local.year, local.month), out) == 1
+    rows = list(load_workbook(io.BytesIO(out.getvalue())).active.iter_rows(values_only=True))
+    assert rows[1][5] == "张三"

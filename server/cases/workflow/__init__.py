@@ -22,7 +22,13 @@ The parts, in the order they build on each other:
 Callers use the names below (`workflow.apply`, `workflow.OPEN`, ...).
 """
 
-from server.cases.workflow.engine import SYSTEM_ACTIONS, allowed_actions, apply, apply_as_system
+from server.cases.workflow.engine import (
+    SYSTEM_ACTIONS,
+    allowed_actions,
+    apply,
+    apply_as_system,
+    check_photos,
+)
 from server.cases.workflow.events import submit_event
 from server.cases.workflow.fields import (
     REOPENING_OUTCOMES,
@@ -62,6 +68,7 @@ __all__ = [
     "apply",
     "apply_as_reporter",
     "apply_as_system",
+    "check_photos",
     "field_choices",
     "field_forms",
     "public_status",

@@ -15,10 +15,23 @@ from server.cases.workflow.table import ACTIONS, EDGES, TRANSITIONS
 from server.cases.workflow.transition import KEEP, Context, Transition
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Conflict, Forbidden, InvalidTransition, StaleCase
+from server.infra.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    StaleCase,
+    ValidationFailed,
+)
 from server.models import Case, CaseEvent, User
 from server.organisation import reference
 from server.organisation.deadlines import Deadlines
+
+
+def check_photos(action: str, photos) -> None:
+    """Refuse photos sent with an action that takes none (a leader's 批示, a note)."""
+    transition = ACTIONS.get(action)
+    if photos and (transition is None or not transition.takes_photos):
+        raise ValidationFailed("此操作不能附照片。", code="photos_not_taken", field="photos")
 
 
 def refusal(case: Case, transition: Transition | None, actor: User | None):

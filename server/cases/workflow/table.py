@@ -206,6 +206,7 @@ EDGES: list[Transition] = [
         note_field="result_text",
         result_field="result_code",
         counted=True,
+        takes_photos=True,
     ),
     Transition(
         "verify",
@@ -243,6 +244,7 @@ EDGES: list[Transition] = [
         note_field="text",
         internal=True,
         result_field="satisfaction",
+        takes_photos=True,
     ),
     Transition(
         "close",
@@ -332,6 +334,7 @@ EDGES: list[Transition] = [
         effect=effects.feedback,
         note_field="text",
         internal=True,
+        takes_photos=True,
     ),
     # 批示: a leader, read-only otherwise, instructs on any case; it is shown until the
     # center marks it carried out (落实).

@@ -58,3 +58,5 @@ class Transition:
     result_field: str | None = None
     # One of the actions a case counts by in the figures ("disputes handled").
     counted: bool = False
+    # Photos may come with it (a result, a visit, a co-handler's feedback).
+    takes_photos: bool = False

@@ -25,9 +25,15 @@ def upgrade():
             batch_op.add_column(
                 sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true())
             )
+            if table == "village":  # the duty of periods before it still counts it
+                batch_op.add_column(
+                    sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True)
+                )
 
 
 def downgrade():
     for table in ("village", "grid"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("active")
+            if table == "village":
+                batch_op.drop_column("deactivated_at")
