@@ -7,11 +7,11 @@ from datetime import date, datetime, time, timedelta
 from flask import render_template, request
 from sqlalchemy import select
 
+from admin import audit_words
 from admin.blueprint import bp, id_value, require
 from server.db import db
 from server.infra import clock
 from server.models import AuditEntry, Role, User
-from server.trust import audit_words
 
 PAGE = 100
 

@@ -1,5 +1,5 @@
 """Every action the code base records in the audit log has a Chinese label, and so has
-every object type and detail it records with it (server/trust/audit_words.py): the
+every object type and detail it records with it (admin/audit_words.py): the
 sources are read, so a new `audit.record("x", ...)` without words fails here."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-from server.trust import audit_words
+from admin import audit_words
 
 REPO = Path(__file__).parents[1]
 ROOTS = ("server", "admin", "miniprogram_api", "villager", "workbench")
@@ -59,9 +59,7 @@ def test_every_recorded_action_has_a_chinese_label():
             missing.append(f"{place}: the action is not a literal, so it cannot be labelled")
             continue
         missing += [f"{place}: {a}" for a in actions if a not in audit_words.ACTIONS]
-    assert not missing, "actions without a label in server/trust/audit_words.py:\n" + "\n".join(
-        missing
-    )
+    assert not missing, "actions without a label in admin/audit_words.py:\n" + "\n".join(missing)
 
 
 def test_every_recorded_object_and_detail_has_words():

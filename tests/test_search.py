@@ -258,7 +258,7 @@ def test_a_search_by_identity_is_audited_without_the_query(world, town, session)
     assert entry.detail == {"by": ["phone"], "found": [land.code]}
     assert PHONE not in str(entry.detail)
     # The auditor reads it in words.
-    from server.trust import audit_words
+    from admin import audit_words
 
     assert audit_words.action_label(entry.action) == "按电话、姓名或微信号查找案件"
     words = dict(audit_words.detail_words(entry, audit_words.names_for([entry])))

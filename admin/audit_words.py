@@ -1,9 +1,11 @@
 """The audit log in words: a Chinese label for every action the code base records, and a
 row's object and details as the auditor reads them (账号 zhangsan（张三）, not user 17).
 
-The codes stay what the log stores and hashes; these words are only how a page shows
-them, kept here once. tests/test_audit_words.py reads every `audit.record(...)` call in the
-sources and fails when an action, an object type or a detail has no words here.
+The codes stay what the log stores and hashes; these words are only how the auditor's
+page shows them, kept here once, beside that page (they read every part of the system,
+so they sit above all of them, not in server/trust/). tests/test_audit_words.py reads
+every `audit.record(...)` call in the sources and fails when an action, an object type or
+a detail has no words here.
 """
 
 from __future__ import annotations
