@@ -27,7 +27,7 @@ demo: migrate
 run: demo
 	@$(BIN)/grid-report schedule --every 60 & schedule=$$!; \
 	trap 'kill $$schedule 2>/dev/null' EXIT INT TERM; \
-	PORT=$(PORT) $(BIN)/gunicorn --config deploy/gunicorn.conf.py 'server:create_app()'
+	PORT=$(PORT) $(BIN)/gunicorn --config python:server.gunicorn_conf 'server:create_app()'
 
 test: $(STAMP)
 	$(BIN)/ruff check .

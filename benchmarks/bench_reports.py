@@ -1,6 +1,6 @@
 """Report-create throughput and latency: grid-report's endpoint beside a minimal one.
 
-Runs both under gunicorn with deploy/gunicorn.conf.py (same workers and threads) on
+Runs both under gunicorn with server/gunicorn_conf.py (same workers and threads) on
 SQLite files with the same settings (WAL, synchronous=FULL, BEGIN IMMEDIATE), drives
 each with 16 concurrent clients for the same time, one after the other in one run, and
 prints requests/s, p50 and p99 and the ratios. Goals (issue 3): ours at least 0.5x the
@@ -118,7 +118,7 @@ def free_port() -> int:
 
 def start(app: str, port: int, env: dict) -> subprocess.Popen:
     process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
-        [str(BIN / "gunicorn"), "--config", str(ROOT / "deploy/gunicorn.conf.py"), app],
+        [str(BIN / "gunicorn"), "--config", "python:server.gunicorn_conf", app],
         env=os.environ | env | {"PORT": str(port), "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -322,7 +322,7 @@ def main() -> None:
     print(
         f"{args.clients} clients ({args.driver}, "
         f"{'keep-alive' if args.keep_alive else 'a connection per request'}), "
-        f"{args.seconds:.0f} s each, gunicorn per deploy/gunicorn.conf.py"
+        f"{args.seconds:.0f} s each, gunicorn per server/gunicorn_conf.py"
         + (", the minimal with the write queue" if args.queued_minimal else "")
         + (", every report between the same parties" if args.same_parties else "")
     )

@@ -1,6 +1,6 @@
 """The phone workbench's budgets on a rural network, beside the villagers' report page.
 
-Serves the demo town under gunicorn (deploy/gunicorn.conf.py), opens each page in Debian's
+Serves the demo town under gunicorn (server/gunicorn_conf.py), opens each page in Debian's
 Chromium with Chromium's own network emulation (1.6 Mbit/s down and up, 150 ms round
 trip, the cache empty at each run) and prints, as medians over the runs:
 
@@ -73,7 +73,7 @@ def serve(folder: Path):
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "--config",
-            str(ROOT / "deploy/gunicorn.conf.py"),
+            "python:server.gunicorn_conf",
             "server:create_app()",
         ],
         env=env | {"PORT": str(port), "PUBLIC_BASE_URL": base},

@@ -2,7 +2,8 @@
 real server (sockets, multipart bodies, workers): `gunicorn_server(database_url)`.
 
 It serves the given database (already migrated and filled by the test) with
-deploy/gunicorn.conf.py, on a free port of 127.0.0.1, and is stopped afterwards.
+server/gunicorn_conf.py (as the service does), on a free port of 127.0.0.1, and is
+stopped afterwards.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def gunicorn_server(database_url: str, instance: Path, **env):
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "--config",
-            str(ROOT / "deploy/gunicorn.conf.py"),
+            "python:server.gunicorn_conf",
             "server:create_app()",
         ],
         env=environment,

@@ -60,3 +60,20 @@ def test_the_nginx_site_passes_nginx_t(tmp_path):
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
+
+
+def test_gunicorn_s_settings_travel_inside_the_package(tmp_path):
+    """The service starts gunicorn with `--config python:server.gunicorn_conf`: an
+    installed wheel carries them (deploy/ is not in it). gunicorn itself checks them."""
+    import sys
+
+    checked = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--config", "python:server.gunicorn_conf", "--check-config", "server:create_app()",
+        ],
+        cwd=tmp_path,  # not the source tree: the settings come from the installed package
+        env={**os.environ, "INSTANCE_PATH": str(tmp_path), "ENV": "development"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -1,4 +1,4 @@
-"""gunicorn's access log, made safe for informants (deploy/gunicorn.conf.py uses it).
+"""gunicorn's access log, made safe for informants (server/gunicorn_conf.py uses it).
 
 A line saying "this address sent the report form of village X at 21:03" ties a villager
 to a report as surely as a stored address would. So for the villagers' pages (/q/..., /t...)

@@ -1,4 +1,6 @@
-"""gunicorn settings for grid-report (used by `make run` and the systemd unit).
+"""gunicorn settings for grid-report, inside the package so that an installed wheel has
+them: `gunicorn --config python:server.gunicorn_conf 'server:create_app()'` (`make run`
+and deploy/grid-report.service).
 
 No preload: each worker builds the app, and so its database pool, after the fork. A
 connection opened in the master and shared across a fork would corrupt SQLite's locks
