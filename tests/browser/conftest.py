@@ -9,11 +9,14 @@ reached for anything outside (a CDN, a font host). Screenshots go to TEST_OUTPUT
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
+
+from tests.factories import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # The flags ECOSYSTEM.md verified for Debian's Chromium as root in a sandbox.
@@ -104,3 +107,61 @@ def phone(browser, live):
     yield device
     device.context.close()
     assert device.blocked == [], f"the page reached outside the app: {device.blocked}"
+
+
+DESK = {"width": 1366, "height": 900}
+
+
+@pytest.fixture
+def screen(browser, live):
+    """`screen(viewport=DESK, javascript=True)`: a page of the admin in a fresh context
+    sized so (a phone's below 1000 px wide), outside requests blocked and recorded."""
+    blocked, contexts = [], []
+
+    def open_screen(viewport=DESK, *, javascript=True):
+        small = viewport["width"] < 1000
+        context = browser.new_context(
+            viewport=viewport,
+            is_mobile=small,
+            has_touch=small,
+            user_agent=WECHAT_UA if small else None,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            java_script_enabled=javascript,
+        )
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(live)
+                else (blocked.append(route.request.url), route.abort())
+            ),
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_screen
+    for context in contexts:
+        context.close()
+    assert blocked == [], f"the admin reached outside the app: {blocked}"
+
+
+@pytest.fixture
+def desk(screen):
+    """`desk()`: a desktop page of the admin (see `screen`)."""
+    return lambda: screen(DESK)
+
+
+def sign_in(page, base, username, password=PASSWORD):
+    """Sign `page` in to the admin as `username` and wait for the landing page."""
+    page.goto(f"{base}/admin/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/admin/(?!login).*"))
+
+
+def shot(page, name):
+    """A full-page screenshot into OUTPUT."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)

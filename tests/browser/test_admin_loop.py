@@ -5,47 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import requests
 
 from server.db import db
-from tests.browser.conftest import OUTPUT
+from tests.browser.conftest import shot, sign_in
 from tests.factories import PASSWORD, build_world
-
-
-@pytest.fixture
-def desk(browser, live):
-    """A desktop browser context; outside requests blocked and recorded."""
-    blocked: list[str] = []
-    contexts = []
-
-    def open_desk():
-        context = browser.new_context(
-            viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
-        )
-        context.route(
-            "**/*",
-            lambda route: (
-                route.continue_()
-                if route.request.url.startswith(live)
-                else (blocked.append(route.request.url), route.abort())
-            ),
-        )
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_desk
-    for context in contexts:
-        context.close()
-    assert blocked == [], f"the admin reached outside the app: {blocked}"
-
-
-def _sign_in(page, base, username):
-    page.goto(f"{base}/admin/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/admin/**")
 
 
 def _act(page, action, fill=None):
@@ -63,11 +27,6 @@ def _act(page, action, fill=None):
             field.fill(value)
     form.locator("button[type=submit]").click()
     page.wait_for_selector(".flash-success")
-
-
-def _shot(page, name):
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
 
 
 def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
@@ -97,16 +56,16 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
     shown = f"{code[:4]}-{code[4:8]}-{code[8:]}"
 
     center = desk()
-    _sign_in(center, live, "t_center")
+    sign_in(center, live, "t_center")
     assert center.locator("table.queue").get_by_text(shown).is_visible()
-    _shot(center, "admin-1-queue")
+    shot(center, "admin-1-queue")
     center.get_by_role("link", name=shown).click()
     _act(center, "accept", {"select[name=risk_level]": "orange"})
     _act(center, "dispatch", {"select[name=lead_department]": str(justice_id)})
     assert "已派遣" in center.locator(".status").inner_text()
 
     handler = desk()
-    _sign_in(handler, live, "t_justice")
+    sign_in(handler, live, "t_justice")
     handler.get_by_role("link", name=shown).click()
     _act(handler, "sign_for")
     _act(
@@ -139,10 +98,10 @@ def test_a_report_from_a_phone_is_followed_to_the_end(desk, live, fresh_app):
     for who in ("t_grid1", "t_center", "t_justice"):
         assert who in timeline
     assert timeline.count("-") >= len(steps)  # each entry carries its date and time
-    _shot(center, "admin-2-case-closed")
+    shot(center, "admin-2-case-closed")
     center.goto(f"{live}/admin/cases/{code}/print")
     assert "矛盾纠纷调处化解案卷" in center.locator("h1").inner_text()
-    _shot(center, "admin-3-case-file")
+    shot(center, "admin-3-case-file")
 
 
 def test_the_dashboard_draws_its_charts_from_the_app_alone(desk, live, fresh_app):
@@ -158,10 +117,10 @@ def test_the_dashboard_draws_its_charts_from_the_app_alone(desk, live, fresh_app
         month = clock.local(clock.now()).strftime("%Y-%m")
         database.session.remove()
     page = desk()
-    _sign_in(page, live, "t_leader")
+    sign_in(page, live, "t_leader")
     page.goto(f"{live}/admin/dashboard?kind=month&value={month}")
     assert page.locator("#fig-received").inner_text() == "6"
     assert page.locator(".chart svg rect.bar").count() >= 5
     page.locator(".chart details summary").first.click()  # the numbers, one click away
     assert page.locator(".chart details table").first.is_visible()
-    _shot(page, "admin-4-dashboard")
+    shot(page, "admin-4-dashboard")

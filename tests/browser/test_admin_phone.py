@@ -11,11 +11,10 @@ import pytest
 
 from server import demo as demo_town
 from server.db import db
-from tests.browser.conftest import OUTPUT, WECHAT_UA
+from tests.browser.conftest import DESK, shot, sign_in
 
 PHONE = {"width": 390, "height": 844}
 TABLET = {"width": 768, "height": 1024}
-DESK = {"width": 1366, "height": 900}
 ROLES = ["center", "leader", "police", "admin", "security", "auditor"]
 
 
@@ -30,48 +29,6 @@ def town(fresh_app):
     return password
 
 
-@pytest.fixture
-def screen(browser, live):
-    """`screen(viewport, javascript=True)`: a page in a fresh context sized so, outside
-    requests blocked and recorded."""
-    blocked, contexts = [], []
-
-    def open_screen(viewport, *, javascript=True):
-        small = viewport["width"] < 1000
-        context = browser.new_context(
-            viewport=viewport,
-            is_mobile=small,
-            has_touch=small,
-            user_agent=WECHAT_UA if small else None,
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-            java_script_enabled=javascript,
-        )
-        context.route(
-            "**/*",
-            lambda route: (
-                route.continue_()
-                if route.request.url.startswith(live)
-                else (blocked.append(route.request.url), route.abort())
-            ),
-        )
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_screen
-    for context in contexts:
-        context.close()
-    assert blocked == [], f"the admin reached outside the app: {blocked}"
-
-
-def _sign_in(page, base, username, password):
-    page.goto(f"{base}/admin/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(re.compile(r".*/admin/(?!login).*"))
-
-
 def _overflow(page) -> int:
     """How far the page reaches past the screen's right edge (0: not at all).
 
@@ -84,14 +41,9 @@ def _overflow(page) -> int:
     )
 
 
-def _shot(page, name):
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
-
-
 def test_the_queue_at_390_is_cards_with_no_sideways_scrolling(screen, live, town):
     page = screen(PHONE, javascript=False)  # the menu and the cards need no script
-    _sign_in(page, live, "center", town)
+    sign_in(page, live, "center", town)
     assert page.evaluate("window.innerWidth") == 390
     assert _overflow(page) <= 0
     queue = page.locator("table.queue").last
@@ -112,7 +64,7 @@ def test_the_queue_at_390_is_cards_with_no_sideways_scrolling(screen, live, town
     assert nav.is_visible()
     assert nav.get_by_role("link", name="督办").is_visible()
     assert _overflow(page) <= 0
-    _shot(page, "admin-phone-queue")
+    shot(page, "admin-phone-queue")
     nav.get_by_role("link", name="督办").click()
     page.wait_for_url(f"{live}/admin/supervision")
     assert _overflow(page) <= 0
@@ -120,7 +72,7 @@ def test_the_queue_at_390_is_cards_with_no_sideways_scrolling(screen, live, town
 
 def test_the_case_page_and_the_dashboard_fit_a_phone(screen, live, town):
     page = screen(PHONE)
-    _sign_in(page, live, "center", town)
+    sign_in(page, live, "center", town)
     page.locator("table.queue tbody tr td:first-child a").first.click()
     page.wait_for_url(re.compile(r".*/admin/cases/\w+$"))
     assert _overflow(page) <= 0
@@ -128,16 +80,16 @@ def test_the_case_page_and_the_dashboard_fit_a_phone(screen, live, town):
     # The form of an action fills the screen's width, and still fits.
     page.locator("details.action summary").first.click()
     assert _overflow(page) <= 0
-    _shot(page, "admin-phone-case")
+    shot(page, "admin-phone-case")
     page.goto(f"{live}/admin/dashboard")
     assert _overflow(page) <= 0
-    _shot(page, "admin-phone-dashboard")
+    shot(page, "admin-phone-dashboard")
 
 
 @pytest.mark.parametrize("username", ROLES)
 def test_every_admin_page_fits_a_phone_and_a_tablet(screen, live, town, username):
     page = screen(PHONE)
-    _sign_in(page, live, username, town)
+    sign_in(page, live, username, town)
     pages = page.locator("header nav a").evaluate_all("links => links.map(a => a.href)")
     cases = page.locator("a[href*='/admin/cases/']").evaluate_all("links => links.map(a => a.href)")
     if cases:  # a case, and its printable file
@@ -161,7 +113,7 @@ def test_every_admin_page_fits_a_phone_and_a_tablet(screen, live, town, username
 
 def test_on_a_desk_the_menu_stands_open(screen, live, town):
     page = screen(DESK)
-    _sign_in(page, live, "center", town)
+    sign_in(page, live, "center", town)
     assert page.locator("header nav").is_visible()
     assert not page.locator("label.menu-button").is_visible()
     assert page.locator("table.queue thead").last.is_visible()

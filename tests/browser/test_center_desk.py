@@ -9,18 +9,17 @@ from pypdf import PdfReader
 from server.cases import tracking
 from server.db import db
 from server.models import Case
-from tests.browser.conftest import OUTPUT
-from tests.browser.test_admin_loop import _shot, _sign_in, desk  # noqa: F401 - a fixture
+from tests.browser.conftest import OUTPUT, shot, sign_in
 from tests.factories import build_world
 
 
-def test_a_walk_in_is_registered_and_its_receipt_printed(desk, live, fresh_app):  # noqa: F811
+def test_a_walk_in_is_registered_and_its_receipt_printed(desk, live, fresh_app):
     with fresh_app.app_context():
         build_world()
         db.session.commit()
         db.session.remove()
     page = desk()
-    _sign_in(page, live, "t_center")
+    sign_in(page, live, "t_center")
     page.get_by_role("link", name="来访来电登记").click()
     page.select_option("select[name=village]", label="东村")
     page.select_option("select[name=category]", value="D02")
@@ -41,7 +40,7 @@ def test_a_walk_in_is_registered_and_its_receipt_printed(desk, live, fresh_app):
         db.session.remove()
     # The print button is shown by the page's script (it needs one to print).
     page.get_by_role("button", name="打印回执").wait_for(state="visible")
-    _shot(page, "admin-desk-1-receipt")
+    shot(page, "admin-desk-1-receipt")
 
     # On paper: the receipt alone, without the admin's bar or buttons.
     page.emulate_media(media="print")
@@ -62,7 +61,7 @@ def test_a_walk_in_is_registered_and_its_receipt_printed(desk, live, fresh_app):
         assert db.session.query(Case).count() == 1
 
 
-def test_a_ledger_is_downloaded_from_the_admin_with_the_period_s_rows(desk, live, fresh_app):  # noqa: F811
+def test_a_ledger_is_downloaded_from_the_admin_with_the_period_s_rows(desk, live, fresh_app):
     from openpyxl import load_workbook
 
     from server.infra import clock
@@ -77,7 +76,7 @@ def test_a_ledger_is_downloaded_from_the_admin_with_the_period_s_rows(desk, live
         label = f"{clock.local(clock.now()).year}年{clock.local(clock.now()).month}月"
         db.session.remove()
     page = desk()
-    _sign_in(page, live, "t_leader")
+    sign_in(page, live, "t_leader")
     page.get_by_role("link", name="台账").click()
     page.locator("select[name=kind]").select_option("month")
     page.fill("input[name=value]", label)
@@ -86,7 +85,7 @@ def test_a_ledger_is_downloaded_from_the_admin_with_the_period_s_rows(desk, live
     link = page.locator("#export-file")
     link.wait_for(state="visible")
     assert page.locator("#export-progress").evaluate("bar => bar.value") == 100
-    _shot(page, "admin-desk-2-ledger")
+    shot(page, "admin-desk-2-ledger")
     with page.expect_download() as caught:
         link.click()
     download = caught.value

@@ -3,50 +3,13 @@ shows the leader neither the case nor anyone's identity (outside requests blocke
 
 from __future__ import annotations
 
-import pytest
-
 from server.cases.operations import Party, ReportDraft, Reporter, submit_report
 from server.db import db
 from server.infra import codes
-from tests.browser.conftest import OUTPUT
-from tests.factories import PASSWORD, build_world, category
+from tests.browser.conftest import shot, sign_in
+from tests.factories import build_world, category
 
 NAME, PHONE = "刘备", "13800138000"
-
-
-@pytest.fixture
-def desk(browser, live):
-    """`desk()` opens a desktop page; every request outside the app is blocked."""
-    blocked: list[str] = []
-    contexts = []
-
-    def open_desk():
-        context = browser.new_context(
-            viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
-        )
-
-        def route(handle):
-            if handle.request.url.startswith(live):
-                return handle.continue_()
-            blocked.append(handle.request.url)
-            return handle.abort()
-
-        context.route("**/*", route)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_desk
-    for context in contexts:
-        context.close()
-    assert blocked == [], f"the admin reached outside the app: {blocked}"
-
-
-def _sign_in(page, base, username):
-    page.goto(f"{base}/admin/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/admin/**")
 
 
 def _search(page, typed):
@@ -54,11 +17,6 @@ def _search(page, typed):
     box.fill(typed)
     box.press("Enter")
     page.wait_for_load_state()
-
-
-def _shot(page, name):
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
 
 
 def test_a_search_by_phone_finds_the_case_for_the_center_only(desk, live, fresh_app):
@@ -81,29 +39,29 @@ def test_a_search_by_phone_finds_the_case_for_the_center_only(desk, live, fresh_
         db.session.remove()
 
     center = desk()
-    _sign_in(center, live, "t_center")
+    sign_in(center, live, "t_center")
     _search(center, "+86 138-0013-8000")
     results = center.locator("#search-results")
     assert results.get_by_role("link", name=shown).is_visible()
     assert "举报人电话" in results.inner_text()
     assert NAME not in center.content()  # a result shows no identity, even to the center
-    _shot(center, "search-1-center-by-phone")
+    shot(center, "search-1-center-by-phone")
     center.set_viewport_size({"width": 390, "height": 844})  # on a phone too
     assert center.locator("header form.search-box input[name=q]").is_visible()
-    _shot(center, "search-1-center-by-phone-narrow")
+    shot(center, "search-1-center-by-phone-narrow")
     center.set_viewport_size({"width": 1366, "height": 900})
     results.get_by_role("link", name=shown).click()
     assert NAME in center.locator(".informant").inner_text()  # the case page, audited
 
     leader = desk()
-    _sign_in(leader, live, "t_leader")
+    sign_in(leader, live, "t_leader")
     _search(leader, "138 0013 8000")
     assert "按电话号码查找仅限调处中心" in leader.locator("#search-message").inner_text()
     assert leader.locator("#search-results").get_by_role("link").count() == 0
     html = leader.content()
     assert shown not in html
     assert NAME not in html
-    _shot(leader, "search-2-leader-by-phone")
+    shot(leader, "search-2-leader-by-phone")
     _search(leader, NAME)
     assert leader.locator("#search-results").get_by_role("link").count() == 0
     # By the words of the description the leader finds it, and sees no identity there.
@@ -112,7 +70,7 @@ def test_a_search_by_phone_finds_the_case_for_the_center_only(desk, live, fresh_
     html = leader.content()
     assert NAME not in html
     assert PHONE not in html
-    _shot(leader, "search-3-leader-by-words")
+    shot(leader, "search-3-leader-by-words")
     leader.locator("#search-results").get_by_role("link", name=shown).click()
     html = leader.content()
     assert NAME not in html
