@@ -78,8 +78,12 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "village.": ("村", {"village.save": "保存村", "village.rotate_qr": "更换村二维码"}),
     "grid.": ("网格", {"grid.save": "保存网格"}),
     "town.": (
-        "从表格导入",
-        {"town.import": "从表格导入镇村设置或账号", "town.import_refused": "表格有错，未导入"},
+        "镇与表格导入",
+        {
+            "town.save": "保存镇名称与热线",
+            "town.import": "从表格导入镇村设置或账号",
+            "town.import_refused": "表格有错，未导入",
+        },
     ),
     "department.": ("部门", {"department.save": "保存部门"}),
     "category.": ("类别", {"category.save": "保存类别（时限、分拨）"}),
@@ -113,6 +117,7 @@ OBJECTS: dict[str, str] = {
 DETAILS: dict[str, str] = {
     "username": "用户名",
     "display_name": "姓名",
+    "hotline": "热线电话",
     "role": "角色",
     "role_asked": "申请的角色（待审批）",
     "village": "村",

@@ -404,3 +404,21 @@ def test_an_import_that_retires_a_grid_still_held_names_the_row(fresh_app, tmp_p
     again = run_import(fresh_app, filled(网格=grids), tmp_path)
     assert again.exit_code != 0
     assert "「网格」第7行「启用」：网格仍由南村网格员负责" in again.output
+
+
+def test_a_cell_the_form_would_refuse_is_named_by_row_and_column(fresh_app, tmp_path):
+    """The checks of the admin's forms run on each filled cell before anything is written
+    (a village name over 64 characters, a code in Chinese, a phone of 40 digits)."""
+    result = run_import(
+        fresh_app,
+        filled(
+            村=[("V01", "东" * 65, "是"), ("村二", "西村", "是"), *VILLAGES[2:]],
+            部门=[(*DEPARTMENTS[0][:4], "1" * 40, "是"), *DEPARTMENTS[1:]],
+        ),
+        tmp_path,
+    )
+    assert result.exit_code != 0
+    assert "「村」第3行「村名称」：请填写村名（最多64字）。" in result.output
+    assert "「村」第4行「村编号」：村编号须为16位以内的字母、数字或连字符。" in result.output
+    assert "「部门」第3行「电话」：电话最多32位。" in result.output
+    assert counts(fresh_app)["Village"] == 0

@@ -17,6 +17,7 @@ creates only what is new. Each new account gets a one-time password, shown once.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openpyxl import Workbook, load_workbook
@@ -29,7 +30,8 @@ from server.db import db
 from server.infra.errors import DomainError, ValidationFailed
 from server.models import Department, DepartmentKind, Grid, Role, Town, User, Village
 from server.organisation import accounts, management, places
-from server.trust import passwords
+from server.organisation.checks import checked_code, checked_name, checked_phone
+from server.trust import audit, passwords
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class Column:
     required: bool = False
     example: str = ""
     choices: tuple[str, ...] = ()  # the labels a cell may hold (a drop-down in the template)
+    # The check the admin's form makes of the same field (server/organisation/checks.py),
+    # run on a filled cell so its fault is named by row and column before anything is written.
+    check: Callable[[str], object] | None = None
+
+
+def _name(field: str, limit: int = 64) -> Callable[[str], object]:
+    return lambda value: checked_name(value, field, limit)
+
+
+def _code(field: str, limit: int = 16) -> Callable[[str], object]:
+    return lambda value: checked_code(value, field, limit)
 
 
 SEPARATORS = ("、", ",", "，", ";", "；", " ")
@@ -46,22 +59,22 @@ YES, NO = "是", "否"
 
 SHEETS: dict[str, tuple[Column, ...]] = {
     "镇": (
-        Column("镇名称", "name", True, "大钟庄镇"),
-        Column("热线电话", "hotline", False, "12345"),
+        Column("镇名称", "name", True, "大钟庄镇", check=_name("镇名称")),
+        Column("热线电话", "hotline", False, "12345", check=checked_phone),
     ),
     "村": (
-        Column("村编号", "code", True, "V01"),
-        Column("村名称", "name", True, "东村"),
+        Column("村编号", "code", True, "V01", check=_code("村编号")),
+        Column("村名称", "name", True, "东村", check=_name("村名")),
         Column("启用", "active", False, YES, (YES, NO)),
     ),
     "网格": (
-        Column("网格编号", "code", True, "V01-G1"),
-        Column("网格名称", "name", True, "东村第一网格"),
+        Column("网格编号", "code", True, "V01-G1", check=_code("网格编号", 24)),
+        Column("网格名称", "name", True, "东村第一网格", check=_name("网格名称")),
         Column("所属村编号", "village", True, "V01"),
         Column("启用", "active", False, YES, (YES, NO)),
     ),
     "部门": (
-        Column("部门名称", "name", True, "东村调委会"),
+        Column("部门名称", "name", True, "东村调委会", check=_name("部门名称")),
         Column(
             "部门类型",
             "kind",
@@ -71,16 +84,16 @@ SHEETS: dict[str, tuple[Column, ...]] = {
         ),
         Column("覆盖全镇", "town_wide", False, NO, (YES, NO)),
         Column("负责村编号（用、分隔）", "villages", False, "V01"),
-        Column("电话", "phone", False, ""),
+        Column("电话", "phone", False, "", check=checked_phone),
         Column("启用", "active", False, YES, (YES, NO)),
     ),
     "账号": (
-        Column("用户名", "username", True, "grid01"),
-        Column("姓名", "display_name", True, "张网格"),
+        Column("用户名", "username", True, "grid01", check=_name("用户名")),
+        Column("姓名", "display_name", True, "张网格", check=_name("姓名")),
         Column("角色", "role", True, Role.GRID_WORKER.label, tuple(r.label for r in Role)),
         Column("所属部门（处置人员填写）", "department", False, ""),
         Column("网格编号（网格员填写，用、分隔）", "grids", False, "V01-G1"),
-        Column("电话", "phone", False, ""),
+        Column("电话", "phone", False, "", check=checked_phone),
     ),
 }
 # Which duty imports which sheets (三员分立): the system admin the town's shape, the
@@ -257,7 +270,12 @@ class _Checker:
                     value = row[column.key]
                     if column.required and not value:
                         self.fault(sheet, number, column.key, "必填。")
-                    elif column.choices and value and value not in column.choices:
+                    elif value and column.check is not None:
+                        try:
+                            column.check(value)
+                        except ValidationFailed as refused:
+                            self.fault(sheet, number, column.key, refused.message)
+                    if column.choices and value and value not in column.choices:
                         self.fault(
                             sheet,
                             number,
@@ -390,9 +408,11 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
         town = db.session.scalar(select(Town).order_by(Town.id))
         _count(outcome, "镇", town is None)
         town = town or Town()
-        town.name, town.hotline = row["name"][:64], row["hotline"][:32] or None
+        town.name = checked_name(row["name"], "镇名称")
+        town.hotline = checked_phone(row["hotline"])
         db.session.add(town)
         db.session.flush()
+        audit.record("town.save", actor=actor, ip=ip, name=town.name, hotline=town.hotline)
     for _, row in rows.get("村", []):
         village = db.session.scalar(select(Village).where(Village.code == row["code"]))
         _count(outcome, "村", village is None)
