@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install migrate demo clean
+.PHONY: run test lint install migrate demo clean wheelhouse
 
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -40,3 +40,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info
+
+# Every wheel the app needs, for an install without internet: copy the folder beside
+# deploy/install.sh on the town's machine (it takes ./wheelhouse when present).
+wheelhouse: $(STAMP)
+	rm -rf wheelhouse
+	$(BIN)/python -m pip wheel --quiet --wheel-dir wheelhouse .

@@ -3,14 +3,26 @@ on Debian 12's nginx, with a self-signed certificate made here in place of the t
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+import shlex
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import requests
+from cryptography.fernet import Fernet
 
-DEPLOY = Path(__file__).parents[1] / "deploy"
+from tests.conftest import fresh_database
+from tests.live_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
 
 
 def _nginx() -> str:
@@ -24,16 +36,41 @@ def _nginx() -> str:
     return found
 
 
-def test_the_nginx_site_passes_nginx_t(tmp_path):
-    nginx = _nginx()
+def _self_signed(folder: Path, name: str) -> None:
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=grid.example.gov.cn",
-            "-keyout", str(tmp_path / "privkey.pem"), "-out", str(tmp_path / "fullchain.pem"),
+            "-subj", f"/CN={name}",
+            "-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem"),
         ],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
+
+
+def nginx_t(site: Path, folder: Path) -> subprocess.CompletedProcess:
+    """`nginx -t` on `site` inside a minimal nginx.conf of its own (the machine's own
+    configuration is not touched), as Debian's nginx.conf includes a site."""
+    nginx = _nginx()
+    (folder / "nginx.conf").write_text(
+        f"error_log {folder}/error.log;\n"
+        f"pid {folder}/nginx.pid;\n"
+        "events {}\n"
+        "http {\n"
+        "  include /etc/nginx/mime.types;\n"
+        f"  access_log {folder}/access.log;\n"
+        f"  client_body_temp_path {folder}/body;\n"
+        f"  include {site};\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    return subprocess.run(
+        [nginx, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_nginx_site_passes_nginx_t(tmp_path):
+    _self_signed(tmp_path, "grid.example.gov.cn")
     # The site as shipped; only where the town keeps its certificate and logs moves here.
     site = (
         (DEPLOY / "nginx-grid-report.conf")
@@ -42,22 +79,7 @@ def test_the_nginx_site_passes_nginx_t(tmp_path):
         .replace("/var/log/nginx/", f"{tmp_path}/")
     )
     (tmp_path / "site.conf").write_text(site, encoding="utf-8")
-    (tmp_path / "nginx.conf").write_text(
-        f"error_log {tmp_path}/error.log;\n"
-        f"pid {tmp_path}/nginx.pid;\n"
-        "events {}\n"
-        "http {\n"
-        "  include /etc/nginx/mime.types;\n"
-        f"  access_log {tmp_path}/access.log;\n"
-        f"  client_body_temp_path {tmp_path}/body;\n"
-        f"  include {tmp_path}/site.conf;\n"
-        "}\n",
-        encoding="utf-8",
-    )
-    checked = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    checked = nginx_t(tmp_path / "site.conf", tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
 
@@ -65,8 +87,6 @@ def test_the_nginx_site_passes_nginx_t(tmp_path):
 def test_gunicorn_s_settings_travel_inside_the_package(tmp_path):
     """The service starts gunicorn with `--config python:server.gunicorn_conf`: an
     installed wheel carries them (deploy/ is not in it). gunicorn itself checks them."""
-    import sys
-
     checked = subprocess.run(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -77,3 +97,170 @@ def test_gunicorn_s_settings_travel_inside_the_package(tmp_path):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# --- deploy/install.sh into a scratch root ------------------------------------------------
+# The clerk's path, offline: `make wheelhouse`, then install.sh from those wheels alone.
+# `--prefix` puts the whole tree (venv, settings, units, nginx site, data) in a folder and
+# touches nothing else on the machine; the app is then started from what it wrote.
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+
+
+def _exec_lines(unit: Path, key: str = "ExecStart") -> list[list[str]]:
+    return [
+        shlex.split(line.split("=", 1)[1])
+        for line in unit.read_text(encoding="utf-8").splitlines()
+        if line.startswith(f"{key}=")
+    ]
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory) -> Path:
+    """What `make wheelhouse` makes: a wheel of the app and of everything it needs."""
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder), str(ROOT)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def installed(wheelhouse, tmp_path_factory):
+    """deploy/install.sh run into a scratch root, on this suite's kind of database."""
+    scratch = tmp_path_factory.mktemp("install")
+    root = scratch / "root"
+    with fresh_database(scratch) as url:
+        options = ["--database", "sqlite"]
+        if url.startswith("postgresql"):
+            options = ["--database", "postgresql", "--database-url", url]
+        run = _installer(root, wheelhouse, options)
+        yield SimpleNamespace(root=root, output=run.stdout, options=options, wheelhouse=wheelhouse)
+
+
+def _installer(root: Path, wheelhouse: Path, options: list[str]) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "INSTANCE_PATH", "TEST_DATABASE_URL", "PYTHONPATH"}
+    }
+    # Any try to reach a package index fails: the install must need none.
+    environment |= {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_NO_CACHE_DIR": "1"}
+    ran = subprocess.run(
+        [
+            str(DEPLOY / "install.sh"), "--prefix", str(root), "--server-name", "grid.test",
+            "--wheelhouse", str(wheelhouse), "--user", getpass.getuser(),
+            "--port", str(free_port()), *options,
+        ],
+        env=environment, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return ran
+
+
+def test_install_writes_its_settings_once_and_keeps_them(installed):
+    env_file = installed.root / "etc/grid-report/env"
+    settings = _read_env(env_file)
+    assert settings["ENV"] == "production"
+    assert len(settings["SECRET_KEY"]) >= 32
+    Fernet(settings["IDENTITY_KEYS"].encode())  # a key the app can seal with
+    assert settings["RATELIMIT_STORAGE_URI"].startswith("redis://")
+    assert settings["INSTANCE_PATH"] == str(installed.root / "var/lib/grid-report")
+    assert settings["PUBLIC_BASE_URL"] == "https://grid.test"
+    assert env_file.stat().st_mode & 0o077 == 0  # the keys: nobody else reads them
+
+    # Run again (an upgrade): the keys stay, or no sealed name could be read back.
+    _installer(installed.root, installed.wheelhouse, installed.options)
+    assert _read_env(env_file) == settings
+
+
+def test_every_shipped_unit_passes_systemd_analyze_verify(installed):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is missing: .ci/run should install systemd")
+        pytest.skip("no systemd-analyze on this machine")
+    units = sorted((installed.root / "etc/systemd/system").glob("grid-report*"))
+    shipped = sorted(
+        p.name for p in DEPLOY.glob("grid-report*") if p.suffix in {".service", ".timer"}
+    )
+    assert [u.name for u in units] == shipped
+    checked = subprocess.run(
+        [analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stderr.strip() == ""
+
+    # The check can fail: a unit whose program is missing is refused.
+    broken = installed.root / "broken.service"
+    broken.write_text("[Service]\nExecStart=/nonexistent/grid-report sweep\n", encoding="utf-8")
+    refused = subprocess.run([analyze, "verify", str(broken)], capture_output=True, text=True)
+    assert refused.returncode != 0
+
+
+def test_the_installed_nginx_site_passes_nginx_t(installed, tmp_path):
+    site = installed.root / "etc/nginx/sites-available/grid-report.conf"
+    assert (installed.root / "etc/nginx/sites-enabled/grid-report.conf").resolve() == site
+    assert "server_name grid.test;" in site.read_text(encoding="utf-8")
+    checked = nginx_t(site, tmp_path)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_app_started_from_what_was_installed_answers_healthz(installed):
+    """Each unit's own command, with the settings install.sh wrote: the sweep and the
+    sender once (as their timers would), then the web service."""
+    units = installed.root / "etc/systemd/system"
+    settings = _read_env(installed.root / "etc/grid-report/env")
+    environment = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", **settings}
+    workdir = installed.root / "opt/grid-report"
+    for name in ("grid-report-sweep.service", "grid-report-notify.service"):
+        for command in _exec_lines(units / name):
+            done = subprocess.run(
+                command, env=environment, cwd=workdir, capture_output=True, text=True, timeout=120
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    web = units / "grid-report.service"
+    for command in _exec_lines(web, "ExecStartPre"):
+        subprocess.run(command, env=environment, cwd=workdir, check=True, capture_output=True)
+    [command] = _exec_lines(web)
+    assert command[0] == str(installed.root / "opt/grid-report/venv/bin/gunicorn")
+    log = installed.root / "gunicorn.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, env=environment, cwd=workdir, stdout=out, stderr=out)
+        try:
+            base = f"http://127.0.0.1:{settings['PORT']}"
+            answer = _wait_for(f"{base}/healthz", server, log)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["database"] == "ok"
+            # The installed wheel carries the pages and their files, not only the code.
+            page = requests.get(f"{base}/admin/login", timeout=10)
+            assert page.status_code == 200
+            assert "登录" in page.text
+            files = re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css|woff2?))"', page.text)
+            assert files, "the sign-in page links no script or style"
+            for path in files:
+                assert requests.get(base + path, timeout=10).status_code == 200, path
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def _wait_for(url: str, process: subprocess.Popen, log: Path) -> requests.Response:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return requests.get(url, timeout=5)
+        except requests.RequestException:
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text(errors="replace")) from None
+            if time.monotonic() > deadline:
+                raise RuntimeError("the installed app did not answer in 60 s") from None
+            time.sleep(0.1)
