@@ -42,7 +42,14 @@ clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info
 
 # Every wheel the app needs, for an install without internet: copy the folder beside
-# deploy/install.sh on the town's machine (it takes ./wheelhouse when present).
-wheelhouse: $(STAMP)
-	rm -rf wheelhouse
-	$(BIN)/python -m pip wheel --quiet --wheel-dir wheelhouse .
+# deploy/install.sh on the town's machine (it takes ./wheelhouse when present). Built with
+# Debian's own Python, which install.sh makes the venv with: a dependency's markers pick by
+# its exact version (redis needs async-timeout below Python 3.11.3; Debian 12 has 3.11.2).
+WHEEL_PYTHON ?= /usr/bin/python3
+WHEELHOUSE   ?= wheelhouse
+wheelhouse:
+	rm -rf $(WHEELHOUSE)
+	builder=$$(mktemp -d) && trap 'rm -rf $$builder' EXIT && \
+	$(WHEEL_PYTHON) -m venv $$builder && \
+	$$builder/bin/python -m pip install --quiet --upgrade pip && \
+	$$builder/bin/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) .

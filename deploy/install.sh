@@ -90,7 +90,7 @@ BIN=$ROOT/usr/local/bin
 
 # --- 1. Debian packages -----------------------------------------------------------------
 if [ "$SYSTEM" = yes ]; then
-  packages=(python3-venv nginx redis-server openssl)
+  packages=(python3-venv nginx redis-server openssl procps)
   [ "$DATABASE" = postgresql ] && [ -z "$DATABASE_URL" ] && packages+=(postgresql)
   missing=()
   for p in "${packages[@]}"; do
@@ -118,7 +118,9 @@ chown "$SERVICE_USER:$SERVICE_GROUP" "$DATA" "$DATA/media" "$DATA/backups"
 chown "root:$SERVICE_GROUP" "$ETC" 2>/dev/null || true
 
 # --- 3. the venv ------------------------------------------------------------------------
-[ -x "$VENV/bin/python" ] || { say "venv $VENV"; python3 -m venv "$VENV"; }
+# Debian's own Python (the one `make wheelhouse` builds for), not another on the PATH.
+PYTHON=${PYTHON:-/usr/bin/python3}
+[ -x "$VENV/bin/python" ] || { say "venv $VENV"; "$PYTHON" -m venv "$VENV"; }
 if [ -n "$WHEELHOUSE" ]; then
   say "grid-report from the wheelhouse $WHEELHOUSE (no index)"
   pip_from=(--no-index --find-links "$WHEELHOUSE")
@@ -154,7 +156,9 @@ if [ -z "$DATABASE_URL" ] && ! has DATABASE_URL; then
     fi
     [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'grid_report'")" = 1 ] \
       || psql_admin -c "CREATE DATABASE grid_report OWNER grid_report ENCODING 'UTF8' TEMPLATE template0"
-    DATABASE_URL="postgresql+psycopg://grid_report:$db_password@127.0.0.1:5432/grid_report"
+    # Debian's first cluster listens on 5432 unless that was taken when it was made.
+    pg_port=$(psql_admin -tAc "SHOW port")
+    DATABASE_URL="postgresql+psycopg://grid_report:$db_password@127.0.0.1:$pg_port/grid_report"
   else
     die "--prefix with PostgreSQL needs --database-url (the machine's PostgreSQL is not touched)"
   fi
@@ -214,11 +218,15 @@ if [ ! -s "$ETC/tls/fullchain.pem" ]; then
 fi
 
 if [ "$SYSTEM" = yes ]; then
-  systemctl daemon-reload
   timers=(); for u in "${units[@]}"; do case "$u" in *.timer) timers+=("$u") ;; esac; done
-  systemctl enable redis-server.service grid-report.service "${timers[@]}"
   nginx -t
-  if [ "$START" = yes ]; then
+  # Without a running systemd (an image being built, a chroot) units are enabled, not started.
+  booted=no; [ -d /run/systemd/system ] && booted=yes
+  [ "$booted" = yes ] && systemctl daemon-reload
+  systemctl enable redis-server.service nginx.service grid-report.service "${timers[@]}"
+  if [ "$booted" = no ]; then
+    say "systemd is not running here: enabled, not started"
+  elif [ "$START" = yes ]; then
     systemctl start redis-server.service
     systemctl restart grid-report.service
     systemctl start "${timers[@]}"

@@ -124,11 +124,12 @@ def _exec_lines(unit: Path, key: str = "ExecStart") -> list[list[str]]:
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory) -> Path:
     """What `make wheelhouse` makes: a wheel of the app and of everything it needs."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder), str(ROOT)],
-        check=True, capture_output=True, timeout=600,
+    folder = tmp_path_factory.mktemp("wheelhouse") / "wheels"
+    made = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "wheelhouse", f"WHEELHOUSE={folder}"],
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
     return folder
 
 
