@@ -47,9 +47,11 @@ clean:
 # its exact version (redis needs async-timeout below Python 3.11.3; Debian 12 has 3.11.2).
 WHEEL_PYTHON ?= /usr/bin/python3
 WHEELHOUSE   ?= wheelhouse
+# setuptools reuses ./build: a module deleted since the last build would ship again.
 wheelhouse:
-	rm -rf $(WHEELHOUSE)
+	rm -rf $(WHEELHOUSE) build
 	builder=$$(mktemp -d) && trap 'rm -rf $$builder' EXIT && \
 	$(WHEEL_PYTHON) -m venv $$builder && \
 	$$builder/bin/python -m pip install --quiet --upgrade pip && \
-	$$builder/bin/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) .
+	$$builder/bin/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . && \
+	rm -rf build

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.cases import workflow
 from server.db import db
@@ -155,3 +157,39 @@ def test_edited_limits_apply_to_new_steps_only(world):
     db.session.expire(case)
     assert case.due_at == at(2026, 6, 3, 9, 0)  # the old 2 working days
     assert later.due_at == at(2026, 6, 8, 9, 0)  # the new 5
+
+
+def _walked(calendar: WorkCalendar, start: date, stop: date) -> int:
+    """The definition, day by day: the working days after `start` up to `stop`."""
+    days, day = 0, start
+    while day < stop:
+        day += timedelta(days=1)
+        days += calendar.is_workday(day)
+    return days
+
+
+@given(
+    start=st.dates(date(2023, 1, 1), date(2028, 12, 31)),
+    span=st.integers(-40, 1200),
+    corrected=st.lists(st.dates(date(2023, 1, 1), date(2028, 12, 31)), max_size=5),
+)
+@settings(max_examples=300, deadline=None)
+def test_working_days_between_two_days_match_counting_them_one_by_one(start, span, corrected):
+    """The queue counts with a running total per year; it must agree with walking the
+    calendar day by day, across new years, holidays, make-up workdays, the admin's
+    corrections, and years the library does not know (counted by rule)."""
+    calendar = WorkCalendar(corrections={day: day.weekday() >= 5 for day in corrected})
+    stop = start + timedelta(days=span)
+    assert calendar.workdays_between(start, stop) == _walked(calendar, start, stop)
+
+
+def test_working_days_across_a_holiday_and_a_new_year():
+    calendar = WorkCalendar()
+    # 2025-12-31 (Wed) to 2026-01-05 (Mon): New Year's Day off (1–3 January 2026), the
+    # weekend, then Monday: the 4th is a make-up workday in 2026's schedule.
+    assert calendar.workdays_between(date(2025, 12, 31), date(2026, 1, 5)) == _walked(
+        calendar, date(2025, 12, 31), date(2026, 1, 5)
+    )
+    assert calendar.workdays_between(date(2026, 1, 5), date(2026, 1, 5)) == 0
+    assert calendar.workdays_between(date(2026, 1, 9), date(2026, 1, 5)) == 0
+    assert calendar.workdays_between(date(2026, 1, 5), date(2026, 1, 12)) == 5

@@ -9,7 +9,7 @@ make-up workdays counted).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from server.cases.workflow import OPEN
 from server.infra import clock
@@ -38,16 +38,6 @@ class TimeLeft:
         return STATE_LABELS[self.state]
 
 
-def working_days_between(start: date, stop: date, calendar: WorkCalendar) -> int:
-    """The working days after `start` up to and including `stop` (0 when stop <= start)."""
-    days, day = 0, start
-    while day < stop and days < 1000:
-        day = calendar.next_workday(day)
-        if day <= stop:
-            days += 1
-    return days
-
-
 def time_left(
     case: Case, *, calendar: WorkCalendar, now: datetime | None = None
 ) -> TimeLeft | None:
@@ -67,6 +57,6 @@ def time_left(
         text = f"{hours}小时"
     else:
         start, end = sorted([now, case.due_at])
-        days = working_days_between(clock.local(start).date(), clock.local(end).date(), calendar)
+        days = calendar.workdays_between(clock.local(start).date(), clock.local(end).date())
         text = f"{max(days, 1)}个工作日"
     return TimeLeft(state, ("超期" if late else "剩余") + text)

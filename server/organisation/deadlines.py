@@ -136,6 +136,9 @@ class WorkCalendar:
         self.corrections = corrections or {}
         self.confirmed_years = set(confirmed_years)
         self._known: dict[date, bool] = {}  # the answers so far (a calendar is shared)
+        # year -> working days of that year up to and including each day (index: day of
+        # the year - 1), so that a count between two days costs a subtraction, not a walk.
+        self._running: dict[int, list[int]] = {}
         self._sources: dict[int, str] = {}
         self._by_rule: dict[int, holidays.HolidayBase] = {}
 
@@ -180,6 +183,33 @@ class WorkCalendar:
                 return day
             day += timedelta(days=1)
         raise ValueError("no working day within a year: check the calendar corrections")
+
+    def _running_count(self, year: int) -> list[int]:
+        running = self._running.get(year)
+        if running is None:
+            running, count, day = [], 0, date(year, 1, 1)
+            while day.year == year:
+                count += self.is_workday(day)
+                running.append(count)
+                day += timedelta(days=1)
+            self._running[year] = running
+        return running
+
+    def workdays_between(self, start: date, stop: date) -> int:
+        """The working days after `start` up to and including `stop` (0 when stop <= start).
+
+        Every row of the queue asks this: a running count per year (built once per year a
+        calendar is asked about) makes it two look-ups and a subtraction, however far apart
+        the days are, where walking day by day cost the queue page most of its time.
+        """
+        if stop <= start:
+            return 0
+        first, last = self._running_count(start.year), self._running_count(stop.year)
+        before, through = first[start.timetuple().tm_yday - 1], last[stop.timetuple().tm_yday - 1]
+        if stop.year == start.year:
+            return through - before
+        between = sum(self._running_count(year)[-1] for year in range(start.year + 1, stop.year))
+        return first[-1] - before + between + through
 
     def add_workdays(self, start: datetime, days: int) -> datetime:
         """`days` working days after `start` (aware), on the town's wall clock.
