@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from server.db import db
+from server.follow_through import jobs
 from server.infra import clock, wechat
 from server.models import Case, Notification, ServiceToken, User, WeChatConsent
 
@@ -96,8 +97,10 @@ def _deliver(note: Notification) -> str:
     return _deliver_wechat(note, user)
 
 
+@jobs.recorded(jobs.NOTIFY)
 def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
-    """Send pending notifications whose time has come; returns counts by outcome.
+    """Send pending notifications whose time has come; returns counts by outcome (its
+    start and end are kept for /healthz: jobs.recorded).
 
     Rows are claimed with FOR UPDATE SKIP LOCKED (on PostgreSQL), so several senders can
     run; each notification is committed on its own, so one failure costs nothing else.

@@ -1,0 +1,245 @@
+"""Watching it (issue 18, point 5): /metrics under gunicorn's workers, /healthz's 503s,
+JSON log lines that name nobody, and the dead letters' page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+
+from server.db import db
+from server.follow_through import jobs, notifications, sweep
+from server.infra import clock
+from server.models import JobRun, Notification
+from tests.conftest import fresh_database, make_app
+from tests.factories import PASSWORD, build_world
+from tests.helpers import new_report
+from tests.live_server import gunicorn_server
+
+# --- /metrics ----------------------------------------------------------------------------
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """(sample name, sorted labels) -> value, from a scrape."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def total(found: dict, name: str, **labels) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    return sum(
+        value
+        for (sample, pairs), value in found.items()
+        if sample == name and labels.items() <= dict(pairs).items()
+    )
+
+
+def test_metrics_count_the_reports_of_every_worker(tmp_path):
+    """Two workers under gunicorn: after a few reports the counters moved by exactly as
+    many, whichever worker filed them and whichever answers the scrape; the database's
+    figures are there too."""
+    with fresh_database(tmp_path) as url:
+        app = make_app(url)
+        with app.app_context():
+            world = build_world()
+            village = world.v1.id
+            db.session.commit()
+            sweep.run()  # the sweep has run once: its time is a metric
+            db.session.remove()
+            db.engine.dispose()
+        reports_endpoint = next(
+            r.endpoint for r in app.url_map.iter_rules() if r.rule == "/api/v1/reports"
+        )
+        with gunicorn_server(url, tmp_path, WEB_CONCURRENCY="2") as base:
+            before = samples(requests.get(f"{base}/metrics", timeout=10).text)
+            token = requests.post(
+                f"{base}/api/v1/auth/login",
+                timeout=10,
+                json={"username": "t_grid1", "password": PASSWORD},
+            ).json()["token"]
+            filed = 5
+            for n in range(filed):
+                answer = requests.post(
+                    f"{base}/api/v1/reports",
+                    timeout=10,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Idempotency-Key": str(uuid.uuid4()),
+                        "Connection": "close",  # each on a new connection: any worker
+                    },
+                    json={"category": "H01", "village": village, "description": f"第{n}处隐患。"},
+                )
+                assert answer.status_code == 201, answer.text
+            # Several scrapes, each on a new connection: every worker adds up the same.
+            fresh = {"Connection": "close"}
+            scrapes = [
+                samples(requests.get(f"{base}/metrics", timeout=10, headers=fresh).text)
+                for _ in range(4)
+            ]
+    name = "grid_report_reports_filed_total"
+    assert total(before, name) == 0
+    for after in scrapes:
+        assert total(after, name, source="grid_worker", group="safety_hazard") == filed
+        posted = "grid_report_http_requests_total"
+        assert total(after, posted, endpoint=reports_endpoint, method="POST", status="201") == (
+            filed
+        )
+        timed = "grid_report_http_request_duration_seconds_count"
+        assert total(after, timed, endpoint=reports_endpoint, method="POST") == filed
+        assert total(after, "grid_report_outbox_pending") >= 0
+        for gauge in ("grid_report_overdue_steps", "grid_report_outbox_dead"):
+            assert (gauge, ()) in after
+        assert total(after, "grid_report_job_last_ok_timestamp_seconds", job="sweep") > 0
+    # The scrapes before counted themselves: the request counter moved between them.
+    assert total(scrapes[-1], "grid_report_http_requests_total", endpoint="metrics.scrape") > (
+        total(before, "grid_report_http_requests_total", endpoint="metrics.scrape")
+    )
+
+
+def test_metrics_answer_only_allowed_addresses(app, client, monkeypatch):
+    assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+    outside = {"REMOTE_ADDR": "203.0.113.7"}
+    assert client.get("/metrics", environ_base=outside).status_code == 403
+    # Through nginx the peer is 127.0.0.1, and X-Forwarded-For names the outsider.
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+    assert client.get("/metrics", headers=forwarded).status_code == 403
+    assert client.get("/metrics", headers={"X-Forwarded-For": "not an address"}).status_code == 403
+    monkeypatch.setitem(app.config, "METRICS_ALLOW", "127.0.0.1,203.0.113.0/24")
+    assert client.get("/metrics", headers=forwarded).status_code == 200
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "s3cret-scraper-token")
+    assert client.get("/metrics", headers=forwarded).status_code == 403
+    bearer = {**forwarded, "Authorization": "Bearer s3cret-scraper-token"}
+    assert client.get("/metrics", headers=bearer).status_code == 200
+
+
+def test_metrics_label_no_path_and_count_only_committed_reports(client, world):
+    """A tracking code in a path never becomes a label; a report rolled back is not
+    counted."""
+    client.get("/t/SECRETSECRETSECRETSECRET12")
+    client.post("/metrics")  # a wrong method: a bounded label too
+    scrape = client.get("/metrics").get_data(as_text=True)
+    assert "SECRET" not in scrape
+    assert 'endpoint="unrouted"' in scrape or 'endpoint="villager.' in scrape
+    before = total(samples(scrape), "grid_report_reports_filed_total")
+    savepoint = db.session.begin_nested()
+    new_report(world, "H01")
+    savepoint.rollback()
+    db.session.rollback()
+    after = total(
+        samples(client.get("/metrics").get_data(as_text=True)), "grid_report_reports_filed_total"
+    )
+    assert after == before
+
+
+# --- /healthz ----------------------------------------------------------------------------
+
+
+def _set_run(name: str, ago: timedelta | None) -> None:
+    moment = None if ago is None else clock.now() - ago
+    db.session.execute(update(JobRun).where(JobRun.name == name).values(last_ok_at=moment))
+    db.session.flush()
+
+
+def test_healthz_says_when_the_jobs_last_ran(client, session):
+    _set_run("sweep", timedelta(seconds=30))
+    body = client.get("/healthz").json
+    assert body["status"] == "ok"
+    assert body["jobs"]["sweep"]["state"] == "ok"
+    assert 25 <= body["jobs"]["sweep"]["age_seconds"] <= 120
+    assert body["jobs"]["notify"]["state"] == "never"  # a test database has no scheduler
+    assert {"pending", "dead", "oldest_due_seconds"} <= set(body["outbox"])
+    assert body["disk"]["free_mb"] > 0
+
+
+def test_healthz_503_when_the_sweep_is_stale(client, session):
+    _set_run("sweep", timedelta(minutes=10))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "degraded"
+    assert response.json["problems"] == ["job:sweep"]
+    assert response.json["jobs"]["sweep"]["state"] == "stale"
+
+
+def test_healthz_in_production_wants_jobs_that_never_ran(app, client, session, monkeypatch):
+    monkeypatch.setitem(app.config, "ENV", "production")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert set(response.json["problems"]) == {"job:sweep", "job:notify"}
+    _set_run("sweep", timedelta(seconds=5))
+    _set_run("notify", timedelta(seconds=5))
+    assert client.get("/healthz").status_code == 200
+
+
+def test_healthz_503_when_a_due_notification_waits_too_long(client, world):
+    _set_run("notify", timedelta(seconds=10))  # the sender runs, but this one is stuck
+    db.session.add(
+        Notification(
+            user_id=world.center.id,
+            channel="sms",
+            kind="due_soon",
+            title="即将到期",
+            body="……",
+            next_attempt_at=clock.now() - timedelta(minutes=20),
+        )
+    )
+    db.session.flush()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["problems"] == ["outbox"]
+    assert response.json["outbox"]["oldest_due_seconds"] >= 20 * 60
+
+
+def test_healthz_503_when_the_disk_is_nearly_full(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "HEALTH_MIN_FREE_MB", 10**12)  # a million terabytes
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert (response.json["problems"], response.json["disk"]["state"]) == (["disk"], "low")
+
+
+def test_healthz_503_when_redis_is_down(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "RATELIMIT_STORAGE_URI", "redis://127.0.0.1:1/0")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert (response.json["redis"], response.json["problems"]) == ("down", ["redis"])
+
+
+def test_healthz_ok_with_redis_up(app, client, monkeypatch):
+    try:
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping()
+    except Exception:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    monkeypatch.setitem(app.config, "RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
+    response = client.get("/healthz")
+    assert (response.status_code, response.json["redis"]) == (200, "ok")
+
+
+# --- the jobs' record --------------------------------------------------------------------
+
+
+def test_a_job_records_its_runs_and_the_kind_of_its_failure(session, monkeypatch):
+    sweep.run()
+    first = jobs.last_runs()["sweep"]
+    assert first.ok_at is not None
+    assert first.error is None
+
+    def fail(_now):
+        raise RuntimeError("王秀英 13912345678")  # a message that must not be kept
+
+    monkeypatch.setattr(sweep, "remind_judicial_confirmation", fail)
+    with pytest.raises(RuntimeError):
+        sweep.run()
+    failed = jobs.last_runs()["sweep"]
+    assert failed.error == "RuntimeError"
+    assert failed.ok_at == first.ok_at
+    assert failed.finished_at >= first.finished_at
+    notifications.deliver_due()
+    assert jobs.last_runs()["notify"].ok_at is not None
