@@ -3,6 +3,8 @@ JSON log lines that name nobody, and the dead letters' page."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -243,3 +245,65 @@ def test_a_job_records_its_runs_and_the_kind_of_its_failure(session, monkeypatch
     assert failed.finished_at >= first.finished_at
     notifications.deliver_due()
     assert jobs.last_runs()["notify"].ok_at is not None
+
+
+# --- JSON lines --------------------------------------------------------------------------
+
+
+def test_json_logs_name_nobody(fresh_app, tmp_path):
+    """Under gunicorn with LOG_FORMAT=json: a villager reports with a name and a phone
+    and follows the report by its secret link; every line of the log is JSON, and none
+    holds the name, the phone or the secret."""
+    with fresh_app.app_context():
+        world = build_world()
+        token = world.v1.qr_token
+        db.session.commit()
+        url = fresh_app.config["DATABASE_URL"]
+    name, phone = "王秀英", "13912345678"
+    env = {"LOG_FORMAT": "json", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}
+    with gunicorn_server(url, tmp_path, **env) as base:
+        answer = requests.post(
+            f"{base}/q/{token}",
+            timeout=30,
+            data={
+                "kind": "H01",
+                "form_key": str(uuid.uuid4()),
+                "description": "村口柴草垛挨着电线杆。",
+                "place_text": "村西",
+                "anonymous": "no",
+                "name": name,
+                "phone": phone,
+                "website": "",
+            },
+        )
+        assert answer.status_code == 200, answer.text[:300]
+        link = re.search(r'href="(/t/[0-9A-Z]+)"', answer.text).group(1)
+        secret = link.removeprefix("/t/")
+        assert requests.get(f"{base}{link}", timeout=10).status_code == 200
+        assert requests.get(f"{base}/t/{secret}?from=qr", timeout=10).status_code == 200
+    lines = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines() if line]
+    entries = [json.loads(line) for line in lines]  # every line is JSON
+    text = "\n".join(lines)
+    for identity in (name, phone, phone[-8:], secret):
+        assert identity not in text
+    access = [e for e in entries if e["logger"] == "gunicorn.access"]
+    villager = [e for e in access if e["path"].startswith(("/q/", "/t/"))]
+    assert len(villager) == 3
+    assert {e["remote"] for e in villager} == {"-"}
+    assert {e["path"] for e in villager if e["path"].startswith("/t/")} == {"/t/[redacted]"}
+    assert any(e["logger"] == "gunicorn.error" for e in entries)  # gunicorn's own lines
+    # The app's own lines too: the Redis that is down is said once, as JSON.
+    assert any(e["logger"] == "server.trust.ratelimit" for e in entries)
+
+
+def test_a_tracking_secret_never_reaches_a_log_line():
+    import logging
+
+    from server.infra.logs import JsonLines, RedactTracking
+
+    record = logging.LogRecord(
+        "server", logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/t/ABCDEF123", "GET"), None
+    )
+    assert RedactTracking().filter(record)
+    line = json.loads(JsonLines().format(record))
+    assert line["message"] == "Exception on /t/[redacted] [GET]"
