@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from server.db import db
 from server.follow_through import jobs, notifications, sweep
 from server.infra import clock
-from server.models import JobRun, Notification
+from server.models import AuditEntry, JobRun, Notification
 from tests.conftest import fresh_database, make_app
 from tests.factories import PASSWORD, build_world
 from tests.helpers import new_report
@@ -307,3 +307,68 @@ def test_a_tracking_secret_never_reaches_a_log_line():
     assert RedactTracking().filter(record)
     line = json.loads(JsonLines().format(record))
     assert line["message"] == "Exception on /t/[redacted] [GET]"
+
+
+# --- dead letters ------------------------------------------------------------------------
+
+
+def _dead(world, *, error="wechat_unavailable") -> Notification:
+    case = new_report(world, "H01")
+    note = Notification(
+        user_id=world.police_handler.id,
+        channel="wechat",
+        kind="dispatch",
+        case_id=case.id,
+        title="新派遣案件",
+        body="东村 · 火灾隐患",
+        status="dead",
+        attempts=notifications.MAX_ATTEMPTS,
+        last_error=error,
+    )
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+def test_the_center_sees_dead_letters_and_sends_one_again(client, world, signin):
+    note = _dead(world)
+    other = _dead(world, error="43101")
+    token = signin(world.center)
+    page = client.get("/admin/dead-letters").get_data(as_text=True)
+    assert world.police_handler.display_name in page
+    assert "微信服务连不上或拒收" in page
+    assert "微信返回错误（错误码 43101）" in page
+    assert f">{notifications.MAX_ATTEMPTS}<" in page
+    response = client.post(
+        "/admin/dead-letters/resend", data={"csrf_token": token, "id": str(note.id)}
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (note.status, note.attempts, note.last_error) == ("pending", 0, None)
+    assert other.status == "dead"
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "notification.resend"))
+    assert entry.actor_id == world.center.id
+    assert entry.detail == {"count": 1, "messages": [note.id]}
+    assert "已重新排队 1 条消息" in client.get("/admin/dead-letters").get_data(as_text=True)
+    client.post("/admin/dead-letters/resend", data={"csrf_token": token, "all": "1"})
+    db.session.expire_all()
+    assert other.status == "pending"
+
+
+def test_dead_letters_for_the_system_admin_not_for_a_handler(client, world, signin):
+    _dead(world)
+    signin(world.admin)
+    page = client.get("/admin/dead-letters")
+    assert page.status_code == 200
+    assert "/admin/cases/" not in page.get_data(as_text=True)  # the number, not the case
+    signin(world.police_handler)
+    assert client.get("/admin/dead-letters").status_code == 403
+
+
+def test_resend_passes_over_what_is_not_dead(session, world):
+    dead = _dead(world)
+    sent = _dead(world)
+    sent.status = "sent"
+    assert notifications.resend_dead([dead.id, sent.id, 10**9], actor=world.center) == 1
+    assert (dead.status, sent.status) == ("pending", "sent")
+    assert notifications.resend_dead([sent.id], actor=world.center) == 0
