@@ -12,6 +12,7 @@ from flask import Flask
 from admin import (  # noqa: F401
     audit,
     cases,
+    dead_letters,
     figures,
     inbox,
     ledgers,

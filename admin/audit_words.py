@@ -96,6 +96,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "ledger.": ("台账", {"ledger.exported": "导出台账"}),
     "report.": ("统计报告", {"report.exported": "导出统计报告"}),
+    "notification.": ("消息发送", {"notification.resend": "重新发送投递失败的消息"}),
 }
 ACTIONS: dict[str, str] = {
     code: label for _g, (_n, items) in GROUPS.items() for code, label in items.items()
@@ -112,6 +113,7 @@ OBJECTS: dict[str, str] = {
     "calendar_day": "日期",
     "ledger": "台账",
     "report": "统计报告",
+    "notification": "消息",
 }
 
 DETAILS: dict[str, str] = {
@@ -152,6 +154,7 @@ DETAILS: dict[str, str] = {
     # What the search branch records with case.search_identity (its label comes with it).
     "by": "按",
     "found": "找到的案件",
+    "messages": "消息编号",
 }
 
 SURFACES = {
@@ -263,6 +266,8 @@ def object_words(entry: AuditEntry, names: Names) -> str:
         return f"{noun} {name}（{key}）" if name else f"{noun} {key}"
     if kind == "ledger":
         return f"{noun} {LEDGERS.get(key, key)}"
+    if kind == "notification":
+        return f"{noun} 第{key}号"
     if kind == "calendar_year":
         return f"{key}年"
     return f"{noun} {key}"
@@ -337,6 +342,7 @@ def _detail_value(action: str, key: str, value, names: Names) -> str:
         "retention_days": lambda v: f"{v}天",
         "asked_by": names.user,
         "approval": lambda v: f"第{v}号",
+        "messages": lambda v: "、".join(f"第{i}号" for i in v) or "无",
         "kind": lambda v: _kind(action, v),
     }
     if key in simple:

@@ -33,10 +33,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     # Here, not at the top: gunicorn's master imports `server.trust.accesslog` (its
     # logger), and with it this package; the master must not load the whole app.
-    from server import cli, health
+    from server import cli, health, metrics
+    from server.infra import logs
 
+    # Before Flask's logger is first asked for: it adds its own plain-text handler when
+    # the root logger has none.
+    logs.configure(str(app.config["LOG_FORMAT"]))
+    logs.redact_tracking(app.logger)
     init_database(app)
     health.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
 
     for name in filter(None, (s.strip() for s in str(app.config["SURFACES"]).split(","))):

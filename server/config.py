@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -90,6 +91,16 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     # 1920 px: enough to read a licence plate or a crack, and a 12-megapixel photo
     # (4000 px) decodes at half scale.
     "MEDIA_MAX_SIDE": (1920, int),
+    # Watching it: logs as plain text or JSON lines (server/logs.py); who may read
+    # /metrics (addresses or networks, comma-separated; also every address a request was
+    # forwarded for) and the bearer token it then also asks for, if set (server/metrics.py);
+    # /healthz answers 503 when the sweep or the sender last succeeded longer ago than
+    # this, or a disk of ours has less free space than this (server/health.py).
+    "LOG_FORMAT": ("text", str),
+    "METRICS_ALLOW": ("127.0.0.0/8,::1", str),
+    "METRICS_TOKEN": ("", str),
+    "HEALTH_STALE_SECONDS": (300, int),
+    "HEALTH_MIN_FREE_MB": (1024, int),
 }
 
 
@@ -162,6 +173,16 @@ def validate(config: dict) -> None:
             "the app at (https://...), which every QR code and tracking link "
             "carries, before starting in production."
         )
+    if config["LOG_FORMAT"] not in {"text", "json"}:
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {config['LOG_FORMAT']!r}.")
+    try:
+        for part in filter(None, str(config["METRICS_ALLOW"]).split(",")):
+            ipaddress.ip_network(part.strip(), strict=False)
+    except ValueError:
+        raise ConfigError(
+            "METRICS_ALLOW must list addresses or networks, comma-separated "
+            "(e.g. 127.0.0.1,10.0.0.0/24)."
+        ) from None
     if config["WECHAT_MODE"] not in {"live", "fake", "off"}:
         raise ConfigError("WECHAT_MODE must be live, fake or off.")
     if config["ENV"] == "production" and config["WECHAT_MODE"] == "fake":

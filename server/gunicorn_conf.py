@@ -8,6 +8,8 @@ and PostgreSQL's protocol state.
 """
 
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '5000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -27,3 +29,42 @@ logger_class = "server.trust.accesslog.PrivateAccessLogger"
 errorlog = "-"
 # No query strings in the access log: a villager's tracking link carries its secret there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
+
+# /metrics adds up every worker's counters from files in PROMETHEUS_MULTIPROC_DIR
+# (prometheus_client's multiprocess mode). The master sets the variable as it starts,
+# before any worker is forked (and so before any imports the library: no preload); the
+# folder is this run's own (under systemd's RuntimeDirectory when there is one, else a new
+# temporary folder), emptied then, and a temporary one is removed when the master stops.
+# The master imports no part of the app for it.
+_METRICS_PREFIX = "grid-report-metrics-"
+
+
+def on_starting(server):
+    """Give the workers an empty metrics folder: counts of an earlier run are not this
+    run's. (A reload by SIGHUP keeps the folder: the variable is set by then.)"""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not folder:
+        runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+        if runtime:
+            folder = os.path.join(runtime, "metrics")
+        else:
+            folder = tempfile.mkdtemp(prefix=_METRICS_PREFIX)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges go with it (its counters still count)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove a temporary metrics folder of this run."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.path.basename(folder).startswith(_METRICS_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,5 +1,6 @@
 """Faults of the machine, through gunicorn: a full disk answers 503 in the surfaces' own
-words and /healthz says so; a Redis that is down refuses nobody's report."""
+words and /healthz says so; a Redis that is down refuses nobody's report (and /healthz
+answers 503 "degraded" for a person to look)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def _villager_report(base: str, token: str, description: str):
 def test_a_full_disk_is_said_as_such(small_disk, tmp_path):
     with fresh_database(small_disk) as url:
         token = _town(url)
-        with gunicorn_server(url, small_disk) as base:
+        # The disk is 24 MB: below /healthz's warning level, which is not what is tested.
+        with gunicorn_server(url, small_disk, HEALTH_MIN_FREE_MB="1") as base:
             assert _villager_report(base, token, "第一份：柴草垛。").status_code == 200
             assert requests.get(f"{base}/healthz", timeout=10).json()["storage"] == "ok"
             filler = _fill(small_disk)
@@ -120,8 +122,10 @@ def test_a_redis_that_is_down_refuses_no_report(fresh_app, tmp_path):
             json={"category": "H01", "village": village_id, "description": "村口柴草垛。"},
         )
         assert report.status_code == 201, report.text
+        # The app serves, but a person must look (issue 18: 503 when one is failing).
         health = requests.get(f"{base}/healthz", timeout=10)
-        assert health.status_code == 200
+        assert health.status_code == 503
         assert (health.json()["status"], health.json()["limits"]) == ("degraded", "degraded")
+        assert (health.json()["redis"], health.json()["problems"]) == ("down", ["redis"])
     log = (tmp_path / "gunicorn.log").read_text()
     assert "counting in process memory" in log

@@ -18,7 +18,7 @@ from sqlalchemy.orm.session import make_transient_to_detached
 
 from server.cases import access, limits, media, outbox, repeats, search, tracking, workflow
 from server.db import db, new_rows
-from server.infra import clock, codes
+from server.infra import clock, codes, metrics
 from server.infra.errors import (
     Conflict,
     Forbidden,
@@ -203,6 +203,12 @@ def submit_report(
     db.session.add_all([case, event])  # the parties follow the case
     media.attach(draft.photos, case=case, event=event)
     outbox.queue_for_new_report(case, alert)
+    metrics.after_commit(
+        db.session(),
+        metrics.REPORTS_FILED,
+        source=case.source.value,
+        group=case.category.group.value,
+    )
     return case
 
 

@@ -1,20 +1,24 @@
 """Delivering the outbox (server/cases/outbox.py): `deliver_due` (the `grid-report
 notify` command) sends what is pending, each channel behind one small interface: the
 in-app inbox, WeChat subscribe messages, SMS (log-only by default). A failure is retried
-with backoff and ends as "dead" after MAX_ATTEMPTS; it never touches the case.
+with backoff and ends as "dead" after MAX_ATTEMPTS; it never touches the case. A dead
+letter is put back by hand (`resend_dead`, the admin's 发送失败 page).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from server.db import db
+from server.follow_through import jobs
 from server.infra import clock, wechat
 from server.models import Case, Notification, ServiceToken, User, WeChatConsent
+from server.trust import audit
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -96,8 +100,10 @@ def _deliver(note: Notification) -> str:
     return _deliver_wechat(note, user)
 
 
+@jobs.recorded(jobs.NOTIFY)
 def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
-    """Send pending notifications whose time has come; returns counts by outcome.
+    """Send pending notifications whose time has come; returns counts by outcome (its
+    start and end are kept for /healthz: jobs.recorded).
 
     Rows are claimed with FOR UPDATE SKIP LOCKED (on PostgreSQL), so several senders can
     run; each notification is committed on its own, so one failure costs nothing else.
@@ -149,3 +155,47 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
         outcome[result] += 1
         db.session.commit()
     return outcome
+
+
+# --- dead letters ------------------------------------------------------------------------
+
+
+def dead_letters(*, limit: int = 200) -> list[Notification]:
+    """Messages the sender gave up on, newest first."""
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.status == "dead")
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def resend_dead(note_ids: Iterable[int], *, actor: User, ip: str | None = None) -> int:
+    """Put dead messages back in the outbox as new (pending, no attempts, due now), for
+    the next `grid-report notify`; ids of messages that are not dead are passed over.
+    Audited; returns how many were put back."""
+    notes = list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(set(note_ids)), Notification.status == "dead")
+            .order_by(Notification.id)
+            .with_for_update()
+        )
+    )
+    now = clock.now()
+    for note in notes:
+        note.status, note.attempts, note.next_attempt_at = "pending", 0, now
+        note.last_error = None
+    if notes:
+        audit.record(
+            "notification.resend",
+            actor=actor,
+            object_type="notification",
+            object_id=notes[0].id if len(notes) == 1 else None,
+            ip=ip,
+            count=len(notes),
+            messages=[note.id for note in notes],
+        )
+    return len(notes)

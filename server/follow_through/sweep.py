@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from server.cases import outbox, workflow
 from server.db import db
 from server.figures import exports, partials
-from server.follow_through import screening
+from server.follow_through import jobs, screening
 from server.infra import clock
 from server.models import Case, CaseStatus, Notification, ResultCode
 from server.trust import idempotency, identity, throttle, websession
@@ -36,8 +36,10 @@ def _due(now):
     )
 
 
+@jobs.recorded(jobs.SWEEP)
 def run(*, limit: int = 500) -> dict[str, int]:
-    """One sweep; returns how many steps turned yellow and red, and cases supervised."""
+    """One sweep; returns how many steps turned yellow and red, and cases supervised
+    (its start and end are kept for /healthz: jobs.recorded)."""
     now = clock.now()
     counts = {"warned": 0, "overdue": 0, "supervised": 0, "escalated": 0}
     ids = db.session.scalars(_due(now).limit(limit)).all()

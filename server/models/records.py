@@ -206,3 +206,19 @@ class Approval(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # approved, refused
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobRun(db.Model):
+    """When a scheduled job (the sweep, the sender) last started, finished and succeeded,
+    and why its last run failed: kept in the database, so /healthz and /metrics say the
+    same whichever worker or machine answers (server/follow_through/jobs.py)."""
+
+    __tablename__ = "job_run"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The kind of error only (an exception's class or a code): never a message, which may
+    # quote a row's values.
+    last_error: Mapped[str | None] = mapped_column(String(200))

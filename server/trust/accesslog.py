@@ -4,14 +4,18 @@ A line saying "this address sent the report form of village X at 21:03" ties a v
 to a report as surely as a stored address would. So for the villagers' pages (/q/..., /t...)
 the client's address, user agent and referrer are left out (also for the files those
 pages load), and the tracking secret in /t/<secret> is blanked; other paths are logged as
-usual.
+usual. With LOG_FORMAT=json its lines, and gunicorn's own, are JSON
+(server/infra/logs.py).
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from gunicorn.glogging import Logger
+
+from server.infra.logs import JsonLines
 
 # The villagers' pages, and what their phones fetch with them (the form's scripts and
 # styles, the favicon): a logged fetch of those at 21:03 is the villager too.
@@ -25,6 +29,12 @@ def _redacted(path: str) -> str:
 
 class PrivateAccessLogger(Logger):
     """Logs villagers' requests without who made them."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if os.environ.get("LOG_FORMAT") == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(JsonLines())
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

@@ -93,6 +93,27 @@ def _menu(page: str) -> list[str]:
 
 @pytest.fixture
 def town(demo):
+    """The demo town, with messages the sender gave up on (the 发送失败 page lists them
+    with their reasons, which are stored as codes)."""
+    from sqlalchemy import select
+
+    from server.models import Case, Notification
+
+    case = db.session.scalars(select(Case).limit(1)).one()
+    for error in ("wechat_unavailable", "ConnectionError", "43101", "SomethingElse"):
+        db.session.add(
+            Notification(
+                user_id=demo["police"].id,
+                channel="wechat",
+                kind="dispatch",
+                case_id=case.id,
+                title="新派遣案件",
+                body="……",
+                status="dead",
+                attempts=6,
+                last_error=error,
+            )
+        )
     db.session.flush()
     return demo
 
