@@ -241,6 +241,11 @@ def test_the_app_started_from_what_was_installed_answers_healthz(installed):
             answer = _wait_for(f"{base}/healthz", server, log)
             assert answer.status_code == 200, answer.text
             assert answer.json()["database"] == "ok"
+            # Production asks that the sweep and the sender have run: they just did.
+            assert answer.json()["status"] == "ok", answer.text
+            scraped = requests.get(f"{base}/metrics", timeout=10)
+            assert scraped.status_code == 200
+            assert 'grid_report_job_last_ok_timestamp_seconds{job="sweep"}' in scraped.text
             # The installed wheel carries the pages and their files, not only the code.
             page = requests.get(f"{base}/admin/login", timeout=10)
             assert page.status_code == 200
