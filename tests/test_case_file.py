@@ -11,19 +11,29 @@ from __future__ import annotations
 import io
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from server.casefile import numbering
+from server.casefile import archive, documents, numbering, scans
+from server.cases import workflow
 from server.cases.operations import Party, Reporter
 from server.db import db
+from server.follow_through import sweep
 from server.infra import clock
-from server.models import AuditEntry, CaseArchive, CaseDocument, DocumentKind, Retention
+from server.models import (
+    AuditEntry,
+    CaseArchive,
+    CaseDocument,
+    DocumentKind,
+    Notification,
+    Retention,
+)
 from tests.api.conftest import key
-from tests.helpers import new_report
+from tests.helpers import case_in, new_report
 
 FACTS = "张三与李四两家因宅基地旁排水沟的走向争执，李四砌墙堵沟，雨后张三家院内积水。"
 TERMS = [
@@ -278,8 +288,6 @@ def test_a_dispute_from_application_to_archive(client, world, login, signin, dis
 def test_the_case_file_hides_the_informant_from_all_but_the_center(client, world, login, dispute):
     for user in (world.leader, world.committee1_handler):
         if user is world.committee1_handler:
-            from server.cases import workflow
-
             workflow.apply(dispute, "accept", actor=world.center)
             workflow.apply(
                 dispute, "dispatch", actor=world.center, lead_department=world.committee1.id
@@ -301,8 +309,6 @@ def test_the_case_file_hides_the_informant_from_all_but_the_center(client, world
 
 
 def test_a_handler_of_another_department_finds_nothing(client, world, login, dispute, signin):
-    from server.cases import workflow
-
     workflow.apply(dispute, "accept", actor=world.center)
     workflow.apply(dispute, "dispatch", actor=world.center, lead_department=world.committee1.id)
     mediator = login(world.committee1_handler)
@@ -367,3 +373,70 @@ def test_two_mediators_at_once_get_different_numbers(fresh_app):
         assert numbering.take("agreement", year) == 3
         assert numbering.take("agreement", year + 1) == 1
         db.session.rollback()
+
+
+START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # Monday 09:00 in the town
+
+
+def _reminders(case) -> list[Notification]:
+    return db.session.scalars(
+        select(Notification).where(
+            Notification.case_id == case.id, Notification.kind == "judicial_confirmation"
+        )
+    ).all()
+
+
+def test_the_confirmation_reminder_runs_from_the_agreements_signing(world):
+    """Resolved on 1 June, the agreement signed on 11 June: its 30 days end on 11 July,
+    and the reminder comes five days before that, not before 1 July."""
+    with clock.frozen_at(START):
+        case = case_in("in_progress", world)
+        agreement = documents.make(case, "agreement", actor=world.center)
+        documents.edit(
+            agreement,
+            {"signed_on": "2026-06-11"},
+            actor=world.center,
+            terms=[documents.TermDraft("赔偿八百元。")],
+        )
+        workflow.apply(
+            case, "resolve", actor=world.justice_handler, result_code="mediated", result_text="好"
+        )
+    with clock.frozen_at(START + timedelta(days=10)):
+        scans.attach(agreement, scans.prepare(_jpeg()), actor=world.center)
+    assert clock.local(agreement.signed_at).date().isoformat() == "2026-06-11"
+    with clock.frozen_at(START + timedelta(days=27)):  # 27 days after the result
+        sweep.run()
+    assert _reminders(case) == []
+    with clock.frozen_at(START + timedelta(days=36)):  # 25 days after the signing
+        sweep.run()
+    reminders = _reminders(case)
+    assert reminders
+    assert "07月11日" in reminders[0].body
+    with clock.frozen_at(START + timedelta(days=37)):
+        sweep.run()
+    assert len(_reminders(case)) == len(reminders)  # once
+
+
+def test_a_reopened_case_keeps_its_archive_number_and_retention_follows_the_rule(world):
+    closed = case_in("closed", world)
+    entry = archive.archive_of(closed)
+    year = clock.local(entry.archived_at).year
+    assert entry.number == f"〔{year}〕大档字第1号"
+    assert entry.retention == Retention.LONG  # the helpers resolve as mediated
+    workflow.apply(closed, "reopen", actor=world.center, reason="回访发现问题再次出现。")
+    for action, fields in (
+        ("dispatch", {"lead_department": world.justice.id}),
+        ("sign_for", {}),
+        ("resolve", {"result_code": "no_action_needed", "result_text": "经核实无需处置。"}),
+        ("verify", {}),
+        ("record_visit", {"outcome": "kept", "text": "已履行。"}),
+        ("close", {"closing_reason": "no_further_action"}),
+    ):
+        actor = world.justice_handler if action in ("sign_for", "resolve") else world.center
+        workflow.apply(closed, action, actor=actor, **fields)
+    again = archive.archive_of(closed)
+    assert again.id == entry.id
+    assert again.number == entry.number
+    assert again.retention == Retention.SHORT  # no agreement this time: kept short
+    hazard = case_in("closed", world, code="H01")
+    assert archive.archive_of(hazard).number == f"〔{year}〕大档字第2号"
