@@ -248,6 +248,9 @@ def test_a_dispute_from_application_to_archive(client, world, login, signin, dis
     link = f"/admin/cases/{code}/case-file.pdf"
     assert link in case_page
     assert entry.number in case_page
+    printed_file = client.get(f"/admin/cases/{code}/print").get_data(as_text=True)
+    assert entry.number in printed_file
+    assert agreement.number in printed_file
     response = client.get(link)
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
