@@ -443,3 +443,35 @@ def test_a_reopened_case_keeps_its_archive_number_and_retention_follows_the_rule
     assert again.retention == Retention.SHORT  # no agreement this time: kept short
     hazard = case_in("closed", world, code="H01")
     assert archive.archive_of(hazard).number == f"〔{year}〕大档字第2号"
+
+
+def test_the_desks_visit_form_asks_each_term(client, world, signin):
+    case = case_in("follow_up", world)
+    agreement = documents.make(case, "agreement", actor=world.center)
+    documents.edit(
+        agreement,
+        {},
+        actor=world.center,
+        terms=[documents.TermDraft("拆墙。"), documents.TermDraft("赔偿八百元。")],
+    )
+    first, second = agreement.terms
+    token = signin(world.center)
+    page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+    assert f'name="term_{first.id}"' in page
+    assert "赔偿八百元。" in page
+    client.post(
+        f"/admin/cases/{case.code}/actions/record_visit",
+        data={
+            "csrf_token": token,
+            "version": case.version,
+            "outcome": "broken",
+            "text": "赔偿款未付。",
+            f"term_{first.id}": "yes",
+            f"term_{second.id}": "no",
+        },
+    )
+    db.session.refresh(first)
+    db.session.refresh(second)
+    assert (first.kept, second.kept) == (True, False)
+    db.session.refresh(case)
+    assert case.status.value == "accepted"  # a broken agreement reopens the case
