@@ -297,13 +297,15 @@ def _timeline(pdf: _File, case: Case, viewer: User) -> None:
             )
             row.cell(who)
             row.cell(event.to_status.label)
-            note = event.note or ""
-            terms = (event.data or {}).get("terms")
-            if isinstance(terms, dict) and terms:
-                note += "；" + "；".join(
-                    f"{text}：{'已履行' if kept else '未履行'}" for text, kept in terms.items()
-                )
-            row.cell(note)
+            data = event.data or {}
+            parts = [workflow.VISIT_OUTCOMES.get(data.get("outcome"), "")]
+            parts.append(event.note or "")
+            if isinstance(data.get("terms"), dict):
+                parts += [
+                    f"{text.rstrip('。')}：{'已履行' if kept else '未履行'}"
+                    for text, kept in data["terms"].items()
+                ]
+            row.cell("；".join(p.rstrip("。") for p in parts if p))
 
 
 def _photos(pdf: _File, case: Case) -> None:
