@@ -12,7 +12,7 @@ A paper with its signed scan filed is no longer edited: what was signed stays as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from sqlalchemy import select
@@ -78,7 +78,6 @@ class Template:
     repeatable: bool = False
     # Which field's date the paper is dated by, printed at its foot.
     dated_by: str | None = None
-    fill: object = field(default=None, repr=False)
 
     @property
     def title(self) -> str:
