@@ -11,6 +11,7 @@ from flask import Flask
 # The view modules add their routes to `bp` as they are imported.
 from admin import (  # noqa: F401
     audit,
+    casefile,
     cases,
     dead_letters,
     figures,

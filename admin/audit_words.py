@@ -74,6 +74,15 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "case.search_identity": "按电话、姓名或微信号查找案件",
         },
     ),
+    "document.": (
+        "调解文书",
+        {
+            "document.made": "按模板制作调解文书",
+            "document.edited": "修改调解文书",
+            "document.scan_filed": "上传签字文书",
+        },
+    ),
+    "casefile.": ("案卷", {"casefile.downloaded": "下载案卷"}),
     "identity.": ("举报人身份", {"identity.purged": "清除到期的举报人身份"}),
     "village.": ("村", {"village.save": "保存村", "village.rotate_qr": "更换村二维码"}),
     "grid.": ("网格", {"grid.save": "保存网格"}),
@@ -155,6 +164,8 @@ DETAILS: dict[str, str] = {
     "by": "按",
     "found": "找到的案件",
     "messages": "消息编号",
+    "number": "文号",
+    "archive_number": "卷号",
 }
 
 SURFACES = {

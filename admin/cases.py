@@ -6,6 +6,7 @@ from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, refused, require
+from admin.casefile import papers_context
 from server.cases import access, inputs, lateness, lookup, media, operations, repeats, workflow
 from server.cases import queue as triage
 from server.cases.duplicates import likely_duplicates
@@ -66,7 +67,9 @@ def _context(case):
         "exact_location": access.can_see_exact_location(g.user, case),
         "timeline": operations.timeline(case, viewer=g.user),
         "labels": {a: t.label for a, t in workflow.ACTIONS.items()}
-        | {"submit": "上报", **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}},
+        | {"submit": "上报", **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()}}
+        | workflow.SYSTEM_ACTIONS
+        | workflow.PAPERWORK_ACTIONS,
         "actions": actions,
         # The form shown open: the case's next step, not one of the moves always at hand.
         "primary": next(
@@ -92,6 +95,7 @@ def _context(case):
         "risk_levels": list(RiskLevel),
         "severities": list(Severity),
         "local": clock.local,
+        **papers_context(case),
     }
 
 
@@ -123,6 +127,14 @@ def _fields(action: str) -> tuple[int, dict]:
         abort(404)
     names = ("version", *transition.required, *transition.optional)
     sent = inputs.from_form(inputs.ACTION, request.form, names, tz=clock.town_tz())
+    if action == "record_visit":  # each agreement term: kept (yes) or not (no)
+        sent["terms"] = {
+            name.removeprefix("term_"): value == "yes"
+            for name, value in request.form.items()
+            if name.startswith("term_") and value in ("yes", "no")
+        } or None
+        if sent["terms"] is None:
+            del sent["terms"]
     fields = inputs.load(inputs.ACTION, {"action": action, **sent})
     del fields["action"]
     return fields.pop("version"), fields

@@ -90,7 +90,8 @@ BIN=$ROOT/usr/local/bin
 
 # --- 1. Debian packages -----------------------------------------------------------------
 if [ "$SYSTEM" = yes ]; then
-  packages=(python3-venv nginx redis-server openssl procps)
+  # fonts-wqy-microhei: the Chinese font embedded in case-file PDFs (CASEFILE_FONT_PATHS).
+  packages=(python3-venv nginx redis-server openssl procps fonts-wqy-microhei)
   [ "$DATABASE" = postgresql ] && [ -z "$DATABASE_URL" ] && packages+=(postgresql)
   missing=()
   for p in "${packages[@]}"; do

@@ -13,6 +13,8 @@ from flask import Blueprint, Flask, request, send_from_directory
 
 from miniprogram_api.api import PREFIX, SPEC_INFO, Api, handle_domain_error
 from miniprogram_api.auth.resources import bp as auth_bp
+from miniprogram_api.casefile.resources import bp as casefile_bp
+from miniprogram_api.casefile.resources import scans_bp as casefile_scans_bp
 from miniprogram_api.cases.resources import bp as cases_bp
 from miniprogram_api.inbox.resources import bp as inbox_bp
 from miniprogram_api.media.resources import bp as media_bp
@@ -66,6 +68,8 @@ def init_app(app: Flask) -> None:
         auth_bp,
         reference_bp,
         cases_bp,
+        casefile_bp,
+        casefile_scans_bp,
         media_bp,
         qr_bp,
         notices_bp,

@@ -30,6 +30,17 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "REFERENCE_CACHE_SECONDS": (10.0, float),
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
+    # The town's character in document and archive numbers (〔2026〕大调字第15号); empty:
+    # the first character of TOWN_NAME.
+    "DOCUMENT_NUMBER_PREFIX": ("", str),
+    # The Chinese font embedded in case-file PDFs: the first of these files that exists
+    # (comma-separated; .ttf or .ttc with TrueType outlines). Debian: fonts-wqy-microhei.
+    "CASEFILE_FONT_PATHS": (
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc,"
+        "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc,"
+        "/usr/share/fonts/truetype/arphic/uming.ttc",
+        str,
+    ),
     "SURFACES": ("admin,miniprogram_api,villager,workbench", str),
     # An API token lives a day; a phone in use renews it (POST /api/v1/auth/refresh).
     "TOKEN_TTL_SECONDS": (24 * 3600, int),

@@ -240,8 +240,14 @@ _BY_KIND = {
     "category": lambda name: Text(least=1, most=limits.CATEGORY_CODE),
     "case": lambda name: Text(least=1, most=limits.CASE_CODE),
     "instruction": lambda name: Id(),
+    "terms": lambda name: ma.fields.Dict(
+        keys=ma.fields.String(validate=validate.Regexp(r"^[0-9]{1,10}$", error="须为条款编号。")),
+        values=ma.fields.Boolean(),
+        validate=validate.Length(max=limits.TERMS, error="最多{max}项。"),
+    ),
 }
 _DESCRIPTIONS = {
+    "terms": "调解协议各条款的履行情况：条款编号 -> 是否已履行（回访时逐项填写）",
     "criminal_risk": "民转刑风险",
     "outcome": "回访结果：gone 问题已消除、back_again 问题再次出现、kept 协议已履行、"
     "broken 协议未履行（后两项仅限矛盾纠纷）",

@@ -15,6 +15,7 @@ PARTIES = 20
 PHOTOS = 9
 CO_DEPARTMENTS = 10
 NOTE = 500  # a screening's note
+TERMS = 30  # terms of one mediation agreement
 # The largest id every database's INTEGER holds: a larger one is no row, and PostgreSQL
 # refuses to compare with it.
 ID = 2**31 - 1

@@ -10,17 +10,17 @@ far it was already chased, so nothing is done twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from server.cases import outbox, workflow
 from server.db import db
 from server.figures import exports, partials
 from server.follow_through import jobs, screening
 from server.infra import clock
-from server.models import Case, CaseStatus, Notification, ResultCode
+from server.models import Case, CaseDocument, CaseStatus, DocumentKind, Notification, ResultCode
 from server.trust import idempotency, identity, throttle, websession
 
 
@@ -107,8 +107,12 @@ def run(*, limit: int = 500) -> dict[str, int]:
     return counts
 
 
-# A mediation agreement may be confirmed by a court (司法确认) within 30 days of it; the
-# department and the center are reminded five days before that window closes.
+# A mediation agreement may be confirmed by a court (司法确认) if both parties apply within
+# 30 days of its taking effect (民事诉讼法 art. 205): it takes effect when signed, so the
+# window runs from the agreement's signing (server/casefile: an agreement is signed when
+# its signed scan is filed, on the date it bears); a case mediated with no agreement on
+# file counts from its result. The department and the center are reminded five days
+# before the window closes.
 CONFIRMATION_WINDOW = timedelta(days=30)
 CONFIRMATION_NOTICE = timedelta(days=5)
 
@@ -120,20 +124,28 @@ def remind_judicial_confirmation(now) -> int:
     reminded_ids = select(Notification.case_id).where(
         Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None)
     )
-    cases = db.session.scalars(
-        select(Case)
+    signed = (
+        select(CaseDocument.case_id, func.min(CaseDocument.signed_at).label("at"))
+        .where(CaseDocument.kind == DocumentKind.AGREEMENT, CaseDocument.signed_at.is_not(None))
+        .group_by(CaseDocument.case_id)
+        .subquery()
+    )
+    effective = func.coalesce(signed.c.at, Case.resolved_at)
+    rows = db.session.execute(
+        select(Case, effective)
+        .outerjoin(signed, signed.c.case_id == Case.id)
         .where(
-            Case.result_code == ResultCode.MEDIATED,
-            Case.resolved_at > start,
-            Case.resolved_at <= end,
+            or_(signed.c.at.is_not(None), Case.result_code == ResultCode.MEDIATED),
+            effective > start,
+            effective <= end,
             Case.id.not_in(reminded_ids),
         )
         # Read to write: a sweep running at the same time takes turns with this one
         # (SQLite) or skips the cases this one holds (PostgreSQL); none is reminded twice.
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Case, skip_locked=True)
     ).all()
-    for case in cases:
-        closes = clock.local(case.resolved_at + CONFIRMATION_WINDOW)
+    for case, since in rows:
+        closes = clock.local(as_utc(since) + CONFIRMATION_WINDOW)
         people = outbox.department_members(case)
         outbox.queue(
             people + outbox.center_staff(),
@@ -143,4 +155,9 @@ def remind_judicial_confirmation(now) -> int:
             body=f"{outbox.subject(case)}：调解协议可于{closes:%m月%d日}前申请司法确认",
         )
     db.session.commit()
-    return len(cases)
+    return len(rows)
+
+
+def as_utc(moment):
+    """A moment read through a bare SQL expression (SQLite gives it back naive, in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

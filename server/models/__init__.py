@@ -1,5 +1,14 @@
 """The models, importable from one place (`from server.models import Case`)."""
 
+from server.models.casefile import (
+    AgreementTerm,
+    CaseArchive,
+    CaseDocument,
+    DocumentKind,
+    DocumentScan,
+    NumberCounter,
+    Retention,
+)
 from server.models.cases import (
     Case,
     CaseAssignment,
@@ -43,13 +52,16 @@ from server.models.records import (
 from server.models.search import CaseIdentityDigest, CaseSearchText, DigestKind
 
 __all__ = [
+    "AgreementTerm",
     "Approval",
     "AssignmentRole",
     "AuditEntry",
     "CalendarDay",
     "CalendarYear",
     "Case",
+    "CaseArchive",
     "CaseAssignment",
+    "CaseDocument",
     "CaseEvent",
     "CaseIdentityDigest",
     "CaseParty",
@@ -62,6 +74,8 @@ __all__ = [
     "Department",
     "DepartmentKind",
     "DigestKind",
+    "DocumentKind",
+    "DocumentScan",
     "Grid",
     "IdempotencyRecord",
     "Instruction",
@@ -69,10 +83,12 @@ __all__ = [
     "LoginThrottle",
     "MonthlyFigures",
     "Notification",
+    "NumberCounter",
     "PartyKind",
     "PartySide",
     "Photo",
     "ResultCode",
+    "Retention",
     "RetiredQrToken",
     "RiskLevel",
     "Role",

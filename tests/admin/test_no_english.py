@@ -26,8 +26,8 @@ SILENT = {"script", "style", "template", "noscript"}
 # Attributes a person reads on the page: the hint in an empty box, a button's words, an
 # image's stand-in.
 SHOWN_ATTRIBUTES = {"placeholder", "alt"}
-# Words that must stay as they are: file formats and a paper size.
-ALLOWED = {"PNG", "SVG", "A4"}
+# Words that must stay as they are: file formats (a signed scan may be a PDF) and a paper size.
+ALLOWED = {"PNG", "SVG", "PDF", "A4"}
 # Data that is written in Latin letters by nature, taken out before words are looked for.
 DATA = [
     re.compile(r"https?://\S+"),  # the villages' QR addresses
@@ -200,3 +200,34 @@ def test_the_reader_finds_english_and_lets_data_pass():
         "<td>center</td><td>http://127.0.0.1:5000/q/ABC</td><td>PNG</td>"
     )
     assert english_words(page, {"center"}) == {"CSRF", "wd", "Search"}
+
+
+def test_no_english_on_the_papers_of_a_case(client, world, signin):
+    """The case file's pages: each kind of paper, to edit and printed, and the case page
+    that lists them (issue 19)."""
+    from server.casefile import documents
+    from server.cases import workflow
+    from server.models import DocumentKind
+    from tests.helpers import new_report
+
+    case = new_report(world, "D02")
+    workflow.apply(case, "accept", actor=world.center)
+    workflow.apply(case, "dispatch", actor=world.center, lead_department=world.committee1.id)
+    papers = [documents.make(case, kind, actor=world.center) for kind in DocumentKind]
+    documents.edit(papers[3], {}, actor=world.center, terms=[documents.TermDraft("赔偿八百元。")])
+    usernames = {u.username for u in vars(world).values() if hasattr(u, "username")}
+    found = {}
+    for user in (world.center, world.committee1_handler, world.leader):
+        signin(user)
+        pages = [f"/admin/cases/{case.code}"]
+        for paper in papers:
+            pages += [
+                f"/admin/cases/{case.code}/documents/{paper.id}",
+                f"/admin/cases/{case.code}/documents/{paper.id}/print",
+            ]
+        for url in pages:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            if words := english_words(response.get_data(as_text=True), usernames):
+                found[f"{user.username} {url}"] = sorted(words)
+    assert not found, found

@@ -673,8 +673,128 @@
     var timeline = h("ol", {"class": "timeline"}, c.timeline.slice().reverse().map(function (e) {
       return h("li", {}, h("span", {"class": "meta", text: when(e.at) + (e.actor ? " · " + e.actor : "")}), h("b", {text: e.label}), e.note ? h("span", {"class": "note-text", text: e.note}) : null);
     }));
+    var papers = h("div", {"class": "papers", id: "papers"});
     show(h("h1", {text: c.category.name}), box, instructions, facts, h("p", {"class": "description", text: c.description}), photos,
-      c.actions.length ? h("h2", {text: "现在可以"}) : null, actions, panel, h("h2", {text: "办理经过"}), timeline);
+      c.actions.length ? h("h2", {text: "现在可以"}) : null, actions, panel, papers, h("h2", {text: "办理经过"}), timeline);
+    if (c.category.group === "dispute") { papersBlock(c, papers, box); }
+  }
+
+  // --- 调解文书: the mediation papers of a dispute, made from templates and kept here ---------
+  function papersBlock(c, papers, box) {
+    get("/cases/" + encodeURIComponent(c.code) + "/documents").then(function (a) {
+      papers.textContent = "";
+      if (a.status !== 200) { return; }
+      var list = a.json;
+      if (!list.items.length && !list.kinds.length) { return; }
+      var editor = h("div", {"class": "paper-editor", id: "paper-editor"});
+      add(papers, h("h2", {text: "调解文书"}),
+        list.items.length ? h("ul", {"class": "entries"}, list.items.map(function (d) {
+          return h("li", {}, h("a", {href: "#", "data-paper": d.kind, text: d.title, onclick: function (e) {
+            e.preventDefault(); paperForm(c, d, editor, box, papers);
+          }}), h("span", {"class": "meta", text: " " + d.number + (d.scans.length ? " · 已签字上传" : "")}));
+        })) : h("p", {"class": "note", text: "尚无调解文书。"}));
+      if (list.kinds.length) {
+        var kind = h("select", {id: "paper-kind", "aria-label": "文书种类"}, list.kinds.map(function (k) { return h("option", {value: k.kind, text: k.title}); }));
+        var key = newKey();
+        var make = h("button", {type: "button", "class": "secondary", text: "按模板制作", onclick: function () {
+          busy(make, "正在制作…");
+          request("POST", "/cases/" + encodeURIComponent(c.code) + "/documents", {kind: kind.value}, key).then(function (r) {
+            idle(make);
+            if (r.status === 201) { key = newKey(); papersBlock(c, papers, box); return; }
+            if (r.status !== 0 && r.status < 500) { key = newKey(); }
+            add(box, error(r.message));
+          });
+        }});
+        add(papers, h("p", {"class": "make-paper"}, kind, make));
+      }
+      add(papers, editor);
+    });
+  }
+
+  function paperForm(c, d, editor, box, papers) {
+    editor.textContent = "";
+    var inputs = {};
+    var form = h("form", {"class": "card paper-form", "data-paper": d.kind}, h("h3", {text: d.title + " " + d.number}));
+    d.fields.forEach(function (f) {
+      var id = "p-" + f.name, value = d.content[f.name] || "";
+      var input = f.kind === "text" ? h("textarea", {id: id, rows: 5, maxlength: 2000})
+        : h("input", {id: id, type: f.kind === "date" ? "date" : "text", maxlength: 200});
+      input.value = value;
+      input.disabled = !d.editable;
+      inputs[f.name] = input;
+      add(form, h("label", {"for": id, text: f.label}), input);
+    });
+    var rows = [];
+    if (d.kind === "agreement") {
+      var terms = h("fieldset", {"class": "terms"}, h("legend", {text: "协议条款（内容、履行方式、期限）"}));
+      var addRow = function (t) {
+        var row = {text: h("input", {maxlength: 500, placeholder: "协议内容", value: t.text || ""}),
+          performance: h("input", {maxlength: 200, placeholder: "履行方式", value: t.performance || ""}),
+          due_on: h("input", {type: "date", value: t.due_on || ""})};
+        Object.keys(row).forEach(function (k) { row[k].disabled = !d.editable; });
+        rows.push(row);
+        add(terms, h("p", {"class": "term"}, row.text, row.performance, row.due_on));
+      };
+      d.terms.forEach(addRow);
+      if (d.editable) { addRow({}); }
+      add(form, terms, d.editable ? h("button", {type: "button", "class": "small secondary", text: "再加一项", onclick: function () { addRow({}); }}) : null);
+    }
+    if (d.editable) {
+      var save = h("button", {type: "submit", text: "保存文书"});
+      add(form, save);
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var body = {version: d.version, content: {}};
+        Object.keys(inputs).forEach(function (n) { body.content[n] = inputs[n].value; });
+        if (d.kind === "agreement") {
+          body.terms = rows.filter(function (r) { return r.text.value.trim(); }).map(function (r) {
+            return {text: r.text.value.trim(), performance: r.performance.value.trim(), due_on: r.due_on.value || null};
+          });
+        }
+        busy(save, "正在保存…");
+        request("PATCH", "/cases/" + encodeURIComponent(c.code) + "/documents/" + d.id, body).then(function (a) {
+          idle(save);
+          if (a.status === 200) { paperForm(c, a.json, editor, box, papers); add(editor, h("p", {"class": "notice", text: "文书已保存。"})); return; }
+          add(editor, error(a.message));
+        });
+      });
+    }
+    if (d.editable || d.scans.length) {
+      var note = h("span", {"class": "meta", text: d.scans.length ? "已上传 " + d.scans.length + " 份签字件" : ""});
+      var picker = h("input", {type: "file", accept: "image/*,application/pdf", id: "scan-file", "class": "file", onchange: function () {
+        var file = picker.files[0];
+        if (!file) { return; }
+        note.textContent = "正在上传…";
+        var send = file.type === "application/pdf" ? Promise.resolve(file) : window.shrinkPhoto(file);
+        send.then(function (blob) { return uploadScan(c.code, d.id, blob, file.type === "application/pdf" ? "scan.pdf" : "scan.jpg"); }).then(function (a) {
+          if (a.status === 201) { papersBlock(c, papers, box); return; }
+          note.textContent = "";
+          add(editor, error(a.message));
+        });
+      }});
+      add(form, d.editable ? [h("label", {"class": "button secondary photo-pick", "for": "scan-file", text: "上传签字件（照片或 PDF）"}), picker] : null, note);
+    }
+    add(editor, form);
+    form.scrollIntoView();
+  }
+
+  function uploadScan(code, id, blob, name) {
+    return new Promise(function (resolve) {
+      var data = new FormData();
+      data.append("file", blob, name);
+      var path = "/cases/" + encodeURIComponent(code) + "/documents/" + id + "/scans";
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", API + path);
+      xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+      xhr.timeout = 4 * TIMEOUT;
+      xhr.onload = function () {
+        var json = null;
+        try { json = JSON.parse(xhr.responseText); } catch (e) { json = null; }
+        resolve(answer(xhr.status, json, path));
+      };
+      xhr.onerror = xhr.ontimeout = xhr.onabort = function () { resolve(answer(0, null, path)); };
+      xhr.send(data);
+    });
   }
 
   function photoBlob(url) {
@@ -718,6 +838,28 @@
         var box2 = h("input", {type: "checkbox", id: id, name: name});
         inputs[name] = function () { return box2.checked; };
         add(form, h("label", {"class": "choice", "for": id}, box2, h("span", {text: field.label + (name === "parties_consent" ? "（矛盾纠纷延期须经双方当事人同意）" : "")})));
+      } else if (field.kind === "terms") {
+        // Each term of the dispute's agreement, kept or not (回访 checks them one by one).
+        var checks = h("fieldset", {"class": "choices", id: id, hidden: true}, h("legend", {text: "调解协议各条款履行情况"}));
+        var termIds = [];
+        get("/cases/" + encodeURIComponent(c.code) + "/documents").then(function (a) {
+          if (a.status !== 200) { return; }
+          a.json.items.filter(function (d) { return d.kind === "agreement"; }).forEach(function (d) {
+            d.terms.forEach(function (t) {
+              termIds.push(String(t.id));
+              add(checks, h("p", {"class": "term", text: t.position + ". " + t.text}),
+                h("label", {"class": "choice"}, h("input", {type: "radio", name: "term-" + t.id, value: "yes"}), h("span", {text: "已履行"})),
+                h("label", {"class": "choice"}, h("input", {type: "radio", name: "term-" + t.id, value: "no"}), h("span", {text: "未履行"})));
+            });
+          });
+          checks.hidden = !termIds.length;
+        });
+        inputs[name] = function () {
+          var given = {};
+          termIds.forEach(function (t) { var on = checks.querySelector("input[name='term-" + t + "']:checked"); if (on) { given[t] = on.value === "yes"; } });
+          return Object.keys(given).length ? given : null;
+        };
+        add(form, checks);
       } else if (field.kind === "datetime") {
         var moment = h("input", {type: "datetime-local", id: id, name: name});
         // The phone's clock is the town's (Asia/Shanghai): the value gets its offset.

@@ -23,11 +23,13 @@ Callers use the names below (`workflow.apply`, `workflow.OPEN`, ...).
 """
 
 from server.cases.workflow.engine import (
+    PAPERWORK_ACTIONS,
     SYSTEM_ACTIONS,
     allowed_actions,
     apply,
     apply_as_system,
     check_photos,
+    record_paperwork,
 )
 from server.cases.workflow.events import submit_event
 from server.cases.workflow.fields import (
@@ -56,6 +58,7 @@ __all__ = [
     "ALL",
     "ENDED",
     "OPEN",
+    "PAPERWORK_ACTIONS",
     "PUBLIC_STATUS",
     "REOPENING_OUTCOMES",
     "REPORTER_ACTIONS",
@@ -73,6 +76,7 @@ __all__ = [
     "field_forms",
     "public_status",
     "public_timeline",
+    "record_paperwork",
     "reporter_may",
     "submit_event",
     "survivor",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from server.casefile import archive
 from server.cases import access, repeats
 from server.cases.lookup import find_case
 from server.cases.workflow.assignments import end_assignments, lead_assignment, withdraw_requests
@@ -21,9 +22,12 @@ from server.cases.workflow.transition import Context
 from server.db import db
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
+    AgreementTerm,
     Case,
+    CaseDocument,
     Category,
     ClosingReason,
+    DocumentKind,
     Instruction,
     ResultCode,
     RiskLevel,
@@ -230,6 +234,49 @@ def record_visit(ctx: Context) -> None:
     clean_text(ctx.fields["text"], "text")
     if "satisfaction" in ctx.fields:
         ctx.case.satisfaction = ctx.fields["satisfaction"]
+    _check_terms(ctx)
+
+
+def _check_terms(ctx: Context) -> None:
+    """The agreement's terms (调解协议的各项), each found kept or not at the visit.
+
+    `terms` maps a term's id to kept (true) or not (false). A visit that says the
+    agreement was kept or broken answers for every term of the case's agreements, and
+    says "kept" only when every term was; the terms remember the visit that checked them.
+    """
+    terms = db.session.scalars(
+        select(AgreementTerm)
+        .join(CaseDocument)
+        .where(CaseDocument.case_id == ctx.case.id, CaseDocument.kind == DocumentKind.AGREEMENT)
+        .order_by(CaseDocument.id, AgreementTerm.position)
+    ).all()
+    given = ctx.fields.get("terms") or {}
+    if not isinstance(given, dict) or not all(isinstance(v, bool) for v in given.values()):
+        raise ValidationFailed(
+            "协议条款的履行情况须逐项为是或否。", code="invalid_field", field="terms"
+        )
+    by_id = {str(t.id): t for t in terms}
+    if set(map(str, given)) - set(by_id):
+        raise ValidationFailed("协议条款不属于本案件。", code="unknown_reference", field="terms")
+    checked = {str(k): v for k, v in given.items()}
+    outcome = ctx.fields["outcome"]
+    if outcome in ("kept", "broken") and terms and set(checked) != set(by_id):
+        raise ValidationFailed(
+            "请逐项填写调解协议各条款的履行情况。", code="terms_unchecked", field="terms"
+        )
+    if outcome == "kept" and not all(checked.values()):
+        raise ValidationFailed(
+            "有条款未履行，回访结果应为“协议未履行”。", code="terms_not_kept", field="terms"
+        )
+    if outcome == "broken" and checked and all(checked.values()):
+        raise ValidationFailed(
+            "各条款均已履行，回访结果应为“协议已履行”。", code="terms_all_kept", field="terms"
+        )
+    for key, kept in checked.items():
+        term = by_id[key]
+        term.kept, term.checked_at, term.checked_by_id = kept, ctx.now, ctx.actor.id
+    if checked:
+        ctx.data["terms"] = {by_id[k].text[:40]: v for k, v in checked.items()}
 
 
 def close(ctx: Context) -> None:
@@ -239,6 +286,8 @@ def close(ctx: Context) -> None:
     )
     ctx.case.closed_at = ctx.now
     end_assignments(ctx)
+    # Filed in the archive with its number for the year (归档), in the same transaction.
+    ctx.data["archive_number"] = archive.file_case(ctx.case, at=ctx.now, actor=ctx.actor).number
 
 
 def confirm_result(ctx: Context) -> None:

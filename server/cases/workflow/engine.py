@@ -190,3 +190,27 @@ def apply_as_system(case: Case, action: str, *, note: str) -> CaseEvent:
     record(case, event)
     db.session.flush()
     return event
+
+
+# Paperwork on a case that changes no state: on the timeline (internal) so that the case
+# file reads whole, written by server/casefile.
+PAPERWORK_ACTIONS = {"make_document": "制作文书", "upload_scan": "上传签字文书"}
+
+
+def record_paperwork(case: Case, action: str, *, actor: User, note: str, data: dict) -> CaseEvent:
+    """An event for a paper made or a signed scan filed on `case` (no change of state)."""
+    if action not in PAPERWORK_ACTIONS:
+        raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
+    event = new_event(
+        case,
+        action,
+        at=clock.now(),
+        from_status=case.status,
+        actor=actor,
+        note=note,
+        data=data,
+        internal=True,
+    )
+    record(case, event)
+    db.session.flush()
+    return event

@@ -94,6 +94,7 @@ FIELD_LABELS = {
     "outcome": "回访结果",
     "note": "备注",
     "instruction": "批示",
+    "terms": "协议条款履行情况",
 }
 
 # What each field takes, so that a client can draw it without knowing the table: free
@@ -119,6 +120,8 @@ FIELD_KINDS = {
     "category": "category",
     "into": "case",
     "instruction": "instruction",
+    # term id -> kept (true/false), for each term of the case's mediation agreement
+    "terms": "terms",
 }
 
 

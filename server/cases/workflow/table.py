@@ -238,7 +238,7 @@ EDGES: list[Transition] = [
         None,
         frozenset({Role.CENTER, Role.GRID_WORKER}),
         required=("outcome", "text"),
-        optional=("satisfaction",),
+        optional=("satisfaction", "terms"),
         relation=guards.visits,
         effect=effects.record_visit,
         note_field="text",

@@ -1,0 +1,477 @@
+"""Issue 19, points 1 and 2: a dispute walked from its application to the archive.
+
+Papers are made from templates with the case's facts, edited on the phone and at the
+desk, the agreement printed and its signed scan filed; the follow-up visit checks each
+term; closing files the case with its number for the year; the case file PDF has every
+part, and its text (read back with pypdf) names the parties, the terms and the timeline.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from server.casefile import archive, documents, numbering, scans
+from server.cases import workflow
+from server.cases.operations import Party, Reporter
+from server.db import db
+from server.follow_through import sweep
+from server.infra import clock
+from server.models import (
+    AuditEntry,
+    CaseArchive,
+    CaseDocument,
+    DocumentKind,
+    Notification,
+    Retention,
+)
+from tests.api.conftest import key
+from tests.helpers import case_in, new_report
+
+FACTS = "张三与李四两家因宅基地旁排水沟的走向争执，李四砌墙堵沟，雨后张三家院内积水。"
+TERMS = [
+    ("李四于协议签订后十日内拆除堵沟的砖墙，恢复排水沟原状。", "自行拆除", "2026-12-20"),
+    ("张三一次性补偿李四砌墙材料费人民币800元。", "现金当面支付", "2026-12-10"),
+]
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (400, 560), "white").save(out, "JPEG")
+    return out.getvalue()
+
+
+def _pdf_text(data: bytes) -> str:
+    reader = PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+@pytest.fixture
+def dispute(world):
+    """A neighbours' dispute with two parties, dispatched to the village's committee."""
+    return new_report(
+        world,
+        "D02",
+        description=FACTS,
+        place_text="东村三组",
+        parties=[Party("张三"), Party("李四", side="respondent")],
+        actor=world.center,
+        source="walk_in",
+        reporter=Reporter(anonymous=False, name="王举报", phone="13900002222"),
+    )
+
+
+def test_a_dispute_from_application_to_archive(client, world, login, signin, dispute):
+    code = dispute.code
+    year = clock.local(clock.now()).year
+    center, mediator, grid = (
+        login(u) for u in (world.center, world.committee1_handler, world.worker1)
+    )
+
+    def act(headers, action, expect=200, **fields):
+        url = f"/api/v1/cases/{code}"
+        version = client.get(url, headers=headers).json["version"]
+        answer = client.post(
+            f"{url}/actions",
+            headers=headers | key(),
+            json={"action": action, "version": version, **fields},
+        )
+        assert answer.status_code == expect, (action, answer.json)
+        return answer.json
+
+    act(center, "accept")
+    act(center, "dispatch", lead_department=world.committee1.id)
+    act(mediator, "sign_for")
+
+    # On the phone: the application, the rights notice and a session record, filled in.
+    made = {}
+    for kind in ("application", "rights_notice", "session_record"):
+        answer = client.post(
+            f"/api/v1/cases/{code}/documents", headers=mediator | key(), json={"kind": kind}
+        )
+        assert answer.status_code == 201, answer.json
+        made[kind] = answer.json
+    application = made["application"]["content"]
+    assert application["applicants"] == "张三"
+    assert application["respondents"] == "李四"
+    assert application["facts"] == FACTS
+    assert made["application"]["number"] == f"〔{year}〕大调申字第1号"
+    assert "选择或者接受人民调解员" not in str(made["rights_notice"]["content"])  # fixed text
+    assert made["rights_notice"]["signatures"][-1] == "人民调解员（签名）"
+    session_record = made["session_record"]
+    assert session_record["content"]["session"] == "第1次"
+    edited = client.patch(
+        f"/api/v1/cases/{code}/documents/{session_record['id']}",
+        headers=mediator,
+        json={
+            "version": session_record["version"],
+            "content": {"record": "申请人张三称：沟被堵后院里积水。\n被申请人李四称：愿意拆墙。"},
+        },
+    )
+    assert edited.status_code == 200, edited.json
+    stale = client.patch(
+        f"/api/v1/cases/{code}/documents/{session_record['id']}",
+        headers=mediator,
+        json={"version": session_record["version"], "content": {"outcome": "达成协议"}},
+    )
+    assert stale.status_code == 409
+    assert stale.json["code"] == "stale_document"
+    again = client.post(
+        f"/api/v1/cases/{code}/documents", headers=mediator | key(), json={"kind": "application"}
+    )
+    assert again.status_code == 422
+    assert again.json["code"] == "document_exists"
+
+    # At the desk: the agreement, its terms, printed on A4, signed and scanned back.
+    token = signin(world.committee1_handler)
+    page = client.post(
+        f"/admin/cases/{code}/documents",
+        data={"csrf_token": token, "kind": "agreement"},
+        follow_redirects=True,
+    )
+    assert page.status_code == 200
+    agreement = db.session.scalar(
+        select(CaseDocument).where(
+            CaseDocument.case_id == dispute.id, CaseDocument.kind == DocumentKind.AGREEMENT
+        )
+    )
+    assert agreement.number == f"〔{year}〕大调字第1号"
+    assert agreement.content["facts"] == FACTS
+    signed_on = clock.local(clock.now()).date().isoformat()
+    saved = client.post(
+        f"/admin/cases/{code}/documents/{agreement.id}",
+        data={
+            "csrf_token": token,
+            "version": agreement.version,
+            "facts": FACTS,
+            "signed_on": signed_on,
+            "term_text": [t[0] for t in TERMS] + [""],
+            "term_performance": [t[1] for t in TERMS] + [""],
+            "term_due_on": [t[2] for t in TERMS] + [""],
+        },
+        follow_redirects=True,
+    )
+    assert "文书已保存" in saved.get_data(as_text=True)
+    db.session.refresh(agreement)
+    assert [t.text for t in agreement.terms] == [t[0] for t in TERMS]
+    printed = client.get(f"/admin/cases/{code}/documents/{agreement.id}/print")
+    html = printed.get_data(as_text=True)
+    assert "人民调解协议书" in html
+    assert agreement.number in html
+    assert all(t[0] in html for t in TERMS)
+    assert "申请人（签名）" in html
+    assert "人民调解委员会（盖章）" in html
+    with client.get("/admin/static/document.css") as style:
+        assert "@page" in style.get_data(as_text=True)
+    filed = client.post(
+        f"/admin/cases/{code}/documents/{agreement.id}/scans",
+        data={"csrf_token": token, "file": (io.BytesIO(_jpeg()), "signed.jpg")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "签字文书已上传" in filed.get_data(as_text=True)
+    db.session.refresh(agreement)
+    assert agreement.signed_at is not None
+    assert len(agreement.scans) == 1
+    # What was signed stays as signed.
+    locked = client.patch(
+        f"/api/v1/cases/{code}/documents/{agreement.id}",
+        headers=mediator,
+        json={"version": agreement.version, "content": {"facts": "改过的事实"}},
+    )
+    assert locked.status_code == 422
+    assert locked.json["code"] == "document_signed"
+    # A PDF scan is taken by its magic bytes; anything else is refused.
+    pdf_scan = client.post(
+        f"/api/v1/cases/{code}/documents/{session_record['id']}/scans",
+        headers=mediator,
+        data={"file": (io.BytesIO(b"%PDF-1.4\n1 0 obj\n%%EOF\n"), "record.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert pdf_scan.status_code == 201, pdf_scan.json
+    assert pdf_scan.json["content_type"] == "application/pdf"
+    not_a_scan = client.post(
+        f"/api/v1/cases/{code}/documents/{session_record['id']}/scans",
+        headers=mediator,
+        data={"file": (io.BytesIO(b"MZ\x90\x00 not a document"), "x.exe")},
+        content_type="multipart/form-data",
+    )
+    assert not_a_scan.status_code == 415
+
+    act(mediator, "resolve", result_code="mediated", result_text="双方达成人民调解协议。")
+    act(center, "verify")
+
+    # The follow-up visit answers for each term of the agreement.
+    terms = {str(t.id): True for t in agreement.terms}
+    unchecked = act(grid, "record_visit", 422, outcome="kept", text="回访。", terms={})
+    assert unchecked["code"] == "terms_unchecked"
+    one_broken = {**terms, str(agreement.terms[1].id): False}
+    wrong = act(grid, "record_visit", 422, outcome="kept", text="回访。", terms=one_broken)
+    assert wrong["code"] == "terms_not_kept"
+    act(
+        grid,
+        "record_visit",
+        outcome="kept",
+        satisfaction="satisfied",
+        text="砖墙已拆除，补偿款已当面付清。",
+        terms=terms,
+    )
+    db.session.refresh(agreement)
+    assert [t.kept for t in agreement.terms] == [True, True]
+    visit = client.post(
+        f"/api/v1/cases/{code}/documents", headers=center | key(), json={"kind": "visit_record"}
+    ).json
+    assert "已履行" in visit["content"]["performance"]
+    closed = act(center, "close", closing_reason="resolved")
+    assert closed["status"] == "closed"
+
+    entry = db.session.scalar(select(CaseArchive).where(CaseArchive.case_id == dispute.id))
+    assert entry.number == f"〔{year}〕大档字第1号"
+    assert entry.retention == Retention.LONG  # settled by an agreement
+    # Closed: the papers are kept as they are.
+    late = client.post(
+        f"/api/v1/cases/{code}/documents", headers=mediator | key(), json={"kind": "confirmation"}
+    )
+    assert late.status_code == 403
+    assert late.json["code"] == "papers_forbidden"
+
+    # The center's page links the case file; the file has every part.
+    signin(world.center)
+    case_page = client.get(f"/admin/cases/{code}").get_data(as_text=True)
+    link = f"/admin/cases/{code}/case-file.pdf"
+    assert link in case_page
+    assert entry.number in case_page
+    printed_file = client.get(f"/admin/cases/{code}/print").get_data(as_text=True)
+    assert entry.number in printed_file
+    assert agreement.number in printed_file
+    response = client.get(link)
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    text = _pdf_text(response.data)
+    for part in ("矛盾纠纷调处化解案卷", "卷号", entry.number, "保管期限", "长期", "归档日期"):
+        assert part in text, part
+    assert "卷内目录" in text
+    assert "办理过程" in text
+    assert "照片" in text
+    for kind in DocumentKind:
+        if kind != DocumentKind.CONFIRMATION:
+            assert kind.label in text, kind
+    compact = re.sub(r"\s+", "", text)
+    assert "张三" in text
+    assert "李四" in text
+    for term_text, _how, _due in TERMS:
+        assert re.sub(r"\s+", "", term_text) in compact
+    for step in (
+        "受理",
+        "派遣",
+        "签收",
+        "办结",
+        "核查",
+        "回访",
+        "结案",
+        "制作文书",
+        "上传签字文书",
+    ):
+        assert step in compact, step
+    assert "已履行" in text
+    assert "王举报" in text  # the center sees the informant
+    downloads = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "casefile.downloaded")
+    ).all()
+    assert [d.object_id for d in downloads] == [code]
+
+
+def test_the_case_file_hides_the_informant_from_all_but_the_center(client, world, login, dispute):
+    for user in (world.leader, world.committee1_handler):
+        if user is world.committee1_handler:
+            workflow.apply(dispute, "accept", actor=world.center)
+            workflow.apply(
+                dispute, "dispatch", actor=world.center, lead_department=world.committee1.id
+            )
+        answer = client.get(f"/api/v1/cases/{dispute.code}/case-file.pdf", headers=login(user))
+        assert answer.status_code == 200, answer.json
+        text = _pdf_text(answer.data)
+        assert "张三" in text
+        assert "王举报" not in text
+        assert "13900002222" not in text
+        assert "举报人" not in text
+    center = client.get(f"/api/v1/cases/{dispute.code}/case-file.pdf", headers=login(world.center))
+    assert "王举报" in _pdf_text(center.data)
+    assert db.session.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "case.view_informant", AuditEntry.object_id == dispute.code
+        )
+    )
+
+
+def test_a_handler_of_another_department_finds_nothing(client, world, login, dispute, signin):
+    workflow.apply(dispute, "accept", actor=world.center)
+    workflow.apply(dispute, "dispatch", actor=world.center, lead_department=world.committee1.id)
+    mediator = login(world.committee1_handler)
+    made = client.post(
+        f"/api/v1/cases/{dispute.code}/documents",
+        headers=mediator | key(),
+        json={"kind": "agreement"},
+    )
+    assert made.status_code == 201
+    police = login(world.police_handler)
+    for url in (
+        f"/api/v1/cases/{dispute.code}/documents",
+        f"/api/v1/cases/{dispute.code}/case-file.pdf",
+    ):
+        assert client.get(url, headers=police).status_code == 404, url
+    assert (
+        client.post(
+            f"/api/v1/cases/{dispute.code}/documents",
+            headers=police | key(),
+            json={"kind": "application"},
+        ).status_code
+        == 404
+    )
+    signin(world.police_handler)
+    document_id = made.json["id"]
+    for url in (
+        f"/admin/cases/{dispute.code}/documents/{document_id}",
+        f"/admin/cases/{dispute.code}/documents/{document_id}/print",
+        f"/admin/cases/{dispute.code}/case-file.pdf",
+    ):
+        assert client.get(url).status_code == 404, url
+    # A leader reads, and keeps no papers.
+    leader = login(world.leader)
+    listed = client.get(f"/api/v1/cases/{dispute.code}/documents", headers=leader)
+    assert listed.status_code == 200
+    assert listed.json["kinds"] == []
+
+
+@pytest.mark.committing
+def test_two_mediators_at_once_get_different_numbers(fresh_app):
+    year, numbers, errors = 2031, [], []
+    barrier = threading.Barrier(2)
+
+    def take():
+        try:
+            with fresh_app.app_context():
+                barrier.wait(timeout=10)
+                numbers.append(numbering.take("agreement", year))
+                db.session.commit()
+                db.session.remove()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(numbers) == [1, 2]
+    with fresh_app.app_context():
+        assert numbering.take("agreement", year) == 3
+        assert numbering.take("agreement", year + 1) == 1
+        db.session.rollback()
+
+
+START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # Monday 09:00 in the town
+
+
+def _reminders(case) -> list[Notification]:
+    return db.session.scalars(
+        select(Notification).where(
+            Notification.case_id == case.id, Notification.kind == "judicial_confirmation"
+        )
+    ).all()
+
+
+def test_the_confirmation_reminder_runs_from_the_agreements_signing(world):
+    """Resolved on 1 June, the agreement signed on 11 June: its 30 days end on 11 July,
+    and the reminder comes five days before that, not before 1 July."""
+    with clock.frozen_at(START):
+        case = case_in("in_progress", world)
+        agreement = documents.make(case, "agreement", actor=world.center)
+        documents.edit(
+            agreement,
+            {"signed_on": "2026-06-11"},
+            actor=world.center,
+            terms=[documents.TermDraft("赔偿八百元。")],
+        )
+        workflow.apply(
+            case, "resolve", actor=world.justice_handler, result_code="mediated", result_text="好"
+        )
+    with clock.frozen_at(START + timedelta(days=10)):
+        scans.attach(agreement, scans.prepare(_jpeg()), actor=world.center)
+    assert clock.local(agreement.signed_at).date().isoformat() == "2026-06-11"
+    with clock.frozen_at(START + timedelta(days=27)):  # 27 days after the result
+        sweep.run()
+    assert _reminders(case) == []
+    with clock.frozen_at(START + timedelta(days=36)):  # 25 days after the signing
+        sweep.run()
+    reminders = _reminders(case)
+    assert reminders
+    assert "07月11日" in reminders[0].body
+    with clock.frozen_at(START + timedelta(days=37)):
+        sweep.run()
+    assert len(_reminders(case)) == len(reminders)  # once
+
+
+def test_a_reopened_case_keeps_its_archive_number_and_retention_follows_the_rule(world):
+    closed = case_in("closed", world)
+    entry = archive.archive_of(closed)
+    year = clock.local(entry.archived_at).year
+    assert entry.number == f"〔{year}〕大档字第1号"
+    assert entry.retention == Retention.LONG  # the helpers resolve as mediated
+    workflow.apply(closed, "reopen", actor=world.center, reason="回访发现问题再次出现。")
+    for action, fields in (
+        ("dispatch", {"lead_department": world.justice.id}),
+        ("sign_for", {}),
+        ("resolve", {"result_code": "no_action_needed", "result_text": "经核实无需处置。"}),
+        ("verify", {}),
+        ("record_visit", {"outcome": "kept", "text": "已履行。"}),
+        ("close", {"closing_reason": "no_further_action"}),
+    ):
+        actor = world.justice_handler if action in ("sign_for", "resolve") else world.center
+        workflow.apply(closed, action, actor=actor, **fields)
+    again = archive.archive_of(closed)
+    assert again.id == entry.id
+    assert again.number == entry.number
+    assert again.retention == Retention.SHORT  # no agreement this time: kept short
+    hazard = case_in("closed", world, code="H01")
+    assert archive.archive_of(hazard).number == f"〔{year}〕大档字第2号"
+
+
+def test_the_desks_visit_form_asks_each_term(client, world, signin):
+    case = case_in("follow_up", world)
+    agreement = documents.make(case, "agreement", actor=world.center)
+    documents.edit(
+        agreement,
+        {},
+        actor=world.center,
+        terms=[documents.TermDraft("拆墙。"), documents.TermDraft("赔偿八百元。")],
+    )
+    first, second = agreement.terms
+    token = signin(world.center)
+    page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+    assert f'name="term_{first.id}"' in page
+    assert "赔偿八百元。" in page
+    client.post(
+        f"/admin/cases/{case.code}/actions/record_visit",
+        data={
+            "csrf_token": token,
+            "version": case.version,
+            "outcome": "broken",
+            "text": "赔偿款未付。",
+            f"term_{first.id}": "yes",
+            f"term_{second.id}": "no",
+        },
+    )
+    db.session.refresh(first)
+    db.session.refresh(second)
+    assert (first.kept, second.kept) == (True, False)
+    db.session.refresh(case)
+    assert case.status.value == "accepted"  # a broken agreement reopens the case
