@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 import uuid
 from contextlib import contextmanager
@@ -455,3 +457,49 @@ def test_db_upgrade_stops_when_its_backup_fails(tmp_path):
         assert "升级前的备份失败，未升级" in result.output
         assert "--no-backup" in result.output
         assert rows(old, "SELECT version_num FROM alembic_version") != [(revisions.head(),)]
+
+
+# --- The nightly timer -----------------------------------------------------------------
+
+DEPLOY = Path(__file__).parents[1] / "deploy"
+
+
+def unit_settings(name: str) -> dict[str, str]:
+    settings = {}
+    for line in (DEPLOY / name).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def test_the_nightly_backup_unit_backs_up_and_prunes_where_it_may_write():
+    service, timer = (
+        unit_settings("grid-report-backup.service"),
+        unit_settings("grid-report-backup.timer"),
+    )
+    sweep = unit_settings("grid-report-sweep.service")
+    program, *arguments = service["ExecStart"].split()
+    assert program == "/opt/grid-report/venv/bin/grid-report"
+    assert arguments[0] == "backup"
+    assert "--prune" in arguments
+    assert arguments[1].startswith(service["ReadWritePaths"] + "/")
+    for hardening in (
+        "User",
+        "EnvironmentFile",
+        "NoNewPrivileges",
+        "PrivateTmp",
+        "ProtectSystem",
+        "ProtectHome",
+        "ReadWritePaths",
+    ):
+        assert service[hardening] == sweep[hardening], hardening
+    assert timer["Persistent"] == "true"
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("no systemd-analyze here to read the timer's calendar")
+    parsed = subprocess.run(
+        [analyze, "calendar", timer["OnCalendar"]], capture_output=True, text=True, check=False
+    )
+    assert parsed.returncode == 0, parsed.stderr
+    assert "Asia/Shanghai" in parsed.stdout
