@@ -357,7 +357,7 @@ def forged(tmp_path: Path, **manifest) -> Path:
     """An archive whose checksums hold but whose manifest says what the test wants."""
     dump = tmp_path / "database.sqlite3"
     dump.write_bytes(b"not really a database")
-    writer = archive.Writer(tmp_path / "forged", datetime.now(UTC))
+    writer = archive.Writer(tmp_path / uuid.uuid4().hex, datetime.now(UTC))
     writer.add(dump, dump.name)
     fields = {
         "app_version": "9.9.9",
@@ -368,7 +368,7 @@ def forged(tmp_path: Path, **manifest) -> Path:
     return writer.finish(archive.Manifest(**(fields | manifest)))
 
 
-def test_an_archive_of_a_newer_schema_or_another_database_is_refused(tmp_path):
+def test_an_archive_of_a_newer_schema_format_or_another_database_is_refused(tmp_path):
     with instance(tmp_path, "new", migrated=False) as new:
         kind = new.config["DATABASE_URL"].split(":")[0].split("+")[0]
         newer = forged(tmp_path, revision="ffffffffffff", database=kind)
@@ -380,6 +380,9 @@ def test_an_archive_of_a_newer_schema_or_another_database_is_refused(tmp_path):
         refused = cli(new, "restore", str(forged(tmp_path, database=other)))
         assert refused.exit_code == 1
         assert f"来自 {other} 数据库" in refused.output
+        refused = cli(new, "restore", str(forged(tmp_path, database=kind, format=2)))
+        assert refused.exit_code == 1
+        assert "不认识的备份格式：2" in refused.output
         assert inspect_tables(new) == set()
 
 

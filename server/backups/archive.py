@@ -69,8 +69,15 @@ class Manifest:
     def from_json(cls, raw: bytes) -> Manifest:
         try:
             data = json.loads(raw)
+        except ValueError as error:
+            raise ArchiveBroken(f"清单（manifest.json）无法读取：{error}") from None
+        # The format first: a later format may carry fields this code does not know.
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else None
+            raise ArchiveBroken(f"不认识的备份格式：{found}（本程序认识 {FORMAT}）。")
+        try:
             return cls(**data)
-        except (ValueError, TypeError) as error:
+        except TypeError as error:
             raise ArchiveBroken(f"清单（manifest.json）无法读取：{error}") from None
 
 
@@ -132,6 +139,8 @@ class Writer:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
+        if self.path.exists():  # two backups in one second: keep the first, fail this one
+            raise FileExistsError(f"备份文件已存在：{self.path}")
         os.replace(self.temporary, self.path)
         _sync_directory(self.directory)  # the rename itself survives a power cut
         return self.path
@@ -195,8 +204,6 @@ def verify(archive: Path) -> Manifest:
     if hashlib.sha256(manifest_raw).hexdigest() != manifest_sum:
         raise ArchiveBroken("清单（manifest.json）的校验和不符：归档已损坏。")
     manifest = Manifest.from_json(manifest_raw)
-    if manifest.format != FORMAT:
-        raise ArchiveBroken(f"不认识的备份格式：{manifest.format}（本程序认识 {FORMAT}）。")
     listed = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.files}
     for name in sorted(set(listed) | set(digests)):
         if name not in digests:
