@@ -444,6 +444,8 @@ def restore_command(archive_file: str) -> None:
         raise click.ClickException(
             f"恢复失败，数据库未写入：{error}。修正后对同一个空实例再运行 grid-report restore。"
         ) from None
+    except backup_restore.NotMigrated as error:
+        raise click.ClickException(str(error)) from None
     manifest = restored.manifest
     click.echo(
         f"已恢复：{manifest.created_at} 的备份，照片 {restored.photos} 个文件，"

@@ -506,3 +506,31 @@ def test_the_nightly_backup_unit_backs_up_and_prunes_where_it_may_write():
     )
     assert parsed.returncode == 0, parsed.stderr
     assert "Asia/Shanghai" in parsed.stdout
+
+
+def test_a_restore_whose_migration_fails_says_what_stands_and_what_to_run(tmp_path, monkeypatch):
+    import flask_migrate
+
+    with instance(tmp_path, "old") as old:
+        codes = file_reports(old, 1)
+        previous = revisions.down_revision(revisions.head())
+        with old.app_context():
+            downgrade(revision=previous)
+        made = backup(old)
+        with instance(tmp_path, "new", migrated=False) as new:
+            real = flask_migrate.upgrade
+
+            def broken(*args, **kwargs):
+                raise RuntimeError("a migration failed")
+
+            monkeypatch.setattr(flask_migrate, "upgrade", broken)
+            result = cli(new, "restore", str(made))
+            assert result.exit_code == 1
+            assert "备份已完整恢复" in result.output
+            assert "grid-report db upgrade" in result.output
+            assert rows(new, "SELECT version_num FROM alembic_version") == [(previous,)]
+            monkeypatch.setattr(flask_migrate, "upgrade", real)
+            result = cli(new, "db", "upgrade")
+            assert result.exit_code == 0, result.output
+            assert rows(new, "SELECT version_num FROM alembic_version") == [(revisions.head(),)]
+            assert [c for (c,) in rows(new, "SELECT code FROM case_file")] == codes

@@ -23,6 +23,10 @@ class RestoreRefused(Exception):
     """The restore was refused before anything was written; the message says why."""
 
 
+class NotMigrated(Exception):
+    """The archive was restored whole, but migrating it to head failed."""
+
+
 @dataclass(frozen=True)
 class Restored:
     """What a restore did."""
@@ -83,7 +87,13 @@ def restore(archive_path: Path, *, database_url: str, media_root: Path, metadata
     migrated_from = None
     if manifest.revision != revisions.head():
         migrated_from = manifest.revision
-        upgrade()
+        try:
+            upgrade()  # one transaction: on failure the restored revision stands
+        except Exception as error:
+            raise NotMigrated(
+                f"备份已完整恢复（数据库版本 {manifest.revision}），但迁移到当前版本失败："
+                f"{type(error).__name__}。修正后运行 grid-report db upgrade。"
+            ) from error
     return Restored(manifest, photos, migrated_from)
 
 
