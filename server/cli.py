@@ -1,8 +1,10 @@
 """The `grid-report` command: Flask's CLI group with our commands.
 
-`grid-report db upgrade` (Flask-Migrate), `seed-demo`, `create-user`, `case CODE`.
-Each command is one unit of work (server/db/unit.py): it commits once at the end, or
-not at all; `init_app` makes it so for every command here.
+`grid-report db upgrade` (Flask-Migrate's, backing up first), `seed-demo`,
+`create-user`, `case CODE`, `backup`, `restore`. Each command is one unit of work
+(server/db/unit.py): it commits once at the end, or not at all; `init_app` makes it so
+for every command here but the backups', which work through connections of their own
+(a snapshot is one read transaction, a restore one load).
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import click
-from flask import Flask, current_app, render_template
-from flask.cli import FlaskGroup
+import flask_migrate
+from flask import Flask, current_app, g, render_template
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate.cli import db as migrate_group
 from sqlalchemy import func, select
 
-from server import demo
+from server import backups, demo
+from server.backups import database as backup_database
+from server.backups import restore as backup_restore
 from server.cases.lookup import find_case
 from server.cases.workflow import ACTIONS
 from server.db import db, unit
@@ -362,6 +368,137 @@ def schedule_command(every: float, times: int) -> None:
         time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
+@click.command("backup")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Then delete the archives the retention rule does not keep (7 daily, 4 weekly, "
+    "12 monthly).",
+)
+def backup_command(directory: str | None, prune: bool) -> None:
+    """Back up the database and the photos into one archive in DIRECTORY (default
+    BACKUP_DIR), while the app serves."""
+    config = current_app.config
+    target = Path(directory or config["BACKUP_DIR"])
+    try:
+        made = backups.make(
+            target, database_url=config["DATABASE_URL"], media_root=Path(config["MEDIA_ROOT"])
+        )
+    except (OSError, backup_database.DatabaseError) as error:
+        raise click.ClickException(f"备份失败：{error}") from None
+    manifest = made.manifest
+    click.echo(
+        f"备份完成：{made.path}（数据库版本 {manifest.revision}，快照于 {manifest.snapshot_at}，"
+        f"文件 {len(manifest.files)} 个）"
+    )
+    if manifest.photos_missing:
+        click.echo(
+            f"注意：数据库引用的 {len(manifest.photos_missing)} 张照片在照片目录中已不存在，"
+            "未能备份。",
+            err=True,
+        )
+    if prune:
+        removed = backups.prune(target, zone=config["TZ"])
+        click.echo(f"按保留规则删除旧备份 {len(removed)} 份。")
+
+
+@click.command("backup-verify")
+@click.argument("archive_file", type=click.Path(exists=True, dir_okay=False))
+def backup_verify_command(archive_file: str) -> None:
+    """Read a backup archive whole and check every file against its manifest (exit 1 if
+    anything does not match)."""
+    try:
+        manifest = backups.verify(Path(archive_file))
+    except backups.ArchiveBroken as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"备份完好：{len(manifest.files)} 个文件校验一致；{manifest.database} 数据库，"
+        f"版本 {manifest.revision}，生成于 {manifest.created_at}"
+        f"（grid-report {manifest.app_version}）。"
+    )
+
+
+@click.command("restore")
+@click.argument("archive_file", type=click.Path(exists=True, dir_okay=False))
+def restore_command(archive_file: str) -> None:
+    """Restore a backup archive into this instance, which must be empty (a new database
+    and an empty MEDIA_ROOT); migrate it to head when it is older. Stop the service
+    first."""
+    config = current_app.config
+    # The load writes through connections of its own: none of the app's may hold a
+    # transaction open on the tables it replaces.
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        restored = backup_restore.restore(
+            Path(archive_file),
+            database_url=config["DATABASE_URL"],
+            media_root=Path(config["MEDIA_ROOT"]),
+            metadata=db.metadata,
+            upgrade=flask_migrate.upgrade,
+        )
+    except (backup_restore.RestoreRefused, backups.ArchiveBroken) as error:
+        raise click.ClickException(f"未恢复：{error}") from None
+    except backup_database.DatabaseError as error:
+        raise click.ClickException(
+            f"恢复失败，数据库未写入：{error}。修正后对同一个空实例再运行 grid-report restore。"
+        ) from None
+    except backup_restore.NotMigrated as error:
+        raise click.ClickException(str(error)) from None
+    manifest = restored.manifest
+    click.echo(
+        f"已恢复：{manifest.created_at} 的备份，照片 {restored.photos} 个文件，"
+        f"数据库版本 {manifest.revision}。"
+    )
+    if restored.migrated_from:
+        click.echo("备份的数据库结构较旧，已迁移到当前版本。")
+
+
+@click.option(
+    "--no-backup", is_flag=True, help="Migrate without backing up first (not recommended)."
+)
+@with_appcontext
+def _upgrade_with_backup(directory, sql, tag, x_arg, revision, no_backup) -> None:
+    """Upgrade to a later version, after backing up a database that holds data."""
+    if not sql and not no_backup:
+        config = current_app.config
+        try:
+            made = backups.before_upgrade(
+                db.engine,
+                Path(config["BACKUP_DIR"]),
+                database_url=config["DATABASE_URL"],
+                media_root=Path(config["MEDIA_ROOT"]),
+            )
+        except (OSError, backup_database.DatabaseError) as error:
+            raise click.ClickException(
+                f"升级前的备份失败，未升级：{error}。修正后重试；确需不备份就升级，加 --no-backup。"
+            ) from None
+        if made is not None:
+            click.echo(f"升级前已备份：{made.path}")
+    flask_migrate.upgrade(directory or g.directory, revision, sql, tag, x_arg or g.x_arg)
+
+
+def _migrate_group() -> click.Group:
+    """Flask-Migrate's `db` group with its `upgrade` backing up first (a copy: the
+    library's own group is left as it is)."""
+    upstream = migrate_group.commands["upgrade"]
+    upgrade = click.Command(
+        "upgrade",
+        callback=_upgrade_with_backup,
+        params=[*upstream.params, *_upgrade_with_backup.__click_params__],
+        help="Upgrade to a later version; a database behind head is backed up first "
+        "(into BACKUP_DIR).",
+    )
+    return click.Group(
+        "db",
+        callback=migrate_group.callback,
+        params=list(migrate_group.params),
+        help=migrate_group.help,
+        commands={**migrate_group.commands, "upgrade": upgrade},
+    )
+
+
 def _one_unit_each(command: click.Command) -> click.Command:
     """Make `command` (and a group's commands) one unit of work each."""
     if isinstance(command, click.Group):
@@ -392,3 +529,7 @@ def init_app(app: Flask) -> None:
         identity_group,
     ):
         app.cli.add_command(_one_unit_each(command))
+    # Not units of work: they open connections of their own (see the module's note).
+    for command in (backup_command, backup_verify_command, restore_command):
+        app.cli.add_command(command)
+    app.cli.add_command(_migrate_group())

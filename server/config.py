@@ -72,6 +72,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "QR_SUBMIT_LIMIT_PER_VILLAGE": ("120/hour", str),
     "TRACKING_LIMIT_PER_ADDRESS": ("60/hour", str),
     "MEDIA_ROOT": (None, str),
+    # Where `grid-report backup` (without a folder) and `db upgrade`'s backup before it
+    # migrates put their archives; None: instance/backups.
+    "BACKUP_DIR": (None, str),
     # Screening duty (排查): at least this many per village per week and per month.
     "SCREENINGS_PER_WEEK": (1, int),
     "SCREENINGS_PER_MONTH": (2, int),
@@ -142,6 +145,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"
     if not config["MEDIA_ROOT"]:
         config["MEDIA_ROOT"] = str(Path(instance_path) / "media")
+    if not config["BACKUP_DIR"]:
+        config["BACKUP_DIR"] = str(Path(instance_path) / "backups")
     # Admin cookies only over HTTPS in production (nginx terminates TLS).
     config.setdefault("SESSION_COOKIE_SECURE", config["ENV"] == "production")
     # Request bounds: one photo and a few form fields per request (the villager's form,
