@@ -14,6 +14,7 @@ from admin import (  # noqa: F401
     cases,
     figures,
     inbox,
+    league,
     ledgers,
     manage,
     queue,

@@ -314,3 +314,52 @@ def test_the_workbook_and_the_bulletin_hold_the_same_numbers(september, world):
     assert "排名前三的是测试派出所（87.0分）、测试司法所（68.5分）" in text
     assert "测试派出所（按时签收率50.0%，低于95%，退回率33.3%，高于10%）" in text
     assert "予以通报" in text
+
+
+def test_the_pages_excel_and_standards_form(client, signin, september, world):
+    with clock.frozen_at(READ_AT):
+        signin(world.center)
+        page = client.get("/admin/league?value=2026-09").get_data(as_text=True)
+        assert "2026年9月考核" in page
+        assert "部门考核排名" in page
+        assert "网格员考核排名" in page
+        assert "不参与排名" in page
+        response = client.get("/admin/league.xlsx?value=2026-09")
+        assert response.status_code == 200
+        assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
+        book = load_workbook(io.BytesIO(response.data))
+        assert book.sheetnames[0] == "部门考核"
+        bulletin = client.get("/admin/league/bulletin?value=2026-09").get_data(as_text=True)
+        assert "关于2026年9月矛盾纠纷排查调处工作考核情况的通报" in bulletin
+        assert "2026年9月，全镇共收到各类报告5件次" in bulletin
+        # The center reads the tables; the standards are the system admin's.
+        assert client.get("/admin/league/standards").status_code == 403
+
+        token = signin(world.admin)
+        assert client.get("/admin/league/standards").status_code == 200
+        form = {"csrf_token": token}
+        for key, rule in lg.DEFAULTS.items():
+            form |= {
+                f"{key}_weight": rule.weight,
+                f"{key}_pass_mark": rule.pass_mark,
+                f"{key}_min_sample": 1,
+            }
+        form["sign_for_pass_mark"] = "50"
+        form["return_pass_mark"] = "50"
+        saved = client.post("/admin/league/standards", data=form, follow_redirects=True)
+        assert "考核标准已保存" in saved.get_data(as_text=True)
+        wrong = client.post(
+            "/admin/league/standards", data=form | {"resolve_weight": "很多"}, follow_redirects=True
+        )
+        assert "按时办结率：请填写数字" in wrong.get_data(as_text=True)
+
+        signin(world.leader)
+        page = client.get("/admin/league?value=2026-09").get_data(as_text=True)
+    # Under the admin's new marks the police station passes.
+    police = page[page.index("测试派出所") :][:1500]
+    assert "达标" in police
+    assert "未达标" not in police.split("</tr>")[0]
+    assert [e.action for e in AuditEntry.query.filter(AuditEntry.action.like("league.%"))] == [
+        "league.exported",
+        "league.standards_changed",
+    ]
