@@ -568,7 +568,8 @@ def bulletin(league: League) -> list[str]:
         top = [r for r in ranked if r.rank <= 3]
         head = "、".join(f"{r.name}（{r.score:.1f}分）" for r in top)
         failed = [r for r in ranked if r.failed]
-        text = f"{who}考核：{len(ranked)}个{who}参与排名，排名前三的是{head}"
+        lead = "排名前三的是" if len(ranked) > 3 else "排名依次为"
+        text = f"{who}考核：{len(ranked)}个{who}参与排名，{lead}{head}"
         if failed:
             items = "；".join(f"{r.name}（{'，'.join(r.failed)}）" for r in failed)
             text += f"；未达标的有{items}，予以通报。"
