@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.db import db
-from tests.browser.conftest import shot, sign_in
+from tests.browser.conftest import OUTPUT, shot, sign_in
 from tests.factories import build_world
 from tests.test_league import build_september
 
@@ -34,3 +34,28 @@ def test_the_months_league_table(desk, live, fresh_app):
     page.wait_for_selector("h1:has-text('考核情况的通报')")
     assert "2026年9月，全镇共收到各类报告5件次" in page.inner_text("body")
     shot(page, "admin-league-2-bulletin")
+
+
+def test_the_joint_meetings_brief_prints_on_a4(desk, live, fresh_app):
+    with fresh_app.app_context():
+        build_september(build_world())
+        db.session.commit()
+        db.session.remove()
+    page = desk()
+    sign_in(page, live, "t_center")
+    page.goto(f"{live}/admin/brief?value=2026-09")
+    page.wait_for_selector("h1:has-text('党委联席会不稳定因素研判')")
+    text = page.inner_text("body")
+    assert "2026年9月，全镇共收到各类报告5件次" in text
+    assert "西村（1次）" in text
+    shot(page, "admin-brief-1-september")
+    # Each item's cases are a click away: the overdue one (E, never signed for).
+    page.get_by_role("link", name="全部", exact=False).first.click()
+    page.wait_for_selector("h1:has-text('的案件')")
+    assert page.locator("table.queue tbody tr").count() >= 1
+    page.go_back()
+    page.emulate_media(media="print")
+    assert not page.locator(".screen-only").first.is_visible()
+    pdf = page.pdf(format="A4")
+    (OUTPUT / "admin-brief-1-september.pdf").write_bytes(pdf)
+    assert pdf.startswith(b"%PDF")
