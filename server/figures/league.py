@@ -257,10 +257,10 @@ def _event_key(kind: str):
         return User.department_id, [(User, User.id == E.actor_id)]
     if kind == VILLAGE:
         return E.village_id, []
-    return user_grid.c.user_id, [
-        (Case, Case.id == E.case_id),
-        (user_grid, user_grid.c.grid_id == Case.grid_id),
-    ]
+    # A grid worker's: by the case's grid, handed to the grid's workers afterwards
+    # (`_by_worker`); joined to user_grid in SQL, SQLite would start from the grids and
+    # read every case of each.
+    return Case.grid_id, [(Case, Case.id == E.case_id)]
 
 
 def _case_key(kind: str):
@@ -269,7 +269,7 @@ def _case_key(kind: str):
         return Case.lead_department_id, []
     if kind == VILLAGE:
         return Case.village_id, []
-    return user_grid.c.user_id, [(user_grid, user_grid.c.grid_id == Case.grid_id)]
+    return Case.grid_id, []
 
 
 def _grouped(key, joins, base, columns, where) -> dict[int, tuple]:
@@ -390,6 +390,8 @@ def _counts(kind: str, start: datetime, end: datetime) -> dict[str, dict[int, tu
     out["return"] = over(returns, dispatched)
     out["reopen"] = over(reopened, resolved)
     out["satisfaction"] = dict(answers)
+    if kind == GRID_WORKER:
+        out = {key: _by_worker(units) for key, units in out.items()}
     if kind != DEPARTMENT:
         owner = Screening.village_id if kind == VILLAGE else Screening.user_id
         out["screening"] = {
@@ -403,6 +405,18 @@ def _counts(kind: str, start: datetime, end: datetime) -> dict[str, dict[int, tu
             ).items()
         }
     return {k: {u: tuple(v) for u, v in units.items()} for k, units in out.items()}
+
+
+def _by_worker(by_grid: dict) -> dict[int, tuple[int, int]]:
+    """Counts by grid as counts by grid worker (a worker of several grids adds them up)."""
+    out: dict[int, list[int]] = {}
+    for user_id, grid_id in db.session.execute(select(user_grid.c.user_id, user_grid.c.grid_id)):
+        if grid_id in by_grid:
+            total = out.setdefault(user_id, [0, 0])
+            part, whole = by_grid[grid_id]
+            total[0] += part
+            total[1] += whole
+    return {user: tuple(pair) for user, pair in out.items()}
 
 
 def _units(kind: str, start: datetime) -> list[tuple[int, str, str]]:
