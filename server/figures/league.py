@@ -159,18 +159,28 @@ def set_standards(new: dict[str, Standard], *, actor: User, ip: str | None = Non
         row.weight, row.pass_mark, row.min_sample = item.weight, item.pass_mark, item.min_sample
         row.updated_at, row.updated_by_id = now, actor.id
         db.session.add(row)
-    changed = {
-        key: {"from": vars(before[key]), "to": vars(item)}
+    # In words, as the auditor reads them (the audit page shows a detail as it is).
+    changed = "；".join(
+        f"{MEASURES[key].label}："
+        + "，".join(
+            f"{word}{getattr(before[key], name):g}→{getattr(item, name):g}"
+            for name, word in (
+                ("weight", "权重"),
+                ("pass_mark", "达标线"),
+                ("min_sample", "最少件数"),
+            )
+            if getattr(before[key], name) != getattr(item, name)
+        )
         for key, item in new.items()
         if before[key] != item
-    }
+    )
     audit.record(
         "league.standards_changed",
         actor=actor,
         object_type="league_standard",
         object_id="all",
         ip=ip,
-        changed=changed,
+        standards=changed or "未改动",
     )
 
 
