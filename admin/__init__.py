@@ -16,6 +16,7 @@ from admin import (  # noqa: F401
     dead_letters,
     figures,
     inbox,
+    league,
     ledgers,
     manage,
     queue,

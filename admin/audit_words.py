@@ -106,6 +106,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "ledger.": ("台账", {"ledger.exported": "导出台账"}),
     "report.": ("统计报告", {"report.exported": "导出统计报告"}),
     "notification.": ("消息发送", {"notification.resend": "重新发送投递失败的消息"}),
+    "league.": (
+        "考核",
+        {"league.exported": "导出考核排名", "league.standards_changed": "修改考核标准"},
+    ),
 }
 ACTIONS: dict[str, str] = {
     code: label for _g, (_n, items) in GROUPS.items() for code, label in items.items()
@@ -123,6 +127,8 @@ OBJECTS: dict[str, str] = {
     "ledger": "台账",
     "report": "统计报告",
     "notification": "消息",
+    "league": "考核排名",
+    "league_standard": "考核标准",
 }
 
 DETAILS: dict[str, str] = {
@@ -159,6 +165,7 @@ DETAILS: dict[str, str] = {
     "period": "期间",
     "created": "新建",
     "changed": "修改",
+    "standards": "考核标准的改动",
     "faults": "错误",
     # What the search branch records with case.search_identity (its label comes with it).
     "by": "按",

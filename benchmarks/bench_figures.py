@@ -4,8 +4,8 @@ Seeds a fresh SQLite database with N cases spread over five years, each with the
 of its life (most of them closed), keeps the monthly figures as the sweep does, then
 prints how long statistics.compute takes for last year, this year so far, last month and
 this month (goals, issue 7: a year under 1 s and a month under 300 ms at 1,000,000
-cases), and the time and peak extra memory of exporting 100,000 cases' ledger (goal:
-under 200 MB).
+cases), the month's league tables and joint meeting's brief (issue 19, no goal), and
+the time and peak extra memory of exporting 100,000 cases' ledger (goal: under 200 MB).
 
     .venv/bin/python benchmarks/bench_figures.py [--cases 1000000] [--export 100000]
 """
@@ -25,9 +25,9 @@ from town import demo_town, status_kb
 
 from server import create_app
 from server.db import db
-from server.figures import ledgers, partials, statistics
+from server.figures import brief, league, ledgers, partials, statistics
 from server.infra import clock
-from server.models import Case, CaseEvent, Department, DepartmentKind, Village
+from server.models import Case, CaseEvent, Department, DepartmentKind, Grid, User, Village
 
 ACTIONS = [
     ("accept", "accept", "accepted"),
@@ -46,6 +46,14 @@ def seed(count: int) -> None:
     justice = db.session.scalar(
         select(Department.id).where(Department.kind == DepartmentKind.JUSTICE_OFFICE)
     )
+    # Who signs for and resolves (the league tables count a department by its members),
+    # and each village's grid (a grid worker's table counts their grids' cases).
+    handler = db.session.scalar(select(User.id).where(User.department_id == justice).limit(1))
+    grids = dict(
+        db.session.execute(
+            select(Grid.village_id, db.func.min(Grid.id)).group_by(Grid.village_id)
+        ).all()
+    )
     first_id = (db.session.scalar(select(db.func.max(Case.id))) or 0) + 1
     rng = random.Random(11)  # noqa: S311 - synthetic data
     now = datetime.now(UTC)
@@ -60,7 +68,8 @@ def seed(count: int) -> None:
                 "id": case_id,
                 "code": f"F{i:011d}",
                 "source": "grid_worker",
-                "village_id": rng.choice(villages),
+                "village_id": (village_id := rng.choice(villages)),
+                "grid_id": grids.get(village_id),
                 "category_id": rng.choice(categories),
                 "severity": "general",
                 "risk_level": "yellow",
@@ -130,6 +139,7 @@ def seed(count: int) -> None:
                         "internal": False,
                         "step": step_name,
                         "step_due_at": due,
+                        "actor_id": handler if action in ("sign_for", "resolve") else None,
                         "result": result,
                         "seconds_since_report": int((moment - created).total_seconds()),
                         **facts,
@@ -225,6 +235,15 @@ def main() -> None:
                 timed(
                     f"dashboard, {period.label} (goal < {goal})",
                     lambda p=period: statistics.compute(p),
+                )
+            for period in (last_month, this_month):
+                timed(
+                    f"league tables (考核), {period.label}",
+                    lambda p=period: league.compute(p),
+                )
+                timed(
+                    f"joint meeting's brief (研判), {period.label}",
+                    lambda p=period: brief.compute(p),
                 )
             village = db.session.scalar(select(Village.id).limit(1))
             timed(

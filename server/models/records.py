@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -222,3 +223,18 @@ class JobRun(db.Model):
     # The kind of error only (an exception's class or a code): never a message, which may
     # quote a row's values.
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class LeagueStandard(db.Model):
+    """One measure of the monthly league tables (考核), as the system admin set it: its
+    weight in the score, its pass mark (a percentage, or screenings a month), and the
+    fewest cases it is judged on (server/figures/league.py holds the defaults)."""
+
+    __tablename__ = "league_standard"
+
+    measure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    weight: Mapped[int] = mapped_column(Integer)
+    pass_mark: Mapped[float] = mapped_column(Float)
+    min_sample: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

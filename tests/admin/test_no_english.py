@@ -144,6 +144,10 @@ def test_no_english_on_any_page_of_the_menu(client, town, username):
     if user.role in (Role.CENTER, Role.LEADER):  # the system admin's figures list no cases
         dashboard = client.get("/admin/dashboard").get_data(as_text=True)
         pages += _links(dashboard, r'href="(/admin/counted\?[^"]*)"')[:3]
+        # The joint meeting's brief links each item to its cases; the 考核 to its 通报.
+        brief = client.get("/admin/brief").get_data(as_text=True)
+        pages += _links(brief, r'href="(/admin/brief/cases\?[^"]*)"')[:3]
+        pages += ["/admin/league/bulletin"]
     if user.role in (Role.ADMIN, Role.SECURITY_ADMIN):  # linked from 村与二维码 / 账号
         pages += ["/admin/setup"]
     if user.role in (Role.ADMIN, Role.CENTER):
