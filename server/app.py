@@ -1,0 +1,51 @@
+"""The app factory: configuration, the database, the core's routes (/healthz, /metrics),
+the command line, and the surfaces named by the SURFACES setting."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import import_string
+
+from server import config as config_module
+from server.db import db, migrate
+from server.db import init_app as init_database
+from server.db.unit import App
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: typed defaults, then the environment, then `overrides`."""
+    instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
+    app = App(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(config_module.load(app.instance_path, overrides))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+
+    # Here, not at the top: `server.cli` builds the app with this factory.
+    from server import cli, health, metrics
+    from server.infra import logs
+
+    # Before Flask's logger is first asked for: it adds its own plain-text handler when
+    # the root logger has none.
+    logs.configure(str(app.config["LOG_FORMAT"]))
+    logs.redact_tracking(app.logger)
+    init_database(app)
+    health.init_app(app)
+    metrics.init_app(app)
+    cli.init_app(app)
+
+    for name in filter(None, (s.strip() for s in str(app.config["SURFACES"]).split(","))):
+        import_string(name).init_app(app)
+    if int(app.config["PROXY_COUNT"]) > 0:
+        # Behind nginx every request comes from 127.0.0.1: take the client's address (rate
+        # limits, the audit log) and scheme from the headers our own proxy sets.
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+    return app

@@ -1,0 +1,324 @@
+"""The case file (案卷) as one PDF: cover, table of contents, the mediation papers, the
+timeline and the photos, with a Chinese font from the machine embedded as a subset.
+
+Why fpdf2: it is pure Python (a wheel with no compiled part, so the town's offline
+wheelhouse needs nothing built), actively kept (releases through 2026), draws tables,
+images, outlines and a table of contents itself, and embeds TrueType fonts — .ttc
+collections too — as subsets with ToUnicode maps, so a 16 kB page of Chinese stays
+searchable and its text can be extracted (the tests read it back with pypdf). ReportLab
+would do as well but asks for more code per page; WeasyPrint would let us print the HTML
+views but needs Debian's pango stack beside it.
+
+The font is the first file of CASEFILE_FONT_PATHS that exists (Debian's
+fonts-wqy-microhei by default). The file is made for the person asking, never cached:
+the informant of a confidential case is on its cover for the center alone, and every
+download is audited.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+
+from flask import current_app
+from fpdf import FPDF
+from fpdf.enums import WrapMode, XPos, YPos
+
+from server.casefile import archive, documents
+from server.cases import access, operations, workflow
+from server.infra import clock, codes
+from server.infra.errors import ServiceUnavailable
+from server.infra.storage import storage
+from server.models import Case, CaseDocument, DocumentKind, User
+from server.trust import audit
+
+FONT = "cjk"
+MARGIN = 20  # mm, as the papers are printed
+LINE = 7
+
+
+def font_path() -> Path:
+    """The first configured font file that exists; 503 if the machine has none."""
+    for candidate in str(current_app.config["CASEFILE_FONT_PATHS"]).split(","):
+        path = Path(candidate.strip())
+        if candidate.strip() and path.is_file():
+            return path
+    raise ServiceUnavailable(
+        "服务器缺少中文字体，无法生成案卷（请安装 fonts-wqy-microhei）。", code="font_missing"
+    )
+
+
+def _moment(value: datetime | None) -> str:
+    return clock.local(value).strftime("%Y年%m月%d日 %H:%M") if value else "—"
+
+
+def _day(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    local = clock.local(value)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+ACTION_LABELS = {
+    "submit": "上报",
+    **{a: t.label for a, t in workflow.ACTIONS.items()},
+    **{a: label for a, (_s, label) in workflow.REPORTER_ACTIONS.items()},
+    **workflow.SYSTEM_ACTIONS,
+    **workflow.PAPERWORK_ACTIONS,
+}
+
+
+class _File(FPDF):
+    def __init__(self, title: str):
+        super().__init__(format="A4")
+        self.file_title = title
+        self.set_margins(MARGIN, MARGIN, MARGIN)
+        self.set_auto_page_break(True, margin=MARGIN)
+        font = font_path()
+        # One face serves both weights: the collection has no bold of its own.
+        self.add_font(FONT, fname=font)
+        self.add_font(FONT, style="B", fname=font)
+        self.set_font(FONT, size=11)
+        self.set_title(title)
+        self.set_creator("网格事件上报与矛盾纠纷调处")
+
+    def footer(self):
+        self.set_y(-12)
+        self.set_font(FONT, size=8)
+        self.cell(0, 6, f"{self.file_title} · 第{self.page_no()}页", align="C")
+
+    def heading(self, text: str, size: int = 16):
+        self.set_x(self.l_margin)  # the contents are drawn late, from wherever x was left
+        self.set_font(FONT, "B", size)
+        self.multi_cell(0, 10, text, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_font(FONT, size=11)
+
+    def para(self, text: str, size: int = 11, align: str = "L"):
+        self.set_x(self.l_margin)
+        self.set_font(FONT, size=size)
+        self.multi_cell(
+            0,
+            LINE,
+            text or "",
+            align=align,
+            wrapmode=WrapMode.CHAR,
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+
+    def pairs(self, rows: list[tuple[str, str]], widths=(40, 130)):
+        with self.table(
+            col_widths=widths,
+            first_row_as_headings=False,
+            line_height=LINE,
+            wrapmode=WrapMode.CHAR,
+            text_align="LEFT",
+        ) as table:
+            for label, value in rows:
+                row = table.row()
+                row.cell(label)
+                row.cell(value or "—")
+
+
+def build(case: Case, *, viewer: User, ip: str | None = None) -> bytes:
+    """The case file of `case` as `viewer` may read it; the download is audited."""
+    entry = archive.archive_of(case)
+    town = current_app.config.get("TOWN_NAME") or ""
+    pdf = _File(f"{town}矛盾纠纷调处化解案卷 {codes.display(case.code)}")
+    papers = documents.documents_of(case)
+    _cover(pdf, case, entry, viewer, ip, town)
+    pdf.insert_toc_placeholder(_contents, pages=1, allow_extra_pages=True)
+    for paper in papers:
+        _paper(pdf, paper)
+    _timeline(pdf, case, viewer)
+    _photos(pdf, case)
+    audit.record(
+        "casefile.downloaded",
+        actor=viewer,
+        object_type="case",
+        object_id=case.code,
+        ip=ip,
+        archive_number=entry.number if entry else None,
+    )
+    return bytes(pdf.output())
+
+
+def _cover(pdf: _File, case: Case, entry, viewer: User, ip, town: str) -> None:
+    pdf.add_page()
+    pdf.ln(20)
+    pdf.heading(town, 18)
+    pdf.heading("矛盾纠纷调处化解案卷", 26)
+    pdf.ln(12)
+    parties = "；".join(f"{p.side.label}：{p.name}" for p in case.parties) or "—"
+    handler = "、".join(
+        n
+        for n in (
+            case.lead_department.name if case.lead_department else None,
+            case.handler.display_name if case.handler else None,
+        )
+        if n
+    )
+    if not handler:  # closed: the departments let go; the last lead is on the assignments
+        leads = [a for a in case.assignments if a.role.value == "lead"]
+        handler = leads[-1].department.name if leads else "—"
+    retention = (
+        f"{entry.retention.label}（{archive.RETENTION_YEARS[entry.retention]}年，{entry.note}）"
+        if entry
+        else "—"
+    )
+    rows = [
+        ("卷号", entry.number if entry else "未归档"),
+        ("案件编号", codes.display(case.code)),
+        ("类别", f"{case.category.name}（{case.category.group.label}）"),
+        ("村", case.village.name),
+        ("当事人", parties),
+        ("案由", case.description),
+        ("上报日期", _day(case.created_at)),
+        ("受理日期", _day(case.accepted_at)),
+        ("办结日期", _day(case.resolved_at)),
+        ("结案日期", _day(case.closed_at)),
+        ("承办单位及人员", handler),
+        ("办理结果", f"{case.result_code.label}：{case.result_text}" if case.result_code else "—"),
+        ("结案原因", case.closing_reason.label if case.closing_reason else "—"),
+        ("归档日期", _day(entry.archived_at) if entry else "—"),
+        ("保管期限", retention),
+    ]
+    if access.can_see_informant(viewer, case):
+        informant = access.reveal_informant(case, actor=viewer, ip=ip)  # audited
+        who = (
+            "匿名"
+            if informant is None
+            else " ".join(v for v in (informant["name"], informant["phone"]) if v)
+        )
+        rows.append(("举报人（仅调处中心可见）", who or "匿名"))
+    pdf.pairs(rows)
+    pdf.ln(6)
+    pdf.para(f"制卷时间：{_moment(clock.now())}    制卷人：{viewer.display_name}", size=9)
+
+
+def _contents(pdf: FPDF, outline) -> None:
+    pdf.heading("卷内目录", 18)
+    pdf.ln(4)
+    with pdf.table(
+        col_widths=(15, 125, 30),
+        line_height=LINE,
+        text_align=("CENTER", "LEFT", "CENTER"),
+        wrapmode=WrapMode.CHAR,
+    ) as table:
+        head = table.row()
+        for text in ("序号", "题名", "页号"):
+            head.cell(text)
+        for number, section in enumerate(outline, start=1):
+            row = table.row()
+            row.cell(str(number))
+            row.cell(section.name)
+            row.cell(str(section.page_number))
+
+
+def _value(spec: documents.Field, content: dict) -> str:
+    value = content.get(spec.name) or ""
+    return documents.as_chinese_date(value) if spec.kind == "date" else value
+
+
+def _paper(pdf: _File, paper: CaseDocument) -> None:
+    template = documents.TEMPLATES[paper.kind]
+    title = template.title
+    if paper.kind == DocumentKind.APPLICATION and paper.content.get("manner") == "口头申请":
+        title = "人民调解口头申请记录"
+    pdf.add_page()
+    pdf.start_section(f"{title}（{paper.number}）")
+    pdf.heading(title, 18)
+    pdf.para(paper.number, size=11, align="R")
+    pdf.ln(2)
+    rows = [(f.label, _value(f, paper.content)) for f in template.fields if f.name != "signed_on"]
+    pdf.pairs(rows)
+    if paper.kind == DocumentKind.AGREEMENT:
+        pdf.ln(4)
+        pdf.para("经调解，双方自愿达成如下协议：")
+        with pdf.table(
+            col_widths=(12, 78, 40, 20, 20),
+            line_height=LINE,
+            wrapmode=WrapMode.CHAR,
+            text_align="LEFT",
+        ) as table:
+            head = table.row()
+            for text in ("序号", "协议内容", "履行方式", "履行期限", "回访核实"):
+                head.cell(text)
+            for term in paper.terms:
+                row = table.row()
+                row.cell(str(term.position))
+                row.cell(term.text)
+                row.cell(term.performance or "—")
+                row.cell(documents.as_chinese_date(term.due_on.isoformat()) if term.due_on else "—")
+                row.cell({True: "已履行", False: "未履行", None: "未回访"}[term.kept])
+    for text in template.fixed:
+        pdf.ln(2)
+        pdf.para(text)
+    pdf.ln(6)
+    for line in template.signatures:
+        pdf.para(f"{line}：________________        日期：____年____月____日")
+        pdf.ln(1)
+    if template.dated_by:
+        pdf.para(documents.as_chinese_date(paper.content.get(template.dated_by)), align="R")
+    for scan in paper.scans:
+        pdf.ln(2)
+        kind = "PDF 扫描件" if scan.content_type == "application/pdf" else "照片"
+        pdf.para(
+            f"签字件（{kind}）已存档：{_moment(scan.created_at)}，上传人"
+            f"{scan.uploaded_by.display_name}，校验值 {scan.sha256[:16]}",
+            size=9,
+        )
+        if scan.content_type.startswith("image/"):
+            _image(pdf, storage().get(scan.storage_key), width=170)
+
+
+def _timeline(pdf: _File, case: Case, viewer: User) -> None:
+    pdf.add_page()
+    pdf.start_section("办理过程（时间线）")
+    pdf.heading("办理过程", 18)
+    with pdf.table(
+        col_widths=(32, 22, 26, 20, 70),
+        line_height=6,
+        wrapmode=WrapMode.CHAR,
+        text_align="LEFT",
+    ) as table:
+        head = table.row()
+        for text in ("时间", "环节", "办理人", "状态", "说明"):
+            head.cell(text)
+        for event in operations.timeline(case, viewer=viewer):
+            row = table.row()
+            row.cell(_moment(event.at))
+            row.cell(ACTION_LABELS.get(event.action, "其他"))
+            who = (
+                event.actor.display_name
+                if event.actor
+                else ("系统" if event.actor_role == "system" else "群众")
+            )
+            row.cell(who)
+            row.cell(event.to_status.label)
+            data = event.data or {}
+            parts = [workflow.VISIT_OUTCOMES.get(data.get("outcome"), "")]
+            parts.append(event.note or "")
+            if isinstance(data.get("terms"), dict):
+                parts += [
+                    f"{text.rstrip('。')}：{'已履行' if kept else '未履行'}"
+                    for text, kept in data["terms"].items()
+                ]
+            row.cell("；".join(p.rstrip("。") for p in parts if p))
+
+
+def _photos(pdf: _File, case: Case) -> None:
+    pdf.add_page()
+    pdf.start_section("照片")
+    pdf.heading("照片", 18)
+    if not case.photos:
+        pdf.para("本案无照片。")
+    for number, photo in enumerate(case.photos, start=1):
+        pdf.para(f"照片{number}：{_moment(photo.created_at)}", size=9)
+        _image(pdf, storage().get(photo.storage_key), width=120)
+        pdf.ln(4)
+
+
+def _image(pdf: _File, data: bytes, *, width: float) -> None:
+    pdf.image(io.BytesIO(data), w=width)
