@@ -150,11 +150,10 @@ if [ -z "$DATABASE_URL" ] && ! has DATABASE_URL; then
     say "PostgreSQL role and database grid_report"
     db_password=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(24))')
     psql_admin() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }
-    if [ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'grid_report'")" = 1 ]; then
-      psql_admin -c "ALTER ROLE grid_report WITH LOGIN PASSWORD '$db_password'"
-    else
-      psql_admin -c "CREATE ROLE grid_report WITH LOGIN PASSWORD '$db_password'"
-    fi
+    verb=CREATE
+    [ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'grid_report'")" = 1 ] && verb=ALTER
+    # On stdin, not in psql's arguments: any user can read a process's arguments.
+    printf "%s ROLE grid_report WITH LOGIN PASSWORD '%s';\n" "$verb" "$db_password" | psql_admin
     [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'grid_report'")" = 1 ] \
       || psql_admin -c "CREATE DATABASE grid_report OWNER grid_report ENCODING 'UTF8' TEMPLATE template0"
     # Debian's first cluster listens on 5432 unless that was taken when it was made.
@@ -181,12 +180,18 @@ put RATELIMIT_STORAGE_URI "redis://127.0.0.1:6379/0"
 cat >"$BIN/grid-report" <<EOF
 #!/bin/sh
 # Written by deploy/install.sh: grid-report's command line with the service's settings.
-set -ef  # -f: no globbing of the settings' values
-env_args=\$(grep -E '^[A-Z_][A-Z0-9_]*=' "$ENVFILE" | tr '\n' ' ' )
+# They are exported from the file, never passed as arguments: any user can read a
+# process's arguments, and these hold the keys and the database's password.
+set -e
+while IFS= read -r line; do
+  case "\$line" in
+    [A-Z_]*=*) export "\$line" ;;
+  esac
+done < "$ENVFILE"
 if [ "\$(id -un)" = "$SERVICE_USER" ]; then
-  exec env \$env_args "$VENV/bin/grid-report" "\$@"
+  exec "$VENV/bin/grid-report" "\$@"
 fi
-exec runuser -u "$SERVICE_USER" -- env \$env_args "$VENV/bin/grid-report" "\$@"
+exec runuser -u "$SERVICE_USER" -- "$VENV/bin/grid-report" "\$@"
 EOF
 chmod 0750 "$BIN/grid-report"
 

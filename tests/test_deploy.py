@@ -152,8 +152,14 @@ def _installer(root: Path, wheelhouse: Path, options: list[str]) -> subprocess.C
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "INSTANCE_PATH", "TEST_DATABASE_URL", "PYTHONPATH"}
     }
-    # Any try to reach a package index fails: the install must need none.
-    environment |= {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_NO_CACHE_DIR": "1"}
+    # Any try to reach a package index fails, and no other folder of wheels (this
+    # machine's pip configuration names some) is looked in: the wheelhouse must suffice.
+    environment = {k: v for k, v in environment.items() if not k.startswith("PIP_")}
+    environment |= {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_NO_CACHE_DIR": "1",
+    }
     ran = subprocess.run(
         [
             str(DEPLOY / "install.sh"), "--prefix", str(root), "--server-name", "grid.test",
