@@ -47,6 +47,7 @@ DATABASE_URL=""
 WHEELHOUSE=""
 SERVICE_USER=grid-report
 PORT=5000
+PORT_GIVEN=no
 START=yes
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
     --database-url) DATABASE_URL=$2; shift 2 ;;
     --wheelhouse) WHEELHOUSE=$2; shift 2 ;;
     --user) SERVICE_USER=$2; shift 2 ;;
-    --port) PORT=$2; shift 2 ;;
+    --port) PORT=$2; PORT_GIVEN=yes; shift 2 ;;
     --prefix) PREFIX=$2; shift 2 ;;
     --no-start) START=no; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -137,8 +138,11 @@ fi
 # --- 4. the settings --------------------------------------------------------------------
 # Each key is written once: a re-run keeps what is there (above all the keys: without
 # IDENTITY_KEYS no informant's name can be read back, so keep a copy off the machine).
+# Root writes it; the service's group reads it (systemd reads it as root anyway, and
+# `sudo -u grid-report grid-report ...` reads it as the service user); nobody else.
 touch "$ENVFILE"
-chmod 0600 "$ENVFILE"
+chmod 0640 "$ENVFILE"
+chown "root:$SERVICE_GROUP" "$ENVFILE"
 has() { grep -q "^$1=" "$ENVFILE"; }
 put() { has "$1" || printf '%s=%s\n' "$1" "$2" >>"$ENVFILE"; }
 getval() { sed -n "s/^$1=//p" "$ENVFILE" | tail -n 1; }
@@ -172,7 +176,13 @@ put MEDIA_ROOT "$DATA/media"
 put BACKUP_DIR "$DATA/backups"
 put PUBLIC_BASE_URL "$PUBLIC_URL"
 put PROXY_COUNT 1
+# The port is the one setting a re-run may change, and only when asked (--port): the
+# units and the nginx site below are written from the settings' value, so they agree.
+if [ "$PORT_GIVEN" = yes ] && has PORT; then
+  sed -i "s/^PORT=.*/PORT=$PORT/" "$ENVFILE"
+fi
 put PORT "$PORT"
+PORT=$(getval PORT)
 put RATELIMIT_STORAGE_URI "redis://127.0.0.1:6379/0"
 
 # The command line as the service user with the service's settings: files it makes (an

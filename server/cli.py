@@ -442,7 +442,8 @@ def restore_command(archive_file: str) -> None:
         raise click.ClickException(f"未恢复：{error}") from None
     except backup_database.DatabaseError as error:
         raise click.ClickException(
-            f"恢复失败，数据库未写入：{error}。修正后对同一个空实例再运行 grid-report restore。"
+            f"恢复失败，未恢复任何数据：{error}。目标里原有的空表可能已删除；"
+            "修正后对同一个实例再运行 grid-report restore。"
         ) from None
     except backup_restore.NotMigrated as error:
         raise click.ClickException(str(error)) from None

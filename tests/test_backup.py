@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tarfile
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -534,3 +534,51 @@ def test_a_restore_whose_migration_fails_says_what_stands_and_what_to_run(tmp_pa
             assert result.exit_code == 0, result.output
             assert rows(new, "SELECT version_num FROM alembic_version") == [(revisions.head(),)]
             assert [c for (c,) in rows(new, "SELECT code FROM case_file")] == codes
+
+
+@pytest.mark.parametrize("name", ["media//{outside}/escaped", "media/./x", "media/a/../../x"])
+def test_an_archive_member_that_leaves_its_folder_is_refused(tmp_path, name):
+    """Whoever makes an archive writes its manifest and checksums too: a member's name
+    must not carry a restore outside the photo folder (media//tmp/x would lose media/ and
+    become /tmp/x)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8 not much of a photo")
+    writer = archive.Writer(tmp_path / uuid.uuid4().hex, datetime.now(UTC))
+    writer.add(photo, name.format(outside=str(outside).lstrip("/")))
+    made = writer.finish(
+        archive.Manifest(
+            app_version="0.7.0",
+            revision=revisions.head(),
+            database="sqlite",
+            created_at=datetime.now(UTC).isoformat(),
+        )
+    )
+    with pytest.raises(archive.ArchiveBroken):
+        archive.verify(made)
+    target = tmp_path / "media"
+    target.mkdir()
+    with suppress(archive.ArchiveBroken):
+        archive.extract_tree(made, "media", target)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_database_holding_tables_of_another_system_is_not_overwritten(tmp_path):
+    """A restore replaces the whole database: one named by mistake (a shared database,
+    another system's) is refused, and its tables stay as they were."""
+    with instance(tmp_path, "old") as old:
+        made = tmp_path / "archives"
+        assert cli(old, "backup", str(made)).exit_code == 0
+        [archived] = made.glob("grid-report-*.tar")
+    with instance(tmp_path, "other", migrated=False) as other:
+        engine = create_engine(other.config["DATABASE_URL"])
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE payroll (id INTEGER PRIMARY KEY)"))
+            connection.execute(text("INSERT INTO payroll (id) VALUES (1)"))
+        refused = cli(other, "restore", str(archived))
+        assert refused.exit_code == 1
+        assert "不属于本程序的表（payroll）" in refused.output
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM payroll")).scalar() == 1
+        engine.dispose()

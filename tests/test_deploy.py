@@ -146,7 +146,9 @@ def installed(wheelhouse, tmp_path_factory):
         yield SimpleNamespace(root=root, output=run.stdout, options=options, wheelhouse=wheelhouse)
 
 
-def _installer(root: Path, wheelhouse: Path, options: list[str]) -> subprocess.CompletedProcess:
+def _installer(
+    root: Path, wheelhouse: Path, options: list[str], *, port: bool = True
+) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -164,7 +166,7 @@ def _installer(root: Path, wheelhouse: Path, options: list[str]) -> subprocess.C
         [
             str(DEPLOY / "install.sh"), "--prefix", str(root), "--server-name", "grid.test",
             "--wheelhouse", str(wheelhouse), "--user", getpass.getuser(),
-            "--port", str(free_port()), *options,
+            *(["--port", str(free_port())] if port else []), *options,
         ],
         env=environment, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -181,11 +183,14 @@ def test_install_writes_its_settings_once_and_keeps_them(installed):
     assert settings["RATELIMIT_STORAGE_URI"].startswith("redis://")
     assert settings["INSTANCE_PATH"] == str(installed.root / "var/lib/grid-report")
     assert settings["PUBLIC_BASE_URL"] == "https://grid.test"
-    assert env_file.stat().st_mode & 0o077 == 0  # the keys: nobody else reads them
+    assert env_file.stat().st_mode & 0o027 == 0  # the keys: the service's group reads them
 
-    # Run again (an upgrade): the keys stay, or no sealed name could be read back.
-    _installer(installed.root, installed.wheelhouse, installed.options)
+    # Run again (an upgrade) without --port: the keys stay, or no sealed name could be
+    # read back, and the port stays, in the settings, the units and the site alike.
+    _installer(installed.root, installed.wheelhouse, installed.options, port=False)
     assert _read_env(env_file) == settings
+    site = installed.root / "etc/nginx/sites-available/grid-report.conf"
+    assert f"proxy_pass http://127.0.0.1:{settings['PORT']};" in site.read_text(encoding="utf-8")
 
 
 def test_every_shipped_unit_passes_systemd_analyze_verify(installed):

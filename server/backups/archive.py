@@ -173,8 +173,17 @@ def _sync_directory(directory: Path) -> None:
 
 
 def _safe(name: str) -> bool:
+    """A member name that stays inside the folder it is unpacked into: relative, no `..`,
+    and written as its plain form (`media//etc/x` would lose `media/` and become absolute
+    once the prefix is cut; `a/./b` and a trailing `/` are refused as well)."""
     path = PurePosixPath(name)
-    return bool(name) and not path.is_absolute() and ".." not in path.parts
+    return (
+        bool(name)
+        and not path.is_absolute()
+        and ".." not in path.parts
+        and str(path) == name
+        and "\\" not in name
+    )
 
 
 def verify(archive: Path) -> Manifest:
@@ -204,7 +213,10 @@ def verify(archive: Path) -> Manifest:
     if hashlib.sha256(manifest_raw).hexdigest() != manifest_sum:
         raise ArchiveBroken("清单（manifest.json）的校验和不符：归档已损坏。")
     manifest = Manifest.from_json(manifest_raw)
-    listed = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.files}
+    try:
+        listed = {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest.files}
+    except (KeyError, TypeError):
+        raise ArchiveBroken("清单（manifest.json）的文件列表不完整：归档已损坏。") from None
     for name in sorted(set(listed) | set(digests)):
         if name not in digests:
             raise ArchiveBroken(f"清单列出的文件不在归档里：{name}")
@@ -233,6 +245,8 @@ def extract_tree(archive: Path, prefix: str, target: Path) -> int:
             if not member.name.startswith(prefix + "/") or not _safe(member.name):
                 continue
             destination = target / member.name[len(prefix) + 1 :]
+            if not destination.resolve().is_relative_to(target.resolve()):
+                raise ArchiveBroken(f"归档里有不该有的条目：{member.name}")
             destination.parent.mkdir(parents=True, exist_ok=True)
             handle = tar.extractfile(member)
             with open(destination, "wb") as out:

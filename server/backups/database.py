@@ -183,6 +183,25 @@ def _revision(rows) -> str | None:
 BOOKKEEPING = frozenset({"job_run"})
 
 
+# What a migrated instance holds beside the models' tables: Alembic's revision and the
+# search's SQLite full-text index (a virtual table and its shadow tables).
+_MIGRATIONS_OWN = ("alembic_version", "case_search_fts")
+
+
+def foreign_tables(url: str | URL, metadata) -> list[str]:
+    """Tables in the database at `url` that are not grid-report's: a restore replaces the
+    whole database, so one that holds anything else (another system's tables, a shared
+    database named by mistake) is refused rather than overwritten."""
+    ours = {table.name for table in metadata.sorted_tables}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            present = inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    return sorted(t for t in present if t not in ours and not t.startswith(_MIGRATIONS_OWN))
+
+
 def nonempty_tables(url: str | URL, metadata) -> list[str]:
     """The app's tables in the database at `url` that hold a row (none: it is empty).
     Only the models' tables are asked: SQLite's full-text index keeps rows of its own

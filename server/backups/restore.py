@@ -49,6 +49,12 @@ def check(archive_path: Path, *, database_url: str, media_root: Path, metadata):
             f"这份备份的数据库结构（{manifest.revision}）比本程序新"
             f"（版本 {manifest.app_version}）：请先安装该版本或更新的 grid-report 再恢复。"
         )
+    foreign = database.foreign_tables(database_url, metadata)
+    if foreign:
+        raise RestoreRefused(
+            "目标数据库里有不属于本程序的表（" + "、".join(foreign[:5]) + "）："
+            "恢复会整个替换数据库，不会覆盖它们；请换一个新建的空数据库。"
+        )
     busy = database.nonempty_tables(database_url, metadata)
     if busy:
         raise RestoreRefused(

@@ -196,7 +196,8 @@ class WorkCalendar:
         return running
 
     def workdays_between(self, start: date, stop: date) -> int:
-        """The working days after `start` up to and including `stop` (0 when stop <= start).
+        """The working days after `start` up to and including `stop` (0 when stop <= start;
+        counted at most ten years on).
 
         Every row of the queue asks this: a running count per year (built once per year a
         calendar is asked about) makes it two look-ups and a subtraction, however far apart
@@ -204,6 +205,9 @@ class WorkCalendar:
         """
         if stop <= start:
             return 0
+        # A date decades away (a mistyped year) would build a count for every year between;
+        # beyond ten years the figure says nothing more to a clerk.
+        stop = min(stop, start.replace(year=start.year + 10, day=min(start.day, 28)))
         first, last = self._running_count(start.year), self._running_count(stop.year)
         before, through = first[start.timetuple().tm_yday - 1], last[stop.timetuple().tm_yday - 1]
         if stop.year == start.year:
