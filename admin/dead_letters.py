@@ -13,6 +13,7 @@ from flask import g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, id_value, require
+from server.cases import access
 from server.db import db
 from server.follow_through import notifications
 from server.infra import codes
@@ -51,8 +52,16 @@ def dead_letters():
         u.id: u
         for u in db.session.scalars(select(User).where(User.id.in_({n.user_id for n in notes})))
     }
-    case_ids = {n.case_id for n in notes if n.case_id}
-    cases = dict(db.session.execute(select(Case.id, Case.code).where(Case.id.in_(case_ids))).all())
+    # A case's number is the center's to read, through the one access policy: the system
+    # admin, who reads no case, sees only that a message concerned one.
+    cases: dict[int, str] = {}
+    if g.user.role == Role.CENTER:
+        case_ids = {n.case_id for n in notes if n.case_id}
+        cases = dict(
+            db.session.execute(
+                select(Case.id, Case.code).where(Case.id.in_(case_ids), access.case_filter(g.user))
+            ).all()
+        )
     return render_template(
         "admin/dead_letters.html",
         notes=notes,
@@ -61,7 +70,6 @@ def dead_letters():
         channels=CHANNELS,
         error_words=error_words,
         display=codes.display,
-        may_open_cases=g.user.role == Role.CENTER,
     )
 
 

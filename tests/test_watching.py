@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 
 from server.db import db
 from server.follow_through import jobs, notifications, sweep
-from server.infra import clock
-from server.models import AuditEntry, JobRun, Notification
+from server.infra import clock, codes
+from server.models import AuditEntry, Case, JobRun, Notification
 from tests.conftest import fresh_database, make_app
 from tests.factories import PASSWORD, build_world
 from tests.helpers import new_report
@@ -356,11 +356,14 @@ def test_the_center_sees_dead_letters_and_sends_one_again(client, world, signin)
 
 
 def test_dead_letters_for_the_system_admin_not_for_a_handler(client, world, signin):
-    _dead(world)
+    note = _dead(world)
     signin(world.admin)
     page = client.get("/admin/dead-letters")
     assert page.status_code == 200
-    assert "/admin/cases/" not in page.get_data(as_text=True)  # the number, not the case
+    text = page.get_data(as_text=True)
+    assert "/admin/cases/" not in text  # the system admin reads no case ...
+    assert "涉及案件" in text  # ... nor its number: only that a message concerned one
+    assert codes.display(db.session.get(Case, note.case_id).code) not in text
     signin(world.police_handler)
     assert client.get("/admin/dead-letters").status_code == 403
 
