@@ -24,15 +24,19 @@ from server.cases.operations import Party, Reporter
 from server.db import db
 from server.follow_through import sweep
 from server.infra import clock
+from server.infra.errors import ValidationFailed
 from server.models import (
     AuditEntry,
+    Case,
     CaseArchive,
     CaseDocument,
     DocumentKind,
     Notification,
     Retention,
+    User,
 )
 from tests.api.conftest import key
+from tests.factories import build_world
 from tests.helpers import case_in, new_report
 
 FACTS = "张三与李四两家因宅基地旁排水沟的走向争执，李四砌墙堵沟，雨后张三家院内积水。"
@@ -475,3 +479,43 @@ def test_the_desks_visit_form_asks_each_term(client, world, signin):
     assert (first.kept, second.kept) == (True, False)
     db.session.refresh(case)
     assert case.status.value == "accepted"  # a broken agreement reopens the case
+
+
+def test_the_same_paper_made_twice_at_once_is_made_once(fresh_app):
+    """A double tap: two requests make the case's agreement at the same moment. Taking
+    the number first makes them take turns; the second finds the first's and is refused."""
+    with fresh_app.app_context():
+        world = build_world()
+        case = case_in("in_progress", world)
+        case_id, center_id = case.id, world.center.id
+        db.session.commit()
+        db.session.remove()
+    made, refused, errors = [], [], []
+    barrier = threading.Barrier(2)
+
+    def make():
+        try:
+            with fresh_app.app_context():
+                case, center = db.session.get(Case, case_id), db.session.get(User, center_id)
+                barrier.wait(timeout=10)
+                try:
+                    made.append(documents.make(case, "agreement", actor=center).number)
+                    db.session.commit()
+                except ValidationFailed as error:
+                    db.session.rollback()
+                    refused.append(error.code)
+                db.session.remove()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=make) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(made) == 1
+    assert refused == ["document_exists"]
+    with fresh_app.app_context():
+        papers = db.session.scalars(select(CaseDocument).where(CaseDocument.case_id == case_id))
+        assert [p.number for p in papers] == made

@@ -327,13 +327,16 @@ def make(
     except ValueError:
         raise ValidationFailed("没有这种文书。", code="invalid_choice", field="kind") from None
     template = TEMPLATES[kind]
+    now = clock.now()
+    year = clock.local(now).year
+    # The number first: taking it locks the year's counter of this kind until commit, so
+    # two mediators making the same paper at once (a double tap) take turns, and the
+    # second then sees the first's paper below and is refused (its number rolls back).
+    serial = numbering.take(kind.value, year)
     if not template.repeatable and any(d.kind == kind for d in documents_of(case)):
         raise ValidationFailed(
             f"本案已有{template.title}，请修改原文书。", code="document_exists", field="kind"
         )
-    now = clock.now()
-    year = clock.local(now).year
-    serial = numbering.take(kind.value, year)
     document = CaseDocument(
         case_id=case.id,
         kind=kind,
