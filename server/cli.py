@@ -445,7 +445,7 @@ def restore_command(archive_file: str) -> None:
             f"恢复失败，未恢复任何数据：{error}。目标里原有的空表可能已删除；"
             "修正后对同一个实例再运行 grid-report restore。"
         ) from None
-    except backup_restore.NotMigrated as error:
+    except backup_restore.RestoredInPart as error:
         raise click.ClickException(str(error)) from None
     manifest = restored.manifest
     click.echo(

@@ -582,3 +582,28 @@ def test_a_database_holding_tables_of_another_system_is_not_overwritten(tmp_path
         with engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM payroll")).scalar() == 1
         engine.dispose()
+
+
+def test_photos_that_cannot_be_moved_in_are_kept_and_named(tmp_path):
+    """The database is in, but the photo folder cannot be made (here a file stands where
+    it should be): the photos stay in their staging folder, which the message names, and
+    nothing is lost."""
+    with instance(tmp_path, "old") as old:
+        file_reports(old, count=1)
+        made = backup(old)
+        photos = media_files(old)
+        with instance(tmp_path, "new", migrated=False) as new:
+            blocked = Path(new.config["MEDIA_ROOT"])
+            blocked.parent.mkdir(parents=True, exist_ok=True)
+            blocked.write_bytes(b"")
+            result = cli(new, "restore", str(made))
+            assert result.exit_code == 1
+            assert "照片保留在" in result.output
+            [kept] = blocked.parent.glob(f".{blocked.name}.restoring-*")
+            assert str(kept) in result.output.replace("\n", "")
+            found = {
+                p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in kept.rglob("*")
+                if p.is_file()
+            }
+            assert found == photos

@@ -23,7 +23,11 @@ class RestoreRefused(Exception):
     """The restore was refused before anything was written; the message says why."""
 
 
-class NotMigrated(Exception):
+class RestoredInPart(Exception):
+    """The database is restored, but a later step failed: the message says what to do."""
+
+
+class NotMigrated(RestoredInPart):
     """The archive was restored whole, but migrating it to head failed."""
 
 
@@ -78,18 +82,30 @@ def restore(archive_path: Path, *, database_url: str, media_root: Path, metadata
     media_root.parent.mkdir(parents=True, exist_ok=True)
     # Beside the photo folder, on its file system: the move into place is a rename.
     staging = media_root.parent / f".{media_root.name}.restoring-{secrets.token_hex(4)}"
+    loaded = False
     try:
         photos = archive.extract_tree(archive_path, "media", staging)
         with tempfile.TemporaryDirectory(dir=media_root.parent, prefix=".restore-") as scratch:
             dump = Path(scratch) / database.dump_name(manifest.database)
             archive.extract(archive_path, dump.name, dump)
             database.load(database_url, dump)
+        loaded = True
         if media_root.exists():
             shutil.rmtree(media_root)  # empty folders only: checked above
         staging.mkdir(exist_ok=True)
         os.replace(staging, media_root)
+    except OSError as error:
+        if not loaded:
+            raise
+        # The database is in and a second restore would be refused: keep the photos
+        # where they are and say where, rather than lose them.
+        raise RestoredInPart(
+            f"数据库已恢复，但照片未能移入 {media_root}（{type(error).__name__}）："
+            f"照片保留在 {staging}，请手工移到该处。"
+        ) from error
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not loaded:
+            shutil.rmtree(staging, ignore_errors=True)
     migrated_from = None
     if manifest.revision != revisions.head():
         migrated_from = manifest.revision
