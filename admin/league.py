@@ -115,7 +115,9 @@ def league_standards():
 def brief_page():
     """The joint meeting's brief (联席会研判) of a month, printable, each item linked."""
     period = _month()
-    found = briefing.compute(period, required=int(current_app.config["SCREENINGS_PER_MONTH"]))
+    found = briefing.compute(
+        period, required=int(current_app.config["SCREENINGS_PER_MONTH"]), viewer=g.user
+    )
     value = f"{period.start.year}-{period.start.month:02d}"
     return render_template(
         "admin/brief.html",

@@ -7,13 +7,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
-from server.cases import workflow
+from server.cases import access, workflow
 from server.cases.operations import Party
+from server.db import db
 from server.figures import brief as briefing
 from server.figures.periods import month
 from server.follow_through import screening
 from server.infra import clock
+from server.models import Case
 from tests.helpers import new_report
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -160,3 +163,24 @@ def test_the_pages_for_the_center_and_leaders(client, signin, september, world):
         signin(world.police_handler)
         assert client.get("/admin/brief?value=2026-09").status_code == 403
         assert client.get("/admin/league?value=2026-09").status_code == 403
+
+
+def test_each_items_preview_of_cases_goes_through_the_access_policy(september, world):
+    """The counts are the town's; the few cases an item shows are those its reader may
+    see (only the center and leaders open the page today, but the rule is one)."""
+    with clock.frozen_at(READ_AT):
+        center = briefing.compute(SEPTEMBER, viewer=world.center)
+        handler = briefing.compute(SEPTEMBER, viewer=world.police_handler)
+        seen = {
+            c.id
+            for c in db.session.scalars(
+                select(Case).where(access.case_filter(world.police_handler))
+            )
+        }
+    assert center.items["group"].cases
+    for name, item in handler.items.items():
+        assert item.count == center.items[name].count
+        assert {c.id for c in item.cases} <= seen
+    assert sum(len(i.cases) for i in handler.items.values()) < sum(
+        len(i.cases) for i in center.items.values()
+    )
