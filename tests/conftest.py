@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from server import create_app
 from server.db import db
+from server.infra import clock
 from server.organisation import catalogue, reference
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -46,6 +47,18 @@ def fresh_database(tmp_dir: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clock_left_running():
+    """A test that leaves the clock frozen fails, and the clock runs again for the next.
+    The clock is one for the process: two threads that each froze it put back each
+    other's time, and every later test of the run read its day as 2 June."""
+    yield
+    frozen = clock._frozen
+    if frozen is not None:
+        clock._frozen = None
+        pytest.fail(f"the test left the clock frozen at {frozen.isoformat()}")
 
 
 def make_app(database_url: str, **overrides):
