@@ -6,7 +6,6 @@ import io
 from datetime import timedelta
 
 from flask import Response, current_app, g, render_template, request, url_for
-from openpyxl import Workbook
 from sqlalchemy import select
 
 from admin.blueprint import attachment, bp, client_ip, id_value, require
@@ -196,6 +195,8 @@ def report():
 @require(*FIGURE_ROLES)
 def report_xlsx():
     """The same report as an Excel workbook."""
+    from openpyxl import Workbook  # loaded with the first workbook (server/figures/cells.py)
+
     period = _period()
     f = _figures(period)
     book = Workbook()

@@ -124,6 +124,17 @@ ATTACKS = [
 ]
 
 
+def test_the_characters_a_sheet_cannot_hold_are_openpyxl_s_own():
+    """server/figures/cells.py writes the pattern out (so as not to load openpyxl before a
+    worker's first spreadsheet): it must stay the library's."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from server.figures import cells
+
+    assert cells.ILLEGAL_CHARACTERS_RE.pattern == ILLEGAL_CHARACTERS_RE.pattern
+    assert cells.inert("张\x07三\x1f") == "张三"
+
+
 def test_what_people_typed_is_text_in_every_ledger(world):
     import io
     from datetime import datetime

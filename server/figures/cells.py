@@ -10,10 +10,14 @@ OWASP's CSV-injection advice has it, so that a copy to CSV stays inert too.
 
 from __future__ import annotations
 
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+import re
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The control characters a worksheet cannot hold: openpyxl's own ILLEGAL_CHARACTERS_RE,
+# written out here so that this module does not load openpyxl (16 MiB in every worker)
+# before a worker writes its first spreadsheet; tests/test_informant_trust.py checks
+# they agree.
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
 
 def inert(value):
@@ -29,6 +33,8 @@ def inert(value):
 
 def row(sheet, values) -> list:
     """A row for `sheet` (write-only or not): strings as string cells, numbers as numbers."""
+    from openpyxl.cell import WriteOnlyCell
+
     cells = []
     for value in values:
         if isinstance(value, str):

@@ -9,9 +9,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -271,6 +268,12 @@ def write(
     kind: str, period: Period, target, *, progress: Callable[[int], None] | None = None
 ) -> int:
     """Write ledger `kind` for `period` to `target` (a path or a binary file); rows written."""
+    # openpyxl is loaded by the first spreadsheet a worker writes, not at start-up
+    # (16 MiB a worker: benchmarks/bench_memory.py).
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     title, rows = KINDS[kind]
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])

@@ -20,10 +20,6 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 
 from server.db import db
@@ -140,6 +136,13 @@ class Outcome:
 
 def template() -> bytes:
     """The empty file: a sheet per kind, Chinese headers, an example row, drop-downs."""
+    # openpyxl is loaded by the first spreadsheet a worker writes, not at start-up
+    # (16 MiB a worker: benchmarks/bench_memory.py).
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     book = Workbook()
     book.remove(book.active)
     bold, grey = Font(bold=True), Font(italic=True, color="808080")
@@ -196,6 +199,8 @@ def _split(value: str) -> list[str]:
 
 def read(data: bytes) -> tuple[dict[str, list[tuple[int, dict]]], list[Fault]]:
     """Each sheet's filled rows as (row number, {key: text}); faults in the file's shape."""
+    from openpyxl import load_workbook
+
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # any unreadable upload is the same fault to a clerk
