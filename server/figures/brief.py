@@ -226,6 +226,13 @@ def _preview(where, viewer: User | None) -> list[Case]:
     )
 
 
+def _item(key: str, period: Period, viewer: User | None, say) -> Item:
+    """An item whose sentence needs only its count: its cases, counted and previewed."""
+    where = conditions(key, period)
+    n = _count(where)
+    return Item(key, TITLES[key], n, say(n), _preview(where, viewer))
+
+
 def compute(period: Period, *, required: int = 2, viewer: User | None = None) -> Brief:
     """The brief of `period` (a month); `required`: the monthly screening duty; `viewer`:
     who reads it (each item's preview of cases goes through the access policy)."""
@@ -250,26 +257,23 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
         sentence = "一是各类别报告数量未见上升。"
     items["rising"] = Item("rising", TITLES["rising"], len(rising), sentence)
 
-    repeat = conditions("repeat", period)
-    n = _count(repeat)
-    items["repeat"] = Item(
+    items["repeat"] = _item(
         "repeat",
-        TITLES["repeat"],
-        n,
-        f"二是同一当事人再次发生的重复纠纷{n}件，"
-        + ("须查明前次调处未能化解的原因，防止矛盾激化。" if n else "本月未发现。"),
-        _preview(repeat, viewer),
+        period,
+        viewer,
+        lambda n: (
+            f"二是同一当事人再次发生的重复纠纷{n}件，"
+            + ("须查明前次调处未能化解的原因，防止矛盾激化。" if n else "本月未发现。")
+        ),
     )
-
-    group = conditions("group", period)
-    n = _count(group)
-    items["group"] = Item(
+    items["group"] = _item(
         "group",
-        TITLES["group"],
-        n,
-        f"三是群体性纠纷（{GROUP_PEOPLE}人以上或经研判为群体性）{n}件，"
-        + ("须明确包案领导，防止发生群体性事件。" if n else "本月未发现。"),
-        _preview(group, viewer),
+        period,
+        viewer,
+        lambda n: (
+            f"三是群体性纠纷（{GROUP_PEOPLE}人以上或经研判为群体性）{n}件，"
+            + ("须明确包案领导，防止发生群体性事件。" if n else "本月未发现。")
+        ),
     )
 
     criminal = conditions("criminal", period)
