@@ -154,3 +154,17 @@ def test_a_complaint_comes_after_the_answer(client, world):
     assert told_center(world, "answer_follow_up") == []  # a satisfied answer says nothing
     workflow.apply_as_reporter(case, "complain", text="又坏了")
     assert told_center(world, "complain") == ["群众反映问题未解决，待复核"]
+
+
+def test_what_awaits_review_is_listed_only_to_those_who_may_see_the_case(client, world, login):
+    # The review condition is three ORs: left bare beside the access policy's AND, it once
+    # listed every case awaiting a return's review to any grid worker or department.
+    case, _link = villager_case(client, world, "sign_for")
+    workflow.apply(case, "return", actor=world.justice_handler, reason="不是本所职责")
+    db.session.commit()
+    assert case.village_id == world.v1.id  # worker2 has v2; police was never sent it
+    for outsider in (world.worker2, world.police_handler):
+        listed = client.get("/api/v1/cases?awaiting_review=true", headers=login(outsider)).json
+        assert listed["items"] == [], outsider.username
+    listed = client.get("/api/v1/cases?awaiting_review=true", headers=login(world.center)).json
+    assert [c["code"] for c in listed["items"]] == [case.code]

@@ -83,9 +83,11 @@ class PartyKind(LabelledEnum):
 
 
 # A case awaiting the center's review: a return or an extension asked for, a complaint.
+# In parentheses: it is a disjunction, written as text beside other conditions (bare, the
+# ORs once bound looser than the access policy's AND and leaked cases).
 AWAITING_REVIEW = (
-    "complaint_at IS NOT NULL OR return_requested_at IS NOT NULL"
-    " OR extension_requested_until IS NOT NULL"
+    "(complaint_at IS NOT NULL OR return_requested_at IS NOT NULL"
+    " OR extension_requested_until IS NOT NULL)"
 )
 
 # Statuses in which a department holds the case: it must have a lead department.
