@@ -7,17 +7,18 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import or_, select, text, tuple_
 
 from server.cases import access
 from server.cases.workflow import OPEN
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
-from server.models import Case, Category, User
+from server.models import Case, CaseAssignment, Category, Role, User
 from server.models.cases import AWAITING_REVIEW
 
 MAX_PAGE = 100
+OPEN_VALUES = {s.value for s in OPEN}
 
 
 @dataclass
@@ -58,31 +59,116 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 def list_cases(
     user: User, filters: CaseFilters, *, limit: int = 20, cursor: str | None = None
 ) -> Page:
-    """The cases `user` may see, newest first, `limit` at a time after `cursor`."""
+    """The cases `user` may see, newest first, `limit` at a time after `cursor`.
+
+    Each list is read in order from an index that matches how it is narrowed, from the
+    cursor on, so it reads about what it shows whatever the size of the table: everyone's
+    by (created_at, id), a village's, a status's or a category's by that column first, the
+    open ones from partial indexes of open cases, and a department's from its assignments
+    (a handler's cases are those sent to the department). The access policy still decides
+    every row.
+    """
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(Case).where(access.case_filter(user))
-    if filters.status:
-        query = query.where(Case.status == filters.status)
-    if filters.category:
-        query = query.where(
-            Case.category_id.in_(select(Category.id).where(Category.code == filters.category))
-        )
-    if filters.village is not None:
-        query = query.where(Case.village_id == filters.village)
-    if filters.overdue is True:
-        query = query.where(Case.status.in_(OPEN), Case.due_at < clock.now())
-    elif filters.overdue is False:
-        query = query.where(or_(Case.due_at.is_(None), Case.due_at >= clock.now()))
-    if filters.awaiting_review:
-        query = query.where(text(AWAITING_REVIEW))
-    if cursor:
-        created, case_id = _decode(cursor)
-        query = query.where(
-            or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id))
-        )
-    rows = db.session.scalars(
-        query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit + 1)
-    ).all()
+    after = _decode(cursor) if cursor else None
+    conditions = [access.case_filter(user), *_conditions(filters)]
+    if user.role == Role.HANDLER and not _narrow(filters):
+        rows = _department_cases(user.department_id, conditions, after, limit + 1)
+    else:
+        arms = access.village_scope(user)
+        if filters.village is not None or arms is None or len(arms) == 1:
+            rows = _newest(conditions, after, limit + 1)
+        else:
+            rows = _newest_of_villages(sorted(arms), conditions, after, limit + 1)
     more = len(rows) > limit
     items = list(rows[:limit])
     return Page(items, _encode(items[-1]) if more and items else None)
+
+
+def _narrow(filters: CaseFilters) -> bool:
+    """Whether the filters keep to a small part of the table (open cases, or those awaiting
+    review), whose own partial indexes read less than a department's whole history."""
+    return bool(filters.status in OPEN_VALUES or filters.overdue is True or filters.awaiting_review)
+
+
+def _conditions(filters: CaseFilters) -> list:
+    """The filters as conditions on the case row. Open-case filters say `due_at IS NOT
+    NULL` (open ⇔ a running clock, a database check says so), which lets the partial
+    indexes of open cases serve them."""
+    conditions = []
+    if filters.status:
+        conditions.append(Case.status == filters.status)
+        if filters.status in OPEN_VALUES:
+            conditions.append(Case.due_at.is_not(None))
+    if filters.category:
+        # Looked up first: an equality on category_id lets the category's index lead.
+        category_id = db.session.scalar(
+            select(Category.id).where(Category.code == filters.category)
+        )
+        conditions.append(Case.category_id == (category_id or -1))
+    if filters.village is not None:
+        conditions.append(Case.village_id == filters.village)
+    if filters.overdue is True:
+        conditions += [Case.due_at.is_not(None), Case.due_at < clock.now()]
+    elif filters.overdue is False:
+        conditions.append(or_(Case.due_at.is_(None), Case.due_at >= clock.now()))
+    if filters.awaiting_review:
+        conditions.append(text(AWAITING_REVIEW))
+    return conditions
+
+
+def _before(created_at, case_id, after: tuple[datetime, int] | None) -> list:
+    """The keyset condition: strictly after the cursor in newest-first order."""
+    if after is None:
+        return []
+    return [tuple_(created_at, case_id) < after]
+
+
+def _newest(conditions: list, after, wanted: int) -> list[Case]:
+    return db.session.scalars(
+        select(Case)
+        .where(*conditions, *_before(Case.created_at, Case.id, after))
+        .order_by(Case.created_at.desc(), Case.id.desc())
+        .limit(wanted)
+    ).all()
+
+
+def _newest_of_villages(villages: list[int], conditions: list, after, wanted: int) -> list[Case]:
+    """Several villages' cases, newest first: each village's newest `wanted` from its own
+    index, then the few merged (an IN over villages would sort all their cases)."""
+    ids: list[tuple[datetime, int]] = []
+    for village in villages:
+        ids += db.session.execute(
+            select(Case.created_at, Case.id)
+            .where(Case.village_id == village, *conditions)
+            .where(*_before(Case.created_at, Case.id, after))
+            .order_by(Case.created_at.desc(), Case.id.desc())
+            .limit(wanted)
+        ).all()
+    chosen = [case_id for _at, case_id in sorted(ids, reverse=True)[:wanted]]
+    by_id = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(chosen)))}
+    return [by_id[case_id] for case_id in chosen]
+
+
+def _department_cases(department_id: int | None, conditions: list, after, wanted: int):
+    """A department's cases, newest first, driven from its assignments' index (which
+    holds each case's received time): the table's other cases are never read. A case sent
+    to the department twice has two assignments, side by side in that order: one is kept."""
+    rows: list[Case] = []
+    seen: set[int] = set()
+    while len(rows) < wanted:
+        batch = db.session.execute(
+            select(CaseAssignment.case_created_at, CaseAssignment.case_id, Case)
+            .join(Case, Case.id == CaseAssignment.case_id)
+            .where(CaseAssignment.department_id == department_id, *conditions)
+            .where(*_before(CaseAssignment.case_created_at, CaseAssignment.case_id, after))
+            .order_by(CaseAssignment.case_created_at.desc(), CaseAssignment.case_id.desc())
+            .limit(wanted)
+        ).all()
+        for created_at, case_id, case in batch:
+            if case_id not in seen:
+                seen.add(case_id)
+                rows.append(case)
+            after = (created_at, case_id)
+        if len(batch) < wanted:
+            break
+    return rows[:wanted]

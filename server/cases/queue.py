@@ -220,7 +220,7 @@ def awaiting_review(user: User, *, limit: int = 50) -> list[ReviewItem]:
     cases = db.session.scalars(
         select(Case)
         .where(text(AWAITING_REVIEW), access.case_filter(user))
-        .order_by(Case.id)
+        .order_by(Case.created_at, Case.id)
         .limit(limit)
     ).all()
     return _review_items(cases)

@@ -13,27 +13,35 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, select, text, union_all
 
 from server.cases import outbox, workflow
 from server.db import db
 from server.figures import exports, partials
 from server.follow_through import jobs, screening
 from server.infra import clock
-from server.models import Case, CaseDocument, CaseStatus, DocumentKind, Notification, ResultCode
+from server.models import Case, CaseDocument, CaseStatus, DocumentKind, Notification
+from server.models.cases import MEDIATED, SWEEP_DUE, SWEEP_WARN
 from server.trust import idempotency, identity, throttle, websession
 
 
-def _due(now):
-    return (
-        select(Case.id)
-        .where(
-            Case.due_at.is_not(None),
-            or_(Case.due_at <= now, Case.warn_at <= now),
-            or_(Case.clock_alert.is_(None), (Case.clock_alert == "warn") & (Case.due_at <= now)),
+def _due(now, limit: int) -> list[int]:
+    """The cases whose running step the sweep must chase now, soonest due first: those
+    not yet yellow past their warning time, and those not yet red past their due time.
+    Each is read from a partial index of the steps still to chase at that level (see
+    SWEEP_WARN and SWEEP_DUE in server/models/cases.py), so a sweep costs what is due, not
+    what the table holds."""
+    found = {}
+    for level, moment in ((SWEEP_WARN, Case.warn_at), (SWEEP_DUE, Case.due_at)):
+        found.update(
+            db.session.execute(
+                select(Case.id, Case.due_at)
+                .where(text(level), moment <= now)
+                .order_by(moment)
+                .limit(limit)
+            ).all()
         )
-        .order_by(Case.due_at)
-    )
+    return sorted(found, key=lambda case_id: (found[case_id], case_id))[:limit]
 
 
 @jobs.recorded(jobs.SWEEP)
@@ -42,7 +50,7 @@ def run(*, limit: int = 500) -> dict[str, int]:
     (its start and end are kept for /healthz: jobs.recorded)."""
     now = clock.now()
     counts = {"warned": 0, "overdue": 0, "supervised": 0, "escalated": 0}
-    ids = db.session.scalars(_due(now).limit(limit)).all()
+    ids = _due(now, limit)
     db.session.commit()
     for case_id in ids:
         case = db.session.scalar(
@@ -121,25 +129,40 @@ def remind_judicial_confirmation(now) -> int:
     """Remind once for each mediated agreement whose confirmation window closes soon."""
     start = now - CONFIRMATION_WINDOW
     end = now - CONFIRMATION_WINDOW + CONFIRMATION_NOTICE
-    reminded_ids = select(Notification.case_id).where(
-        Notification.kind == "judicial_confirmation", Notification.case_id.is_not(None)
+    # Read from what may fall in the window only: agreements signed in it (a partial
+    # index of signed agreements), mediated cases settled in it (ix_case_file_mediated);
+    # then each candidate's first signing decides (an earlier one puts it out).
+    candidates = union_all(
+        select(CaseDocument.case_id).where(
+            CaseDocument.kind == DocumentKind.AGREEMENT,
+            CaseDocument.signed_at > start,
+            CaseDocument.signed_at <= end,
+        ),
+        select(Case.id).where(
+            text(MEDIATED),  # the words of the partial index, as literal SQL
+            Case.resolved_at > start,
+            Case.resolved_at <= end,
+        ),
     )
-    signed = (
-        select(CaseDocument.case_id, func.min(CaseDocument.signed_at).label("at"))
-        .where(CaseDocument.kind == DocumentKind.AGREEMENT, CaseDocument.signed_at.is_not(None))
-        .group_by(CaseDocument.case_id)
-        .subquery()
+    first_signed = (
+        select(func.min(CaseDocument.signed_at))
+        .where(
+            CaseDocument.case_id == Case.id,
+            CaseDocument.kind == DocumentKind.AGREEMENT,
+            CaseDocument.signed_at.is_not(None),
+        )
+        .correlate(Case)
+        .scalar_subquery()
     )
-    effective = func.coalesce(signed.c.at, Case.resolved_at)
+    effective = func.coalesce(first_signed, Case.resolved_at)
+    reminded = exists(
+        select(Notification.id).where(
+            Notification.case_id == Case.id, Notification.kind == "judicial_confirmation"
+        )
+    ).correlate(Case)
     rows = db.session.execute(
         select(Case, effective)
-        .outerjoin(signed, signed.c.case_id == Case.id)
-        .where(
-            or_(signed.c.at.is_not(None), Case.result_code == ResultCode.MEDIATED),
-            effective > start,
-            effective <= end,
-            Case.id.not_in(reminded_ids),
-        )
+        .where(Case.id.in_(candidates), effective > start, effective <= end, ~reminded)
         # Read to write: a sweep running at the same time takes turns with this one
         # (SQLite) or skips the cases this one holds (PostgreSQL); none is reminded twice.
         .with_for_update(of=Case, skip_locked=True)

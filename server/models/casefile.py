@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -65,6 +66,8 @@ class CaseDocument(db.Model):
     __table_args__ = (
         UniqueConstraint("kind", "year", "serial", name="uq_case_document_number"),
         CheckConstraint("serial >= 1", name="serial_positive"),
+        # Agreements signed in a window (the judicial-confirmation reminder, in the sweep).
+        Index("ix_case_document_kind_signed", "kind", "signed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

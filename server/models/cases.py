@@ -90,6 +90,18 @@ AWAITING_REVIEW = (
     " OR extension_requested_until IS NOT NULL)"
 )
 
+# The steps the sweep still has to chase (server/follow_through/sweep.py): one not yet
+# yellow, by its warning time; one not yet red, by its due time. The sweep's queries say
+# these same words, which is how both databases know the partial indexes below serve them.
+SWEEP_WARN = "due_at IS NOT NULL AND clock_alert IS NULL"
+SWEEP_DUE = "due_at IS NOT NULL AND (clock_alert IS NULL OR clock_alert = 'warn')"
+# A case settled by mediation (the judicial-confirmation reminder's).
+MEDIATED = "result_code = 'mediated'"
+# A case that still holds an informant's name, phone or WeChat id.
+IDENTITY_HELD = (
+    "(reporter_name IS NOT NULL OR reporter_phone IS NOT NULL OR reporter_wechat IS NOT NULL)"
+)
+
 # Statuses in which a department holds the case: it must have a lead department.
 _WITH_DEPARTMENT = "'dispatched', 'in_progress', 'resolved'"
 
@@ -153,6 +165,54 @@ class Case(db.Model):
         ],
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
+        # The lists of cases, newest first (server/cases/queries.py), each read in order from
+        # the cursor on: everyone's, one village's, one status's, one category's; and the open
+        # ones alone, in all or in one village (partial: a few percent of the table).
+        Index("ix_case_file_newest", "created_at", "id"),
+        Index("ix_case_file_village_newest", "village_id", "created_at", "id"),
+        Index("ix_case_file_status_newest", "status", "created_at", "id"),
+        Index("ix_case_file_category_newest", "category_id", "created_at", "id"),
+        *[
+            Index(
+                f"ix_case_file_open{suffix}_newest",
+                *lead,
+                "created_at",
+                "id",
+                sqlite_where=text("due_at IS NOT NULL"),
+                postgresql_where=text("due_at IS NOT NULL"),
+            )
+            for suffix, lead in (("", ()), ("_village", ("village_id",)))
+        ],
+        # The sweep (server/follow_through/sweep.py) reads only the steps it still has to
+        # chase: those not yet yellow by their warning time, those not yet red by their due
+        # time; a table of closed cases costs it nothing.
+        Index(
+            "ix_case_file_sweep_warn",
+            "warn_at",
+            sqlite_where=text(SWEEP_WARN),
+            postgresql_where=text(SWEEP_WARN),
+        ),
+        Index(
+            "ix_case_file_sweep_due",
+            "due_at",
+            sqlite_where=text(SWEEP_DUE),
+            postgresql_where=text(SWEEP_DUE),
+        ),
+        # Mediated cases by when they were settled: the judicial-confirmation reminder.
+        Index(
+            "ix_case_file_mediated",
+            "resolved_at",
+            sqlite_where=text(MEDIATED),
+            postgresql_where=text(MEDIATED),
+        ),
+        # Cases still holding an informant's identity, by last change: what the retention
+        # purge (server/trust/identity.py) may forget, without reading the anonymous rest.
+        Index(
+            "ix_case_file_identity_held",
+            "updated_at",
+            sqlite_where=text(IDENTITY_HELD),
+            postgresql_where=text(IDENTITY_HELD),
+        ),
         # Reports received in a period, counted by the figures from this index alone.
         Index(
             "ix_case_file_received", "created_at", "status", "source", "category_id", "village_id"
@@ -166,12 +226,18 @@ class Case(db.Model):
             postgresql_where=text("repeat_dispute"),
         ),
         # What awaits the center's review (server/cases/queue.py): few rows, at any status.
-        Index(
-            "ix_case_file_review",
-            "id",
-            sqlite_where=text(AWAITING_REVIEW),
-            postgresql_where=text(AWAITING_REVIEW),
-        ),
+        *[
+            Index(
+                f"ix_case_file_review{suffix}",
+                *lead,
+                "created_at",
+                "id",
+                sqlite_where=text(AWAITING_REVIEW),
+                postgresql_where=text(AWAITING_REVIEW),
+            )
+            # A grid worker's villages: else their village's whole index is read for a few.
+            for suffix, lead in (("", ()), ("_village", ("village_id",)))
+        ],
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -351,11 +417,24 @@ class CaseAssignment(db.Model):
     """A department's share of a case: lead (主办) or co-handler (联调), with its own clock."""
 
     __tablename__ = "case_assignment"
-    __table_args__ = (Index("ix_case_assignment_department_open", "department_id", "ended_at"),)
+    __table_args__ = (
+        Index("ix_case_assignment_department_open", "department_id", "ended_at"),
+        # A department's cases, newest first (a handler's list, server/cases/queries.py),
+        # read in order from this index alone.
+        Index(
+            "ix_case_assignment_department_newest", "department_id", "case_created_at", "case_id"
+        ),
+        # Whether a department was sent a case (the access policy asks it for every row it
+        # reads): both equalities, so no planner prefers walking the department's index.
+        Index("ix_case_assignment_case_department", "case_id", "department_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"))
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    # The case's received time, copied: a department's list is ordered like everyone's
+    # (newest first) and can be read from the index above without visiting the cases.
+    case_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     role: Mapped[AssignmentRole] = mapped_column(enum_type(AssignmentRole, "assignment_role"))
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,11 +30,12 @@ from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from server.db import db
 from server.infra import clock
-from server.models import Case, CaseIdentityDigest, CaseParty, CaseStatus, DigestKind
+from server.models import Case, CaseIdentityDigest, CaseParty, DigestKind
+from server.models.cases import IDENTITY_HELD
 from server.trust import audit
 
 PREFIX = "f1:"  # what a sealed value starts with (an unsealed one from before never does)
@@ -186,16 +187,12 @@ def purge(retention_days: int) -> int:
     """Forget the identity of informants whose case ended more than `retention_days`
     ago (the town's archive rule); how many. The case keeps that it was named."""
     cutoff = clock.now() - timedelta(days=retention_days)
-    ended = [CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatus.MERGED]
+    # Read from the partial index of cases that still hold an identity (its words, as
+    # literal SQL), so the anonymous and already forgotten rest is never read: no other
+    # index matches these conditions. An ended case is one with no clock (a database check
+    # says so), and an anonymous one holds no identity (another check).
     ids = db.session.scalars(
-        select(Case.id).where(
-            Case.reporter_anonymous.is_(False),
-            Case.status.in_(ended),
-            Case.updated_at < cutoff,
-            Case.reporter_name.is_not(None)
-            | Case.reporter_phone.is_not(None)
-            | Case.reporter_wechat.is_not(None),
-        )
+        select(Case.id).where(text(IDENTITY_HELD), Case.updated_at < cutoff, Case.due_at.is_(None))
     ).all()
     if ids:
         db.session.execute(

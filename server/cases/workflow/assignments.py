@@ -74,13 +74,21 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
     case.handler = handler
     case.assignments.append(
         CaseAssignment(
-            department=lead, role=AssignmentRole.LEAD, assigned_at=ctx.now, due_at=due_at
+            department=lead,
+            case_created_at=case.created_at,
+            role=AssignmentRole.LEAD,
+            assigned_at=ctx.now,
+            due_at=due_at,
         )
     )
     for department in co:
         case.assignments.append(
             CaseAssignment(
-                department=department, role=AssignmentRole.CO, assigned_at=ctx.now, due_at=due_at
+                department=department,
+                case_created_at=case.created_at,
+                role=AssignmentRole.CO,
+                assigned_at=ctx.now,
+                due_at=due_at,
             )
         )
     ctx.data.update(
@@ -133,6 +141,7 @@ def change_co_handlers(ctx: Context) -> None:
         case.assignments.append(
             CaseAssignment(
                 department=department,
+                case_created_at=case.created_at,
                 role=AssignmentRole.CO,
                 assigned_at=ctx.now,
                 due_at=lead.due_at,

@@ -1,0 +1,178 @@
+"""The deadline sweep's cost, with nothing due and with 1,000 steps due, at two sizes.
+
+Issue 20, point 3: the sweep must cost what is due, not what the table holds; a sweep with
+nothing due at 1,000,000 cases within 1.2x of the same sweep at 100,000 (the ceiling,
+printed beside it). For each size the script seeds a fresh database (benchmarks/seed.py)
+or takes one already seeded (--database-url, which it changes: a scratch copy), then:
+- marks every running step as already chased (nothing due), lets the sweep keep the
+  months' figures it would keep on its first runs, and times whole sweeps;
+- arms 1,000 open cases (their steps red and not yet chased) and times the sweep that
+  chases them, re-arming before each run;
+and prints the plan of each query the sweep sends while nothing is due.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--sizes 100000,1000000] [--runs 5]
+    .venv/bin/python benchmarks/bench_sweep.py --database-url postgresql+psycopg://... [--sizes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
+
+from server import create_app
+from server.db import db
+from server.follow_through import sweep
+from server.infra import clock
+from server.models import Case
+
+
+@contextmanager
+def database(base_url: str | None, size: int, tmp: Path):
+    """A database seeded with `size` cases: a SQLite file in `tmp`, or a scratch database
+    on the PostgreSQL server of `base_url`, dropped afterwards."""
+    from seed import bulk_seed
+    from town import demo_town
+
+    if base_url and base_url.startswith("postgresql"):
+        server = make_url(base_url)
+        name = f"bench_sweep_{size}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server.set(database=name).render_as_string(hide_password=False)
+    else:
+        admin, url = None, f"sqlite:///{tmp / f'sweep-{size}.sqlite3'}"
+    try:
+        app = create_app({"DATABASE_URL": url})
+        with app.app_context():
+            demo_town()
+            bulk_seed(size)
+            db.session.commit()
+            db.engine.dispose()
+        yield app
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def nothing_due() -> None:
+    """A quiet minute: of the open cases, one in ten red and already chased, the rest on
+    clocks that run out from tomorrow to a month on (none yellow yet)."""
+    now = clock.now()
+    ids = db.session.scalars(select(Case.id).where(Case.due_at.is_not(None))).all()
+    for offset in range(10):
+        chunk = ids[offset::10]
+        if offset == 0:
+            values = {"clock_alert": "overdue", "due_at": now - timedelta(days=2)}
+            values["warn_at"] = values["due_at"] - timedelta(hours=12)
+        else:
+            due = now + timedelta(days=1 + 3 * offset)
+            values = {"clock_alert": None, "due_at": due, "warn_at": due - timedelta(hours=12)}
+        for start in range(0, len(chunk), 20000):
+            db.session.execute(
+                update(Case).where(Case.id.in_(chunk[start : start + 20000])).values(**values)
+            )
+    db.session.commit()
+
+
+def arm(count: int) -> None:
+    """`count` open cases whose step is red and not yet chased."""
+    ids = db.session.scalars(
+        select(Case.id).where(Case.due_at.is_not(None)).order_by(Case.id).limit(count)
+    ).all()
+    past = clock.now() - timedelta(days=1)
+    db.session.execute(
+        update(Case)
+        .where(Case.id.in_(ids))
+        .values(clock_alert=None, due_at=past, warn_at=past - timedelta(hours=12))
+    )
+    db.session.commit()
+
+
+def timed(runs: int, before=None) -> list[float]:
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        started = time.perf_counter()
+        sweep.run()
+        times.append(time.perf_counter() - started)
+        db.session.remove()
+    return times
+
+
+def plans() -> list[str]:
+    """The plan of each statement the sweep sends while nothing is due."""
+    captured: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        sweep.run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    db.session.remove()
+    postgres = db.engine.dialect.name == "postgresql"
+    lines = []
+    connection = db.session.connection()
+    for statement, parameters in captured:
+        prefix = "EXPLAIN (COSTS OFF) " if postgres else "EXPLAIN QUERY PLAN "
+        rows = connection.exec_driver_sql(prefix + statement, parameters).all()
+        lines.append("    " + " ".join(statement.split())[:110])
+        lines += [f"      {row[0] if postgres else row[-1]}" for row in rows]
+    db.session.remove()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="case counts, comma separated")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--database-url", help="a PostgreSQL server to seed scratch databases on")
+    parser.add_argument("--plans", action="store_true", help="print the queries' plans")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("INSTANCE_PATH", tmp)
+        for size in sizes:
+            with database(args.database_url, size, Path(tmp)) as app, app.app_context():
+                nothing_due()
+                while sweep.run()["months_kept"]:  # the months the first sweeps keep
+                    db.session.remove()
+                idle = timed(args.runs)
+                if args.plans:
+                    print("\n".join(plans()))
+                busy = timed(args.runs, before=lambda: arm(args.due))
+                figures[size] = (statistics.median(idle), statistics.median(busy))
+                db.engine.dispose()
+    kind = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else "SQLite"
+    print(f"the sweep on {kind}, median of {args.runs} runs")
+    print(f"{'cases':>10} {'nothing due ms':>15} {f'{args.due:,} due ms':>13}")
+    for size, (idle, busy) in figures.items():
+        print(f"{size:>10,} {idle * 1000:15.1f} {busy * 1000:13.1f}")
+    if len(sizes) > 1:
+        small, large = figures[sizes[0]][0], figures[sizes[-1]][0]
+        print(
+            f"nothing due at {sizes[-1]:,} / at {sizes[0]:,}: {large / small:.2f}x (ceiling 1.20x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Every list of cases and every query of the sweep reads through an index of what it looks
+for: no full scan of the cases or assignments, no sort of them in a temporary table
+(issue 20). Checked on the plans each database makes for the statements the code sends.
+
+SQLite is asked as a town's server runs it: without ANALYZE statistics (the app never
+gathers them), so its plans come from the shape of the query and the indexes alone.
+PostgreSQL is asked with sequential scans and sorts made prohibitively dear, so that on a
+test's small tables it still shows whether an index *can* serve the statement in order:
+if none can, the plan keeps its Seq Scan or Sort and the test fails.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from server.cases import queries
+from server.cases import queue as triage
+from server.db import db
+from server.follow_through import sweep
+from server.infra import clock
+from server.models import Case, CaseAssignment, Category
+from server.trust import identity
+
+FULL_SCAN = {
+    "sqlite": re.compile(r"^SCAN (case_file|case_assignment)\b(?!.*INDEX)"),
+    "postgresql": re.compile(r"Seq Scan on (case_file|case_assignment)\b"),
+}
+LAZY_LOAD = re.compile(r"WHERE (\?|%\(\w+\)s) = \w+\.case_id\s*(ORDER BY|$)")
+SORT = {
+    "sqlite": re.compile(r"TEMP B-TREE"),
+    "postgresql": re.compile(r"\bSort\b"),
+}
+
+
+@pytest.fixture
+def town(world):
+    """The test town with a few hundred cases of every kind, some sent to the police."""
+    categories = db.session.scalars(select(Category.id)).all()
+    now = clock.now()
+    rows = []
+    statuses = ["closed"] * 6 + ["submitted", "accepted", "in_progress", "rejected"]
+    for i in range(300):
+        status = statuses[i % len(statuses)]
+        created = now - timedelta(hours=7 * i)
+        is_open = status not in ("closed", "rejected")
+        rows.append(
+            {
+                "code": f"P{i:011d}",
+                "source": "grid_worker",
+                "village_id": (world.v1 if i % 2 else world.v2).id,
+                "category_id": categories[i % len(categories)],
+                "severity": "general",
+                "risk_level": "yellow",
+                "people_involved": 2,
+                "description": "查询计划测试",
+                "reporter_anonymous": i % 5 != 0,
+                "reporter_name": None if i % 5 else b"sealed",
+                "status": status,
+                "lead_department_id": world.police.id if status == "in_progress" else None,
+                "step": {"submitted": "accept", "accepted": "dispatch"}.get(status, "handle")
+                if is_open
+                else None,
+                "due_at": created + timedelta(days=3) if is_open else None,
+                "warn_at": created + timedelta(days=2) if is_open else None,
+                "created_at": created,
+                "updated_at": created,
+                "closed_at": created + timedelta(days=2) if status == "closed" else None,
+                "result_code": "mediated" if status == "closed" and i % 3 == 0 else None,
+                "resolved_at": created + timedelta(days=1) if status == "closed" else None,
+                "version": 1,
+            }
+        )
+    db.session.execute(insert(Case.__table__), rows)
+    ids = dict(db.session.execute(select(Case.code, Case.id).where(Case.code.like("P%"))).all())
+    db.session.execute(
+        insert(CaseAssignment.__table__),
+        [
+            {
+                "case_id": ids[row["code"]],
+                "department_id": world.police.id,
+                "case_created_at": row["created_at"],
+                "role": "lead",
+                "assigned_at": row["created_at"],
+                "ended_at": row["closed_at"],
+            }
+            for row in rows
+            if row["status"] in ("closed", "in_progress")
+        ],
+    )
+    db.session.flush()
+    return world
+
+
+@contextmanager
+def plans():
+    """Collect the plan of every SELECT on the cases sent inside the block."""
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        # One loaded case's own rows (its assignments, in order) are few whatever the
+        # size of the town: a lazy load is not a list.
+        if LAZY_LOAD.search(statement):
+            return
+        if statement.lstrip().upper().startswith("SELECT") and "case_" in statement:
+            sent.append((statement, parameters))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    found: list[list[str]] = []
+    try:
+        yield found
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    connection = db.session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")
+    for statement, parameters in sent:
+        prefix = "EXPLAIN (COSTS OFF) " if postgres else "EXPLAIN QUERY PLAN "
+        rows = connection.exec_driver_sql(prefix + statement, parameters).all()
+        found.append([statement] + [row[0] if postgres else row[-1] for row in rows])
+    if postgres:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        connection.exec_driver_sql("SET LOCAL enable_sort = on")
+
+
+def check(found: list[list[str]], *indexes: str) -> None:
+    """No statement scans or sorts the cases; each of `indexes` serves one of them."""
+    dialect = db.session.connection().dialect.name
+    assert found, "no statement was sent"
+    for statement, *plan in found:
+        for line in plan:
+            assert not FULL_SCAN[dialect].search(line.strip()), (line, statement, plan)
+            assert not SORT[dialect].search(line), (line, statement, plan)
+    text = "\n".join(line for _statement, *plan in found for line in plan)
+    for index in indexes:
+        assert index in text, (index, text)
+
+
+F = queries.CaseFilters
+
+LISTS = [
+    # (who, filters, an index that must serve it: one of)
+    ("center", F(), "ix_case_file_newest"),
+    ("leader", F(), "ix_case_file_newest"),
+    ("center", F(status="closed"), "ix_case_file_status_newest"),
+    ("center", F(status="submitted"), "ix_case_file_"),
+    ("center", F(village="v1"), "ix_case_file_village_newest"),
+    ("center", F(category="D02"), "ix_case_file_category_newest"),
+    ("center", F(overdue=True), "ix_case_file_open_newest"),
+    ("center", F(overdue=False), "ix_case_file_newest"),
+    ("center", F(awaiting_review=True), "ix_case_file_review"),
+    ("worker1", F(), "ix_case_file_village_newest"),
+    ("worker1", F(status="closed"), "ix_case_file_"),
+    ("worker1", F(overdue=True), "ix_case_file_open_village_newest"),
+    ("worker1", F(awaiting_review=True), "ix_case_file_review_village"),
+    ("police_handler", F(), "ix_case_assignment_department_newest"),
+    ("police_handler", F(status="closed"), "ix_case_assignment_department_newest"),
+    ("police_handler", F(status="in_progress"), "ix_case_file_"),
+    ("police_handler", F(overdue=True), "ix_case_file_open_newest"),
+    ("police_handler", F(category="D02"), "ix_case_assignment_department_newest"),
+]
+
+
+@pytest.mark.parametrize(("who", "filters", "index"), LISTS)
+def test_each_list_reads_in_order_from_an_index_of_what_it_shows(town, who, filters, index):
+    user = getattr(town, who)
+    if filters.village == "v1":
+        filters = F(village=town.v1.id)
+    with plans() as found:
+        first = queries.list_cases(user, filters, limit=5)
+        if first.next_cursor:  # the next page seeks from the cursor the same way
+            queries.list_cases(user, filters, limit=5, cursor=first.next_cursor)
+    check(found, index)
+
+
+QUEUES = [
+    ("center", triage.QueueFilters(), "ix_case_file_queue"),
+    ("center", triage.QueueFilters(village="v1"), "ix_case_file_queue_village"),
+    ("center", triage.QueueFilters(category="D02"), "ix_case_file_queue_category"),
+    ("center", triage.QueueFilters(status="accepted"), "ix_case_file_queue_status"),
+    ("center", triage.QueueFilters(status="closed"), "ix_case_file_status_updated"),
+    ("center", triage.QueueFilters(overdue=True), "ix_case_file_queue"),
+    ("police_handler", triage.QueueFilters(), "ix_case_file_queue"),
+]
+
+
+@pytest.mark.parametrize(("who", "filters", "index"), QUEUES)
+def test_the_queue_reads_in_order_from_its_indexes(town, who, filters, index):
+    user = getattr(town, who)
+    if filters.village == "v1":
+        filters = triage.QueueFilters(village=town.v1.id)
+    with plans() as found:
+        page = triage.page(user, filters, limit=5)
+        if page.next_cursor:
+            triage.page(user, filters, limit=5, cursor=page.next_cursor)
+        triage.counts(user, filters)
+    check(found, index)
+
+
+def test_the_sweep_reads_only_what_it_must_chase(town):
+    with plans() as found:
+        sweep._due(clock.now(), 500)
+    check(found, "ix_case_file_sweep_warn", "ix_case_file_sweep_due")
+
+
+def test_the_judicial_confirmation_reminder_reads_only_its_window(town, app):
+    with plans() as found:
+        sweep.remind_judicial_confirmation(clock.now())
+    check(found, "ix_case_file_mediated", "ix_case_document_kind_signed")
+
+
+def test_the_identity_purge_reads_only_cases_that_hold_one(town, app):
+    with plans() as found:
+        identity.purge(int(app.config["IDENTITY_RETENTION_DAYS"]))
+    check(found, "ix_case_file_identity_held")
