@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import exists, func, select, text, tuple_
 
 from server.cases import access
 from server.cases.workflow import ENDED, OPEN
@@ -26,6 +26,7 @@ from server.models import (
     CaseStatus,
     Category,
     CategoryGroup,
+    Role,
     Source,
     User,
 )
@@ -75,20 +76,52 @@ def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
         query = query.where(Case.category_id == (category_id or -1))
     if filters.risk_level:
         query = query.where(Case.risk_level == filters.risk_level)
-    if filters.department:
-        query = query.where(
-            Case.id.in_(
-                select(CaseAssignment.case_id).where(
-                    CaseAssignment.department_id == filters.department,
-                    CaseAssignment.ended_at.is_(None),
+    department = _department(user, filters)
+    if department is not None:
+        held = _held(department)
+        if held is not None:
+            query = query.where(Case.id.in_(held))
+        else:
+            query = query.where(
+                exists(
+                    select(CaseAssignment.id)
+                    .where(
+                        CaseAssignment.case_id == Case.id,
+                        CaseAssignment.department_id == department,
+                        CaseAssignment.ended_at.is_(None),
+                    )
+                    .correlate_except(CaseAssignment)
                 )
             )
-        )
     if filters.overdue:
         query = query.where(Case.due_at < clock.now())
     if filters.supervised:
         query = query.where(Case.supervised.is_(True))
     return query
+
+
+# A department holding no more cases than this has them read by id and put in order;
+# more, and the queue's index is walked in order (most of what it reads is theirs).
+HELD_BY_ID = 2000
+
+
+def _department(user: User, filters: QueueFilters) -> int | None:
+    """Whose current work the queue shows: a handler's own department's (its queue is what
+    it holds now; cases it handed on are in its list of cases), or the center's filter."""
+    if user.role == Role.HANDLER:
+        return user.department_id or -1
+    return filters.department or None
+
+
+def _held(department: int) -> list[int] | None:
+    """The cases `department` holds now, from its open assignments' index, when they are
+    few enough to read one by one; None when walking the queue's index costs less."""
+    held = db.session.scalars(
+        select(CaseAssignment.case_id)
+        .where(CaseAssignment.department_id == department, CaseAssignment.ended_at.is_(None))
+        .limit(HELD_BY_ID + 1)
+    ).all()
+    return sorted(set(held)) if len(held) <= HELD_BY_ID else None
 
 
 def _encode(values: list) -> str:
