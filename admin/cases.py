@@ -25,8 +25,7 @@ from server.models import (
     Severity,
     User,
 )
-from server.organisation import routing
-from server.organisation.deadlines import load_calendar
+from server.organisation import reference, routing
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 # What an action done says where "已<label>" does not read well.
@@ -57,7 +56,7 @@ def _context(case):
         "reviews": triage.reviews_of(case),
         "case": case,
         # The running step's time, counted as the queue and the supervision list count it.
-        "left": lateness.time_left(case, calendar=load_calendar()),
+        "left": lateness.time_left(case, calendar=reference.calendar()),
         "display": codes.display,
         "consents": operations.CONSENTS,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],

@@ -12,7 +12,7 @@ from server.follow_through import inbox as messages
 from server.follow_through import screening
 from server.infra import clock, codes
 from server.models import Case, CaseEvent, Role, Screening, User
-from server.organisation.deadlines import load_calendar
+from server.organisation import reference
 
 
 @bp.get("/inbox")
@@ -48,7 +48,7 @@ def supervision():
         .where(access.case_filter(g.user), Case.supervised.is_(True), Case.due_at.is_not(None))
         .order_by(Case.due_at)
     ).all()
-    calendar, now = load_calendar(), clock.now()
+    calendar, now = reference.calendar(), clock.now()
     rows = [
         (case, chased, lateness.time_left(case, calendar=calendar, now=now))
         for case, chased in rows

@@ -23,7 +23,7 @@ from server.models import (
     Source,
     Village,
 )
-from server.organisation.deadlines import load_calendar
+from server.organisation import reference
 
 CASE_ROLES = (Role.CENTER, Role.LEADER, Role.HANDLER)
 
@@ -60,7 +60,7 @@ def index():
         return redirect(url_for(landing))
     filters = _filters()
     page = triage.page(g.user, filters, cursor=request.args.get("after") or None)
-    calendar = load_calendar()
+    calendar = reference.calendar()
     rows = [(case, lateness.time_left(case, calendar=calendar)) for case in page.items]
     return render_template(
         "admin/queue.html",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server.cases import access, lookup, operations, workflow
+from server.cases import access, lookup, operations, queries, workflow
 from server.cases.operations import Reporter
 from server.db import db
 from server.infra.errors import NotFound
@@ -125,3 +125,21 @@ def test_get_case_for_does_not_reveal_existence(world):
     for user, code in ((world.worker1, case.code), (world.center, "ZZZZZZZZZZZZ")):
         with pytest.raises(NotFound):
             lookup.get_case_for(code, user)
+
+
+def test_a_departments_open_list_follows_its_cases_through_closing_and_reopening(world):
+    # A handler's list of open cases is read from assignments marked open by the
+    # workflow's engine: the mark must follow the case out and back in, for every
+    # department sent it (the co-handler too), or the list shows a closed case or loses a
+    # reopened one.
+    case = case_in("closed", world)
+    open_list = queries.CaseFilters(status="accepted")
+    for handler in (world.justice_handler, world.committee1_handler):
+        assert queries.list_cases(handler, open_list).items == []
+        assert queries.list_cases(handler, queries.CaseFilters()).items == [case]
+    assert {a.case_open for a in case.assignments} == {False}
+    workflow.apply(case, "reopen", actor=world.center, reason="群众反映问题复发。")
+    db.session.flush()
+    assert {a.case_open for a in case.assignments} == {True}
+    for handler in (world.justice_handler, world.committee1_handler):
+        assert queries.list_cases(handler, open_list).items == [case]

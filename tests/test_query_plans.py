@@ -87,6 +87,7 @@ def town(world):
                 "role": "lead",
                 "assigned_at": row["created_at"],
                 "ended_at": row["closed_at"],
+                "case_open": row["due_at"] is not None,
             }
             for row in rows
             if row["status"] in ("closed", "in_progress")
@@ -139,8 +140,8 @@ def check(found: list[list[str]], *indexes: str) -> None:
             assert not FULL_SCAN[dialect].search(line.strip()), (line, statement, plan)
             assert not SORT[dialect].search(line), (line, statement, plan)
     text = "\n".join(line for _statement, *plan in found for line in plan)
-    for index in indexes:
-        assert index in text, (index, text)
+    for index in indexes:  # "a|b": either serves (each database chooses by its costs)
+        assert any(name in text for name in index.split("|")), (index, text)
 
 
 F = queries.CaseFilters
@@ -157,14 +158,25 @@ LISTS = [
     ("center", F(overdue=False), "ix_case_file_newest"),
     ("center", F(awaiting_review=True), "ix_case_file_review"),
     ("worker1", F(), "ix_case_file_village_newest"),
-    ("worker1", F(status="closed"), "ix_case_file_"),
+    (
+        "worker1",
+        F(status="closed"),
+        "ix_case_file_village_status_newest|ix_case_file_status_newest",
+    ),
+    (
+        "worker1",
+        F(status="rejected"),
+        "ix_case_file_village_status_newest|ix_case_file_status_newest",
+    ),
     ("worker1", F(overdue=True), "ix_case_file_open_village_newest"),
     ("worker1", F(awaiting_review=True), "ix_case_file_review_village"),
     ("police_handler", F(), "ix_case_assignment_department_newest"),
     ("police_handler", F(status="closed"), "ix_case_assignment_department_newest"),
-    ("police_handler", F(status="in_progress"), "ix_case_file_"),
-    ("police_handler", F(overdue=True), "ix_case_file_open_newest"),
+    ("police_handler", F(status="in_progress"), "ix_case_assignment_department_open_case"),
+    ("police_handler", F(overdue=True), "ix_case_assignment_department_open_case"),
+    ("police_handler", F(awaiting_review=True), "ix_case_file_review"),
     ("police_handler", F(category="D02"), "ix_case_assignment_department_newest"),
+    ("police_handler", F(status="rejected"), "ix_case_file_status_newest"),
 ]
 
 
@@ -202,6 +214,19 @@ def test_the_queue_reads_in_order_from_its_indexes(town, who, filters, index):
             triage.page(user, filters, limit=5, cursor=page.next_cursor)
         triage.counts(user, filters)
     check(found, index)
+
+
+def test_the_queue_counts_and_the_held_reports_read_their_indexes_alone(town):
+    center = town.center
+    with plans() as found:
+        triage.counts(center, triage.QueueFilters())
+    check(found, "ix_case_file_queue_status")
+    if db.session.connection().dialect.name == "sqlite":  # covering: no row is visited
+        assert all("COVERING INDEX ix_case_file_queue_status" in plan[1] for plan in found)
+    with plans() as found:
+        triage.held_count(center)
+        triage.page(center, triage.QueueFilters(held=True))
+    check(found, "ix_case_file_held")
 
 
 def test_the_sweep_reads_only_what_it_must_chase(town):

@@ -19,6 +19,8 @@ from server.models.cases import AWAITING_REVIEW
 
 MAX_PAGE = 100
 OPEN_VALUES = {s.value for s in OPEN}
+# Statuses few cases ever end in after reaching a department.
+ENDED_RARE = {"rejected", "merged"}
 
 
 @dataclass
@@ -71,8 +73,11 @@ def list_cases(
     limit = max(1, min(limit, MAX_PAGE))
     after = _decode(cursor) if cursor else None
     conditions = [access.case_filter(user), *_conditions(filters)]
-    if user.role == Role.HANDLER and not _narrow(filters):
-        rows = _department_cases(user.department_id, conditions, after, limit + 1)
+    by_department = _by_department(filters) if user.role == Role.HANDLER else None
+    if by_department is not None:
+        rows = _department_cases(
+            user.department_id, conditions, after, limit + 1, open_only=by_department == "open"
+        )
     else:
         arms = access.village_scope(user)
         if filters.village is not None or arms is None or len(arms) == 1:
@@ -84,10 +89,15 @@ def list_cases(
     return Page(items, _encode(items[-1]) if more and items else None)
 
 
-def _narrow(filters: CaseFilters) -> bool:
-    """Whether the filters keep to a small part of the table (open cases, or those awaiting
-    review), whose own partial indexes read less than a department's whole history."""
-    return bool(filters.status in OPEN_VALUES or filters.overdue is True or filters.awaiting_review)
+def _by_department(filters: CaseFilters) -> str | None:
+    """How a handler's list is read: from the department's assignments ("all", or "open"
+    for the open cases alone: open statuses, overdue), or None where the filter's own index
+    reads less (a rare status, what awaits review: few cases in the whole town)."""
+    if filters.awaiting_review or (filters.status and filters.status in ENDED_RARE):
+        return None
+    if filters.overdue is True or filters.status in OPEN_VALUES:
+        return "open"
+    return "all"
 
 
 def _conditions(filters: CaseFilters) -> list:
@@ -149,17 +159,22 @@ def _newest_of_villages(villages: list[int], conditions: list, after, wanted: in
     return [by_id[case_id] for case_id in chosen]
 
 
-def _department_cases(department_id: int | None, conditions: list, after, wanted: int):
+def _department_cases(
+    department_id: int | None, conditions: list, after, wanted: int, *, open_only: bool
+):
     """A department's cases, newest first, driven from its assignments' index (which
-    holds each case's received time): the table's other cases are never read. A case sent
-    to the department twice has two assignments, side by side in that order: one is kept."""
+    holds each case's received time): the table's other cases are never read; its open
+    cases alone from the partial index of assignments whose case is open. A case sent to
+    the department twice has two assignments, side by side in that order: one is kept."""
     rows: list[Case] = []
     seen: set[int] = set()
+    # The partial index's own words, as literal SQL.
+    open_case = [text("case_assignment.case_open")] if open_only else []
     while len(rows) < wanted:
         batch = db.session.execute(
             select(CaseAssignment.case_created_at, CaseAssignment.case_id, Case)
             .join(Case, Case.id == CaseAssignment.case_id)
-            .where(CaseAssignment.department_id == department_id, *conditions)
+            .where(CaseAssignment.department_id == department_id, *open_case, *conditions)
             .where(*_before(CaseAssignment.case_created_at, CaseAssignment.case_id, after))
             .order_by(CaseAssignment.case_created_at.desc(), CaseAssignment.case_id.desc())
             .limit(wanted)

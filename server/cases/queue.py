@@ -30,7 +30,7 @@ from server.models import (
     Source,
     User,
 )
-from server.models.cases import AWAITING_REVIEW
+from server.models.cases import AWAITING_REVIEW, HELD
 
 ENDED_VALUES = {s.value for s in ENDED}
 
@@ -58,7 +58,9 @@ class QueuePage:
 
 
 def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
-    query = select(Case).where(access.case_filter(user), Case.held_as_spam.is_(bool(filters.held)))
+    # The held reports are read from their own partial index (its words, as literal SQL).
+    held = text(HELD) if filters.held else Case.held_as_spam.is_(False)
+    query = select(Case).where(access.case_filter(user), held)
     if with_status:
         if filters.status:
             query = query.where(Case.status == filters.status)
@@ -201,11 +203,7 @@ def page(
 def held_count(user: User) -> int:
     """Open reports held apart as a suspected flood, for the queue's banner."""
     return (
-        db.session.scalar(
-            select(func.count(Case.id)).where(
-                access.case_filter(user), Case.held_as_spam.is_(True), Case.due_at.is_not(None)
-            )
-        )
+        db.session.scalar(select(func.count(Case.id)).where(access.case_filter(user), text(HELD)))
         or 0
     )
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -95,6 +96,8 @@ AWAITING_REVIEW = (
 # these same words, which is how both databases know the partial indexes below serve them.
 SWEEP_WARN = "due_at IS NOT NULL AND clock_alert IS NULL"
 SWEEP_DUE = "due_at IS NOT NULL AND (clock_alert IS NULL OR clock_alert = 'warn')"
+# An open report held apart as a suspected flood (待甄别).
+HELD = "held_as_spam AND due_at IS NOT NULL"
 # A case settled by mediation (the judicial-confirmation reminder's).
 MEDIATED = "result_code = 'mediated'"
 # A case that still holds an informant's name, phone or WeChat id.
@@ -160,9 +163,22 @@ class Case(db.Model):
                 ("_village", ("village_id",), ()),
                 ("_category", ("category_id",), ()),
                 # Also covers the per-status counts under the common filters.
-                ("_status", ("status",), ("village_id", "category_id", "risk_level", "supervised")),
+                (
+                    "_status",
+                    ("status",),
+                    ("village_id", "category_id", "risk_level", "supervised", "held_as_spam"),
+                ),
             )
         ],
+        # The reports held apart as a suspected flood (待甄别): few, counted on every queue.
+        Index(
+            "ix_case_file_held",
+            "urgent",
+            "due_at",
+            "id",
+            sqlite_where=text(HELD),
+            postgresql_where=text(HELD),
+        ),
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
         # The lists of cases, newest first (server/cases/queries.py), each read in order from
@@ -170,6 +186,9 @@ class Case(db.Model):
         # ones alone, in all or in one village (partial: a few percent of the table).
         Index("ix_case_file_newest", "created_at", "id"),
         Index("ix_case_file_village_newest", "village_id", "created_at", "id"),
+        # A village's cases of one status (a grid worker's list by status): else a rare
+        # status (rejected) would walk the village's whole history.
+        Index("ix_case_file_village_status_newest", "village_id", "status", "created_at", "id"),
         Index("ix_case_file_status_newest", "status", "created_at", "id"),
         Index("ix_case_file_category_newest", "category_id", "created_at", "id"),
         *[
@@ -424,6 +443,16 @@ class CaseAssignment(db.Model):
         Index(
             "ix_case_assignment_department_newest", "department_id", "case_created_at", "case_id"
         ),
+        # A department's open cases, newest first (a handler's list narrowed to open
+        # cases): what it holds now and what it handed on that is still open.
+        Index(
+            "ix_case_assignment_department_open_case",
+            "department_id",
+            "case_created_at",
+            "case_id",
+            sqlite_where=text("case_open"),
+            postgresql_where=text("case_open"),
+        ),
         # Whether a department was sent a case (the access policy asks it for every row it
         # reads): both equalities, so no planner prefers walking the department's index.
         Index("ix_case_assignment_case_department", "case_id", "department_id"),
@@ -435,6 +464,9 @@ class CaseAssignment(db.Model):
     # The case's received time, copied: a department's list is ordered like everyone's
     # (newest first) and can be read from the index above without visiting the cases.
     case_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Whether the case is open (kept by the workflow's engine when a case ends or opens
+    # again), so that a department's open cases are read without its whole history.
+    case_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     role: Mapped[AssignmentRole] = mapped_column(enum_type(AssignmentRole, "assignment_role"))
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -146,6 +146,17 @@ def apply(
 
 def _set_clock(ctx: Context, transition: Transition) -> None:
     case = ctx.case
+    was_open = case.due_at is not None
+    _run_clock(ctx, transition)
+    if (case.due_at is not None) != was_open:
+        # A department's list of open cases is read from its assignments (partial index
+        # ix_case_assignment_department_open_case): each says whether its case is open.
+        for assignment in case.assignments:
+            assignment.case_open = case.due_at is not None
+
+
+def _run_clock(ctx: Context, transition: Transition) -> None:
+    case = ctx.case
     if transition.step is not KEEP or isinstance(ctx.step_clock, tuple):
         case.clock_alert = None  # a new clock is chased afresh
     if isinstance(ctx.step_clock, tuple):

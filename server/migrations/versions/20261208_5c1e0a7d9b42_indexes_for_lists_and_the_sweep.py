@@ -40,9 +40,14 @@ PARTIAL = {
 }
 PARTIAL["ix_case_file_review"] = (["created_at", "id"], AWAITING_REVIEW)
 PARTIAL["ix_case_file_review_village"] = (["village_id", "created_at", "id"], AWAITING_REVIEW)
+HELD = "held_as_spam AND due_at IS NOT NULL"
+PARTIAL["ix_case_file_held"] = (["urgent", "due_at", "id"], HELD)
+# The queue's counts per status read from this index alone: it now carries the held flag.
+QUEUE_STATUS = ["status", "urgent", "due_at", "id", "village_id", "category_id", "risk_level", "supervised"]
 PLAIN = {
     "ix_case_file_newest": ["created_at", "id"],
     "ix_case_file_village_newest": ["village_id", "created_at", "id"],
+    "ix_case_file_village_status_newest": ["village_id", "status", "created_at", "id"],
     "ix_case_file_status_newest": ["status", "created_at", "id"],
     "ix_case_file_category_newest": ["category_id", "created_at", "id"],
 }
@@ -51,9 +56,17 @@ PLAIN = {
 def upgrade():
     with op.batch_alter_table("case_assignment", schema=None) as batch_op:
         batch_op.add_column(sa.Column("case_created_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("case_assignment", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("case_open", sa.Boolean(), server_default=sa.true(), nullable=False)
+        )
     op.execute(
         "UPDATE case_assignment SET case_created_at ="
         " (SELECT created_at FROM case_file WHERE case_file.id = case_assignment.case_id)"
+    )
+    op.execute(
+        "UPDATE case_assignment SET case_open = false WHERE case_id IN"
+        " (SELECT id FROM case_file WHERE due_at IS NULL)"
     )
     with op.batch_alter_table("case_assignment", schema=None) as batch_op:
         batch_op.alter_column("case_created_at", existing_type=sa.DateTime(timezone=True), nullable=False)
@@ -61,6 +74,13 @@ def upgrade():
             "ix_case_assignment_department_newest",
             ["department_id", "case_created_at", "case_id"],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_case_assignment_department_open_case",
+            ["department_id", "case_created_at", "case_id"],
+            unique=False,
+            sqlite_where=sa.text("case_open"),
+            postgresql_where=sa.text("case_open"),
         )
         batch_op.drop_index("ix_case_assignment_case_id")
         batch_op.create_index(
@@ -71,6 +91,14 @@ def upgrade():
     with op.batch_alter_table("case_file", schema=None) as batch_op:
         # What awaits review, oldest or newest first by received time (it was by id).
         batch_op.drop_index("ix_case_file_review")
+        batch_op.drop_index("ix_case_file_queue_status")
+        batch_op.create_index(
+            "ix_case_file_queue_status",
+            [*QUEUE_STATUS, "held_as_spam"],
+            unique=False,
+            sqlite_where=sa.text("due_at IS NOT NULL"),
+            postgresql_where=sa.text("due_at IS NOT NULL"),
+        )
         for name, columns in PLAIN.items():
             batch_op.create_index(name, columns, unique=False)
         for name, (columns, where) in PARTIAL.items():
@@ -87,8 +115,15 @@ def downgrade():
     with op.batch_alter_table("case_document", schema=None) as batch_op:
         batch_op.drop_index("ix_case_document_kind_signed")
     with op.batch_alter_table("case_file", schema=None) as batch_op:
-        for name in [*PARTIAL, *PLAIN]:
+        for name in [*PARTIAL, *PLAIN, "ix_case_file_queue_status"]:
             batch_op.drop_index(name)
+        batch_op.create_index(
+            "ix_case_file_queue_status",
+            QUEUE_STATUS,
+            unique=False,
+            sqlite_where=sa.text("due_at IS NOT NULL"),
+            postgresql_where=sa.text("due_at IS NOT NULL"),
+        )
         batch_op.create_index(
             "ix_case_file_review",
             ["id"],
@@ -98,6 +133,8 @@ def downgrade():
         )
     with op.batch_alter_table("case_assignment", schema=None) as batch_op:
         batch_op.drop_index("ix_case_assignment_department_newest")
+        batch_op.drop_index("ix_case_assignment_department_open_case")
         batch_op.drop_index("ix_case_assignment_case_department")
         batch_op.create_index("ix_case_assignment_case_id", ["case_id"], unique=False)
         batch_op.drop_column("case_created_at")
+        batch_op.drop_column("case_open")
