@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-import jwt
 from flask import current_app
 from sqlalchemy import bindparam, select
 
@@ -190,6 +189,8 @@ def issue_token(user: User) -> Token:
         "iat": int(now.timestamp()),
         "exp": int(expires.timestamp()),
     }
+    import jwt  # here: PyJWT loads cryptography (11 MiB) when a worker first needs a token
+
     return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
 
 
@@ -198,6 +199,8 @@ def _verified_claims(value: str, key: bytes) -> MappingProxyType:
     """The claims of a token whose signature is good (PyJWTError if not). A token's
     signature stays good or bad, so each is checked once per process; its times are
     checked at every use, on our clock (tests move it), not the system's."""
+    import jwt  # here: see issue_token
+
     return MappingProxyType(
         jwt.decode(
             value,
@@ -215,6 +218,8 @@ def _verified_claims(value: str, key: bytes) -> MappingProxyType:
 
 def user_from_token(value: str) -> User:
     """The user a bearer token speaks for; Unauthorized when it is bad, old or revoked."""
+    import jwt  # here: see issue_token
+
     try:
         claims = _verified_claims(value, _signing_key())
     except jwt.PyJWTError:

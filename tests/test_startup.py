@@ -15,7 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # What a worker loads where it is first used, not as it starts (and what each costs it):
-# the commands, the demo town and backups, Alembic (11 MiB), openpyxl and fpdf2.
+# the commands, the demo town and backups, Alembic (11 MiB), PyJWT and cryptography's
+# OpenSSL (11 MiB), redis-py (5), requests (5), holidays (4), qrcode (3), limits (2),
+# openpyxl and fpdf2 (issue 20's earlier part).
 LOADED_WHEN_USED = (
     "server.cli",
     "server.demo",
@@ -23,6 +25,13 @@ LOADED_WHEN_USED = (
     "flask_migrate",
     "alembic",
     "mako",
+    "jwt",
+    "cryptography",
+    "redis",
+    "requests",
+    "holidays",
+    "qrcode",
+    "limits",
     "openpyxl",
     "fpdf",
 )
@@ -99,3 +108,19 @@ def test_the_app_s_commands_load_when_first_asked_for(app):
     assert result.exit_code == 0, result.output
     for command in ("db", "export-qr", "backup", "restore", "audit", "sweep"):
         assert f"  {command} " in result.output
+
+
+def test_a_fresh_worker_counts_in_memory_when_redis_is_down(tmp_path):
+    """redis-py is loaded by the limits library with the first redis:// store, and its
+    errors are caught from then on (server.trust.ratelimit.store_errors)."""
+    code = (
+        "from server import create_app\n"
+        "from server.trust import ratelimit\n"
+        "app = create_app({'RATELIMIT_STORAGE_URI': 'redis://127.0.0.1:1/0'})\n"
+        "with app.test_request_context():\n"
+        "    import sys\n"
+        "    assert 'redis' not in sys.modules\n"
+        "    ratelimit.check('QR_SUBMIT_LIMIT_PER_ADDRESS', 'someone')\n"
+        "    assert ratelimit.degraded() and ratelimit.check_store() == 'degraded'\n"
+    )
+    assert "redis" in loaded_after(code, tmp_path)

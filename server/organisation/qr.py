@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING
 
-import qrcode
-import qrcode.image.svg
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
@@ -22,6 +21,9 @@ from server.infra.errors import DomainError, NotFound
 from server.models import RetiredQrToken, User, Village
 from server.organisation import reference
 from server.trust import audit
+
+if TYPE_CHECKING:
+    import qrcode
 
 
 class QrReplaced(DomainError):
@@ -85,6 +87,9 @@ def _code(village: Village) -> qrcode.QRCode:
 
 
 def _code_for(url: str) -> qrcode.QRCode:
+    # Here: qrcode (3 MiB) loads with a worker's first code, not at start-up.
+    import qrcode
+
     # Level M survives a crease or some dirt on the poster; the quiet zone is the
     # standard four modules, which scanners need.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
@@ -109,5 +114,7 @@ def svg(village: Village) -> str:
 
 def svg_for(url: str) -> str:
     """Any link of ours as a QR code's SVG (a receipt's tracking link)."""
+    import qrcode.image.svg  # here: see _code_for
+
     image = _code_for(url).make_image(image_factory=qrcode.image.svg.SvgPathImage)
     return image.to_string(encoding="unicode")
