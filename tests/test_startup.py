@@ -124,3 +124,33 @@ def test_a_fresh_worker_counts_in_memory_when_redis_is_down(tmp_path):
         "    assert ratelimit.degraded() and ratelimit.check_store() == 'degraded'\n"
     )
     assert "redis" in loaded_after(code, tmp_path)
+
+
+def test_export_qr_builds_no_surface_and_loads_no_other_command_s_code(tmp_path):
+    """`grid-report export-qr` needs the configuration, the database and the QR codes:
+    its app has no surface (server/cli.py's CORE_COMMANDS), and the other commands' code
+    (Alembic, the demo town, backups, the sweep) stays unloaded."""
+    env = os.environ | {
+        "INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/startup.sqlite3",
+        "ENV": "development",
+    }
+    script = Path(sys.executable).with_name("grid-report")
+    subprocess.run(
+        [script, "db", "upgrade", "--no-backup"], env=env, check=True, capture_output=True
+    )
+    code = (
+        "import sys\n"
+        f"sys.argv = ['grid-report', 'export-qr', {str(tmp_path / 'qr')!r}]\n"
+        "from server.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+    )
+    loaded = loaded_after(code, tmp_path)
+    assert {"server.cli", "server.organisation.qr"} <= loaded
+    unwanted = {"admin", "miniprogram_api", "villager", "workbench", "flask_smorest"}
+    unwanted |= {"alembic", "flask_migrate", "server.demo", "server.backups"}
+    unwanted |= {"server.follow_through.sweep", "server.figures.ledgers"}
+    assert sorted(loaded & unwanted) == []
