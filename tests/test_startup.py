@@ -154,3 +154,14 @@ def test_export_qr_builds_no_surface_and_loads_no_other_command_s_code(tmp_path)
     unwanted |= {"alembic", "flask_migrate", "server.demo", "server.backups"}
     unwanted |= {"server.follow_through.sweep", "server.figures.ledgers"}
     assert sorted(loaded & unwanted) == []
+
+
+def test_the_hash_an_unknown_name_is_checked_against_is_made_as_a_user_s():
+    """server/auth.py writes it out (so as not to spend 0.3 s making it at every start):
+    made with weaker or stronger parameters than a user's, it would tell a wrong name from a
+    wrong password by the time the answer takes."""
+    from server import auth
+    from server.trust import passwords
+
+    assert not passwords.needs_rehash(auth._DUMMY_HASH)
+    assert passwords.verify_password(auth._DUMMY_HASH, "timing-equaliser-not-a-password")
