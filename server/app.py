@@ -12,9 +12,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
 from server import config as config_module
+from server import health, metrics
 from server.db import Migrations, db
 from server.db import init_app as init_database
 from server.db.unit import App
+from server.infra import logs
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -29,10 +31,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     app.extensions["migrate"] = Migrations(db, MIGRATIONS_DIR, render_as_batch=True)
     app.cli = Commands(app)
-
-    # Here, not at the top: `server.cli` builds the app with this factory.
-    from server import health, metrics
-    from server.infra import logs
 
     # Before Flask's logger is first asked for: it adds its own plain-text handler when
     # the root logger has none.
@@ -54,8 +52,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 class Commands(AppGroup):
     """The app's commands (`app.cli`), registered by server/cli.py when the command line
-    first asks for one: a serving worker never does, and that module imports the code of
-    every command (the demo town, backups, ledgers, Alembic)."""
+    first asks for one (grid-report, `flask`, the test runner): a serving worker never
+    does, and so never loads that module."""
 
     def __init__(self, app: Flask) -> None:
         super().__init__(name=app.name)  # as Flask names its own
