@@ -7,13 +7,16 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from flask.cli import AppGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
 from server import config as config_module
-from server.db import db, migrate
+from server import health, metrics
+from server.db import Migrations, db
 from server.db import init_app as init_database
 from server.db.unit import App
+from server.infra import logs
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -26,11 +29,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-
-    # Here, not at the top: `server.cli` builds the app with this factory.
-    from server import cli, health, metrics
-    from server.infra import logs
+    app.extensions["migrate"] = Migrations(db, MIGRATIONS_DIR, render_as_batch=True)
+    app.cli = Commands(app)
 
     # Before Flask's logger is first asked for: it adds its own plain-text handler when
     # the root logger has none.
@@ -39,7 +39,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_database(app)
     health.init_app(app)
     metrics.init_app(app)
-    cli.init_app(app)
 
     for name in filter(None, (s.strip() for s in str(app.config["SURFACES"]).split(","))):
         import_string(name).init_app(app)
@@ -49,3 +48,28 @@ def create_app(overrides: dict | None = None) -> Flask:
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
     return app
+
+
+class Commands(AppGroup):
+    """The app's commands (`app.cli`), registered by server/cli.py when the command line
+    first asks for one (grid-report, `flask`, the test runner): a serving worker never
+    does, and so never loads that module."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name=app.name)  # as Flask names its own
+        self._app, self._loaded = app, False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            from server import cli  # here: see the class's note
+
+            cli.init_app(self._app)
+
+    def get_command(self, ctx, name):
+        self._load()
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        self._load()
+        return super().list_commands(ctx)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-import jwt
 from flask import current_app
 from sqlalchemy import bindparam, select
 
@@ -38,8 +37,14 @@ _VILLAGE_IDS = (
     .join(user_grid, user_grid.c.grid_id == Grid.id)
     .where(user_grid.c.user_id == bindparam("user_id"))
 )
-# Checked against when the username is unknown, so both answers take as long.
-_DUMMY_HASH = passwords.hash_password("timing-equaliser-not-a-password")
+# Checked against when the username is unknown, so both answers take as long: the hash of
+# "timing-equaliser-not-a-password", written out rather than made at import, which cost
+# every worker's and command's start 0.3 s of CPU. tests/test_startup.py checks that it is
+# made with the hasher's parameters of today (else a wrong name would answer faster).
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$eIbfbXxLVSQPhvnsw/932g"
+    "$LWb4axL/uEXMMS2q56P+rlrgCbrP8MAH8mNq4vhLtFw"
+)
 
 
 class LoginFailed(DomainError):
@@ -190,6 +195,8 @@ def issue_token(user: User) -> Token:
         "iat": int(now.timestamp()),
         "exp": int(expires.timestamp()),
     }
+    import jwt  # here: PyJWT loads cryptography (11 MiB) when a worker first needs a token
+
     return Token(jwt.encode(claims, _signing_key(), algorithm="HS256"), expires)
 
 
@@ -198,6 +205,8 @@ def _verified_claims(value: str, key: bytes) -> MappingProxyType:
     """The claims of a token whose signature is good (PyJWTError if not). A token's
     signature stays good or bad, so each is checked once per process; its times are
     checked at every use, on our clock (tests move it), not the system's."""
+    import jwt  # here: see issue_token
+
     return MappingProxyType(
         jwt.decode(
             value,
@@ -215,6 +224,8 @@ def _verified_claims(value: str, key: bytes) -> MappingProxyType:
 
 def user_from_token(value: str) -> User:
     """The user a bearer token speaks for; Unauthorized when it is bad, old or revoked."""
+    import jwt  # here: see issue_token
+
     try:
         claims = _verified_claims(value, _signing_key())
     except jwt.PyJWTError:

@@ -5,44 +5,53 @@
 (server/db/unit.py): it commits once at the end, or not at all; `init_app` makes it so
 for every command here but the backups', which work through connections of their own
 (a snapshot is one read transaction, a restore one load).
+
+A command imports in its body what only it uses (Alembic, the demo town, backups, the
+sweep, ledgers, the town's file): `grid-report X` then loads X's modules, not every
+command's, and a command that needs only the core (CORE_COMMANDS) builds no surface either.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import click
-import flask_migrate
-from flask import Flask, current_app, g, render_template
-from flask.cli import FlaskGroup, with_appcontext
-from flask_migrate.cli import db as migrate_group
+from flask import Flask, current_app, g
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
+from jinja2 import FileSystemLoader, Template
 from sqlalchemy import func, select
 
-from server import backups, demo
-from server.backups import database as backup_database
-from server.backups import restore as backup_restore
+from server.app import create_app
 from server.cases.lookup import find_case
-from server.cases.workflow import ACTIONS
 from server.db import db, unit
-from server.figures import ledgers
 from server.figures.periods import Period
-from server.follow_through import notifications, sweep
+from server.follow_through import notifications
 from server.infra import clock, codes
 from server.infra.errors import DomainError
 from server.models import Department, Grid, Role, Town, User, Village
-from server.organisation import catalogue, management, qr, town_file
+from server.organisation import catalogue, qr
 from server.trust import audit, identity, passwords
+
+# Commands that need only the core (the configuration, the database, the models): their app
+# is built without the surfaces, whose imports are most of a command's start-up.
+CORE_COMMANDS = frozenset({"export-qr"})
+
+
+class CommandLine(FlaskGroup):
+    """Flask's command line, building for each command the app it needs."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in CORE_COMMANDS:
+            ctx.ensure_object(ScriptInfo).create_app = lambda: create_app({"SURFACES": ""})
+        return super().get_command(ctx, name)
 
 
 def main() -> None:
     """Entry point of the `grid-report` console script."""
-    # Here, not at the top: create_app registers this module's commands, so the app
-    # factory's module imports this one first.
-    from server import create_app
-
-    cli = FlaskGroup(
+    cli = CommandLine(
         create_app=lambda: create_app(), help="网格事件上报与矛盾纠纷调处 (grid-report)"
     )
     cli.main(prog_name="grid-report")
@@ -59,6 +68,8 @@ def seed_demo_command(if_empty: bool) -> None:
     if if_empty and db.session.scalar(select(func.count(User.id))):
         click.echo("database already has data; demo not loaded")
         return
+    from server import demo  # here: see the module's note
+
     summary = demo.seed()
     click.echo("demo loaded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
 
@@ -115,6 +126,8 @@ def import_command(file: str) -> None:
     template of `grid-report import-template`): every row is checked first; a file with
     any fault writes nothing and names each fault. New accounts' one-time passwords are
     printed once."""
+    from server.organisation import town_file  # here: see the module's note
+
     try:
         outcome = town_file.import_town(Path(file).read_bytes(), actor=None)
     except town_file.ImportRefused as error:
@@ -137,6 +150,8 @@ def import_command(file: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def import_template_command(file: str) -> None:
     """Write the empty Excel template of `grid-report import` to FILE."""
+    from server.organisation import town_file  # here: see the module's note
+
     Path(file).write_bytes(town_file.template())
     click.echo(f"wrote the template to {file}")
 
@@ -178,6 +193,8 @@ def case_command(code: str) -> None:
         click.echo("  标记：" + "、".join(flags))
     click.echo(f"  描述：{case.description}")
     click.echo("时间线：")
+    from server.cases.workflow import ACTIONS  # here: see the module's note
+
     for event in case.events:
         actor = event.actor.display_name if event.actor else "群众/系统"
         move = event.to_status.label if event.from_status != event.to_status else ""
@@ -188,6 +205,16 @@ def case_command(code: str) -> None:
         )
 
 
+# The villagers' poster is the villager pages' (/q/<token>/poster): its template and style
+# are read from there, whether or not that surface is loaded (CORE_COMMANDS).
+_VILLAGER = Path(__file__).parents[1] / "villager"
+
+
+def _poster() -> Template:
+    loader = FileSystemLoader(_VILLAGER / "templates")
+    return current_app.jinja_env.overlay(loader=loader).get_template("villager/poster.html")
+
+
 @click.command("export-qr")
 @click.argument("directory", type=click.Path(file_okay=False))
 def export_qr_command(directory: str) -> None:
@@ -196,33 +223,30 @@ def export_qr_command(directory: str) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     town = db.session.scalar(select(Town).order_by(Town.id))
-    css_path = Path(__file__).parents[1] / "villager" / "static" / "poster.css"
-    css = css_path.read_text(encoding="utf-8") if css_path.exists() else ""
+    css = (_VILLAGER / "static" / "poster.css").read_text(encoding="utf-8")
     villages = db.session.scalars(
         select(Village).where(Village.active.is_(True)).order_by(Village.code)
     ).all()
-    for village in villages:
-        stem = f"{village.code}-{village.name}"
-        (target / f"{stem}.png").write_bytes(qr.png(village))
-        (target / f"{stem}.svg").write_text(qr.svg(village), encoding="utf-8")
-        page = render_template(
-            "villager/poster.html",
-            villages=[village],
+    # Each code is made and drawn once: its files, its poster and the sheet share it.
+    drawings = {village.id: qr.draw(village) for village in villages}
+    poster = _poster()
+
+    def posters(shown: list[Village]) -> str:
+        return poster.render(
+            villages=shown,
             town=town,
-            qr_svg=qr.svg,
-            url_of=qr.village_url,
+            qr_svg=lambda village: drawings[village.id].svg,
+            url_of=lambda village: drawings[village.id].url,
             inline_css=css,
         )
-        (target / f"{stem}-poster.html").write_text(page, encoding="utf-8")
-    sheet = render_template(
-        "villager/poster.html",
-        villages=villages,
-        town=town,
-        qr_svg=qr.svg,
-        url_of=qr.village_url,
-        inline_css=css,
-    )
-    (target / "all-villages-posters.html").write_text(sheet, encoding="utf-8")
+
+    for village in villages:
+        stem = f"{village.code}-{village.name}"
+        drawing = drawings[village.id]
+        (target / f"{stem}.png").write_bytes(drawing.png)
+        (target / f"{stem}.svg").write_text(drawing.svg, encoding="utf-8")
+        (target / f"{stem}-poster.html").write_text(posters([village]), encoding="utf-8")
+    (target / "all-villages-posters.html").write_text(posters(villages), encoding="utf-8")
     click.echo(f"wrote QR codes and posters of {len(villages)} villages to {target}")
 
 
@@ -252,6 +276,8 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
     if end < start:
         raise click.ClickException("截止日期早于起始日期。")
     period = Period(start, end + timedelta(days=1), f"{start}至{end}")
+    from server.figures import ledgers  # here: see the module's note
+
     # The export itself is audited: a ledger carries names and phones.
     with click.progressbar(length=0, label="导出中", show_pos=True) as bar:
         written = ledgers.write(kind, period, file, progress=bar.update)
@@ -275,6 +301,8 @@ def export_ledger_command(kind: str, first: str, last: str, file: str) -> None:
 def calendar_confirm_command(year: int, file) -> None:
     """Confirm YEAR's holidays and make-up workdays from the State Council's notice, its
     text (or a list of days) in FILE (- for standard input)."""
+    from server.organisation import management  # here: see the module's note
+
     try:
         days = management.confirm_year(year, file.read(), actor=None)
     except DomainError as error:
@@ -285,6 +313,8 @@ def calendar_confirm_command(year: int, file) -> None:
 @click.command("sweep")
 def sweep_command() -> None:
     """Mark due-soon and overdue steps, supervise and chase (run every minute)."""
+    from server.follow_through import sweep  # here: see the module's note
+
     click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in sweep.run().items()))
 
 
@@ -350,6 +380,7 @@ def notify_command() -> None:
 def schedule_command(every: float, times: int) -> None:
     """Run the sweep and the sender on their schedule, for `make run`: in production the
     systemd timers do it (deploy/grid-report-sweep.timer, -notify.timer)."""
+    from server.follow_through import sweep  # here: see the module's note
 
     done = 0
     while True:
@@ -379,6 +410,9 @@ def schedule_command(every: float, times: int) -> None:
 def backup_command(directory: str | None, prune: bool) -> None:
     """Back up the database and the photos into one archive in DIRECTORY (default
     BACKUP_DIR), while the app serves."""
+    from server import backups  # here: see the module's note
+    from server.backups import database as backup_database
+
     config = current_app.config
     target = Path(directory or config["BACKUP_DIR"])
     try:
@@ -408,6 +442,8 @@ def backup_command(directory: str | None, prune: bool) -> None:
 def backup_verify_command(archive_file: str) -> None:
     """Read a backup archive whole and check every file against its manifest (exit 1 if
     anything does not match)."""
+    from server import backups  # here: see the module's note
+
     try:
         manifest = backups.verify(Path(archive_file))
     except backups.ArchiveBroken as error:
@@ -430,6 +466,12 @@ def restore_command(archive_file: str) -> None:
     # transaction open on the tables it replaces.
     db.session.remove()
     db.engine.dispose()
+    import flask_migrate  # here: see the module's note
+
+    from server import backups
+    from server.backups import database as backup_database
+    from server.backups import restore as backup_restore
+
     try:
         restored = backup_restore.restore(
             Path(archive_file),
@@ -462,6 +504,9 @@ def restore_command(archive_file: str) -> None:
 @with_appcontext
 def _upgrade_with_backup(directory, sql, tag, x_arg, revision, no_backup) -> None:
     """Upgrade to a later version, after backing up a database that holds data."""
+    from server import backups  # here: see the module's note
+    from server.backups import database as backup_database
+
     if not sql and not no_backup:
         config = current_app.config
         try:
@@ -477,27 +522,41 @@ def _upgrade_with_backup(directory, sql, tag, x_arg, revision, no_backup) -> Non
             ) from None
         if made is not None:
             click.echo(f"升级前已备份：{made.path}")
+    import flask_migrate  # here: see the module's note
+
     flask_migrate.upgrade(directory or g.directory, revision, sql, tag, x_arg or g.x_arg)
 
 
-def _migrate_group() -> click.Group:
-    """Flask-Migrate's `db` group with its `upgrade` backing up first (a copy: the
-    library's own group is left as it is)."""
-    upstream = migrate_group.commands["upgrade"]
-    upgrade = click.Command(
-        "upgrade",
-        callback=_upgrade_with_backup,
-        params=[*upstream.params, *_upgrade_with_backup.__click_params__],
-        help="Upgrade to a later version; a database behind head is backed up first "
-        "(into BACKUP_DIR).",
-    )
-    return click.Group(
-        "db",
-        callback=migrate_group.callback,
-        params=list(migrate_group.params),
-        help=migrate_group.help,
-        commands={**migrate_group.commands, "upgrade": upgrade},
-    )
+class _MigrationCommands(click.Group):
+    """Flask-Migrate's `db` group, with its `upgrade` backing up first (a copy: the library's
+    own group is left as it is), made when `db` is asked for (see the module's note)."""
+
+    def __init__(self) -> None:
+        super().__init__("db", help="Perform database migrations.")
+
+    @cached_property
+    def upstream(self) -> click.Group:
+        from flask_migrate.cli import db as upstream  # here: see the module's note
+
+        upgrade = click.Command(
+            "upgrade",
+            callback=_upgrade_with_backup,
+            params=[*upstream.commands["upgrade"].params, *_upgrade_with_backup.__click_params__],
+            help="Upgrade to a later version; a database behind head is backed up first "
+            "(into BACKUP_DIR).",
+        )
+        return click.Group(
+            "db",
+            callback=upstream.callback,
+            params=list(upstream.params),
+            help=upstream.help,
+            commands={**upstream.commands, "upgrade": upgrade},
+        )
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        # The context of the library's group: click then runs it, and it parses its own
+        # options (--directory, -x) and finds its own commands.
+        return self.upstream.make_context(info_name, args, parent=parent, **extra)
 
 
 def _one_unit_each(command: click.Command) -> click.Command:
@@ -533,4 +592,4 @@ def init_app(app: Flask) -> None:
     # Not units of work: they open connections of their own (see the module's note).
     for command in (backup_command, backup_verify_command, restore_command):
         app.cli.add_command(command)
-    app.cli.add_command(_migrate_group())
+    app.cli.add_command(_MigrationCommands())

@@ -219,3 +219,42 @@ def test_make_run_runs_the_schedule_beside_the_server():
     run = makefile[makefile.index("\nrun:") :].split("\n\n")[0]
     assert "grid-report schedule" in run
     assert "trap" in run  # stopped with the server
+
+
+def test_export_qr_writes_each_village_s_code_and_posters_from_one_drawing(
+    runner, world, tmp_path, monkeypatch
+):
+    """Every active village's PNG (which decodes to its page) and SVG, its poster and the
+    sheet of all, each code made once; a closed village is left out."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from server.organisation import qr
+
+    world.v2.active = False
+    db.session.flush()
+    made = []
+    code_for = qr._code_for
+    monkeypatch.setattr(qr, "_code_for", lambda url: made.append(url) or code_for(url))
+
+    result = runner.invoke(args=["export-qr", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+
+    url = qr.village_url(world.v1)
+    assert made == [url]  # once: the files, the poster and the sheet share the drawing
+    stem = tmp_path / f"{world.v1.code}-{world.v1.name}"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(Path(f"{stem}.png").read_bytes())))
+    assert [code.text for code in decoded] == [url]
+    svg = Path(f"{stem}.svg").read_text(encoding="utf-8")
+    assert svg == qr.svg(world.v1)  # what the villager page serves at /q/<token>/qr.svg
+    for page in (Path(f"{stem}-poster.html"), tmp_path / "all-villages-posters.html"):
+        html = page.read_text(encoding="utf-8")
+        assert html.count(svg) == 1, page
+        for shown in (url, world.v1.name, world.town.name):
+            assert shown in html, (page, shown)
+        assert "<style>" in html  # the poster prints without the server
+    ends = (".png", ".svg", "-poster.html")
+    files = [f"{stem.name}{end}" for end in ends] + ["all-villages-posters.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)

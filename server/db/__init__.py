@@ -15,10 +15,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from server.db import sqlite
-from server.db.extension import db, migrate
+from server.db.extension import Migrations, db
 from server.infra.errors import StorageFull
 
-__all__ = ["db", "init_app", "insert_for", "migrate", "take_turn"]
+__all__ = ["Migrations", "db", "init_app", "insert_for", "take_turn"]
 
 # SQLITE_FULL, PostgreSQL's disk_full (53100), and the OS's own words for it.
 _SQLITE_FULL = 13

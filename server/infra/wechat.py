@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
 from flask import current_app
 
 from server.infra.errors import DomainError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +70,14 @@ class WeChatClient:
         self.appid, self.secret = appid, secret
         # (connect, read): a dead network fails fast, a slow answer gets a little longer.
         self.timeout = (min(3.05, timeout), timeout)
+        # Here: requests (5 MiB) loads with a worker's first call to WeChat, not at start-up.
+        import requests
+
         self.http = http or requests.Session()
 
     def _get(self, path: str, params: dict) -> dict:
+        import requests  # loaded by __init__ (see there)
+
         try:
             response = self.http.get(f"{self.base_url}{path}", params=params, timeout=self.timeout)
         except requests.RequestException:
@@ -179,6 +187,8 @@ class WeChatTokenExpired(DomainError):
 
 
 def _post(client: WeChatClient, path: str, params: dict, body: dict) -> dict:
+    import requests  # loaded by WeChatClient() (see there)
+
     try:
         response = client.http.post(
             f"{client.base_url}{path}", params=params, json=body, timeout=client.timeout

@@ -22,14 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import chinese_calendar
-import holidays
 from sqlalchemy import select
 
 from server.db import db
 from server.infra import clock
 from server.models import CalendarDay, CalendarYear, Category, CategoryGroup, Step
+
+if TYPE_CHECKING:
+    import holidays
 
 _DURATION = re.compile(r"^(\d{1,4})(m|h|d|wd)$")
 
@@ -170,6 +173,10 @@ class WorkCalendar:
             else:
                 rule = self._by_rule.get(day.year)
                 if rule is None:
+                    # Here: `holidays` (every country's rules, 4 MiB) loads with the first
+                    # day of a year the library does not know.
+                    import holidays
+
                     rule = self._by_rule[day.year] = holidays.country_holidays("CN", years=day.year)
                 known = day.weekday() < 5 and day not in rule
             self._known[day] = known

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import qrcode
-import qrcode.image.svg
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
@@ -22,6 +22,9 @@ from server.infra.errors import DomainError, NotFound
 from server.models import RetiredQrToken, User, Village
 from server.organisation import reference
 from server.trust import audit
+
+if TYPE_CHECKING:
+    import qrcode
 
 
 class QrReplaced(DomainError):
@@ -80,11 +83,11 @@ def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> st
     return village.qr_token
 
 
-def _code(village: Village) -> qrcode.QRCode:
-    return _code_for(village_url(village))
-
-
 def _code_for(url: str) -> qrcode.QRCode:
+    """The QR code of `url`, made (the matrix the images are drawn from)."""
+    # Here: qrcode (3 MiB) loads with a worker's first code, not at start-up.
+    import qrcode
+
     # Level M survives a crease or some dirt on the poster; the quiet zone is the
     # standard four modules, which scanners need.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
@@ -93,13 +96,42 @@ def _code_for(url: str) -> qrcode.QRCode:
     return code
 
 
-def png(village: Village, box_size: int = 10) -> bytes:
-    """The village's QR code as a PNG."""
-    code = _code(village)
-    code.box_size = box_size
+def _png_of(code: qrcode.QRCode) -> bytes:
     out = io.BytesIO()
     code.make_image().save(out, format="PNG")
     return out.getvalue()
+
+
+def _svg_of(code: qrcode.QRCode) -> str:
+    import qrcode.image.svg  # here: see _code_for
+
+    return code.make_image(image_factory=qrcode.image.svg.SvgPathImage).to_string(
+        encoding="unicode"
+    )
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A village's QR code made once and drawn both ways (`grid-report export-qr`)."""
+
+    url: str
+    svg: str
+    png: bytes
+
+
+def draw(village: Village) -> Drawing:
+    """The village's QR code as an SVG and a PNG, from one code: making it (choosing the
+    mask) costs more than drawing it."""
+    url = village_url(village)
+    code = _code_for(url)
+    return Drawing(url, _svg_of(code), _png_of(code))
+
+
+def png(village: Village, box_size: int = 10) -> bytes:
+    """The village's QR code as a PNG."""
+    code = _code_for(village_url(village))
+    code.box_size = box_size
+    return _png_of(code)
 
 
 def svg(village: Village) -> str:
@@ -109,5 +141,4 @@ def svg(village: Village) -> str:
 
 def svg_for(url: str) -> str:
     """Any link of ours as a QR code's SVG (a receipt's tracking link)."""
-    image = _code_for(url).make_image(image_factory=qrcode.image.svg.SvgPathImage)
-    return image.to_string(encoding="unicode")
+    return _svg_of(_code_for(url))

@@ -114,7 +114,7 @@ def hold(scope: str, key: str) -> bool:
     seconds = int(ABANDONED_AFTER.total_seconds())
     try:
         return _marks().incr(_marker(scope, key), seconds) == 1
-    except ratelimit.STORE_ERRORS as error:
+    except ratelimit.store_errors() as error:
         ratelimit.store_failed(error)
         return _local_marks.incr(_marker(scope, key), seconds) == 1
 
@@ -122,7 +122,7 @@ def hold(scope: str, key: str) -> bool:
 def release(scope: str, key: str) -> None:
     try:
         _marks().clear(_marker(scope, key))
-    except ratelimit.STORE_ERRORS as error:
+    except ratelimit.store_errors() as error:
         ratelimit.store_failed(error)
     _local_marks.clear(_marker(scope, key))
 

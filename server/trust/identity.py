@@ -27,8 +27,8 @@ import re
 import unicodedata
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import delete, insert, select, text, update
 
@@ -37,6 +37,9 @@ from server.infra import clock
 from server.models import Case, CaseIdentityDigest, CaseParty, DigestKind
 from server.models.cases import IDENTITY_HELD
 from server.trust import audit
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 PREFIX = "f1:"  # what a sealed value starts with (an unsealed one from before never does)
 
@@ -49,6 +52,9 @@ def derived_key(secret: str) -> str:
 
 @cache
 def _fernet(keys: str) -> MultiFernet:
+    # Here: cryptography (its own OpenSSL, 9 MiB) loads with a worker's first identity.
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
 
 
@@ -68,8 +74,11 @@ def unseal(value: str | None) -> str | None:
     """A sealed value read back (a value from before sealing is returned as it is)."""
     if value is None or not value.startswith(PREFIX):
         return value
+    keys = _keys()
+    from cryptography.fernet import InvalidToken  # loaded by _keys() (see _fernet)
+
     try:
-        return _keys().decrypt(value[len(PREFIX) :].encode()).decode()
+        return keys.decrypt(value[len(PREFIX) :].encode()).decode()
     except InvalidToken:
         return "（无法解密：密钥不符）"
 

@@ -15,17 +15,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import sys
 import threading
 import time
 from functools import cache
+from typing import TYPE_CHECKING
 
-import redis
 from flask import current_app
-from limits import parse
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from server.infra.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 30.0  # seconds on the process's own store before Redis is tried again
@@ -41,6 +42,10 @@ class RateLimited(TooManyRequests):
 
 @cache
 def _limiter(uri: str) -> MovingWindowRateLimiter:
+    # Here: `limits` (2 MiB) loads with a worker's first counted request, not at start-up.
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
     # A Redis that does not answer must cost a request half a second, not a worker's
     # timeout: then this process counts on its own (store_failed).
     options = (
@@ -92,17 +97,24 @@ def store_failed(error: Exception) -> None:
         )
 
 
-# What a store that does not answer raises (the limits library passes redis-py's on).
-STORE_ERRORS = (ConnectionError, TimeoutError, OSError, redis.RedisError)
+def store_errors() -> tuple[type[Exception], ...]:
+    """What a store that does not answer raises: the system's errors, and redis-py's, which
+    the limits library passes on. redis-py (9 MiB with the cryptography it loads) is not
+    imported for it: the library loads it for a redis:// store, and none of its errors can
+    be raised before that (a worker counting in memory never loads it)."""
+    loaded = sys.modules.get("redis")
+    return (ConnectionError, TimeoutError, OSError, *([loaded.RedisError] if loaded else []))
 
 
 def check(setting: str, *identity: str) -> None:
     """Count one hit against the limit named by config `setting`; RateLimited if over it."""
+    from limits import parse  # here: see _limiter
+
     limit = parse(str(current_app.config[setting]))
     try:
         limiter = _limiter(_uri())
         allowed = limiter.hit(limit, "grid-report", setting, *identity)
-    except STORE_ERRORS as error:
+    except store_errors() as error:
         store_failed(error)
         limiter = _limiter(MEMORY)
         allowed = limiter.hit(limit, "grid-report", setting, *identity)
@@ -124,7 +136,7 @@ def check_store() -> str:
         return "memory"
     try:
         healthy = bool(_limiter(uri).storage.check())
-    except STORE_ERRORS:
+    except store_errors():
         healthy = False
     if not healthy:
         if not degraded():
