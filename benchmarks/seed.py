@@ -240,8 +240,12 @@ GIVEN = "建国秀英志强桂兰春生玉梅德福海军丽华明亮红霞文�
 
 
 def phone(number: int) -> str:
-    """The phone of a seeded informant (`number`: the case id) or party (see `_case`)."""
+    """The phone of a seeded informant (`number`: the case id) or party (PARTY_PHONES plus
+    twice the case id, plus 1 for the respondent): distinct numbers, distinct phones."""
     return f"13{(number * 7919) % 1_000_000_000:09d}"
+
+
+PARTY_PHONES = 500_000_000
 
 
 def tracking_secret(case_id: int) -> str:
@@ -940,8 +944,8 @@ class _Generator:
                 case["repeat"] = True
             else:
                 pair = [
-                    (self._name(), phone(2 * case_id + 1) if r() < 0.3 else None),
-                    (self._name(), phone(2 * case_id + 2) if r() < 0.3 else None),
+                    (self._name(), phone(PARTY_PHONES + 2 * case_id) if r() < 0.3 else None),
+                    (self._name(), phone(PARTY_PHONES + 2 * case_id + 1) if r() < 0.3 else None),
                 ]
             if story.fate not in ENDED:  # no earlier dispute for a later one
                 recent.append((story.created, pair))
