@@ -30,19 +30,20 @@ limits and working days as `server.organisation.deadlines`), in whole seconds.
 
 Deterministic: the same database, `seed` and `towns_now` give the same rows, ids
 included, except the sealed informant identities (Fernet draws a fresh IV each time),
-which unseal to the same values.
+which unseal to the same values. Each batch of BATCH cases is drawn from a stream of
+random numbers of its own, so it comes out the same whichever process makes it.
 
-Fast: the rows are made as tuples (for a large seed by a forked child process, while this
-one writes the batch before: two cores at work) and go in by executemany on SQLite and by
-COPY on PostgreSQL, in one transaction. For the load, the seeded tables' secondary
-indexes (and SQLite's search triggers, PostgreSQL's foreign keys) are dropped, and made
-again afterwards from the database's own definitions; adding PostgreSQL's foreign keys
-back checks every row. SQLite, for which checking each row as it is written costs more
-than writing it, loads with its foreign keys and CHECK constraints off, and then checks
-every seeded row against each of them, in one pass a table: a row that breaks one fails
-the seed, and nothing is committed. SQLite also loads with synchronous off and, when it
-is the file's only connection, its rollback journal in memory (a database being seeded
-is thrown away if the machine fails), then goes back to the app's WAL and
+Fast: the rows are made as tuples (for a large seed by two forked child processes, a
+batch each in turn, while this one writes the batches before) and go in by executemany
+on SQLite and by COPY on PostgreSQL, in one transaction. For the load, the seeded tables'
+secondary indexes (and SQLite's search triggers, PostgreSQL's foreign keys) are dropped,
+and made again afterwards from the database's own definitions; adding PostgreSQL's
+foreign keys back checks every row. SQLite, for which checking each row as it is written
+costs more than writing it, loads with its foreign keys and CHECK constraints off, and
+then checks every seeded row against each of them, in one pass a table: a row that breaks
+one fails the seed, and nothing is committed. SQLite also loads with synchronous off and,
+when it is the file's only connection, its rollback journal in memory (a database being
+seeded is thrown away if the machine fails), then goes back to the app's WAL and
 synchronous=FULL; its full-text index is rebuilt once. PostgreSQL's sequences are set
 past the seeded ids. Both are analysed (PostgreSQL vacuumed too: its index-only scans
 need the visibility map).
@@ -124,8 +125,10 @@ TABLES = {
     "case_search": SEARCH_COLUMNS,
     "case_identity_digest": DIGEST_COLUMNS,
 }
-# Tables whose ids the seeder assigns (case_search is keyed by its case).
+# Tables whose ids the seeder assigns (case_search is keyed by its case); the rows of all
+# but case_file are made without theirs and numbered as they are written.
 NUMBERED = ("case_file", "case_event", "case_assignment", "case_party", "case_identity_digest")
+ROW_NUMBERED = NUMBERED[1:]
 
 BATCH = 20_000  # cases a batch: big enough for executemany and COPY, small in memory
 
@@ -510,12 +513,16 @@ class _Story:
 
 
 class _Generator:
-    """Makes the rows of N cases, a batch at a time, from one stream of random numbers."""
+    """Makes the rows of N cases, a batch at a time. A batch is drawn from a stream of
+    random numbers of its own (the seed and its number) and owes nothing to another, so
+    batches can be made in any process, in any order: the same rows. Its rows of
+    `ROW_NUMBERED` tables come without their id, which the writer gives them in batch
+    order (case ids, which other rows name, are the first plus the case's number)."""
 
     def __init__(self, town, clocks, dialect, *, cases, seed, years, open_share, now, first):
         self.town, self.clocks, self.stamp = town, clocks, _stamper(dialect)
         self.count, self.seed, self.now = cases, seed, now
-        self.rng = random.Random(seed)  # noqa: S311 - synthetic data
+        self.batch_count = -(-cases // BATCH)
         span = int(years * 365.25 * 86400)
         self.start = now - span
         self.slot = (span - 3600) / max(cases, 1)
@@ -523,7 +530,6 @@ class _Generator:
         # received) to 0 at `window`: on average `open_share` of them all.
         self.window = max(1, min(span, int(2 * open_share * span)))
         self.open_chance = min(1.0, open_share * span / (self.window / 2))
-        self.ids = dict(first)
         self.first_case = first["case_file"]
         groups: dict = {}
         for category in town.categories:
@@ -540,21 +546,26 @@ class _Generator:
         self._json: dict = {}
         self._details = [[text.format(n=n) for n in range(2, 30)] for text in DETAILS]
         self._places: dict[tuple, str] = {}
+
+    def batches(self) -> Iterator[dict[str, list[tuple]]]:
+        """The rows of every case, a batch at a time, by table."""
+        for number in range(self.batch_count):
+            yield self.batch(number)
+
+    def batch(self, number: int) -> dict[str, list[tuple]]:
+        """The rows of the `number`-th BATCH cases, by table."""
+        self.rng = random.Random(f"{self.seed}:{number}")  # noqa: S311 - synthetic data
         self._recent: dict[int, list] = {}  # village -> [(received, parties)] of disputes
         self._previous: tuple | None = None  # (id, code, taken on) of the case before
-
-    def batches(self, size: int = BATCH) -> Iterator[dict[str, list[tuple]]]:
-        """The rows of every case, `size` cases at a time, by table."""
-        for begin in range(0, self.count, size):
-            rows = {table: [] for table in TABLES}
-            for i in range(begin, min(begin + size, self.count)):
-                story = self._story(i)
-                self._settle(story)
-                case = self._timeline(story, rows)
-                self._people(story, case, rows)
-                self._case_row(story, case, rows)
-                self._previous = (story.case_id, story.code, story.fate not in ENDED)
-            yield rows
+        rows = {table: [] for table in TABLES}
+        for i in range(number * BATCH, min((number + 1) * BATCH, self.count)):
+            story = self._story(i)
+            self._settle(story)
+            case = self._timeline(story, rows)
+            self._people(story, case, rows)
+            self._case_row(story, case, rows)
+            self._previous = (story.case_id, story.code, story.fate not in ENDED)
+        return rows
 
     # -- what happens ----------------------------------------------------------------------
 
@@ -705,7 +716,7 @@ class _Generator:
         case_id, created, category = story.case_id, story.created, story.category
         village_id, category_id = story.village.id, category.id
         marks: dict[str, str] = {}  # Case.last_events: action -> when, stamped
-        next_id = first_event = self.ids["case_event"]
+        first_event = len(events)
         status, last, supervised, urgent, step_now = (
             "submitted",
             created,
@@ -716,17 +727,16 @@ class _Generator:
 
         def emit(action, to, at, actor, role, note, data, internal, step, due, result):
             """One event, with the facts new_event gives it (server/cases/workflow/events.py)."""
-            nonlocal next_id, status, last
+            nonlocal status, last
             stamped = stamp(at)
             events.append(
                 (
-                    next_id, case_id, action, status if action != "submit" else None, to,
+                    case_id, action, status if action != "submit" else None, to,
                     stamped, actor, role, note, data, internal, step, due, marks.get(action),
                     marks.get(f"{action}={result}") if result else None, marks.get("*counted"),
                     village_id, category_id, at - created, result,
                 )
             )  # fmt: skip
-            next_id += 1
             marks[action] = stamped
             if result:
                 marks[f"{action}={result}"] = stamped
@@ -895,11 +905,10 @@ class _Generator:
         if complaint_at or return_at or extension_until:
             self.counts["awaiting_review"] += 1
         self.counts["supervised"] += supervised
-        self.ids["case_event"] = next_id
         shares = rows["case_assignment"]
         for department, part, assigned, due, signed, feedback, feedback_at, ended in assignments:
             shares.append(
-                (self._next_id("case_assignment"), case_id, department, part, stamp(assigned),
+                (case_id, department, part, stamp(assigned),
                  stamp(due), signed and stamp(signed), feedback,
                  feedback_at and stamp(feedback_at), ended and stamp(ended))
             )  # fmt: skip
@@ -909,7 +918,7 @@ class _Generator:
             "result": result_now, "closing": closing, "satisfaction": satisfaction,
             "complaint_at": complaint_at, "return_at": return_at,
             "extension_until": extension_until, "lead": lead_now, "handler": handler_now,
-            "events": next_id - first_event, "last": last, "clock": clock,
+            "events": len(events) - first_event, "last": last, "clock": clock,
             "last_events": "{"
             + ", ".join([f'"{key}": "{_iso(at)}"' for key, at in marks.items()])
             + "}",
@@ -957,13 +966,13 @@ class _Generator:
                 if key is None:
                     key = self._name_keys[name] = repeats.name_key(name)
                 rows["case_party"].append(
-                    (self._next_id("case_party"), case_id, side, "person", name, party_phone,
+                    (case_id, side, "person", name, party_phone,
                      key, party_phone)
                 )  # fmt: skip
                 names.append(name)
                 if party_phone:
                     digests.append(
-                        (self._next_id("case_identity_digest"), case_id, "party_phone",
+                        (case_id, "party_phone",
                          identity.digest("phone", party_phone))
                     )  # fmt: skip
         case["name"] = case["phone"] = None
@@ -976,13 +985,8 @@ class _Generator:
                 )
             case["name"], name_digest = self._sealed[informant]
             case["phone"] = identity.seal(own_phone)
-            digests.append(
-                (self._next_id("case_identity_digest"), case_id, "reporter_name", name_digest)
-            )
-            digests.append(
-                (self._next_id("case_identity_digest"), case_id, "reporter_phone",
-                 identity.digest("phone", own_phone))
-            )  # fmt: skip
+            digests.append((case_id, "reporter_name", name_digest))
+            digests.append((case_id, "reporter_phone", identity.digest("phone", own_phone)))
         words = [search.village_term(village.id)]
         for fragment in [*fragments, place, *names]:
             found = self._terms.get(fragment)
@@ -1028,11 +1032,6 @@ class _Generator:
         )  # fmt: skip
 
     # -- small things ------------------------------------------------------------------------
-
-    def _next_id(self, table: str) -> int:
-        number = self.ids[table]
-        self.ids[table] = number + 1
-        return number
 
     def _submitter(self, story: _Story) -> int | None:
         """Who filed it: the village's grid worker, the center (来访, 来电), or a villager."""
@@ -1230,7 +1229,7 @@ class _PostgresWriter:
             for table, name, definition in keys
         ]
 
-    def write(self, table: str, rows: list[tuple]) -> None:
+    def write(self, table: str, rows) -> None:
         statement = f"COPY {table} ({', '.join(TABLES[table])}) FROM STDIN"
         with self.driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
@@ -1254,8 +1253,9 @@ class _PostgresWriter:
 
 
 _WRITERS = {"sqlite": _SQLiteWriter, "postgresql": _PostgresWriter}
-# From this many cases the rows are made by a child process while this one writes.
+# From this many cases the rows are made by MAKERS child processes while this one writes.
 FORK_FROM = 20_000
+MAKERS = 2
 
 
 def bulk_seed(
@@ -1296,6 +1296,9 @@ def bulk_seed(
         writer.begin()
         for rows in batches:
             for table, batch in rows.items():
+                if table in ROW_NUMBERED:  # numbered on, in the order they are written
+                    start = first[table] + counts[table]
+                    batch = [(number, *row) for number, row in enumerate(batch, start)]
                 if batch:
                     writer.write(table, batch)
                     counts[table] += len(batch)
@@ -1319,44 +1322,53 @@ def bulk_seed(
     }
 
 
-def _made_apart(generator: _Generator) -> Iterator[dict]:
-    """The generator's batches, made by a forked child process while this one writes the
-    batch before (two cores: Python makes rows while the database takes them). The child
-    touches no database; its counts come back with its last message."""
+def _made_apart(generator: _Generator, makers: int = MAKERS) -> Iterator[dict]:
+    """The generator's batches, made by `makers` forked child processes (batch n by child
+    n % makers) while this one writes those before: Python makes rows beside the database
+    taking them. The children touch no database; their counts come with their last word."""
     app = current_app._get_current_object()
     context = multiprocessing.get_context("fork")
-    receiving, sending = context.Pipe(duplex=False)
 
-    def make() -> None:
+    def make(child: int, sending) -> None:
         try:
             with app.app_context():
                 db.engine.dispose(close=False)  # the parent's connections are not ours
-                for rows in generator.batches():
-                    sending.send(("rows", rows))
+                for number in range(child, generator.batch_count, makers):
+                    sending.send(("rows", generator.batch(number)))
                 sending.send(("done", generator.counts))
         except BaseException:  # told to the parent, which raises it
             sending.send(("error", traceback.format_exc()))
         finally:
             sending.close()
 
-    child = context.Process(target=make, name="seed-rows", daemon=True)
-    child.start()
-    sending.close()
+    pipes, children = [], []
+    for child in range(makers):
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=make, args=(child, sending), daemon=True)
+        process.start()
+        sending.close()
+        pipes.append(receiving)
+        children.append(process)
     try:
-        while True:
-            kind, payload = receiving.recv()
-            if kind == "rows":
-                yield payload
-            elif kind == "done":
-                generator.counts.update(payload)
-                break
-            else:
-                raise RuntimeError(f"making the rows failed:\n{payload}")
+        for number in range(generator.batch_count):
+            yield _heard(pipes[number % makers], "rows")
+        for receiving in pipes:
+            for key, n in _heard(receiving, "done").items():
+                generator.counts[key] += n
     finally:
-        receiving.close()
-        child.join(10)
-        if child.is_alive():
-            child.kill()
+        for receiving, process in zip(pipes, children, strict=True):
+            receiving.close()
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+
+def _heard(pipe, expected: str):
+    """The next message from a child making rows, of the kind expected."""
+    kind, payload = pipe.recv()
+    if kind != expected:
+        raise RuntimeError(f"making the rows failed:\n{payload}")
+    return payload
 
 
 def main() -> None:
