@@ -8,9 +8,16 @@ trip, the cache empty at each run) and prints, as medians over the runs:
 - how long until it could be used (goal: at most 3 s): the sign-in form, and for a signed-in
   phone 我的待办 with its lists drawn;
 - how long 我的案件 takes to open from 我的待办 (goal: at most 1.5 s);
-- the same first-screen figures for a village's report page (/q/<token>).
+- the same first-screen figures for a village's report page (/q/<token>);
+- beside them, the yardstick of the same run: the network's own floor, /healthz (a few
+  bytes) opened the same way.
 
-    .venv/bin/python benchmarks/bench_workbench.py [--runs 5]
+The town: the demo town in a fresh SQLite database; with --cases N, N cases seeded into it
+by benchmarks/seed.py (a worker's lists as after years of use); with --database-url, a
+database seeded before (`make bench`), served as it is.
+
+    .venv/bin/python benchmarks/bench_workbench.py [--runs 5] [--cases N]
+        [--database-url URL]
 
 It prints figures; nothing asserts on them (CI never times).
 """
@@ -56,17 +63,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(folder: Path):
-    """The demo town under gunicorn: (process, base URL, a village's QR token)."""
-    database = f"sqlite:///{folder / 'bench.sqlite3'}"
+def serve(folder: Path, database_url: str | None = None, cases: int = 0):
+    """The town under gunicorn: (process, base URL, a village's QR token). The database
+    `database_url` names as it is, or a fresh one with the demo town and `cases` cases."""
+    database = database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
     env = os.environ | {
         "DATABASE_URL": database,
-        "INSTANCE_PATH": str(folder),
+        "INSTANCE_PATH": os.environ.get("INSTANCE_PATH", str(folder)),
         "PYTHONPATH": str(ROOT),
     }
     grid_report = str(Path(sys.executable).with_name("grid-report"))
-    subprocess.run([grid_report, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
-    subprocess.run([grid_report, "seed-demo"], env=env, check=True, capture_output=True)  # noqa: S603
+    if database_url is None and cases:
+        seed = [sys.executable, str(ROOT / "benchmarks" / "seed.py"), "--cases", str(cases)]
+        subprocess.run([*seed, "--database-url", database], env=env, check=True)  # noqa: S603
+    elif database_url is None:
+        subprocess.run([grid_report, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
+        subprocess.run([grid_report, "seed-demo"], env=env, check=True, capture_output=True)  # noqa: S603
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(  # noqa: S603 - our own gunicorn, our own arguments
@@ -179,12 +191,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--user", default="grid05")
-    runs = parser.parse_args().runs
-    user = parser.parse_args().user
+    parser.add_argument("--cases", type=int, default=0, help="seed this many cases first")
+    parser.add_argument("--database-url", help="a database seeded before (benchmarks/seed.py)")
+    args = parser.parse_args()
+    runs, user = args.runs, args.user
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as folder:
-        process, base, qr_token = serve(Path(folder))
+        process, base, qr_token = serve(Path(folder), args.database_url, args.cases)
         try:
             token = requests.post(
                 f"{base}/api/v1/auth/login",
@@ -198,6 +212,7 @@ def main() -> None:
                     "/m/ sign-in form": ("/m/", "#username", None),
                     f"/m/ 我的待办 ({user}, signed in)": ("/m/", "h1:has-text('我的待办')", token),
                     "villager report page /q/<token>": (f"/q/{qr_token}", "main h1", None),
+                    "floor: /healthz, a few bytes (the yardstick)": ("/healthz", "body", None),
                 }
                 for name, (path, ready, signed) in checks.items():
                     measured = [
