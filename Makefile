@@ -69,7 +69,8 @@ bench: $(STAMP)
 	seeded benchmarks/bench_figures.py && \
 	seeded benchmarks/bench_search.py --handler && \
 	seeded benchmarks/bench_lists.py && \
-	seeded benchmarks/bench_sweep.py && \
+	alone benchmarks/bench_sweep.py --sizes $$(( $(SIZE) / 10 )),$(SIZE) --runs 3 \
+		--server-url "$(BENCH_DATABASE_URL)" && \
 	seeded benchmarks/bench_workbench.py && \
 	seeded benchmarks/bench_qr.py && \
 	alone benchmarks/bench_reports.py && \

@@ -2,8 +2,8 @@
 
 Issue 20, point 3: the sweep must cost what is due, not what the table holds; a sweep with
 nothing due at 1,000,000 cases within 1.2x of the same sweep at 100,000 (the ceiling,
-printed beside it). For each size the script seeds a fresh database (benchmarks/seed.py)
-or takes one already seeded (--database-url, which it changes: a scratch copy), then:
+printed beside it). For each size the script seeds a scratch database of its own
+(benchmarks/seed.py; SQLite, or on the PostgreSQL server of --server-url), then:
 - marks every running step as already chased (nothing due), lets the sweep keep the
   months' figures it would keep on its first runs, and times whole sweeps;
 - arms 1,000 open cases (their steps red and not yet chased) and times the sweep that
@@ -11,7 +11,7 @@ or takes one already seeded (--database-url, which it changes: a scratch copy), 
 and prints the plan of each query the sweep sends while nothing is due.
 
     .venv/bin/python benchmarks/bench_sweep.py [--sizes 100000,1000000] [--runs 5]
-    .venv/bin/python benchmarks/bench_sweep.py --database-url postgresql+psycopg://... [--sizes N]
+    .venv/bin/python benchmarks/bench_sweep.py --server-url postgresql+psycopg://... [--sizes N]
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, select, update
 
 from server import create_app
 from server.db import db
@@ -36,35 +35,29 @@ from server.models import Case
 
 
 @contextmanager
-def database(base_url: str | None, size: int, tmp: Path):
-    """A database seeded with `size` cases: a SQLite file in `tmp`, or a scratch database
-    on the PostgreSQL server of `base_url`, dropped afterwards."""
+def database(server_url: str, size: int, folder: Path):
+    """An app on a scratch database seeded with `size` cases (benchmarks/seed.py): a
+    SQLite file in `folder`, or a database of its own on the PostgreSQL server of
+    `server_url`, dropped afterwards (benchmarks/scratch.py)."""
+    import scratch
     from seed import bulk_seed
     from town import demo_town
 
-    if base_url and base_url.startswith("postgresql"):
-        server = make_url(base_url)
-        name = f"bench_sweep_{size}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = server.set(database=name).render_as_string(hide_password=False)
-    else:
-        admin, url = None, f"sqlite:///{tmp / f'sweep-{size}.sqlite3'}"
+    place = folder / str(size)
+    place.mkdir()
+    url = scratch.create(server_url, place)
     try:
         app = create_app({"DATABASE_URL": url})
         with app.app_context():
             demo_town()
-            bulk_seed(size)
-            db.session.commit()
+            summary = bulk_seed(size)
+            print(f"seeded {summary['cases']:,} cases in {summary['seconds']:.0f} s", flush=True)
             db.engine.dispose()
         yield app
     finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        with app.app_context():
+            db.engine.dispose()
+        scratch.drop(url)
 
 
 def nothing_due() -> None:
@@ -144,7 +137,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="case counts, comma separated")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--due", type=int, default=1000)
-    parser.add_argument("--database-url", help="a PostgreSQL server to seed scratch databases on")
+    parser.add_argument(
+        "--server-url", default="", help="a PostgreSQL server to seed scratch databases on"
+    )
     parser.add_argument("--plans", action="store_true", help="print the queries' plans")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -152,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("INSTANCE_PATH", tmp)
         for size in sizes:
-            with database(args.database_url, size, Path(tmp)) as app, app.app_context():
+            with database(args.server_url, size, Path(tmp)) as app, app.app_context():
                 nothing_due()
                 while sweep.run()["months_kept"]:  # the months the first sweeps keep
                     db.session.remove()
@@ -162,7 +157,7 @@ def main() -> None:
                 busy = timed(args.runs, before=lambda: arm(args.due))
                 figures[size] = (statistics.median(idle), statistics.median(busy))
                 db.engine.dispose()
-    kind = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else "SQLite"
+    kind = "PostgreSQL" if args.server_url.startswith("postgresql") else "SQLite"
     print(f"the sweep on {kind}, median of {args.runs} runs")
     print(f"{'cases':>10} {'nothing due ms':>15} {f'{args.due:,} due ms':>13}")
     for size, (idle, busy) in figures.items():
