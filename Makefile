@@ -53,7 +53,7 @@ SIZE ?= 100000
 BENCH_DATABASE_URL ?=
 
 bench: $(STAMP)
-	@folder=$$(mktemp -d) && export INSTANCE_PATH=$$folder && \
+	@folder=$$(mktemp -d) && export INSTANCE_PATH=$$folder && trap 'rm -rf "$$folder"' EXIT && \
 	url=$$($(BIN)/python benchmarks/scratch.py create "$(BENCH_DATABASE_URL)" "$$folder") && \
 	trap '$(BIN)/python benchmarks/scratch.py drop "$$url"; rm -rf "$$folder"' EXIT && \
 	failed="" && \

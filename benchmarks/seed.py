@@ -52,6 +52,11 @@ need the visibility map).
         [--years 5] [--open-share 0.03] [--now 2026-12-01T08:00:00+08:00]
 
 migrates the database, loads the demo town when it is empty, seeds and prints a summary.
+Measured 2026-12-06 on this 2-core machine, shared with other work (load average 3 to 4),
+1,000,000 cases (8.3 million events, 1.4 million assignments, 1.2 million parties):
+SQLite 3.40 seeded in 209 s (the whole command 212 s, at most 2.2 GB of memory), a file
+of 5.7 GiB; PostgreSQL 15 in 207 s (210 s), a database of 5.5 GiB. One report at a time,
+as the benchmarks once seeded, a million took 1,941 s.
 """
 
 from __future__ import annotations
