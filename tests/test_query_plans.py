@@ -25,10 +25,11 @@ from server.follow_through import sweep
 from server.infra import clock
 from server.models import Case, CaseAssignment, Category
 from server.trust import identity
+from tests.helpers import case_in
 
 FULL_SCAN = {
-    "sqlite": re.compile(r"^SCAN (case_file|case_assignment)\b(?!.*INDEX)"),
-    "postgresql": re.compile(r"Seq Scan on (case_file|case_assignment)\b"),
+    "sqlite": re.compile(r"^SCAN (case_file|case_assignment|case_event)\b(?!.*INDEX)"),
+    "postgresql": re.compile(r"Seq Scan on (case_file|case_assignment|case_event)\b"),
 }
 LAZY_LOAD = re.compile(r"WHERE (\?|%\(\w+\)s) = \w+\.case_id\s*(ORDER BY|$)")
 SORT = {
@@ -227,6 +228,14 @@ def test_the_queue_counts_and_the_held_reports_read_their_indexes_alone(town):
         triage.held_count(center)
         triage.page(center, triage.QueueFilters(held=True))
     check(found, "ix_case_file_held")
+
+
+def test_what_awaits_review_reads_each_case_s_own_events(town):
+    case_in("return_pending", town)
+    with plans() as found:
+        items = triage.awaiting_review(town.center)
+    assert [item.kind for item in items] == ["return"]
+    check(found, "ix_case_file_review", "ix_case_event_case_at")
 
 
 def test_the_sweep_reads_only_what_it_must_chase(town):

@@ -268,12 +268,16 @@ def _review_items(cases: list[Case]) -> list[ReviewItem]:
         return []
     asked = {}
     actions = [a for _label, names, _column in REVIEW_KINDS.values() for a in names]
-    for event in db.session.scalars(
-        select(CaseEvent)
-        .where(CaseEvent.case_id.in_([c.id for c in cases]), CaseEvent.action.in_(actions))
-        .order_by(CaseEvent.id)
-    ):
-        asked[event.case_id, event.action] = event  # the latest of each
+    # The cases' own events (a few each, through ix_case_event_case_at), picked and put
+    # in order here: asked in SQL for these actions in id order, SQLite read every such
+    # event of the town (the figures' index by action) for each queue page: 240 ms at a
+    # million cases.
+    events = db.session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id.in_([c.id for c in cases]))
+    ).all()
+    for event in sorted(events, key=lambda e: e.id):
+        if event.action in actions:
+            asked[event.case_id, event.action] = event  # the latest of each
     items = []
     for case in cases:
         for kind, (label, names, column) in REVIEW_KINDS.items():
