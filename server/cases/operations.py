@@ -337,8 +337,8 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
         parties=parties,
         assignments=[],
     )
-    set_committed_value(case, "photos", [])
-    set_committed_value(case, "merged_reports", [])
+    for collection in ("photos", "merged_reports", "instructions"):
+        set_committed_value(case, collection, [])
     case.known_repeats = earlier  # so that its answer need not look again
     # Worked out now, while the informant's identity is still in the clear.
     case.search_entry = search.entry_for(
