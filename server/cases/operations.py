@@ -195,8 +195,7 @@ def submit_report(
         # and the client's retry (same key) draws again.
         raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
     new_rows.insert(connection, event)  # its case_id comes from the case just written
-    for party in case.parties:
-        new_rows.insert(connection, party)
+    new_rows.insert_all(connection, case.parties)
     search.write_entry(connection, case.id, case.search_entry)  # found at once
     for row in (case, event, *case.parties):
         make_transient_to_detached(row)
