@@ -25,7 +25,8 @@ answered), and on PostgreSQL that of the database's own backends beside it. Goal
 --profile serves ours alone under a profiler (benchmarks/profiled_app.py: each request
 profiled in the thread serving it, in the same gunicorn), loads it as a run does, and
 prints where the time went: pyinstrument's wall-time tree (waits included) or cProfile's
-CPU time per function. Its throughput is the profiler's, not ours.
+CPU time per function. Its throughput is the profiler's, not ours. pyinstrument is no
+dependency of ours: `.venv/bin/pip install pyinstrument` first (cProfile needs nothing).
 
 Each request comes on a connection of its own, as nginx sends them to gunicorn
 (deploy/nginx-grid-report.conf keeps no upstream connection open). With --keep-alive the
@@ -515,6 +516,11 @@ def main() -> None:
         help="profile ours instead of comparing (pyinstrument: wall time; cprofile: CPU)",
     )
     args = parser.parse_args()
+    if args.profile == "pyinstrument":
+        try:
+            import pyinstrument  # noqa: F401 - only to say it is missing
+        except ImportError:
+            parser.error("pyinstrument is not installed: .venv/bin/pip install pyinstrument")
 
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
