@@ -1,20 +1,38 @@
-"""Report-create throughput and latency: grid-report's endpoint beside a minimal one.
+"""Report-create throughput, latency and CPU: grid-report's endpoint beside a yardstick.
 
-Runs both under gunicorn with server/gunicorn_conf.py (same workers and threads) on
-SQLite files with the same settings (WAL, synchronous=FULL, BEGIN IMMEDIATE), drives
-each with 16 concurrent clients for the same time, one after the other in one run, and
-prints requests/s, p50 and p99 and the ratios. Goals (issue 3): ours at least 0.5x the
-minimal throughput, and p99 at most 2x.
+The yardstick (benchmarks/minimal_app.py) is the least a report endpoint can do: Flask +
+SQLAlchemy parse the JSON, insert the report and an audit row, and commit before they
+answer. Everything that is not the endpoint's own work is the same for both, so that the
+ratio measures only that work: one gunicorn (server/gunicorn_conf.py: its workers,
+threads and access log), one database server, the same engine options, and on SQLite the
+same seam (WAL, synchronous=FULL, BEGIN IMMEDIATE at the first write, the writers' queue
+of server/db/write_queue.py). Each database gets scratch databases of its own (SQLite
+files in a temporary folder; on PostgreSQL two databases with unique names, dropped
+after).
 
-    .venv/bin/python benchmarks/bench_reports.py [--seconds 15] [--clients 16]
-        [--driver wrk|python] [--keep-alive] [--queued-minimal] [--same-parties]
+Each run drives the minimal endpoint, then ours (the grid worker's POST /api/v1/reports,
+as grid01, each request with an Idempotency-Key of its own), with the same clients for
+the same time; the next run starts with ours. It prints, for each: requests/s, median
+and p99 latency, and the CPU per request of the gunicorn processes serving it (utime +
+stime of the master and its workers from /proc, before and after, over the requests
+answered), and on PostgreSQL that of the database's own backends beside it. Goals
+(issue 20, point 4): ours at least 0.5x the minimal throughput, p99 at most 2x.
+
+    .venv/bin/python benchmarks/bench_reports.py [--database sqlite|postgresql|both]
+        [--runs 3] [--seconds 15] [--clients 16] [--driver wrk|python] [--keep-alive]
+        [--same-parties] [--postgres URL] [--profile pyinstrument|cprofile]
+
+--profile serves ours alone under a profiler (benchmarks/profiled_app.py: each request
+profiled in the thread serving it, in the same gunicorn), loads it as a run does, and
+prints where the time went: pyinstrument's wall-time tree (waits included) or cProfile's
+CPU time per function. Its throughput is the profiler's, not ours. pyinstrument is no
+dependency of ours: `.venv/bin/pip install pyinstrument` first (cProfile needs nothing).
 
 Each request comes on a connection of its own, as nginx sends them to gunicorn
 (deploy/nginx-grid-report.conf keeps no upstream connection open). With --keep-alive the
 16 connections stay open, and where gunicorn's two workers happen to accept them decides
 the result: 14 on one worker and 2 on the other halves our figure from one run to the
-next. --queued-minimal gives the minimal endpoint grid-report's write queue
-(server/db/write_queue.py) too, to see what the queue alone is worth.
+next.
 
 The load comes from `wrk` (Debian: `apt-get install wrk`) when it is installed: it is
 one small C process, so on a 2-core machine the clients take little CPU from the
@@ -26,10 +44,6 @@ endpoints' latencies (the ratios move less than the figures). The driver used is
 Each report is a dispute between two people of its own (a number in their names), as a
 town's are; --same-parties sends the same two every time, so that every report repeats
 the earlier ones (重复纠纷) and the repeat-dispute check lists five of them: its worst case.
-Measured here on 2026-12-01 (2 cores, three runs each): 0.52-0.54 before the check
-(issue 12) with the same two names, 0.46 with it, 0.40 with --same-parties; the check is
-one indexed statement (server/cases/repeats.py), but it is the create's only read after the
-sign-in's, so it costs a read transaction of its own.
 
 Traffic goes only to 127.0.0.1. Figures are printed, never asserted; on a shared
 machine run it a few times.
@@ -124,7 +138,7 @@ def start(app: str, port: int, env: dict) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
     )
-    for _ in range(100):
+    for _ in range(300):
         try:
             http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
             return process
@@ -132,6 +146,81 @@ def start(app: str, port: int, env: dict) -> subprocess.Popen:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{app} did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(30)
+
+
+# CPU time from /proc: utime and stime are fields 14 and 15 of /proc/PID/stat, in ticks.
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def server_cpu_s(master: int) -> dict[int, float]:
+    """CPU seconds so far of gunicorn's master and each of its workers, by process."""
+    return {pid: _cpu_s(pid) for pid in (master, *_children(master))}
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings (a process born meanwhile counts whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+class Postgres:
+    """Scratch databases on a PostgreSQL server, and its backends' CPU."""
+
+    def __init__(self, url: str):
+        from sqlalchemy.engine import make_url
+
+        self.url = make_url(url)
+        self.made: list[str] = []
+
+    def _admin(self):
+        import psycopg
+
+        url = self.url.set(drivername="postgresql", database="postgres")
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
+    def create(self, stem: str) -> str:
+        name = f"bench_{stem}_{uuid.uuid4().hex[:10]}"
+        with self._admin() as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self._admin() as connection:
+            for name in self.made:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.made.clear()
+
+    def backends_cpu_s(self, url: str) -> dict[int, float]:
+        """CPU seconds so far of the backends serving the database of `url`."""
+        from sqlalchemy.engine import make_url
+
+        name = make_url(url).database
+        with self._admin() as connection:
+            pids = connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchall()
+        return {pid: _cpu_s(pid) for (pid,) in pids}
 
 
 def load_python(
@@ -230,14 +319,13 @@ def load_wrk(
     }
 
 
-def prepare_grid_report(database: str) -> dict:
+def prepare_grid_report(database: str, instance: str) -> dict:
     """Migrate and seed the demo town; return the environment that serves it."""
-    instance = str(Path(database.removeprefix("sqlite:///")).parent)
-    env = os.environ | {"DATABASE_URL": database, "INSTANCE_PATH": instance}
-    for command in (["db", "upgrade"], ["seed-demo"]):
+    env = {"DATABASE_URL": database, "INSTANCE_PATH": instance}
+    for command in (["db", "upgrade", "--no-backup"], ["seed-demo"]):
         subprocess.run(  # noqa: S603 - our own console script, our own arguments
             [str(BIN / "grid-report"), *command],
-            env=env,
+            env=os.environ | env,
             check=True,
             cwd=ROOT,
             capture_output=True,
@@ -245,8 +333,161 @@ def prepare_grid_report(database: str) -> dict:
     return env
 
 
+def prepare_minimal(database: str) -> dict:
+    """Create the yardstick's tables; return the environment that serves it."""
+    env = {"MINIMAL_DATABASE_URL": database}
+    subprocess.run(
+        [sys.executable, "-c", "from benchmarks.minimal_app import create_app; create_app()"],
+        env=os.environ | env | {"PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        check=True,
+    )
+    return env
+
+
+def sign_in(port: int) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request(
+        "POST",
+        "/api/v1/auth/login",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(
+            {"username": "grid01", "password": os.environ.get("DEMO_PASSWORD", "Demo@2026")}
+        ),
+    )
+    return json.loads(connection.getresponse().read())["token"]
+
+
+GRID_PATH = "/api/v1/reports"
+MINIMAL_PATH = "/minimal/reports"
+
+
+def compare(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> list[dict]:
+    """The runs on one database: each a dict of the minimal's and ours figures."""
+    if postgres is not None:
+        grid_url, minimal_url = postgres.create("grid"), postgres.create("minimal")
+    else:
+        grid_url = f"sqlite:///{tmp}/{kind}-grid.sqlite3"
+        minimal_url = f"sqlite:///{tmp}/{kind}-minimal.sqlite3"
+    instance = tmp / f"{kind}-instance"
+    grid_env = prepare_grid_report(grid_url, str(instance))
+    minimal_env = prepare_minimal(minimal_url)
+    grid_port, minimal_port = free_port(), free_port()
+    servers = {
+        "grid": (start("server:create_app()", grid_port, grid_env), grid_port, grid_url),
+        "minimal": (
+            start("benchmarks.minimal_app:create_app()", minimal_port, minimal_env),
+            minimal_port,
+            minimal_url,
+        ),
+    }
+    try:
+        token = sign_in(grid_port)
+        paths = {"grid": (GRID_PATH, token), "minimal": (MINIMAL_PATH, None)}
+
+        def measure(name: str, seconds: float) -> dict:
+            process, port, url = servers[name]
+            path, bearer = paths[name]
+            before = server_cpu_s(process.pid)
+            db_before = postgres.backends_cpu_s(url) if postgres else {}
+            figures = load(port, path, bearer, seconds)
+            answered = max(1, figures["requests"])
+            figures["cpu_ms"] = 1000 * spent(before, server_cpu_s(process.pid)) / answered
+            if postgres is not None:
+                db_after = postgres.backends_cpu_s(url)
+                figures["db_cpu_ms"] = 1000 * spent(db_before, db_after) / answered
+            return figures
+
+        measure("minimal", 2)  # warm up: every worker has its connections and caches
+        measure("grid", 2)
+        runs = []
+        for run in range(args.runs):
+            order = ("minimal", "grid") if run % 2 == 0 else ("grid", "minimal")
+            runs.append({name: measure(name, args.seconds) for name in order})
+        return runs
+    finally:
+        for process, _, _ in servers.values():
+            stop(process)
+
+
+def profile(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> None:
+    """Ours alone under a profiler (benchmarks/profiled_app.py): load it, print the top."""
+    folder = tmp / f"{kind}-profiles"
+    folder.mkdir()
+    url = postgres.create("profile") if postgres else f"sqlite:///{tmp}/{kind}-profile.sqlite3"
+    grid_env = prepare_grid_report(url, str(tmp / f"{kind}-profile-instance"))
+    port = free_port()
+    process = start(
+        "benchmarks.profiled_app:create_app()",
+        port,
+        grid_env | {"PROFILE_DIR": str(folder), "PROFILER": args.profile},
+    )
+    try:
+        token = sign_in(port)
+        load(port, GRID_PATH, token, 2)
+        figures = load(port, GRID_PATH, token, args.seconds)
+    finally:
+        stop(process)
+    print(
+        f"{kind}, profiled ({args.profile}): {figures['requests']} reports in {args.seconds:.0f} s "
+        f"and the warm-up, {figures['errors']} errors"
+    )
+    if args.profile == "pyinstrument":
+        import functools
+
+        from pyinstrument.renderers import ConsoleRenderer
+        from pyinstrument.session import Session
+
+        sessions = [Session.load(str(p)) for p in sorted(folder.glob("*.pyisession"))]
+        combined = functools.reduce(Session.combine, sessions)
+        print(ConsoleRenderer(unicode=True, short_mode=True).render(combined))
+        print(ConsoleRenderer(unicode=True, flat=True).render(combined)[:6000])
+    else:
+        import pstats
+
+        stats = pstats.Stats(*[str(p) for p in sorted(folder.glob("*.prof"))])
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(40)
+
+
+def print_runs(kind: str, runs: list[dict]) -> None:
+    database = kind == "postgresql"
+    head = f"{'run':>3} {'endpoint':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}"
+    print(head + (f" {'db CPU ms/req':>14}" if database else "") + f" {'errors':>7}")
+    for number, run in enumerate(runs, 1):
+        for name in ("minimal", "grid"):
+            r = run[name]
+            line = (
+                f"{number:>3} {name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
+                f"{r['cpu_ms']:11.2f}"
+            )
+            if database:
+                line += f" {r['db_cpu_ms']:14.2f}"
+            print(line + f" {r['errors']:7d}")
+        mine, base = run["grid"], run["minimal"]
+        line = (
+            f"{number:>3} {'grid/min':10} {mine['rps'] / base['rps']:8.2f} "
+            f"{mine['p50_ms'] / base['p50_ms']:8.2f} {mine['p99_ms'] / base['p99_ms']:8.2f} "
+            f"{mine['cpu_ms'] / base['cpu_ms']:11.2f}"
+        )
+        if database:
+            line += f" {mine['db_cpu_ms'] / max(base['db_cpu_ms'], 1e-9):14.2f}"
+        print(line)
+
+    def spread(key: str) -> str:
+        values = [run["grid"][key] / run["minimal"][key] for run in runs]
+        return f"{min(values):.2f}-{max(values):.2f}"
+
+    print(
+        f"throughput ratio {spread('rps')} (goal >= 0.5), p99 ratio {spread('p99_ms')} "
+        f"(goal <= 2.0), CPU per request ratio {spread('cpu_ms')}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument(
@@ -258,19 +499,32 @@ def main() -> None:
         help="keep each client's connection open (not as behind nginx)",
     )
     parser.add_argument(
-        "--queued-minimal",
-        action="store_true",
-        help="give the minimal endpoint grid-report's write queue",
-    )
-    parser.add_argument(
         "--same-parties",
         action="store_true",
         help="every report between the same two people (each a repeat)",
     )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server to make scratch databases on",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("pyinstrument", "cprofile"),
+        help="profile ours instead of comparing (pyinstrument: wall time; cprofile: CPU)",
+    )
     args = parser.parse_args()
+    if args.profile == "pyinstrument":
+        try:
+            import pyinstrument  # noqa: F401 - only to say it is missing
+        except ImportError:
+            parser.error("pyinstrument is not installed: .venv/bin/pip install pyinstrument")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "report.lua"
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        script = tmp / "report.lua"
         script.write_text(WRK_SCRIPT)
 
         def load(port, path, token, seconds):
@@ -280,57 +534,33 @@ def main() -> None:
                 return load_wrk(port, path, token, seconds, args.clients, script, close, vary)
             return load_python(port, path, token, seconds, args.clients, close, vary)
 
-        ours_db = f"sqlite:///{tmp}/grid.sqlite3"
-        env = prepare_grid_report(ours_db)
-        env.pop("PYTHONPATH", None)
-        ours_port, minimal_port = free_port(), free_port()
-        ours = start(
-            "server:create_app()", ours_port, {k: env[k] for k in ("DATABASE_URL", "INSTANCE_PATH")}
-        )
-        minimal_env = {
-            "MINIMAL_DATABASE_URL": f"sqlite:///{tmp}/minimal.sqlite3",
-            "MINIMAL_WRITE_QUEUE": "1" if args.queued_minimal else "",
-        }
-        subprocess.run(
-            [sys.executable, "-c", "from benchmarks.minimal_app import create_app; create_app()"],
-            env=os.environ | minimal_env,
-            cwd=ROOT,
-            check=True,
-        )
-        minimal = start("benchmarks.minimal_app:create_app()", minimal_port, minimal_env)
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", ours_port)
-            connection.request(
-                "POST",
-                "/api/v1/auth/login",
-                headers={"Content-Type": "application/json"},
-                body=json.dumps(
-                    {"username": "grid01", "password": os.environ.get("DEMO_PASSWORD", "Demo@2026")}
-                ),
-            )
-            token = json.loads(connection.getresponse().read())["token"]
+        kinds = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
+        results = {}
+        for kind in kinds:
+            postgres = Postgres(args.postgres) if kind == "postgresql" else None
+            try:
+                if args.profile:
+                    profile(args, load, kind, tmp, postgres)
+                else:
+                    results[kind] = compare(args, load, kind, tmp, postgres)
+            finally:
+                if postgres is not None:
+                    postgres.drop_all()
+        if args.profile:
+            return
 
-            load(minimal_port, "/minimal/reports", None, 2)  # warm up
-            load(ours_port, "/api/v1/reports", token, 2)
-            base = load(minimal_port, "/minimal/reports", None, args.seconds)
-            mine = load(ours_port, "/api/v1/reports", token, args.seconds)
-        finally:
-            for process in (ours, minimal):
-                process.terminate()
-                process.wait(10)
-
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    threads = os.environ.get("GUNICORN_THREADS", "4")
     print(
         f"{args.clients} clients ({args.driver}, "
         f"{'keep-alive' if args.keep_alive else 'a connection per request'}), "
-        f"{args.seconds:.0f} s each, gunicorn per server/gunicorn_conf.py"
-        + (", the minimal with the write queue" if args.queued_minimal else "")
+        f"{args.seconds:.0f} s a run, gunicorn per server/gunicorn_conf.py "
+        f"({workers} workers x {threads} threads)"
         + (", every report between the same parties" if args.same_parties else "")
     )
-    print(f"{'':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name, r in (("minimal", base), ("grid", mine)):
-        print(f"{name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['errors']:7d}")
-    print(f"throughput ratio (grid/minimal): {mine['rps'] / base['rps']:.2f}  (goal >= 0.5)")
-    print(f"p99 ratio (grid/minimal):        {mine['p99_ms'] / base['p99_ms']:.2f}  (goal <= 2.0)")
+    for kind, runs in results.items():
+        print(f"\n{'SQLite' if kind == 'sqlite' else 'PostgreSQL'}:")
+        print_runs(kind, runs)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,29 @@
 """The yardstick for bench_reports.py: the least a report endpoint can do.
 
-Flask + SQLAlchemy, the same SQLite settings as grid-report (WAL, synchronous=FULL,
-BEGIN IMMEDIATE), parsing the same JSON and inserting one row and one audit row. With
-MINIMAL_WRITE_QUEUE set (bench_reports.py --queued-minimal) its writers also queue as
-grid-report's do (server/db/write_queue.py).
+Flask + SQLAlchemy, parsing the same JSON and inserting one row and one audit row in a
+transaction of its own, committed before it answers. What is not the endpoint's own work
+is grid-report's, so that the ratio measures only that work: the engine takes the
+options grid-report's configuration gives it (`server.config.load`: no ping of SQLite,
+a ping of a PostgreSQL connection on checkout), and on SQLite the same seam
+(`server.db.sqlite.configure`: WAL, synchronous=FULL, busy timeout, foreign keys, BEGIN
+IMMEDIATE at the first write, the writers' queue of server/db/write_queue.py).
+
+    MINIMAL_DATABASE_URL=sqlite:///... gunicorn --config python:server.gunicorn_conf \
+        'benchmarks.minimal_app:create_app()'
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, event
+from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from server import config
+from server.db import sqlite
 
 
 class Base(DeclarativeBase):
@@ -40,30 +50,11 @@ class Audit(Base):
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    engine = create_engine(os.environ["MINIMAL_DATABASE_URL"])
-    queue = None
-    if os.environ.get("MINIMAL_WRITE_QUEUE"):  # for comparison only
-        from server.db.sqlite import Connection
-        from server.db.write_queue import for_database
-
-        queue = for_database(engine.url.database)
-
-        @event.listens_for(engine, "do_connect")
-        def _queued(_dialect, _record, _cargs, cparams):
-            cparams["factory"] = Connection
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
-        for pragma in ("busy_timeout = 15000", "journal_mode = WAL", "synchronous = FULL"):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        if queue is not None and queue.enter(15):
-            connection.connection.dbapi_connection.queue = queue
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
+    url = os.environ["MINIMAL_DATABASE_URL"]
+    settings = config.load(tempfile.gettempdir(), {"DATABASE_URL": url})
+    engine = create_engine(url, **settings["SQLALCHEMY_ENGINE_OPTIONS"])
+    if engine.dialect.name == "sqlite":
+        sqlite.configure(engine, settings["SQLITE_BUSY_TIMEOUT_MS"])
     Base.metadata.create_all(engine)  # bench_reports.py creates the tables before forking
 
     @app.post("/minimal/reports")

@@ -31,11 +31,13 @@ from server.models import Grid, Role, User
 from server.models.organisation import user_grid
 from server.trust import audit, passwords, throttle
 
-_VILLAGE_IDS = (
-    select(Grid.village_id)
-    .distinct()
-    .join(user_grid, user_grid.c.grid_id == Grid.id)
-    .where(user_grid.c.user_id == bindparam("user_id"))
+# The user a token speaks for, and the village of each of their grids (a row a grid; one
+# row with none for a user without grids): every API request asks, so one statement.
+_USER_WITH_VILLAGES = (
+    select(User, Grid.village_id)
+    .outerjoin(user_grid, user_grid.c.user_id == User.id)
+    .outerjoin(Grid, Grid.id == user_grid.c.grid_id)
+    .where(User.id == bindparam("user_id"))
 )
 # Checked against when the username is unknown, so both answers take as long: the hash of
 # "timing-equaliser-not-a-password", written out rather than made at import, which cost
@@ -234,7 +236,8 @@ def user_from_token(value: str) -> User:
         raise Unauthorized("登录凭证无效，请重新登录。", code="token_invalid")
     if claims["exp"] <= clock.now().timestamp():
         raise Unauthorized("登录已过期，请重新登录。", code="token_expired")
-    user = db.session.get(User, int(claims["sub"]))
+    rows = db.session.execute(_USER_WITH_VILLAGES, {"user_id": int(claims["sub"])}).all()
+    user = rows[0][0] if rows else None
     if (
         user is None
         or not user.active
@@ -242,20 +245,12 @@ def user_from_token(value: str) -> User:
         or not hmac.compare_digest(str(claims["sec"]), _secret_digest(user))
     ):
         raise Unauthorized("登录凭证已失效，请重新登录。", code="token_revoked")
-    _load_villages(user)
-    return user
-
-
-def _load_villages(user: User) -> None:
-    """Tell `user` their villages now: every access check of a grid worker asks for them.
-
-    Read afresh (an admin may have just changed them) with one small query, and kept on
-    the user for this request (`User.village_ids`); their grids load only if asked for.
-    """
     if user.role == Role.GRID_WORKER:
-        user.known_village_ids = set(
-            db.session.connection().execute(_VILLAGE_IDS, {"user_id": user.id}).scalars()
-        )
+        # Every access check of a grid worker asks for their villages: read afresh with
+        # the user (an admin may have just changed them), kept on the user for this
+        # request (`User.village_ids`); their grids load only if asked for.
+        user.known_village_ids = {village for _, village in rows if village is not None}
+    return user
 
 
 def sign_out(user: User, *, ip: str | None = None) -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from server.cases import repeats, workflow
 from server.cases.operations import Party
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
-from server.models import Case
+from server.models import Case, CaseParty
 from tests.api.conftest import key
 from tests.helpers import case_in, new_report
 
@@ -112,6 +113,21 @@ def test_what_counts_as_the_same_parties(world, later, parties, repeat):
         )
     with clock.frozen_at(start + later):
         assert new_report(world, parties=parties).repeat_dispute is repeat
+
+
+def test_a_report_s_parties_are_written_together_each_with_its_own_id(world):
+    """The parties go in one INSERT (on PostgreSQL one statement for all of them): each
+    object gets the id of its own row, in the order given."""
+    names = ["张三", "李四", "王五", "赵六"]
+    case = new_report(world, parties=[Party(name) for name in names])
+    in_hand = [(party.id, party.name) for party in case.parties]
+    rows = db.session.execute(
+        select(CaseParty.id, CaseParty.name)
+        .where(CaseParty.case_id == case.id)
+        .order_by(CaseParty.id)
+    ).all()
+    assert in_hand == [tuple(row) for row in rows]
+    assert [name for _, name in in_hand] == names
 
 
 def test_a_one_party_dispute_matches_on_that_party_and_the_window_is_configurable(world, app):

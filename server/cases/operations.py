@@ -195,8 +195,7 @@ def submit_report(
         # and the client's retry (same key) draws again.
         raise ServiceUnavailable("系统繁忙，请重试。", code="retry")
     new_rows.insert(connection, event)  # its case_id comes from the case just written
-    for party in case.parties:
-        new_rows.insert(connection, party)
+    new_rows.insert_all(connection, case.parties)
     search.write_entry(connection, case.id, case.search_entry)  # found at once
     for row in (case, event, *case.parties):
         make_transient_to_detached(row)
@@ -337,8 +336,8 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
         parties=parties,
         assignments=[],
     )
-    set_committed_value(case, "photos", [])
-    set_committed_value(case, "merged_reports", [])
+    for collection in ("photos", "merged_reports", "instructions"):
+        set_committed_value(case, collection, [])
     case.known_repeats = earlier  # so that its answer need not look again
     # Worked out now, while the informant's identity is still in the clear.
     case.search_entry = search.entry_for(

@@ -102,26 +102,17 @@ def _party_clause(party, shape: str, n: int):
 
 
 @functools.cache
-def _question(shapes: tuple[str, ...], *, between_several: bool):
+def _question(shapes: tuple[str, ...], *, between_several: bool, fenced: bool):
     """The statement asking for earlier disputes naming the parties asked about (bound as
     key<n>, phone<n>; `shapes` says how each compares), newest first: a case naming one
     of them and another of them, or one naming only that one; with a single party asked
     about (not `between_several`), any case naming it. One statement, built once per
-    shape (building it costs more than running it)."""
+    shape (building it costs more than running it); `fenced` for PostgreSQL (below)."""
     a, b = aliased(CaseParty), aliased(CaseParty)
 
     def any_of_mine(party):
         return or_(*(_party_clause(party, shape, n) for n, shape in enumerate(shapes, 1)))
 
-    query = select(a.case_id).where(any_of_mine(a))
-    if between_several:
-        another = (
-            select(b.id)
-            .where(b.case_id == a.case_id, b.name_key != a.name_key, any_of_mine(b))
-            .exists()
-        )
-        alone = select(func.count(b.id)).where(b.case_id == a.case_id).scalar_subquery()
-        query = query.where(or_(another, alone == 1))
     # Case ids grow with time: the party index is read from the window's first case on
     # (a day early, for two machines' clocks and back-dated imports).
     first_id = (
@@ -131,18 +122,42 @@ def _question(shapes: tuple[str, ...], *, between_several: bool):
         .limit(1)
         .scalar_subquery()
     )
+    query = select(a.case_id, a.name_key).where(
+        any_of_mine(a), a.case_id >= first_id, a.case_id != bindparam("exclude_id")
+    )
+    case_id, name_key = a.case_id, a.name_key
+    if fenced:
+        # The parties asked about are found first on that index, and only then their
+        # cases: PostgreSQL is told so (MATERIALIZED), since its planner, whose statistics
+        # lag behind the newest cases, otherwise judged the window's cases few and walked
+        # all of them, a cost that grew with every case filed (0.4 ms of the database's
+        # CPU a report after 100 reports, 3.1 ms after 3,000). SQLite reads it in this
+        # order already, and the plain statement costs it less to run.
+        named = query.cte("named").prefix_with("MATERIALIZED")
+        query = select(named.c.case_id).select_from(named)
+        case_id, name_key = named.c.case_id, named.c.name_key
+    else:
+        query = query.with_only_columns(a.case_id)
+    if between_several:
+        another = (
+            select(b.id)
+            .where(b.case_id == case_id, b.name_key != name_key, any_of_mine(b))
+            .exists()
+        )
+        alone = select(func.count(b.id)).where(b.case_id == case_id).scalar_subquery()
+        query = query.where(or_(another, alone == 1))
     return (
-        query.join(Case, Case.id == a.case_id)
+        query.join(Case, Case.id == case_id)
         .join(Category, Category.id == Case.category_id)
         .where(
-            a.case_id >= first_id,
-            a.case_id != bindparam("exclude_id"),
             Case.created_at >= bindparam("since"),
             Case.created_at < bindparam("before"),
-            Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
+            # Two comparisons, not NOT IN: an IN list is spliced into the SQL at every run.
+            Case.status != CaseStatus.MERGED,
+            Case.status != CaseStatus.REJECTED,
             Category.group == CategoryGroup.DISPUTE,
         )
-        .order_by(a.case_id.desc())
+        .order_by(case_id.desc())
         .limit(bindparam("limit"))
     )
 
@@ -169,8 +184,13 @@ def _repeat_ids(
         for n, (key, phone) in enumerate(mine, start=1)
         for name, value in (("key", key), ("phone", phone))
     }
-    statement = _question(tuple(_shape(k, p) for k, p in mine), between_several=len(parties) >= 2)
-    rows = db.session.connection().execute(
+    connection = db.session.connection()
+    statement = _question(
+        tuple(_shape(k, p) for k, p in mine),
+        between_several=len(parties) >= 2,
+        fenced=connection.dialect.name == "postgresql",
+    )
+    rows = connection.execute(
         statement,
         values
         | {

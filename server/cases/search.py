@@ -151,12 +151,18 @@ def entry_for(case: Case, reporter: dict) -> Entry:
     )
 
 
+# Built once: every report writes them (a statement made anew is keyed for SQLAlchemy's
+# cache anew each time).
+_INSERT_TEXT = insert(CaseSearchText)
+_INSERT_DIGESTS = insert(CaseIdentityDigest)
+
+
 def write_entry(connection, case_id: int, entry: Entry) -> None:
     """Index a new case at once, with its other rows (the FTS5 table follows by trigger)."""
-    connection.execute(insert(CaseSearchText), {"case_id": case_id, "body": entry.body})
+    connection.execute(_INSERT_TEXT, {"case_id": case_id, "body": entry.body})
     rows = identity.digest_rows(case_id, entry.reporter, entry.party_phones)
     if rows:
-        connection.execute(insert(CaseIdentityDigest), rows)
+        connection.execute(_INSERT_DIGESTS, rows)
 
 
 @dataclass

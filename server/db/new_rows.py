@@ -1,4 +1,5 @@
-"""New rows written with one INSERT each, outside SQLAlchemy's unit of work.
+"""New rows written with one INSERT each (a report's parties together), outside
+SQLAlchemy's unit of work.
 
 A new report's rows (its case, first event and parties) are known whole before anything
 is written. `apply_defaults` gives a row built in memory every value its INSERT will
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import MANYTOONE
@@ -48,6 +50,32 @@ def insert(connection, row, *, unless_conflict: bool = False) -> bool:
         return False
     set_committed_value(row, plan.id_key, new_id)
     return True
+
+
+def insert_all(connection, rows: list) -> None:
+    """INSERT new instances of one model together (a report's parties), and set their ids
+    on them. SQLAlchemy sends them as one statement on PostgreSQL, whose ids it matches to
+    the rows in order; on SQLite, which gives it no such order, one a row."""
+    if len(rows) < 2:
+        for row in rows:
+            insert(connection, row)
+        return
+    mapper = sa_inspect(rows[0]).mapper
+    plan = _insert_plan(mapper)
+    values = []
+    for row in rows:
+        apply_defaults(row)
+        state = row.__dict__
+        values.append(
+            {
+                column_key: state[prop_key]
+                for prop_key, column_key, kind, _default in plan.columns
+                if kind != "primary_key"
+            }
+        )
+    statement = _insert_many_statement(mapper.local_table, plan.primary_key)
+    for row, new_id in zip(rows, connection.execute(statement, values).scalars(), strict=True):
+        set_committed_value(row, plan.id_key, new_id)
 
 
 def apply_defaults(row) -> None:
@@ -133,3 +161,9 @@ def _insert_statement(dialect: str, table, primary_key, unless_conflict: bool):
     if unless_conflict:
         statement = statement.on_conflict_do_nothing()
     return statement.returning(primary_key)
+
+
+@functools.cache
+def _insert_many_statement(table, primary_key):
+    """INSERT ... VALUES (...), (...) RETURNING id, the ids in the rows' order."""
+    return sa_insert(table).returning(primary_key, sort_by_parameter_order=True)

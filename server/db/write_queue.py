@@ -25,8 +25,9 @@ first write: server/db/sqlite.py).
 
 Why it stays (issue 16, measured 2026-12-05, bench_reports.py, three runs each): without
 it grid-report's report create gave 287-292 req/s with p99 776-910 ms; with it 327-336
-req/s with p99 115-132 ms. The minimal endpoint shows the same (--queued-minimal): 627-648
-req/s with p99 360-560 ms without, 779-835 req/s with p99 42-45 ms with it.
+req/s with p99 115-132 ms. The minimal endpoint showed the same (benchmarks/minimal_app.py,
+which now always queues as we do): 627-648 req/s with p99 360-560 ms without, 779-835
+req/s with p99 42-45 ms with it.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from server.cases.operations import Reporter
@@ -57,6 +58,26 @@ def test_a_grid_worker_files_a_report(client, world, login):
     # The answer is made before the case is written: it is the case as it is then read.
     shown = client.get(f"/api/v1/cases/{body['code']}", headers=login(world.worker1))
     assert shown.json == body
+
+
+def test_a_report_reads_nothing_once_it_writes(client, world, login):
+    """On SQLite a request holds the one write lock from its first write to its commit,
+    and every report waits for it: all a report reads, it reads before its first INSERT
+    (a new case's collections are known empty, its answer is made from what is in hand)."""
+    headers = login(world.worker1) | key()
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_):
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        response = client.post("/api/v1/reports", headers=headers, json=report_body(world))
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    assert response.status_code == 201, response.json
+    after_first_write = statements[statements.index("INSERT") :]
+    assert "SELECT" not in after_first_write, statements
 
 
 def test_a_retry_gets_the_first_answer_and_makes_no_second_case(client, world, login):
