@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, insert, select
 
-from server.cases import queries
+from server.cases import access, queries
 from server.cases import queue as triage
 from server.db import db
 from server.follow_through import sweep
@@ -254,3 +254,27 @@ def test_the_identity_purge_reads_only_cases_that_hold_one(town, app):
     with plans() as found:
         identity.purge(int(app.config["IDENTITY_RETENTION_DAYS"]))
     check(found, "ix_case_file_identity_held")
+
+
+SHOWN = [F(), F(status="closed"), F(status="in_progress"), F(overdue=True)]
+
+
+@pytest.mark.parametrize("filters", SHOWN)
+@pytest.mark.parametrize("who", ["police_handler", "justice_handler", "worker1", "center"])
+def test_each_list_shows_exactly_what_the_access_policy_allows(town, who, filters):
+    # The lists driven from a department's assignments apply the policy by their join:
+    # page through to the end and compare with the policy's own WHERE clause.
+    user = getattr(town, who)
+    listed, cursor = [], None
+    while True:
+        page = queries.list_cases(user, filters, limit=7, cursor=cursor)
+        listed += [case.id for case in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    allowed = db.session.scalars(
+        select(Case.id)
+        .where(access.case_filter(user), *queries._conditions(filters))
+        .order_by(Case.created_at.desc(), Case.id.desc())
+    ).all()
+    assert listed == allowed
+    assert len(set(listed)) == len(listed)

@@ -14,7 +14,7 @@ from server.cases.workflow import OPEN
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
-from server.models import Case, CaseAssignment, Category, Role, User
+from server.models import Case, CaseAssignment, Category, User
 from server.models.cases import AWAITING_REVIEW
 
 MAX_PAGE = 100
@@ -72,13 +72,16 @@ def list_cases(
     """
     limit = max(1, min(limit, MAX_PAGE))
     after = _decode(cursor) if cursor else None
-    conditions = [access.case_filter(user), *_conditions(filters)]
-    by_department = _by_department(filters) if user.role == Role.HANDLER else None
+    conditions = _conditions(filters)
+    department = access.department_reach(user)
+    by_department = _by_department(filters) if department is not None else None
     if by_department is not None:
+        # The join on the department's assignments is the policy's rule for this user.
         rows = _department_cases(
-            user.department_id, conditions, after, limit + 1, open_only=by_department == "open"
+            department, conditions, after, limit + 1, open_only=by_department == "open"
         )
     else:
+        conditions = [access.case_filter(user), *conditions]
         arms = access.village_scope(user)
         if filters.village is not None or arms is None or len(arms) == 1:
             rows = _newest(conditions, after, limit + 1)
