@@ -564,6 +564,7 @@ def main() -> None:
             return load_python(port, path, token, seconds, args.clients, close, vary)
 
         kinds = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
+        load_before = os.getloadavg()[0]
         results = {}
         for kind in kinds:
             postgres = Postgres(args.postgres) if kind == "postgresql" else None
@@ -587,6 +588,8 @@ def main() -> None:
         f"({workers} workers x {threads} threads)"
         + (", every report between the same parties" if args.same_parties else "")
     )
+    # Other work on the machine moves every figure here: say how busy it was.
+    print(f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     for kind, runs in results.items():
         print(f"\n{'SQLite' if kind == 'sqlite' else 'PostgreSQL'}:")
         print_runs(kind, runs)
