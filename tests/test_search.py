@@ -225,7 +225,10 @@ def test_the_database_keeps_no_identity_for_search(world, town, session):
     land, _leak = town
     body = session.scalar(select(CaseSearchText.body).where(CaseSearchText.case_id == land.id))
     assert "刘" not in body
-    assert "13" not in body
+    # No piece of the informant's phone among the words; the body's own markers (the
+    # village's "_v<id>") aside, whose id on a long-lived test database may hold "13".
+    words = [word for word in body.split() if not word.startswith("_")]
+    assert not [word for word in words if word.isdigit() and word in PHONE]
     assert "liubei" not in body
     digests = session.scalars(
         select(CaseIdentityDigest.digest).where(CaseIdentityDigest.case_id == land.id)
