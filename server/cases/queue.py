@@ -110,8 +110,8 @@ HELD_BY_ID = 2000
 def _department(user: User, filters: QueueFilters) -> int | None:
     """Whose current work the queue shows: a handler's own department's (its queue is what
     it holds now; cases it handed on are in its list of cases), or the center's filter."""
-    if user.role == Role.HANDLER:
-        return user.department_id or -1
+    if user.role == Role.HANDLER:  # the policy's own answer (-1, no case, when inactive)
+        return access.department_reach(user) or -1
     return filters.department or None
 
 
