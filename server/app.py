@@ -51,7 +51,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 class Commands(AppGroup):
-    """The app's commands (`app.cli`), registered by server/cli.py when the command line
+    """The app's commands (`app.cli`), registered by server/commands.py when the command line
     first asks for one (grid-report, `flask`, the test runner): a serving worker never
     does, and so never loads that module."""
 
@@ -62,9 +62,9 @@ class Commands(AppGroup):
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
-            from server import cli  # here: see the class's note
+            from server import commands  # here: see the class's note
 
-            cli.init_app(self._app)
+            commands.init_app(self._app)
 
     def get_command(self, ctx, name):
         self._load()

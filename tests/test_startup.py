@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # openpyxl and fpdf2 (issue 20's earlier part).
 LOADED_WHEN_USED = (
     "server.cli",
+    "server.commands",
     "server.demo",
     "server.backups",
     "flask_migrate",
@@ -102,7 +103,7 @@ def test_what_flask_migrate_finds_in_the_app_is_what_it_would_put_there(app):
 
 
 def test_the_app_s_commands_load_when_first_asked_for(app):
-    """`app.cli` loads server/cli.py with the first command asked for, and then has them
+    """`app.cli` loads server/commands.py with the first command asked for, and then has them
     all, whoever asks (the test runner, Flask's `flask` command, `grid-report`)."""
     result = app.test_cli_runner().invoke(args=["--help"])
     assert result.exit_code == 0, result.output
@@ -149,7 +150,7 @@ def test_export_qr_builds_no_surface_and_loads_no_other_command_s_code(tmp_path)
         "    assert not exit.code, exit.code\n"
     )
     loaded = loaded_after(code, tmp_path)
-    assert {"server.cli", "server.organisation.qr"} <= loaded
+    assert {"server.cli", "server.commands", "server.organisation.qr"} <= loaded
     unwanted = {"admin", "miniprogram_api", "villager", "workbench", "flask_smorest"}
     unwanted |= {"alembic", "flask_migrate", "server.demo", "server.backups"}
     unwanted |= {"server.follow_through.sweep", "server.figures.ledgers"}
