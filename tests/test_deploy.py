@@ -190,7 +190,9 @@ def test_install_writes_its_settings_once_and_keeps_them(installed):
     _installer(installed.root, installed.wheelhouse, installed.options, port=False)
     assert _read_env(env_file) == settings
     site = installed.root / "etc/nginx/sites-available/grid-report.conf"
-    assert f"proxy_pass http://127.0.0.1:{settings['PORT']};" in site.read_text(encoding="utf-8")
+    text = site.read_text(encoding="utf-8")
+    assert f"\n    server 127.0.0.1:{settings['PORT']} " in text  # the upstream's machine
+    assert "proxy_pass http://127.0.0.1" not in text  # every location goes through it
 
 
 def test_every_shipped_unit_passes_systemd_analyze_verify(installed):
