@@ -49,7 +49,7 @@ def _context(case):
     actions = workflow.allowed_actions(case, g.user)
     departments = db.session.scalars(
         select(Department)
-        .where(Department.active.is_(True))
+        .where(Department.active.is_(True), Department.town_id == case.town_id)
         .order_by(Department.kind, Department.name)
     ).all()
     return {
@@ -84,7 +84,9 @@ def _context(case):
             a.department_id for a in case.active_assignments if a.role == AssignmentRole.CO
         },
         "handlers": db.session.scalars(
-            select(User).where(User.role == Role.HANDLER, User.active.is_(True))
+            select(User).where(
+                User.role == Role.HANDLER, User.active.is_(True), User.town_id == case.town_id
+            )
         ).all(),
         "categories": db.session.scalars(
             select(Category).where(Category.active.is_(True)).order_by(Category.sort_order)

@@ -147,7 +147,9 @@ def dashboard():
     """Figures of a period as charts, each with its numbers one click away and each
     number a link to the cases it counts."""
     period = _period()
-    villages = db.session.scalars(select(Village).order_by(Village.code)).all()
+    villages = db.session.scalars(
+        select(Village).where(access.in_users_town(g.user, Village.town_id)).order_by(Village.code)
+    ).all()
     categories = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
     chosen = request.args.get("category")
     access.check_breakdown(

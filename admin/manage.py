@@ -9,6 +9,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, client_ip, done, id_value, refused, require
+from server.cases import access
 from server.db import db, unit
 from server.infra import clock
 from server.infra.errors import DomainError, NotFound
@@ -65,13 +66,22 @@ def users():
         return done("账号已创建；首次登录须修改密码。", "admin.users")
     return render_template(
         "admin/users.html",
-        users=db.session.scalars(select(User).order_by(User.role, User.username)).all(),
+        users=db.session.scalars(
+            select(User)
+            .where(access.in_users_town(g.user, User.town_id))
+            .order_by(User.role, User.username)
+        ).all(),
         roles=list(Role),
         departments=db.session.scalars(
-            select(Department).where(Department.active.is_(True)).order_by(Department.name)
+            select(Department)
+            .where(Department.active.is_(True), access.in_users_town(g.user, Department.town_id))
+            .order_by(Department.name)
         ).all(),
         grids=db.session.scalars(
-            select(Grid).where(Grid.active.is_(True)).order_by(Grid.code)
+            select(Grid)
+            .join(Grid.village)
+            .where(Grid.active.is_(True), access.in_users_town(g.user, Village.town_id))
+            .order_by(Grid.code)
         ).all(),
     )
 
@@ -161,11 +171,15 @@ def departments():
     return render_template(
         "admin/departments.html",
         departments=db.session.scalars(
-            select(Department).order_by(Department.kind, Department.name)
+            select(Department)
+            .where(access.in_users_town(g.user, Department.town_id))
+            .order_by(Department.kind, Department.name)
         ).all(),
         kinds=list(DepartmentKind),
         villages=db.session.scalars(
-            select(Village).where(Village.active.is_(True)).order_by(Village.code)
+            select(Village)
+            .where(Village.active.is_(True), access.in_users_town(g.user, Village.town_id))
+            .order_by(Village.code)
         ).all(),
     )
 

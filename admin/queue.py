@@ -8,7 +8,7 @@ from flask import g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, id_value, require
-from server.cases import lateness
+from server.cases import access, lateness
 from server.cases import queue as triage
 from server.db import db
 from server.infra import clock, codes
@@ -71,11 +71,15 @@ def index():
         statuses=list(CaseStatus),
         held=triage.held_count(g.user),
         reviews=triage.awaiting_review(g.user) if g.user.role != Role.HANDLER else [],
-        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
+        villages=db.session.scalars(
+            select(Village)
+            .where(access.in_users_town(g.user, Village.town_id))
+            .order_by(Village.code)
+        ).all(),
         categories=db.session.scalars(select(Category).order_by(Category.sort_order)).all(),
         departments=db.session.scalars(
             select(Department)
-            .where(Department.active.is_(True))
+            .where(Department.active.is_(True), access.in_users_town(g.user, Department.town_id))
             .order_by(Department.kind, Department.name)
         ).all(),
         risk_levels=list(RiskLevel),

@@ -14,7 +14,7 @@ from flask import g, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.blueprint import bp, require
-from server.cases import inputs, operations, tracking
+from server.cases import access, inputs, operations, tracking
 from server.db import db, unit
 from server.infra import clock
 from server.infra.errors import DomainError
@@ -28,7 +28,9 @@ PARTY_ROWS = (("applicant", "申请人"), ("respondent", "被申请人"))
 def _choices() -> dict:
     return {
         "villages": db.session.scalars(
-            select(Village).where(Village.active.is_(True)).order_by(Village.code)
+            select(Village)
+            .where(Village.active.is_(True), access.in_users_town(g.user, Village.town_id))
+            .order_by(Village.code)
         ).all(),
         "categories": db.session.scalars(
             select(Category).where(Category.active.is_(True)).order_by(Category.sort_order)

@@ -10,6 +10,7 @@ from flask import Response, g, render_template, request
 from sqlalchemy import select
 
 from admin.blueprint import attachment, bp, client_ip, done, id_value, refused, require
+from server.cases import access
 from server.db import db, unit
 from server.infra.errors import DomainError, NotFound
 from server.models import Grid, Role, Town, Village
@@ -23,7 +24,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @require(Role.ADMIN, Role.CENTER)
 def villages():
     """Villages, their grids, QR codes and posters."""
-    rows = db.session.scalars(select(Village).order_by(Village.active.desc(), Village.code)).all()
+    rows = db.session.scalars(
+        select(Village)
+        .where(access.in_users_town(g.user, Village.town_id))
+        .order_by(Village.active.desc(), Village.code)
+    ).all()
     return render_template("admin/villages.html", villages=rows, url_of=qr.village_url)
 
 
@@ -32,7 +37,9 @@ def villages():
 def posters():
     """One print sheet: every active village's A4 poster."""
     rows = db.session.scalars(
-        select(Village).where(Village.active.is_(True)).order_by(Village.code)
+        select(Village)
+        .where(Village.active.is_(True), access.in_users_town(g.user, Village.town_id))
+        .order_by(Village.code)
     ).all()
     return render_template(
         "villager/poster.html",

@@ -99,8 +99,8 @@ from server.organisation.routing import route
 from server.trust import identity
 
 CASE_COLUMNS = (
-    "id", "code", "source", "village_id", "grid_id", "category_id", "severity", "risk_level",
-    "people_involved", "group_dispute", "criminal_risk", "urgent", "happening_now",
+    "id", "code", "source", "village_id", "town_id", "grid_id", "category_id", "severity",
+    "risk_level", "people_involved", "group_dispute", "criminal_risk", "urgent", "happening_now",
     "repeat_dispute", "description", "place_text", "reporter_anonymous", "reporter_name",
     "reporter_phone", "reporter_consent", "held_as_spam", "tracking_hash", "created_by_id",
     "status", "lead_department_id", "handler_id", "step", "step_started_at", "warn_at",
@@ -295,6 +295,7 @@ class _Village:
     name: str
     grid_id: int | None
     worker_id: int | None  # the grid worker who looks after it
+    town_id: int
 
 
 @dataclass
@@ -349,7 +350,7 @@ def _load_town() -> _Town:
         for village_id in sorted(user.village_ids):
             workers.setdefault(village_id, user.id)
     villages = [
-        _Village(v.id, v.name, grids.get(v.id), workers.get(v.id))
+        _Village(v.id, v.name, grids.get(v.id), workers.get(v.id), v.town_id)
         for v in db.session.scalars(
             select(Village).where(Village.active.is_(True)).order_by(Village.id)
         )
@@ -1016,8 +1017,9 @@ class _Generator:
         rows["case_file"].append(
             (
                 story.case_id, story.code, story.source, story.village.id,
-                story.village.grid_id, story.category.id, SEVERITIES[int(r() * len(SEVERITIES))],
-                RISKS[int(r() * len(RISKS))], case["people"],
+                story.village.town_id, story.village.grid_id, story.category.id,
+                SEVERITIES[int(r() * len(SEVERITIES))], RISKS[int(r() * len(RISKS))],
+                case["people"],
                 story.category.kind == "dispute" and case["people"] >= 5,
                 r() < CRIMINAL_SHARE, case["urgent"], story.happening, case["repeat"],
                 case["description"], case["place"], not named, case["name"], case["phone"],

@@ -67,8 +67,12 @@ def seed_categories_command() -> None:
 @click.option("--name", "display_name", help="Display name (defaults to the username).")
 @click.option("--department", help="Department name (handlers).")
 @click.option("--grid", "grid_codes", multiple=True, help="Grid code (grid workers; repeatable).")
+@click.option("--town", "town_name", help="The town's name (when the district has several).")
+@click.option("--district", is_flag=True, help="A district account (center, leader): no town.")
 @click.password_option(help="Password (asked for when not given).")
-def create_user_command(username, role, display_name, department, grid_codes, password) -> None:
+def create_user_command(
+    username, role, display_name, department, grid_codes, town_name, district, password
+) -> None:
     """Create an account."""
     try:
         passwords.check_policy(password)
@@ -95,8 +99,31 @@ def create_user_command(username, role, display_name, department, grid_codes, pa
         if grid is None or not grid.active:
             raise click.ClickException(f"未知或已停用的网格：{code}")
         user.grids.append(grid)
+    user.town_id = _town_for_account(user, town_name, district)
     db.session.add(user)
     click.echo(f"created {role} {username}")
+
+
+def _town_for_account(user: User, town_name: str | None, district: bool) -> int | None:
+    """A field account's town is its department's or grid's; another account's is the one
+    named, or the only one there is; a district account has none."""
+    if user.department is not None or user.grids:
+        if district or town_name:
+            raise click.ClickException("处置人员和网格员属于其部门或网格所在的镇。")
+        return user.department.town_id if user.department else user.grids[0].village.town_id
+    if district:
+        if user.role not in (Role.CENTER, Role.LEADER):
+            raise click.ClickException("区级账号只能是调处中心或领导。")
+        return None
+    towns = db.session.scalars(select(Town).order_by(Town.id)).all()
+    if not towns and not town_name:
+        return None  # the first accounts, made before the town is imported
+    named = [t for t in towns if t.name == town_name] if town_name else towns
+    if len(named) != 1:
+        raise click.ClickException(
+            f"未知的镇：{town_name}" if town_name else "有多个镇：请用 --town 指定，或 --district。"
+        )
+    return named[0].id
 
 
 @click.command("import")

@@ -212,6 +212,7 @@ def seed() -> dict[str, int]:
             display_name=display_name,
             role=role,
             password_hash=password_hash,
+            town=town,
             **kw,
         )
         db.session.add(account)

@@ -68,6 +68,15 @@ class UserFactory(Base):
     role = Role.CENTER
     password_hash = _PASSWORD_HASH
     active = True
+    # The town of a department's member, else the test's (first) town; town=None makes a
+    # district account.
+    town = factory.LazyAttribute(
+        lambda o: (
+            o.department.town
+            if getattr(o, "department", None) is not None
+            else db.session.scalar(select(Town).order_by(Town.id))
+        )
+    )
 
 
 def category(code: str) -> Category:

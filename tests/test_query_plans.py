@@ -54,6 +54,7 @@ def town(world):
                 "code": f"P{i:011d}",
                 "source": "grid_worker",
                 "village_id": (world.v1 if i % 2 else world.v2).id,
+                "town_id": world.town.id,
                 "category_id": categories[i % len(categories)],
                 "severity": "general",
                 "risk_level": "yellow",

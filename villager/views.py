@@ -125,7 +125,11 @@ def _too_large(_error):
     return _error_page(PayloadTooLarge("照片太大了，请少选几张或换一张再试。"))
 
 
-def _town() -> Town | None:
+def _town(village: Village | None = None) -> Town | None:
+    """The town whose name and hotline a page shows: the village's, when the page is about
+    one (a district holds several towns), else the first."""
+    if village is not None:
+        return village.town
     return db.session.scalar(select(Town).order_by(Town.id))
 
 
@@ -182,7 +186,7 @@ def report_form(token: str):
         token=token,
         category=category,
         groups=_categories(),
-        town=_town(),
+        town=_town(village),
         form_key=str(uuid.uuid4()),
         values={},
         error=None,
@@ -226,13 +230,14 @@ def _form_again(error: DomainError) -> Response:
     (its village, kind or key are what failed), a page that says why."""
     token = request.view_args["token"]
     try:
+        village = qr.resolve(token)
         page = render_template(
             "villager/report.html",
-            village=qr.resolve(token),
+            village=village,
             token=token,
             category=_form_category(),
             groups=_categories(),
-            town=_town(),
+            town=_town(village),
             form_key=_form_key(),
             values=_typed(),
             error=error,
@@ -293,7 +298,7 @@ def submit(token: str):
         resent=resent,
         public_url=qr.public_base_url(),
         promise=_accept_promise(case),
-        town=_town(),
+        town=_town(village),
     )
 
 
@@ -328,7 +333,7 @@ def track(secret: str):
         status_label=status_label,
         timeline=workflow.public_timeline(case),
         secret=secret,
-        town=_town(),
+        town=_town(case.village),
         satisfaction=workflow.SATISFACTION,
         **workflow.reporter_may(case),
         survivor_timeline=workflow.public_timeline(lives_on, of_survivor=True)
@@ -395,7 +400,7 @@ def poster(token: str):
     return render_template(
         "villager/poster.html",
         villages=[village],
-        town=_town(),
+        town=_town(village),
         qr_svg=qr.svg,
         url_of=qr.village_url,
         inline_css=False,

@@ -26,6 +26,7 @@ def summary(case: Case, viewer: User) -> dict:
             "group_label": case.category.group.label,
         },
         "village": _ref(case.village),
+        "town": _ref(case.town),
         "source": case.source.value,
         "risk_level": case.risk_level.value,
         "severity": case.severity.value,

@@ -51,6 +51,7 @@ class CaseSummarySchema(ma.Schema):
     status_label = Text(required=True)
     category = ma.fields.Nested(CategoryRefSchema, required=True)
     village = ma.fields.Nested(RefSchema, required=True)
+    town = ma.fields.Nested(RefSchema, required=True, metadata={"description": "案件所属的镇"})
     source = Text(required=True)
     risk_level = Text(required=True)
     severity = Text(required=True)

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from miniprogram_api.api import current_user, login_required, require_body_type
 from miniprogram_api.reference.schemas import CategorySchema, DepartmentSchema, VillageSchema
+from server.cases import access
 from server.db import db
 from server.models import Category, Department, Role, Village
 from server.organisation import routing
@@ -36,7 +37,11 @@ class Villages(MethodView):
     def get(self):
         """The villages the user works in (grid workers: their grids' villages)."""
         user = current_user()
-        query = select(Village).where(Village.active.is_(True)).order_by(Village.code)
+        query = (
+            select(Village)
+            .where(Village.active.is_(True), access.in_users_town(user, Village.town_id))
+            .order_by(Village.code)
+        )
         if user.role == Role.GRID_WORKER:
             query = query.where(Village.id.in_(user.village_ids or {-1}))
         elif user.role == Role.HANDLER and not user.department.town_wide:
@@ -50,10 +55,12 @@ class Departments(MethodView):
 
     @bp.response(200, DepartmentSchema(many=True))
     def get(self):
-        """Active departments, the villages each covers, and whether anyone works there."""
+        """Active departments of the user's town, the villages each covers, and whether
+        anyone works there."""
+        town = access.in_users_town(current_user(), Department.town_id)
         departments = db.session.scalars(
             select(Department)
-            .where(Department.active.is_(True))
+            .where(Department.active.is_(True), town)
             .order_by(Department.kind, Department.name)
         ).all()
         staffed = routing.staffed_ids(departments)

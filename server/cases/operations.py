@@ -303,6 +303,7 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
         code=codes.new_case_code(),
         source=source,
         village=village,
+        town=village.town,  # read before the first write (SQLite: the write lock)
         grid=grid,
         category=category,
         severity=severity,

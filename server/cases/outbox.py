@@ -31,17 +31,23 @@ from server.organisation.routing import departments_of_kind, route
 # --- who hears about what ----------------------------------------------------------------
 
 
-def center_staff() -> list[User]:
-    """Active mediation center staff."""
-    return list(
-        db.session.scalars(select(User).where(User.role == Role.CENTER, User.active.is_(True)))
-    )
+def center_staff(case: Case) -> list[User]:
+    """Active mediation center staff of the case's town."""
+    return _of_town(Role.CENTER, case)
 
 
-def leaders() -> list[User]:
-    """Active leaders."""
+def leaders(case: Case) -> list[User]:
+    """Active leaders of the case's town."""
+    return _of_town(Role.LEADER, case)
+
+
+def _of_town(role: Role, case: Case) -> list[User]:
+    # A case yet to be flushed knows its village before its town's id.
+    town_id = case.town_id if case.town_id is not None else case.village.town_id
     return list(
-        db.session.scalars(select(User).where(User.role == Role.LEADER, User.active.is_(True)))
+        db.session.scalars(
+            select(User).where(User.role == role, User.active.is_(True), User.town_id == town_id)
+        )
     )
 
 
@@ -98,36 +104,36 @@ def _text_for(user: User, channel: str, case: Case | None, body: str, note: str 
 _RULES = {
     "dispatch": (lambda c: department_members(c), "新派遣案件"),
     "reassign": (lambda c: department_members(c), "改派：新派遣案件"),
-    "return": (lambda c: center_staff(), "部门申请退回，待审核"),
+    "return": (lambda c: center_staff(c), "部门申请退回，待审核"),
     "refuse_return": (lambda c: department_members(c, lead_only=True), "退回申请未获同意"),
-    "request_extension": (lambda c: center_staff(), "部门申请延期"),
+    "request_extension": (lambda c: center_staff(c), "部门申请延期"),
     "approve_extension": (lambda c: department_members(c, lead_only=True), "延期已批准"),
     "refuse_extension": (lambda c: department_members(c, lead_only=True), "延期未批准"),
-    "resolve": (lambda c: center_staff(), "案件已办结，待核查"),
+    "resolve": (lambda c: center_staff(c), "案件已办结，待核查"),
     "send_back": (lambda c: department_members(c, lead_only=True), "核查退回，请继续处理"),
     # The follow-up visit (回访) is the village's grid worker's task, due with the step;
     # a confidential case's is the center's (the village must not learn who was named).
     "verify": (
-        lambda c: center_staff() if c.category.confidential else village_workers(c.village_id),
+        lambda c: center_staff(c) if c.category.confidential else village_workers(c.village_id),
         "回访任务",
     ),
-    "reopen": (lambda c: center_staff(), "案件重开"),
+    "reopen": (lambda c: center_staff(c), "案件重开"),
     # 批示: the center and the lead department read the instruction in their inbox.
     "instruct": (
-        lambda c: center_staff() + department_members(c, lead_only=True),
+        lambda c: center_staff(c) + department_members(c, lead_only=True),
         "领导批示",
     ),
-    "carry_out": (lambda c: leaders(), "批示已落实"),
-    "supervise": (lambda c: department_members(c) + center_staff(), "督办：案件已超期"),
-    "escalate": (lambda c: leaders(), "案件已上报"),
-    "chase": (lambda c: department_members(c) or center_staff(), "超期提醒"),
-    "escalate_to_leader": (lambda c: leaders() + center_staff(), "紧急报告超时未受理"),
-    "add_info": (lambda c: center_staff(), "群众补充了情况"),
+    "carry_out": (lambda c: leaders(c), "批示已落实"),
+    "supervise": (lambda c: department_members(c) + center_staff(c), "督办：案件已超期"),
+    "escalate": (lambda c: leaders(c), "案件已上报"),
+    "chase": (lambda c: department_members(c) or center_staff(c), "超期提醒"),
+    "escalate_to_leader": (lambda c: leaders(c) + center_staff(c), "紧急报告超时未受理"),
+    "add_info": (lambda c: center_staff(c), "群众补充了情况"),
     # 不满意重办: the reporter's 不满意 or complaint awaits the center's review.
-    "answer_follow_up": (lambda c: center_staff(), "群众对处理结果不满意，待复核"),
-    "complain": (lambda c: center_staff(), "群众反映问题未解决，待复核"),
+    "answer_follow_up": (lambda c: center_staff(c), "群众对处理结果不满意，待复核"),
+    "complain": (lambda c: center_staff(c), "群众反映问题未解决，待复核"),
     # A return asked for lapses when the department takes the case on after all.
-    "sign_for": (lambda c: center_staff(), "部门已撤回退回申请并签收"),
+    "sign_for": (lambda c: center_staff(c), "部门已撤回退回申请并签收"),
 }
 # Rules that hold only for some events of their action.
 _ONLY_IF = {
@@ -258,7 +264,7 @@ def urgent_alert(case: Case) -> UrgentAlert | None:
             for d in departments_of_kind(DepartmentKind.POLICE_STATION, case.village)[:1]
             if d not in departments
         ]
-    return UrgentAlert(center_staff(), _members(departments))
+    return UrgentAlert(center_staff(case), _members(departments))
 
 
 def queue_for_new_report(case: Case, alert: UrgentAlert | None) -> None:

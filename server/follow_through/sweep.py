@@ -81,7 +81,7 @@ def run(*, limit: int = 500) -> dict[str, int]:
         elif case.clock_alert is None and case.warn_at is not None and case.warn_at <= now:
             case.clock_alert = "warn"
             counts["warned"] += 1
-            people = outbox.department_members(case) or outbox.center_staff()
+            people = outbox.department_members(case) or outbox.center_staff(case)
             outbox.queue(
                 people,
                 "due_soon",
@@ -171,7 +171,7 @@ def remind_judicial_confirmation(now) -> int:
         closes = clock.local(as_utc(since) + CONFIRMATION_WINDOW)
         people = outbox.department_members(case)
         outbox.queue(
-            people + outbox.center_staff(),
+            people + outbox.center_staff(case),
             "judicial_confirmation",
             case=case,
             title="司法确认期限将至",

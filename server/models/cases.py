@@ -31,7 +31,7 @@ from server.db import db
 from server.models.base import LabelledEnum, UTCDateTime, enum_type, utcnow
 from server.models.categories import AssignmentRole, Category, RiskLevel, Severity, Step
 from server.models.organisation import Department, User
-from server.models.places import Grid, Screening, Village
+from server.models.places import Grid, Screening, Town, Village
 
 
 class CaseStatus(LabelledEnum):
@@ -162,11 +162,19 @@ class Case(db.Model):
                 ("", (), ()),
                 ("_village", ("village_id",), ()),
                 ("_category", ("category_id",), ()),
-                # Also covers the per-status counts under the common filters.
+                # Also covers the per-status counts under the common filters (and a town's
+                # center's: the access policy's town).
                 (
                     "_status",
                     ("status",),
-                    ("village_id", "category_id", "risk_level", "supervised", "held_as_spam"),
+                    (
+                        "village_id",
+                        "category_id",
+                        "risk_level",
+                        "supervised",
+                        "held_as_spam",
+                        "town_id",
+                    ),
                 ),
             )
         ],
@@ -176,6 +184,7 @@ class Case(db.Model):
             "urgent",
             "due_at",
             "id",
+            "town_id",  # a town's count reads the index alone
             sqlite_where=text(HELD),
             postgresql_where=text(HELD),
         ),
@@ -265,6 +274,9 @@ class Case(db.Model):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     source: Mapped[Source] = mapped_column(enum_type(Source, "source"))
     village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    # The town the case belongs to (its village's, fixed when it is filed): every town's
+    # people see their own town's cases only (server/cases/access.py).
+    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
     # The screening (排查) that found it, for cases with source "screening".
     screening_id: Mapped[int | None] = mapped_column(ForeignKey("screening.id"), index=True)
@@ -365,6 +377,7 @@ class Case(db.Model):
     __mapper_args__ = {"version_id_col": version}
 
     village: Mapped[Village] = relationship()
+    town: Mapped[Town] = relationship()
     grid: Mapped[Grid | None] = relationship()
     screening: Mapped[Screening | None] = relationship()
     category: Mapped[Category] = relationship()

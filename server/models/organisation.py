@@ -70,8 +70,8 @@ class Department(db.Model):
     members: Mapped[list[User]] = relationship(back_populates="department")
 
     def covers(self, village: Village) -> bool:
-        """Whether this department serves `village`."""
-        return self.town_wide or village in self.villages
+        """Whether this department serves `village` (a town-wide one, its own town's)."""
+        return (self.town_wide and self.town_id == village.town_id) or village in self.villages
 
     def __repr__(self) -> str:
         return f"<Department {self.name}>"
@@ -85,6 +85,12 @@ class User(db.Model):
         CheckConstraint(
             "(role = 'handler') = (department_id IS NOT NULL)", name="handler_has_department"
         ),
+        # Field staff work in a town; only the center, leaders and the three duties may
+        # sit at the district.
+        CheckConstraint(
+            "town_id IS NOT NULL OR role NOT IN ('grid_worker', 'handler')",
+            name="field_staff_have_town",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +101,9 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    # The town whose cases this user works on; None: the district above the towns (区矛调中心,
+    # 区领导), whose center and leaders see every town's (server/cases/access.py).
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The WeChat account bound to this user (mini program login). The session key is
@@ -115,6 +124,7 @@ class User(db.Model):
     )
 
     department: Mapped[Department | None] = relationship(back_populates="members")
+    town: Mapped[Town | None] = relationship()
     grids: Mapped[list[Grid]] = relationship(secondary=user_grid)
 
     # Set by the API's token check for the request (server.auth), and forgotten when the

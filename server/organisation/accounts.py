@@ -27,8 +27,11 @@ def create_user(
     grid_ids: list[int] | None = None,
     ip: str | None = None,
     password_hash: str | None = None,
+    town_id: int | None = None,
 ) -> User:
-    """Create an account (the password must meet the policy)."""
+    """Create an account (the password must meet the policy). Its town is its department's
+    or grids' (`town_of`), else the maker's; `town_id` is the operator's choice when the
+    command line makes it (None: the district)."""
     username = checked_name(username, "用户名")
     if db.session.scalar(select(User).where(User.username == username)):
         raise Conflict("用户名已存在。", code="username_taken")
@@ -49,8 +52,9 @@ def create_user(
         password_hash=password_hash or passwords.hash_password(password),
         active=not privileged,
         must_change_password=actor is not None,
+        town_id=town_id,
     )
-    _bind(user, department_id, grid_ids)
+    _bind(user, department_id, grid_ids, actor)
     db.session.add(user)
     db.session.flush()
     audit.record(
@@ -74,7 +78,9 @@ def create_user(
     return user
 
 
-def _bind(user: User, department_id: int | None, grid_ids: list[int] | None) -> None:
+def _bind(
+    user: User, department_id: int | None, grid_ids: list[int] | None, actor: User | None
+) -> None:
     if user.role == Role.HANDLER:
         department = db.session.get(Department, department_id) if department_id else None
         if department is None:
@@ -92,6 +98,28 @@ def _bind(user: User, department_id: int | None, grid_ids: list[int] | None) -> 
     if user.role == Role.GRID_WORKER and not grids:
         raise ValidationFailed("网格员须绑定至少一个网格。", code="missing_field", field="grids")
     user.grids = grids if user.role == Role.GRID_WORKER else []
+    user.town_id = town_of(user, actor)
+
+
+def town_of(user: User, actor: User | None) -> int | None:
+    """The town `user` works in: their department's, their grids' (all in one town), or
+    else the one they have, or else the town of whoever makes the account (the operator's
+    command line gives its own). A town's account keeper keeps their own town's accounts
+    only."""
+    if user.department is not None:
+        town_id = user.department.town_id
+    elif user.grids:
+        towns = {grid.village.town_id for grid in user.grids}
+        if len(towns) > 1:
+            raise ValidationFailed("网格须属于同一个镇。", code="invalid_choice", field="grids")
+        (town_id,) = towns
+    elif user.town_id is not None or actor is None:
+        town_id = user.town_id  # kept on a change; the operator's choice on the CLI
+    else:
+        town_id = actor.town_id
+    if actor is not None and actor.town_id is not None and town_id != actor.town_id:
+        raise ValidationFailed("不能为其他镇的部门或网格设账号。", code="other_town")
+    return town_id
 
 
 def update_user(
@@ -144,7 +172,7 @@ def update_user(
         # What the account could see ends with its old role.
         passwords.rotate_token_secret(user)
         websession.end_sessions_of(user.id)
-    _bind(user, department_id, grid_ids)
+    _bind(user, department_id, grid_ids, actor)
     db.session.flush()
     audit.record(
         "user.update",

@@ -486,6 +486,7 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             grid_ids=grid_ids,
             ip=ip,
             password_hash=hashed,
+            town_id=db.session.scalar(select(Town.id).order_by(Town.id)),
         )
         user.phone = row["phone"][:32] or None
         user.must_change_password = True  # a password on paper is used once

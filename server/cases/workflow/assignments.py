@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from server.cases.workflow.fields import clean_moment, clean_row
+from server.cases.workflow.fields import FIELD_LABELS, clean_moment, clean_row
 from server.cases.workflow.transition import Context
 from server.infra.errors import ValidationFailed
 from server.models import AssignmentRole, Case, CaseAssignment, Department, Step, User
@@ -23,9 +23,10 @@ def withdraw_requests(case: Case) -> None:
     case.return_requested_at = None
 
 
-def _departments(f: dict) -> tuple[Department, list[Department]]:
+def _departments(f: dict, case: Case) -> tuple[Department, list[Department]]:
     """The lead and co-handling departments an action's fields name, checked: each
-    exists, is active and has somebody in it who can sign for the case."""
+    exists, is of the case's town, is active and has somebody in it who can sign for the
+    case."""
     lead = clean_row(Department, f["lead_department"], "lead_department")
     given = f.get("co_departments") or []
     if not isinstance(given, list | tuple):
@@ -37,6 +38,12 @@ def _departments(f: dict) -> tuple[Department, list[Department]]:
             co.append(department)
     for name, departments in (("lead_department", [lead]), ("co_departments", co)):
         for department in departments:
+            if department.town_id != case.town_id:
+                # Another town's department: as if it did not exist.
+                label = FIELD_LABELS.get(name, name)
+                raise ValidationFailed(
+                    f"{label}不存在：{department.id!r}。", code="unknown_reference", field=name
+                )
             if not department.active:
                 raise ValidationFailed(
                     f"部门已停用：{department.name}。", code="inactive_department", field=name
@@ -100,14 +107,14 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
 
 def dispatch(ctx: Context) -> None:
     """Give the case to a lead department and its co-handlers."""
-    _assign(ctx, *_departments(ctx.fields))
+    _assign(ctx, *_departments(ctx.fields, ctx.case))
 
 
 def reassign(ctx: Context) -> None:
     """改派: another lead (and co-handlers); the old shares end, the new lead signs for it
     afresh on a fresh clock."""
     case = ctx.case
-    lead, co = _departments(ctx.fields)
+    lead, co = _departments(ctx.fields, ctx.case)
     if lead.id == case.lead_department_id:
         raise ValidationFailed(
             "改派须选择另一个主办部门；只调整协办部门请用“调整协办”。",
@@ -127,7 +134,7 @@ def change_co_handlers(ctx: Context) -> None:
     """调整协办: other co-handlers beside the same lead, whose work and clock go on."""
     case = ctx.case
     lead = lead_assignment(case)
-    _lead, co = _departments({**ctx.fields, "lead_department": lead.department})
+    _lead, co = _departments({**ctx.fields, "lead_department": lead.department}, ctx.case)
     held = [a for a in case.active_assignments if a.role == AssignmentRole.CO]
     if {a.department_id for a in held} == {d.id for d in co}:
         raise ValidationFailed("协办部门没有改变。", code="no_change", field="co_departments")

@@ -1,0 +1,144 @@
+"""Towns as tenants (issue 21, point 1): one deployment holds several towns; each town's
+people see their own town's cases only, through every page and endpoint (404, as for a
+case that does not exist); the district's center and leaders, who have no town, see them
+all. Routing, dispatch and notifications stay inside the case's town.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from server.cases import access, queries, search, workflow
+from server.db import db, unit
+from server.infra.errors import ValidationFailed
+from server.models import DepartmentKind, Notification, Role
+from server.organisation import routing
+from tests.factories import (
+    DepartmentFactory,
+    GridFactory,
+    TownFactory,
+    UserFactory,
+    VillageFactory,
+)
+from tests.helpers import case_in, new_report
+
+
+@pytest.fixture
+def towns(world):
+    """`world`'s town, a second town with its own people, and the district's accounts."""
+    other = TownFactory(name="小王庄镇")
+    village = VillageFactory(town=other, name="北村")
+    grid = GridFactory(village=village)
+    police = DepartmentFactory(
+        town=other, name="小王庄派出所", kind=DepartmentKind.POLICE_STATION, town_wide=True
+    )
+    justice = DepartmentFactory(
+        town=other, name="小王庄司法所", kind=DepartmentKind.JUSTICE_OFFICE, town_wide=True
+    )
+    committee = DepartmentFactory(
+        town=other, name="北村村委会", kind=DepartmentKind.VILLAGE_COMMITTEE, villages=[village]
+    )
+    people = {
+        "center": UserFactory(username="o_center", role=Role.CENTER, town=other),
+        "leader": UserFactory(username="o_leader", role=Role.LEADER, town=other),
+        "police": UserFactory(username="o_police", role=Role.HANDLER, department=police),
+        "justice": UserFactory(username="o_justice", role=Role.HANDLER, department=justice),
+        "committee": UserFactory(username="o_cw", role=Role.HANDLER, department=committee),
+        "grid": UserFactory(username="o_grid", role=Role.GRID_WORKER, grids=[grid]),
+        "district": UserFactory(username="d_center", role=Role.CENTER, town=None),
+        "district_leader": UserFactory(username="d_leader", role=Role.LEADER, town=None),
+    }
+    unit.finish()
+    return {"town": other, "village": village, "justice": justice, **people}
+
+
+def test_each_town_s_people_see_their_own_town_s_cases_and_the_district_sees_all(world, towns):
+    here = case_in("dispatched", world)
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    assert (here.town_id, there.town_id) == (world.town.id, towns["town"].id)
+    both = {here.id, there.id}
+
+    def visible(user):
+        ids = set(db.session.scalars(select(queries.Case.id).where(access.case_filter(user))))
+        for case in (here, there):
+            assert access.can_view_case(user, case) == (case.id in ids), user.username
+        return ids & both
+
+    assert visible(world.center) == visible(world.leader) == {here.id}
+    assert visible(towns["center"]) == visible(towns["leader"]) == {there.id}
+    assert visible(towns["grid"]) == {there.id}
+    assert visible(towns["police"]) == visible(towns["justice"]) == set()
+    assert visible(towns["district"]) == visible(towns["district_leader"]) == both
+    # The informant: the case's own town's center (and the district's) only.
+    assert access.can_see_informant(world.center, here)
+    assert not access.can_see_informant(towns["center"], here)
+    assert access.can_see_informant(towns["district"], here)
+
+
+def test_another_town_s_case_is_not_there_on_any_page_or_endpoint(
+    world, towns, client, login, signin
+):
+    case = case_in("dispatched", world)
+    code = case.code
+    db.session.flush()
+    api_paths = [
+        f"/api/v1/cases/{code}",
+        f"/api/v1/cases/{code}/documents",
+        f"/api/v1/cases/{code}/case-file.pdf",
+    ]
+    admin_paths = [
+        f"/admin/cases/{code}",
+        f"/admin/cases/{code}/print",
+        f"/admin/cases/{code}/case-file.pdf",
+    ]
+    for username in ("o_center", "o_leader", "o_police"):
+        user = towns[{"o_center": "center", "o_leader": "leader", "o_police": "police"}[username]]
+        headers = login(user)
+        for path in api_paths:
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 404, (username, path, answer.status_code)
+        listed = client.get("/api/v1/cases?limit=100", headers=headers).json
+        assert code not in {item["code"] for item in listed["items"]}, username
+        acted = client.post(
+            f"/api/v1/cases/{code}/actions",
+            headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
+            json={"action": "note", "version": case.version, "text": "看一看"},
+        )
+        assert acted.status_code == 404, (username, acted.status_code)
+        if user.role != Role.HANDLER:
+            signin(user)
+            for path in admin_paths:
+                answer = client.get(path)
+                assert answer.status_code == 404, (username, path, answer.status_code)
+            assert code not in client.get("/admin/").get_data(as_text=True)
+            found = client.get(f"/admin/search?q={code}").get_data(as_text=True)
+            assert f"/admin/cases/{code}" not in found
+    # The case's own town, and the district, have it.
+    for user in (world.center, towns["district"]):
+        headers = login(user)
+        assert client.get(f"/api/v1/cases/{code}", headers=headers).status_code == 200
+        signin(user)
+        assert client.get(f"/admin/cases/{code}").status_code == 200
+    assert search.search(towns["district"], code).hits
+
+
+def test_routing_dispatch_and_notifications_stay_in_the_case_s_town(world, towns):
+    # Each town's town-wide police serve its own villages only.
+    assert routing.departments_of_kind(DepartmentKind.POLICE_STATION, world.v1) == [world.police]
+    case = case_in("accepted", world)
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.apply(
+            case,
+            "dispatch",
+            actor=world.center,
+            lead_department=towns["justice"].id,
+        )
+    assert refused.value.code == "unknown_reference"
+    case_in("resolved", world)  # the resolution tells the center
+    told = set(db.session.scalars(select(Notification.user_id)))
+    assert world.center.id in told
+    town_people = {towns[name].id for name in ("center", "leader", "justice", "police")}
+    assert not told & (town_people | {towns["district"].id})
