@@ -37,6 +37,7 @@ def _figures(period):
         category_code=request.args.get("category") or None,
         required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]),
         required_weekly=int(current_app.config["SCREENINGS_PER_WEEK"]),
+        town_id=g.user.town_id,
     )
 
 

@@ -161,6 +161,129 @@ PLAN = (
 )
 
 
+# The district's second, smaller town, and the district's accounts above both towns.
+SECOND_TOWN = "小王庄镇"
+SECOND_VILLAGES = ["北王", "南王", "东岗", "西岗", "前营"]
+SECOND_PATHS = ["submitted", "accepted", "dispatched", "in_progress", "resolved", "closed"]
+
+
+def _second_town(password_hash: str, rng: random.Random) -> dict[str, int]:
+    """A second, smaller town of the district (小王庄镇): five villages, each with a grid
+    and a mediation committee; its police station, justice office, work-safety office and
+    enforcement team; its people (usernames `xw-...`); and a case in each of the first
+    steps, made as real ones are. Its people see its cases only; the district sees both."""
+    town = Town(name=SECOND_TOWN, hotline="12345")
+    db.session.add(town)
+
+    def department(name, kind, **kw):
+        made = Department(town=town, name=name, kind=kind, **kw)
+        db.session.add(made)
+        return made
+
+    def user(username, display_name, role, **kw):
+        made = User(
+            username=username,
+            display_name=display_name,
+            role=role,
+            password_hash=password_hash,
+            town=town,
+            **kw,
+        )
+        db.session.add(made)
+        return made
+
+    villages, workers, mediators = [], [], []
+    for number, name in enumerate(SECOND_VILLAGES, start=1):
+        village = Village(town=town, code=f"W{number:02d}", name=f"{name}村")
+        grid = Grid(village=village, code=f"W{number:02d}-G1", name=f"{name}村第一网格")
+        committee = department(
+            f"{name}村调委会", DepartmentKind.VILLAGE_COMMITTEE, villages=[village]
+        )
+        villages.append(village)
+        workers.append(
+            user(f"xw-grid{number:02d}", f"{name}村网格员", Role.GRID_WORKER, grids=[grid])
+        )
+        mediators.append(
+            user(f"xw-med{number:02d}", f"{name}村人民调解员", Role.HANDLER, department=committee)
+        )
+    kinds = {
+        DepartmentKind.POLICE_STATION: ("police", "小王庄派出所", "派出所民警"),
+        DepartmentKind.JUSTICE_OFFICE: ("justice", "小王庄司法所", "司法所调解员"),
+        DepartmentKind.WORK_SAFETY_OFFICE: ("safety", "小王庄镇安监办", "安监办干事"),
+        DepartmentKind.ENFORCEMENT_TEAM: ("enforcement", "小王庄镇综合执法大队", "执法队员"),
+    }
+    handler_of = {}
+    for kind, (key, name, person) in kinds.items():
+        made = department(name, kind, town_wide=True)
+        handler_of[made] = user(
+            f"xw-{key}", f"{SECOND_TOWN}{person}", Role.HANDLER, department=made
+        )
+    center = user("xw-center", f"{SECOND_TOWN}调处中心值班员", Role.CENTER)
+    user("xw-leader", f"{SECOND_TOWN}分管领导", Role.LEADER)
+    db.session.flush()
+
+    categories = {c.code: c for c in db.session.scalars(select(Category))}
+    stories = [s for s in STORIES if not categories[s[0]].confidential]
+    start = clock.now() - timedelta(days=20)
+    made = 0
+    for index, path_name in enumerate(SECOND_PATHS):
+        code, text, people, place = stories[(index * 5) % len(stories)]
+        category = categories[code]
+        number = index % len(villages)
+        village, worker = villages[number], workers[number]
+        with clock.frozen_at(start + timedelta(days=index * 3, hours=rng.randrange(0, 9))):
+            case = submit_report(
+                ReportDraft(
+                    village=village,
+                    category=category,
+                    description=text,
+                    place_text=place,
+                    people_involved=people,
+                    source="grid_worker",
+                    grid=village.grids[0],
+                    reporter=Reporter(),
+                    parties=[Party(name="王建国"), Party(name="李春生", side="respondent")]
+                    if category.is_dispute
+                    else [],
+                ),
+                actor=worker,
+            )
+            lead = route(category, village).lead
+            handler = (
+                mediators[number]
+                if lead.kind == DepartmentKind.VILLAGE_COMMITTEE
+                else handler_of[lead]
+            )
+            for step, action in enumerate(PATHS[path_name]):
+                clock.advance(timedelta(hours=2 + step * 8))
+                actor, fields = center, {}
+                if action == "dispatch":
+                    fields = {"lead_department": lead.id}
+                elif action in {"sign_for", "resolve"}:
+                    actor = handler
+                    if action == "resolve":
+                        fields = {
+                            "result_code": (
+                                ResultCode.MEDIATED
+                                if category.is_dispute
+                                else ResultCode.HAZARD_REMOVED
+                            ).value,
+                            "result_text": "已到现场处置，问题已解决。",
+                        }
+                elif action == "record_visit":
+                    actor = worker
+                    fields = {
+                        "outcome": "kept" if category.is_dispute else "gone",
+                        "text": "回访当事人，表示满意。",
+                        "satisfaction": "satisfied",
+                    }
+                elif action == "close":
+                    fields = {"closing_reason": ClosingReason.RESOLVED.value}
+                workflow.apply(case, action, actor=actor, **fields)
+        made += 1
+    return {"villages": len(villages), "cases": made}
+
+
 def seed() -> dict[str, int]:
     """Create the demo town in the current session (the caller commits)."""
     rng = random.Random(2026)  # noqa: S311 - demo variety, not security
@@ -396,9 +519,27 @@ def seed() -> dict[str, int]:
                 )
             screenings += 1
     db.session.flush()
+    second = _second_town(password_hash, rng)
+    # The district above both towns (区矛调中心, 区领导): no town of their own.
+    for username, display_name, role in (
+        ("district", "区矛调中心值班员", Role.CENTER),
+        ("district-leader", "区分管领导", Role.LEADER),
+    ):
+        db.session.add(
+            User(
+                username=username,
+                display_name=display_name,
+                role=role,
+                password_hash=password_hash,
+                town=None,
+            )
+        )
+    db.session.flush()
     return {
         "villages": len(villages),
         "users": len(handlers) + 3 + len(workers) + len(mediators) + len(lawyers),
         "cases": len(cases),
         "screenings": screenings,
+        "second_town_villages": second["villages"],
+        "second_town_cases": second["cases"],
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from server.db import db
-from server.models import Case, CaseStatus, Department, DepartmentKind, Role, User, Village
+from server.models import Case, CaseStatus, Department, DepartmentKind, Role, Town, User, Village
 from server.trust import passwords
 from tests.factories import PASSWORD
 
@@ -26,9 +26,17 @@ def test_grid_report_help_lists_our_commands():
 def test_seed_demo_builds_the_town_of_the_report(runner, app):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
-    assert db.session.scalar(select(func.count(Village.id))) == 45
+    # The town of the report, and a small second town of the district (test_demo_town.py).
+    towns = dict(db.session.execute(select(Town.name, Town.id)).all())
+    assert set(towns) == {"大钟庄镇", "小王庄镇"}
+    town = towns["大钟庄镇"]
+    villages = select(func.count(Village.id))
+    assert db.session.scalar(villages.where(Village.town_id == town)) == 45
+    assert db.session.scalar(villages.where(Village.town_id == towns["小王庄镇"])) == 5
     kinds = db.session.execute(
-        select(Department.kind, func.count()).group_by(Department.kind)
+        select(Department.kind, func.count())
+        .where(Department.town_id == town)
+        .group_by(Department.kind)
     ).all()
     assert dict(kinds) == {
         DepartmentKind.VILLAGE_COMMITTEE: 45,

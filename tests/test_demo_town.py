@@ -10,12 +10,15 @@ from server.trust import passwords
 
 
 def test_every_village_committee_and_legal_advisor_has_an_account(demo, session, app):
+    town = demo["center"].town_id  # 大钟庄镇 (the second town's are xw-med01 …)
     committees = session.scalars(
         select(Department)
-        .where(Department.kind == DepartmentKind.VILLAGE_COMMITTEE)
+        .where(Department.kind == DepartmentKind.VILLAGE_COMMITTEE, Department.town_id == town)
         .order_by(Department.id)
     ).all()
-    villages = session.scalars(select(Village).order_by(Village.code)).all()
+    villages = session.scalars(
+        select(Village).where(Village.town_id == town).order_by(Village.code)
+    ).all()
     for number, (village, committee) in enumerate(zip(villages, committees, strict=True), 1):
         mediator = demo[f"med{number:02d}"]
         assert mediator.role == Role.HANDLER
@@ -57,3 +60,34 @@ def test_the_demo_shows_every_new_part_of_the_loop(demo, session):
     # Disputes are signed for by the villages' own mediators.
     signed = session.scalars(select(CaseEvent).where(CaseEvent.action == "sign_for")).all()
     assert any(e.actor.username.startswith("med") for e in signed)
+
+
+def test_the_demo_district_holds_a_second_town_that_sees_only_its_own(demo, session, client):
+    """make run's district: 大钟庄镇 and 小王庄镇, each center with its own cases, and the
+    district's center with both; the API's case summaries name the town."""
+    from server.cases import access
+    from server.models import Case, Town
+
+    towns = {t.name: t for t in session.scalars(select(Town))}
+    assert set(towns) == {"大钟庄镇", "小王庄镇"}
+    second = towns["小王庄镇"]
+    cases = session.scalars(select(Case)).all()
+    theirs = {c.id for c in cases if c.town_id == second.id}
+    assert 0 < len(theirs) < len(cases)
+    assert {"submitted", "closed"} <= {c.status.value for c in cases if c.id in theirs}
+
+    def seen(username):
+        query = select(Case.id).where(access.case_filter(demo[username]))
+        return set(session.scalars(query))
+
+    assert seen("xw-center") == seen("xw-leader") == theirs
+    assert seen("center") == {c.id for c in cases} - theirs
+    assert seen("district") == seen("district-leader") == {c.id for c in cases}
+    assert demo["xw-grid01"].town_id == demo["xw-police"].town_id == second.id
+
+    password = client.application.config["DEMO_PASSWORD"]
+    token = client.post(
+        "/api/v1/auth/login", json={"username": "district", "password": password}
+    ).json["token"]
+    listed = client.get("/api/v1/cases?limit=100", headers={"Authorization": f"Bearer {token}"})
+    assert {item["town"]["name"] for item in listed.json["items"]} == set(towns)

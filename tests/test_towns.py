@@ -142,3 +142,22 @@ def test_routing_dispatch_and_notifications_stay_in_the_case_s_town(world, towns
     assert world.center.id in told
     town_people = {towns[name].id for name in ("center", "leader", "justice", "police")}
     assert not told & (town_people | {towns["district"].id})
+
+
+def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(world, towns):
+    from server.figures import statistics
+    from server.infra import clock
+
+    case_in("closed", world)
+    new_report(world, village=world.v2)
+    new_report(world, village=towns["village"], actor=towns["grid"])
+    today = clock.local(clock.now())
+    month = statistics.month(today.year, today.month)
+    here = statistics.compute(month, town_id=world.town.id)
+    there = statistics.compute(month, town_id=towns["town"].id)
+    district = statistics.compute(month)
+    assert (here.received, there.received, district.received) == (2, 1, 3)
+    assert set(there.received_by_village) == {"北村"}
+    assert "北村" not in here.received_by_village
+    # Another town's village asked for by name: nothing of it.
+    assert statistics.compute(month, village_id=world.v1.id, town_id=towns["town"].id).received == 0

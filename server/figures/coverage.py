@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from server.db import db
+from server.figures.partials import villages_scope
 from server.figures.periods import Period, month
 from server.infra import clock
 from server.models import Screening
@@ -41,8 +42,7 @@ def coverage(
     out = Coverage()
     start, end = period.bounds
     scope = [Screening.screened_at >= start, Screening.screened_at < end]
-    if village_id:
-        scope.append(Screening.village_id == village_id)
+    scope += villages_scope(Screening.village_id, village_id)
     tz = clock.town_tz()
     today = clock.local(clock.now()).date()
     per_village = Counter()
@@ -68,7 +68,7 @@ def coverage(
     while monday + timedelta(days=7) <= min(period.end, today):
         weeks.append(monday)
         monday += timedelta(days=7)
-    village_ids = [village_id] if village_id else sorted(village_names)
+    village_ids = [village_id] if isinstance(village_id, int) else sorted(village_names)
     out.villages = len(village_ids)
 
     def met(v) -> bool:

@@ -98,11 +98,19 @@ def _first_since(previous, start: datetime):
     return or_(previous.is_(None), previous < start)
 
 
-def case_scope(village_id: int | None, category_ids: list[int] | None) -> list:
-    """The conditions on cases of a dashboard for one village or category."""
-    scope = []
-    if village_id:
-        scope.append(Case.village_id == village_id)
+def villages_scope(column, village_id) -> list:
+    """The condition on `column` of a dashboard's villages: `village_id` is one village's
+    id, the ids of several (a town's, in a district of towns: a tuple), or None (all)."""
+    if village_id is None:
+        return []
+    if isinstance(village_id, int):
+        return [column == village_id]
+    return [column.in_(village_id)]
+
+
+def case_scope(village_id: int | tuple | None, category_ids: list[int] | None) -> list:
+    """The conditions on cases of a dashboard for some villages or a category."""
+    scope = villages_scope(Case.village_id, village_id)
     if category_ids is not None:
         scope.append(Case.category_id.in_(category_ids))
     return scope
@@ -118,7 +126,7 @@ def count_range(
     marks: list[datetime],
     *,
     kinds: dict[int, int],
-    village_id: int | None = None,
+    village_id: int | tuple | None = None,
     category_ids: list[int] | None = None,
 ) -> Partial:
     """Count [start, end) from the indexes; `marks` end with `start`."""
@@ -127,8 +135,7 @@ def count_range(
     # ORM's per-row loading (several times the cost on a month's tens of thousands).
     read = db.session.connection().execute
     in_range = [Event.at >= start, Event.at < end]
-    if village_id:
-        in_range.append(Event.village_id == village_id)
+    in_range += villages_scope(Event.village_id, village_id)
     if category_ids is not None:
         in_range.append(Event.category_id.in_(category_ids))
     dispute = kind_of(Event.category_id, kinds)

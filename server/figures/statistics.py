@@ -55,6 +55,7 @@ from server.models import (
     CaseStatus,
     Category,
     Source,
+    Town,
     Village,
 )
 from server.models.places import in_service_since
@@ -171,18 +172,27 @@ def compute(
     category_code: str | None = None,
     required_screenings: int = 2,
     required_weekly: int = 1,
+    town_id: int | None = None,
 ) -> Figures:
-    """The figures of `period`, optionally for one village or category."""
+    """The figures of `period`, optionally for one village or category; for one town's
+    people, their town's (`town_id`; None: every town's, the district's)."""
     start, end = period.bounds
     figures = Figures(period)
     categories = {c.id: c for c in db.session.scalars(select(Category))}
     kinds = category_kinds()
-    village_names = dict(db.session.execute(select(Village.id, Village.name)).all())
+    town = [Village.town_id == town_id] if town_id is not None else []
+    village_names = dict(db.session.execute(select(Village.id, Village.name).where(*town)).all())
+    if town_id is not None and db.session.scalar(select(Town.id).where(Town.id != town_id)):
+        # A town of several: its villages (the months kept by the sweep are the district's).
+        if village_id is None:
+            village_id = tuple(village_names)
+        elif village_id not in village_names:
+            village_id = ()  # another town's village: nothing of it
     category_ids = (
         [cid for cid, c in categories.items() if c.code == category_code] if category_code else None
     )
     whole_months = period.start.day == 1 and period.end.day == 1 and len(period.months()) <= 12
-    if whole_months and not village_id and category_ids is None:
+    if whole_months and village_id is None and category_ids is None:
         parts = month_partials(period, kinds)
         totals = [sum(row[3] for row in received) for _part, _j, received in parts]
         totals += [0] * (len(period.months()) - len(totals))  # months still to come
@@ -273,7 +283,9 @@ def compute(
     # The duty counts the villages still served when the period began (one merged away
     # later still owes the months before; one retired before owes nothing).
     served = dict(
-        db.session.execute(select(Village.id, Village.name).where(in_service_since(start))).all()
+        db.session.execute(
+            select(Village.id, Village.name).where(in_service_since(start), *town)
+        ).all()
     )
     duty = coverage.coverage(period, village_id, served, required_screenings, required_weekly)
     for part in (now, duty):  # their fields are the figures' own, by name
