@@ -90,6 +90,7 @@ from server.models import (
     Grid,
     Role,
     Step,
+    Town,
     User,
     Village,
 )
@@ -311,7 +312,9 @@ class _Town:
 
 
 def _load_town() -> _Town:
-    """The demo town's villages, categories, departments, people and routes."""
+    """The demo town's villages, categories, departments, people and routes (the first
+    town's: the demo's second town and the district are left as they are)."""
+    town_id = db.session.scalar(select(Town.id).order_by(Town.id))
     deadlines = Deadlines(reference.calendar)
     categories = []
     for category in db.session.scalars(
@@ -341,26 +344,39 @@ def _load_town() -> _Town:
             )
         )
     grids = {}
-    for grid in db.session.scalars(select(Grid).where(Grid.active.is_(True)).order_by(Grid.id)):
+    for grid in db.session.scalars(
+        select(Grid)
+        .join(Grid.village)
+        .where(Grid.active.is_(True), Village.town_id == town_id)
+        .order_by(Grid.id)
+    ):
         grids.setdefault(grid.village_id, grid.id)
     workers = {}
     for user in db.session.scalars(
-        select(User).where(User.role == Role.GRID_WORKER, User.active.is_(True)).order_by(User.id)
+        select(User)
+        .where(User.role == Role.GRID_WORKER, User.active.is_(True), User.town_id == town_id)
+        .order_by(User.id)
     ):
         for village_id in sorted(user.village_ids):
             workers.setdefault(village_id, user.id)
     villages = [
         _Village(v.id, v.name, grids.get(v.id), workers.get(v.id), v.town_id)
         for v in db.session.scalars(
-            select(Village).where(Village.active.is_(True)).order_by(Village.id)
+            select(Village)
+            .where(Village.active.is_(True), Village.town_id == town_id)
+            .order_by(Village.id)
         )
     ]
     handler_of = {}
     for user in db.session.scalars(
-        select(User).where(User.role == Role.HANDLER, User.active.is_(True)).order_by(User.id)
+        select(User)
+        .where(User.role == Role.HANDLER, User.active.is_(True), User.town_id == town_id)
+        .order_by(User.id)
     ):
         handler_of.setdefault(user.department_id, user.id)
-    departments = db.session.scalars(select(Department).order_by(Department.id)).all()
+    departments = db.session.scalars(
+        select(Department).where(Department.town_id == town_id).order_by(Department.id)
+    ).all()
     names = {d.id: d.name for d in departments}
     justice = next(
         (d.id for d in departments if d.kind == DepartmentKind.JUSTICE_OFFICE and d.active), None
@@ -378,7 +394,9 @@ def _load_town() -> _Town:
         alike.setdefault((category.is_dispute, tuple(rules)), []).append(category)
     routes = {}
     for village in db.session.scalars(
-        select(Village).where(Village.active.is_(True)).order_by(Village.id)
+        select(Village)
+        .where(Village.active.is_(True), Village.town_id == town_id)
+        .order_by(Village.id)
     ):
         for members in alike.values():
             found = route(members[0], village)
@@ -387,7 +405,9 @@ def _load_town() -> _Town:
                 for category in members:
                     routes[category.id, village.id] = (found.lead.id, co)
     center = db.session.scalar(
-        select(User.id).where(User.role == Role.CENTER, User.active.is_(True)).order_by(User.id)
+        select(User.id)
+        .where(User.role == Role.CENTER, User.active.is_(True), User.town_id == town_id)
+        .order_by(User.id)
     )
     if center is None or not villages or not categories:
         raise RuntimeError("load the demo town first (benchmarks/town.py demo_town)")
