@@ -3,7 +3,9 @@
 Issue 20, point 3: the sweep must cost what is due, not what the table holds; a sweep with
 nothing due at 1,000,000 cases within 1.2x of the same sweep at 100,000 (the ceiling,
 printed beside it). For each size the script seeds a scratch database of its own
-(benchmarks/seed.py; SQLite, or on the PostgreSQL server of --server-url), then:
+(benchmarks/seed.py; SQLite, or on the PostgreSQL server of --server-url) with the same
+reports a year (--cases-a-year): a town of a million cases is a town of a longer history,
+not of busier months, and what the sweep must look at is the recent months' work. Then:
 - marks every running step as already chased (nothing due), lets the sweep keep the
   months' figures it would keep on its first runs, and times whole sweeps;
 - arms 1,000 open cases (their steps red and not yet chased) and times the sweep that
@@ -35,7 +37,7 @@ from server.models import Case
 
 
 @contextmanager
-def database(server_url: str, size: int, folder: Path):
+def database(server_url: str, size: int, folder: Path, years: float = 5):
     """An app on a scratch database seeded with `size` cases (benchmarks/seed.py): a
     SQLite file in `folder`, or a database of its own on the PostgreSQL server of
     `server_url`, dropped afterwards (benchmarks/scratch.py)."""
@@ -50,8 +52,12 @@ def database(server_url: str, size: int, folder: Path):
         app = create_app({"DATABASE_URL": url})
         with app.app_context():
             demo_town()
-            summary = bulk_seed(size)
-            print(f"seeded {summary['cases']:,} cases in {summary['seconds']:.0f} s", flush=True)
+            summary = bulk_seed(size, years=years)
+            print(
+                f"seeded {summary['cases']:,} cases over {years:g} years"
+                f" in {summary['seconds']:.0f} s",
+                flush=True,
+            )
             db.engine.dispose()
         yield app
     finally:
@@ -141,13 +147,21 @@ def main() -> None:
         "--server-url", default="", help="a PostgreSQL server to seed scratch databases on"
     )
     parser.add_argument("--plans", action="store_true", help="print the queries' plans")
+    parser.add_argument(
+        "--cases-a-year",
+        type=int,
+        default=100_000,
+        help="the town's yearly reports: a bigger table is a longer history, not a busier"
+        " month (the sweep reads the recent months' cases, which are its work)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("INSTANCE_PATH", tmp)
         for size in sizes:
-            with database(args.server_url, size, Path(tmp)) as app, app.app_context():
+            years = max(1.0, size / args.cases_a_year)
+            with database(args.server_url, size, Path(tmp), years) as app, app.app_context():
                 nothing_due()
                 while sweep.run()["months_kept"]:  # the months the first sweeps keep
                     db.session.remove()
