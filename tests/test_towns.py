@@ -161,3 +161,21 @@ def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(wo
     assert "北村" not in here.received_by_village
     # Another town's village asked for by name: nothing of it.
     assert statistics.compute(month, village_id=world.v1.id, town_id=towns["town"].id).received == 0
+
+
+def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, client, signin):
+    here = case_in("dispatched", world)
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    db.session.flush()
+    signin(towns["district"])
+    queue = client.get("/admin/").get_data(as_text=True)
+    assert here.code in queue
+    assert there.code in queue
+    assert client.get("/admin/dashboard").status_code == 200
+    signin(towns["center"])
+    queue = client.get("/admin/").get_data(as_text=True)
+    assert there.code in queue
+    assert here.code not in queue
+    page = client.get("/admin/dashboard").get_data(as_text=True)
+    assert "北村" in page
+    assert "东村" not in page
