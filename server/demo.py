@@ -161,6 +161,26 @@ PLAN = (
 )
 
 
+def _department(town: Town, name: str, kind: DepartmentKind, **kw) -> Department:
+    made = Department(town=town, name=name, kind=kind, **kw)
+    db.session.add(made)
+    return made
+
+
+def _account(town: Town | None, password_hash: str, username, display_name, role, **kw) -> User:
+    """A demo account of `town` (None: the district's), with the demo's password."""
+    made = User(
+        username=username,
+        display_name=display_name,
+        role=role,
+        password_hash=password_hash,
+        town=town,
+        **kw,
+    )
+    db.session.add(made)
+    return made
+
+
 # The district's second, smaller town, and the district's accounts above both towns.
 SECOND_TOWN = "小王庄镇"
 SECOND_VILLAGES = ["北王", "南王", "东岗", "西岗", "前营"]
@@ -176,21 +196,10 @@ def _second_town(password_hash: str, rng: random.Random) -> dict[str, int]:
     db.session.add(town)
 
     def department(name, kind, **kw):
-        made = Department(town=town, name=name, kind=kind, **kw)
-        db.session.add(made)
-        return made
+        return _department(town, name, kind, **kw)
 
     def user(username, display_name, role, **kw):
-        made = User(
-            username=username,
-            display_name=display_name,
-            role=role,
-            password_hash=password_hash,
-            town=town,
-            **kw,
-        )
-        db.session.add(made)
-        return made
+        return _account(town, password_hash, username, display_name, role, **kw)
 
     villages, workers, mediators = [], [], []
     for number, name in enumerate(SECOND_VILLAGES, start=1):
@@ -309,9 +318,7 @@ def seed() -> dict[str, int]:
         db.session.add(committees[-1])
 
     def department(name, kind, **kw):
-        dept = Department(town=town, name=name, kind=kind, **kw)
-        db.session.add(dept)
-        return dept
+        return _department(town, name, kind, **kw)
 
     police = department("大钟庄派出所", DepartmentKind.POLICE_STATION, town_wide=True)
     justice = department("大钟庄司法所", DepartmentKind.JUSTICE_OFFICE, town_wide=True)
@@ -330,16 +337,7 @@ def seed() -> dict[str, int]:
     advisors.append(department("镇政府法律顾问", DepartmentKind.LEGAL_ADVISOR, town_wide=True))
 
     def user(username, display_name, role, **kw):
-        account = User(
-            username=username,
-            display_name=display_name,
-            role=role,
-            password_hash=password_hash,
-            town=town,
-            **kw,
-        )
-        db.session.add(account)
-        return account
+        return _account(town, password_hash, username, display_name, role, **kw)
 
     user("admin", "系统管理员", Role.ADMIN)
     user("security", "安全管理员", Role.SECURITY_ADMIN)
@@ -521,19 +519,8 @@ def seed() -> dict[str, int]:
     db.session.flush()
     second = _second_town(password_hash, rng)
     # The district above both towns (区矛调中心, 区领导): no town of their own.
-    for username, display_name, role in (
-        ("district", "区矛调中心值班员", Role.CENTER),
-        ("district-leader", "区分管领导", Role.LEADER),
-    ):
-        db.session.add(
-            User(
-                username=username,
-                display_name=display_name,
-                role=role,
-                password_hash=password_hash,
-                town=None,
-            )
-        )
+    _account(None, password_hash, "district", "区矛调中心值班员", Role.CENTER)
+    _account(None, password_hash, "district-leader", "区分管领导", Role.LEADER)
     db.session.flush()
     return {
         "villages": len(villages),
