@@ -88,7 +88,7 @@ def users():
 
 def _user(user_id: int) -> User:
     user = db.session.get(User, user_id)
-    if user is None:
+    if user is None or not accounts.keeps(g.user, user):
         raise NotFound("找不到该账号。")
     return user
 

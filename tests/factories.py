@@ -59,6 +59,14 @@ class DepartmentFactory(Base):
     town_wide = False
 
 
+def _town_of(user) -> Town | None:
+    if getattr(user, "department", None) is not None:
+        return user.department.town
+    if getattr(user, "grids", None):
+        return user.grids[0].village.town
+    return db.session.scalar(select(Town).order_by(Town.id))
+
+
 class UserFactory(Base):
     class Meta:
         model = User
@@ -68,15 +76,9 @@ class UserFactory(Base):
     role = Role.CENTER
     password_hash = _PASSWORD_HASH
     active = True
-    # The town of a department's member, else the test's (first) town; town=None makes a
-    # district account.
-    town = factory.LazyAttribute(
-        lambda o: (
-            o.department.town
-            if getattr(o, "department", None) is not None
-            else db.session.scalar(select(Town).order_by(Town.id))
-        )
-    )
+    # The town of a department's member or of a grid worker's grids, else the test's
+    # (first) town; town=None makes a district account.
+    town = factory.LazyAttribute(lambda o: _town_of(o))
 
 
 def category(code: str) -> Category:

@@ -179,3 +179,78 @@ def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, c
     page = client.get("/admin/dashboard").get_data(as_text=True)
     assert "北村" in page
     assert "东村" not in page
+
+
+def test_a_town_s_ledger_holds_its_own_town_s_rows(world, towns, tmp_path):
+    from server.figures import ledgers, statistics
+    from server.infra import clock
+
+    here = case_in("dispatched", world)
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    today = clock.local(clock.now())
+    month = statistics.month(today.year, today.month)
+    counted = {t: ledgers.count("cases", month, t) for t in (world.town.id, towns["town"].id)}
+    assert counted == {world.town.id: 1, towns["town"].id: 1}
+    assert ledgers.count("cases", month) == 2  # the district's
+    from openpyxl import load_workbook
+
+    out = tmp_path / "ledger.xlsx"
+    assert ledgers.write("cases", month, out, town_id=towns["town"].id) == 1
+    rows = load_workbook(out).active.iter_rows(values_only=True)
+    text = " ".join(str(cell) for row in rows for cell in row).replace("-", "")  # 1234-5678
+    assert there.code in text
+    assert here.code not in text
+
+
+def test_a_town_s_account_keeper_keeps_its_own_town_s_accounts_only(world, towns):
+    from server.infra.errors import NotFound
+    from server.organisation import accounts
+
+    keeper = UserFactory(username="o_security", role=Role.SECURITY_ADMIN, town=towns["town"])
+    for other in (world.center, towns["district"], towns["district_leader"]):
+        with pytest.raises(NotFound):
+            accounts.reset_password(other, "Another@2026pw", actor=keeper)
+        with pytest.raises(NotFound):
+            accounts.set_active(other, False, actor=keeper)
+        with pytest.raises(NotFound):
+            accounts.update_user(
+                other, actor=keeper, department_id=None, grid_ids=None, role="leader"
+            )
+    assert world.center.active
+    assert towns["district"].town_id is None
+    assert towns["district_leader"].role == Role.LEADER
+    # Their own town's, they keep.
+    accounts.set_active(towns["leader"], False, actor=keeper)
+    assert not towns["leader"].active
+
+
+def test_a_town_s_center_files_into_its_own_town_only(world, towns):
+    from server.cases.operations import Reporter
+
+    with pytest.raises(ValidationFailed) as refused:
+        new_report(
+            world, village=world.v1, actor=towns["center"], source="walk_in", reporter=Reporter()
+        )
+    assert refused.value.code == "unknown_village"
+    # A grid bound across towns by mistake shows its worker nothing of the other town.
+    towns["grid"].grids.append(world.g1)
+    here = case_in("dispatched", world)
+    assert not access.can_view_case(towns["grid"], here)
+    visible = set(
+        db.session.scalars(select(queries.Case.id).where(access.case_filter(towns["grid"])))
+    )
+    assert here.id not in visible
+
+
+def test_an_escalation_tells_the_town_s_leaders_and_the_district(world, towns):
+    case = case_in("dispatched", world)
+    workflow.apply(case, "escalate", actor=world.center, reason="涉及人数多，需区级协调。")
+    told = set(
+        db.session.scalars(
+            select(Notification.user_id).where(
+                Notification.case_id == case.id, Notification.kind == "escalate"
+            )
+        )
+    )
+    assert {world.leader.id, towns["district"].id, towns["district_leader"].id} <= told
+    assert not told & {towns["leader"].id, towns["center"].id}

@@ -48,6 +48,8 @@ def case_filter(user: User) -> ColumnElement[bool]:
         )
         return and_(
             Case.village_id.in_(user.village_ids or {-1}),
+            # Their own town's, should a grid ever be bound across towns.
+            _of_town(user.town_id if user.town_id is not None else -1),
             or_(not_confidential, Case.created_by_id == user.id),
         )
     return false()
@@ -96,7 +98,11 @@ def can_view_case(user: User | None, case: Case) -> bool:
         return any(a.department_id == user.department_id for a in case.assignments)
     if user.role == Role.GRID_WORKER:
         mine = case.created_by_id == user.id
-        return case.village_id in user.village_ids and (not case.category.confidential or mine)
+        return (
+            case.village_id in user.village_ids
+            and case.town_id == user.town_id
+            and (not case.category.confidential or mine)
+        )
     return False
 
 

@@ -226,6 +226,9 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
 
     category = _resolve_category(draft.category)
     village = _resolve_village(draft.village)
+    if actor is not None and actor.town_id not in (None, village.town_id):
+        # A town's staff file into their own town: another town's village is unknown here.
+        raise _fail(f"未知的村：{village.id!r}。", "village", "unknown_village")
     if role == Role.GRID_WORKER and village.id not in actor.village_ids:
         raise Forbidden("网格员只能上报本人负责的村。")
     grid = None

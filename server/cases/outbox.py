@@ -41,6 +41,20 @@ def leaders(case: Case) -> list[User]:
     return _of_town(Role.LEADER, case)
 
 
+def district_staff() -> list[User]:
+    """The district's active center staff and leaders (no town of their own): told of
+    what goes up to the district, not of each town's daily work."""
+    return list(
+        db.session.scalars(
+            select(User).where(
+                User.role.in_([Role.CENTER, Role.LEADER]),
+                User.active.is_(True),
+                User.town_id.is_(None),
+            )
+        )
+    )
+
+
 def _of_town(role: Role, case: Case) -> list[User]:
     # A case yet to be flushed knows its village before its town's id.
     town_id = case.town_id if case.town_id is not None else case.village.town_id
@@ -125,7 +139,7 @@ _RULES = {
     ),
     "carry_out": (lambda c: leaders(c), "批示已落实"),
     "supervise": (lambda c: department_members(c) + center_staff(c), "督办：案件已超期"),
-    "escalate": (lambda c: leaders(c), "案件已上报"),
+    "escalate": (lambda c: leaders(c) + district_staff(), "案件已上报区级"),
     "chase": (lambda c: department_members(c) or center_staff(c), "超期提醒"),
     "escalate_to_leader": (lambda c: leaders(c) + center_staff(c), "紧急报告超时未受理"),
     "add_info": (lambda c: center_staff(c), "群众补充了情况"),

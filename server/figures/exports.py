@@ -39,6 +39,7 @@ from server.db import db
 from server.figures import ledgers
 from server.figures.periods import Period
 from server.infra.errors import NotFound
+from server.models import User
 
 KEEP = 3600  # seconds an unfetched export is kept
 SILENT = 120  # seconds without progress after which a running export is given up
@@ -104,17 +105,22 @@ def start(kind: str, period: Period, *, user_id: int) -> str:
     clean_up()
     token = secrets.token_urlsafe(16)  # TOKEN_LENGTH characters
     status = Status(user_id, kind, filename(kind, period), period.label, started=time.time())
-    status.total = ledgers.count(kind, period)
+    # A town's people export their own town's rows; the district's, every town's.
+    town_id = db.session.get(User, user_id).town_id
+    status.total = ledgers.count(kind, period, town_id)
     _save(token, status)
     app = current_app._get_current_object()
     thread = threading.Thread(
-        target=_run, args=(app, token, status, period), name=f"export-{kind}", daemon=True
+        target=_run,
+        args=(app, token, status, period, town_id),
+        name=f"export-{kind}",
+        daemon=True,
     )
     thread.start()
     return token
 
 
-def _run(app: Flask, token: str, status: Status, period: Period) -> None:
+def _run(app: Flask, token: str, status: Status, period: Period, town_id: int | None) -> None:
     with app.app_context():
         _, target = _paths(token)
         partial = target.with_suffix(".xlsx.part")
@@ -124,7 +130,9 @@ def _run(app: Flask, token: str, status: Status, period: Period) -> None:
             _save(token, status)
 
         try:
-            rows = ledgers.write(status.kind, period, str(partial), progress=counted)
+            rows = ledgers.write(
+                status.kind, period, str(partial), progress=counted, town_id=town_id
+            )
             os.replace(partial, target)
             status.done, status.state = rows, "done"
         except Exception as error:

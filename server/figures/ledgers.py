@@ -31,28 +31,42 @@ HAZARDS = {CategoryGroup.SECURITY_HAZARD, CategoryGroup.SAFETY_HAZARD, CategoryG
 GROUPS = {"disputes": {CategoryGroup.DISPUTE}, "hazards": HAZARDS, "cases": None}
 
 
-def _in_period(query, period: Period, groups: set[CategoryGroup] | None):
+def _in_period(query, period: Period, groups: set[CategoryGroup] | None, town_id: int | None):
     start, end = period.bounds
     query = query.where(Case.created_at >= start, Case.created_at < end, Case.status != "merged")
+    if town_id is not None:  # a town's own ledger; the district's (None) holds every town's
+        query = query.where(Case.town_id == town_id)
     if groups:
         query = query.join(Category).where(Category.group.in_([g.value for g in groups]))
     return query
 
 
-def count(kind: str, period: Period) -> int:
-    """How many rows ledger `kind` has for `period` (for an export's progress)."""
+def _town_screenings(query, town_id: int | None):
+    if town_id is None:
+        return query
+    return query.where(
+        Screening.village_id.in_(select(Village.id).where(Village.town_id == town_id))
+    )
+
+
+def count(kind: str, period: Period, town_id: int | None = None) -> int:
+    """How many rows ledger `kind` has for `period` (for an export's progress), of the
+    town `town_id` (None: every town's)."""
     if kind == "screenings":
         start, end = period.bounds
         query = select(func.count(Screening.id)).where(
             Screening.screened_at >= start, Screening.screened_at < end
         )
+        query = _town_screenings(query, town_id)
     else:
-        query = _in_period(select(func.count(Case.id)), period, GROUPS[kind])
+        query = _in_period(select(func.count(Case.id)), period, GROUPS[kind], town_id)
     return db.session.scalar(query) or 0
 
 
-def _cases(period: Period, groups: set[CategoryGroup] | None) -> Iterator[Case]:
-    query = _in_period(select(Case), period, groups)
+def _cases(
+    period: Period, groups: set[CategoryGroup] | None, town_id: int | None
+) -> Iterator[Case]:
+    query = _in_period(select(Case), period, groups, town_id)
     query = (
         query.options(
             selectinload(Case.parties),
@@ -96,7 +110,7 @@ def _batches(items: Iterator[Case], size: int = BATCH) -> Iterator[list[Case]]:
         yield batch
 
 
-def _dispute_rows(period: Period):
+def _dispute_rows(period: Period, town_id: int | None):
     yield [
         "序号",
         "案件编号",
@@ -119,7 +133,7 @@ def _dispute_rows(period: Period):
         "当前状态",
     ]
     number = 0
-    for batch in _batches(_cases(period, GROUPS["disputes"])):
+    for batch in _batches(_cases(period, GROUPS["disputes"], town_id)):
         _steps, reopened = _steps_of([case.id for case in batch])
         for case in batch:
             number += 1
@@ -157,7 +171,7 @@ def _satisfaction(value: str | None) -> str:
     return SATISFACTION.get(value or "", "")
 
 
-def _hazard_rows(period: Period):
+def _hazard_rows(period: Period, town_id: int | None):
     yield [
         "序号",
         "编号",
@@ -172,7 +186,7 @@ def _hazard_rows(period: Period):
         "处置日期",
         "当前状态",
     ]
-    for number, case in enumerate(_cases(period, GROUPS["hazards"]), start=1):
+    for number, case in enumerate(_cases(period, GROUPS["hazards"], town_id), start=1):
         yield [
             number,
             codes.display(case.code),
@@ -189,7 +203,7 @@ def _hazard_rows(period: Period):
         ]
 
 
-def _case_rows(period: Period):
+def _case_rows(period: Period, town_id: int | None):
     actions = [
         ("submit", "上报"),
         ("accept", "受理"),
@@ -212,7 +226,7 @@ def _case_rows(period: Period):
         "当前状态",
         "督办",
     ]
-    for batch in _batches(_cases(period, GROUPS["cases"])):
+    for batch in _batches(_cases(period, GROUPS["cases"], town_id)):
         steps_of, reopened = _steps_of([case.id for case in batch])
         for case in batch:
             steps = steps_of[case.id]
@@ -230,7 +244,7 @@ def _case_rows(period: Period):
             ]
 
 
-def _screening_rows(period: Period):
+def _screening_rows(period: Period, town_id: int | None):
     yield ["村", "排查时间", "网格员", "排查类别数", "结果", "发现问题数"]
     start, end = period.bounds
     query = (
@@ -241,7 +255,7 @@ def _screening_rows(period: Period):
         .order_by(Village.code, Screening.screened_at)
         .execution_options(yield_per=BATCH)
     )
-    for item, village, worker in db.session.execute(query):
+    for item, village, worker in db.session.execute(_town_screenings(query, town_id)):
         found = (
             db.session.scalar(select(db.func.count(Case.id)).where(Case.screening_id == item.id))
             or 0
@@ -265,9 +279,15 @@ KINDS: dict[str, tuple[str, Callable]] = {
 
 
 def write(
-    kind: str, period: Period, target, *, progress: Callable[[int], None] | None = None
+    kind: str,
+    period: Period,
+    target,
+    *,
+    progress: Callable[[int], None] | None = None,
+    town_id: int | None = None,
 ) -> int:
-    """Write ledger `kind` for `period` to `target` (a path or a binary file); rows written."""
+    """Write ledger `kind` for `period` to `target` (a path or a binary file), of the town
+    `town_id` (None: every town's, the district's); rows written."""
     # openpyxl is loaded by the first spreadsheet a worker writes, not at start-up
     # (16 MiB a worker: benchmarks/bench_memory.py).
     from openpyxl import Workbook
@@ -279,7 +299,7 @@ def write(
     sheet = book.create_sheet(title[:31])
     bold = Font(bold=True)
     count = 0
-    for index, row in enumerate(rows(period)):
+    for index, row in enumerate(rows(period, town_id)):
         if index == 0:
             heading = []
             for value in row:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Conflict, ValidationFailed
+from server.infra.errors import Conflict, NotFound, ValidationFailed
 from server.models import Department, Grid, Role, User
 from server.organisation.checks import checked_name, checked_phone
 from server.trust import approvals, audit, passwords, websession
@@ -122,6 +122,17 @@ def town_of(user: User, actor: User | None) -> int | None:
     return town_id
 
 
+def keeps(actor: User, user: User) -> bool:
+    """Whether `actor` keeps `user`'s account: a town's account keeper their own town's
+    accounts only (never the district's); the district's, every account."""
+    return actor.town_id is None or user.town_id == actor.town_id
+
+
+def _kept(actor: User, user: User) -> None:
+    if not keeps(actor, user):
+        raise NotFound("找不到该账号。")  # another town's: as if it did not exist
+
+
 def update_user(
     user: User,
     *,
@@ -138,6 +149,7 @@ def update_user(
     Raising an account to a privileged role (one that reads informants or keeps the
     system) waits for a second security admin, as creating one does: the account keeps
     its old role and bindings until then. Returns False when that part waits."""
+    _kept(actor, user)
     if display_name is not None:
         user.display_name = checked_name(display_name, "姓名")
     if phone is not None:
@@ -190,6 +202,7 @@ def update_user(
 
 def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) -> None:
     """Enable or disable an account; disabling ends its sessions and tokens."""
+    _kept(actor, user)
     if user.id == actor.id and not active:
         raise ValidationFailed("不能停用自己的账号。", code="self_disable")
     user.active = active
@@ -208,6 +221,7 @@ def reset_password(user: User, new_password: str, *, actor: User, ip: str | None
     """Set a new password, which must be changed at the next sign-in; every session and
     token of the user ends. A privileged account's reset waits for a second person's
     approval (returns False then: nothing changed yet)."""
+    _kept(actor, user)
     passwords.check_policy(new_password)
     if user.role in approvals.PRIVILEGED:
         approvals.ask(
