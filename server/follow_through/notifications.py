@@ -14,7 +14,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from server.db import db
+from server.db import db, insert_for
 from server.follow_through import jobs
 from server.infra import clock, wechat
 from server.models import Case, Notification, ServiceToken, User, WeChatConsent
@@ -48,16 +48,35 @@ def access_token(client, *, refresh: bool = False) -> str:
     if row is not None and not refresh and row.expires_at > now + timedelta(minutes=5):
         return row.value
     value, lifetime = wechat.stable_token(client, force_refresh=refresh)
-    row = row or ServiceToken(name="wechat")
-    row.value, row.expires_at = value, now + timedelta(seconds=lifetime)
-    db.session.add(row)
+    # Written whether or not another sender (another machine) wrote it meanwhile: WeChat's
+    # stable token is the same to each caller, and a plain INSERT of the second failed.
+    table = ServiceToken.__table__
+    expires = now + timedelta(seconds=lifetime)
+    db.session.execute(
+        insert_for(table)
+        .values(name="wechat", value=value, expires_at=expires)
+        .on_conflict_do_update(
+            index_elements=["name"], set_={"value": value, "expires_at": expires}
+        )
+    )
+    if row is not None:
+        db.session.expire(row)
     return value
 
 
 def _deliver_wechat(note: Notification, user: User) -> str:
     config = current_app.config
     template = str(config.get("WECHAT_TEMPLATE_ID") or "")
-    consent = db.session.get(WeChatConsent, (user.id, template)) if template else None
+    # Locked to the end of this message's transaction: two senders (two machines) sending
+    # to one person at once each spent a credit read before the other's was written, and
+    # one was lost (tests/test_several_machines.py, on PostgreSQL).
+    consent = (
+        db.session.get(
+            WeChatConsent, (user.id, template), with_for_update=True, populate_existing=True
+        )
+        if template
+        else None
+    )
     if not template or not user.wechat_openid or consent is None or consent.credits < 1:
         return "skipped"  # no consent reported by the mini program: never send
     client = wechat.client()
