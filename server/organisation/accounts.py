@@ -122,13 +122,14 @@ def town_of(user: User, actor: User | None) -> int | None:
     return town_id
 
 
-def keeps(actor: User, user: User) -> bool:
+def keeps(actor: User | None, user: User) -> bool:
     """Whether `actor` keeps `user`'s account: a town's account keeper their own town's
-    accounts only (never the district's); the district's, every account."""
-    return actor.town_id is None or user.town_id == actor.town_id
+    accounts only (never the district's); the district's, and the machine's operator (the
+    command line, the town file: no actor), every account."""
+    return actor is None or actor.town_id is None or user.town_id == actor.town_id
 
 
-def _kept(actor: User, user: User) -> None:
+def _kept(actor: User | None, user: User) -> None:
     if not keeps(actor, user):
         raise NotFound("找不到该账号。")  # another town's: as if it did not exist
 
