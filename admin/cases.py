@@ -18,7 +18,6 @@ from server.models import (
     AssignmentRole,
     Category,
     ClosingReason,
-    Department,
     ResultCode,
     RiskLevel,
     Role,
@@ -47,11 +46,7 @@ def _context(case):
         informant = access.reveal_informant(case, actor=g.user, ip=client_ip())
     suggestion = operations.suggest_dispatch(case) if case.status == "accepted" else None
     actions = workflow.allowed_actions(case, g.user)
-    departments = db.session.scalars(
-        select(Department)
-        .where(Department.active.is_(True), Department.town_id == case.town_id)
-        .order_by(Department.kind, Department.name)
-    ).all()
+    departments = routing.departments_for(case)
     return {
         "reviews": triage.reviews_of(case),
         "case": case,
@@ -85,7 +80,9 @@ def _context(case):
         },
         "handlers": db.session.scalars(
             select(User).where(
-                User.role == Role.HANDLER, User.active.is_(True), User.town_id == case.town_id
+                User.role == Role.HANDLER,
+                User.active.is_(True),
+                User.department_id.in_([d.id for d in departments]),
             )
         ).all(),
         "categories": db.session.scalars(

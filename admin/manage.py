@@ -23,6 +23,7 @@ from server.models import (
     RiskLevel,
     Role,
     Step,
+    Town,
     User,
     Village,
 )
@@ -163,6 +164,7 @@ def departments():
                 village_ids=_ids("villages"),
                 active=form.get("active") == "yes",  # an unticked box sends nothing
                 phone=form.get("phone"),
+                town=form.get("town"),
                 ip=client_ip(),
             )
         except DomainError as error:
@@ -179,8 +181,12 @@ def departments():
         villages=db.session.scalars(
             select(Village)
             .where(Village.active.is_(True), access.in_users_town(g.user, Village.town_id))
-            .order_by(Village.code)
+            .order_by(Village.town_id, Village.code)
         ).all(),
+        # The district's admin places a new department in a town or at the district.
+        towns=db.session.scalars(select(Town).order_by(Town.id)).all()
+        if g.user.town_id is None
+        else [],
     )
 
 

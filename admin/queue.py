@@ -44,7 +44,16 @@ def _filters() -> triage.QueueFilters:
         overdue=request.args.get("overdue") == "1",
         supervised=request.args.get("supervised") == "1",
         held=request.args.get("held") == "1",
+        desk=_desk(),
     )
+
+
+def _desk() -> str | None:
+    """?desk=district|town|all, else the desk the user's queue opens on."""
+    asked = request.args.get("desk")
+    if asked == "all":
+        return None
+    return asked if asked in triage.DESKS else triage.desk_of(g.user)
 
 
 @bp.get("/")
@@ -70,7 +79,10 @@ def index():
         counts=triage.counts(g.user, filters),
         statuses=list(CaseStatus),
         held=triage.held_count(g.user),
-        reviews=triage.awaiting_review(g.user) if g.user.role != Role.HANDLER else [],
+        with_district=triage.with_district_count(g.user) if filters.desk == "town" else 0,
+        reviews=triage.awaiting_review(g.user, desk=filters.desk)
+        if g.user.role != Role.HANDLER
+        else [],
         villages=db.session.scalars(
             select(Village)
             .where(access.in_users_town(g.user, Village.town_id))

@@ -18,6 +18,7 @@ from server.db import db
 from server.follow_through import screening
 from server.infra import clock
 from server.models import (
+    Case,
     Category,
     ClosingReason,
     Department,
@@ -161,7 +162,7 @@ PLAN = (
 )
 
 
-def _department(town: Town, name: str, kind: DepartmentKind, **kw) -> Department:
+def _department(town: Town | None, name: str, kind: DepartmentKind, **kw) -> Department:
     made = Department(town=town, name=name, kind=kind, **kw)
     db.session.add(made)
     return made
@@ -179,6 +180,34 @@ def _account(town: Town | None, password_hash: str, username, display_name, role
     )
     db.session.add(made)
     return made
+
+
+def _resolved(category: Category) -> dict:
+    """A demo case's result: a dispute mediated, a hazard removed."""
+    if category.is_dispute:
+        return {
+            "result_code": ResultCode.MEDIATED.value,
+            "result_text": "已到现场处置，双方达成一致意见。",
+        }
+    return {
+        "result_code": ResultCode.HAZARD_REMOVED.value,
+        "result_text": "已到现场核实，隐患已整改消除。",
+    }
+
+
+def _visited(category: Category) -> dict:
+    """A demo case's follow-up visit (回访): all well."""
+    if category.is_dispute:
+        return {
+            "outcome": "kept",
+            "text": "回访当事人，协议已履行，表示满意。",
+            "satisfaction": "satisfied",
+        }
+    return {
+        "outcome": "gone",
+        "text": "回访现场，隐患已消除，群众满意。",
+        "satisfaction": "satisfied",
+    }
 
 
 # The district's second, smaller town, and the district's accounts above both towns.
@@ -271,26 +300,61 @@ def _second_town(password_hash: str, rng: random.Random) -> dict[str, int]:
                 elif action in {"sign_for", "resolve"}:
                     actor = handler
                     if action == "resolve":
-                        fields = {
-                            "result_code": (
-                                ResultCode.MEDIATED
-                                if category.is_dispute
-                                else ResultCode.HAZARD_REMOVED
-                            ).value,
-                            "result_text": "已到现场处置，问题已解决。",
-                        }
+                        fields = _resolved(category)
                 elif action == "record_visit":
                     actor = worker
-                    fields = {
-                        "outcome": "kept" if category.is_dispute else "gone",
-                        "text": "回访当事人，表示满意。",
-                        "satisfaction": "satisfied",
-                    }
+                    fields = _visited(category)
                 elif action == "close":
                     fields = {"closing_reason": ClosingReason.RESOLVED.value}
                 workflow.apply(case, action, actor=actor, **fields)
         made += 1
     return {"villages": len(villages), "cases": made}
+
+
+# The district's own departments (区直部门) and who signs for their cases.
+DISTRICT_DEPARTMENTS = [
+    ("区公安分局", "district-police", "区公安分局民警"),
+    ("区司法局", "district-justice", "区司法局调解员"),
+    ("区信访局", "district-petition", "区信访局干事"),
+]
+
+
+def _district(password_hash: str, town_center: User, cases: list[Case]) -> None:
+    """The district above both towns: its center and leader (no town of their own), its
+    departments, and one of the town's disputes escalated to it two days ago (上报区级),
+    which its center has sent to the district's justice bureau, so its queue has work."""
+    district = _account(None, password_hash, "district", "区矛调中心值班员", Role.CENTER)
+    _account(None, password_hash, "district-leader", "区分管领导", Role.LEADER)
+    bureaus = {}
+    for name, username, person in DISTRICT_DEPARTMENTS:
+        bureaus[name] = _department(None, name, DepartmentKind.OTHER)
+        _account(None, password_hash, username, person, Role.HANDLER, department=bureaus[name])
+    db.session.flush()
+    went_up = clock.now() - timedelta(days=2)
+    case = next(
+        (
+            c
+            for c in cases
+            if c.category.is_dispute
+            and c.status in ("accepted", "dispatched", "in_progress")
+            and c.updated_at < went_up
+        ),
+        None,
+    )
+    if case is None:
+        return
+    with clock.frozen_at(went_up):
+        workflow.apply(
+            case, "escalate", actor=town_center, reason="涉及多户村民，镇里协调未果，请区级协调。"
+        )
+        clock.advance(timedelta(hours=3))
+        workflow.apply(
+            case,
+            "dispatch",
+            actor=district,
+            lead_department=bureaus["区司法局"].id,
+            note="请区司法局牵头调解，属地司法所配合。",
+        )
 
 
 def seed() -> dict[str, int]:
@@ -440,16 +504,7 @@ def seed() -> dict[str, int]:
                 elif action in {"sign_for", "resolve", "request_extension"}:
                     actor = handler
                     if action == "resolve":
-                        fields = {
-                            "result_code": (
-                                ResultCode.MEDIATED
-                                if category.is_dispute
-                                else ResultCode.HAZARD_REMOVED
-                            ).value,
-                            "result_text": "已到现场处置，双方达成一致意见。"
-                            if category.is_dispute
-                            else "已到现场核实，隐患已整改消除。",
-                        }
+                        fields = _resolved(category)
                     elif action == "request_extension":
                         fields = {
                             "until": case.due_at + timedelta(days=10),
@@ -459,13 +514,7 @@ def seed() -> dict[str, int]:
                 elif action == "record_visit":
                     # A confidential case's visit is the center's (workflow.guards.visits).
                     actor = center if category.confidential else worker
-                    fields = {
-                        "outcome": "kept" if category.is_dispute else "gone",
-                        "text": "回访当事人，协议已履行，表示满意。"
-                        if category.is_dispute
-                        else "回访现场，隐患已消除，群众满意。",
-                        "satisfaction": "satisfied",
-                    }
+                    fields = _visited(category)
                 elif action == "close":
                     fields = {"closing_reason": ClosingReason.RESOLVED.value}
                 elif action == "reopen":
@@ -518,9 +567,7 @@ def seed() -> dict[str, int]:
             screenings += 1
     db.session.flush()
     second = _second_town(password_hash, rng)
-    # The district above both towns (区矛调中心, 区领导): no town of their own.
-    _account(None, password_hash, "district", "区矛调中心值班员", Role.CENTER)
-    _account(None, password_hash, "district-leader", "区分管领导", Role.LEADER)
+    _district(password_hash, center, cases)
     db.session.flush()
     return {
         "villages": len(villages),

@@ -7,7 +7,7 @@ from datetime import timedelta
 from server.cases import workflow
 from server.cases.operations import Party, ReportDraft, submit_report
 from server.db import db
-from server.models import Case, Instruction
+from server.models import Case, Instruction, Role
 from tests.factories import category
 
 # How to reach each situation from a new report: (action, actor attribute on the world).
@@ -25,6 +25,10 @@ PATHS: dict[str, list[str]] = {
     "visited": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit"],
     "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
     # The reporter says it is not solved (不满意重办): the closed case awaits review.
+    # Handed up to the district's center (上报区级), which holds it: fresh, and settled
+    # there by the town's justice office it sent it to.
+    "escalated": ["accept", "escalate"],
+    "escalated_resolved": ["accept", "escalate", "dispatch", "sign_for", "resolve"],
     "complained": [
         "accept",
         "dispatch",
@@ -100,17 +104,30 @@ def fields_for(action: str, case: Case, world) -> dict:
         "close": {"closing_reason": "resolved"},
         "reopen": {"reason": "回访发现问题复发。"},
         "escalate": {"reason": "涉及人数多，需区级协调。"},
+        "return_to_town": {"reason": "请属地继续跟进化解。"},
         "feedback": {"text": "村委会已做双方工作。"},
         "note": {"text": "内部备注。"},
         "instruct": {"text": "请司法所牵头，一周内化解，结果报我。"},
     }.get(action, {})
 
 
-def actor_for(action: str, role: str, world):
+def district_center(world):
+    """The district's center (区矛调中心): an account of no town, made when first asked for
+    (the world's other tests hear of no district)."""
+    from tests.factories import UserFactory
+
+    if getattr(world, "district", None) is None:
+        world.district = UserFactory(username="t_district", role=Role.CENTER, town=None)
+    return world.district
+
+
+def actor_for(action: str, role: str, world, case: Case | None = None):
     """The account of `role` best placed to take `action` (the lead or co handler, the
-    village's grid worker)."""
+    village's grid worker; the center holding `case`)."""
     if role == "handler":
         return world.committee1_handler if action == "feedback" else world.justice_handler
+    if role == "center" and case is not None and case.held_by_district:
+        return district_center(world)
     return {
         "center": world.center,
         "leader": world.leader,
@@ -139,6 +156,9 @@ def case_in(situation: str, world, code: str = "D02") -> Case:
             "record_visit": "grid_worker",
         }.get(action, "center")
         workflow.apply(
-            case, action, actor=actor_for(action, role, world), **fields_for(action, case, world)
+            case,
+            action,
+            actor=actor_for(action, role, world, case),
+            **fields_for(action, case, world),
         )
     return case

@@ -28,6 +28,7 @@ def shared_case(fresh_app):
             display_name="二号",
             role="center",
             password_hash=world.center.password_hash,
+            town=world.town,  # the same town's center (the district's may not act on it)
         )
         db.session.add(second)
         case = new_report(world)

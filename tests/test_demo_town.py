@@ -91,3 +91,23 @@ def test_the_demo_district_holds_a_second_town_that_sees_only_its_own(demo, sess
     ).json["token"]
     listed = client.get("/api/v1/cases?limit=100", headers={"Authorization": f"Bearer {token}"})
     assert {item["town"]["name"] for item in listed.json["items"]} == set(towns)
+
+
+def test_the_demo_district_works_a_case_escalated_to_it(demo, session):
+    """make run's district center has work of its own: a group dispute the town handed up,
+    sent on to the district's justice bureau, whose mediator holds it."""
+    from server.cases import queue, workflow
+    from server.models import Case
+
+    held = session.scalars(select(Case).where(Case.held_by_district.is_(True))).all()
+    assert len(held) == 1
+    (case,) = held
+    assert case.escalated
+    assert case.lead_department.name == "区司法局"
+    assert case.lead_department.town_id is None
+    desk = queue.page(demo["district"], queue.QueueFilters(desk="district"))
+    assert [c.id for c in desk.items] == [case.id]
+    assert workflow.allowed_actions(case, demo["center"]) == []
+    assert "sign_for" in {
+        t.action for t in workflow.allowed_actions(case, demo["district-justice"])
+    }

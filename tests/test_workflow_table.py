@@ -27,6 +27,9 @@ OPEN = [
     "resolved",
     "follow_up",
     "visited",
+    # Handed up to the district (上报区级): its center holds it, fresh or settled there.
+    "escalated",
+    "escalated_resolved",
 ]
 EVERYWHERE = [*OPEN, "rejected", "merged", "closed", "complained"]
 SH = ZoneInfo("Asia/Shanghai")
@@ -95,7 +98,17 @@ for _situation in OPEN:
     if _situation != "submitted":
         EXPECTED[(_situation, "supervise")] = (None, {"center"}, KEEP)
         EXPECTED[(_situation, "assess_risk")] = (None, {"center"}, KEEP)
-    EXPECTED[(_situation, "escalate")] = (None, {"center"}, KEEP)
+# 上报区级 hands a case the town has taken on to the district's center, to dispatch afresh
+# on its own clock; the district (the center of these situations) works it as the town
+# would, and hands it back (交回属地): to send on (a fresh clock), or settled, to visit.
+for _situation in ("accepted", "dispatched", "return_pending", "in_progress", "extension_pending"):
+    EXPECTED[(_situation, "escalate")] = ("accepted", {"center"}, DISPATCH)
+for _town, _district in (("accepted", "escalated"), ("resolved", "escalated_resolved")):
+    for (_situation, _action), _expected in list(EXPECTED.items()):
+        if _situation == _town and _action != "escalate":
+            EXPECTED[(_district, _action)] = _expected
+EXPECTED[("escalated", "return_to_town")] = (None, {"center"}, DISPATCH)
+EXPECTED[("escalated_resolved", "return_to_town")] = (None, {"center"}, KEEP)
 for _situation in EVERYWHERE:
     # Handlers may write notes only on cases their department holds.
     holds = _situation in {
@@ -104,6 +117,7 @@ for _situation in EVERYWHERE:
         "in_progress",
         "extension_pending",
         "resolved",
+        "escalated_resolved",
         "follow_up",
         "visited",
     }
@@ -146,7 +160,7 @@ def test_every_status_action_role(world, situation, action):
         # Refused roles first: each must leave the case exactly as it was.
         for role in [r for r in ROLES if r not in allowed_roles]:
             before = _snapshot(case)
-            actor = actor_for(action, role, world)
+            actor = actor_for(action, role, world, case)
             with pytest.raises(DomainError) as refused:
                 workflow.apply(case, action, actor=actor, **fields_for(action, case, world))
             assert isinstance(refused.value, Forbidden | InvalidTransition), refused.value
@@ -156,7 +170,7 @@ def test_every_status_action_role(world, situation, action):
             assert workflow.ACTIONS[action] not in workflow.allowed_actions(case, actor)
 
         for role in sorted(allowed_roles):
-            actor = actor_for(action, role, world)
+            actor = actor_for(action, role, world, case)
             assert workflow.ACTIONS[action] in workflow.allowed_actions(case, actor)
             before, event_count = _snapshot(case)
             savepoint = db.session.begin_nested()

@@ -34,6 +34,7 @@ def summary(case: Case, viewer: User) -> dict:
         "happening_now": case.happening_now,
         "supervised": case.supervised,
         "escalated": case.escalated,
+        "held_by_district": case.held_by_district,
         "step": case.step.value if case.step else None,
         "due_at": case.due_at,
         "overdue": bool(case.due_at and case.status in OPEN and case.due_at < now),

@@ -58,7 +58,10 @@ class CaseSummarySchema(ma.Schema):
     urgent = ma.fields.Boolean(required=True)
     happening_now = ma.fields.Boolean(required=True)
     supervised = ma.fields.Boolean(required=True)
-    escalated = ma.fields.Boolean(required=True)
+    escalated = ma.fields.Boolean(required=True, metadata={"description": "曾上报区级"})
+    held_by_district = ma.fields.Boolean(
+        required=True, metadata={"description": "区矛调中心正在办理（上报区级后、交回属地前）"}
+    )
     step = Text(allow_none=True, required=True)
     due_at = ma.fields.AwareDateTime(allow_none=True, required=True)
     overdue = ma.fields.Boolean(required=True)

@@ -284,12 +284,13 @@ def as_chinese_date(value: str | None) -> str:
 
 
 def can_keep_papers(user: User | None, case: Case) -> bool:
-    """The center, and the handlers of a department holding the case (its mediators, the
+    """The center holding the case (the town's, or the district's once it is escalated:
+    `access.holds`), and the handlers of a department holding it (its mediators, the
     legal advisor beside them), while it is not closed."""
     if user is None or not user.active or case.status in workflow.ENDED:
         return False
     if user.role == Role.CENTER:
-        return True
+        return access.holds(user, case)
     return user.role == Role.HANDLER and any(
         a.department_id == user.department_id for a in case.active_assignments
     )

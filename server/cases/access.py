@@ -8,6 +8,8 @@ Every read of a case, from either surface, asks here. In short:
   audited);
 - leader: every case of their town, read-only but for instructions (批示);
 - the district's center and leaders (no town of their own): every town's cases;
+- of the two centers, the one holding a case acts on it: the town's, or once it is
+  escalated (上报区级) and until it is handed back, the district's (`holds`);
 - admin: configuration only, no case content (system and business duties kept apart).
 """
 
@@ -104,6 +106,18 @@ def can_view_case(user: User | None, case: Case) -> bool:
             and (not case.category.confidential or mine)
         )
     return False
+
+
+def holds(user: User, case: Case) -> bool:
+    """Whether `user`'s center holds `case` now, and so may act on it as the center: the
+    town's center, or, from an escalation until the case is handed back, the district's.
+    The other reads it (and its leaders instruct) but cannot move it, so that two desks
+    never work one case at once."""
+    return (
+        user.role == Role.CENTER
+        and can_view_case(user, case)
+        and case.held_by_district == (user.town_id is None)
+    )
 
 
 def can_act(user: User | None) -> bool:

@@ -32,7 +32,10 @@ from server.organisation.routing import departments_of_kind, route
 
 
 def center_staff(case: Case) -> list[User]:
-    """Active mediation center staff of the case's town."""
+    """Active staff of the center holding the case: its town's, or the district's while
+    the case is escalated to it (上报区级, until handed back)."""
+    if case.held_by_district:
+        return _of_district(Role.CENTER)
     return _of_town(Role.CENTER, case)
 
 
@@ -44,13 +47,13 @@ def leaders(case: Case) -> list[User]:
 def district_staff() -> list[User]:
     """The district's active center staff and leaders (no town of their own): told of
     what goes up to the district, not of each town's daily work."""
+    return _of_district(Role.CENTER, Role.LEADER)
+
+
+def _of_district(*roles: Role) -> list[User]:
     return list(
         db.session.scalars(
-            select(User).where(
-                User.role.in_([Role.CENTER, Role.LEADER]),
-                User.active.is_(True),
-                User.town_id.is_(None),
-            )
+            select(User).where(User.role.in_(roles), User.active.is_(True), User.town_id.is_(None))
         )
     )
 
@@ -140,6 +143,8 @@ _RULES = {
     "carry_out": (lambda c: leaders(c), "批示已落实"),
     "supervise": (lambda c: department_members(c) + center_staff(c), "督办：案件已超期"),
     "escalate": (lambda c: leaders(c) + district_staff(), "案件已上报区级"),
+    # Back from the district: the town's center sends it on (or visits and closes it).
+    "return_to_town": (lambda c: center_staff(c) + leaders(c), "区级交回属地办理"),
     "chase": (lambda c: department_members(c) or center_staff(c), "超期提醒"),
     "escalate_to_leader": (lambda c: leaders(c) + center_staff(c), "紧急报告超时未受理"),
     "add_info": (lambda c: center_staff(c), "群众补充了情况"),
@@ -162,6 +167,7 @@ _RELEASED_RULES = {
     "change_co_handlers": "已不再协办此案件",
     "recall": "案件已被调处中心收回",
     "approve_return": "退回申请已同意",
+    "escalate": "案件已上报区级，由区矛调中心办理",
 }
 # action -> title, for the departments the action added beside a lead that stays.
 _JOINED_RULES = {"change_co_handlers": "协办：新派遣案件"}
@@ -179,6 +185,8 @@ _WITH_NOTE = frozenset(
         "complain",
         "instruct",
         "carry_out",
+        "escalate",
+        "return_to_town",
     }
 )
 

@@ -30,7 +30,7 @@ from server.models import (
     Source,
     User,
 )
-from server.models.cases import AWAITING_REVIEW, HELD
+from server.models.cases import AWAITING_REVIEW, DISTRICT_HELD, HELD
 
 ENDED_VALUES = {s.value for s in ENDED}
 
@@ -49,6 +49,21 @@ class QueueFilters:
     overdue: bool = False
     supervised: bool = False
     held: bool = False  # the reports held apart as a suspected flood (待甄别), only
+    # Whose desk: "district", the cases escalated to the district's center (区级承办);
+    # "town", those the town's center holds; None, both (`desk_of` gives each its own).
+    desk: str | None = None
+
+
+DESKS = ("district", "town")
+
+
+def desk_of(user: User) -> str | None:
+    """The desk a center's queue opens on: its own cases, those it may act on (the
+    district's center's, what was escalated to it; a town's, what it has not handed up).
+    Leaders and handlers see the whole of what they may read."""
+    if user.role != Role.CENTER:
+        return None
+    return "district" if user.town_id is None else "town"
 
 
 @dataclass
@@ -61,6 +76,13 @@ def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
     # The held reports are read from their own partial index (its words, as literal SQL).
     held = text(HELD) if filters.held else Case.held_as_spam.is_(False)
     query = select(Case).where(access.case_filter(user), held)
+    if filters.desk == "district":
+        # The district's own few, from their partial index (its words) when open.
+        query = query.where(
+            text("held_by_district") if filters.status in ENDED_VALUES else text(DISTRICT_HELD)
+        )
+    elif filters.desk == "town":
+        query = query.where(Case.held_by_district.is_(False))
     if with_status:
         if filters.status:
             query = query.where(Case.status == filters.status)
@@ -200,6 +222,17 @@ def page(
     )
 
 
+def with_district_count(user: User) -> int:
+    """Open cases of `user`'s town the district's center holds now (escalated), for the
+    town's queue, which no longer lists them."""
+    return (
+        db.session.scalar(
+            select(func.count(Case.id)).where(access.case_filter(user), text(DISTRICT_HELD))
+        )
+        or 0
+    )
+
+
 def held_count(user: User) -> int:
     """Open reports held apart as a suspected flood, for the queue's banner."""
     return (
@@ -245,15 +278,15 @@ REVIEW_KINDS = {
 }
 
 
-def awaiting_review(user: User, *, limit: int = 50) -> list[ReviewItem]:
+def awaiting_review(user: User, *, desk: str | None = None, limit: int = 50) -> list[ReviewItem]:
     """What awaits the center's review (不满意重办, 退单审核, 延期审批), oldest first, with
-    what was asked: read from the partial index of such cases, then their asking events."""
-    cases = db.session.scalars(
-        select(Case)
-        .where(text(AWAITING_REVIEW), access.case_filter(user))
-        .order_by(Case.created_at, Case.id)
-        .limit(limit)
-    ).all()
+    what was asked: read from the partial index of such cases, then their asking events;
+    on a desk (`QueueFilters.desk`), that desk's cases only (the center holding a case
+    decides on it)."""
+    query = select(Case).where(text(AWAITING_REVIEW), access.case_filter(user))
+    if desk is not None:
+        query = query.where(Case.held_by_district.is_(desk == "district"))
+    cases = db.session.scalars(query.order_by(Case.created_at, Case.id).limit(limit)).all()
     return _review_items(cases)
 
 

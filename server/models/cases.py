@@ -98,6 +98,8 @@ SWEEP_WARN = "due_at IS NOT NULL AND clock_alert IS NULL"
 SWEEP_DUE = "due_at IS NOT NULL AND (clock_alert IS NULL OR clock_alert = 'warn')"
 # An open report held apart as a suspected flood (待甄别).
 HELD = "held_as_spam AND due_at IS NOT NULL"
+# An open case the district's center holds (its own queue, 区级承办): few in any year.
+DISTRICT_HELD = "held_by_district AND due_at IS NOT NULL"
 # A case settled by mediation (the judicial-confirmation reminder's).
 MEDIATED = "result_code = 'mediated'"
 # A case that still holds an informant's name, phone or WeChat id.
@@ -187,6 +189,15 @@ class Case(db.Model):
             "town_id",  # a town's count reads the index alone
             sqlite_where=text(HELD),
             postgresql_where=text(HELD),
+        ),
+        # The district center's queue: the cases handed up to it, read in the queue's order.
+        Index(
+            "ix_case_file_district_held",
+            "urgent",
+            "due_at",
+            "id",
+            sqlite_where=text(DISTRICT_HELD),
+            postgresql_where=text(DISTRICT_HELD),
         ),
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
@@ -347,7 +358,12 @@ class Case(db.Model):
     complaint_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Ever escalated to the district (上报区级): kept in the archive's long-term file.
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The district's center holds the case now (an escalation handed it over, until the
+    # district hands it back to the town, 交回属地): it alone acts on it, on its own clock,
+    # and may send it to the district's departments (server/cases/access.py `holds`).
+    held_by_district: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # The latest satisfaction heard at a follow-up (a visit, or the reporter's own answer).
     satisfaction: Mapped[str | None] = mapped_column(String(24))

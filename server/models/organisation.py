@@ -53,19 +53,21 @@ class Department(db.Model):
     """A body that handles cases (部门): the police station, a village committee, ...
 
     A town-wide department covers every village; the others cover the villages listed.
+    A district department (区直部门: town None) serves the cases the district's center
+    holds, of any town (server/organisation/routing.py `may_take`).
     """
 
     __tablename__ = "department"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"), index=True)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id"), index=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[DepartmentKind] = mapped_column(enum_type(DepartmentKind, "department_kind"))
     town_wide: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    town: Mapped[Town] = relationship()
+    town: Mapped[Town | None] = relationship()
     villages: Mapped[list[Village]] = relationship(secondary=department_village)
     members: Mapped[list[User]] = relationship(back_populates="department")
 
@@ -85,11 +87,10 @@ class User(db.Model):
         CheckConstraint(
             "(role = 'handler') = (department_id IS NOT NULL)", name="handler_has_department"
         ),
-        # Field staff work in a town; only the center, leaders and the three duties may
-        # sit at the district.
+        # Grid workers work in a town; the center, leaders, the three duties and the
+        # handlers of a district department (区直部门) may sit at the district.
         CheckConstraint(
-            "town_id IS NOT NULL OR role NOT IN ('grid_worker', 'handler')",
-            name="field_staff_have_town",
+            "town_id IS NOT NULL OR role <> 'grid_worker'", name="grid_workers_have_town"
         ),
     )
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Conflict, ValidationFailed
+from server.infra.errors import Conflict, NotFound, ValidationFailed
 from server.models import (
     AssignmentRole,
     CalendarDay,
@@ -36,7 +36,7 @@ from server.trust import approvals, audit
 
 def save_department(
     *,
-    actor: User,
+    actor: User | None,
     department: Department | None,
     name: str,
     kind: str,
@@ -44,9 +44,18 @@ def save_department(
     village_ids: list[int],
     active: bool = True,
     phone: str | None = None,
+    town: str | None = None,
     ip: str | None = None,
 ) -> Department:
-    """Create or change a department and the villages it covers."""
+    """Create or change a department and the villages it covers.
+
+    A town's admin keeps to their town's departments. The district's admin names the
+    department's place when making one (`town`: a town's id, or "district" for a
+    district department, 区直部门, which serves the cases escalated to the district's
+    center and covers no village)."""
+    own_town = actor.town_id if actor is not None else None
+    if department is not None and own_town is not None and department.town_id != own_town:
+        raise NotFound("找不到该部门。")  # another town's: as if it did not exist
     try:
         kind = DepartmentKind(kind)
     except ValueError:
@@ -56,15 +65,15 @@ def save_department(
     if clash is not None and clash is not department:
         raise Conflict("部门名称已存在。", code="department_taken")
     if department is None:
-        department = Department(town=db.session.scalar(select(Town).order_by(Town.id)))
+        department = Department(town_id=_department_town(actor, town))
         db.session.add(department)
-    department.name, department.kind, department.town_wide = name, kind, town_wide
+    department.name, department.kind = name, kind
+    department.town_wide = town_wide and department.town_id is not None
     department.active = active
     if phone is not None:
         department.phone = checked_phone(phone)
-    department.villages = [
-        db.session.get(Village, v) for v in village_ids if db.session.get(Village, v) is not None
-    ]
+    villages = [db.session.get(Village, v) for v in village_ids]
+    department.villages = [v for v in villages if v is not None and v.town_id == department.town_id]
     db.session.flush()
     audit.record(
         "department.save",
@@ -78,6 +87,24 @@ def save_department(
         town_wide=town_wide,
     )
     return department
+
+
+def _department_town(actor: User | None, asked: str | None) -> int | None:
+    """Where a new department sits: the actor's town; for the district's admin, the
+    town asked for, or the district itself ("district"); asked nothing (a town's file
+    read by the operator), the first town."""
+    if actor is not None and actor.town_id is not None:
+        return actor.town_id
+    if asked is None:
+        return db.session.scalar(select(Town.id).order_by(Town.id))
+    if asked == "district":
+        return None
+    town = db.session.get(Town, int(asked)) if asked.isdigit() else None
+    if town is None:
+        raise ValidationFailed(
+            "请选择部门所属的镇，或选择区直部门。", code="invalid_choice", field="town"
+        )
+    return town.id
 
 
 def _limits_of(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from server.db import db
 from server.models import (
     AssignmentRole,
+    Case,
     Category,
     Department,
     DepartmentKind,
@@ -57,6 +58,33 @@ def unstaffed(departments) -> list[Department]:
     """Those of `departments` nobody active works in: no case can be signed for there."""
     staffed = staffed_ids(departments)
     return [d for d in departments if d.id not in staffed]
+
+
+def _takes(case: Case):
+    """The towns whose departments may be sent `case`: its own town's, and while the
+    district's center holds it, the district's own departments (no town) too."""
+    if case.held_by_district:
+        return or_(Department.town_id == case.town_id, Department.town_id.is_(None))
+    return Department.town_id == case.town_id
+
+
+def may_take(department: Department, case: Case) -> bool:
+    """Whether `case` may be sent to `department` (see `_takes`)."""
+    return department.town_id == case.town_id or (
+        case.held_by_district and department.town_id is None
+    )
+
+
+def departments_for(case: Case) -> list[Department]:
+    """The active departments `case` may be sent to, the district's first when it holds
+    the case, then by kind and name."""
+    return list(
+        db.session.scalars(
+            select(Department)
+            .where(Department.active.is_(True), _takes(case))
+            .order_by(Department.town_id.is_not(None), Department.kind, Department.name)
+        )
+    )
 
 
 def departments_of_kind(kind: DepartmentKind, village: Village) -> list[Department]:

@@ -25,8 +25,8 @@ def withdraw_requests(case: Case) -> None:
 
 def _departments(f: dict, case: Case) -> tuple[Department, list[Department]]:
     """The lead and co-handling departments an action's fields name, checked: each
-    exists, is of the case's town, is active and has somebody in it who can sign for the
-    case."""
+    exists, may take the case (its town's, or the district's), is active and has
+    somebody in it who can sign for the case."""
     lead = clean_row(Department, f["lead_department"], "lead_department")
     given = f.get("co_departments") or []
     if not isinstance(given, list | tuple):
@@ -38,8 +38,9 @@ def _departments(f: dict, case: Case) -> tuple[Department, list[Department]]:
             co.append(department)
     for name, departments in (("lead_department", [lead]), ("co_departments", co)):
         for department in departments:
-            if department.town_id != case.town_id:
-                # Another town's department: as if it did not exist.
+            if not routing.may_take(department, case):
+                # Another town's department (or the district's, unless the district's
+                # center holds the case): as if it did not exist.
                 label = FIELD_LABELS.get(name, name)
                 raise ValidationFailed(
                     f"{label}不存在：{department.id!r}。", code="unknown_reference", field=name

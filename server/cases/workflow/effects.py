@@ -25,6 +25,7 @@ from server.models import (
     AgreementTerm,
     Case,
     CaseDocument,
+    CaseStatus,
     Category,
     ClosingReason,
     DocumentKind,
@@ -315,8 +316,24 @@ def supervise(ctx: Context) -> None:
 
 
 def escalate(ctx: Context) -> None:
-    """Mark the case escalated to the district."""
+    """上报区级: the town hands the case to the district's center, which takes it as the
+    town's center takes a new case, to send it on (its own dispatch clock, the edge's):
+    the town's departments let go of it, and the town's center acts on it no more until
+    it comes back (`return_to_town`)."""
+    take_back(ctx)
     ctx.case.escalated = True
+    ctx.case.held_by_district = True
+
+
+def return_to_town(ctx: Context) -> None:
+    """交回属地: the district's center hands the case back to its town, to send on afresh
+    (the town's dispatch clock starts now) or, settled at the district, to visit and
+    close."""
+    case = ctx.case
+    case.held_by_district = False
+    if case.status == CaseStatus.ACCEPTED:
+        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, ctx.now, urgent=case.urgent)
+        ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at, dispatch.due_at)
 
 
 def feedback(ctx: Context) -> None:

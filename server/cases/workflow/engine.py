@@ -22,7 +22,7 @@ from server.infra.errors import (
     StaleCase,
     ValidationFailed,
 )
-from server.models import Case, CaseEvent, User
+from server.models import Case, CaseEvent, Role, User
 from server.organisation import reference
 from server.organisation.deadlines import Deadlines
 
@@ -42,6 +42,12 @@ def refusal(case: Case, transition: Transition | None, actor: User | None):
         return Forbidden(f"您的角色不能执行“{transition.label}”。")
     if not access.can_view_case(actor, case):
         return Forbidden("您无权处理此案件。")
+    if actor.role == Role.CENTER and not access.holds(actor, case):
+        if case.held_by_district:
+            return Forbidden("案件已上报区级，由区矛调中心办理。", code="held_by_district")
+        return Forbidden(
+            "案件由乡镇调处中心办理，上报区级后方由区矛调中心办理。", code="held_by_town"
+        )
     if transition.relation is not None and not transition.relation(case, actor):
         return Forbidden(f"您不是此案件“{transition.label}”的责任人。")
     if transition.guard is not None and (reason := transition.guard(case)):

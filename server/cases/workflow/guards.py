@@ -89,9 +89,14 @@ def not_supervised(case: Case) -> str | None:
     return "案件已在督办中。" if case.supervised else None
 
 
-def not_escalated(case: Case) -> str | None:
-    """Not escalated to the district already."""
-    return "案件已上报区级。" if case.escalated else None
+def not_with_district(case: Case) -> str | None:
+    """Not held by the district's center already."""
+    return "案件已上报区级，由区矛调中心办理。" if case.held_by_district else None
+
+
+def with_district(case: Case) -> str | None:
+    """Held by the district's center (escalated, not yet handed back)."""
+    return None if case.held_by_district else "案件未上报区级，无需交回。"
 
 
 def return_pending(case: Case) -> str | None:

@@ -311,17 +311,36 @@ EDGES: list[Transition] = [
         note_field="note",
         internal=True,
     ),
+    # 上报区级: a case beyond the town goes up as a handover. The district's center holds
+    # it (only it acts on it: server/cases/access.py `holds`), dispatches it to its own
+    # departments or the town's, and hands it back to the town (交回属地) to send on, or
+    # settled, to visit and close.
     Transition(
         "escalate",
         "上报区级",
-        OPEN,
-        None,
+        frozenset({S.ACCEPTED, *WITH_LEAD}),
+        S.ACCEPTED,
         CENTER,
         required=("reason",),
-        guard=guards.not_escalated,
+        step=Step.DISPATCH,
+        guard=guards.not_with_district,
         effect=effects.escalate,
         note_field="reason",
         internal=True,
+        ends_step=False,
+    ),
+    Transition(
+        "return_to_town",
+        "交回属地",
+        frozenset({S.ACCEPTED, S.RESOLVED, S.FOLLOW_UP}),
+        None,
+        CENTER,
+        required=("reason",),
+        guard=guards.with_district,
+        effect=effects.return_to_town,
+        note_field="reason",
+        internal=True,
+        ends_step=False,
     ),
     Transition(
         "feedback",

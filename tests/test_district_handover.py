@@ -1,0 +1,238 @@
+"""Escalation as a handover (issue 21, point 1): 上报区级 hands a case to the district's
+center, which alone acts on it, on its own clock, in its own queue, may send it to the
+district's departments, and hands it back to the town (交回属地)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from server.cases import access, outbox, workflow
+from server.db import db
+from server.infra import clock
+from server.infra.errors import Forbidden, ValidationFailed
+from server.models import CaseStatus, Notification, Step
+from server.organisation import routing
+from tests.helpers import case_in, new_report
+
+REASON = "涉及人数多，跨村纠纷，需区级协调。"
+# A Monday morning on the town's clock: the working-day clocks below are plain.
+MONDAY = datetime(2026, 6, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def _told(case, kind) -> set[int]:
+    return set(
+        db.session.scalars(
+            select(Notification.user_id).where(
+                Notification.case_id == case.id, Notification.kind == kind
+            )
+        )
+    )
+
+
+def _actions(case, user) -> set[str]:
+    return {t.action for t in workflow.allowed_actions(case, user)}
+
+
+def test_an_escalated_case_is_handed_to_the_district_center_and_back(world, towns):
+    district, bureau = towns["district"], towns["district_department"]
+    with clock.frozen_at(MONDAY):
+        case = case_in("in_progress", world)
+    justice_share = case.active_assignments[0]
+
+    went_up = MONDAY + timedelta(hours=2)
+    with clock.frozen_at(went_up):
+        workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+
+    # Handed over: the town's departments let go, and the district's own dispatch clock
+    # runs from now.
+    assert case.status == CaseStatus.ACCEPTED
+    assert (case.held_by_district, case.escalated) == (True, True)
+    assert case.lead_department is None
+    assert justice_share.ended_at is not None
+    assert case.step == Step.DISPATCH
+    assert case.step_started_at == went_up
+    assert case.due_at > went_up
+    # The district's center and leaders, and the town's leaders, hear of it; the justice
+    # office, which held it, is told it went up.
+    assert {district.id, towns["district_leader"].id, world.leader.id} <= _told(case, "escalate")
+    assert world.justice_handler.id in _told(case, "escalate")
+
+    # The town's center reads it but no longer acts on it; its leader still instructs.
+    assert access.can_view_case(world.center, case)
+    assert _actions(case, world.center) == set()
+    with pytest.raises(Forbidden) as refused:
+        workflow.apply(case, "supervise", actor=world.center)
+    assert refused.value.code == "held_by_district"
+    assert _actions(case, world.leader) == {"instruct"}
+    # The district's center acts on it as a center, and may hand it back.
+    assert {"dispatch", "return_to_town", "supervise"} <= _actions(case, district)
+    assert "escalate" not in _actions(case, district)
+    # Its dispatch offers the district's departments beside the town's, not another town's.
+    offered = routing.departments_for(case)
+    assert bureau in offered
+    assert world.justice in offered
+    assert towns["justice_office"] not in offered
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.apply(case, "dispatch", actor=district, lead_department=towns["justice_office"].id)
+    assert refused.value.code == "unknown_reference"
+
+    workflow.apply(
+        case,
+        "dispatch",
+        actor=district,
+        lead_department=bureau.id,
+        co_departments=[world.committee1.id],
+        note="区公安分局牵头，村委会配合。",
+    )
+    assert case.lead_department == bureau
+    # The bureau's handler, who sits at the district, sees and works it.
+    handler = towns["bureau"]
+    assert access.can_view_case(handler, case)
+    workflow.apply(case, "sign_for", actor=handler)
+    workflow.apply(
+        case, "resolve", actor=handler, result_code="mediated", result_text="双方达成协议。"
+    )
+    # The result awaits the district's check, which its own center is told of.
+    assert district.id in _told(case, "resolve")
+    assert world.center.id not in _told(case, "resolve")
+
+    # Settled at the district, it goes back to the town to check, visit and close.
+    workflow.apply(case, "return_to_town", actor=district, reason="请属地核查回访。")
+    assert case.held_by_district is False
+    assert case.escalated is True  # on the case file for good
+    assert case.status == CaseStatus.RESOLVED
+    assert world.center.id in _told(case, "return_to_town")
+    with pytest.raises(Forbidden) as refused:
+        workflow.apply(case, "verify", actor=district)
+    assert refused.value.code == "held_by_town"
+    workflow.apply(case, "verify", actor=world.center)
+    assert case.status == CaseStatus.FOLLOW_UP
+
+
+def test_handed_back_fresh_the_town_sends_it_on_with_a_new_clock(world, towns):
+    district = towns["district"]
+    with clock.frozen_at(MONDAY):
+        case = case_in("accepted", world)
+        workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    went_up = case.due_at
+    back = MONDAY + timedelta(days=1, hours=3)  # Tuesday: the town's clock runs to Wednesday
+    with clock.frozen_at(back):
+        workflow.apply(case, "return_to_town", actor=district, reason="属地可以化解。")
+    assert case.status == CaseStatus.ACCEPTED
+    assert case.step == Step.DISPATCH
+    assert case.step_started_at == back
+    assert case.due_at > went_up
+    assert "dispatch" in _actions(case, world.center)
+    # The district's departments are the district's own again: not for the town.
+    assert towns["district_department"] not in routing.departments_for(case)
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.apply(
+            case, "dispatch", actor=world.center, lead_department=towns["district_department"].id
+        )
+    assert refused.value.code == "unknown_reference"
+    # It may go up again.
+    workflow.apply(case, "escalate", actor=world.center, reason="再次上报。")
+    assert case.held_by_district
+
+
+def test_only_what_the_town_has_taken_on_goes_up_and_only_once(world, towns):
+    submitted = new_report(world)
+    assert "escalate" not in _actions(submitted, world.center)
+    case = case_in("dispatched", world)
+    workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    with pytest.raises(Forbidden):
+        workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    # Another town's center neither sees nor moves it; the district's center of no town
+    # cannot take up a case the town still holds.
+    other = case_in("dispatched", world)
+    assert not access.can_view_case(towns["center"], other)
+    with pytest.raises(Forbidden) as refused:
+        workflow.apply(other, "recall", actor=towns["district"], reason="区里收回。")
+    assert refused.value.code == "held_by_town"
+
+
+def test_the_district_clock_chases_the_district(world, towns):
+    """A late step of a case the district holds is the district's: its center is chased."""
+    case = case_in("accepted", world)
+    workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    assert outbox.center_staff(case) == [towns["district"]]
+    workflow.apply(case, "return_to_town", actor=towns["district"], reason="属地办理。")
+    assert outbox.center_staff(case) == [world.center]
+
+
+def test_the_queues_each_center_works_from(world, towns, client, signin):
+    up = case_in("dispatched", world)
+    stays = case_in("dispatched", world)
+    workflow.apply(up, "escalate", actor=world.center, reason=REASON)
+    db.session.flush()
+    signin(towns["district"])
+    desk = client.get("/admin/").get_data(as_text=True)
+    assert "区级承办案件" in desk
+    assert up.code in desk
+    assert stays.code not in desk
+    everything = client.get("/admin/?desk=all").get_data(as_text=True)
+    assert up.code in everything
+    assert stays.code in everything
+    signin(world.center)
+    queue = client.get("/admin/").get_data(as_text=True)
+    assert stays.code in queue
+    assert up.code not in queue
+    assert "已上报区级 1 件" in queue
+    assert up.code in client.get("/admin/?desk=district").get_data(as_text=True)
+    page = client.get(f"/admin/cases/{up.code}").get_data(as_text=True)
+    assert "区矛调中心办理" in page
+    assert f"/admin/cases/{up.code}/actions/" not in page  # read-only for the town
+    signin(towns["district"])
+    page = client.get(f"/admin/cases/{up.code}").get_data(as_text=True)
+    assert f"/admin/cases/{up.code}/actions/return_to_town" in page
+    assert "区公安分局" in page  # the district's departments, offered to dispatch
+
+
+def test_through_the_api_the_holder_acts_and_the_other_center_is_refused(
+    world, towns, client, login
+):
+    case = case_in("accepted", world)
+    workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    db.session.flush()
+    url = f"/api/v1/cases/{case.code}/actions"
+
+    def act(user, **body):
+        return client.post(
+            url,
+            headers=login(user) | {"Idempotency-Key": str(uuid.uuid4())},
+            json={"version": case.version, **body},
+        )
+
+    refused = act(world.center, action="supervise")
+    assert refused.status_code == 403
+    assert refused.json["code"] == "held_by_district"
+    seen = client.get(f"/api/v1/cases/{case.code}", headers=login(world.center)).json
+    assert seen["held_by_district"] is True
+    assert seen["town"]["name"] == world.town.name
+    answer = act(towns["district"], action="return_to_town", reason="属地办理。")
+    assert answer.status_code == 200, answer.json
+    assert answer.json["held_by_district"] is False
+    assert answer.json["escalated"] is True
+
+
+def test_papers_and_reviews_belong_to_the_center_holding_the_case(world, towns):
+    from server.casefile import documents
+    from server.cases import queue
+
+    up = case_in("in_progress", world)
+    workflow.apply(up, "escalate", actor=world.center, reason=REASON)
+    stays = case_in("extension_pending", world)
+    district = towns["district"]
+    assert documents.can_keep_papers(district, up)
+    assert not documents.can_keep_papers(world.center, up)
+    assert documents.can_keep_papers(world.center, stays)
+    assert not documents.can_keep_papers(district, stays)
+    # The town's extension request is the town's to decide, not on the district's desk.
+    assert [i.case for i in queue.awaiting_review(world.center, desk="town")] == [stays]
+    assert queue.awaiting_review(district, desk="district") == []
+    assert [i.case for i in queue.awaiting_review(district)] == [stays]  # ?desk=all
