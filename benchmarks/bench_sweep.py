@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 
 from server import create_app
 from server.db import db
@@ -37,7 +37,19 @@ from server.models import Case
 
 
 @contextmanager
-def database(server_url: str, size: int, folder: Path, years: float = 5):
+def seeded(url: str):
+    """An app on a database seeded before (benchmarks/seed.py), as it is: the runs below
+    move its open cases' clocks (it is a benchmark's database, not a town's)."""
+    app = create_app({"DATABASE_URL": url})
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@contextmanager
+def database(server_url: str, size: int, folder: Path, years: float = 5, towns: int = 1):
     """An app on a scratch database seeded with `size` cases (benchmarks/seed.py): a
     SQLite file in `folder`, or a database of its own on the PostgreSQL server of
     `server_url`, dropped afterwards (benchmarks/scratch.py)."""
@@ -52,7 +64,7 @@ def database(server_url: str, size: int, folder: Path, years: float = 5):
         app = create_app({"DATABASE_URL": url})
         with app.app_context():
             demo_town()
-            summary = bulk_seed(size, years=years)
+            summary = bulk_seed(size, years=years, towns=towns)
             print(
                 f"seeded {summary['cases']:,} cases over {years:g} years"
                 f" in {summary['seconds']:.0f} s",
@@ -147,6 +159,13 @@ def main() -> None:
         "--server-url", default="", help="a PostgreSQL server to seed scratch databases on"
     )
     parser.add_argument("--plans", action="store_true", help="print the queries' plans")
+    parser.add_argument("--towns", type=int, default=1, help="towns sharing each size's cases")
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        default=[],
+        help="a database seeded before, timed as it is after the scratch sizes (repeatable)",
+    )
     parser.add_argument(
         "--cases-a-year",
         type=int,
@@ -155,13 +174,21 @@ def main() -> None:
         " month (the sweep reads the recent months' cases, which are its work)",
     )
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("INSTANCE_PATH", tmp)
-        for size in sizes:
-            years = max(1.0, size / args.cases_a_year)
-            with database(args.server_url, size, Path(tmp), years) as app, app.app_context():
+        places = [
+            (size, lambda size=size: database(
+                args.server_url, size, Path(tmp), max(1.0, size / args.cases_a_year), args.towns
+            ))
+            for size in sizes
+        ] + [(None, lambda url=url: seeded(url)) for url in args.database_url]  # fmt: skip
+        for size, place in places:
+            with place() as app, app.app_context():
+                if size is None:
+                    size = db.session.scalar(select(func.count(Case.id)))
+                    print(f"{size:,} cases seeded before", flush=True)
                 nothing_due()
                 while sweep.run()["months_kept"]:  # the months the first sweeps keep
                     db.session.remove()
@@ -171,15 +198,21 @@ def main() -> None:
                 busy = timed(args.runs, before=lambda: arm(args.due))
                 figures[size] = (statistics.median(idle), statistics.median(busy))
                 db.engine.dispose()
-    kind = "PostgreSQL" if args.server_url.startswith("postgresql") else "SQLite"
+    kind = (
+        "PostgreSQL"
+        if (args.server_url or "".join(args.database_url)).startswith("postgresql")
+        else "SQLite"
+    )
     print(f"the sweep on {kind}, median of {args.runs} runs")
     print(f"{'cases':>10} {'nothing due ms':>15} {f'{args.due:,} due ms':>13}")
     for size, (idle, busy) in figures.items():
         print(f"{size:>10,} {idle * 1000:15.1f} {busy * 1000:13.1f}")
-    if len(sizes) > 1:
-        small, large = figures[sizes[0]][0], figures[sizes[-1]][0]
+    measured = list(figures)
+    if len(measured) > 1:
+        small, large = figures[measured[0]], figures[measured[-1]]
         print(
-            f"nothing due at {sizes[-1]:,} / at {sizes[0]:,}: {large / small:.2f}x (ceiling 1.20x)"
+            f"nothing due at {measured[-1]:,} / at {measured[0]:,}: {large[0] / small[0]:.2f}x"
+            f" (ceiling 1.20x); {args.due:,} due: {large[1] / small[1]:.2f}x"
         )
 
 

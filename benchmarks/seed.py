@@ -301,6 +301,7 @@ class _Village:
 
 @dataclass
 class _Town:
+    id: int
     center_id: int
     categories: list[_Category]
     villages: list[_Village]
@@ -311,10 +312,12 @@ class _Town:
     justice_id: int | None
 
 
-def _load_town() -> _Town:
-    """The demo town's villages, categories, departments, people and routes (the first
-    town's: the demo's second town and the district are left as they are)."""
-    town_id = db.session.scalar(select(Town.id).order_by(Town.id))
+def _load_town(town_id: int | None = None) -> _Town:
+    """A town's villages, categories, departments, people and routes: the first town's
+    (the demo's) unless another is named; the demo's second town and the district are
+    left as they are."""
+    if town_id is None:
+        town_id = db.session.scalar(select(Town.id).order_by(Town.id))
     deadlines = Deadlines(reference.calendar)
     categories = []
     for category in db.session.scalars(
@@ -411,7 +414,85 @@ def _load_town() -> _Town:
     )
     if center is None or not villages or not categories:
         raise RuntimeError("load the demo town first (benchmarks/town.py demo_town)")
-    return _Town(center, categories, villages, handler_of, names, routes, justice)
+    return _Town(town_id, center, categories, villages, handler_of, names, routes, justice)
+
+
+# The district's towns the benchmark adds beside the demo's, each a copy of its first town.
+TOWN_NAMES = [
+    "东岗镇",
+    "西营镇",
+    "南河镇",
+    "北塘镇",
+    "中旺镇",
+    "双桥镇",
+    "三合镇",
+    "四方镇",
+    "五里镇",
+]
+
+
+def district_towns(total: int) -> list[int]:
+    """The ids of `total` towns of the district for the cases, the demo's first town
+    first: those with the most villages (the demo's small second town comes last), and as
+    many copies of the first town as that needs: its villages, grids, departments (a
+    mediation committee a village, its legal advisors, the town's offices) and people, each
+    under the new town's name. Committed."""
+
+    def size(town_id: int) -> int:
+        return db.session.scalar(select(func.count(Village.id)).where(Village.town_id == town_id))
+
+    first = db.session.scalar(select(Town).order_by(Town.id))
+    full = size(first.id)
+    have = [t for t in db.session.scalars(select(Town.id).order_by(Town.id)) if size(t) >= full]
+    for name in TOWN_NAMES[: max(0, total - len(have))]:
+        have.append(_copy_town(first, name, len(have) + 1))
+    db.session.commit()
+    if len(have) < total:
+        raise ValueError(f"at most {len(TOWN_NAMES) + 1} towns")
+    return have[:total]
+
+
+def _copy_town(first: Town, name: str, number: int) -> int:
+    """A new town like `first`: the same villages, grids, departments and accounts."""
+    with db.session.no_autoflush:  # the copies go in whole, at the end
+        return _copied(first, name, f"Z{number:02d}")
+
+
+def _copied(first: Town, name: str, prefix: str) -> int:
+    town = Town(name=name, hotline=first.hotline)
+    db.session.add(town)
+    villages, grids = {}, {}
+    for village in db.session.scalars(select(Village).where(Village.town_id == first.id)):
+        villages[village.id] = copy = Village(
+            town=town, code=f"{prefix}{village.code}", name=village.name, active=village.active
+        )
+        for grid in village.grids:
+            grids[grid.id] = Grid(village=copy, code=f"{prefix}{grid.code}", name=grid.name)
+    departments = {}
+    for department in db.session.scalars(select(Department).where(Department.town_id == first.id)):
+        departments[department.id] = Department(
+            town=town,
+            name=f"{name}{department.name}",
+            kind=department.kind,
+            town_wide=department.town_wide,
+            active=department.active,
+            villages=[villages[v.id] for v in department.villages],
+        )
+    for user in db.session.scalars(select(User).where(User.town_id == first.id)):
+        db.session.add(
+            User(
+                username=f"{prefix.lower()}-{user.username}",
+                display_name=f"{name}{user.display_name}",
+                role=user.role,
+                password_hash=user.password_hash,
+                active=user.active,
+                town=town,
+                department=departments.get(user.department_id),
+                grids=[grids[g.id] for g in user.grids],
+            )
+        )
+    db.session.flush()
+    return town.id
 
 
 def _duration(value: str) -> tuple[int, str]:
@@ -513,6 +594,7 @@ class _Story:
 
     case_id: int
     code: str
+    town: _Town
     created: int
     category: _Category
     village: _Village
@@ -536,6 +618,9 @@ class _Story:
     ran: list = field(default_factory=list)
     running: list = field(default_factory=list)
     handle_dues: list = field(default_factory=list)
+    # The case received just before in its town: (id, code, taken on); what a merged
+    # report is merged into.
+    previous: tuple | None = None
 
 
 class _Generator:
@@ -545,8 +630,10 @@ class _Generator:
     `ROW_NUMBERED` tables come without their id, which the writer gives them in batch
     order (case ids, which other rows name, are the first plus the case's number)."""
 
-    def __init__(self, town, clocks, dialect, *, cases, seed, years, open_share, now, first):
-        self.town, self.clocks, self.stamp = town, clocks, _stamper(dialect)
+    def __init__(self, towns, clocks, dialect, *, cases, seed, years, open_share, now, first):
+        # The towns take the cases in turn (case i the i-th town's, modulo): each town's
+        # history spans the same years, and one town's rows are drawn as they always were.
+        self.towns, self.clocks, self.stamp = towns, clocks, _stamper(dialect)
         self.count, self.seed, self.now = cases, seed, now
         self.batch_count = -(-cases // BATCH)
         span = int(years * 365.25 * 86400)
@@ -558,7 +645,7 @@ class _Generator:
         self.open_chance = min(1.0, open_share * span / (self.window / 2))
         self.first_case = first["case_file"]
         groups: dict = {}
-        for category in town.categories:
+        for category in towns[0].categories:
             groups.setdefault(category.group, []).append(category)
         self.categories = []  # drawn from: each group's weight shared by its categories
         for group, members in groups.items():
@@ -582,7 +669,7 @@ class _Generator:
         """The rows of the `number`-th BATCH cases, by table."""
         self.rng = random.Random(f"{self.seed}:{number}")  # noqa: S311 - synthetic data
         self._recent: dict[int, list] = {}  # village -> [(received, parties)] of disputes
-        self._previous: tuple | None = None  # (id, code, taken on) of the case before
+        self._previous: dict[int, tuple] = {}  # town -> (id, code, taken on) of its last
         rows = {table: [] for table in TABLES}
         for i in range(number * BATCH, min((number + 1) * BATCH, self.count)):
             story = self._story(i)
@@ -590,14 +677,15 @@ class _Generator:
             case = self._timeline(story, rows)
             self._people(story, case, rows)
             self._case_row(story, case, rows)
-            self._previous = (story.case_id, story.code, story.fate not in ENDED)
+            self._previous[story.town.id] = (story.case_id, story.code, story.fate not in ENDED)
         return rows
 
     # -- what happens ----------------------------------------------------------------------
 
     def _story(self, i: int) -> _Story:
         """Draw what happens to the i-th case."""
-        town, r = self.town, self.rng.random
+        town, r = self.towns[i % len(self.towns)], self.rng.random
+        previous = self._previous.get(town.id)
         case_id = self.first_case + i
         created = self.start + int((i + r()) * self.slot)
         category = self.categories[int(r() * len(self.categories))]
@@ -611,7 +699,7 @@ class _Generator:
         fate, x = "closed", r()
         if x < REJECT_SHARE or lead is None:
             fate = "rejected"
-        elif x < REJECT_SHARE + MERGE_SHARE and self._previous and self._previous[2]:
+        elif x < REJECT_SHARE + MERGE_SHARE and previous and previous[2]:
             fate = "merged"  # a duplicate of the report just before, still open then
         age = self.now - created
         if fate == "closed" and 0 <= age < self.window:
@@ -639,9 +727,9 @@ class _Generator:
                 plan.insert(1, "escalate")
         fractions = [1.02 + 0.8 * r() if r() < LATE_SHARE else 0.05 + 0.85 * r() for _ in plan]
         return _Story(
-            case_id, case_code(case_id, self.seed), created, category, village, source,
+            case_id, case_code(case_id, self.seed), town, created, category, village, source,
             happening, category.urgent or happening, lead, co, fate, plan, fractions,
-            result_code, closing_reason, outcome, satisfaction, answer,
+            result_code, closing_reason, outcome, satisfaction, answer, previous=previous,
         )  # fmt: skip
 
     def _simulate(self, story: _Story, speed: float) -> None:
@@ -738,7 +826,7 @@ class _Generator:
     def _timeline(self, story: _Story, rows: dict) -> dict:
         """The case's events as workflow.apply writes them, and its assignments; returns
         what the case row keeps of them."""
-        town, stamp, events = self.town, self.stamp, rows["case_event"]
+        town, stamp, events = story.town, self.stamp, rows["case_event"]
         case_id, created, category = story.case_id, story.created, story.category
         village_id, category_id = story.village.id, category.id
         marks: dict[str, str] = {}  # Case.last_events: action -> when, stamped
@@ -893,7 +981,7 @@ class _Generator:
             elif action == "reject":
                 note = NOTES["reject"]
             elif action == "merge":
-                data = "{" + f'"into": "{self._previous[1]}", ' + ran_against + "}"
+                data = "{" + f'"into": "{story.previous[1]}", ' + ran_against + "}"
             elif action == "return":
                 actor, role, note, return_at = handler, "handler", NOTES["return"], at
             elif action == "request_extension":
@@ -1052,7 +1140,7 @@ class _Generator:
                 maybe(case["complaint_at"]), case["supervised"], case["escalated"],
                 case["satisfaction"], result, RESULT_TEXT[result] if result else None,
                 NOTES["reject"] if status == "rejected" else None,
-                self._previous[0] if status == "merged" else None, case["closing"],
+                story.previous[0] if status == "merged" else None, case["closing"],
                 stamp(story.created), stamp(case["last"]), maybe(case["accepted_at"]),
                 maybe(case["resolved_at"]), maybe(case["closed_at"]), case["last_events"],
                 case["events"],
@@ -1065,7 +1153,7 @@ class _Generator:
         """Who filed it: the village's grid worker, the center (来访, 来电), or a villager."""
         if story.source == "grid_worker":
             return story.village.worker_id
-        return self.town.center_id if story.source in ("walk_in", "hotline") else None
+        return story.town.center_id if story.source in ("walk_in", "hotline") else None
 
     def _cached_json(self, key, value) -> str:
         found = self._json.get(key)
@@ -1293,15 +1381,18 @@ def bulk_seed(
     years: float = 5,
     open_share: float = 0.03,
     towns_now: datetime | None = None,
+    towns: int = 1,
 ) -> dict:
     """Add `cases` cases received over the `years` before `towns_now` (default: now) to
     the town in the database, with their events, assignments, parties, words and digests
     (see the module's docstring), and commit. Returns a summary: how many rows of each
     table, how many cases open, overdue, supervised and awaiting review, the first
-    seeded case id, and the seconds it took (`load_seconds`: the rows alone)."""
+    seeded case id, and the seconds it took (`load_seconds`: the rows alone). With
+    `towns` above 1, the cases are shared in turn among that many towns of the district
+    (`district_towns`: the demo's first town and copies of it)."""
     started = time.perf_counter()
     moment = (towns_now or clock.now()).astimezone(UTC).replace(microsecond=0)
-    town = _load_town()
+    loaded_towns = [_load_town(town_id) for town_id in district_towns(towns)]
     first = {
         table: (db.session.scalar(text(f"SELECT max(id) FROM {table}")) or 0) + 1  # noqa: S608
         for table in NUMBERED
@@ -1309,7 +1400,7 @@ def bulk_seed(
     dialect = db.session.connection().dialect.name
     clocks = _Clocks((moment - timedelta(days=366 * years)).date(), moment.date())
     generator = _Generator(
-        town, clocks, dialect, cases=cases, seed=seed, years=years, open_share=open_share,
+        loaded_towns, clocks, dialect, cases=cases, seed=seed, years=years, open_share=open_share,
         now=int(moment.timestamp()), first=first,
     )  # fmt: skip
     db.session.commit()  # the reads are over; the writer begins its own transaction
@@ -1407,6 +1498,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--years", type=float, default=5)
     parser.add_argument("--open-share", type=float, default=0.03)
+    parser.add_argument("--towns", type=int, default=1, help="towns sharing the cases")
     parser.add_argument("--now", type=datetime.fromisoformat, help="ISO, with its zone")
     args = parser.parse_args()
     if not args.database_url:
@@ -1427,7 +1519,7 @@ def main() -> None:
             print(f"migrated, demo town in: {time.perf_counter() - started:.1f} s", flush=True)
             summary = bulk_seed(
                 args.cases, seed=args.seed, years=args.years, open_share=args.open_share,
-                towns_now=args.now,
+                towns_now=args.now, towns=args.towns,
             )  # fmt: skip
             print(" ".join(f"{key}={value}" for key, value in summary.items()))
             print(f"seeded {summary['cases']:,} cases in {summary['seconds']:.0f} s")

@@ -280,3 +280,38 @@ def test_a_seeded_case_takes_its_next_action_and_is_found_by_its_words(town):
         .where(CaseAssignment.case_id >= town["first_case_id"])
     )
     assert shares == town["assignments"]
+
+
+def test_the_district_s_towns_share_the_cases_each_kept_to_its_own(tmp_path):
+    """`--towns 3`: the demo's first town and two copies of it take the cases in turn;
+    every case's village, departments, merge target and filer are of its own town."""
+    with fresh_database(tmp_path) as url:
+        app = make_app(url)
+        with app.app_context():
+            demo.seed()
+            db.session.commit()
+            summary = seed.bulk_seed(300, seed=7, years=1, towns_now=NOW, towns=3)
+            first = summary["first_case_id"]
+            cases = db.session.scalars(select(Case).where(Case.id >= first)).all()
+            by_town = Counter(c.town_id for c in cases)
+            assert len(by_town) == 3
+            assert min(by_town.values()) == 100
+            for case in cases:
+                assert case.village.town_id == case.town_id
+                for assignment in case.assignments:
+                    assert assignment.department.town_id == case.town_id
+                if case.merged_into is not None:
+                    assert case.merged_into.town_id == case.town_id
+                if case.created_by is not None:
+                    assert case.created_by.town_id == case.town_id
+            # Each copy's own center sees its own town's cases, and no other's.
+            for town_id in by_town:
+                center = db.session.scalar(
+                    select(User).where(User.role == Role.CENTER, User.town_id == town_id)
+                )
+                seen = db.session.scalar(
+                    select(func.count(Case.id)).where(Case.id >= first, access.case_filter(center))
+                )
+                assert seen == by_town[town_id]
+            db.session.remove()
+            db.engine.dispose()
