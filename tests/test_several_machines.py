@@ -32,25 +32,13 @@ from tests.helpers import case_in
 from tests.live_server import ROOT, gunicorn_server
 from tests.test_phone_photos import phone_photo, villager_report
 
-REDIS = "redis://127.0.0.1:6379/13"
 OVERDUE_CASES = 40
 
 
-def redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS, socket_connect_timeout=1).flushdb()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("no Redis on 127.0.0.1:6379")
-
-
 @pytest.fixture
-def machines(fresh_app, tmp_path):
+def machines(fresh_app, tmp_path, redis_url):
     """A town on one database, served by two gunicorns sharing Redis and a photo folder."""
-    redis_or_skip()
+    shared_redis = redis_url(13)
     with fresh_app.app_context():
         world = build_world()
         qr_token = world.v1.qr_token
@@ -58,7 +46,7 @@ def machines(fresh_app, tmp_path):
     url = fresh_app.config["DATABASE_URL"]
     shared = {
         "MEDIA_ROOT": str(tmp_path / "shared-media"),
-        "RATELIMIT_STORAGE_URI": REDIS,
+        "RATELIMIT_STORAGE_URI": shared_redis,
         "SECRET_KEY": "one-secret-for-every-machine-of-the-district-0123456789",
         "QR_SUBMIT_LIMIT_PER_ADDRESS": "3/hour",
     }
