@@ -78,7 +78,8 @@ def index():
         filters=filters,
         counts=triage.counts(g.user, filters),
         statuses=list(CaseStatus),
-        held=triage.held_count(g.user),
+        # The reports held apart are the town's to sift: not on the district's desk.
+        held=triage.held_count(g.user) if filters.desk != "district" else 0,
         with_district=triage.with_district_count(g.user) if filters.desk == "town" else 0,
         reviews=triage.awaiting_review(g.user, desk=filters.desk)
         if g.user.role != Role.HANDLER
@@ -98,7 +99,12 @@ def index():
         display=codes.display,
         now=clock.now(),
         args=request.args,
+        # The desk asked for, checked: kept on the status links and the filter form.
+        desk=request.args.get("desk") if request.args.get("desk") in ASKABLE_DESKS else None,
     )
+
+
+ASKABLE_DESKS = (*triage.DESKS, "all")
 
 
 @bp.get("/counted")

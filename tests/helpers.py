@@ -26,9 +26,9 @@ PATHS: dict[str, list[str]] = {
     "closed": ["accept", "dispatch", "sign_for", "resolve", "verify", "record_visit", "close"],
     # The reporter says it is not solved (不满意重办): the closed case awaits review.
     # Handed up to the district's center (上报区级), which holds it: fresh, and settled
-    # there by the town's justice office it sent it to.
+    # there by the town's justice office it sent it to, and checked.
     "escalated": ["accept", "escalate"],
-    "escalated_resolved": ["accept", "escalate", "dispatch", "sign_for", "resolve"],
+    "escalated_checked": ["accept", "escalate", "dispatch", "sign_for", "resolve", "verify"],
     "complained": [
         "accept",
         "dispatch",

@@ -101,17 +101,31 @@ def test_an_escalated_case_is_handed_to_the_district_center_and_back(world, town
     assert district.id in _told(case, "resolve")
     assert world.center.id not in _told(case, "resolve")
 
-    # Settled at the district, it goes back to the town to check, visit and close.
-    workflow.apply(case, "return_to_town", actor=district, reason="请属地核查回访。")
+    # Not handed back before the district has checked the result: a result sent back
+    # would go to its own department, which the town cannot reach.
+    assert "return_to_town" not in _actions(case, district)
+    workflow.apply(case, "verify", actor=district)
+    # Settled and checked at the district, it goes back to the town to visit and close.
+    case.clock_alert = "overdue"  # the district was chased for the visit already
+    workflow.apply(case, "return_to_town", actor=district, reason="请属地回访。")
     assert case.held_by_district is False
     assert case.escalated is True  # on the case file for good
-    assert case.status == CaseStatus.RESOLVED
+    assert case.status == CaseStatus.FOLLOW_UP
+    assert case.clock_alert is None  # the town is chased afresh
     assert world.center.id in _told(case, "return_to_town")
     with pytest.raises(Forbidden) as refused:
-        workflow.apply(case, "verify", actor=district)
+        workflow.apply(case, "close", actor=district, closing_reason="resolved")
     assert refused.value.code == "held_by_town"
-    workflow.apply(case, "verify", actor=world.center)
-    assert case.status == CaseStatus.FOLLOW_UP
+    workflow.apply(
+        case,
+        "record_visit",
+        actor=world.worker1,
+        outcome="kept",
+        text="回访：协议已履行。",
+        satisfaction="satisfied",
+    )
+    workflow.apply(case, "close", actor=world.center, closing_reason="resolved")
+    assert case.status == CaseStatus.CLOSED
 
 
 def test_handed_back_fresh_the_town_sends_it_on_with_a_new_clock(world, towns):
@@ -236,3 +250,64 @@ def test_papers_and_reviews_belong_to_the_center_holding_the_case(world, towns):
     assert [i.case for i in queue.awaiting_review(world.center, desk="town")] == [stays]
     assert queue.awaiting_review(district, desk="district") == []
     assert [i.case for i in queue.awaiting_review(district)] == [stays]  # ?desk=all
+
+
+def test_a_case_changes_hands_clean_and_the_district_may_close_it_itself(world, towns):
+    """督办 and an overdue step already chased stay with the desk that had them; a case
+    the district closes is filed with its town's; a duplicate is not folded into a case
+    another desk holds; the leader who instructed hears it was carried out."""
+    district, district_leader = towns["district"], towns["district_leader"]
+    case = case_in("in_progress", world)
+    workflow.apply(case, "supervise", actor=world.center)
+    case.clock_alert = "overdue"
+    workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    assert (case.supervised, case.clock_alert) == (False, None)
+    assert "supervise" in _actions(case, district)
+    # A duplicate reported in the town is not merged into the district's case.
+    twin = new_report(world)
+    with pytest.raises(Forbidden) as refused:
+        workflow.apply(twin, "merge", actor=world.center, into=case.code)
+    assert refused.value.code == "held_by_district"
+    # Nor does the town's routing suggest the department that just let it go.
+    from server.cases import operations
+
+    assert operations.suggest_dispatch(case).lead is None
+    # A district leader's instruction, carried out by the district's center.
+    workflow.apply(case, "instruct", actor=district_leader, text="请区司法局牵头。")
+    workflow.apply(case, "carry_out", actor=district, instruction=case.open_instructions[0].id)
+    assert district_leader.id in _told(case, "carry_out")
+    # The district settles and closes it itself: it is filed with the town's.
+    workflow.apply(
+        case, "dispatch", actor=district, lead_department=towns["district_department"].id
+    )
+    handler = towns["bureau"]
+    workflow.apply(case, "sign_for", actor=handler)
+    workflow.apply(case, "resolve", actor=handler, result_code="mediated", result_text="已调解。")
+    workflow.apply(case, "verify", actor=district)
+    workflow.apply(
+        case,
+        "record_visit",
+        actor=district,
+        outcome="kept",
+        text="回访。",
+        satisfaction="satisfied",
+    )
+    workflow.apply(case, "close", actor=district, closing_reason="resolved")
+    assert (case.status, case.held_by_district, case.escalated) == (CaseStatus.CLOSED, False, True)
+    assert "reopen" in _actions(case, world.center)
+
+
+def test_the_town_desk_counts_what_it_lists(world, towns):
+    from server.cases import queue
+
+    up = case_in("accepted", world)
+    workflow.apply(up, "escalate", actor=world.center, reason=REASON)
+    case_in("accepted", world)
+    case_in("dispatched", world)
+    town = queue.QueueFilters(desk="town")
+    listed = queue.page(world.center, town).items
+    counted = queue.counts(world.center, town)
+    assert sum(counted.values()) == len(listed) == 2
+    assert counted["accepted"] == 1
+    assert queue.counts(world.center, queue.QueueFilters())["accepted"] == 2
+    assert queue.counts(towns["district"], queue.QueueFilters(desk="district"))["accepted"] == 1

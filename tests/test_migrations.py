@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import CheckConstraint, inspect
+from sqlalchemy import CheckConstraint, delete, inspect, text
 
 from server.db import db
 from server.models.search import include_name
@@ -185,3 +185,39 @@ def test_the_search_migration_indexes_the_cases_filed_before(fresh_app):
             assert [(h.case.code, h.matched) for h in hits] == [(code, matched)], query
         assert search.search(w.worker2, "槐树").hits == []
         db.session.remove()
+
+
+def test_the_district_handover_downgrades_only_with_no_district_department(fresh_app, caplog):
+    """Going back past e2b5d8a4c6f1 would leave a district department without its town
+    (NOT NULL) and its handlers without one (CHECK): refused in words, nothing changed;
+    without them it goes back and up again."""
+    import pytest
+
+    from server.models import Department, DepartmentKind, Role
+    from tests.factories import DepartmentFactory, UserFactory, build_world
+
+    with fresh_app.app_context():
+        build_world()
+        bureau = DepartmentFactory(town=None, name="区公安分局", kind=DepartmentKind.OTHER)
+        UserFactory(username="d_police", role=Role.HANDLER, department=bureau)
+        db.session.commit()
+        db.session.remove()
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error and exits 1
+            downgrade(revision="c81d2e4f7a93")
+        assert "1 district department(s) and 1 district handler" in caplog.text
+        db.session.remove()
+        assert "held_by_district" in {
+            c["name"] for c in inspect(db.engine).get_columns("case_file")
+        }
+        db.session.execute(text("DELETE FROM user_account WHERE username = 'd_police'"))
+        db.session.execute(delete(Department).where(Department.town_id.is_(None)))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="c81d2e4f7a93")
+        assert "held_by_district" not in {
+            c["name"] for c in inspect(db.engine).get_columns("case_file")
+        }
+        upgrade()
+        assert "held_by_district" in {
+            c["name"] for c in inspect(db.engine).get_columns("case_file")
+        }

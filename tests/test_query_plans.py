@@ -202,6 +202,9 @@ QUEUES = [
     ("center", triage.QueueFilters(status="closed"), "ix_case_file_status_updated"),
     ("center", triage.QueueFilters(overdue=True), "ix_case_file_queue"),
     ("police_handler", triage.QueueFilters(), "ix_case_file_queue"),
+    # A town's desk (what it holds), and what went up to the district (few).
+    ("center", triage.QueueFilters(desk="town"), "ix_case_file_queue"),
+    ("center", triage.QueueFilters(desk="district"), "ix_case_file_district_held"),
 ]
 
 
@@ -229,6 +232,11 @@ def test_the_queue_counts_and_the_held_reports_read_their_indexes_alone(town):
         triage.held_count(center)
         triage.page(center, triage.QueueFilters(held=True))
     check(found, "ix_case_file_held")
+    # The town's desk: its counts from the status index alone, less the district's few.
+    with plans() as found:
+        triage.counts(center, triage.QueueFilters(desk="town"))
+        triage.with_district_count(center)
+    check(found, "ix_case_file_queue_status", "ix_case_file_district_held")
 
 
 def test_what_awaits_review_reads_each_case_s_own_events(town):

@@ -29,7 +29,7 @@ OPEN = [
     "visited",
     # Handed up to the district (上报区级): its center holds it, fresh or settled there.
     "escalated",
-    "escalated_resolved",
+    "escalated_checked",
 ]
 EVERYWHERE = [*OPEN, "rejected", "merged", "closed", "complained"]
 SH = ZoneInfo("Asia/Shanghai")
@@ -103,12 +103,12 @@ for _situation in OPEN:
 # would, and hands it back (交回属地): to send on (a fresh clock), or settled, to visit.
 for _situation in ("accepted", "dispatched", "return_pending", "in_progress", "extension_pending"):
     EXPECTED[(_situation, "escalate")] = ("accepted", {"center"}, DISPATCH)
-for _town, _district in (("accepted", "escalated"), ("resolved", "escalated_resolved")):
+for _town, _district in (("accepted", "escalated"), ("follow_up", "escalated_checked")):
     for (_situation, _action), _expected in list(EXPECTED.items()):
         if _situation == _town and _action != "escalate":
             EXPECTED[(_district, _action)] = _expected
 EXPECTED[("escalated", "return_to_town")] = (None, {"center"}, DISPATCH)
-EXPECTED[("escalated_resolved", "return_to_town")] = (None, {"center"}, KEEP)
+EXPECTED[("escalated_checked", "return_to_town")] = (None, {"center"}, KEEP)
 for _situation in EVERYWHERE:
     # Handlers may write notes only on cases their department holds.
     holds = _situation in {
@@ -117,7 +117,7 @@ for _situation in EVERYWHERE:
         "in_progress",
         "extension_pending",
         "resolved",
-        "escalated_resolved",
+        "escalated_checked",
         "follow_up",
         "visited",
     }

@@ -361,7 +361,10 @@ def find_by_idempotency_key(key: str) -> Case | None:
 
 
 def suggest_dispatch(case: Case) -> Route:
-    """The departments routing suggests for `case` (the center may choose others)."""
+    """The departments routing suggests for `case` (the center may choose others); none
+    for a case the district holds, which the town's own route failed (it went up)."""
+    if case.held_by_district:
+        return Route(lead=None)
     return route(case.category, case.village)
 
 

@@ -44,6 +44,17 @@ def leaders(case: Case) -> list[User]:
     return _of_town(Role.LEADER, case)
 
 
+def instructors(case: Case) -> list[User]:
+    """The town's leaders, and whoever instructed on the case (a district leader, on a
+    case escalated to the district): told that an instruction was carried out."""
+    people = leaders(case)
+    for instruction in case.instructions:
+        author = instruction.author
+        if author.active and author not in people:
+            people.append(author)
+    return people
+
+
 def district_staff() -> list[User]:
     """The district's active center staff and leaders (no town of their own): told of
     what goes up to the district, not of each town's daily work."""
@@ -140,7 +151,7 @@ _RULES = {
         lambda c: center_staff(c) + department_members(c, lead_only=True),
         "领导批示",
     ),
-    "carry_out": (lambda c: leaders(c), "批示已落实"),
+    "carry_out": (lambda c: instructors(c), "批示已落实"),
     "supervise": (lambda c: department_members(c) + center_staff(c), "督办：案件已超期"),
     "escalate": (lambda c: leaders(c) + district_staff(), "案件已上报区级"),
     # Back from the district: the town's center sends it on (or visits and closes it).

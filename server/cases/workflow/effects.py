@@ -108,6 +108,9 @@ def merge(ctx: Context) -> None:
         )
     if not access.can_view_case(ctx.actor, target):
         raise Forbidden("您无权查看合并目标案件。")
+    if not access.holds(ctx.actor, target):
+        # The district's center works it now: a duplicate goes to it, not into its case.
+        raise Forbidden("合并目标案件已上报区级，由区矛调中心办理。", code="held_by_district")
     ctx.case.merged_into = target
     ctx.data["into"] = target.code
 
@@ -286,6 +289,9 @@ def close(ctx: Context) -> None:
         ClosingReason, ctx.fields["closing_reason"], "closing_reason"
     )
     ctx.case.closed_at = ctx.now
+    # A case the district settled and closed itself is filed with its town's, as every
+    # closed case is: a reopening brings it to the town's center first.
+    ctx.case.held_by_district = False
     end_assignments(ctx)
     # Filed in the archive with its number for the year (归档), in the same transaction.
     ctx.data["archive_number"] = archive.file_case(ctx.case, at=ctx.now, actor=ctx.actor).number
@@ -321,15 +327,25 @@ def escalate(ctx: Context) -> None:
     the town's departments let go of it, and the town's center acts on it no more until
     it comes back (`return_to_town`)."""
     take_back(ctx)
+    _new_desk(ctx.case)
     ctx.case.escalated = True
     ctx.case.held_by_district = True
 
 
+def _new_desk(case: Case) -> None:
+    """A case changing hands starts clean on its new desk: the running step is chased
+    afresh there (an overdue step the other desk was told of is told again), and 督办 is
+    the new holder's to decide (the other desk's supervision stays on the timeline)."""
+    case.clock_alert = None
+    case.supervised = False
+
+
 def return_to_town(ctx: Context) -> None:
     """交回属地: the district's center hands the case back to its town, to send on afresh
-    (the town's dispatch clock starts now) or, settled at the district, to visit and
-    close."""
+    (the town's dispatch clock starts now) or, settled and checked at the district, to
+    visit and close."""
     case = ctx.case
+    _new_desk(case)
     case.held_by_district = False
     if case.status == CaseStatus.ACCEPTED:
         dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, ctx.now, urgent=case.urgent)

@@ -313,8 +313,10 @@ EDGES: list[Transition] = [
     ),
     # 上报区级: a case beyond the town goes up as a handover. The district's center holds
     # it (only it acts on it: server/cases/access.py `holds`), dispatches it to its own
-    # departments or the town's, and hands it back to the town (交回属地) to send on, or
-    # settled, to visit and close.
+    # departments or the town's, and hands it back to the town (交回属地) to send on, or,
+    # settled and checked, to visit and close (not before the check: a result sent back
+    # would go back to a district department the town cannot reach). Closing files it
+    # with the town's, wherever it was closed.
     Transition(
         "escalate",
         "上报区级",
@@ -332,7 +334,7 @@ EDGES: list[Transition] = [
     Transition(
         "return_to_town",
         "交回属地",
-        frozenset({S.ACCEPTED, S.RESOLVED, S.FOLLOW_UP}),
+        frozenset({S.ACCEPTED, S.FOLLOW_UP}),
         None,
         CENTER,
         required=("reason",),
