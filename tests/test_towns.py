@@ -227,3 +227,35 @@ def test_an_escalation_tells_the_town_s_leaders_and_the_district(world, towns):
     )
     assert {world.leader.id, towns["district"].id, towns["district_leader"].id} <= told
     assert not told & {towns["leader"].id, towns["center"].id}
+
+
+def test_a_town_s_security_admin_approves_its_own_town_s_accounts_only(world, towns):
+    """The second person's approval (两人审批) keeps to the towns too: a new center account
+    of the first town waits for a security admin who keeps it (that town's, or the
+    district's), and another town's neither sees it nor can approve it."""
+    from server.infra.errors import NotFound
+    from server.organisation import accounts
+    from server.trust import approvals
+
+    other_security = UserFactory(
+        username="o_security", role=Role.SECURITY_ADMIN, town=towns["town"]
+    )
+    district_security = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    asker = UserFactory(username="t_security2", role=Role.SECURITY_ADMIN, town=world.town)
+    made = accounts.create_user(
+        actor=asker,
+        username="t_center9",
+        display_name="新值班员",
+        role="center",
+        password="Xy7!abcd12",
+    )
+    assert not made.active
+    (asked,) = approvals.pending(world.security)
+    assert asked.object_id == str(made.id)
+    assert approvals.pending(other_security) == []
+    with pytest.raises(NotFound):
+        approvals.approve(asked.id, actor=other_security)
+    assert not made.active
+    assert [a.id for a in approvals.pending(district_security)] == [asked.id]
+    approvals.approve(asked.id, actor=world.security)
+    assert made.active

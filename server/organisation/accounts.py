@@ -14,6 +14,7 @@ from server.infra.errors import Conflict, NotFound, ValidationFailed
 from server.models import Department, Grid, Role, User
 from server.organisation.checks import checked_name, checked_phone
 from server.trust import approvals, audit, passwords, websession
+from server.trust.keepers import keeps  # accounts.keeps: who keeps whose account
 
 
 def create_user(
@@ -120,13 +121,6 @@ def town_of(user: User, actor: User | None) -> int | None:
     if actor is not None and actor.town_id is not None and town_id != actor.town_id:
         raise ValidationFailed("不能为其他镇的部门或网格设账号。", code="other_town")
     return town_id
-
-
-def keeps(actor: User | None, user: User) -> bool:
-    """Whether `actor` keeps `user`'s account: a town's account keeper their own town's
-    accounts only (never the district's); the district's, and the machine's operator (the
-    command line, the town file: no actor), every account."""
-    return actor is None or actor.town_id is None or user.town_id == actor.town_id
 
 
 def _kept(actor: User | None, user: User) -> None:

@@ -20,7 +20,7 @@ from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, NotFound, ValidationFailed
 from server.models import Approval, Category, Role, User
-from server.trust import audit, passwords, websession
+from server.trust import audit, keepers, passwords, websession
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 LABELS = {
@@ -28,6 +28,8 @@ LABELS = {
     "reset_password": "重置高权限账号密码",
     "clear_confidential": "取消类别的保密",
 }
+# The kinds that change an account (object_id: the account's id).
+ACCOUNT_KINDS = frozenset({"grant_role", "reset_password"})
 # Who may approve each kind.
 APPROVERS = {
     "grant_role": Role.SECURITY_ADMIN,
@@ -70,29 +72,37 @@ def ask(
 
 
 def pending(user: User) -> list[Approval]:
-    """What `user` may decide now (not their own asks)."""
+    """What `user` may decide now (not their own asks; of accounts, those they keep: a
+    town's security admin their own town's)."""
     kinds = [k for k, role in APPROVERS.items() if role == user.role]
     if not kinds:
         return []
-    return list(
-        db.session.scalars(
-            select(Approval)
-            .where(
-                Approval.status == "pending",
-                Approval.kind.in_(kinds),
-                Approval.requested_by_id != user.id,
-            )
-            .order_by(Approval.requested_at)
+    asked = db.session.scalars(
+        select(Approval)
+        .where(
+            Approval.status == "pending",
+            Approval.kind.in_(kinds),
+            Approval.requested_by_id != user.id,
         )
+        .order_by(Approval.requested_at)
     )
+    return [approval for approval in asked if _keeps_target(user, approval)]  # a few
+
+
+def _keeps_target(actor: User, approval: Approval) -> bool:
+    """Whether the account an approval changes is `actor`'s to keep (other kinds: yes)."""
+    if approval.kind not in ACCOUNT_KINDS:
+        return True
+    user = db.session.get(User, int(approval.object_id))
+    return user is None or keepers.keeps(actor, user)
 
 
 def _decidable(approval_id: int, actor: User) -> Approval:
     """The pending approval `actor` may decide, read to be written (FOR UPDATE, afresh):
     of two people deciding at once, the second finds it decided."""
     approval = db.session.get(Approval, approval_id, with_for_update=True, populate_existing=True)
-    if approval is None or approval.status != "pending":
-        raise NotFound("没有这项待审批的事项。")
+    if approval is None or approval.status != "pending" or not _keeps_target(actor, approval):
+        raise NotFound("没有这项待审批的事项。")  # another town's: as if it did not exist
     if APPROVERS[approval.kind] != actor.role:
         raise Forbidden("此事项不归您审批。")
     if approval.requested_by_id == actor.id:
