@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from flask import render_template, request
+from flask import g, render_template, request
 from sqlalchemy import select
 
 from admin import audit_words
@@ -12,6 +12,7 @@ from admin.blueprint import bp, id_value, require
 from server.db import db
 from server.infra import clock
 from server.models import AuditEntry, Role, User
+from server.trust import audit
 
 PAGE = 100
 
@@ -21,7 +22,11 @@ PAGE = 100
 def audit_log():
     """Audit entries in words, newest first, filtered by action, user and dates; keyset
     paged."""
-    query = select(AuditEntry, User).outerjoin(User, User.id == AuditEntry.actor_id)
+    query = (
+        select(AuditEntry, User)
+        .outerjoin(User, User.id == AuditEntry.actor_id)
+        .where(audit.readable_by(g.user))
+    )
     action = request.args.get("action", "").strip()
     if action.endswith("."):  # a group from the filter's list: 账号, 案件, …
         query = query.where(AuditEntry.action.startswith(action, autoescape=True))

@@ -259,3 +259,22 @@ def test_a_town_s_security_admin_approves_its_own_town_s_accounts_only(world, to
     assert [a.id for a in approvals.pending(district_security)] == [asked.id]
     approvals.approve(asked.id, actor=world.security)
     assert made.active
+
+
+def test_a_town_s_auditor_reads_what_its_own_town_s_people_did(world, towns, client, signin):
+    from server.trust import audit
+
+    audit.record("case.viewed", actor=world.center, object_type="case", object_id="HERE-1")
+    audit.record("case.viewed", actor=towns["center"], object_type="case", object_id="THERE-2")
+    other_auditor = UserFactory(username="o_auditor", role=Role.AUDITOR, town=towns["town"])
+    district_auditor = UserFactory(username="d_auditor", role=Role.AUDITOR, town=None)
+    db.session.flush()
+
+    def read(auditor):
+        signin(auditor)
+        page = client.get("/admin/audit").get_data(as_text=True)
+        return {code for code in ("HERE-1", "THERE-2") if code in page}
+
+    assert read(world.auditor) == {"HERE-1"}
+    assert read(other_auditor) == {"THERE-2"}
+    assert read(district_auditor) == {"HERE-1", "THERE-2"}

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, true
 
 from server.db import db, take_turn
 from server.infra import clock
@@ -54,6 +54,15 @@ def _chain_end() -> str | None:
         return session.scalar(
             select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1).with_for_update()
         )
+
+
+def readable_by(auditor: User):
+    """A WHERE clause on audit entries joined to their actor (`User`): what `auditor`
+    reads. A town's auditor, what the town's own people did; the district's, everything
+    (the people of every town and the district, the system's own jobs, villagers)."""
+    if auditor.town_id is None:
+        return true()
+    return User.town_id == auditor.town_id
 
 
 def record(
