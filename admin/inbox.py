@@ -69,6 +69,7 @@ def coverage():
     recent = db.session.execute(
         select(Screening, User)
         .join(User, User.id == Screening.user_id)
+        .where(screening.seen_by(g.user))
         .order_by(Screening.screened_at.desc())
         .limit(30)
     ).all()
@@ -76,8 +77,8 @@ def coverage():
         "admin/coverage.html",
         weeks=week_periods,
         months=month_periods,
-        by_week=screening.coverage(week_periods),
-        by_month=dict(screening.coverage(month_periods)),
+        by_week=screening.coverage(week_periods, g.user),
+        by_month=dict(screening.coverage(month_periods, g.user)),
         today=today,
         recent=recent,
     )

@@ -32,7 +32,7 @@ def test_a_nil_return_counts(client, world, login):
         assert response.json["nil_return"] is True
         assert response.json["case_codes"] == []
         periods = screening.weeks(clock.local(clock.now()).date(), 1, 1)
-    counts = dict(screening.coverage(periods))
+    counts = dict(screening.coverage(periods, world.center))
     assert counts[world.v1] == [1]
     assert counts[world.v2] == [0]
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from server.cases import access, queries, search, workflow
 from server.db import db
+from server.infra import clock
 from server.infra.errors import ValidationFailed
 from server.models import DepartmentKind, Notification, Role
 from server.organisation import routing
@@ -278,3 +279,26 @@ def test_a_town_s_auditor_reads_what_its_own_town_s_people_did(world, towns, cli
     assert read(world.auditor) == {"HERE-1"}
     assert read(other_auditor) == {"THERE-2"}
     assert read(district_auditor) == {"HERE-1", "THERE-2"}
+
+
+def test_screenings_and_their_coverage_keep_to_the_town(world, towns, client, login, signin):
+    """排查无盲区 is each town's: its coverage lists its own villages, its screening list
+    its own screenings; the district's, every town's."""
+    from server.follow_through import screening
+
+    checked = ["D02", "S04"]
+    screening.file_screening(actor=world.worker1, village=world.v1, checked=checked, findings=[])
+    screening.file_screening(
+        actor=towns["grid"], village=towns["village"], checked=checked, findings=[]
+    )
+    db.session.flush()
+    periods = screening.weeks(clock.local(clock.now()).date(), 1, 1)
+    assert {v.name for v, _ in screening.coverage(periods, world.center)} == {"东村", "西村"}
+    assert {v.name for v, _ in screening.coverage(periods, towns["center"])} == {"北村"}
+    assert {"东村", "北村"} <= {v.name for v, _ in screening.coverage(periods, towns["district"])}
+    listed = client.get("/api/v1/screenings", headers=login(towns["center"])).json
+    assert {item["village"]["name"] for item in listed} == {"北村"}
+    signin(world.center)
+    page = client.get("/admin/coverage").get_data(as_text=True)
+    assert "东村" in page
+    assert "北村" not in page

@@ -99,10 +99,12 @@ class Screenings(MethodView):
     def get(self, query):
         """The user's villages' latest screenings (50)."""
         user = current_user()
-        villages = user.village_ids if user.role == "grid_worker" else None
-        statement = select(Screening).order_by(Screening.screened_at.desc()).limit(50)
+        statement = (
+            select(Screening)
+            .where(screening.seen_by(user))
+            .order_by(Screening.screened_at.desc())
+            .limit(50)
+        )
         if query.get("village"):
             statement = statement.where(Screening.village_id == query["village"])
-        if villages is not None:
-            statement = statement.where(Screening.village_id.in_(villages or {-1}))
         return [_present(s, user) for s in db.session.scalars(statement)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from server.cases import limits, outbox
 from server.cases.operations import ReportDraft, submit_report
@@ -100,14 +100,25 @@ def months(last: date, count: int, required: int) -> list[Period]:
     return list(reversed(periods))
 
 
-def coverage(periods: list[Period]) -> list[tuple[Village, list[int]]]:
-    """Screenings per village and period (a nil return counts)."""
+def seen_by(user: User):
+    """A WHERE clause on screenings: those `user` reads. A grid worker, their villages';
+    a town's people, their town's villages'; the district's, every town's."""
+    if user.role == Role.GRID_WORKER:
+        return Screening.village_id.in_(user.village_ids or {-1})
+    if user.town_id is None:
+        return true()
+    return Screening.village_id.in_(select(Village.id).where(Village.town_id == user.town_id))
+
+
+def coverage(periods: list[Period], user: User) -> list[tuple[Village, list[int]]]:
+    """Screenings per village and period (a nil return counts), of the villages `user`
+    sees (their town's; the district's, every town's)."""
     tz = clock.town_tz()
     start = datetime.combine(periods[0].start, time(0), tzinfo=tz)
     end = datetime.combine(periods[-1].end, time(0), tzinfo=tz)
     rows = db.session.execute(
         select(Screening.village_id, Screening.screened_at).where(
-            Screening.screened_at >= start, Screening.screened_at < end
+            Screening.screened_at >= start, Screening.screened_at < end, seen_by(user)
         )
     ).all()
     counts: dict[tuple[int, int], int] = {}
@@ -116,8 +127,11 @@ def coverage(periods: list[Period]) -> list[tuple[Village, list[int]]]:
         for index, period in enumerate(periods):
             if period.start <= day < period.end:
                 counts[(village_id, index)] = counts.get((village_id, index), 0) + 1
+    town = [] if user.town_id is None else [Village.town_id == user.town_id]
     villages = db.session.scalars(
-        select(Village).where(in_service_since(start)).order_by(Village.code)
+        select(Village)
+        .where(in_service_since(start), *town)
+        .order_by(Village.town_id, Village.code)
     ).all()
     return [(v, [counts.get((v.id, i), 0) for i in range(len(periods))]) for v in villages]
 
