@@ -47,7 +47,7 @@ def error_words(code: str | None) -> str:
 @require(*DEAD_LETTER_ROLES)
 def dead_letters():
     """The dead letters, newest first, each with a button to send it again."""
-    notes = notifications.dead_letters()
+    notes = notifications.dead_letters(g.user)
     people = {
         u.id: u
         for u in db.session.scalars(select(User).where(User.id.in_({n.user_id for n in notes})))
@@ -78,7 +78,7 @@ def dead_letters():
 def resend_dead_letters():
     """Send one dead letter again (`id`), or every one listed (`all`)."""
     if request.form.get("all"):
-        ids = [n.id for n in notifications.dead_letters()]
+        ids = [n.id for n in notifications.dead_letters(g.user)]
     else:
         ids = [id_value(request.form.get("id"), "id")]
     count = notifications.resend_dead(

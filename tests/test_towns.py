@@ -302,3 +302,29 @@ def test_screenings_and_their_coverage_keep_to_the_town(world, towns, client, lo
     page = client.get("/admin/coverage").get_data(as_text=True)
     assert "东村" in page
     assert "北村" not in page
+
+
+def test_a_town_s_failed_messages_are_its_own(world, towns, client, signin):
+    """发送失败: a town's center sees and sends again the messages to its own people."""
+    from server.follow_through import notifications
+    from server.models import Notification
+
+    def dead(user):
+        note = Notification(
+            user_id=user.id, channel="wechat", kind="dispatch", title="新派遣案件", body="…",
+            status="dead", attempts=notifications.MAX_ATTEMPTS, last_error="43101",
+        )  # fmt: skip
+        db.session.add(note)
+        db.session.flush()
+        return note
+
+    here, there = dead(world.police_handler), dead(towns["police"])
+    assert notifications.dead_letters(world.center) == [here]
+    assert notifications.dead_letters(towns["center"]) == [there]
+    assert set(notifications.dead_letters(towns["district"])) == {here, there}
+    assert notifications.resend_dead([there.id], actor=world.center) == 0
+    assert there.status == "dead"
+    signin(towns["center"])
+    page = client.get("/admin/dead-letters").get_data(as_text=True)
+    assert towns["police"].display_name in page
+    assert world.police_handler.display_name not in page

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from server.db import db, insert_for
 from server.follow_through import jobs
@@ -179,12 +179,20 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
 # --- dead letters ------------------------------------------------------------------------
 
 
-def dead_letters(*, limit: int = 200) -> list[Notification]:
-    """Messages the sender gave up on, newest first."""
+def _for_town_of(viewer: User | None):
+    """A WHERE clause on messages: those to `viewer`'s town's people (the district's
+    staff, and the operator's command line: everyone's)."""
+    if viewer is None or viewer.town_id is None:
+        return true()
+    return Notification.user_id.in_(select(User.id).where(User.town_id == viewer.town_id))
+
+
+def dead_letters(viewer: User | None = None, *, limit: int = 200) -> list[Notification]:
+    """Messages the sender gave up on, newest first: those to `viewer`'s town's people."""
     return list(
         db.session.scalars(
             select(Notification)
-            .where(Notification.status == "dead")
+            .where(Notification.status == "dead", _for_town_of(viewer))
             .order_by(Notification.id.desc())
             .limit(limit)
         )
@@ -198,7 +206,11 @@ def resend_dead(note_ids: Iterable[int], *, actor: User, ip: str | None = None) 
     notes = list(
         db.session.scalars(
             select(Notification)
-            .where(Notification.id.in_(set(note_ids)), Notification.status == "dead")
+            .where(
+                Notification.id.in_(set(note_ids)),
+                Notification.status == "dead",
+                _for_town_of(actor),
+            )
             .order_by(Notification.id)
             .with_for_update()
         )
