@@ -169,7 +169,7 @@ def dashboard():
             categories,
             int(current_app.config["DISCLOSURE_MIN_COUNT"]),
         ),
-        rolling=_rolling_links(statistics.rolling_year()),
+        rolling=_rolling_links(statistics.rolling_year(g.user.town_id)),
         last_day=period.end - timedelta(days=1),
         calendar_warning=unconfirmed_next_year(load_calendar(), clock.local(clock.now()).date()),
         args=request.args,

@@ -328,3 +328,25 @@ def test_a_town_s_failed_messages_are_its_own(world, towns, client, signin):
     page = client.get("/admin/dead-letters").get_data(as_text=True)
     assert towns["police"].display_name in page
     assert world.police_handler.display_name not in page
+
+
+def test_the_dashboard_s_twelve_months_are_the_town_s_own(world, towns):
+    """The 12-month chart beside every dashboard: a town's own reports, closures and late
+    steps; the district's, everyone's (from the months the sweep keeps, and still the same
+    after it has kept them)."""
+    from server.figures import partials, statistics
+
+    case_in("closed", world)
+    new_report(world, village=towns["village"], actor=towns["grid"])
+    db.session.flush()
+
+    def this_month(town_id):
+        return statistics.rolling_year(town_id)[-1][1:3]  # (received, closed)
+
+    assert this_month(world.town.id) == (1, 1)
+    assert this_month(towns["town"].id) == (1, 0)
+    assert this_month(None) == (2, 1)
+    while partials.keep_month_figures():  # earlier months kept as the sweep keeps them
+        pass
+    assert len(statistics.rolling_year(towns["town"].id)) == 12
+    assert this_month(towns["town"].id) == (1, 0)

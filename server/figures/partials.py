@@ -225,7 +225,7 @@ def received_rows(
     start: datetime,
     end: datetime,
     *,
-    village_id: int | None = None,
+    village_id: int | tuple | None = None,
     category_ids: list[int] | None = None,
 ) -> list[tuple]:
     """(source, category, village, n) of the reports received in [start, end), not merged."""
@@ -263,9 +263,13 @@ def kind_of(column, kinds: dict[int, int]):
     )
 
 
-def month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial, int, list]]:
+def month_partials(
+    period: Period, kinds: dict[int, int], *, village_id: tuple | None = None
+) -> list[tuple[Partial, int, list]]:
     """For each month of `period`: its partial (kept for the months that are over, counted
-    for the others), the index of the period's start in its marks, and its reports."""
+    for the others), the index of the period's start in its marks, and its reports. For
+    some villages (a town's, in a district: `village_id`), each month is counted from its
+    events: the months the sweep keeps are the whole deployment's."""
     now = clock.now()
     months = period.months()
     kept = {
@@ -276,6 +280,7 @@ def month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial,
                 MonthlyFigures.month.in_([date(y, m, 1) for y, m in months]),
             )
         )
+        if village_id is None
     }
     out = []
     for i, (y, m) in enumerate(months):
@@ -287,9 +292,11 @@ def month_partials(period: Period, kinds: dict[int, int]) -> list[tuple[Partial,
         partial = (
             Partial(**stored)
             if stored is not None
-            else count_range(first, after, marks, kinds=kinds)
+            else count_range(first, after, marks, kinds=kinds, village_id=village_id)
         )
-        out.append((partial, len(marks) - 1 - i, received_rows(first, after)))
+        out.append(
+            (partial, len(marks) - 1 - i, received_rows(first, after, village_id=village_id))
+        )
     return out
 
 

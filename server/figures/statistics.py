@@ -182,7 +182,7 @@ def compute(
     kinds = category_kinds()
     town = [Village.town_id == town_id] if town_id is not None else []
     village_names = dict(db.session.execute(select(Village.id, Village.name).where(*town)).all())
-    if town_id is not None and db.session.scalar(select(Town.id).where(Town.id != town_id)):
+    if town_villages(town_id) is not None:
         # A town of several: its villages (the months kept by the sweep are the district's).
         if village_id is None:
             village_id = tuple(village_names)
@@ -334,23 +334,33 @@ def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -
     )
 
 
-def rolling_year() -> list[tuple[str, int, int, int]]:
+def town_villages(town_id: int | None) -> tuple[int, ...] | None:
+    """The villages a town's figures count, when the deployment holds other towns too;
+    None for the district, or for a town alone (its figures are everything's)."""
+    if town_id is None or not db.session.scalar(select(Town.id).where(Town.id != town_id)):
+        return None
+    return tuple(db.session.scalars(select(Village.id).where(Village.town_id == town_id)))
+
+
+def rolling_year(town_id: int | None = None) -> list[tuple[str, int, int, int]]:
     """The last twelve months to this one: (month, received, closed, gone late), whatever
-    period a page shows, from the months kept by the sweep where it can."""
+    period a page shows, from the months kept by the sweep where it can; for a town's
+    people in a district of towns, their town's (`town_id`), counted from its events."""
     today = clock.local(clock.now()).date()
     number = today.year * 12 + today.month - 1 - 11
     first = date(number // 12, number % 12 + 1, 1)
     span = Period(first, date(today.year + (today.month == 12), today.month % 12 + 1, 1), "")
     months = span.months()
+    villages = town_villages(town_id)
     out = []
     for (y, m), (part, _j, received) in zip(
-        months, month_partials(span, category_kinds()), strict=False
+        months, month_partials(span, category_kinds(), village_id=villages), strict=False
     ):
         own = 11  # a month's own start is the last of its marks
         closed = sum(n for key, b, _d, n in part.once if key == "close" and b <= own)
         late = sum(n - kept for kept, n in part.on_time.values())
         start, end = month(y, m).bounds
-        late += sum(n for _step, n in _late_open_steps(start, end, None, None))
+        late += sum(n for _step, n in _late_open_steps(start, end, villages, None))
         out.append((f"{y}-{m:02d}", sum(row[3] for row in received), closed, late))
     return out
 
