@@ -35,7 +35,7 @@ def _month() -> Period:
 def league_page():
     """The month's league tables (考核), ranked, with the month's 通报."""
     period = _month()
-    league = lg.compute(period)
+    league = lg.compute(period, town_id=g.user.town_id)
     return render_template(
         "admin/league.html",
         league=league,
@@ -51,7 +51,7 @@ def league_xlsx():
     """The month's league tables as an Excel workbook (audited, like every export)."""
     period = _month()
     out = io.BytesIO()
-    lg.write_workbook(lg.compute(period), out)
+    lg.write_workbook(lg.compute(period, town_id=g.user.town_id), out)
     audit.record(
         "league.exported",
         actor=g.user,
@@ -71,7 +71,7 @@ def league_xlsx():
 def league_bulletin():
     """The month's 考核通报, printable on A4."""
     period = _month()
-    league = lg.compute(period)
+    league = lg.compute(period, town_id=g.user.town_id)
     return render_template(
         "admin/league_bulletin.html", league=league, period=period, bulletin=lg.bulletin(league)
     )

@@ -350,3 +350,28 @@ def test_the_dashboard_s_twelve_months_are_the_town_s_own(world, towns):
         pass
     assert len(statistics.rolling_year(towns["town"].id)) == 12
     assert this_month(towns["town"].id) == (1, 0)
+
+
+def test_a_town_s_league_tables_rank_its_own(world, towns):
+    """考核: a town's departments, villages and grid workers are ranked among themselves;
+    the district's tables hold every town's."""
+    from server.figures import league, statistics
+    from server.infra import clock as town_clock
+
+    case_in("closed", world)
+    new_report(world, village=towns["village"], actor=towns["grid"])
+    db.session.flush()
+    today = town_clock.local(town_clock.now()).date()
+    month = statistics.month(today.year, today.month)
+
+    def names(town_id, kind):
+        return {row.name for row in league.compute(month, town_id=town_id).tables[kind].rows}
+
+    here = names(world.town.id, "village")
+    assert {"东村", "西村"} <= here
+    assert "北村" not in here
+    assert names(towns["town"].id, "village") == {"北村"}
+    assert "小王庄派出所" not in names(world.town.id, "department")
+    assert {"东村", "北村"} <= names(None, "village")
+    assert league.compute(month, town_id=towns["town"].id).received == 1
+    assert league.compute(month).received == 2

@@ -429,18 +429,23 @@ def _by_worker(by_grid: dict) -> dict[int, tuple[int, int]]:
     return {user: tuple(pair) for user, pair in out.items()}
 
 
-def _units(kind: str, start: datetime) -> list[tuple[int, str, str]]:
-    """(id, name, note) of every unit of `kind` the month judges."""
+def _units(kind: str, start: datetime, town_id: int | None) -> list[tuple[int, str, str]]:
+    """(id, name, note) of every unit of `kind` the month judges: a town's own (`town_id`),
+    or every town's and the district's (None)."""
     if kind == DEPARTMENT:
+        town = [] if town_id is None else [Department.town_id == town_id]
         rows = db.session.execute(
             select(Department.id, Department.name, Department.kind)
-            .where(Department.active.is_(True))
+            .where(Department.active.is_(True), *town)
             .order_by(Department.kind, Department.name)
         )
         return [(i, name, kind_.label) for i, name, kind_ in rows]
     if kind == VILLAGE:
+        town = [] if town_id is None else [Village.town_id == town_id]
         rows = db.session.execute(
-            select(Village.id, Village.name).where(in_service_since(start)).order_by(Village.code)
+            select(Village.id, Village.name)
+            .where(in_service_since(start), *town)
+            .order_by(Village.code)
         )
         return [(i, name, "") for i, name in rows]
     places: dict[int, list[str]] = {}
@@ -453,9 +458,10 @@ def _units(kind: str, start: datetime) -> list[tuple[int, str, str]]:
         names = places.setdefault(user_id, [])
         if village not in names:
             names.append(village)
+    town = [] if town_id is None else [User.town_id == town_id]
     rows = db.session.execute(
         select(User.id, User.display_name)
-        .where(User.role == Role.GRID_WORKER, User.active.is_(True))
+        .where(User.role == Role.GRID_WORKER, User.active.is_(True), *town)
         .order_by(User.username)
     )
     return [(i, name, "、".join(places.get(i, []))) for i, name in rows]
@@ -523,16 +529,26 @@ def rank(rows: list[Row]) -> list[Row]:
     return judged + [r for r in rows if r.score is None]
 
 
-def compute(period: Period, rules: dict[str, Standard] | None = None) -> League:
-    """The league tables of `period` (a month), under `rules` (the standards in force)."""
+def compute(
+    period: Period, rules: dict[str, Standard] | None = None, *, town_id: int | None = None
+) -> League:
+    """The league tables of `period` (a month), under `rules` (the standards in force):
+    a town's own departments, villages and grid workers, ranked among themselves
+    (`town_id`), or the district's, every town's (None)."""
     rules = rules or standards()
     start, end = period.bounds
     league = League(period, rules, {})
+    town_villages = (
+        set(db.session.scalars(select(Village.id).where(Village.town_id == town_id)))
+        if town_id is not None
+        else set()
+    )
     for kind, label in KIND_LABELS.items():
         counts = _counts(kind, start, end)
         measures = [m for m in MEASURES.values() if kind in m.kinds]
         rows = []
-        for unit, name, note in _units(kind, start):
+        units = _units(kind, start, town_id)
+        for unit, name, note in units:
             scores = {}
             for m in measures:
                 part, whole = counts.get(m.key, {}).get(unit, (0, None if m.is_count else 0))
@@ -545,7 +561,11 @@ def compute(period: Period, rules: dict[str, Standard] | None = None) -> League:
             for m in measures:
                 if m.is_count:
                     continue
-                pairs = counts[m.key].values()
+                pairs = [
+                    pair
+                    for unit, pair in counts[m.key].items()
+                    if town_id is None or unit in town_villages  # retired ones too
+                ]
                 league.town[m.key] = Score(m, sum(p for p, _ in pairs), sum(w for _, w in pairs))
     league.received = (
         db.session.scalar(
@@ -555,6 +575,7 @@ def compute(period: Period, rules: dict[str, Standard] | None = None) -> League:
                 Case.created_at >= start,
                 Case.created_at < end,
                 Case.status != CaseStatus.MERGED,
+                *([] if town_id is None else [Case.town_id == town_id]),
             )
         )
         or 0
