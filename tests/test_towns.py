@@ -375,3 +375,21 @@ def test_a_town_s_league_tables_rank_its_own(world, towns):
     assert {"东村", "北村"} <= names(None, "village")
     assert league.compute(month, town_id=towns["town"].id).received == 1
     assert league.compute(month).received == 2
+
+
+def test_a_town_s_joint_meeting_brief_is_its_own(world, towns):
+    """研判: a town's brief counts its own reports and its own villages' screenings."""
+    from server.figures import brief, statistics
+    from server.infra import clock as town_clock
+
+    case_in("dispatched", world)
+    new_report(world, village=towns["village"], actor=towns["grid"])
+    db.session.flush()
+    today = town_clock.local(town_clock.now()).date()
+    month = statistics.month(today.year, today.month)
+    here = brief.compute(month, viewer=world.center)
+    there = brief.compute(month, viewer=towns["center"])
+    assert (here.received, there.received) == (1, 1)
+    assert brief.compute(month, viewer=towns["district"]).received == 2
+    assert {gap.name for gap in there.gaps} == {"北村"}
+    assert "北村" not in {gap.name for gap in here.gaps}

@@ -143,7 +143,16 @@ def conditions(item: str, period: Period, category: str | None = None) -> list:
     raise ValidationFailed("未知的研判事项。", code="invalid_parameter", field="item")
 
 
-def _count(where) -> int:
+def _town_of(viewer: User | None) -> list:
+    """The brief's counts are a town's: its reader's (the district's: every town's; None:
+    no person asks, as in a benchmark). The town is tested row by row, as the access
+    policy tests it (`town_id + 0`: the item's own index leads)."""
+    return [access.in_users_town(viewer, Case.town_id + 0)] if viewer is not None else []
+
+
+def _count(where, viewer: User | None = None) -> int:
+    """How many cases `where` holds in `viewer`'s town."""
+    where = [*where, *_town_of(viewer)]
     return db.session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
 
 
@@ -204,13 +213,14 @@ class Brief:
         return out
 
 
-def _by_category(period: Period) -> dict[str, int]:
+def _by_category(period: Period, viewer: User | None) -> dict[str, int]:
+    scope = _town_of(viewer)
     return dict(
         db.session.execute(
             select(Category.code, func.count())
             .select_from(Case)
             .join(Category, Category.id == Case.category_id)
-            .where(*_received(period))
+            .where(*_received(period), *scope)
             .group_by(Category.code)
         ).all()
     )
@@ -229,7 +239,7 @@ def _preview(where, viewer: User | None) -> list[Case]:
 def _item(key: str, period: Period, viewer: User | None, say) -> Item:
     """An item whose sentence needs only its count: its cases, counted and previewed."""
     where = conditions(key, period)
-    n = _count(where)
+    n = _count(where, viewer)
     return Item(key, TITLES[key], n, say(n), _preview(where, viewer))
 
 
@@ -237,7 +247,7 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
     """The brief of `period` (a month); `required`: the monthly screening duty; `viewer`:
     who reads it (each item's preview of cases goes through the access policy)."""
     last_month, last_year = neighbours(period)
-    now, before, year_ago = (_by_category(p) for p in (period, last_month, last_year))
+    now, before, year_ago = (_by_category(p, viewer) for p in (period, last_month, last_year))
     names = dict(db.session.execute(select(Category.code, Category.name)).all())
     rising = sorted(
         (
@@ -277,18 +287,19 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
     )
 
     criminal = conditions("criminal", period)
-    n = _count(criminal)
+    n = _count(criminal, viewer)
     base = [criminal[0], *criminal[2:]]  # the same cases, without the reasons
     parts = {
-        "标记民转刑风险": _count([*base, Case.criminal_risk.is_(True)]),
-        "红色风险": _count([*base, Case.risk_level == RiskLevel.RED]),
-        "正在发生": _count([*base, Case.happening_now.is_(True)]),
+        "标记民转刑风险": _count([*base, Case.criminal_risk.is_(True)], viewer),
+        "红色风险": _count([*base, Case.risk_level == RiskLevel.RED], viewer),
+        "正在发生": _count([*base, Case.happening_now.is_(True)], viewer),
         "婚姻家庭、邻里等重复纠纷": _count(
             [
                 *base,
                 Case.repeat_dispute.is_(True),
                 Case.category_id.in_(select(Category.id).where(Category.code.in_(VIOLENCE_PRONE))),
-            ]
+            ],
+            viewer,
         ),
     }
     detail = "、".join(f"{k}{v}件" for k, v in parts.items() if v)
@@ -304,9 +315,9 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
     )
 
     overdue = conditions("overdue", period)
-    n = _count(overdue)
-    late = _count([Case.due_at.is_not(None), Case.due_at < clock.now()])
-    supervised = _count([Case.due_at.is_not(None), Case.supervised.is_(True)])
+    n = _count(overdue, viewer)
+    late = _count([Case.due_at.is_not(None), Case.due_at < clock.now()], viewer)
+    supervised = _count([Case.due_at.is_not(None), Case.supervised.is_(True)], viewer)
     items["overdue"] = Item(
         "overdue",
         TITLES["overdue"],
@@ -325,10 +336,17 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
             .group_by(Screening.village_id)
         ).all()
     )
+    town = (
+        [Village.town_id == viewer.town_id]
+        if viewer is not None and viewer.town_id is not None
+        else []
+    )
     gaps = [
         Gap(v, name, counts.get(v, 0))
         for v, name in db.session.execute(
-            select(Village.id, Village.name).where(in_service_since(start)).order_by(Village.code)
+            select(Village.id, Village.name)
+            .where(in_service_since(start), *town)
+            .order_by(Village.code)
         )
         if counts.get(v, 0) < required
     ]
@@ -342,12 +360,12 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
         sentence = f"六是各村均完成每月{required}次排查。"
     items["screening"] = Item("screening", TITLES["screening"], len(gaps), sentence)
 
-    received = _count(_received(period))
+    received = _count(_received(period), viewer)
     return Brief(
         period,
         received,
-        _count(_received(last_month)),
-        _count(_received(last_year)),
+        _count(_received(last_month), viewer),
+        _count(_received(last_year), viewer),
         rising,
         items,
         gaps,
