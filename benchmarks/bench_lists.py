@@ -110,7 +110,13 @@ def time_list(user: User, f, runs: int) -> tuple[list[float], list[float]]:
 
 def time_queue_page(app, runs: int, username: str = "center", path: str = "/admin/") -> list[float]:
     """GET `path` (the queue) as `username`, through the app (templates, time left,
-    counts)."""
+    counts), in an app context of its own: requests inside one share its `g`, and a
+    sign-in after another's would carry the first one's form token."""
+    with app.app_context():
+        return _time_queue_page(app, runs, username, path)
+
+
+def _time_queue_page(app, runs: int, username: str, path: str) -> list[float]:
     client = app.test_client()
     page = client.get("/admin/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

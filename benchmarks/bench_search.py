@@ -181,6 +181,7 @@ def main() -> None:
         codes, secrets, phones = known_values()
         center = db.session.scalar(select(User).where(User.username == "center"))
         worker = db.session.scalar(select(User).where(User.username == "grid07"))
+        district = db.session.scalar(select(User).where(User.username == "district"))
         # A department's handler: sees the cases sent to their department, and no other.
         handler = db.session.scalar(select(User).where(User.username == args.handler_name))
         others = db.session.scalars(
@@ -203,6 +204,8 @@ def main() -> None:
         worst = 0.0
         for kind, values in kinds.items():
             people = [("center", center), ("grid worker", worker)]
+            if district is not None:  # a district of towns: its center searches them all
+                people.append(("district", district))
             if args.handler:
                 people.append(("handler", handler))
             for who, user in people:
