@@ -371,7 +371,9 @@ def identity_reseal_command() -> None:
 def identity_purge_command() -> None:
     """Forget the identity of informants whose case ended IDENTITY_RETENTION_DAYS ago."""
 
-    removed = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
+    removed = 0
+    while batch := identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"])):
+        removed += batch  # a batch at a time, each statement small (identity.PURGE_BATCH)
     click.echo(f"identity purge: {removed} cases")
 
 

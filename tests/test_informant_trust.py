@@ -763,3 +763,36 @@ def test_two_people_deciding_one_approval_at_once_cannot_both(fresh_app):
         made = db.session.scalar(select(User).where(User.username == "newcenter"))
         assert made.active is (decided == ["approval.approved"])
         db.session.remove()
+
+
+def test_a_backlog_of_identities_is_forgotten_a_batch_at_a_time(world):
+    """Years of ended cases named at once (an upgrade, a shorter retention) are forgotten
+    a batch per sweep, so that no statement carries more ids than a database takes (the
+    command line repeats batches until none is left)."""
+    from datetime import timedelta
+
+    from server.cases import workflow
+    from server.cases.operations import Reporter
+    from server.infra import clock
+    from server.trust import identity
+    from tests.helpers import new_report
+
+    cases = []
+    for n in range(5):
+        case = new_report(
+            world,
+            actor=None,
+            source="qr",
+            reporter=Reporter(anonymous=False, name=f"王{n}", phone="13900000000"),
+        )
+        workflow.apply(case, "reject", actor=world.center, reason="不属于本镇管辖。")
+        cases.append(case)
+    db.session.flush()
+    with clock.frozen_at(clock.now() + timedelta(days=400)):
+        assert identity.purge(30, batch=2) == 2
+        assert identity.purge(30, batch=2) == 2
+        assert identity.purge(30, batch=2) == 1
+        assert identity.purge(30) == 0
+    for case in cases:
+        db.session.refresh(case)
+        assert case.reporter_name is None

@@ -192,16 +192,28 @@ def reseal(batch: int = 500) -> int:
         db.session.commit()
 
 
-def purge(retention_days: int) -> int:
+# The most identities one purge forgets. The sweep purges every minute, so a day's
+# ended cases are a handful; but a deployment that upgrades onto years of cases, or
+# shortens its retention, finds millions due at once: at ten million cases the first
+# purge named 2,085,724 ids in one statement, past PostgreSQL's 65,535 parameters, and
+# failed the whole sweep (benchmarks/bench_sweep.py). A batch a run clears such a backlog
+# over the following minutes, each statement small.
+PURGE_BATCH = 5000
+
+
+def purge(retention_days: int, *, batch: int = PURGE_BATCH) -> int:
     """Forget the identity of informants whose case ended more than `retention_days`
-    ago (the town's archive rule); how many. The case keeps that it was named."""
+    ago (the town's archive rule), at most `batch` of them; how many. The case keeps
+    that it was named."""
     cutoff = clock.now() - timedelta(days=retention_days)
     # Read from the partial index of cases that still hold an identity (its words, as
     # literal SQL), so the anonymous and already forgotten rest is never read: no other
     # index matches these conditions. An ended case is one with no clock (a database check
     # says so), and an anonymous one holds no identity (another check).
     ids = db.session.scalars(
-        select(Case.id).where(text(IDENTITY_HELD), Case.updated_at < cutoff, Case.due_at.is_(None))
+        select(Case.id)
+        .where(text(IDENTITY_HELD), Case.updated_at < cutoff, Case.due_at.is_(None))
+        .limit(batch)
     ).all()
     if ids:
         db.session.execute(
