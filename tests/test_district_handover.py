@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from server.cases import access, outbox, workflow
 from server.db import db
+from server.follow_through import sweep
 from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import CaseStatus, Notification, Step
@@ -106,8 +107,13 @@ def test_an_escalated_case_is_handed_to_the_district_center_and_back(world, town
     assert "return_to_town" not in _actions(case, district)
     workflow.apply(case, "verify", actor=district)
     # Settled and checked at the district, it goes back to the town to visit and close.
-    case.clock_alert = "overdue"  # the district was chased for the visit already
-    workflow.apply(case, "return_to_town", actor=district, reason="请属地回访。")
+    # The district was chased for the visit already: the sweep, after the visit was due.
+    late = case.due_at + timedelta(minutes=1)
+    with clock.frozen_at(late):
+        sweep.run()
+        db.session.refresh(case)
+        assert case.clock_alert == "overdue"
+        workflow.apply(case, "return_to_town", actor=district, reason="请属地回访。")
     assert case.held_by_district is False
     assert case.escalated is True  # on the case file for good
     assert case.status == CaseStatus.FOLLOW_UP
@@ -171,10 +177,20 @@ def test_only_what_the_town_has_taken_on_goes_up_and_only_once(world, towns):
 
 
 def test_the_district_clock_chases_the_district(world, towns):
-    """A late step of a case the district holds is the district's: its center is chased."""
-    case = case_in("accepted", world)
-    workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    """A late step of a case the district holds is the district's: the sweep chases its
+    center, not the town's."""
+    with clock.frozen_at(MONDAY):
+        case = case_in("accepted", world)
+        workflow.apply(case, "escalate", actor=world.center, reason=REASON)
     assert outbox.center_staff(case) == [towns["district"]]
+    before = {kind: _told(case, kind) for kind in ("supervise", "chase", "due_soon")}
+    with clock.frozen_at(case.due_at + timedelta(minutes=1)):
+        assert sweep.run()["overdue"] == 1
+    db.session.refresh(case)
+    assert case.clock_alert == "overdue"
+    chased = set().union(*(_told(case, k) - before[k] for k in before))
+    assert towns["district"].id in chased
+    assert world.center.id not in chased
     workflow.apply(case, "return_to_town", actor=towns["district"], reason="属地办理。")
     assert outbox.center_staff(case) == [world.center]
 
@@ -259,8 +275,13 @@ def test_a_case_changes_hands_clean_and_the_district_may_close_it_itself(world, 
     district, district_leader = towns["district"], towns["district_leader"]
     case = case_in("in_progress", world)
     workflow.apply(case, "supervise", actor=world.center)
-    case.clock_alert = "overdue"
-    workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    # The town's desk was chased for its late step (the sweep, once it was due) ...
+    with clock.frozen_at(case.due_at + timedelta(minutes=1)):
+        sweep.run()
+        db.session.refresh(case)
+        assert case.clock_alert == "overdue"
+        workflow.apply(case, "escalate", actor=world.center, reason=REASON)
+    # ... and the district's starts afresh: not supervised, not yet chased.
     assert (case.supervised, case.clock_alert) == (False, None)
     assert "supervise" in _actions(case, district)
     # A duplicate reported in the town is not merged into the district's case.

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from server.infra.errors import ValidationFailed
 from server.models import Case, CaseAssignment, Category, Role, User
 from server.trust import audit, identity
+from server.trust.towns import in_users_town  # noqa: F401  (access.in_users_town: the pages' name for it)
 
 READ_ALL = frozenset({Role.CENTER, Role.LEADER})
 # Roles that may act on cases at all (the workflow narrows it per action: a leader's one
@@ -64,12 +65,6 @@ def _of_town(town_id: int) -> ColumnElement[bool]:
     an equality on any indexed column as the better start, and would walk the whole
     town instead (tests/test_query_plans.py)."""
     return (Case.town_id + 0) == town_id
-
-
-def in_users_town(user: User, town_column) -> ColumnElement[bool]:
-    """A WHERE clause keeping rows of `user`'s town (their villages, departments,
-    people); the district's accounts, which have none, keep every town's."""
-    return true() if user.town_id is None else town_column == user.town_id
 
 
 def department_reach(user: User) -> int | None:

@@ -18,7 +18,7 @@ from server.db import db, insert_for
 from server.follow_through import jobs
 from server.infra import clock, wechat
 from server.models import Case, Notification, ServiceToken, User, WeChatConsent
-from server.trust import audit
+from server.trust import audit, towns
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -182,9 +182,11 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
 def _for_town_of(viewer: User | None):
     """A WHERE clause on messages: those to `viewer`'s town's people (the district's
     staff, and the operator's command line: everyone's)."""
-    if viewer is None or viewer.town_id is None:
+    if viewer is None:
         return true()
-    return Notification.user_id.in_(select(User.id).where(User.town_id == viewer.town_id))
+    return Notification.user_id.in_(
+        select(User.id).where(towns.in_users_town(viewer, User.town_id))
+    )
 
 
 def dead_letters(viewer: User | None = None, *, limit: int = 200) -> list[Notification]:

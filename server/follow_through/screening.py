@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 
 from server.cases import limits, outbox
 from server.cases.operations import ReportDraft, submit_report
@@ -19,6 +19,7 @@ from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import Category, Notification, Role, Screening, Source, User, Village
 from server.models.places import in_service_since
+from server.trust import towns
 
 
 def file_screening(
@@ -105,9 +106,9 @@ def seen_by(user: User):
     a town's people, their town's villages'; the district's, every town's."""
     if user.role == Role.GRID_WORKER:
         return Screening.village_id.in_(user.village_ids or {-1})
-    if user.town_id is None:
-        return true()
-    return Screening.village_id.in_(select(Village.id).where(Village.town_id == user.town_id))
+    return Screening.village_id.in_(
+        select(Village.id).where(towns.in_users_town(user, Village.town_id))
+    )
 
 
 def coverage(periods: list[Period], user: User) -> list[tuple[Village, list[int]]]:

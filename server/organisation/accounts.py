@@ -14,7 +14,7 @@ from server.infra.errors import Conflict, NotFound, ValidationFailed
 from server.models import Department, Grid, Role, User
 from server.organisation.checks import checked_name, checked_phone
 from server.trust import approvals, audit, passwords, websession
-from server.trust.keepers import keeps  # accounts.keeps: who keeps whose account
+from server.trust.towns import keeps  # accounts.keeps: who keeps whose account
 
 
 def create_user(

@@ -20,7 +20,7 @@ from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, NotFound, ValidationFailed
 from server.models import Approval, Category, Role, User
-from server.trust import audit, keepers, passwords, websession
+from server.trust import audit, passwords, towns, websession
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 LABELS = {
@@ -94,7 +94,7 @@ def _keeps_target(actor: User, approval: Approval) -> bool:
     if approval.kind not in ACCOUNT_KINDS:
         return True
     user = db.session.get(User, int(approval.object_id))
-    return user is None or keepers.keeps(actor, user)
+    return user is None or towns.keeps(actor, user)
 
 
 def _decidable(approval_id: int, actor: User) -> Approval:

@@ -16,11 +16,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from sqlalchemy import delete, func, select, true
+from sqlalchemy import delete, func, select
 
 from server.db import db, take_turn
 from server.infra import clock
 from server.models import AuditEntry, User
+from server.trust import towns
 
 # The turn the chain's writers wait for (server.db.take_turn; any fixed number of ours).
 CHAIN_LOCK = 7_150_042
@@ -60,9 +61,7 @@ def readable_by(auditor: User):
     """A WHERE clause on audit entries joined to their actor (`User`): what `auditor`
     reads. A town's auditor, what the town's own people did; the district's, everything
     (the people of every town and the district, the system's own jobs, villagers)."""
-    if auditor.town_id is None:
-        return true()
-    return User.town_id == auditor.town_id
+    return towns.in_users_town(auditor, User.town_id)
 
 
 def record(
