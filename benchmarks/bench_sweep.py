@@ -130,27 +130,40 @@ def timed(runs: int, before=None) -> list[float]:
 
 
 def plans() -> list[str]:
-    """The plan of each statement the sweep sends while nothing is due."""
-    captured: list[tuple[str, object]] = []
+    """The plan of each statement the sweep sends while nothing is due, with the time it
+    took in that sweep (slowest first), and the sweep's time outside the database."""
+    captured: list[list] = []
 
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            captured.append((statement, parameters))
+    def before(conn, cursor, statement, parameters, context, executemany):
+        captured.append([statement, parameters, time.perf_counter()])
 
-    event.listen(db.engine, "before_cursor_execute", capture)
+    def after(conn, cursor, statement, parameters, context, executemany):
+        captured[-1][2] = time.perf_counter() - captured[-1][2]
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    event.listen(db.engine, "after_cursor_execute", after)
+    started = time.perf_counter()
     try:
         sweep.run()
     finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+        whole = time.perf_counter() - started
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "after_cursor_execute", after)
     db.session.remove()
+    in_sql = sum(took for _s, _p, took in captured)
     postgres = db.engine.dialect.name == "postgresql"
-    lines = []
+    lines = [
+        f"    one quiet sweep: {whole * 1000:.1f} ms, of which {len(captured)} statements"
+        f" {in_sql * 1000:.1f} ms"
+    ]
     connection = db.session.connection()
-    for statement, parameters in captured:
+    for statement, parameters, took in sorted(captured, key=lambda c: -c[2]):
+        lines.append(f"    {took * 1000:7.1f} ms  " + " ".join(statement.split())[:110])
+        if not statement.lstrip().upper().startswith("SELECT"):
+            continue
         prefix = "EXPLAIN (COSTS OFF) " if postgres else "EXPLAIN QUERY PLAN "
         rows = connection.exec_driver_sql(prefix + statement, parameters).all()
-        lines.append("    " + " ".join(statement.split())[:110])
-        lines += [f"      {row[0] if postgres else row[-1]}" for row in rows]
+        lines += [f"               {row[0] if postgres else row[-1]}" for row in rows]
     db.session.remove()
     return lines
 

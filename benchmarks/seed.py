@@ -117,7 +117,8 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 ASSIGNMENT_COLUMNS = (
     "id", "case_id", "department_id", "role", "assigned_at", "due_at", "signed_at",
-    "feedback", "feedback_at", "ended_at", "case_created_at", "case_open",
+    "feedback", "feedback_at", "ended_at", "case_created_at", "case_open", "case_status",
+    "case_village_id",
 )  # fmt: skip
 PARTY_COLUMNS = ("id", "case_id", "side", "kind", "name", "phone", "name_key", "phone_key")
 SEARCH_COLUMNS = ("case_id", "body")
@@ -1025,7 +1026,7 @@ class _Generator:
                 (case_id, department, part, stamp(assigned),
                  stamp(due), signed and stamp(signed), feedback,
                  feedback_at and stamp(feedback_at), ended and stamp(ended),
-                 stamp(created), clock is not None)
+                 stamp(created), clock is not None, status, village_id)
             )  # fmt: skip
         return {
             "status": status, "supervised": supervised, "urgent": urgent, "escalated": escalated,

@@ -7,12 +7,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from server.cases import workflow
 from server.db import db
 from server.infra import clock
 from server.infra.errors import DomainError, Forbidden, InvalidTransition
-from server.models import CaseEvent, Role, Step
+from server.models import CaseAssignment, CaseEvent, Role, Step
 from tests.helpers import PATHS, actor_for, case_in, fields_for
 
 KEEP, STOP = "keep", "stop"
@@ -193,6 +194,17 @@ def test_every_status_action_role(world, situation, action):
                 case.status,
                 actor.id,
             )
+            # A department's lists read the copies its assignments carry: the engine
+            # kept them (tests/test_query_plans.py reads the lists themselves).
+            copies = db.session.execute(
+                select(
+                    CaseAssignment.case_status,
+                    CaseAssignment.case_open,
+                    CaseAssignment.case_village_id,
+                ).where(CaseAssignment.case_id == case.id)
+            ).all()
+            wanted = (case.status, case.due_at is not None, case.village_id)
+            assert all(tuple(copy) == wanted for copy in copies), (copies, wanted)
             savepoint.rollback()
             db.session.expire(case)
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from sqlalchemy import or_, select, text, tuple_
 
 from server.cases import access
-from server.cases.workflow import OPEN
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
@@ -18,9 +17,6 @@ from server.models import Case, CaseAssignment, Category, User
 from server.models.cases import AWAITING_REVIEW
 
 MAX_PAGE = 100
-OPEN_VALUES = {s.value for s in OPEN}
-# Statuses few cases ever end in after reaching a department.
-ENDED_RARE = {"rejected", "merged"}
 
 
 @dataclass
@@ -72,16 +68,13 @@ def list_cases(
     """
     limit = max(1, min(limit, MAX_PAGE))
     after = _decode(cursor) if cursor else None
-    conditions = _conditions(filters)
     department = access.department_reach(user)
-    by_department = _by_department(filters) if department is not None else None
-    if by_department is not None:
+    if department is not None and not filters.awaiting_review:
         # The join on the department's assignments is the policy's rule for this user.
-        rows = _department_cases(
-            department, conditions, after, limit + 1, open_only=by_department == "open"
-        )
+        # (What awaits review is few cases in the whole town: read from its own index.)
+        rows = _department_cases(department, filters, after, limit + 1)
     else:
-        conditions = [access.case_filter(user), *conditions]
+        conditions = [access.case_filter(user), *_conditions(filters)]
         arms = access.village_scope(user)
         if filters.village is not None or arms is None or len(arms) == 1:
             rows = _newest(conditions, after, limit + 1)
@@ -92,26 +85,18 @@ def list_cases(
     return Page(items, _encode(items[-1]) if more and items else None)
 
 
-def _by_department(filters: CaseFilters) -> str | None:
-    """How a handler's list is read: from the department's assignments ("all", or "open"
-    for the open cases alone: open statuses, overdue), or None where the filter's own index
-    reads less (a rare status, what awaits review: few cases in the whole town)."""
-    if filters.awaiting_review or (filters.status and filters.status in ENDED_RARE):
-        return None
-    if filters.overdue is True or filters.status in OPEN_VALUES:
-        return "open"
-    return "all"
-
-
-def _conditions(filters: CaseFilters) -> list:
+def _conditions(filters: CaseFilters, of=Case) -> list:
     """The filters as conditions on the case row (open ⇔ a running clock, a database
-    check says so: an overdue case is one whose clock ran out)."""
+    check says so: an overdue case is one whose clock ran out); its status and village on
+    the copies an assignment carries, `of=CaseAssignment`."""
     conditions = []
     if filters.status:
         # Alone: a status's own index serves it. With `due_at IS NOT NULL` beside it,
         # PostgreSQL took the two for independent, guessed 30 times too few rows and
         # sorted them all from the wrong index.
-        conditions.append(Case.status == filters.status)
+        conditions.append(
+            (of.case_status if of is CaseAssignment else Case.status) == filters.status
+        )
     if filters.category:
         # Looked up first: an equality on category_id lets the category's index lead.
         category_id = db.session.scalar(
@@ -119,7 +104,8 @@ def _conditions(filters: CaseFilters) -> list:
         )
         conditions.append(Case.category_id == (category_id or -1))
     if filters.village is not None:
-        conditions.append(Case.village_id == filters.village)
+        village = CaseAssignment.case_village_id if of is CaseAssignment else Case.village_id
+        conditions.append(village == filters.village)
     if filters.overdue is True:
         # `due_at < now` is enough for both databases to use the partial indexes of open
         # cases (it implies due_at IS NOT NULL); saying both made PostgreSQL count the one
@@ -165,22 +151,24 @@ def _newest_of_villages(villages: list[int], conditions: list, after, wanted: in
     return [by_id[case_id] for case_id in chosen]
 
 
-def _department_cases(
-    department_id: int | None, conditions: list, after, wanted: int, *, open_only: bool
-):
-    """A department's cases, newest first, driven from its assignments' index (which
-    holds each case's received time): the table's other cases are never read; its open
-    cases alone from the partial index of assignments whose case is open. A case sent to
-    the department twice has two assignments, side by side in that order: one is kept."""
+def _department_cases(department_id: int | None, filters: CaseFilters, after, wanted: int):
+    """A department's cases, newest first, driven from its assignments' indexes, which
+    hold each case's received time, status, village and openness: its cases of one
+    status, of one village, its open ones (for those overdue), or all. The table's other
+    cases are never read: a department's few rejected cases are not looked for among every
+    rejected case of the town. A case sent to the department twice has two assignments,
+    side by side in that order: one is kept."""
+    conditions = _conditions(filters, of=CaseAssignment)
+    if filters.overdue is True:
+        # The partial index's own words, as literal SQL.
+        conditions.append(text("case_assignment.case_open"))
     rows: list[Case] = []
     seen: set[int] = set()
-    # The partial index's own words, as literal SQL.
-    open_case = [text("case_assignment.case_open")] if open_only else []
     while len(rows) < wanted:
         batch = db.session.execute(
             select(CaseAssignment.case_created_at, CaseAssignment.case_id, Case)
             .join(Case, Case.id == CaseAssignment.case_id)
-            .where(CaseAssignment.department_id == department_id, *open_case, *conditions)
+            .where(CaseAssignment.department_id == department_id, *conditions)
             .where(*_before(CaseAssignment.case_created_at, CaseAssignment.case_id, after))
             .order_by(CaseAssignment.case_created_at.desc(), CaseAssignment.case_id.desc())
             .limit(wanted)

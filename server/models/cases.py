@@ -482,6 +482,23 @@ class CaseAssignment(db.Model):
             sqlite_where=text("case_open"),
             postgresql_where=text("case_open"),
         ),
+        # A department's cases of one status, or of one village, newest first (a handler's
+        # list narrowed so): a department's few rejected cases, or its cases of one village,
+        # would otherwise be found among every case of that status or of its whole history.
+        Index(
+            "ix_case_assignment_department_status",
+            "department_id",
+            "case_status",
+            "case_created_at",
+            "case_id",
+        ),
+        Index(
+            "ix_case_assignment_department_village",
+            "department_id",
+            "case_village_id",
+            "case_created_at",
+            "case_id",
+        ),
         # Whether a department was sent a case (the access policy asks it for every row it
         # reads): both equalities, so no planner prefers walking the department's index.
         Index("ix_case_assignment_case_department", "case_id", "department_id"),
@@ -496,6 +513,10 @@ class CaseAssignment(db.Model):
     # Whether the case is open (kept by the workflow's engine when a case ends or opens
     # again), so that a department's open cases are read without its whole history.
     case_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The case's status (kept by the workflow's engine at every change) and its village
+    # (fixed when it is reported), copied for the same reason.
+    case_status: Mapped[CaseStatus] = mapped_column(enum_type(CaseStatus, "assignment_case_status"))
+    case_village_id: Mapped[int] = mapped_column(Integer)
     role: Mapped[AssignmentRole] = mapped_column(enum_type(AssignmentRole, "assignment_role"))
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

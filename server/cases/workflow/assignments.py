@@ -23,6 +23,24 @@ def withdraw_requests(case: Case) -> None:
     case.return_requested_at = None
 
 
+def _share(case: Case, department: Department, role: AssignmentRole, now, due_at) -> None:
+    """Give `department` a share of `case`, carrying the case's received time, status,
+    village and openness, from which a department's lists are read
+    (server/cases/queries.py); the engine keeps status and openness as the case moves."""
+    case.assignments.append(
+        CaseAssignment(
+            department=department,
+            role=role,
+            assigned_at=now,
+            due_at=due_at,
+            case_created_at=case.created_at,
+            case_status=case.status,
+            case_village_id=case.village_id,
+            case_open=case.due_at is not None,
+        )
+    )
+
+
 def _departments(f: dict, case: Case) -> tuple[Department, list[Department]]:
     """The lead and co-handling departments an action's fields name, checked: each
     exists, may take the case (its town's, or the district's), is active and has
@@ -80,25 +98,9 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
     end_assignments(ctx)
     case.lead_department = lead
     case.handler = handler
-    case.assignments.append(
-        CaseAssignment(
-            department=lead,
-            case_created_at=case.created_at,
-            role=AssignmentRole.LEAD,
-            assigned_at=ctx.now,
-            due_at=due_at,
-        )
-    )
+    _share(case, lead, AssignmentRole.LEAD, ctx.now, due_at)
     for department in co:
-        case.assignments.append(
-            CaseAssignment(
-                department=department,
-                case_created_at=case.created_at,
-                role=AssignmentRole.CO,
-                assigned_at=ctx.now,
-                due_at=due_at,
-            )
-        )
+        _share(case, department, AssignmentRole.CO, ctx.now, due_at)
     ctx.data.update(
         lead_department=lead.name,
         co_departments=[d.name for d in co],
@@ -146,15 +148,7 @@ def change_co_handlers(ctx: Context) -> None:
     kept = {a.department_id for a in held if a.department in co}
     added = [d for d in co if d.id not in kept]
     for department in added:
-        case.assignments.append(
-            CaseAssignment(
-                department=department,
-                case_created_at=case.created_at,
-                role=AssignmentRole.CO,
-                assigned_at=ctx.now,
-                due_at=lead.due_at,
-            )
-        )
+        _share(case, department, AssignmentRole.CO, ctx.now, lead.due_at)
     ctx.joined.extend(added)
     ctx.data.update(
         co_departments=[d.name for d in co], from_co_departments=[a.department.name for a in held]

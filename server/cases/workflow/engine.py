@@ -152,13 +152,15 @@ def apply(
 
 def _set_clock(ctx: Context, transition: Transition) -> None:
     case = ctx.case
-    was_open = case.due_at is not None
     _run_clock(ctx, transition)
-    if (case.due_at is not None) != was_open:
-        # A department's list of open cases is read from its assignments (partial index
-        # ix_case_assignment_department_open_case): each says whether its case is open.
-        for assignment in case.assignments:
+    # A department's lists are read from its assignments (server/cases/queries.py): each
+    # says whether its case is open (partial index ix_case_assignment_department_open_case)
+    # and what status it is in (ix_case_assignment_department_status).
+    for assignment in case.assignments:
+        if assignment.case_open != (case.due_at is not None):
             assignment.case_open = case.due_at is not None
+        if assignment.case_status != case.status:
+            assignment.case_status = case.status
 
 
 def _run_clock(ctx: Context, transition: Transition) -> None:
