@@ -119,3 +119,25 @@ def test_late_villages_are_reminded_once_a_week(world):
     ).all()
     assert {n.user_id for n in reminders} == {world.worker2.id}
     assert len({n.channel for n in reminders}) == len(reminders)  # one per channel, once
+
+
+def test_each_town_s_late_villages_are_reminded_and_a_worker_is_told_once(world, towns):
+    """The district's sweep reminds the late villages of every town; a worker whose grids
+    lie in two late villages gets one reminder, not two; a second sweep sends none."""
+    from tests.factories import GridFactory
+
+    both = GridFactory(village=world.v2)
+    world.worker1.grids.append(both)  # worker1 now works v1 and v2
+    db.session.flush()
+    thursday = WEDNESDAY + timedelta(days=1)
+    with clock.frozen_at(thursday):
+        assert sweep.run()["screening_reminders"] >= 2
+        assert sweep.run()["screening_reminders"] == 0
+    told = db.session.scalars(
+        select(Notification.user_id).where(
+            Notification.kind == "screening_due", Notification.channel == "inbox"
+        )
+    ).all()
+    assert towns["grid"].id in told  # the other town's village
+    assert sorted(told) == sorted(set(told))  # nobody twice
+    assert world.worker1.id in told

@@ -102,6 +102,26 @@ def village_workers(village_id: int) -> list[User]:
     )
 
 
+def workers_of_villages(village_ids: list[int]) -> dict[int, list[User]]:
+    """`village_workers` of many villages at once: one statement, not one a village."""
+    found: dict[int, list[User]] = {}
+    for village_id, user in db.session.execute(
+        select(Grid.village_id, User)
+        .select_from(User)
+        .join(User.grids)
+        .where(
+            User.role == Role.GRID_WORKER,
+            User.active.is_(True),
+            Grid.village_id.in_(village_ids or [-1]),
+        )
+        .order_by(Grid.village_id, User.id)
+    ):
+        workers = found.setdefault(village_id, [])
+        if user not in workers:  # two of their grids in one village
+            workers.append(user)
+    return found
+
+
 def subject(case: Case) -> str:
     """How a case is named in a message: village, category, number."""
     return f"{case.village.name} · {case.category.name}（{codes.display(case.code)}）"

@@ -153,29 +153,39 @@ def remind_late_villages(*, required_per_week: int) -> int:
             .group_by(Screening.village_id)
         ).all()
     )
-    reminded = 0
     # Read to write (FOR UPDATE): two sweeps at once take turns here, and the second
     # sees the first's reminders.
-    for village in db.session.scalars(
-        select(Village).where(Village.active.is_(True)).with_for_update()
-    ):
-        if done.get(village.id, 0) >= required_per_week:
-            continue
-        workers = outbox.village_workers(village.id)
-        already = db.session.scalar(
-            select(func.count(Notification.id)).where(
+    late = [
+        village
+        for village in db.session.scalars(
+            select(Village).where(Village.active.is_(True)).with_for_update()
+        )
+        if done.get(village.id, 0) < required_per_week
+    ]
+    # The late villages' workers, and which of them were reminded this week, in two
+    # statements: a district's sweep asked both for each of its 450 villages in turn.
+    workers = outbox.workers_of_villages([village.id for village in late])
+    everyone = {user.id for people in workers.values() for user in people}
+    told = set(
+        db.session.scalars(
+            select(Notification.user_id).where(
                 Notification.kind == "screening_due",
                 Notification.created_at >= since,
-                Notification.user_id.in_([u.id for u in workers] or [-1]),
+                Notification.user_id.in_(everyone or {-1}),
             )
         )
-        if workers and not already:
+    )
+    reminded = 0
+    for village in late:
+        people = workers.get(village.id, [])
+        if people and not told.intersection(user.id for user in people):
             outbox.queue(
-                workers,
+                people,
                 "screening_due",
                 case=None,
                 title="本周排查未完成",
                 body=f"{village.name}本周还没有提交排查（没有发现也请提交零报告）。",
             )
+            told.update(user.id for user in people)  # a worker of two villages: once
             reminded += 1
     return reminded
