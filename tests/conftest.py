@@ -253,51 +253,9 @@ def library_stops_at_2026(monkeypatch):
 def towns(world):
     """`world`'s town, a second town with its own people, and the district's accounts
     (its center and leader, and a district department, 区直部门, with a handler)."""
-    from server.db import unit
-    from server.models import DepartmentKind, Role
-    from tests.factories import (
-        DepartmentFactory,
-        GridFactory,
-        TownFactory,
-        UserFactory,
-        VillageFactory,
-    )
+    from tests.factories import build_towns
 
-    other = TownFactory(name="小王庄镇")
-    village = VillageFactory(town=other, name="北村")
-    grid = GridFactory(village=village)
-    police = DepartmentFactory(
-        town=other, name="小王庄派出所", kind=DepartmentKind.POLICE_STATION, town_wide=True
-    )
-    justice = DepartmentFactory(
-        town=other, name="小王庄司法所", kind=DepartmentKind.JUSTICE_OFFICE, town_wide=True
-    )
-    committee = DepartmentFactory(
-        town=other, name="北村村委会", kind=DepartmentKind.VILLAGE_COMMITTEE, villages=[village]
-    )
-    people = {
-        "center": UserFactory(username="o_center", role=Role.CENTER, town=other),
-        "leader": UserFactory(username="o_leader", role=Role.LEADER, town=other),
-        "police": UserFactory(username="o_police", role=Role.HANDLER, department=police),
-        "justice": UserFactory(username="o_justice", role=Role.HANDLER, department=justice),
-        "committee": UserFactory(username="o_cw", role=Role.HANDLER, department=committee),
-        "grid": UserFactory(username="o_grid", role=Role.GRID_WORKER, grids=[grid]),
-        "district": UserFactory(username="d_center", role=Role.CENTER, town=None),
-        "district_leader": UserFactory(username="d_leader", role=Role.LEADER, town=None),
-    }
-    bureau = DepartmentFactory(
-        town=None, name="区公安分局", kind=DepartmentKind.OTHER, town_wide=False
-    )
-    people["bureau"] = UserFactory(username="d_police", role=Role.HANDLER, department=bureau)
-    unit.finish()
-    return {
-        "town": other,
-        "village": village,
-        # The department; "justice" is the handler in it.
-        "justice_office": justice,
-        "district_department": bureau,
-        **people,
-    }
+    return build_towns()
 
 
 @pytest.fixture
