@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -221,3 +222,44 @@ def test_the_district_handover_downgrades_only_with_no_district_department(fresh
         assert "held_by_district" in {
             c["name"] for c in inspect(db.engine).get_columns("case_file")
         }
+
+
+def test_a_rebuilt_table_keeps_its_indexes_ages_whatever_the_process(tmp_path):
+    """SQLite breaks a tie between two indexes by their age (server/migrations/
+    index_ages.py), and a batch migration rebuilds a table's indexes in an order of
+    Python's hashing: two processes migrating with different hash seeds must leave the
+    same order, or a list's plan changes with the process that migrated the database
+    (it did, for a department's overdue cases, before b4f7c2e9a815 kept the ages).
+    (The cases' table's oldest indexes still differ from process to process: migrations
+    before a7e3c91d5f20 rebuilt it without keeping them, and that one kept the order it
+    found. No plan depends on those: tests/test_query_plans.py passes whatever the seed.)"""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.conftest import TEST_DATABASE_URL
+
+    if TEST_DATABASE_URL.startswith("postgresql"):
+        pytest.skip("SQLite's index ages; PostgreSQL plans by its statistics")
+    script = (
+        "import sys\n"
+        "from flask_migrate import upgrade\n"
+        "from server import create_app\n"
+        "app = create_app({'DATABASE_URL': 'sqlite:///' + sys.argv[1]})\n"
+        "with app.app_context():\n"
+        "    upgrade()\n"
+    )
+    orders = []
+    for seed in ("1", "2", "3"):
+        path = tmp_path / f"seed-{seed}.sqlite3"
+        env = os.environ | {"PYTHONHASHSEED": seed, "INSTANCE_PATH": str(tmp_path)}
+        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True)
+        with sqlite3.connect(path) as connection:
+            orders.append(
+                {
+                    table: [row[1] for row in connection.execute(f"PRAGMA index_list('{table}')")]
+                    for table in ("case_assignment",)
+                }
+            )
+    assert orders[0] == orders[1] == orders[2]

@@ -15,6 +15,8 @@ Create Date: 2026-12-06 08:30:00.000000
 from alembic import op
 import sqlalchemy as sa
 
+from server.migrations import index_ages
+
 
 # revision identifiers, used by Alembic.
 revision = 'a7e3c91d5f20'
@@ -49,41 +51,8 @@ def _queue_indexes(batch_op, town):
         )
 
 
-def _index_ages(table) -> list[str]:
-    """The table's indexes, oldest first (SQLite; [] elsewhere)."""
-    if op.get_bind().dialect.name != "sqlite":
-        return []
-    rows = op.get_bind().execute(sa.text(f"PRAGMA index_list('{table}')")).all()
-    # seq 0 is the youngest; "c": made by CREATE INDEX (not a UNIQUE's own).
-    return [row[1] for row in sorted(rows, key=lambda row: -row[0]) if row[3] == "c"]
-
-
-def _keep_index_ages(table, ages: list[str]) -> None:
-    """SQLite, which keeps no statistics here, breaks a tie between two indexes that serve
-    a query alike by their age: it takes the youngest. The lists and the queue count on
-    that (a village's open cases from the partial index, not from all its cases; the held
-    reports from theirs, tests/test_query_plans.py). Rebuilding a table (a batch
-    migration) makes its indexes again in an order of Python's hashing, different from
-    run to run: make them again in the order they had (`ages`), new ones last."""
-    if not ages:
-        return
-    rows = op.get_bind().execute(
-        sa.text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table"
-            " AND sql IS NOT NULL"
-        ),
-        {"table": table},
-    ).all()
-    sql = dict(rows)
-    order = [name for name in ages if name in sql] + sorted(set(sql) - set(ages))
-    for name in order:
-        op.execute(f'DROP INDEX "{name}"')
-    for name in order:
-        op.execute(sql[name])
-
-
 def upgrade():
-    ages = _index_ages("case_file")
+    ages = index_ages.ages("case_file")
     with op.batch_alter_table("case_file", schema=None) as batch_op:
         batch_op.add_column(sa.Column("town_id", sa.Integer(), nullable=True))
     op.execute(
@@ -94,7 +63,7 @@ def upgrade():
         batch_op.alter_column("town_id", existing_type=sa.Integer(), nullable=False)
         batch_op.create_foreign_key(op.f("fk_case_file_town_id_town"), "town", ["town_id"], ["id"])
         _queue_indexes(batch_op, town=True)
-    _keep_index_ages("case_file", ages)
+    index_ages.keep("case_file", ages)
 
     with op.batch_alter_table("user_account", schema=None) as batch_op:
         batch_op.add_column(sa.Column("town_id", sa.Integer(), nullable=True))
@@ -126,9 +95,9 @@ def downgrade():
         batch_op.drop_index("ix_user_account_town_id")
         batch_op.drop_constraint(op.f("fk_user_account_town_id_town"), type_="foreignkey")
         batch_op.drop_column("town_id")
-    ages = _index_ages("case_file")
+    ages = index_ages.ages("case_file")
     with op.batch_alter_table("case_file", schema=None) as batch_op:
         _queue_indexes(batch_op, town=False)
         batch_op.drop_constraint(op.f("fk_case_file_town_id_town"), type_="foreignkey")
         batch_op.drop_column("town_id")
-    _keep_index_ages("case_file", ages)
+    index_ages.keep("case_file", ages)

@@ -14,6 +14,8 @@ Create Date: 2026-12-06 15:30:00.000000
 from alembic import op
 import sqlalchemy as sa
 
+from server.migrations import index_ages
+
 
 # revision identifiers, used by Alembic.
 revision = 'b4f7c2e9a815'
@@ -56,12 +58,15 @@ def upgrade():
             " case_village_id = (SELECT village_id FROM case_file"
             "  WHERE case_file.id = case_assignment.case_id)"
         )
-        # SQLite: the assignments' table is rebuilt with the constraint (not the cases').
+        # SQLite: the assignments' table is rebuilt with the constraint (not the cases'),
+        # its indexes made again in the order they had (server/migrations/index_ages.py).
+        ages = index_ages.ages("case_assignment")
         with op.batch_alter_table("case_assignment", schema=None) as batch_op:
             batch_op.alter_column("case_status", existing_type=sa.String(LENGTH),
                                   type_=_enum(), nullable=False)
             batch_op.alter_column("case_village_id", existing_type=sa.Integer(),
                                   nullable=False)
+        index_ages.keep("case_assignment", ages)
     op.create_index(
         "ix_case_assignment_department_status",
         "case_assignment",
@@ -79,8 +84,10 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_case_assignment_department_village", table_name="case_assignment")
     op.drop_index("ix_case_assignment_department_status", table_name="case_assignment")
+    ages = index_ages.ages("case_assignment")
     with op.batch_alter_table("case_assignment", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_case_assignment_assignment_case_status"),
                                  type_="check")
         batch_op.drop_column("case_village_id")
         batch_op.drop_column("case_status")
+    index_ages.keep("case_assignment", ages)
