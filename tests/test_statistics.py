@@ -590,3 +590,32 @@ def test_every_bar_and_its_number_lead_to_the_cases_it_counts(june, world, clien
         )
         assert refused.status_code == 422
         assert "未知的类别分组" in refused.get_data(as_text=True)
+
+
+def test_the_quantiles_of_sorted_runs_are_those_of_all_values_sorted_together():
+    """A period's median and 90th percentile come from its months' sorted runs without
+    merging them: the same as sorting every value together, for odd and even counts,
+    ties, a single value and empty runs."""
+    import random
+    import statistics as stats
+
+    from server.figures.statistics import _quantiles
+
+    def expected(values):
+        ordered = sorted(v / 3600 for v in values)
+        p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered) + 0.999999) - 1)]
+        return round(stats.median(ordered), 1), round(p90, 1)
+
+    rng = random.Random(21)
+    assert _quantiles([]) == (None, None)
+    assert _quantiles([[], []]) == (None, None)
+    assert _quantiles([[7200]]) == (2.0, 2.0)
+    for trial in range(300):
+        runs = [
+            sorted(rng.choice((rng.randrange(0, 400_000), 3600 * rng.randrange(0, 5)))
+                   for _ in range(rng.randrange(0, 40)))
+            for _ in range(rng.randrange(1, 6))
+        ]  # fmt: skip
+        values = [v for run in runs for v in run]
+        if values:
+            assert _quantiles(runs) == expected(values), (trial, runs)

@@ -188,7 +188,8 @@ def count_range(
                 handled_counts[h, d] += 1
         out.once += [[action, b, d, n] for (b, d), n in counts.items()]
         out.once += [["handled", h, d, n] for (h, d), n in handled_counts.items()]
-        out.seconds[action] = dict(seconds)
+        # Sorted: a period's median is found by bisecting its months' runs.
+        out.seconds[action] = {b: sorted(values) for b, values in seconds.items()}
     # On time: each status change against the step clock it ran on (a merge ends a
     # duplicate, which counts nowhere).
     # Naming every step lets the index (step, at, ...) give each step's range in order; the
