@@ -24,8 +24,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 
 from sqlalchemy import func, select, text
 
@@ -157,7 +159,7 @@ class Figures:
         return self.rate(self.villages_screened, self.villages)
 
 
-def _quantiles(runs: list[list[int]]) -> tuple[float | None, float | None]:
+def _quantiles(runs: list[Sequence[int]]) -> tuple[float | None, float | None]:
     """Median and 90th percentile, in hours, of seconds held in sorted runs (a month's
     values of one bucket each), exactly as of all of them sorted together: each wanted
     value is found by bisecting the runs, not by merging them. A district's year holds
@@ -173,7 +175,7 @@ def _quantiles(runs: list[list[int]]) -> tuple[float | None, float | None]:
     return round(median, 1), round(p90, 1)
 
 
-def _nth(runs: list[list[int]], k: int) -> int:
+def _nth(runs: list[Sequence[int]], k: int) -> int:
     """The value at index `k` of the runs' values sorted together (whole numbers): the
     least value with more than `k` values at or below it."""
     low = min(run[0] for run in runs if run)
@@ -216,7 +218,7 @@ def compute(
     whole_months = period.start.day == 1 and period.end.day == 1 and len(period.months()) <= 12
     if whole_months and village_id is None and category_ids is None:
         parts = month_partials(period, kinds)
-        totals = [sum(row[3] for row in received) for _part, _j, received in parts]
+        totals = [sum(map(itemgetter(3), received)) for _part, _j, received in parts]
         totals += [0] * (len(period.months()) - len(totals))  # months still to come
         figures.trend = [
             (f"{y}-{m:02d}", n) for (y, m), n in zip(period.months(), totals, strict=True)
@@ -264,7 +266,7 @@ def compute(
 
     # Counted once per case: the events whose previous time is before the period.
     once: Counter = Counter()
-    hours: dict[str, list[list[int]]] = defaultdict(list)  # sorted runs of seconds
+    hours: dict[str, list[Sequence[int]]] = defaultdict(list)  # sorted runs of seconds
     on_time: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for part, j, _received_rows in parts:
         for key, bucket, dispute, n in part.once:
@@ -273,7 +275,7 @@ def compute(
         for key, by_bucket in part.seconds.items():
             for bucket, values in by_bucket.items():
                 if int(bucket) <= j:
-                    hours[key].append(sorted(values))  # kept sorted: a pass to check
+                    hours[key].append(values)  # sorted (Partial.seconds)
         for step, (kept, n) in part.on_time.items():
             on_time[step][0] += kept
             on_time[step][1] += n
