@@ -6,6 +6,7 @@ all. Routing, dispatch and notifications stay inside the case's town.
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pytest
@@ -393,3 +394,19 @@ def test_a_town_s_joint_meeting_brief_is_its_own(world, towns):
     assert brief.compute(month, viewer=towns["district"]).received == 2
     assert {gap.name for gap in there.gaps} == {"北村"}
     assert "北村" not in {gap.name for gap in here.gaps}
+
+
+def test_a_case_file_is_headed_with_its_own_town(world, towns):
+    """In a district of towns, the case file's cover and title name the case's own town,
+    not the deployment's first (TOWN_NAME)."""
+    from pypdf import PdfReader
+
+    from server.casefile import pdf_layout
+
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    text = "\n".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(pdf_layout.build(there, viewer=towns["center"]))).pages
+    )
+    assert towns["town"].name in text
+    assert world.town.name not in text

@@ -124,7 +124,8 @@ class _File(FPDF):
 def build(case: Case, *, viewer: User, ip: str | None = None) -> bytes:
     """The case file of `case` as `viewer` may read it; the download is audited."""
     entry = archive.archive_of(case)
-    town = current_app.config.get("TOWN_NAME") or ""
+    # The case's own town: in a district of towns the deployment's TOWN_NAME is its first.
+    town = case.town.name if case.town is not None else current_app.config.get("TOWN_NAME", "")
     pdf = _File(f"{town}矛盾纠纷调处化解案卷 {codes.display(case.code)}")
     papers = documents.documents_of(case)
     _cover(pdf, case, entry, viewer, ip, town)
