@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from server.cases import workflow
 from server.figures import disclosure, partials, statistics
@@ -364,12 +365,16 @@ def test_each_event_carries_what_the_figures_count(world):
 
 def test_kept_monthly_figures_give_the_same_figures(june, world):
     """The sweep keeps each month that is over; a quarter adds them up exactly as counting
-    the events would. The reports received are counted afresh: a duplicate merged after
-    its month was kept stops counting at once."""
+    the events would. The reports received are kept too, as of the month's last change: a
+    duplicate merged, or a report put in another category, after its month was kept
+    counts at once (afresh), and the next sweep keeps the month again."""
     from dataclasses import asdict
 
     from server.db import db
-    from server.models import MonthlyFigures
+    from server.models import Category, MonthlyFigures, MonthlyReceived
+
+    late = report(at(6, 30, 23), world)  # a report of June, found a duplicate in August
+    moved = report(at(6, 30, 22), world)  # a report of June, accepted in August as D03
 
     periods = [
         statistics.month(2026, 6),
@@ -398,13 +403,38 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
         june_row = db.session.get(MonthlyFigures, at(6, 1).date())
         assert june_row.version == partials.Partial.VERSION
 
-    late = report(at(6, 30, 23), world)  # a report of June, found a duplicate in August
-    with clock.frozen_at(at(8, 3, 11)):
-        assert statistics.compute(periods[0]).received == counted[0]["received"] + 1
+        # The kept reports are really read: change June's, and the figures follow.
+        june_received = db.session.get(MonthlyReceived, at(6, 1).date())
+        assert june_received.kept_revision == june_received.revision
+        kept_revision = june_received.revision
+        stored = june_received.received
+        june_received.received = {**stored, "source": {"qr": 999}}
+        db.session.flush()
+        assert statistics.compute(periods[0]).received_by_source == {"扫码上报": 999}
+        june_received.received = stored
+        db.session.flush()
+
+    june_before = counted[0]
     step(at(8, 3, 12), late, "merge", world.center, into=june["f"].code)
     with clock.frozen_at(at(8, 3, 13)):
-        assert statistics.compute(periods[0]).received == counted[0]["received"]
-    assert db.session.get(MonthlyFigures, at(6, 1).date()) is not None  # still valid
+        # Counted afresh at once: the merge counted a revision of June's reports.
+        assert statistics.compute(periods[0]).received == june_before["received"] - 1
+    d03 = db.session.scalar(select(Category).where(Category.code == "D03"))
+    step(at(8, 3, 14), moved, "accept", world.center, category=d03.code)
+    with clock.frozen_at(at(8, 3, 15)):
+        figures = statistics.compute(periods[0])
+        assert figures.received == june_before["received"] - 1
+        assert figures.received_by_category.get(d03.name, 0) == (
+            june_before["received_by_category"].get(d03.name, 0) + 1
+        )
+        # The next sweep keeps June's reports again, as of both changes.
+        assert partials.keep_month_figures() == 1
+        june_received = db.session.get(MonthlyReceived, at(6, 1).date())
+        db.session.refresh(june_received)
+        # Two changes: the merge and the new category.
+        assert june_received.kept_revision == june_received.revision == kept_revision + 2
+        assert asdict(statistics.compute(periods[0])) == asdict(figures)
+    assert db.session.get(MonthlyFigures, at(6, 1).date()) is not None  # events: still valid
 
 
 def test_the_months_disclosure_gives_nothing_away_by_subtraction(june, world):

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.cases.workflow.table import COUNTED_ACTIONS
-from server.db import db
+from server.db import db, insert_for
 from server.figures.periods import Period, month
 from server.infra import clock
 from server.models import (
@@ -34,6 +34,7 @@ from server.models import (
     CategoryGroup,
     ClosingReason,
     MonthlyFigures,
+    MonthlyReceived,
     ResultCode,
     Step,
 )
@@ -284,6 +285,56 @@ def received_rows(
     )
 
 
+@dataclass
+class Received:
+    """The reports received in a range, added up by source, category and village (the
+    dashboard shows each apart): from the cases, or as the sweep kept a month's."""
+
+    by_source: Counter = field(default_factory=Counter)
+    by_category: Counter = field(default_factory=Counter)
+    by_village: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_category.values())
+
+    @classmethod
+    def of_rows(cls, rows: list[tuple]) -> Received:
+        """From received_rows' (source, category, village, n)."""
+        out = cls()
+        for source, category_id, village, n in rows:
+            out.by_source[source] += n
+            out.by_category[category_id] += n
+            out.by_village[village] += n
+        return out
+
+    def add(self, other: Received) -> None:
+        self.by_source.update(other.by_source)
+        self.by_category.update(other.by_category)
+        self.by_village.update(other.by_village)
+
+    def as_json(self) -> dict:
+        # JSON keys are text: the ids are written as text and read back as numbers.
+        return {
+            "source": dict(self.by_source),
+            "category": {str(k): n for k, n in self.by_category.items()},
+            "village": {str(k): n for k, n in self.by_village.items()},
+        }
+
+    @classmethod
+    def from_json(cls, stored: dict) -> Received:
+        return cls(
+            Counter(stored["source"]),
+            Counter({int(k): n for k, n in stored["category"].items()}),
+            Counter({int(k): n for k, n in stored["village"].items()}),
+        )
+
+
+def received(start: datetime, end: datetime, **scope) -> Received:
+    """The reports received in [start, end), not merged, counted from the cases."""
+    return Received.of_rows(received_rows(start, end, **scope))
+
+
 def raw_rows(result) -> list[tuple]:
     """A result's rows as the driver gives them: for tens of thousands of plain numbers,
     SQLAlchemy's row objects would cost more than the database's own work."""
@@ -312,16 +363,27 @@ def month_partials(
     events: the months the sweep keeps are the whole deployment's."""
     now = clock.now()
     months = period.months()
-    kept = {
-        row.month: row.partial
-        for row in db.session.scalars(
-            select(MonthlyFigures).where(
-                MonthlyFigures.version == Partial.VERSION,
-                MonthlyFigures.month.in_([date(y, m, 1) for y, m in months]),
+    firsts = [date(y, m, 1) for y, m in months]
+    kept, kept_received = {}, {}
+    if village_id is None:
+        kept = {
+            row.month: row.partial
+            for row in db.session.scalars(
+                select(MonthlyFigures).where(
+                    MonthlyFigures.version == Partial.VERSION, MonthlyFigures.month.in_(firsts)
+                )
             )
+        }
+        # Kept as of the month's latest change only (else counted afresh below).
+        kept_received = dict(
+            db.session.execute(
+                select(MonthlyReceived.month, MonthlyReceived.received).where(
+                    MonthlyReceived.month.in_(firsts),
+                    MonthlyReceived.kept_revision == MonthlyReceived.revision,
+                    MonthlyReceived.received.is_not(None),
+                )
+            ).all()
         )
-        if village_id is None
-    }
     out = []
     for i, (y, m) in enumerate(months):
         first, after = month(y, m).bounds
@@ -334,8 +396,15 @@ def month_partials(
             if stored is not None
             else count_range(first, after, marks, kinds=kinds, village_id=village_id)
         )
+        stored_received = kept_received.get(date(y, m, 1))
         out.append(
-            (partial, len(marks) - 1 - i, received_rows(first, after, village_id=village_id))
+            (
+                partial,
+                len(marks) - 1 - i,
+                Received.from_json(stored_received)
+                if stored_received is not None
+                else received(first, after, village_id=village_id),
+            )
         )
     return out
 
@@ -346,8 +415,9 @@ KEEP_AFTER = timedelta(hours=1)
 
 
 def keep_month_figures(*, limit: int = 24) -> int:
-    """Compute and keep the partials of months that are over and have none (the sweep runs
-    this): at most `limit` at a time, newest first. Returns how many were kept.
+    """Compute and keep the partials of months that are over and have none, and their
+    received reports (`keep_received`); the sweep runs this. At most `limit` of each at a
+    time, newest first. Returns how many months were kept (either or both).
 
     Each month is counted, then written and committed on its own: the counting only
     reads (on SQLite it holds no lock), the writing is one row.
@@ -378,6 +448,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
     if stale:  # kept by an older version: counted again below (a newer one's rows stay)
         db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.version < Partial.VERSION))
         db.session.commit()
+    received_kept = keep_received(wanted, limit=limit)
     done = 0
     for day in wanted:
         if day in have:
@@ -398,7 +469,46 @@ def keep_month_figures(*, limit: int = 24) -> int:
             continue  # another sweep kept it meanwhile: the same figures
         db.session.commit()
         done += 1
+        received_kept.add(day)
         if done >= limit:
+            break
+    return len(received_kept)
+
+
+def keep_received(wanted: list[date], *, limit: int) -> set[date]:
+    """Keep the received reports of the months `wanted` (months that are over) that have
+    none kept, or were changed since (a later revision): at most `limit`. Returns them.
+
+    Each month's row is held first (an upsert), then counted, then written: a merge or a
+    re-categorisation of one of its cases, which counts a revision on the same row,
+    either waits for this count or is seen by it (MonthlyReceived)."""
+    table = MonthlyReceived.__table__
+    current = dict(
+        db.session.execute(
+            select(
+                MonthlyReceived.month, MonthlyReceived.kept_revision == MonthlyReceived.revision
+            ).where(MonthlyReceived.month.in_(wanted))
+        ).all()
+    )
+    done: set[date] = set()
+    for day in wanted:
+        if current.get(day):
+            continue
+        revision = db.session.execute(
+            insert_for(table)
+            .values(month=day, revision=0)
+            .on_conflict_do_update(index_elements=["month"], set_={"revision": table.c.revision})
+            .returning(table.c.revision)
+        ).scalar_one()
+        start, end = month(day.year, day.month).bounds
+        db.session.execute(
+            update(table)
+            .where(table.c.month == day)
+            .values(received=received(start, end).as_json(), kept_revision=revision)
+        )
+        db.session.commit()
+        done.add(day)
+        if len(done) >= limit:
             break
     return done
 

@@ -27,7 +27,6 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from operator import itemgetter
 
 from sqlalchemy import func, select, text
 
@@ -37,11 +36,12 @@ from server.figures.partials import (
     DISPUTE,
     ENFORCEMENT,
     HAZARD,
+    Received,
     case_scope,
     category_kinds,
     count_range,
     month_partials,
-    received_rows,
+    received,
 )
 from server.figures.periods import (
     Period,
@@ -218,7 +218,7 @@ def compute(
     whole_months = period.start.day == 1 and period.end.day == 1 and len(period.months()) <= 12
     if whole_months and village_id is None and category_ids is None:
         parts = month_partials(period, kinds)
-        totals = [sum(map(itemgetter(3), received)) for _part, _j, received in parts]
+        totals = [got.total for _part, _j, got in parts]
         totals += [0] * (len(period.months()) - len(totals))  # months still to come
         figures.trend = [
             (f"{y}-{m:02d}", n) for (y, m), n in zip(period.months(), totals, strict=True)
@@ -229,19 +229,16 @@ def compute(
             (
                 count_range(start, end, [start], kinds=kinds, **scope),
                 0,
-                received_rows(start, end, **scope),
+                received(start, end, **scope),
             )
         ]
         figures.trend = _trend(period, village_id, category_ids)
 
-    # Received: added up by id first, then named (a district's year is some hundred
-    # thousand rows; naming each row took longer than reading them).
-    of_source, of_category, of_village = Counter(), Counter(), Counter()
-    for _part, _j, received in parts:
-        for source, category_id, village, n in received:
-            of_source[source] += n
-            of_category[category_id] += n
-            of_village[village] += n
+    # Received: each month's added up by id (kept by the sweep, or counted), then named.
+    got = Received()
+    for _part, _j, month_received in parts:
+        got.add(month_received)
+    of_source, of_category, of_village = got.by_source, got.by_category, got.by_village
     by_source, by_group, by_category, by_village = Counter(), Counter(), Counter(), Counter()
     for source, n in of_source.items():
         by_source[Source(source).label] += n
@@ -268,7 +265,7 @@ def compute(
     once: Counter = Counter()
     hours: dict[str, list[Sequence[int]]] = defaultdict(list)  # sorted runs of seconds
     on_time: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for part, j, _received_rows in parts:
+    for part, j, _received in parts:
         for key, bucket, dispute, n in part.once:
             if bucket <= j:
                 once[key, int(dispute)] += n
@@ -385,7 +382,7 @@ def rolling_year(town_id: int | None = None) -> list[tuple[str, int, int, int]]:
     months = span.months()
     villages = town_villages(town_id)
     out = []
-    for (y, m), (part, _j, received) in zip(
+    for (y, m), (part, _j, got) in zip(
         months, month_partials(span, category_kinds(), village_id=villages), strict=False
     ):
         own = 11  # a month's own start is the last of its marks
@@ -393,7 +390,7 @@ def rolling_year(town_id: int | None = None) -> list[tuple[str, int, int, int]]:
         late = sum(n - kept for kept, n in part.on_time.values())
         start, end = month(y, m).bounds
         late += sum(n for _step, n in _late_open_steps(start, end, villages, None))
-        out.append((f"{y}-{m:02d}", sum(row[3] for row in received), closed, late))
+        out.append((f"{y}-{m:02d}", got.total, closed, late))
     return out
 
 

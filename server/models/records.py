@@ -191,6 +191,28 @@ class MonthlyFigures(db.Model):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class MonthlyReceived(db.Model):
+    """The reports a month received, by source, category and village, kept once the month
+    is over (the dashboard's year reads twelve of these instead of a year of cases).
+
+    Unlike events, they change after the month: a duplicate merged, a report put in
+    another category at acceptance. Each such change counts one more `revision` of its
+    month (server/cases/workflow/effects.py, in the change's own transaction); the sweep
+    keeps `received` as of `kept_revision`, holding the row while it counts, so a change
+    either waits for the count or is counted by it. A row whose two revisions differ is
+    counted afresh until the sweep keeps it again (server/figures/partials.py).
+    """
+
+    __tablename__ = "monthly_received"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    # Before the figures: the sweep's question (which months to count again) reads these
+    # two from the row's first page.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kept_revision: Mapped[int | None] = mapped_column(Integer)
+    received: Mapped[dict | None] = mapped_column(JSON)
+
+
 class Approval(db.Model):
     """A sensitive change one person asked for and a second must approve (MLPS 2.0: no
     one alone makes an account that reads informants, resets such an account's password,

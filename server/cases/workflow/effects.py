@@ -19,7 +19,8 @@ from server.cases.workflow.fields import (
 )
 from server.cases.workflow.states import OPEN
 from server.cases.workflow.transition import Context
-from server.db import db
+from server.db import db, insert_for
+from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
     AgreementTerm,
@@ -30,11 +31,25 @@ from server.models import (
     ClosingReason,
     DocumentKind,
     Instruction,
+    MonthlyReceived,
     ResultCode,
     RiskLevel,
     Severity,
     Step,
 )
+
+
+def received_changed(case: Case) -> None:
+    """Count a change to what the case's month received (its category, or whether it is
+    counted at all): a month the sweep kept is counted afresh until it is kept again
+    (MonthlyReceived). In the change's own transaction, on the month's row, which the
+    sweep holds while it counts."""
+    table = MonthlyReceived.__table__
+    db.session.execute(
+        insert_for(table)
+        .values(month=clock.local(case.created_at).date().replace(day=1), revision=1)
+        .on_conflict_do_update(index_elements=["month"], set_={"revision": table.c.revision + 1})
+    )
 
 
 def accept(ctx: Context) -> None:
@@ -50,6 +65,7 @@ def accept(ctx: Context) -> None:
             raise ValidationFailed("该类别已停用。", code="inactive_category", field="category")
         if category.id != case.category_id:
             ctx.data["category_from"] = case.category.code
+            received_changed(case)
             case.category = category
             case.urgent = category.urgent or case.happening_now
             # A dispute now, or no longer: whether it repeats an earlier one, afresh.
@@ -113,6 +129,7 @@ def merge(ctx: Context) -> None:
         raise Forbidden("合并目标案件已上报区级，由区矛调中心办理。", code="held_by_district")
     ctx.case.merged_into = target
     ctx.data["into"] = target.code
+    received_changed(ctx.case)  # a duplicate is no longer counted as received
 
 
 def _resume_handling(ctx: Context) -> None:
