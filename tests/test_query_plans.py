@@ -306,3 +306,21 @@ def test_each_list_shows_exactly_what_the_access_policy_allows(town, who, filter
     ).all()
     assert listed == allowed
     assert len(set(listed)) == len(listed)
+
+
+def test_the_brief_reads_the_month_and_the_open_cases_through_their_indexes(town):
+    """The joint meeting's group disputes and 民转刑 risks are those received in the month
+    or open now: read as the union of the received time's index and the open cases'
+    partial index, not by a scan of every case (server/figures/brief.py)."""
+    from server.figures import brief, statistics
+
+    today = clock.local(clock.now()).date()
+    period = statistics.month(today.year, today.month)
+    with plans() as found:
+        for item in ("group", "criminal"):
+            brief._count(brief.conditions(item, period))
+    check(
+        found,
+        "ix_case_file_newest|ix_case_file_received|ix_case_file_status_newest",
+        "ix_case_file_open|ix_case_file_queue",  # partial indexes of the open cases
+    )

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import and_, func, or_, select, union_all
 
 from server.cases import access
 from server.db import db
@@ -83,17 +83,28 @@ def _received(period: Period) -> list:
 
 
 def _disputes():
-    return Case.category_id.in_(select(Category.id).where(Category.group == CategoryGroup.DISPUTE))
+    """Disputes, tested row by row (`category_id + 0`, which no index serves): the items
+    that ask it are read from the month's and the open cases' indexes, and a planner
+    without statistics (SQLite's) would otherwise walk every dispute ever reported."""
+    return (Case.category_id + 0).in_(
+        select(Category.id).where(Category.group == CategoryGroup.DISPUTE)
+    )
 
 
 def _this_month_or_open(period: Period):
-    """Received in the month, or open now (each side served by its own index)."""
+    """Received in the month, or open now, each side read from its own index (the
+    received time's; the partial index of open cases), in the form each database reads
+    so. PostgreSQL: an OR, read as a BitmapOr of the two (as `id IN (a UNION b)` it
+    scanned every case of the district beside the union: 509 ms against 154 at a million
+    cases a year). SQLite: `id IN (a UNION b)`, each case then found by its id (its OR
+    optimisation takes only terms an index can look up, which `due_at IS NOT NULL` is
+    not for a partial index of it: it scanned every case)."""
     start, end = period.bounds
+    received = and_(Case.created_at >= start, Case.created_at < end)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return or_(received, Case.due_at.is_not(None))
     return Case.id.in_(
-        union(
-            select(Case.id).where(Case.created_at >= start, Case.created_at < end),
-            select(Case.id).where(Case.due_at.is_not(None)),
-        )
+        union_all(select(Case.id).where(received), select(Case.id).where(Case.due_at.is_not(None)))
     )
 
 
