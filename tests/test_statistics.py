@@ -649,3 +649,44 @@ def test_the_quantiles_of_sorted_runs_are_those_of_all_values_sorted_together():
         values = [v for run in runs for v in run]
         if values:
             assert _quantiles(runs) == expected(values), (trial, runs)
+
+
+def test_a_month_s_reports_are_kept_as_of_the_revision_read_before_counting(
+    june, world, monkeypatch
+):
+    """The sweep reads a month's revision, counts, then keeps the count as of that
+    revision: a change committed while it counts leaves the kept reports behind (counted
+    afresh), and the next sweep keeps them again. A change to a report of the month still
+    running counts no revision (nothing of that month is kept)."""
+    from server.db import db
+    from server.models import MonthlyReceived
+
+    twin = report(at(6, 29, 9), world)
+    later = report(at(6, 29, 10), world)
+    first = at(6, 1).date()
+    counting = partials.received
+
+    def a_merge_lands_while_counting(start, end, **scope):
+        if start.month == 6:  # June's count: a merge of a June report commits meanwhile
+            with clock.frozen_at(at(8, 3, 10, 1)):
+                workflow.apply(twin, "merge", actor=world.center, into=june["f"].code)
+            db.session.flush()
+        return counting(start, end, **scope)
+
+    with clock.frozen_at(at(8, 3, 10)):
+        monkeypatch.setattr(partials, "received", a_merge_lands_while_counting)
+        partials.keep_month_figures()
+        monkeypatch.setattr(partials, "received", counting)
+        row = db.session.get(MonthlyReceived, first)
+        db.session.refresh(row)
+        assert row.kept_revision == row.revision - 1  # kept as of the revision read
+        fresh = statistics.compute(statistics.month(2026, 6)).received  # counted afresh
+        assert partials.keep_month_figures() == 1  # kept again, now as of the merge
+        db.session.refresh(row)
+        assert row.kept_revision == row.revision
+        assert statistics.compute(statistics.month(2026, 6)).received == fresh
+
+    # August's own report, merged in August: no revision of August.
+    august = report(at(8, 3, 11), world)
+    step(at(8, 3, 12), august, "merge", world.center, into=later.code)
+    assert db.session.get(MonthlyReceived, at(8, 1).date()) is None

@@ -5,8 +5,9 @@ action (and the same result, and any counted action). A case counts once in a pe
 its one event there whose previous time is before the period, so counting needs no
 DISTINCT, and a month's counts can be kept with the previous times' month (a `Partial`):
 a quarter or a year adds up its months, each read from `MonthlyFigures` once the month is
-over (the sweep keeps them) and counted from the indexes otherwise; the reports received
-are counted afresh each time.
+over (the sweep keeps them) and counted from the indexes otherwise. The reports received
+are kept too (`MonthlyReceived`), as of the month's latest change, and counted afresh
+when a later change (a merge, a new category) made the kept ones stale.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from server.cases.workflow.table import COUNTED_ACTIONS
@@ -56,8 +57,9 @@ class Partial:
     """What the events of a range of time [start, end) add to any period containing it.
 
     Only events: they are written at the moment they happen and never change, so a month
-    that is over keeps its partial for good. The reports received are counted afresh
-    each time (a duplicate merged later, a report reclassified at acceptance, change them).
+    that is over keeps its partial for good. The reports received are not here: a
+    duplicate merged later, a report reclassified at acceptance, change them
+    (`Received`, kept apart with a revision: `keep_received`).
 
     A count "once per case" is kept by the *bucket* of its event's previous time: the
     number of the range's `marks` (period starts it may belong to, ascending, the last
@@ -420,7 +422,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
     time, newest first. Returns how many months were kept (either or both).
 
     Each month is counted, then written and committed on its own: the counting only
-    reads (on SQLite it holds no lock), the writing is one row.
+    reads (on SQLite it holds no lock), the writing is one row (for its reports, one more).
     """
     now = clock.now()
     last = clock.local(now - KEEP_AFTER).date().replace(day=1)  # the first month not kept
@@ -479,32 +481,34 @@ def keep_received(wanted: list[date], *, limit: int) -> set[date]:
     """Keep the received reports of the months `wanted` (months that are over) that have
     none kept, or were changed since (a later revision): at most `limit`. Returns them.
 
-    Each month's row is held first (an upsert), then counted, then written: a merge or a
-    re-categorisation of one of its cases, which counts a revision on the same row,
-    either waits for this count or is seen by it (MonthlyReceived)."""
+    Each month's revision is read first, then its reports counted (holding no lock), then
+    kept as of that revision: a merge or a re-categorisation committed after the read
+    counts a later revision, so the month is counted afresh until the next sweep keeps
+    it again; one committed before it is in the count (MonthlyReceived). Counting under
+    the row's lock instead held SQLite's write lock, and every writer, for the count."""
     table = MonthlyReceived.__table__
-    current = dict(
-        db.session.execute(
-            select(
-                MonthlyReceived.month, MonthlyReceived.kept_revision == MonthlyReceived.revision
-            ).where(MonthlyReceived.month.in_(wanted))
-        ).all()
-    )
+    revisions = {
+        day: (revision, kept)
+        for day, revision, kept in db.session.execute(
+            select(table.c.month, table.c.revision, table.c.kept_revision).where(
+                table.c.month.in_(wanted)
+            )
+        )
+    }
     done: set[date] = set()
     for day in wanted:
-        if current.get(day):
+        revision, kept = revisions.get(day, (0, None))
+        if kept == revision:
             continue
-        revision = db.session.execute(
-            insert_for(table)
-            .values(month=day, revision=0)
-            .on_conflict_do_update(index_elements=["month"], set_={"revision": table.c.revision})
-            .returning(table.c.revision)
-        ).scalar_one()
         start, end = month(day.year, day.month).bounds
+        row = insert_for(table).values(
+            month=day, revision=0, kept_revision=revision, received=received(start, end).as_json()
+        )
         db.session.execute(
-            update(table)
-            .where(table.c.month == day)
-            .values(received=received(start, end).as_json(), kept_revision=revision)
+            row.on_conflict_do_update(
+                index_elements=["month"],
+                set_={"received": row.excluded.received, "kept_revision": revision},
+            )
         )
         db.session.commit()
         done.add(day)

@@ -198,9 +198,10 @@ class MonthlyReceived(db.Model):
     Unlike events, they change after the month: a duplicate merged, a report put in
     another category at acceptance. Each such change counts one more `revision` of its
     month (server/cases/workflow/effects.py, in the change's own transaction); the sweep
-    keeps `received` as of `kept_revision`, holding the row while it counts, so a change
-    either waits for the count or is counted by it. A row whose two revisions differ is
-    counted afresh until the sweep keeps it again (server/figures/partials.py).
+    reads the revision, then counts, then keeps `received` as of it (`kept_revision`), so
+    a change committed after the read leaves the kept row behind, and one before it is
+    counted. A row whose two revisions differ is counted afresh until the sweep keeps it
+    again (server/figures/partials.py).
     """
 
     __tablename__ = "monthly_received"

@@ -42,12 +42,16 @@ from server.models import (
 def received_changed(case: Case) -> None:
     """Count a change to what the case's month received (its category, or whether it is
     counted at all): a month the sweep kept is counted afresh until it is kept again
-    (MonthlyReceived). In the change's own transaction, on the month's row, which the
-    sweep holds while it counts."""
+    (MonthlyReceived), in the change's own transaction."""
+    reported_in = clock.local(case.created_at).date().replace(day=1)
+    if reported_in == clock.local(clock.now()).date().replace(day=1):
+        # Nothing of this month is kept before it is over (by an hour: partials.KEEP_AFTER):
+        # no revision, and no row that every change of the month would wait on.
+        return
     table = MonthlyReceived.__table__
     db.session.execute(
         insert_for(table)
-        .values(month=clock.local(case.created_at).date().replace(day=1), revision=1)
+        .values(month=reported_in, revision=1)
         .on_conflict_do_update(index_elements=["month"], set_={"revision": table.c.revision + 1})
     )
 
