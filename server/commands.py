@@ -89,9 +89,7 @@ def create_user_command(
     if role == Role.HANDLER:
         if not department:
             raise click.ClickException("处置人员须指定部门（--department）。")
-        user.department = db.session.scalar(select(Department).where(Department.name == department))
-        if user.department is None:
-            raise click.ClickException(f"未知部门：{department}")
+        user.department = _department_named(department, town_name, district)
     elif department:
         raise click.ClickException("只有处置人员属于部门。")
     for code in grid_codes:
@@ -104,13 +102,34 @@ def create_user_command(
     click.echo(f"created {role} {username}")
 
 
+def _department_named(name: str, town_name: str | None, district: bool) -> Department:
+    """The department of `name`: names are a town's own, so where several towns have one
+    of that name, --town (or --district) says whose."""
+    named = db.session.scalars(
+        select(Department).where(Department.name == name).order_by(Department.id)
+    ).all()
+    if district:
+        named = [d for d in named if d.town_id is None]
+    elif town_name:
+        town_id = db.session.scalar(select(Town.id).where(Town.name == town_name))
+        named = [d for d in named if d.town_id is not None and d.town_id == town_id]
+    if not named:
+        raise click.ClickException(f"未知部门：{name}")
+    if len(named) > 1:
+        raise click.ClickException(f"有多个镇有部门“{name}”：请用 --town 指定，或 --district。")
+    return named[0]
+
+
 def _town_for_account(user: User, town_name: str | None, district: bool) -> int | None:
-    """A field account's town is its department's or grid's; another account's is the one
-    named, or the only one there is; a district account has none."""
-    if user.department is not None or user.grids:
+    """A field account's town is its department's (which --town or --district chose) or
+    its grid's; another account's is the one named, or the only one there is; a district
+    account has none."""
+    if user.department is not None:
+        return user.department.town_id
+    if user.grids:
         if district or town_name:
-            raise click.ClickException("处置人员和网格员属于其部门或网格所在的镇。")
-        return user.department.town_id if user.department else user.grids[0].village.town_id
+            raise click.ClickException("网格员属于其网格所在的镇。")
+        return user.grids[0].village.town_id
     if district:
         if user.role not in (Role.CENTER, Role.LEADER):
             raise click.ClickException("区级账号只能是调处中心或领导。")

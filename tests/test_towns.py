@@ -410,3 +410,82 @@ def test_a_case_file_is_headed_with_its_own_town(world, towns):
     )
     assert towns["town"].name in text
     assert world.town.name not in text
+
+
+def test_two_towns_may_each_have_a_department_of_one_name(world, towns, runner):
+    """A department's name is its town's own: two towns may each have a 东村村委会, one
+    town may not have two, nor the district two of its own; the command line asks which
+    town's when a name is in several."""
+    from server.db import unit
+    from server.infra.errors import Conflict
+    from server.models import User
+    from server.organisation import management
+    from tests.factories import PASSWORD
+
+    def save(town, name):
+        return management.save_department(
+            actor=None,
+            department=None,
+            name=name,
+            kind="village_committee",
+            town_wide=False,
+            village_ids=[],
+            town=town,
+        )
+
+    here = world.committee1  # 东村村委会 of the first town
+    there = save(str(towns["town"].id), here.name)
+    assert (here.town_id, there.town_id) == (world.town.id, towns["town"].id)
+    with pytest.raises(Conflict) as refused:
+        save(str(world.town.id), "东村村委会")
+    assert (refused.value.code, refused.value.message) == ("department_taken", "本镇已有同名部门。")
+    save("district", "区调解中心")
+    with pytest.raises(Conflict) as refused:
+        save("district", "区调解中心")
+    assert refused.value.message == "已有同名区直部门。"
+
+    unit.finish()  # kept, as an admin's request would (a refused command rolls back)
+
+    def create(username, *more):
+        return runner.invoke(
+            args=["create-user", username, "--role", "handler", "--department", "东村村委会",
+                  *more, "--password", PASSWORD]
+        )  # fmt: skip
+
+    ambiguous = create("dong1")
+    assert ambiguous.exit_code != 0
+    assert "有多个镇有部门" in ambiguous.output
+    chosen = create("dong2", "--town", towns["town"].name)
+    assert chosen.exit_code == 0, chosen.output
+    made = db.session.scalar(select(User).where(User.username == "dong2"))
+    assert made.department_id == there.id
+    assert made.town_id == towns["town"].id
+
+
+def test_a_town_s_file_makes_its_own_department_of_a_name_another_town_has(world, towns):
+    """The second town's admin imports its town file with a 东村村委会 of its own: a new
+    department of that town, not a change to the first town's of that name."""
+    from server.models import Department, Role
+    from server.organisation import town_file
+    from tests.factories import UserFactory
+    from tests.test_town_setup import filled
+
+    admin = UserFactory(username="o_admin", role=Role.ADMIN, town=towns["town"])
+    name = world.committee1.name
+    data = filled(
+        镇=[],
+        村=[],
+        网格=[],
+        部门=[(name, "村调委会", "否", towns["village"].code, "", "是")],
+        账号=[],
+    )
+    town_file.import_town(data, actor=admin)
+    db.session.flush()
+    theirs = db.session.scalar(
+        select(Department).where(Department.name == name, Department.town_id == towns["town"].id)
+    )
+    assert theirs is not None
+    assert theirs is not world.committee1
+    assert [v.id for v in theirs.villages] == [towns["village"].id]
+    assert world.committee1.town_id == world.town.id
+    assert [v.id for v in world.committee1.villages] == [world.v1.id]

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, event, false
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    UniqueConstraint,
+    event,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import db
@@ -58,10 +70,22 @@ class Department(db.Model):
     """
 
     __tablename__ = "department"
+    __table_args__ = (
+        # A name is a town's own: two towns may each have a 东村村委会. The district's
+        # departments (town NULL, which a UNIQUE does not compare) have their own index.
+        UniqueConstraint("town_id", "name"),
+        Index(
+            "uq_department_district_name",
+            "name",
+            unique=True,
+            sqlite_where=text("town_id IS NULL"),
+            postgresql_where=text("town_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id"), index=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[DepartmentKind] = mapped_column(enum_type(DepartmentKind, "department_kind"))
     town_wide: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(32))

@@ -61,11 +61,16 @@ def save_department(
     except ValueError:
         raise ValidationFailed("部门类型无效。", code="invalid_choice", field="kind") from None
     name = checked_name(name, "部门名称")
-    clash = db.session.scalar(select(Department).where(Department.name == name))
+    town_id = department.town_id if department is not None else department_town(actor, town)
+    # A name is its town's own (two towns may each have a 东村村委会), or the district's.
+    clash = db.session.scalar(
+        select(Department).where(Department.name == name, of_town(Department.town_id, town_id))
+    )
     if clash is not None and clash is not department:
-        raise Conflict("部门名称已存在。", code="department_taken")
+        said = "本镇已有同名部门。" if town_id is not None else "已有同名区直部门。"
+        raise Conflict(said, code="department_taken")
     if department is None:
-        department = Department(town_id=_department_town(actor, town))
+        department = Department(town_id=town_id)
         db.session.add(department)
     department.name, department.kind = name, kind
     department.town_wide = town_wide and department.town_id is not None
@@ -89,7 +94,12 @@ def save_department(
     return department
 
 
-def _department_town(actor: User | None, asked: str | None) -> int | None:
+def of_town(column, town_id: int | None):
+    """`column` is the town `town_id`, or the district (None: no town)."""
+    return column.is_(None) if town_id is None else column == town_id
+
+
+def department_town(actor: User | None, asked: str | None) -> int | None:
     """Where a new department sits: the actor's town; for the district's admin, the
     town asked for, or the district itself ("district"); asked nothing (a town's file
     read by the operator), the first town."""

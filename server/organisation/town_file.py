@@ -243,7 +243,7 @@ def read(data: bytes) -> tuple[dict[str, list[tuple[int, dict]]], list[Fault]]:
 class _Checker:
     """Checks every row against the file and the database, before anything is written."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, town_id: int | None):
         self.rows = rows
         self.faults: list[Fault] = []
         self.rules = {
@@ -260,7 +260,11 @@ class _Checker:
             db.session.scalars(select(Grid.code).where(Grid.active.is_(True)))
         )
         self.departments = {r["name"] for _, r in rows.get("部门", [])} | set(
-            db.session.scalars(select(Department.name).where(Department.active.is_(True)))
+            db.session.scalars(
+                select(Department.name).where(
+                    Department.active.is_(True), management.of_town(Department.town_id, town_id)
+                )
+            )
         )
 
     def fault(self, sheet, number, key, message):
@@ -385,7 +389,7 @@ def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Ou
     if not faults and not rows:
         faults.append(Fault("文件", 0, "", "没有您有权导入的数据行。"))
     if not faults:
-        faults = _Checker(rows).check()
+        faults = _Checker(rows, management.department_town(actor, None)).check()
     if faults:
         raise ImportRefused(faults)
     # The new accounts' one-time passwords, hashed before the first write: argon2 takes a
@@ -442,8 +446,13 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             active=row["active"] != NO,
             ip=ip,
         )
+    # The file is its town's: its departments are found by name in that town alone.
+    town_id = management.department_town(actor, None)
+    in_town = management.of_town(Department.town_id, town_id)
     for _, row in rows.get("部门", []):
-        department = db.session.scalar(select(Department).where(Department.name == row["name"]))
+        department = db.session.scalar(
+            select(Department).where(Department.name == row["name"], in_town)
+        )
         _count(outcome, "部门", department is None)
         management.save_department(
             actor=actor,
@@ -456,7 +465,7 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             phone=row["phone"],
             ip=ip,
         )
-    departments = {d.name: d.id for d in db.session.scalars(select(Department))}
+    departments = {d.name: d.id for d in db.session.scalars(select(Department).where(in_town))}
     grids = {g.code: g.id for g in db.session.scalars(select(Grid))}
     for _, row in rows.get("账号", []):
         role = ROLES[row["role"]]
