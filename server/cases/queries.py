@@ -85,18 +85,16 @@ def list_cases(
     return Page(items, _encode(items[-1]) if more and items else None)
 
 
-def _conditions(filters: CaseFilters, of=Case) -> list:
+def _conditions(filters: CaseFilters, status=Case.status, village=Case.village_id) -> list:
     """The filters as conditions on the case row (open ⇔ a running clock, a database
     check says so: an overdue case is one whose clock ran out); its status and village on
-    the copies an assignment carries, `of=CaseAssignment`."""
+    other columns where given (the copies an assignment carries)."""
     conditions = []
     if filters.status:
         # Alone: a status's own index serves it. With `due_at IS NOT NULL` beside it,
         # PostgreSQL took the two for independent, guessed 30 times too few rows and
         # sorted them all from the wrong index.
-        conditions.append(
-            (of.case_status if of is CaseAssignment else Case.status) == filters.status
-        )
+        conditions.append(status == filters.status)
     if filters.category:
         # Looked up first: an equality on category_id lets the category's index lead.
         category_id = db.session.scalar(
@@ -104,7 +102,6 @@ def _conditions(filters: CaseFilters, of=Case) -> list:
         )
         conditions.append(Case.category_id == (category_id or -1))
     if filters.village is not None:
-        village = CaseAssignment.case_village_id if of is CaseAssignment else Case.village_id
         conditions.append(village == filters.village)
     if filters.overdue is True:
         # `due_at < now` is enough for both databases to use the partial indexes of open
@@ -158,7 +155,9 @@ def _department_cases(department_id: int | None, filters: CaseFilters, after, wa
     cases are never read: a department's few rejected cases are not looked for among every
     rejected case of the town. A case sent to the department twice has two assignments,
     side by side in that order: one is kept."""
-    conditions = _conditions(filters, of=CaseAssignment)
+    conditions = _conditions(
+        filters, status=CaseAssignment.case_status, village=CaseAssignment.case_village_id
+    )
     if filters.overdue is True:
         # The partial index's own words, as literal SQL.
         conditions.append(text("case_assignment.case_open"))

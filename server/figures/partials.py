@@ -425,11 +425,11 @@ def keep_month_figures(*, limit: int = 24) -> int:
     reads (on SQLite it holds no lock), the writing is one row (for its reports, one more).
     """
     now = clock.now()
-    last = clock.local(now - KEEP_AFTER).date().replace(day=1)  # the first month not kept
+    last = clock.month_of(now - KEEP_AFTER)  # the first month not kept
     oldest = db.session.scalar(select(func.min(Case.created_at)))
     if oldest is None:
         return 0
-    first = clock.local(oldest).date().replace(day=1)
+    first = clock.month_of(oldest)
     wanted, day = [], last
     while day > first and len(wanted) < limit * 4:
         day = (day - timedelta(days=1)).replace(day=1)

@@ -68,7 +68,7 @@ _QUARTER_NUMBERS = {"一": 1, "二": 2, "三": 3, "四": 4}
 def last_complete_month() -> Period:
     """The month before this one: what the figures open on, unless asked for another
     (on the 1st, this month is still empty)."""
-    first = clock.local(clock.now()).date().replace(day=1)
+    first = clock.month_of(clock.now())
     previous = first - timedelta(days=1)
     return month(previous.year, previous.month)
 

@@ -238,18 +238,17 @@ def compute(
     got = Received()
     for _part, _j, month_received in parts:
         got.add(month_received)
-    of_source, of_category, of_village = got.by_source, got.by_category, got.by_village
     by_source, by_group, by_category, by_village = Counter(), Counter(), Counter(), Counter()
-    for source, n in of_source.items():
+    for source, n in got.by_source.items():
         by_source[Source(source).label] += n
-    for category_id, n in of_category.items():
+    for category_id, n in got.by_category.items():
         category = categories[category_id]
         figures.received += n
         by_group[category.group.label] += n
         by_category[category.name] += n
         figures.hazards_found += n * (kinds[category_id] == HAZARD)
         figures.enforcement_found += n * (kinds[category_id] == ENFORCEMENT)
-    for village, n in of_village.items():
+    for village, n in got.by_village.items():
         by_village[village_names[village]] += n
     figures.received_by_source = dict(by_source)
     figures.received_by_group = dict(by_group)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -32,6 +32,11 @@ def town_tz() -> ZoneInfo:
 def local(moment: datetime) -> datetime:
     """`moment` on the town's wall clock."""
     return moment.astimezone(town_tz())
+
+
+def month_of(moment: datetime) -> date:
+    """The first day of the town's month that `moment` falls in."""
+    return local(moment).date().replace(day=1)
 
 
 @contextmanager

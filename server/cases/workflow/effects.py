@@ -43,8 +43,8 @@ def received_changed(case: Case) -> None:
     """Count a change to what the case's month received (its category, or whether it is
     counted at all): a month the sweep kept is counted afresh until it is kept again
     (MonthlyReceived), in the change's own transaction."""
-    reported_in = clock.local(case.created_at).date().replace(day=1)
-    if reported_in == clock.local(clock.now()).date().replace(day=1):
+    reported_in = clock.month_of(case.created_at)
+    if reported_in == clock.month_of(clock.now()):
         # Nothing of this month is kept before it is over (by an hour: partials.KEEP_AFTER):
         # no revision, and no row that every change of the month would wait on.
         return
