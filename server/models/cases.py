@@ -199,6 +199,24 @@ class Case(db.Model):
             sqlite_where=text(DISTRICT_HELD),
             postgresql_where=text(DISTRICT_HELD),
         ),
+        # The same few, counted per status on every town's queue page (what went up) and
+        # the district's: led by the status each count seeks, covering what the counts
+        # test, so SQLite (no statistics) takes it over a seek of all the open cases of a
+        # status (ix_case_file_status_newest), 80 ms a page at a million cases.
+        Index(
+            "ix_case_file_district_status",
+            "status",
+            "town_id",
+            "held_as_spam",
+            "village_id",
+            "category_id",
+            "risk_level",
+            "supervised",
+            "held_by_district",  # and its own condition's columns: no row is visited
+            "due_at",
+            sqlite_where=text(DISTRICT_HELD),
+            postgresql_where=text(DISTRICT_HELD),
+        ),
         # Finished cases, most recently changed first.
         Index("ix_case_file_status_updated", "status", "updated_at", "id"),
         # The lists of cases, newest first (server/cases/queries.py), each read in order from
