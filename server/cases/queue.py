@@ -77,9 +77,11 @@ def _filtered(user: User, filters: QueueFilters, *, with_status: bool = True):
     held = text(HELD) if filters.held else Case.held_as_spam.is_(False)
     query = select(Case).where(access.case_filter(user), held)
     if filters.desk == "district":
-        # The district's own few, from their partial index (its words) when open.
+        # The district's own few, from their partial index (its words) when open, and
+        # the flag again as an equality that index leads with (models/cases.py).
         query = query.where(
-            text("held_by_district") if filters.status in ENDED_VALUES else text(DISTRICT_HELD)
+            text("held_by_district") if filters.status in ENDED_VALUES else text(DISTRICT_HELD),
+            Case.held_by_district.is_(True),
         )
     elif filters.desk == "town":
         query = query.where(Case.held_by_district.is_(False))

@@ -191,8 +191,13 @@ class Case(db.Model):
             postgresql_where=text(HELD),
         ),
         # The district center's queue: the cases handed up to it, read in the queue's order.
+        # Led by the flag, which the queue asks `IS 1` beside its condition: SQLite, with
+        # no statistics, took the whole queue's index (urgent=?) over a partial index
+        # offering no more equalities, and walked every open case of the district for
+        # its few (52 ms at a million cases).
         Index(
             "ix_case_file_district_held",
+            "held_by_district",
             "urgent",
             "due_at",
             "id",
