@@ -95,7 +95,13 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "department.": ("部门", {"department.save": "保存部门"}),
-    "category.": ("类别", {"category.save": "保存类别（时限、分拨）"}),
+    "category.": (
+        "类别",
+        {
+            "category.save": "保存类别（时限、分拨）",
+            "category.follow_district": "恢复沿用区里的时限和分拨",
+        },
+    ),
     "calendar.": (
         "工作日历",
         {
@@ -150,6 +156,7 @@ DETAILS: dict[str, str] = {
     "active": "在用",
     "limits": "时限",
     "routing": "分拨",
+    "for_town": "适用于",
     "off": "放假",
     "work": "调休上班",
     "workday": "这一天",

@@ -193,12 +193,19 @@ def departments():
 @bp.route("/categories", methods=["GET", "POST"])
 @require(Role.ADMIN)
 def categories():
-    """Categories: flags, time limits per step, routing."""
+    """Categories: flags, time limits per step, routing. The district's admin sets them
+    for every town; a town's admin its own town's limits and routing, where they differ
+    (server/organisation/management.py: `shares_settings`)."""
+    shared = management.shares_settings(g.user)
+    town_id = management.settings_town(g.user)
     if request.method == "POST":
         form = request.form
         category = db.session.scalar(select(Category).where(Category.code == form.get("code")))
         if category is None:
             raise NotFound("找不到该类别。")
+        if form.get("follow_district") == "yes":
+            management.follow_district(category, actor=g.user, ip=client_ip())
+            return done(f"类别 {category.name} 已恢复沿用区里的时限和分拨。", "admin.categories")
         # Each limit comes as a number and a unit chosen from a list (2 + 工作日).
         limits = {
             step.value: tuple(
@@ -207,7 +214,16 @@ def categories():
             )
             for step in Step
         }
+        rules = {
+            "limits": limits,
+            "lead_kind": form.get("lead_kind") or None,
+            "co_kinds": form.getlist("co_kinds"),
+            "ip": client_ip(),
+        }
         try:
+            if not shared:
+                management.save_rules(category, actor=g.user, **rules)
+                return done(f"类别 {category.name} 的本镇时限和分拨已保存。", "admin.categories")
             waiting = management.save_category(
                 category,
                 actor=g.user,
@@ -218,10 +234,7 @@ def categories():
                 emergency=form.get("emergency") == "yes",
                 active=form.get("active") == "yes",
                 default_risk_level=form.get("default_risk_level", ""),
-                limits=limits,
-                lead_kind=form.get("lead_kind") or None,
-                co_kinds=form.getlist("co_kinds"),
-                ip=client_ip(),
+                **rules,
             )
         except DomainError as error:
             return refused(error, "admin.categories")
@@ -235,6 +248,9 @@ def categories():
     return render_template(
         "admin/categories.html",
         categories=rows,
+        settings={c.code: management.settings_of(c, town_id) for c in rows},
+        own_towns=management.towns_of_their_own(rows) if shared else {},
+        shared=shared,
         units=UNITS,
         parse=parse_duration,
         steps=list(Step),

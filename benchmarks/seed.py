@@ -329,7 +329,7 @@ def _load_town(town_id: int | None = None) -> _Town:
         limits = {}
         for step in Step:
             for urgent in (False, True):
-                warn, due = deadlines.limits(category, step, urgent=urgent)
+                warn, due = deadlines.limits(category, step, town_id=town_id, urgent=urgent)
                 limits[step.value, urgent] = (
                     _duration(warn) if warn else None,
                     _duration(due),
@@ -394,7 +394,13 @@ def _load_town(town_id: int | None = None) -> _Town:
         select(Category).where(Category.active.is_(True)).order_by(Category.id)
     ):
         rules = sorted(
-            (r.village_id or 0, r.role.value, r.department_id or 0, r.department_kind or "")
+            (
+                r.village_id or 0,
+                r.town_id or 0,
+                r.role.value,
+                r.department_id or 0,
+                r.department_kind or "",
+            )
             for r in category.routing_rules
         )
         alike.setdefault((category.is_dispute, tuple(rules)), []).append(category)

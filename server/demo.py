@@ -20,12 +20,14 @@ from server.infra import clock
 from server.models import (
     Case,
     Category,
+    CategoryTimeLimit,
     ClosingReason,
     Department,
     DepartmentKind,
     Grid,
     ResultCode,
     Role,
+    Step,
     Town,
     User,
     Village,
@@ -258,9 +260,15 @@ def _second_town(password_hash: str, rng: random.Random) -> dict[str, int]:
         )
     center = user("xw-center", f"{SECOND_TOWN}调处中心值班员", Role.CENTER)
     user("xw-leader", f"{SECOND_TOWN}分管领导", Role.LEADER)
+    user("xw-admin", f"{SECOND_TOWN}系统管理员", Role.ADMIN)
     db.session.flush()
 
     categories = {c.code: c for c in db.session.scalars(select(Category))}
+    # The town settles neighbours' quarrels faster than the district asks (its own limit,
+    # which its cases go by; the district's other towns keep the district's).
+    categories["D02"].time_limits.append(
+        CategoryTimeLimit(town=town, step=Step.HANDLE, warn="10d", due="15d")
+    )
     stories = [s for s in STORIES if not categories[s[0]].confidential]
     start = clock.now() - timedelta(days=20)
     made = 0
@@ -325,6 +333,8 @@ def _district(password_hash: str, town_center: User, cases: list[Case]) -> None:
     which its center has sent to the district's justice bureau, so its queue has work."""
     district = _account(None, password_hash, "district", "区矛调中心值班员", Role.CENTER)
     _account(None, password_hash, "district-leader", "区分管领导", Role.LEADER)
+    # Sets what every town shares: the categories, and the limits and routing they follow.
+    _account(None, password_hash, "district-admin", "区系统管理员", Role.ADMIN)
     bureaus = {}
     for name, username, person in DISTRICT_DEPARTMENTS:
         bureaus[name] = _department(None, name, DepartmentKind.OTHER)

@@ -106,7 +106,7 @@ def test_calendar_corrections_are_read_from_the_database(session):
 def test_clock_minutes_run_at_night_and_on_holidays(session):
     urgent = category("S01")  # 涉暴恐: 30 minutes, any hour
     start = at(2026, 10, 3, 2, 10)  # a holiday, at night
-    step = Deadlines(WorkCalendar()).clock(urgent, Step.ACCEPT, start)
+    step = Deadlines(WorkCalendar()).clock(urgent, Step.ACCEPT, start, town_id=None)
     assert step.due_at == start + timedelta(minutes=30)
     assert step.warn_at == start + timedelta(minutes=15)
 
@@ -115,7 +115,7 @@ def test_a_category_row_overrides_the_default(session):
     dispute = category("D02")
     row = next(r for r in dispute.time_limits if r.step == Step.ACCEPT)
     row.warn, row.due = None, "3wd"
-    step = Deadlines(WorkCalendar()).clock(dispute, Step.ACCEPT, at(2026, 6, 1, 9, 0))
+    step = Deadlines(WorkCalendar()).clock(dispute, Step.ACCEPT, at(2026, 6, 1, 9, 0), town_id=None)
     assert step.due_at == at(2026, 6, 4, 9, 0)
     assert step.warn_at is None
 
@@ -124,7 +124,7 @@ def test_default_when_a_category_lacks_a_row(session):
     dispute = category("D02")
     dispute.time_limits = [r for r in dispute.time_limits if r.step != Step.HANDLE]
     session.flush()
-    step = Deadlines(WorkCalendar()).clock(dispute, Step.HANDLE, at(2026, 6, 1, 9, 0))
+    step = Deadlines(WorkCalendar()).clock(dispute, Step.HANDLE, at(2026, 6, 1, 9, 0), town_id=None)
     assert step.due_at == at(2026, 7, 1, 9, 0)  # 30 days of mediation
 
 

@@ -148,7 +148,7 @@ def _categories() -> list[tuple[CategoryGroup, list[Category]]]:
 
 def _accept_promise(case) -> str:
     _warn, due = Deadlines(reference.calendar).limits(
-        case.category, Step.ACCEPT, urgent=case.urgent
+        case.category, Step.ACCEPT, town_id=case.town_id, urgent=case.urgent
     )
     return parse_duration(due).label
 

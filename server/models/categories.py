@@ -1,14 +1,31 @@
-"""Categories of reports and the rules they carry: time limits and routing."""
+"""Categories of reports and the rules they carry: time limits and routing.
+
+The categories are the district's, shared by its towns (a case of any town is counted
+under one code). Their time limits and routing are set at the district (rows of no town)
+and overridden by a town where it differs (rows of that town): issue 21.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import db
 from server.models.base import LabelledEnum, enum_type
 from server.models.organisation import Department, DepartmentKind
-from server.models.places import Village
+from server.models.places import Town, Village
+
+# A row of the district's own (no town): what every town has unless it says otherwise.
+DISTRICT_ROW = "town_id IS NULL"
 
 
 class CategoryGroup(LabelledEnum):
@@ -93,24 +110,40 @@ class CategoryTimeLimit(db.Model):
 
     Durations are written as a number and a unit: ``30m`` clock minutes, ``4h`` clock
     hours, ``30d`` calendar days, ``2wd`` working days (see `server.organisation.deadlines`).
+    A row of no town is the district's; a town's own row overrides it for that town's
+    cases.
     """
 
     __tablename__ = "category_time_limit"
-    __table_args__ = (UniqueConstraint("category_id", "step"),)
+    __table_args__ = (
+        UniqueConstraint("town_id", "category_id", "step"),
+        # NULLs are never equal in a UNIQUE: the district's rows need their own.
+        Index(
+            "uq_category_time_limit_district_step",
+            "category_id",
+            "step",
+            unique=True,
+            sqlite_where=text(DISTRICT_ROW),
+            postgresql_where=text(DISTRICT_ROW),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("category.id", ondelete="CASCADE"))
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id", ondelete="CASCADE"))
     step: Mapped[Step] = mapped_column(enum_type(Step, "step"))
     warn: Mapped[str | None] = mapped_column(String(8))
     due: Mapped[str] = mapped_column(String(8))
 
     category: Mapped[Category] = relationship(back_populates="time_limits")
+    town: Mapped[Town | None] = relationship()
 
 
 class RoutingRule(db.Model):
     """Where a category's cases go: a department, or a kind resolved per village.
 
-    Rules naming a village win over rules for every village (village_id NULL).
+    Rules naming a village win over a town's rules for all its villages (town_id set,
+    village_id NULL), which win over the district's for every village (both NULL).
     """
 
     __tablename__ = "routing_rule"
@@ -123,6 +156,7 @@ class RoutingRule(db.Model):
         ForeignKey("category.id", ondelete="CASCADE"), index=True
     )
     village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id", ondelete="CASCADE"))
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id", ondelete="CASCADE"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     department_kind: Mapped[DepartmentKind | None] = mapped_column(
         enum_type(DepartmentKind, "routing_department_kind")

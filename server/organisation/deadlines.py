@@ -118,6 +118,23 @@ YEAR_SOURCE_LABELS = {
 }
 
 
+def limits_of(category: Category, town_id: int | None) -> dict[Step, tuple[str | None, str, str]]:
+    """Each step's (warn, due, whose) for `category`'s cases in `town_id`: the town's own
+    row where it has one ("town"), else the district's ("district"), else DESIGN.md's
+    default ("default"). `town_id` None: the district's own (its rows, else the default).
+    Read from the category's loaded rows (the reference copy holds them): no query."""
+    found = {
+        step: (warn, due, "default")
+        for step, (warn, due) in default_limits(category.group, category.urgent).items()
+    }
+    for row in category.time_limits:
+        if row.town_id is None and found[row.step][2] == "default":
+            found[row.step] = (row.warn, row.due, "district")
+        elif row.town_id is not None and row.town_id == town_id:
+            found[row.step] = (row.warn, row.due, "town")
+    return found
+
+
 def library_knows(year: int) -> bool:
     """Whether the `chinese_calendar` library has `year`'s published schedule."""
     try:
@@ -289,27 +306,31 @@ class Deadlines:
         return self._calendar or load_calendar()
 
     def limits(
-        self, category: Category, step: Step, *, urgent: bool = False
+        self, category: Category, step: Step, *, town_id: int | None, urgent: bool = False
     ) -> tuple[str | None, str]:
-        """The (warn, due) limits of `step` for `category`: its own row, else the default.
+        """The (warn, due) limits of `step` for a case of `category` in `town_id`
+        (`limits_of`).
 
         `urgent`: the case is urgent though its category is not (the reporter says it is
         happening now): accepted, dispatched and signed for within the urgent limits.
         """
         if urgent and not category.urgent and step in URGENT_LIMITS:
             return URGENT_LIMITS[step]
-        for row in category.time_limits:
-            if row.step == step:
-                return row.warn, row.due
-        return default_limits(category.group, category.urgent)[step]
+        return limits_of(category, town_id)[step][:2]
 
     def clock(
-        self, category: Category, step: Step, start: datetime | None = None, *, urgent: bool = False
+        self,
+        category: Category,
+        step: Step,
+        start: datetime | None = None,
+        *,
+        town_id: int | None,
+        urgent: bool = False,
     ) -> StepClock:
-        """The clock of `step` for a case of `category` starting at `start` (now);
-        `urgent` as for `limits`."""
+        """The clock of `step` for a case of `category` in `town_id` starting at `start`
+        (now); `urgent` as for `limits`."""
         start = start or clock.now()
-        warn, due = self.limits(category, step, urgent=urgent)
+        warn, due = self.limits(category, step, town_id=town_id, urgent=urgent)
         due_at = self.calendar.add(start, parse_duration(due))
         warn_at = self.calendar.add(start, parse_duration(warn)) if warn else None
         if warn_at is not None and warn_at > due_at:

@@ -6,13 +6,14 @@ Every change is audited in the same transaction. The caller commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Conflict, NotFound, ValidationFailed
+from server.infra.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import (
     AssignmentRole,
     CalendarDay,
@@ -30,7 +31,8 @@ from server.models import (
 )
 from server.organisation import holiday_notice, reference
 from server.organisation.checks import checked_name, checked_phone
-from server.organisation.deadlines import Duration, duration_of
+from server.organisation.deadlines import Duration, duration_of, limits_of
+from server.organisation.routing import rules_for
 from server.trust import approvals, audit
 
 
@@ -147,6 +149,21 @@ def _limits_of(
     return first, last
 
 
+def shares_settings(actor: User | None) -> bool:
+    """Whether `actor` sets what every town shares: a category's name and flags, and the
+    district's time limits and routing. The district's admin does (and the machine's
+    operator), and a town's admin while the deployment holds no other town (no district
+    above it); else a town's admin sets their own town's limits and routing only."""
+    if actor is None or actor.town_id is None:
+        return True
+    return (db.session.scalar(select(func.count(Town.id))) or 0) <= 1
+
+
+def settings_town(actor: User | None) -> int | None:
+    """Whose time limits and routing `actor` sets: the district's (None), or their town's."""
+    return None if shares_settings(actor) else actor.town_id
+
+
 def save_category(
     category: Category,
     *,
@@ -163,12 +180,11 @@ def save_category(
     co_kinds: list[str],
     ip: str | None = None,
 ) -> bool:
-    """Change a category's flags, time limits and (kind-based) routing. Returns whether
-    a part of it waits for a second person (clearing `confidential`).
-
-    `limits` maps a step to its yellow stage and its deadline, each a number and a unit as
-    the form sends them (``("1", "wd")``; a yellow stage with no number: none). They are
-    stored as before (``1wd``)."""
+    """Change a category's flags, and its time limits and routing (`save_rules`), as the
+    district sets them. Returns whether a part of it waits for a second person (clearing
+    `confidential`)."""
+    if not shares_settings(actor):
+        raise Forbidden("类别的名称和标记由区里统一设置，本镇只能调整时限和分拨。")
     category.name = checked_name(name, "类别名称", 32)
     category.hint = (hint or "").strip()[:200] or None
     waiting = category.confidential and not confidential
@@ -187,26 +203,77 @@ def save_category(
     category.emergency, category.active = emergency, active
     try:
         category.default_risk_level = RiskLevel(default_risk_level)
+    except ValueError:
+        raise ValidationFailed("取值无效。", code="invalid_choice") from None
+    save_rules(
+        category,
+        actor=actor,
+        limits=limits,
+        lead_kind=lead_kind,
+        co_kinds=co_kinds,
+        ip=ip,
+        urgent=urgent,
+        confidential=confidential,
+        emergency=emergency,
+        active=active,
+    )
+    return waiting
+
+
+def save_rules(
+    category: Category,
+    *,
+    actor: User,
+    limits: dict[str, tuple[tuple[str, str], tuple[str, str]]],
+    lead_kind: str | None,
+    co_kinds: list[str],
+    ip: str | None = None,
+    **audited,
+) -> None:
+    """Set a category's time limits and (kind-based) routing for `actor`'s place
+    (`settings_town`): the district's, or a town's. A town keeps a row of its own only
+    where it differs from the district's: a step set as the district has it, or routing
+    chosen as the district's, goes back to following the district.
+
+    `limits` maps a step to its yellow stage and its deadline, each a number and a unit as
+    the form sends them (``("1", "wd")``; a yellow stage with no number: none). They are
+    stored as before (``1wd``)."""
+    town_id = settings_town(actor)
+    try:
         steps = {Step(step): value for step, value in limits.items()}
         kinds = [DepartmentKind(k) for k in [lead_kind, *co_kinds] if k]
     except ValueError:
         raise ValidationFailed("取值无效。", code="invalid_choice") from None
     chosen = {step: _limits_of(step, warn, due) for step, (warn, due) in steps.items()}
-    rows = {row.step: row for row in category.time_limits}
+    chosen = {step: (str(warn) if warn else None, str(due)) for step, (warn, due) in chosen.items()}
+    district = limits_of(category, None)
+    rows = {row.step: row for row in category.time_limits if row.town_id == town_id}
     for step, (warn, due) in chosen.items():
-        row = rows.get(step) or CategoryTimeLimit(step=step)
-        row.warn, row.due = (str(warn) if warn else None), str(due)
-        if step not in rows:
+        row = rows.get(step)
+        if town_id is not None and (warn, due) == district[step][:2]:
+            if row is not None:  # as the district has it: follow the district again
+                category.time_limits.remove(row)
+            continue
+        if row is None:
+            row = CategoryTimeLimit(step=step, town_id=town_id)
             category.time_limits.append(row)
-    # Kind-based rules for every village are replaced; village-specific rules stay.
-    category.routing_rules = [r for r in category.routing_rules if r.village_id is not None]
-    for index, kind in enumerate(kinds):
-        category.routing_rules.append(
-            RoutingRule(
-                department_kind=kind,
-                role=AssignmentRole.LEAD if index == 0 and lead_kind else AssignmentRole.CO,
+        row.warn, row.due = warn, due
+    lead = kinds[0] if lead_kind else None
+    co = kinds[1:] if lead_kind else kinds
+    # The place's kind-based rules for every village are replaced; village-specific rules
+    # and the other places' stay. A town choosing what the district has keeps none.
+    category.routing_rules = [
+        r for r in category.routing_rules if r.village_id is not None or r.town_id != town_id
+    ]
+    if town_id is None or (lead, sorted(co)) != _kinds(rules_for(category, town_id=None)):
+        for index, kind in enumerate(kinds):
+            category.routing_rules.append(
+                RoutingRule(
+                    department_kind=kind,
+                    town_id=town_id,
+                    role=AssignmentRole.LEAD if index == 0 and lead_kind else AssignmentRole.CO,
+                )
             )
-        )
     db.session.flush()
     reference.forget()
     audit.record(
@@ -215,14 +282,87 @@ def save_category(
         object_type="category",
         object_id=category.code,
         ip=ip,
-        urgent=urgent,
-        confidential=confidential,
-        emergency=emergency,
-        active=active,
-        limits={s.value: [str(w) if w else None, str(d)] for s, (w, d) in chosen.items()},
+        **audited,
+        for_town=_place(town_id),
+        limits={s.value: [w, d] for s, (w, d) in chosen.items()},
         routing=[k.value for k in kinds],
     )
-    return waiting
+
+
+@dataclass
+class CategorySettings:
+    """A category's limits and routing as `town_id` has them, and whose each is."""
+
+    limits: dict[Step, tuple[str | None, str, str]]  # step -> (warn, due, whose)
+    lead_kind: DepartmentKind | None
+    co_kinds: list[DepartmentKind]
+    routing_whose: str  # "town": the town's own; "district": the district's
+    own: bool  # the town has a limit or routing of its own
+
+
+def settings_of(category: Category, town_id: int | None) -> CategorySettings:
+    """What a town's (or, `town_id` None, the district's) cases of `category` go by."""
+    limits = limits_of(category, town_id)
+    rules = rules_for(category, town_id=town_id)
+    lead, co = _kinds(rules)
+    whose = (
+        "town" if town_id is not None and any(r.town_id == town_id for r in rules) else "district"
+    )
+    own = whose == "town" or any(w == "town" for _warn, _due, w in limits.values())
+    return CategorySettings(limits, lead, co, whose, own)
+
+
+def towns_of_their_own(categories: list[Category]) -> dict[str, list[str]]:
+    """For the district's page: each category's towns with a limit or routing of their own."""
+    ids = {
+        c.code: {r.town_id for r in [*c.time_limits, *c.routing_rules] if r.town_id is not None}
+        for c in categories
+    }
+    wanted = set().union(*ids.values())
+    names = dict(
+        db.session.execute(select(Town.id, Town.name).where(Town.id.in_(wanted))).all()
+        if wanted
+        else []
+    )
+    return {code: sorted(names[i] for i in town_ids) for code, town_ids in ids.items()}
+
+
+def follow_district(category: Category, *, actor: User, ip: str | None = None) -> None:
+    """Forget `actor`'s town's own limits and routing of `category`: it follows the
+    district's again."""
+    town_id = settings_town(actor)
+    if town_id is None:
+        raise ValidationFailed("区里的设置就是各镇沿用的设置。", code="invalid_choice")
+    category.time_limits = [r for r in category.time_limits if r.town_id != town_id]
+    category.routing_rules = [
+        r for r in category.routing_rules if r.village_id is not None or r.town_id != town_id
+    ]
+    db.session.flush()
+    reference.forget()
+    audit.record(
+        "category.follow_district",
+        actor=actor,
+        object_type="category",
+        object_id=category.code,
+        ip=ip,
+        for_town=_place(town_id),
+    )
+
+
+def _place(town_id: int | None) -> str:
+    """Whose settings, in words for the audit log: a town's name, or the district's."""
+    town = db.session.get(Town, town_id) if town_id is not None else None
+    return town.name if town is not None else "区里（各镇沿用）"
+
+
+def _kinds(rules: list[RoutingRule]) -> tuple[DepartmentKind | None, list[DepartmentKind]]:
+    """The (lead kind, sorted co kinds) of kind-based `rules`."""
+    lead = next(
+        (r.department_kind for r in rules if r.role == AssignmentRole.LEAD and r.department_kind),
+        None,
+    )
+    co = [r.department_kind for r in rules if r.role == AssignmentRole.CO and r.department_kind]
+    return lead, sorted(co)
 
 
 def confirm_year(year: int, text: str, *, actor: User | None, ip: str | None = None) -> int:

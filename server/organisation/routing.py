@@ -2,8 +2,10 @@
 
 The rules are data (`RoutingRule`): a rule names a department, or a kind of department
 resolved to the one serving the village (its village mediation committee, its legal
-advisor). Rules for one village win over the rules for every village. A village's legal
-advisor joins every dispute in that village. The center can always override at dispatch.
+advisor). Rules for one village win over its town's rules, which win over the district's
+for every village (`rules_for`). A rule never suggests a department of another town. A
+village's legal advisor joins every dispute in that village. The center can always
+override at dispatch.
 
 A department with nobody in it cannot act on a case: routing never suggests one, and
 says which it passed over and why, and dispatch refuses one (`unstaffed`).
@@ -91,7 +93,12 @@ def departments_of_kind(kind: DepartmentKind, village: Village) -> list[Departme
     """The active departments of `kind` that serve `village`, town-wide ones last."""
     candidates = db.session.scalars(
         select(Department)
-        .where(Department.kind == kind, Department.active.is_(True))
+        # Its own town's only: a district's 450 village committees are not read for one.
+        .where(
+            Department.kind == kind,
+            Department.active.is_(True),
+            Department.town_id == village.town_id,
+        )
         .order_by(Department.id)
     ).all()
     serving = [d for d in candidates if d.covers(village)]
@@ -100,16 +107,30 @@ def departments_of_kind(kind: DepartmentKind, village: Village) -> list[Departme
 
 def _candidates(rule: RoutingRule, village: Village) -> list[Department]:
     if rule.department is not None:
-        return [rule.department] if rule.department.active else []
+        department = rule.department
+        return [department] if department.active and department.town_id == village.town_id else []
     return departments_of_kind(rule.department_kind, village)
+
+
+def rules_for(category: Category, village: Village | None = None, *, town_id=None):
+    """The rules that route `category`'s cases in `village` (or, with no village, those of
+    all `town_id`'s villages; `town_id` None: the district's), in order: the village's own
+    if it has any, else its town's, else the district's."""
+    if village is not None:
+        own = [r for r in category.routing_rules if r.village_id == village.id]
+        if own:
+            return sorted(own, key=lambda r: r.id or 0)
+        town_id = village.town_id
+    every = [r for r in category.routing_rules if r.village_id is None]
+    rules = [r for r in every if town_id is not None and r.town_id == town_id]
+    if not rules:
+        rules = [r for r in every if r.town_id is None]
+    return sorted(rules, key=lambda r: r.id or 0)
 
 
 def route(category: Category, village: Village) -> Route:
     """Suggest the lead and co-handling departments for a `category` case in `village`."""
-    rules = [r for r in category.routing_rules if r.village_id == village.id]
-    if not rules:
-        rules = [r for r in category.routing_rules if r.village_id is None]
-    rules.sort(key=lambda r: r.id or 0)
+    rules = rules_for(category, village)
 
     # Each rule names its candidates in order of preference; the first staffed one serves.
     wanted = [(rule.role, _candidates(rule, village)) for rule in rules]

@@ -81,7 +81,9 @@ def accept(ctx: Context) -> None:
     if case.urgent:
         # An urgent report must be accepted *and dispatched* within its limit of the
         # report itself, not of the acceptance.
-        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, case.created_at, urgent=True)
+        dispatch = ctx.deadlines.clock(
+            case.category, Step.DISPATCH, case.created_at, town_id=case.town_id, urgent=True
+        )
         ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at, dispatch.due_at)
 
 
@@ -140,7 +142,9 @@ def _resume_handling(ctx: Context) -> None:
     """Run the department's handling clock: it started at dispatch and ends at the lead
     assignment's due time (set at dispatch, moved only by an approved extension)."""
     lead = lead_assignment(ctx.case)
-    handle = ctx.deadlines.clock(ctx.case.category, Step.HANDLE, lead.assigned_at)
+    handle = ctx.deadlines.clock(
+        ctx.case.category, Step.HANDLE, lead.assigned_at, town_id=ctx.case.town_id
+    )
     warn_at = handle.warn_at if handle.warn_at and handle.warn_at < lead.due_at else None
     ctx.step_clock = (Step.HANDLE, lead.assigned_at, warn_at, lead.due_at)
 
@@ -234,7 +238,9 @@ def resolve(ctx: Context) -> None:
 
 def verify(ctx: Context) -> None:
     """The follow-up visit is due a week after the result, not after the check."""
-    follow = ctx.deadlines.clock(ctx.case.category, Step.FOLLOW_UP, ctx.case.resolved_at)
+    follow = ctx.deadlines.clock(
+        ctx.case.category, Step.FOLLOW_UP, ctx.case.resolved_at, town_id=ctx.case.town_id
+    )
     ctx.step_clock = (follow.step, follow.started_at, follow.warn_at, follow.due_at)
 
 
@@ -369,7 +375,9 @@ def return_to_town(ctx: Context) -> None:
     _new_desk(case)
     case.held_by_district = False
     if case.status == CaseStatus.ACCEPTED:
-        dispatch = ctx.deadlines.clock(case.category, Step.DISPATCH, ctx.now, urgent=case.urgent)
+        dispatch = ctx.deadlines.clock(
+            case.category, Step.DISPATCH, ctx.now, town_id=case.town_id, urgent=case.urgent
+        )
         ctx.step_clock = (dispatch.step, dispatch.started_at, dispatch.warn_at, dispatch.due_at)
 
 

@@ -1,0 +1,249 @@
+"""Time limits and routing set at the district and overridden by a town where it differs
+(issue 21, point 1). The categories themselves (names, flags) are the district's: a town's
+admin sets their own town's limits and routing only, and a town's own setting moves its
+own cases' clocks and routes, never another town's.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server.cases import workflow
+from server.cases.workflow.assignments import lead_assignment
+from server.db import db
+from server.infra import clock
+from server.infra.errors import Forbidden
+from server.models import (
+    AssignmentRole,
+    CategoryTimeLimit,
+    DepartmentKind,
+    Role,
+    RoutingRule,
+    Step,
+)
+from server.organisation import management, reference, routing
+from server.organisation.deadlines import Deadlines, limits_of
+from server.trust.audit import AuditEntry
+from tests.factories import UserFactory, category
+from tests.helpers import new_report
+
+STEPS = [s.value for s in Step]
+
+
+def _limits(**changed: tuple[str, str]) -> dict:
+    """The form's limits for D02 as the district has them, with `changed` steps
+    ({"accept": ("1", "d")}: due in 1 calendar day, no yellow stage)."""
+    found = {}
+    for step, (warn, due, _whose) in limits_of(category("D02"), None).items():
+        pair = [_pair(warn), _pair(due)]
+        if step.value in changed:
+            pair = [("", "wd"), changed[step.value]]
+        found[step.value] = tuple(pair)
+    return found
+
+
+def _pair(text: str | None) -> tuple[str, str]:
+    if text is None:
+        return ("", "wd")
+    amount, unit = re.fullmatch(r"(\d+)(\D+)", text).groups()
+    return (amount, unit)
+
+
+@pytest.fixture
+def admins(world, towns):
+    """The district's admin and the second town's (`world.admin` is the first town's)."""
+    return {
+        "district": UserFactory(username="d_admin", role=Role.ADMIN, town=None),
+        "other": UserFactory(username="o_admin", role=Role.ADMIN, town=towns["town"]),
+    }
+
+
+def _save(admin, **changed):
+    management.save_rules(
+        category("D02"),
+        actor=admin,
+        limits=_limits(**changed),
+        lead_kind="village_committee",
+        co_kinds=[],
+    )
+    db.session.flush()
+
+
+def test_a_town_s_own_limit_sets_its_own_cases_clocks_only(world, towns, admins):
+    # The district's accept limit for D02 is 2 working days; the second town takes 1 day.
+    _save(admins["other"], accept=("1", "d"))
+    rows = [r for r in category("D02").time_limits if r.town_id is not None]
+    assert [(r.town_id, r.step, r.due) for r in rows] == [(towns["town"].id, Step.ACCEPT, "1d")]
+    here = new_report(world)
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    deadlines = Deadlines(reference.calendar)
+    assert (there.due_at - there.created_at).total_seconds() == 24 * 3600
+    district = deadlines.clock(category("D02"), Step.ACCEPT, here.created_at, town_id=None)
+    assert here.due_at == district.due_at  # 2 working days
+    assert here.due_at - here.created_at > timedelta(days=1)
+
+
+def test_a_town_choosing_the_district_s_values_keeps_nothing_of_its_own(world, towns, admins):
+    _save(admins["other"], handle=("20", "d"))
+    assert limits_of(category("D02"), towns["town"].id)[Step.HANDLE] == (None, "20d", "town")
+    # Set back to what the district has: the town follows the district again.
+    _save(admins["other"])
+    assert not [r for r in category("D02").time_limits if r.town_id is not None]
+    assert limits_of(category("D02"), towns["town"].id)[Step.HANDLE][2] != "town"
+    # "Follow the district" forgets all of a town's own settings of the category at once.
+    _save(admins["other"], handle=("20", "d"))
+    management.save_rules(
+        category("D02"),
+        actor=admins["other"],
+        limits=_limits(handle=("20", "d")),
+        lead_kind="justice_office",
+        co_kinds=[],
+    )
+    assert management.settings_of(category("D02"), towns["town"].id).own
+    management.follow_district(category("D02"), actor=admins["other"])
+    db.session.flush()
+    settings = management.settings_of(category("D02"), towns["town"].id)
+    assert not settings.own
+    assert settings.routing_whose == "district"
+    actions = db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.object_id == "D02").order_by(AuditEntry.id)
+    ).all()
+    assert actions[-1] == "category.follow_district"
+
+
+def test_a_town_s_routing_routes_its_own_villages_only(world, towns, admins):
+    before_here = routing.route(category("D02"), world.v1).lead
+    management.save_rules(
+        category("D02"),
+        actor=admins["other"],
+        limits=_limits(),
+        lead_kind="police_station",
+        co_kinds=["justice_office"],
+    )
+    db.session.flush()
+    there = routing.route(category("D02"), towns["village"])
+    police = towns["police"].department
+    assert (there.lead, there.co) == (police, [towns["justice_office"]])
+    assert routing.route(category("D02"), world.v1).lead == before_here
+    assert before_here.kind == DepartmentKind.VILLAGE_COMMITTEE
+    # The district's change reaches the towns that follow it, not the one with its own.
+    management.save_rules(
+        category("D02"),
+        actor=admins["district"],
+        limits=_limits(),
+        lead_kind="justice_office",
+        co_kinds=[],
+    )
+    db.session.flush()
+    assert routing.route(category("D02"), world.v1).lead == world.justice
+    assert routing.route(category("D02"), towns["village"]).lead == police
+
+
+def test_a_rule_never_suggests_another_town_s_department(world, towns):
+    d02 = category("D02")
+    d02.routing_rules = [RoutingRule(department=world.police, role=AssignmentRole.LEAD)]
+    db.session.flush()
+    assert routing.route(d02, world.v1).lead == world.police
+    assert routing.route(d02, towns["village"]).lead != world.police
+
+
+def test_what_the_towns_share_is_the_district_s_to_change(world, towns, admins):
+    with pytest.raises(Forbidden):
+        management.save_category(
+            category("D02"),
+            actor=admins["other"],
+            name="改了名字",
+            hint=None,
+            urgent=False,
+            confidential=False,
+            emergency=False,
+            active=True,
+            default_risk_level="yellow",
+            limits=_limits(),
+            lead_kind=None,
+            co_kinds=[],
+        )
+    assert not management.shares_settings(world.admin)  # a town's, now that there are two
+    assert management.shares_settings(admins["district"])
+
+
+def test_a_deployment_of_one_town_shares_its_settings_with_no_one(world):
+    assert management.shares_settings(world.admin)
+    assert management.settings_town(world.admin) is None
+
+
+def test_the_category_page_of_a_town_and_of_the_district(client, world, towns, admins, signin):
+    token = signin(admins["other"])
+    page = client.get("/admin/categories").get_data(as_text=True)
+    assert 'name="name"' not in page
+    assert "由区里统一设置" in page
+    data = {"csrf_token": token, "code": "D02", "name": "改了名字", "lead_kind": "police_station"}
+    for step, (warn, due) in _limits(accept=("1", "d")).items():
+        data |= {f"warn_{step}": warn[0], f"warn_{step}_unit": warn[1]}
+        data |= {f"due_{step}": due[0], f"due_{step}_unit": due[1]}
+    saved = client.post("/admin/categories", data=data, follow_redirects=True)
+    assert "本镇时限和分拨已保存" in saved.get_data(as_text=True)
+    db.session.expire_all()
+    assert category("D02").name == "邻里纠纷"  # the shared name is untouched
+    assert limits_of(category("D02"), towns["town"].id)[Step.ACCEPT] == (None, "1d", "town")
+    page = client.get("/admin/categories").get_data(as_text=True)
+    assert "本镇自定" in page
+    assert "恢复沿用区里的设置" in page
+    # The first town's admin sees the district's settings as theirs to follow.
+    signin(world.admin)
+    page = client.get("/admin/categories").get_data(as_text=True)
+    assert "本镇自定" not in page
+    # The district's admin sees which towns set their own.
+    signin(admins["district"])
+    page = client.get("/admin/categories").get_data(as_text=True)
+    assert 'name="name"' in page
+    assert f'<td data-label="各镇自定">{towns["town"].name}</td>' in page
+    # Following the district again, from the page.
+    token = signin(admins["other"])
+    client.post(
+        "/admin/categories",
+        data={"csrf_token": token, "code": "D02", "follow_district": "yes"},
+        follow_redirects=True,
+    )
+    db.session.expire_all()
+    assert not [r for r in category("D02").time_limits if r.town_id is not None]
+
+
+def test_a_town_s_row_and_the_district_s_for_one_step_may_stand_side_by_side(world, towns):
+    """One row of a step for the district and one for each town; a second district row
+    is refused by the database (NULL towns compare unequal in a UNIQUE: a partial index)."""
+    d02 = category("D02")
+    next(r for r in d02.time_limits if r.step == Step.VERIFY).due = "3wd"  # the district's
+    d02.time_limits.append(CategoryTimeLimit(step=Step.VERIFY, due="1wd", town=towns["town"]))
+    db.session.flush()
+    assert limits_of(d02, None)[Step.VERIFY][1:] == ("3wd", "district")
+    assert limits_of(d02, towns["town"].id)[Step.VERIFY][1:] == ("1wd", "town")
+    for town in (None, towns["town"]):
+        nested = db.session.begin_nested()
+        db.session.add(CategoryTimeLimit(category=d02, step=Step.VERIFY, due="2wd", town=town))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        nested.rollback()
+
+
+def test_a_town_s_handling_limit_runs_on_its_dispatched_cases(world, towns, admins):
+    """The workflow's clocks (here the handling step's, set at dispatch) go by the case's
+    own town too, not only the report's first step."""
+    _save(admins["other"], handle=("15", "d"))
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    here = new_report(world)
+    with clock.frozen_at(clock.now()):
+        workflow.apply(there, "accept", actor=towns["center"])
+        workflow.apply(
+            there, "dispatch", actor=towns["center"], lead_department=towns["justice_office"].id
+        )
+        workflow.apply(here, "accept", actor=world.center)
+        workflow.apply(here, "dispatch", actor=world.center, lead_department=world.justice.id)
+        # Signed for first; the lead department's handling is due from dispatch.
+        assert lead_assignment(there).due_at - clock.now() == timedelta(days=15)
+        assert lead_assignment(here).due_at - clock.now() == timedelta(days=30)  # a dispute's
