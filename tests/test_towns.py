@@ -130,6 +130,17 @@ def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(wo
     assert "北村" not in here.received_by_village
     # Another town's village asked for by name: nothing of it.
     assert statistics.compute(month, village_id=world.v1.id, town_id=towns["town"].id).received == 0
+    # The district's figures set the towns side by side (issue 21: "figures by town");
+    # a town's own show none, and each town's row adds up to its own figures.
+    case_in("dispatched", world)  # open now
+    district = statistics.compute(month)
+    here = statistics.compute(month, town_id=world.town.id)
+    assert here.by_town == []
+    rows = {name: (received, open_now) for _id, name, received, open_now, _late in district.by_town}
+    assert rows == {
+        world.town.name: (here.received, sum(v[2] for v in here.villages_now)),
+        towns["town"].name: (1, 1),
+    }
 
 
 def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, client, signin):
@@ -146,7 +157,9 @@ def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, c
     queue = client.get("/admin/?desk=all").get_data(as_text=True)
     assert here.code in queue
     assert there.code in queue
-    assert client.get("/admin/dashboard").status_code == 200
+    dashboard = client.get("/admin/dashboard").get_data(as_text=True)
+    assert "各镇情况" in dashboard
+    assert f"<td>{towns['town'].name}</td>" in dashboard
     signin(towns["center"])
     queue = client.get("/admin/").get_data(as_text=True)
     assert there.code in queue
@@ -154,6 +167,7 @@ def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, c
     page = client.get("/admin/dashboard").get_data(as_text=True)
     assert "北村" in page
     assert "东村" not in page
+    assert "各镇情况" not in page
 
 
 def test_a_town_s_ledger_holds_its_own_town_s_rows(world, towns, tmp_path):

@@ -131,6 +131,9 @@ class Figures:
     worst_villages: list[tuple[str, int, int]] = field(default_factory=list)  # name, open, late
     villages_now: list[tuple[int, str, int, int]] = field(default_factory=list)  # id, name,
     # open, late: every village
+    # The district's towns side by side (its people only, in a deployment of several):
+    # (town id, name, received in the period, open now, late now).
+    by_town: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     late_by_department: list[tuple[int, str, int, int]] = field(default_factory=list)
     # id, name, open, late: each department leading open cases
 
@@ -318,7 +321,27 @@ def compute(
     duty = coverage.coverage(period, village_id, served, required_screenings, required_weekly)
     for part in (now, duty):  # their fields are the figures' own, by name
         vars(figures).update(vars(part))
+    if town_id is None and village_id is None:
+        figures.by_town = _by_town(got.by_village, figures.villages_now)
     return figures
+
+
+def _by_town(received: dict[int, int], now: list[tuple[int, str, int, int]]) -> list:
+    """The district's towns side by side, added up from the villages' own figures (the
+    period's received reports by village id, and each village's open and late cases now):
+    two small queries for the villages' towns and the towns' names, whatever the period.
+    Empty in a deployment of one town, whose figures are the town's already."""
+    towns = dict(db.session.execute(select(Town.id, Town.name).order_by(Town.id)).all())
+    if len(towns) < 2:
+        return []
+    town_of = dict(db.session.execute(select(Village.id, Village.town_id)).all())
+    rows = {town: [0, 0, 0] for town in towns}
+    for village, n in received.items():
+        rows[town_of[village]][0] += n
+    for village, _name, open_now, late_now in now:
+        rows[town_of[village]][1] += open_now
+        rows[town_of[village]][2] += late_now
+    return [(town, towns[town], *rows[town]) for town in towns]
 
 
 def _late_open_steps(start: datetime, end: datetime, village_id, category_ids) -> list:
