@@ -30,8 +30,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "REFERENCE_CACHE_SECONDS": (10.0, float),
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
-    # The town's character in document and archive numbers (〔2026〕大调字第15号); empty:
-    # the first character of TOWN_NAME.
+    # The character in the document and archive numbers of the deployment's own town
+    # (the one named TOWN_NAME, else the first: 〔2026〕大调字第15号); empty: TOWN_NAME's
+    # first character. Every other town of a district prints its own name's first.
     "DOCUMENT_NUMBER_PREFIX": ("", str),
     # The Chinese font embedded in case-file PDFs: the first of these files that exists
     # (comma-separated; .ttf or .ttc with TrueType outlines). Debian: fonts-wqy-microhei.

@@ -33,6 +33,7 @@ from server.models import (
     DocumentKind,
     Notification,
     Retention,
+    Town,
     User,
 )
 from tests.api.conftest import key
@@ -358,12 +359,18 @@ def test_a_handler_of_another_department_finds_nothing(client, world, login, dis
 def test_two_mediators_at_once_get_different_numbers(fresh_app):
     year, numbers, errors = 2031, [], []
     barrier = threading.Barrier(2)
+    with fresh_app.app_context():
+        towns = [Town(name="大钟庄镇"), Town(name="小王庄镇")]
+        db.session.add_all(towns)
+        db.session.commit()
+        town, other = (db.session.get(Town, t.id) for t in towns)
+        db.session.remove()
 
     def take():
         try:
             with fresh_app.app_context():
                 barrier.wait(timeout=10)
-                numbers.append(numbering.take("agreement", year))
+                numbers.append(numbering.take("agreement", year, town))
                 db.session.commit()
                 db.session.remove()
         except Exception as error:
@@ -377,8 +384,9 @@ def test_two_mediators_at_once_get_different_numbers(fresh_app):
     assert errors == []
     assert sorted(numbers) == [1, 2]
     with fresh_app.app_context():
-        assert numbering.take("agreement", year) == 3
-        assert numbering.take("agreement", year + 1) == 1
+        assert numbering.take("agreement", year, town) == 3
+        assert numbering.take("agreement", year + 1, town) == 1
+        assert numbering.take("agreement", year, other) == 1  # each town its own
         db.session.rollback()
 
 

@@ -263,3 +263,37 @@ def test_a_rebuilt_table_keeps_its_indexes_ages_whatever_the_process(tmp_path):
                 }
             )
     assert orders[0] == orders[1] == orders[2]
+
+
+def test_numbers_given_before_towns_counted_apart_become_their_case_s_town_s(fresh_app):
+    """Going up to e7b1d4c8a2f6, the counters there were become the first town's (the only
+    one there was), and each paper and archive entry its case's town; the next number
+    follows on from the last one given."""
+    from sqlalchemy import select
+
+    from server.casefile import archive, documents, numbering
+    from server.infra import clock
+    from server.models import CaseArchive, CaseDocument
+    from tests.factories import build_world
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        w = build_world()
+        case = new_report(w)
+        documents.make(case, "application", actor=w.center)
+        archive.file_case(case, at=clock.now(), actor=None)
+        db.session.commit()
+        town_id, case_id = w.town.id, case.id
+        db.session.remove()
+
+        downgrade(revision="c4e8a2b6d9f3")
+        assert "town_id" not in {c["name"] for c in inspect(db.engine).get_columns("case_archive")}
+        upgrade()
+        document = db.session.scalar(select(CaseDocument).where(CaseDocument.case_id == case_id))
+        entry = db.session.scalar(select(CaseArchive).where(CaseArchive.case_id == case_id))
+        assert (document.town_id, entry.town_id) == (town_id, town_id)
+        town = document.case.town
+        assert numbering.take("application", document.year, town) == 2  # follows on
+        assert numbering.take("rights_notice", document.year, town) == 1
+        db.session.rollback()
+        db.session.remove()

@@ -503,3 +503,33 @@ def test_a_town_s_file_makes_its_own_department_of_a_name_another_town_has(world
     assert [v.id for v in theirs.villages] == [towns["village"].id]
     assert world.committee1.town_id == world.town.id
     assert [v.id for v in world.committee1.villages] == [world.v1.id]
+
+
+def test_each_town_numbers_its_own_papers_and_archive_from_one(world, towns):
+    """A district's towns count their papers (文号) and archive (卷号) apart, each from 1
+    in a year, and each prints its own character: the one town's numbers no longer run on
+    from the other's."""
+    from server.casefile import archive, documents
+    from server.infra import clock
+
+    here = new_report(world)
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    year = clock.local(clock.now()).year
+    made = [
+        documents.make(here, "application", actor=world.center),
+        documents.make(there, "application", actor=towns["center"]),
+        documents.make(there, "rights_notice", actor=towns["center"]),
+    ]
+    db.session.flush()
+    assert [(d.town_id, d.serial, d.number) for d in made] == [
+        (world.town.id, 1, f"〔{year}〕大调申字第1号"),
+        (towns["town"].id, 1, f"〔{year}〕小调申字第1号"),
+        (towns["town"].id, 1, f"〔{year}〕小调告字第1号"),
+    ]
+    filed = [archive.file_case(case, at=clock.now(), actor=None) for case in (there, here, there)]
+    assert [(e.town_id, e.serial) for e in filed] == [
+        (towns["town"].id, 1),
+        (world.town.id, 1),
+        (towns["town"].id, 1),  # filed again: the same entry, its number kept
+    ]
+    assert filed[0].number == f"〔{year}〕小档字第1号"

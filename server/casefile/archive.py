@@ -55,10 +55,11 @@ def file_case(case: Case, *, at: datetime, actor: User | None) -> CaseArchive:
         year = clock.local(at).year
         entry = CaseArchive(
             case_id=case.id,
+            town_id=case.town_id,
             year=year,
-            serial=numbering.take("archive", year),
+            serial=numbering.take("archive", year, case.town),
         )
-        entry.number = numbering.display("archive", entry.year, entry.serial)
+        entry.number = numbering.display("archive", entry.year, entry.serial, case.town)
         db.session.add(entry)
     entry.retention, entry.note = retention, why
     entry.archived_at, entry.archived_by_id = at, actor.id if actor else None

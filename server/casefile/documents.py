@@ -333,7 +333,7 @@ def make(
     # The number first: taking it locks the year's counter of this kind until commit, so
     # two mediators making the same paper at once (a double tap) take turns, and the
     # second then sees the first's paper below and is refused (its number rolls back).
-    serial = numbering.take(kind.value, year)
+    serial = numbering.take(kind.value, year, case.town)
     if not template.repeatable and any(d.kind == kind for d in documents_of(case)):
         raise ValidationFailed(
             f"本案已有{template.title}，请修改原文书。", code="document_exists", field="kind"
@@ -343,7 +343,8 @@ def make(
         kind=kind,
         year=year,
         serial=serial,
-        number=numbering.display(kind.value, year, serial),
+        town_id=case.town_id,
+        number=numbering.display(kind.value, year, serial, case.town),
         content=fill(kind, case, actor),
         created_by_id=actor.id,
         created_at=now,

@@ -1,18 +1,21 @@
-"""Numbers in the town's style, one sequence per year and kind: 〔2026〕大调字第15号.
+"""Numbers in the town's style, one sequence per town, year and kind: 〔2026〕大调字第15号.
 
-A number is taken by one statement, INSERT ... ON CONFLICT (year, kind) DO UPDATE SET
-last = last + 1 RETURNING last: on PostgreSQL the row's lock makes a second transaction
-wait until the first commits and then read its number; SQLite's writers go one at a time.
-Either way two mediators never get the same number, and a number is never reused (one
-given in a transaction that rolls back is given again, so no gap is left either).
+Each town of a district counts its own papers (its office's numbers run from 1 each year
+whatever its neighbours do) and prints its own character. A number is taken by one
+statement, INSERT ... ON CONFLICT (town, year, kind) DO UPDATE SET last = last + 1
+RETURNING last: on PostgreSQL the row's lock makes a second transaction wait until the
+first commits and then read its number; SQLite's writers go one at a time. Either way two
+mediators never get the same number, and a number is never reused (one given in a
+transaction that rolls back is given again, so no gap is left either).
 """
 
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import select
 
 from server.db import db, insert_for
-from server.models import NumberCounter
+from server.models import NumberCounter, Town
 
 # What each kind's number says after the town's character (大调字 ...): the kinds of
 # server/models/casefile.py DocumentKind, and the archive's 卷号.
@@ -27,22 +30,32 @@ WORDS = {
 }
 
 
-def take(kind: str, year: int) -> int:
-    """The next number of `kind` in `year` (1, 2, ...), taken for this transaction."""
-    statement = insert_for(NumberCounter.__table__).values(year=year, kind=kind, last=1)
+def take(kind: str, year: int, town: Town) -> int:
+    """The next number of `kind` in `year` for `town` (1, 2, ...), taken for this
+    transaction."""
+    table = NumberCounter.__table__
+    statement = insert_for(table).values(town_id=town.id, year=year, kind=kind, last=1)
     statement = statement.on_conflict_do_update(
-        index_elements=["year", "kind"], set_={"last": NumberCounter.__table__.c.last + 1}
-    ).returning(NumberCounter.__table__.c.last)
+        index_elements=["town_id", "year", "kind"], set_={"last": table.c.last + 1}
+    ).returning(table.c.last)
     return db.session.execute(statement).scalar_one()
 
 
-def prefix() -> str:
-    """The town's character in its numbers (大 for 大钟庄镇): DOCUMENT_NUMBER_PREFIX, or
-    the first character of TOWN_NAME."""
+def prefix(town: Town) -> str:
+    """`town`'s character in its numbers. The deployment's own town (the one named
+    TOWN_NAME, else the first) prints DOCUMENT_NUMBER_PREFIX, or TOWN_NAME's first
+    character (大 for 大钟庄镇), as a deployment of one town always has; another town of
+    the district the first character of its own name (小 for 小王庄镇)."""
     config = current_app.config
-    return config.get("DOCUMENT_NUMBER_PREFIX") or (config.get("TOWN_NAME") or "镇")[:1]
+    town_name = config.get("TOWN_NAME") or "镇"
+    own = db.session.scalar(
+        select(Town.id).order_by((Town.name == town_name).desc(), Town.id).limit(1)
+    )
+    if town.id != own:
+        return (town.name or "镇")[:1]
+    return config.get("DOCUMENT_NUMBER_PREFIX") or town_name[:1]
 
 
-def display(kind: str, year: int, serial: int) -> str:
+def display(kind: str, year: int, serial: int, town: Town) -> str:
     """A number as printed: 〔2026〕大调字第15号."""
-    return f"〔{year}〕{prefix()}{WORDS[kind]}字第{serial}号"
+    return f"〔{year}〕{prefix(town)}{WORDS[kind]}字第{serial}号"

@@ -1,5 +1,7 @@
 """The case file's rows (案卷, 一案一卷): mediation documents made from templates, the
-agreement's terms, signed scans, the numbers given out per year, and the archive entry."""
+agreement's terms, signed scans, the numbers given out per year, and the archive entry.
+Numbers are a town's own: each town of a district counts its papers and its archive from
+1 each year, as its office always has."""
 
 from __future__ import annotations
 
@@ -44,11 +46,12 @@ class Retention(LabelledEnum):
 
 
 class NumberCounter(db.Model):
-    """The last number given out for one kind of paper in one year (文号): taken by one
-    INSERT ... ON CONFLICT DO UPDATE, so two mediators never get the same number."""
+    """The last number a town gave out for one kind of paper in one year (文号): taken by
+    one INSERT ... ON CONFLICT DO UPDATE, so two mediators never get the same number."""
 
     __tablename__ = "number_counter"
 
+    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     # A document kind, or "archive" for the case files' own numbers (卷号).
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -64,7 +67,7 @@ class CaseDocument(db.Model):
 
     __tablename__ = "case_document"
     __table_args__ = (
-        UniqueConstraint("kind", "year", "serial", name="uq_case_document_number"),
+        UniqueConstraint("town_id", "kind", "year", "serial", name="uq_case_document_number"),
         CheckConstraint("serial >= 1", name="serial_positive"),
         # Agreements signed in a window (the judicial-confirmation reminder, in the sweep).
         Index("ix_case_document_kind_signed", "kind", "signed_at"),
@@ -72,6 +75,8 @@ class CaseDocument(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    # The case's town, whose number the paper carries (numbers are per town).
+    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"))
     kind: Mapped[DocumentKind] = mapped_column(enum_type(DocumentKind, "document_kind"))
     year: Mapped[int] = mapped_column(Integer)
     serial: Mapped[int] = mapped_column(Integer)
@@ -151,10 +156,11 @@ class CaseArchive(db.Model):
     long it is kept. A reopened and closed-again case keeps its number."""
 
     __tablename__ = "case_archive"
-    __table_args__ = (UniqueConstraint("year", "serial", name="uq_case_archive_number"),)
+    __table_args__ = (UniqueConstraint("town_id", "year", "serial", name="uq_case_archive_number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), unique=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("town.id"))  # the case's: its numbers
     year: Mapped[int] = mapped_column(Integer)
     serial: Mapped[int] = mapped_column(Integer)
     number: Mapped[str] = mapped_column(String(40))
