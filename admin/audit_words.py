@@ -141,6 +141,7 @@ DETAILS: dict[str, str] = {
     "username": "用户名",
     "display_name": "姓名",
     "hotline": "热线电话",
+    "document_prefix": "文号简称",
     "role": "角色",
     "role_asked": "申请的角色（待审批）",
     "village": "村",

@@ -31,8 +31,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "DEMO_PASSWORD": ("Demo@2026", str),
     "TOWN_NAME": ("大钟庄镇", str),
     # The character in the document and archive numbers of the deployment's own town
-    # (the one named TOWN_NAME, else the first: 〔2026〕大调字第15号); empty: TOWN_NAME's
-    # first character. Every other town of a district prints its own name's first.
+    # (the one named TOWN_NAME, else the first: 〔2026〕大调字第15号), unless its town file
+    # names one (文号简称); empty: the first character of the town's name, as for every
+    # other town of a district.
     "DOCUMENT_NUMBER_PREFIX": ("", str),
     # The Chinese font embedded in case-file PDFs: the first of these files that exists
     # (comma-separated; .ttf or .ttc with TrueType outlines). Debian: fonts-wqy-microhei.

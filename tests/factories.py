@@ -89,7 +89,8 @@ def category(code: str) -> Category:
 def build_world() -> SimpleNamespace:
     """Two villages; police, justice, safety, enforcement; mediation committees; a legal
     advisor; one account for each role, a handler in every department."""
-    town = TownFactory()
+    # Its papers are numbered 大调字… as the demo town's: each town prints its name's first.
+    town = TownFactory(name="大王庄镇")
     v1 = VillageFactory(town=town, name="东村")
     v2 = VillageFactory(town=town, name="西村")
     g1, g2 = GridFactory(village=v1), GridFactory(village=v2)

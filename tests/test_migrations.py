@@ -297,3 +297,71 @@ def test_numbers_given_before_towns_counted_apart_become_their_case_s_town_s(fre
         assert numbering.take("rights_notice", document.year, town) == 1
         db.session.rollback()
         db.session.remove()
+
+
+def test_each_town_s_counters_go_on_from_its_own_papers_of_the_shared_sequence(fresh_app):
+    """Before e7b1d4c8a2f6 two towns drew from one sequence: one town's papers are 1 and
+    3, the other's 2. After it each town's counter goes on from its own highest, so the
+    second town's next is 3 (not 1, which would reach its 2 and be refused forever)."""
+    from sqlalchemy import select
+
+    from server.casefile import numbering
+    from server.models import NumberCounter, Town
+    from tests.factories import build_towns, build_world
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        w = build_world()
+        t = build_towns()
+        cases = [
+            new_report(w).id,
+            new_report(w, village=t["village"], actor=t["grid"]).id,
+            new_report(w).id,
+        ]
+        db.session.commit()
+        creator = w.center.id
+        here, there = w.town.id, t["town"].id
+        db.session.remove()
+        downgrade(revision="c4e8a2b6d9f3")
+        for serial, case_id in enumerate(cases, start=1):
+            db.session.execute(
+                text(
+                    "INSERT INTO case_document (case_id, kind, year, serial, number, content,"
+                    " created_by_id, created_at, version) VALUES (:case, 'application', 2026,"
+                    " :serial, :number, '{}', :user, '2026-06-01 00:00:00', 1)"
+                ),
+                {
+                    "case": case_id,
+                    "serial": serial,
+                    "number": f"〔2026〕大调申字第{serial}号",
+                    "user": creator,
+                },
+            )
+        for serial, case_id in enumerate(cases[1:], start=1):  # the other town's first
+            db.session.execute(
+                text(
+                    "INSERT INTO case_archive (case_id, year, serial, number, retention,"
+                    " archived_at) VALUES (:case, 2026, :serial, :number, 'short',"
+                    " '2026-06-02 00:00:00')"
+                ),
+                {"case": case_id, "serial": serial, "number": f"〔2026〕大档字第{serial}号"},
+            )
+        db.session.execute(
+            text(
+                "INSERT INTO number_counter (year, kind, last) VALUES (2026, 'application', 3),"
+                " (2026, 'archive', 2)"
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        counters = {(c.town_id, c.kind): c.last for c in db.session.scalars(select(NumberCounter))}
+        assert counters == {
+            (here, "application"): 3,
+            (there, "application"): 2,
+            (there, "archive"): 1,
+            (here, "archive"): 2,
+        }
+        assert numbering.take("application", 2026, db.session.get(Town, there)) == 3
+        db.session.rollback()
+        db.session.remove()

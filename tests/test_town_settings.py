@@ -17,7 +17,7 @@ from server.cases import workflow
 from server.cases.workflow.assignments import lead_assignment
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Forbidden
+from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
     AssignmentRole,
     CategoryTimeLimit,
@@ -64,12 +64,14 @@ def admins(world, towns):
 
 
 def _save(admin, **changed):
+    """Save D02's limits as the district has them but for `changed`, and its routing as
+    the district has it (a village committee leads, the justice office joins)."""
     management.save_rules(
         category("D02"),
         actor=admin,
         limits=_limits(**changed),
         lead_kind="village_committee",
-        co_kinds=[],
+        co_kinds=["justice_office"],
     )
     db.session.flush()
 
@@ -91,9 +93,18 @@ def test_a_town_s_own_limit_sets_its_own_cases_clocks_only(world, towns, admins)
 def test_a_town_choosing_the_district_s_values_keeps_nothing_of_its_own(world, towns, admins):
     _save(admins["other"], handle=("20", "d"))
     assert limits_of(category("D02"), towns["town"].id)[Step.HANDLE] == (None, "20d", "town")
+    # Routing chosen as the district's keeps no rule of the town's.
+    assert not [r for r in category("D02").routing_rules if r.town_id is not None]
     # Set back to what the district has: the town follows the district again.
     _save(admins["other"])
     assert not [r for r in category("D02").time_limits if r.town_id is not None]
+    assert not management.settings_of(category("D02"), towns["town"].id).own
+    # A town's routing of none is refused in words (it would read as the district's).
+    with pytest.raises(ValidationFailed) as refused:
+        management.save_rules(
+            category("D02"), actor=admins["other"], limits=_limits(), lead_kind=None, co_kinds=[]
+        )
+    assert refused.value.code == "routing_required"
     assert limits_of(category("D02"), towns["town"].id)[Step.HANDLE][2] != "town"
     # "Follow the district" forgets all of a town's own settings of the category at once.
     _save(admins["other"], handle=("20", "d"))

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from server.db import db
-from server.models import AuditEntry, Case, Department, Grid, User, Village
+from server.models import AuditEntry, Case, Department, Grid, Town, User, Village
 from server.organisation import town_file
 
 VILLAGES = [("V01", "东村"), ("V02", "西村"), ("V03", "南村")]
@@ -422,3 +422,28 @@ def test_a_cell_the_form_would_refuse_is_named_by_row_and_column(fresh_app, tmp_
     assert "「村」第4行「村编号」：村编号须为16位以内的字母、数字或连字符。" in result.output
     assert "「部门」第3行「电话」：电话最多32位。" in result.output
     assert counts(fresh_app)["Village"] == 0
+
+
+def test_a_town_file_names_the_character_of_its_numbers_and_an_older_one_needs_none(
+    fresh_app, tmp_path
+):
+    """文号简称 sets the character the town's papers carry; a file made from a template of
+    before that column reads it as empty (the town's name's first) and is not refused."""
+    from server.casefile import numbering
+
+    result = run_import(fresh_app, filled(镇=[("新镇", "0311-12345", "新丰")]), tmp_path)
+    assert result.exit_code == 0, result.output
+    with fresh_app.app_context():
+        town = db.session.scalar(select(Town))
+        assert (town.document_prefix, numbering.prefix(town)) == ("新丰", "新丰")
+    # The older template: the town sheet without the column.
+    book = load_workbook(io.BytesIO(filled(镇=[("新镇", "0311-12345", "")])))
+    book["镇"].delete_cols(3)
+    out = io.BytesIO()
+    book.save(out)
+    result = run_import(fresh_app, out.getvalue(), tmp_path)
+    assert result.exit_code == 0, result.output
+    with fresh_app.app_context():
+        town = db.session.scalar(select(Town))
+        assert town.document_prefix is None
+        assert numbering.display("agreement", 2026, 7, town) == "〔2026〕新调字第7号"

@@ -136,10 +136,14 @@ def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(wo
     district = statistics.compute(month)
     here = statistics.compute(month, town_id=world.town.id)
     assert here.by_town == []
-    rows = {name: (received, open_now) for _id, name, received, open_now, _late in district.by_town}
+    rows = {name: row for _id, name, *row in district.by_town}
     assert rows == {
-        world.town.name: (here.received, sum(v[2] for v in here.villages_now)),
-        towns["town"].name: (1, 1),
+        world.town.name: [
+            here.received,
+            sum(v[2] for v in here.villages_now),
+            sum(v[3] for v in here.villages_now),
+        ],
+        towns["town"].name: [1, 1, 0],
     }
 
 
@@ -533,3 +537,18 @@ def test_each_town_numbers_its_own_papers_and_archive_from_one(world, towns):
         (towns["town"].id, 1),  # filed again: the same entry, its number kept
     ]
     assert filed[0].number == f"〔{year}〕小档字第1号"
+    # A town's own character (文号简称), and the deployment's configured one for its own
+    # town (the first here: none is named TOWN_NAME) only.
+    from flask import current_app
+
+    from server.casefile import numbering
+
+    towns["town"].document_prefix = "王"
+    current_app.config["DOCUMENT_NUMBER_PREFIX"] = "钟"
+    try:
+        assert numbering.prefix(towns["town"]) == "王"
+        assert numbering.prefix(world.town) == "钟"
+        towns["town"].document_prefix = None
+        assert numbering.prefix(towns["town"]) == "小"
+    finally:
+        current_app.config["DOCUMENT_NUMBER_PREFIX"] = ""

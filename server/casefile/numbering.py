@@ -42,18 +42,22 @@ def take(kind: str, year: int, town: Town) -> int:
 
 
 def prefix(town: Town) -> str:
-    """`town`'s character in its numbers. The deployment's own town (the one named
-    TOWN_NAME, else the first) prints DOCUMENT_NUMBER_PREFIX, or TOWN_NAME's first
-    character (大 for 大钟庄镇), as a deployment of one town always has; another town of
-    the district the first character of its own name (小 for 小王庄镇)."""
-    config = current_app.config
-    town_name = config.get("TOWN_NAME") or "镇"
-    own = db.session.scalar(
-        select(Town.id).order_by((Town.name == town_name).desc(), Town.id).limit(1)
-    )
-    if town.id != own:
-        return (town.name or "镇")[:1]
-    return config.get("DOCUMENT_NUMBER_PREFIX") or town_name[:1]
+    """`town`'s character in its numbers: its own (文号简称, set in the town file); else,
+    for the deployment's own town (the one named TOWN_NAME, else the first), the
+    configured DOCUMENT_NUMBER_PREFIX where there is one; else the first character of its
+    name (大 for 大钟庄镇, 小 for 小王庄镇)."""
+    if town.document_prefix:
+        return town.document_prefix
+    configured = current_app.config.get("DOCUMENT_NUMBER_PREFIX")
+    if configured:
+        own = db.session.scalar(
+            select(Town.id)
+            .order_by((Town.name == current_app.config.get("TOWN_NAME")).desc(), Town.id)
+            .limit(1)
+        )
+        if town.id == own:
+            return configured
+    return (town.name or "镇")[:1]
 
 
 def display(kind: str, year: int, serial: int, town: Town) -> str:

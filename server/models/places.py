@@ -21,6 +21,9 @@ class Town(db.Model):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     # The number villagers are told to call (shown on posters and pages).
     hotline: Mapped[str | None] = mapped_column(String(32))
+    # The character its papers' numbers carry (〔2026〕大调字第15号: 文号简称), where it is
+    # not the first of its name (server/casefile/numbering.py).
+    document_prefix: Mapped[str | None] = mapped_column(String(4))
 
     villages: Mapped[list[Village]] = relationship(back_populates="town", order_by="Village.code")
 

@@ -205,17 +205,20 @@ def save_category(
         category.default_risk_level = RiskLevel(default_risk_level)
     except ValueError:
         raise ValidationFailed("取值无效。", code="invalid_choice") from None
-    save_rules(
-        category,
+    chosen, kinds = _set_rules(category, None, limits, lead_kind, co_kinds)
+    audit.record(
+        "category.save",
         actor=actor,
-        limits=limits,
-        lead_kind=lead_kind,
-        co_kinds=co_kinds,
+        object_type="category",
+        object_id=category.code,
         ip=ip,
         urgent=urgent,
         confidential=confidential,
         emergency=emergency,
         active=active,
+        for_town=_place(None),
+        limits=chosen,
+        routing=kinds,
     )
     return waiting
 
@@ -228,22 +231,50 @@ def save_rules(
     lead_kind: str | None,
     co_kinds: list[str],
     ip: str | None = None,
-    **audited,
 ) -> None:
     """Set a category's time limits and (kind-based) routing for `actor`'s place
-    (`settings_town`): the district's, or a town's. A town keeps a row of its own only
-    where it differs from the district's: a step set as the district has it, or routing
-    chosen as the district's, goes back to following the district.
+    (`settings_town`): the district's, or a town's (`_set_rules`)."""
+    town_id = settings_town(actor)
+    chosen, kinds = _set_rules(category, town_id, limits, lead_kind, co_kinds)
+    audit.record(
+        "category.save",
+        actor=actor,
+        object_type="category",
+        object_id=category.code,
+        ip=ip,
+        for_town=_place(town_id),
+        limits=chosen,
+        routing=kinds,
+    )
+
+
+def _set_rules(
+    category: Category,
+    town_id: int | None,
+    limits: dict[str, tuple[tuple[str, str], tuple[str, str]]],
+    lead_kind: str | None,
+    co_kinds: list[str],
+) -> tuple[dict[str, list[str | None]], list[str]]:
+    """Set `category`'s limits and kind-based routing for `town_id` (None: the
+    district's); returns them as the audit log keeps them. A town keeps a row of its own
+    only where it differs from the district's: a step set as the district has it, or
+    routing chosen as the district's, goes back to following the district.
 
     `limits` maps a step to its yellow stage and its deadline, each a number and a unit as
     the form sends them (``("1", "wd")``; a yellow stage with no number: none). They are
     stored as before (``1wd``)."""
-    town_id = settings_town(actor)
     try:
         steps = {Step(step): value for step, value in limits.items()}
         kinds = [DepartmentKind(k) for k in [lead_kind, *co_kinds] if k]
     except ValueError:
         raise ValidationFailed("取值无效。", code="invalid_choice") from None
+    if town_id is not None and not kinds:
+        # A town's routing of none would be no row, which reads as following the district.
+        raise ValidationFailed(
+            "本镇的分拨须至少选择一个部门类型；要与区里一致，请点“恢复沿用区里的设置”。",
+            code="routing_required",
+            field="lead_kind",
+        )
     chosen = {step: _limits_of(step, warn, due) for step, (warn, due) in steps.items()}
     chosen = {step: (str(warn) if warn else None, str(due)) for step, (warn, due) in chosen.items()}
     district = limits_of(category, None)
@@ -260,11 +291,8 @@ def save_rules(
         row.warn, row.due = warn, due
     lead = kinds[0] if lead_kind else None
     co = kinds[1:] if lead_kind else kinds
-    # The place's kind-based rules for every village are replaced; village-specific rules
-    # and the other places' stay. A town choosing what the district has keeps none.
-    category.routing_rules = [
-        r for r in category.routing_rules if r.village_id is not None or r.town_id != town_id
-    ]
+    # The place's kind-based rules are replaced; a town choosing the district's keeps none.
+    _forget_routing(category, town_id)
     if town_id is None or (lead, sorted(co)) != _kinds(rules_for(category, town_id=None)):
         for index, kind in enumerate(kinds):
             category.routing_rules.append(
@@ -276,17 +304,15 @@ def save_rules(
             )
     db.session.flush()
     reference.forget()
-    audit.record(
-        "category.save",
-        actor=actor,
-        object_type="category",
-        object_id=category.code,
-        ip=ip,
-        **audited,
-        for_town=_place(town_id),
-        limits={s.value: [w, d] for s, (w, d) in chosen.items()},
-        routing=[k.value for k in kinds],
-    )
+    return {s.value: [w, d] for s, (w, d) in chosen.items()}, [k.value for k in kinds]
+
+
+def _forget_routing(category: Category, town_id: int | None) -> None:
+    """Drop `town_id`'s (None: the district's) kind-based rules for every village of
+    `category`; rules for one village, and the other places', stay."""
+    category.routing_rules = [
+        r for r in category.routing_rules if r.village_id is not None or r.town_id != town_id
+    ]
 
 
 @dataclass
@@ -334,9 +360,7 @@ def follow_district(category: Category, *, actor: User, ip: str | None = None) -
     if town_id is None:
         raise ValidationFailed("区里的设置就是各镇沿用的设置。", code="invalid_choice")
     category.time_limits = [r for r in category.time_limits if r.town_id != town_id]
-    category.routing_rules = [
-        r for r in category.routing_rules if r.village_id is not None or r.town_id != town_id
-    ]
+    _forget_routing(category, town_id)
     db.session.flush()
     reference.forget()
     audit.record(

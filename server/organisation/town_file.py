@@ -40,6 +40,9 @@ class Column:
     # The check the admin's form makes of the same field (server/organisation/checks.py),
     # run on a filled cell so its fault is named by row and column before anything is written.
     check: Callable[[str], object] | None = None
+    # Added after templates were handed out: a file made from an older one, without it,
+    # reads it as empty rather than being refused.
+    newer: bool = False
 
 
 def _name(field: str, limit: int = 64) -> Callable[[str], object]:
@@ -57,6 +60,8 @@ SHEETS: dict[str, tuple[Column, ...]] = {
     "镇": (
         Column("镇名称", "name", True, "大钟庄镇", check=_name("镇名称")),
         Column("热线电话", "hotline", False, "12345", check=checked_phone),
+        # The character of its papers' numbers (〔2026〕大调字第15号); empty: its name's first.
+        Column("文号简称", "document_prefix", False, "大", check=_name("文号简称", 4), newer=True),
     ),
     "村": (
         Column("村编号", "code", True, "V01", check=_code("村编号")),
@@ -219,7 +224,7 @@ def read(data: bytes) -> tuple[dict[str, list[tuple[int, dict]]], list[Fault]]:
                     heads = [c.rstrip("*") for c in cells]
                     found = {c.key: heads.index(c.header) for c in columns if c.header in heads}
                     for column in columns:
-                        if column.key not in found:
+                        if column.key not in found and not column.newer:
                             faults.append(Fault(name, 1, column.header, "缺少这一列。"))
                     continue
                 if not any(cells) or found is None:
@@ -230,7 +235,7 @@ def read(data: bytes) -> tuple[dict[str, list[tuple[int, dict]]], list[Fault]]:
                     else ""
                     for c in columns
                 }
-                if number == 2 and all(row[c.key] == c.example for c in columns):
+                if number == 2 and all(row[c.key] == c.example for c in columns if c.key in found):
                     continue  # the template's example, left as it was
                 rows.setdefault(name, []).append((number, row))
     finally:
@@ -419,9 +424,18 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
         town = town or Town()
         town.name = checked_name(row["name"], "镇名称")
         town.hotline = checked_phone(row["hotline"])
+        prefix = (row.get("document_prefix") or "").strip()
+        town.document_prefix = checked_name(prefix, "文号简称", 4) if prefix else None
         db.session.add(town)
         db.session.flush()
-        audit.record("town.save", actor=actor, ip=ip, name=town.name, hotline=town.hotline)
+        audit.record(
+            "town.save",
+            actor=actor,
+            ip=ip,
+            name=town.name,
+            hotline=town.hotline,
+            document_prefix=town.document_prefix,
+        )
     for _, row in rows.get("村", []):
         village = db.session.scalar(select(Village).where(Village.code == row["code"]))
         _count(outcome, "村", village is None)

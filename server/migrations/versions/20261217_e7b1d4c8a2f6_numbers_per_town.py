@@ -3,8 +3,10 @@
 A district's towns shared one counter per kind of paper and year (文号, 卷号), so one
 town's numbers ran on from another's, and every town's papers carried the first town's
 character (issue 21). The counters, the papers and the archive entries now belong to a
-town: the counters there were become the first town's (the only one there was), and each
-paper and entry its case's town.
+town: each paper and entry its case's town, and each town's counter of a kind and year
+starts from the highest number its own papers already carry (papers are never deleted,
+so no number of a town is given twice). A town may name the character its numbers carry
+(文号简称, in the town file).
 
 Revision ID: e7b1d4c8a2f6
 Revises: c4e8a2b6d9f3
@@ -24,7 +26,7 @@ branch_labels = None
 depends_on = None
 
 FILL = {
-    # Before this, one town held every number.
+    # Filled for the constraint; counted again per town below.
     "number_counter": "UPDATE number_counter SET town_id = (SELECT min(id) FROM town)",
     "case_document": "UPDATE case_document SET town_id ="
     " (SELECT town_id FROM case_file WHERE case_file.id = case_document.case_id)",
@@ -58,6 +60,19 @@ def upgrade():
                 batch_op.drop_constraint(name, type_="unique")
                 batch_op.create_unique_constraint(name, ["town_id", *columns])
         index_ages.keep(table, ages)
+    # Each town's counters from its own papers: the shared sequence gave one town 1 and 3
+    # and another 2, so the second must go on from 2, not from 3 nor from 1.
+    op.execute("DELETE FROM number_counter")
+    op.execute(
+        "INSERT INTO number_counter (town_id, year, kind, last)"
+        " SELECT town_id, year, kind, max(serial) FROM case_document"
+        " GROUP BY town_id, year, kind"
+    )
+    op.execute(
+        "INSERT INTO number_counter (town_id, year, kind, last)"
+        " SELECT town_id, year, 'archive', max(serial) FROM case_archive GROUP BY town_id, year"
+    )
+    op.add_column("town", sa.Column("document_prefix", sa.String(length=4), nullable=True))
 
 
 def downgrade():
@@ -70,6 +85,7 @@ def downgrade():
         raise RuntimeError(
             "cannot downgrade past e7b1d4c8a2f6: several towns have numbered their papers"
         )
+    op.drop_column("town", "document_prefix")
     for table in reversed(list(FILL)):
         ages = index_ages.ages(table)
         with op.batch_alter_table(table, schema=None) as batch_op:
