@@ -50,7 +50,11 @@ def users():
         form = request.form
         try:
             department = form.get("department", "")
+            # The district's keeper places an account in a town or at the district; a
+            # town's keeps to its own (accounts.town_of).
+            town = form.get("town", "") if g.user.town_id is None else ""
             user = accounts.create_user(
+                town_id=None if town in ("", "district") else id_value(town, "town"),
                 actor=g.user,
                 username=form.get("username", ""),
                 display_name=form.get("display_name", ""),
@@ -84,6 +88,10 @@ def users():
             .where(Grid.active.is_(True), access.in_users_town(g.user, Village.town_id))
             .order_by(Grid.code)
         ).all(),
+        # The district's keeper chooses the town of an account with no department or grid.
+        towns=db.session.scalars(select(Town).order_by(Town.id)).all()
+        if g.user.town_id is None
+        else [],
     )
 
 

@@ -335,6 +335,8 @@ def _district(password_hash: str, town_center: User, cases: list[Case]) -> None:
     _account(None, password_hash, "district-leader", "区分管领导", Role.LEADER)
     # Sets what every town shares: the categories, and the limits and routing they follow.
     _account(None, password_hash, "district-admin", "区系统管理员", Role.ADMIN)
+    # Keeps every town's accounts, and places a new one in a town or at the district.
+    _account(None, password_hash, "district-security", "区安全管理员", Role.SECURITY_ADMIN)
     bureaus = {}
     for name, username, person in DISTRICT_DEPARTMENTS:
         bureaus[name] = _department(None, name, DepartmentKind.OTHER)

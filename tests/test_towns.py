@@ -552,3 +552,42 @@ def test_each_town_numbers_its_own_papers_and_archive_from_one(world, towns):
         assert numbering.prefix(towns["town"]) == "小"
     finally:
         current_app.config["DOCUMENT_NUMBER_PREFIX"] = ""
+
+
+def test_the_district_s_account_keeper_places_an_account_in_a_town(world, towns, client, signin):
+    """A center, leader or admin has no department or grid to take a town from: the
+    district's security admin chooses one (or the district) in the account form, and a
+    department of another town than the one chosen is refused in words. A town's keeper
+    has no such choice: their accounts are their town's."""
+    from server.models import User
+
+    def made(username):
+        db.session.expire_all()
+        return db.session.scalar(select(User).where(User.username == username))
+
+    keeper = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    token = signin(keeper)
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "所属镇" in page
+    assert f'<option value="{towns["town"].id}">{towns["town"].name}</option>' in page
+
+    def make(username, role, **fields):
+        data = {"csrf_token": token, "username": username, "display_name": username}
+        data |= {"role": role, "password": "Town@Leader2026", **fields}
+        return client.post("/admin/users", data=data, follow_redirects=True)
+
+    make("o_leader2", "leader", town=str(towns["town"].id))
+    assert made("o_leader2").town_id == towns["town"].id
+    make("d_leader2", "leader", town="district")
+    assert made("d_leader2").town_id is None
+    refused = make(
+        "o_police2", "handler", town=str(towns["town"].id), department=str(world.police.id)
+    )
+    assert "所选的部门或网格不在所选的镇" in refused.get_data(as_text=True)
+    assert made("o_police2") is None
+    # A town's keeper: no choice on the page, and a chosen town is not read.
+    token = signin(world.security)
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "所属镇" not in page
+    make("w_leader2", "leader", town=str(towns["town"].id))
+    assert made("w_leader2").town_id == world.town.id

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.db import db
 from server.infra import clock
 from server.infra.errors import Conflict, NotFound, ValidationFailed
-from server.models import Department, Grid, Role, User
+from server.models import Department, Grid, Role, Town, User
 from server.organisation.checks import checked_name, checked_phone
 from server.trust import approvals, audit, passwords, websession
 from server.trust.towns import keeps  # accounts.keeps: who keeps whose account
@@ -31,8 +31,11 @@ def create_user(
     town_id: int | None = None,
 ) -> User:
     """Create an account (the password must meet the policy). Its town is its department's
-    or grids' (`town_of`), else the maker's; `town_id` is the operator's choice when the
-    command line makes it (None: the district)."""
+    or grids' (`town_of`), else the maker's; `town_id` is the choice of the machine's
+    operator (the command line) or of the district's account keeper (the admin's form),
+    who keep every town's accounts (None: the district's)."""
+    if town_id is not None and db.session.get(Town, town_id) is None:
+        raise ValidationFailed("所选的镇不存在。", code="unknown_reference", field="town")
     username = checked_name(username, "用户名")
     if db.session.scalar(select(User).where(User.username == username)):
         raise Conflict("用户名已存在。", code="username_taken")
@@ -56,6 +59,8 @@ def create_user(
         town_id=town_id,
     )
     _bind(user, department_id, grid_ids, actor)
+    if town_id is not None and user.town_id != town_id:
+        raise ValidationFailed("所选的部门或网格不在所选的镇。", code="other_town", field="town")
     db.session.add(user)
     db.session.flush()
     audit.record(
