@@ -15,7 +15,7 @@ from server.db import db, unit
 from server.infra.errors import DomainError, NotFound
 from server.models import Grid, Role, Town, Village
 from server.organisation import places, qr, town_file
-from server.trust import audit
+from server.trust import audit, towns
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -56,7 +56,7 @@ def posters():
 def rotate_qr(code: str):
     """Replace a village's QR code (the old one will say it has been replaced)."""
     village = db.session.scalar(select(Village).where(Village.code == code))
-    if village is None:
+    if village is None or not towns.reaches(g.user, village.town_id):
         raise NotFound("找不到该村。")
     qr.rotate(village, actor=g.user, ip=client_ip())
     return done(f"{village.name}的二维码已更换，请打印新海报。", "admin.villages")

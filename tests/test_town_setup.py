@@ -447,3 +447,38 @@ def test_a_town_file_names_the_character_of_its_numbers_and_an_older_one_needs_n
         town = db.session.scalar(select(Town))
         assert town.document_prefix is None
         assert numbering.display("agreement", 2026, 7, town) == "〔2026〕新调字第7号"
+
+
+def test_the_operator_s_file_of_a_second_town_sets_up_that_town(fresh_app, tmp_path):
+    """A district's operator imports each town's file in turn: the second, naming its own
+    town, makes that town with its villages, departments (of the same names as the
+    first's: names are a town's own) and accounts, and leaves the first town as it was.
+    (Every file used to write the first town's row and put its accounts there.)"""
+    assert run_import(fresh_app, filled(), tmp_path).exit_code == 0
+    second = filled(
+        镇=[("二镇", "0311-22222", "")],
+        村=[("V11", "北村", "是")],
+        网格=[("V11-G1", "北村一网格", "V11", "是")],
+        部门=[
+            ("北村调委会", "村调委会", "否", "V11", "", "是"),
+            ("新镇司法所", "司法所", "是", "", "", "是"),
+        ],
+        账号=[
+            ("center2", "二镇值班员", "调处中心", "", "", ""),
+            ("justice2", "二镇司法所所长", "处置人员", "新镇司法所", "", ""),
+            ("grid11", "北村网格员", "网格员", "", "V11-G1", ""),
+        ],
+    )
+    result = run_import(fresh_app, second, tmp_path)
+    assert result.exit_code == 0, result.output
+    with fresh_app.app_context():
+        first, other = db.session.scalars(select(Town).order_by(Town.id)).all()
+        assert (first.name, first.hotline, other.name) == ("新镇", "0311-12345", "二镇")
+        village = db.session.scalar(select(Village).where(Village.code == "V11"))
+        assert village.town_id == other.id
+        offices = db.session.scalars(select(Department).where(Department.name == "新镇司法所"))
+        assert sorted(d.town_id for d in offices) == [first.id, other.id]
+        people = {u.username: u for u in db.session.scalars(select(User))}
+        assert {people[n].town_id for n in ("center2", "justice2", "grid11")} == {other.id}
+        assert people["justice2"].department.town_id == other.id
+        assert people["center1"].town_id == first.id

@@ -591,3 +591,42 @@ def test_the_district_s_account_keeper_places_an_account_in_a_town(world, towns,
     assert "所属镇" not in page
     make("w_leader2", "leader", town=str(towns["town"].id))
     assert made("w_leader2").town_id == world.town.id
+
+
+def test_a_town_s_admin_makes_villages_and_grids_in_its_own_town_only(world, towns, client, signin):
+    """A village made by the second town's admin is that town's (it was the first
+    town's); another town's village or grid is not found, to change or to rotate its QR
+    code, and cannot be chosen for a new grid. Nothing of the first town changes."""
+    from server.models import Grid, Village
+
+    admin = UserFactory(username="o_admin", role=Role.ADMIN, town=towns["town"])
+    token = signin(admin)
+    form = {"csrf_token": token, "active": "yes"}
+    client.post("/admin/villages", data=form | {"code": "W09", "name": "新王村"})
+    made = db.session.scalar(select(Village).where(Village.code == "W09"))
+    assert made.town_id == towns["town"].id
+    before = (world.v1.code, world.v1.name, world.v1.qr_token)
+    page = client.post(
+        f"/admin/villages/{world.v1.id}",
+        data=form | {"code": world.v1.code, "name": "改名村"},
+        follow_redirects=True,
+    )
+    assert "找不到该村" in page.get_data(as_text=True)
+    assert client.post(f"/admin/villages/{world.v1.code}/rotate", data=form).status_code == 404
+    page = client.post(
+        "/admin/grids",
+        data=form | {"code": "X-G9", "name": "越界网格", "village": str(world.v1.id)},
+        follow_redirects=True,
+    )
+    assert "请选择网格所属的村" in page.get_data(as_text=True)
+    grid = world.v1.grids[0]
+    page = client.post(
+        f"/admin/grids/{grid.id}",
+        data=form | {"code": grid.code, "name": "改名网格", "village": str(world.v1.id)},
+        follow_redirects=True,
+    )
+    assert "找不到该网格" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert (world.v1.code, world.v1.name, world.v1.qr_token) == before
+    assert db.session.scalar(select(Grid).where(Grid.code == "X-G9")) is None
+    assert world.v1.grids[0].name != "改名网格"

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Conflict, ValidationFailed
+from server.infra.errors import Conflict, NotFound, ValidationFailed
 from server.models import Grid, Town, User, Village
 from server.organisation import reference
 from server.organisation.checks import checked_code, checked_name
-from server.trust import audit
+from server.trust import audit, towns
 
 
 def save_village(
@@ -25,15 +25,28 @@ def save_village(
     name: str,
     active: bool = True,
     ip: str | None = None,
+    town_id: int | None = None,
 ) -> Village:
     """Create a village (it gets its QR code) or change its name; a village leaves the
-    pickers, posters and screening duty when deactivated, and keeps its cases."""
+    pickers, posters and screening duty when deactivated, and keeps its cases.
+
+    A new village is its maker's town's; for the district's admin and the operator, the
+    town `town_id` names (the first when none). A town's admin changes their own town's
+    villages only: another town's is not found, as if it did not exist."""
+    if village is not None and not towns.reaches(actor, village.town_id):
+        raise NotFound("找不到该村。")
     code = checked_code(code, "村编号")
     clash = db.session.scalar(select(Village).where(Village.code == code))
     if clash is not None and clash is not village:
         raise Conflict(f"村编号 {code} 已存在。", code="village_taken", field="code")
     if village is None:
-        town = db.session.scalar(select(Town).order_by(Town.id))
+        if actor is not None and actor.town_id is not None:
+            town_id = actor.town_id
+        town = (
+            db.session.get(Town, town_id)
+            if town_id is not None
+            else db.session.scalar(select(Town).order_by(Town.id))
+        )
         if town is None:
             raise ValidationFailed("请先设置镇的名称。", code="no_town")
         village = Village(town=town)
@@ -76,12 +89,17 @@ def save_grid(
     ip: str | None = None,
 ) -> Grid:
     """Create or change a grid (网格) of a village. A grid still held by an active grid
-    worker cannot be deactivated: the worker would be left looking after nothing."""
+    worker cannot be deactivated: the worker would be left looking after nothing. A town's
+    admin keeps to their own town's grids and villages."""
+    if grid is not None and not towns.reaches(actor, grid.village.town_id):
+        raise NotFound("找不到该网格。")
     code = checked_code(code, "网格编号", 24)
     clash = db.session.scalar(select(Grid).where(Grid.code == code))
     if clash is not None and clash is not grid:
         raise Conflict(f"网格编号 {code} 已存在。", code="grid_taken", field="code")
     village = db.session.get(Village, village_id) if village_id else None
+    if village is not None and not towns.reaches(actor, village.town_id):
+        village = None  # another town's village: not one this admin can choose
     # A grid is retired whatever its village; it is made or kept in use in a served one.
     if village is None or (active and not village.active):
         raise ValidationFailed("请选择网格所属的村。", code="unknown_reference", field="village")

@@ -393,8 +393,10 @@ def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Ou
             del rows[sheet]
     if not faults and not rows:
         faults.append(Fault("文件", 0, "", "没有您有权导入的数据行。"))
+    town_id = _file_town(rows, actor)
     if not faults:
-        faults = _Checker(rows, management.department_town(actor, None)).check()
+        # A town still to be made has no departments yet (-1: no town's).
+        faults = _Checker(rows, town_id if town_id is not None else -1).check()
     if faults:
         raise ImportRefused(faults)
     # The new accounts' one-time passwords, hashed before the first write: argon2 takes a
@@ -406,7 +408,7 @@ def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Ou
             password = passwords.one_time()
             fresh[row["username"]] = (password, passwords.hash_password(password))
     try:
-        _write(rows, actor=actor, ip=ip, outcome=outcome, fresh=fresh)
+        _write(rows, actor=actor, ip=ip, outcome=outcome, fresh=fresh, town_id=town_id)
     except DomainError as error:  # a rule only the write knows: all of it goes back
         raise ImportRefused([Fault("文件", 0, "", error.message)]) from error
     return outcome
@@ -417,9 +419,21 @@ def _count(outcome: Outcome, sheet: str, new: bool) -> None:
     bucket[sheet] = bucket.get(sheet, 0) + 1
 
 
-def _write(rows, *, actor, ip, outcome, fresh) -> None:
+def _file_town(rows, actor: User | None) -> int | None:
+    """The town a file sets up: its maker's own, for a town's people; for the district's
+    admin and the machine's operator, the town its 镇 sheet names (None: one to be made),
+    else the first. (It was always the first: a second town's file wrote the first's.)"""
+    if actor is not None and actor.town_id is not None:
+        return actor.town_id
+    named = [row["name"].strip() for _, row in rows.get("镇", []) if row["name"].strip()]
+    if named:
+        return db.session.scalar(select(Town.id).where(Town.name == named[0]))
+    return db.session.scalar(select(Town.id).order_by(Town.id))
+
+
+def _write(rows, *, actor, ip, outcome, fresh, town_id: int | None) -> None:
     for _, row in rows.get("镇", []):
-        town = db.session.scalar(select(Town).order_by(Town.id))
+        town = db.session.get(Town, town_id) if town_id is not None else None
         _count(outcome, "镇", town is None)
         town = town or Town()
         town.name = checked_name(row["name"], "镇名称")
@@ -436,6 +450,7 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             hotline=town.hotline,
             document_prefix=town.document_prefix,
         )
+        town_id = town.id
     for _, row in rows.get("村", []):
         village = db.session.scalar(select(Village).where(Village.code == row["code"]))
         _count(outcome, "村", village is None)
@@ -446,6 +461,7 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             name=row["name"],
             active=row["active"] != NO,
             ip=ip,
+            town_id=town_id,
         )
     villages = {v.code: v.id for v in db.session.scalars(select(Village))}
     for _, row in rows.get("网格", []):
@@ -461,7 +477,6 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             ip=ip,
         )
     # The file is its town's: its departments are found by name in that town alone.
-    town_id = management.department_town(actor, None)
     in_town = management.of_town(Department.town_id, town_id)
     for _, row in rows.get("部门", []):
         department = db.session.scalar(
@@ -477,6 +492,7 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             village_ids=[villages[c] for c in _split(row["villages"])],
             active=row["active"] != NO,
             phone=row["phone"],
+            town=str(town_id) if town_id is not None else None,
             ip=ip,
         )
     departments = {d.name: d.id for d in db.session.scalars(select(Department).where(in_town))}
@@ -509,7 +525,7 @@ def _write(rows, *, actor, ip, outcome, fresh) -> None:
             grid_ids=grid_ids,
             ip=ip,
             password_hash=hashed,
-            town_id=db.session.scalar(select(Town.id).order_by(Town.id)),
+            town_id=town_id,
         )
         user.phone = row["phone"][:32] or None
         user.must_change_password = True  # a password on paper is used once

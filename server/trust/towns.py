@@ -22,3 +22,9 @@ def keeps(actor: User | None, user: User) -> bool:
     accounts only (never the district's); the district's, and the machine's operator (the
     command line, the town file: no actor), every account."""
     return actor is None or actor.town_id is None or user.town_id == actor.town_id
+
+
+def reaches(actor: User | None, town_id: int | None) -> bool:
+    """Whether `actor` may change a row of `town_id` (a village, a grid): their own town's
+    for a town's people; every town's for the district's and for the machine's operator."""
+    return actor is None or actor.town_id is None or town_id == actor.town_id
