@@ -29,7 +29,15 @@ def villages():
         .where(access.in_users_town(g.user, Village.town_id))
         .order_by(Village.active.desc(), Village.code)
     ).all()
-    return render_template("admin/villages.html", villages=rows, url_of=qr.village_url)
+    return render_template(
+        "admin/villages.html",
+        villages=rows,
+        url_of=qr.village_url,
+        # The district's admin places a new village in a town.
+        towns=db.session.scalars(select(Town).order_by(Town.id)).all()
+        if g.user.town_id is None
+        else [],
+    )
 
 
 @bp.get("/villages/posters")
@@ -44,7 +52,8 @@ def posters():
     return render_template(
         "villager/poster.html",
         villages=rows,
-        town=db.session.scalar(select(Town).order_by(Town.id)),
+        # The sheet's title: the admin's own town (each poster names its village's town).
+        town=db.session.get(Town, g.user.town_id) if g.user.town_id else None,
         qr_svg=qr.svg,
         url_of=qr.village_url,
         inline_css=False,
@@ -76,6 +85,7 @@ def village_save(village_id: int | None = None):
             name=request.form.get("name", ""),
             active=request.form.get("active") == "yes",
             ip=client_ip(),
+            town_id=id_value(request.form.get("town"), "town"),  # the district's choice
         )
     except DomainError as error:
         return refused(error, "admin.villages")

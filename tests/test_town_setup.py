@@ -482,3 +482,73 @@ def test_the_operator_s_file_of_a_second_town_sets_up_that_town(fresh_app, tmp_p
         assert {people[n].town_id for n in ("center2", "justice2", "grid11")} == {other.id}
         assert people["justice2"].department.town_id == other.id
         assert people["center1"].town_id == first.id
+
+
+def test_a_district_s_files_keep_to_the_town_they_name(fresh_app, tmp_path):
+    """Village and grid codes are the deployment's: a file for one town that lists
+    another town's village or grid is refused, naming the row, and changes nothing (it
+    used to rename the other town's village and move its grids). The district's security
+    admin's accounts go to the town the file names, which must exist; the district's
+    people must name one; a town's admin cannot give their town another town's name."""
+    import pytest
+
+    from server.organisation.town_file import ImportRefused, import_town
+
+    assert run_import(fresh_app, filled(), tmp_path).exit_code == 0
+    second = filled(
+        镇=[("二镇", "", "")],
+        村=[("V11", "北村", "是"), ("V01", "改名村", "是")],
+        网格=[("V01-G1", "挪走的网格", "V11", "是")],
+        部门=[],
+        账号=[],
+    )
+    result = run_import(fresh_app, second, tmp_path)
+    assert result.exit_code != 0
+    assert "村编号“V01”已是其他镇的村" in result.output
+    assert "网格编号“V01-G1”已是其他镇的网格" in result.output
+    with fresh_app.app_context():
+        assert db.session.scalar(select(Village.name).where(Village.code == "V01")) == "东村"
+        assert db.session.scalar(select(Town.id).where(Town.name == "二镇")) is None
+    ok = filled(镇=[("二镇", "", "")], 村=[("V11", "北村", "是")], 网格=[], 部门=[], 账号=[])
+    assert run_import(fresh_app, ok, tmp_path).exit_code == 0
+
+    def refused(data: bytes, actor) -> str:
+        with pytest.raises(ImportRefused) as error:
+            import_town(data, actor=actor)
+        db.session.rollback()
+        return " ".join(str(f) for f in error.value.faults)
+
+    with fresh_app.app_context():
+        first, other = db.session.scalars(select(Town).order_by(Town.id)).all()
+        keeper = User(
+            username="d_keeper",
+            display_name="区安全管理员",
+            role="security_admin",
+            password_hash="x",
+            town_id=None,
+        )
+        admin = User(
+            username="a_admin",
+            display_name="新镇系统管理员",
+            role="admin",
+            password_hash="x",
+            town_id=first.id,
+        )
+        db.session.add_all([keeper, admin])
+        db.session.commit()
+        people = [("leader2", "二镇镇长", "领导", "", "", "")]
+        import_town(
+            filled(镇=[("二镇", "", "")], 账号=people, 村=[], 网格=[], 部门=[]), actor=keeper
+        )
+        db.session.commit()
+        assert db.session.scalar(select(User.town_id).where(User.username == "leader2")) == other.id
+        assert "请系统管理员先导入该镇" in refused(
+            filled(镇=[("三镇", "", "")], 账号=[], 村=[], 网格=[], 部门=[]), keeper
+        )
+        assert "请在“镇”表填写本文件所属的镇" in refused(
+            filled(镇=[], 账号=people, 村=[], 网格=[], 部门=[]), keeper
+        )
+        assert "是另一个镇的名称" in refused(
+            filled(镇=[("二镇", "", "")], 村=[], 网格=[], 部门=[], 账号=[]), admin
+        )
+        assert db.session.get(Town, first.id).name == "新镇"

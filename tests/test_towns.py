@@ -630,3 +630,23 @@ def test_a_town_s_admin_makes_villages_and_grids_in_its_own_town_only(world, tow
     assert (world.v1.code, world.v1.name, world.v1.qr_token) == before
     assert db.session.scalar(select(Grid).where(Grid.code == "X-G9")) is None
     assert world.v1.grids[0].name != "改名网格"
+    # The district's admin chooses the town of a new village on the same page.
+    district_admin = UserFactory(username="d_admin", role=Role.ADMIN, town=None)
+    token = signin(district_admin)
+    assert "所属镇" in client.get("/admin/villages").get_data(as_text=True)
+    client.post(
+        "/admin/villages",
+        data={"csrf_token": token, "active": "yes", "code": "W10", "name": "后王村"}
+        | {"town": str(towns["town"].id)},
+    )
+    made = db.session.scalar(select(Village).where(Village.code == "W10"))
+    assert made.town_id == towns["town"].id
+
+
+def test_each_poster_names_its_village_s_own_town(world, towns, client, signin):
+    """The district's sheet of posters: each names its village's town and hotline (it
+    named the first town on every poster)."""
+    signin(towns["district"])
+    sheet = client.get("/admin/villages/posters").get_data(as_text=True)
+    assert f"{world.town.name}矛盾纠纷调处化解中心" in sheet
+    assert f"{towns['town'].name}矛盾纠纷调处化解中心" in sheet

@@ -47,6 +47,8 @@ def save_village(
             if town_id is not None
             else db.session.scalar(select(Town).order_by(Town.id))
         )
+        if town is None and town_id is not None:
+            raise ValidationFailed("所选的镇不存在。", code="unknown_reference", field="town")
         if town is None:
             raise ValidationFailed("请先设置镇的名称。", code="no_town")
         village = Village(town=town)

@@ -258,11 +258,26 @@ class _Checker:
             "账号": self._account,
         }
         self.closing_villages = {r["code"] for _, r in rows.get("村", []) if r["active"] == NO}
+        # The file's town's villages and grids; codes are the deployment's, so another
+        # town's are named as such rather than changed (a file of town B once renamed
+        # town A's V01, and moved its grids).
         self.village_codes = {r["code"] for _, r in rows.get("村", [])} | set(
-            db.session.scalars(select(Village.code).where(Village.active.is_(True)))
+            db.session.scalars(
+                select(Village.code).where(Village.active.is_(True), Village.town_id == town_id)
+            )
         )
         self.grid_codes = {r["code"] for _, r in rows.get("网格", [])} | set(
-            db.session.scalars(select(Grid.code).where(Grid.active.is_(True)))
+            db.session.scalars(
+                select(Grid.code)
+                .join(Village)
+                .where(Grid.active.is_(True), Village.town_id == town_id)
+            )
+        )
+        self.other_villages = set(
+            db.session.scalars(select(Village.code).where(Village.town_id != town_id))
+        )
+        self.other_grids = set(
+            db.session.scalars(select(Grid.code).join(Village).where(Village.town_id != town_id))
         )
         self.departments = {r["name"] for _, r in rows.get("部门", [])} | set(
             db.session.scalars(
@@ -309,6 +324,8 @@ class _Checker:
         return self.faults
 
     def _grid(self, number, row):
+        if row["code"] in self.other_grids:
+            self.fault("网格", number, "code", f"网格编号“{row['code']}”已是其他镇的网格。")
         if row["village"] and row["village"] not in self.village_codes:
             self.fault("网格", number, "village", f"找不到村“{row['village']}”。")
         elif row["active"] != NO and row["village"] in self.closing_villages:
@@ -324,6 +341,8 @@ class _Checker:
                 self.fault("网格", number, "active", f"网格仍由{held}负责，请先调整其网格。")
 
     def _village(self, number, row):
+        if row["code"] in self.other_villages:
+            self.fault("村", number, "code", f"村编号“{row['code']}”已是其他镇的村。")
         if row["active"] != NO:
             return
         kept = {r["code"] for _, r in self.rows.get("网格", []) if r["active"] == NO}
@@ -377,6 +396,10 @@ def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Ou
     """Check the whole file, then write all of it (the caller's unit commits) or raise
     ImportRefused naming every fault. `actor` None is the machine's operator (the CLI)."""
     rows, faults = read(data)
+    # Whose file it is, read before the sheets its maker may not write are set aside: a
+    # district security admin's accounts go to the town its 镇 sheet names.
+    town_id, town_faults = _file_town(rows, actor) if not faults else (None, [])
+    faults += town_faults
     outcome = Outcome()
     allowed = (
         PLACES + ACCOUNTS
@@ -393,7 +416,6 @@ def import_town(data: bytes, *, actor: User | None, ip: str | None = None) -> Ou
             del rows[sheet]
     if not faults and not rows:
         faults.append(Fault("文件", 0, "", "没有您有权导入的数据行。"))
-    town_id = _file_town(rows, actor)
     if not faults:
         # A town still to be made has no departments yet (-1: no town's).
         faults = _Checker(rows, town_id if town_id is not None else -1).check()
@@ -419,16 +441,30 @@ def _count(outcome: Outcome, sheet: str, new: bool) -> None:
     bucket[sheet] = bucket.get(sheet, 0) + 1
 
 
-def _file_town(rows, actor: User | None) -> int | None:
-    """The town a file sets up: its maker's own, for a town's people; for the district's
-    admin and the machine's operator, the town its 镇 sheet names (None: one to be made),
-    else the first. (It was always the first: a second town's file wrote the first's.)"""
+def _file_town(rows, actor: User | None) -> tuple[int | None, list[Fault]]:
+    """The town a file sets up, and the faults of its 镇 sheet. A town's people's file is
+    their own town's (its 镇 row may rename it, not take another town's name). The
+    district's people and the machine's operator name the town in the 镇 sheet: an
+    existing one, or a new one that the system admin or the operator makes (None). The
+    operator's file without one is the first town's, as before there were several."""
+    named = [(n, row["name"].strip()) for n, row in rows.get("镇", []) if row["name"].strip()]
     if actor is not None and actor.town_id is not None:
-        return actor.town_id
-    named = [row["name"].strip() for _, row in rows.get("镇", []) if row["name"].strip()]
+        if named and db.session.scalar(
+            select(Town.id).where(Town.name == named[0][1], Town.id != actor.town_id)
+        ):
+            fault = Fault("镇", named[0][0], "镇名称", f"“{named[0][1]}”是另一个镇的名称。")
+            return actor.town_id, [fault]
+        return actor.town_id, []
     if named:
-        return db.session.scalar(select(Town.id).where(Town.name == named[0]))
-    return db.session.scalar(select(Town.id).order_by(Town.id))
+        number, name = named[0]
+        found = db.session.scalar(select(Town.id).where(Town.name == name))
+        if found is None and actor is not None and actor.role != Role.ADMIN:
+            message = f"找不到“{name}”：请系统管理员先导入该镇。"
+            return None, [Fault("镇", number, "镇名称", message)]
+        return found, []
+    if actor is not None:
+        return None, [Fault("镇", 0, "", "请在“镇”表填写本文件所属的镇。")]
+    return db.session.scalar(select(Town.id).order_by(Town.id)), []
 
 
 def _write(rows, *, actor, ip, outcome, fresh, town_id: int | None) -> None:
