@@ -31,9 +31,9 @@ def create_user(
     town_id: int | None = None,
 ) -> User:
     """Create an account (the password must meet the policy). Its town is its department's
-    or grids' (`town_of`), else the maker's; `town_id` is the choice of the machine's
-    operator (the command line) or of the district's account keeper (the admin's form),
-    who keep every town's accounts (None: the district's)."""
+    or grids' (`town_of`), else the maker's; `town_id` is the town a town file sets up,
+    or the district's account keeper's choice in the admin's form (None: the district's,
+    or the maker's own town)."""
     if town_id is not None and db.session.get(Town, town_id) is None:
         raise ValidationFailed("所选的镇不存在。", code="unknown_reference", field="town")
     username = checked_name(username, "用户名")
