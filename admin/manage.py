@@ -55,6 +55,7 @@ def users():
             town = form.get("town", "") if g.user.town_id is None else ""
             user = accounts.create_user(
                 town_id=None if town in ("", "district") else id_value(town, "town"),
+                district=town == "district",
                 actor=g.user,
                 username=form.get("username", ""),
                 display_name=form.get("display_name", ""),

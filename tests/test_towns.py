@@ -585,6 +585,13 @@ def test_the_district_s_account_keeper_places_an_account_in_a_town(world, towns,
     )
     assert "所选的部门或网格不在所选的镇" in refused.get_data(as_text=True)
     assert made("o_police2") is None
+    # 区里 with a town's department is refused too; with a district department it holds.
+    refused = make("d_police2", "handler", town="district", department=str(world.police.id))
+    assert "区级账号不能属于镇的部门或网格" in refused.get_data(as_text=True)
+    assert made("d_police2") is None
+    bureau = str(towns["district_department"].id)
+    make("d_bureau2", "handler", town="district", department=bureau)
+    assert made("d_bureau2").town_id is None
     # A town's keeper: no choice on the page, and a chosen town is not read.
     token = signin(world.security)
     page = client.get("/admin/users").get_data(as_text=True)

@@ -29,11 +29,13 @@ def create_user(
     ip: str | None = None,
     password_hash: str | None = None,
     town_id: int | None = None,
+    district: bool = False,
 ) -> User:
     """Create an account (the password must meet the policy). Its town is its department's
     or grids' (`town_of`), else the maker's; `town_id` is the town a town file sets up,
     or the district's account keeper's choice in the admin's form (None: the district's,
-    or the maker's own town)."""
+    or the maker's own town); `district`: the keeper chose the district itself (区里), so
+    a town's department or grid is refused rather than taken to place the account."""
     if town_id is not None and db.session.get(Town, town_id) is None:
         raise ValidationFailed("所选的镇不存在。", code="unknown_reference", field="town")
     username = checked_name(username, "用户名")
@@ -61,6 +63,10 @@ def create_user(
     _bind(user, department_id, grid_ids, actor)
     if town_id is not None and user.town_id != town_id:
         raise ValidationFailed("所选的部门或网格不在所选的镇。", code="other_town", field="town")
+    if district and user.town_id is not None:
+        raise ValidationFailed(
+            "区级账号不能属于镇的部门或网格，请选择所属镇。", code="other_town", field="town"
+        )
     db.session.add(user)
     db.session.flush()
     audit.record(
