@@ -102,9 +102,9 @@ def of_town(column, town_id: int | None):
 
 
 def department_town(actor: User | None, asked: str | None) -> int | None:
-    """Where a new department sits: the actor's town; for the district's admin, the
-    town asked for, or the district itself ("district"); asked nothing (a town's file
-    read by the operator), the first town."""
+    """Where a new department sits: the actor's town; for the district's admin and the
+    operator, the town asked for (a town file passes its own: town_file._file_town), or
+    the district itself ("district"); asked nothing, the first town."""
     if actor is not None and actor.town_id is not None:
         return actor.town_id
     if asked is None:
