@@ -294,13 +294,16 @@ def calendar():
             flash("日期格式不正确。", "error")
             return redirect(url_for("admin.calendar"))
         choice = request.form.get("workday")
-        management.set_calendar_day(
-            day,
-            {"yes": True, "no": False}.get(choice),
-            actor=g.user,
-            name=request.form.get("name"),
-            ip=client_ip(),
-        )
+        try:
+            management.set_calendar_day(
+                day,
+                {"yes": True, "no": False}.get(choice),
+                actor=g.user,
+                name=request.form.get("name"),
+                ip=client_ip(),
+            )
+        except DomainError as error:
+            return refused(error, "admin.calendar")
         return done("工作日历已更新。", "admin.calendar")
     return _calendar_page()
 
@@ -319,6 +322,7 @@ def _calendar_page(notice: str = "", year: str = ""):
         years=years,
         notice=notice,
         year=year or this_year + 1,
+        keeper=management.shares_settings(g.user),
         calendar_warning=unconfirmed_next_year(calendar, clock.local(clock.now()).date()),
     )
 

@@ -20,6 +20,8 @@ from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
     AssignmentRole,
+    CalendarDay,
+    CalendarYear,
     CategoryTimeLimit,
     DepartmentKind,
     Role,
@@ -258,3 +260,35 @@ def test_a_town_s_handling_limit_runs_on_its_dispatched_cases(world, towns, admi
         # Signed for first; the lead department's handling is due from dispatch.
         assert lead_assignment(there).due_at - clock.now() == timedelta(days=15)
         assert lead_assignment(here).due_at - clock.now() == timedelta(days=30)  # a dispute's
+
+
+def test_the_working_calendar_is_the_district_s_to_keep(client, world, towns, admins, signin):
+    """One calendar serves every town (the State Council's holidays): in a district of
+    towns a town's admin sees it and cannot change it, by the page or the rules."""
+    day = clock.local(clock.now()).date() + timedelta(days=40)
+    token = signin(admins["other"])
+    page = client.get("/admin/calendar").get_data(as_text=True)
+    assert "由区里统一维护" in page
+    assert 'name="notice"' not in page
+    assert 'name="day"' not in page
+    sent = client.post(
+        "/admin/calendar",
+        data={"csrf_token": token, "day": day.isoformat(), "workday": "no", "name": "本镇放假"},
+        follow_redirects=True,
+    )
+    assert "工作日历由区里统一维护" in sent.get_data(as_text=True)
+    with pytest.raises(Forbidden):
+        management.confirm_year(day.year + 1, f"{day.year + 1}-01-01 放假", actor=admins["other"])
+    db.session.expire_all()
+    assert db.session.get(CalendarDay, day) is None
+    assert db.session.get(CalendarYear, day.year + 1) is None
+    # The district's admin keeps it, for every town's clocks.
+    token = signin(admins["district"])
+    assert 'name="day"' in client.get("/admin/calendar").get_data(as_text=True)
+    client.post(
+        "/admin/calendar",
+        data={"csrf_token": token, "day": day.isoformat(), "workday": "no", "name": "区里放假"},
+        follow_redirects=True,
+    )
+    db.session.expire_all()
+    assert db.session.get(CalendarDay, day).name == "区里放假"

@@ -389,11 +389,21 @@ def _kinds(rules: list[RoutingRule]) -> tuple[DepartmentKind | None, list[Depart
     return lead, sorted(co)
 
 
+def _calendar_keeper(actor: User | None) -> None:
+    """Only whoever sets what the towns share changes the working calendar. One calendar
+    serves every town, since the holidays and make-up workdays are the State Council's,
+    the same for every town (and every clock reads the one calendar); a town's admin in a
+    district of towns sees it and asks the district's admin for a change."""
+    if not shares_settings(actor):
+        raise Forbidden("工作日历由区里统一维护，各镇相同；需要更正请联系区系统管理员。")
+
+
 def confirm_year(year: int, text: str, *, actor: User | None, ip: str | None = None) -> int:
     """Confirm `year`'s working calendar from the State Council's notice (its text, or a
     plain list: server/organisation/holiday_notice.py): the year's corrections become
     exactly the days it names, and no other source is asked about the year. Returns how
-    many days."""
+    many days. The calendar is every town's (`_calendar_keeper`)."""
+    _calendar_keeper(actor)
     if not 2000 <= year <= 2100:
         raise ValidationFailed("年份不正确。", code="invalid_year", field="year")
     notice = holiday_notice.parse(text, year)
@@ -427,6 +437,7 @@ def set_calendar_day(
     day: date, workday: bool | None, *, actor: User, name: str | None = None, ip: str | None = None
 ) -> None:
     """Correct the working calendar for `day` (None: remove the correction)."""
+    _calendar_keeper(actor)
     row = db.session.get(CalendarDay, day)
     if workday is None:
         if row is not None:
