@@ -114,7 +114,11 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "notification.": ("消息发送", {"notification.resend": "重新发送投递失败的消息"}),
     "league.": (
         "考核",
-        {"league.exported": "导出考核排名", "league.standards_changed": "修改考核标准"},
+        {
+            "league.exported": "导出考核排名",
+            "league.standards_changed": "修改考核标准",
+            "league.follow_district": "恢复沿用区里的考核标准",
+        },
     ),
 }
 ACTIONS: dict[str, str] = {

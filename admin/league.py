@@ -19,6 +19,7 @@ from server.figures.periods import Period, parse_period
 from server.infra import codes
 from server.infra.errors import ValidationFailed
 from server.models import Role
+from server.organisation import management
 from server.trust import audit
 
 READERS = (Role.CENTER, Role.LEADER)
@@ -95,8 +96,12 @@ def _standard_from_form(key: str) -> lg.Standard:
 @require(Role.ADMIN)
 def league_standards():
     """The standards of the tables: weights, pass marks, smallest samples (system admin)."""
+    town_id = management.settings_town(g.user)
     if request.method == "POST":
         try:
+            if request.form.get("follow_district"):
+                lg.follow_district(actor=g.user, ip=client_ip())
+                return done("本镇已恢复沿用区里的考核标准。", "admin.league_standards")
             new = {key: _standard_from_form(key) for key in lg.DEFAULTS}
             lg.set_standards(new, actor=g.user, ip=client_ip())
         except ValidationFailed as error:
@@ -104,7 +109,10 @@ def league_standards():
         return done("考核标准已保存。", "admin.league_standards")
     return render_template(
         "admin/league_standards.html",
-        standards=lg.standards(),
+        standards=lg.standards(town_id),
+        district=lg.standards(None) if town_id is not None else None,
+        own=lg.keeps_own(town_id),
+        own_towns=lg.towns_of_their_own() if town_id is None else [],
         defaults=lg.DEFAULTS,
         measures=lg.MEASURES,
     )

@@ -365,3 +365,44 @@ def test_each_town_s_counters_go_on_from_its_own_papers_of_the_shared_sequence(f
         assert numbering.take("application", 2026, db.session.get(Town, there)) == 3
         db.session.rollback()
         db.session.remove()
+
+
+def test_the_league_standards_there_were_become_the_district_s(fresh_app, caplog):
+    """Going up to b5f2d8e3a1c9 (the table made again with a key of its own), the standards
+    the admin had set become the district's, which every town follows; going down keeps
+    them, and is refused in words while a town keeps a set of its own."""
+    from server.figures import league
+    from tests.factories import build_world
+
+    with fresh_app.app_context():
+        w = build_world()
+        new = dict(league.DEFAULTS) | {"resolve": league.Standard(40, 85.0, 5)}
+        league.set_standards(new, actor=w.admin)
+        db.session.commit()
+        town_id = w.town.id
+        db.session.remove()
+
+        downgrade(revision="e7b1d4c8a2f6")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("league_standard")}
+        assert "town_id" not in columns
+        upgrade()
+        assert league.standards(None) == new
+        assert league.standards(town_id) == new
+        db.session.remove()
+        downgrade(revision="e7b1d4c8a2f6")
+        weights = "SELECT weight FROM league_standard WHERE measure = 'resolve'"
+        assert db.session.scalar(text(weights)) == 40
+        db.session.remove()
+        upgrade()
+        db.session.execute(
+            text("UPDATE league_standard SET town_id = :t WHERE measure = 'resolve'"),
+            {"t": town_id},
+        )
+        db.session.commit()
+        db.session.remove()
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error and exits 1
+            downgrade(revision="e7b1d4c8a2f6")
+        assert "towns have league standards of their own" in caplog.text
+        db.session.remove()
+        assert league.standards(town_id)["resolve"] == new["resolve"]  # nothing changed
+        db.session.remove()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from server.cases import workflow
 from server.cases.workflow.assignments import lead_assignment
 from server.db import db
+from server.figures import league, periods
 from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
 from server.models import (
@@ -24,6 +25,7 @@ from server.models import (
     CalendarYear,
     CategoryTimeLimit,
     DepartmentKind,
+    LeagueStandard,
     Role,
     RoutingRule,
     Step,
@@ -292,3 +294,89 @@ def test_the_working_calendar_is_the_district_s_to_keep(client, world, towns, ad
     )
     db.session.expire_all()
     assert db.session.get(CalendarDay, day).name == "区里放假"
+
+
+def _standards_form(token: str, rules: dict) -> dict:
+    data = {"csrf_token": token}
+    for key, rule in rules.items():
+        data |= {
+            f"{key}_weight": str(rule.weight),
+            f"{key}_pass_mark": f"{rule.pass_mark:g}",
+            f"{key}_min_sample": str(rule.min_sample),
+        }
+    return data
+
+
+def test_a_town_s_own_league_standards_judge_its_own_units_only(
+    client, world, towns, admins, signin
+):
+    """The monthly tables' standards are the district's, which every town follows, and a
+    town's admin may set a whole set of their own: it judges their town's units only."""
+    other, first = towns["town"].id, world.v1.town_id
+    stricter = dict(league.DEFAULTS) | {"resolve": league.Standard(40, 95.0, 2)}
+    token = signin(admins["other"])
+    page = client.get("/admin/league/standards").get_data(as_text=True)
+    assert "本镇沿用区里的考核标准" in page
+    assert "恢复沿用区里的考核标准" not in page
+    saved = client.post("/admin/league/standards", data=_standards_form(token, stricter))
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert league.standards(other) == stricter
+    assert league.standards(first) == league.DEFAULTS  # the first town follows the district
+    assert league.standards(None) == league.DEFAULTS
+    today = clock.local(clock.now()).date()
+    month = periods.month(today.year, today.month)
+    assert league.compute(month, town_id=other).standards["resolve"] == stricter["resolve"]
+    assert league.compute(month, town_id=first).standards == league.DEFAULTS
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "league.standards_changed")
+    ).one()
+    assert entry.detail["for_town"] == towns["town"].name
+    page = client.get("/admin/league/standards").get_data(as_text=True)
+    assert "本镇按自定的考核标准" in page
+    assert "恢复沿用区里的考核标准" in page
+    # The district's admin changes the district's: the first town follows, the second
+    # keeps its own; the district's page names the town that keeps its own.
+    token = signin(admins["district"])
+    page = client.get("/admin/league/standards").get_data(as_text=True)
+    assert f"另定本镇标准的镇：{towns['town'].name}" in page
+    easier = dict(league.DEFAULTS) | {"satisfaction": league.Standard(20, 80.0, 3)}
+    client.post("/admin/league/standards", data=_standards_form(token, easier))
+    db.session.expire_all()
+    assert league.standards(first) == easier
+    assert league.standards(other) == stricter
+    # A town that saves the district's values keeps nothing of its own; and the button.
+    token = signin(admins["other"])
+    client.post("/admin/league/standards", data=_standards_form(token, easier))
+    db.session.expire_all()
+    assert not league.keeps_own(other)
+    client.post("/admin/league/standards", data=_standards_form(token, stricter))
+    client.post("/admin/league/standards", data={"csrf_token": token, "follow_district": "yes"})
+    db.session.expire_all()
+    assert not league.keeps_own(other)
+    assert league.standards(other) == easier
+
+
+def test_a_town_s_league_standards_and_the_district_s_stand_side_by_side(world, towns):
+    """One row of a measure for the district and one for each town; a second district
+    row is refused by the database (NULL towns compare unequal in a UNIQUE)."""
+    now = clock.now()
+    for town_id in (None, towns["town"].id):
+        db.session.add(
+            LeagueStandard(
+                town_id=town_id,
+                measure="resolve",
+                weight=1,
+                pass_mark=1,
+                min_sample=1,
+                updated_at=now,
+            )
+        )
+    db.session.flush()
+    nested = db.session.begin_nested()
+    db.session.add(
+        LeagueStandard(measure="resolve", weight=2, pass_mark=2, min_sample=2, updated_at=now)
+    )
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    nested.rollback()

@@ -37,7 +37,9 @@ scores (to 0.1) share a rank, and a unit with nothing judged is listed unranked.
 passes (达标) when each judged measure meets its pass mark.
 
 The standards (weights, pass marks, smallest samples) are the system admin's, stored in
-`league_standard`; `DEFAULTS` start from the 12345 hotlines' common measures (签收率 /
+`league_standard`: the district's, which every town follows, or a town's own set where
+its admin judges its units otherwise (a district's tables, of every town, are judged by
+the district's); `DEFAULTS` start from the 12345 hotlines' common measures (签收率 /
 按时签收率, 按时办结率, 满意率, 重办率, 退回率, 延期率) at the marks such 考核 commonly set:
 a starting point for the town to change, not a rule of its own.
 """
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import distinct, func, select
+from sqlalchemy import delete, distinct, func, or_, select
 from sqlalchemy.orm import aliased
 
 from server.db import db
@@ -67,11 +69,13 @@ from server.models import (
     Role,
     Screening,
     Step,
+    Town,
     User,
     Village,
 )
 from server.models.organisation import user_grid
 from server.models.places import in_service_since
+from server.organisation.management import settings_place, settings_town
 from server.trust import audit
 
 DEPARTMENT, VILLAGE, GRID_WORKER = "department", "village", "grid_worker"
@@ -127,17 +131,52 @@ DEFAULTS: dict[str, Standard] = {
 }
 
 
-def standards() -> dict[str, Standard]:
-    """The standards in force: the admin's rows over the defaults."""
-    kept = {
-        row.measure: Standard(row.weight, row.pass_mark, row.min_sample)
-        for row in db.session.scalars(select(LeagueStandard))
-    }
+def standards(town_id: int | None = None) -> dict[str, Standard]:
+    """The standards in force for `town_id`'s tables (None: the district's): the town's
+    own set where it keeps one, else the district's rows over the defaults."""
+    rows = db.session.scalars(
+        select(LeagueStandard).where(
+            or_(LeagueStandard.town_id.is_(None), LeagueStandard.town_id == town_id)
+        )
+    ).all()
+    kept = {row.measure: _standard(row) for row in rows if row.town_id is None}
+    kept |= {row.measure: _standard(row) for row in rows if row.town_id is not None}
     return {key: kept.get(key, default) for key, default in DEFAULTS.items()}
 
 
+def _standard(row: LeagueStandard) -> Standard:
+    return Standard(row.weight, row.pass_mark, row.min_sample)
+
+
+def keeps_own(town_id: int | None) -> bool:
+    """Whether `town_id` judges its units by a set of its own (not the district's)."""
+    if town_id is None:
+        return False
+    return (
+        db.session.scalar(
+            select(LeagueStandard.id).where(LeagueStandard.town_id == town_id).limit(1)
+        )
+        is not None
+    )
+
+
+def towns_of_their_own() -> list[str]:
+    """The names of the towns that keep standards of their own, for the district's page."""
+    return list(
+        db.session.scalars(
+            select(Town.name)
+            .where(select(LeagueStandard.id).where(LeagueStandard.town_id == Town.id).exists())
+            .order_by(Town.id)
+        )
+    )
+
+
 def set_standards(new: dict[str, Standard], *, actor: User, ip: str | None = None) -> None:
-    """Replace the standards (every measure given), checked, and audited with what changed."""
+    """Replace the standards (every measure given) `actor` sets, checked, and audited with
+    what changed: the district's, which every town follows unless it keeps its own, or,
+    for a town's admin in a district of towns, their town's own set. A town's set is
+    whole (the weights are shares of one score, so a town that changes one has weighed
+    them all), and kept only while it differs from the district's."""
     if set(new) != set(DEFAULTS):
         raise ValidationFailed("考核标准须逐项填写。", code="invalid_standards")
     for key, item in new.items():
@@ -151,14 +190,24 @@ def set_standards(new: dict[str, Standard], *, actor: User, ip: str | None = Non
             raise ValidationFailed(f"{label}的最少件数须在0到1000之间。", code="invalid_standards")
     if not any(item.weight for item in new.values()):
         raise ValidationFailed("至少一项的权重须大于0。", code="invalid_standards")
-    before = standards()
-    rows = {row.measure: row for row in db.session.scalars(select(LeagueStandard))}
-    now = clock.now()
-    for key, item in new.items():
-        row = rows.get(key) or LeagueStandard(measure=key)
-        row.weight, row.pass_mark, row.min_sample = item.weight, item.pass_mark, item.min_sample
-        row.updated_at, row.updated_by_id = now, actor.id
-        db.session.add(row)
+    town_id = settings_town(actor)
+    before = standards(town_id)
+    rows = {
+        row.measure: row
+        for row in db.session.scalars(select(LeagueStandard).where(_of_town(town_id)))
+    }
+    if town_id is not None and new == standards(None):
+        for row in rows.values():
+            db.session.delete(row)  # the district's values: the town follows it again
+    else:
+        now = clock.now()
+        for key, item in new.items():
+            row = rows.get(key) or LeagueStandard(town_id=town_id, measure=key)
+            row.weight, row.pass_mark = item.weight, item.pass_mark
+            row.min_sample = item.min_sample
+            row.updated_at, row.updated_by_id = now, actor.id
+            db.session.add(row)
+    db.session.flush()
     # In words, as the auditor reads them (the audit page shows a detail as it is).
     changed = "；".join(
         f"{MEASURES[key].label}："
@@ -180,8 +229,31 @@ def set_standards(new: dict[str, Standard], *, actor: User, ip: str | None = Non
         object_type="league_standard",
         object_id="all",
         ip=ip,
+        for_town=settings_place(town_id),
         standards=changed or "未改动",
     )
+
+
+def follow_district(*, actor: User, ip: str | None = None) -> None:
+    """Forget `actor`'s town's own standards: its tables follow the district's again."""
+    town_id = settings_town(actor)
+    if town_id is None:
+        raise ValidationFailed("区里的考核标准就是各镇沿用的标准。", code="invalid_choice")
+    db.session.execute(delete(LeagueStandard).where(LeagueStandard.town_id == town_id))
+    audit.record(
+        "league.follow_district",
+        actor=actor,
+        object_type="league_standard",
+        object_id="all",
+        ip=ip,
+        for_town=settings_place(town_id),
+    )
+
+
+def _of_town(town_id: int | None):
+    if town_id is None:
+        return LeagueStandard.town_id.is_(None)
+    return LeagueStandard.town_id == town_id
 
 
 @dataclass
@@ -535,7 +607,7 @@ def compute(
     """The league tables of `period` (a month), under `rules` (the standards in force):
     a town's own departments, villages and grid workers, ranked among themselves
     (`town_id`), or the district's, every town's (None)."""
-    rules = rules or standards()
+    rules = rules or standards(town_id)
     start, end = period.bounds
     league = League(period, rules, {})
     town_villages = (

@@ -9,6 +9,10 @@ from sqlalchemy import DateTime, Enum, TypeDecorator
 
 from server.infra import clock
 
+# A row of the district's own (no town): what every town has unless it says otherwise
+# (time limits, routing, league standards).
+DISTRICT_ROW = "town_id IS NULL"
+
 
 class UTCDateTime(TypeDecorator):
     """An aware datetime stored as UTC; SQLite's naive values come back as UTC too."""

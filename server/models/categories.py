@@ -20,12 +20,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import db
-from server.models.base import LabelledEnum, enum_type
+from server.models.base import DISTRICT_ROW, LabelledEnum, enum_type
 from server.models.organisation import Department, DepartmentKind
 from server.models.places import Town, Village
-
-# A row of the district's own (no town): what every town has unless it says otherwise.
-DISTRICT_ROW = "town_id IS NULL"
 
 
 class CategoryGroup(LabelledEnum):

@@ -15,11 +15,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import db
-from server.models.base import UTCDateTime, utcnow
+from server.models.base import DISTRICT_ROW, UTCDateTime, utcnow
 
 
 class CalendarDay(db.Model):
@@ -255,11 +256,26 @@ class JobRun(db.Model):
 class LeagueStandard(db.Model):
     """One measure of the monthly league tables (考核), as the system admin set it: its
     weight in the score, its pass mark (a percentage, or screenings a month), and the
-    fewest cases it is judged on (server/figures/league.py holds the defaults)."""
+    fewest cases it is judged on (server/figures/league.py holds the defaults). The rows of
+    no town are the district's; a town that judges its own units otherwise holds a row of
+    every measure, a whole set of its own."""
 
     __tablename__ = "league_standard"
+    __table_args__ = (
+        UniqueConstraint("town_id", "measure"),
+        # NULLs are never equal in a UNIQUE: the district's rows need their own.
+        Index(
+            "uq_league_standard_district_measure",
+            "measure",
+            unique=True,
+            sqlite_where=text(DISTRICT_ROW),
+            postgresql_where=text(DISTRICT_ROW),
+        ),
+    )
 
-    measure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id", ondelete="CASCADE"))
+    measure: Mapped[str] = mapped_column(String(16))
     weight: Mapped[int] = mapped_column(Integer)
     pass_mark: Mapped[float] = mapped_column(Float)
     min_sample: Mapped[int] = mapped_column(Integer)

@@ -216,7 +216,7 @@ def save_category(
         confidential=confidential,
         emergency=emergency,
         active=active,
-        for_town=_place(None),
+        for_town=settings_place(None),
         limits=chosen,
         routing=kinds,
     )
@@ -242,7 +242,7 @@ def save_rules(
         object_type="category",
         object_id=category.code,
         ip=ip,
-        for_town=_place(town_id),
+        for_town=settings_place(town_id),
         limits=chosen,
         routing=kinds,
     )
@@ -369,11 +369,11 @@ def follow_district(category: Category, *, actor: User, ip: str | None = None) -
         object_type="category",
         object_id=category.code,
         ip=ip,
-        for_town=_place(town_id),
+        for_town=settings_place(town_id),
     )
 
 
-def _place(town_id: int | None) -> str:
+def settings_place(town_id: int | None) -> str:
     """Whose settings, in words for the audit log: a town's name, or the district's."""
     town = db.session.get(Town, town_id) if town_id is not None else None
     return town.name if town is not None else "区里（各镇沿用）"
