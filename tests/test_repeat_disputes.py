@@ -256,3 +256,21 @@ def test_a_change_of_category_at_acceptance_reconsiders_the_flag(world):
     workflow.apply(hazard, "accept", actor=world.center, category="D02")
     workflow.apply(dispute, "accept", actor=world.center, category="H01")
     assert (hazard.repeat_dispute, dispute.repeat_dispute) == (True, False)
+
+
+def test_a_dispute_repeats_its_own_town_s_only(world, towns):
+    """The same names in another town are no repeat: the flag is the town's warning, and
+    its center could not open what it would point to. The town's own earlier dispute is."""
+    parties = [Party("郑大山"), Party("王小河", side="respondent")]
+    there = new_report(world, village=towns["village"], actor=towns["grid"], parties=parties)
+    here = new_report(world, parties=parties)
+    assert not here.repeat_dispute
+    assert repeats.repeats_of(here) == []
+    again = new_report(world, parties=parties)
+    assert again.repeat_dispute
+    assert [r.case for r in repeats.repeats_of(again)] == [here]
+    # Found afresh (a change of category) it is the same: the other town's is not seen.
+    db.session.expire_all()
+    assert not repeats.repeats(here)
+    assert repeats.repeats(again)
+    assert there.town_id != here.town_id

@@ -299,7 +299,11 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
 
     now = clock.now()
     # The same parties again within the window: flagged for the center (重复纠纷).
-    earlier = repeats.earlier_disputes(parties, now) if category.is_dispute else []
+    earlier = (
+        repeats.earlier_disputes(parties, now, town_id=village.town_id)
+        if category.is_dispute
+        else []
+    )
     urgent = category.urgent or bool(draft.happening_now)
     accept = Deadlines(reference.calendar).clock(
         category, Step.ACCEPT, now, town_id=village.town_id, urgent=urgent

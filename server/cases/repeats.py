@@ -10,6 +10,11 @@ such a party matches only by the same phone.
 
 The window is REPEAT_DISPUTE_MONTHS (default 12) before the later case was filed. A
 report folded into another (merged) or not taken on (rejected) is no earlier dispute.
+
+An earlier dispute is one of the same town's. The flag is the town's warning, read by
+its center, who must be able to open what it repeats (a town's center sees no other
+town's cases); and in a district of 450 villages, two people of common names in two
+towns are more often two other people than the same ones again.
 """
 
 from __future__ import annotations
@@ -150,6 +155,7 @@ def _question(shapes: tuple[str, ...], *, between_several: bool, fenced: bool):
         query.join(Case, Case.id == case_id)
         .join(Category, Category.id == Case.category_id)
         .where(
+            Case.town_id == bindparam("town_id"),
             Case.created_at >= bindparam("since"),
             Case.created_at < bindparam("before"),
             # Two comparisons, not NOT IN: an IN list is spliced into the SQL at every run.
@@ -163,10 +169,15 @@ def _question(shapes: tuple[str, ...], *, between_several: bool, fenced: bool):
 
 
 def _repeat_ids(
-    parties: list[CaseParty], before: datetime, *, exclude_id: int | None, limit: int
+    parties: list[CaseParty],
+    before: datetime,
+    *,
+    town_id: int,
+    exclude_id: int | None,
+    limit: int,
 ) -> list[int]:
-    """The ids of earlier disputes between `parties` in the window before `before`,
-    newest first, at most `limit`.
+    """The ids of `town_id`'s earlier disputes between `parties` in the window before
+    `before`, newest first, at most `limit`.
 
     Filing a report asks this, so it reads little: one statement walks the party index
     (name_key, case_id) from the window's first case on, for the names asked about only.
@@ -195,6 +206,7 @@ def _repeat_ids(
         values
         | {
             "id_bound": since - ID_BOUND_MARGIN,
+            "town_id": town_id,
             "exclude_id": exclude_id or -1,
             "since": since,
             "before": before,
@@ -210,11 +222,16 @@ SHOWN = 5
 
 
 def earlier_disputes(
-    parties: list[CaseParty], before: datetime, *, exclude_id: int | None = None, limit: int = SHOWN
+    parties: list[CaseParty],
+    before: datetime,
+    *,
+    town_id: int,
+    exclude_id: int | None = None,
+    limit: int = SHOWN,
 ) -> list[Repeat]:
-    """Earlier disputes between these `parties`, filed within the window before `before`,
-    newest first (at most `limit`), with the names they share."""
-    ids = _repeat_ids(parties, before, exclude_id=exclude_id, limit=limit)
+    """`town_id`'s earlier disputes between these `parties`, filed within the window
+    before `before`, newest first (at most `limit`), with the names they share."""
+    ids = _repeat_ids(parties, before, town_id=town_id, exclude_id=exclude_id, limit=limit)
     if not ids:
         return []
     mine = _parties(parties)
@@ -235,7 +252,10 @@ def repeats(case: Case) -> bool:
     its `repeat_dispute` flag says, found afresh (at a change of category)."""
     if not case.category.is_dispute or not case.parties:
         return False
-    return bool(_repeat_ids(list(case.parties), case.created_at, exclude_id=case.id, limit=1))
+    found = _repeat_ids(
+        list(case.parties), case.created_at, town_id=case.town_id, exclude_id=case.id, limit=1
+    )
+    return bool(found)
 
 
 def repeats_of(case: Case) -> list[Repeat]:
@@ -245,4 +265,6 @@ def repeats_of(case: Case) -> list[Repeat]:
         return []
     if case.known_repeats is not None:  # a new case, checked a moment ago
         return case.known_repeats
-    return earlier_disputes(list(case.parties), case.created_at, exclude_id=case.id)
+    return earlier_disputes(
+        list(case.parties), case.created_at, town_id=case.town_id, exclude_id=case.id
+    )
