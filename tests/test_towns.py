@@ -657,3 +657,29 @@ def test_each_poster_names_its_village_s_own_town(world, towns, client, signin):
     sheet = client.get("/admin/villages/posters").get_data(as_text=True)
     assert f"{world.town.name}矛盾纠纷调处化解中心" in sheet
     assert f"{towns['town'].name}矛盾纠纷调处化解中心" in sheet
+
+
+def test_each_town_publishes_its_own_month(world, towns, client, app):
+    """每月一公开 of a district: each town's page counts its own villages' reports, under
+    its own name; the page without a town lets the reader choose one."""
+    for _ in range(2):
+        new_report(world, village=towns["village"], actor=towns["grid"])
+    new_report(world)
+    today = clock.local(clock.now()).date()
+    month = f"/disclosure/{today.year}-{today.month}"
+    app.config["DISCLOSURE_MIN_COUNT"] = 1  # every count shown as it is
+    try:
+        page = client.get(f"{month}?town={towns['town'].id}").get_data(as_text=True)
+        first = client.get(f"{month}?town={world.town.id}").get_data(as_text=True)
+    finally:
+        app.config["DISCLOSURE_MIN_COUNT"] = 5
+    assert "小王庄镇" in page
+    assert "共收到群众和网格员报告 <b>2</b> 件次" in page
+    assert "<td>北村</td><td>2</td>" in page
+    assert world.v1.name not in page
+    assert "共收到群众和网格员报告 <b>1</b> 件次" in first
+    assert "北村" not in first
+    choose = client.get(month).get_data(as_text=True)
+    assert "请选择乡镇" in choose
+    assert f"town={towns['town'].id}" in choose
+    assert client.get(f"{month}?town=999999").status_code == 404

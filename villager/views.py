@@ -410,17 +410,30 @@ def poster(token: str):
 @bp.get("/disclosure")
 @bp.get("/disclosure/<int:year>-<int:month>")
 def disclosure(year: int | None = None, month: int | None = None):
-    """每月一公开: the month's aggregate figures, public, with no case detail."""
+    """每月一公开: the month's aggregate figures, public, with no case detail: a town's
+    own (?town=<id>) where the deployment holds several, which a page without a town
+    lets the reader choose."""
     today = clock.local(clock.now()).date()
     if year is None:  # the last full month
         first = today.replace(day=1)
         year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
     if not 1 <= (month or 0) <= 12 or not 2000 <= year <= 2100:
         raise NotFound("没有这个月份。")
+    period = statistics.month(year, month)
+    towns = db.session.scalars(select(Town).order_by(Town.id)).all()
+    town = towns[0] if len(towns) == 1 else None
+    if town is None:
+        town = next((t for t in towns if str(t.id) == request.args.get("town")), None)
+        if town is None and request.args.get("town"):
+            raise NotFound("没有这个镇。")
+        if town is None:
+            return render_template("villager/disclosure_towns.html", towns=towns, period=period)
     figures = monthly_disclosure.disclosure(
-        statistics.month(year, month), threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"])
+        period,
+        threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"]),
+        town_id=town.id,
     )
-    return render_template("villager/disclosure.html", d=figures, town=_town())
+    return render_template("villager/disclosure.html", d=figures, town=town)
 
 
 def init_app(app) -> None:

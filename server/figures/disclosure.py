@@ -59,12 +59,12 @@ def suppress(cells: list[tuple[str, int]], total: int, threshold: int) -> list[t
     ]
 
 
-def disclosure(period: Period, *, threshold: int = 5) -> dict:
-    """The month's public figures (每月一公开): by group and by village, with no count that
-    could point at a person: a count below `threshold` reads "<5", villages below it are
-    merged into one row, and a count that would give a small one away by subtraction from
-    the total is hidden too (`suppress`)."""
-    figures = compute(period)
+def disclosure(period: Period, *, threshold: int = 5, town_id: int | None = None) -> dict:
+    """The month's public figures (每月一公开) of a town (`town_id`; None: every town's):
+    by group and by village, with no count that could point at a person: a count below
+    `threshold` reads "<5", villages below it are merged into one row, and a count that
+    would give a small one away by subtraction from the total is hidden too (`suppress`)."""
+    figures = compute(period, town_id=town_id)
 
     def shown(value: int) -> str:
         return f"<{threshold}" if 0 < value < threshold else str(value)
