@@ -99,6 +99,18 @@ def create_user_command(
         user.grids.append(grid)
     user.town_id = _town_for_account(user, town_name, district)
     db.session.add(user)
+    db.session.flush()
+    # As an account made on the admin's pages is (accounts.create_user), with no one's
+    # name: the operator at the machine.
+    audit.record(
+        "user.create",
+        actor=None,
+        object_type="user",
+        object_id=user.id,
+        username=username,
+        role=role,
+        via="cli",
+    )
     click.echo(f"created {role} {username}")
 
 

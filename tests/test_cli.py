@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from server.db import db
 from server.models import Case, CaseStatus, Department, DepartmentKind, Role, Town, User, Village
 from server.trust import passwords
+from server.trust.audit import AuditEntry
 from tests.factories import PASSWORD
 
 
@@ -110,6 +111,14 @@ def test_create_user(runner, world):
     assert user.department is world.police
     assert user.password_hash.startswith("$argon2id$")
     assert passwords.verify_password(user.password_hash, PASSWORD)
+    # Written in the audit log, as an account made on the admin's pages is.
+    entry = db.session.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "user.create", AuditEntry.object_id == str(user.id)
+        )
+    )
+    assert entry.actor_id is None
+    assert entry.detail == {"username": "zhang", "role": "handler", "via": "cli"}
 
     grid_worker = runner.invoke(
         args=[
