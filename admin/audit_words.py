@@ -162,6 +162,7 @@ DETAILS: dict[str, str] = {
     "limits": "时限",
     "routing": "分拨",
     "for_town": "适用于",
+    "town": "所属镇",
     "off": "放假",
     "work": "调休上班",
     "workday": "这一天",

@@ -137,8 +137,12 @@ def user_bind(user_id: int):
     """Change a user: name, phone, role, and the department or grids they work in."""
     form = request.form
     try:
+        # The district's keeper may move an account to a town or to the district.
+        town = form.get("town", "") if g.user.town_id is None else ""
         applied = accounts.update_user(
             _user(user_id),
+            town_id=None if town in ("", "district") else id_value(town, "town"),
+            district=town == "district",
             actor=g.user,
             department_id=id_value(form.get("department", ""), "department"),
             grid_ids=_ids("grids"),
@@ -150,7 +154,10 @@ def user_bind(user_id: int):
     except DomainError as error:
         return refused(error, "admin.users")
     if not applied:
-        return done("已保存；改为高权限角色须另一位安全管理员审批后生效。", "admin.users")
+        return done(
+            "已保存；改为高权限角色或把高权限账号调往其他镇，须另一位安全管理员审批后生效。",
+            "admin.users",
+        )
     return done("账号已更新。", "admin.users")
 
 
@@ -345,7 +352,12 @@ def approvals_page():
         .limit(20)
     ).all()
     return render_template(
-        "admin/approvals.html", items=items, names=names, mine=mine, labels=approvals.LABELS
+        "admin/approvals.html",
+        items=items,
+        names=names,
+        mine=mine,
+        labels=approvals.LABELS,
+        town_names=dict(db.session.execute(select(Town.id, Town.name)).all()),
     )
 
 

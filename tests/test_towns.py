@@ -683,3 +683,61 @@ def test_each_town_publishes_its_own_month(world, towns, client, app):
     assert "请选择乡镇" in choose
     assert f"town={towns['town'].id}" in choose
     assert client.get(f"{month}?town=999999").status_code == 404
+
+
+def test_the_district_s_account_keeper_moves_an_account_to_another_town(
+    world, towns, client, signin
+):
+    """The district's keeper moves a leader to another town at once, and its sessions end
+    with what it could see; a privileged account (a center) moves only when a second
+    security admin approves, as making it in that town would wait; a handler's town stays
+    its department's. A town's keeper cannot move an account."""
+    from server.models import User, WebSession
+    from server.trust import approvals
+
+    keeper = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    second = UserFactory(username="d_security2", role=Role.SECURITY_ADMIN, town=None)
+    leader, center = world.leader, world.center
+    other = towns["town"]
+
+    def edit(user, **fields):
+        data = {"csrf_token": token, "display_name": user.display_name, "role": user.role.value}
+        return client.post(
+            f"/admin/users/{user.id}/bind", data=data | fields, follow_redirects=True
+        )
+
+    signin(leader)  # a session of the leader's, to be ended by the move
+    token = signin(keeper)
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert f'<option value="{other.id}">{other.name}</option>' in page
+    token_secret = leader.token_secret
+    sessions = select(WebSession).where(WebSession.user_id == leader.id)
+    assert db.session.scalars(sessions).all()
+    edit(leader, town=str(other.id))
+    db.session.expire_all()
+    assert leader.town_id == other.id
+    assert leader.token_secret != token_secret
+    assert not db.session.scalars(select(WebSession).where(WebSession.user_id == leader.id)).all()
+    # A center waits for the second keeper; until then it stays in its town.
+    said = edit(center, town=str(other.id)).get_data(as_text=True)
+    assert "须另一位安全管理员审批后生效" in said
+    db.session.expire_all()
+    assert center.town_id == world.town.id
+    (asked,) = [a for a in approvals.pending(second) if a.kind == "move_town"]
+    assert asked.payload["town_id"] == other.id
+    approvals.approve(asked.id, actor=second)
+    db.session.expire_all()
+    assert center.town_id == other.id
+    # A handler with its own town's department stays where the department is.
+    refused = edit(
+        world.police_handler, town=str(other.id), department=str(world.police.id)
+    ).get_data(as_text=True)
+    assert "所选的部门或网格不在所选的镇" in refused
+    db.session.expire_all()
+    assert world.police_handler.town_id == world.town.id
+    # A town's keeper: no choice on the page, and a chosen town is not read.
+    token = signin(world.security)
+    moved_back = db.session.scalar(select(User).where(User.username == world.worker1.username))
+    edit(moved_back, town=str(other.id), grids=str(world.g1.id))
+    db.session.expire_all()
+    assert moved_back.town_id == world.town.id

@@ -149,13 +149,23 @@ def update_user(
     phone: str | None = None,
     role: str | None = None,
     ip: str | None = None,
+    town_id: int | None = None,
+    district: bool = False,
 ) -> bool:
-    """Change a user's name, phone, role and what they are bound to (a department, grids).
+    """Change a user's name, phone, role and what they are bound to (a department, grids),
+    and, by the district's account keeper, the town of an account bound to neither
+    (`town_id`, or `district`: 区里; a handler's or grid worker's is its department's or
+    grids').
 
     Raising an account to a privileged role (one that reads informants or keeps the
     system) waits for a second security admin, as creating one does: the account keeps
-    its old role and bindings until then. Returns False when that part waits."""
+    its old role and bindings until then. So does moving a privileged account to another
+    town or to the district, which opens that town's cases to it as making a new account
+    there would. Returns False when a part waits."""
     _kept(actor, user)
+    if town_id is not None and db.session.get(Town, town_id) is None:
+        raise ValidationFailed("所选的镇不存在。", code="unknown_reference", field="town")
+    moving = actor.town_id is None and (district or town_id is not None)
     if display_name is not None:
         user.display_name = checked_name(display_name, "姓名")
     if phone is not None:
@@ -190,7 +200,33 @@ def update_user(
         # What the account could see ends with its old role.
         passwords.rotate_token_secret(user)
         websession.end_sessions_of(user.id)
+    was, waiting = user.town_id, False
+    if moving and user.role not in (Role.HANDLER, Role.GRID_WORKER) and town_id != was:
+        if user.role in approvals.PRIVILEGED:
+            approvals.ask(
+                "move_town",
+                actor=actor,
+                object_type="user",
+                object_id=user.id,
+                payload={"username": user.username, "town_id": town_id},
+                ip=ip,
+            )
+            waiting = True
+        else:
+            user.town_id = town_id
     _bind(user, department_id, grid_ids, actor)
+    if moving and not waiting and user.town_id != town_id:
+        raise ValidationFailed(
+            "所选的部门或网格不在所选的镇。"
+            if town_id is not None
+            else "区级账号不能属于镇的部门或网格，请选择所属镇。",
+            code="other_town",
+            field="town",
+        )
+    if user.town_id != was:
+        # What the account could see ends with its old town.
+        passwords.rotate_token_secret(user)
+        websession.end_sessions_of(user.id)
     db.session.flush()
     audit.record(
         "user.update",
@@ -202,8 +238,14 @@ def update_user(
         role=user.role.value,
         department=user.department_id,
         grids=[g.id for g in user.grids],
+        town=_town_name(user.town_id),
     )
-    return True
+    return not waiting
+
+
+def _town_name(town_id: int | None) -> str:
+    town = db.session.get(Town, town_id) if town_id is not None else None
+    return town.name if town is not None else "区里"
 
 
 def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) -> None:

@@ -5,6 +5,8 @@
   existing account raised to such a role keeps its old one until approved;
 - `reset_password` of such an account: the new password (its hash only) is applied on
   approval;
+- `move_town` of such an account (by the district's account keeper): it is placed in
+  another town, or at the district, on approval, as making it there would wait;
 - `clear_confidential`: a category stops being confidential (the village's grid workers
   would then read its reports) on approval only.
 
@@ -19,21 +21,23 @@ from sqlalchemy import select
 from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, NotFound, ValidationFailed
-from server.models import Approval, Category, Role, User
+from server.models import Approval, Category, Role, Town, User
 from server.trust import audit, passwords, towns, websession
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 LABELS = {
     "grant_role": "开设高权限账号",
     "reset_password": "重置高权限账号密码",
+    "move_town": "高权限账号调往其他镇",
     "clear_confidential": "取消类别的保密",
 }
 # The kinds that change an account (object_id: the account's id).
-ACCOUNT_KINDS = frozenset({"grant_role", "reset_password"})
+ACCOUNT_KINDS = frozenset({"grant_role", "reset_password", "move_town"})
 # Who may approve each kind.
 APPROVERS = {
     "grant_role": Role.SECURITY_ADMIN,
     "reset_password": Role.SECURITY_ADMIN,
+    "move_town": Role.SECURITY_ADMIN,
     "clear_confidential": Role.ADMIN,
 }
 
@@ -113,7 +117,7 @@ def _decidable(approval_id: int, actor: User) -> Approval:
 def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval:
     """Apply the change and record who approved it."""
     approval = _decidable(approval_id, actor)
-    if approval.kind in {"grant_role", "reset_password"}:
+    if approval.kind in ACCOUNT_KINDS:
         user = db.session.get(User, int(approval.object_id))
         if user is None:
             raise NotFound("账号已不存在。")
@@ -124,6 +128,13 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
                 user.role, user.department, user.grids = role, None, []
                 passwords.rotate_token_secret(user)
                 websession.end_sessions_of(user.id)
+        elif approval.kind == "move_town":
+            town_id = approval.payload.get("town_id")
+            if town_id is not None and db.session.get(Town, town_id) is None:
+                raise NotFound("所选的镇已不存在。")
+            user.town_id = town_id
+            passwords.rotate_token_secret(user)
+            websession.end_sessions_of(user.id)
         else:
             user.password_hash = approval.payload["password_hash"]
             user.password_changed_at = clock.now()
