@@ -65,7 +65,7 @@ def _small_cells_hidden(links: dict, categories, threshold: int) -> dict:
     return links
 
 
-def _linked(figures, period, villages, categories) -> dict:
+def _linked(figures, period, categories) -> dict:
     """Each bar of the dashboard with the link to the cases it counts: (label, n, href).
 
     The links carry the page's own narrowing (village, category), so a bar of a
@@ -92,7 +92,6 @@ def _linked(figures, period, villages, categories) -> dict:
             **scope,
         )
 
-    village_ids = {v.name: v.id for v in villages}
     category_codes = {c.name: c.code for c in categories}
     groups = {g.label: g.value for g in CategoryGroup}
     sources = {s.label: s.value for s in Source}
@@ -111,11 +110,11 @@ def _linked(figures, period, villages, categories) -> dict:
             for name, n in list(figures.received_by_category.items())[:10]
         ],
         "village": [
-            (name, n, received(village=village_ids[name]))
+            (name, n, received(village=figures.village_ids[name]))
             for name, n in list(figures.received_by_village.items())[:10]
         ],
         "worst": [
-            (name, n, url_for("admin.index", village=village_ids[name]))
+            (name, n, url_for("admin.index", village=figures.village_ids[name]))
             for name, n, _late in figures.worst_villages
         ],
         "scope": scope,
@@ -165,7 +164,7 @@ def dashboard():
         period=period,
         percent=_percent,
         links=_small_cells_hidden(
-            _linked(figures, period, villages, categories),
+            _linked(figures, period, categories),
             categories,
             int(current_app.config["DISCLOSURE_MIN_COUNT"]),
         ),
@@ -227,6 +226,11 @@ def report_xlsx():
         ("排查达标村数", f"{f.villages_screened}/{f.villages}"),
     ]:
         sheet.append(cells.row(sheet, [label, value]))
+    if f.by_town:  # the district's, in a deployment of several towns
+        table = book.create_sheet("按镇")
+        table.append(["镇", "本期收到", "当前未结", "当前超期"])
+        for _id, *row in f.by_town:
+            table.append(cells.row(table, row))
     for title, mapping in (
         ("按分组", f.received_by_group),
         ("按类别", f.received_by_category),

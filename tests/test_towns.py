@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import uuid
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -20,6 +21,7 @@ from server.models import DepartmentKind, Notification, Role
 from server.organisation import routing
 from tests.factories import (
     UserFactory,
+    VillageFactory,
 )
 from tests.helpers import case_in, new_report
 
@@ -145,6 +147,15 @@ def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(wo
         ],
         towns["town"].name: [1, 1, 0],
     }
+    # Two towns' villages of one name are two rows of the district's figures, each
+    # after its town, each linked to its own cases.
+    twin = VillageFactory(town=towns["town"], name=world.v1.name)
+    new_report(world, village=twin, actor=None, source="qr")
+    district = statistics.compute(month)
+    mine, theirs = (f"{t.name}·{world.v1.name}" for t in (world.town, towns["town"]))
+    assert district.received_by_village[theirs] == 1
+    assert district.received_by_village[mine] == here.received_by_village[world.v1.name]
+    assert (district.village_ids[mine], district.village_ids[theirs]) == (world.v1.id, twin.id)
 
 
 def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, client, signin):
@@ -164,6 +175,26 @@ def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, c
     dashboard = client.get("/admin/dashboard").get_data(as_text=True)
     assert "各镇情况" in dashboard
     assert f"<td>{towns['town'].name}</td>" in dashboard
+    # The map groups the villages under their towns (two towns may each have a 东村).
+    maps = {
+        part.split("<small>")[0]: part.split("</div>")[0]
+        for part in dashboard.split('<h3 class="map-town">')[1:]
+    }
+    assert set(maps) == {world.town.name, towns["town"].name}
+    assert "<b>北村</b>" in maps[towns["town"].name]
+    assert f"<b>{world.v1.name}</b>" not in maps[towns["town"].name]
+    assert f"<b>{world.v1.name}</b>" in maps[world.town.name]
+    assert "<b>北村</b>" not in maps[world.town.name]
+    # The report page and its workbook carry the towns' table too.
+    today = clock.local(clock.now())
+    month = f"?kind=month&value={today.year}-{today.month:02d}"
+    report = client.get(f"/admin/report{month}").get_data(as_text=True)
+    assert "<h2>各镇情况</h2>" in report
+    assert f"<tr><td>{towns['town'].name}</td><td>1</td><td>1</td><td>0</td></tr>" in report
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/admin/report.xlsx{month}").data))
+    rows = list(book["按镇"].iter_rows(values_only=True))
+    assert rows[0] == ("镇", "本期收到", "当前未结", "当前超期")
+    assert (towns["town"].name, 1, 1, 0) in rows
     signin(towns["center"])
     queue = client.get("/admin/").get_data(as_text=True)
     assert there.code in queue
@@ -172,6 +203,10 @@ def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, c
     assert "北村" in page
     assert "东村" not in page
     assert "各镇情况" not in page
+    assert "map-town" not in page
+    assert "各镇情况" not in client.get("/admin/report").get_data(as_text=True)
+    book = openpyxl.load_workbook(io.BytesIO(client.get("/admin/report.xlsx").data))
+    assert "按镇" not in book.sheetnames
 
 
 def test_a_town_s_ledger_holds_its_own_town_s_rows(world, towns, tmp_path):

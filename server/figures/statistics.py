@@ -134,6 +134,9 @@ class Figures:
     # The district's towns side by side (its people only, in a deployment of several):
     # (town id, name, received in the period, open now, late now).
     by_town: list[tuple[int, str, int, int, int]] = field(default_factory=list)
+    village_town: dict[int, int] = field(default_factory=dict)  # with by_town: whose village
+    # Each village's id by the name the figures give it (a page's links to its cases).
+    village_ids: dict[str, int] = field(default_factory=dict)
     late_by_department: list[tuple[int, str, int, int]] = field(default_factory=list)
     # id, name, open, late: each department leading open cases
 
@@ -209,6 +212,9 @@ def compute(
     kinds = category_kinds()
     town = [Village.town_id == town_id] if town_id is not None else []
     village_names = dict(db.session.execute(select(Village.id, Village.name).where(*town)).all())
+    if town_id is None:
+        village_names = _with_towns(village_names)
+    figures.village_ids = {name: v for v, name in village_names.items()}
     if town_villages(town_id) is not None:
         # A town of several: its villages (the months kept by the sweep are the district's).
         if village_id is None:
@@ -322,18 +328,19 @@ def compute(
     for part in (now, duty):  # their fields are the figures' own, by name
         vars(figures).update(vars(part))
     if town_id is None and village_id is None:
-        figures.by_town = _by_town(got.by_village, figures.villages_now)
+        figures.by_town, figures.village_town = _by_town(got.by_village, figures.villages_now)
     return figures
 
 
-def _by_town(received: dict[int, int], now: list[tuple[int, str, int, int]]) -> list:
+def _by_town(received: dict[int, int], now: list[tuple[int, str, int, int]]) -> tuple:
     """The district's towns side by side, added up from the villages' own figures (the
-    period's received reports by village id, and each village's open and late cases now):
-    two small queries for the villages' towns and the towns' names, whatever the period.
-    Empty in a deployment of one town, whose figures are the town's already."""
+    period's received reports by village id, and each village's open and late cases now),
+    and each village's town (the map groups its villages by town): two small queries for
+    the villages' towns and the towns' names, whatever the period. Empty in a deployment
+    of one town, whose figures are the town's already."""
     towns = dict(db.session.execute(select(Town.id, Town.name).order_by(Town.id)).all())
     if len(towns) < 2:
-        return []
+        return [], {}
     town_of = dict(db.session.execute(select(Village.id, Village.town_id)).all())
     rows = {town: [0, 0, 0] for town in towns}
     for village, n in received.items():
@@ -341,7 +348,7 @@ def _by_town(received: dict[int, int], now: list[tuple[int, str, int, int]]) -> 
     for village, _name, open_now, late_now in now:
         rows[town_of[village]][1] += open_now
         rows[town_of[village]][2] += late_now
-    return [(town, towns[town], *rows[town]) for town in towns]
+    return [(town, towns[town], *rows[town]) for town in towns], town_of
 
 
 def _late_open_steps(start: datetime, end: datetime, village_id, category_ids) -> list:
@@ -383,6 +390,17 @@ def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -
         )
         or 0
     )
+
+
+def _with_towns(village_names: dict[int, str]) -> dict[int, str]:
+    """The district's village names, each after its town's (小王庄镇·东村) where the
+    deployment holds several towns: two towns may each have a 东村, which the figures
+    keyed by name would add together."""
+    towns = dict(db.session.execute(select(Town.id, Town.name)).all())
+    if len(towns) < 2:
+        return village_names
+    town_of = dict(db.session.execute(select(Village.id, Village.town_id)).all())
+    return {v: f"{towns[town_of[v]]}·{name}" for v, name in village_names.items()}
 
 
 def town_villages(town_id: int | None) -> tuple[int, ...] | None:
