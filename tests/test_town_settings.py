@@ -217,7 +217,8 @@ def test_the_category_page_of_a_town_and_of_the_district(client, world, towns, a
     signin(admins["district"])
     page = client.get("/admin/categories").get_data(as_text=True)
     assert 'name="name"' in page
-    assert f'<td data-label="各镇自定">{towns["town"].name}</td>' in page
+    own = f"{towns['town'].name}（受理期限1天，分拨自定）"
+    assert f'<td data-label="各镇自定">{own}</td>' in page
     # Following the district again, from the page.
     token = signin(admins["other"])
     client.post(

@@ -31,7 +31,7 @@ from server.models import (
 )
 from server.organisation import holiday_notice, reference
 from server.organisation.checks import checked_name, checked_phone
-from server.organisation.deadlines import Duration, duration_of, limits_of
+from server.organisation.deadlines import Duration, duration_of, limits_of, parse_duration
 from server.organisation.routing import rules_for
 from server.trust import approvals, audit
 
@@ -339,18 +339,29 @@ def settings_of(category: Category, town_id: int | None) -> CategorySettings:
 
 
 def towns_of_their_own(categories: list[Category]) -> dict[str, list[str]]:
-    """For the district's page: each category's towns with a limit or routing of their own."""
-    ids = {
-        c.code: {r.town_id for r in [*c.time_limits, *c.routing_rules] if r.town_id is not None}
-        for c in categories
-    }
-    wanted = set().union(*ids.values())
+    """For the district's page: each category's towns with a limit or routing of their
+    own, each with what it sets (小王庄镇（处置期限15天）), so that the district sees where
+    its towns differ without signing in as each."""
+    own: dict[str, dict[int, list[str]]] = {}
+    for c in categories:
+        towns: dict[int, list[str]] = {}
+        for row in sorted(c.time_limits, key=lambda r: list(Step).index(r.step)):
+            if row.town_id is not None:
+                due = parse_duration(row.due).label
+                towns.setdefault(row.town_id, []).append(f"{row.step.label}期限{due}")
+        for town_id in sorted({r.town_id for r in c.routing_rules if r.town_id is not None}):
+            towns.setdefault(town_id, []).append("分拨自定")
+        own[c.code] = towns
+    wanted = set().union(*(towns.keys() for towns in own.values()))
     names = dict(
         db.session.execute(select(Town.id, Town.name).where(Town.id.in_(wanted))).all()
         if wanted
         else []
     )
-    return {code: sorted(names[i] for i in town_ids) for code, town_ids in ids.items()}
+    return {
+        code: sorted(f"{names[t]}（{'，'.join(parts)}）" for t, parts in towns.items())
+        for code, towns in own.items()
+    }
 
 
 def follow_district(category: Category, *, actor: User, ip: str | None = None) -> None:
