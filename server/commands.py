@@ -260,7 +260,6 @@ def export_qr_command(directory: str) -> None:
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    town = db.session.scalar(select(Town).order_by(Town.id))
     css = (_VILLAGER / "static" / "poster.css").read_text(encoding="utf-8")
     villages = db.session.scalars(
         select(Village).where(Village.active.is_(True)).order_by(Village.code)
@@ -270,9 +269,11 @@ def export_qr_command(directory: str) -> None:
     poster = _poster()
 
     def posters(shown: list[Village]) -> str:
+        # Each poster names its own village's town; a sheet of several towns' names none.
+        towns = {village.town for village in shown}
         return poster.render(
             villages=shown,
-            town=town,
+            town=towns.pop() if len(towns) == 1 else None,
             qr_svg=lambda village: drawings[village.id].svg,
             url_of=lambda village: drawings[village.id].url,
             inline_css=css,

@@ -694,6 +694,20 @@ def test_each_poster_names_its_village_s_own_town(world, towns, client, signin):
     assert f"{towns['town'].name}矛盾纠纷调处化解中心" in sheet
 
 
+def test_the_command_line_s_posters_are_each_headed_with_their_own_town(
+    world, towns, runner, tmp_path
+):
+    """export-qr's poster of a village is headed with its own town (it was the first
+    town's), and the sheet of several towns' villages with none."""
+    result = runner.invoke(args=["export-qr", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    village = towns["village"]
+    poster = (tmp_path / f"{village.code}-{village.name}-poster.html").read_text("utf-8")
+    assert f"<title>{towns['town'].name} 扫码上报海报</title>" in poster
+    sheet = (tmp_path / "all-villages-posters.html").read_text("utf-8")
+    assert f"<title>{world.town.name} " not in sheet
+
+
 def test_each_town_publishes_its_own_month(world, towns, client, app):
     """每月一公开 of a district: each town's page counts its own villages' reports, under
     its own name; the page without a town lets the reader choose one."""
