@@ -68,7 +68,9 @@ def seed_categories_command() -> None:
 @click.option("--department", help="Department name (handlers).")
 @click.option("--grid", "grid_codes", multiple=True, help="Grid code (grid workers; repeatable).")
 @click.option("--town", "town_name", help="The town's name (when the district has several).")
-@click.option("--district", is_flag=True, help="A district account (center, leader): no town.")
+@click.option(
+    "--district", is_flag=True, help="A district account (center, leader, admins): no town."
+)
 @click.password_option(help="Password (asked for when not given).")
 def create_user_command(
     username, role, display_name, department, grid_codes, town_name, district, password
@@ -143,9 +145,9 @@ def _town_for_account(user: User, town_name: str | None, district: bool) -> int 
             raise click.ClickException("网格员属于其网格所在的镇。")
         return user.grids[0].village.town_id
     if district:
-        if user.role not in (Role.CENTER, Role.LEADER):
-            raise click.ClickException("区级账号只能是调处中心或领导。")
-        return None
+        if user.role == Role.GRID_WORKER:
+            raise click.ClickException("网格员属于其网格所在的镇。")
+        return None  # the district's center, leaders and its own three duties (三员)
     towns = db.session.scalars(select(Town).order_by(Town.id)).all()
     if not towns and not town_name:
         return None  # the first accounts, made before the town is imported

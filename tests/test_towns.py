@@ -513,6 +513,19 @@ def test_two_towns_may_each_have_a_department_of_one_name(world, towns, runner):
     made = db.session.scalar(select(User).where(User.username == "dong2"))
     assert made.department_id == there.id
     assert made.town_id == towns["town"].id
+    # The district's own duties (三员) are made at the district, a grid worker never.
+    for username, role in (("d_sec1", "security_admin"), ("d_adm1", "admin")):
+        result = runner.invoke(
+            args=["create-user", username, "--role", role, "--district", "--password", PASSWORD]
+        )
+        assert result.exit_code == 0, result.output
+        made = db.session.scalar(select(User).where(User.username == username))
+        assert (made.town_id, made.active) == (None, True)
+    grid = runner.invoke(
+        args=["create-user", "d_grid", "--role", "grid_worker", "--district",
+              "--grid", world.g1.code, "--password", PASSWORD]
+    )  # fmt: skip
+    assert grid.exit_code != 0
 
 
 def test_a_town_s_file_makes_its_own_department_of_a_name_another_town_has(world, towns):
