@@ -22,6 +22,7 @@ from sqlalchemy import event, insert, select
 from server.cases import access, queries
 from server.cases import queue as triage
 from server.db import db
+from server.figures import partials
 from server.follow_through import sweep
 from server.infra import clock
 from server.models import Case, CaseAssignment, Category, Role
@@ -337,6 +338,40 @@ def test_the_judicial_confirmation_reminder_reads_only_its_window(town, app):
     with plans() as found:
         sweep.remind_judicial_confirmation(clock.now())
     check(found, "ix_case_file_mediated", "ix_case_document_kind_signed")
+
+
+def test_the_sweep_asks_which_months_are_kept_of_an_index_alone(town):
+    """The months' kept figures fill overflow pages (SQLite): which months are kept is
+    read from the index of (version, month), never from the rows, whatever the months
+    (a quiet sweep at 1M cases over ten years read 96 rows, 7.7 ms of its 16 ms)."""
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM monthly_figures" in statement:
+            sent.append((statement, parameters))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        partials.keep_month_figures()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    connection = db.session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    assert sent
+    for statement, parameters in sent:
+        prefix = "EXPLAIN (COSTS OFF) " if postgres else "EXPLAIN QUERY PLAN "
+        plan = " ".join(
+            row[0] if postgres else row[-1]
+            for row in connection.exec_driver_sql(prefix + statement, parameters)
+        )
+        assert "ix_monthly_figures_version" in plan, (statement, plan)
+        # PostgreSQL keeps the figures out of line (TOAST): its rows are small to read.
+        assert postgres or "COVERING INDEX" in plan, (statement, plan)
+    if postgres:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
 
 
 def test_the_identity_purge_reads_only_cases_that_hold_one(town, app):

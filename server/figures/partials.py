@@ -439,11 +439,14 @@ def keep_month_figures(*, limit: int = 24) -> int:
         .select_from(MonthlyFigures)
         .where(MonthlyFigures.version < Partial.VERSION)
     )
-    have = set(
+    # Every kept month of this version, read from the index of (version, month) alone: a
+    # town's history holds a few hundred months at most. Asked for the wanted months by
+    # name (month IN ...), SQLite chose the key's index and read each month's row, whose
+    # figures fill overflow pages: 7.7 ms of a 16 ms quiet sweep at 1M cases over ten
+    # years, against 0.3 ms at 100k over one, since the rows read grew with the months.
+    have = set(wanted) & set(
         db.session.scalars(
-            select(MonthlyFigures.month).where(
-                MonthlyFigures.month.in_(wanted), MonthlyFigures.version >= Partial.VERSION
-            )
+            select(MonthlyFigures.month).where(MonthlyFigures.version >= Partial.VERSION)
         )
     )
     kinds = category_kinds()
