@@ -741,6 +741,9 @@ def test_each_town_publishes_its_own_month(world, towns, client, app):
     assert world.v1.name not in page
     assert "共收到群众和网格员报告 <b>1</b> 件次" in first
     assert "北村" not in first
+    # A village's report page links to its own town's month.
+    form = client.get(f"/q/{towns['village'].qr_token}").get_data(as_text=True)
+    assert f"/disclosure?town={towns['town'].id}" in form
     choose = client.get(month).get_data(as_text=True)
     assert "请选择乡镇" in choose
     assert f"town={towns['town'].id}" in choose
