@@ -806,3 +806,18 @@ def test_the_district_s_account_keeper_moves_an_account_to_another_town(
     edit(moved_back, town=str(other.id), grids=str(world.g1.id))
     db.session.expire_all()
     assert moved_back.town_id == world.town.id
+
+
+def test_a_district_s_pages_of_no_village_name_no_one_town(world, towns, client):
+    """The front door and the lookup of a district name no town (the first town's name and
+    hotline are not a caller's); a village's page names its own town and hotline."""
+    towns["town"].hotline = "88886666"
+    db.session.flush()
+    for path in ("/", "/t"):
+        page = client.get(path).get_data(as_text=True)
+        assert world.town.name not in page, path
+        assert "88886666" not in page, path
+    form = client.get(f"/q/{towns['village'].qr_token}").get_data(as_text=True)
+    assert towns["town"].name in form
+    assert "88886666" in form
+    assert world.town.name not in form

@@ -127,10 +127,12 @@ def _too_large(_error):
 
 def _town(village: Village | None = None) -> Town | None:
     """The town whose name and hotline a page shows: the village's, when the page is about
-    one (a district holds several towns), else the first."""
+    one; else the town, where the deployment holds one; else none (a district's front
+    door or lookup is no one town's, and its first town's hotline is not the caller's)."""
     if village is not None:
         return village.town
-    return db.session.scalar(select(Town).order_by(Town.id))
+    towns = db.session.scalars(select(Town).order_by(Town.id).limit(2)).all()
+    return towns[0] if len(towns) == 1 else None
 
 
 def _client() -> str:
