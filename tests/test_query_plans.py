@@ -137,6 +137,23 @@ def plans():
         connection.exec_driver_sql("SET LOCAL enable_sort = on")
 
 
+@contextmanager
+def selects_from(table: str):
+    """The SELECTs from `table` sent inside the block, as (statement, parameters)."""
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and f"FROM {table}" in statement:
+            sent.append((statement, parameters))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
 def check(found: list[list[str]], *indexes: str) -> None:
     """No statement scans or sorts the cases; each of `indexes` serves one of them."""
     dialect = db.session.connection().dialect.name
@@ -285,21 +302,11 @@ def test_the_district_s_few_are_read_from_their_own_indexes_whatever_the_indexes
         pytest.skip("SQLite's ages; PostgreSQL plans by its statistics")
     district = UserFactory(username="d_center", role=Role.CENTER, town=None)
     db.session.flush()
-    sent: list[tuple[str, object]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "FROM case_file" in statement:
-            sent.append((statement, parameters))
-
-    engine = db.session.get_bind()
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with selects_from("case_file") as sent:
         for user in (town.center, district):
             triage.page(user, triage.QueueFilters(desk="district"), limit=5)
             triage.counts(user, triage.QueueFilters(desk="district"))
             triage.with_district_count(user)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     # The schema as migrated (the file's committed state; this test's rows are not needed).
     copy = sqlite3.connect(":memory:")
     with sqlite3.connect(db.engine.url.database) as source:
@@ -344,18 +351,8 @@ def test_the_sweep_asks_which_months_are_kept_of_an_index_alone(town):
     """The months' kept figures fill overflow pages (SQLite): which months are kept is
     read from the index of (version, month), never from the rows, whatever the months
     (a quiet sweep at 1M cases over ten years read 96 rows, 7.7 ms of its 16 ms)."""
-    sent: list[tuple[str, object]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "FROM monthly_figures" in statement:
-            sent.append((statement, parameters))
-
-    engine = db.session.get_bind()
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with selects_from("monthly_figures") as sent:
         partials.keep_month_figures()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     connection = db.session.connection()
     postgres = connection.dialect.name == "postgresql"
     if postgres:

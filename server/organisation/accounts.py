@@ -198,8 +198,7 @@ def update_user(
     if new_role != user.role:
         user.role = new_role
         # What the account could see ends with its old role.
-        passwords.rotate_token_secret(user)
-        websession.end_sessions_of(user.id)
+        websession.sign_out_everywhere(user)
     was, waiting = user.town_id, False
     if moving and user.role not in (Role.HANDLER, Role.GRID_WORKER) and town_id != was:
         if user.role in approvals.PRIVILEGED:
@@ -225,8 +224,7 @@ def update_user(
         )
     if user.town_id != was:
         # What the account could see ends with its old town.
-        passwords.rotate_token_secret(user)
-        websession.end_sessions_of(user.id)
+        websession.sign_out_everywhere(user)
     db.session.flush()
     audit.record(
         "user.update",
@@ -287,7 +285,6 @@ def reset_password(user: User, new_password: str, *, actor: User, ip: str | None
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
     user.must_change_password = True
-    passwords.rotate_token_secret(user)
-    websession.end_sessions_of(user.id)
+    websession.sign_out_everywhere(user)
     audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
     return True

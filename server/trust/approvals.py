@@ -22,7 +22,7 @@ from server.db import db
 from server.infra import clock
 from server.infra.errors import Forbidden, NotFound, ValidationFailed
 from server.models import Approval, Category, Role, Town, User
-from server.trust import audit, passwords, towns, websession
+from server.trust import audit, towns, websession
 
 PRIVILEGED = frozenset({Role.CENTER, Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 LABELS = {
@@ -126,21 +126,18 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
             role = Role(approval.payload.get("role", user.role.value))
             if role != user.role:  # an existing account raised (accounts.update_user)
                 user.role, user.department, user.grids = role, None, []
-                passwords.rotate_token_secret(user)
-                websession.end_sessions_of(user.id)
+                websession.sign_out_everywhere(user)
         elif approval.kind == "move_town":
             town_id = approval.payload.get("town_id")
             if town_id is not None and db.session.get(Town, town_id) is None:
                 raise NotFound("所选的镇已不存在。")
             user.town_id = town_id
-            passwords.rotate_token_secret(user)
-            websession.end_sessions_of(user.id)
+            websession.sign_out_everywhere(user)
         else:
             user.password_hash = approval.payload["password_hash"]
             user.password_changed_at = clock.now()
             user.must_change_password = True
-            passwords.rotate_token_secret(user)
-            websession.end_sessions_of(user.id)
+            websession.sign_out_everywhere(user)
     elif approval.kind == "clear_confidential":
         category = db.session.scalar(select(Category).where(Category.code == approval.object_id))
         if category is None:

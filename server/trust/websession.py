@@ -20,7 +20,8 @@ from werkzeug.datastructures import CallbackDict
 
 from server.db import db
 from server.infra import clock
-from server.models import WebSession
+from server.models import User, WebSession
+from server.trust import passwords
 
 COOKIE_NAME = "gr_admin"
 SESSION_PATH = "/admin"
@@ -121,8 +122,17 @@ def purge_expired(idle_minutes: int) -> int:
 
 
 def end_sessions_of(user_id: int) -> None:
-    """Sign a user out everywhere (disabled account, password reset)."""
+    """End a user's admin sessions (their phone's tokens: `sign_out_everywhere`)."""
     db.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+
+def sign_out_everywhere(user: User) -> None:
+    """End every way `user` is signed in, when what they may do or see changes (a role, a
+    town, a password, a disabled account): their admin sessions, and every token their
+    phone holds (tokens are signed, not stored: the secret they carry a digest of is
+    replaced)."""
+    passwords.rotate_token_secret(user)
+    end_sessions_of(user.id)
 
 
 def init_app(app: Flask) -> None:
