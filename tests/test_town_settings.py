@@ -265,6 +265,34 @@ def test_a_town_s_handling_limit_runs_on_its_dispatched_cases(world, towns, admi
         assert lead_assignment(here).due_at - clock.now() == timedelta(days=30)  # a dispute's
 
 
+def test_a_case_the_district_holds_runs_on_the_district_s_limits(world, towns, admins):
+    """The district's center and departments work an escalated case to the district's
+    settings, not to its town's own (a district bureau gets the same days whichever town
+    a case comes from); handed back, the case runs on its town's again."""
+    _save(admins["other"], handle=("15", "d"), dispatch=("1", "h"))
+    case = new_report(world, village=towns["village"], actor=towns["grid"])
+    with clock.frozen_at(clock.now()):
+        workflow.apply(case, "accept", actor=towns["center"])
+        assert case.due_at - clock.now() == timedelta(hours=1)  # the town's own dispatch
+        workflow.apply(case, "escalate", actor=towns["center"], reason="涉及多个镇，需区里协调。")
+        district_dispatch = Deadlines(reference.calendar).clock(
+            case.category, Step.DISPATCH, clock.now(), town_id=None
+        )
+        assert case.due_at == district_dispatch.due_at
+        assert district_dispatch.due_at - clock.now() != timedelta(hours=1)
+        # Handed back, it runs on the town's dispatch limit again; up again, the district's.
+        workflow.apply(case, "return_to_town", actor=towns["district"], reason="交回属地办理。")
+        assert case.due_at - clock.now() == timedelta(hours=1)
+        workflow.apply(case, "escalate", actor=towns["center"], reason="再次上报。")
+        workflow.apply(
+            case,
+            "dispatch",
+            actor=towns["district"],
+            lead_department=towns["district_department"].id,
+        )
+        assert lead_assignment(case).due_at - clock.now() == timedelta(days=30)
+
+
 def test_the_working_calendar_is_the_district_s_to_keep(client, world, towns, admins, signin):
     """One calendar serves every town (the State Council's holidays): in a district of
     towns a town's admin sees it and cannot change it, by the page or the rules."""

@@ -454,6 +454,14 @@ class Case(db.Model):
         return [i for i in self.instructions if i.carried_out_at is None]
 
     @property
+    def limits_town_id(self) -> int | None:
+        """Whose time limits the case's clocks run on (server/organisation/deadlines.py):
+        the district's while the district holds it, since its own center and departments
+        work it to the district's settings, not to a town's own (a district bureau gets
+        the same days for every town's case); else its town's."""
+        return None if self.held_by_district else self.town_id
+
+    @property
     def active_assignments(self) -> list[CaseAssignment]:
         """The departments holding the case now (lead first)."""
         current = [a for a in self.assignments if a.ended_at is None]

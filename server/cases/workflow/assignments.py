@@ -90,7 +90,7 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
             raise ValidationFailed(
                 "处置人员须是主办部门的在岗人员。", code="invalid_handler", field="handler"
             )
-    handle = ctx.deadlines.clock(case.category, Step.HANDLE, ctx.now, town_id=case.town_id)
+    handle = ctx.deadlines.clock(case.category, Step.HANDLE, ctx.now, town_id=case.limits_town_id)
     due_at = clean_moment(f["due_at"], "due_at") if f.get("due_at") is not None else handle.due_at
     if due_at <= ctx.now:
         raise ValidationFailed("办理期限须晚于现在。", code="due_in_past", field="due_at")

@@ -173,7 +173,11 @@ def _run_clock(ctx: Context, transition: Transition) -> None:
         case.step = case.step_started_at = case.warn_at = case.due_at = None
     elif transition.step is not KEEP:
         c = ctx.deadlines.clock(
-            case.category, transition.step, ctx.now, town_id=case.town_id, urgent=case.urgent
+            case.category,
+            transition.step,
+            ctx.now,
+            town_id=case.limits_town_id,
+            urgent=case.urgent,
         )
         case.step, case.step_started_at, case.warn_at, case.due_at = (
             c.step,
