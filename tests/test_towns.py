@@ -20,6 +20,7 @@ from server.infra.errors import ValidationFailed
 from server.models import DepartmentKind, Notification, Role
 from server.organisation import routing
 from tests.factories import (
+    DepartmentFactory,
     UserFactory,
     VillageFactory,
 )
@@ -821,3 +822,24 @@ def test_a_district_s_pages_of_no_village_name_no_one_town(world, towns, client)
     assert towns["town"].name in form
     assert "88886666" in form
     assert world.town.name not in form
+
+
+def test_the_api_s_choice_lists_name_each_row_s_town(world, towns, client, login):
+    """A district's people read every town's villages and departments, which may share a
+    name: each row names its town (a district department: 区直)."""
+    twin = DepartmentFactory(
+        town=towns["town"], name=world.committee1.name, kind=DepartmentKind.VILLAGE_COMMITTEE
+    )
+    headers = login(towns["district"])
+    departments = client.get("/api/v1/departments", headers=headers).json
+    named = {(d["name"], d["town_name"]) for d in departments}
+    assert (world.committee1.name, world.town.name) in named
+    assert (twin.name, towns["town"].name) in named
+    assert (towns["district_department"].name, "区直") in named
+    villages = client.get("/api/v1/villages", headers=headers).json
+    assert {"北村": towns["town"].name}.items() <= {
+        v["name"]: v["town_name"] for v in villages
+    }.items()
+    # A town's people read their own town's only, as before.
+    mine = client.get("/api/v1/departments", headers=login(world.center)).json
+    assert {d["town_name"] for d in mine} == {world.town.name}

@@ -5,7 +5,12 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from miniprogram_api.api import current_user, login_required, require_body_type
-from miniprogram_api.reference.schemas import CategorySchema, DepartmentSchema, VillageSchema
+from miniprogram_api.reference.schemas import (
+    CategorySchema,
+    DepartmentSchema,
+    VillageSchema,
+    town_name,
+)
 from server.cases import access
 from server.db import db
 from server.models import Category, Department, Role, Village
@@ -68,6 +73,8 @@ class Departments(MethodView):
             {
                 "id": d.id,
                 "name": d.name,
+                "town_id": d.town_id,
+                "town_name": town_name(d),
                 "kind": d.kind.value,
                 "kind_label": d.kind.label,
                 "town_wide": d.town_wide,

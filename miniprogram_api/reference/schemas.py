@@ -21,10 +21,18 @@ class GridSchema(ma.Schema):
     name = ma.fields.String()
 
 
+def town_name(row) -> str:
+    """A row's town, in words: a district's people see every town's, whose villages and
+    departments may share a name (two towns' 东村村委会)."""
+    return row.town.name if row.town is not None else "区直"
+
+
 class VillageSchema(ma.Schema):
     id = ma.fields.Integer()
     code = ma.fields.String()
     name = ma.fields.String()
+    town_id = ma.fields.Integer()
+    town_name = ma.fields.Function(town_name)
     # Its grids still in use (retired ones are kept for their cases only).
     grids = ma.fields.List(ma.fields.Nested(GridSchema), attribute="grids_in_use")
 
@@ -32,6 +40,8 @@ class VillageSchema(ma.Schema):
 class DepartmentSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
+    town_id = ma.fields.Integer(allow_none=True, metadata={"description": "空：区直部门"})
+    town_name = ma.fields.String()
     kind = ma.fields.String()
     kind_label = ma.fields.String()
     town_wide = ma.fields.Boolean()
