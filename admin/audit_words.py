@@ -64,6 +64,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "approval.asked": "提请审批",
             "approval.approved": "批准",
             "approval.refused": "拒绝审批",
+            "approval.withdrawn": "撤回待审批事项（账号已改角色或调往其他镇）",
         },
     ),
     "case.": (

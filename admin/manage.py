@@ -7,6 +7,7 @@ from datetime import date
 
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, joinedload
 
 from admin.blueprint import bp, client_ip, done, id_value, refused, require
 from server.cases import access
@@ -78,14 +79,18 @@ def users():
             .order_by(User.role, User.username)
         ).all(),
         roles=list(Role),
+        # Each choice names its town for the district's keeper: loaded with the rows (a
+        # district's 450 villages would each be a query of their own).
         departments=db.session.scalars(
             select(Department)
+            .options(joinedload(Department.town))
             .where(Department.active.is_(True), access.in_users_town(g.user, Department.town_id))
             .order_by(Department.name)
         ).all(),
         grids=db.session.scalars(
             select(Grid)
             .join(Grid.village)
+            .options(contains_eager(Grid.village).joinedload(Village.town))
             .where(Grid.active.is_(True), access.in_users_town(g.user, Village.town_id))
             .order_by(Grid.code)
         ).all(),

@@ -157,6 +157,9 @@ def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(wo
     assert district.received_by_village[theirs] == 1
     assert district.received_by_village[mine] == here.received_by_village[world.v1.name]
     assert (district.village_ids[mine], district.village_ids[theirs]) == (world.v1.id, twin.id)
+    # The villages behind on their screening duty are named apart too.
+    assert district.villages_missed.count(theirs) == 1
+    assert world.v1.name not in district.villages_missed
 
 
 def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, client, signin):
@@ -448,6 +451,10 @@ def test_a_town_s_joint_meeting_brief_is_its_own(world, towns):
     assert brief.compute(month, viewer=towns["district"]).received == 2
     assert {gap.name for gap in there.gaps} == {"北村"}
     assert "北村" not in {gap.name for gap in here.gaps}
+    # The district's brief names each village after its town (two towns' 东村).
+    district_gaps = {gap.name for gap in brief.compute(month, viewer=towns["district"]).gaps}
+    assert f"{towns['town'].name}·北村" in district_gaps
+    assert f"{world.town.name}·{world.v1.name}" in district_gaps
 
 
 def test_a_case_file_is_headed_with_its_own_town(world, towns):
@@ -843,3 +850,94 @@ def test_the_api_s_choice_lists_name_each_row_s_town(world, towns, client, login
     # A town's people read their own town's only, as before.
     mine = client.get("/api/v1/departments", headers=login(world.center)).json
     assert {d["town_name"] for d in mine} == {world.town.name}
+
+
+def test_the_district_s_account_page_loads_each_choice_s_town_with_it(world, towns, client, signin):
+    """The account forms name each grid's and department's town for the district's
+    keeper: read with the rows, not one query a village (a district has 450)."""
+    from sqlalchemy import event
+
+    from tests.factories import GridFactory
+
+    for n in range(12):
+        GridFactory(village=VillageFactory(town=towns["town"], name=f"新{n}村"))
+    keeper = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    db.session.flush()
+    signin(keeper)
+    db.session.expire_all()
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, *rest):
+        sent.append(statement)
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        page = client.get("/admin/users").get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert f"{towns['town'].name}·" in page
+    one_by_one = [s for s in sent if "FROM village" in s and "WHERE village.id =" in s]
+    assert one_by_one == []
+
+
+def test_a_move_between_towns_is_the_district_s_to_approve_and_nothing_asked_before_follows(
+    world, towns
+):
+    """Moving a privileged account is decided by a second district keeper only (the town
+    it leaves may not give it away, and the town it joins would never see it); an ask
+    made of the account as it was (a reset password chosen in its old town, a move asked
+    before its role changed) is withdrawn when its role or town changes; a raise and a
+    move are asked one at a time."""
+    from server.infra.errors import ValidationFailed as Refused
+    from server.organisation import accounts
+    from server.trust import approvals, passwords
+
+    keeper = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    second = UserFactory(username="d_security2", role=Role.SECURITY_ADMIN, town=None)
+    there = UserFactory(username="o_security", role=Role.SECURITY_ADMIN, town=towns["town"])
+    center, other = world.center, towns["town"].id
+
+    def moves(user):
+        return [a for a in approvals.pending(user) if a.kind == "move_town"]
+
+    # The town's keeper asks a reset of its center's password, choosing it.
+    assert not accounts.reset_password(center, "Chosen@There2026", actor=world.security)
+    accounts.update_user(center, actor=keeper, department_id=None, grid_ids=[], town_id=other)
+    assert moves(world.security) == []  # the town it leaves does not decide
+    assert moves(there) == []
+    (move,) = moves(second)
+    approvals.approve(move.id, actor=second)
+    db.session.flush()
+    assert center.town_id == other
+    # The reset its old town asked is withdrawn, not the new town's to grant.
+    assert [a for a in approvals.pending(there) if a.kind == "reset_password"] == []
+    assert not passwords.verify_password(center.password_hash, "Chosen@There2026")
+
+    # A move asked of a center that then becomes a grid worker is withdrawn with the change.
+    leader_center = UserFactory(username="o_center2", role=Role.CENTER, town=towns["town"])
+    accounts.update_user(
+        leader_center, actor=keeper, department_id=None, grid_ids=[], town_id=world.town.id
+    )
+    assert len(moves(second)) == 1
+    accounts.update_user(
+        leader_center,
+        actor=there,
+        role=Role.GRID_WORKER.value,
+        department_id=None,
+        grid_ids=[towns["grid"].grids[0].id],
+    )
+    assert moves(second) == []
+    assert leader_center.town_id == other
+
+    # A raise and a move in one save: refused in words, nothing asked.
+    with pytest.raises(Refused) as refused:
+        accounts.update_user(
+            world.leader,
+            actor=keeper,
+            role=Role.CENTER.value,
+            department_id=None,
+            grid_ids=[],
+            town_id=other,
+        )
+    assert refused.value.code == "one_at_a_time"

@@ -49,6 +49,7 @@ from server.models import (
     CategoryGroup,
     RiskLevel,
     Screening,
+    Town,
     User,
     Village,
 )
@@ -352,13 +353,16 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
         if viewer is not None and viewer.town_id is not None
         else []
     )
+    served = db.session.execute(
+        select(Village.id, Village.name, Town.name)
+        .join(Town, Town.id == Village.town_id)
+        .where(in_service_since(start), *town)
+        .order_by(Village.code)
+    ).all()
+    several = len({town_name for _v, _name, town_name in served}) > 1  # the district's
     gaps = [
-        Gap(v, name, counts.get(v, 0))
-        for v, name in db.session.execute(
-            select(Village.id, Village.name)
-            .where(in_service_since(start), *town)
-            .order_by(Village.code)
-        )
+        Gap(v, f"{town_name}·{name}" if several else name, counts.get(v, 0))
+        for v, name, town_name in served
         if counts.get(v, 0) < required
     ]
     if gaps:

@@ -319,11 +319,12 @@ def compute(
     now = standing.standing(village_names, village_id, category_ids)
     # The duty counts the villages still served when the period began (one merged away
     # later still owes the months before; one retired before owes nothing).
-    served = dict(
-        db.session.execute(
+    served = {
+        v: village_names.get(v, name)  # the district's: each after its town
+        for v, name in db.session.execute(
             select(Village.id, Village.name).where(in_service_since(start), *town)
-        ).all()
-    )
+        )
+    }
     duty = coverage.coverage(period, village_id, served, required_screenings, required_weekly)
     for part in (now, duty):  # their fields are the figures' own, by name
         vars(figures).update(vars(part))

@@ -177,6 +177,14 @@ def update_user(
         except ValueError:
             raise ValidationFailed("角色无效。", code="invalid_choice", field="role") from None
     if new_role != user.role and new_role in approvals.PRIVILEGED:
+        if moving and town_id != user.town_id:
+            # Two changes that each wait for a second person, asked of one another's
+            # account: asked one at a time, each is decided on what it says.
+            raise ValidationFailed(
+                "改为高权限角色和调往其他镇须分两次保存：请先保存其中一项。",
+                code="one_at_a_time",
+                field="town",
+            )
         approvals.ask(
             "grant_role",
             actor=actor,
@@ -195,36 +203,49 @@ def update_user(
             role_asked=new_role.value,
         )
         return False
-    if new_role != user.role:
-        user.role = new_role
-        # What the account could see ends with its old role.
-        websession.sign_out_everywhere(user)
-    was, waiting = user.town_id, False
-    if moving and user.role not in (Role.HANDLER, Role.GRID_WORKER) and town_id != was:
-        if user.role in approvals.PRIVILEGED:
-            approvals.ask(
-                "move_town",
-                actor=actor,
-                object_type="user",
-                object_id=user.id,
-                payload={"username": user.username, "town_id": town_id},
-                ip=ip,
+    # The role, the town and the binding change together: no statement in between may
+    # write one without the others (a handler without its department, refused by the
+    # database, was a 500 of the account form).
+    with db.session.no_autoflush:
+        if new_role != user.role:
+            user.role = new_role
+            # What the account could see ends with its old role, and what was asked of it.
+            websession.sign_out_everywhere(user)
+            approvals.withdraw_for(user, actor=actor, ip=ip)
+        was, waiting = user.town_id, False
+        if moving and user.role not in (Role.HANDLER, Role.GRID_WORKER) and town_id != was:
+            if user.role in approvals.PRIVILEGED:
+                approvals.ask(
+                    "move_town",
+                    actor=actor,
+                    object_type="user",
+                    object_id=user.id,
+                    # As the account is now: the move applies to it only while it is so.
+                    payload={
+                        "username": user.username,
+                        "town_id": town_id,
+                        "from_town_id": was,
+                        "role": user.role.value,
+                    },
+                    ip=ip,
+                )
+                waiting = True
+            else:
+                user.town_id = town_id
+        _bind(user, department_id, grid_ids, actor)
+        if moving and not waiting and user.town_id != town_id:
+            raise ValidationFailed(
+                "所选的部门或网格不在所选的镇。"
+                if town_id is not None
+                else "区级账号不能属于镇的部门或网格，请选择所属镇。",
+                code="other_town",
+                field="town",
             )
-            waiting = True
-        else:
-            user.town_id = town_id
-    _bind(user, department_id, grid_ids, actor)
-    if moving and not waiting and user.town_id != town_id:
-        raise ValidationFailed(
-            "所选的部门或网格不在所选的镇。"
-            if town_id is not None
-            else "区级账号不能属于镇的部门或网格，请选择所属镇。",
-            code="other_town",
-            field="town",
-        )
     if user.town_id != was:
-        # What the account could see ends with its old town.
+        # What the account could see ends with its old town, and what its keepers there
+        # asked of it (a reset password chosen there is not the new town's to grant).
         websession.sign_out_everywhere(user)
+        approvals.withdraw_for(user, actor=actor, ip=ip)
     db.session.flush()
     audit.record(
         "user.update",

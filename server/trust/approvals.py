@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Forbidden, NotFound, ValidationFailed
+from server.infra.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.models import Approval, Category, Role, Town, User
 from server.trust import audit, towns, websession
 
@@ -94,9 +94,14 @@ def pending(user: User) -> list[Approval]:
 
 
 def _keeps_target(actor: User, approval: Approval) -> bool:
-    """Whether the account an approval changes is `actor`'s to keep (other kinds: yes)."""
+    """Whether the account an approval changes is `actor`'s to keep (other kinds: yes). A
+    move between towns is the district's keepers' to decide: the town it leaves may not
+    give its account to the district or to another town (whose keepers would never see
+    it), as making it there would wait for a district keeper."""
     if approval.kind not in ACCOUNT_KINDS:
         return True
+    if approval.kind == "move_town":
+        return actor.town_id is None
     user = db.session.get(User, int(approval.object_id))
     return user is None or towns.keeps(actor, user)
 
@@ -131,8 +136,17 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
             town_id = approval.payload.get("town_id")
             if town_id is not None and db.session.get(Town, town_id) is None:
                 raise NotFound("所选的镇已不存在。")
+            if (user.role.value, user.town_id) != (
+                approval.payload.get("role"),
+                approval.payload.get("from_town_id"),
+            ):
+                # Changed since it was asked (a change of role or town withdraws the ask:
+                # accounts.update_user); never applied to an account it was not meant for.
+                raise Conflict("账号已有变动，此项调动已失效。", code="stale_approval")
             user.town_id = town_id
             websession.sign_out_everywhere(user)
+            # What was asked of the account in its old town is not the new town's to grant.
+            withdraw_for(user, actor=actor, ip=ip, keep=approval.id)
         else:
             user.password_hash = approval.payload["password_hash"]
             user.password_changed_at = clock.now()
@@ -175,3 +189,33 @@ def refuse(approval_id: int, *, actor: User, ip: str | None = None) -> Approval:
         approval=approval.id,
     )
     return approval
+
+
+def withdraw_for(user: User, *, actor: User, ip: str | None = None, keep: int | None = None) -> int:
+    """Withdraw what waits to change `user`'s account (a role, a reset password, a move),
+    when the account changes role or town: each was asked of the account as it was, by
+    that town's keepers (a reset password chosen in one town is not for another's). Each
+    is audited; returns how many."""
+    with db.session.no_autoflush:
+        waiting = db.session.scalars(
+            select(Approval).where(
+                Approval.status == "pending",
+                Approval.kind.in_(ACCOUNT_KINDS),
+                Approval.object_type == "user",
+                Approval.object_id == str(user.id),
+                Approval.id != (keep or -1),
+            )
+        ).all()
+    for approval in waiting:
+        approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
+        approval.status, approval.decided_at = "withdrawn", clock.now()
+        audit.record(
+            "approval.withdrawn",
+            actor=actor,
+            object_type=approval.object_type,
+            object_id=approval.object_id,
+            ip=ip,
+            kind=approval.kind,
+            approval=approval.id,
+        )
+    return len(waiting)

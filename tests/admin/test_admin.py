@@ -11,7 +11,7 @@ from server.cases import workflow
 from server.cases.operations import Reporter
 from server.db import db
 from server.infra import clock
-from server.models import AuditEntry, Case, CaseStatus, User, WebSession
+from server.models import AuditEntry, Case, CaseStatus, Role, User, WebSession
 from tests.admin.conftest import csrf_from
 from tests.factories import PASSWORD
 from tests.helpers import case_in, new_report
@@ -371,6 +371,26 @@ def test_disabling_a_user_ends_their_session(client, app, world, signin):
     world.center.active = False
     db.session.flush()
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_leader_made_a_handler_in_the_account_form(client, world, signin):
+    """A new role and its department in one save: the account signs out everywhere
+    before it is bound, and that must not write the role alone (the database refuses a
+    handler without a department: this was a 500)."""
+    leader = world.leader
+    token = signin(world.security)
+    sent = client.post(
+        f"/admin/users/{leader.id}/bind",
+        data={
+            "csrf_token": token,
+            "display_name": leader.display_name,
+            "role": "handler",
+            "department": str(world.police.id),
+        },
+    )
+    assert sent.status_code == 302
+    db.session.expire_all()
+    assert (leader.role, leader.department_id) == (Role.HANDLER, world.police.id)
 
 
 def test_the_poster_sheet_and_villages(client, world, signin):

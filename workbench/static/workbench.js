@@ -396,7 +396,7 @@
     function category() { return categories.filter(function (c) { return c.code === d.category; })[0]; }
 
     var village = h("select", {id: "village", name: "village", onchange: function () { d.village = village.value; d.grid = ""; save(); fillGrids(); }},
-      villages.map(function (v) { return h("option", {value: String(v.id), selected: String(v.id) === d.village, text: v.name}); }));
+      villages.map(function (v) { return h("option", {value: String(v.id), selected: String(v.id) === d.village, text: villageName(v, villages)}); }));
     if (!d.village && villages.length) { d.village = String(villages[0].id); }
     var grid = h("select", {id: "grid", name: "grid", onchange: function () { d.grid = grid.value; save(); }});
     function fillGrids() {
@@ -533,11 +533,18 @@
   }
 
   // --- 排查 --------------------------------------------------------------------------------
+  // A village as a choice list names it: after its town where the list holds several
+  // towns' villages (a district's people: two towns may each have a 东村).
+  function villageName(v, all) {
+    var several = all.some(function (x) { return x.town_id !== all[0].town_id; });
+    return several ? v.town_name + "·" + v.name : v.name;
+  }
+
   function screeningScreen() {
     Promise.all([reference("categories", "/categories"), reference("villages", "/villages")]).then(function (loaded) {
       var categories = loaded[0], villages = loaded[1];
       var box = h("div", {"class": "messages"});
-      var village = h("select", {id: "screening-village"}, villages.map(function (v) { return h("option", {value: String(v.id), text: v.name}); }));
+      var village = h("select", {id: "screening-village"}, villages.map(function (v) { return h("option", {value: String(v.id), text: villageName(v, villages)}); }));
       var findings = [];
       var checks = h("fieldset", {"class": "checklist"}, h("legend", {text: "本次排查的项目"}));
       var groups = {};
