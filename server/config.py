@@ -73,6 +73,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     "QR_SUBMIT_LIMIT_PER_ADDRESS": ("10/hour", str),
     "QR_SUBMIT_LIMIT_PER_VILLAGE": ("120/hour", str),
     "TRACKING_LIMIT_PER_ADDRESS": ("60/hour", str),
+    # A town's public month is counted from its cases when asked (up to 0.3 s at ten
+    # million cases): an address asks for so many an hour.
+    "DISCLOSURE_LIMIT_PER_ADDRESS": ("60/hour", str),
     "MEDIA_ROOT": (None, str),
     # Where `grid-report backup` (without a folder) and `db upgrade`'s backup before it
     # migrates put their archives; None: instance/backups.

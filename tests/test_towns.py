@@ -756,6 +756,15 @@ def test_each_town_publishes_its_own_month(world, towns, client, app):
     assert "请选择乡镇" in choose
     assert f"town={towns['town'].id}" in choose
     assert client.get(f"{month}?town=999999").status_code == 404
+    # Counted when asked: an address asks for so many an hour.
+    app.config["DISCLOSURE_LIMIT_PER_ADDRESS"] = "1/hour"
+    try:
+        assert client.get(f"{month}?town={world.town.id}").status_code == 200
+        limited = client.get(f"{month}?town={world.town.id}")
+    finally:
+        app.config["DISCLOSURE_LIMIT_PER_ADDRESS"] = "60/hour"
+    assert limited.status_code == 429
+    assert "请稍后再试" in limited.get_data(as_text=True)
 
 
 def test_the_district_s_account_keeper_moves_an_account_to_another_town(

@@ -430,6 +430,7 @@ def disclosure(year: int | None = None, month: int | None = None):
             raise NotFound("没有这个镇。")
         if town is None:
             return render_template("villager/disclosure_towns.html", towns=towns, period=period)
+    ratelimit.check("DISCLOSURE_LIMIT_PER_ADDRESS", _client())
     figures = monthly_disclosure.disclosure(
         period,
         threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"]),
