@@ -165,7 +165,7 @@ def update_user(
     _kept(actor, user)
     if town_id is not None and db.session.get(Town, town_id) is None:
         raise ValidationFailed("所选的镇不存在。", code="unknown_reference", field="town")
-    moving = actor.town_id is None and (district or town_id is not None)
+    moving = actor is not None and actor.town_id is None and (district or town_id is not None)
     if display_name is not None:
         user.display_name = checked_name(display_name, "姓名")
     if phone is not None:
