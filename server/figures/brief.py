@@ -40,6 +40,7 @@ from sqlalchemy import and_, func, or_, select, union_all
 from server.cases import access
 from server.db import db
 from server.figures.periods import Period, month
+from server.figures.statistics import with_towns
 from server.infra import clock
 from server.infra.errors import ValidationFailed
 from server.models import (
@@ -49,7 +50,6 @@ from server.models import (
     CategoryGroup,
     RiskLevel,
     Screening,
-    Town,
     User,
     Village,
 )
@@ -353,17 +353,17 @@ def compute(period: Period, *, required: int = 2, viewer: User | None = None) ->
         if viewer is not None and viewer.town_id is not None
         else []
     )
-    served = db.session.execute(
-        select(Village.id, Village.name, Town.name)
-        .join(Town, Town.id == Village.town_id)
-        .where(in_service_since(start), *town)
-        .order_by(Village.code)
-    ).all()
-    several = len({town_name for _v, _name, town_name in served}) > 1  # the district's
+    served = dict(
+        db.session.execute(
+            select(Village.id, Village.name)
+            .where(in_service_since(start), *town)
+            .order_by(Village.code)
+        ).all()
+    )
+    if not town:  # the district's: each village after its town, as its figures name them
+        served = with_towns(served)
     gaps = [
-        Gap(v, f"{town_name}·{name}" if several else name, counts.get(v, 0))
-        for v, name, town_name in served
-        if counts.get(v, 0) < required
+        Gap(v, name, counts.get(v, 0)) for v, name in served.items() if counts.get(v, 0) < required
     ]
     if gaps:
         names_ = "、".join(f"{g.name}（{g.screenings}次）" for g in gaps)

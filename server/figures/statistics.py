@@ -213,7 +213,7 @@ def compute(
     town = [Village.town_id == town_id] if town_id is not None else []
     village_names = dict(db.session.execute(select(Village.id, Village.name).where(*town)).all())
     if town_id is None:
-        village_names = _with_towns(village_names)
+        village_names = with_towns(village_names)
     figures.village_ids = {name: v for v, name in village_names.items()}
     if town_villages(town_id) is not None:
         # A town of several: its villages (the months kept by the sweep are the district's).
@@ -393,7 +393,7 @@ def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -
     )
 
 
-def _with_towns(village_names: dict[int, str]) -> dict[int, str]:
+def with_towns(village_names: dict[int, str]) -> dict[int, str]:
     """The district's village names, each after its town's (小王庄镇·东村) where the
     deployment holds several towns: two towns may each have a 东村, which the figures
     keyed by name would add together."""

@@ -159,8 +159,7 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
         category.confidential = False
     else:  # pragma: no cover - kinds are ours
         raise ValidationFailed("未知的审批事项。")
-    approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
-    approval.status, approval.decided_by_id, approval.decided_at = "approved", actor.id, clock.now()
+    _settle(approval, "approved", actor)
     audit.record(
         "approval.approved",
         actor=actor,
@@ -174,11 +173,18 @@ def approve(approval_id: int, *, actor: User, ip: str | None = None) -> Approval
     return approval
 
 
+def _settle(approval: Approval, status: str, decider: User | None) -> None:
+    """End a pending approval: decided (or withdrawn), and a password's hash, kept only
+    while it waited, dropped."""
+    approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
+    approval.status, approval.decided_at = status, clock.now()
+    approval.decided_by_id = decider.id if decider is not None else None
+
+
 def refuse(approval_id: int, *, actor: User, ip: str | None = None) -> Approval:
     """Refuse the change: nothing is applied (a new account stays inactive)."""
     approval = _decidable(approval_id, actor)
-    approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
-    approval.status, approval.decided_by_id, approval.decided_at = "refused", actor.id, clock.now()
+    _settle(approval, "refused", actor)
     audit.record(
         "approval.refused",
         actor=actor,
@@ -207,8 +213,7 @@ def withdraw_for(user: User, *, actor: User, ip: str | None = None, keep: int | 
             )
         ).all()
     for approval in waiting:
-        approval.payload = {k: v for k, v in approval.payload.items() if k != "password_hash"}
-        approval.status, approval.decided_at = "withdrawn", clock.now()
+        _settle(approval, "withdrawn", None)  # no one decided: the account changed
         audit.record(
             "approval.withdrawn",
             actor=actor,
