@@ -17,7 +17,7 @@ from server.cases import access, queries, search, workflow
 from server.db import db
 from server.infra import clock
 from server.infra.errors import ValidationFailed
-from server.models import DepartmentKind, Notification, Role
+from server.models import AuditEntry, DepartmentKind, Notification, Role
 from server.organisation import routing
 from tests.factories import (
     DepartmentFactory,
@@ -337,6 +337,43 @@ def test_a_town_s_auditor_reads_what_its_own_town_s_people_did(world, towns, cli
     assert read(world.auditor) == {"HERE-1"}
     assert read(other_auditor) == {"THERE-2"}
     assert read(district_auditor) == {"HERE-1", "THERE-2"}
+
+
+def test_an_account_moved_to_another_town_leaves_its_acts_with_the_old_town(
+    world, towns, client, signin
+):
+    """Each entry keeps the town its actor acted for: a moved account's history stays with
+    the auditor of the town it acted for, and the new town's reads its acts from then on."""
+    from server.organisation import accounts
+    from server.trust import audit
+
+    mover = UserFactory(username="t_leader9", role=Role.LEADER, town=world.town)
+    audit.record("case.viewed", actor=mover, object_type="case", object_id="BEFORE-1")
+    district_security = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    accounts.update_user(
+        mover, actor=district_security, department_id=None, grid_ids=[], town_id=towns["town"].id
+    )
+    assert mover.town_id == towns["town"].id
+    audit.record("case.viewed", actor=mover, object_type="case", object_id="AFTER-2")
+    other_auditor = UserFactory(username="o_auditor", role=Role.AUDITOR, town=towns["town"])
+    district_auditor = UserFactory(username="d_auditor", role=Role.AUDITOR, town=None)
+    db.session.flush()
+    other_town = towns["town"].id
+
+    def read(auditor):
+        signin(auditor)
+        page = client.get("/admin/audit").get_data(as_text=True)
+        return {code for code in ("BEFORE-1", "AFTER-2") if code in page}
+
+    assert read(world.auditor) == {"BEFORE-1"}
+    assert read(other_auditor) == {"AFTER-2"}
+    assert read(district_auditor) == {"BEFORE-1", "AFTER-2"}
+    # The town is in the entry's hash: moved to the other town afterwards, it shows.
+    assert audit.verify().broken_at is None
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_id == "BEFORE-1"))
+    entry.town_id = other_town
+    db.session.flush()
+    assert audit.verify().broken_at == entry.id
 
 
 def test_screenings_and_their_coverage_keep_to_the_town(world, towns, client, login, signin):

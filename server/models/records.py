@@ -52,11 +52,19 @@ class AuditEntry(db.Model):
     """Who did what, when, from where: written with the change it records, never edited."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (Index("ix_audit_entry_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_entry_at", "at"),
+        # A town's auditor reads their town's entries newest first.
+        Index("ix_audit_entry_town_id", "town_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # The town the actor acted for, as it was then (none: the district's people, the
+    # system's jobs, villagers): an account moved to another town leaves its acts behind
+    # with the town's auditor who should read them (server.trust.audit.readable_by).
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id"))
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(64))
