@@ -150,11 +150,12 @@ def test_words_of_the_description_place_and_parties(world, town, typed, expected
         assert set(found(user, typed)) == {codes_of[theirs]} & {codes_of[n] for n in expected}
 
 
-def test_a_single_character_is_a_prefix_only_where_nothing_else_narrows(world, town, session):
+def test_a_single_character_is_a_prefix_but_for_a_reader_held_to_villages(world, town, session):
     """On PostgreSQL a prefix ('渗':*) makes GIN gather every term starting with it in the
     whole table: a grid worker's 1-character search took 632 ms at ten million cases.
-    Their villages (or a longer word) narrow the index; the character is checked on what
-    it narrows to."""
+    Their villages narrow the index; the character is checked on what they narrow to.
+    Beside a longer word it stays a prefix: a common word read row by row to find a rare
+    character would cost more than the prefix."""
     from sqlalchemy import event
 
     asked = []
@@ -176,8 +177,9 @@ def test_a_single_character_is_a_prefix_only_where_nothing_else_narrows(world, t
     finally:
         event.remove(engine, "before_cursor_execute", keep)
     if engine.dialect.name == "postgresql":
-        assert not any("':*" in p for p in worker + with_a_word), worker + with_a_word
+        assert not any("':*" in p for p in worker), worker
         assert any("'渗':*" in p for p in alone), alone
+        assert any("'渗':*" in p for p in with_a_word), with_a_word
 
 
 def test_a_grid_worker_finds_only_their_villages_cases(world, town):
