@@ -406,3 +406,29 @@ def test_the_league_standards_there_were_become_the_district_s(fresh_app, caplog
         db.session.remove()
         assert league.standards(town_id)["resolve"] == new["resolve"]  # nothing changed
         db.session.remove()
+
+
+def test_going_down_past_the_audit_town_and_up_again_keeps_the_chain_whole(fresh_app):
+    """Going down past a8d4c6e2f1b3 sets the entries' towns aside (their hashes cover
+    them) and going up again puts them back: the chain verifies as before."""
+    from sqlalchemy import select
+
+    from server.models import AuditEntry
+    from server.trust import audit
+    from tests.factories import build_world
+
+    with fresh_app.app_context():
+        w = build_world()
+        audit.record("case.viewed", actor=w.center, object_type="case", object_id="KEPT-1")
+        db.session.commit()
+        town_id = w.town.id
+        db.session.remove()
+
+        downgrade(revision="b5f2d8e3a1c9")
+        assert "audit_entry_town_kept" in inspect(db.engine).get_table_names()
+        upgrade()
+        assert "audit_entry_town_kept" not in inspect(db.engine).get_table_names()
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_id == "KEPT-1"))
+        assert (entry.town_kept, entry.town_id) == (True, town_id)
+        assert audit.verify().broken_at is None
+        db.session.remove()

@@ -368,6 +368,26 @@ def test_an_account_moved_to_another_town_leaves_its_acts_with_the_old_town(
     assert read(world.auditor) == {"BEFORE-1"}
     assert read(other_auditor) == {"AFTER-2"}
     assert read(district_auditor) == {"BEFORE-1", "AFTER-2"}
+    # A district account moved into a town: what it did for the district stays the
+    # district's (it named every town's cases).
+    district_leader = UserFactory(username="d_leader9", role=Role.LEADER, town=None)
+    audit.record("case.viewed", actor=district_leader, object_type="case", object_id="DIST-3")
+    accounts.update_user(
+        district_leader,
+        actor=UserFactory(username="d_security2", role=Role.SECURITY_ADMIN, town=None),
+        department_id=None,
+        grid_ids=[],
+        town_id=world.town.id,
+    )
+    db.session.flush()
+    assert district_leader.town_id == world.town.id
+
+    def read_district(auditor):
+        signin(auditor)
+        return "DIST-3" in client.get("/admin/audit").get_data(as_text=True)
+
+    assert not read_district(world.auditor)
+    assert read_district(district_auditor)
     # The town is in the entry's hash: moved to the other town afterwards, it shows.
     assert audit.verify().broken_at is None
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_id == "BEFORE-1"))

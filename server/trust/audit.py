@@ -39,8 +39,9 @@ def _digest(prev: str | None, entry: AuditEntry) -> str:
         entry.ip,
         entry.detail or {},
     ]
-    if entry.town_id is not None:
-        # Covered where it is set: rows written before it was kept (none) hash as they did.
+    if entry.town_kept:
+        # Covered wherever it is kept, none too; rows written before it was kept hash as
+        # they did, and a row's flag changed afterwards changes its hash either way.
         fields.append(entry.town_id)
     canonical = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -64,18 +65,16 @@ def readable_by(auditor: User):
     """A WHERE clause on audit entries outer-joined to their actor (`User`): what
     `auditor` reads. A town's auditor, what was done for their town by its own people,
     as each entry's town says, even by someone who has since moved to another town (and
-    not what a newcomer did before); the district's, everything (the people of every town
-    and of the district, the system's own jobs, villagers).
-
-    An entry of no town goes by its actor's town now, as every entry did before the town
-    was kept on them: the entries written before (their hashes cover what they held, so
-    they were not filled in afterwards), and, which that cannot tell apart, what a
-    district account did before it moved to a town."""
+    not what a newcomer did before, in another town or at the district); the district's,
+    everything (the people of every town and of the district, the system's own jobs,
+    villagers). Entries written before the town was kept on them go by their actor's
+    town now, as every entry did then (their hashes cover what they held, so they were
+    not filled in afterwards)."""
     if auditor.town_id is None:
-        return true()  # the district's auditor (kept apart: an OR would hide the index)
+        return true()  # the district's auditor
     return or_(
-        towns.in_users_town(auditor, AuditEntry.town_id),
-        and_(AuditEntry.town_id.is_(None), towns.in_users_town(auditor, User.town_id)),
+        and_(AuditEntry.town_kept.is_(True), towns.in_users_town(auditor, AuditEntry.town_id)),
+        and_(AuditEntry.town_kept.is_(False), towns.in_users_town(auditor, User.town_id)),
     )
 
 
@@ -93,6 +92,7 @@ def record(
         action=action,
         actor_id=actor.id if actor is not None else None,
         town_id=actor.town_id if actor is not None else None,
+        town_kept=True,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         ip=ip,

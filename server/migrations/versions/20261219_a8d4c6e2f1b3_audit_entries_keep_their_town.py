@@ -2,10 +2,18 @@
 
 A town's auditor read the entries of whoever is of their town now, so an account moved
 to another town took its history there, and left its old town's auditor without it
-(issue 21). Each entry now keeps its actor's town as it was then.
+(issue 21). Each entry now keeps its actor's town as it was then (`town_id`, none for
+the district's people, the system's jobs and villagers), and says that it does
+(`town_kept`), both covered by its hash.
 
-Entries written before stay without one: their hashes cover what they held, and they go
-by their actor's town as before (server.trust.audit.readable_by).
+Entries written before keep none (`town_kept` false): their hashes cover what they held,
+so they are not filled in; they go by their actor's town, as before
+(server.trust.audit.readable_by).
+
+Going down is the way back from a failed upgrade, so it is not refused, but the version
+before hashes no town and would find the chain broken at the first entry that kept one.
+The kept towns are set aside in `audit_entry_town_kept` and put back by the next
+upgrade, which heals the chain.
 
 Revision ID: a8d4c6e2f1b3
 Revises: b5f2d8e3a1c9
@@ -26,34 +34,52 @@ down_revision = 'b5f2d8e3a1c9'
 branch_labels = None
 depends_on = None
 
+ASIDE = "audit_entry_town_kept"
+
 
 def upgrade():
     op.add_column("audit_entry", sa.Column("town_id", sa.Integer(), nullable=True))
+    op.add_column(
+        "audit_entry",
+        sa.Column("town_kept", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     ages = index_ages.ages("audit_entry")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.create_foreign_key(
             batch_op.f("fk_audit_entry_town_id_town"), "town", ["town_id"], ["id"]
         )
     index_ages.keep("audit_entry", ages)
-    op.create_index("ix_audit_entry_town_id", "audit_entry", ["town_id", "id"])
+    if ASIDE in sa.inspect(op.get_bind()).get_table_names():
+        # Back up again after a way down: the towns the entries kept, as their hashes say.
+        op.execute(
+            f"UPDATE audit_entry SET town_kept = true, town_id ="
+            f" (SELECT town_id FROM {ASIDE} WHERE {ASIDE}.id = audit_entry.id)"
+            f" WHERE id IN (SELECT id FROM {ASIDE})"
+        )
+        op.drop_table(ASIDE)
 
 
 def downgrade():
-    # The town is covered by the hash of the entries that keep one: the version before
-    # this one, which hashes no town, finds the chain broken at the first of them. Going
-    # down is an operator's way back from a failed upgrade, so it is not refused; it says.
-    first = op.get_bind().execute(
-        sa.text("SELECT min(id) FROM audit_entry WHERE town_id IS NOT NULL")
+    kept = op.get_bind().execute(
+        sa.text("SELECT min(id) FROM audit_entry WHERE town_kept")
     ).scalar()
-    if first is not None:
-        logging.getLogger("alembic.runtime.migration").warning(
-            "audit entries from id %s kept their town in their hashes: the version before"
-            " a8d4c6e2f1b3 finds the audit chain broken there (`grid-report audit verify`)",
-            first,
+    if kept is not None:
+        op.create_table(
+            ASIDE,
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("town_id", sa.Integer(), nullable=True),
         )
-    op.drop_index("ix_audit_entry_town_id", table_name="audit_entry")
+        op.execute(f"INSERT INTO {ASIDE} (id, town_id) SELECT id, town_id FROM audit_entry WHERE town_kept")
+        logging.getLogger("alembic.runtime.migration").warning(
+            "audit entries from id %s kept their town in their hashes: until upgraded past"
+            " a8d4c6e2f1b3 again (which puts back the towns set aside in %s), the version"
+            " before finds the audit chain broken there (`grid-report audit verify`)",
+            kept,
+            ASIDE,
+        )
     ages = index_ages.ages("audit_entry")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.drop_constraint("fk_audit_entry_town_id_town", type_="foreignkey")
+        batch_op.drop_column("town_kept")
         batch_op.drop_column("town_id")
     index_ages.keep("audit_entry", ages)
