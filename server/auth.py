@@ -102,6 +102,7 @@ def _count_failure(username: str, user: User | None, ip: str | None) -> None:
         object_type="user",
         object_id=user.id if user else None,
         ip=ip,
+        object_town=user.town_id if user else None,
         username=username[:64],
     )
 
@@ -115,6 +116,7 @@ def _tell_security_admins(user: User, ip: str | None) -> None:
         object_type="user",
         object_id=user.id,
         ip=ip,
+        object_town=user.town_id,
         username=user.username,
     )
     keepers = db.session.scalars(

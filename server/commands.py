@@ -109,6 +109,7 @@ def create_user_command(
         actor=None,
         object_type="user",
         object_id=user.id,
+        object_town=user.town_id,
         username=username,
         role=role,
         via="cli",

@@ -12,7 +12,7 @@ from admin import audit_words
 
 REPO = Path(__file__).parents[1]
 ROOTS = ("server", "admin", "miniprogram_api", "villager", "workbench")
-STANDARD = {"actor", "object_type", "object_id", "ip"}  # columns, not details
+STANDARD = {"actor", "object_type", "object_id", "ip", "object_town"}  # columns, not details
 
 
 def _calls():

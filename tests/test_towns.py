@@ -344,6 +344,44 @@ def test_a_town_s_auditor_reads_what_its_own_town_s_people_did(world, towns, cli
     assert read(district_auditor) == {"HERE-1", "THERE-2"}
 
 
+def test_what_no_one_did_to_a_town_s_accounts_and_villages_is_that_town_s_to_audit(world, towns):
+    """A failed sign-in to a town's account, and the operator's acts on its accounts and
+    villages (no actor), are read by that town's auditor, and not by another town's."""
+    from server.auth import LoginFailed, authenticate
+    from server.models import User
+    from server.organisation import accounts, qr
+    from server.trust import audit
+
+    with pytest.raises(LoginFailed):
+        authenticate(world.center.username, "wrong password 1", ip="10.0.0.9")
+    made = accounts.create_user(
+        actor=None,
+        username="t_leader7",
+        display_name="新领导",
+        role="leader",
+        password="Xy7!abcd12",
+        town_id=world.town.id,
+    )
+    qr.rotate(world.v1, actor=None)
+    db.session.flush()
+    kinds = {e.action: e.town_id for e in db.session.scalars(select(AuditEntry))}
+    assert kinds["auth.login_failed"] == kinds["village.rotate_qr"] == world.town.id
+    assert kinds["user.create"] == made.town_id == world.town.id
+    other_auditor = UserFactory(username="o_auditor", role=Role.AUDITOR, town=towns["town"])
+    db.session.flush()
+
+    def actions(auditor) -> set[str]:
+        read = (
+            select(AuditEntry.action)
+            .outerjoin(User, User.id == AuditEntry.actor_id)  # as the audit page reads
+            .where(audit.readable_by(auditor))
+        )
+        return set(db.session.scalars(read))
+
+    assert {"auth.login_failed", "user.create", "village.rotate_qr"} <= actions(world.auditor)
+    assert not {"auth.login_failed", "user.create", "village.rotate_qr"} & actions(other_auditor)
+
+
 def test_an_account_moved_to_another_town_leaves_its_acts_with_the_old_town(
     world, towns, client, signin
 ):

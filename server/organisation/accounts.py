@@ -75,6 +75,7 @@ def create_user(
         object_type="user",
         object_id=user.id,
         ip=ip,
+        object_town=user.town_id,
         username=username,
         role=role.value,
     )
@@ -199,6 +200,7 @@ def update_user(
             object_type="user",
             object_id=user.id,
             ip=ip,
+            object_town=user.town_id,
             display_name=user.display_name,
             role_asked=new_role.value,
         )
@@ -253,6 +255,7 @@ def update_user(
         object_type="user",
         object_id=user.id,
         ip=ip,
+        object_town=user.town_id,
         display_name=user.display_name,
         role=user.role.value,
         department=user.department_id,
@@ -281,6 +284,7 @@ def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) 
         object_type="user",
         object_id=user.id,
         ip=ip,
+        object_town=user.town_id,
     )
 
 
@@ -307,5 +311,12 @@ def reset_password(user: User, new_password: str, *, actor: User, ip: str | None
     user.password_changed_at = clock.now()
     user.must_change_password = True
     websession.sign_out_everywhere(user)
-    audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
+    audit.record(
+        "user.reset_password",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        ip=ip,
+        object_town=user.town_id,
+    )
     return True

@@ -74,6 +74,7 @@ def save_village(
         object_type="village",
         object_id=village.code,
         ip=ip,
+        object_town=village.town_id,
         name=village.name,
         active=active,
     )
@@ -131,6 +132,7 @@ def save_grid(
         object_type="grid",
         object_id=grid.code,
         ip=ip,
+        object_town=village.town_id,
         name=grid.name,
         village=village.code,
         active=active,

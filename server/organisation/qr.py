@@ -78,7 +78,12 @@ def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> st
     village.qr_token = codes.new_token()
     reference.forget()
     audit.record(
-        "village.rotate_qr", actor=actor, object_type="village", object_id=village.code, ip=ip
+        "village.rotate_qr",
+        actor=actor,
+        object_type="village",
+        object_id=village.code,
+        ip=ip,
+        object_town=village.town_id,
     )
     return village.qr_token
 

@@ -482,6 +482,7 @@ def _write(rows, *, actor, ip, outcome, fresh, town_id: int | None) -> None:
             "town.save",
             actor=actor,
             ip=ip,
+            object_town=town.id,
             name=town.name,
             hotline=town.hotline,
             document_prefix=town.document_prefix,

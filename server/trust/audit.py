@@ -63,11 +63,12 @@ def _chain_end() -> str | None:
 
 def readable_by(auditor: User):
     """A WHERE clause on audit entries outer-joined to their actor (`User`): what
-    `auditor` reads. A town's auditor, what was done for their town by its own people,
-    as each entry's town says, even by someone who has since moved to another town (and
-    not what a newcomer did before, in another town or at the district); the district's,
-    everything (the people of every town and of the district, the system's own jobs,
-    villagers). Entries written before the town was kept on them go by their actor's
+    `auditor` reads. A town's auditor, what was done for their town, as each entry's
+    town says: by its own people, even by someone who has since moved to another town
+    (and not what a newcomer did before, in another town or at the district), and by no
+    one to its accounts and villages (a failed sign-in, the operator's command); the
+    district's, everything (the people of every town and of the district, the system's
+    own jobs). Entries written before the town was kept on them go by their actor's
     town now, as every entry did then (their hashes cover what they held, so they were
     not filled in afterwards)."""
     if auditor.town_id is None:
@@ -85,13 +86,16 @@ def record(
     object_type: str | None = None,
     object_id: object = None,
     ip: str | None = None,
+    object_town: int | None = None,
     **detail,
 ) -> AuditEntry:
-    """Add an audit entry to the session; it commits (or not) with the act it records."""
+    """Add an audit entry to the session; it commits (or not) with the act it records.
+    Its town is the actor's; an act with no actor is for `object_town`, the town of what it
+    was done to (an account, a village), or for the district's auditor alone (None)."""
     entry = AuditEntry(
         action=action,
         actor_id=actor.id if actor is not None else None,
-        town_id=actor.town_id if actor is not None else None,
+        town_id=actor.town_id if actor is not None else object_town,
         town_kept=True,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
