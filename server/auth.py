@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from server.cases import outbox
 from server.db import db
@@ -119,8 +119,13 @@ def _tell_security_admins(user: User, ip: str | None) -> None:
         object_town=user.town_id,
         username=user.username,
     )
+    # Those who keep this account: its town's security admins and the district's.
     keepers = db.session.scalars(
-        select(User).where(User.role == Role.SECURITY_ADMIN, User.active.is_(True))
+        select(User).where(
+            User.role == Role.SECURITY_ADMIN,
+            User.active.is_(True),
+            or_(User.town_id.is_(None), User.town_id == user.town_id),
+        )
     ).all()
     outbox.queue(
         list(keepers),

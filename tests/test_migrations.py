@@ -432,3 +432,43 @@ def test_going_down_past_the_audit_town_and_up_again_keeps_the_chain_whole(fresh
         assert (entry.town_kept, entry.town_id) == (True, town_id)
         assert audit.verify().broken_at is None
         db.session.remove()
+        # Down past the chain, nothing of it is left.
+        downgrade(revision="base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        upgrade()
+
+
+def test_the_entries_before_the_audit_town_take_their_actor_s_town(fresh_app):
+    """An entry written before a8d4c6e2f1b3 keeps no town of its own: the upgrade gives it
+    its actor's town, and that town's auditor reads it."""
+    from sqlalchemy import select
+
+    from server.models import AuditEntry, User
+    from server.trust import audit
+    from tests.factories import build_world
+
+    with fresh_app.app_context():
+        w = build_world()
+        db.session.commit()
+        center_id, town_id = w.center.id, w.town.id
+        db.session.remove()
+        downgrade(revision="b5f2d8e3a1c9")
+        db.session.execute(
+            text(
+                "INSERT INTO audit_entry (at, actor_id, action, object_type, object_id, detail)"
+                " VALUES (CURRENT_TIMESTAMP, :actor, 'case.viewed', 'case', 'OLD-1', '{}')"
+            ),
+            {"actor": center_id},
+        )
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_id == "OLD-1"))
+        assert (entry.town_kept, entry.town_id) == (False, town_id)
+        for auditor_town, reads in ((town_id, True), (None, True), (town_id + 1000, False)):
+            auditor = User(town_id=auditor_town)
+            found = db.session.scalar(
+                select(AuditEntry.id).where(AuditEntry.id == entry.id, audit.readable_by(auditor))
+            )
+            assert (found is not None) == reads, auditor_town
+        db.session.remove()

@@ -511,6 +511,20 @@ def test_a_district_s_files_keep_to_the_town_they_name(fresh_app, tmp_path):
         assert db.session.scalar(select(Town.id).where(Town.name == "二镇")) is None
     ok = filled(镇=[("二镇", "", "")], 村=[("V11", "北村", "是")], 网格=[], 部门=[], 账号=[])
     assert run_import(fresh_app, ok, tmp_path).exit_code == 0
+    # Nor does it take another town's account (moving one is the district keeper's).
+    moving = filled(
+        镇=[("二镇", "", "")],
+        村=[],
+        网格=[],
+        部门=[("北村调委会", "村调委会", "否", "V11", "", "是")],
+        账号=[("med1", "东村调解员", "处置人员", "北村调委会", "", "")],
+    )
+    result = run_import(fresh_app, moving, tmp_path)
+    assert result.exit_code != 0
+    assert "账号“med1”已是其他镇或区里的账号" in result.output
+    with fresh_app.app_context():
+        med1 = db.session.scalar(select(User).where(User.username == "med1"))
+        assert med1.department.name == "东村调委会"
 
     def refused(data: bytes, actor) -> str:
         with pytest.raises(ImportRefused) as error:

@@ -200,7 +200,6 @@ def update_user(
             object_type="user",
             object_id=user.id,
             ip=ip,
-            object_town=user.town_id,
             display_name=user.display_name,
             role_asked=new_role.value,
         )
@@ -284,7 +283,6 @@ def set_active(user: User, active: bool, *, actor: User, ip: str | None = None) 
         object_type="user",
         object_id=user.id,
         ip=ip,
-        object_town=user.town_id,
     )
 
 
@@ -311,12 +309,5 @@ def reset_password(user: User, new_password: str, *, actor: User, ip: str | None
     user.password_changed_at = clock.now()
     user.must_change_password = True
     websession.sign_out_everywhere(user)
-    audit.record(
-        "user.reset_password",
-        actor=actor,
-        object_type="user",
-        object_id=user.id,
-        ip=ip,
-        object_town=user.town_id,
-    )
+    audit.record("user.reset_password", actor=actor, object_type="user", object_id=user.id, ip=ip)
     return True

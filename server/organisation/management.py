@@ -88,6 +88,7 @@ def save_department(
         object_type="department",
         object_id=department.id,
         ip=ip,
+        object_town=department.town_id,
         name=name,
         kind=kind.value,
         villages=[v.id for v in department.villages],

@@ -250,6 +250,7 @@ class _Checker:
 
     def __init__(self, rows, town_id: int | None):
         self.rows = rows
+        self.town_id = town_id
         self.faults: list[Fault] = []
         self.rules = {
             "村": self._village,
@@ -383,7 +384,16 @@ class _Checker:
             if code not in self.grid_codes:
                 self.fault("账号", number, "grids", f"找不到网格“{code}”。")
         existing = db.session.scalar(select(User).where(User.username == row["username"]))
-        if existing is not None and role is not None and existing.role != role:
+        if existing is not None and existing.town_id != self.town_id:
+            # A town's file keeps its own town's accounts; moving one is the district's
+            # account keeper's (accounts.update_user), audited for both towns' auditors.
+            self.fault(
+                "账号",
+                number,
+                "username",
+                f"账号“{row['username']}”已是其他镇或区里的账号；调动请到账号页办理。",
+            )
+        elif existing is not None and role is not None and existing.role != role:
             self.fault(
                 "账号",
                 number,

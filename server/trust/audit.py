@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, true
+from sqlalchemy import delete, func, select
 
 from server.db import db, take_turn
 from server.infra import clock
@@ -62,21 +62,17 @@ def _chain_end() -> str | None:
 
 
 def readable_by(auditor: User):
-    """A WHERE clause on audit entries outer-joined to their actor (`User`): what
-    `auditor` reads. A town's auditor, what was done for their town, as each entry's
-    town says: by its own people, even by someone who has since moved to another town
-    (and not what a newcomer did before, in another town or at the district), and by no
-    one to its accounts and villages (a failed sign-in, the operator's command); the
-    district's, everything (the people of every town and of the district, the system's
-    own jobs). Entries written before the town was kept on them go by their actor's
-    town now, as every entry did then (their hashes cover what they held, so they were
-    not filled in afterwards)."""
-    if auditor.town_id is None:
-        return true()  # the district's auditor
-    return or_(
-        and_(AuditEntry.town_kept.is_(True), towns.in_users_town(auditor, AuditEntry.town_id)),
-        and_(AuditEntry.town_kept.is_(False), towns.in_users_town(auditor, User.town_id)),
-    )
+    """A WHERE clause on audit entries: what `auditor` reads. A town's auditor, what was
+    done for their town, as each entry's town says: by its own people, even by someone
+    who has since moved to another town (and not what a newcomer did before, in another
+    town or at the district), and by no one to its accounts and villages (a failed
+    sign-in, the operator's command); the district's, everything (the people of every
+    town and of the district, the system's own jobs).
+
+    Entries written before the town was kept on them (`town_kept` false) were given their
+    actor's town as it was when the database was upgraded, which is all that was known
+    (their hashes do not cover it)."""
+    return towns.in_users_town(auditor, AuditEntry.town_id)
 
 
 def record(
