@@ -1043,3 +1043,23 @@ def test_a_move_between_towns_is_the_district_s_to_approve_and_nothing_asked_bef
             town_id=other,
         )
     assert refused.value.code == "one_at_a_time"
+
+
+def test_a_slowed_account_is_told_to_its_own_keepers(world, towns):
+    """Repeated failed sign-ins to a town's account are told to its town's security
+    admins and the district's, not to another town's."""
+    from server import auth
+
+    other_security = UserFactory(
+        username="o_security", role=Role.SECURITY_ADMIN, town=towns["town"]
+    )
+    district_security = UserFactory(username="d_security", role=Role.SECURITY_ADMIN, town=None)
+    db.session.flush()
+    auth._tell_security_admins(world.center, "10.0.0.9")
+    db.session.flush()
+    told = set(
+        db.session.scalars(select(Notification.user_id).where(Notification.kind == "auth.slowed"))
+    )
+    assert world.security.id in told
+    assert district_security.id in told
+    assert other_security.id not in told
