@@ -61,9 +61,9 @@ class AuditEntry(db.Model):
     # The town the actor acted for, as it was then (none: the district's people, the
     # system's jobs, villagers): an account moved to another town leaves its acts behind
     # with the town's auditor who should read them (server.trust.audit.readable_by).
-    # `town_kept` tells these from the entries written before (false), which keep none.
-    # No index: the auditor's page walks the newest entries (an index on the town made
-    # SQLite read and sort every entry of no town, for the OR of readable_by).
+    # `town_kept` tells these from the entries written before (false), which were given
+    # their actor's town at the upgrade. No index: a town's auditor's page walks the
+    # newest entries by id and keeps their town's.
     town_id: Mapped[int | None] = mapped_column(ForeignKey("town.id"))
     town_kept: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     action: Mapped[str] = mapped_column(String(64))

@@ -386,7 +386,7 @@ class _Checker:
         existing = db.session.scalar(select(User).where(User.username == row["username"]))
         if existing is not None and existing.town_id != self.town_id:
             # A town's file keeps its own town's accounts; moving one is the district's
-            # account keeper's (accounts.update_user), audited for both towns' auditors.
+            # account keeper's (accounts.update_user, which withdraws what was asked of it).
             self.fault(
                 "账号",
                 number,
