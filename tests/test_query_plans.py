@@ -427,3 +427,29 @@ def test_the_brief_reads_the_month_and_the_open_cases_through_their_indexes(town
         "ix_case_file_newest|ix_case_file_received|ix_case_file_status_newest",
         "ix_case_file_open|ix_case_file_queue",  # partial indexes of the open cases
     )
+
+
+def test_the_league_reads_the_month_s_dispatches_from_their_own_index(town):
+    """The league tables' counts of the cases dispatched in a month (to each department,
+    village and grid worker) read the lead assignments of the month from their index,
+    not every assignment ever made (server/figures/league.py)."""
+    from server.figures import league, statistics
+
+    today = clock.local(clock.now()).date()
+    period = statistics.month(today.year, today.month)
+    start, end = period.bounds
+    with selects_from("case_assignment") as sent:
+        for kind in league.ALL_KINDS:
+            league._counts(kind, start, end)
+    dispatched = [(s, p) for s, p in sent if "assigned_at" in s]
+    assert len(dispatched) == 3
+    with plans() as found:
+        connection = db.session.connection()
+        for statement, parameters in dispatched:
+            connection.exec_driver_sql(statement, parameters).all()
+    dialect = db.session.connection().dialect.name
+    for statement, *plan in found:
+        for line in plan:
+            assert not FULL_SCAN[dialect].search(line.strip()), (line, statement, plan)
+    text = "\n".join(line for _statement, *plan in found for line in plan)
+    assert text.count("ix_case_assignment_lead_assigned") == 3, text

@@ -7,6 +7,7 @@ all. Routing, dispatch and notifications stay inside the case's town.
 from __future__ import annotations
 
 import io
+import re
 import uuid
 
 import openpyxl
@@ -526,6 +527,57 @@ def test_a_town_s_league_tables_rank_its_own(world, towns):
     assert {"东村", "北村"} <= names(None, "village")
     assert league.compute(month, town_id=towns["town"].id).received == 1
     assert league.compute(month).received == 2
+
+
+def test_a_town_s_league_tables_read_its_own_cases_only(world, towns):
+    """A town's 考核 counts its own villages' events, steps, dispatches and screenings in
+    the database: in a district of ten towns it reads a tenth of the month, not the
+    month's every event to keep its own units' rows (at a million cases, seconds)."""
+    from sqlalchemy import event
+
+    from server.figures import league, statistics
+    from server.infra import clock as town_clock
+
+    for state in ("closed", "dispatched"):
+        case_in(state, world)
+    new_report(world, village=towns["village"], actor=towns["grid"])
+    db.session.flush()
+    today = town_clock.local(town_clock.now()).date()
+    month = statistics.month(today.year, today.month)
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, *rest):
+        sent.append(" ".join(statement.split()))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        here = league.compute(month, town_id=world.town.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    counted = [
+        s
+        for s in sent
+        if any(f"FROM {t}" in s for t in ("case_event", "case_assignment", "screening"))
+        or ("FROM case_file" in s and "due_at" in s)
+    ]
+    assert len(counted) >= 10  # every measure's: steps, events, dispatches, screenings
+    # Each read is bounded by the town's villages: as a range, then exactly.
+    bounded = re.compile(r"village_id BETWEEN .+village_id \+ \S+ IN \(")
+    unbounded = [s for s in counted if not bounded.search(s)]
+    assert unbounded == []
+    # What the town's tables show is what they showed counted from the whole district.
+    district = league.compute(month)
+    for kind in ("village", "department"):
+        mine = {row.unit_id: counts(row) for row in here.tables[kind].rows}
+        assert mine
+        everyone = {row.unit_id: counts(row) for row in district.tables[kind].rows}
+        assert mine == {unit: everyone[unit] for unit in mine}
+    assert here.town["resolve"].whole >= 1
+
+
+def counts(row) -> dict:
+    return {key: (score.part, score.whole) for key, score in row.scores.items()}
 
 
 def test_a_town_s_joint_meeting_brief_is_its_own(world, towns):

@@ -50,11 +50,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete, distinct, func, or_, select
+from sqlalchemy import delete, distinct, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from server.db import db
 from server.figures.periods import Period
+from server.figures.statistics import town_villages
 from server.infra import clock
 from server.infra.errors import ValidationFailed
 from server.models import (
@@ -331,6 +332,8 @@ class League:
 # --- counting ------------------------------------------------------------------------
 
 E = CaseEvent
+# The villages whose cases are counted: a town's (in a district of several), or None: all.
+Villages = tuple[int, ...] | None
 
 
 def _event_key(kind: str):
@@ -389,7 +392,9 @@ def _resolver_keyed(kind: str, columns, where, inner_columns) -> dict[int, tuple
     return {unit: tuple(int(v or 0) for v in values) for unit, *values in rows if unit is not None}
 
 
-def _steps(kind: str, step: Step, action: str, start, end, until) -> dict[int, list[int]]:
+def _steps(
+    kind: str, step: Step, action: str, start, end, until, villages: Villages
+) -> dict[int, list[int]]:
     """{unit: [on time, all]} of the steps counted in the month (see the module's rules)."""
     ended = _events(
         kind,
@@ -400,6 +405,7 @@ def _steps(kind: str, step: Step, action: str, start, end, until) -> dict[int, l
             E.action == action,
             E.at >= start,
             E.at < end,
+            *_within(E.village_id, villages),
         ],
     )
     out = {unit: [kept, n] for unit, (kept, n) in ended.items()}
@@ -415,6 +421,7 @@ def _steps(kind: str, step: Step, action: str, start, end, until) -> dict[int, l
                 Case.due_at.is_not(None),
                 Case.due_at >= start,
                 Case.due_at < until,
+                *_within(Case.village_id, villages),
             ],
         )
         for unit, (n,) in late.items():
@@ -422,21 +429,49 @@ def _steps(kind: str, step: Step, action: str, start, end, until) -> dict[int, l
     return out
 
 
-def _counts(kind: str, start: datetime, end: datetime) -> dict[str, dict[int, tuple[int, int]]]:
-    """{measure: {unit: (part, whole)}} for one kind of unit and one month."""
+def _within(column, villages: Villages) -> list:
+    """The conditions that `column` (a village's id) is one of `villages`; none for all.
+
+    Asked as a range, then exactly. The village is no leading column of the indexes the
+    month is read through (an event's: action, at, ..., village_id), and PostgreSQL 15
+    reads an index once for each value of an IN on such a column: a town's 45 villages
+    took 45 passes over the district's month, 0.9 s where the district's whole month
+    took 0.28 s (1M cases, 10 towns). A range is tested on the index entries in one
+    pass, so only the town's rows are read from the table (0.09 s); the exact test (`+ 0`,
+    which no index takes) then drops any other town's village inside the range. A
+    town's villages are created together, so their ids mostly run together; where they
+    do not, the range holds more of the district, and costs what no filter did.
+    """
+    if villages is None:
+        return []
+    if not villages:
+        return [false()]
+    return [column.between(min(villages), max(villages)), (column + 0).in_(villages)]
+
+
+def _counts(
+    kind: str, start: datetime, end: datetime, villages: Villages = None
+) -> dict[str, dict[int, tuple[int, int]]]:
+    """{measure: {unit: (part, whole)}} for one kind of unit and one month, counted on
+    the cases of `villages` (a town's, in a district of several) or on every case (None).
+
+    A town's tables count its own cases only, so that what they read grows with the town
+    and not with the district: each event names its village, and the figures' index
+    (action, at, category_id, village_id, ...) tests it before a row is read."""
     until = min(end, clock.now())
-    in_month = [E.at >= start, E.at < end]
+    in_month = [E.at >= start, E.at < end, *_within(E.village_id, villages)]
     out: dict[str, dict[int, tuple[int, int]]] = {}
-    out["sign_for"] = _steps(kind, Step.SIGN_FOR, "sign_for", start, end, until)
-    out["resolve"] = _steps(kind, Step.HANDLE, "resolve", start, end, until)
+    out["sign_for"] = _steps(kind, Step.SIGN_FOR, "sign_for", start, end, until, villages)
+    out["resolve"] = _steps(kind, Step.HANDLE, "resolve", start, end, until, villages)
     resolved = _events(kind, [func.count(distinct(E.case_id))], [E.action == "resolve", *in_month])
     extensions = _events(kind, [func.count()], [E.action == "request_extension", *in_month])
     returns = _events(kind, [func.count()], [E.action == "return", *in_month])
-    key, joins = _case_key(kind)
-    if kind == DEPARTMENT:
-        key, joins = CaseAssignment.department_id, []
-    else:
-        joins = [(Case, Case.id == CaseAssignment.case_id), *joins]
+    # Read from the lead assignments' index (the case's village is copied on each), the
+    # case visited only for its grid.
+    key, joins = {
+        DEPARTMENT: (CaseAssignment.department_id, []),
+        VILLAGE: (CaseAssignment.case_village_id, []),
+    }.get(kind, (Case.grid_id, [(Case, Case.id == CaseAssignment.case_id)]))
     dispatched = _grouped(
         key,
         joins,
@@ -446,6 +481,7 @@ def _counts(kind: str, start: datetime, end: datetime) -> dict[str, dict[int, tu
             CaseAssignment.role == AssignmentRole.LEAD,
             CaseAssignment.assigned_at >= start,
             CaseAssignment.assigned_at < end,
+            *_within(CaseAssignment.case_village_id, villages),
         ],
     )
     reopened = _resolver_keyed(
@@ -483,7 +519,11 @@ def _counts(kind: str, start: datetime, end: datetime) -> dict[str, dict[int, tu
                 [],
                 Screening,
                 [func.count()],
-                [Screening.screened_at >= start, Screening.screened_at < end],
+                [
+                    Screening.screened_at >= start,
+                    Screening.screened_at < end,
+                    *_within(Screening.village_id, villages),
+                ],
             ).items()
         }
     return {k: {u: tuple(v) for u, v in units.items()} for k, units in out.items()}
@@ -610,13 +650,10 @@ def compute(
     rules = rules or standards(town_id)
     start, end = period.bounds
     league = League(period, rules, {})
-    town_villages = (
-        set(db.session.scalars(select(Village.id).where(Village.town_id == town_id)))
-        if town_id is not None
-        else set()
-    )
+    # A town's cases, in a district of several (its retired villages' too); else all.
+    villages = town_villages(town_id)
     for kind, label in KIND_LABELS.items():
-        counts = _counts(kind, start, end)
+        counts = _counts(kind, start, end, villages)
         measures = [m for m in MEASURES.values() if kind in m.kinds]
         rows = []
         units = _units(kind, start, town_id)
@@ -633,11 +670,7 @@ def compute(
             for m in measures:
                 if m.is_count:
                     continue
-                pairs = [
-                    pair
-                    for unit, pair in counts[m.key].items()
-                    if town_id is None or unit in town_villages  # retired ones too
-                ]
+                pairs = counts[m.key].values()  # the town's villages', retired ones too
                 league.town[m.key] = Score(m, sum(p for p, _ in pairs), sum(w for _, w in pairs))
     league.received = (
         db.session.scalar(
@@ -647,7 +680,7 @@ def compute(
                 Case.created_at >= start,
                 Case.created_at < end,
                 Case.status != CaseStatus.MERGED,
-                *([] if town_id is None else [Case.town_id == town_id]),
+                *_within(Case.village_id, villages),  # from the received index alone
             )
         )
         or 0

@@ -533,6 +533,17 @@ class CaseAssignment(db.Model):
         # Whether a department was sent a case (the access policy asks it for every row it
         # reads): both equalities, so no planner prefers walking the department's index.
         Index("ix_case_assignment_case_department", "case_id", "department_id"),
+        # The cases dispatched in a month, by department or village (the league tables),
+        # a town's by its villages: read from this index alone.
+        Index(
+            "ix_case_assignment_lead_assigned",
+            "assigned_at",
+            "case_village_id",
+            "department_id",
+            "case_id",
+            sqlite_where=text("role = 'lead'"),
+            postgresql_where=text("role = 'lead'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
