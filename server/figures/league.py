@@ -349,9 +349,12 @@ def _event_key(kind: str):
 
 
 def _case_key(kind: str):
-    """The unit a case counts for (an open step, a dispatch), and the joins."""
+    """The unit an open case counts for (a step gone late), and the joins."""
     if kind == DEPARTMENT:
-        return Case.lead_department_id, []
+        # `+ 0`: grouped by the bare column, SQLite walked every case in the order of the
+        # lead department's index to spare itself a sort of a few hundred rows (2.6 s at
+        # a million cases); so it reads the open cases' partial index (16 ms).
+        return Case.lead_department_id + 0, []
     if kind == VILLAGE:
         return Case.village_id, []
     return Case.grid_id, []
