@@ -456,3 +456,27 @@ def test_the_league_reads_the_month_s_dispatches_and_late_steps_through_their_in
             assert "lead_department_status" not in line, (line, statement, plan)
     text = "\n".join(line for _statement, *plan in found for line in plan)
     assert len(re.findall(r"ix_case_assignment_lead_assigned\b", text)) == 3, text
+
+
+def test_a_town_s_league_reads_its_villages_month_through_the_same_indexes(town):
+    """A town's league tables (in a district of several) read the month through the same
+    indexes, bounded by the town's villages: no scan, and the month's received reports
+    counted on the received index alone, not through each village's whole history."""
+    from server.figures import league, statistics
+
+    today = clock.local(clock.now()).date()
+    start, end = statistics.month(today.year, today.month).bounds
+    villages = (town.v1.id, town.v2.id)
+    with plans() as found:
+        for kind in league.ALL_KINDS:
+            league._counts(kind, start, end, villages)
+        league._received(start, end, villages)
+    dialect = db.session.connection().dialect.name
+    for statement, *plan in found:
+        for line in plan:
+            assert not FULL_SCAN[dialect].search(line.strip()), (line, statement, plan)
+            assert "lead_department_status" not in line, (line, statement, plan)
+    received = [plan for statement, *plan in found if "FROM case_file" in statement][-1]
+    # The month's entries (PostgreSQL may take the newest-first index on a small table).
+    assert any(re.search(r"ix_case_file_(received|newest)\b", line) for line in received)
+    assert not any(re.search(r"ix_case_file_\w*village", line) for line in received), received

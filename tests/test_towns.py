@@ -532,7 +532,9 @@ def test_a_town_s_league_tables_rank_its_own(world, towns):
 def test_a_town_s_league_tables_read_its_own_cases_only(world, towns):
     """A town's 考核 counts its own villages' events, steps, dispatches and screenings in
     the database: in a district of ten towns it reads a tenth of the month, not the
-    month's every event to keep its own units' rows (at a million cases, seconds)."""
+    month's every event to keep its own units' rows (at a million cases, seconds). With
+    no one moved between towns, its units' rows are what the district's tables show of
+    them, and its whole-town rates are its own cases' only."""
     from sqlalchemy import event
 
     from server.figures import league, statistics
@@ -540,7 +542,16 @@ def test_a_town_s_league_tables_read_its_own_cases_only(world, towns):
 
     for state in ("closed", "dispatched"):
         case_in(state, world)
-    new_report(world, village=towns["village"], actor=towns["grid"])
+    # The other town resolves a case of its own, which its figures count and ours not.
+    there = new_report(world, village=towns["village"], actor=towns["grid"])
+    workflow.apply(there, "accept", actor=towns["center"])
+    workflow.apply(
+        there, "dispatch", actor=towns["center"], lead_department=towns["justice_office"].id
+    )
+    workflow.apply(there, "sign_for", actor=towns["justice"])
+    workflow.apply(
+        there, "resolve", actor=towns["justice"], result_code="mediated", result_text="已调解。"
+    )
     db.session.flush()
     today = town_clock.local(town_clock.now()).date()
     month = statistics.month(today.year, today.month)
@@ -562,18 +573,21 @@ def test_a_town_s_league_tables_read_its_own_cases_only(world, towns):
         or ("FROM case_file" in s and "due_at" in s)
     ]
     assert len(counted) >= 10  # every measure's: steps, events, dispatches, screenings
-    # Each read is bounded by the town's villages: as a range, then exactly.
-    bounded = re.compile(r"village_id BETWEEN .+village_id \+ \S+ IN \(")
+    # Each read is bounded by the town's villages (as a range and exactly, or by each).
+    bounded = re.compile(r"village_id BETWEEN .+village_id \+ \S+ IN \(|village_id IN \(")
     unbounded = [s for s in counted if not bounded.search(s)]
     assert unbounded == []
-    # What the town's tables show is what they showed counted from the whole district.
     district = league.compute(month)
-    for kind in ("village", "department"):
+    for kind in ("village", "department", "grid_worker"):
         mine = {row.unit_id: counts(row) for row in here.tables[kind].rows}
         assert mine
         everyone = {row.unit_id: counts(row) for row in district.tables[kind].rows}
         assert mine == {unit: everyone[unit] for unit in mine}
-    assert here.town["resolve"].whole >= 1
+    # The whole town's: its one resolved case, not the other town's too.
+    assert (here.town["resolve"].whole, district.town["resolve"].whole) == (1, 2)
+    there_ = league.compute(month, town_id=towns["town"].id)
+    assert (there_.town["resolve"].whole, there_.received) == (1, 1)
+    assert here.received == 2
 
 
 def counts(row) -> dict:
