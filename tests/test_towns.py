@@ -163,6 +163,39 @@ def test_a_town_s_figures_count_its_own_cases_and_the_district_s_every_town_s(wo
     assert world.v1.name not in district.villages_missed
 
 
+def test_a_town_s_figures_read_its_villages_events_in_one_pass(world, towns):
+    """A town's dashboard counts its events on the figures' indexes with its villages as a
+    range and then exactly: an IN of its villages alone made PostgreSQL 15 read the
+    district's month once for each village (partials.villages_scope)."""
+    from sqlalchemy import event
+
+    from server.figures import statistics
+    from server.infra import clock as town_clock
+
+    case_in("closed", world)
+    new_report(world, village=towns["village"], actor=towns["grid"])
+    db.session.flush()
+    today = town_clock.local(town_clock.now()).date()
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, *rest):
+        sent.append(" ".join(statement.split()))
+
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        figures = statistics.compute(
+            statistics.month(today.year, today.month), town_id=world.town.id
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert figures.received == 1
+    events = [s for s in sent if "FROM case_event" in s]
+    assert len(events) >= 5
+    one_pass = re.compile(r"village_id BETWEEN .+village_id \+ \S+ IN \(")
+    assert [s for s in events if not one_pass.search(s)] == []
+
+
 def test_the_district_s_center_works_from_the_admin_across_towns(world, towns, client, signin):
     here = case_in("dispatched", world)
     there = new_report(world, village=towns["village"], actor=towns["grid"])
