@@ -3,7 +3,6 @@ the command line, and the surfaces named by the SURFACES setting."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Flask
@@ -23,8 +22,7 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: typed defaults, then the environment, then `overrides`."""
-    instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
-    app = App(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = App(__name__, instance_path=config_module.instance_path(), instance_relative_config=True)
     app.config.from_mapping(config_module.load(app.instance_path, overrides))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -10,7 +10,9 @@ connections of their own (a snapshot is one read transaction, a restore one load
 A command imports in its body what only it uses (Alembic, the demo town, backups, the
 sweep, ledgers, the town's file): `grid-report X` then loads X's modules, not every
 command's, and a command that needs only the core (server/cli.py's CORE_COMMANDS) builds
-no surface either.
+no surface either. `export-qr` is registered here but lives in server/organisation/posters.py:
+named first on the command line, it runs without the app at all (server/cli.py's
+STANDALONE).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from pathlib import Path
 import click
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
-from jinja2 import FileSystemLoader, Template
 from sqlalchemy import func, select
 
 from server.cases.lookup import find_case
@@ -34,6 +35,7 @@ from server.infra import clock, codes
 from server.infra.errors import DomainError
 from server.models import Department, Grid, Role, Town, User, Village
 from server.organisation import catalogue, qr
+from server.organisation.posters import export_qr_command
 from server.trust import audit, identity, passwords
 
 
@@ -244,52 +246,6 @@ def case_command(code: str) -> None:
             f"  {when(event.at)}  {label:<6} {actor:<12} {move}"
             f"{'  ' + event.note if event.note else ''}"
         )
-
-
-# The villagers' poster is the villager pages' (/q/<token>/poster): its template and style
-# are read from there, whether or not that surface is loaded (CORE_COMMANDS).
-_VILLAGER = Path(__file__).parents[1] / "villager"
-
-
-def _poster() -> Template:
-    loader = FileSystemLoader(_VILLAGER / "templates")
-    return current_app.jinja_env.overlay(loader=loader).get_template("villager/poster.html")
-
-
-@click.command("export-qr")
-@click.argument("directory", type=click.Path(file_okay=False))
-def export_qr_command(directory: str) -> None:
-    """Write every village's QR code (PNG, SVG) and A4 poster (HTML) into DIRECTORY."""
-
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    css = (_VILLAGER / "static" / "poster.css").read_text(encoding="utf-8")
-    villages = db.session.scalars(
-        select(Village).where(Village.active.is_(True)).order_by(Village.code)
-    ).all()
-    # Each code is made and drawn once: its files, its poster and the sheet share it.
-    drawings = {village.id: qr.draw(village) for village in villages}
-    poster = _poster()
-
-    def posters(shown: list[Village]) -> str:
-        # Each poster names its own village's town; a sheet of several towns' names none.
-        towns = {village.town for village in shown}
-        return poster.render(
-            villages=shown,
-            town=towns.pop() if len(towns) == 1 else None,
-            qr_svg=lambda village: drawings[village.id].svg,
-            url_of=lambda village: drawings[village.id].url,
-            inline_css=css,
-        )
-
-    for village in villages:
-        stem = f"{village.code}-{village.name}"
-        drawing = drawings[village.id]
-        (target / f"{stem}.png").write_bytes(drawing.png)
-        (target / f"{stem}.svg").write_text(drawing.svg, encoding="utf-8")
-        (target / f"{stem}-poster.html").write_text(posters([village]), encoding="utf-8")
-    (target / "all-villages-posters.html").write_text(posters(villages), encoding="utf-8")
-    click.echo(f"wrote QR codes and posters of {len(villages)} villages to {target}")
 
 
 @click.command("rotate-qr")
@@ -622,7 +578,6 @@ def init_app(app: Flask) -> None:
         import_command,
         import_template_command,
         case_command,
-        export_qr_command,
         rotate_qr_command,
         sweep_command,
         notify_command,
@@ -633,7 +588,8 @@ def init_app(app: Flask) -> None:
         identity_group,
     ):
         app.cli.add_command(_one_unit_each(command))
-    # Not units of work: they open connections of their own (see the module's note).
-    for command in (backup_command, backup_verify_command, restore_command):
+    # Not units of work: they open connections of their own (see the module's note), or
+    # only read (export-qr, which also runs without the app: server/organisation/posters.py).
+    for command in (backup_command, backup_verify_command, restore_command, export_qr_command):
         app.cli.add_command(command)
     app.cli.add_command(_MigrationCommands())

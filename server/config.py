@@ -123,6 +123,12 @@ DEFAULTS: dict[str, tuple[object, object]] = {
 }
 
 
+def instance_path() -> str:
+    """The instance folder (the SQLite database, photos, backups): INSTANCE_PATH, else
+    ./instance."""
+    return os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
+
+
 def load(instance_path: str, overrides: dict | None = None) -> dict:
     """Return the configuration mapping for an app whose instance folder is `instance_path`."""
     config: dict[str, object] = {}

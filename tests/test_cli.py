@@ -248,13 +248,13 @@ def test_export_qr_writes_each_village_s_code_and_posters_from_one_drawing(
     import zxingcpp
     from PIL import Image
 
-    from server.organisation import qr
+    from server.organisation import qr, qr_images
 
     world.v2.active = False
     db.session.flush()
     made = []
-    code_for = qr._code_for
-    monkeypatch.setattr(qr, "_code_for", lambda url: made.append(url) or code_for(url))
+    code_for = qr_images.code_for
+    monkeypatch.setattr(qr_images, "code_for", lambda url: made.append(url) or code_for(url))
 
     result = runner.invoke(args=["export-qr", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -275,3 +275,58 @@ def test_export_qr_writes_each_village_s_code_and_posters_from_one_drawing(
     ends = (".png", ".svg", "-poster.html")
     files = [f"{stem.name}{end}" for end in ends] + ["all-villages-posters.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
+def test_export_qr_on_its_own_writes_what_it_writes_inside_the_app(fresh_app, tmp_path):
+    """`grid-report export-qr DIR` runs without the app (server/cli.py's STANDALONE) and
+    reads the villages through the configured database itself: it writes the very files,
+    byte for byte, that the command writes inside the app, on SQLite and on PostgreSQL; a
+    closed village is left out and each village's poster names its own town."""
+    import os
+
+    from tests.factories import build_towns, build_world
+
+    with fresh_app.app_context():
+        world = build_world()
+        towns = build_towns()
+        world.v2.active = False
+        db.session.commit()
+        shown = sorted([world.v1, towns["village"]], key=lambda village: village.code)
+        stems = [f"{village.code}-{village.name}" for village in shown]
+        other = f"{towns['village'].code}-{towns['village'].name}"
+        other_town, other_token = towns["town"].name, towns["village"].qr_token
+        inside = fresh_app.test_cli_runner().invoke(args=["export-qr", str(tmp_path / "app")])
+        assert inside.exit_code == 0, inside.output
+        db.session.remove()  # no transaction left open (on SQLite it would hold the lock)
+
+    env = os.environ | {
+        "DATABASE_URL": fresh_app.config["DATABASE_URL"],
+        "PUBLIC_BASE_URL": fresh_app.config["PUBLIC_BASE_URL"],
+        "INSTANCE_PATH": str(tmp_path),
+        "ENV": "development",
+    }
+    script = Path(sys.executable).with_name("grid-report")
+    alone = subprocess.run(
+        [script, "export-qr", str(tmp_path / "alone")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert alone.returncode == 0, alone.stderr
+    assert (
+        alone.stdout.strip() == f"wrote QR codes and posters of 2 villages to {tmp_path / 'alone'}"
+    )
+
+    written = sorted(path.name for path in (tmp_path / "alone").iterdir())
+    ends = (".png", ".svg", "-poster.html")
+    assert written == sorted(
+        [f"{stem}{end}" for stem in stems for end in ends] + ["all-villages-posters.html"]
+    )
+    for name in written:
+        assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "app" / name).read_bytes(), (
+            name
+        )
+    poster = (tmp_path / "alone" / f"{other}-poster.html").read_text("utf-8")
+    assert f"<title>{other_town} 扫码上报海报</title>" in poster
+    assert f"{fresh_app.config['PUBLIC_BASE_URL']}/q/{other_token}" in poster

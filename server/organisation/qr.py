@@ -8,11 +8,6 @@ answers "this code has been replaced" (410), never the village's form.
 
 from __future__ import annotations
 
-import io
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
@@ -20,11 +15,8 @@ from server.db import db
 from server.infra import clock, codes
 from server.infra.errors import DomainError, NotFound
 from server.models import RetiredQrToken, User, Village
-from server.organisation import reference
+from server.organisation import qr_images, reference
 from server.trust import audit
-
-if TYPE_CHECKING:
-    import qrcode
 
 
 class QrReplaced(DomainError):
@@ -43,17 +35,15 @@ def public_base_url() -> str:
     """The address villagers' phones reach the app at: PUBLIC_BASE_URL (production refuses
     to start without it); in development, the address this page was asked at, so a phone
     on the same network scans a code that works, or 127.0.0.1 and the PORT it serves on."""
-    configured = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
-    if configured:
-        return configured
-    if has_request_context():
+    configured = str(current_app.config.get("PUBLIC_BASE_URL") or "")
+    if not configured and has_request_context():
         return request.host_url.rstrip("/")
-    return f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    return qr_images.base_url(configured)
 
 
 def village_url(village: Village) -> str:
     """What the village's QR code encodes."""
-    return f"{public_base_url()}/q/{village.qr_token}"
+    return qr_images.village_url(public_base_url(), village.qr_token)
 
 
 def resolve(token: str) -> Village:
@@ -88,55 +78,11 @@ def rotate(village: Village, *, actor: User | None, ip: str | None = None) -> st
     return village.qr_token
 
 
-def _code_for(url: str) -> qrcode.QRCode:
-    """The QR code of `url`, made (the matrix the images are drawn from)."""
-    # Here: qrcode (3 MiB) loads with a worker's first code, not at start-up.
-    import qrcode
-
-    # Level M survives a crease or some dirt on the poster; the quiet zone is the
-    # standard four modules, which scanners need.
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
-    code.add_data(url)
-    code.make(fit=True)
-    return code
-
-
-def _png_of(code: qrcode.QRCode) -> bytes:
-    out = io.BytesIO()
-    code.make_image().save(out, format="PNG")
-    return out.getvalue()
-
-
-def _svg_of(code: qrcode.QRCode) -> str:
-    import qrcode.image.svg  # here: see _code_for
-
-    return code.make_image(image_factory=qrcode.image.svg.SvgPathImage).to_string(
-        encoding="unicode"
-    )
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A village's QR code made once and drawn both ways (`grid-report export-qr`)."""
-
-    url: str
-    svg: str
-    png: bytes
-
-
-def draw(village: Village) -> Drawing:
-    """The village's QR code as an SVG and a PNG, from one code: making it (choosing the
-    mask) costs more than drawing it."""
-    url = village_url(village)
-    code = _code_for(url)
-    return Drawing(url, _svg_of(code), _png_of(code))
-
-
 def png(village: Village, box_size: int = 10) -> bytes:
     """The village's QR code as a PNG."""
-    code = _code_for(village_url(village))
+    code = qr_images.code_for(village_url(village))
     code.box_size = box_size
-    return _png_of(code)
+    return qr_images.png_of(code)
 
 
 def svg(village: Village) -> str:
@@ -146,4 +92,4 @@ def svg(village: Village) -> str:
 
 def svg_for(url: str) -> str:
     """Any link of ours as a QR code's SVG (a receipt's tracking link)."""
-    return _svg_of(_code_for(url))
+    return qr_images.svg_of(qr_images.code_for(url))
