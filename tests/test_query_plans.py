@@ -192,6 +192,8 @@ LISTS = [
         "ix_case_file_village_status_newest|ix_case_file_status_newest",
     ),
     ("worker1", F(overdue=True), "ix_case_file_open_village_newest"),
+    ("worker1", F(category="D02"), "ix_case_file_village_category_newest"),
+    ("center", F(village="v1", category="D02"), "ix_case_file_village_category_newest"),
     ("worker1", F(awaiting_review=True), "ix_case_file_review_village"),
     ("police_handler", F(), "ix_case_assignment_department_newest"),
     ("police_handler", F(status="closed"), "ix_case_assignment_department_status"),

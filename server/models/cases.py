@@ -234,6 +234,11 @@ class Case(db.Model):
         Index("ix_case_file_village_status_newest", "village_id", "status", "created_at", "id"),
         Index("ix_case_file_status_newest", "status", "created_at", "id"),
         Index("ix_case_file_category_newest", "category_id", "created_at", "id"),
+        # A village's cases of one category (a grid worker's list by category): else a
+        # quiet village's page walked every case of the category in the town.
+        Index(
+            "ix_case_file_village_category_newest", "village_id", "category_id", "created_at", "id"
+        ),
         *[
             Index(
                 f"ix_case_file_open{suffix}_newest",
