@@ -139,6 +139,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
 
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "grid-report.sqlite3")
+    config["DATABASE_URL"] = _anchored(str(config["DATABASE_URL"]), instance_path)
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     # A server's connection can be dropped while it idles in the pool (a restart, a
     # firewall): test it on checkout. An SQLite file cannot be, and a ping is a statement.
@@ -171,6 +172,23 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     config.setdefault("MAX_FORM_MEMORY_SIZE", 1024 * 1024)
     validate(config)
     return config
+
+
+def _anchored(url: str, instance_path: str) -> str:
+    """An SQLite file named by a relative path, as one in the instance folder: where
+    Flask-SQLAlchemy opens it. Said here, so that what opens the database without it (the
+    backups, `grid-report export-qr`) opens the same file, not one in the current folder."""
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url  # here: a server's URL never needs it
+
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if path in ("", ":memory:") or path.startswith("file:") or Path(path).is_absolute():
+        return url
+    return parsed.set(database=str(Path(instance_path) / path)).render_as_string(
+        hide_password=False
+    )
 
 
 ENVIRONMENTS = {"development", "testing", "production"}

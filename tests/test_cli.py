@@ -14,6 +14,9 @@ from server.trust import passwords
 from server.trust.audit import AuditEntry
 from tests.factories import PASSWORD
 
+ROOT = Path(__file__).resolve().parents[1]
+GRID_REPORT = Path(sys.executable).with_name("grid-report")
+
 
 def test_grid_report_help_lists_our_commands():
     script = Path(sys.executable).with_name("grid-report")
@@ -280,21 +283,38 @@ def test_export_qr_writes_each_village_s_code_and_posters_from_one_drawing(
 def test_export_qr_on_its_own_writes_what_it_writes_inside_the_app(fresh_app, tmp_path):
     """`grid-report export-qr DIR` runs without the app (server/cli.py's STANDALONE) and
     reads the villages through the configured database itself: it writes the very files,
-    byte for byte, that the command writes inside the app, on SQLite and on PostgreSQL; a
-    closed village is left out and each village's poster names its own town."""
+    byte for byte, that the command writes inside the app, on SQLite and on PostgreSQL;
+    each code carries the configured address, a closed village is left out, each poster
+    names its own town, and a poster is what Flask renders of the same template (a name
+    is escaped as on the villagers' pages)."""
     import os
 
+    from flask import render_template
+
+    from server.organisation import qr
     from tests.factories import build_towns, build_world
 
+    fresh_app.config["PUBLIC_BASE_URL"] = "https://tiaojie.example.cn/"  # not the fallback
     with fresh_app.app_context():
         world = build_world()
         towns = build_towns()
+        world.v1.name = "东村<一组>&二组"
         world.v2.active = False
         db.session.commit()
         shown = sorted([world.v1, towns["village"]], key=lambda village: village.code)
         stems = [f"{village.code}-{village.name}" for village in shown]
         other = f"{towns['village'].code}-{towns['village'].name}"
         other_town, other_token = towns["town"].name, towns["village"].qr_token
+        with fresh_app.test_request_context():
+            rendered = render_template(
+                "villager/poster.html",
+                villages=[world.v1],
+                town=world.v1.town,
+                qr_svg=qr.svg,
+                url_of=qr.village_url,
+                inline_css=(ROOT / "villager" / "static" / "poster.css").read_text("utf-8"),
+            )
+        own = f"{world.v1.code}-{world.v1.name}"
         inside = fresh_app.test_cli_runner().invoke(args=["export-qr", str(tmp_path / "app")])
         assert inside.exit_code == 0, inside.output
         db.session.remove()  # no transaction left open (on SQLite it would hold the lock)
@@ -305,28 +325,46 @@ def test_export_qr_on_its_own_writes_what_it_writes_inside_the_app(fresh_app, tm
         "INSTANCE_PATH": str(tmp_path),
         "ENV": "development",
     }
-    script = Path(sys.executable).with_name("grid-report")
     alone = subprocess.run(
-        [script, "export-qr", str(tmp_path / "alone")],
+        [GRID_REPORT, "export-qr", str(tmp_path / "alone")],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert alone.returncode == 0, alone.stderr
-    assert (
-        alone.stdout.strip() == f"wrote QR codes and posters of 2 villages to {tmp_path / 'alone'}"
-    )
+    assert alone.stdout.strip().startswith("wrote QR codes and posters of 2 villages")
 
     written = sorted(path.name for path in (tmp_path / "alone").iterdir())
     ends = (".png", ".svg", "-poster.html")
-    assert written == sorted(
-        [f"{stem}{end}" for stem in stems for end in ends] + ["all-villages-posters.html"]
-    )
+    files = [f"{stem}{end}" for stem in stems for end in ends] + ["all-villages-posters.html"]
+    assert written == sorted(files)
     for name in written:
-        assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "app" / name).read_bytes(), (
-            name
-        )
+        alone_bytes = (tmp_path / "alone" / name).read_bytes()
+        assert alone_bytes == (tmp_path / "app" / name).read_bytes(), name
+    assert (tmp_path / "alone" / f"{own}-poster.html").read_text("utf-8") == rendered
+    assert "东村&lt;一组&gt;&amp;二组" in rendered
     poster = (tmp_path / "alone" / f"{other}-poster.html").read_text("utf-8")
     assert f"<title>{other_town} 扫码上报海报</title>" in poster
-    assert f"{fresh_app.config['PUBLIC_BASE_URL']}/q/{other_token}" in poster
+    assert f">https://tiaojie.example.cn/q/{other_token}<" in poster
+
+
+def test_a_relative_sqlite_path_names_a_file_in_the_instance_folder(tmp_path):
+    """DATABASE_URL=sqlite:///grid.sqlite3 is the instance folder's file, where
+    Flask-SQLAlchemy opens it, for what opens the database without it too
+    (`grid-report export-qr` on its own): not a new empty file in the current folder."""
+    import os
+
+    instance = tmp_path / "instance"
+    env = os.environ | {
+        "DATABASE_URL": "sqlite:///grid.sqlite3",
+        "INSTANCE_PATH": str(instance),
+        "ENV": "development",
+    }
+    for command in (["db", "upgrade", "--no-backup"], ["export-qr", str(tmp_path / "qr")]):
+        done = subprocess.run(
+            [GRID_REPORT, *command], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (command, done.stderr)
+    assert (instance / "grid.sqlite3").is_file()
+    assert not (tmp_path / "grid.sqlite3").exists()

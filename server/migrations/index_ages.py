@@ -8,7 +8,9 @@ table (Alembic's batch mode) makes its indexes again in an order of Python's has
 different from run to run, so a list's plan would change with the process that migrated
 the database. A migration that rebuilds a table reads `ages(table)` first and calls
 `keep(table, ages)` after: the indexes are made again in the order they had, new ones
-last. Elsewhere (PostgreSQL) both do nothing.
+last. A migration that adds an index which could tie with older ones calls `place` to
+make it younger than the one it belongs beside, not than all. Elsewhere (PostgreSQL)
+these do nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,24 @@ def keep(table: str, before: list[str]) -> None:
     """Make `table`'s indexes again in the order `before` had them, new ones last."""
     if not before:
         return
+    sql = _definitions(table)
+    order = [name for name in before if name in sql] + sorted(set(sql) - set(before))
+    _remake(sql, order)
+
+
+def place(table: str, name: str, after: str) -> None:
+    """Make the new index `name` younger than `after` only: the indexes made after `after`
+    are made again, in their order, so that every tie among the others is broken as
+    before and `name` wins none it did not win on its merits (SQLite; elsewhere nothing)."""
+    order = ages(table)
+    if after not in order:
+        return
+    younger = [index for index in order[order.index(after) + 1 :] if index != name]
+    _remake(_definitions(table), younger)
+
+
+def _definitions(table: str) -> dict[str, str]:
+    """The CREATE INDEX statement of each of `table`'s indexes, by name."""
     rows = (
         op.get_bind()
         .execute(
@@ -41,8 +61,10 @@ def keep(table: str, before: list[str]) -> None:
         )
         .all()
     )
-    sql = dict(rows)
-    order = [name for name in before if name in sql] + sorted(set(sql) - set(before))
+    return dict(rows)
+
+
+def _remake(sql: dict[str, str], order: list[str]) -> None:
     for name in order:
         op.execute(f'DROP INDEX "{name}"')
     for name in order:

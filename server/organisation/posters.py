@@ -5,7 +5,7 @@ app (server/cli.py runs it on its own): it reads the configuration (server/confi
 villages through SQLAlchemy's core, and renders the villagers' poster template with Jinja.
 Why: through the app it took 2.4x plain qrcode making the same 50 codes (1.23 s against
 0.51 s; issue 20 asks for 1.5x), and 0.41 s of it went to importing Flask, the models
-and the surfaces before the first code was drawn; without them it takes 0.72 s (1.4x).
+and the surfaces before the first code was drawn; without them it takes 0.76 s (1.5x).
 `benchmarks/bench_qr.py` prints the figures.
 
 Run inside an app (`flask export-qr`, the tests' runner, `grid-report` given an option
