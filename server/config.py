@@ -176,17 +176,25 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
 
 def _anchored(url: str, instance_path: str) -> str:
     """An SQLite file named by a relative path, as one in the instance folder: where
-    Flask-SQLAlchemy opens it. Said here, so that what opens the database without it (the
-    backups, `grid-report export-qr`) opens the same file, not one in the current folder."""
+    Flask-SQLAlchemy opens it (its `_apply_driver_defaults`, whose rule this repeats, a
+    driver-level `file:` URI included). Said here, so that what opens the database without
+    it (the backups, `grid-report export-qr`) opens the same file, not one in the current
+    folder."""
     if not url.startswith("sqlite"):
         return url
     from sqlalchemy.engine import make_url  # here: a server's URL never needs it
 
     parsed = make_url(url)
     path = parsed.database or ""
-    if path in ("", ":memory:") or path.startswith("file:") or Path(path).is_absolute():
+    if path in ("", ":memory:"):
         return url
-    return parsed.set(database=str(Path(instance_path) / path)).render_as_string(
+    uri = bool(parsed.query.get("uri"))
+    if uri:
+        path = path.removeprefix("file:")
+    if Path(path).is_absolute():
+        return url
+    path = str(Path(instance_path) / path)
+    return parsed.set(database=f"file:{path}" if uri else path).render_as_string(
         hide_password=False
     )
 

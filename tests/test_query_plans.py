@@ -346,7 +346,8 @@ def test_a_village_s_open_cases_are_read_from_the_open_cases_index(town):
         statistics._late_open_steps(start, end, town.v1.id, None)
         statistics._late_open_steps(start, end, [town.v1.id, town.v2.id], None)
     dialect = db.session.connection().dialect.name
-    village_reads = [found_ for found_ in found if "village_id" in found_[0]]
+    by_village = re.compile(r"WHERE .*case_file\.village_id (=|IN)", re.DOTALL)
+    village_reads = [found_ for found_ in found if by_village.search(found_[0])]
     assert len(village_reads) >= 3, found
     for statement, *plan in found:
         for line in plan:  # a few open cases grouped (by department, step) may be sorted

@@ -42,8 +42,11 @@ def place(table: str, name: str, after: str) -> None:
     are made again, in their order, so that every tie among the others is broken as
     before and `name` wins none it did not win on its merits (SQLite; elsewhere nothing)."""
     order = ages(table)
-    if after not in order:
+    if not order:  # not SQLite
         return
+    if after not in order:
+        # Left youngest, the new index would quietly win every tie it takes part in.
+        raise RuntimeError(f"{table} has no index {after} to place {name} after")
     younger = [index for index in order[order.index(after) + 1 :] if index != name]
     _remake(_definitions(table), younger)
 
