@@ -1043,6 +1043,7 @@ class _Generator:
             "complaint_at": complaint_at, "return_at": return_at,
             "extension_until": extension_until, "lead": lead_now, "handler": handler_now,
             "events": len(events) - first_event, "last": last, "clock": clock,
+            "departments": list(dict.fromkeys(part[0] for part in assignments)),
             "last_events": "{"
             + ", ".join([f'"{key}": "{_iso(at)}"' for key, at in marks.items()])
             + "}",
@@ -1117,6 +1118,8 @@ class _Generator:
             if found is None:
                 found = self._terms[fragment] = search.terms(fragment)
             words += found
+        # The departments it was sent to, in that order (search.add_department).
+        words += [search.department_term(d) for d in case["departments"]]
         rows["case_search"].append((case_id, " ".join(words)))
 
     def _case_row(self, story: _Story, case: dict, rows: dict) -> None:

@@ -266,8 +266,18 @@ def test_a_seeded_case_takes_its_next_action_and_is_found_by_its_words(town):
         body = db.session.scalar(
             text("SELECT body FROM case_search WHERE case_id = :c"), {"c": case.id}
         )
-        assert body == search.body_of(
-            case.village_id, case.description, case.place_text, [p.name for p in case.parties]
+        # Then the departments it was sent to, in that order, as the workflow adds them.
+        sent = dict.fromkeys(a.department_id for a in sorted(case.assignments, key=lambda a: a.id))
+        assert body == " ".join(
+            [
+                search.body_of(
+                    case.village_id,
+                    case.description,
+                    case.place_text,
+                    [p.name for p in case.parties],
+                ),
+                *map(search.department_term, sent),
+            ]
         )
     named = next(c for c in cases if not c.reporter_anonymous)
     found = search.search(center, seed.phone(named.id))

@@ -188,6 +188,48 @@ def test_the_search_migration_indexes_the_cases_filed_before(fresh_app):
         db.session.remove()
 
 
+def test_the_cases_sent_before_carry_their_departments_terms(fresh_app):
+    """e4b8d2f6a1c3: a case sent to departments before it is found by each of them; the
+    downgrade takes the terms out again."""
+    from server.cases import search, workflow
+    from tests.factories import build_world
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        w = build_world()
+        case = new_report(w, description="两家为宅基地界址争执不下。")
+        untouched = new_report(w, description="宅基地上堆放杂物。")
+        workflow.apply(case, "accept", actor=w.center)
+        workflow.apply(
+            case,
+            "dispatch",
+            actor=w.center,
+            lead_department=w.justice.id,
+            co_departments=[w.police.id],
+        )
+        workflow.apply(case, "reassign", actor=w.center, lead_department=w.safety.id, reason="改派")
+        db.session.commit()
+        ids, code = (case.id, untouched.id), case.code
+        before = dict(db.session.execute(text("SELECT case_id, body FROM case_search")).all())
+        departments = [w.justice.id, w.police.id, w.safety.id]
+        assert before[ids[0]].endswith(" ".join(f"_d{d}" for d in departments))
+        db.session.remove()
+
+        downgrade(revision="d3a7f1c9e5b2")
+        down = dict(db.session.execute(text("SELECT case_id, body FROM case_search")).all())
+        assert down[ids[0]] == before[ids[0]].split(" _d")[0]
+        assert down[ids[1]] == before[ids[1]]
+        db.session.remove()
+        upgrade()
+        after = dict(db.session.execute(text("SELECT case_id, body FROM case_search")).all())
+        assert after == before
+        for handler in (w.justice_handler, w.police_handler, w.safety_handler):
+            handler = db.session.merge(handler)
+            assert [h.case.code for h in search.search(handler, "宅基地").hits] == [code]
+        assert search.search(db.session.merge(w.enforcement_handler), "宅基地").hits == []
+        db.session.remove()
+
+
 def test_the_district_handover_downgrades_only_with_no_district_department(fresh_app, caplog):
     """Going back past e2b5d8a4c6f1 would leave a district department without its town
     (NOT NULL) and its handlers without one (CHECK): refused in words, nothing changed;

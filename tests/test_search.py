@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from server.cases import search, tracking, workflow
 from server.cases.operations import Party, ReportDraft, Reporter, submit_report
+from server.db import db
 from server.infra import codes
 from server.infra.errors import ValidationFailed
 from server.models import AuditEntry, CaseIdentityDigest, CaseSearchText
@@ -197,6 +198,65 @@ def test_a_handler_finds_only_what_was_sent_to_their_department(world, town):
     workflow.apply(land, "dispatch", actor=world.center, lead_department=world.justice.id)
     assert found(world.justice_handler, "土地") == [land.code]
     assert found(world.police_handler, "土地") == []
+
+
+def body(case) -> list[str]:
+    return db.session.get(CaseSearchText, case.id).body.split(" ")
+
+
+def test_every_department_a_case_was_ever_sent_to_finds_it(world, town):
+    """A case's words carry the term of each department it was sent to, once, in that
+    order: the lead, a co-handler, a co-handler added later (调整协办), a new lead
+    (改派), and the first lead again. A department keeps the case it was sent before."""
+    land, _leak = town
+    w = world
+    workflow.apply(land, "accept", actor=w.center)
+    workflow.apply(
+        land, "dispatch", actor=w.center, lead_department=w.justice.id, co_departments=[w.police.id]
+    )
+    workflow.apply(
+        land,
+        "change_co_handlers",
+        actor=w.center,
+        co_departments=[w.police.id, w.safety.id],
+        reason="需安监办协助",
+    )
+    for lead in (w.enforcement, w.justice):
+        workflow.apply(land, "reassign", actor=w.center, lead_department=lead.id, reason="改派")
+    sent = [w.justice, w.police, w.safety, w.enforcement]
+    assert [t for t in body(land) if t.startswith("_d")] == [f"_d{d.id}" for d in sent]
+    for handler in (w.justice_handler, w.police_handler, w.safety_handler, w.enforcement_handler):
+        assert found(handler, "土地") == [land.code]
+        assert found(handler, "土") == [land.code]
+        assert found(handler, "土地边界") == [land.code]
+    assert found(w.committee1_handler, "土地") == []
+
+
+def test_a_handler_asks_the_index_for_their_department_s_cases(world, town, session):
+    """The department's term goes to the index with the words (on PostgreSQL in the
+    tsquery, on SQLite in the FTS5 query): the index finds their cases, not the town's.
+    Without it a word common elsewhere was sought in every case holding it (over 15 s a
+    query at ten million cases)."""
+    from sqlalchemy import event
+
+    land, _leak = town
+    workflow.apply(land, "accept", actor=world.center)
+    workflow.apply(land, "dispatch", actor=world.center, lead_department=world.police.id)
+    asked = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        asked.append(str(parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert found(world.police_handler, "纠纷") == [land.code]
+        assert found(world.police_handler, "漏水") == []
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    term = f"_d{world.police.id}"
+    assert any(term in p and "纠纷" in p for p in asked), asked
+    assert any(term in p and "漏水" in p for p in asked), asked
 
 
 def test_a_leader_finds_by_words_but_not_by_identity(world, town):

@@ -43,11 +43,13 @@ case's village ("_v7": "_" is in no word's term):
   place name to sort them (610 ms at a million cases). So the search asks the index for
   the newest bucket, then 4 and 16 buckets, then all the rest, and stops at a page.
 A reader the policy holds to some villages (a grid worker) also asks for their villages'
-terms, so words common elsewhere cost them nothing (on PostgreSQL their single
-characters are checked on those villages' cases rather than asked of the index as a
-prefix); every case found still passes `access.case_filter`. A case's village,
-description, place and parties are fixed when it is filed (no operation changes them),
-so its terms are written once, with its other rows, and it is found at once.
+terms, and a handler for their department's ("_d3", added to a case's words when the
+department is first sent it, `add_department`), so words common elsewhere cost them
+nothing (on PostgreSQL their single characters are checked on those cases rather than
+asked of the index as a prefix); every case found still passes `access.case_filter`. A
+case's village, description, place and parties are fixed when it is filed (no operation
+changes them), so its words are written once, with its other rows, and it is found at
+once; only the departments it is sent to are added later.
 Results come newest first (by case id, which follows filing), a page at a time by
 keyset (`after`). Measured at 1,000,000 cases by benchmarks/bench_search.py (figures in
 its docstring): every median under 35 ms on both databases.
@@ -59,7 +61,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, column, func, insert, literal_column, select, table, text
+from sqlalchemy import Select, column, func, insert, literal_column, select, table, text, update
 from sqlalchemy.orm import selectinload
 
 from server.cases import access, tracking
@@ -68,11 +70,9 @@ from server.infra import codes
 from server.infra.errors import ValidationFailed
 from server.models import (
     Case,
-    CaseAssignment,
     CaseIdentityDigest,
     CaseSearchText,
     DigestKind,
-    Role,
     User,
 )
 from server.trust import audit, identity
@@ -125,6 +125,11 @@ def village_term(village_id: int) -> str:
     return f"_v{village_id}"
 
 
+def department_term(department_id: int) -> str:
+    """The term that stands for a department the case was sent to (`add_department`)."""
+    return f"_d{department_id}"
+
+
 def body_of(
     village_id: int, description: str | None, place: str | None, party_names: list[str]
 ) -> str:
@@ -156,6 +161,20 @@ def entry_for(case: Case, reporter: dict) -> Entry:
 # cache anew each time).
 _INSERT_TEXT = insert(CaseSearchText)
 _INSERT_DIGESTS = insert(CaseIdentityDigest)
+
+
+def add_department(case: Case, department_id: int) -> None:
+    """The case was sent to a department for the first time: its words now carry the
+    department's term, so that the department's handlers, who may see its cases and no
+    other (server/cases/access.py), ask the index for their own cases alone, as a grid
+    worker asks for their villages'. Never taken away: a department sees a case it was
+    ever sent. (Matched against every case of the town instead, a word common in one
+    village took a police station's handler over 15 s at ten million cases.)"""
+    db.session.execute(
+        update(CaseSearchText)
+        .where(CaseSearchText.case_id == case.id)
+        .values(body=CaseSearchText.body + " " + department_term(department_id))
+    )
 
 
 def write_entry(connection, case_id: int, entry: Entry) -> None:
@@ -280,16 +299,16 @@ def _by_identity(user: User, asked: dict[str, str]) -> list[Hit]:
 def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
     """Up to a page and one of the cases `user` may see whose words hold every run of
     `words`, newest first, below case id `after`."""
-    # A reader held to some villages asks the index for those alone: a word common
-    # elsewhere then costs them nothing.
-    villages = access.village_scope(user)
+    # A reader held to some villages, or to a department's cases, asks the index for
+    # those alone: a word common elsewhere then costs them nothing.
+    scope = scope_terms(user)
     if db.session.get_bind().dialect.name == "sqlite":
         # The FTS5 table drives (its rowid order serves ORDER BY ... DESC, LIMIT stops it).
         phrase = " ".join(
             f'"{w}" *' if len(w) == 1 else '"' + " ".join(_bigrams(w)) + '"' for w in words
         )
-        if villages is not None:
-            phrase += " AND (" + " OR ".join(f'"{village_term(v)}"' for v in villages) + ")"
+        if scope is not None:
+            phrase += " AND (" + " OR ".join(f'"{term}"' for term in scope) + ")"
         query = (
             select(Case)
             .select_from(_FTS)
@@ -305,17 +324,18 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
     # A single character is a prefix: GIN gathers every term that starts with it, across
     # the whole table, before it can AND the rest (a grid worker's 1-character search took
     # 632 ms at ten million cases so). For a reader held to villages, the character is
-    # checked on their villages' cases instead (a term starting with it follows a space in
-    # the body): what that costs grows with their villages, not with the table. Not so
+    # checked on their villages' (or department's) cases instead (a term starting with it
+    # follows a space in the body): what that costs grows with what they may see, not
+    # with the table. Not so
     # beside a longer word: a common word would then be read row by row across the town
     # to find a rare character (575 ms against 1.3 ms for 鑫 纠纷 at 400,000 cases).
-    narrowed = villages is not None
+    narrowed = scope is not None
     wanted = " & ".join(
         f"'{w}':*" if len(w) == 1 else _and(w) for w in words if len(w) > 1 or not narrowed
     )
-    if villages is not None:
-        scope = "(" + " | ".join(f"'{village_term(v)}'" for v in villages) + ")"
-        wanted = f"{wanted} & {scope}" if wanted else scope
+    if scope is not None:
+        theirs = "(" + " | ".join(f"'{term}'" for term in scope) + ")"
+        wanted = f"{wanted} & {theirs}" if wanted else theirs
     # Consecutive terms: a longer word's phrase itself, not only its bigrams somewhere;
     # and a narrowed single character, as a term's beginning.
     patterns = ["% " + " ".join(_bigrams(w)) + " %" for w in words if len(w) > 2]
@@ -326,10 +346,6 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
         )
         for n, pattern in enumerate(patterns)
     ]
-    if user.role == Role.HANDLER:
-        theirs = _department_cases(user, wanted, phrases, after)
-        if theirs is not None:
-            return theirs
     newest = after - 1 if after is not None else db.session.scalar(func.max(CaseSearchText.case_id))
     found: list[Case] = []
     if newest is None:
@@ -366,36 +382,17 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
     return found
 
 
-# A department with no more cases than this is searched from its own cases: their words
-# are read row by row (about 0.3 ms a hundred), where the windows above would look at
-# every match in the town to find the few that are theirs (a justice office of 500 cases
-# took 180-520 ms at 1,000,000 that way; benchmarks/bench_search.py --handler).
-DEPARTMENT_DRIVES = 20_000
-
-
-def _department_cases(user: User, wanted: str, phrases, after: int | None) -> list[Case] | None:
-    """A handler's matches read from their department's cases, when those are few enough
-    (None: too many, search as everyone does)."""
-    mine = select(CaseAssignment.case_id).where(CaseAssignment.department_id == user.department_id)
-    held = db.session.scalar(
-        select(func.count()).select_from(mine.limit(DEPARTMENT_DRIVES + 1).subquery())
-    )
-    if held > DEPARTMENT_DRIVES:
-        return None
-    theirs = mine.distinct().cte("theirs").prefix_with("MATERIALIZED")
-    query = (
-        select(Case)
-        .join(theirs, theirs.c.case_id == Case.id)
-        .join(CaseSearchText, CaseSearchText.case_id == Case.id)
-        .where(
-            text(f"{_PG_TERMS} @@ CAST(:wanted AS tsquery)").bindparams(wanted=wanted),
-            *phrases,
-            access.case_filter(user),
-        )
-    )
-    if after is not None:
-        query = query.where(Case.id < after)
-    return list(db.session.scalars(_loaded(query.order_by(Case.id.desc()).limit(PAGE + 1))))
+def scope_terms(user: User) -> list[str] | None:
+    """The terms of the cases `user` may see at most, asked of the index beside their
+    words: a grid worker's villages, a handler's department; None for a reader of a whole
+    town or more. The access policy still decides each case found."""
+    villages = access.village_scope(user)
+    if villages is not None:
+        return [village_term(v) for v in sorted(villages)]
+    department = access.department_reach(user)
+    if department is not None:
+        return [department_term(department)]
+    return None
 
 
 def _windows(top: int):

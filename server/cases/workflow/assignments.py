@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from server.cases import search
 from server.cases.workflow.fields import FIELD_LABELS, clean_moment, clean_row
 from server.cases.workflow.transition import Context
 from server.infra.errors import ValidationFailed
@@ -26,7 +27,11 @@ def withdraw_requests(case: Case) -> None:
 def _share(case: Case, department: Department, role: AssignmentRole, now, due_at) -> None:
     """Give `department` a share of `case`, carrying the case's received time, status,
     village and openness, from which a department's lists are read
-    (server/cases/queries.py); the engine keeps status and openness as the case moves."""
+    (server/cases/queries.py); the engine keeps status and openness as the case moves.
+    A department new to the case is added to its search words (its handlers search their
+    own cases)."""
+    if not any(a.department is department for a in case.assignments):
+        search.add_department(case, department.id)
     case.assignments.append(
         CaseAssignment(
             department=department,
