@@ -1118,7 +1118,7 @@ class _Generator:
             if found is None:
                 found = self._terms[fragment] = search.terms(fragment)
             words += found
-        # The departments it was sent to, in that order (search.add_department).
+        # The departments it was sent to, in that order (search.add_departments).
         words += [search.department_term(d) for d in case["departments"]]
         rows["case_search"].append((case_id, " ".join(words)))
 

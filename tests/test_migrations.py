@@ -189,44 +189,55 @@ def test_the_search_migration_indexes_the_cases_filed_before(fresh_app):
 
 
 def test_the_cases_sent_before_carry_their_departments_terms(fresh_app):
-    """e4b8d2f6a1c3: a case sent to departments before it is found by each of them; the
-    downgrade takes the terms out again."""
+    """e4b8d2f6a1c3: each case sent to departments before is found by each of them, its
+    terms in the order they were sent it; the downgrade takes the terms out again. One
+    case a batch (`-x search_batch=1`), so that every batch's edge is crossed."""
     from server.cases import search, workflow
     from tests.factories import build_world
     from tests.helpers import new_report
 
     with fresh_app.app_context():
         w = build_world()
-        case = new_report(w, description="两家为宅基地界址争执不下。")
+        first = new_report(w, description="两家为宅基地界址争执不下。")
         untouched = new_report(w, description="宅基地上堆放杂物。")
-        workflow.apply(case, "accept", actor=w.center)
+        last = new_report(w, description="宅基地旁的排水沟堵了。")
+        for case in (first, last):
+            workflow.apply(case, "accept", actor=w.center)
         workflow.apply(
-            case,
+            first,
             "dispatch",
             actor=w.center,
             lead_department=w.justice.id,
             co_departments=[w.police.id],
         )
-        workflow.apply(case, "reassign", actor=w.center, lead_department=w.safety.id, reason="改派")
+        workflow.apply(
+            first, "reassign", actor=w.center, lead_department=w.safety.id, reason="改派"
+        )
+        workflow.apply(last, "dispatch", actor=w.center, lead_department=w.police.id)
         db.session.commit()
-        ids, code = (case.id, untouched.id), case.code
+        codes = {"first": first.code, "last": last.code}
+        ids = [first.id, untouched.id, last.id]
         before = dict(db.session.execute(text("SELECT case_id, body FROM case_search")).all())
-        departments = [w.justice.id, w.police.id, w.safety.id]
-        assert before[ids[0]].endswith(" ".join(f"_d{d}" for d in departments))
+        assert before[ids[0]].endswith(f" _d{w.justice.id} _d{w.police.id} _d{w.safety.id}")
+        assert before[ids[2]].endswith(f"李四 四 _d{w.police.id}")
         db.session.remove()
 
-        downgrade(revision="d3a7f1c9e5b2")
+        downgrade(revision="d3a7f1c9e5b2", x_arg=["search_batch=1"])
         down = dict(db.session.execute(text("SELECT case_id, body FROM case_search")).all())
-        assert down[ids[0]] == before[ids[0]].split(" _d")[0]
+        assert down == {case_id: body.split(" _d")[0] for case_id, body in before.items()}
         assert down[ids[1]] == before[ids[1]]
         db.session.remove()
-        upgrade()
+        upgrade(x_arg=["search_batch=1"])
         after = dict(db.session.execute(text("SELECT case_id, body FROM case_search")).all())
         assert after == before
-        for handler in (w.justice_handler, w.police_handler, w.safety_handler):
-            handler = db.session.merge(handler)
-            assert [h.case.code for h in search.search(handler, "宅基地").hits] == [code]
-        assert search.search(db.session.merge(w.enforcement_handler), "宅基地").hits == []
+        for handler, found in (
+            (w.justice_handler, ["first"]),
+            (w.police_handler, ["last", "first"]),
+            (w.safety_handler, ["first"]),
+            (w.enforcement_handler, []),
+        ):
+            hits = search.search(db.session.merge(handler), "宅基地").hits
+            assert [h.case.code for h in hits] == [codes[name] for name in found]
         db.session.remove()
 
 

@@ -1,9 +1,10 @@
 """What search reads besides the case itself: its text as bigram terms, and keyed digests
 of the identities it names (server/cases/search.py says why and how).
 
-Both are written with the case's other new rows (server/cases/operations.py) and never
-changed after, except that forgetting or resealing an informant's identity rewrites the
-digests (server/trust/identity.py).
+Both are written with the case's other new rows (server/cases/operations.py). After that
+the words only grow, by the term of each department the case is first sent to
+(`search.add_departments`), and forgetting or resealing an informant's identity rewrites
+the digests (server/trust/identity.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class CaseSearchText(db.Model):
     case_id: Mapped[int] = mapped_column(
         ForeignKey("case_file.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    # Space-separated terms, e.g. "邻居 居漏 漏水 水" (never an informant's identity).
+    # Space-separated terms (never an informant's identity): the village's, the words',
+    # then each department's the case was sent to, e.g. "_v7 邻居 居漏 漏水 水 _d3".
     body: Mapped[str] = mapped_column(Text)
 
 

@@ -24,26 +24,34 @@ def withdraw_requests(case: Case) -> None:
     case.return_requested_at = None
 
 
-def _share(case: Case, department: Department, role: AssignmentRole, now, due_at) -> None:
-    """Give `department` a share of `case`, carrying the case's received time, status,
-    village and openness, from which a department's lists are read
+def _share(case: Case, departments: list[tuple[Department, AssignmentRole]], now, due_at) -> None:
+    """Give each department its share of `case`, carrying the case's received time,
+    status, village and openness, from which a department's lists are read
     (server/cases/queries.py); the engine keeps status and openness as the case moves.
-    A department new to the case is added to its search words (its handlers search their
-    own cases)."""
-    if not any(a.department is department for a in case.assignments):
-        search.add_department(case, department.id)
-    case.assignments.append(
-        CaseAssignment(
-            department=department,
-            role=role,
-            assigned_at=now,
-            due_at=due_at,
-            case_created_at=case.created_at,
-            case_status=case.status,
-            case_village_id=case.village_id,
-            case_open=case.due_at is not None,
+    The departments new to the case are added to its search words, in one statement
+    (their handlers search their own cases: server/cases/search.py)."""
+    new = [
+        department.id
+        for department, _role in departments
+        if not any(
+            a.department is department or a.department_id == department.id for a in case.assignments
         )
-    )
+    ]
+    if new:
+        search.add_departments(case, new)
+    for department, role in departments:
+        case.assignments.append(
+            CaseAssignment(
+                department=department,
+                role=role,
+                assigned_at=now,
+                due_at=due_at,
+                case_created_at=case.created_at,
+                case_status=case.status,
+                case_village_id=case.village_id,
+                case_open=case.due_at is not None,
+            )
+        )
 
 
 def _departments(f: dict, case: Case) -> tuple[Department, list[Department]]:
@@ -103,9 +111,8 @@ def _assign(ctx: Context, lead: Department, co: list[Department]) -> None:
     end_assignments(ctx)
     case.lead_department = lead
     case.handler = handler
-    _share(case, lead, AssignmentRole.LEAD, ctx.now, due_at)
-    for department in co:
-        _share(case, department, AssignmentRole.CO, ctx.now, due_at)
+    shares = [(lead, AssignmentRole.LEAD)] + [(d, AssignmentRole.CO) for d in co]
+    _share(case, shares, ctx.now, due_at)
     ctx.data.update(
         lead_department=lead.name,
         co_departments=[d.name for d in co],
@@ -152,8 +159,7 @@ def change_co_handlers(ctx: Context) -> None:
             ctx.released.append(assignment.department)
     kept = {a.department_id for a in held if a.department in co}
     added = [d for d in co if d.id not in kept]
-    for department in added:
-        _share(case, department, AssignmentRole.CO, ctx.now, lead.due_at)
+    _share(case, [(d, AssignmentRole.CO) for d in added], ctx.now, lead.due_at)
     ctx.joined.extend(added)
     ctx.data.update(
         co_departments=[d.name for d in co], from_co_departments=[a.department.name for a in held]

@@ -7,7 +7,7 @@ that holds it, window after window, over 15 s a query at ten million cases (issu
 A grid worker's search had the same fault once, and was mended by the village's term in
 every case's words ("_v7"); a department's term does the same for the handler: the index
 is asked for the word and the department at once. The term is added when a department
-is first sent the case (server/cases/search.py, `add_department`), and here for every
+is first sent the case (server/cases/search.py, `add_departments`), and here for every
 case sent before, in the order its departments were first sent it.
 
 Revision ID: e4b8d2f6a1c3
@@ -16,7 +16,7 @@ Create Date: 2026-12-07 11:20:00.000000
 
 """
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 
 # revision identifiers, used by Alembic.
@@ -26,7 +26,12 @@ branch_labels = None
 depends_on = None
 
 
-BATCH = 5000  # cases at a time
+
+def _batch() -> int:
+    """Cases at a time: 5000, or `-x search_batch=N` (the tests cross a batch's edge)."""
+    return int(context.get_x_argument(as_dictionary=True).get("search_batch", 5000))
+
+
 SEARCH = sa.table("case_search", sa.column("case_id", sa.Integer), sa.column("body", sa.Text))
 ASSIGNMENTS = sa.table(
     "case_assignment",
@@ -44,17 +49,21 @@ _SET = (
 def upgrade():
     """Each case sent to departments: their terms after its words (SQLite's triggers keep
     the FTS table in step)."""
-    connection = op.get_bind()
+    connection, batch = op.get_bind(), _batch()
     after = 0
     while True:
         cases = connection.execute(
             sa.select(SEARCH)
             .where(
                 SEARCH.c.case_id > after,
-                sa.exists().where(ASSIGNMENTS.c.case_id == SEARCH.c.case_id),
+                # Bounded too: PostgreSQL merges the two in case order, and would read
+                # the assignments again from the first case for every batch.
+                sa.exists().where(
+                    ASSIGNMENTS.c.case_id == SEARCH.c.case_id, ASSIGNMENTS.c.case_id > after
+                ),
             )
             .order_by(SEARCH.c.case_id)
-            .limit(BATCH)
+            .limit(batch)
         ).all()
         if not cases:
             return
@@ -82,14 +91,14 @@ def upgrade():
 
 def downgrade():
     """The departments' terms taken out of every case's words."""
-    connection = op.get_bind()
+    connection, batch = op.get_bind(), _batch()
     after = 0
     while True:
         cases = connection.execute(
             sa.select(SEARCH)
             .where(SEARCH.c.case_id > after, SEARCH.c.body.like("% \\_d%", escape="\\"))
             .order_by(SEARCH.c.case_id)
-            .limit(BATCH)
+            .limit(batch)
         ).all()
         if not cases:
             return
