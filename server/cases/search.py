@@ -46,7 +46,9 @@ A reader the policy holds to some villages (a grid worker) also asks for their v
 terms, and a handler for their department's ("_d3", added to a case's words when the
 department is first sent it, `add_departments`), so words common elsewhere cost them
 nothing (on PostgreSQL their single characters are checked on those cases rather than
-asked of the index as a prefix); every case found still passes `access.case_filter`. A
+asked of the index as a prefix, but for the oldest stretch of a search that has nothing
+else to ask, by a reader of many cases: `CHECKED_CASES`); every case found still passes
+`access.case_filter`. A
 case's village, description, place and parties are fixed when it is filed (no operation
 changes them), so its words are written once, with its other rows, and it is found at
 once; only the departments it is sent to are added later.
@@ -326,38 +328,24 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
             db.session.scalars(_loaded(query.order_by(_FTS.c.rowid.desc()).limit(PAGE + 1)))
         )
 
-    # A single character is a prefix: GIN gathers every term that starts with it, across
-    # the whole table, before it can AND the rest (a grid worker's 1-character search took
-    # 632 ms at ten million cases so). For a reader held to villages or a department, the
-    # character is checked on their cases instead (a term starting with it follows a
-    # space in the body) in the newest windows, where what that costs grows with what
-    # they may see there, not with the table; and in the rest, if they may see few cases
-    # (`_sees_many`). Not in the rest of many cases: a character found in none of them
-    # would be checked on every one (a justice office's 311,000 cases at ten million: 17 s
-    # a query), where GIN answers a rare character at once (a common one, which their
-    # newest cases seldom lack, in 0.3-1 s). Nor beside a longer word: a common word
-    # would then be read row by row across the town to find a rare character (575 ms
-    # against 1.3 ms for 鑫 纠纷 at 400,000 cases).
-    checkable = scope is not None and any(len(w) == 1 for w in words)
-
-    def question(checked: bool) -> tuple[str, list]:
-        """The tsquery and the LIKE tests of a window (`checked`: its single characters
-        tested in the body, not asked of the index)."""
-        asked = [f"'{w}':*" if len(w) == 1 else _and(w) for w in words if len(w) > 1 or not checked]
-        if scope is not None:
-            asked.append("(" + " | ".join(f"'{term}'" for term in scope) + ")")
-        # Consecutive terms: a longer word's phrase itself, not only its bigrams
-        # somewhere; and a checked single character, as a term's beginning.
-        patterns = ["% " + " ".join(_bigrams(w)) + " %" for w in words if len(w) > 2]
-        patterns += [f"% {w}%" for w in words if len(w) == 1 and checked]
-        tests = [
-            text(f"(' ' || case_search.body || ' ') LIKE :phrase{n}").bindparams(
-                **{f"phrase{n}": pattern}
-            )
-            for n, pattern in enumerate(patterns)
-        ]
-        return " & ".join(asked), tests
-
+    # A single character is a prefix ('漏':*): GIN gathers every term that starts with
+    # it, across the whole table, before it can AND the rest (a grid worker's
+    # 1-character search took 632 ms at ten million cases so).
+    # - A reader of the whole town (no scope) asks the prefix, beside a longer word too: a
+    #   common word would otherwise be read row by row across the town to find a rare
+    #   character (575 ms against 1.3 ms for 鑫 纠纷 at 400,000 cases).
+    # - A reader held to villages or a department has it checked on their cases instead
+    #   (a term starting with it follows a space in the body): what that costs grows with
+    #   what they may see in the window, not with the table; beside a longer word, with
+    #   their cases holding that word.
+    # - But not in the last window (all the rest of the ids) of a query of single
+    #   characters alone by a reader of more than CHECKED_CASES cases: a character found
+    #   in none of them would be checked on every one (a justice office's 311,000 cases at
+    #   ten million: 17 s a query), where GIN answers a rare character at once (a common
+    #   one, which their newest cases seldom lack, in 0.3-1 s).
+    narrowed = scope is not None
+    newest_windows = _pg_question(words, scope, checked=narrowed)
+    only_characters = narrowed and all(len(w) == 1 for w in words)
     newest = after - 1 if after is not None else db.session.scalar(func.max(CaseSearchText.case_id))
     found: list[Case] = []
     if newest is None:
@@ -366,7 +354,9 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
         # The rest (low 0) is not narrowed by bucket: its matches are few (the newest
         # windows held under a page of them), and an OR of many buckets is slow in GIN.
         buckets = " | ".join(f"'~{b}'" for b in range(low, high + 1)) if low else ""
-        wanted, phrases = question(checked=checkable and (low > 0 or not _sees_many(user)))
+        wanted, phrases = newest_windows
+        if low == 0 and only_characters and _sees_many(user):
+            wanted, phrases = _pg_question(words, scope, checked=False)
         # The window's matches first, on their own (MATERIALIZED): ordered by id at once,
         # the planner would walk the primary key testing each row, and it reckons a phrase
         # far rarer than it is (a word found nowhere took seconds that way).
@@ -395,22 +385,45 @@ def _by_words(user: User, words: list[str], after: int | None) -> list[Case]:
     return found
 
 
-# A reader held to more cases than this has a single character asked of the index in
-# the last window of a search, not checked on each of their cases (`_by_words`). Checked,
-# 20,000 cases cost 0.1-0.15 s (a village's at ten million cases); asked, 20 ms for a
-# character they have none of, 0.3 s for a common one.
+def _pg_question(words: list[str], scope: list[str] | None, *, checked: bool):
+    """The tsquery of `words` (and `scope`) and the LIKE tests of a window on PostgreSQL
+    (`checked`: single characters tested in the body, not asked of the index)."""
+    asked = [f"'{w}':*" if len(w) == 1 else _and(w) for w in words if len(w) > 1 or not checked]
+    if scope is not None:
+        asked.append("(" + " | ".join(f"'{term}'" for term in scope) + ")")
+    # Consecutive terms: a longer word's phrase itself, not only its bigrams somewhere;
+    # and a checked single character, as a term's beginning.
+    patterns = ["% " + " ".join(_bigrams(w)) + " %" for w in words if len(w) > 2]
+    patterns += [f"% {w}%" for w in words if len(w) == 1 and checked]
+    tests = [
+        text(f"(' ' || case_search.body || ' ') LIKE :phrase{n}").bindparams(
+            **{f"phrase{n}": pattern}
+        )
+        for n, pattern in enumerate(patterns)
+    ]
+    return " & ".join(asked), tests
+
+
+# A reader held to more cases than this has a query of single characters asked of the
+# index as prefixes in the last window of a search, not checked on each of their cases
+# (`_by_words`). Checked at ten million cases: a village's 22,000 cost 0.12-0.15 s, a
+# legal advisor's 27,000 0.13-0.17 s, a police station's 80,000 3 s; asked, 20 ms for a
+# character they have none of, 0.3-1 s for a common one.
 CHECKED_CASES = 50_000
 
 
 def _sees_many(user: User) -> bool:
-    """Whether the villages or department `user` is held to hold more than CHECKED_CASES
-    cases (read from their index up to that bound: a few ms)."""
-    villages = access.village_scope(user)
+    """Whether the villages or the department `user` is held to have more than
+    CHECKED_CASES cases: an estimate, read from their index up to that bound (a few ms),
+    which only chooses how to search. A department's is its assignments (a case sent to
+    it twice counts twice); villages', their cases (a grid worker may not see some)."""
+    villages, department = access.village_scope(user), access.department_reach(user)
     if villages is not None:
         theirs = select(Case.id).where(Case.village_id.in_(villages))
-    else:
-        department = access.department_reach(user)
+    elif department is not None:
         theirs = select(CaseAssignment.case_id).where(CaseAssignment.department_id == department)
+    else:
+        return False  # a reader of the whole town: nothing to check on
     counted = select(func.count()).select_from(theirs.limit(CHECKED_CASES + 1).subquery())
     return db.session.scalar(counted) > CHECKED_CASES
 
