@@ -437,6 +437,73 @@ def test_kept_monthly_figures_give_the_same_figures(june, world):
     assert db.session.get(MonthlyFigures, at(6, 1).date()) is not None  # events: still valid
 
 
+def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
+    """In a district the sweep keeps each town's months too (TownMonthlyFigures), and a
+    town's quarter or year adds up its own kept months: the same figures as counting its
+    events, none of another town's, and with the other town's adding up to the
+    district's."""
+    from dataclasses import asdict
+
+    from server.db import db
+    from server.models import TownMonthlyFigures
+
+    theirs = report(at(6, 5, 9), world, village=towns["village"], actor=towns["grid"])
+    step(at(6, 5, 10), theirs, "accept", towns["center"])
+    step(
+        at(7, 6, 10),
+        theirs,
+        "dispatch",
+        towns["center"],
+        lead_department=towns["justice_office"].id,
+    )
+    periods = [statistics.month(2026, 6), statistics.quarter(2026, 3), statistics.year(2026)]
+    here, there = world.town.id, towns["town"].id
+    june_first, july_first = at(6, 1).date(), at(7, 1).date()
+
+    def figures():
+        return {
+            t: [asdict(statistics.compute(p, town_id=t)) for p in periods] for t in (here, there)
+        }
+
+    with clock.frozen_at(at(8, 3)):
+        counted = figures()
+        while partials.keep_month_figures():
+            pass
+        kept = set(db.session.execute(select(TownMonthlyFigures.town_id, TownMonthlyFigures.month)))
+        assert kept == {(t, m) for t in (here, there) for m in (june_first, july_first)}
+        assert figures() == counted
+        district = asdict(statistics.compute(periods[2]))
+        for key in ("received", "accepted", "resolved", "closed", "mediations"):
+            assert counted[here][2][key] + counted[there][2][key] == district[key], key
+        assert counted[there][0]["accepted"] == 1
+        assert counted[here][0]["accepted"] == district["accepted"] - 1
+        # A town's kept month is really read: change its row, and its figures follow it;
+        # the other town's stay.
+        row = db.session.get(TownMonthlyFigures, (here, june_first))
+        row.partial = {**row.partial, "once": []}
+        db.session.flush()
+        assert statistics.compute(periods[0], town_id=here).accepted == 0
+        assert asdict(statistics.compute(periods[0], town_id=there)) == counted[there][0]
+        # A row of an older version is not read, and the sweep replaces it.
+        row.version = partials.Partial.VERSION - 1
+        db.session.flush()
+        assert asdict(statistics.compute(periods[0], town_id=here)) == counted[here][0]
+        assert partials.keep_month_figures() == 1
+        row = db.session.get(TownMonthlyFigures, (here, june_first))
+        assert row.version == partials.Partial.VERSION
+        assert asdict(statistics.compute(periods[0], town_id=here)) == counted[here][0]
+
+
+def test_a_town_alone_keeps_no_months_of_its_own(june, world):
+    """A deployment of one town: its figures are the deployment's kept months."""
+    from server.db import db
+    from server.models import TownMonthlyFigures
+
+    with clock.frozen_at(at(8, 3)):
+        assert partials.keep_month_figures() == 2
+        assert db.session.scalar(select(TownMonthlyFigures).limit(1)) is None
+
+
 def test_the_months_disclosure_gives_nothing_away_by_subtraction(june, world):
     from tests.test_disclosure import possible_values
 

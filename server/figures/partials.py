@@ -38,6 +38,9 @@ from server.models import (
     MonthlyReceived,
     ResultCode,
     Step,
+    Town,
+    TownMonthlyFigures,
+    Village,
 )
 from server.models import (
     CaseEvent as Event,
@@ -381,16 +384,31 @@ def kind_of(column, kinds: dict[int, int]):
 
 
 def month_partials(
-    period: Period, kinds: dict[int, int], *, village_id: tuple | None = None
+    period: Period,
+    kinds: dict[int, int],
+    *,
+    village_id: tuple | None = None,
+    town_id: int | None = None,
 ) -> list[tuple[Partial, int, list]]:
     """For each month of `period`: its partial (kept for the months that are over, counted
-    for the others), the index of the period's start in its marks, and its reports. For
-    some villages (a town's, in a district: `village_id`), each month is counted from its
-    events: the months the sweep keeps are the whole deployment's."""
+    for the others), the index of the period's start in its marks, and its reports. For a
+    town of a district, its villages (`village_id`) and the town (`town_id`): its months
+    are those the sweep keeps for it, and its reports are counted from its cases (the
+    reports kept are the whole deployment's)."""
     now = clock.now()
     months = period.months()
     firsts = [date(y, m, 1) for y, m in months]
     kept, kept_received = {}, {}
+    if village_id is not None and town_id is not None:
+        kept = dict(
+            db.session.execute(
+                select(TownMonthlyFigures.month, TownMonthlyFigures.partial).where(
+                    TownMonthlyFigures.town_id == town_id,
+                    TownMonthlyFigures.version == Partial.VERSION,
+                    TownMonthlyFigures.month.in_(firsts),
+                )
+            ).all()
+        )
     if village_id is None:
         kept = {
             row.month: row.partial
@@ -501,7 +519,57 @@ def keep_month_figures(*, limit: int = 24) -> int:
         received_kept.add(day)
         if done >= limit:
             break
-    return len(received_kept)
+    return len(received_kept) + _keep_towns_months(wanted, kinds, now, limit=limit)
+
+
+def _keep_towns_months(wanted: list[date], kinds: dict[int, int], now, *, limit: int) -> int:
+    """Keep the partials of the months `wanted` of each town that has none, where the
+    deployment holds several towns (TownMonthlyFigures): at most `limit`, newest months
+    first. Returns how many."""
+    towns = db.session.scalars(select(Town.id).order_by(Town.id)).all()
+    if len(towns) < 2:
+        return 0  # a town alone: its figures are the deployment's
+    table = TownMonthlyFigures
+    if db.session.scalar(select(func.count()).where(table.version < Partial.VERSION)):
+        db.session.execute(delete(table).where(table.version < Partial.VERSION))
+        db.session.commit()
+    # From the index of (version, town, month) alone, as the deployment's months.
+    have = {
+        (town, day)
+        for town, day in db.session.execute(
+            select(table.town_id, table.month).where(table.version >= Partial.VERSION)
+        )
+    }
+    missing = [(day, town) for day in wanted for town in towns if (town, day) not in have]
+    if not missing:
+        return 0
+    villages: dict[int, list[int]] = {town: [] for town in towns}
+    for town, village in db.session.execute(select(Village.town_id, Village.id)):
+        villages[town].append(village)
+    done = 0
+    for day, town in missing:
+        start, end = month(day.year, day.month).bounds
+        partial = count_range(
+            start, end, marks_of_month(day), kinds=kinds, village_id=tuple(villages[town])
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(
+                    table(
+                        town_id=town,
+                        month=day,
+                        partial=partial.as_json(),
+                        version=Partial.VERSION,
+                        computed_at=now,
+                    )
+                )
+        except IntegrityError:
+            continue  # another sweep kept it meanwhile: the same figures
+        db.session.commit()
+        done += 1
+        if done >= limit:
+            break
+    return done
 
 
 def keep_received(wanted: list[date], *, limit: int) -> set[date]:

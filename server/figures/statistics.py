@@ -215,18 +215,19 @@ def compute(
     if town_id is None:
         village_names = with_towns(village_names)
     figures.village_ids = {name: v for v, name in village_names.items()}
+    own_town = None  # a town of several, whose months the sweep keeps apart
     if town_villages(town_id) is not None:
-        # A town of several: its villages (the months kept by the sweep are the district's).
+        # A town of several: its villages.
         if village_id is None:
-            village_id = tuple(village_names)
+            village_id, own_town = tuple(village_names), town_id
         elif village_id not in village_names:
             village_id = ()  # another town's village: nothing of it
     category_ids = (
         [cid for cid, c in categories.items() if c.code == category_code] if category_code else None
     )
     whole_months = period.start.day == 1 and period.end.day == 1 and len(period.months()) <= 12
-    if whole_months and village_id is None and category_ids is None:
-        parts = month_partials(period, kinds)
+    if whole_months and (village_id is None or own_town is not None) and category_ids is None:
+        parts = month_partials(period, kinds, village_id=village_id, town_id=own_town)
         totals = [got.total for _part, _j, got in parts]
         totals += [0] * (len(period.months()) - len(totals))  # months still to come
         figures.trend = [
@@ -415,7 +416,7 @@ def town_villages(town_id: int | None) -> tuple[int, ...] | None:
 def rolling_year(town_id: int | None = None) -> list[tuple[str, int, int, int]]:
     """The last twelve months to this one: (month, received, closed, gone late), whatever
     period a page shows, from the months kept by the sweep where it can; for a town's
-    people in a district of towns, their town's (`town_id`), counted from its events."""
+    people in a district of towns, their town's (`town_id`: its own kept months)."""
     today = clock.local(clock.now()).date()
     number = today.year * 12 + today.month - 1 - 11
     first = date(number // 12, number % 12 + 1, 1)
@@ -424,7 +425,14 @@ def rolling_year(town_id: int | None = None) -> list[tuple[str, int, int, int]]:
     villages = town_villages(town_id)
     out = []
     for (y, m), (part, _j, got) in zip(
-        months, month_partials(span, category_kinds(), village_id=villages), strict=False
+        months,
+        month_partials(
+            span,
+            category_kinds(),
+            village_id=villages,
+            town_id=town_id if villages is not None else None,
+        ),
+        strict=False,
     ):
         own = 11  # a month's own start is the last of its marks
         closed = sum(n for key, b, _d, n in part.once if key == "close" and b <= own)

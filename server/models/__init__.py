@@ -48,6 +48,7 @@ from server.models.records import (
     MonthlyReceived,
     Notification,
     ServiceToken,
+    TownMonthlyFigures,
     WebSession,
     WeChatConsent,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "Source",
     "Step",
     "Town",
+    "TownMonthlyFigures",
     "User",
     "Village",
     "WeChatConsent",

@@ -181,7 +181,9 @@ class ServiceToken(db.Model):
 
 
 class MonthlyFigures(db.Model):
-    """A month's event figures for the whole town, kept once the month is over.
+    """A month's event figures for the whole deployment (a town, or a district's towns),
+    kept once the month is over; each town of a district keeps its own too
+    (`TownMonthlyFigures`).
 
     Events are written at the moment they happen and never change, so a month that is
     over (by an hour: server.figures.partials.KEEP_AFTER) gains none, and its row stays valid.
@@ -197,6 +199,27 @@ class MonthlyFigures(db.Model):
     # The month's partial figures, in the form figures.partials.Partial reads (JSON), and the
     # version of that form (rows of another are counted again).
     partial: Mapped[dict] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TownMonthlyFigures(db.Model):
+    """A month's event figures for one town of a district, kept once the month is over:
+    `MonthlyFigures` are the whole deployment's, and a town's year would otherwise be
+    counted from a year of its events (2.4 s for a town of 100,000 cases a year in a
+    district of ten million). Kept only where the deployment holds several towns (a town
+    alone reads the deployment's); counted over the villages the town has when it is
+    kept (a village stays in its town)."""
+
+    __tablename__ = "town_monthly_figures"
+    # Which months of which towns are kept, and by which version: from the index alone.
+    __table_args__ = (Index("ix_town_monthly_figures_version", "version", "town_id", "month"),)
+
+    town_id: Mapped[int] = mapped_column(
+        ForeignKey("town.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    partial: Mapped[dict] = mapped_column(JSON)  # as MonthlyFigures.partial
     version: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
