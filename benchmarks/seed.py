@@ -93,6 +93,7 @@ from server.models import (
     Role,
     Step,
     Town,
+    TownMonthlyFigures,
     User,
     Village,
 )
@@ -1417,8 +1418,8 @@ def bulk_seed(
     # The cases land in months the sweep may have kept already (a database seeded
     # before): their kept figures would not count them, and nothing of the workflow's
     # marks them stale. Forget them all; the sweep (or the benchmark) keeps them again.
-    db.session.execute(delete(MonthlyFigures))
-    db.session.execute(delete(MonthlyReceived))
+    for kept in (MonthlyFigures, MonthlyReceived, TownMonthlyFigures):
+        db.session.execute(delete(kept))
     clocks = _Clocks((moment - timedelta(days=366 * years)).date(), moment.date())
     generator = _Generator(
         loaded_towns, clocks, dialect, cases=cases, seed=seed, years=years, open_share=open_share,
