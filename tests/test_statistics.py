@@ -465,13 +465,28 @@ def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
             t: [asdict(statistics.compute(p, town_id=t)) for p in periods] for t in (here, there)
         }
 
+    # Asked of one village, of another town's or of a category, a town's figures are
+    # counted from the events as before: the kept months are the whole town's.
+    narrower = [
+        {"village_id": world.v1.id},
+        {"village_id": towns["village"].id},
+        {"category_code": "D02"},
+    ]
+
+    def narrowed():
+        return [asdict(statistics.compute(periods[2], town_id=here, **k)) for k in narrower]
+
     with clock.frozen_at(at(8, 3)):
-        counted = figures()
+        counted, counted_narrower = figures(), narrowed()
+        counted_rolling = statistics.rolling_year(here)
         while partials.keep_month_figures():
             pass
         kept = set(db.session.execute(select(TownMonthlyFigures.town_id, TownMonthlyFigures.month)))
         assert kept == {(t, m) for t in (here, there) for m in (june_first, july_first)}
         assert figures() == counted
+        assert narrowed() == counted_narrower
+        assert counted_narrower[1]["received"] == counted_narrower[1]["accepted"] == 0
+        assert statistics.rolling_year(here) == counted_rolling
         district = asdict(statistics.compute(periods[2]))
         for key in ("received", "accepted", "resolved", "closed", "mediations"):
             assert counted[here][2][key] + counted[there][2][key] == district[key], key
@@ -484,6 +499,10 @@ def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
         db.session.flush()
         assert statistics.compute(periods[0], town_id=here).accepted == 0
         assert asdict(statistics.compute(periods[0], town_id=there)) == counted[there][0]
+        assert narrowed() == counted_narrower  # not read for a village or a category
+        june_closed = next(row for row in counted_rolling if row[0] == "2026-06")[2]
+        assert june_closed > 0
+        assert next(r for r in statistics.rolling_year(here) if r[0] == "2026-06")[2] == 0
         # A row of an older version is not read, and the sweep replaces it.
         row.version = partials.Partial.VERSION - 1
         db.session.flush()

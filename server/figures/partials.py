@@ -395,11 +395,13 @@ def month_partials(
     town of a district, its villages (`village_id`) and the town (`town_id`): its months
     are those the sweep keeps for it, and its reports are counted from its cases (the
     reports kept are the whole deployment's)."""
+    if town_id is not None and village_id is None:
+        raise ValueError("a town's months are counted over its villages: give village_id")
     now = clock.now()
     months = period.months()
     firsts = [date(y, m, 1) for y, m in months]
     kept, kept_received = {}, {}
-    if village_id is not None and town_id is not None:
+    if town_id is not None:
         kept = dict(
             db.session.execute(
                 select(TownMonthlyFigures.month, TownMonthlyFigures.partial).where(
@@ -460,8 +462,10 @@ KEEP_AFTER = timedelta(hours=1)
 
 def keep_month_figures(*, limit: int = 24) -> int:
     """Compute and keep the partials of months that are over and have none, and their
-    received reports (`keep_received`); the sweep runs this. At most `limit` of each at a
-    time, newest first. Returns how many months were kept (either or both).
+    received reports (`keep_received`), and in a district each town's partials
+    (`_keep_towns_months`); the sweep runs this. At most `limit` of each of the three at a
+    time, newest first. Returns how many months were kept (the deployment's, either or
+    both, and the towns').
 
     Each month is counted, then written and committed on its own: the counting only
     reads (on SQLite it holds no lock), the writing is one row (for its reports, one more).
@@ -543,7 +547,7 @@ def _keep_towns_months(wanted: list[date], kinds: dict[int, int], now, *, limit:
     missing = [(day, town) for day in wanted for town in towns if (town, day) not in have]
     if not missing:
         return 0
-    villages: dict[int, list[int]] = {town: [] for town in towns}
+    villages: dict[int, list[int]] = defaultdict(list)  # a town made meanwhile: none yet
     for town, village in db.session.execute(select(Village.town_id, Village.id)):
         villages[town].append(village)
     done = 0
