@@ -48,10 +48,9 @@ department is first sent it, `add_departments`), so words common elsewhere cost 
 nothing (on PostgreSQL their single characters are checked on those cases rather than
 asked of the index as a prefix, but for the oldest stretch of a search that has nothing
 else to ask, by a reader of many cases: `CHECKED_CASES`); every case found still passes
-`access.case_filter`. A
-case's village, description, place and parties are fixed when it is filed (no operation
-changes them), so its words are written once, with its other rows, and it is found at
-once; only the departments it is sent to are added later.
+`access.case_filter`. A case's village, description, place and parties are fixed when it
+is filed (no operation changes them), so its words are written once, with its other rows,
+and it is found at once; only the departments it is sent to are added later.
 Results come newest first (by case id, which follows filing), a page at a time by
 keyset (`after`). Measured at 1,000,000 cases by benchmarks/bench_search.py (figures in
 its docstring): every median under 35 ms on both databases.

@@ -480,11 +480,6 @@ def keep_month_figures(*, limit: int = 24) -> int:
     while day > first and len(wanted) < limit * 4:
         day = (day - timedelta(days=1)).replace(day=1)
         wanted.append(day)
-    stale = db.session.scalar(
-        select(func.count())
-        .select_from(MonthlyFigures)
-        .where(MonthlyFigures.version < Partial.VERSION)
-    )
     # Every kept month of this version, read from the index of (version, month) alone: a
     # town's history holds a few hundred months at most. Asked for the wanted months by
     # name (month IN ...), SQLite chose the key's index and read each month's row, whose
@@ -496,9 +491,7 @@ def keep_month_figures(*, limit: int = 24) -> int:
         )
     )
     kinds = category_kinds()
-    if stale:  # kept by an older version: counted again below (a newer one's rows stay)
-        db.session.execute(delete(MonthlyFigures).where(MonthlyFigures.version < Partial.VERSION))
-        db.session.commit()
+    _forget_stale(MonthlyFigures)
     received_kept = keep_received(wanted, limit=limit)
     done = 0
     for day in wanted:
@@ -506,19 +499,8 @@ def keep_month_figures(*, limit: int = 24) -> int:
             continue
         start, end = month(day.year, day.month).bounds
         partial = count_range(start, end, marks_of_month(day), kinds=kinds)
-        try:
-            with db.session.begin_nested():
-                db.session.add(
-                    MonthlyFigures(
-                        month=day,
-                        partial=partial.as_json(),
-                        version=Partial.VERSION,
-                        computed_at=now,
-                    )
-                )
-        except IntegrityError:
-            continue  # another sweep kept it meanwhile: the same figures
-        db.session.commit()
+        if not _kept(MonthlyFigures(month=day, partial=partial.as_json(), computed_at=now)):
+            continue
         done += 1
         received_kept.add(day)
         if done >= limit:
@@ -534,9 +516,7 @@ def _keep_towns_months(wanted: list[date], kinds: dict[int, int], now, *, limit:
     if len(towns) < 2:
         return 0  # a town alone: its figures are the deployment's
     table = TownMonthlyFigures
-    if db.session.scalar(select(func.count()).where(table.version < Partial.VERSION)):
-        db.session.execute(delete(table).where(table.version < Partial.VERSION))
-        db.session.commit()
+    _forget_stale(table)
     # From the index of (version, town, month) alone, as the deployment's months.
     have = {
         (town, day)
@@ -556,24 +536,33 @@ def _keep_towns_months(wanted: list[date], kinds: dict[int, int], now, *, limit:
         partial = count_range(
             start, end, marks_of_month(day), kinds=kinds, village_id=tuple(villages[town])
         )
-        try:
-            with db.session.begin_nested():
-                db.session.add(
-                    table(
-                        town_id=town,
-                        month=day,
-                        partial=partial.as_json(),
-                        version=Partial.VERSION,
-                        computed_at=now,
-                    )
-                )
-        except IntegrityError:
-            continue  # another sweep kept it meanwhile: the same figures
-        db.session.commit()
+        if not _kept(table(town_id=town, month=day, partial=partial.as_json(), computed_at=now)):
+            continue
         done += 1
         if done >= limit:
             break
     return done
+
+
+def _forget_stale(model) -> None:
+    """Delete the kept months of an older Partial.VERSION (counted again by the sweep; a
+    newer one's rows stay), asked first from the (version, ...) index."""
+    if db.session.scalar(select(func.count()).where(model.version < Partial.VERSION)):
+        db.session.execute(delete(model).where(model.version < Partial.VERSION))
+        db.session.commit()
+
+
+def _kept(row) -> bool:
+    """Keep a month's counted partial (of this version) and commit; False if another
+    sweep kept the same month meanwhile (the same figures)."""
+    row.version = Partial.VERSION
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return False
+    db.session.commit()
+    return True
 
 
 def keep_received(wanted: list[date], *, limit: int) -> set[date]:

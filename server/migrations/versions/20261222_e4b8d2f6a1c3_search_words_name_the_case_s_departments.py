@@ -46,70 +46,63 @@ _SET = (
 )
 
 
-def upgrade():
-    """Each case sent to departments: their terms after its words (SQLite's triggers keep
-    the FTS table in step)."""
+def _rewrite(which, body_of) -> None:
+    """Each batch of the cases `which(after)` selects, above case id `after`: their words
+    made anew by `body_of(cases, connection)`, by case id (SQLite's triggers keep the FTS
+    table in step)."""
     connection, batch = op.get_bind(), _batch()
     after = 0
     while True:
         cases = connection.execute(
             sa.select(SEARCH)
-            .where(
-                SEARCH.c.case_id > after,
-                # Bounded too: PostgreSQL merges the two in case order, and would read
-                # the assignments again from the first case for every batch.
-                sa.exists().where(
-                    ASSIGNMENTS.c.case_id == SEARCH.c.case_id, ASSIGNMENTS.c.case_id > after
-                ),
-            )
+            .where(SEARCH.c.case_id > after, which(after))
             .order_by(SEARCH.c.case_id)
             .limit(batch)
         ).all()
         if not cases:
             return
         after = cases[-1].case_id
+        bodies = body_of(cases, connection)
+        connection.execute(
+            _SET, [{"id": case.case_id, "new_body": bodies[case.case_id]} for case in cases]
+        )
+
+
+def upgrade():
+    """Each case sent to departments: their terms after its words, in the order they were
+    first sent it."""
+
+    def sent_to(after):
+        # Bounded too: PostgreSQL merges the two in case order, and would read the
+        # assignments again from the first case for every batch.
+        return sa.exists().where(
+            ASSIGNMENTS.c.case_id == SEARCH.c.case_id, ASSIGNMENTS.c.case_id > after
+        )
+
+    def with_departments(cases, connection):
         sent: dict[int, list[int]] = {}
         for case_id, department_id in connection.execute(
             sa.select(ASSIGNMENTS.c.case_id, ASSIGNMENTS.c.department_id)
-            .where(ASSIGNMENTS.c.case_id.between(cases[0].case_id, after))
+            .where(ASSIGNMENTS.c.case_id.between(cases[0].case_id, cases[-1].case_id))
             .order_by(ASSIGNMENTS.c.case_id, ASSIGNMENTS.c.id)
         ):
             departments = sent.setdefault(case_id, [])
             if department_id not in departments:
                 departments.append(department_id)
-        connection.execute(
-            _SET,
-            [
-                {
-                    "id": case.case_id,
-                    "new_body": " ".join([case.body, *(f"_d{d}" for d in sent[case.case_id])]),
-                }
-                for case in cases
-            ],
-        )
+        return {
+            case.case_id: " ".join([case.body, *(f"_d{d}" for d in sent[case.case_id])])
+            for case in cases
+        }
+
+    _rewrite(sent_to, with_departments)
 
 
 def downgrade():
     """The departments' terms taken out of every case's words."""
-    connection, batch = op.get_bind(), _batch()
-    after = 0
-    while True:
-        cases = connection.execute(
-            sa.select(SEARCH)
-            .where(SEARCH.c.case_id > after, SEARCH.c.body.like("% \\_d%", escape="\\"))
-            .order_by(SEARCH.c.case_id)
-            .limit(batch)
-        ).all()
-        if not cases:
-            return
-        after = cases[-1].case_id
-        connection.execute(
-            _SET,
-            [
-                {
-                    "id": case.case_id,
-                    "new_body": " ".join(t for t in case.body.split(" ") if not t.startswith("_d")),
-                }
-                for case in cases
-            ],
-        )
+    _rewrite(
+        lambda _after: SEARCH.c.body.like("% \\_d%", escape="\\"),
+        lambda cases, _connection: {
+            case.case_id: " ".join(t for t in case.body.split(" ") if not t.startswith("_d"))
+            for case in cases
+        },
+    )
