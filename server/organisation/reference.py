@@ -1,14 +1,15 @@
 """Reference data a report reads, kept per process for a few seconds.
 
-Filing a report reads its category (with the time limits), village and grid, and the
-calendar's corrections: six queries and their ORM objects, for data that changes a few
-times a year. Here they are loaded together once per REFERENCE_CACHE_SECONDS (default
-10; 0 turns the cache off) and handed to each request's session with merge(load=False):
-no query. An object the session already holds is used as it is, since it may carry
+Filing a report reads its category (with the time limits), village (with its town) and
+grid, and the calendar's corrections: seven queries and their ORM objects, for data that
+changes a few times a year. Here they are loaded together once per
+REFERENCE_CACHE_SECONDS (default 10; 0 turns the cache off) and handed to each request's
+session with merge(load=False): no query. An object the session already holds is used as it is, since it may carry
 changes of its own. A code or id not in the copy is read from the database.
 
-An admin's edit (`server.organisation.management`) calls `forget`, so this process sees it at once;
-other processes (gunicorn workers) see it within REFERENCE_CACHE_SECONDS.
+An admin's edit (`server.organisation.management`, `places`, `town_file`) calls `forget`,
+so this process sees it at once; other processes (gunicorn workers) see it within
+REFERENCE_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from server.db import db
 from server.models import Category, Grid, Village
@@ -52,7 +53,8 @@ def _load() -> _Copy:
         categories = session.scalars(
             select(Category).options(selectinload(Category.time_limits))
         ).all()
-        villages = session.scalars(select(Village)).all()
+        # Each with its town: a report shows its town, and a lazy load of it is a query.
+        villages = session.scalars(select(Village).options(joinedload(Village.town))).all()
         grids = session.scalars(select(Grid)).all()
         calendar = load_calendar(session)
         session.expunge_all()

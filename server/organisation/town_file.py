@@ -25,7 +25,7 @@ from sqlalchemy import select
 from server.db import db
 from server.infra.errors import DomainError, ValidationFailed
 from server.models import Department, DepartmentKind, Grid, Role, Town, User, Village
-from server.organisation import accounts, management, places
+from server.organisation import accounts, management, places, reference
 from server.organisation.checks import checked_code, checked_name, checked_phone
 from server.trust import audit, passwords
 
@@ -488,6 +488,7 @@ def _write(rows, *, actor, ip, outcome, fresh, town_id: int | None) -> None:
         town.document_prefix = checked_name(prefix, "文号简称", 4) if prefix else None
         db.session.add(town)
         db.session.flush()
+        reference.forget()  # a report shows its village's town
         audit.record(
             "town.save",
             actor=actor,
