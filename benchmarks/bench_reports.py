@@ -20,7 +20,13 @@ answered), and on PostgreSQL that of the database's own backends beside it. Goal
 
     .venv/bin/python benchmarks/bench_reports.py [--database sqlite|postgresql|both]
         [--runs 3] [--seconds 15] [--clients 16] [--driver wrk|python] [--keep-alive]
-        [--same-parties] [--postgres URL] [--profile pyinstrument|cprofile]
+        [--same-parties] [--postgres URL] [--floor] [--profile pyinstrument|cprofile]
+
+--floor adds a third endpoint, the floor (benchmarks/floor_app.py): our statements for a
+report (the user, the key, the earlier disputes, the case, its event, parties and search
+words, the key's answer) sent through SQLAlchemy Core to a grid-report database of its
+own, and nothing else. It says how much of the gap to the minimal endpoint is the
+database's work, which no code of ours can shorten, and how much is our code.
 
 --profile serves ours alone under a profiler (benchmarks/profiled_app.py: each request
 profiled in the thread serving it, in the same gunicorn), loads it as a run does, and
@@ -360,6 +366,7 @@ def sign_in(port: int) -> str:
 
 GRID_PATH = "/api/v1/reports"
 MINIMAL_PATH = "/minimal/reports"
+FLOOR_PATH = "/floor/reports"
 
 
 def compare(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> list[dict]:
@@ -381,9 +388,24 @@ def compare(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> list
             minimal_url,
         ),
     }
+    if args.floor:
+        # A grid-report database of its own, migrated and seeded as ours.
+        floor_url = (
+            postgres.create("floor") if postgres else f"sqlite:///{tmp}/{kind}-floor.sqlite3"
+        )
+        prepare_grid_report(floor_url, str(tmp / f"{kind}-floor-instance"))
+        floor_port = free_port()
+        floor = start(
+            "benchmarks.floor_app:create_app()", floor_port, {"FLOOR_DATABASE_URL": floor_url}
+        )
+        servers["floor"] = (floor, floor_port, floor_url)
     try:
         token = sign_in(grid_port)
-        paths = {"grid": (GRID_PATH, token), "minimal": (MINIMAL_PATH, None)}
+        paths = {
+            "grid": (GRID_PATH, token),
+            "minimal": (MINIMAL_PATH, None),
+            "floor": (FLOOR_PATH, token),
+        }
 
         def measure(name: str, seconds: float) -> dict:
             process, port, url = servers[name]
@@ -398,11 +420,12 @@ def compare(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> list
                 figures["db_cpu_ms"] = 1000 * spent(db_before, db_after) / answered
             return figures
 
-        measure("minimal", 2)  # warm up: every worker has its connections and caches
-        measure("grid", 2)
+        names = ("minimal", "grid", "floor") if args.floor else ("minimal", "grid")
+        for name in names:
+            measure(name, 2)  # warm up: every worker has its connections and caches
         runs = []
         for run in range(args.runs):
-            order = ("minimal", "grid") if run % 2 == 0 else ("grid", "minimal")
+            order = names if run % 2 == 0 else names[::-1]
             runs.append({name: measure(name, args.seconds) for name in order})
         return runs
     finally:
@@ -484,7 +507,9 @@ def print_runs(kind: str, runs: list[dict]) -> None:
     head = f"{'run':>3} {'endpoint':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}"
     print(head + (f" {'db CPU ms/req':>14}" if database else "") + f" {'errors':>7}")
     for number, run in enumerate(runs, 1):
-        for name in ("minimal", "grid"):
+        for name in ("minimal", "floor", "grid"):
+            if name not in run:
+                continue
             r = run[name]
             line = (
                 f"{number:>3} {name:10} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
@@ -493,24 +518,34 @@ def print_runs(kind: str, runs: list[dict]) -> None:
             if database:
                 line += f" {r['db_cpu_ms']:14.2f}"
             print(line + f" {r['errors']:7d}")
-        mine, base = run["grid"], run["minimal"]
-        line = (
-            f"{number:>3} {'grid/min':10} {mine['rps'] / base['rps']:8.2f} "
-            f"{mine['p50_ms'] / base['p50_ms']:8.2f} {mine['p99_ms'] / base['p99_ms']:8.2f} "
-            f"{mine['cpu_ms'] / base['cpu_ms']:11.2f}"
-        )
-        if database:
-            line += f" {mine['db_cpu_ms'] / max(base['db_cpu_ms'], 1e-9):14.2f}"
-        print(line)
+        pairs = [("grid", "minimal", "grid/min")]
+        if "floor" in run:
+            pairs += [("floor", "minimal", "floor/min"), ("grid", "floor", "grid/floor")]
+        for top, bottom, label in pairs:
+            mine, base = run[top], run[bottom]
+            line = (
+                f"{number:>3} {label:10} {mine['rps'] / base['rps']:8.2f} "
+                f"{mine['p50_ms'] / base['p50_ms']:8.2f} {mine['p99_ms'] / base['p99_ms']:8.2f} "
+                f"{mine['cpu_ms'] / base['cpu_ms']:11.2f}"
+            )
+            if database:
+                line += f" {mine['db_cpu_ms'] / max(base['db_cpu_ms'], 1e-9):14.2f}"
+            print(line)
 
-    def spread(key: str) -> str:
-        values = [run["grid"][key] / run["minimal"][key] for run in runs]
+    def spread(key: str, top: str = "grid", bottom: str = "minimal") -> str:
+        values = [run[top][key] / run[bottom][key] for run in runs]
         return f"{min(values):.2f}-{max(values):.2f}"
 
     print(
         f"throughput ratio {spread('rps')} (goal >= 0.5), p99 ratio {spread('p99_ms')} "
         f"(goal <= 2.0), CPU per request ratio {spread('cpu_ms')}"
     )
+    if "floor" in runs[0]:
+        print(
+            f"the floor (our statements alone): throughput {spread('rps', 'floor')} of the "
+            f"minimal's, p99 {spread('p99_ms', 'floor')}, CPU {spread('cpu_ms', 'floor')}; "
+            f"ours {spread('rps', 'grid', 'floor')} of the floor's throughput"
+        )
 
 
 def main() -> None:
@@ -538,6 +573,11 @@ def main() -> None:
             "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         ),
         help="a PostgreSQL server to make scratch databases on",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run our statements alone (benchmarks/floor_app.py), a third endpoint",
     )
     parser.add_argument(
         "--profile",
