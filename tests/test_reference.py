@@ -124,3 +124,19 @@ def test_a_town_renamed_by_its_file_is_seen_at_once(app, world):
     db.session.expunge_all()
     assert before != "改名镇"
     assert reference.village(world.v1.id).town.name == "改名镇"
+
+
+def test_the_session_s_own_town_wins(world):
+    """A town the session holds, changed and not yet flushed, keeps its change when a
+    village of the copy is handed to the session (a merge would write the copy's over it
+    and forget the change)."""
+    from server.models import Town
+
+    reference.village(world.v1.id)  # loads the copy
+    db.session.expunge_all()
+    mine = db.session.get(Town, world.v1.town_id)
+    mine.name = "未保存的镇名"
+    village = reference.village(world.v1.id)
+    assert village.town is mine
+    assert mine.name == "未保存的镇名"
+    assert mine in db.session.dirty
