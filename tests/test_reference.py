@@ -140,3 +140,24 @@ def test_the_session_s_own_town_wins(world):
     assert village.town is mine
     assert mine.name == "未保存的镇名"
     assert mine in db.session.dirty
+
+
+def test_a_village_read_afresh_gets_its_own_town(world):
+    """A village the session read itself (the QR page reads it by its token) is handed
+    its town from the copy by its own town id, not by the copy's older one."""
+    from server.models import Town, Village
+
+    other = Town(name="另一镇")
+    db.session.add(other)
+    db.session.flush()
+    reference.village(world.v1.id)  # the copy: v1 in its first town
+    db.session.execute(update(Village).where(Village.id == world.v1.id).values(town_id=other.id))
+    db.session.expunge_all()
+    reference.forget()  # the copy knows the new town, but not yet that v1 moved
+    reference.village(world.v2.id)
+    app_copy = reference._copy()
+    app_copy.villages[world.v1.id].town_id = world.v2.town_id  # as it was
+    db.session.expunge_all()
+    fresh = db.session.get(Village, world.v1.id)
+    assert reference.village(world.v1.id) is fresh
+    assert fresh.town.name == "另一镇"

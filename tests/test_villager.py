@@ -485,3 +485,27 @@ def test_a_refused_form_that_cannot_be_drawn_again_says_why(client, world):
     )
     assert page.status_code == 422
     assert "提交失败" in page.get_data(as_text=True)
+
+
+def test_a_villager_s_report_reads_its_kind_and_town_from_the_reference_copy(client, world):
+    """The QR page reads the village by its token, afresh, and takes the kind (with its
+    time limits) and the village's town from the per-process copy: two queries less on
+    every report (and three from the category's own)."""
+    from sqlalchemy import event
+
+    assert post(client, world, form(world)).status_code == 200  # the copy is loaded
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        answer = post(client, world, form(world))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert answer.status_code == 200
+    assert world.v1.town.name in answer.get_data(as_text=True)  # shown, all the same
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert [s for s in reads if "FROM village" in s]  # by its token, afresh
+    assert not [s for s in reads if "FROM category" in s or "FROM town" in s], reads

@@ -211,9 +211,9 @@ def _typed() -> dict:
 
 
 def _form_category() -> Category:
-    category = db.session.scalar(
-        select(Category).where(Category.code == request.form.get("kind", ""))
-    )
+    # From the reference copy, with its time limits: the report's clock needs them, and
+    # read from the database they were a query more on every villager's report.
+    category = reference.category(request.form.get("kind", ""))
     if category is None:
         raise NotFound("没有这一类问题，请返回重新选择。")
     return category
@@ -255,7 +255,9 @@ def _form_again(error: DomainError) -> Response:
 def submit(token: str):
     """Take the report; answer with its tracking code (the same one for a resend). A
     refusal answers with the form again (`_form_again`)."""
-    village = qr.resolve(token)
+    # The village the token names now (a replaced poster's token is refused at once),
+    # with its town from the reference copy: the report shows it.
+    village = reference.village(qr.resolve(token).id)
     category = _form_category()
     if request.form.get("website"):  # a field people never see: only robots fill it in
         raise DomainError("提交失败，请稍后再试。", code="rejected", http_status=422)

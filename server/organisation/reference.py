@@ -125,9 +125,11 @@ def village(village_id: int) -> Village | None:
     copy = _copy()
     if copy is not None and (found := copy.villages.get(village_id)) is not None:
         held = _attach(found)
-        town = copy.towns.get(found.town_id)
-        if "town" not in held.__dict__ and town is not None:
-            set_committed_value(held, "town", _attach(town))
+        if "town" not in held.__dict__:
+            # The held village's own town id: one the session read afresh may have moved.
+            town = copy.towns.get(held.town_id)
+            if town is not None:
+                set_committed_value(held, "town", _attach(town))
         return held
     return db.session.get(Village, village_id)
 
