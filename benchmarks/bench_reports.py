@@ -377,16 +377,12 @@ def compare(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> list
         grid_url = f"sqlite:///{tmp}/{kind}-grid.sqlite3"
         minimal_url = f"sqlite:///{tmp}/{kind}-minimal.sqlite3"
     instance = tmp / f"{kind}-instance"
+    # Every database is ready before a server starts: a failing seed leaves none running.
     grid_env = prepare_grid_report(grid_url, str(instance))
     minimal_env = prepare_minimal(minimal_url)
-    grid_port, minimal_port = free_port(), free_port()
-    servers = {
-        "grid": (start("server:create_app()", grid_port, grid_env), grid_port, grid_url),
-        "minimal": (
-            start("benchmarks.minimal_app:create_app()", minimal_port, minimal_env),
-            minimal_port,
-            minimal_url,
-        ),
+    apps = {
+        "grid": ("server:create_app()", grid_url, grid_env),
+        "minimal": ("benchmarks.minimal_app:create_app()", minimal_url, minimal_env),
     }
     if args.floor:
         # A grid-report database of its own, migrated and seeded as ours.
@@ -394,13 +390,17 @@ def compare(args, load, kind: str, tmp: Path, postgres: Postgres | None) -> list
             postgres.create("floor") if postgres else f"sqlite:///{tmp}/{kind}-floor.sqlite3"
         )
         prepare_grid_report(floor_url, str(tmp / f"{kind}-floor-instance"))
-        floor_port = free_port()
-        floor = start(
-            "benchmarks.floor_app:create_app()", floor_port, {"FLOOR_DATABASE_URL": floor_url}
+        apps["floor"] = (
+            "benchmarks.floor_app:create_app()",
+            floor_url,
+            {"FLOOR_DATABASE_URL": floor_url},
         )
-        servers["floor"] = (floor, floor_port, floor_url)
+    servers = {}
     try:
-        token = sign_in(grid_port)
+        for name, (app, url, env) in apps.items():
+            port = free_port()
+            servers[name] = (start(app, port, env), port, url)
+        token = sign_in(servers["grid"][1])
         paths = {
             "grid": (GRID_PATH, token),
             "minimal": (MINIMAL_PATH, None),

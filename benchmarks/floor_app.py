@@ -4,18 +4,21 @@ nothing else.
 The minimal endpoint (benchmarks/minimal_app.py) writes two rows. Filing a report reads
 and writes more, by design: the token's user with their villages, the Idempotency-Key's
 record, the earlier disputes of the same parties (重复纠纷); the case, its first event,
-its parties and its search words; the key's answer. This endpoint sends those same nine
-statements to a database grid-report migrated and seeded (the same tables, indexes,
-triggers and PostgreSQL GIN index), through SQLAlchemy Core, with no ORM, no checks, no
-schema and no answer worth the name. The repeat check is grid-report's own statement
-(`server.cases.repeats`), with its plan: a simpler one, left to PostgreSQL's planner,
-walked more of the table with every report filed, as the real one once did. What
-grid-report spends beyond it is its own code; what it spends below the minimal is the
-database's work, which no code of ours can shorten.
+its parties and its search words; the key's answer. This endpoint sends those same
+statements (grid-report's own statement objects, where it keeps them built: the user's,
+the key's, the repeat check's, each INSERT), in the same order, to a database
+grid-report migrated and seeded (the same tables, indexes, triggers and PostgreSQL GIN
+index), through SQLAlchemy Core, with no ORM, no checks, no schema and no answer worth
+the name: nine on SQLite and eight on PostgreSQL (which takes the parties in one), two
+more when the parties have earlier disputes (`--same-parties`). What grid-report spends
+beyond it is its own code; what it spends below the minimal is the database's work,
+which no code of ours can shorten.
 
-Its rows are copies of the demo town's first case, event and party, each with what must
-be new (a case number, the key, the times, the names); it does not verify the token (it
-reads the user the token names, as grid-report does).
+Its rows are copies of the demo town's first case, its submit event and a party, made a
+grid worker's report with no informant's identity, each with what must be new (a case
+number, the key, the village, category, times and names); it knows the villages' towns
+and the categories' ids from the start, as grid-report's reference copy does. It does
+not verify the token (it reads the user the token names, as grid-report does).
 
     FLOOR_DATABASE_URL=sqlite:///... gunicorn --config python:server.gunicorn_conf \
         'benchmarks.floor_app:create_app()'
@@ -31,37 +34,28 @@ import tempfile
 from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
-from sqlalchemy import bindparam, create_engine, insert, select
+from sqlalchemy import bindparam, create_engine, select
 
 from server import config
+from server.auth import _USER_WITH_VILLAGES
 from server.cases import repeats
-from server.cases.search import body_of
-from server.db import sqlite
-from server.models import Case, CaseEvent, CaseParty, CaseSearchText, Grid, IdempotencyRecord, User
-from server.models.organisation import user_grid
+from server.cases.search import _INSERT_TEXT, body_of
+from server.db import new_rows, sqlite
+from server.models import Case, CaseEvent, CaseParty, Category, Village
+from server.trust.idempotency import _FIND, _INSERT
 
 CASES, EVENTS, PARTIES = Case.__table__, CaseEvent.__table__, CaseParty.__table__
-SEARCH, RECORDS = CaseSearchText.__table__, IdempotencyRecord.__table__
-
-USER = (
-    select(User.__table__, Grid.village_id)
-    .outerjoin(user_grid, user_grid.c.user_id == User.id)
-    .outerjoin(Grid, Grid.id == user_grid.c.grid_id)
-    .where(User.id == bindparam("user_id"))
-)
-RECORD = select(RECORDS).where(
-    RECORDS.c.scope == bindparam("scope"), RECORDS.c.key == bindparam("key")
-)
-NEW_CASE = insert(CASES).returning(CASES.c.id)
-NEW_EVENT = insert(EVENTS).returning(EVENTS.c.id)
-NEW_PARTIES = insert(PARTIES).returning(PARTIES.c.id, sort_by_parameter_order=True)
-NEW_SEARCH = insert(SEARCH)
-NEW_RECORD = insert(RECORDS).returning(RECORDS.c.id)
+# What repeats.earlier_disputes reads of the earlier disputes it found.
+THEIR_PARTIES = select(
+    PARTIES.c.case_id, PARTIES.c.name, PARTIES.c.name_key, PARTIES.c.phone_key
+).where(PARTIES.c.case_id.in_(bindparam("ids", expanding=True)))
+THEIR_CASES = select(CASES).where(CASES.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _template(connection, table, *where) -> dict:
     """A row of `table` to copy, without its id."""
-    row = connection.execute(select(table).where(*where).limit(1)).mappings().one()
+    query = select(table).where(*where).order_by(table.c.id).limit(1)
+    row = connection.execute(query).mappings().one()
     return {k: v for k, v in row.items() if k != "id"}
 
 
@@ -79,11 +73,34 @@ def create_app() -> Flask:
     if engine.dialect.name == "sqlite":
         sqlite.configure(engine, settings["SQLITE_BUSY_TIMEOUT_MS"])
     app.extensions["floor_engine"] = engine  # for a test to dispose of
-    fenced = engine.dialect.name == "postgresql"
+    dialect = engine.dialect.name
+    months = int(settings["REPEAT_DISPUTE_MONTHS"])
+    # The statements grid-report sends (server/db/new_rows.py builds them once too).
+    new_case = new_rows._insert_statement(dialect, CASES, CASES.c.id, True)
+    new_event = new_rows._insert_statement(dialect, EVENTS, EVENTS.c.id, False)
+    new_party = new_rows._insert_statement(dialect, PARTIES, PARTIES.c.id, False)
+    new_parties = new_rows._insert_many_statement(PARTIES, PARTIES.c.id)
     with engine.connect() as connection:
+        # Reference data, as grid-report's per-process copy holds it (no query a report).
+        towns = dict(connection.execute(select(Village.id, Village.town_id)).all())
+        categories = dict(connection.execute(select(Category.code, Category.id)).all())
         case = _template(connection, CASES)
-        event = _template(connection, EVENTS, EVENTS.c.case_id == CASES.c.id)
+        first = connection.execute(select(CASES.c.id).order_by(CASES.c.id).limit(1)).scalar()
+        event = _template(
+            connection, EVENTS, EVENTS.c.case_id == first, EVENTS.c.action == "submit"
+        )
         party = _template(connection, PARTIES)
+    # A grid worker's report, with no informant's identity, as the benchmark files.
+    case |= {
+        "source": "grid_worker",
+        "screening_id": None,
+        "reporter_anonymous": True,
+        "reporter_name": None,
+        "reporter_phone": None,
+        "reporter_wechat": None,
+        "reporter_consent": None,
+        "held_as_spam": False,
+    }
 
     @app.post("/floor/reports")
     def create_report():
@@ -93,54 +110,84 @@ def create_app() -> Flask:
         now = datetime.now(UTC)
         scope = f"user:{user_id}"
         names = [p["name"] for p in body["parties"]]
+        name_keys = [repeats.name_key(n) for n in names]
+        village_id, category_id = body["village"], categories[body["category"]]
+        town_id = towns[village_id]
         with engine.begin() as connection:
-            rows = connection.execute(USER, {"user_id": user_id}).all()
-            if connection.execute(RECORD, {"scope": scope, "key": key}).first() is not None:
+            connection.execute(_USER_WITH_VILLAGES, {"user_id": user_id}).all()
+            if connection.execute(_FIND, {"scope": scope, "key": key}).first() is not None:
                 return jsonify(code="replayed"), 200
-            # The repeat check's own statement (built once), as filing a report asks it.
-            since = repeats.months_before(now, 12)
-            earlier = connection.execute(
-                repeats._question(
-                    ("name",) * len(names), between_several=len(names) >= 2, fenced=fenced
-                ),
-                {f"key{n}": name for n, name in enumerate(names, 1)}
+            # The repeat check's own statement (built once), as filing a report asks it,
+            # then what it reads of the earlier disputes it found.
+            since = repeats.months_before(now, months)
+            question = repeats._question(
+                ("name",) * len(names),
+                between_several=len(names) >= 2,
+                fenced=dialect == "postgresql",
+            )
+            found = connection.execute(
+                question,
+                {f"key{n}": k for n, k in enumerate(name_keys, 1)}
                 | {f"phone{n}": None for n in range(1, len(names) + 1)}
                 | {
                     "id_bound": since - repeats.ID_BOUND_MARGIN,
-                    "town_id": case["town_id"],
+                    "town_id": town_id,
                     "exclude_id": -1,
                     "since": since,
                     "before": now,
-                    "limit": 5 * len(names),
+                    "limit": repeats.SHOWN * len(names),
                 },
             ).all()
+            earlier = list(dict.fromkeys(r[0] for r in found))[: repeats.SHOWN]
+            if earlier:
+                connection.execute(THEIR_PARTIES, {"ids": earlier}).all()
+                connection.execute(THEIR_CASES, {"ids": earlier}).all()
             code = f"F{secrets.token_hex(6)}"
             case_id = connection.execute(
-                NEW_CASE,
+                new_case,
                 case
                 | {
                     "code": code,
+                    "village_id": village_id,
+                    "town_id": town_id,
+                    "grid_id": body.get("grid"),
+                    "category_id": category_id,
                     "description": body["description"],
                     "place_text": body["place_text"],
                     "idempotency_key": key,
                     "tracking_hash": None,
                     "repeat_dispute": bool(earlier),
-                    "created_by_id": rows[0].id,
+                    "created_by_id": user_id,
                     "created_at": now,
                     "updated_at": now,
                     "step_started_at": now,
                 },
             ).scalar_one()
-            connection.execute(NEW_EVENT, event | {"case_id": case_id, "at": now}).scalar_one()
             connection.execute(
-                NEW_PARTIES,
-                [party | {"case_id": case_id, "name": n, "name_key": n} for n in names],
-            ).all()
-            words = body_of(case["village_id"], body["description"], body["place_text"], names)
-            connection.execute(NEW_SEARCH, {"case_id": case_id, "body": words})
+                new_event,
+                event
+                | {
+                    "case_id": case_id,
+                    "at": now,
+                    "actor_id": user_id,
+                    "village_id": village_id,
+                    "category_id": category_id,
+                },
+            ).scalar_one()
+            parties = [
+                party | {"case_id": case_id, "name": n, "name_key": k}
+                for n, k in zip(names, name_keys, strict=True)
+            ]
+            if len(parties) > 1:  # as new_rows.insert_all sends them
+                connection.execute(new_parties, parties).all()
+            else:
+                for row in parties:
+                    connection.execute(new_party, row).scalar_one()
+            words = body_of(village_id, body["description"], body["place_text"], names)
+            connection.execute(_INSERT_TEXT, {"case_id": case_id, "body": words})
             answer = json.dumps({"code": code, "status": "submitted"}, ensure_ascii=False)
             connection.execute(
-                NEW_RECORD,
+                _INSERT,
                 {
                     "scope": scope,
                     "key": key,
@@ -150,7 +197,7 @@ def create_app() -> Flask:
                     "status_code": 201,
                     "body": answer,
                 },
-            ).scalar_one()
+            )
         return app.response_class(answer, status=201, mimetype="application/json")
 
     return app

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import event, update
 
 from server.db import db
-from server.models import Category, Step
+from server.models import Category, Step, User
 from server.organisation import management, reference
 from tests.factories import category
 
@@ -106,20 +106,15 @@ def test_a_copy_loaded_before_an_edit_commits_is_dropped_at_the_commit(app, worl
 
 
 def test_a_town_renamed_by_its_file_is_seen_at_once(app, world):
-    """The copy holds each village's town, so the town's file drops the copy as it
-    writes, as an admin's other edits do."""
+    """The copy holds the towns, so the town's file drops the copy as it writes, as an
+    admin's other edits do."""
     from server.organisation import town_file
+    from tests.test_town_setup import filled
 
     before = reference.village(world.v1.id).town.name
     db.session.expunge_all()
-    town_file._write(
-        {"镇": [(1, {"name": "改名镇", "hotline": "", "document_prefix": ""})]},
-        actor=None,
-        ip=None,
-        outcome=town_file.Outcome(),
-        fresh=False,
-        town_id=world.v1.town_id,
-    )
+    renamed = filled(镇=[("改名镇", "0311-12345")], 村=[], 网格=[], 部门=[], 账号=[])
+    town_file.import_town(renamed, actor=db.session.get(User, world.admin.id))
     db.session.flush()
     db.session.expunge_all()
     assert before != "改名镇"
@@ -161,3 +156,19 @@ def test_a_village_read_afresh_gets_its_own_town(world):
     fresh = db.session.get(Village, world.v1.id)
     assert reference.village(world.v1.id) is fresh
     assert fresh.town.name == "另一镇"
+
+
+def test_a_village_s_own_town_change_is_kept(world):
+    """A village the session holds, given another town and not yet flushed, keeps it: the
+    copy's town is only for a village whose town is not loaded."""
+    from server.models import Town, Village
+
+    other = Town(name="另一镇")
+    db.session.add(other)
+    db.session.flush()
+    reference.village(world.v1.id)  # loads the copy
+    db.session.expunge_all()
+    mine = db.session.get(Village, world.v1.id)
+    moved = db.session.get(Town, other.id)
+    mine.town = moved
+    assert reference.village(world.v1.id).town is moved

@@ -8,9 +8,9 @@ session with merge(load=False): no query. An object the session already holds is
 it is, since it may carry changes of its own. A code or id not in the copy is read from
 the database.
 
-An admin's edit (`server.organisation.management`, `places`, `town_file`) calls `forget`,
-so this process sees it at once; other processes (gunicorn workers) see it within
-REFERENCE_CACHE_SECONDS.
+An admin's edit (`server.organisation.management`, `places`, `town_file`, `qr`) calls
+`forget`, so this process sees it at once; other processes (gunicorn workers) see it
+within REFERENCE_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def _copy() -> _Copy | None:
 
 
 def forget() -> None:
-    """Drop this process's copy (at an edit of categories, villages, grids or calendar),
-    now and again when the edit commits: another thread may reload the copy in between,
+    """Drop this process's copy (at an edit of categories, villages, grids, towns or the
+    calendar), now and again when the edit commits: another thread may reload the copy in between,
     before the edit is there to be read."""
     holder = current_app.extensions.setdefault("reference_copy", {})
     holder.pop("copy", None)
