@@ -30,17 +30,16 @@ import base64
 import json
 import os
 import secrets
-import tempfile
 from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
-from sqlalchemy import bindparam, create_engine, select
+from sqlalchemy import bindparam, select
 
-from server import config
+from benchmarks.minimal_app import engine_as_ours
 from server.auth import _USER_WITH_VILLAGES
 from server.cases import repeats
 from server.cases.search import _INSERT_TEXT, body_of
-from server.db import new_rows, sqlite
+from server.db import new_rows
 from server.models import Case, CaseEvent, CaseParty, Category, Village
 from server.trust.idempotency import _FIND, _INSERT
 
@@ -67,11 +66,7 @@ def _user_id(token: str) -> int:
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    url = os.environ["FLOOR_DATABASE_URL"]
-    settings = config.load(tempfile.gettempdir(), {"DATABASE_URL": url})
-    engine = create_engine(url, **settings["SQLALCHEMY_ENGINE_OPTIONS"])
-    if engine.dialect.name == "sqlite":
-        sqlite.configure(engine, settings["SQLITE_BUSY_TIMEOUT_MS"])
+    engine, settings = engine_as_ours(os.environ["FLOOR_DATABASE_URL"])
     app.extensions["floor_engine"] = engine  # for a test to dispose of
     dialect = engine.dialect.name
     months = int(settings["REPEAT_DISPUTE_MONTHS"])

@@ -19,7 +19,7 @@ import tempfile
 from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Text, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from server import config
@@ -48,13 +48,20 @@ class Audit(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def create_app() -> Flask:
-    app = Flask(__name__)
-    url = os.environ["MINIMAL_DATABASE_URL"]
+def engine_as_ours(url: str) -> tuple[Engine, dict]:
+    """An engine on `url` with what grid-report's configuration gives its own (engine
+    options, and on SQLite its seam), and that configuration: each yardstick's (this one
+    and benchmarks/floor_app.py) database settings are grid-report's."""
     settings = config.load(tempfile.gettempdir(), {"DATABASE_URL": url})
     engine = create_engine(url, **settings["SQLALCHEMY_ENGINE_OPTIONS"])
     if engine.dialect.name == "sqlite":
         sqlite.configure(engine, settings["SQLITE_BUSY_TIMEOUT_MS"])
+    return engine, settings
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    engine, _settings = engine_as_ours(os.environ["MINIMAL_DATABASE_URL"])
     Base.metadata.create_all(engine)  # bench_reports.py creates the tables before forking
 
     @app.post("/minimal/reports")

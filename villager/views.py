@@ -255,9 +255,7 @@ def _form_again(error: DomainError) -> Response:
 def submit(token: str):
     """Take the report; answer with its tracking code (the same one for a resend). A
     refusal answers with the form again (`_form_again`)."""
-    # The village the token names now (a replaced poster's token is refused at once),
-    # with its town from the reference copy: the report shows it.
-    village = reference.village(qr.resolve(token).id)
+    village = qr.resolve(token)
     category = _form_category()
     if request.form.get("website"):  # a field people never see: only robots fill it in
         raise DomainError("提交失败，请稍后再试。", code="rejected", http_status=422)

@@ -47,14 +47,16 @@ def village_url(village: Village) -> str:
 
 
 def resolve(token: str) -> Village:
-    """The village a scanned token belongs to; QrReplaced (410) or NotFound (404) if none."""
+    """The village a scanned token belongs to, read afresh (a replaced poster is refused
+    at once), with its town from the reference copy (every page of it shows the town);
+    QrReplaced (410) or NotFound (404) if none."""
     if not token or len(token) > 64:
         raise NotFound("二维码无效。", code="qr_unknown")
     village = db.session.scalar(select(Village).where(Village.qr_token == token))
     if village is not None and not village.active:
         raise VillageClosed()
     if village is not None:
-        return village
+        return reference.village(village.id)  # the one just read, given its town
     if db.session.get(RetiredQrToken, token) is not None:
         raise QrReplaced()
     raise NotFound("二维码无效。", code="qr_unknown")

@@ -87,8 +87,8 @@ def _copy() -> _Copy | None:
 
 def forget() -> None:
     """Drop this process's copy (at an edit of categories, villages, grids, towns or the
-    calendar), now and again when the edit commits: another thread may reload the copy in between,
-    before the edit is there to be read."""
+    calendar), now and again when the edit commits: another thread may reload the copy in
+    between, before the edit is there to be read."""
     holder = current_app.extensions.setdefault("reference_copy", {})
     holder.pop("copy", None)
     session = db.session()
