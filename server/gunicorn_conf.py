@@ -56,6 +56,24 @@ def on_starting(server):
             os.remove(os.path.join(folder, name))
 
 
+def post_worker_init(worker):
+    """Freeze what the worker holds once it has built the app (modules, mappers, routes,
+    schemas: about 144,000 objects the garbage collector tracks) out of the collector's
+    sight: a full collection then walks only what the worker made since.
+
+    Measured 2026-12-07 on the 2-core machine, the center's queue page at 1,000,000 cases
+    (benchmarks/bench_lists.py, 200 requests, --no-freeze for without): without it a full
+    collection paused a request for 183-206 ms and the page's p99 was 250-271 ms; with it
+    the longest pause was 52-60 ms (what the worker's caches hold by then) and p99
+    130-140 ms. `gc.freeze` is the standard library's tool for a server's long-lived
+    start-up objects: garbage made before it is collected first, and a frozen object is
+    still freed when nothing refers to it (only a cycle among them would stay)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     """A worker is gone: its live gauges go with it (its counters still count)."""
     from prometheus_client import multiprocess

@@ -28,8 +28,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn_server(database_url: str, instance: Path, **env):
-    """The app under gunicorn on `database_url`: yields its base URL."""
+def gunicorn_server(database_url: str, instance: Path, *, app: str = "server:create_app()", **env):
+    """`app` (grid-report's, unless a test wraps it) under gunicorn on `database_url`:
+    yields its base URL."""
     port = free_port()
     environment = os.environ | {
         "DATABASE_URL": database_url,
@@ -47,7 +48,7 @@ def gunicorn_server(database_url: str, instance: Path, **env):
             str(Path(sys.executable).with_name("gunicorn")),
             "--config",
             "python:server.gunicorn_conf",
-            "server:create_app()",
+            app,
         ],
         env=environment,
         cwd=ROOT,
