@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, text, tuple_
+from sqlalchemy import exists, func, literal_column, select, text, tuple_, union_all
 
 from server.cases import access
 from server.cases.workflow import ENDED, OPEN
@@ -259,13 +259,19 @@ def counts(user: User, filters: QueueFilters) -> dict[str, int]:
     base = _filtered(user, filters, with_status=False).where(Case.due_at.is_not(None))
     # One count per status rather than a GROUP BY: each is a range of the status index,
     # where grouping under a village or category filter would sort in a temporary B-tree.
-    return {
-        status.value: db.session.scalar(
-            base.where(Case.status == status).with_only_columns(func.count(Case.id))
+    # The counts go as one statement (UNION ALL, each arm tagged with its status's place:
+    # a union's rows come in no promised order). Sent one by one (twelve on a town's
+    # desk) they were about a sixth of the queue page's CPU, half of it SQLAlchemy's work
+    # on each statement; as one, the page's median fell 2-20 % (three runs, 1M cases).
+    statuses = [status for status in CaseStatus if status in OPEN]
+    arms = [
+        base.where(Case.status == status).with_only_columns(
+            literal_column(str(place)), func.count(Case.id)
         )
-        for status in CaseStatus
-        if status in OPEN
-    }
+        for place, status in enumerate(statuses)
+    ]
+    counted = dict(db.session.execute(union_all(*arms)).all())
+    return {status.value: counted[place] for place, status in enumerate(statuses)}
 
 
 @dataclass
