@@ -58,7 +58,7 @@ def on_starting(server):
 
 def post_worker_init(worker):
     """Freeze what the worker holds once it has built the app (modules, mappers, routes,
-    schemas: about 144,000 objects the garbage collector tracks) out of the collector's
+    schemas: about 120,000 objects the garbage collector tracks) out of the collector's
     sight: a full collection then walks only what the worker made since.
 
     Measured 2026-12-07 on the 2-core machine, the center's queue page at 1,000,000 cases

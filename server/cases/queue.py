@@ -320,7 +320,7 @@ def _review_items(cases: list[Case]) -> list[ReviewItem]:
     # in order here: asked in SQL for these actions in id order, SQLite read every such
     # event of the town (the figures' index by action) for each queue page: 240 ms at a
     # million cases. Only the columns an item shows: whole events (their JSON data
-    # decoded, an ORM object each) were a third of the queue page's time.
+    # decoded, an ORM object each) took about a tenth of the queue page's time.
     events = db.session.execute(
         select(
             CaseEvent.id, CaseEvent.case_id, CaseEvent.action, CaseEvent.at, CaseEvent.note
