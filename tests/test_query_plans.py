@@ -517,3 +517,28 @@ def test_a_town_s_league_reads_its_villages_month_through_the_same_indexes(town)
     # The month's entries (PostgreSQL may take the newest-first index on a small table).
     assert any(re.search(r"ix_case_file_(received|newest)\b", line) for line in received)
     assert not any(re.search(r"ix_case_file_\w*village", line) for line in received), received
+
+
+def test_a_town_s_dashboard_counts_its_reports_and_repeat_disputes_on_their_own_indexes(town):
+    """A town's dashboard (in a district of several) counts the reports its villages
+    received and their repeat disputes on the received index and the repeat disputes'
+    partial index, each village tested on their entries: sought village by village, SQLite
+    read every case of each village in the period instead (a town's year: 334 ms for the
+    repeat disputes alone at 1M cases)."""
+    from server.figures import statistics
+
+    today = clock.local(clock.now()).date()
+    start, end = statistics.year(today.year).bounds
+    villages = (town.v1.id, town.v2.id)
+    with plans() as found:
+        partials.received_rows(start, end, village_id=villages)
+        statistics._repeat_disputes(start, end, villages, None)
+    dialect = db.session.connection().dialect.name
+    for statement, *plan in found:
+        for line in plan:
+            assert not FULL_SCAN[dialect].search(line.strip()), (line, statement, plan)
+            assert not re.search(r"ix_case_file_\w*village", line), (line, statement, plan)
+    received, repeats = (plan for _statement, *plan in found)
+    # PostgreSQL may take the newest-first index on a small table.
+    assert any(re.search(r"ix_case_file_(received|newest)\b", line) for line in received)
+    assert any(re.search(r"ix_case_file_repeat\b", line) for line in repeats), repeats

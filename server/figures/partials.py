@@ -177,9 +177,12 @@ def villages_scope(column, village_id, *, read: str = "seek") -> list:
     return [column.between(min(village_id), max(village_id)), exact]
 
 
-def case_scope(village_id: int | tuple | None, category_ids: list[int] | None) -> list:
-    """The conditions on cases of a dashboard for some villages or a category."""
-    scope = villages_scope(Case.village_id, village_id)
+def case_scope(
+    village_id: int | tuple | None, category_ids: list[int] | None, *, read: str = "seek"
+) -> list:
+    """The conditions on cases of a dashboard for some villages or a category (`read`: as
+    `villages_scope`)."""
+    scope = villages_scope(Case.village_id, village_id, read=read)
     if category_ids is not None:
         scope.append(Case.category_id.in_(category_ids))
     return scope
@@ -303,7 +306,10 @@ def received_rows(
         Case.status != CaseStatus.MERGED,
         Case.created_at >= start,
         Case.created_at < end,
-        *case_scope(village_id, category_ids),
+        # A town's villages tested on the received index's entries: sought, SQLite read
+        # each village's month through its own index (49 ms a month of a town of 45
+        # villages at 1M cases, against 26 ms), and a town's year has twelve of them.
+        *case_scope(village_id, category_ids, read="test"),
     ]
     return raw_rows(
         db.session.connection().execute(

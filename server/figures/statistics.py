@@ -387,7 +387,9 @@ def _repeat_disputes(start: datetime, end: datetime, village_id, category_ids) -
                 Case.created_at >= start,
                 Case.created_at < end,
                 Case.status.not_in([CaseStatus.MERGED, CaseStatus.REJECTED]),
-                *case_scope(village_id, category_ids),
+                # A town's villages tested on the index's few rows: sought, SQLite read
+                # the year of each village's cases instead (334 ms at 1M cases, 10 towns).
+                *case_scope(village_id, category_ids, read="test"),
             )
         )
         or 0
