@@ -445,7 +445,7 @@ def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
     from dataclasses import asdict
 
     from server.db import db
-    from server.models import TownMonthlyFigures
+    from server.models import MonthlyReceived, TownMonthlyFigures
 
     theirs = report(at(6, 5, 9), world, village=towns["village"], actor=towns["grid"])
     step(at(6, 5, 10), theirs, "accept", towns["center"])
@@ -486,6 +486,21 @@ def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
         assert figures() == counted
         assert narrowed() == counted_narrower
         assert counted_narrower[1]["received"] == counted_narrower[1]["accepted"] == 0
+        # A town's reports of a kept month are its part of the month kept for all: change
+        # that part, and its figures follow; without it (a month kept by an older
+        # release), they are counted from the cases.
+        june_received = db.session.get(MonthlyReceived, june_first)
+        stored = june_received.received
+        assert counted[there][0]["received"] == 1
+        june_received.received = {**stored, "towns": {str(here): stored["towns"][str(here)]}}
+        db.session.flush()
+        assert statistics.compute(periods[0], town_id=there).received == 0
+        assert statistics.compute(periods[0], town_id=here).received == counted[here][0]["received"]
+        june_received.received = {k: v for k, v in stored.items() if k != "towns"}
+        db.session.flush()
+        assert figures() == counted
+        june_received.received = stored
+        db.session.flush()
         assert statistics.rolling_year(here) == counted_rolling
         district = asdict(statistics.compute(periods[2]))
         for key in ("received", "accepted", "resolved", "closed", "mediations"):

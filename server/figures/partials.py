@@ -323,24 +323,38 @@ def received_rows(
 @dataclass
 class Received:
     """The reports received in a range, added up by source, category and village (the
-    dashboard shows each apart): from the cases, or as the sweep kept a month's."""
+    dashboard shows each apart): from the cases, or as the sweep kept a month's.
+
+    A month the sweep keeps holds each town's reports by source and by category as well
+    (`by_town`; by village they are the villages' own), so that a town of a district reads
+    its year from the twelve kept months too (`of_town`), as the district does: counted
+    from the cases, a town's year took twelve reads of its month's reports (25 ms each on
+    SQLite at 1M cases, ten towns)."""
 
     by_source: Counter = field(default_factory=Counter)
     by_category: Counter = field(default_factory=Counter)
     by_village: Counter = field(default_factory=Counter)
+    by_town: dict[int, tuple[Counter, Counter]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(self.by_category.values())
 
     @classmethod
-    def of_rows(cls, rows: list[tuple]) -> Received:
-        """From received_rows' (source, category, village, n)."""
+    def of_rows(cls, rows: list[tuple], town_of: dict[int, int] | None = None) -> Received:
+        """From received_rows' (source, category, village, n); with `town_of` (each
+        village's town), each town's by source and by category too."""
         out = cls()
         for source, category_id, village, n in rows:
             out.by_source[source] += n
             out.by_category[category_id] += n
             out.by_village[village] += n
+            if town_of is not None:
+                sources, categories = out.by_town.setdefault(
+                    town_of[village], (Counter(), Counter())
+                )
+                sources[source] += n
+                categories[category_id] += n
         return out
 
     def add(self, other: Received) -> None:
@@ -350,11 +364,20 @@ class Received:
 
     def as_json(self) -> dict:
         # JSON keys are text: the ids are written as text and read back as numbers.
-        return {
+        out = {
             "source": dict(self.by_source),
             "category": {str(k): n for k, n in self.by_category.items()},
             "village": {str(k): n for k, n in self.by_village.items()},
         }
+        if self.by_town:
+            out["towns"] = {
+                str(town): {
+                    "source": dict(sources),
+                    "category": {str(k): n for k, n in categories.items()},
+                }
+                for town, (sources, categories) in self.by_town.items()
+            }
+        return out
 
     @classmethod
     def from_json(cls, stored: dict) -> Received:
@@ -364,10 +387,31 @@ class Received:
             Counter({int(k): n for k, n in stored["village"].items()}),
         )
 
+    @classmethod
+    def of_town(cls, stored: dict, town_id: int, villages: tuple) -> Received | None:
+        """One town's reports of a kept month (`villages`: the town's); None for a month
+        kept without its towns (by an older release: the sweep keeps it again)."""
+        towns = stored.get("towns")
+        if towns is None:
+            return None
+        mine = towns.get(str(town_id))  # none: the town received nothing that month
+        ids = set(villages)
+        return cls(
+            Counter(mine["source"] if mine else {}),
+            Counter({int(k): n for k, n in (mine["category"] if mine else {}).items()}),
+            Counter({int(k): n for k, n in stored["village"].items() if int(k) in ids}),
+        )
 
-def received(start: datetime, end: datetime, **scope) -> Received:
-    """The reports received in [start, end), not merged, counted from the cases."""
-    return Received.of_rows(received_rows(start, end, **scope))
+
+def received(start: datetime, end: datetime, *, by_town: bool = False, **scope) -> Received:
+    """The reports received in [start, end), not merged, counted from the cases; with
+    `by_town`, each town's too (as a kept month holds them)."""
+    rows = received_rows(start, end, **scope)
+    # Read after the count: a village made meanwhile has no report in it.
+    town_of = (
+        dict(db.session.execute(select(Village.id, Village.town_id)).all()) if by_town else None
+    )
+    return Received.of_rows(rows, town_of)
 
 
 def raw_rows(result) -> list[tuple]:
@@ -399,8 +443,8 @@ def month_partials(
     """For each month of `period`: its partial (kept for the months that are over, counted
     for the others), the index of the period's start in its marks, and its reports. For a
     town of a district, its villages (`village_id`) and the town (`town_id`): its months
-    are those the sweep keeps for it, and its reports are counted from its cases (the
-    reports kept are the whole deployment's)."""
+    are those the sweep keeps for it, and its reports its part of the deployment's kept
+    reports (`Received.of_town`)."""
     if town_id is not None and village_id is None:
         raise ValueError("a town's months are counted over its villages: give village_id")
     now = clock.now()
@@ -426,6 +470,7 @@ def month_partials(
                 )
             )
         }
+    if village_id is None or town_id is not None:
         # Kept as of the month's latest change only (else counted afresh below).
         kept_received = dict(
             db.session.execute(
@@ -449,13 +494,18 @@ def month_partials(
             else count_range(first, after, marks, kinds=kinds, village_id=village_id)
         )
         stored_received = kept_received.get(date(y, m, 1))
+        got = None
+        if stored_received is not None:
+            got = (
+                Received.from_json(stored_received)
+                if town_id is None
+                else Received.of_town(stored_received, town_id, village_id)
+            )
         out.append(
             (
                 partial,
                 len(marks) - 1 - i,
-                Received.from_json(stored_received)
-                if stored_received is not None
-                else received(first, after, village_id=village_id),
+                got if got is not None else received(first, after, village_id=village_id),
             )
         )
     return out
@@ -596,7 +646,10 @@ def keep_received(wanted: list[date], *, limit: int) -> set[date]:
             continue
         start, end = month(day.year, day.month).bounds
         row = insert_for(table).values(
-            month=day, revision=0, kept_revision=revision, received=received(start, end).as_json()
+            month=day,
+            revision=0,
+            kept_revision=revision,
+            received=received(start, end, by_town=True).as_json(),
         )
         db.session.execute(
             row.on_conflict_do_update(
