@@ -225,8 +225,9 @@ class TownMonthlyFigures(db.Model):
 
 
 class MonthlyReceived(db.Model):
-    """The reports a month received, by source, category and village, kept once the month
-    is over (the dashboard's year reads twelve of these instead of a year of cases).
+    """The reports a month received, by source, category and village, and each town's by
+    source and category, kept once the month is over (the dashboard's year, the district's
+    or a town's, reads twelve of these instead of a year of cases).
 
     Unlike events, they change after the month: a duplicate merged, a report put in
     another category at acceptance. Each such change counts one more `revision` of its
