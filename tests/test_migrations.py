@@ -525,3 +525,31 @@ def test_the_entries_before_the_audit_town_take_their_actor_s_town(fresh_app):
             )
             assert (found is not None) == reads, auditor_town
         db.session.remove()
+
+
+def test_the_kept_months_reports_are_kept_again_with_their_towns(fresh_app):
+    """The upgrade that keeps each town's part of a month's reports marks the kept months
+    the sweep still looks at (the last 96) to be kept again, and leaves older ones be."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert, select
+
+    from server.models import MonthlyReceived
+
+    table = MonthlyReceived.__table__
+    received = {"source": {}, "category": {}, "village": {}}
+    recent = date(datetime.now(UTC).year - 1, 6, 1)
+    with fresh_app.app_context():
+        downgrade(revision="f5c9e3a7b2d4")
+        db.session.execute(
+            insert(table),
+            [
+                {"month": month, "revision": 3, "kept_revision": 3, "received": received}
+                for month in (recent, date(2010, 1, 1))
+            ],
+        )
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        kept = dict(db.session.execute(select(table.c.month, table.c.kept_revision)).all())
+        assert kept == {recent: None, date(2010, 1, 1): 3}

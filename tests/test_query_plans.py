@@ -542,3 +542,15 @@ def test_a_town_s_dashboard_counts_its_reports_and_repeat_disputes_on_their_own_
     # PostgreSQL may take the newest-first index on a small table.
     assert any(re.search(r"ix_case_file_(received|newest)\b", line) for line in received)
     assert any(re.search(r"ix_case_file_repeat\b", line) for line in repeats), repeats
+    # Narrowed to a category, each village's cases of it are sought (tested, the
+    # category's cases of the whole district would be read).
+    category = db.session.scalar(select(Category.id).order_by(Category.id))
+    with plans() as narrowed:
+        partials.received_rows(start, end, village_id=villages, category_ids=[category])
+        statistics._repeat_disputes(start, end, villages, [category])
+    for statement, *plan in narrowed:
+        for line in plan:
+            assert not FULL_SCAN[dialect].search(line.strip()), (line, statement, plan)
+        text = "\n".join(plan)
+        if dialect == "sqlite":  # PostgreSQL chooses by its costs on a small table
+            assert "ix_case_file_village_category_newest" in text, (statement, plan)

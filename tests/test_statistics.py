@@ -476,6 +476,13 @@ def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
     def narrowed():
         return [asdict(statistics.compute(periods[2], town_id=here, **k)) for k in narrower]
 
+    def received_of_towns():
+        fields = ("received", "received_by_source", "received_by_category", "received_by_village")
+        return {
+            t: {f: getattr(statistics.compute(periods[0], town_id=t), f) for f in fields}
+            for t in (here, there)
+        }
+
     with clock.frozen_at(at(8, 3)):
         counted, counted_narrower = figures(), narrowed()
         counted_rolling = statistics.rolling_year(here)
@@ -491,15 +498,32 @@ def test_each_town_of_a_district_keeps_its_own_months(june, world, towns):
         # release), they are counted from the cases.
         june_received = db.session.get(MonthlyReceived, june_first)
         stored = june_received.received
-        assert counted[there][0]["received"] == 1
-        june_received.received = {**stored, "towns": {str(here): stored["towns"][str(here)]}}
+        assert counted[there][0]["received_by_source"] == {"网格员上报": 1}
+        theirs_kept = stored["towns"][str(there)]
+        june_received.received = {
+            **stored,
+            "towns": {**stored["towns"], str(there): {**theirs_kept, "source": {"qr": 1}}},
+        }
         db.session.flush()
-        assert statistics.compute(periods[0], town_id=there).received == 0
-        assert statistics.compute(periods[0], town_id=here).received == counted[here][0]["received"]
+        assert statistics.compute(periods[0], town_id=there).received_by_source == {"扫码上报": 1}
+        assert asdict(statistics.compute(periods[0], town_id=here)) == counted[here][0]
         june_received.received = {k: v for k, v in stored.items() if k != "towns"}
         db.session.flush()
         assert figures() == counted
         june_received.received = stored
+        db.session.flush()
+        # A village moved to another town since the month was kept: both towns' reports
+        # of the month are counted from the cases, as if nothing were kept.
+        towns["village"].town_id = here
+        db.session.flush()
+        kept_after_move = received_of_towns()
+        june_received.received = {k: v for k, v in stored.items() if k != "towns"}
+        db.session.flush()
+        assert kept_after_move == received_of_towns()
+        assert kept_after_move[here]["received"] == counted[here][0]["received"] + 1
+        assert kept_after_move[there]["received"] == 0
+        june_received.received = stored
+        towns["village"].town_id = there
         db.session.flush()
         assert statistics.rolling_year(here) == counted_rolling
         district = asdict(statistics.compute(periods[2]))
