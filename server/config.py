@@ -145,13 +145,15 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     # firewall): test it on checkout. An SQLite file cannot be, and a ping is a statement.
     # hide_parameters: a failing statement's error (and so the log's traceback) never
     # carries its values, which may be an informant's name and phone.
-    config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS",
-        {
-            "pool_pre_ping": not str(config["DATABASE_URL"]).startswith("sqlite"),
-            "hide_parameters": True,
-        },
-    )
+    server = not str(config["DATABASE_URL"]).startswith("sqlite")
+    options = {"pool_pre_ping": server, "hide_parameters": True}
+    if server:
+        # PostgreSQL compiles (JIT) a statement its planner thinks dear before running it:
+        # at a million cases, 17-18 ms of a grid worker's list that found nothing (0.03 ms
+        # without), and none of the figures' statements ran faster with it. Off for the
+        # app's connections, as for most short-statement workloads.
+        options["connect_args"] = {"options": "-c jit=off"}
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     config["TZ"] = ZoneInfo(str(config["TIMEZONE"]))
     if config["WECHAT_MODE"] is None:
         config["WECHAT_MODE"] = "off" if config["ENV"] == "production" else "fake"

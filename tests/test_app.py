@@ -111,6 +111,17 @@ def test_sqlite_is_set_up_for_a_server(tmp_path):
         db.session.rollback()
 
 
+def test_postgresql_connections_run_without_jit(app):
+    """PostgreSQL's JIT compiled a grid worker's list that found nothing for 17 ms at a
+    million cases (0.03 ms without): the app's connections turn it off."""
+    with app.app_context():
+        connection = db.session.connection()
+        if connection.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL setting")
+        assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+        db.session.rollback()
+
+
 def test_a_sqlite_transaction_holds_the_write_lock_from_its_first_write(tmp_path):
     """A read holds no lock (writers go on meanwhile); from the first write to the commit
     the transaction holds SQLite's write lock, so no writer comes in between. (Its read
