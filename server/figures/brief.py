@@ -86,10 +86,13 @@ def _received(period: Period) -> list:
 def _disputes():
     """Disputes, tested row by row (`category_id + 0`, which no index serves): the items
     that ask it are read from the month's and the open cases' indexes, and a planner
-    without statistics (SQLite's) would otherwise walk every dispute ever reported."""
-    return (Case.category_id + 0).in_(
-        select(Category.id).where(Category.group == CategoryGroup.DISPUTE)
-    )
+    without statistics (SQLite's) would otherwise walk every dispute ever reported.
+
+    The categories' ids are given as values, read first: asked as a subquery, PostgreSQL
+    joined each dispute category to the cases and read the month's and the open cases
+    once per category (18 times: 470 ms for one item at a million cases, 26 ms once)."""
+    ids = db.session.scalars(select(Category.id).where(Category.group == CategoryGroup.DISPUTE))
+    return (Case.category_id + 0).in_(ids.all())
 
 
 def _this_month_or_open(period: Period):
