@@ -188,6 +188,17 @@ def case_scope(
     return scope
 
 
+def counted_scope(village_id: int | tuple | None, category_ids: list[int] | None) -> list:
+    """`case_scope` for a count read through an index led by the time (the received
+    reports', the repeat disputes' partial one). A town's villages are tested on its
+    entries: sought, SQLite read each village's cases of the period through the village's
+    own index (a town's year of repeat disputes 334 ms, a month's reports 49 ms against
+    26 ms, at 1M cases in ten towns). Narrowed to a category they are sought:
+    (village, category, time) holds just the town's cases of it, where a test would read
+    the district's."""
+    return case_scope(village_id, category_ids, read="seek" if category_ids else "test")
+
+
 # What a once-per-case count is kept by, besides its bucket: the kind of case.
 HAZARD, DISPUTE, ENFORCEMENT = 0, 1, 2
 
@@ -306,12 +317,7 @@ def received_rows(
         Case.status != CaseStatus.MERGED,
         Case.created_at >= start,
         Case.created_at < end,
-        # A town's villages tested on the received index's entries: sought, SQLite read
-        # each village's month through its own index (49 ms a month of a town of 45
-        # villages at 1M cases, against 26 ms), and a town's year has twelve of them.
-        # With a category, sought: (village, category, time) holds just the town's cases
-        # of it, where a test would read the district's.
-        *case_scope(village_id, category_ids, read="seek" if category_ids else "test"),
+        *counted_scope(village_id, category_ids),
     ]
     return raw_rows(
         db.session.connection().execute(
