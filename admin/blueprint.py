@@ -166,6 +166,12 @@ def _domain_error(error: DomainError):
     ), error.http_status
 
 
+# Pages whose query may carry a phone or a name (the search box): the way back after
+# signing in leaves their query out, or the login page's address would carry it into the
+# proxy's log (deploy/nginx-grid-report.conf logs the search itself without its query).
+_QUERY_NOT_CARRIED = frozenset({"admin.search"})
+
+
 def require(*roles: Role):
     """Only signed-in users of `roles` (any admin role if none given) may open the view."""
 
@@ -173,7 +179,8 @@ def require(*roles: Role):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if g.user is None:
-                return redirect(url_for("admin.login", next=request.full_path))
+                back = request.path if request.endpoint in _QUERY_NOT_CARRIED else request.full_path
+                return redirect(url_for("admin.login", next=back))
             if roles and g.user.role not in roles:
                 return render_template(
                     "admin/error.html", title="无权访问", message="您的账号不能使用此页面。"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from admin.blueprint import attachment, bp, client_ip, id_value, require
 from server.cases import access
 from server.db import db
-from server.figures import cells, statistics
+from server.figures import cells, statistics, withheld
 from server.infra import clock
 from server.models import Category, CategoryGroup, Role, Source, Village
 from server.organisation.deadlines import load_calendar, unconfirmed_next_year
@@ -31,38 +31,31 @@ def _period() -> statistics.Period:
 
 
 def _figures(period):
-    return statistics.compute(
+    """The period's figures, narrowed by the page's village and category, as the signed-in
+    user may read them (no small confidential cell for anyone but the center)."""
+    village_id = id_value(request.args.get("village"), "village")
+    code = request.args.get("category") or None
+    category = db.session.scalar(select(Category).where(Category.code == code)) if code else None
+    access.check_breakdown(g.user, village_id=village_id, category=category)
+    figures = statistics.compute(
         period,
-        village_id=id_value(request.args.get("village"), "village"),
-        category_code=request.args.get("category") or None,
+        village_id=village_id,
+        category_code=code,
         required_screenings=int(current_app.config["SCREENINGS_PER_MONTH"]),
         required_weekly=int(current_app.config["SCREENINGS_PER_WEEK"]),
         town_id=g.user.town_id,
+    )
+    return withheld.for_reader(
+        figures,
+        g.user,
+        village_id=village_id,
+        category=category,
+        threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"]),
     )
 
 
 def _percent(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def _small_cells_hidden(links: dict, categories, threshold: int) -> dict:
-    """For everyone but the center: no count under `threshold` of a confidential category
-    in one village ("village x 涉毒 = 1" names a household). The category's bars under a
-    village filter and the village bars under its filter leave such cells out."""
-    if access.sees_small_confidential_counts(g.user):
-        return links
-    secret = {c.name for c in categories if c.confidential}
-    chosen = request.args.get("category")
-    chosen_secret = any(c.code == chosen and c.confidential for c in categories)
-    if request.args.get("village"):
-        links["category"] = [
-            i for i in links["category"] if i[0] not in secret or i[1] >= threshold
-        ]
-    if chosen_secret:
-        links["village"] = [i for i in links["village"] if i[1] >= threshold]
-        links["worst"] = [i for i in links["worst"] if i[1] >= threshold]
-    links["hidden_note"] = bool(secret)
-    return links
 
 
 def _linked(figures, period, categories) -> dict:
@@ -151,23 +144,13 @@ def dashboard():
         select(Village).where(access.in_users_town(g.user, Village.town_id)).order_by(Village.code)
     ).all()
     categories = db.session.scalars(select(Category).order_by(Category.sort_order)).all()
-    chosen = request.args.get("category")
-    access.check_breakdown(
-        g.user,
-        village_id=id_value(request.args.get("village"), "village"),
-        category=next((c for c in categories if c.code == chosen), None),
-    )
     figures = _figures(period)
     return render_template(
         "admin/dashboard.html",
         f=figures,
         period=period,
         percent=_percent,
-        links=_small_cells_hidden(
-            _linked(figures, period, categories),
-            categories,
-            int(current_app.config["DISCLOSURE_MIN_COUNT"]),
-        ),
+        links=_linked(figures, period, categories),
         rolling=_rolling_links(statistics.rolling_year(g.user.town_id)),
         last_day=period.end - timedelta(days=1),
         calendar_warning=unconfirmed_next_year(load_calendar(), clock.local(clock.now()).date()),
@@ -226,6 +209,9 @@ def report_xlsx():
         ("排查达标村数", f"{f.villages_screened}/{f.villages}"),
     ]:
         sheet.append(cells.row(sheet, [label, value]))
+    if f.small_cells_withheld:
+        limit = current_app.config["DISCLOSURE_MIN_COUNT"]
+        sheet.append([f"保密类别在一个村里少于{limit}件的数字不单独列出（调处中心可见）。"])
     if f.by_town:  # the district's, in a deployment of several towns
         table = book.create_sheet("按镇")
         table.append(["镇", "本期收到", "当前未结", "当前超期"])

@@ -18,6 +18,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from server.db import db
 from tests.conftest import fresh_database
 from tests.live_server import free_port
 
@@ -82,6 +83,76 @@ def test_the_nginx_site_passes_nginx_t(tmp_path):
     checked = nginx_t(tmp_path / "site.conf", tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
+
+
+def test_the_proxy_logs_no_searched_phone_nor_the_way_back_to_it(fresh_app, tmp_path):
+    """The shipped site in front of the app under gunicorn: a phone typed into the
+    admin's search reaches neither the proxy's access log nor the login page's address
+    (the way back after signing in, which an expired session takes). Other pages are
+    logged whole: their queries are filters, and the log is the town's record."""
+    from tests.factories import build_world
+    from tests.live_server import gunicorn_server
+
+    with fresh_app.app_context():
+        build_world()
+        db.session.commit()
+        url = fresh_app.config["DATABASE_URL"]
+    logs, tls = tmp_path / "logs", tmp_path / "tls"
+    logs.mkdir()
+    tls.mkdir()
+    subprocess.run(  # the site's certificate, for the address the test reaches it on
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(tls / "privkey.pem"), "-out", str(tls / "fullchain.pem"),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    trust = str(tls / "fullchain.pem")
+    (https, http), phone = (free_port(), free_port()), "13800138000"
+    with gunicorn_server(url, tmp_path) as upstream:
+        site = (
+            (DEPLOY / "nginx-grid-report.conf")
+            .read_text(encoding="utf-8")
+            .replace("/etc/grid-report/tls/", f"{tls}/")
+            .replace("/var/log/nginx/", f"{logs}/")
+            .replace("listen 443 ", f"listen 127.0.0.1:{https} ")
+            .replace("listen 80;", f"listen 127.0.0.1:{http};")
+            .replace("server 127.0.0.1:5000 ", f"server {upstream.removeprefix('http://')} ")
+        )
+        (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+        assert nginx_t(tmp_path / "site.conf", tmp_path).returncode == 0
+        nginx = subprocess.Popen(
+            [_nginx(), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+             "-g", "daemon off; master_process off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            base = f"https://127.0.0.1:{https}"
+            for _ in range(100):
+                try:
+                    requests.get(f"{base}/admin/login", verify=trust, timeout=5)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            searched = requests.get(
+                f"{base}/admin/search?q={phone}", verify=trust, timeout=10, allow_redirects=False
+            )
+            assert searched.status_code == 302
+            assert searched.headers["Location"].endswith("/admin/login?next=/admin/search")
+            # An address the app gave before, or typed by hand, is not logged whole either.
+            requests.get(
+                f"{base}/admin/login?next=/admin/search?q%3D{phone}", verify=trust, timeout=10
+            )
+            requests.get(f"{base}/admin/?village=7", verify=trust, timeout=10)
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+    logged = (logs / "grid-report.access.log").read_text(encoding="utf-8")
+    assert "GET /admin/search HTTP" in logged
+    assert "GET /admin/login HTTP" in logged
+    assert phone not in logged
+    assert "GET /admin/?village=7 HTTP" in logged  # the others keep their query
 
 
 def test_gunicorn_s_settings_travel_inside_the_package(tmp_path):

@@ -703,6 +703,51 @@ def test_the_dashboard_names_no_household_by_village_and_confidential_kind(clien
     )
 
 
+@pytest.mark.parametrize("reader", ["leader", "admin"])
+def test_no_page_of_figures_names_a_household_by_village_and_confidential_kind(
+    client, world, signin, reader
+):
+    """The report, its Excel copy and the dashboard's map and table of villages leave out
+    what the dashboard's bars leave out: one village's small count of a confidential
+    kind (an independent review found the report printing "东村 1" under 涉贩毒)."""
+    import io
+    import re
+
+    import openpyxl
+
+    from server.infra import clock
+    from tests.helpers import new_report
+
+    new_report(world, "S04")  # one drug report in 东村, this month
+    db.session.flush()
+    month = f"kind=month&value={clock.local(clock.now()):%Y-%m}"
+    signin(getattr(world, reader))
+    for page in ("/admin/report", "/admin/report.xlsx"):
+        refused = client.get(f"{page}?{month}&village={world.v1.id}&category=S04")
+        assert refused.status_code == 422, page
+    report = client.get(f"/admin/report?{month}&category=S04").get_data(as_text=True)
+    assert "<td>东村</td><td>1</td>" not in report
+    assert "不单独列出" in report
+    book = openpyxl.load_workbook(
+        io.BytesIO(client.get(f"/admin/report.xlsx?{month}&category=S04").data)
+    )
+    assert list(book["按村"].values) == [("村", "件次")]
+    in_village = client.get(f"/admin/report?{month}&village={world.v1.id}").get_data(as_text=True)
+    assert "涉贩毒" not in in_village
+    dashboard = client.get(f"/admin/dashboard?{month}&category=S04").get_data(as_text=True)
+    assert "东村：未结1件" not in dashboard  # the map's tile shows no number
+    assert re.search(r'class="village withheld"[^>]*title="东村：少于5件', dashboard)
+    assert "<td>东村</td><td>1</td>" not in dashboard  # nor the villages' table
+
+    signin(world.center)  # the center reads every cell
+    report = client.get(f"/admin/report?{month}&category=S04").get_data(as_text=True)
+    assert "<td>东村</td><td>1</td>" in report
+    assert "不单独列出" not in report
+    dashboard = client.get(f"/admin/dashboard?{month}&category=S04").get_data(as_text=True)
+    assert "东村：未结1件" in dashboard
+    assert "<td>东村</td><td>1</td>" in dashboard
+
+
 def test_two_people_deciding_one_approval_at_once_cannot_both(fresh_app):
     """An approve and a refuse of the same ask, at once: one decides, the other finds it
     decided (read FOR UPDATE); never an account made active under a 'refused' record."""

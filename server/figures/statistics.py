@@ -130,8 +130,8 @@ class Figures:
     villages_screened_weekly: int | None = None  # the weekly duty, every whole week
     villages_missed: list[str] = field(default_factory=list)  # names, for the report
     worst_villages: list[tuple[str, int, int]] = field(default_factory=list)  # name, open, late
-    villages_now: list[tuple[int, str, int, int]] = field(default_factory=list)  # id, name,
-    # open, late: every village
+    villages_now: list[tuple[int, str, int | None, int | None]] = field(default_factory=list)
+    # id, name, open, late: every village (open and late None: withheld from this reader)
     # The district's towns side by side (its people only, in a deployment of several):
     # (town id, name, received in the period, open now, late now).
     by_town: list[tuple[int, str, int, int, int]] = field(default_factory=list)
@@ -140,6 +140,8 @@ class Figures:
     village_ids: dict[str, int] = field(default_factory=dict)
     late_by_department: list[tuple[int, str, int, int]] = field(default_factory=list)
     # id, name, open, late: each department leading open cases
+    # Cells too small for this reader were left out (server/figures/withheld.py).
+    small_cells_withheld: bool = False
 
     @staticmethod
     def rate(part: int, whole: int) -> float | None:
