@@ -44,6 +44,7 @@ def audit_log():
             day = date.fromisoformat(raw)
         except ValueError:
             continue
+        clock.check_year(day, name)
         moment = datetime.combine(day + timedelta(days=1 if op == "lt" else 0), time(0), tzinfo=tz)
         query = query.where(AuditEntry.at >= moment if op == "ge" else AuditEntry.at < moment)
     before = id_value(request.args.get("before"), "before")

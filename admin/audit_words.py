@@ -302,6 +302,8 @@ def object_words(entry: AuditEntry, names: Names) -> str:
         return f"{noun} 第{key}号"
     if kind == "calendar_year":
         return f"{key}年"
+    if kind == "league_standard":  # the whole table at once (object_id "all")
+        return noun
     return f"{noun} {key}"
 
 

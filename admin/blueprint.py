@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 from server.cases import limits
 from server.db import db, unit
 from server.follow_through.inbox import unread_count
-from server.infra import clock, pageheaders
+from server.infra import clock, nul, pageheaders
 from server.infra.errors import DomainError, ValidationFailed
 from server.models import Role, User
 
@@ -67,8 +67,7 @@ def _load_user():
     ):
         # A reset password is the resetter's knowledge: the user chooses their own first.
         return redirect(url_for("admin.change_password"))
-    if request.method == "POST" and any("\x00" in v for v in request.form.values()):
-        # No text column takes a NUL character (PostgreSQL refuses it).
+    if nul.in_request(request):  # server/infra/nul.py says why
         raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
     return None  # on to the view
 
@@ -97,10 +96,11 @@ def _localtime(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 @bp.app_template_filter("pagequery")
-def _pagequery(args, cursor: str) -> str:
-    """The current filters with the next page's cursor."""
-    pairs = [(k, v) for k, v in args.items(multi=True) if k != "after"]
-    return urlencode([*pairs, ("after", cursor)])
+def _pagequery(args, cursor: str, name: str = "after") -> str:
+    """The current filters with the next page's cursor (in `name`, in place of this
+    page's own: a second one would be read first, and the page would come again)."""
+    pairs = [(k, v) for k, v in args.items(multi=True) if k != name]
+    return urlencode([*pairs, (name, cursor)])
 
 
 @bp.errorhandler(CSRFError)
@@ -198,11 +198,12 @@ def id_value(raw: str | None, name: str) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= limits.ID:
+    number = limits.id_number(raw)
+    if number is None:
         raise ValidationFailed(
             f"参数 {name} 须为有效的编号。", code="invalid_parameter", field=name
         )
-    return int(raw)
+    return number
 
 
 def attachment(name: str, fallback: str) -> dict[str, str]:

@@ -62,10 +62,16 @@ def document_page(code: str, document_id: int):
 
 def _terms_from_form() -> list[documents.TermDraft]:
     drafts = []
-    for index in range(1, 1 + len(request.form.getlist("term_text"))):
-        text = request.form.getlist("term_text")[index - 1]
-        performance = request.form.getlist("term_performance")[index - 1]
-        due = request.form.getlist("term_due_on")[index - 1].strip()
+    columns = [request.form.getlist(f"term_{n}") for n in ("text", "performance", "due_on")]
+    if len({len(column) for column in columns}) != 1:
+        # The page sends each term's three fields: a cut-off or hand-made form does not.
+        raise ValidationFailed(
+            "协议条款的内容、履行方式和期限不成套，请刷新页面后重新填写。",
+            code="invalid_terms",
+            field="terms",
+        )
+    for index, (text, performance, due) in enumerate(zip(*columns, strict=True), 1):
+        due = due.strip()
         try:
             due_on = date.fromisoformat(due) if due else None
         except ValueError:

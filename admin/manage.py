@@ -289,7 +289,7 @@ def calendar():
         year = request.form.get("year", "")
         try:
             days = management.confirm_year(
-                int(year) if year.isdigit() else 0,
+                int(year) if year.isascii() and year.isdigit() and len(year) <= 4 else 0,
                 request.form.get("notice", ""),
                 actor=g.user,
                 ip=client_ip(),

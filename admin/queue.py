@@ -118,6 +118,8 @@ def counted():
         last = date.fromisoformat(request.args.get("to", ""))
     except ValueError:
         raise ValidationFailed("请给出起止日期（YYYY-MM-DD）。", code="invalid_period") from None
+    clock.check_year(first, "from")
+    clock.check_year(last, "to")
     tz = clock.town_tz()
     start = datetime.combine(first, time(0), tzinfo=tz)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
@@ -169,7 +171,8 @@ def urgent_since():
     """New urgent reports since `since` (the queue page asks every half minute)."""
     try:
         since = datetime.fromisoformat(request.args.get("since", ""))
-    except ValueError:
+        clock.check_year(since)
+    except (ValueError, ValidationFailed):  # the page sends what it was given: its own
         since = clock.now() - timedelta(minutes=10)
     if since.tzinfo is None:
         since = since.replace(tzinfo=clock.now().tzinfo)

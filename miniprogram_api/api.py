@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from server import auth
 from server.cases.inputs import translate
+from server.infra import nul
 from server.infra.errors import (
     DomainError,
     PayloadTooLarge,
@@ -109,7 +110,10 @@ class Api(flask_smorest.Api):
 
     def handle_http_exception(self, error):
         if not request.path.startswith(PREFIX):
-            return error  # the admin and the villager pages answer in HTML
+            # The admin answers its own; any other address gets the public surface's
+            # page in Chinese (villager.views.http_error_page), when it is served.
+            page = current_app.extensions.get("html_error_page")
+            return page(error) if page is not None else error
         return http_error_response(error)
 
 
@@ -141,12 +145,6 @@ def login_required(view):
     return wrapper
 
 
-def has_nul(body: bytes) -> bool:
-    """Whether a JSON body carries a NUL character, raw or escaped: no database text column
-    takes one (PostgreSQL refuses it), so it is refused at the door."""
-    return b"\x00" in body or b"\\u0000" in body.lower()
-
-
 def require_body_type(*mimetypes: str):
     """A before_request hook: writes must send one of `mimetypes` (else 415)."""
 
@@ -163,10 +161,8 @@ def require_body_type(*mimetypes: str):
             raise UnsupportedMedia(
                 f"请求体类型须为 {' 或 '.join(mimetypes)}。", code="unsupported_media_type"
             )
-        if (
-            "\x00" in request.path
-            or b"%00" in request.query_string
-            or (request.mimetype == "application/json" and has_nul(request.get_data()))
+        if nul.in_request(request) or (  # server/infra/nul.py says why
+            request.mimetype == "application/json" and nul.in_json(request.get_data())
         ):
             raise ValidationFailed("内容不能包含空字符（NUL）。", code="nul_character")
 

@@ -8,10 +8,12 @@ from pathlib import Path
 from flask import Flask
 from flask.cli import AppGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from werkzeug.utils import import_string
 
 from server import config as config_module
 from server import health, metrics
+from server.cases import limits
 from server.db import Migrations, db
 from server.db import init_app as init_database
 from server.db.unit import App
@@ -20,9 +22,20 @@ from server.infra import logs
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 
+class IdConverter(IntegerConverter):
+    """`<int:…>` in a route: no larger than an id column holds. A longer number is no
+    page (404), not a statement the database refuses (SQLite's OverflowError,
+    PostgreSQL's "integer out of range" from 2**31 on)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", limits.ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: typed defaults, then the environment, then `overrides`."""
     app = App(__name__, instance_path=config_module.instance_path(), instance_relative_config=True)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.from_mapping(config_module.load(app.instance_path, overrides))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -102,3 +102,21 @@ def test_a_category_s_limits_read_in_words():
         ("紧急", "否"),
         ("时限", "受理：1个工作日提醒，2个工作日到期；处置：30天到期"),
     ]
+
+
+def test_an_object_recorded_by_a_fixed_word_reads_in_chinese():
+    """An entry about a whole table records a fixed object id ("all"): the log shows the
+    table's name, not the word (an independent review found "考核标准 all")."""
+    from server.models import AuditEntry
+
+    fixed = []
+    for place, call in _calls():
+        given = {k.arg: _strings(k.value) for k in call.keywords}
+        for kind in given.get("object_type") or []:
+            for key in given.get("object_id") or []:
+                words = audit_words.object_words(
+                    AuditEntry(object_type=kind, object_id=key), audit_words.Names()
+                )
+                fixed.append((place, words))
+                assert not re.search(r"[A-Za-z]", words), f"{place}: {words}"
+    assert any(words == "考核标准" for _place, words in fixed)

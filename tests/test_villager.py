@@ -130,6 +130,26 @@ def test_an_anonymous_report_with_a_photo(client, world, caplog):
     assert tracked.headers["Referrer-Policy"] == "no-referrer"
 
 
+def test_a_refused_report_leaves_no_photo_file_behind(client, world, app):
+    """The photos are stored before the core checks the report; when it refuses (a named
+    report with only a full-width space for a name passes the form and not the core),
+    their rows roll back and their files go with them. A report taken keeps its files."""
+    from pathlib import Path
+
+    def files() -> set[Path]:
+        return {p for p in Path(app.config["MEDIA_ROOT"]).rglob("*") if p.is_file()}
+
+    before = files()
+    named = form(world, anonymous="no", name="\u3000", phone="")
+    refused = post(client, world, named | {"photos": (io.BytesIO(jpeg_with_gps()), "a.jpg")})
+    assert refused.status_code == 422
+    assert "实名上报请至少留下姓名或联系方式" in refused.get_data(as_text=True)
+    assert files() == before
+    taken = post(client, world, form(world) | {"photos": (io.BytesIO(jpeg_with_gps()), "b.jpg")})
+    assert taken.status_code == 200
+    assert len(files() - before) == 2  # the photo and its thumbnail
+
+
 def test_a_resend_makes_one_report_and_shows_the_same_code(client, world):
     data = form(world)
     first = post(client, world, data)
@@ -509,3 +529,50 @@ def test_a_villager_s_report_reads_its_kind_and_town_from_the_reference_copy(cli
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert [s for s in reads if "FROM village" in s]  # by its token, afresh
     assert not [s for s in reads if "FROM category" in s or "FROM town" in s], reads
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [
+        ("get", "/nope", 404),
+        ("get", "/t/", 404),
+        ("get", "/m/nope", 404),
+        ("get", "/static/villager/nope.css", 404),
+        ("put", "/q/{token}", 405),
+        ("delete", "/", 405),
+        ("get", "/t/ABCDEFGHJKMNPQRSTVWX/info", 405),  # a form's action, opened as a link
+    ],
+)
+def test_an_address_no_page_answers_gets_a_page_in_chinese(client, world, method, url, status):
+    """Werkzeug's own pages are English: every address outside the admin and the API
+    that no page answers, or not with this method, gets the villagers' error page."""
+    answer = getattr(client, method)(url.format(token=world.v1.qr_token))
+    assert answer.status_code == status
+    page = answer.get_data(as_text=True)
+    assert '<html lang="zh-CN"' in page
+    assert "Not Found" not in page
+    assert "Method Not Allowed" not in page
+    assert ("找不到这个页面" if status == 404 else "不能这样打开这个页面") in page
+    if status == 405:
+        assert answer.headers["Allow"]
+    api = client.get("/api/v1/nowhere")  # the API keeps its own shape
+    assert api.json["code"] == "not_found"
+
+
+def test_a_tracking_code_of_only_dashes_asks_for_one(client, world):
+    answer = client.post("/t", data={"code": " - / "})
+    assert answer.status_code == 422
+    assert "请输入跟踪码" in answer.get_data(as_text=True)
+
+
+def test_looking_up_too_often_says_looking_up(client, world, app):
+    app.config["TRACKING_LIMIT_PER_ADDRESS"] = "1/hour"
+    try:
+        client.get("/t/ABCDEFGHJKMNPQRSTVWX", environ_base=PHONE)
+        again = client.get("/t/ABCDEFGHJKMNPQRSTVWY", environ_base=PHONE)
+    finally:
+        app.config["TRACKING_LIMIT_PER_ADDRESS"] = "60/hour"
+    assert again.status_code == 429
+    page = again.get_data(as_text=True)
+    assert "查询得太频繁" in page
+    assert "提交太频繁" not in page

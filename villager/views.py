@@ -14,13 +14,18 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+)
 
 from server.cases import inputs, media, operations, tracking, workflow
 from server.db import db, unit
 from server.figures import disclosure as monthly_disclosure
 from server.figures import statistics
-from server.infra import clock, codes, pageheaders
+from server.infra import clock, codes, nul, pageheaders
 from server.infra.errors import DomainError, NotFound, PayloadTooLarge, TooManyRequests
 from server.models import Category, CategoryGroup, Step, Town, Village
 from server.organisation import qr, reference
@@ -84,10 +89,10 @@ def _error_page(error: DomainError) -> Response:
 def _our_fault(failure: Exception):
     """A failure of ours on these pages: logged (with no statement values:
     hide_parameters), and answered in Chinese: a report's form comes back with what was
-    typed, any other page says sorry, rather than a bare 500. An HTTP error (a 404 of
-    routing, a 405) is answered as it is."""
+    typed, any other page says sorry, rather than a bare 500. An HTTP error (a 405 of
+    a saved link) gets a page of its own."""
     if isinstance(failure, HTTPException) and not isinstance(failure, InternalServerError):
-        return failure
+        return http_error_page(failure)
     current_app.logger.exception("villager page failed (%s)", request.endpoint)
     if request.endpoint != "villager.submit":
         return _error_page(DomainError(SORRY, code="server_error", http_status=500))
@@ -102,6 +107,23 @@ def _our_fault(failure: Exception):
 
 SORRY = "服务器出了点问题，请稍后再试。"
 
+# What an HTTP error means to someone holding a phone, not a browser's words for it.
+HTTP_WORDS = {
+    404: "找不到这个页面，请核对网址，或从首页重新进入。",
+    405: "不能这样打开这个页面，请从页面上的链接或按钮进入。",
+}
+
+
+def http_error_page(error: HTTPException) -> Response:
+    """An HTTP error (a mistyped address, a saved link to a form's action) as a page in
+    Chinese: for these pages, and for every address outside the admin and the API
+    (`init_app`), where Werkzeug's own page is English."""
+    words = HTTP_WORDS.get(error.code or 500, "请求没有完成，请稍后再试。")
+    response = _error_page(DomainError(words, code="http_error", http_status=error.code or 500))
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
 
 def _with_retry_after(response: Response, error: DomainError) -> Response:
     if "retry_after" in error.details:
@@ -114,8 +136,7 @@ def _refuse_nul():
     if request.endpoint == "villager.submit":
         # A few photos at once, each as large as the API takes one (nginx's site agrees).
         request.max_content_length = form_bound(current_app.config)
-    # No text column takes a NUL character (PostgreSQL refuses it): refuse it at the door.
-    if request.method == "POST" and any("\x00" in v for v in request.form.values()):
+    if nul.in_request(request):  # server/infra/nul.py says why
         raise DomainError("内容不能包含空字符。", code="nul_character", http_status=422)
 
 
@@ -309,6 +330,9 @@ def track_lookup():
     """Type in a tracking code."""
     if request.method == "POST":
         secret = codes.normalise(request.form.get("code", ""))
+        if not secret:  # only spaces or dashes: no address to go to
+            page = render_template("villager/lookup.html", town=_town(), error="请输入跟踪码。")
+            return page, 422
         return redirect(url_for("villager.track", secret=secret), code=303)
     return render_template("villager/lookup.html", town=_town())
 
@@ -440,5 +464,7 @@ def disclosure(year: int | None = None, month: int | None = None):
 
 
 def init_app(app) -> None:
-    """Register the villagers' pages."""
+    """Register the villagers' pages; their error page answers every address that no
+    surface answers (miniprogram_api.api.Api.handle_http_exception asks for it)."""
     app.register_blueprint(bp)
+    app.extensions["html_error_page"] = http_error_page

@@ -11,6 +11,7 @@ the workflow, and every message is Chinese.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 
 import marshmallow as ma
@@ -45,7 +46,34 @@ FIELD_MESSAGES = {
     "Not a valid list.": "须为列表。",
     "Invalid input type.": "类型不正确。",
     "Invalid JSON body.": "请求体不是有效的 JSON。",
+    "Invalid type.": "类型不正确。",
+    "Invalid value.": "取值无效。",
+    "Invalid input.": "取值无效。",
+    "Not a valid mapping type.": "须为对象。",
+    "Not a valid date.": "须为日期（YYYY-MM-DD）。",
+    "String does not match expected pattern.": "格式不正确。",
+    "Special numeric values (nan or infinity) are not permitted.": "须为有限的数字。",
 }
+# marshmallow's validators' messages, which carry their bounds: each as a pattern.
+FIELD_PATTERNS = [
+    (re.compile(p), words)
+    for p, words in (
+        (
+            r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$",
+            r"须在\1至\2之间。",
+        ),
+        (r"^Must be greater than or equal to (\S+)\.$", r"不能小于\1。"),
+        (r"^Must be less than or equal to (\S+)\.$", r"不能大于\1。"),
+        (r"^Must be greater than (\S+)\.$", r"须大于\1。"),
+        (r"^Must be less than (\S+)\.$", r"须小于\1。"),
+        (r"^Length must be between (\d+) and (\d+)\.$", r"长度须在\1至\2之间。"),
+        (r"^Length must be (\d+)\.$", r"长度须为\1。"),
+        (r"^Shorter than minimum length (\d+)\.$", r"长度不能少于\1。"),
+        (r"^Longer than maximum length (\d+)\.$", r"长度不能超过\1。"),
+        (r"^Must be one of: (.*)\.$", r"须为以下之一：\1。"),
+        (r"^One or more of the choices you made was not in: (.*)\.$", r"须为以下之一：\1。"),
+    )
+]
 
 
 def translate(messages):
@@ -55,7 +83,11 @@ def translate(messages):
     if isinstance(messages, list):
         return [translate(m) for m in messages]
     if isinstance(messages, str):
-        return FIELD_MESSAGES.get(messages, messages)
+        if messages in FIELD_MESSAGES:
+            return FIELD_MESSAGES[messages]
+        for pattern, words in FIELD_PATTERNS:
+            if pattern.match(messages):
+                return pattern.sub(words, messages)
     return messages
 
 
@@ -307,7 +339,9 @@ def from_form(schema: ma.Schema, form: MultiDict, names, *, tz: tzinfo) -> dict:
 
 def _typed(field: ma.fields.Field, raw: str, tz: tzinfo):
     if isinstance(field, ma.fields.Integer):
-        return int(raw) if raw.isdigit() and len(raw) < 12 else raw
+        # ASCII digits only ("²".isdigit() is true, and int("²") fails); the field's
+        # own bounds refuse a number too large.
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else raw
     if isinstance(field, ma.fields.DateTime):
         try:  # <input type=datetime-local> gives the town's wall-clock time
             return datetime.fromisoformat(raw).replace(tzinfo=tz).isoformat()

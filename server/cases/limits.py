@@ -19,3 +19,12 @@ TERMS = 30  # terms of one mediation agreement
 # The largest id every database's INTEGER holds: a larger one is no row, and PostgreSQL
 # refuses to compare with it.
 ID = 2**31 - 1
+
+
+def id_number(raw: str | None) -> int | None:
+    """`raw` as a row's id, or None: ASCII digits only ("²".isdigit() is true, and
+    int("²") fails) and no larger than an id column holds."""
+    raw = (raw or "").strip()
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= ID:
+        return int(raw)
+    return None

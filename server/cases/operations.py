@@ -259,6 +259,7 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
             raise _fail("发生时间须带时区。", "occurred_at", "invalid_datetime")
         if draft.occurred_at > clock.now():
             raise _fail("发生时间不能晚于现在。", "occurred_at", "occurred_in_future")
+        clock.check_year(draft.occurred_at, "occurred_at")
     if (
         not isinstance(draft.people_involved, int)
         or not 1 <= draft.people_involved <= limits.PEOPLE

@@ -74,6 +74,14 @@ def last_complete_month() -> Period:
 
 
 def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Period:
+    """A period from a form (`read_period`), within the years people give dates in."""
+    period = read_period(kind, value, start=start, end=end)
+    clock.check_year(period.start, "value")
+    clock.check_year(period.end - timedelta(days=1), "value")
+    return period
+
+
+def read_period(kind: str, value: str, *, start: str = "", end: str = "") -> Period:
     """A period from a form: a month (2026-11, 2026年11月, 2026/11), a quarter (2026-Q4,
     2026年第四季度), a year (2026, 2026年) or custom days; the last complete month when
     nothing is given. ValidationFailed, in Chinese, for what cannot be read (never a
@@ -92,6 +100,8 @@ def parse_period(kind: str, value: str, *, start: str = "", end: str = "") -> Pe
     try:
         if kind == "custom":
             first, last = date.fromisoformat(start), date.fromisoformat(end)
+            clock.check_year(first, "from")
+            clock.check_year(last, "to")
             if last < first:
                 raise ValidationFailed("截止日期早于起始日期。", code="invalid_period", field="to")
             return Period(first, last + timedelta(days=1), f"{first}至{last}")

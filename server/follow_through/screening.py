@@ -45,6 +45,8 @@ def file_screening(
         )
     now = clock.now()
     screened_at = screened_at or now
+    if screened_at.tzinfo is not None:
+        clock.check_year(screened_at, "screened_at")
     if screened_at.tzinfo is None or screened_at > now + timedelta(minutes=5):
         raise ValidationFailed(
             "排查时间不能晚于现在。", code="invalid_datetime", field="screened_at"

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 
+from server.infra.errors import ValidationFailed
+
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 _frozen: datetime | None = None
 
@@ -32,6 +34,20 @@ def town_tz() -> ZoneInfo:
 def local(moment: datetime) -> datetime:
     """`moment` on the town's wall clock."""
     return moment.astimezone(town_tz())
+
+
+# The years a date people give may fall in. Further out is a slip of the finger, and at
+# the calendar's ends (year 1, year 9999) a time zone's shift or the next day is past
+# what Python's datetime holds: a 500 instead of an answer.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
+
+def check_year(moment: date | datetime, field: str | None = None) -> None:
+    """ValidationFailed unless `moment` falls in FIRST_YEAR to LAST_YEAR."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValidationFailed(
+            f"日期须在{FIRST_YEAR}年至{LAST_YEAR}年之间。", code="date_out_of_range", field=field
+        )
 
 
 def month_of(moment: datetime) -> date:

@@ -112,7 +112,9 @@ def department_town(actor: User | None, asked: str | None) -> int | None:
         return db.session.scalar(select(Town.id).order_by(Town.id))
     if asked == "district":
         return None
-    town = db.session.get(Town, int(asked)) if asked.isdigit() else None
+    # ASCII digits ("²".isdigit() is true) of a number an id column holds.
+    number = asked.isascii() and asked.isdigit() and len(asked) < 10
+    town = db.session.get(Town, int(asked)) if number else None
     if town is None:
         raise ValidationFailed(
             "请选择部门所属的镇，或选择区直部门。", code="invalid_choice", field="town"

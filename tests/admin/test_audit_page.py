@@ -54,3 +54,30 @@ def test_the_audit_log_shows_labels_and_objects_in_words(client, world, signin):
     assert "登录" in only
     assert "新建账号" not in only
     assert "退出登录" not in only  # one action, not every code that begins so
+
+
+def test_the_auditor_pages_back_through_the_log_page_by_page(client, world, signin):
+    """ "更早的记录" leads to the page before this one, and from there to the one before
+    that: the link carries one cursor (with two, the first was read and page two came
+    back for ever)."""
+    import html
+
+    from admin.audit import PAGE
+    from server.trust import audit
+
+    for n in range(2 * PAGE + 5):
+        audit.record("auth.login", actor=world.center, object_type="user", object_id=str(n))
+    db.session.flush()
+    signin(world.auditor)
+    url, seen = "/admin/audit?action=auth.login", []
+    for _page in range(3):
+        page = client.get(url).get_data(as_text=True)
+        seen.append(_rows(page))
+        found = re.search(r'href="(\?[^"]*)">更早的记录', page)
+        if found is None:
+            break
+        link = html.unescape(found.group(1))
+        assert link.count("before=") == 1, link
+        url = "/admin/audit" + link
+    assert len(seen) == 3
+    assert len(set(seen)) == 3  # three different pages, the last the oldest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from datetime import timedelta
@@ -515,6 +516,43 @@ def test_errors_share_one_shape(client, world, login, app):
     assert invalid.status_code == 422
     assert invalid.json["errors"]["extra"] == ["不允许的字段。"]
     assert invalid.json["errors"]["category"] == ["必填。"]
+
+
+def _leaves(errors) -> list[str]:
+    if isinstance(errors, dict):
+        return [leaf for value in errors.values() for leaf in _leaves(value)]
+    if isinstance(errors, list):
+        return [leaf for value in errors for leaf in _leaves(value)]
+    return [errors]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/cases?limit=-1", None),
+        ("get", "/api/v1/inbox?limit=0", None),
+        ("get", "/api/v1/cases?cursor=a.b", None),
+        ("get", "/api/v1/cases?category=", None),
+        ("get", "/api/v1/media/x?size=huge", None),
+        ("post", "/api/v1/inbox/read", {"ids": list(range(1, 1001))}),
+        ("post", "/api/v1/reports", {"latitude": float("nan"), "longitude": 117.0}),
+        ("post", "/api/v1/reports", {"parties": ["张三"]}),
+    ],
+)
+def test_each_field_s_error_is_in_chinese(client, world, login, method, path, body):
+    """The messages of marshmallow's validators (bounds, lengths, choices, patterns) as
+    a person reads them: a phone may show them beside the field."""
+    headers = login(world.worker1) | key()
+    if body is not None and path == "/api/v1/reports":
+        body = report_body(world) | body
+    answer = getattr(client, method)(path, headers=headers, json=body)
+    assert answer.status_code == 422, answer.json
+    leaves = _leaves(answer.json["errors"])
+    assert leaves
+    for leaf in leaves:
+        # A choice's own values are data (须为以下之一：full, thumb。), not words.
+        words = re.sub(r"须为以下之一：.*", "", leaf)
+        assert not re.search(r"[A-Za-z]{2,}", words), leaf
 
 
 def test_a_crash_reaches_the_client_as_a_plain_500(client, world, login, app, monkeypatch):

@@ -8,6 +8,7 @@ from datetime import datetime
 from server.cases import limits
 from server.cases.workflow.transition import Transition
 from server.db import db
+from server.infra import clock
 from server.infra.errors import ValidationFailed
 from server.models import Case, ClosingReason, ResultCode, RiskLevel, Severity
 
@@ -67,6 +68,7 @@ def clean_moment(value, name) -> datetime:
             code="invalid_datetime",
             field=name,
         )
+    clock.check_year(value, name)
     return value
 
 
