@@ -192,6 +192,19 @@ def require(*roles: Role):
     return decorate
 
 
+# What each id a page reads is called where a refusal names it.
+ID_WORDS = {
+    "village": "村",
+    "villages": "村",
+    "department": "部门",
+    "town": "镇",
+    "grids": "网格",
+    "before": "翻页位置",
+    "after": "翻页位置",
+    "id": "编号",
+}
+
+
 def id_value(raw: str | None, name: str) -> int | None:
     """An id from a query string or a form: None when empty; ValidationFailed (a page
     saying so, 422) when it is not a whole number of a row."""
@@ -201,7 +214,9 @@ def id_value(raw: str | None, name: str) -> int | None:
     number = limits.id_number(raw)
     if number is None:
         raise ValidationFailed(
-            f"参数 {name} 须为有效的编号。", code="invalid_parameter", field=name
+            f"参数“{ID_WORDS.get(name, '编号')}”须为有效的编号。",
+            code="invalid_parameter",
+            field=name,
         )
     return number
 

@@ -117,7 +117,7 @@ def counted():
         first = date.fromisoformat(request.args.get("from", ""))
         last = date.fromisoformat(request.args.get("to", ""))
     except ValueError:
-        raise ValidationFailed("请给出起止日期（YYYY-MM-DD）。", code="invalid_period") from None
+        raise ValidationFailed("请给出起止日期，例如 2026-11-01。", code="invalid_period") from None
     clock.check_year(first, "from")
     clock.check_year(last, "to")
     tz = clock.town_tz()

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -85,6 +86,54 @@ def test_the_nginx_site_passes_nginx_t(tmp_path):
     assert "test is successful" in checked.stderr
 
 
+@contextmanager
+def shipped_site(folder: Path, upstream: str):
+    """The shipped nginx site, running, in front of `upstream` (host:port): yields its
+    HTTPS base URL, the certificate to trust, and the folder its logs are written to."""
+    logs, tls = folder / "logs", folder / "tls"
+    logs.mkdir()
+    tls.mkdir()
+    subprocess.run(  # the site's certificate, for the address the test reaches it on
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(tls / "privkey.pem"), "-out", str(tls / "fullchain.pem"),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    trust = str(tls / "fullchain.pem")
+    https, http = free_port(), free_port()
+    site = (
+        (DEPLOY / "nginx-grid-report.conf")
+        .read_text(encoding="utf-8")
+        .replace("/etc/grid-report/tls/", f"{tls}/")
+        .replace("/var/log/nginx/", f"{logs}/")
+        .replace("listen 443 ", f"listen 127.0.0.1:{https} ")
+        .replace("listen 80;", f"listen 127.0.0.1:{http};")
+        .replace("server 127.0.0.1:5000 ", f"server {upstream} ")
+    )
+    (folder / "site.conf").write_text(site, encoding="utf-8")
+    checked = nginx_t(folder / "site.conf", folder)
+    assert checked.returncode == 0, checked.stderr
+    nginx = subprocess.Popen(
+        [_nginx(), "-p", str(folder), "-c", str(folder / "nginx.conf"),
+         "-g", "daemon off; master_process off;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"https://127.0.0.1:{https}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/healthz", verify=trust, timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base, trust, logs
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+
 def test_the_proxy_logs_no_searched_phone_nor_the_way_back_to_it(fresh_app, tmp_path):
     """The shipped site in front of the app under gunicorn: a phone typed into the
     admin's search reaches neither the proxy's access log nor the login page's address
@@ -97,62 +146,42 @@ def test_the_proxy_logs_no_searched_phone_nor_the_way_back_to_it(fresh_app, tmp_
         build_world()
         db.session.commit()
         url = fresh_app.config["DATABASE_URL"]
-    logs, tls = tmp_path / "logs", tmp_path / "tls"
-    logs.mkdir()
-    tls.mkdir()
-    subprocess.run(  # the site's certificate, for the address the test reaches it on
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(tls / "privkey.pem"), "-out", str(tls / "fullchain.pem"),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    trust = str(tls / "fullchain.pem")
-    (https, http), phone = (free_port(), free_port()), "13800138000"
-    with gunicorn_server(url, tmp_path) as upstream:
-        site = (
-            (DEPLOY / "nginx-grid-report.conf")
-            .read_text(encoding="utf-8")
-            .replace("/etc/grid-report/tls/", f"{tls}/")
-            .replace("/var/log/nginx/", f"{logs}/")
-            .replace("listen 443 ", f"listen 127.0.0.1:{https} ")
-            .replace("listen 80;", f"listen 127.0.0.1:{http};")
-            .replace("server 127.0.0.1:5000 ", f"server {upstream.removeprefix('http://')} ")
+    phone = "13800138000"
+    with (
+        gunicorn_server(url, tmp_path) as upstream,
+        shipped_site(tmp_path, upstream.removeprefix("http://")) as (base, trust, logs),
+    ):
+        searched = requests.get(
+            f"{base}/admin/search?q={phone}", verify=trust, timeout=10, allow_redirects=False
         )
-        (tmp_path / "site.conf").write_text(site, encoding="utf-8")
-        assert nginx_t(tmp_path / "site.conf", tmp_path).returncode == 0
-        nginx = subprocess.Popen(
-            [_nginx(), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-             "-g", "daemon off; master_process off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            base = f"https://127.0.0.1:{https}"
-            for _ in range(100):
-                try:
-                    requests.get(f"{base}/admin/login", verify=trust, timeout=5)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
-            searched = requests.get(
-                f"{base}/admin/search?q={phone}", verify=trust, timeout=10, allow_redirects=False
-            )
-            assert searched.status_code == 302
-            assert searched.headers["Location"].endswith("/admin/login?next=/admin/search")
-            # An address the app gave before, or typed by hand, is not logged whole either.
-            requests.get(
-                f"{base}/admin/login?next=/admin/search?q%3D{phone}", verify=trust, timeout=10
-            )
-            requests.get(f"{base}/admin/?village=7", verify=trust, timeout=10)
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=30)
+        assert searched.status_code == 302
+        assert searched.headers["Location"].endswith("/admin/login?next=/admin/search")
+        # An address the app gave before, or typed by hand, is not logged whole either.
+        requests.get(f"{base}/admin/login?next=/admin/search?q%3D{phone}", verify=trust, timeout=10)
+        requests.get(f"{base}/admin/?village=7", verify=trust, timeout=10)
     logged = (logs / "grid-report.access.log").read_text(encoding="utf-8")
     assert "GET /admin/search HTTP" in logged
     assert "GET /admin/login HTTP" in logged
     assert phone not in logged
     assert "GET /admin/?village=7 HTTP" in logged  # the others keep their query
+
+
+def test_while_the_app_is_down_the_proxy_answers_in_chinese(tmp_path):
+    """A restart, or the app down: nginx's own 502 page is English. People get a page
+    in Chinese, phones the API's own shape, both saying to try again."""
+    with shipped_site(tmp_path, f"127.0.0.1:{free_port()}") as (base, trust, _logs):
+        page = requests.get(f"{base}/q/some-village", verify=trust, timeout=10)
+        api = requests.get(f"{base}/api/v1/cases", verify=trust, timeout=10)
+    assert page.status_code == 503
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert '<html lang="zh-CN">' in page.text
+    assert "稍后再试" in page.text
+    assert "nginx" not in page.text
+    assert "110" in page.text  # an emergency does not wait for the server
+    assert page.headers["Retry-After"] == "60"
+    assert api.status_code == 503
+    assert api.json()["code"] == "unavailable"
+    assert "请稍后再试" in api.json()["message"]
 
 
 def test_gunicorn_s_settings_travel_inside_the_package(tmp_path):
