@@ -841,3 +841,25 @@ def test_a_backlog_of_identities_is_forgotten_a_batch_at_a_time(world):
     for case in cases:
         db.session.refresh(case)
         assert case.reporter_name is None
+
+
+def test_the_system_admin_reads_the_figures_with_no_link_to_cases(client, world, signin):
+    """The admin sees the town's numbers but no case (README): a number is not a link
+    that answers 无权访问. The center's numbers lead to their cases."""
+    import re
+
+    from tests.helpers import new_report
+
+    new_report(world, "D02")
+    db.session.flush()
+    signin(world.admin)
+    page = client.get("/admin/dashboard").get_data(as_text=True)
+    assert 'id="fig-received"' in page
+    case_links = re.findall(r'href="(/admin/(?:counted|\?)[^"]*)"', page)
+    assert case_links == []
+    for href in re.findall(r'href="(/admin/(?!static/)[^"#]*)"', page):
+        assert client.get(href.replace("&amp;", "&")).status_code != 403, href
+    signin(world.center)
+    page = client.get("/admin/dashboard").get_data(as_text=True)
+    assert re.search(r'href="/admin/counted\?event=submit', page)
+    assert re.search(r'class="village [a-z]+" href="/admin/\?village=', page)
