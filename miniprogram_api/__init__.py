@@ -6,16 +6,14 @@ about cases is the core's.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import flask_swagger_ui
-from flask import Blueprint, Flask, request, send_from_directory
+from flask import Flask, request
 
 from miniprogram_api.api import PREFIX, SPEC_INFO, Api, handle_domain_error
 from miniprogram_api.auth.resources import bp as auth_bp
 from miniprogram_api.casefile.resources import bp as casefile_bp
 from miniprogram_api.casefile.resources import scans_bp as casefile_scans_bp
 from miniprogram_api.cases.resources import bp as cases_bp
+from miniprogram_api.docs import bp as docs_bp
 from miniprogram_api.inbox.resources import bp as inbox_bp
 from miniprogram_api.media.resources import bp as media_bp
 from miniprogram_api.notices.resources import bp as notices_bp
@@ -24,20 +22,6 @@ from miniprogram_api.reference.resources import bp as reference_bp
 from miniprogram_api.screenings.resources import bp as screenings_bp
 from miniprogram_api.todo.resources import bp as todo_bp
 from server.infra.errors import DomainError
-
-
-def _swagger_dist() -> Path:
-    return Path(flask_swagger_ui.__file__).parent / "dist"
-
-
-# Swagger UI's files, served by the app itself: the town's intranet has no CDN.
-assets = Blueprint("api_assets", __name__, url_prefix=f"{PREFIX}/static")
-
-
-@assets.get("/swagger-ui/<path:filename>")
-def swagger_asset(filename: str):
-    """A file of the Swagger UI bundle."""
-    return send_from_directory(_swagger_dist(), filename, max_age=86400)
 
 
 def _not_stored(response):
@@ -55,11 +39,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "/docs")
-    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{PREFIX}/static/swagger-ui/")
-    # The default would fetch a validator badge from swagger.io.
-    app.config.setdefault("OPENAPI_SWAGGER_UI_CONFIG", {"validatorUrl": None})
+    # The docs page is ours, in Chinese (miniprogram_api/docs.py), not Swagger UI's.
     api = Api(app, spec_kwargs={"info": SPEC_INFO})  # one per app: it holds the app's spec
+    app.extensions["grid_report_api"] = api
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -79,5 +61,5 @@ def init_app(app: Flask) -> None:
     ):
         api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
-    app.register_blueprint(assets)
+    app.register_blueprint(docs_bp)
     app.after_request(_not_stored)

@@ -100,18 +100,47 @@ def test_schemathesis_finds_no_failure(live_api, username, tmp_path):
     )
 
 
-def test_the_docs_page_is_served_whole_by_the_app(client):
-    """The town may run on an intranet: the docs page's scripts and styles are ours."""
+def test_the_docs_page_is_in_chinese_and_served_whole_by_the_app(client):
+    """The town may run on an intranet, and its developers read Chinese: the docs page
+    is one page of ours (no script, no outside address), every operation of the spec on
+    it with its summary, and no English sentence left (Swagger UI's was English)."""
     import re
+
+    from miniprogram_api.docs import pages
 
     page = client.get("/api/v1/docs")
     assert page.status_code == 200
-    assets = re.findall(r'(?:src|href)="([^"]+)"', page.get_data(as_text=True))
-    assert len(assets) >= 3  # the style, the preset and the bundle
-    for url in assets:
-        assert url.startswith("/api/v1/static/swagger-ui/"), url
-        with client.get(url) as asset:  # a file answer: closed when read
-            assert asset.status_code == 200, url
-            assert len(asset.data) > 1000, url
+    html = page.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html
+    assert "<script" not in html
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert url.startswith("#") or url == "/api/v1/openapi.json", url
     spec = client.get("/api/v1/openapi.json").json
     assert spec["info"]["title"] == "grid-report 小程序接口"
+    shown = pages(spec)
+    assert shown["missing"] == []
+    operations = [(m, p) for p, item in spec["paths"].items() for m in item if m != "parameters"]
+    assert len(operations) >= 30
+    for method, path in operations:
+        assert f"{method.upper()}</span><code>{path}</code>" in html, (method, path)
+    # Prose, outside the code and the style: no three English words in a row.
+    text = re.sub(r"<(style|code)>.*?</\1>", " ", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    assert not re.findall(r"[A-Za-z]+(?: [A-Za-z]+){2,}", text)
+    assert re.search(r'id="schema-Error"', html)  # what every refusal answers
+
+
+def test_every_summary_of_the_docs_belongs_to_an_operation(client):
+    """SUMMARIES names each operation once: a renamed path leaves no stale sentence."""
+    from miniprogram_api.api import PREFIX
+    from miniprogram_api.docs import SUMMARIES
+
+    spec = client.get("/api/v1/openapi.json").json
+    operations = {
+        (m, p.removeprefix(PREFIX))
+        for p, item in spec["paths"].items()
+        for m in item
+        if m != "parameters"
+    }
+    assert set(SUMMARIES) == operations
+    assert all(any("\u4e00" <= c <= "\u9fff" for c in words) for words in SUMMARIES.values())
