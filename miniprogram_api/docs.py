@@ -146,25 +146,43 @@ def _fields(schema: dict) -> list[dict]:
     ]
 
 
-def _body(operation: dict) -> dict | None:
+def _body(operation: dict, files: list[dict]) -> dict | None:
+    """The request's body. An upload's file fields come as "formData" parameters (how
+    flask-smorest writes `location="files"`) beside an empty form: they are the body,
+    sent as multipart/form-data."""
+    if files:
+        return {"mimetype": "multipart/form-data", "schema": None, "fields": files}
     content = (operation.get("requestBody") or {}).get("content") or {}
     for mimetype, media in content.items():
-        return {"mimetype": mimetype, "schema": _ref_name(media.get("schema", {}))}
+        return {"mimetype": mimetype, "schema": _ref_name(media.get("schema", {})), "fields": []}
     return None
+
+
+def _parameter(p: dict) -> dict:
+    return {
+        "name": p["name"],
+        "place": PLACES.get(p["in"], p["in"]),
+        "required": p.get("required", False),
+        "type": type_words(p.get("schema", {})),
+        "description": p.get("description", ""),
+    }
 
 
 def _answers(operation: dict) -> list[dict]:
     out = []
     for status, answer in sorted(operation.get("responses", {}).items()):
         said = answer.get("description", "")
-        schema = None
+        schema, ref = None, None
         for media in (answer.get("content") or {}).values():
-            schema = _ref_name(media.get("schema", {})) or type_words(media.get("schema", {}))
+            given = media.get("schema", {})
+            schema = type_words(given)  # Photo, or 列表，每项为Category
+            ref = _ref_name(given) or _ref_name(given.get("items", {}))
         out.append(
             {
                 "status": status,
                 "words": said if _has_chinese(said) else ANSWERS.get(status, ""),
                 "schema": schema,
+                "ref": ref,
             }
         )
     return out
@@ -207,6 +225,8 @@ def pages(spec: dict) -> dict:
             summary = SUMMARIES.get((method, short))
             if summary is None:
                 missing.append(f"{method.upper()} {path}")
+            given = [*item.get("parameters", []), *operation.get("parameters", [])]
+            files = [_parameter(p) for p in given if p["in"] == "formData"]
             tag = (operation.get("tags") or ["其他"])[0]
             if tag not in by_tag:
                 by_tag[tag] = sections.setdefault(tag, {"title": tag, "operations": []})
@@ -216,17 +236,8 @@ def pages(spec: dict) -> dict:
                     "path": path,
                     "anchor": f"{method}-{short.strip('/').replace('/', '-')}",
                     "summary": summary or "",
-                    "parameters": [
-                        {
-                            "name": p["name"],
-                            "place": PLACES.get(p["in"], p["in"]),
-                            "required": p.get("required", False),
-                            "type": type_words(p.get("schema", {})),
-                            "description": p.get("description", ""),
-                        }
-                        for p in [*item.get("parameters", []), *operation.get("parameters", [])]
-                    ],
-                    "body": _body(operation),
+                    "parameters": [_parameter(p) for p in given if p["in"] != "formData"],
+                    "body": _body(operation, files),
                     "answers": _answers(operation),
                 }
             )

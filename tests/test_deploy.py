@@ -169,9 +169,17 @@ def test_the_proxy_logs_no_searched_phone_nor_the_way_back_to_it(fresh_app, tmp_
 def test_while_the_app_is_down_the_proxy_answers_in_chinese(tmp_path):
     """A restart, or the app down: nginx's own 502 page is English. People get a page
     in Chinese, phones the API's own shape, both saying to try again."""
-    with shipped_site(tmp_path, f"127.0.0.1:{free_port()}") as (base, trust, _logs):
+    with shipped_site(tmp_path, f"127.0.0.1:{free_port()}") as (base, trust, logs):
         page = requests.get(f"{base}/q/some-village", verify=trust, timeout=10)
         api = requests.get(f"{base}/api/v1/cases", verify=trust, timeout=10)
+        # What the site keeps out of its log while the app is up stays out while it is down.
+        requests.get(f"{base}/t/SECRETTRACKINGCODE9", verify=trust, timeout=10)
+        requests.post(f"{base}/q/VILLAGETOKEN", data={"x": "1"}, verify=trust, timeout=10)
+        requests.get(f"{base}/admin/search?q=13800138000", verify=trust, timeout=10)
+    logged = (logs / "grid-report.access.log").read_text(encoding="utf-8")
+    assert " 503 " in logged  # the downtime is on record
+    for secret in ("SECRETTRACKINGCODE9", "VILLAGETOKEN", "some-village", "13800138000"):
+        assert secret not in logged, logged
     assert page.status_code == 503
     assert page.headers["Content-Type"].startswith("text/html")
     assert '<html lang="zh-CN">' in page.text

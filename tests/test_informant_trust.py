@@ -715,10 +715,13 @@ def test_no_page_of_figures_names_a_household_by_village_and_confidential_kind(
 
     import openpyxl
 
+    from server.cases import workflow
     from server.infra import clock
     from tests.helpers import new_report
 
-    new_report(world, "S04")  # one drug report in 东村, this month
+    drugs = new_report(world, "S04")  # one drug report in 东村, this month
+    workflow.apply(drugs, "accept", actor=world.center)
+    workflow.apply(drugs, "dispatch", actor=world.center, lead_department=world.committee1.id)
     db.session.flush()
     month = f"kind=month&value={clock.local(clock.now()):%Y-%m}"
     signin(getattr(world, reader))
@@ -737,7 +740,12 @@ def test_no_page_of_figures_names_a_household_by_village_and_confidential_kind(
     dashboard = client.get(f"/admin/dashboard?{month}&category=S04").get_data(as_text=True)
     assert "东村：未结1件" not in dashboard  # the map's tile shows no number
     assert re.search(r'class="village withheld"[^>]*title="东村：少于5件', dashboard)
+    # Every tile under the threshold reads alike: one withheld beside tiles of 0 names it.
+    assert re.search(r'class="village withheld"[^>]*title="西村：少于5件', dashboard)
+    assert "未结0件" not in dashboard
     assert "<td>东村</td><td>1</td>" not in dashboard  # nor the villages' table
+    # nor the departments' (a village committee serves one village)
+    assert f"<td>{world.committee1.name}</td><td>1</td>" not in dashboard
 
     signin(world.center)  # the center reads every cell
     report = client.get(f"/admin/report?{month}&category=S04").get_data(as_text=True)
@@ -746,6 +754,7 @@ def test_no_page_of_figures_names_a_household_by_village_and_confidential_kind(
     dashboard = client.get(f"/admin/dashboard?{month}&category=S04").get_data(as_text=True)
     assert "东村：未结1件" in dashboard
     assert "<td>东村</td><td>1</td>" in dashboard
+    assert f">{world.committee1.name}</a></td><td>1</td>" in dashboard
 
 
 def test_two_people_deciding_one_approval_at_once_cannot_both(fresh_app):

@@ -183,7 +183,7 @@ def test_a_time_at_the_calendar_s_ends_is_refused_and_writes_nothing(
     answer = client.post(path, headers=login(world.worker1) | key(), json=sent | body)
     assert answer.status_code == 422, answer.json
     assert answer.json["code"] == "date_out_of_range"
-    assert "2000年至2099年" in answer.json["message"]
+    assert "1900年至2100年" in answer.json["message"]
     after = [db.session.scalar(select(func.count()).select_from(m)) for m in (Case, Screening)]
     assert after == before
 
@@ -227,7 +227,7 @@ def test_a_date_at_the_calendar_s_ends_is_a_page_saying_so(client, world, signin
     signin(getattr(world, who))
     answer = client.get(url)
     assert answer.status_code == 422, url
-    assert "2000年至2099年" in answer.get_data(as_text=True)
+    assert "1900年至2100年" in answer.get_data(as_text=True)
 
 
 def test_the_queue_s_poll_from_the_calendar_s_start_answers(client, world, signin):

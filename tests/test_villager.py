@@ -150,6 +150,41 @@ def test_a_refused_report_leaves_no_photo_file_behind(client, world, app):
     assert len(files() - before) == 2  # the photo and its thumbnail
 
 
+def test_a_savepoint_decides_nothing_about_a_photo_s_file(fresh_app):
+    """Only the request's own transaction decides: photos stored, then a step in a
+    savepoint refused and recovered from, then a commit, keep their files; photos
+    stored, a savepoint released, then a rollback, lose theirs."""
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    from server.cases import media
+    from server.models import Photo
+
+    def files() -> set[Path]:
+        return {p for p in Path(fresh_app.config["MEDIA_ROOT"]).rglob("*") if p.is_file()}
+
+    before = files()
+    with fresh_app.test_request_context("/"):
+        media.store_photos([jpeg_with_gps()], uploader=None)
+        try:
+            with db.session.begin_nested():
+                db.session.execute(text("SELECT 1"))
+                raise ValueError("a refused step, caught")
+        except ValueError:
+            pass
+        db.session.commit()
+        kept = files()
+        assert len(kept - before) == 2
+    with fresh_app.test_request_context("/"):
+        media.store_photos([jpeg_with_gps()], uploader=None)
+        with db.session.begin_nested():
+            db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        assert files() == kept
+        assert db.session.scalar(select(func.count()).select_from(Photo)) == 1
+
+
 def test_a_resend_makes_one_report_and_shows_the_same_code(client, world):
     data = form(world)
     first = post(client, world, data)

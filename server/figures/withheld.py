@@ -8,10 +8,12 @@ village rows of a confidential category that the dashboard left out.
 
 Narrowed to a village, a confidential category's count under the threshold is left out
 of the categories; narrowed to a confidential category, each village's count under it is
-left out of the villages, of the villages with the most open cases, and of the map (the
-village's tile stays, without numbers). Narrowed to both at once is refused
-(`access.check_breakdown`). The published month (`disclosure`) has stricter rules of its
-own, for readers outside the town's staff.
+left out of the villages, of the villages with the most open cases, of the departments
+(a village committee serves one village), and of the map: every tile under the
+threshold, none included, reads alike ("少于5件"), or a tile withheld beside tiles of 0
+would name its village. Narrowed to both at once is refused (`access.check_breakdown`).
+The published month (`disclosure`) has stricter rules of its own, for readers outside
+the town's staff.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ def for_reader(
         }
         changes["worst_villages"] = [row for row in figures.worst_villages if row[1] >= threshold]
         changes["villages_now"] = [
-            (id_, name, None, None) if 0 < open_ < threshold else (id_, name, open_, late)
+            (id_, name, None, None) if open_ < threshold else (id_, name, open_, late)
             for id_, name, open_, late in figures.villages_now
+        ]
+        changes["late_by_department"] = [
+            row for row in figures.late_by_department if row[2] >= threshold
         ]
     return dataclasses.replace(figures, **changes)

@@ -36,10 +36,11 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(town_tz())
 
 
-# The years a date people give may fall in. Further out is a slip of the finger, and at
-# the calendar's ends (year 1, year 9999) a time zone's shift or the next day is past
-# what Python's datetime holds: a 500 instead of an answer.
-FIRST_YEAR, LAST_YEAR = 2000, 2099
+# The years a date people give may fall in (a dispute over land may go back decades; the
+# calendar is confirmed up to 2100). Further out is a slip of the finger, and at the
+# calendar's ends (year 1, year 9999) a time zone's shift or the next day is past what
+# Python's datetime holds: a 500 instead of an answer.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
 
 
 def check_year(moment: date | datetime, field: str | None = None) -> None:

@@ -128,6 +128,13 @@ def test_the_docs_page_is_in_chinese_and_served_whole_by_the_app(client):
     text = re.sub(r"<[^>]+>", " ", text)
     assert not re.findall(r"[A-Za-z]+(?: [A-Za-z]+){2,}", text)
     assert re.search(r'id="schema-Error"', html)  # what every refusal answers
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    for anchor in re.findall(r'href="#([^"]+)"', html):
+        assert anchor in ids, anchor  # every link of the page leads somewhere on it
+    upload = html[html.index('id="post-media"') :]
+    upload = upload[: upload.index("<h3", 10)]
+    assert "multipart/form-data" in upload  # a photo goes as a file, not as a form
+    assert "<td><code>file</code></td><td>是</td>" in upload
 
 
 def test_every_summary_of_the_docs_belongs_to_an_operation(client):
