@@ -5,7 +5,7 @@ district's departments, and hands it back to the town (交回属地)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,8 +16,9 @@ from server.db import db
 from server.follow_through import sweep
 from server.infra import clock
 from server.infra.errors import Forbidden, ValidationFailed
-from server.models import CaseStatus, Notification, Step
+from server.models import CaseStatus, CategoryTimeLimit, Notification, Step
 from server.organisation import routing
+from tests.factories import category
 from tests.helpers import case_in, new_report
 
 REASON = "涉及人数多，跨村纠纷，需区级协调。"
@@ -332,3 +333,61 @@ def test_the_town_desk_counts_what_it_lists(world, towns):
     assert counted["accepted"] == 1
     assert queue.counts(world.center, queue.QueueFilters())["accepted"] == 2
     assert queue.counts(towns["district"], queue.QueueFilters(desk="district"))["accepted"] == 1
+
+
+# A town's own limits must not leak into the clocks of a case the district holds
+# (Case.limits_town_id): found by an independent review of the workflow (helper-33).
+DISTRICT_MONDAY = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
+
+
+def test_a_district_held_case_s_follow_up_clock_runs_on_the_district_s_limits(world, towns):
+    d02 = category("D02")
+    # The town's own limits for D02's handling: 3 and 5 days (the district's: 25 and 30).
+    db.session.add(
+        CategoryTimeLimit(
+            category=d02, town_id=world.town.id, step=Step.HANDLE, warn="3d", due="5d"
+        )
+    )
+    db.session.add(
+        CategoryTimeLimit(
+            category=d02, town_id=world.town.id, step=Step.FOLLOW_UP, warn="1d", due="2d"
+        )
+    )
+    db.session.flush()
+    district = towns["district"]
+    with clock.frozen_at(DISTRICT_MONDAY):
+        case = case_in("accepted", world)
+        workflow.apply(case, "escalate", actor=world.center, reason="需区级协调。")
+        assert case.limits_town_id is None
+        workflow.apply(case, "dispatch", actor=district, lead_department=world.justice.id)
+        lead_due = case.active_assignments[0].due_at
+        assert lead_due == DISTRICT_MONDAY + timedelta(days=30)
+        workflow.apply(case, "sign_for", actor=world.justice_handler)
+        workflow.apply(
+            case,
+            "resolve",
+            actor=world.justice_handler,
+            result_code="mediated",
+            result_text="调解成功。",
+        )
+        workflow.apply(case, "verify", actor=district)
+        follow_due = case.due_at
+    assert follow_due == DISTRICT_MONDAY + timedelta(days=7), "follow-up clock used the town's row"
+
+
+def test_a_district_held_case_signed_for_warns_on_the_district_s_limits(world, towns):
+    d02 = category("D02")
+    db.session.add(
+        CategoryTimeLimit(
+            category=d02, town_id=world.town.id, step=Step.HANDLE, warn="3d", due="5d"
+        )
+    )
+    db.session.flush()
+    district = towns["district"]
+    with clock.frozen_at(DISTRICT_MONDAY):
+        case = case_in("accepted", world)
+        workflow.apply(case, "escalate", actor=world.center, reason="需区级协调。")
+        workflow.apply(case, "dispatch", actor=district, lead_department=world.justice.id)
+        workflow.apply(case, "sign_for", actor=world.justice_handler)
+    # Yellow at the district's 25 days, not at the town's own 3.
+    assert case.warn_at == DISTRICT_MONDAY + timedelta(days=25)

@@ -141,3 +141,39 @@ def test_each_town_s_late_villages_are_reminded_and_a_worker_is_told_once(world,
     assert towns["grid"].id in told  # the other town's village
     assert sorted(told) == sorted(set(told))  # nobody twice
     assert world.worker1.id in told
+
+
+def test_a_worker_of_two_late_villages_hears_of_both_once(world):
+    """One message a week to each worker, naming every late village of theirs (found by
+    an independent review: the second village's only worker was never told of it)."""
+    from zoneinfo import ZoneInfo
+
+    from server.models import Notification, Role
+    from tests.factories import GridFactory, UserFactory, VillageFactory
+
+    south = VillageFactory(town=world.town, name="南村")
+    north = VillageFactory(town=world.town, name="北村")
+    both = UserFactory(
+        username="t_grid34",
+        role=Role.GRID_WORKER,
+        grids=[GridFactory(village=south), GridFactory(village=north)],
+    )
+    db.session.flush()
+    thursday = datetime(2026, 6, 4, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with clock.frozen_at(thursday):
+        first = screening.remind_late_villages(required_per_week=1)
+        again = screening.remind_late_villages(required_per_week=1)
+    bodies = list(
+        db.session.scalars(
+            select(Notification.body).where(
+                Notification.user_id == both.id,
+                Notification.kind == "screening_due",
+                Notification.channel == "inbox",
+            )
+        )
+    )
+    assert len(bodies) == 1
+    assert "南村" in bodies[0]
+    assert "北村" in bodies[0]
+    assert first >= 2  # both villages (and the world's own, late too)
+    assert again == 0

@@ -177,17 +177,25 @@ def remind_late_villages(*, required_per_week: int) -> int:
             )
         )
     )
-    reminded = 0
+    # One message a week to each worker, naming every late village of theirs: a worker
+    # of two villages, told of one, was never told of the other.
+    theirs: dict[int, tuple] = {}
     for village in late:
-        people = workers.get(village.id, [])
-        if people and not told.intersection(user.id for user in people):
-            outbox.queue(
-                people,
-                "screening_due",
-                case=None,
-                title="本周排查未完成",
-                body=f"{village.name}本周还没有提交排查（没有发现也请提交零报告）。",
-            )
-            told.update(user.id for user in people)  # a worker of two villages: once
-            reminded += 1
-    return reminded
+        for user in workers.get(village.id, []):
+            theirs.setdefault(user.id, (user, []))[1].append(village)
+    reminded: set[int] = set()
+    for user_id, (user, villages) in theirs.items():
+        if user_id in told:
+            continue
+        names = "、".join(village.name for village in villages)
+        if len(names) > 200:
+            names = f"{villages[0].name}等{len(villages)}个村"
+        outbox.queue(
+            [user],
+            "screening_due",
+            case=None,
+            title="本周排查未完成",
+            body=f"{names}本周还没有提交排查（没有发现也请提交零报告）。",
+        )
+        reminded.update(village.id for village in villages)
+    return len(reminded)

@@ -143,7 +143,7 @@ def _resume_handling(ctx: Context) -> None:
     assignment's due time (set at dispatch, moved only by an approved extension)."""
     lead = lead_assignment(ctx.case)
     handle = ctx.deadlines.clock(
-        ctx.case.category, Step.HANDLE, lead.assigned_at, town_id=ctx.case.town_id
+        ctx.case.category, Step.HANDLE, lead.assigned_at, town_id=ctx.case.limits_town_id
     )
     warn_at = handle.warn_at if handle.warn_at and handle.warn_at < lead.due_at else None
     ctx.step_clock = (Step.HANDLE, lead.assigned_at, warn_at, lead.due_at)
@@ -239,7 +239,7 @@ def resolve(ctx: Context) -> None:
 def verify(ctx: Context) -> None:
     """The follow-up visit is due a week after the result, not after the check."""
     follow = ctx.deadlines.clock(
-        ctx.case.category, Step.FOLLOW_UP, ctx.case.resolved_at, town_id=ctx.case.town_id
+        ctx.case.category, Step.FOLLOW_UP, ctx.case.resolved_at, town_id=ctx.case.limits_town_id
     )
     ctx.step_clock = (follow.step, follow.started_at, follow.warn_at, follow.due_at)
 
