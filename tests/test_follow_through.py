@@ -395,3 +395,60 @@ def test_one_failing_message_never_holds_back_the_others(world, monkeypatch):
         )
     )
     assert set(inbox) == {"sent"}
+
+
+# Who hears that a step comes due or is late: whoever must act for it (outbox.step_holders),
+# not the departments whose work is done (found by an independent review, helper-33).
+STEP_START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # Monday 09:00 in the town
+
+
+def _told_of_step(case, kind):
+    return {
+        n.user_id
+        for n in db.session.scalars(
+            select(Notification).where(Notification.case_id == case.id, Notification.kind == kind)
+        )
+    }
+
+
+def test_verify_step_due_soon_reaches_the_center(world):
+    with clock.frozen_at(STEP_START):
+        case = case_in("resolved", world)
+    assert case.step.value == "verify"
+    with clock.frozen_at(case.warn_at + timedelta(minutes=1)):
+        assert sweep.run()["warned"] == 1
+    who = _told_of_step(case, "due_soon")
+    assert world.center.id in who, "the center's verification step warned the department instead"
+    assert world.justice_handler.id not in who
+
+
+def test_follow_up_visit_due_soon_reaches_the_grid_worker(world):
+    with clock.frozen_at(STEP_START):
+        case = case_in("follow_up", world)
+    assert case.step.value == "follow_up"
+    with clock.frozen_at(case.warn_at + timedelta(minutes=1)):
+        assert sweep.run()["warned"] == 1
+    who = _told_of_step(case, "due_soon")
+    assert world.worker1.id in who, "the visit's due-soon went to the departments, not the visitor"
+
+
+def test_follow_up_visit_overdue_chase_reaches_the_grid_worker(world):
+    with clock.frozen_at(STEP_START):
+        case = case_in("follow_up", world)
+    case.supervised = True  # already supervised: the sweep chases
+    db.session.flush()
+    with clock.frozen_at(case.due_at + timedelta(minutes=1)):
+        sweep.run()
+    who = _told_of_step(case, "chase")
+    assert world.worker1.id in who
+
+
+def test_verify_step_overdue_chase_reaches_the_center(world):
+    with clock.frozen_at(STEP_START):
+        case = case_in("resolved", world)
+    case.supervised = True  # supervised during handling: the sweep now chases
+    db.session.flush()
+    with clock.frozen_at(case.due_at + timedelta(minutes=1)):
+        sweep.run()
+    who = _told_of_step(case, "chase")
+    assert world.center.id in who

@@ -24,6 +24,7 @@ from server.models import (
     Grid,
     Notification,
     Role,
+    Step,
     User,
 )
 from server.organisation.routing import departments_of_kind, route
@@ -87,6 +88,27 @@ def department_members(case: Case, *, lead_only: bool = False) -> list[User]:
             continue
         people += [u for u in assignment.department.members if u.active]
     return people
+
+
+def visitors(case: Case) -> list[User]:
+    """Who pays the follow-up visit (回访): the village's grid workers; for a
+    confidential case the center (the village must not learn who was named)."""
+    return center_staff(case) if case.category.confidential else village_workers(case.village_id)
+
+
+def step_holders(case: Case) -> list[User]:
+    """Who must act for the case's current step, told when it comes due and when it is
+    late: the departments holding it for signing for and handling, the visit's payers
+    for the follow-up visit, the center for the rest (accepting, dispatching, checking a
+    result) and whenever nobody else is there. The departments stay assigned through
+    the check and the visit, when their work is done."""
+    if case.step in (Step.SIGN_FOR, Step.HANDLE):
+        people = department_members(case)
+    elif case.step == Step.FOLLOW_UP:
+        people = visitors(case)
+    else:
+        people = []
+    return people or center_staff(case)
 
 
 def village_workers(village_id: int) -> list[User]:
@@ -161,10 +183,7 @@ _RULES = {
     "send_back": (lambda c: department_members(c, lead_only=True), "核查退回，请继续处理"),
     # The follow-up visit (回访) is the village's grid worker's task, due with the step;
     # a confidential case's is the center's (the village must not learn who was named).
-    "verify": (
-        lambda c: center_staff(c) if c.category.confidential else village_workers(c.village_id),
-        "回访任务",
-    ),
+    "verify": (visitors, "回访任务"),
     "reopen": (lambda c: center_staff(c), "案件重开"),
     # 批示: the center and the lead department read the instruction in their inbox.
     "instruct": (
@@ -172,11 +191,11 @@ _RULES = {
         "领导批示",
     ),
     "carry_out": (lambda c: instructors(c), "批示已落实"),
-    "supervise": (lambda c: department_members(c) + center_staff(c), "督办：案件已超期"),
+    "supervise": (lambda c: step_holders(c) + center_staff(c), "督办：案件已超期"),
     "escalate": (lambda c: leaders(c) + district_staff(), "案件已上报区级"),
     # Back from the district: the town's center sends it on (or visits and closes it).
     "return_to_town": (lambda c: center_staff(c) + leaders(c), "区级交回属地办理"),
-    "chase": (lambda c: department_members(c) or center_staff(c), "超期提醒"),
+    "chase": (step_holders, "超期提醒"),
     "escalate_to_leader": (lambda c: leaders(c) + center_staff(c), "紧急报告超时未受理"),
     "add_info": (lambda c: center_staff(c), "群众补充了情况"),
     # 不满意重办: the reporter's 不满意 or complaint awaits the center's review.

@@ -81,7 +81,7 @@ def run(*, limit: int = 500) -> dict[str, int]:
         elif case.clock_alert is None and case.warn_at is not None and case.warn_at <= now:
             case.clock_alert = "warn"
             counts["warned"] += 1
-            people = outbox.department_members(case) or outbox.center_staff(case)
+            people = outbox.step_holders(case)
             outbox.queue(
                 people,
                 "due_soon",
