@@ -128,6 +128,8 @@ def actor_for(action: str, role: str, world, case: Case | None = None):
         return world.committee1_handler if action == "feedback" else world.justice_handler
     if role == "center" and case is not None and case.held_by_district:
         return district_center(world)
+    if action == "escalate":
+        district_center(world)  # a case goes up only to a district with a center to take it
     return {
         "center": world.center,
         "leader": world.leader,

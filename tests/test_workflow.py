@@ -8,9 +8,9 @@ import pytest
 
 from server.cases import workflow
 from server.infra import clock
-from server.infra.errors import StaleCase
+from server.infra.errors import InvalidTransition, StaleCase
 from server.models import AssignmentRole, CaseStatus
-from tests.helpers import case_in, new_report
+from tests.helpers import case_in, district_center, new_report
 
 START = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
 
@@ -145,15 +145,20 @@ def test_allowed_actions_follow_the_actor(world):
     def names(actor):
         return [t.action for t in workflow.allowed_actions(case, actor)]
 
+    # With no district center yet (a town's own deployment), nothing goes up: the case
+    # would wait on a desk nobody sits at (found by an independent review, helper-33).
     assert names(world.center) == [
         "reassign",
         "change_co_handlers",
         "recall",
         "assess_risk",
         "supervise",
-        "escalate",
         "note",
     ]
+    with pytest.raises(InvalidTransition, match="区矛调中心尚未开通账号"):
+        workflow.apply(case, "escalate", actor=world.center, reason="需区级协调。")
+    district_center(world)
+    assert "escalate" in names(world.center)
     assert names(world.justice_handler) == ["sign_for", "return", "note"]
     assert names(world.committee1_handler) == ["feedback", "note"]
     assert names(world.police_handler) == []

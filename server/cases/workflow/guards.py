@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
+from server.db import db
 from server.models import AssignmentRole, Case, Role, User
 
 
@@ -92,6 +95,20 @@ def not_supervised(case: Case) -> str | None:
 def not_with_district(case: Case) -> str | None:
     """Not held by the district's center already."""
     return "案件已上报区级，由区矛调中心办理。" if case.held_by_district else None
+
+
+def district_can_take(case: Case) -> str | None:
+    """Not held by the district already, and the district has a center to take it: with
+    no one there (a town's deployment without district accounts), an escalated case
+    would wait on a desk nobody sits at, and only the district's center may act on it."""
+    if case.held_by_district:
+        return not_with_district(case)
+    staffed = db.session.scalar(
+        select(User.id)
+        .where(User.role == Role.CENTER, User.active.is_(True), User.town_id.is_(None))
+        .limit(1)
+    )
+    return None if staffed is not None else "区矛调中心尚未开通账号，暂不能上报区级。"
 
 
 def with_district(case: Case) -> str | None:

@@ -325,7 +325,7 @@ EDGES: list[Transition] = [
         CENTER,
         required=("reason",),
         step=Step.DISPATCH,
-        guard=guards.not_with_district,
+        guard=guards.district_can_take,
         effect=effects.escalate,
         note_field="reason",
         internal=True,
