@@ -13,6 +13,7 @@ from server.infra.errors import InvalidTransition
 from server.models import Case, CaseStatus, Notification
 from server.trust import ratelimit
 from tests.api.conftest import key
+from tests.helpers import case_in
 from tests.test_villager import form, post, tracking_link
 
 WALK = (
@@ -168,3 +169,19 @@ def test_what_awaits_review_is_listed_only_to_those_who_may_see_the_case(client,
         assert listed["items"] == [], outsider.username
     listed = client.get("/api/v1/cases?awaiting_review=true", headers=login(world.center)).json
     assert [c["code"] for c in listed["items"]] == [case.code]
+
+
+def test_a_complaint_on_a_result_awaiting_the_check_may_be_reviewed_by_reopening(world):
+    """DESIGN: resolved, follow_up, closed | the reporter's 不满意 → review: reopen or keep
+    (center). At the check, reopening sends the case back to be dispatched afresh, to
+    another department if need be; send_back could only return it to the same one.
+    Found by an independent review of the workflow (helper-33)."""
+    case = case_in("resolved", world)
+    workflow.apply_as_reporter(case, "answer_follow_up", satisfaction="dissatisfied")
+    assert case.complaint_at is not None
+    assert "reopen" in [t.action for t in workflow.allowed_actions(case, world.center)]
+    assert "reopen" not in [t.action for t in workflow.allowed_actions(case, world.worker1)]
+    workflow.apply(case, "reopen", actor=world.center, reason="群众不满意，重新派遣。")
+    assert case.status == CaseStatus.ACCEPTED
+    assert case.complaint_at is None
+    assert case.active_assignments == []

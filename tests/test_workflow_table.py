@@ -78,6 +78,9 @@ EXPECTED: dict[tuple[str, str], tuple[str | None, set[str], object]] = {
     ("visited", "record_visit"): (None, {"center", "grid_worker"}, KEEP),
     # A case is closed only after a follow-up visit (回访).
     ("visited", "close"): ("closed", {"center"}, STOP),
+    # At the check, the center may reopen (to send it elsewhere: DESIGN's review of a
+    # reporter's 不满意); the village's grid worker only once the result was checked.
+    ("resolved", "reopen"): ("accepted", {"center"}, DISPATCH),
     ("follow_up", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),
     ("visited", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),
     ("closed", "reopen"): ("accepted", {"center", "grid_worker"}, DISPATCH),

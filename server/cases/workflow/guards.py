@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from server.db import db
-from server.models import AssignmentRole, Case, Role, User
+from server.models import AssignmentRole, Case, CaseStatus, Role, User
 
 
 def holds_lead(case: Case, user: User) -> bool:
@@ -37,6 +37,15 @@ def is_assigned(case: Case, user: User) -> bool:
 def looks_after_village(case: Case, user: User) -> bool:
     """Anyone but a grid worker, or a grid worker of the case's village."""
     return user.role != Role.GRID_WORKER or case.village_id in user.village_ids
+
+
+def reopens(case: Case, user: User) -> bool:
+    """Who reopens a case: the center; a grid worker of its village once its result was
+    checked (a result awaiting the center's check is the center's to send back, keep or
+    reopen, as the reporter's 不满意 on it asks)."""
+    if case.status == CaseStatus.RESOLVED and user.role == Role.GRID_WORKER:
+        return False
+    return looks_after_village(case, user)
 
 
 def visits(case: Case, user: User) -> bool:
