@@ -452,3 +452,52 @@ def test_verify_step_overdue_chase_reaches_the_center(world):
         sweep.run()
     who = _told_of_step(case, "chase")
     assert world.center.id in who
+
+
+def test_a_reopened_case_late_again_is_supervised_again(world):
+    """督办 belongs to a round: a case supervised when late, then settled, closed and
+    reopened, is supervised afresh when the new round is late (it was only chased)."""
+    with clock.frozen_at(STEP_START):
+        case = case_in("dispatched", world)
+    with clock.frozen_at(case.due_at + timedelta(minutes=1)):
+        sweep.run()
+    assert case.supervised
+    with clock.frozen_at(case.due_at + timedelta(hours=2)):
+        for action, actor, fields in [
+            ("sign_for", world.justice_handler, {}),
+            ("resolve", world.justice_handler, {"result_code": "mediated", "result_text": "好了"}),
+            ("verify", world.center, {}),
+            ("record_visit", world.worker1, {"outcome": "gone", "text": "好"}),
+            ("close", world.center, {"closing_reason": "resolved"}),
+            ("reopen", world.worker1, {"reason": "又吵起来了"}),
+        ]:
+            workflow.apply(case, action, actor=actor, **fields)
+    assert not case.supervised
+    with clock.frozen_at(case.due_at + timedelta(minutes=1)):
+        assert sweep.run()["supervised"] == 1
+
+
+def test_a_report_held_in_a_flood_alerts_nobody_even_when_late(world):
+    """A report past its village's limit is held apart for the center, alerting nobody
+    (operations.submit_report): late, it does not page the leaders either."""
+    from server.cases.operations import ReportDraft, submit_report
+    from tests.factories import category
+
+    with clock.frozen_at(STEP_START):
+        case = submit_report(
+            ReportDraft(
+                village=world.v1,
+                category=category("S01"),
+                description="有人打架",
+                source="qr",
+                happening_now=True,
+            ),
+            actor=None,
+            held=True,
+        )
+    with clock.frozen_at(STEP_START + timedelta(minutes=31)):
+        counts = sweep.run()
+    assert counts["overdue"] == 1
+    assert counts["escalated"] == 0
+    told = db.session.scalar(select(func.count()).where(Notification.case_id == case.id))
+    assert told == 0

@@ -330,9 +330,11 @@ def confirm_result(ctx: Context) -> None:
 
 
 def reopen(ctx: Context) -> None:
-    """The problem is back: the result, the closing and the departments go."""
+    """The problem is back: the result, the closing and the departments go, and so does
+    the earlier round's 督办 (the new round, late, is supervised afresh)."""
     case = ctx.case
     case.complaint_at = None
+    case.supervised = False
     end_assignments(ctx)
     case.closed_at = None
     case.closing_reason = None
