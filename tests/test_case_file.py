@@ -527,3 +527,37 @@ def test_the_same_paper_made_twice_at_once_is_made_once(fresh_app):
     with fresh_app.app_context():
         papers = db.session.scalars(select(CaseDocument).where(CaseDocument.case_id == case_id))
         assert [p.number for p in papers] == made
+
+
+def test_a_scan_filed_in_a_request_that_rolls_back_leaves_no_file(fresh_app):
+    """A signed scan's file is written before its row: when the request fails after it
+    (a step refused once the scan is written), the file goes with the row; a request that
+    commits keeps it (server/db/files.py, as for photos)."""
+    from pathlib import Path
+
+    from server.models import CaseDocument, DocumentScan, User
+    from tests.factories import build_world
+    from tests.helpers import case_in
+
+    with fresh_app.app_context():
+        world = build_world()
+        case = case_in("in_progress", world)
+        agreement = documents.make(case, "agreement", actor=world.center)
+        db.session.commit()
+        ids = (agreement.id, world.center.id)
+
+    def files() -> set[Path]:
+        return {p for p in Path(fresh_app.config["MEDIA_ROOT"]).rglob("*") if p.is_file()}
+
+    before = files()
+    for finish in (db.session.rollback, db.session.commit):
+        with fresh_app.test_request_context("/"):
+            paper = db.session.get(CaseDocument, ids[0])
+            center = db.session.get(User, ids[1])
+            scans.attach(paper, scans.prepare(_jpeg()), actor=center)
+            finish()
+    added = files() - before
+    assert len(added) == 1  # the committed one's
+    with fresh_app.app_context():
+        kept = db.session.scalars(select(DocumentScan.storage_key)).all()
+    assert [p.name for p in added] == kept

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from server.casefile import documents
 from server.cases import access, media, workflow
-from server.db import db
+from server.db import db, files
 from server.infra import clock
 from server.infra.errors import (
     Forbidden,
@@ -60,6 +60,7 @@ def attach(
         raise Forbidden("您不能为此案件上传签字文书。", code="papers_forbidden")
     data, content_type = prepared
     key = new_key(".pdf" if content_type == PDF else ".jpg")
+    files.delete_on_rollback([key])  # a step refused after the write takes the file too
     storage().put(key, data)
     scan = DocumentScan(
         public_id=secrets.token_hex(16),

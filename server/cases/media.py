@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 from PIL import Image, ImageOps
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server.cases import access
-from server.db import db
+from server.db import db, files
 from server.infra import clock
 from server.infra.errors import (
     NotFound,
@@ -193,41 +193,13 @@ def processed_images(raws: list[bytes]) -> list:
     return images
 
 
-def _delete_on_rollback(keys: list[str]) -> None:
-    """Delete the files of `keys` if the request's transaction rolls back (a report the
-    core refuses after its photos were stored: their rows go, and so do their files);
-    keep them when it commits. Each file is listed before it is written: a file whose
-    row never was would never be found again. A savepoint's rollback or release (the
-    workflow's, a screening's) decides nothing: the request's own transaction does."""
-    session = db.session()
-    if "files_written" not in session.info:
-        store = storage()  # while the app context is there
-
-        def rolled_back(session, previous_transaction) -> None:
-            if previous_transaction.nested:
-                return
-            for key in session.info.get("files_written", []):
-                store.delete(key)
-            session.info["files_written"] = []
-
-        def committed(session) -> None:
-            if not session.in_nested_transaction():  # the savepoint's own commit: not yet
-                session.info["files_written"] = []
-
-        # For the session's life (one request's): it ends with the request.
-        event.listen(session, "after_soft_rollback", rolled_back)
-        event.listen(session, "after_commit", committed)
-        session.info["files_written"] = []
-    session.info["files_written"].extend(keys)
-
-
 def store_images(images: list, *, uploader: User | None) -> list[Photo]:
     """Store processed images (their bytes, then their rows), unattached."""
     photos = []
     store = storage()
     for image in images:
         key, thumb_key = new_key(".jpg"), new_key(".jpg")
-        _delete_on_rollback([key, thumb_key])
+        files.delete_on_rollback([key, thumb_key])
         store.put(key, image.data)
         store.put(thumb_key, image.thumbnail)
         photos.append(
