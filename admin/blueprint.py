@@ -19,7 +19,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
-from server.cases import limits
+from server.cases import inputs, limits
 from server.db import db, unit
 from server.follow_through.inbox import unread_count
 from server.infra import clock, nul, pageheaders
@@ -192,16 +192,16 @@ def require(*roles: Role):
     return decorate
 
 
-# What each id a page reads is called where a refusal names it.
+# What each id a page reads is called where a refusal names it, beyond the names the
+# inputs give their fields (inputs.LABELS: 村, 网格, …).
 ID_WORDS = {
-    "village": "村",
+    **inputs.LABELS,
     "villages": "村",
     "department": "部门",
     "town": "镇",
     "grids": "网格",
     "before": "翻页位置",
     "after": "翻页位置",
-    "id": "编号",
 }
 
 

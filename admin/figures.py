@@ -49,12 +49,16 @@ def _figures(period):
         town_id=g.user.town_id,
     )
     return withheld.for_reader(
-        figures,
-        g.user,
-        village_id=village_id,
-        category=category,
-        threshold=int(current_app.config["DISCLOSURE_MIN_COUNT"]),
+        figures, g.user, village_id=village_id, category=category, threshold=_threshold()
     )
+
+
+def _threshold() -> int:
+    return int(current_app.config["DISCLOSURE_MIN_COUNT"])
+
+
+def _withheld_note() -> str:
+    return withheld.note(_threshold())
 
 
 def _percent(value) -> str:
@@ -157,6 +161,7 @@ def dashboard():
     return render_template(
         "admin/dashboard.html",
         f=figures,
+        withheld_note=_withheld_note(),
         period=period,
         percent=_percent,
         links=links,
@@ -179,6 +184,7 @@ def report():
     return render_template(
         "admin/report.html",
         f=_figures(period),
+        withheld_note=_withheld_note(),
         period=period,
         percent=_percent,
         labels=statistics.STEP_LABELS,
@@ -220,8 +226,7 @@ def report_xlsx():
     ]:
         sheet.append(cells.row(sheet, [label, value]))
     if f.small_cells_withheld:
-        limit = current_app.config["DISCLOSURE_MIN_COUNT"]
-        sheet.append([f"保密类别在一个村里少于{limit}件的数字不单独列出（调处中心可见）。"])
+        sheet.append([_withheld_note()])
     if f.by_town:  # the district's, in a deployment of several towns
         table = book.create_sheet("按镇")
         table.append(["镇", "本期收到", "当前未结", "当前超期"])

@@ -36,8 +36,14 @@ def center_staff(case: Case) -> list[User]:
     """Active staff of the center holding the case: its town's, or the district's while
     the case is escalated to it (上报区级, until handed back)."""
     if case.held_by_district:
-        return _of_district(Role.CENTER)
+        return district_center()
     return _of_town(Role.CENTER, case)
+
+
+def district_center() -> list[User]:
+    """The district's active center staff (no town of their own): who takes a case the
+    town sends up; none in a town's own deployment."""
+    return _of_district(Role.CENTER)
 
 
 def leaders(case: Case) -> list[User]:

@@ -28,6 +28,11 @@ from server.figures.statistics import Figures
 from server.models import Category, User
 
 
+def note(threshold: int) -> str:
+    """What a page that left such cells out says under its figures."""
+    return f"保密类别在一个村里少于{threshold}件的数字不单独列出（调处中心可见）。"
+
+
 def for_reader(
     figures: Figures,
     user: User,

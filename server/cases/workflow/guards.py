@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
-from server.db import db
+from server.cases import outbox
 from server.models import AssignmentRole, Case, CaseStatus, Role, User
 
 
@@ -112,12 +110,9 @@ def district_can_take(case: Case) -> str | None:
     would wait on a desk nobody sits at, and only the district's center may act on it."""
     if case.held_by_district:
         return not_with_district(case)
-    staffed = db.session.scalar(
-        select(User.id)
-        .where(User.role == Role.CENTER, User.active.is_(True), User.town_id.is_(None))
-        .limit(1)
-    )
-    return None if staffed is not None else "区矛调中心尚未开通账号，暂不能上报区级。"
+    if not outbox.district_center():
+        return "区矛调中心尚未开通账号，暂不能上报区级。"
+    return None
 
 
 def with_district(case: Case) -> str | None:
