@@ -13,6 +13,7 @@ from server.db import db
 from server.infra import clock
 from server.infra.errors import DomainError, Forbidden, InvalidTransition, ValidationFailed
 from server.models import Case, CaseEvent, CaseParty
+from server.trust import identity
 from tests.factories import category
 from tests.helpers import case_in, new_report
 
@@ -50,6 +51,25 @@ def _counts():
         ({"reporter": Reporter(anonymous=False)}, ValidationFailed, "missing_identity"),
         ({"parties": [Party("张三"), Party("")]}, ValidationFailed, "invalid_field"),
         ({"parties": [Party("张三", side="witness")]}, ValidationFailed, "invalid_choice"),
+        # A name typed into the phone box; letters; too few digits; far too many.
+        (
+            {"reporter": Reporter(anonymous=False, phone="钱秘密")},
+            ValidationFailed,
+            "invalid_phone",
+        ),
+        (
+            {"reporter": Reporter(anonymous=False, phone="138abc00138")},
+            ValidationFailed,
+            "invalid_phone",
+        ),
+        ({"reporter": Reporter(anonymous=False, phone="1-2")}, ValidationFailed, "invalid_phone"),
+        (
+            {"reporter": Reporter(anonymous=False, phone="1" * 21)},
+            ValidationFailed,
+            "invalid_phone",
+        ),
+        ({"reporter": Reporter(anonymous=False, phone="1" * 33)}, ValidationFailed, "too_long"),
+        ({"parties": [Party("张三", phone="问村委会")]}, ValidationFailed, "invalid_phone"),
     ],
 )
 def test_a_bad_report_is_refused_whole(world, changes, error, code):
@@ -63,6 +83,27 @@ def test_a_bad_report_is_refused_whole(world, changes, error, code):
     assert refused.value.code == code
     assert refused.value.message
     assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("13800138000", "13800138000"),
+        (" 138 0013 8000 ", "138 0013 8000"),
+        ("+86 139-0000-1111", "+86 139-0000-1111"),
+        ("１３８００１３８０００", "13800138000"),  # full-width, from a Chinese keyboard
+        ("（0571）88886666", "(0571)88886666"),
+        ("0571-88886666转123", "0571-88886666转123"),
+        ("12345", "12345"),
+        ("110", "110"),
+    ],
+)
+def test_a_phone_as_people_write_it_is_taken(world, typed, kept):
+    case = new_report(
+        world, reporter=Reporter(anonymous=False, phone=typed), parties=[Party("张三", phone=typed)]
+    )
+    assert identity.unseal(case.reporter_phone) == kept
+    assert case.parties[0].phone == kept
 
 
 def test_unknown_category_by_code(world):

@@ -611,3 +611,15 @@ def test_looking_up_too_often_says_looking_up(client, world, app):
     page = again.get_data(as_text=True)
     assert "查询得太频繁" in page
     assert "提交太频繁" not in page
+
+
+def test_a_name_typed_into_the_phone_box_is_refused_with_what_was_typed_kept(client, world):
+    """The villager's form: a phone that is not one comes back with the form as it was
+    typed and why, and no case is written."""
+    before = db.session.scalar(select(func.count()).select_from(Case))
+    refused = post(client, world, form(world, anonymous="no", name="钱先生", phone="找村支书"))
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "电话号码请填写数字" in page
+    assert 'value="钱先生"' in page
+    assert db.session.scalar(select(func.count()).select_from(Case)) == before

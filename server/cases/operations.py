@@ -44,6 +44,7 @@ from server.models import (
     Village,
 )
 from server.organisation import reference
+from server.organisation.checks import checked_phone
 from server.organisation.deadlines import Deadlines
 from server.organisation.routing import Route, route
 from server.trust import identity
@@ -151,7 +152,8 @@ def _check_reporter(reporter: Reporter) -> Reporter:
     for key, limit in (("name", limits.NAME), ("phone", limits.PHONE), ("wechat", limits.WECHAT)):
         if given[key] and len(given[key]) > limit:
             raise _fail("姓名或联系方式过长。", f"reporter.{key}", "too_long")
-    return Reporter(False, given["name"], given["phone"], given["wechat"])
+    phone = checked_phone(given["phone"], "reporter.phone")
+    return Reporter(False, given["name"], phone, given["wechat"])
 
 
 # What a villager agreed to when a grid worker files on their behalf (Case.reporter_consent).
@@ -282,9 +284,7 @@ def _checked_case(draft: ReportDraft, actor: User | None) -> tuple[Case, CaseEve
         if not name or len(name) > limits.NAME:
             raise _fail(f"当事人姓名不能为空且不超过{limits.NAME}字。", f"parties[{i}].name")
         try:
-            phone = (party.phone or "").strip() or None
-            if phone is not None and len(phone) > limits.PHONE:
-                raise _fail("当事人电话过长。", f"parties[{i}].phone", "too_long")
+            phone = checked_phone(party.phone, f"parties[{i}].phone")
             parties.append(
                 CaseParty(
                     name=name,
