@@ -110,6 +110,9 @@ DEFAULTS: dict[str, tuple[object, object]] = {
     # 1920 px: enough to read a licence plate or a crack, and a 12-megapixel photo
     # (4000 px) decodes at half scale.
     "MEDIA_MAX_SIDE": (1920, int),
+    # A photo uploaded from a phone that no report or step claims within this many days
+    # (a draft given up) is deleted by the sweep, its file with it.
+    "MEDIA_UNCLAIMED_DAYS": (7, int),
     # Watching it: logs as plain text or JSON lines (server/logs.py); who may read
     # /metrics (addresses or networks, comma-separated; also every address a request was
     # forwarded for) and the bearer token it then also asks for, if set (server/metrics.py);

@@ -13,10 +13,11 @@ import secrets
 import threading
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from PIL import Image, ImageOps
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server.cases import access
@@ -220,6 +221,43 @@ def store_images(images: list, *, uploader: User | None) -> list[Photo]:
         db.session.add_all(photos)
         db.session.flush()  # their ids: a report or an action claims them by id
     return photos
+
+
+def purge_unclaimed(older_than: timedelta, *, batch: int = 500) -> int:
+    """Delete the photos no report or step claimed within `older_than` of their upload
+    (a draft given up, a report never sent), rows and files; how many went.
+
+    A phone uploads each photo before it sends the report that claims it, so an upload
+    whose report never comes would otherwise be kept for ever. The rows go first and
+    their files once that is committed: a claim racing the purge either attaches the
+    photo first (and the DELETE, which takes only photos on no case, leaves it) or finds
+    it gone and is told to upload it again; a file is never removed under a row."""
+    cutoff = clock.now() - older_than
+    gone = 0
+    while True:
+        ids = db.session.scalars(
+            select(Photo.id)
+            .where(Photo.case_id.is_(None), Photo.created_at < cutoff)
+            .order_by(Photo.id)
+            .limit(batch)
+        ).all()
+        if not ids:
+            return gone
+        keys = db.session.execute(
+            delete(Photo)
+            .where(Photo.id.in_(ids), Photo.case_id.is_(None))
+            .returning(Photo.storage_key, Photo.thumbnail_key),
+            execution_options={"synchronize_session": False},
+        ).all()
+        db.session.commit()
+        store = storage()
+        for key, thumbnail_key in keys:
+            for k in (key, thumbnail_key):
+                if k:
+                    store.delete(k)
+        gone += len(keys)
+        if len(ids) < batch:
+            return gone
 
 
 def can_view_photo(user: User | None, photo: Photo) -> bool:

@@ -175,12 +175,15 @@ def take(token: str, *, user_id: int) -> tuple[Status, BinaryIO]:
     return found, opened
 
 
-def clean_up() -> None:
-    """Remove exports nobody fetched within KEEP seconds (they name parties)."""
+def clean_up() -> int:
+    """Remove exports nobody fetched within KEEP seconds (they name parties); how many."""
     limit = time.time() - KEEP
+    removed = 0
     for path in _folder().iterdir():
         try:
             if path.stat().st_mtime < limit:
                 path.unlink(missing_ok=True)
+                removed += 1
         except OSError:
             continue
+    return removed

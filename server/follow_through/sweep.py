@@ -15,7 +15,7 @@ from datetime import UTC, timedelta
 from flask import current_app
 from sqlalchemy import exists, func, select, text, union_all
 
-from server.cases import outbox, workflow
+from server.cases import media, outbox, workflow
 from server.db import db
 from server.figures import exports, partials
 from server.follow_through import jobs, screening
@@ -104,6 +104,9 @@ def run(*, limit: int = 500) -> dict[str, int]:
     )
     counts["identities_purged"] = identity.purge(int(current_app.config["IDENTITY_RETENTION_DAYS"]))
     counts["exports_removed"] = exports.clean_up()  # ledgers nobody fetched
+    counts["photos_purged"] = media.purge_unclaimed(
+        timedelta(days=int(current_app.config["MEDIA_UNCLAIMED_DAYS"]))
+    )
     counts["confirmation_reminders"] = remind_judicial_confirmation(now)
 
     counts["screening_reminders"] = screening.remind_late_villages(

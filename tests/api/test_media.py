@@ -264,3 +264,63 @@ def test_someone_elses_photo_cannot_be_attached(client, world, login):
         },
     )
     assert response.status_code == 422
+
+
+def test_a_photo_no_report_claims_within_a_week_is_deleted_by_the_sweep(client, world, login, app):
+    """Uploaded, then the report never sent: a week on, the sweep deletes the photo, row
+    and files. A photo on a report, and one uploaded yesterday, stay; the one deleted is
+    told to be uploaded again if a late report names it."""
+    from datetime import timedelta
+
+    from server.follow_through import sweep
+    from server.infra import clock
+
+    mine = login(world.worker1)
+    given_up, yesterday, claimed = (
+        upload(client, mine, jpeg_with_gps(size=(64 + i, 48))).json["id"] for i in range(3)
+    )
+    report = client.post(
+        "/api/v1/reports",
+        headers=mine | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "有图。",
+            "photos": [claimed],
+        },
+    )
+    assert report.status_code == 201, report.json
+    now = clock.now()
+    for public_id, age in (
+        (given_up, timedelta(days=7, minutes=1)),
+        (yesterday, timedelta(days=1)),
+    ):
+        db.session.execute(
+            update(Photo).where(Photo.public_id == public_id).values(created_at=now - age)
+        )
+    db.session.execute(
+        update(Photo).where(Photo.public_id == claimed).values(created_at=now - timedelta(days=30))
+    )
+    db.session.commit()
+    files = {
+        p.public_id: (p.storage_key, p.thumbnail_key) for p in db.session.scalars(select(Photo))
+    }
+    before = set(_stored_files(app))
+    assert sweep.run()["photos_purged"] == 1
+    assert sorted(db.session.scalars(select(Photo.public_id))) == sorted([yesterday, claimed])
+    gone = {p for p in before if p.name in files[given_up]}
+    assert len(gone) == 2  # the photo and its thumbnail
+    assert set(_stored_files(app)) == before - gone
+    late = client.post(
+        "/api/v1/reports",
+        headers=mine | key(),
+        json={
+            "category": "D02",
+            "village": world.v1.id,
+            "description": "迟了。",
+            "photos": [given_up],
+        },
+    )
+    assert late.status_code == 422
+    assert late.json["code"] == "invalid_photo"
+    assert sweep.run()["photos_purged"] == 0
