@@ -41,8 +41,10 @@ class Reports(MethodView):
     def post(self, draft):
         """File a report (a grid worker's, or the center's walk-in or hotline report)."""
         user = current_user()
-        draft.photos = media.claimable_photos(draft.photos, owner=user)
-        case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
+        case = operations.filed_with_key(g.idempotency_key, user)
+        if case is None:
+            draft.photos = media.claimable_photos(draft.photos, owner=user)
+            case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
         return present.detail(case, user, ip=client_ip())
 
 
@@ -101,6 +103,8 @@ class CaseActions(MethodView):
         """Take an action on a case through the workflow (sign for, resolve, ...)."""
         user = current_user()
         case = lookup.get_case_for(code, user)
+        if workflow.applied_with_key(case, g.idempotency_key, user) is not None:
+            return present.detail(case, user, ip=client_ip())  # done: the case as it is
         action, version = data.pop("action"), data.pop("version")
         photos = data.pop("photos", [])
         workflow.check_photos(action, photos)

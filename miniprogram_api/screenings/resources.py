@@ -82,7 +82,7 @@ class Screenings(MethodView):
         village = db.session.get(Village, data["village"])
         if village is None:
             raise NotFound("村不存在。")
-        item = screening.file_screening(
+        item = screening.filed_with_key(g.idempotency_key, user) or screening.file_screening(
             actor=user,
             village=village,
             checked=data["checked"],

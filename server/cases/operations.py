@@ -367,6 +367,18 @@ def find_by_idempotency_key(key: str) -> Case | None:
     return db.session.scalar(select(Case).where(Case.idempotency_key == key))
 
 
+def filed_with_key(key: str | None, actor: User) -> Case | None:
+    """The case `actor` filed already with the client's `key`, if any: a phone resending
+    a report whose answer it never heard, after the stored answer was purged
+    (IDEMPOTENCY_KEEP_HOURS; an outbox may resend days later). It is answered with that
+    case, not refused: a refusal would be kept as the key's answer and the phone, told
+    its report failed, would file it again under a new key."""
+    if not key:
+        return None
+    case = find_by_idempotency_key(key)
+    return case if case is not None and case.created_by_id == actor.id else None
+
+
 def suggest_dispatch(case: Case) -> Route:
     """The departments routing suggests for `case` (the center may choose others); none
     for a case the district holds, which the town's own route failed (it went up)."""

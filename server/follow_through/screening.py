@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from server.cases import limits, outbox
 from server.cases.operations import ReportDraft, submit_report
 from server.db import db
 from server.infra import clock
-from server.infra.errors import Forbidden, ValidationFailed
+from server.infra.errors import Conflict, Forbidden, ValidationFailed
 from server.models import Category, Notification, Role, Screening, Source, User, Village
 from server.models.places import in_service_since
 from server.trust import towns
@@ -61,13 +62,29 @@ def file_screening(
         idempotency_key=idempotency_key,
         created_at=now,
     )
-    with db.session.begin_nested():  # one finding refused, nothing of it is written
-        db.session.add(screening)
-        db.session.flush()  # its id goes on each finding's case
-        for draft in findings:
-            draft.village, draft.source = village, Source.SCREENING.value
-            submit_report(draft, actor=actor, screening=screening)
+    try:
+        with db.session.begin_nested():  # one finding refused, nothing of it is written
+            db.session.add(screening)
+            db.session.flush()  # its id goes on each finding's case
+            for draft in findings:
+                draft.village, draft.source = village, Source.SCREENING.value
+                submit_report(draft, actor=actor, screening=screening)
+    except IntegrityError:
+        if idempotency_key:
+            # The same request, sent at once to two workers, filed by the other: the
+            # idempotency layer answers with that one's answer (idempotency.Taken).
+            raise Conflict("此排查已提交过。", code="already_submitted") from None
+        raise
     return screening
+
+
+def filed_with_key(key: str | None, actor: User) -> Screening | None:
+    """The screening `actor` filed already with the client's `key`, if any (a resend
+    after the stored answer was purged: answered with it, see operations.filed_with_key)."""
+    if not key:
+        return None
+    found = db.session.scalar(select(Screening).where(Screening.idempotency_key == key))
+    return found if found is not None and found.user_id == actor.id else None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -14,8 +15,11 @@ from sqlalchemy import func, select
 
 from server.cases.operations import Reporter
 from server.db import db
-from server.models import AuditEntry, Case, CaseEvent, IdempotencyRecord, Role
+from server.infra import clock
+from server.models import AuditEntry, Case, CaseEvent, IdempotencyRecord, Role, Screening
+from server.trust import idempotency
 from tests.api.conftest import key
+from tests.api.test_media import jpeg_with_gps
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import case_in, new_report
 
@@ -698,3 +702,118 @@ def test_a_handler_returns_a_case_and_asks_for_more_time(client, world, login):
         parties_consent=True,
     )
     assert again.status_code == 409, again.json  # one request pending at a time
+
+
+def _answers_purged(app) -> int:
+    """What the sweep does once IDEMPOTENCY_KEEP_HOURS have passed."""
+    hours = app.config["IDEMPOTENCY_KEEP_HOURS"]
+    with clock.frozen_at(clock.now() + timedelta(hours=hours + 1)):
+        return idempotency.purge(timedelta(hours=hours))
+
+
+def test_a_report_resent_after_its_answer_was_purged_gets_its_case(app, client, world, login):
+    """An outbox resends days later (a long holiday): the stored answer is gone, the case
+    with the key is not. The phone is answered with its case, as a 201, not told 409 (it
+    showed the report as failed, to be filed again under a new key: a second case). A
+    photo it named, on the case since, is no reason to refuse it either."""
+    headers = login(world.worker1) | key()
+    photo = client.post(
+        "/api/v1/media",
+        headers=login(world.worker1),
+        data={"file": (io.BytesIO(jpeg_with_gps(size=(64, 48))), "a.jpg", "image/jpeg")},
+        content_type="multipart/form-data",
+    ).json["id"]
+    body = report_body(world) | {"photos": [photo]}
+    first = client.post("/api/v1/reports", headers=headers, json=body)
+    assert first.status_code == 201, first.json
+    assert _answers_purged(app) >= 1
+    for _ in range(2):  # and its answer is kept as the key's again
+        again = client.post("/api/v1/reports", headers=headers, json=body)
+        assert again.status_code == 201, again.json
+        assert again.json["code"] == first.json["code"]
+        assert [p["id"] for p in again.json["photos"]] == [photo]
+    assert db.session.scalar(select(func.count(Case.id))) == 1
+
+
+def test_an_action_resent_after_its_answer_was_purged_is_not_called_stale(
+    app, client, world, login
+):
+    case = case_in("dispatched", world)
+    db.session.flush()
+    headers = login(world.justice_handler) | key()
+    body = {"action": "sign_for", "version": case.version}
+    url = f"/api/v1/cases/{case.code}/actions"
+    assert client.post(url, headers=headers, json=body).status_code == 200
+    assert _answers_purged(app) >= 1
+    again = client.post(url, headers=headers, json=body)
+    assert again.status_code == 200, again.json
+    assert again.json["status"] == "in_progress"
+    signed = select(func.count(CaseEvent.id)).where(
+        CaseEvent.case_id == case.id, CaseEvent.action == "sign_for"
+    )
+    assert db.session.scalar(signed) == 1
+    # The key is the handler's on this case only: another case, or another person, with
+    # the same key is not answered with it.
+    other = case_in("dispatched", world)
+    db.session.flush()
+    elsewhere = client.post(
+        f"/api/v1/cases/{other.code}/actions",
+        headers=headers,
+        json={"action": "sign_for", "version": other.version},
+    )
+    assert elsewhere.status_code == 422  # the key's stored answer was for another request
+    assert elsewhere.json["code"] == "idempotency_key_reused"
+
+
+def test_a_screening_resent_after_its_answer_was_purged_gets_it(app, client, world, login):
+    headers = login(world.worker1) | key()
+    body = {"village": world.v1.id, "checked": ["D02"], "findings": []}
+    first = client.post("/api/v1/screenings", headers=headers, json=body)
+    assert first.status_code == 201, first.json
+    assert _answers_purged(app) >= 1
+    again = client.post("/api/v1/screenings", headers=headers, json=body)
+    assert again.status_code == 201, again.get_data(as_text=True)
+    assert again.json["id"] == first.json["id"]
+    assert db.session.scalar(select(func.count(Screening.id))) == 1
+
+
+def test_a_screening_sent_at_once_to_two_workers_is_filed_once_and_never_a_500(
+    fresh_app, monkeypatch
+):
+    """Two gunicorn workers without a shared store (RATELIMIT_STORAGE_URI=memory://):
+    each holds the key in its own memory, so both do the work; the screening's unique key
+    lets one write, and the other answers with its answer."""
+    from tests.factories import build_world
+
+    monkeypatch.setattr(idempotency, "hold", lambda scope, key: True)  # marks not shared
+    fresh_app.config["PROPAGATE_EXCEPTIONS"] = False
+    with fresh_app.app_context():
+        world = build_world()
+        body = {"village": world.v1.id, "checked": ["D02"], "findings": []}
+        username = world.worker1.username
+        db.session.commit()
+        db.session.remove()
+    token = (
+        fresh_app.test_client()
+        .post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+        .json["token"]
+    )
+    headers = {"Authorization": f"Bearer {token}"} | key()
+    answers, lock, barrier = [], threading.Lock(), threading.Barrier(6)
+
+    def send():
+        barrier.wait(timeout=30)
+        response = fresh_app.test_client().post("/api/v1/screenings", headers=headers, json=body)
+        with lock:
+            answers.append((response.status_code, (response.json or {}).get("id")))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with fresh_app.app_context():
+        assert db.session.scalar(select(func.count(Screening.id))) == 1
+        db.session.remove()
+    assert all(status < 500 for status, _ in answers), sorted(answers)
+    assert len({screening for status, screening in answers if status == 201}) == 1

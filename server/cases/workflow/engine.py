@@ -4,6 +4,7 @@ says which actions a user may take now. The system's own events (the sweep) too.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -60,6 +61,18 @@ def allowed_actions(case: Case, actor: User | None) -> list[Transition]:
     return [
         edge for edge in EDGES if case.status in edge.sources and refusal(case, edge, actor) is None
     ]
+
+
+def applied_with_key(case: Case, key: str | None, actor: User) -> CaseEvent | None:
+    """The event `actor` made on `case` already with the client's `key`, if any: an
+    action resent after its stored answer was purged is answered with the case as it is,
+    not refused as stale (its version moved on with the action itself)."""
+    if not key:
+        return None
+    event = db.session.scalar(select(CaseEvent).where(CaseEvent.idempotency_key == key))
+    if event is None or event.case_id != case.id or event.actor_id != actor.id:
+        return None
+    return event
 
 
 def apply(
