@@ -245,6 +245,27 @@ def test_too_many_reports_get_a_friendly_page(client, world, app):
     assert int(limited.headers["Retry-After"]) > 0
 
 
+def test_a_resent_report_gets_its_tracking_code_and_uses_up_no_limit(client, world, app):
+    """The confirmation page is the only place a tracking code is shown: a villager whose
+    answer was lost sends the same form again, and is shown it, however many reports
+    their address (a whole village behind one carrier address) has sent this hour."""
+    app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "2/hour"
+    try:
+        sent = form(world)
+        first = post(client, world, sent)
+        resends = [post(client, world, sent) for _ in range(3)]
+        another = post(client, world, form(world, description="另一件事。"))
+        past_the_limit = post(client, world, form(world, description="第三件事。"))
+    finally:
+        app.config["QR_SUBMIT_LIMIT_PER_ADDRESS"] = "10/hour"
+    link = tracking_link(first.get_data(as_text=True))
+    for resent in resends:
+        assert resent.status_code == 200
+        assert tracking_link(resent.get_data(as_text=True)) == link
+    assert another.status_code == 200  # the resends counted for nothing
+    assert past_the_limit.status_code == 429
+
+
 def test_the_village_limit_never_silences_a_village(client, world, app, signin):
     """Past the village's limit (a flood from many addresses) a report is taken and held
     apart for the center: the next drug report is never refused (issue 15, point 5)."""

@@ -298,16 +298,18 @@ def submit(token: str):
         },
     )
     draft.village = village
-    ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
-    try:
-        ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
-        held = False
-    except TooManyRequests:
-        # 120 posts from 120 addresses must not silence a village (the next one may be a
-        # real drug report): past its limit, a report is taken and held apart.
-        held = True
-    # A resend is answered before any photo is processed again.
+    held = False
+    # A resend (its answer lost on the way) is answered with its tracking code before
+    # anything else: it uses up none of the limits (ten an hour from an address a whole
+    # village may share behind the carrier's NAT), and no photo is processed again.
     if operations.find_villager_report(operations.villager_form_key(key, draft)) is None:
+        ratelimit.check("QR_SUBMIT_LIMIT_PER_ADDRESS", _client())
+        try:
+            ratelimit.check("QR_SUBMIT_LIMIT_PER_VILLAGE", village.code)
+        except TooManyRequests:
+            # 120 posts from 120 addresses must not silence a village (the next one may
+            # be a real drug report): past its limit, a report is taken and held apart.
+            held = True
         uploads = [f for f in request.files.getlist("photos") if f and f.filename]
         draft.photos = media.store_photos([f.read() for f in uploads[:MAX_PHOTOS]], uploader=None)
     case, secret, resent = operations.submit_villager_report(draft, idempotency_key=key, held=held)
