@@ -135,3 +135,71 @@ def test_a_mediator_writes_the_agreement_on_the_phone(phone, live, fresh_app):
         assert [t.text for t in paper.terms] == ["李四十日内拆除砖墙。"]
         assert paper.number.endswith("调字第1号")
         db.session.remove()
+
+
+def test_a_paper_tapped_again_after_a_lost_answer_is_made_once(phone, live, fresh_app):
+    """按模板制作 on a rural network: the first tap makes the paper but its answer is lost;
+    the second meets the first still being worked on (409 request_in_flight); the third,
+    as the page asks, must find the first paper, not number a second one."""
+    import json
+
+    from tests.factories import PASSWORD, build_world
+    from tests.helpers import new_report
+
+    with fresh_app.app_context():
+        world = build_world()
+        case = new_report(
+            world,
+            "D02",
+            description="两户为排水沟争执。",
+            parties=[Party("张三"), Party("李四", side="respondent")],
+        )
+        workflow.apply(case, "accept", actor=world.center)
+        workflow.apply(case, "dispatch", actor=world.center, lead_department=world.committee1.id)
+        workflow.apply(case, "sign_for", actor=world.committee1_handler)
+        code, username = case.code, world.committee1_handler.username
+        db.session.commit()
+        db.session.remove()
+    page = phone.page
+    page.goto(f"{live}/m/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="登录", exact=True).click()
+    page.wait_for_selector("h1:has-text('我的待办')")
+    page.goto(f"{live}/m/#/case/{code}")
+    page.wait_for_selector("#paper-kind")
+    page.select_option("#paper-kind", value="session_record")
+    keys = []
+
+    def rural_network(route):
+        if route.request.method != "POST":
+            return route.continue_()
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:  # the paper is made; its answer is lost on the way
+            route.fetch()
+            phone.expect_failures = True
+            return route.abort("connectionreset")
+        if len(keys) == 2:  # the first still being worked on (a slow server)
+            return route.fulfill(
+                status=409,
+                content_type="application/json",
+                body=json.dumps(
+                    {"code": "request_in_flight", "message": "同一请求正在处理中，请稍后重试。"}
+                ),
+            )
+        return route.continue_()
+
+    page.route("**/api/v1/cases/*/documents", rural_network)
+    make = page.get_by_role("button", name="按模板制作")
+    for _ in range(3):
+        make.click()
+        page.wait_for_function("() => !document.querySelector('.make-paper button').disabled")
+        page.wait_for_timeout(300)
+    phone.expect_failures = False
+    page.wait_for_selector("a[data-paper='session_record']")
+    with fresh_app.app_context():
+        made = [d.number for d in db.session.scalars(db.select(CaseDocument))]
+        db.session.remove()
+    assert len(keys) == 3
+    assert len(set(keys)) == 1
+    assert len(made) == 1, made

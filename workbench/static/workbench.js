@@ -708,7 +708,9 @@
           request("POST", "/cases/" + encodeURIComponent(c.code) + "/documents", {kind: kind.value}, key).then(function (r) {
             idle(make);
             if (r.status === 201) { key = newKey(); papersBlock(c, papers, box); return; }
-            if (r.status !== 0 && r.status < 500) { key = newKey(); }
+            // A refusal: what is sent next is another request. Not while the first is in
+            // flight or unanswered (it may have made the paper: the same key finds it).
+            if (r.status !== 0 && r.status < 500 && r.json.code !== "request_in_flight") { key = newKey(); }
             add(box, error(r.message));
           });
         }});
