@@ -320,6 +320,52 @@ def test_the_tracking_page_follows_the_case_and_shows_nothing_private(client, wo
     assert "&lt;script&gt;alert(" in tracked
 
 
+def test_information_sent_again_from_the_same_page_is_added_once(client, world):
+    """The tracking page works without script: a lost answer, and the browser resends the
+    form (or the villager taps again). The page's form key finds what the first one did:
+    one entry on the timeline, one message to the center; a form drawn afresh adds anew."""
+    from server.models import Notification
+
+    page = post(client, world, form(world))
+    link = tracking_link(page.get_data(as_text=True))
+    case = db.session.scalar(select(Case).order_by(Case.id.desc()))
+
+    def form_key() -> str:
+        tracked = client.get(link).get_data(as_text=True)
+        return re.search(r'name="form_key" value="([0-9a-f-]{36})"', tracked).group(1)
+
+    def added() -> tuple[int, int]:
+        return (
+            sum(
+                e.action == "add_info"
+                for e in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))
+            ),
+            db.session.scalar(
+                select(func.count(Notification.id)).where(Notification.case_id == case.id)
+            ),
+        )
+
+    before = added()
+    sent = {"text": "昨晚又吵了一次。", "form_key": form_key()}
+    for _ in range(3):
+        assert client.post(f"{link}/info", data=sent).status_code == 303
+    once = added()
+    assert once[0] == before[0] + 1
+    assert once[1] > before[1]  # the center is told
+    assert client.post(f"{link}/info", data=sent).status_code == 303
+    assert added() == once
+    # Another case's page with the same key is another form.
+    other = post(client, world, form(world, description="另一件事。"))
+    other_link = tracking_link(other.get_data(as_text=True))
+    assert client.post(f"{other_link}/info", data=sent).status_code == 303
+    assert added() == once
+    # The page drawn again carries a new key: new information is added.
+    again = {"text": "今天又来了。", "form_key": form_key()}
+    assert again["form_key"] != sent["form_key"]
+    assert client.post(f"{link}/info", data=again).status_code == 303
+    assert added()[0] == once[0] + 1
+
+
 def test_the_villager_adds_information_and_answers_the_follow_up(client, world):
     page = post(client, world, form(world))
     link = tracking_link(page.get_data(as_text=True))

@@ -363,6 +363,8 @@ def track(secret: str):
         secret=secret,
         town=_town(case.village),
         satisfaction=workflow.SATISFACTION,
+        # Each form sent again (its answer lost) finds what it did: see apply_as_reporter.
+        form_key=uuid.uuid4(),
         **workflow.reporter_may(case),
         survivor_timeline=workflow.public_timeline(lives_on, of_survivor=True)
         if lives_on is not case
@@ -374,7 +376,9 @@ def track(secret: str):
 def add_info(secret: str):
     """The villager adds information to their report."""
     case = _tracked(secret)
-    workflow.apply_as_reporter(case, "add_info", text=request.form.get("text"))
+    workflow.apply_as_reporter(
+        case, "add_info", text=request.form.get("text"), form_key=request.form.get("form_key")
+    )
     return redirect(url_for("villager.track", secret=secret), code=303)
 
 
@@ -387,6 +391,7 @@ def answer(secret: str):
         "answer_follow_up",
         satisfaction=request.form.get("satisfaction") or None,
         text=request.form.get("text"),
+        form_key=request.form.get("form_key"),
     )
     return redirect(url_for("villager.track", secret=secret), code=303)
 
@@ -395,7 +400,9 @@ def answer(secret: str):
 def complain(secret: str):
     """The villager says the problem is not solved (不满意重办): the center reviews it."""
     case = _tracked(secret)
-    workflow.apply_as_reporter(case, "complain", text=request.form.get("text"))
+    workflow.apply_as_reporter(
+        case, "complain", text=request.form.get("text"), form_key=request.form.get("form_key")
+    )
     return redirect(url_for("villager.track", secret=secret), code=303)
 
 

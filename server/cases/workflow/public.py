@@ -3,6 +3,9 @@ and what they may add there (information, their answer, a complaint)."""
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.cases.workflow.events import new_event, record
@@ -69,17 +72,38 @@ def reporter_may(case: Case) -> dict[str, bool]:
     }
 
 
+def _event_key(case: Case, form_key: str | None) -> str | None:
+    """The event's idempotency key for the tracking page's form `form_key` (a UUID the
+    page drew), bound to this case: a key sent with another case's form meets nothing."""
+    try:
+        return str(uuid.uuid5(uuid.UUID(form_key or ""), f"case:{case.id}"))
+    except ValueError:  # a page from before forms carried one: taken without
+        return None
+
+
 def apply_as_reporter(
-    case: Case, action: str, *, text: str | None = None, satisfaction: str | None = None
+    case: Case,
+    action: str,
+    *,
+    text: str | None = None,
+    satisfaction: str | None = None,
+    form_key: str | None = None,
 ) -> CaseEvent:
     """Record what the villager who reported adds from the tracking page.
 
     The event has no actor (the reporter is not an account) and is shown to staff and
     to the reporter; one version bump, as for every action. A 不满意 answer or a complaint
-    puts the case before the center for review (`Case.complaint_at`).
+    puts the case before the center for review (`Case.complaint_at`). `form_key`: the
+    page's form; sent again (a lost answer, the browser's resend) it finds the event it
+    made, and nothing is written or told to the center twice.
     """
     if action not in REPORTER_ACTIONS:
         raise InvalidTransition(f"未知操作：{action}。", code="unknown_action")
+    key = _event_key(case, form_key)
+    if key is not None:
+        made = db.session.scalar(select(CaseEvent).where(CaseEvent.idempotency_key == key))
+        if made is not None:
+            return made
     allowed, label = REPORTER_ACTIONS[action]
     if case.status not in allowed:
         raise InvalidTransition(f"报告当前状态（{public_status(case)[1]}）不能{label}。")
@@ -116,6 +140,7 @@ def apply_as_reporter(
         note=text,
         data=data,
         result=data.get("satisfaction"),
+        idempotency_key=key,
     )
     record(case, event)
     try:
