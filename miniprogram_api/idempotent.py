@@ -11,6 +11,7 @@ written in the work's own unit of work (a refusal's work is rolled back, its ans
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
 
@@ -35,6 +36,11 @@ PARAMETER = {
     "description": "客户端生成的 UUID；重试时使用同一个，保证不会重复提交。",
     "schema": {"type": "string", "format": "uuid"},
 }
+# On uploads, which older clients send without one.
+OPTIONAL = PARAMETER | {
+    "required": False,
+    "description": "客户端生成的 UUID（建议提供）；重试时使用同一个，同一文件不会存两份。",
+}
 
 
 def _key() -> str:
@@ -47,9 +53,26 @@ def _key() -> str:
         raise DomainError("Idempotency-Key 须为 UUID。", code="idempotency_key_invalid") from None
 
 
+def _body() -> bytes:
+    """What the request's fingerprint is made from: its body, and for a multipart upload
+    its fields and each file's digest (a resent FormData has a new boundary each time,
+    and its parts are parsed already, so its raw body is gone)."""
+    if request.mimetype != "multipart/form-data":
+        return request.get_data()
+    files = []
+    for name, upload in request.files.items(multi=True):
+        digest = hashlib.sha256()
+        for chunk in iter(lambda upload=upload: upload.stream.read(1 << 20), b""):
+            digest.update(chunk)
+        upload.stream.seek(0)  # the view reads it next
+        files.append([name, digest.hexdigest()])
+    form = sorted([name, value] for name, value in request.form.items(multi=True))
+    return json.dumps({"form": form, "files": sorted(files)}).encode()
+
+
 def _look_up(scope: str, key: str) -> tuple[str, idempotency.Outcome]:
     """This request's fingerprint, and what is known of its key."""
-    digest = idempotency.fingerprint(request.method, request.path, request.get_data())
+    digest = idempotency.fingerprint(request.method, request.path, _body())
     return digest, idempotency.lookup(scope, key, digest)
 
 
@@ -101,6 +124,21 @@ def idempotent(view):
             return _work(view, outcome, scope, key, digest, *args, **kwargs)
         finally:
             idempotency.release(scope, key)
+
+    return wrapper
+
+
+def idempotent_if_keyed(view):
+    """`idempotent` when the request carries a key; otherwise the view as it is (an
+    upload from a client that sends none: a retry stores the file again, to be purged
+    unclaimed, media.purge_unclaimed)."""
+    keyed = idempotent(view)
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.headers.get(HEADER) is None:
+            return view(*args, **kwargs)
+        return keyed(*args, **kwargs)
 
     return wrapper
 

@@ -561,3 +561,50 @@ def test_a_scan_filed_in_a_request_that_rolls_back_leaves_no_file(fresh_app):
     with fresh_app.app_context():
         kept = db.session.scalars(select(DocumentScan.storage_key)).all()
     assert [p.name for p in added] == kept
+
+
+def _signed_jpeg(shade="white") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (400, 560), shade).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_a_signed_scan_resent_after_a_lost_answer_is_filed_once(client, world, login):
+    """The workbench sends the scan with a key; its answer lost, it sends the same file
+    again with the same key (a new multipart boundary): one scan, one timeline entry, the
+    same answer. Another file under that key is refused; a client sending no key is
+    served as before."""
+    from server.models import CaseEvent, DocumentScan
+
+    case = case_in("in_progress", world)
+    paper = documents.make(case, "agreement", actor=world.justice_handler)
+    db.session.flush()
+    url = f"/api/v1/cases/{case.code}/documents/{paper.id}/scans"
+    sent = key()
+
+    def send(raw, headers):
+        return client.post(
+            url,
+            headers=login(world.justice_handler) | headers,
+            data={"file": (io.BytesIO(raw), "signed.jpg")},
+            content_type="multipart/form-data",
+        )
+
+    def filed() -> tuple[int, int]:
+        scans_ = select(DocumentScan).where(DocumentScan.document_id == paper.id)
+        events = select(CaseEvent).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "upload_scan"
+        )
+        return len(db.session.scalars(scans_).all()), len(db.session.scalars(events).all())
+
+    raw = _signed_jpeg()
+    first, again = send(raw, sent), send(raw, sent)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    assert filed() == (1, 1)
+    other = send(_signed_jpeg("lightgray"), sent)
+    assert other.status_code == 422
+    assert other.json["code"] == "idempotency_key_reused"
+    assert send(_signed_jpeg("gray"), {}).status_code == 201  # no key: taken as it comes
+    assert filed() == (2, 2)

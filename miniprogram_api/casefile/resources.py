@@ -13,8 +13,9 @@ from miniprogram_api.casefile.schemas import (
     ScanSchema,
     UploadScanSchema,
 )
+from miniprogram_api.idempotent import OPTIONAL as OPTIONAL_KEY
 from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
-from miniprogram_api.idempotent import idempotent
+from miniprogram_api.idempotent import idempotent, idempotent_if_keyed
 from miniprogram_api.media.schemas import NoFormFields
 from server.casefile import documents, pdf, scans
 from server.cases import lookup
@@ -109,12 +110,14 @@ class Document(MethodView):
         return present(paper, user)
 
 
-@scans_bp.route("/cases/<string:code>/documents/<int:document_id>/scans")
+# The key is the path's parameter: an operation's own list would replace the file's.
+@scans_bp.route("/cases/<string:code>/documents/<int:document_id>/scans", parameters=[OPTIONAL_KEY])
 class Scans(MethodView):
     decorators = [login_required]
 
     @scans_bp.arguments(UploadScanSchema, location="files")
     @scans_bp.arguments(NoFormFields, location="form")
+    @idempotent_if_keyed
     @scans_bp.response(201, ScanSchema)
     @scans_bp.alt_response(403, description="不能为此案件上传")
     @scans_bp.alt_response(404, description="不存在或无权查看")

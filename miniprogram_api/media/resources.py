@@ -5,6 +5,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from miniprogram_api.api import current_user, login_required, require_body_type
+from miniprogram_api.idempotent import OPTIONAL as IDEMPOTENCY_KEY
+from miniprogram_api.idempotent import idempotent_if_keyed
 from miniprogram_api.media.schemas import (
     MediaQuerySchema,
     NoFormFields,
@@ -18,12 +20,14 @@ bp = Blueprint("media", __name__, url_prefix="/api/v1/media", description="照�
 bp.before_request(require_body_type("multipart/form-data"))
 
 
-@bp.route("")
+# The key is the path's parameter: an operation's own list would replace the file's.
+@bp.route("", parameters=[IDEMPOTENCY_KEY])
 class Upload(MethodView):
     decorators = [login_required]
 
     @bp.arguments(UploadSchema, location="files")
     @bp.arguments(NoFormFields, location="form")
+    @idempotent_if_keyed
     @bp.response(201, PhotoSchema)
     @bp.alt_response(413, description="文件或像素过大")
     @bp.alt_response(415, description="不是 JPEG/PNG/WebP 图片")

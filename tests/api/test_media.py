@@ -324,3 +324,20 @@ def test_a_photo_no_report_claims_within_a_week_is_deleted_by_the_sweep(client, 
     assert late.status_code == 422
     assert late.json["code"] == "invalid_photo"
     assert sweep.run()["photos_purged"] == 0
+
+
+def test_a_photo_resent_with_its_key_is_stored_once(client, world, login, app):
+    """A phone on a rural network sends a photo again when the answer is lost: with the
+    same key, the first photo's answer, and no second copy on disk."""
+    headers = login(world.worker1)
+    sent = key()
+    raw = jpeg_with_gps()
+    before = _stored_files(app)
+    answers = [upload(client, headers | sent, raw) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert len({a.json["id"] for a in answers}) == 1
+    assert db.session.scalar(select(func.count(Photo.id))) == 1
+    assert len(_stored_files(app)) == len(before) + 2  # the photo and its thumbnail
+    another = upload(client, headers | sent, jpeg_with_gps(size=(800, 600)))
+    assert another.status_code == 422
+    assert another.json["code"] == "idempotency_key_reused"

@@ -239,6 +239,45 @@ def test_a_lost_answer_is_resent_and_makes_one_case(phones, town):
         )
 
 
+def test_a_photo_whose_answer_was_lost_is_stored_once(phones, town, tmp_path):
+    """The outbox uploads a photo; the server stores it and the answer is lost. The
+    resend carries the photo's key on this phone and gets the stored one: one photo on
+    the case, none left over on the server."""
+    _base, app = town
+    photo = tmp_path / "IMG_20261203_101500.jpg"
+    photo.write_bytes(phone_photo(seed=9, size=(1600, 1200)))
+    phone = phones()
+    page = phone.page
+    phone.sign_in("grid05")
+    phone.tab("上报")
+    description = f"照片答复丢失 {uuid.uuid4().hex[:8]}：路边电线垂落。"
+    _fill_dispute(page, description, photo)
+    with app.app_context():
+        before = db.session.scalar(select(func.count(Photo.id)))
+    keys = []
+
+    def lose_the_answer(route):
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # stored on the server...
+            phone.expect_failures = True
+            route.abort("connectionreset")  # ...and the answer never came back
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/media", lose_the_answer)
+    page.get_by_role("button", name="提交上报").click()
+    page.locator("#outbox .entry.sent").first.wait_for(timeout=60000)
+    phone.expect_failures = False
+    assert len(keys) == 2
+    assert keys[0] is not None
+    assert keys[0] == keys[1]
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.description == description))
+        assert len(case.photos) == 1
+        assert db.session.scalar(select(func.count(Photo.id))) == before + 1
+
+
 def test_a_report_written_offline_waits_and_goes_when_the_network_is_back(phones, town):
     base, app = town
     phone = phones()

@@ -105,9 +105,11 @@
           update(entry.id, {photos: left});
           return;
         }
+        // The photo's own id on this phone is its upload's key: a resend after a lost
+        // answer gets the photo the first try stored.
         return api.upload(blob, function (percent) {
           update(entry.id, {progress: "正在上传照片 " + (index + 1) + "/" + entry.photos.length + "：" + percent + "%"});
-        }).then(function (answer) {
+        }, entry.photos[index]).then(function (answer) {
           if (answer.status === 201) {
             update(entry.id, {uploaded: entry.uploaded.concat([answer.json.id]), progress: null});
           } else if (answer.status >= 500 || answer.status === 0 || answer.status === 429 || answer.status === 401) {

@@ -89,13 +89,15 @@
       }).catch(function () { clearTimeout(timer); return answer(0, null, path); });
   }
   function get(path) { return request("GET", path); }
-  function upload(blob, progress) {
+  // A key makes a resend of the same file (its answer lost) find the first upload.
+  function upload(blob, progress, key) {
     return new Promise(function (resolve) {
       var data = new FormData();
       data.append("file", blob, "photo.jpg");
       var xhr = new XMLHttpRequest();
       xhr.open("POST", API + "/media");
       xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+      if (key) { xhr.setRequestHeader("Idempotency-Key", key); }
       xhr.upload.onprogress = function (e) { if (e.lengthComputable && progress) { progress(Math.round(100 * e.loaded / e.total)); } };
       xhr.timeout = 4 * TIMEOUT;
       xhr.onload = function () {
@@ -720,6 +722,7 @@
     });
   }
 
+  var scanKeys = {};
   function paperForm(c, d, editor, box, papers) {
     editor.textContent = "";
     var inputs = {};
@@ -774,8 +777,13 @@
         var file = picker.files[0];
         if (!file) { return; }
         note.textContent = "正在上传…";
+        // The same file picked again after a lost answer goes with the same key: the scan
+        // the first try filed is found, not filed twice. Forgotten once answered.
+        var which = [d.id, file.name, file.size, file.lastModified].join("|");
+        var key = scanKeys[which] = scanKeys[which] || newKey();
         var send = file.type === "application/pdf" ? Promise.resolve(file) : window.shrinkPhoto(file);
-        send.then(function (blob) { return uploadScan(c.code, d.id, blob, file.type === "application/pdf" ? "scan.pdf" : "scan.jpg"); }).then(function (a) {
+        send.then(function (blob) { return uploadScan(c.code, d.id, blob, file.type === "application/pdf" ? "scan.pdf" : "scan.jpg", key); }).then(function (a) {
+          if (a.status !== 0 && a.status < 500 && a.json.code !== "request_in_flight") { delete scanKeys[which]; }
           if (a.status === 201) { papersBlock(c, papers, box); return; }
           note.textContent = "";
           add(editor, error(a.message));
@@ -787,7 +795,7 @@
     form.scrollIntoView();
   }
 
-  function uploadScan(code, id, blob, name) {
+  function uploadScan(code, id, blob, name, key) {
     return new Promise(function (resolve) {
       var data = new FormData();
       data.append("file", blob, name);
@@ -795,6 +803,7 @@
       var xhr = new XMLHttpRequest();
       xhr.open("POST", API + path);
       xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+      xhr.setRequestHeader("Idempotency-Key", key);
       xhr.timeout = 4 * TIMEOUT;
       xhr.onload = function () {
         var json = null;
