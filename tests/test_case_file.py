@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -608,3 +608,34 @@ def test_a_signed_scan_resent_after_a_lost_answer_is_filed_once(client, world, l
     assert other.json["code"] == "idempotency_key_reused"
     assert send(_signed_jpeg("gray"), {}).status_code == 201  # no key: taken as it comes
     assert filed() == (2, 2)
+
+
+@pytest.mark.parametrize("typed", ["0001-01-01", "0206-12-06", "2206-12-06"])
+def test_a_paper_date_outside_the_app_s_years_is_refused(client, world, login, typed):
+    """A slip of the thumb in a date field (0206 for 2026) is refused with the field's
+    name, as every date of the app is, not filed: a signing date in year 1 once broke the
+    signed scan's filing with a 500, and in 206 the judicial-confirmation reminder never
+    came. An agreement's term due that year is refused too."""
+    case = case_in("in_progress", world)
+    paper = documents.make(case, "agreement", actor=world.justice_handler)
+    db.session.flush()
+    with pytest.raises(ValidationFailed) as refused:
+        documents.edit(paper, {"signed_on": typed}, actor=world.justice_handler)
+    assert refused.value.code == "date_out_of_range"
+    assert refused.value.details == {"field": "signed_on"}
+    with pytest.raises(ValidationFailed) as refused:
+        documents.edit(
+            paper,
+            {},
+            actor=world.justice_handler,
+            terms=[documents.TermDraft(text="赔偿五百元。", due_on=date.fromisoformat(typed))],
+        )
+    assert refused.value.code == "date_out_of_range"
+    answer = client.patch(
+        f"/api/v1/cases/{case.code}/documents/{paper.id}",
+        headers=login(world.justice_handler),
+        json={"version": paper.version, "content": {"signed_on": typed}},
+    )
+    assert answer.status_code == 422, answer.json
+    assert answer.json["code"] == "date_out_of_range"
+    assert documents.edit(paper, {"signed_on": "2026-12-06"}, actor=world.justice_handler)

@@ -416,11 +416,15 @@ def edit(
         value = value.strip()
         if spec.kind == "date" and value:
             try:
-                value = date.fromisoformat(value).isoformat()
+                day = date.fromisoformat(value)
             except ValueError:
                 raise ValidationFailed(
                     f"{spec.label}须为日期（如2026-12-06）。", code="invalid_date", field=name
                 ) from None
+            # A slip of the thumb (0206 for 2026) would be filed, and a signing date in
+            # year 1 could not be turned into a moment (the signed scan's filing failed).
+            clock.check_year(day, name)
+            value = day.isoformat()
         cleaned[name] = value
     document.content = cleaned
     if terms is not None:
@@ -454,6 +458,8 @@ def _set_terms(document: CaseDocument, drafts: list[TermDraft]) -> None:
         text = draft.text.strip()
         if len(text) > 500 or len(draft.performance or "") > 200:
             raise ValidationFailed("协议条款过长。", code="too_long", field="terms")
+        if draft.due_on is not None:
+            clock.check_year(draft.due_on, "terms")
         rows.append(
             AgreementTerm(
                 position=position,
