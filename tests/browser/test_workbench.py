@@ -355,6 +355,61 @@ def test_a_nil_return_in_one_tap_is_counted_on_the_coverage_page(phones, town, b
         desk.close()
 
 
+def test_a_nil_return_sent_late_counts_when_it_was_tapped(phones, town):
+    """Tapped with no network, sent when it comes back: the screening is dated by the tap
+    (a Sunday-night screening delivered after midnight still counts for its own week),
+    and its checklist is the one the phone kept from an earlier load."""
+    _base, app = town
+    worker = _user(app, "grid31")
+    with app.app_context():
+        today = clock.local(clock.now()).date()
+        monday = datetime.combine(
+            today - timedelta(days=today.weekday()), day_time(0), tzinfo=clock.town_tz()
+        )
+        db.session.execute(
+            delete(Screening).where(
+                Screening.village_id == worker["village"], Screening.screened_at >= monday
+            )
+        )
+        db.session.commit()
+        village = db.session.get(Village, worker["village"]).name
+    phone = phones()
+    page = phone.page
+    phone.sign_in("grid31")
+    phone.tab("上报")  # the checklist is loaded once, with signal...
+    page.wait_for_selector("details.group summary")
+    page.goto(f"{phone.base}/m/#/")
+    page.reload()  # ...and kept on the phone, not only in the page's memory
+    row = page.locator("#screening-week li", has_text=village)
+    row.wait_for()
+    phone.expect_failures = True
+    phone.context.set_offline(True)  # no signal in the village
+    tapped = clock.now()
+    row.get_by_role("button", name="零报告（本周排查无发现）").click()
+    page.wait_for_selector("#screening-week li .status:has-text('零报告已保存')")
+    page.wait_for_timeout(3000)  # the network is back three seconds later
+    back = clock.now()
+    phone.context.set_offline(False)
+    phone.expect_failures = False
+    page.goto(page.url)  # the outbox tries again at once on a new page
+    found = []
+    for _ in range(60):
+        with app.app_context():
+            found = db.session.scalars(
+                select(Screening).where(
+                    Screening.village_id == worker["village"], Screening.screened_at >= monday
+                )
+            ).all()
+            db.session.remove()
+        if found:
+            break
+        page.wait_for_timeout(500)
+    (done,) = found
+    with app.app_context():
+        assert done.created_at >= back
+        assert tapped - timedelta(seconds=1) <= done.screened_at < back
+
+
 def test_mediator_police_and_grid_worker_finish_their_cases(phones, town, tmp_path):
     base, app = town
     med05, police = _user(app, "med05"), _user(app, "police")

@@ -116,9 +116,19 @@
     post: function (path, body, key) { return request("POST", path, body, key); }
   });
 
+  // The town's categories and villages, kept on the phone too: a village with no signal
+  // is where a screening is filed, and its checklist must not come out empty.
+  function referenceKey(name) { return "wb.ref." + (state.user ? state.user.id : "") + "." + name; }
   function reference(name, path) {
     if (state[name]) { return Promise.resolve(state[name]); }
-    return get(path).then(function (a) { if (a.status === 200) { state[name] = a.json; } return state[name] || []; });
+    return get(path).then(function (a) {
+      if (a.status === 200) {
+        state[name] = a.json;
+        try { localStorage.setItem(referenceKey(name), JSON.stringify(a.json)); } catch (e) { /* full: fetched next time */ }
+        return state[name];
+      }
+      try { return JSON.parse(localStorage.getItem(referenceKey(name)) || "[]"); } catch (e) { return []; }
+    });
   }
 
   // --- signing in and out -----------------------------------------------------------------
@@ -331,10 +341,18 @@
           button);
       })));
   }
+  // A screening counts in the week it was done, not the one the outbox reaches the
+  // server in (Sunday 23:58, sent Monday 00:03): it carries the moment of the tap.
   function nilReturn(village, button) {
     busy(button, "正在提交…");
+    var done_at = new Date().toISOString();
     reference("categories", "/categories").then(function (categories) {
-      var entry = Outbox.add("screening", "/screenings", {village: village.id, checked: categories.map(function (c) { return c.code; }), findings: []},
+      if (!categories.length) {  // never loaded on this phone, and no network now
+        idle(button);
+        add(button.parentNode, error("网络不通，暂时无法提交零报告，请有信号时再试。"));
+        return;
+      }
+      var entry = Outbox.add("screening", "/screenings", {village: village.id, checked: categories.map(function (c) { return c.code; }), findings: [], screened_at: done_at},
         [], village.name + " 零报告");
       button.replaceWith(h("span", {"class": "status", text: "零报告已保存，正在发送"}));
       var done = function (entries) {
@@ -577,7 +595,7 @@
         if (!checked.length) { add(box, error("请勾选本次排查的项目。")); return; }
         var name = village.options[village.selectedIndex].text;
         send.disabled = true;
-        Outbox.add("screening", "/screenings", {village: parseInt(village.value, 10), checked: checked, findings: findings.slice()}, [],
+        Outbox.add("screening", "/screenings", {village: parseInt(village.value, 10), checked: checked, findings: findings.slice(), screened_at: new Date().toISOString()}, [],
           name + (findings.length ? " 排查 " + findings.length + " 个发现" : " 零报告"));
         sessionStorage.setItem("wb.notice", "排查已保存到本机，正在发送。");
         location.hash = "#/sent";
