@@ -14,7 +14,7 @@ from server.db import db
 from server.figures import cells, statistics, withheld
 from server.infra import clock
 from server.models import Category, CategoryGroup, Role, Source, Village
-from server.organisation.deadlines import load_calendar, unconfirmed_next_year
+from server.organisation.deadlines import load_calendar, unconfirmed_year
 from server.trust import audit
 
 FIGURE_ROLES = (Role.CENTER, Role.LEADER, Role.ADMIN)
@@ -168,7 +168,7 @@ def dashboard():
         rolling=rolling,
         opens_cases=opens_cases,
         last_day=period.end - timedelta(days=1),
-        calendar_warning=unconfirmed_next_year(load_calendar(), clock.local(clock.now()).date()),
+        calendar_warning=unconfirmed_year(load_calendar(), clock.local(clock.now()).date()),
         args=request.args,
         labels=statistics.STEP_LABELS,
         villages=villages,

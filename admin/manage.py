@@ -30,11 +30,12 @@ from server.models import (
 )
 from server.organisation import accounts, management
 from server.organisation.deadlines import (
+    BY_RULE,
     UNITS,
     YEAR_SOURCE_LABELS,
     load_calendar,
     parse_duration,
-    unconfirmed_next_year,
+    unconfirmed_year,
 )
 from server.trust import approvals
 
@@ -333,9 +334,10 @@ def _calendar_page(notice: str = "", year: str = ""):
         days=rows,
         years=years,
         notice=notice,
-        year=year or this_year + 1,
+        # The year to confirm: the first still on the rules (in January, often this one).
+        year=year or next((y for y, source, _label in years if source == BY_RULE), this_year + 1),
         keeper=management.shares_settings(g.user),
-        calendar_warning=unconfirmed_next_year(calendar, clock.local(clock.now()).date()),
+        calendar_warning=unconfirmed_year(calendar, clock.local(clock.now()).date()),
     )
 
 

@@ -98,3 +98,74 @@ def test_the_year_is_confirmed_from_the_command_line(runner, tmp_path, library_s
     assert result.exit_code == 0, result.output
     assert "2027年的节假日安排已确认" in result.output
     assert load_calendar().year_source(2027) == CONFIRMED
+
+
+def test_in_january_the_year_still_on_the_rules_is_warned_about_and_offered(
+    client, world, signin, library_stops_at_2026
+):
+    """4 January 2027, nobody has confirmed 2027: its deadlines run on the festival rules
+    alone, so every admin page says so, and the calendar page offers 2027 (not 2028) to
+    confirm: the notice's dates without a year are read as the year offered."""
+    import re
+
+    shanghai_morning = datetime(2027, 1, 4, 2, 0, tzinfo=UTC)
+    with clock.frozen_at(shanghai_morning):
+        token = signin(world.admin)
+        assert "2027年的节假日安排尚未确认" in client.get("/admin/dashboard").get_data(as_text=True)
+        page = client.get("/admin/calendar").get_data(as_text=True)
+        offered = re.search(r'name="year"[^>]*value="(\d+)"', page).group(1)
+        assert offered == "2027"
+        client.post(
+            "/admin/calendar",
+            data={"csrf_token": token, "year": offered, "notice": NOTICE_2027},
+        )
+        assert "尚未确认" not in client.get("/admin/dashboard").get_data(as_text=True)
+    calendar = load_calendar()
+    assert calendar.year_source(2027) == CONFIRMED
+    assert calendar.year_source(2028) == BY_RULE
+    assert not calendar.is_workday(date(2027, 2, 8))
+
+
+def test_a_notice_for_another_year_is_refused():
+    from server.organisation import holiday_notice
+
+    with pytest.raises(ValidationFailed, match="这是2027年的通知") as refused:
+        holiday_notice.parse(NOTICE_2027, 2028)
+    assert refused.value.code == "wrong_year"
+
+
+NOTICE_2019 = """国务院办公厅关于2019年部分节假日安排的通知
+一、元旦：2018年12月30日至2019年1月1日放假调休，共3天。2018年12月29日（星期六）上班。
+二、春节：2月4日至10日放假调休，共7天。2月2日（星期六）、2月3日（星期日）上班。
+
+国务院办公厅
+2018年12月6日
+"""
+
+
+def test_the_notice_as_published_is_read_with_its_date_and_a_new_year_begun_in_december(
+    world, library_stops_at_2026
+):
+    """Pasted whole: the notice's own date at its foot (the year before) is not a holiday,
+    and a New Year holiday beginning on 30 December is read as that December's days,
+    confirmed with the year whose notice names them (a correction there already is
+    replaced, not a clash)."""
+    from server.organisation import holiday_notice, management
+
+    notice = holiday_notice.parse(NOTICE_2019, 2019)
+    assert sorted(d for d in notice.off if d.month in (12, 1)) == [
+        date(2018, 12, 30),
+        date(2018, 12, 31),
+        date(2019, 1, 1),
+    ]
+    assert date(2018, 12, 29) in notice.work
+    assert date(2018, 12, 6) not in notice.off
+    assert date(2018, 12, 6) not in notice.work
+    db.session.add(CalendarDay(day=date(2018, 12, 31), workday=True, name="旧的更正"))
+    db.session.flush()
+    management.confirm_year(2019, NOTICE_2019, actor=world.admin)
+    db.session.flush()
+    calendar = load_calendar()
+    assert not calendar.is_workday(date(2018, 12, 31))
+    assert calendar.is_workday(date(2018, 12, 29))
+    assert not calendar.is_workday(date(2019, 2, 8))

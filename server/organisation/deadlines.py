@@ -271,13 +271,16 @@ def load_calendar(session=None) -> WorkCalendar:
     return WorkCalendar(dict(rows), years)
 
 
-def unconfirmed_next_year(calendar: WorkCalendar, today: date) -> int | None:
-    """From 1 November, next year if its schedule is not confirmed yet (the State Council
-    publishes it around then): the admin's pages warn until it is."""
-    if today.month < 11:
-        return None
+def unconfirmed_year(calendar: WorkCalendar, today: date) -> int | None:
+    """The year the admin's pages warn about until its schedule is confirmed: this year,
+    whenever its deadlines run on the festival rules alone (no make-up workdays); from 1
+    November (the State Council publishes the notice around then), next year too."""
+    if calendar.year_source(today.year) == BY_RULE:
+        return today.year
     upcoming = today.year + 1
-    return upcoming if calendar.year_source(upcoming) == BY_RULE else None
+    if today.month >= 11 and calendar.year_source(upcoming) == BY_RULE:
+        return upcoming
+    return None
 
 
 @dataclass(frozen=True)

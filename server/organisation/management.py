@@ -426,10 +426,12 @@ def confirm_year(year: int, text: str, *, actor: User | None, ip: str | None = N
             CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)
         )
     )
+    # Merged: a New Year holiday beginning in December names days of the year before,
+    # which may hold a correction already.
     for day, name in notice.off.items():
-        db.session.add(CalendarDay(day=day, workday=False, name=name[:64]))
+        db.session.merge(CalendarDay(day=day, workday=False, name=name[:64]))
     for day, name in notice.work.items():
-        db.session.add(CalendarDay(day=day, workday=True, name=name[:64]))
+        db.session.merge(CalendarDay(day=day, workday=True, name=name[:64]))
     row = db.session.get(CalendarYear, year) or CalendarYear(year=year)
     row.confirmed_at, row.confirmed_by_id = clock.now(), actor.id if actor else None
     db.session.add(row)
