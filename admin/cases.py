@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 
@@ -104,7 +106,8 @@ def case_page(code: str):
     case = _case(code)
     context = _context(case)
     access.record_view(case, viewer=g.user, ip=client_ip(), surface="admin")  # audited
-    return render_template("admin/case.html", **context)
+    # The page's action forms carry it: each form's event is keyed by it and its action.
+    return render_template("admin/case.html", **context, form_key=uuid.uuid4())
 
 
 @bp.get("/cases/<code>/print")
@@ -138,6 +141,16 @@ def _fields(action: str) -> tuple[int, dict]:
     return fields.pop("version"), fields
 
 
+def _event_key(action: str) -> str | None:
+    """The event's idempotency key for this page's `action` form: the same when the
+    browser resends the form (a lost answer, 重新提交), another on a page drawn anew. A
+    form from before keys were drawn has none."""
+    try:
+        return str(uuid.uuid5(uuid.UUID(request.form.get("form_key", "")), action))
+    except ValueError:
+        return None
+
+
 STALE = StaleCase("这个案件刚被其他人更新过，您的操作没有执行。下面是最新情况，请确认后再操作。")
 
 
@@ -146,19 +159,28 @@ STALE = StaleCase("这个案件刚被其他人更新过，您的操作没有执�
 def act(code: str, action: str):
     """Take one action through the workflow; a stale form is told and shown the news."""
     case = _case(code)
+    key = _event_key(action)
+    if workflow.applied_with_key(case, key, g.user) is not None:
+        # Sent again after it was done: not 'someone else changed it, not done'.
+        return done(_said(action), "admin.case_page", code=case.code)
     try:
         version, fields = _fields(action)
         uploads = [f for f in request.files.getlist("photos") if f and f.filename][:9]
         workflow.check_photos(action, uploads)
         images = media.processed_images([f.read() for f in uploads])  # before any write
-        event = workflow.apply(case, action, actor=g.user, expected_version=version, **fields)
+        event = workflow.apply(
+            case, action, actor=g.user, expected_version=version, idempotency_key=key, **fields
+        )
         media.attach(media.store_images(images, uploader=g.user), case=case, event=event)
     except StaleCase:
         return refused(STALE, "admin.case_page", category="warning", code=case.code)
     except ValidationFailed as error:
         return refused(error, "admin.case_page", code=case.code)
-    said = DONE.get(action) or f"已{workflow.ACTIONS[action].label}。"
-    return done(said, "admin.case_page", code=case.code)
+    return done(_said(action), "admin.case_page", code=case.code)
+
+
+def _said(action: str) -> str:
+    return DONE.get(action) or f"已{workflow.ACTIONS[action].label}。"
 
 
 @bp.get("/media/<public_id>")

@@ -271,6 +271,41 @@ def test_a_stale_form_says_so_and_shows_the_new_state(client, world, signin):
     assert db.session.get(Case, case.id).status == CaseStatus.ACCEPTED
 
 
+def test_a_form_sent_again_after_it_was_done_is_told_it_was_done(client, world, signin):
+    """The browser resends the accept form (its answer lost, or 重新提交 on a refresh): it
+    is not done twice, and the desk is told it was done, not that someone else changed
+    the case and its action was not carried out."""
+    import re
+
+    from server.models import CaseEvent
+
+    case = case_in("submitted", world)
+    db.session.flush()
+    signin(world.center)
+    page = client.get(f"/admin/cases/{case.code}").get_data(as_text=True)
+    form_key = re.search(r'name="form_key" value="([0-9a-f-]{36})"', page).group(1)
+    sent = {"csrf_token": csrf_from(page), "version": str(case.version), "form_key": form_key}
+    url = f"/admin/cases/{case.code}/actions/accept"
+    assert "已受理" in client.post(url, data=sent, follow_redirects=True).get_data(as_text=True)
+    again = client.post(url, data=sent, follow_redirects=True).get_data(as_text=True)
+    assert "刚被其他人更新过" not in again
+    assert "您的操作没有执行" not in again
+    assert "已受理" in again
+
+    def count(action):
+        return db.session.scalar(
+            select(func.count(CaseEvent.id)).where(
+                CaseEvent.case_id == case.id, CaseEvent.action == action
+            )
+        )
+
+    assert count("accept") == 1
+    # Without the page's key (a form from before keys) a resend is stale, as before.
+    stale = client.post(url, data=sent | {"form_key": ""}, follow_redirects=True)
+    assert "刚被其他人更新过" in stale.get_data(as_text=True)
+    assert count("accept") == 1
+
+
 def test_leaders_read_only(client, world, signin):
     case = case_in("submitted", world)
     db.session.flush()
