@@ -267,6 +267,13 @@ def test_the_mini_program_reports_consent(client, world):
         "/api/v1/wechat/consents", headers=headers, json={"template_ids": ["TPL-1"]}
     )
     assert again.json == {"credits": {"TPL-1": 2}}
+    # One acceptance sent twice with its key (the answer lost): one credit, not two.
+    keyed = headers | {"Idempotency-Key": "8d7f0c43-5a55-4a8e-9d7e-6b0d4e1f2a11"}
+    for _ in range(2):
+        resent = client.post(
+            "/api/v1/wechat/consents", headers=keyed, json={"template_ids": ["TPL-1"]}
+        )
+        assert resent.json == {"credits": {"TPL-1": 3}}
 
 
 def test_the_inbox_and_the_supervision_list(client, world):

@@ -5,6 +5,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from miniprogram_api.api import current_user, login_required, require_body_type
+from miniprogram_api.idempotent import OPTIONAL as IDEMPOTENCY_KEY
+from miniprogram_api.idempotent import idempotent_if_keyed
 from server.db import db
 from server.models import WeChatConsent
 
@@ -25,11 +27,14 @@ class CreditsSchema(ma.Schema):
     credits = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
 
 
-@bp.route("/consents")
+# A resend of one acceptance (its answer lost) with its key adds no second credit: WeChat
+# would refuse the message the extra credit promised (43101).
+@bp.route("/consents", parameters=[IDEMPOTENCY_KEY])
 class Consents(MethodView):
     decorators = [login_required]
 
     @bp.arguments(ConsentSchema)
+    @idempotent_if_keyed
     @bp.response(200, CreditsSchema)
     def post(self, data):
         """Each accept allows one message of that template: add one credit each."""
