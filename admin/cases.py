@@ -57,6 +57,7 @@ def _context(case):
         "display": codes.display,
         "consents": operations.CONSENTS,
         "merged_reports": [m for m in case.merged_reports if access.can_view_case(g.user, m)],
+        "facts": workflow.event_facts,
         "repeats": [r for r in repeats.repeats_of(case) if access.can_view_case(g.user, r.case)],
         "informant": informant,
         "show_informant": access.can_see_informant(g.user, case),

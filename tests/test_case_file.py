@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from server.casefile import archive, documents, numbering, scans
-from server.cases import workflow
+from server.cases import media, workflow
 from server.cases.operations import Party, Reporter
 from server.db import db
 from server.follow_through import sweep
@@ -639,3 +639,140 @@ def test_a_paper_date_outside_the_app_s_years_is_refused(client, world, login, t
     assert answer.status_code == 422, answer.json
     assert answer.json["code"] == "date_out_of_range"
     assert documents.edit(paper, {"signed_on": "2026-12-06"}, actor=world.justice_handler)
+
+
+def _compact(data: bytes) -> str:
+    """The file's text without spaces, line ends or page footers (a long text runs on
+    across a page's end)."""
+    return re.sub(r"\s+", "", re.sub(r"[^\n]*· 第\d+页\n?", "", _pdf_text(data)))
+
+
+@pytest.mark.parametrize("where", ["description", "note", "paper"])
+def test_a_text_as_long_as_the_app_takes_is_printed_whole(world, where):
+    """2,000 characters (limits.TEXT) in a description, a note or a paper's record: a
+    table row must fit a page, so the file once failed to be made (a 500); the text is
+    now printed in full after its table."""
+    from server.casefile import pdf
+
+    text = (FACTS * 60)[:2000]
+    if where == "description":
+        case = new_report(world, "D02", description=text)
+    else:
+        case = case_in("in_progress", world)
+        if where == "note":
+            workflow.apply(case, "note", actor=world.center, text=text)
+        else:
+            paper = documents.make(case, "session_record", actor=world.justice_handler)
+            documents.edit(paper, {"record": text}, actor=world.justice_handler)
+    assert re.sub(r"\s+", "", text) in _compact(pdf.build(case, viewer=world.center))
+
+
+def test_the_file_keeps_every_round_of_a_reopened_case_and_what_each_step_decided(world):
+    """Which department had it, its result and the reason for closing, the extension's
+    new due time and the reporter's 不满意: all in the timeline of the file, so the first
+    round of a reopened case is still on the record; and a file printed while it is open
+    again says it is not the archive copy."""
+    from server.casefile import pdf
+
+    case = case_in("in_progress", world)  # with the justice office
+    until = case.due_at + timedelta(days=10)
+    workflow.apply(
+        case,
+        "request_extension",
+        actor=world.justice_handler,
+        until=until,
+        reason="当事人外出。",
+        parties_consent=True,
+    )
+    workflow.apply(case, "approve_extension", actor=world.center)
+    workflow.apply(
+        case,
+        "resolve",
+        actor=world.justice_handler,
+        result_code="mediated",
+        result_text="双方握手言和。",
+    )
+    workflow.apply(case, "verify", actor=world.center)
+    workflow.apply(case, "record_visit", actor=world.worker1, outcome="gone", text="已消除。")
+    workflow.apply(case, "close", actor=world.center, closing_reason="resolved")
+    workflow.apply_as_reporter(case, "answer_follow_up", satisfaction="dissatisfied")
+    workflow.apply(case, "reopen", actor=world.center, reason="复核后重新办理。")
+    workflow.apply(case, "dispatch", actor=world.center, lead_department=world.committee1.id)
+    text = _compact(pdf.build(case, viewer=world.center))
+    day = clock.local(until)
+    assert "主办部门：测试司法所" in text
+    assert "办结结果：调解成功" in text
+    assert "结案原因：已化解" in text
+    assert "满意度：不满意" in text
+    assert f"延期至：{day:%Y年%m月%d日}" in text
+    cover = text[: text.index("卷内目录")]
+    assert "未结案，非归档稿" in cover
+    assert "保管期限—" in cover
+
+
+def test_a_merged_report_is_in_the_file_and_the_print_page(client, world, signin):
+    from server.casefile import pdf
+
+    case = new_report(world, "D02")
+    twin = new_report(world, "D02", description="王五也来反映东头排水沟被砖墙堵死。")
+    workflow.apply(twin, "merge", actor=world.center, into=case.code)
+    db.session.expire(case)  # as the next request reads it
+    assert "王五也来反映东头排水沟被砖墙堵死" in _compact(pdf.build(case, viewer=world.center))
+    signin(world.center)
+    printed = client.get(f"/admin/cases/{case.code}/print").get_data(as_text=True)
+    assert "王五也来反映东头排水沟被砖墙堵死" in printed
+    assert "合并的报告" in printed
+
+
+def test_the_contents_have_a_page_of_their_own_and_no_page_is_blank(world):
+    from server.casefile import pdf
+
+    pages = PdfReader(io.BytesIO(pdf.build(case_in("closed", world), viewer=world.center))).pages
+    texts = [re.sub(r"\s+", "", p.extract_text()) for p in pages]
+    assert "卷内目录" not in texts[0]
+    assert "卷内目录" in texts[1]
+    blank = [n for n, t in enumerate(texts, 1) if t.endswith(f"第{n}页") and len(t) < 40]
+    assert blank == []
+
+
+def test_tall_photos_and_scans_stay_on_their_page_under_their_caption(world):
+    """A 1080x2400 chat screenshot and a 9:16 photo of a signed paper: fitted to the page,
+    above its bottom margin, each on the page of its caption."""
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+
+    from server.casefile import pdf
+
+    def jpeg(size, color):
+        out = io.BytesIO()
+        Image.new("RGB", size, color).save(out, "JPEG")
+        return out.getvalue()
+
+    screenshot = media.store_photos([jpeg((1080, 2400), "red")], uploader=world.center)
+    case = new_report(world, "D02", photos=screenshot, actor=world.center, source="walk_in")
+    workflow.apply(case, "accept", actor=world.center)
+    workflow.apply(case, "dispatch", actor=world.center, lead_department=world.justice.id)
+    workflow.apply(case, "sign_for", actor=world.justice_handler)
+    paper = documents.make(case, "agreement", actor=world.justice_handler)
+    scans.attach(paper, scans.prepare(jpeg((1080, 1920), "green")), actor=world.justice_handler)
+    data = pdf.build(case, viewer=world.center)
+    document = pypdfium2.PdfDocument(data)
+    margin = 20 * 72 / 25.4
+    images = []
+    for number, page in enumerate(document, start=1):
+        for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+            _left, bottom, _right, _top = image.get_bounds()
+            images.append((number, bottom))
+            assert bottom >= margin - 1, (number, bottom)
+    assert len(images) == 2
+    texts = [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages]
+    for number, _bottom in images:
+        assert "照片1" in texts[number - 1] or "签字件" in texts[number - 1]
+
+
+def test_the_print_page_names_the_system_for_its_chases(client, world, signin):
+    case = case_in("in_progress", world)
+    workflow.apply_as_system(case, "supervise", note="已超期，系统督办。")
+    signin(world.center)
+    html = client.get(f"/admin/cases/{case.code}/print").get_data(as_text=True)
+    assert re.search(r"<td>督办</td><td>系统</td>", html)

@@ -24,18 +24,23 @@ from pathlib import Path
 from flask import current_app
 from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
+from PIL import Image
 
 from server.casefile import archive, documents
 from server.cases import access, operations, workflow
 from server.infra import clock, codes
 from server.infra.errors import ServiceUnavailable
 from server.infra.storage import storage
-from server.models import Case, CaseDocument, DocumentKind, User
+from server.models import Case, CaseDocument, CaseStatus, DocumentKind, User
 from server.trust import audit
 
 FONT = "cjk"
 MARGIN = 20  # mm, as the papers are printed
 LINE = 7
+# A table row must fit on one page (fpdf2 refuses one taller): a value longer than this
+# (a description, a note, a record of up to 2,000 characters) is printed in full below
+# its table, the row saying where.
+IN_A_ROW = 240
 
 
 def font_path() -> Path:
@@ -88,6 +93,12 @@ class _File(FPDF):
         self.set_font(FONT, size=8)
         self.cell(0, 6, f"{self.file_title} · 第{self.page_no()}页", align="C")
 
+    def section_page(self):
+        """A new page for a section, unless this one is still empty (the contents'
+        placeholder leaves a fresh page behind it)."""
+        if self.page == 0 or self.get_y() > self.t_margin + 0.1:
+            self.add_page()
+
     def heading(self, text: str, size: int = 16):
         self.set_x(self.l_margin)  # the contents are drawn late, from wherever x was left
         self.set_font(FONT, "B", size)
@@ -108,6 +119,8 @@ class _File(FPDF):
         )
 
     def pairs(self, rows: list[tuple[str, str]], widths=(40, 130)):
+        """Label and value, a row each; a long value in full after the table."""
+        long = []
         with self.table(
             col_widths=widths,
             first_row_as_headings=False,
@@ -118,7 +131,15 @@ class _File(FPDF):
             for label, value in rows:
                 row = table.row()
                 row.cell(label)
-                row.cell(value or "—")
+                if value and len(value) > IN_A_ROW:
+                    long.append((label, value))
+                    row.cell(f"{value[:60]}……（全文见本表后“{label}”）")
+                else:
+                    row.cell(value or "—")
+        for label, value in long:
+            self.ln(3)
+            self.para(f"{label}：", size=11)
+            self.para(value)
 
 
 def build(case: Case, *, viewer: User, ip: str | None = None) -> bytes:
@@ -129,10 +150,12 @@ def build(case: Case, *, viewer: User, ip: str | None = None) -> bytes:
     pdf = _File(f"{town}矛盾纠纷调处化解案卷 {codes.display(case.code)}")
     papers = documents.documents_of(case)
     _cover(pdf, case, entry, viewer, ip, town)
+    pdf.add_page()  # the contents are drawn where the placeholder stands: a page of its own
     pdf.insert_toc_placeholder(_contents, pages=1, allow_extra_pages=True)
     for paper in papers:
         _paper(pdf, paper)
     _timeline(pdf, case, viewer)
+    _merged(pdf, case, viewer)
     _photos(pdf, case)
     audit.record(
         "casefile.downloaded",
@@ -150,6 +173,9 @@ def _cover(pdf: _File, case: Case, entry, viewer: User, ip, town: str) -> None:
     pdf.ln(20)
     pdf.heading(town, 18)
     pdf.heading("矛盾纠纷调处化解案卷", 26)
+    final = case.status == CaseStatus.CLOSED
+    if not final:  # a file printed while the case is open (or reopened) is no archive copy
+        pdf.heading(f"（{case.status.label}，未结案，非归档稿）", 14)
     pdf.ln(12)
     parties = "；".join(f"{p.side.label}：{p.name}" for p in case.parties) or "—"
     handler = "、".join(
@@ -165,7 +191,7 @@ def _cover(pdf: _File, case: Case, entry, viewer: User, ip, town: str) -> None:
         handler = leads[-1].department.name if leads else "—"
     retention = (
         f"{entry.retention.label}（{archive.RETENTION_YEARS[entry.retention]}年，{entry.note}）"
-        if entry
+        if entry and final
         else "—"
     )
     rows = [
@@ -182,7 +208,8 @@ def _cover(pdf: _File, case: Case, entry, viewer: User, ip, town: str) -> None:
         ("承办单位及人员", handler),
         ("办理结果", f"{case.result_code.label}：{case.result_text}" if case.result_code else "—"),
         ("结案原因", case.closing_reason.label if case.closing_reason else "—"),
-        ("归档日期", _day(entry.archived_at) if entry else "—"),
+        ("当前状态", case.status.label),
+        ("归档日期", _day(entry.archived_at) if entry and final else "—"),
         ("保管期限", retention),
     ]
     if access.can_see_informant(viewer, case):
@@ -227,7 +254,7 @@ def _paper(pdf: _File, paper: CaseDocument) -> None:
     title = template.title
     if paper.kind == DocumentKind.APPLICATION and paper.content.get("manner") == "口头申请":
         title = "人民调解口头申请记录"
-    pdf.add_page()
+    pdf.section_page()
     pdf.start_section(f"{title}（{paper.number}）")
     pdf.heading(title, 18)
     pdf.para(paper.number, size=11, align="R")
@@ -265,17 +292,18 @@ def _paper(pdf: _File, paper: CaseDocument) -> None:
     for scan in paper.scans:
         pdf.ln(2)
         kind = "PDF 扫描件" if scan.content_type == "application/pdf" else "照片"
-        pdf.para(
+        caption = (
             f"签字件（{kind}）已存档：{_moment(scan.created_at)}，上传人"
-            f"{scan.uploaded_by.display_name}，校验值 {scan.sha256[:16]}",
-            size=9,
+            f"{scan.uploaded_by.display_name}，校验值 {scan.sha256[:16]}"
         )
         if scan.content_type.startswith("image/"):
-            _image(pdf, storage().get(scan.storage_key), width=170)
+            _image(pdf, storage().get(scan.storage_key), width=170, caption=caption)
+        else:
+            pdf.para(caption, size=9)
 
 
 def _timeline(pdf: _File, case: Case, viewer: User) -> None:
-    pdf.add_page()
+    pdf.section_page()
     pdf.start_section("办理过程（时间线）")
     pdf.heading("办理过程", 18)
     with pdf.table(
@@ -287,6 +315,7 @@ def _timeline(pdf: _File, case: Case, viewer: User) -> None:
         head = table.row()
         for text in ("时间", "环节", "办理人", "状态", "说明"):
             head.cell(text)
+        long = []  # (number, when, what, text): printed in full after the table
         for event in operations.timeline(case, viewer=viewer):
             row = table.row()
             row.cell(_moment(event.at))
@@ -299,27 +328,75 @@ def _timeline(pdf: _File, case: Case, viewer: User) -> None:
             row.cell(who)
             row.cell(event.to_status.label)
             data = event.data or {}
-            parts = [workflow.VISIT_OUTCOMES.get(data.get("outcome"), "")]
+            # What it decided (department, result, reason, new due time, answer...), then
+            # its note, then an agreement's terms as the visit found them.
+            parts = [f"{label}：{value}" for label, value in workflow.event_facts(data)]
             parts.append(event.note or "")
             if isinstance(data.get("terms"), dict):
                 parts += [
                     f"{text.rstrip('。')}：{'已履行' if kept else '未履行'}"
                     for text, kept in data["terms"].items()
                 ]
-            row.cell("；".join(p.rstrip("。") for p in parts if p))
+            said = "；".join(p.rstrip("。") for p in parts if p)
+            if len(said) > IN_A_ROW:
+                long.append(
+                    (
+                        len(long) + 1,
+                        _moment(event.at),
+                        ACTION_LABELS.get(event.action, "其他"),
+                        said,
+                    )
+                )
+                said = f"{said[:60]}……（全文见本表后第{len(long)}条）"
+            row.cell(said)
+    for number, when, what, said in long:
+        pdf.ln(3)
+        pdf.para(f"第{number}条　{when}　{what}：", size=10)
+        pdf.para(said)
+
+
+def _merged(pdf: _File, case: Case, viewer: User) -> None:
+    """The reports folded into this case as duplicates (合并): each is part of the file,
+    though its own timeline ends at the merge."""
+    merged = [m for m in case.merged_reports if access.can_view_case(viewer, m)]
+    if not merged:
+        return
+    pdf.section_page()
+    pdf.start_section("合并的报告")
+    pdf.heading("合并的报告", 18)
+    for report in merged:
+        pdf.ln(2)
+        pdf.pairs(
+            [
+                ("案件编号", codes.display(report.code)),
+                ("上报时间", _moment(report.created_at)),
+                ("来源", report.source.label),
+                ("事情经过", report.description),
+            ]
+        )
 
 
 def _photos(pdf: _File, case: Case) -> None:
-    pdf.add_page()
+    pdf.section_page()
     pdf.start_section("照片")
     pdf.heading("照片", 18)
     if not case.photos:
         pdf.para("本案无照片。")
     for number, photo in enumerate(case.photos, start=1):
-        pdf.para(f"照片{number}：{_moment(photo.created_at)}", size=9)
-        _image(pdf, storage().get(photo.storage_key), width=120)
+        caption = f"照片{number}：{_moment(photo.created_at)}"
+        _image(pdf, storage().get(photo.storage_key), width=120, caption=caption)
         pdf.ln(4)
 
 
-def _image(pdf: _File, data: bytes, *, width: float) -> None:
-    pdf.image(io.BytesIO(data), w=width)
+def _image(pdf: _File, data: bytes, *, width: float, caption: str) -> None:
+    """The image under its caption, `width` wide or less so that it fits a page (a 9:16
+    phone photo of a signed paper would run 300 mm down an A4 page); both on the next
+    page when they do not fit in what is left of this one."""
+    with Image.open(io.BytesIO(data)) as image:
+        ratio = image.height / max(1, image.width)
+    room = pdf.h - 2 * MARGIN - 2 * LINE - 4  # the caption's lines and the footer's
+    w = min(width, room / ratio)
+    if pdf.get_y() + 2 * LINE + w * ratio > pdf.h - MARGIN:
+        pdf.add_page()
+    pdf.para(caption, size=9)
+    pdf.image(io.BytesIO(data), w=w, x=pdf.l_margin)

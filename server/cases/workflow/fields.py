@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from server.cases import limits
 from server.cases.workflow.transition import Transition
 from server.db import db
-from server.infra import clock
+from server.infra import clock, codes
 from server.infra.errors import ValidationFailed
-from server.models import Case, ClosingReason, ResultCode, RiskLevel, Severity
+from server.models import (
+    Case,
+    Category,
+    ClosingReason,
+    Department,
+    ResultCode,
+    RiskLevel,
+    Severity,
+    User,
+)
 
 
 def clean_text(value, name, max_length=limits.TEXT) -> str:
@@ -220,3 +231,52 @@ def field_choices(case: Case, transition: Transition) -> dict[str, dict[str, str
         elif name in FIELD_CHOICES:
             choices[name] = _labels(FIELD_CHOICES[name])
     return choices
+
+
+def event_facts(data: dict | None) -> list[tuple[str, str]]:
+    """What an event decided, from its stored fields (`CaseEvent.data`), as (label, value)
+    in Chinese: the department it went to, the result, the reason for closing, the new
+    due time, the reporter's answer... The case file and the desk's timeline print these
+    beside the note, so that a reopened case's first round stays on the record."""
+    data = data or {}
+    facts = []
+
+    def named(model, value, attribute):
+        """A row's name: stored as it (as_json), or by id in older events."""
+        if isinstance(value, str):
+            return value
+        row = db.session.get(model, value) if isinstance(value, int) else None
+        return getattr(row, attribute) if row is not None else None
+
+    for name, value in data.items():
+        if value is None or value == [] or name not in FIELD_LABELS or name == "terms":
+            continue
+        if name in FIELD_CHOICES and name != "outcome":
+            shown = _labels(FIELD_CHOICES[name]).get(value)
+        elif name == "outcome":
+            shown = VISIT_OUTCOMES.get(value)
+        elif name == "lead_department":
+            shown = named(Department, value, "name")
+        elif name == "co_departments":
+            shown = "、".join(filter(None, (named(Department, d, "name") for d in value)))
+        elif name == "handler":
+            shown = named(User, value, "display_name")
+        elif name in ("until", "due_at"):
+            try:
+                shown = f"{clock.local(datetime.fromisoformat(value)):%Y年%m月%d日 %H:%M}"
+            except (TypeError, ValueError):
+                shown = None
+        elif name == "category":
+            row = db.session.scalar(select(Category).where(Category.code == str(value)))
+            shown = row.name if row is not None else None
+        elif name == "into":
+            shown = codes.display(str(value))
+        elif name in ("parties_consent", "criminal_risk"):
+            shown = "是" if value else "否"
+        elif isinstance(value, str):
+            shown = value
+        else:
+            shown = None
+        if shown:
+            facts.append((FIELD_LABELS[name], shown))
+    return facts
