@@ -15,6 +15,7 @@ from miniprogram_api.idempotent import PARAMETER as IDEMPOTENCY_KEY
 from miniprogram_api.idempotent import idempotent
 from server.cases import access, inputs, lookup, media, operations, queries, workflow
 from server.db import db
+from server.infra.errors import Conflict, InvalidTransition, StaleCase, ValidationFailed
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1", description="上报与案件")
 bp.before_request(require_body_type("application/json"))
@@ -41,10 +42,20 @@ class Reports(MethodView):
     def post(self, draft):
         """File a report (a grid worker's, or the center's walk-in or hotline report)."""
         user = current_user()
-        case = operations.filed_with_key(g.idempotency_key, user)
-        if case is None:
-            draft.photos = media.claimable_photos(draft.photos, owner=user)
+        # A report resent after its stored answer was purged meets its own photos on its
+        # case, or its own key on it, before anything is written: it is answered with that
+        # case. Asked only when refused there, so a new report costs no query more.
+        try:
+            draft.photos = media.claimable_photos(draft.photos, owner=user)  # reads only
+        except ValidationFailed:
+            if (case := operations.filed_with_key(g.idempotency_key, user)) is None:
+                raise
+            return present.detail(case, user, ip=client_ip())
+        try:
             case = operations.submit_report(draft, actor=user, idempotency_key=g.idempotency_key)
+        except Conflict:  # the key met on a case as it was to be written: nothing written
+            if (case := operations.filed_with_key(g.idempotency_key, user)) is None:
+                raise
         return present.detail(case, user, ip=client_ip())
 
 
@@ -103,21 +114,26 @@ class CaseActions(MethodView):
         """Take an action on a case through the workflow (sign for, resolve, ...)."""
         user = current_user()
         case = lookup.get_case_for(code, user)
-        if workflow.applied_with_key(case, g.idempotency_key, user) is not None:
-            return present.detail(case, user, ip=client_ip())  # done: the case as it is
         action, version = data.pop("action"), data.pop("version")
         photos = data.pop("photos", [])
         workflow.check_photos(action, photos)
         if "into" in data:
             data["into"] = lookup.get_case_for(data["into"], user)
-        event = workflow.apply(
-            case,
-            action,
-            actor=user,
-            expected_version=version,
-            idempotency_key=g.idempotency_key,
-            **data,
-        )
+        try:
+            event = workflow.apply(
+                case,
+                action,
+                actor=user,
+                expected_version=version,
+                idempotency_key=g.idempotency_key,
+                **data,
+            )
+        except (StaleCase, InvalidTransition):
+            # Resent after its stored answer was purged: the version moved on with the
+            # action itself. Done already: the case as it is now.
+            if workflow.applied_with_key(case, g.idempotency_key, user) is None:
+                raise
+            return present.detail(case, user, ip=client_ip())
         media.claim_photos(photos, owner=user, case=case, event=event)
         db.session.flush()
         db.session.refresh(case)
