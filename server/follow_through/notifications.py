@@ -29,10 +29,13 @@ BATCH = 200
 
 
 class LogSms:
-    """The default SMS gateway: writes to the log (the phone number masked)."""
+    """The default SMS gateway: writes to the log that a message went, to whom (the phone
+    number masked) and how long it was; never its text, which may quote a villager's own
+    words (an urgent report's description, with names and numbers in it)."""
 
     def send(self, phone: str, text: str) -> None:
-        log.info("sms to %s: %s", f"{phone[:3]}****{phone[-4:]}" if len(phone) > 7 else "***", text)
+        masked = f"{phone[:3]}****{phone[-4:]}" if len(phone) > 7 else "***"
+        log.info("sms to %s: %d characters", masked, len(text))
 
 
 def sms_gateway():
@@ -40,18 +43,34 @@ def sms_gateway():
     return LogSms()
 
 
-def access_token(client, *, refresh: bool = False) -> str:
+# The token this process fetched last, (value, expires): the database row is written in
+# the message's own transaction, which a failed send rolls back; without this, the next
+# message fetched again, and on 40001 forced a refresh each time (WeChat allows 20 a day).
+_fetched: dict[tuple, tuple[str, object]] = {}  # (API base, appid) -> (token, expires)
+
+
+def access_token(client, *, refresh: bool = False, refused: str | None = None) -> str:
     """WeChat's access token, cached in the database for every process until shortly
-    before it expires."""
+    before it expires (and in this process, see `_fetched`). `refresh`: the cached one was
+    refused (`refused`): ask WeChat's current one, and force a new one only when that is
+    the one refused (a forced refresh voids every other caller's token)."""
     now = clock.now()
     row = db.session.get(ServiceToken, "wechat")
-    if row is not None and not refresh and row.expires_at > now + timedelta(minutes=5):
-        return row.value
-    value, lifetime = wechat.stable_token(client, force_refresh=refresh)
+    soon = now + timedelta(minutes=5)
+    mine = (getattr(client, "base_url", None), getattr(client, "appid", None))
+    if not refresh:
+        if row is not None and row.expires_at > soon:
+            return row.value
+        if mine in _fetched and _fetched[mine][1] > soon:
+            return _fetched[mine][0]
+    value, lifetime = wechat.stable_token(client)
+    if refresh and value == refused:
+        value, lifetime = wechat.stable_token(client, force_refresh=True)
     # Written whether or not another sender (another machine) wrote it meanwhile: WeChat's
     # stable token is the same to each caller, and a plain INSERT of the second failed.
     table = ServiceToken.__table__
     expires = now + timedelta(seconds=lifetime)
+    _fetched[mine] = (value, expires)
     db.session.execute(
         insert_for(table)
         .values(name="wechat", value=value, expires_at=expires)
@@ -79,6 +98,8 @@ def _deliver_wechat(note: Notification, user: User) -> str:
     )
     if not template or not user.wechat_openid or consent is None or consent.credits < 1:
         return "skipped"  # no consent reported by the mini program: never send
+    if config["WECHAT_MODE"] == "off":
+        return "skipped"  # switched off (an offline town): nothing to retry
     client = wechat.client()
     data = {
         "thing1": note.title[:20],
@@ -94,10 +115,19 @@ def _deliver_wechat(note: Notification, user: User) -> str:
             client, token, openid=user.wechat_openid, template_id=template, page=page, data=data
         )
     except wechat.WeChatTokenExpired:
-        token = access_token(client, refresh=True)  # once more, with a fresh token
-        wechat.subscribe_send(
-            client, token, openid=user.wechat_openid, template_id=template, page=page, data=data
-        )
+        token = access_token(client, refresh=True, refused=token)  # once more, fresh
+        try:
+            wechat.subscribe_send(
+                client,
+                token,
+                openid=user.wechat_openid,
+                template_id=template,
+                page=page,
+                data=data,
+            )
+        except wechat.WeChatNoConsent:
+            consent.credits = 0
+            return "skipped"
     except wechat.WeChatNoConsent:
         consent.credits = 0
         return "skipped"
@@ -110,6 +140,10 @@ def _deliver(note: Notification) -> str:
     if note.channel == "inbox":
         return "sent"  # the inbox is the table itself
     if user is None or not user.active:
+        return "skipped"
+    case = db.session.get(Case, note.case_id) if note.case_id else None
+    if case is not None and user.town_id is not None and user.town_id != case.town_id:
+        # Moved to another town since it was queued: a case of a town not theirs now.
         return "skipped"
     if note.channel == "sms":
         if not user.phone:
@@ -138,7 +172,12 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
     for note_id in ids:
         note = db.session.scalar(
             select(Notification)
-            .where(Notification.id == note_id, Notification.status == "pending")
+            .where(
+                Notification.id == note_id,
+                Notification.status == "pending",
+                # Put back for later by another sender since this one listed it.
+                Notification.next_attempt_at <= clock.now(),
+            )
             .with_for_update(skip_locked=True)
         )
         if note is None:  # another sender has it
@@ -155,7 +194,10 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
             if not isinstance(error, wechat.WeChatUnavailable):
                 # The kind of error and the message's number only: no address, no text.
                 log.warning("notification %s (%s) failed: %s", note_id, note.channel, code)
-            note = db.session.get(Notification, note_id)
+            note = db.session.get(Notification, note_id, with_for_update=True)
+            if note is None or note.status != "pending":  # another sender settled it
+                db.session.rollback()
+                continue
             note.attempts += 1
             note.last_error = str(code)[:200]
             if note.attempts >= MAX_ATTEMPTS:

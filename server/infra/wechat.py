@@ -259,4 +259,5 @@ def subscribe_send(
     if errcode in (40001, 42001, 40014):
         raise WeChatTokenExpired()
     if errcode:
-        raise WeChatUnavailable()
+        # Its number is kept with the message: the dead-letter page says what WeChat said.
+        raise WeChatUnavailable(code=str(errcode))
