@@ -91,8 +91,9 @@ BIN=$ROOT/usr/local/bin
 
 # --- 1. Debian packages -----------------------------------------------------------------
 if [ "$SYSTEM" = yes ]; then
-  # fonts-wqy-microhei: the Chinese font embedded in case-file PDFs (CASEFILE_FONT_PATHS).
-  packages=(python3-venv nginx redis-server openssl procps fonts-wqy-microhei)
+  # fonts-wqy-microhei: the Chinese font embedded in case-file PDFs (CASEFILE_FONT_PATHS);
+  # fonts-hanazono: rare characters of names it lacks (CASEFILE_FALLBACK_FONT_PATHS).
+  packages=(python3-venv nginx redis-server openssl procps fonts-wqy-microhei fonts-hanazono)
   [ "$DATABASE" = postgresql ] && [ -z "$DATABASE_URL" ] && packages+=(postgresql)
   missing=()
   for p in "${packages[@]}"; do

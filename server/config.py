@@ -43,6 +43,13 @@ DEFAULTS: dict[str, tuple[object, object]] = {
         "/usr/share/fonts/truetype/arphic/uming.ttc",
         str,
     ),
+    # Rare characters of names (𠮷, 䶮: CJK Extensions A and B) that the font above lacks
+    # come from these (Debian's fonts-hanazono), loaded only for a file that needs them.
+    "CASEFILE_FALLBACK_FONT_PATHS": (
+        "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf,"
+        "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",
+        str,
+    ),
     "SURFACES": ("admin,miniprogram_api,villager,workbench", str),
     # An API token lives a day; a phone in use renews it (POST /api/v1/auth/refresh).
     "TOKEN_TTL_SECONDS": (24 * 3600, int),

@@ -776,3 +776,28 @@ def test_the_print_page_names_the_system_for_its_chases(client, world, signin):
     signin(world.center)
     html = client.get(f"/admin/cases/{case.code}/print").get_data(as_text=True)
     assert re.search(r"<td>督办</td><td>系统</td>", html)
+
+
+def test_rare_characters_of_names_are_printed_and_none_is_dropped_in_silence(world):
+    """𠮷 (Extension B) and 䶮 (Extension A) are not in the main font: they come from the
+    fallback font (Debian's fonts-hanazono, which .ci/run and deploy/install.sh install),
+    so 𠮷田 is not printed as 田. A character no font has (an emoji typed into a
+    description) is printed as 〓 with its code, never dropped."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from server.casefile import pdf
+
+    fallback = current_app.config["CASEFILE_FALLBACK_FONT_PATHS"].split(",")
+    assert all(Path(p).is_file() for p in fallback), "apt-get install fonts-hanazono"
+    case = new_report(
+        world,
+        "D02",
+        description="两家为水渠吵架🫠。",
+        parties=[Party("𠮷田"), Party("李䶮", side="respondent"), Party("王堃")],
+    )
+    text = _compact(pdf.build(case, viewer=world.center))
+    for name in ("𠮷田", "李䶮", "王堃"):
+        assert name in text
+    assert "两家为水渠吵架〓(U+1FAE0)。" in text
