@@ -801,3 +801,32 @@ def test_rare_characters_of_names_are_printed_and_none_is_dropped_in_silence(wor
     for name in ("𠮷田", "李䶮", "王堃"):
         assert name in text
     assert "两家为水渠吵架〓(U+1FAE0)。" in text
+
+
+def test_a_signed_paper_scanned_as_a_pdf_is_in_the_file_page_by_page(world):
+    """A scanner's two-page PDF of the signed agreement: each of its pages is in the
+    file after the paper, under its caption, and the contents still give the true page
+    of every section after it."""
+    from fpdf import FPDF
+
+    from server.casefile import pdf
+
+    case = case_in("in_progress", world)
+    paper = documents.make(case, "agreement", actor=world.justice_handler)
+    scan = FPDF()
+    for number in (1, 2):
+        scan.add_page()
+        scan.set_font("helvetica", size=20)
+        scan.cell(0, 20, f"SIGNED SCAN PAGE {number} OF 7731")
+    scans.attach(paper, scans.prepare(bytes(scan.output())), actor=world.justice_handler)
+    data = pdf.build(case, viewer=world.center)
+    pages = [re.sub(r"\s+", "", p.extract_text()) for p in PdfReader(io.BytesIO(data)).pages]
+    first = next(n for n, t in enumerate(pages, 1) if "SIGNEDSCANPAGE1OF7731" in t)
+    assert "第1/2页" in pages[first - 1]
+    assert "SIGNEDSCANPAGE2OF7731" in pages[first]
+    assert "第2/2页" in pages[first]
+    timeline = next(
+        n for n, t in enumerate(pages, 1) if t.startswith("办理过程") or "办理过程时间" in t
+    )
+    contents = pages[1]
+    assert re.search(rf"办理过程（时间线）{timeline}", contents), (timeline, contents)

@@ -27,6 +27,8 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
 from PIL import Image
+from pypdf import PdfReader, PdfWriter, Transformation
+from pypdf.errors import PdfReadError
 
 from server.casefile import archive, documents
 from server.cases import access, operations, workflow
@@ -102,6 +104,9 @@ class _File(FPDF):
         self.set_creator("网格事件上报与矛盾纠纷调处")
         self.covered = _covered(str(font))
         self.fallbacks_loaded = False
+        # (page number, PDF bytes, its page index): a scanned PDF's pages, drawn onto
+        # these pages of the file once it is made (`_with_scanned_pages`).
+        self.scanned_pages: list[tuple[int, bytes, int]] = []
 
     def normalize_text(self, text: str) -> str:
         """Every text drawn passes here: a character the font lacks (a rare one of a
@@ -206,7 +211,38 @@ def build(case: Case, *, viewer: User, ip: str | None = None) -> bytes:
         ip=ip,
         archive_number=entry.number if entry else None,
     )
-    return bytes(pdf.output())
+    return _with_scanned_pages(bytes(pdf.output()), pdf.scanned_pages)
+
+
+def _with_scanned_pages(made: bytes, scanned: list[tuple[int, bytes, int]]) -> bytes:
+    """The file with each scanned PDF's pages drawn onto the pages kept for them, under
+    their captions, scaled to fit inside the margins."""
+    if not scanned:
+        return made
+    writer = PdfWriter(clone_from=io.BytesIO(made))
+    pt = 72 / 25.4
+    for page_number, data, index in scanned:
+        try:
+            source = PdfReader(io.BytesIO(data)).pages[index]
+            width, height = float(source.mediabox.width), float(source.mediabox.height)
+        except (PdfReadError, ValueError, KeyError, TypeError, IndexError):
+            continue  # its page is left with its caption: the original stays on file
+        target = writer.pages[page_number - 1]
+        box_width = float(target.mediabox.width) - 2 * MARGIN * pt
+        box_height = float(target.mediabox.height) - (2 * MARGIN + 2 * LINE) * pt
+        scale = min(box_width / width, box_height / height)
+        left = MARGIN * pt + (box_width - width * scale) / 2
+        bottom = MARGIN * pt + box_height - height * scale  # just under the caption
+        target.merge_transformed_page(
+            source,
+            Transformation()
+            .translate(-float(source.mediabox.left), -float(source.mediabox.bottom))
+            .scale(scale)
+            .translate(left, bottom),
+        )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def _cover(pdf: _File, case: Case, entry, viewer: User, ip, town: str) -> None:
@@ -339,8 +375,18 @@ def _paper(pdf: _File, paper: CaseDocument) -> None:
         )
         if scan.content_type.startswith("image/"):
             _image(pdf, storage().get(scan.storage_key), width=170, caption=caption)
-        else:
-            pdf.para(caption, size=9)
+            continue
+        data = storage().get(scan.storage_key)
+        try:
+            pages = len(PdfReader(io.BytesIO(data)).pages)
+        except (PdfReadError, ValueError, KeyError, TypeError):
+            pages = 0  # a PDF pypdf cannot read: said, and kept as it was filed
+        if not pages:
+            pdf.para(f"{caption}（此扫描件无法并入案卷，请调阅原件）", size=9)
+        for number in range(pages):
+            pdf.add_page()
+            pdf.para(f"{caption}，第{number + 1}/{pages}页", size=9)
+            pdf.scanned_pages.append((pdf.page, data, number))
 
 
 def _timeline(pdf: _File, case: Case, viewer: User) -> None:
