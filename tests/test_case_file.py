@@ -432,7 +432,10 @@ def test_the_confirmation_reminder_runs_from_the_agreements_signing(world):
     assert len(_reminders(case)) == len(reminders)  # once
 
 
-def test_a_reopened_case_keeps_its_archive_number_and_retention_follows_the_rule(world):
+def test_a_reopened_case_keeps_its_archive_number_and_its_long_retention(world):
+    """Closed again after a reopening, the file keeps its number, and it stays long: the
+    first round's mediation (a contract the parties may still take to court) is in it,
+    whatever the second round found."""
     closed = case_in("closed", world)
     entry = archive.archive_of(closed)
     year = clock.local(entry.archived_at).year
@@ -452,7 +455,8 @@ def test_a_reopened_case_keeps_its_archive_number_and_retention_follows_the_rule
     again = archive.archive_of(closed)
     assert again.id == entry.id
     assert again.number == entry.number
-    assert again.retention == Retention.SHORT  # no agreement this time: kept short
+    assert again.retention == Retention.LONG
+    assert again.note == "经调解达成协议"
     hazard = case_in("closed", world, code="H01")
     assert archive.archive_of(hazard).number == f"〔{year}〕大档字第2号"
 
@@ -830,3 +834,25 @@ def test_a_signed_paper_scanned_as_a_pdf_is_in_the_file_page_by_page(world):
     )
     contents = pages[1]
     assert re.search(rf"办理过程（时间线）{timeline}", contents), (timeline, contents)
+
+
+def test_a_file_holding_a_signed_agreement_is_kept_long(world):
+    """A hazard-free dispute closed with no further action, but whose file holds a
+    signed agreement: kept long, as the agreement is."""
+    case = case_in("in_progress", world)
+    paper = documents.make(case, "agreement", actor=world.justice_handler)
+    documents.edit(paper, {"signed_on": "2026-12-01"}, actor=world.justice_handler)
+    scans.attach(paper, scans.prepare(_jpeg()), actor=world.justice_handler)
+    for action, actor, fields in (
+        (
+            "resolve",
+            world.justice_handler,
+            {"result_code": "no_action_needed", "result_text": "双方已自行和解。"},
+        ),
+        ("verify", world.center, {}),
+        ("record_visit", world.worker1, {"outcome": "gone", "text": "已和解。"}),
+        ("close", world.center, {"closing_reason": "no_further_action"}),
+    ):
+        workflow.apply(case, action, actor=actor, **fields)
+    entry = archive.archive_of(case)
+    assert (entry.retention, entry.note) == (Retention.LONG, "存有签字的调解协议书")
