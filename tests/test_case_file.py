@@ -856,3 +856,13 @@ def test_a_file_holding_a_signed_agreement_is_kept_long(world):
         workflow.apply(case, action, actor=actor, **fields)
     entry = archive.archive_of(case)
     assert (entry.retention, entry.note) == (Retention.LONG, "存有签字的调解协议书")
+
+
+def test_the_print_page_shows_the_case_s_photos(client, world, signin):
+    photos = media.store_photos([_jpeg(), _jpeg()], uploader=world.center)
+    case = new_report(world, "D02", photos=photos, actor=world.center, source="walk_in")
+    signin(world.center)
+    html = client.get(f"/admin/cases/{case.code}/print").get_data(as_text=True)
+    shown = re.findall(r'<img src="(/admin/media/[0-9a-f]+)"', html)
+    assert len(shown) == 2
+    assert client.get(shown[0]).mimetype == "image/jpeg"
