@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -20,8 +21,8 @@ from sqlalchemy import select
 from server.cases import outbox
 from server.db import db
 from server.follow_through import notifications
-from server.infra import clock
-from server.models import Notification, ServiceToken, WeChatConsent
+from server.infra import clock, wechat
+from server.models import Notification, ServiceToken, User, WeChatConsent
 from tests.factories import build_towns, build_world
 from tests.fakes import FakeWeChat
 from tests.helpers import case_in, new_report
@@ -329,3 +330,66 @@ def test_a_message_put_back_for_later_is_not_tried_again_by_the_other_sender(
         assert tries.count("13900000000") == 1, tries
         assert note.attempts == 1
         db.session.remove()
+
+
+# --- SQLite: the send holds no write lock ---------------------------------------------
+
+
+def test_a_slow_wechat_send_does_not_hold_up_every_writer(fresh_app, monkeypatch):
+    if fresh_app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("SQLite's single writer")
+    with FakeWeChat() as fake:
+        fresh_app.config.update(
+            WECHAT_MODE="live",
+            WECHAT_API_BASE=fake.base_url,
+            WECHAT_APPID="wx-app",
+            WECHAT_SECRET="s",
+            WECHAT_TIMEOUT_SECONDS=5,
+            WECHAT_TEMPLATE_ID="TPL-1",
+        )
+        with fresh_app.app_context():
+            world = build_world()
+            handler = world.justice_handler
+            handler.wechat_openid = "OPENID-J"
+            db.session.add(WeChatConsent(user_id=handler.id, template_id="TPL-1", credits=1))
+            # a token already cached: the sender writes nothing before it sends
+            db.session.add(
+                ServiceToken(
+                    name="wechat", value="TOKEN-1", expires_at=clock.now() + timedelta(hours=1)
+                )
+            )
+            outbox.queue([handler], "test", case=None, title="测试", body="测试")
+            db.session.commit()
+            other_id = world.police_handler.id
+            db.session.remove()
+
+        sending = threading.Event()
+        real_send = wechat.subscribe_send
+
+        def slow_send(*args, **kwargs):  # WeChat answers in 2 s (the timeout is 5)
+            sending.set()
+            time.sleep(2)
+            return real_send(*args, **kwargs)
+
+        monkeypatch.setattr(wechat, "subscribe_send", slow_send)
+
+        def sender():
+            with fresh_app.app_context():
+                try:
+                    notifications.deliver_due()
+                finally:
+                    db.session.remove()
+
+        thread = threading.Thread(target=sender)
+        thread.start()
+        assert sending.wait(10)
+        # Meanwhile someone (a request, the sweep) writes something unrelated.
+        with fresh_app.app_context():
+            started = time.monotonic()
+            db.session.get(User, other_id).phone = "13800000001"
+            db.session.commit()
+            waited = time.monotonic() - started
+            db.session.remove()
+        thread.join(30)
+        assert len(fake.sent) == 1
+    assert waited < 0.5, f"an unrelated write waited {waited:.1f} s for the WeChat call"

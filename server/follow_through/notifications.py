@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, true
+from sqlalchemy import select, true, update
 
 from server.db import db, insert_for
 from server.follow_through import jobs
@@ -23,6 +23,39 @@ from server.trust import audit, towns
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 BATCH = 200
+
+
+# How long a message claimed on SQLite is another sender's to leave alone (a send takes
+# at most four calls of WECHAT_TIMEOUT_SECONDS); a sender that died frees it after this.
+LEASE = timedelta(minutes=2)
+
+
+def _one_writer() -> bool:
+    """SQLite: one writer at a time for the whole database. A row lock (FOR UPDATE) takes
+    SQLite's write lock there, and held through WeChat's answer (up to four calls of 5 s)
+    it made every report and action wait. On SQLite a message is claimed by a short
+    transaction that moves its next attempt a LEASE on, then sent with no lock held, and
+    what happened is written in a short transaction after. On PostgreSQL the row lock
+    (SKIP LOCKED) is the claim and locks nothing else."""
+    return db.session.get_bind().dialect.name == "sqlite"
+
+
+def _claimed(note_id: int) -> Notification | None:
+    """The message `note_id`, claimed for this sender; None if another has it or it was
+    put back for later meanwhile."""
+    now = clock.now()
+    due = (
+        Notification.id == note_id,
+        Notification.status == "pending",
+        Notification.next_attempt_at <= now,
+    )
+    if not _one_writer():
+        return db.session.scalar(select(Notification).where(*due).with_for_update(skip_locked=True))
+    taken = db.session.execute(
+        update(Notification).where(*due).values(next_attempt_at=now + LEASE)
+    ).rowcount
+    db.session.commit()
+    return db.session.get(Notification, note_id) if taken else None
 
 
 # --- delivering --------------------------------------------------------------------------
@@ -80,6 +113,8 @@ def access_token(client, *, refresh: bool = False, refused: str | None = None) -
     )
     if row is not None:
         db.session.expire(row)
+    if _one_writer():
+        db.session.commit()  # SQLite's write lock is not held through the send (_one_writer)
     return value
 
 
@@ -91,7 +126,10 @@ def _deliver_wechat(note: Notification, user: User) -> str:
     # one was lost (tests/test_several_machines.py, on PostgreSQL).
     consent = (
         db.session.get(
-            WeChatConsent, (user.id, template), with_for_update=True, populate_existing=True
+            WeChatConsent,
+            (user.id, template),
+            with_for_update=not _one_writer(),
+            populate_existing=True,
         )
         if template
         else None
@@ -170,16 +208,7 @@ def deliver_due(*, limit: int = BATCH) -> dict[str, int]:
     ).all()
     db.session.commit()
     for note_id in ids:
-        note = db.session.scalar(
-            select(Notification)
-            .where(
-                Notification.id == note_id,
-                Notification.status == "pending",
-                # Put back for later by another sender since this one listed it.
-                Notification.next_attempt_at <= clock.now(),
-            )
-            .with_for_update(skip_locked=True)
-        )
+        note = _claimed(note_id)
         if note is None:  # another sender has it
             db.session.rollback()
             continue
