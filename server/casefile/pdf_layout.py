@@ -86,7 +86,8 @@ MISSING = "〓"
 @cache
 def _covered(path: str) -> frozenset[int]:
     """The characters the font file `path` draws (its first face, for a collection)."""
-    return frozenset(TTFont(path, fontNumber=0, lazy=True).getBestCmap())
+    with TTFont(path, fontNumber=0, lazy=True) as font:  # its file closed after
+        return frozenset(font.getBestCmap())
 
 
 class _File(FPDF):
