@@ -866,3 +866,22 @@ def test_the_print_page_shows_the_case_s_photos(client, world, signin):
     shown = re.findall(r'<img src="(/admin/media/[0-9a-f]+)"', html)
     assert len(shown) == 2
     assert client.get(shown[0]).mimetype == "image/jpeg"
+
+
+def test_the_print_page_lists_the_agreement_s_terms_and_its_scans(client, world, signin):
+    case = case_in("in_progress", world)
+    paper = documents.make(case, "agreement", actor=world.justice_handler)
+    documents.edit(
+        paper,
+        {},
+        actor=world.justice_handler,
+        terms=[documents.TermDraft(*TERMS[0][:2], date.fromisoformat(TERMS[0][2]))],
+    )
+    scans.attach(paper, scans.prepare(_jpeg()), actor=world.justice_handler)
+    signin(world.center)
+    html = client.get(f"/admin/cases/{case.code}/print").get_data(as_text=True)
+    assert "协议条款" in html
+    assert TERMS[0][0] in html
+    assert "2026-12-20" in html
+    assert "未回访" in html
+    assert "已上传（照片）" in html
