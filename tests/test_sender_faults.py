@@ -182,6 +182,16 @@ def test_a_refusal_answered_after_a_token_refresh_is_a_refusal(world, scripted):
     )
 
 
+def _every_try_an_hour_apart() -> None:
+    """The sender run MAX_ATTEMPTS times an hour apart from START: every retry a message
+    gets before it is given up."""
+    moment = START
+    for _ in range(notifications.MAX_ATTEMPTS):
+        with clock.frozen_at(moment):
+            notifications.deliver_due()
+        moment += timedelta(hours=1)
+
+
 # --- why a message died ------------------------------------------------------------------
 
 
@@ -191,11 +201,7 @@ def test_the_dead_letter_page_says_what_wechat_answered(client, world, scripted,
     db.session.flush()
     with clock.frozen_at(START):
         outbox.queue([person], "test", case=None, title="测试", body="测试")
-    moment = START
-    for _ in range(notifications.MAX_ATTEMPTS):
-        with clock.frozen_at(moment):
-            notifications.deliver_due()
-        moment += timedelta(hours=1)
+    _every_try_an_hour_apart()
     note = _wechat_note(person)
     assert note.status == "dead"
     signin(world.center)
@@ -216,11 +222,7 @@ def test_wechat_switched_off_skips_rather_than_filling_the_dead_letters(app, wor
         db.session.flush()
         with clock.frozen_at(START):
             outbox.queue([person], "test", case=None, title="测试", body="测试")
-        moment = START
-        for _ in range(notifications.MAX_ATTEMPTS):
-            with clock.frozen_at(moment):
-                notifications.deliver_due()
-            moment += timedelta(hours=1)
+        _every_try_an_hour_apart()
     finally:
         app.config.clear()
         app.config.update(saved)
